@@ -1,0 +1,532 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// FileName is the bbolt file Gantry keeps under its data directory.
+const FileName = "gantry.db"
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketApps   = []byte("apps")
+	bucketRoutes = []byte("routes")
+	keySchema    = []byte("schema_version")
+)
+
+// migrations is append-only: migration i brings the schema from version i to i+1.
+// Never edit or reorder an entry that has shipped; add a new one.
+var migrations = []func(tx *bolt.Tx) error{
+	// 1: apps, and routes keyed by app + "\x00" + path.
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketApps, bucketRoutes) },
+}
+
+func createBuckets(tx *bolt.Tx, names ...[]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock that another process may hold. Default 1s.
+	LockTimeout time.Duration
+	// NoSync skips fsync on commit: for tests and benchmarks only, never for real data.
+	NoSync bool
+}
+
+// DB is the bbolt implementation of Gantry's store.
+type DB struct {
+	db  *bolt.DB
+	now func() time.Time
+
+	// wmu serialises writers across the bbolt transaction and the update of trees,
+	// so the in-memory index applies commits in the order bbolt made them.
+	wmu   sync.Mutex
+	mu    sync.RWMutex          // guards trees
+	trees map[string]*routeTree // app name -> its routes; an entry exists for every app
+}
+
+// Open opens (creating if needed) the store under dir, migrates it to the current schema
+// and loads the route index. It fails within opts.LockTimeout when another process holds the file.
+func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("data dir %s is in use by another gantry process (lock on %s not released within %s)", dir, path, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &DB{db: bdb, now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+	if err := s.migrate(ctx); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	if err := s.loadIndex(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the file.
+func (s *DB) Close() error { return s.db.Close() }
+
+// SchemaVersion is the schema this build writes.
+func SchemaVersion() int { return len(migrations) }
+
+func (s *DB) migrate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		var have uint64
+		if v := meta.Get(keySchema); v != nil {
+			have = binary.BigEndian.Uint64(v)
+		}
+		if have > uint64(len(migrations)) {
+			return fmt.Errorf("data was written by a newer gantry (schema %d, this build knows %d)", have, len(migrations))
+		}
+		for i := have; i < uint64(len(migrations)); i++ {
+			if err := migrations[i](tx); err != nil {
+				return fmt.Errorf("migrate schema to %d: %w", i+1, err)
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, uint64(len(migrations))))
+	})
+}
+
+func (s *DB) loadIndex() error {
+	trees := map[string]*routeTree{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
+			trees[string(k)] = &routeTree{}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRoutes).ForEach(func(_, v []byte) error {
+			var r Route
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode route: %w", err)
+			}
+			if t := trees[r.App]; t != nil {
+				t.insert(r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load route index: %w", err)
+	}
+	s.trees = trees
+	return nil
+}
+
+// update runs fn in a write transaction and, once it committed, applies index to the route index.
+func (s *DB) update(ctx context.Context, fn func(tx *bolt.Tx) (index func(), err error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var index func()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		index, err = fn(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if index != nil {
+		s.mu.Lock()
+		index()
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// ---- apps ----
+
+// CreateApp stores a new app; ErrExists if the name is taken.
+func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
+	if err := app.Validate(); err != nil {
+		return App{}, err
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketApps)
+		if b.Get([]byte(app.Name)) != nil {
+			return nil, fmt.Errorf("%w: app %q", ErrExists, app.Name)
+		}
+		app.CreatedAt = s.now()
+		app.UpdatedAt = app.CreatedAt
+		return s.addAppIndex(app.Name), putJSON(b, []byte(app.Name), app)
+	})
+	return app, err
+}
+
+// PutApp creates the app or replaces its config; created tells which.
+func (s *DB) PutApp(ctx context.Context, app App) (stored App, created bool, err error) {
+	if err := app.Validate(); err != nil {
+		return App{}, false, err
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketApps)
+		var old App
+		found, err := getJSON(b, []byte(app.Name), &old)
+		if err != nil {
+			return nil, err
+		}
+		app.UpdatedAt = s.now()
+		app.CreatedAt = app.UpdatedAt
+		if found {
+			app.CreatedAt = old.CreatedAt
+		}
+		created = !found
+		return s.addAppIndex(app.Name), putJSON(b, []byte(app.Name), app)
+	})
+	return app, created, err
+}
+
+// UpdateApp applies fn to the stored app in one transaction. fn may not rename it.
+func (s *DB) UpdateApp(ctx context.Context, name string, fn func(*App) error) (App, error) {
+	var app App
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketApps)
+		found, err := getJSON(b, []byte(name), &app)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: app %q", ErrNotFound, name)
+		}
+		if err := fn(&app); err != nil {
+			return nil, err
+		}
+		if app.Name != name {
+			return nil, invalid("name", "an app cannot be renamed (%q to %q)", name, app.Name)
+		}
+		if err := app.Validate(); err != nil {
+			return nil, err
+		}
+		app.UpdatedAt = s.now()
+		return nil, putJSON(b, []byte(name), app)
+	})
+	return app, err
+}
+
+// GetApp reads one app.
+func (s *DB) GetApp(ctx context.Context, name string) (App, error) {
+	var app App
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketApps), []byte(name), &app)
+		if err == nil && !found {
+			err = fmt.Errorf("%w: app %q", ErrNotFound, name)
+		}
+		return err
+	})
+	return app, err
+}
+
+// ListApps returns one page of apps in name order and the cursor of the next page ("" on the last).
+func (s *DB) ListApps(ctx context.Context, page Page) ([]App, string, error) {
+	apps := []App{}
+	var next string
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		next, err = listPage(tx.Bucket(bucketApps), nil, page, func(v []byte) error {
+			var a App
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode app: %w", err)
+			}
+			apps = append(apps, a)
+			return nil
+		})
+		return err
+	})
+	return apps, next, err
+}
+
+// DeleteApp removes an app that has no routes; ErrConflict while it has some.
+func (s *DB) DeleteApp(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketApps)
+		if b.Get([]byte(name)) == nil {
+			return nil, fmt.Errorf("%w: app %q", ErrNotFound, name)
+		}
+		prefix := routePrefix(name)
+		if k, _ := tx.Bucket(bucketRoutes).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+			return nil, fmt.Errorf("%w: app %q still has routes; delete them first", ErrConflict, name)
+		}
+		return func() { delete(s.trees, name) }, b.Delete([]byte(name))
+	})
+}
+
+func (s *DB) addAppIndex(name string) func() {
+	return func() {
+		if s.trees[name] == nil {
+			s.trees[name] = &routeTree{}
+		}
+	}
+}
+
+// ---- routes ----
+
+func routePrefix(app string) []byte { return append([]byte(app), 0) }
+
+func routeKey(app, path string) []byte { return append(routePrefix(app), path...) }
+
+// CreateRoute stores a new route of an existing app, with defaults applied.
+func (s *DB) CreateRoute(ctx context.Context, r Route) (Route, error) {
+	r.ApplyDefaults()
+	if err := r.Validate(); err != nil {
+		return Route{}, err
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		if err := appExists(tx, r.App); err != nil {
+			return nil, err
+		}
+		b := tx.Bucket(bucketRoutes)
+		if b.Get(routeKey(r.App, r.Path)) != nil {
+			return nil, fmt.Errorf("%w: route %s in app %q", ErrExists, r.Path, r.App)
+		}
+		r.CreatedAt = s.now()
+		r.UpdatedAt = r.CreatedAt
+		return s.indexRoute(r), putJSON(b, routeKey(r.App, r.Path), r)
+	})
+	return r, err
+}
+
+// PutRoute creates the route or replaces all its fields; created tells which.
+func (s *DB) PutRoute(ctx context.Context, r Route) (stored Route, created bool, err error) {
+	r.ApplyDefaults()
+	if err := r.Validate(); err != nil {
+		return Route{}, false, err
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		if err := appExists(tx, r.App); err != nil {
+			return nil, err
+		}
+		b := tx.Bucket(bucketRoutes)
+		var old Route
+		found, err := getJSON(b, routeKey(r.App, r.Path), &old)
+		if err != nil {
+			return nil, err
+		}
+		r.UpdatedAt = s.now()
+		r.CreatedAt = r.UpdatedAt
+		if found {
+			r.CreatedAt = old.CreatedAt
+		}
+		created = !found
+		return s.indexRoute(r), putJSON(b, routeKey(r.App, r.Path), r)
+	})
+	return r, created, err
+}
+
+// UpdateRoute applies fn to the stored route in one transaction. fn may not change its app or path.
+func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*Route) error) (Route, error) {
+	var r Route
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		if err := appExists(tx, app); err != nil {
+			return nil, err
+		}
+		b := tx.Bucket(bucketRoutes)
+		found, err := getJSON(b, routeKey(app, path), &r)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+		}
+		if err := fn(&r); err != nil {
+			return nil, err
+		}
+		if r.App != app || r.Path != path {
+			return nil, invalid("path", "a route cannot be moved (%s to %s)", path, r.Path)
+		}
+		r.ApplyDefaults()
+		if err := r.Validate(); err != nil {
+			return nil, err
+		}
+		r.UpdatedAt = s.now()
+		return s.indexRoute(r), putJSON(b, routeKey(app, path), r)
+	})
+	return r, err
+}
+
+// GetRoute reads the route with exactly this path: a single bbolt read.
+func (s *DB) GetRoute(ctx context.Context, app, path string) (Route, error) {
+	var r Route
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketRoutes), routeKey(app, path), &r)
+		if err != nil || found {
+			return err
+		}
+		if err := appExists(tx, app); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+	})
+	return r, err
+}
+
+// ListRoutes returns one page of an app's routes in path order and the next cursor.
+func (s *DB) ListRoutes(ctx context.Context, app string, page Page) ([]Route, string, error) {
+	routes := []Route{}
+	var next string
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if err := appExists(tx, app); err != nil {
+			return err
+		}
+		var err error
+		next, err = listPage(tx.Bucket(bucketRoutes), routePrefix(app), page, func(v []byte) error {
+			var r Route
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode route: %w", err)
+			}
+			routes = append(routes, r)
+			return nil
+		})
+		return err
+	})
+	return routes, next, err
+}
+
+// DeleteRoute removes a route.
+func (s *DB) DeleteRoute(ctx context.Context, app, path string) error {
+	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketRoutes)
+		if b.Get(routeKey(app, path)) == nil {
+			if err := appExists(tx, app); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+		}
+		return func() {
+			if t := s.trees[app]; t != nil {
+				t.remove(path)
+			}
+		}, b.Delete(routeKey(app, path))
+	})
+}
+
+// MatchRoute resolves the route that serves a request path of an app, from memory:
+// the most specific route wins, and its placeholders' values come back as Params.
+func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.trees[app]
+	if t == nil {
+		return Route{}, nil, fmt.Errorf("%w: app %q", ErrNotFound, app)
+	}
+	r, params := t.match(path)
+	if r == nil {
+		return Route{}, nil, fmt.Errorf("%w: no route of app %q matches %s", ErrNotFound, app, path)
+	}
+	return *r, params, nil
+}
+
+func (s *DB) indexRoute(r Route) func() {
+	return func() {
+		if t := s.trees[r.App]; t != nil {
+			t.insert(r)
+		}
+	}
+}
+
+// ---- helpers ----
+
+func appExists(tx *bolt.Tx, app string) error {
+	if tx.Bucket(bucketApps).Get([]byte(app)) == nil {
+		return fmt.Errorf("%w: app %q", ErrNotFound, app)
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return b.Put(key, data)
+}
+
+// getJSON decodes the value at key; json.Unmarshal copies, so nothing refers to bbolt's memory afterwards.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// listPage visits up to page.limit() values whose keys start with prefix and sort after the
+// cursor, and returns the cursor of the next page, or "" when there is none. A cursor is
+// the base64 of the last key's suffix after prefix, opaque to clients.
+func listPage(b *bolt.Bucket, prefix []byte, page Page, visit func(v []byte) error) (string, error) {
+	start := prefix
+	var after []byte
+	if page.Cursor != "" {
+		suffix, err := base64.RawURLEncoding.DecodeString(page.Cursor)
+		if err != nil || len(suffix) == 0 {
+			return "", invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
+		}
+		after = append(append([]byte{}, prefix...), suffix...)
+		start = after
+	}
+	c := b.Cursor()
+	k, v := c.Seek(start)
+	if after != nil && bytes.Equal(k, after) {
+		k, v = c.Next()
+	}
+	var last []byte
+	for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if n == page.limit() {
+			return base64.RawURLEncoding.EncodeToString(last[len(prefix):]), nil
+		}
+		if err := visit(v); err != nil {
+			return "", err
+		}
+		last = k
+		n++
+	}
+	return "", nil
+}

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Sentinel errors; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrConflict is a request that the current state forbids, such as deleting an app that has routes.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid marks a ValidationError.
+	ErrInvalid = errors.New("invalid")
+)
+
+// ValidationError names the field of a domain object that is invalid.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrInvalid) true for every ValidationError.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Route types.
+const (
+	TypeSync  = "sync"
+	TypeAsync = "async"
+)
+
+// Route formats: how Gantry talks to the function.
+const (
+	FormatDefault = "default"
+	FormatHTTP    = "http"
+	FormatJSON    = "json"
+)
+
+// Route defaults and bounds (mirrored in swagger/swagger.yml).
+const (
+	DefaultMemoryMiB      = 128
+	MinMemoryMiB          = 8
+	MaxMemoryMiB          = 8192
+	DefaultTimeout        = 30
+	MaxTimeout            = 300
+	DefaultIdleTimeout    = 30
+	MaxIdleTimeout        = 3600
+	DefaultMaxConcurrency = 1
+	MaxMaxConcurrency     = 100
+	MaxCPUs               = 64
+	maxPathLen            = 1024
+)
+
+var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// App groups routes and carries configuration shared by them.
+type App struct {
+	Name      string            `json:"name"`
+	Config    map[string]string `json:"config,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Validate checks the app's fields.
+func (a *App) Validate() error {
+	if !appNameRE.MatchString(a.Name) {
+		return invalid("name", "app name %q must match %s", a.Name, appNameRE)
+	}
+	return validateConfig("config", a.Config)
+}
+
+// Route binds a path of an app to a Docker image and the limits it runs with.
+type Route struct {
+	App            string              `json:"app"`
+	Path           string              `json:"path"`
+	Image          string              `json:"image"`
+	Type           string              `json:"type"`
+	Format         string              `json:"format"`
+	MemoryMiB      int64               `json:"memory"`
+	CPUs           float64             `json:"cpus,omitempty"`
+	Timeout        int64               `json:"timeout"`      // seconds
+	IdleTimeout    int64               `json:"idle_timeout"` // seconds
+	MaxConcurrency int64               `json:"max_concurrency"`
+	Headers        map[string][]string `json:"headers,omitempty"`
+	Config         map[string]string   `json:"config,omitempty"`
+	CreatedAt      time.Time           `json:"created_at"`
+	UpdatedAt      time.Time           `json:"updated_at"`
+}
+
+// ApplyDefaults fills the fields left at their zero value with the documented defaults.
+func (r *Route) ApplyDefaults() {
+	if r.Type == "" {
+		r.Type = TypeSync
+	}
+	if r.Format == "" {
+		r.Format = FormatDefault
+	}
+	if r.MemoryMiB == 0 {
+		r.MemoryMiB = DefaultMemoryMiB
+	}
+	if r.Timeout == 0 {
+		r.Timeout = DefaultTimeout
+	}
+	if r.IdleTimeout == 0 {
+		r.IdleTimeout = DefaultIdleTimeout
+	}
+	if r.MaxConcurrency == 0 {
+		r.MaxConcurrency = DefaultMaxConcurrency
+	}
+}
+
+// Validate checks every field of a route whose defaults have been applied.
+func (r *Route) Validate() error {
+	if !appNameRE.MatchString(r.App) {
+		return invalid("app", "app name %q must match %s", r.App, appNameRE)
+	}
+	if err := ValidatePath(r.Path); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(r.Image) == "":
+		return invalid("image", "image is required")
+	case len(r.Image) > 512 || strings.ContainsAny(r.Image, " \t\r\n"):
+		return invalid("image", "image %q is not a valid image reference", r.Image)
+	case r.Type != TypeSync && r.Type != TypeAsync:
+		return invalid("type", "type %q must be %q or %q", r.Type, TypeSync, TypeAsync)
+	case r.Format != FormatDefault && r.Format != FormatHTTP && r.Format != FormatJSON:
+		return invalid("format", "format %q must be one of %q, %q, %q", r.Format, FormatDefault, FormatHTTP, FormatJSON)
+	case r.MemoryMiB < MinMemoryMiB || r.MemoryMiB > MaxMemoryMiB:
+		return invalid("memory", "memory must be between %d and %d MiB", MinMemoryMiB, MaxMemoryMiB)
+	case r.CPUs < 0 || r.CPUs > MaxCPUs:
+		return invalid("cpus", "cpus must be between 0 and %d", MaxCPUs)
+	case r.Timeout < 1 || r.Timeout > MaxTimeout:
+		return invalid("timeout", "timeout must be between 1 and %d seconds", MaxTimeout)
+	case r.IdleTimeout < 1 || r.IdleTimeout > MaxIdleTimeout:
+		return invalid("idle_timeout", "idle_timeout must be between 1 and %d seconds", MaxIdleTimeout)
+	case r.MaxConcurrency < 1 || r.MaxConcurrency > MaxMaxConcurrency:
+		return invalid("max_concurrency", "max_concurrency must be between 1 and %d", MaxMaxConcurrency)
+	}
+	for name := range r.Headers {
+		if !headerNameRE.MatchString(name) {
+			return invalid("headers", "%q is not a valid header name", name)
+		}
+	}
+	return validateConfig("config", r.Config)
+}
+
+var (
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	configKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	segmentRE    = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()+,;=@-]+$`)
+	paramNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+func validateConfig(field string, cfg map[string]string) error {
+	for k := range cfg {
+		if !configKeyRE.MatchString(k) {
+			return invalid(field, "config key %q must be an environment variable name (%s)", k, configKeyRE)
+		}
+	}
+	return nil
+}
+
+// ValidatePath checks a route path: it starts with "/", has no empty segments and no
+// trailing "/" (except the root "/"), ":name" segments match one segment and a "*name"
+// segment, only last, matches the rest of the path.
+func ValidatePath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return invalid("path", "route path %q must start with /", p)
+	}
+	if len(p) > maxPathLen {
+		return invalid("path", "route path is longer than %d characters", maxPathLen)
+	}
+	if p == "/" {
+		return nil
+	}
+	segs := strings.Split(p[1:], "/")
+	params := map[string]bool{}
+	for i, s := range segs {
+		switch {
+		case s == "":
+			return invalid("path", "route path %q has an empty segment", p)
+		case s[0] == ':' || s[0] == '*':
+			name := s[1:]
+			if !paramNameRE.MatchString(name) {
+				return invalid("path", "route path %q: placeholder %q needs a name matching %s", p, s, paramNameRE)
+			}
+			if s[0] == '*' && i != len(segs)-1 {
+				return invalid("path", "route path %q: %q must be the last segment", p, s)
+			}
+			if params[name] {
+				return invalid("path", "route path %q uses the placeholder name %q twice", p, name)
+			}
+			params[name] = true
+		case !segmentRE.MatchString(s):
+			return invalid("path", "route path %q: segment %q has characters outside %s", p, s, segmentRE)
+		}
+	}
+	return nil
+}
+
+// Page asks for one page of a list: at most Limit items after the opaque Cursor.
+type Page struct {
+	Cursor string
+	Limit  int
+}
+
+// Bounds of a page size.
+const (
+	DefaultPageSize = 30
+	MaxPageSize     = 100
+)
+
+func (p Page) limit() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultPageSize
+	case p.Limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return p.Limit
+}
