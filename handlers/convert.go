@@ -1,0 +1,112 @@
+package handlers
+
+import (
+	"maps"
+	"time"
+
+	"github.com/go-openapi/strfmt"
+
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/store"
+)
+
+func dateTime(t time.Time) *strfmt.DateTime {
+	if t.IsZero() {
+		return nil
+	}
+	d := strfmt.DateTime(t.UTC())
+	return &d
+}
+
+func appToModel(a store.App) *models.App {
+	return &models.App{Name: a.Name, Config: a.Config, CreatedAt: dateTime(a.CreatedAt), UpdatedAt: dateTime(a.UpdatedAt)}
+}
+
+func routeToModel(r store.Route) *models.Route {
+	m := &models.Route{
+		Path:           r.Path,
+		Image:          r.Image,
+		Type:           r.Type,
+		Format:         r.Format,
+		Memory:         &r.MemoryMiB,
+		Timeout:        &r.Timeout,
+		IdleTimeout:    &r.IdleTimeout,
+		MaxConcurrency: &r.MaxConcurrency,
+		Headers:        r.Headers,
+		Config:         r.Config,
+		CreatedAt:      dateTime(r.CreatedAt),
+		UpdatedAt:      dateTime(r.UpdatedAt),
+	}
+	if r.CPUs != 0 {
+		m.Cpus = &r.CPUs
+	}
+	return m
+}
+
+// routeFromModel builds a whole route (POST, PUT) from the model; absent fields stay zero
+// so that the store applies their defaults.
+func routeFromModel(app, path string, m *models.Route) store.Route {
+	r := store.Route{App: app, Path: path}
+	patchRoute(&r, m)
+	return r
+}
+
+// patchRoute sets the fields present in m (PATCH). Config keys set to "" and headers set
+// to an empty list are removed.
+func patchRoute(r *store.Route, m *models.Route) {
+	if m.Image != "" {
+		r.Image = m.Image
+	}
+	if m.Type != "" {
+		r.Type = m.Type
+	}
+	if m.Format != "" {
+		r.Format = m.Format
+	}
+	setIfPresent(&r.MemoryMiB, m.Memory)
+	setIfPresent(&r.CPUs, m.Cpus)
+	setIfPresent(&r.Timeout, m.Timeout)
+	setIfPresent(&r.IdleTimeout, m.IdleTimeout)
+	setIfPresent(&r.MaxConcurrency, m.MaxConcurrency)
+	r.Config = mergeConfig(r.Config, m.Config)
+	if len(m.Headers) > 0 {
+		headers := maps.Clone(r.Headers)
+		if headers == nil {
+			headers = map[string][]string{}
+		}
+		for k, v := range m.Headers {
+			if len(v) == 0 {
+				delete(headers, k)
+			} else {
+				headers[k] = v
+			}
+		}
+		r.Headers = headers
+	}
+}
+
+func setIfPresent[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// mergeConfig returns base with patch merged in; keys whose value is "" are removed.
+// base is not modified.
+func mergeConfig(base, patch map[string]string) map[string]string {
+	if len(patch) == 0 {
+		return base
+	}
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range patch {
+		if v == "" {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	oaerrors "github.com/go-openapi/errors"
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// apiError is an error on its way to the client: a status and the JSON error body.
+type apiError struct {
+	status  int
+	message string
+	fields  string
+	header  http.Header // extra response headers, such as Allow or Retry-After
+}
+
+var internalError = &apiError{status: http.StatusInternalServerError, message: "internal server error"}
+
+// toAPIError is the one place that maps Gantry's errors to HTTP statuses. A 500
+// means a bug in Gantry: its cause is logged and the client gets a generic message.
+func toAPIError(log *slog.Logger, err error) *apiError {
+	var verr *store.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return &apiError{status: http.StatusBadRequest, message: verr.Message, fields: verr.Field}
+	case errors.Is(err, store.ErrNotFound):
+		return &apiError{status: http.StatusNotFound, message: err.Error()}
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
+		return &apiError{status: http.StatusConflict, message: err.Error()}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusServiceUnavailable, message: "request cancelled or timed out", header: http.Header{"Retry-After": {"1"}}}
+	}
+	log.Error("internal error", "err", err)
+	return internalError
+}
+
+// errorResponse answers an operation with err mapped by toAPIError.
+func (a *API) errorResponse(err error) middleware.Responder {
+	return toAPIError(a.log, err)
+}
+
+// badRequest answers 400 naming the offending field.
+func badRequest(field, format string, args ...any) middleware.Responder {
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...), fields: field}
+}
+
+// WriteResponse makes apiError a middleware.Responder.
+func (e *apiError) WriteResponse(w http.ResponseWriter, _ runtime.Producer) { writeError(w, e) }
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", runtime.JSONMime)
+	w.WriteHeader(e.status)
+	msg := e.message
+	_ = json.NewEncoder(w).Encode(models.Error{Error: &models.ErrorError{Message: &msg, Fields: e.fields}})
+}
+
+// serveError replaces go-openapi's ServeError so that routing, binding and validation
+// errors come out in the Error model, with 400 for every kind of invalid input.
+func (a *API) serveError(w http.ResponseWriter, _ *http.Request, err error) {
+	writeError(w, a.openAPIError(err))
+}
+
+func (a *API) openAPIError(err error) *apiError {
+	var (
+		composite *oaerrors.CompositeError
+		parse     *oaerrors.ParseError
+		validErr  *oaerrors.Validation
+		notAllow  *oaerrors.MethodNotAllowedError
+		tooLarge  *http.MaxBytesError
+		coded     oaerrors.Error
+	)
+	switch {
+	case errors.As(err, &composite) && len(composite.Errors) > 0:
+		return a.compositeError(composite)
+	case errors.As(err, &parse):
+		if errors.As(parse.Reason, &tooLarge) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, message: tooLargeMessage(tooLarge.Limit), fields: parse.Name}
+		}
+		reason := parse.Error()
+		if parse.Reason != nil {
+			reason = parse.Reason.Error()
+		}
+		return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("invalid %s: %s", parse.Name, reason), fields: parse.Name}
+	case errors.As(err, &validErr):
+		return &apiError{status: clientStatus(validErr.Code()), message: validErr.Error(), fields: validErr.Name}
+	case errors.As(err, &notAllow):
+		return &apiError{status: http.StatusMethodNotAllowed, message: notAllow.Error(), header: http.Header{"Allow": {strings.Join(notAllow.Allowed, ", ")}}}
+	case errors.As(err, &coded):
+		if status := clientStatus(coded.Code()); status >= 400 && status < 500 {
+			return &apiError{status: status, message: coded.Error()}
+		}
+	}
+	return toAPIError(a.log, err)
+}
+
+// clientStatus turns a go-openapi error code into an HTTP status: its validation codes
+// (422 and the 6xx range) become 400; real HTTP codes such as 404, 405, 415 stay.
+func clientStatus(code int32) int {
+	if code >= 600 || code == http.StatusUnprocessableEntity {
+		return http.StatusBadRequest
+	}
+	return int(code)
+}
+
+// compositeError joins several binding/validation errors into one 400 (or the status
+// of the single error when there is only one).
+func (a *API) compositeError(c *oaerrors.CompositeError) *apiError {
+	if len(c.Errors) == 1 {
+		return a.openAPIError(c.Errors[0])
+	}
+	var msgs, fields []string
+	status := http.StatusBadRequest
+	for _, e := range c.Errors {
+		ae := a.openAPIError(e)
+		if ae.status >= 500 {
+			return ae
+		}
+		if ae.status == http.StatusRequestEntityTooLarge {
+			status = ae.status
+		}
+		msgs = append(msgs, ae.message)
+		if ae.fields != "" {
+			fields = append(fields, ae.fields)
+		}
+	}
+	return &apiError{status: status, message: strings.Join(msgs, "; "), fields: strings.Join(fields, ",")}
+}
