@@ -1,0 +1,372 @@
+package main
+
+// Black-box tests: the real `gantry server` runs as a separate process on a loopback
+// port and is driven through the generated Go client and the CLI, as users do.
+// The test binary re-executes itself as the gantry command (see TestMain), so the
+// tests need no separate build.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/gantry-dev/gantry/gen/client"
+	"github.com/gantry-dev/gantry/gen/client/apps"
+	"github.com/gantry-dev/gantry/gen/client/meta"
+	"github.com/gantry-dev/gantry/gen/client/routes"
+	"github.com/gantry-dev/gantry/gen/models"
+)
+
+const runAsGantry = "GANTRY_TEST_RUN_AS_GANTRY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsGantry) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// gantryCmd returns the gantry command with args, run by this test binary.
+func gantryCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runAsGantry+"=1")
+	return cmd
+}
+
+// server is a running `gantry server` process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startServer starts gantry server on a free loopback port with dataDir and waits until it listens.
+func startServer(t *testing.T, dataDir string) *server {
+	t.Helper()
+	s, err := launch(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+func launch(dataDir string) (*server, error) {
+	s := &server{done: make(chan error, 1)}
+	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.log.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		s.done <- s.cmd.Wait()
+	}()
+	select {
+	case s.addr = <-addr:
+		return s, nil
+	case err := <-s.done:
+		s.done <- err
+		return s, fmt.Errorf("server exited before listening (%v): %s", err, s.logText())
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		return s, fmt.Errorf("server did not listen within 20s: %s", s.logText())
+	}
+}
+
+func (s *server) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("server exited with %v after SIGTERM: %s", err, s.logText())
+		}
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		t.Errorf("server did not stop within 15s of SIGTERM")
+	}
+}
+
+func (s *server) client() *client.Gantry {
+	return client.New(httptransport.New(s.addr, client.DefaultBasePath, []string{"http"}), strfmt.Default)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestBlackBoxCRUDThroughGeneratedClient(t *testing.T) {
+	t.Parallel()
+	c := startServer(t, t.TempDir()).client()
+	ctx := context.Background()
+
+	v, err := c.Meta.GetVersionContext(ctx, &meta.GetVersionParams{})
+	if err != nil || *v.Payload.Version != version {
+		t.Fatalf("version: %v %v", v, err)
+	}
+
+	created, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp", Config: models.Config{"A": "1"}}}})
+	if err != nil || created.Payload.App.Name != "myapp" || created.Payload.App.CreatedAt == nil {
+		t.Fatalf("create app: %+v %v", created, err)
+	}
+	_, err = c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp"}}})
+	var conflict *apps.CreateAppConflict
+	if !errors.As(err, &conflict) || conflict.Payload.Error.Message == nil {
+		t.Fatalf("duplicate app: got %v, want CreateAppConflict", err)
+	}
+	patched, err := c.Apps.PatchAppContext(ctx, &apps.PatchAppParams{App: "myapp", Body: &models.AppWrapper{App: &models.App{Config: models.Config{"A": "", "B": "2"}}}})
+	if err != nil || fmt.Sprint(patched.Payload.App.Config) != "map[B:2]" {
+		t.Fatalf("patch app: %+v %v", patched, err)
+	}
+	replaced, put, err := c.Apps.PutAppContext(ctx, &apps.PutAppParams{App: "other", Body: &models.AppWrapper{App: &models.App{}}})
+	if err != nil || replaced != nil || put.Payload.App.Name != "other" {
+		t.Fatalf("put new app: want 201, got %v %v %v", replaced, put, err)
+	}
+	list, err := c.Apps.ListAppsContext(ctx, &apps.ListAppsParams{})
+	if err != nil || len(list.Payload.Apps) != 2 {
+		t.Fatalf("list apps: %+v %v", list, err)
+	}
+
+	// Routes, with a nested path addressed through the client.
+	rc, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{
+		Path: "/hello/world", Image: "hello:1", Memory: ptr(int64(64)), Headers: map[string][]string{"X-Hello": {"1"}},
+	}}})
+	if err != nil || rc.Payload.Route.Path != "/hello/world" || *rc.Payload.Route.Memory != 64 || *rc.Payload.Route.Timeout != 30 {
+		t.Fatalf("create route: %+v %v", rc, err)
+	}
+	got, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"})
+	if err != nil || got.Payload.Route.Image != "hello:1" {
+		t.Fatalf("get nested route: %+v %v", got, err)
+	}
+	pr, err := c.Routes.PatchRouteContext(ctx, &routes.PatchRouteParams{App: "myapp", Route: "/hello/world", Body: &models.RouteWrapper{Route: &models.Route{Timeout: ptr(int64(5))}}})
+	if err != nil || *pr.Payload.Route.Timeout != 5 || *pr.Payload.Route.Memory != 64 {
+		t.Fatalf("patch nested route: %+v %v", pr, err)
+	}
+	_, putR, err := c.Routes.PutRouteContext(ctx, &routes.PutRouteParams{App: "myapp", Route: "/users/:id", Body: &models.RouteWrapper{Route: &models.Route{Image: "users:1", Format: "http"}}})
+	if err != nil || putR.Payload.Route.Path != "/users/:id" {
+		t.Fatalf("put route: %+v %v", putR, err)
+	}
+	lr, err := c.Routes.ListRoutesContext(ctx, &routes.ListRoutesParams{App: "myapp"})
+	if err != nil || len(lr.Payload.Routes) != 2 {
+		t.Fatalf("list routes: %+v %v", lr, err)
+	}
+	_, err = c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{Path: "/x", Image: "i", Memory: ptr(int64(1 << 20))}}})
+	var bad *routes.CreateRouteBadRequest
+	if !errors.As(err, &bad) || !strings.Contains(*bad.Payload.Error.Message, "memory") {
+		t.Fatalf("invalid route: got %v, want CreateRouteBadRequest about memory", err)
+	}
+
+	_, err = c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"})
+	var hasRoutes *apps.DeleteAppConflict
+	if !errors.As(err, &hasRoutes) {
+		t.Fatalf("delete app with routes: got %v, want DeleteAppConflict", err)
+	}
+	for _, p := range []string{"/hello/world", "/users/:id"} {
+		if _, err := c.Routes.DeleteRouteContext(ctx, &routes.DeleteRouteParams{App: "myapp", Route: p}); err != nil {
+			t.Fatalf("delete route %s: %v", p, err)
+		}
+	}
+	_, err = c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"})
+	var nf *routes.GetRouteNotFound
+	if !errors.As(err, &nf) {
+		t.Fatalf("deleted route: got %v, want GetRouteNotFound", err)
+	}
+	if _, err := c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"}); err != nil {
+		t.Fatalf("delete app: %v", err)
+	}
+	var appNF *apps.GetAppNotFound
+	if _, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "myapp"}); !errors.As(err, &appNF) {
+		t.Fatalf("deleted app: got %v, want GetAppNotFound", err)
+	}
+}
+
+func TestDataSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := startServer(t, dir)
+	c := s.client()
+	if _, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "durable", Config: models.Config{"K": "v"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "durable", Body: &models.RouteWrapper{Route: &models.Route{Path: "/a/b", Image: "img:1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.stop(t)
+	if !strings.Contains(s.logText(), "msg=stopped") {
+		t.Fatalf("server did not shut down cleanly: %s", s.logText())
+	}
+
+	c = startServer(t, dir).client()
+	app, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "durable"})
+	if err != nil || app.Payload.App.Config["K"] != "v" {
+		t.Fatalf("app after restart: %+v %v", app, err)
+	}
+	r, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "durable", Route: "/a/b"})
+	if err != nil || r.Payload.Route.Image != "img:1" {
+		t.Fatalf("route after restart: %+v %v", r, err)
+	}
+}
+
+func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	startServer(t, dir)
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("second server: got %v, want a non-zero exit; output %s", err, out)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Fatalf("second server took %s to fail, want a fast failure", elapsed)
+	}
+	if !strings.Contains(string(out), "in use by another gantry process") {
+		t.Fatalf("second server's message does not say why: %s", out)
+	}
+}
+
+// cli runs a gantry CLI command against the server and returns its stdout.
+func (s *server) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := s.cliErr(args...)
+	if err != nil {
+		t.Fatalf("gantry %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (s *server) cliErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := gantryCmd(ctx, args...)
+	cmd.Env = append(cmd.Env, "GANTRY_API_URL=http://"+s.addr)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// TestCLIWalkthrough runs the README's CLI walkthrough against a real server.
+func TestCLIWalkthrough(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+
+	if out := s.cli(t, "version"); !regexp.MustCompile(`Server version:\s+`+version).MatchString(out) {
+		t.Fatalf("version: %s", out)
+	}
+	s.cli(t, "apps", "create", "myapp", "--config", "GREETING=hello")
+	if out := s.cli(t, "apps", "list"); !regexp.MustCompile(`(?m)^myapp\s+GREETING=hello`).MatchString(out) {
+		t.Fatalf("apps list table:\n%s", out)
+	}
+	s.cli(t, "routes", "create", "myapp", "/hello/world", "--image", "gantry/hello:dev", "--memory", "64", "--timeout", "10")
+	out := s.cli(t, "routes", "list", "myapp")
+	if !regexp.MustCompile(`(?m)^/hello/world\s+gantry/hello:dev\s+sync\s+default\s+64MiB\s+10s`).MatchString(out) {
+		t.Fatalf("routes list table:\n%s", out)
+	}
+	s.cli(t, "routes", "update", "myapp", "/hello/world", "--memory", "256", "--config", "NAME=World")
+
+	var wrapped struct{ Route models.Route }
+	if err := json.Unmarshal([]byte(s.cli(t, "routes", "get", "myapp", "/hello/world", "-o", "json")), &wrapped); err != nil {
+		t.Fatal(err)
+	}
+	if r := wrapped.Route; *r.Memory != 256 || *r.Timeout != 10 || r.Config["NAME"] != "World" || r.Image != "gantry/hello:dev" {
+		t.Fatalf("route after update: %+v", r)
+	}
+
+	out, err := s.cliErr("apps", "delete", "myapp")
+	if err == nil || !strings.Contains(out, "still has routes") {
+		t.Fatalf("deleting an app with routes: %v %s", err, out)
+	}
+	s.cli(t, "routes", "delete", "myapp", "/hello/world")
+	s.cli(t, "apps", "delete", "myapp")
+	out, err = s.cliErr("apps", "get", "myapp")
+	if err == nil || !strings.Contains(out, `app "myapp"`) {
+		t.Fatalf("get deleted app: %v %s", err, out)
+	}
+	out, err = s.cliErr("apps", "create", "bad name")
+	if err == nil || !strings.Contains(out, "name") {
+		t.Fatalf("invalid name: %v %s", err, out)
+	}
+}
+
+// TestServerRejectsBadInputWithoutLosingState sends malformed requests over a real
+// socket and checks the server stays up and keeps what it had.
+func TestServerRejectsBadInputWithoutLosingState(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	s.cli(t, "apps", "create", "keep")
+	base := "http://" + s.addr
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/v1/apps", `{"app":{"name":`, 400},
+		{"POST", "/v1/apps", `{"app":{"name":"x"}}` + strings.Repeat(" ", 2<<20), 413},
+		{"PUT", "/v1/apps/keep", `{"app":{"config":{"K":1}}}`, 400},
+		{"POST", "/v1/apps/keep/routes", `{"route":{"path":"/r","image":"i","type":"sometimes"}}`, 400},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var e models.Error
+		if res.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error == nil || *e.Error.Message == "" {
+			t.Fatalf("%s %s: %d %s, want %d with a JSON error", tc.method, tc.path, res.StatusCode, body, tc.status)
+		}
+	}
+	if out := s.cli(t, "apps", "get", "keep"); !strings.Contains(out, "keep") {
+		t.Fatalf("app lost after bad input: %s", out)
+	}
+}
