@@ -300,7 +300,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, t.TempDir())
 
-	if out := s.cli(t, "version"); !regexp.MustCompile(`Server version:\s+`+version).MatchString(out) {
+	if out := s.cli(t, "version"); !regexp.MustCompile(`Server version:\s+` + version).MatchString(out) {
 		t.Fatalf("version: %s", out)
 	}
 	s.cli(t, "apps", "create", "myapp", "--config", "GREETING=hello")
