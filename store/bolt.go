@@ -190,7 +190,7 @@ func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
 	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketApps)
 		if b.Get([]byte(app.Name)) != nil {
-			return nil, fmt.Errorf("%w: app %q", ErrExists, app.Name)
+			return nil, errorf(ErrExists, "app %q already exists", app.Name)
 		}
 		app.CreatedAt = s.now()
 		app.UpdatedAt = app.CreatedAt
@@ -232,7 +232,7 @@ func (s *DB) UpdateApp(ctx context.Context, name string, fn func(*App) error) (A
 			return nil, err
 		}
 		if !found {
-			return nil, fmt.Errorf("%w: app %q", ErrNotFound, name)
+			return nil, errorf(ErrNotFound, "app %q not found", name)
 		}
 		if err := fn(&app); err != nil {
 			return nil, err
@@ -255,7 +255,7 @@ func (s *DB) GetApp(ctx context.Context, name string) (App, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketApps), []byte(name), &app)
 		if err == nil && !found {
-			err = fmt.Errorf("%w: app %q", ErrNotFound, name)
+			err = errorf(ErrNotFound, "app %q not found", name)
 		}
 		return err
 	})
@@ -286,11 +286,11 @@ func (s *DB) DeleteApp(ctx context.Context, name string) error {
 	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketApps)
 		if b.Get([]byte(name)) == nil {
-			return nil, fmt.Errorf("%w: app %q", ErrNotFound, name)
+			return nil, errorf(ErrNotFound, "app %q not found", name)
 		}
 		prefix := routePrefix(name)
 		if k, _ := tx.Bucket(bucketRoutes).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
-			return nil, fmt.Errorf("%w: app %q still has routes; delete them first", ErrConflict, name)
+			return nil, errorf(ErrConflict, "app %q still has routes; delete them first", name)
 		}
 		return func() { delete(s.trees, name) }, b.Delete([]byte(name))
 	})
@@ -322,7 +322,7 @@ func (s *DB) CreateRoute(ctx context.Context, r Route) (Route, error) {
 		}
 		b := tx.Bucket(bucketRoutes)
 		if b.Get(routeKey(r.App, r.Path)) != nil {
-			return nil, fmt.Errorf("%w: route %s in app %q", ErrExists, r.Path, r.App)
+			return nil, errorf(ErrExists, "route %s already exists in app %q", r.Path, r.App)
 		}
 		r.CreatedAt = s.now()
 		r.UpdatedAt = r.CreatedAt
@@ -371,7 +371,7 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*Route) 
 			return nil, err
 		}
 		if !found {
-			return nil, fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+			return nil, errorf(ErrNotFound, "route %s not found in app %q", path, app)
 		}
 		if err := fn(&r); err != nil {
 			return nil, err
@@ -400,7 +400,7 @@ func (s *DB) GetRoute(ctx context.Context, app, path string) (Route, error) {
 		if err := appExists(tx, app); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+		return errorf(ErrNotFound, "route %s not found in app %q", path, app)
 	})
 	return r, err
 }
@@ -435,7 +435,7 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string) error {
 			if err := appExists(tx, app); err != nil {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: route %s in app %q", ErrNotFound, path, app)
+			return nil, errorf(ErrNotFound, "route %s not found in app %q", path, app)
 		}
 		return func() {
 			if t := s.trees[app]; t != nil {
@@ -452,11 +452,11 @@ func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
 	defer s.mu.RUnlock()
 	t := s.trees[app]
 	if t == nil {
-		return Route{}, nil, fmt.Errorf("%w: app %q", ErrNotFound, app)
+		return Route{}, nil, errorf(ErrNotFound, "app %q not found", app)
 	}
 	r, params := t.match(path)
 	if r == nil {
-		return Route{}, nil, fmt.Errorf("%w: no route of app %q matches %s", ErrNotFound, app, path)
+		return Route{}, nil, errorf(ErrNotFound, "no route of app %q matches %s", app, path)
 	}
 	return *r, params, nil
 }
@@ -473,7 +473,7 @@ func (s *DB) indexRoute(r Route) func() {
 
 func appExists(tx *bolt.Tx, app string) error {
 	if tx.Bucket(bucketApps).Get([]byte(app)) == nil {
-		return fmt.Errorf("%w: app %q", ErrNotFound, app)
+		return errorf(ErrNotFound, "app %q not found", app)
 	}
 	return nil
 }
