@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // Route lookup is on the path of every function call. MatchRoute must cost the same
@@ -66,4 +67,40 @@ func BenchmarkCreate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMatchRouteScaling times a lookup in an app of 10 routes and one of 10,000,
+// interleaved in the same run, and fails if the larger app is more than 3x slower:
+// a lookup that scanned the app's routes would be about 1000x slower.
+func BenchmarkMatchRouteScaling(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b, b.TempDir())
+	for _, app := range []struct {
+		name string
+		n    int
+	}{{"small", 10}, {"large", 10000}} {
+		mustApp(b, s, app.name)
+		for i := range app.n {
+			if _, err := s.CreateRoute(ctx, Route{App: app.name, Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var small, large time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		_, _, err1 := s.MatchRoute("small", "/svc5/users/42")
+		t1 := time.Now()
+		_, _, err2 := s.MatchRoute("large", "/svc5000/users/42")
+		large += time.Since(t1)
+		small += t1.Sub(t0)
+		if err1 != nil || err2 != nil {
+			b.Fatal(err1, err2)
+		}
+	}
+	ratio := float64(large) / float64(small)
+	b.ReportMetric(ratio, "large/small")
+	if ratio > 3 {
+		b.Fatalf("lookup among 10,000 routes is %.1fx slower than among 10: MatchRoute scans", ratio)
+	}
 }
