@@ -32,6 +32,7 @@ func routeToModel(r store.Route) *models.Route {
 		Timeout:        &r.Timeout,
 		IdleTimeout:    &r.IdleTimeout,
 		MaxConcurrency: &r.MaxConcurrency,
+		Network:        r.Network,
 		Headers:        r.Headers,
 		Config:         r.Config,
 		CreatedAt:      dateTime(r.CreatedAt),
@@ -62,6 +63,9 @@ func patchRoute(r *store.Route, m *models.Route) {
 	}
 	if m.Format != "" {
 		r.Format = m.Format
+	}
+	if m.Network != "" {
+		r.Network = m.Network
 	}
 	setIfPresent(&r.MemoryMiB, m.Memory)
 	setIfPresent(&r.CPUs, m.Cpus)

@@ -60,6 +60,12 @@ const (
 	FormatJSON    = "json"
 )
 
+// Networks with a meaning of their own; any other name is a user-defined Docker network.
+const (
+	NetworkBridge = "bridge"
+	NetworkNone   = "none"
+)
+
 // Route defaults and bounds (mirrored in swagger/swagger.yml).
 const (
 	DefaultMemoryMiB      = 128
@@ -105,6 +111,7 @@ type Route struct {
 	Timeout        int64               `json:"timeout"`      // seconds
 	IdleTimeout    int64               `json:"idle_timeout"` // seconds
 	MaxConcurrency int64               `json:"max_concurrency"`
+	Network        string              `json:"network"`
 	Headers        map[string][]string `json:"headers,omitempty"`
 	Config         map[string]string   `json:"config,omitempty"`
 	CreatedAt      time.Time           `json:"created_at"`
@@ -130,6 +137,9 @@ func (r *Route) ApplyDefaults() {
 	}
 	if r.MaxConcurrency == 0 {
 		r.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if r.Network == "" {
+		r.Network = NetworkBridge
 	}
 }
 
@@ -160,6 +170,10 @@ func (r *Route) Validate() error {
 		return invalid("idle_timeout", "idle_timeout must be between 1 and %d seconds", MaxIdleTimeout)
 	case r.MaxConcurrency < 1 || r.MaxConcurrency > MaxMaxConcurrency:
 		return invalid("max_concurrency", "max_concurrency must be between 1 and %d", MaxMaxConcurrency)
+	case !networkRE.MatchString(r.Network) || r.Network == "host" || strings.HasPrefix(r.Network, "container:"):
+		return invalid("network", "network %q must be bridge, none or the name of a user-defined network", r.Network)
+	case r.Network == NetworkNone && r.Format == FormatHTTP:
+		return invalid("network", "the http format needs a network: Gantry reaches the function over it")
 	}
 	for name := range r.Headers {
 		if !headerNameRE.MatchString(name) {
@@ -174,6 +188,7 @@ var (
 	configKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	segmentRE    = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()+,;=@-]+$`)
 	paramNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	networkRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`)
 )
 
 func validateConfig(field string, cfg map[string]string) error {

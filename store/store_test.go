@@ -97,7 +97,7 @@ func TestRouteLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Route{App: "app", Path: "/hello/world", Image: "hello:1", Type: TypeSync, Format: FormatDefault,
-		MemoryMiB: DefaultMemoryMiB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, MaxConcurrency: DefaultMaxConcurrency,
+		MemoryMiB: DefaultMemoryMiB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, MaxConcurrency: DefaultMaxConcurrency, Network: NetworkBridge,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", r, want)
@@ -165,6 +165,9 @@ func TestValidation(t *testing.T) {
 		{"idle", func(r *Route) { r.IdleTimeout = -1 }, "idle_timeout"},
 		{"concurrency", func(r *Route) { r.MaxConcurrency = MaxMaxConcurrency + 1 }, "max_concurrency"},
 		{"header name", func(r *Route) { r.Headers = map[string][]string{"bad header": {"x"}} }, "headers"},
+		{"host network", func(r *Route) { r.Network = "host" }, "network"},
+		{"bad network", func(r *Route) { r.Network = "a b" }, "network"},
+		{"http without network", func(r *Route) { r.Network = NetworkNone; r.Format = FormatHTTP }, "network"},
 		{"config key", func(r *Route) { r.Config = map[string]string{"1X": "y"} }, "config"},
 	}
 	for _, tt := range tests {

@@ -61,6 +61,12 @@ type Route struct {
 	// Minimum: 8
 	Memory *int64 `json:"memory,omitempty"`
 
+	// Docker network of the route's containers: `bridge` (default), `none` (no network; not allowed
+	// for the `http` format, which Gantry reaches over the network), or the name of a user-defined network.
+	//
+	// Max Length: 255
+	Network string `json:"network,omitempty"`
+
 	// URL path under `/r/{app}`. Starts with `/`; may have several segments, `:name` segments that
 	// match one segment and a final `*name` segment that matches the rest. Required on create; immutable.
 	//
@@ -115,6 +121,10 @@ func (m *Route) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateMemory(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNetwork(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -294,6 +304,18 @@ func (m *Route) validateMemory(formats strfmt.Registry) error {
 	}
 
 	if err := validate.MaximumInt("memory", "body", *m.Memory, 8192, false); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Route) validateNetwork(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Network) { // not required
+		return nil
+	}
+
+	if err := validate.MaxLength("network", "body", m.Network, 255); err != nil {
 		return err
 	}
 

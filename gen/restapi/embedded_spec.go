@@ -649,6 +649,11 @@ func init() {
           "minimum": 8,
           "x-nullable": true
         },
+        "network": {
+          "description": "Docker network of the route's containers: ` + "`" + `bridge` + "`" + ` (default), ` + "`" + `none` + "`" + ` (no network; not allowed\nfor the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network), or the name of a user-defined network.\n",
+          "type": "string",
+          "maxLength": 255
+        },
         "path": {
           "description": "URL path under ` + "`" + `/r/{app}` + "`" + `. Starts with ` + "`" + `/` + "`" + `; may have several segments, ` + "`" + `:name` + "`" + ` segments that\nmatch one segment and a final ` + "`" + `*name` + "`" + ` segment that matches the rest. Required on create; immutable.\n",
           "type": "string",
@@ -1646,6 +1651,11 @@ func init() {
           "maximum": 8192,
           "minimum": 8,
           "x-nullable": true
+        },
+        "network": {
+          "description": "Docker network of the route's containers: ` + "`" + `bridge` + "`" + ` (default), ` + "`" + `none` + "`" + ` (no network; not allowed\nfor the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network), or the name of a user-defined network.\n",
+          "type": "string",
+          "maxLength": 255
         },
         "path": {
           "description": "URL path under ` + "`" + `/r/{app}` + "`" + `. Starts with ` + "`" + `/` + "`" + `; may have several segments, ` + "`" + `:name` + "`" + ` segments that\nmatch one segment and a final ` + "`" + `*name` + "`" + ` segment that matches the rest. Required on create; immutable.\n",
