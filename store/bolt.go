@@ -109,6 +109,9 @@ func (s *DB) migrate(ctx context.Context) error {
 		}
 		var have uint64
 		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("schema version record is corrupt (%d bytes)", len(v))
+			}
 			have = binary.BigEndian.Uint64(v)
 		}
 		if have > uint64(len(migrations)) {
@@ -324,6 +327,9 @@ func (s *DB) CreateRoute(ctx context.Context, r Route) (Route, error) {
 		if b.Get(routeKey(r.App, r.Path)) != nil {
 			return nil, errorf(ErrExists, "route %s already exists in app %q", r.Path, r.App)
 		}
+		if err := s.checkShape(r); err != nil {
+			return nil, err
+		}
 		r.CreatedAt = s.now()
 		r.UpdatedAt = r.CreatedAt
 		return s.indexRoute(r), putJSON(b, routeKey(r.App, r.Path), r)
@@ -346,6 +352,11 @@ func (s *DB) PutRoute(ctx context.Context, r Route) (stored Route, created bool,
 		found, err := getJSON(b, routeKey(r.App, r.Path), &old)
 		if err != nil {
 			return nil, err
+		}
+		if !found {
+			if err := s.checkShape(r); err != nil {
+				return nil, err
+			}
 		}
 		r.UpdatedAt = s.now()
 		r.CreatedAt = r.UpdatedAt
@@ -447,6 +458,7 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string) error {
 
 // MatchRoute resolves the route that serves a request path of an app, from memory:
 // the most specific route wins, and its placeholders' values come back as Params.
+// The route's Config and Headers maps are shared with the index: read them, never write.
 func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -459,6 +471,20 @@ func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
 		return Route{}, nil, errorf(ErrNotFound, "no route of app %q matches %s", app, path)
 	}
 	return *r, params, nil
+}
+
+// checkShape refuses a new route whose path has the shape of another route of the app
+// ("/x/:name" beside "/x/:id"): both would match the same requests. Writers hold wmu, so
+// the index it reads is the committed state.
+func (s *DB) checkShape(r Route) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t := s.trees[r.App]; t != nil {
+		if other := t.find(r.Path); other != nil && other.Path != r.Path {
+			return errorf(ErrExists, "route %s conflicts with route %s of app %q: they match the same requests", r.Path, other.Path, r.App)
+		}
+	}
+	return nil
 }
 
 func (s *DB) indexRoute(r Route) func() {

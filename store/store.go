@@ -79,6 +79,8 @@ const (
 	MaxMaxConcurrency     = 100
 	MaxCPUs               = 64
 	maxPathLen            = 1024
+	maxHeaders            = 64
+	maxConfigKeys         = 256
 )
 
 var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
@@ -175,9 +177,17 @@ func (r *Route) Validate() error {
 	case r.Network == NetworkNone && r.Format == FormatHTTP:
 		return invalid("network", "the http format needs a network: Gantry reaches the function over it")
 	}
-	for name := range r.Headers {
+	if len(r.Headers) > maxHeaders {
+		return invalid("headers", "at most %d headers", maxHeaders)
+	}
+	for name, values := range r.Headers {
 		if !headerNameRE.MatchString(name) {
 			return invalid("headers", "%q is not a valid header name", name)
+		}
+		for _, v := range values {
+			if strings.ContainsFunc(v, isControl) {
+				return invalid("headers", "the value of header %q has control characters", name)
+			}
 		}
 	}
 	return validateConfig("config", r.Config)
@@ -192,13 +202,22 @@ var (
 )
 
 func validateConfig(field string, cfg map[string]string) error {
-	for k := range cfg {
+	if len(cfg) > maxConfigKeys {
+		return invalid(field, "at most %d config keys", maxConfigKeys)
+	}
+	for k, v := range cfg {
 		if !configKeyRE.MatchString(k) {
 			return invalid(field, "config key %q must be an environment variable name (%s)", k, configKeyRE)
+		}
+		if strings.ContainsRune(v, 0) {
+			return invalid(field, "the value of config key %q contains a NUL byte", k)
 		}
 	}
 	return nil
 }
+
+// isControl reports the characters a header value may not hold (tab is allowed).
+func isControl(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }
 
 // ValidatePath checks a route path: it starts with "/", has no empty segments and no
 // trailing "/" (except the root "/"), ":name" segments match one segment and a "*name"
@@ -219,6 +238,8 @@ func ValidatePath(p string) error {
 		switch {
 		case s == "":
 			return invalid("path", "route path %q has an empty segment", p)
+		case s == "." || s == "..":
+			return invalid("path", "route path %q: segments . and .. are not allowed", p)
 		case s[0] == ':' || s[0] == '*':
 			name := s[1:]
 			if !paramNameRE.MatchString(name) {
