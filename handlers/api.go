@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-openapi/runtime"
 
 	"github.com/gantry-dev/gantry/gen/restapi"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -35,51 +37,95 @@ type Store interface {
 	GetRoute(ctx context.Context, app, path string) (store.Route, error)
 	ListRoutes(ctx context.Context, app string, page store.Page) ([]store.Route, string, error)
 	DeleteRoute(ctx context.Context, app, path string) error
+
+	MatchRoute(app, path string) (store.Route, store.Params, error)
+
+	GetExecution(ctx context.Context, id string) (store.Execution, error)
+	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
+	ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error)
+}
+
+// Functions is what the API needs of the runner: the one invocation path, and the hooks
+// of route changes (the image of a new route must exist; a changed route's hot
+// containers must go).
+type Functions interface {
+	Invoke(ctx context.Context, req runner.Request) (*runner.Response, error)
+	EnsureImage(ctx context.Context, ref string) error
+	DrainRoute(app, path string)
+}
+
+// Deps are what the API is built on.
+type Deps struct {
+	Store Store
+	// Functions runs function calls. Without it (management-only tests) /r/ answers 503
+	// and route images are not checked.
+	Functions Functions
+	Version   string // reported by GET /v1/version
+	Log       *slog.Logger
+	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
+	MaxCallBody int64
 }
 
 // API implements every operation of swagger/swagger.yml. restapi.Config embeds one
 // interface per tag, so an operation without a method here fails to compile.
 type API struct {
-	store   Store
-	version string
-	log     *slog.Logger
+	store       Store
+	functions   Functions
+	version     string
+	log         *slog.Logger
+	maxCallBody int64
 }
 
-// New returns the API over a store. version is reported by GET /v1/version.
-func New(s Store, version string, log *slog.Logger) *API {
-	return &API{store: s, version: version, log: log}
+// New returns the API over its dependencies.
+func New(d Deps) *API {
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if d.MaxCallBody <= 0 {
+		d.MaxCallBody = 1 << 20
+	}
+	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, maxCallBody: d.MaxCallBody}
 }
 
-// Handler returns everything Gantry serves over HTTP: the management API under /v1
-// and a JSON 404 elsewhere.
+// Handler returns everything Gantry serves over HTTP: the management API under /v1,
+// function calls under /r/, and a JSON 404 elsewhere. Paths are dispatched as they
+// come, never cleaned or redirected.
 func (a *API) Handler() (http.Handler, error) {
 	h, api, err := restapi.HandlerAPI(restapi.Config{
-		AppsAPI:      a,
-		MetaAPI:      a,
-		RoutesAPI:    a,
-		Logger:       func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...)) },
+		AppsAPI:       a,
+		ExecutionsAPI: a,
+		MetaAPI:       a,
+		RoutesAPI:     a,
+		Logger: func(format string, args ...any) {
+			if a.log.Enabled(context.Background(), slog.LevelDebug) {
+				a.log.Debug(fmt.Sprintf(format, args...))
+			}
+		},
 		JSONConsumer: strictJSONConsumer(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build management API: %w", err)
 	}
 	api.ServeError = a.serveError
-	mux := http.NewServeMux()
-	mux.Handle("GET /v1/swagger.json", serveSpec())
-	mux.Handle("/v1/", limitBody(MaxManagementBody, defaultJSON(nestedRoutePaths(h))))
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{status: http.StatusNotFound, message: fmt.Sprintf("path %s was not found", r.URL.Path)})
-	}))
-	return a.recoverPanics(mux), nil
-}
-
-// serveSpec answers the API contract as JSON at /v1/swagger.json.
-func serveSpec() http.Handler {
+	management := limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h)))
 	spec := []byte(restapi.SwaggerJSON)
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", runtime.JSONMime)
-		_, _ = w.Write(spec)
-	})
+	return a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/v1/swagger.json":
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				writeError(w, errMethodNotAllowed(r.Method, "GET, HEAD"))
+				return
+			}
+			w.Header().Set("Content-Type", runtime.JSONMime)
+			_, _ = w.Write(spec)
+		case strings.HasPrefix(p, "/v1/"):
+			management.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/r/"):
+			a.invoke(w, r)
+		default:
+			writeError(w, errPathNotFound(p))
+		}
+	})), nil
 }
 
 // strictJSONConsumer decodes one JSON value, rejecting unknown fields (a typo such as
@@ -90,6 +136,9 @@ func strictJSONConsumer() runtime.Consumer {
 		dec.UseNumber()
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
+			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				return &store.ValidationError{Field: strings.Trim(name, `"`), Message: err.Error()[len("json: "):]}
+			}
 			return err
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -104,7 +153,7 @@ func strictJSONConsumer() runtime.Consumer {
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			writeError(w, &apiError{status: http.StatusRequestEntityTooLarge, message: tooLargeMessage(max), fields: "body"})
+			writeError(w, errBodyTooLarge(max))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -116,12 +165,18 @@ func tooLargeMessage(max int64) string {
 	return fmt.Sprintf("request body is larger than %d bytes", max)
 }
 
-// defaultJSON treats a body sent without Content-Type as JSON, so `curl -d` works;
-// an explicit other type still gets 415.
-func defaultJSON(next http.Handler) http.Handler {
+// checkContentType reads a body sent without Content-Type as JSON (clients such as
+// `curl --data-binary @file` without -H); any other type, or a charset other than
+// UTF-8, gets 415 from the router or here.
+func checkContentType(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Content-Type") == "" && r.ContentLength != 0 && r.Method != http.MethodGet {
+		ct := r.Header.Get("Content-Type")
+		if ct == "" && r.ContentLength != 0 && r.Method != http.MethodGet {
 			r.Header.Set("Content-Type", runtime.JSONMime)
+		}
+		if _, params, err := mime.ParseMediaType(ct); err == nil && params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
+			writeError(w, errUnsupportedCharset(params["charset"]))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

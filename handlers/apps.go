@@ -28,12 +28,12 @@ func (a *API) ListApps(ctx context.Context, params apps.ListAppsParams) middlewa
 // CreateApp creates an app; 409 if the name is taken.
 func (a *API) CreateApp(ctx context.Context, params apps.CreateAppParams) middleware.Responder {
 	in := params.Body.App
-	if in == nil || in.Name == "" {
-		return badRequest("app.name", "app.name is required")
+	if in.Name == "" {
+		return a.badRequest("app.name", "app.name is required")
 	}
 	app, err := a.store.CreateApp(ctx, store.App{Name: in.Name, Config: mergeConfig(nil, in.Config)})
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("app", err))
 	}
 	return apps.NewCreateAppCreated().WithPayload(appWrapper(app))
 }
@@ -49,16 +49,13 @@ func (a *API) GetApp(ctx context.Context, params apps.GetAppParams) middleware.R
 
 // PutApp creates the app or replaces its config.
 func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.Responder {
-	in := params.Body.App
-	if in == nil {
-		in = &models.App{}
-	}
-	if in.Name != "" && in.Name != params.App {
-		return badRequest("app.name", "app.name %q differs from the app in the URL (%q); apps cannot be renamed", in.Name, params.App)
+	in, bad := a.bodyApp(params.Body, params.App)
+	if bad != nil {
+		return bad
 	}
 	app, created, err := a.store.PutApp(ctx, store.App{Name: params.App, Config: mergeConfig(nil, in.Config)})
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("app", err))
 	}
 	if created {
 		return apps.NewPutAppCreated().WithPayload(appWrapper(app))
@@ -68,19 +65,16 @@ func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.R
 
 // PatchApp merges the given config into the app's.
 func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middleware.Responder {
-	in := params.Body.App
-	if in == nil {
-		in = &models.App{}
-	}
-	if in.Name != "" && in.Name != params.App {
-		return badRequest("app.name", "app.name %q differs from the app in the URL (%q); apps cannot be renamed", in.Name, params.App)
+	in, bad := a.bodyApp(params.Body, params.App)
+	if bad != nil {
+		return bad
 	}
 	app, err := a.store.UpdateApp(ctx, params.App, func(app *store.App) error {
 		app.Config = mergeConfig(app.Config, in.Config)
 		return nil
 	})
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("app", err))
 	}
 	return apps.NewPatchAppOK().WithPayload(appWrapper(app))
 }
@@ -91,6 +85,15 @@ func (a *API) DeleteApp(ctx context.Context, params apps.DeleteAppParams) middle
 		return a.errorResponse(err)
 	}
 	return apps.NewDeleteAppNoContent()
+}
+
+// bodyApp returns the app in the body (required by the spec), checking that its name, if
+// any, is the URL's.
+func (a *API) bodyApp(body *models.AppWrapper, name string) (*models.App, middleware.Responder) {
+	if in := body.App; in.Name != "" && in.Name != name {
+		return nil, a.badRequest("app.name", "app.name %q differs from the app in the URL (%q); apps cannot be renamed", in.Name, name)
+	}
+	return body.App, nil
 }
 
 func page(perPage *int64, cursor *string) store.Page {

@@ -114,3 +114,33 @@ func mergeConfig(base, patch map[string]string) map[string]string {
 	}
 	return out
 }
+
+// executionToModel converts an execution record. Output is sent as a string: bytes that
+// are not UTF-8 come out as U+FFFD in JSON.
+func executionToModel(e store.Execution) *models.Execution {
+	m := &models.Execution{
+		ID:              e.ID,
+		App:             e.App,
+		Route:           e.Route,
+		Type:            e.Type,
+		Status:          e.Status,
+		Reason:          e.Reason,
+		Error:           e.Error,
+		Container:       e.Container,
+		CreatedAt:       dateTime(e.CreatedAt),
+		StartedAt:       dateTime(e.StartedAt),
+		CompletedAt:     dateTime(e.CompletedAt),
+		OutputTruncated: e.OutputTruncated,
+		LogTruncated:    e.LogTruncated,
+		Output:          string(e.Output),
+	}
+	if e.ExitCode != nil {
+		code := int64(*e.ExitCode)
+		m.ExitCode = &code
+	}
+	if !e.StartedAt.IsZero() && !e.CompletedAt.IsZero() {
+		ms := e.Duration().Milliseconds()
+		m.DurationMs = &ms
+	}
+	return m
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -27,11 +28,40 @@ type apiError struct {
 
 var internalError = &apiError{status: http.StatusInternalServerError, message: "internal server error"}
 
+// Error implements error, so that an apiError built in handlers passes through toAPIError unchanged.
+func (e *apiError) Error() string { return e.message }
+
+func errInvalidField(field, message string) error {
+	return &store.ValidationError{Field: field, Message: message}
+}
+
+// retryAfter is the header of a 503 or 429: when to try again, in seconds.
+func retryAfter(seconds int) http.Header { return http.Header{"Retry-After": {fmt.Sprint(seconds)}} }
+
 // toAPIError is the one place that maps Gantry's errors to HTTP statuses. A 500
 // means a bug in Gantry: its cause is logged and the client gets a generic message.
 func toAPIError(log *slog.Logger, err error) *apiError {
-	var verr *store.ValidationError
+	var (
+		verr  *store.ValidationError
+		ae    *apiError
+		fnErr *runner.FunctionError
+	)
 	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, runner.ErrTimeout):
+		return &apiError{status: http.StatusGatewayTimeout, message: "Timed out"}
+	case errors.As(err, &fnErr):
+		return &apiError{status: http.StatusBadGateway, message: fnErr.Message}
+	case errors.Is(err, runner.ErrBusy):
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(1)}
+	case errors.Is(err, runner.ErrDockerUnavailable):
+		log.Warn("docker unavailable", "err", err)
+		return &apiError{status: http.StatusServiceUnavailable, message: "functions cannot run now: the container runtime (Docker) is unavailable", header: retryAfter(5)}
+	case errors.Is(err, runner.ErrShuttingDown):
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
+	case errors.Is(err, runner.ErrImageNotFound):
+		return &apiError{status: http.StatusBadGateway, message: "the function's image is missing: " + err.Error()}
 	case errors.As(err, &verr):
 		return &apiError{status: http.StatusBadRequest, message: verr.Message, fields: verr.Field}
 	case errors.Is(err, store.ErrNotFound):
@@ -39,7 +69,7 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
 		return &apiError{status: http.StatusConflict, message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &apiError{status: http.StatusServiceUnavailable, message: "request cancelled or timed out", header: http.Header{"Retry-After": {"1"}}}
+		return &apiError{status: http.StatusServiceUnavailable, message: "request cancelled or timed out", header: retryAfter(1)}
 	}
 	log.Error("internal error", "err", err)
 	return internalError
@@ -51,9 +81,39 @@ func (a *API) errorResponse(err error) middleware.Responder {
 }
 
 // badRequest answers 400 naming the offending field.
-func badRequest(field, format string, args ...any) middleware.Responder {
-	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...), fields: field}
+func (a *API) badRequest(field, format string, args ...any) middleware.Responder {
+	return a.errorResponse(errInvalidField(field, fmt.Sprintf(format, args...)))
 }
+
+// withFieldPrefix names a store validation error's field as the request body does
+// ("memory" becomes "route.memory").
+func withFieldPrefix(prefix string, err error) error {
+	var verr *store.ValidationError
+	if errors.As(err, &verr) && !strings.HasPrefix(verr.Field, prefix+".") {
+		return &store.ValidationError{Field: prefix + "." + verr.Field, Message: verr.Message}
+	}
+	return err
+}
+
+// Errors of the HTTP edge itself, before any operation runs.
+
+func errBodyTooLarge(max int64) *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, message: tooLargeMessage(max), fields: "body"}
+}
+
+func errPathNotFound(path string) *apiError {
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("path %s was not found", path)}
+}
+
+func errMethodNotAllowed(method, allowed string) *apiError {
+	return &apiError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed here", method), header: http.Header{"Allow": {allowed}}}
+}
+
+func errUnsupportedCharset(charset string) *apiError {
+	return &apiError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("charset %q is not supported: send UTF-8", charset), fields: "Content-Type"}
+}
+
+var errNoFunctions = &apiError{status: http.StatusServiceUnavailable, message: "this server runs no functions", header: retryAfter(60)}
 
 // WriteResponse makes apiError a middleware.Responder.
 func (e *apiError) WriteResponse(w http.ResponseWriter, _ runtime.Producer) { writeError(w, e) }
@@ -88,7 +148,11 @@ func (a *API) openAPIError(err error) *apiError {
 		return a.compositeError(composite)
 	case errors.As(err, &parse):
 		if errors.As(parse.Reason, &tooLarge) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, message: tooLargeMessage(tooLarge.Limit), fields: parse.Name}
+			return errBodyTooLarge(tooLarge.Limit)
+		}
+		var verr *store.ValidationError
+		if errors.As(parse.Reason, &verr) {
+			return toAPIError(a.log, verr)
 		}
 		reason := parse.Error()
 		if parse.Reason != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,7 +21,7 @@ func newTestHandler(t testing.TB) http.Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	h, err := New(s, "test", slog.New(slog.NewTextHandler(io.Discard, nil))).Handler()
+	h, err := New(Deps{Store: s, Version: "test"}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -24,16 +26,42 @@ func routeParam(p string) string {
 	return "/" + p
 }
 
-// bodyRoute returns the route in the body, checking that its path, if any, is the URL's.
-func bodyRoute(body *models.RouteWrapper, urlPath string) (*models.Route, middleware.Responder) {
+// bodyRoute returns the route in the body (required by the spec), checking that its path,
+// if any, is the URL's, and that its image, if any, exists.
+func (a *API) bodyRoute(ctx context.Context, body *models.RouteWrapper, urlPath string) (*models.Route, middleware.Responder) {
 	in := body.Route
-	if in == nil {
-		in = &models.Route{}
-	}
 	if in.Path != "" && in.Path != urlPath {
-		return nil, badRequest("route.path", "route.path %q differs from the route in the URL (%q); a route's path cannot be changed", in.Path, urlPath)
+		return nil, a.badRequest("route.path", "route.path %q differs from the route in the URL (%q); a route's path cannot be changed", in.Path, urlPath)
+	}
+	if err := a.checkImage(ctx, in.Image); err != nil {
+		return nil, a.errorResponse(err)
 	}
 	return in, nil
+}
+
+// checkImage reports a route image that is neither on this host nor pullable as a 400
+// at create time, rather than on the first call. With Docker down the check is skipped,
+// so that the management API keeps working; the first call reports the image then.
+func (a *API) checkImage(ctx context.Context, image string) error {
+	if image == "" || a.functions == nil {
+		return nil
+	}
+	err := a.functions.EnsureImage(ctx, image)
+	switch {
+	case errors.Is(err, runner.ErrImageNotFound):
+		return errInvalidField("route.image", err.Error())
+	case errors.Is(err, runner.ErrDockerUnavailable):
+		a.log.Warn("route image not checked: docker is unavailable", "image", image)
+		return nil
+	}
+	return err
+}
+
+// routeChanged stops the hot containers of a route that changed or went away.
+func (a *API) routeChanged(app, path string) {
+	if a.functions != nil {
+		a.functions.DrainRoute(app, path)
+	}
 }
 
 // ListRoutes answers one page of an app's routes in path order.
@@ -52,12 +80,15 @@ func (a *API) ListRoutes(ctx context.Context, params routes.ListRoutesParams) mi
 // CreateRoute creates a route; 409 if the path exists, 404 if the app does not.
 func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) middleware.Responder {
 	in := params.Body.Route
-	if in == nil || in.Path == "" {
-		return badRequest("route.path", "route.path is required")
+	if in.Path == "" {
+		return a.badRequest("route.path", "route.path is required")
+	}
+	if _, bad := a.bodyRoute(ctx, params.Body, in.Path); bad != nil {
+		return bad
 	}
 	r, err := a.store.CreateRoute(ctx, routeFromModel(params.App, in.Path, in))
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("route", err))
 	}
 	return routes.NewCreateRouteCreated().WithPayload(routeWrapper(r))
 }
@@ -74,14 +105,15 @@ func (a *API) GetRoute(ctx context.Context, params routes.GetRouteParams) middle
 // PutRoute creates the route or replaces every field of it.
 func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middleware.Responder {
 	path := routeParam(params.Route)
-	in, bad := bodyRoute(params.Body, path)
+	in, bad := a.bodyRoute(ctx, params.Body, path)
 	if bad != nil {
 		return bad
 	}
 	r, created, err := a.store.PutRoute(ctx, routeFromModel(params.App, path, in))
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("route", err))
 	}
+	a.routeChanged(r.App, r.Path)
 	if created {
 		return routes.NewPutRouteCreated().WithPayload(routeWrapper(r))
 	}
@@ -91,7 +123,7 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 // PatchRoute changes the fields given and merges config and headers.
 func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) middleware.Responder {
 	path := routeParam(params.Route)
-	in, bad := bodyRoute(params.Body, path)
+	in, bad := a.bodyRoute(ctx, params.Body, path)
 	if bad != nil {
 		return bad
 	}
@@ -100,15 +132,18 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 		return nil
 	})
 	if err != nil {
-		return a.errorResponse(err)
+		return a.errorResponse(withFieldPrefix("route", err))
 	}
+	a.routeChanged(r.App, r.Path)
 	return routes.NewPatchRouteOK().WithPayload(routeWrapper(r))
 }
 
 // DeleteRoute deletes a route.
 func (a *API) DeleteRoute(ctx context.Context, params routes.DeleteRouteParams) middleware.Responder {
-	if err := a.store.DeleteRoute(ctx, params.App, routeParam(params.Route)); err != nil {
+	path := routeParam(params.Route)
+	if err := a.store.DeleteRoute(ctx, params.App, path); err != nil {
 		return a.errorResponse(err)
 	}
+	a.routeChanged(params.App, path)
 	return routes.NewDeleteRouteNoContent()
 }

@@ -3,11 +3,14 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +28,11 @@ var (
 	bucketApps   = []byte("apps")
 	bucketRoutes = []byte("routes")
 	keySchema    = []byte("schema_version")
+	keyInstance  = []byte("instance_id")
+
+	bucketExecutions  = []byte("executions")    // ID -> Execution JSON
+	bucketExecByRoute = []byte("exec_by_route") // app \x00 route \x00 ID -> empty
+	bucketExecLogs    = []byte("exec_logs")     // ID -> stderr log
 )
 
 // migrations is append-only: migration i brings the schema from version i to i+1.
@@ -32,6 +40,10 @@ var (
 var migrations = []func(tx *bolt.Tx) error{
 	// 1: apps, and routes keyed by app + "\x00" + path.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketApps, bucketRoutes) },
+	// 2: executions keyed by ID (a ULID), their index by app + "\x00" + route + "\x00" + ID, and their logs.
+	func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketExecutions, bucketExecByRoute, bucketExecLogs)
+	},
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {
@@ -49,18 +61,36 @@ type Options struct {
 	LockTimeout time.Duration
 	// NoSync skips fsync on commit: for tests and benchmarks only, never for real data.
 	NoSync bool
+	// KeepExecutionsPerRoute is how many executions of each route the background pruner
+	// keeps (the newest). Default DefaultKeepExecutionsPerRoute; a negative value disables pruning.
+	KeepExecutionsPerRoute int
+	// PruneInterval is how often the pruner runs. Default DefaultPruneInterval.
+	PruneInterval time.Duration
+	// Logger receives what background work (the execution writer and pruner) cannot
+	// return to a caller. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // DB is the bbolt implementation of Gantry's store.
 type DB struct {
-	db  *bolt.DB
-	now func() time.Time
+	db       *bolt.DB
+	now      func() time.Time
+	instance string
 
 	// wmu serialises writers across the bbolt transaction and the update of trees,
 	// so the in-memory index applies commits in the order bbolt made them.
 	wmu   sync.Mutex
 	mu    sync.RWMutex          // guards trees
 	trees map[string]*routeTree // app name -> its routes; an entry exists for every app
+
+	log *slog.Logger
+	ids *idGen
+	rec *recorder // queue, pending records and writer of executions
+
+	stopPruner context.CancelFunc
+	prunerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens (creating if needed) the store under dir, migrates it to the current schema
@@ -68,6 +98,15 @@ type DB struct {
 func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
+	}
+	if opts.KeepExecutionsPerRoute == 0 {
+		opts.KeepExecutionsPerRoute = DefaultKeepExecutionsPerRoute
+	}
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = DefaultPruneInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -80,7 +119,14 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &DB{db: bdb, now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+	s := &DB{
+		db:         bdb,
+		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		log:        opts.Logger,
+		ids:        newIDGen(),
+		rec:        newRecorder(),
+		prunerDone: make(chan struct{}),
+	}
 	if err := s.migrate(ctx); err != nil {
 		bdb.Close()
 		return nil, err
@@ -89,11 +135,31 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
+	go s.writeExecutions()
+	pruneCtx, stop := context.WithCancel(context.Background())
+	s.stopPruner = stop
+	if opts.KeepExecutionsPerRoute < 0 {
+		close(s.prunerDone)
+	} else {
+		go func() {
+			defer close(s.prunerDone)
+			s.prune(pruneCtx, opts.KeepExecutionsPerRoute, opts.PruneInterval)
+		}()
+	}
 	return s, nil
 }
 
-// Close releases the file.
-func (s *DB) Close() error { return s.db.Close() }
+// Close stops the pruner, stores every execution recorded so far and releases the file.
+// Calling it again does nothing.
+func (s *DB) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopPruner()
+		<-s.prunerDone
+		s.rec.close()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
 
 // SchemaVersion is the schema this build writes.
 func SchemaVersion() int { return len(migrations) }
@@ -120,6 +186,18 @@ func (s *DB) migrate(ctx context.Context) error {
 		for i := have; i < uint64(len(migrations)); i++ {
 			if err := migrations[i](tx); err != nil {
 				return fmt.Errorf("migrate schema to %d: %w", i+1, err)
+			}
+		}
+		if id := meta.Get(keyInstance); id != nil {
+			s.instance = string(id)
+		} else {
+			var b [8]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return fmt.Errorf("make instance id: %w", err)
+			}
+			s.instance = hex.EncodeToString(b[:])
+			if err := meta.Put(keyInstance, []byte(s.instance)); err != nil {
+				return err
 			}
 		}
 		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, uint64(len(migrations))))
@@ -556,3 +634,7 @@ func listPage(b *bolt.Bucket, prefix []byte, page Page, visit func(v []byte) err
 	}
 	return "", nil
 }
+
+// InstanceID identifies this data directory, made at its first open. Gantry labels its
+// containers with it, so a restarted server finds the ones its previous run left behind.
+func (s *DB) InstanceID() string { return s.instance }

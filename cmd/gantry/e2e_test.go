@@ -26,21 +26,61 @@ import (
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 
+	dockerclient "github.com/docker/docker/client"
+
 	"github.com/gantry-dev/gantry/gen/client"
 	"github.com/gantry-dev/gantry/gen/client/apps"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/internal/fnimage"
+	"github.com/gantry-dev/gantry/runner"
 )
 
 const runAsGantry = "GANTRY_TEST_RUN_AS_GANTRY"
+
+// Images the black-box tests register as routes, built from functions/ once per run.
+var (
+	imgHello  = "gantry/hello:dev" // the README's walkthrough image
+	imgTestfn string
+	docker    *dockerclient.Client
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runAsGantry) == "1" {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+// runTests builds the function images. The server needs Docker to check route images
+// and run calls: without a daemon the tests skip, except under CI=true, where they fail.
+func runTests(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli, err := runner.NewDockerClient()
+	if err == nil {
+		_, err = cli.Ping(ctx)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "black-box tests need Docker and CI=true:", err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "skipping black-box tests: no Docker daemon:", err)
+		return 0
+	}
+	docker = cli
+	if _, err := fnimage.Build(ctx, cli, "hello", imgHello); err != nil {
+		fmt.Fprintln(os.Stderr, "build hello:", err)
+		return 1
+	}
+	if imgTestfn, err = fnimage.Build(ctx, cli, "testfn", ""); err != nil {
+		fmt.Fprintln(os.Stderr, "build testfn:", err)
+		return 1
+	}
+	return m.Run()
 }
 
 // gantryCmd returns the gantry command with args, run by this test binary.
@@ -171,20 +211,20 @@ func TestBlackBoxCRUDThroughGeneratedClient(t *testing.T) {
 
 	// Routes, with a nested path addressed through the client.
 	rc, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{
-		Path: "/hello/world", Image: "hello:1", Memory: ptr(int64(64)), Headers: map[string][]string{"X-Hello": {"1"}},
+		Path: "/hello/world", Image: imgHello, Memory: ptr(int64(64)), Headers: map[string][]string{"X-Hello": {"1"}},
 	}}})
 	if err != nil || rc.Payload.Route.Path != "/hello/world" || *rc.Payload.Route.Memory != 64 || *rc.Payload.Route.Timeout != 30 {
 		t.Fatalf("create route: %+v %v", rc, err)
 	}
 	got, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"})
-	if err != nil || got.Payload.Route.Image != "hello:1" {
+	if err != nil || got.Payload.Route.Image != imgHello {
 		t.Fatalf("get nested route: %+v %v", got, err)
 	}
 	pr, err := c.Routes.PatchRouteContext(ctx, &routes.PatchRouteParams{App: "myapp", Route: "/hello/world", Body: &models.RouteWrapper{Route: &models.Route{Timeout: ptr(int64(5))}}})
 	if err != nil || *pr.Payload.Route.Timeout != 5 || *pr.Payload.Route.Memory != 64 {
 		t.Fatalf("patch nested route: %+v %v", pr, err)
 	}
-	_, putR, err := c.Routes.PutRouteContext(ctx, &routes.PutRouteParams{App: "myapp", Route: "/users/:id", Body: &models.RouteWrapper{Route: &models.Route{Image: "users:1", Format: "http"}}})
+	_, putR, err := c.Routes.PutRouteContext(ctx, &routes.PutRouteParams{App: "myapp", Route: "/users/:id", Body: &models.RouteWrapper{Route: &models.Route{Image: imgHello, Format: "http"}}})
 	if err != nil || putR.Payload.Route.Path != "/users/:id" {
 		t.Fatalf("put route: %+v %v", putR, err)
 	}
@@ -231,7 +271,7 @@ func TestDataSurvivesRestart(t *testing.T) {
 	if _, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "durable", Config: models.Config{"K": "v"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "durable", Body: &models.RouteWrapper{Route: &models.Route{Path: "/a/b", Image: "img:1"}}}); err != nil {
+	if _, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "durable", Body: &models.RouteWrapper{Route: &models.Route{Path: "/a/b", Image: imgHello}}}); err != nil {
 		t.Fatal(err)
 	}
 	s.stop(t)
@@ -245,7 +285,7 @@ func TestDataSurvivesRestart(t *testing.T) {
 		t.Fatalf("app after restart: %+v %v", app, err)
 	}
 	r, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "durable", Route: "/a/b"})
-	if err != nil || r.Payload.Route.Image != "img:1" {
+	if err != nil || r.Payload.Route.Image != imgHello {
 		t.Fatalf("route after restart: %+v %v", r, err)
 	}
 }
@@ -307,7 +347,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	if out := s.cli(t, "apps", "list"); !regexp.MustCompile(`(?m)^myapp\s+GREETING=hello`).MatchString(out) {
 		t.Fatalf("apps list table:\n%s", out)
 	}
-	s.cli(t, "routes", "create", "myapp", "/hello/world", "--image", "gantry/hello:dev", "--memory", "64", "--timeout", "10")
+	s.cli(t, "routes", "create", "myapp", "/hello/world", "--image", imgHello, "--memory", "64", "--timeout", "10")
 	out := s.cli(t, "routes", "list", "myapp")
 	if !regexp.MustCompile(`(?m)^/hello/world\s+gantry/hello:dev\s+sync\s+default\s+64MiB\s+10s`).MatchString(out) {
 		t.Fatalf("routes list table:\n%s", out)
@@ -318,7 +358,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.cli(t, "routes", "get", "myapp", "/hello/world", "-o", "json")), &wrapped); err != nil {
 		t.Fatal(err)
 	}
-	if r := wrapped.Route; *r.Memory != 256 || *r.Timeout != 10 || r.Config["NAME"] != "World" || r.Image != "gantry/hello:dev" {
+	if r := wrapped.Route; *r.Memory != 256 || *r.Timeout != 10 || r.Config["NAME"] != "World" || r.Image != imgHello {
 		t.Fatalf("route after update: %+v", r)
 	}
 
@@ -368,5 +408,43 @@ func TestServerRejectsBadInputWithoutLosingState(t *testing.T) {
 	}
 	if out := s.cli(t, "apps", "get", "keep"); !strings.Contains(out, "keep") {
 		t.Fatalf("app lost after bad input: %s", out)
+	}
+}
+
+// TestNestedRoutePathsOverTheWire addresses a multi-segment route by its segments, as
+// curl users do (the generated client sends it URL-encoded).
+func TestNestedRoutePathsOverTheWire(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	s.cli(t, "apps", "create", "myapp")
+	base := "http://" + s.addr + "/v1/apps/myapp/routes"
+	call := func(method, url, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := call("POST", base, `{"route":{"path":"/hello/world","image":"`+imgHello+`"}}`); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := call("GET", base+"/hello/world", ""); code != 200 || !strings.Contains(body, `"path":"/hello/world"`) {
+		t.Fatalf("GET by segments: %d %s", code, body)
+	}
+	if code, body := call("PATCH", base+"/hello/world", `{"route":{"timeout":7}}`); code != 200 || !strings.Contains(body, `"timeout":7`) {
+		t.Fatalf("PATCH by segments: %d %s", code, body)
+	}
+	if code, body := call("DELETE", base+"/hello/world", ""); code != 204 {
+		t.Fatalf("DELETE by segments: %d %s", code, body)
+	}
+	if code, _ := call("GET", base+"/hello/world", ""); code != 404 {
+		t.Fatalf("GET after delete: %d", code)
 	}
 }

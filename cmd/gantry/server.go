@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/handlers"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -23,6 +24,22 @@ type serverConfig struct {
 	dataDir         string
 	shutdownTimeout time.Duration
 	logLevel        string
+	maxCallBody     int64
+	maxOutput       int
+	maxLog          int
+	keepExecutions  int
+}
+
+// serverEnv names the environment variable of each server flag.
+var serverEnv = map[string]string{
+	"addr":             "GANTRY_ADDR",
+	"data-dir":         "GANTRY_DATA_DIR",
+	"shutdown-timeout": "GANTRY_SHUTDOWN_TIMEOUT",
+	"log-level":        "GANTRY_LOG_LEVEL",
+	"max-call-body":    "GANTRY_MAX_CALL_BODY",
+	"max-output":       "GANTRY_MAX_OUTPUT",
+	"max-log":          "GANTRY_MAX_LOG",
+	"keep-executions":  "GANTRY_KEEP_EXECUTIONS",
 }
 
 func newServerCmd() *cobra.Command {
@@ -34,35 +51,47 @@ func newServerCmd() *cobra.Command {
 			"named in its help; a flag given on the command line wins.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd, serverEnv); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runServer(ctx, cfg)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.addr, "addr", envOr("GANTRY_ADDR", "127.0.0.1:8080"), "listen address (GANTRY_ADDR)")
-	f.StringVar(&cfg.dataDir, "data-dir", envOr("GANTRY_DATA_DIR", "./data"), "directory of the bbolt database (GANTRY_DATA_DIR)")
-	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", envDuration("GANTRY_SHUTDOWN_TIMEOUT", 30*time.Second), "how long shutdown waits for requests in flight (GANTRY_SHUTDOWN_TIMEOUT)")
-	f.StringVar(&cfg.logLevel, "log-level", envOr("GANTRY_LOG_LEVEL", "info"), "debug, info, warn or error (GANTRY_LOG_LEVEL)")
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&cfg.dataDir, "data-dir", "./data", "directory of the bbolt database")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.Int64Var(&cfg.maxCallBody, "max-call-body", 1<<20, "largest request body of a function call, in bytes (413 above)")
+	f.IntVar(&cfg.maxOutput, "max-output", 1<<20, "bytes of a function's response kept; the rest is dropped and flagged")
+	f.IntVar(&cfg.maxLog, "max-log", 256<<10, "bytes of a call's log (stderr) kept")
+	f.IntVar(&cfg.keepExecutions, "keep-executions", 1000, "executions kept per route, newest first (-1: all)")
+	for flag, env := range serverEnv {
+		fl := f.Lookup(flag)
+		fl.Usage += " (" + env + ")"
+	}
 	return cmd
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// applyEnv sets each flag not given on the command line from its environment variable,
+// failing on a value the flag does not accept.
+func applyEnv(cmd *cobra.Command, vars map[string]string) error {
+	for flag, env := range vars {
+		v, ok := os.LookupEnv(env)
+		if !ok || cmd.Flags().Changed(flag) {
+			continue
+		}
+		if err := cmd.Flags().Set(flag, v); err != nil {
+			return fmt.Errorf("%s=%q: %w", env, v, err)
+		}
 	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return def
+	return nil
 }
 
 // runServer serves until ctx is cancelled, then drains requests in flight for up to
-// cfg.shutdownTimeout and closes the store.
+// cfg.shutdownTimeout, removes every container it started and closes the store.
 func runServer(ctx context.Context, cfg serverConfig) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
@@ -70,13 +99,26 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := store.Open(ctx, cfg.dataDir, store.Options{})
+	st, err := store.Open(ctx, cfg.dataDir, store.Options{KeepExecutionsPerRoute: cfg.keepExecutions, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	h, err := handlers.New(st, version, log).Handler()
+	docker, err := runner.NewDockerClient()
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	run, err := runner.New(ctx, docker, runner.Options{
+		Instance: st.InstanceID(), MaxOutputBytes: cfg.maxOutput, MaxLogBytes: cfg.maxLog, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := handlers.New(handlers.Deps{
+		Store: st, Functions: runner.NewInvoker(st, run), Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
+	}).Handler()
 	if err != nil {
 		return err
 	}
@@ -84,10 +126,16 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a request body may not trickle in forever
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir, "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
 
 	select {
 	case err := <-served:
@@ -98,7 +146,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+		log.Warn("requests still in flight at the drain timeout", "err", err)
+	}
+	cleanupCtx, cancelCleanup := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelCleanup()
+	if err := run.Close(cleanupCtx); err != nil {
+		log.Warn("removing containers", "err", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/gantry-dev/gantry/gen/client/apps"
+	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/go-openapi/runtime"
@@ -57,6 +58,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli := new(Gantry)
 	cli.Transport = transport
 	cli.Apps = apps.New(transport, formats)
+	cli.Executions = executions.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
 
@@ -120,6 +122,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type Gantry struct {
 	Apps apps.ClientService
 
+	Executions executions.ClientService
+
 	Meta meta.ClientService
 
 	Routes routes.ClientService
@@ -131,6 +135,7 @@ type Gantry struct {
 func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.Apps.SetTransport(transport)
+	c.Executions.SetTransport(transport)
 	c.Meta.SetTransport(transport)
 	c.Routes.SetTransport(transport)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/restapi/operations"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/go-openapi/errors"
@@ -39,6 +40,16 @@ type AppsAPI interface {
 	PutApp(ctx context.Context, params apps.PutAppParams) middleware.Responder
 }
 
+// ExecutionsAPI
+type ExecutionsAPI interface {
+	// GetExecution Get an execution.
+	GetExecution(ctx context.Context, params executions.GetExecutionParams) middleware.Responder
+	// GetExecutionLog Get the log (stderr) of an execution, as plain text.
+	GetExecutionLog(ctx context.Context, params executions.GetExecutionLogParams) middleware.Responder
+	// ListExecutions List executions, newest first.
+	ListExecutions(ctx context.Context, params executions.ListExecutionsParams) middleware.Responder
+}
+
 // MetaAPI
 type MetaAPI interface {
 	// GetVersion Version of the server.
@@ -64,6 +75,7 @@ type RoutesAPI interface {
 // Config is configuration for Handler
 type Config struct {
 	AppsAPI
+	ExecutionsAPI
 	MetaAPI
 	RoutesAPI
 	Logger func(string, ...any)
@@ -121,6 +133,7 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		api.JSONConsumer = runtime.JSONConsumer()
 	}
 	api.JSONProducer = runtime.JSONProducer()
+	api.TxtProducer = runtime.TextProducer()
 
 	api.AppsCreateAppHandler = apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
@@ -152,6 +165,18 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.GetApp(ctx, params)
 	})
 
+	api.ExecutionsGetExecutionHandler = executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.GetExecution(ctx, params)
+	})
+
+	api.ExecutionsGetExecutionLogHandler = executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.GetExecutionLog(ctx, params)
+	})
+
 	api.RoutesGetRouteHandler = routes.GetRouteHandlerFunc(func(params routes.GetRouteParams) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 
@@ -168,6 +193,12 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx := params.HTTPRequest.Context()
 
 		return c.ListApps(ctx, params)
+	})
+
+	api.ExecutionsListExecutionsHandler = executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.ListExecutions(ctx, params)
 	})
 
 	api.RoutesListRoutesHandler = routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams) middleware.Responder {

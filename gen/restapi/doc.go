@@ -30,6 +30,7 @@
 //
 //	Produces:
 //	  - application/json
+//	  - text/plain
 //
 // swagger:meta
 package restapi

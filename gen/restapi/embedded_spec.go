@@ -473,6 +473,131 @@ func init() {
         }
       ]
     },
+    "/executions": {
+      "get": {
+        "description": "The filters given are combined (AND).",
+        "tags": [
+          "executions"
+        ],
+        "summary": "List executions, newest first.",
+        "operationId": "listExecutions",
+        "parameters": [
+          {
+            "pattern": "^[A-Za-z0-9_-]{1,255}$",
+            "type": "string",
+            "description": "Only executions of this app.",
+            "name": "app",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Only executions of this route path (e.g. ` + "`" + `/hello/world` + "`" + `), usually with ` + "`" + `app` + "`" + `.",
+            "name": "route",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "QUEUED",
+              "RUNNING",
+              "SUCCESS",
+              "FAILED",
+              "CANCELLED"
+            ],
+            "type": "string",
+            "description": "Only executions with this status.",
+            "name": "status",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of executions.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/executions/{id}": {
+      "get": {
+        "tags": [
+          "executions"
+        ],
+        "summary": "Get an execution.",
+        "operationId": "getExecution",
+        "responses": {
+          "200": {
+            "description": "The execution.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/executionID"
+        }
+      ]
+    },
+    "/executions/{id}/log": {
+      "get": {
+        "description": "The function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the execution tells\nwhen it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.\n",
+        "produces": [
+          "text/plain"
+        ],
+        "tags": [
+          "executions"
+        ],
+        "summary": "Get the log (stderr) of an execution, as plain text.",
+        "operationId": "getExecutionLog",
+        "responses": {
+          "200": {
+            "description": "The log.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/executionID"
+        }
+      ]
+    },
     "/version": {
       "get": {
         "tags": [
@@ -577,6 +702,138 @@ func init() {
               "type": "string"
             }
           }
+        }
+      }
+    },
+    "Execution": {
+      "description": "The record of one function call (read-only).",
+      "type": "object",
+      "properties": {
+        "app": {
+          "description": "App of the route that ran.",
+          "type": "string"
+        },
+        "completed_at": {
+          "description": "When the execution reached its final status; absent until then.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "container": {
+          "description": "` + "`" + `cold` + "`" + ` if the call started a container, ` + "`" + `hot` + "`" + ` if it reused a running one; absent if none ran.",
+          "type": "string",
+          "enum": [
+            "cold",
+            "hot"
+          ]
+        },
+        "created_at": {
+          "description": "When the call arrived.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "duration_ms": {
+          "description": "Milliseconds from ` + "`" + `started_at` + "`" + ` to ` + "`" + `completed_at` + "`" + `; absent until both are set.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "error": {
+          "description": "What went wrong, for a person to read; absent on success.",
+          "type": "string"
+        },
+        "exit_code": {
+          "description": "Exit code of the function's process, when it exited on its own.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "id": {
+          "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
+          "type": "string"
+        },
+        "log_truncated": {
+          "description": "The function's log was longer than the limit and was cut.",
+          "type": "boolean"
+        },
+        "output": {
+          "description": "The function's output, kept for async calls only (whose caller does not wait for it).",
+          "type": "string"
+        },
+        "output_truncated": {
+          "description": "The function's output was longer than the limit and was cut.",
+          "type": "boolean"
+        },
+        "reason": {
+          "description": "Why the execution failed or was cancelled; absent otherwise. ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
+          "type": "string",
+          "enum": [
+            "timeout",
+            "killed",
+            "bad_exit",
+            "client_request",
+            "error",
+            "busy"
+          ]
+        },
+        "route": {
+          "description": "Path of the route that ran.",
+          "type": "string"
+        },
+        "started_at": {
+          "description": "When the function started running; absent while queued.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "status": {
+          "description": "` + "`" + `QUEUED` + "`" + ` (async calls waiting for a worker), ` + "`" + `RUNNING` + "`" + `, then one of the final statuses\n` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + ` or ` + "`" + `CANCELLED` + "`" + `.\n",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED"
+          ]
+        },
+        "type": {
+          "description": "Type of the call.",
+          "type": "string",
+          "enum": [
+            "sync",
+            "async"
+          ]
+        }
+      }
+    },
+    "ExecutionWrapper": {
+      "type": "object",
+      "required": [
+        "execution"
+      ],
+      "properties": {
+        "execution": {
+          "$ref": "#/definitions/Execution"
+        }
+      }
+    },
+    "ExecutionsWrapper": {
+      "type": "object",
+      "required": [
+        "executions"
+      ],
+      "properties": {
+        "executions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Execution"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
         }
       }
     },
@@ -742,6 +999,14 @@ func init() {
       "name": "cursor",
       "in": "query"
     },
+    "executionID": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+      "name": "id",
+      "in": "path",
+      "required": true
+    },
     "perPage": {
       "maximum": 100,
       "minimum": 1,
@@ -806,6 +1071,10 @@ func init() {
     {
       "description": "A route binds a path of an app to a Docker image and its limits.",
       "name": "routes"
+    },
+    {
+      "description": "Every function call is recorded as an execution: its status, why it failed, its exit code,\ntimings and its stderr log. Executions are kept after their route is deleted; the server\nkeeps the newest ones of each route (1000 by default).\n",
+      "name": "executions"
     },
     {
       "description": "Server information.",
@@ -1457,6 +1726,176 @@ func init() {
         }
       ]
     },
+    "/executions": {
+      "get": {
+        "description": "The filters given are combined (AND).",
+        "tags": [
+          "executions"
+        ],
+        "summary": "List executions, newest first.",
+        "operationId": "listExecutions",
+        "parameters": [
+          {
+            "pattern": "^[A-Za-z0-9_-]{1,255}$",
+            "type": "string",
+            "description": "Only executions of this app.",
+            "name": "app",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Only executions of this route path (e.g. ` + "`" + `/hello/world` + "`" + `), usually with ` + "`" + `app` + "`" + `.",
+            "name": "route",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "QUEUED",
+              "RUNNING",
+              "SUCCESS",
+              "FAILED",
+              "CANCELLED"
+            ],
+            "type": "string",
+            "description": "Only executions with this status.",
+            "name": "status",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of executions.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/executions/{id}": {
+      "get": {
+        "tags": [
+          "executions"
+        ],
+        "summary": "Get an execution.",
+        "operationId": "getExecution",
+        "responses": {
+          "200": {
+            "description": "The execution.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/executions/{id}/log": {
+      "get": {
+        "description": "The function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the execution tells\nwhen it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.\n",
+        "produces": [
+          "text/plain"
+        ],
+        "tags": [
+          "executions"
+        ],
+        "summary": "Get the log (stderr) of an execution, as plain text.",
+        "operationId": "getExecutionLog",
+        "responses": {
+          "200": {
+            "description": "The log.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/version": {
       "get": {
         "tags": [
@@ -1579,6 +2018,138 @@ func init() {
         },
         "message": {
           "description": "What went wrong, for a person to read.",
+          "type": "string"
+        }
+      }
+    },
+    "Execution": {
+      "description": "The record of one function call (read-only).",
+      "type": "object",
+      "properties": {
+        "app": {
+          "description": "App of the route that ran.",
+          "type": "string"
+        },
+        "completed_at": {
+          "description": "When the execution reached its final status; absent until then.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "container": {
+          "description": "` + "`" + `cold` + "`" + ` if the call started a container, ` + "`" + `hot` + "`" + ` if it reused a running one; absent if none ran.",
+          "type": "string",
+          "enum": [
+            "cold",
+            "hot"
+          ]
+        },
+        "created_at": {
+          "description": "When the call arrived.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "duration_ms": {
+          "description": "Milliseconds from ` + "`" + `started_at` + "`" + ` to ` + "`" + `completed_at` + "`" + `; absent until both are set.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "error": {
+          "description": "What went wrong, for a person to read; absent on success.",
+          "type": "string"
+        },
+        "exit_code": {
+          "description": "Exit code of the function's process, when it exited on its own.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "id": {
+          "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
+          "type": "string"
+        },
+        "log_truncated": {
+          "description": "The function's log was longer than the limit and was cut.",
+          "type": "boolean"
+        },
+        "output": {
+          "description": "The function's output, kept for async calls only (whose caller does not wait for it).",
+          "type": "string"
+        },
+        "output_truncated": {
+          "description": "The function's output was longer than the limit and was cut.",
+          "type": "boolean"
+        },
+        "reason": {
+          "description": "Why the execution failed or was cancelled; absent otherwise. ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
+          "type": "string",
+          "enum": [
+            "timeout",
+            "killed",
+            "bad_exit",
+            "client_request",
+            "error",
+            "busy"
+          ]
+        },
+        "route": {
+          "description": "Path of the route that ran.",
+          "type": "string"
+        },
+        "started_at": {
+          "description": "When the function started running; absent while queued.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "status": {
+          "description": "` + "`" + `QUEUED` + "`" + ` (async calls waiting for a worker), ` + "`" + `RUNNING` + "`" + `, then one of the final statuses\n` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + ` or ` + "`" + `CANCELLED` + "`" + `.\n",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED"
+          ]
+        },
+        "type": {
+          "description": "Type of the call.",
+          "type": "string",
+          "enum": [
+            "sync",
+            "async"
+          ]
+        }
+      }
+    },
+    "ExecutionWrapper": {
+      "type": "object",
+      "required": [
+        "execution"
+      ],
+      "properties": {
+        "execution": {
+          "$ref": "#/definitions/Execution"
+        }
+      }
+    },
+    "ExecutionsWrapper": {
+      "type": "object",
+      "required": [
+        "executions"
+      ],
+      "properties": {
+        "executions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Execution"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
           "type": "string"
         }
       }
@@ -1745,6 +2316,14 @@ func init() {
       "name": "cursor",
       "in": "query"
     },
+    "executionID": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+      "name": "id",
+      "in": "path",
+      "required": true
+    },
     "perPage": {
       "maximum": 100,
       "minimum": 1,
@@ -1809,6 +2388,10 @@ func init() {
     {
       "description": "A route binds a path of an app to a Docker image and its limits.",
       "name": "routes"
+    },
+    {
+      "description": "Every function call is recorded as an execution: its status, why it failed, its exit code,\ntimings and its stderr log. Executions are kept after their route is deleted; the server\nkeeps the newest ones of each route (1000 by default).\n",
+      "name": "executions"
     },
     {
       "description": "Server information.",

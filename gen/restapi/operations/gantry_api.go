@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/go-openapi/errors"
@@ -41,6 +42,7 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 		JSONConsumer: runtime.JSONConsumer(),
 
 		JSONProducer: runtime.JSONProducer(),
+		TxtProducer:  runtime.TextProducer(),
 
 		AppsCreateAppHandler: apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
 			_ = params
@@ -72,6 +74,18 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation apps.GetApp has not yet been implemented")
 		}),
 
+		ExecutionsGetExecutionHandler: executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation executions.GetExecution has not yet been implemented")
+		}),
+
+		ExecutionsGetExecutionLogHandler: executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation executions.GetExecutionLog has not yet been implemented")
+		}),
+
 		RoutesGetRouteHandler: routes.GetRouteHandlerFunc(func(params routes.GetRouteParams) middleware.Responder {
 			_ = params
 
@@ -88,6 +102,12 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = params
 
 			return middleware.NotImplemented("operation apps.ListApps has not yet been implemented")
+		}),
+
+		ExecutionsListExecutionsHandler: executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation executions.ListExecutions has not yet been implemented")
 		}),
 
 		RoutesListRoutesHandler: routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams) middleware.Responder {
@@ -168,6 +188,9 @@ type GantryAPI struct {
 	// JSONProducer registers a producer for the following mime types:
 	//   - application/json
 	JSONProducer runtime.Producer
+	// TxtProducer registers a producer for the following mime types:
+	//   - text/plain
+	TxtProducer runtime.Producer
 
 	// AppsCreateAppHandler sets the operation handler for the create app operation
 	AppsCreateAppHandler apps.CreateAppHandler
@@ -179,12 +202,18 @@ type GantryAPI struct {
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
 	// AppsGetAppHandler sets the operation handler for the get app operation
 	AppsGetAppHandler apps.GetAppHandler
+	// ExecutionsGetExecutionHandler sets the operation handler for the get execution operation
+	ExecutionsGetExecutionHandler executions.GetExecutionHandler
+	// ExecutionsGetExecutionLogHandler sets the operation handler for the get execution log operation
+	ExecutionsGetExecutionLogHandler executions.GetExecutionLogHandler
 	// RoutesGetRouteHandler sets the operation handler for the get route operation
 	RoutesGetRouteHandler routes.GetRouteHandler
 	// MetaGetVersionHandler sets the operation handler for the get version operation
 	MetaGetVersionHandler meta.GetVersionHandler
 	// AppsListAppsHandler sets the operation handler for the list apps operation
 	AppsListAppsHandler apps.ListAppsHandler
+	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
+	ExecutionsListExecutionsHandler executions.ListExecutionsHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
 	RoutesListRoutesHandler routes.ListRoutesHandler
 	// AppsPatchAppHandler sets the operation handler for the patch app operation
@@ -271,6 +300,9 @@ func (o *GantryAPI) Validate() error {
 	if o.JSONProducer == nil {
 		unregistered = append(unregistered, "JSONProducer")
 	}
+	if o.TxtProducer == nil {
+		unregistered = append(unregistered, "TxtProducer")
+	}
 
 	if o.AppsCreateAppHandler == nil {
 		unregistered = append(unregistered, "apps.CreateAppHandler")
@@ -287,6 +319,12 @@ func (o *GantryAPI) Validate() error {
 	if o.AppsGetAppHandler == nil {
 		unregistered = append(unregistered, "apps.GetAppHandler")
 	}
+	if o.ExecutionsGetExecutionHandler == nil {
+		unregistered = append(unregistered, "executions.GetExecutionHandler")
+	}
+	if o.ExecutionsGetExecutionLogHandler == nil {
+		unregistered = append(unregistered, "executions.GetExecutionLogHandler")
+	}
 	if o.RoutesGetRouteHandler == nil {
 		unregistered = append(unregistered, "routes.GetRouteHandler")
 	}
@@ -295,6 +333,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.AppsListAppsHandler == nil {
 		unregistered = append(unregistered, "apps.ListAppsHandler")
+	}
+	if o.ExecutionsListExecutionsHandler == nil {
+		unregistered = append(unregistered, "executions.ListExecutionsHandler")
 	}
 	if o.RoutesListRoutesHandler == nil {
 		unregistered = append(unregistered, "routes.ListRoutesHandler")
@@ -358,8 +399,11 @@ func (o *GantryAPI) ConsumersFor(mediaTypes []string) map[string]runtime.Consume
 func (o *GantryAPI) ProducersFor(mediaTypes []string) map[string]runtime.Producer {
 	result := make(map[string]runtime.Producer, len(mediaTypes))
 	for _, mt := range mediaTypes {
-		if mt == "application/json" {
+		switch mt {
+		case "application/json":
 			result["application/json"] = o.JSONProducer
+		case "text/plain":
+			result["text/plain"] = o.TxtProducer
 		}
 
 		if p, ok := o.customProducers[mt]; ok {
@@ -424,6 +468,14 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/executions/{id}"] = executions.NewGetExecution(o.context, o.ExecutionsGetExecutionHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/executions/{id}/log"] = executions.NewGetExecutionLog(o.context, o.ExecutionsGetExecutionLogHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/apps/{app}/routes/{route}"] = routes.NewGetRoute(o.context, o.RoutesGetRouteHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -433,6 +485,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/apps"] = apps.NewListApps(o.context, o.AppsListAppsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/executions"] = executions.NewListExecutions(o.context, o.ExecutionsListExecutionsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}

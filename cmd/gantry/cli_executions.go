@@ -1,0 +1,202 @@
+package main
+
+// This file holds `gantry executions ...`: the records of function calls.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-dev/gantry/gen/client/executions"
+	"github.com/gantry-dev/gantry/gen/models"
+)
+
+// newExecutionsCmd builds `gantry executions` and its subcommands.
+func newExecutionsCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "executions",
+		Aliases: []string{"execution", "exec"},
+		Short:   "Inspect the records of function calls",
+	}
+	cmd.AddCommand(
+		newExecutionsListCmd(cf),
+		newExecutionsGetCmd(cf),
+		newExecutionsLogsCmd(cf),
+	)
+	return cmd
+}
+
+// executionFilter holds the filter flags of `executions list`; empty ones are not sent.
+type executionFilter struct {
+	app    string
+	route  string
+	status string
+}
+
+func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
+	var (
+		pf pageFlags
+		ef executionFilter
+	)
+	cmd := &cobra.Command{
+		Use:     "list [--app APP] [--route PATH] [--status STATUS]",
+		Aliases: []string{"ls"},
+		Short:   "List executions, newest first",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			ef.status = strings.ToUpper(ef.status)
+			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.Execution, string, error) {
+				return s.listExecutionsPage(ctx, ef, cursor, perPage)
+			}
+			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
+			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
+			if err != nil {
+				return err
+			}
+			err = s.out.show(&models.ExecutionsWrapper{Executions: items, NextCursor: next}, func(w io.Writer) error {
+				return writeTable(w, executionTable(items))
+			})
+			if err != nil {
+				return err
+			}
+			hintMore(s.stderr, "executions", next)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&ef.app, "app", "", "only executions of this app")
+	fs.StringVar(&ef.route, "route", "", "only executions of this route path, e.g. /hello/world (use with --app)")
+	fs.StringVar(&ef.status, "status", "", "only executions with this status: QUEUED, RUNNING, SUCCESS, FAILED or CANCELLED")
+	addPageFlags(cmd, &pf)
+	return cmd
+}
+
+func (s *session) listExecutionsPage(ctx context.Context, ef executionFilter, cursor string, perPage int64) ([]*models.Execution, string, error) {
+	params := executions.NewListExecutionsParams().WithPerPage(&perPage)
+	if ef.app != "" {
+		params.SetApp(&ef.app)
+	}
+	if ef.route != "" {
+		params.SetRoute(&ef.route)
+	}
+	if ef.status != "" {
+		params.SetStatus(&ef.status)
+	}
+	if cursor != "" {
+		params.SetCursor(&cursor)
+	}
+	res, err := s.api.Executions.ListExecutionsContext(ctx, params)
+	if err != nil {
+		return nil, "", clientError("list executions", err)
+	}
+	p := res.GetPayload()
+	return p.Executions, p.NextCursor, nil
+}
+
+func newExecutionsGetCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show an execution",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			params := executions.NewGetExecutionParams().WithID(args[0])
+			res, err := s.api.Executions.GetExecutionContext(cmd.Context(), params)
+			if err != nil {
+				return clientError(fmt.Sprintf("get execution %s", args[0]), err)
+			}
+			w := res.GetPayload()
+			if w == nil || w.Execution == nil {
+				return errors.New("the server's answer has no execution")
+			}
+			return s.out.show(w, func(out io.Writer) error {
+				return writeFields(out, executionFields(w.Execution))
+			})
+		},
+	}
+}
+
+func newExecutionsLogsCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "logs ID",
+		Aliases: []string{"log"},
+		Short:   "Print the log (stderr) of an execution as it is, whatever --output says",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			params := executions.NewGetExecutionLogParams().WithID(args[0])
+			res, err := s.api.Executions.GetExecutionLogContext(cmd.Context(), params)
+			if err != nil {
+				return clientError(fmt.Sprintf("get the log of execution %s", args[0]), err)
+			}
+			if _, err := io.WriteString(s.out.w, res.GetPayload()); err != nil {
+				return fmt.Errorf("write output: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+// executionTable is the header and rows of `gantry executions list`.
+func executionTable(items []*models.Execution) table {
+	header := []string{"ID", "APP", "ROUTE", "STATUS", "REASON", "EXIT", "CONTAINER", "DURATION", "CREATED"}
+	rows := make([][]string, 0, len(items))
+	for _, e := range items {
+		if e == nil {
+			continue
+		}
+		rows = append(rows, []string{
+			e.ID, orDash(e.App), orDash(e.Route), orDash(e.Status), orDash(e.Reason),
+			formatInt(e.ExitCode, ""), orDash(e.Container), formatDurationMs(e.DurationMs), formatTime(e.CreatedAt),
+		})
+	}
+	return table{header: header, rows: rows}
+}
+
+func executionFields(e *models.Execution) []field {
+	fields := []field{
+		{"ID", e.ID},
+		{"App", orDash(e.App)},
+		{"Route", orDash(e.Route)},
+		{"Type", orDash(e.Type)},
+		{"Status", orDash(e.Status)},
+		{"Reason", orDash(e.Reason)},
+		{"Exit code", formatInt(e.ExitCode, "")},
+		{"Error", orDash(e.Error)},
+		{"Container", orDash(e.Container)},
+		{"Created", formatTime(e.CreatedAt)},
+		{"Started", formatTime(e.StartedAt)},
+		{"Completed", formatTime(e.CompletedAt)},
+		{"Duration", formatDurationMs(e.DurationMs)},
+		{"Output truncated", strconv.FormatBool(e.OutputTruncated)},
+		{"Log truncated", strconv.FormatBool(e.LogTruncated)},
+	}
+	if e.Output != "" {
+		fields = append(fields, field{"Output", strconv.Quote(e.Output)})
+	}
+	return fields
+}
+
+// formatDurationMs renders milliseconds as a Go duration: 850ms, 1.5s, 2m3s.
+func formatDurationMs(ms *int64) string {
+	if ms == nil {
+		return "-"
+	}
+	return (time.Duration(*ms) * time.Millisecond).String()
+}

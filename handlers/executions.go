@@ -1,0 +1,52 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// ListExecutions answers one page of executions, newest first, filtered by app, route and status.
+func (a *API) ListExecutions(ctx context.Context, params executions.ListExecutionsParams) middleware.Responder {
+	var f store.ExecutionFilter
+	if params.App != nil {
+		f.App = *params.App
+	}
+	if params.Route != nil && *params.Route != "" {
+		f.Route = routeParam(*params.Route)
+	}
+	if params.Status != nil {
+		f.Status = *params.Status
+	}
+	list, next, err := a.store.ListExecutions(ctx, f, page(params.PerPage, params.Cursor))
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	out := &models.ExecutionsWrapper{Executions: make([]*models.Execution, 0, len(list)), NextCursor: next}
+	for _, ex := range list {
+		out.Executions = append(out.Executions, executionToModel(ex))
+	}
+	return executions.NewListExecutionsOK().WithPayload(out)
+}
+
+// GetExecution answers one execution.
+func (a *API) GetExecution(ctx context.Context, params executions.GetExecutionParams) middleware.Responder {
+	ex, err := a.store.GetExecution(ctx, params.ID)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return executions.NewGetExecutionOK().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(ex)})
+}
+
+// GetExecutionLog answers an execution's stderr log as text/plain.
+func (a *API) GetExecutionLog(ctx context.Context, params executions.GetExecutionLogParams) middleware.Responder {
+	log, err := a.store.GetExecutionLog(ctx, params.ID)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return executions.NewGetExecutionLogOK().WithPayload(string(log))
+}

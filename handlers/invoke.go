@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gantry-dev/gantry/runner"
+)
+
+// Response headers of every function call.
+const (
+	headerCallID    = "Gantry-Call-Id"
+	headerRoute     = "Gantry-Route"
+	headerTruncated = "Gantry-Output-Truncated"
+)
+
+// allowedCallMethods answer OPTIONS on a function's path.
+const allowedCallMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+// invoke serves ANY /r/{app}/{route...}: it runs the function whose route matches and
+// answers with its output. OPTIONS is answered without running the function; HEAD runs
+// it as GET and drops the body. A GET without a body passes ?payload= as the input.
+func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
+	appName, path, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/r/"), "/")
+	path = "/" + path
+	if appName == "" {
+		writeError(w, toAPIError(a.log, errInvalidField("app", "the URL must name an app: /r/{app}/{route}")))
+		return
+	}
+	if a.functions == nil {
+		writeError(w, errNoFunctions)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		if _, _, err := a.store.MatchRoute(appName, path); err != nil {
+			writeError(w, toAPIError(a.log, err))
+			return
+		}
+		w.Header().Set("Allow", allowedCallMethods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxCallBody))
+	if err != nil {
+		writeError(w, toAPIError(a.log, readBodyError(err)))
+		return
+	}
+	query := r.URL.Query()
+	if len(body) == 0 && query.Has("payload") {
+		body = []byte(query.Get("payload"))
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	resp, err := a.functions.Invoke(r.Context(), runner.Request{
+		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header.Clone(), Body: body,
+	})
+	h := w.Header()
+	if resp != nil {
+		h.Set(headerCallID, resp.CallID)
+		h.Set(headerRoute, resp.Route.App+resp.Route.Path)
+	}
+	if err != nil {
+		writeError(w, toAPIError(a.log, err))
+		return
+	}
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	for k, v := range resp.Route.Headers {
+		h[http.CanonicalHeaderKey(k)] = v
+	}
+	if resp.OutputTruncated {
+		h.Set(headerTruncated, "true")
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if r.Method != http.MethodHead {
+		h.Set("Content-Length", fmt.Sprint(len(resp.Body)))
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(resp.Body)
+	}
+}
+
+// readBodyError classifies a failure to read a call's body: too large (413) or cut off.
+func readBodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge(tooLarge.Limit)
+	}
+	return errInvalidField("body", "could not read the request body: "+err.Error())
+}

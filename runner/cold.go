@@ -1,0 +1,168 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// streamGrace bounds the wait for a container's output streams to close after it exited.
+const streamGrace = 2 * time.Second
+
+// Run runs a call in a container of its route and returns what the function answered.
+// Errors: ErrTimeout, ErrBusy, ErrDockerUnavailable, ErrImageNotFound, ErrShuttingDown,
+// or a *FunctionError (the Result then still carries the log and exit code).
+func (r *Runner) Run(ctx context.Context, call *Call) (*Result, error) {
+	if r.closing.Load() {
+		return nil, ErrShuttingDown
+	}
+	if call.Route.Format == store.FormatDefault {
+		return r.runCold(ctx, call)
+	}
+	return r.runHot(ctx, call)
+}
+
+// Time limits of a call. Preparing a container (create, attach, start; for a hot one,
+// until it is ready) has its own bound, StartTimeout; the route's timeout counts from
+// the moment the function runs, as Lambda separates init from invocation; waiting in
+// line for a busy hot container is bounded by the call's Deadline.
+
+// execContext bounds a call's run by its route's timeout and sets the call's deadline to match.
+func execContext(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
+	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
+	return context.WithDeadline(ctx, call.Deadline)
+}
+
+// runCold runs the default format: one container per call, the request body on stdin,
+// stdout as the response, stderr as the log, the exit code as the verdict. The container
+// is created and attached before it starts, so no output is missed, and it is removed
+// in the background once the answer is known.
+func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
+	prepCtx, cancelPrep := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancelPrep()
+	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second) // FN_DEADLINE, approximately
+	cfg, host := r.containerSpec(call.Route, callEnv(call), call.ID)
+	created, err := r.docker.ContainerCreate(prepCtx, cfg, host, nil, nil, "")
+	if err != nil {
+		return nil, r.callError(prepCtx, "create container", err)
+	}
+	id := created.ID
+	defer r.removeLater(id)
+
+	hj, err := r.docker.ContainerAttach(prepCtx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, r.callError(prepCtx, "attach container", err)
+	}
+	defer hj.Close()
+
+	// The wait is registered before the start so that a fast exit is not missed. It is
+	// not tied to the call: on a timeout the container is killed and its exit still awaited.
+	waitCtx, stopWait := context.WithTimeout(context.Background(), r.opts.StartTimeout+time.Duration(call.Route.Timeout)*time.Second+30*time.Second)
+	defer stopWait()
+	waitC, waitErrC := r.docker.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
+
+	if err := r.docker.ContainerStart(prepCtx, id, container.StartOptions{}); err != nil {
+		return nil, r.callError(prepCtx, "start container", err)
+	}
+	ctx, cancel := execContext(ctx, call)
+	defer cancel()
+	go func() {
+		if len(call.Body) > 0 {
+			_, _ = hj.Conn.Write(call.Body)
+		}
+		_ = hj.CloseWrite()
+	}()
+	stdout, stderr := newCappedBuffer(r.opts.MaxOutputBytes), newCappedBuffer(r.opts.MaxLogBytes)
+	streamed := make(chan struct{})
+	go func() {
+		_, _ = stdcopy.StdCopy(stdout, stderr, hj.Reader)
+		close(streamed)
+	}()
+
+	var exitCode int64
+	timedOut := false
+	select {
+	case res := <-waitC:
+		exitCode = res.StatusCode
+	case err := <-waitErrC:
+		return nil, r.callError(ctx, "wait for container", err)
+	case <-ctx.Done():
+		timedOut = true
+		r.kill(id)
+		select {
+		case res := <-waitC:
+			exitCode = res.StatusCode
+		case <-waitErrC:
+		case <-time.After(streamGrace):
+		}
+	}
+	select {
+	case <-streamed:
+	case <-time.After(streamGrace):
+		hj.Close()
+		<-streamed
+	}
+
+	code := int(exitCode)
+	res := &Result{
+		Status:          http.StatusOK,
+		Header:          http.Header{},
+		Body:            stdout.Bytes(),
+		OutputTruncated: stdout.truncated,
+		Log:             stderr.Bytes(),
+		LogTruncated:    stderr.truncated,
+		ExitCode:        &code,
+	}
+	switch {
+	case timedOut && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		res.ExitCode = nil
+		return res, ErrTimeout
+	case timedOut:
+		res.ExitCode = nil
+		return res, ctx.Err()
+	case code != 0:
+		return res, r.exitFailure(id, code)
+	}
+	return res, nil
+}
+
+// exitFailure explains a non-zero exit: killed for running out of memory (or by a
+// signal from outside), otherwise a bad exit.
+func (r *Runner) exitFailure(id string, code int) *FunctionError {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if info, err := r.docker.ContainerInspect(ctx, id); err == nil && info.State != nil && info.State.OOMKilled {
+		return exitError(code, store.ReasonKilled, "killed: out of memory")
+	}
+	if code == 137 {
+		return exitError(code, store.ReasonKilled, "killed")
+	}
+	return exitError(code, store.ReasonBadExit, "")
+}
+
+// kill stops a container at once; it is removed by whoever owns it.
+func (r *Runner) kill(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.docker.ContainerKill(ctx, id, "KILL"); err != nil {
+		r.log.Debug("kill container", "id", short(id), "err", err)
+	}
+}
+
+// callError turns a Docker failure during a call into the runner's errors, preferring the
+// call's own deadline when it is what ended the operation.
+func (r *Runner) callError(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return ErrTimeout
+		}
+		return ctx.Err()
+	}
+	return r.dockerError(op, err)
+}

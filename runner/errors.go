@@ -1,0 +1,39 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of a call; handlers map each to its HTTP status in one place.
+var (
+	// ErrTimeout: the function ran past its route's timeout and its container was killed (504).
+	ErrTimeout = errors.New("Timed out")
+	// ErrBusy: no container of the route became free before the call's deadline (503).
+	ErrBusy = errors.New("no container free for this route; try again later")
+	// ErrDockerUnavailable: the Docker daemon cannot be reached (503).
+	ErrDockerUnavailable = errors.New("docker is unavailable")
+	// ErrImageNotFound: the route's image is not on this host and could not be pulled.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrShuttingDown: the runner is closing and takes no new calls (503).
+	ErrShuttingDown = errors.New("gantry is shutting down")
+)
+
+// FunctionError is a call that the function itself failed: a non-zero exit, an out-of-memory
+// kill, a crash of a hot container or a broken protocol (502).
+type FunctionError struct {
+	Reason   string // store.ReasonBadExit or store.ReasonKilled
+	ExitCode *int
+	Message  string
+}
+
+func (e *FunctionError) Error() string { return e.Message }
+
+func exitError(code int, reason, detail string) *FunctionError {
+	c := code
+	msg := fmt.Sprintf("function exited with code %d", code)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return &FunctionError{Reason: reason, ExitCode: &c, Message: msg}
+}

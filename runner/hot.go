@@ -1,0 +1,400 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// hotContainer is a running container that serves calls one at a time.
+type hotContainer struct {
+	id       string
+	format   string
+	addr     string // ip:port of an http function
+	hj       types.HijackedResponse
+	stdout   *bufio.Reader // a json function's stdout
+	exited   chan struct{} // closed when the container's streams end: it died
+	lastUsed time.Time
+
+	logMu sync.Mutex
+	log   *cappedBuffer      // stderr (and an http function's stdout) of the current call
+	late  func([]byte, bool) // receives what arrives after the last call answered
+}
+
+func (c *hotContainer) alive() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// logWriter appends a container's output to the log of the call it is serving.
+type logWriter struct{ c *hotContainer }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.c.logMu.Lock()
+	defer w.c.logMu.Unlock()
+	return w.c.log.Write(p)
+}
+
+// takeLog returns the log of the call that ends and starts an empty one for the next.
+func (c *hotContainer) takeLog(max int) ([]byte, bool) {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	l := c.log
+	c.log = newCappedBuffer(max)
+	return l.Bytes(), l.truncated
+}
+
+// flushLateLog hands what the container wrote since its last call answered to that call.
+func (c *hotContainer) flushLateLog(max int) {
+	log, truncated := c.takeLog(max)
+	if late := c.late; late != nil && (len(log) > 0 || truncated) {
+		c.late = nil
+		late(log, truncated)
+	}
+}
+
+// startHot starts a container of the route and waits until it is ready for calls.
+func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[string]string) (*hotContainer, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	cfg, host := r.containerSpec(rt, routeEnv(rt, appConfig), "")
+	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	if err != nil {
+		return nil, r.callError(ctx, "create container", err)
+	}
+	c := &hotContainer{id: created.ID, format: rt.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes)}
+	ok := false
+	defer func() {
+		if !ok {
+			r.destroyHot(c)
+		}
+	}()
+	c.hj, err = r.docker.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: rt.Format == store.FormatJSON, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, r.callError(ctx, "attach container", err)
+	}
+	var stdout io.Writer = logWriter{c}
+	var stdoutPipe *io.PipeWriter
+	if rt.Format == store.FormatJSON {
+		pr, pw := io.Pipe()
+		c.stdout, stdoutPipe, stdout = bufio.NewReaderSize(pr, 64<<10), pw, pw
+	}
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, logWriter{c}, c.hj.Reader)
+		if stdoutPipe != nil {
+			stdoutPipe.CloseWithError(cmpErr(err, io.EOF))
+		}
+		close(c.exited)
+	}()
+	if err := r.docker.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return nil, r.callError(ctx, "start container", err)
+	}
+	if rt.Format == store.FormatHTTP {
+		if err := r.waitHTTPReady(ctx, c, rt.Network); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return c, nil
+}
+
+func cmpErr(err, def error) error {
+	if err == nil {
+		return def
+	}
+	return err
+}
+
+// waitHTTPReady finds the container's address and waits until its server accepts connections.
+func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network string) error {
+	info, err := r.docker.ContainerInspect(ctx, c.id)
+	if err != nil {
+		return r.callError(ctx, "inspect container", err)
+	}
+	ip := ""
+	if info.NetworkSettings != nil {
+		if ep := info.NetworkSettings.Networks[network]; ep != nil {
+			ip = ep.IPAddress
+		}
+	}
+	if ip == "" {
+		return fmt.Errorf("container of an http function has no address on network %q", network)
+	}
+	c.addr = net.JoinHostPort(ip, strconv.Itoa(hotPort))
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
+		case <-ctx.Done():
+			return r.callError(ctx, "wait for the function to listen on $PORT", ctx.Err())
+		case <-time.After(3 * time.Millisecond):
+		}
+	}
+}
+
+// destroyHot kills and removes a hot container in the background.
+func (r *Runner) destroyHot(c *hotContainer) {
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		r.kill(c.id)
+		select { // let the streams end so the last call's log is complete
+		case <-c.exited:
+		case <-time.After(streamGrace):
+		}
+		c.flushLateLog(r.opts.MaxLogBytes)
+		c.hj.Close()
+		r.remove(ctx, c.id)
+	}()
+}
+
+// runHot serves a call from the route's pool of hot containers.
+func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
+	waitCtx, cancelWait := context.WithDeadline(ctx, call.Deadline)
+	defer cancelWait()
+	for {
+		p := r.poolFor(call)
+		c, err := p.acquire(waitCtx, ctx)
+		if errors.Is(err, errPoolDrained) {
+			if r.closing.Load() {
+				return nil, ErrShuttingDown
+			}
+			continue // the route changed while we waited: its new pool serves us
+		}
+		if err != nil {
+			return nil, err
+		}
+		execCtx, cancel := execContext(ctx, call)
+		res, healthy, err := r.callHot(execCtx, c, call)
+		cancel()
+		p.release(c, healthy)
+		return res, err
+	}
+}
+
+// callHot sends one call to a container; healthy is false when the container must go.
+func (r *Runner) callHot(ctx context.Context, c *hotContainer, call *Call) (*Result, bool, error) {
+	c.flushLateLog(r.opts.MaxLogBytes) // the previous call's tail, if any
+	c.late = call.LateLog
+	var (
+		res *Result
+		err error
+	)
+	if c.format == store.FormatHTTP {
+		res, err = r.callHTTP(ctx, c, call)
+	} else {
+		res, err = r.callJSON(ctx, c, call)
+	}
+	if res == nil {
+		res = &Result{Header: http.Header{}}
+	}
+	res.Hot = true
+	res.Log, res.LogTruncated = c.takeLog(r.opts.MaxLogBytes)
+	if err == nil {
+		return res, true, nil
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return res, false, ErrTimeout // hung past its deadline: replaced
+	}
+	if ctx.Err() != nil {
+		return res, false, ctx.Err()
+	}
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		return res, false, fe
+	}
+	// The container broke the protocol or died mid-call: explain, and replace it.
+	select {
+	case <-c.exited:
+		return res, false, r.diedMidCall(c)
+	case <-time.After(50 * time.Millisecond):
+	}
+	return res, false, &FunctionError{Reason: store.ReasonBadExit, Message: "function failed: " + err.Error()}
+}
+
+// diedMidCall explains the death of a hot container during a call.
+func (r *Runner) diedMidCall(c *hotContainer) *FunctionError {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := r.docker.ContainerInspect(ctx, c.id)
+	if err != nil || info.State == nil {
+		return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container died during the call"}
+	}
+	return r.exitFailure(c.id, info.State.ExitCode)
+}
+
+// ---- http format ----
+
+func newProxyTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// hopHeaders are meaningful only for one connection and never forwarded.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// callHTTP forwards the call to the container's HTTP server.
+func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Result, error) {
+	req, err := http.NewRequestWithContext(ctx, call.Method, "http://"+c.addr+call.URL, bytes.NewReader(call.Body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header = call.Header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
+	req.Header.Set("Gantry-Call-Id", call.ID)
+	req.Header.Set("Gantry-Deadline", call.Deadline.UTC().Format(time.RFC3339Nano))
+	for k, v := range call.Params {
+		req.Header.Set("Gantry-Param-"+k, v)
+	}
+	resp, err := r.proxy.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body := newCappedBuffer(r.opts.MaxOutputBytes)
+	if _, err := io.Copy(body, resp.Body); err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	for _, h := range hopHeaders {
+		resp.Header.Del(h)
+	}
+	resp.Header.Del("Content-Length")
+	return &Result{Status: resp.StatusCode, Header: resp.Header, Body: body.Bytes(), OutputTruncated: body.truncated}, nil
+}
+
+// ---- json format ----
+
+// jsonRequest and jsonResponse are the envelopes of the json format, one per line.
+type jsonRequest struct {
+	CallID       string              `json:"call_id"`
+	Method       string              `json:"method"`
+	URL          string              `json:"url"`
+	Headers      map[string][]string `json:"headers"`
+	Params       map[string]string   `json:"params,omitempty"`
+	Deadline     string              `json:"deadline"`
+	Body         string              `json:"body"`
+	BodyEncoding string              `json:"body_encoding,omitempty"`
+}
+
+type jsonResponse struct {
+	Status       int                 `json:"status"`
+	Headers      map[string][]string `json:"headers"`
+	Body         string              `json:"body"`
+	BodyEncoding string              `json:"body_encoding"`
+}
+
+// callJSON writes the request envelope on the container's stdin and reads one response
+// envelope line from its stdout.
+func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Result, error) {
+	env := jsonRequest{CallID: call.ID, Method: call.Method, URL: call.URL, Headers: call.Header, Params: call.Params,
+		Deadline: call.Deadline.UTC().Format(time.RFC3339Nano)}
+	if utf8.Valid(call.Body) {
+		env.Body = string(call.Body)
+	} else {
+		env.Body, env.BodyEncoding = base64.StdEncoding.EncodeToString(call.Body), "base64"
+	}
+	line, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode request envelope: %w", err)
+	}
+	type answer struct {
+		line []byte
+		err  error
+	}
+	done := make(chan answer, 1)
+	maxLine := 2*r.opts.MaxOutputBytes + 64<<10 // a base64 body plus headers
+	go func() {
+		if _, err := c.hj.Conn.Write(append(line, '\n')); err != nil {
+			done <- answer{err: fmt.Errorf("write request envelope: %w", err)}
+			return
+		}
+		l, err := readLine(c.stdout, maxLine)
+		done <- answer{l, err}
+	}()
+	var a answer
+	select {
+	case a = <-done:
+	case <-ctx.Done():
+		r.kill(c.id) // ends the reader above; the container is replaced
+		return nil, ctx.Err()
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	var out jsonResponse
+	if err := json.Unmarshal(a.line, &out); err != nil {
+		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid response envelope: %v", err)}
+	}
+	body := []byte(out.Body)
+	if out.BodyEncoding == "base64" {
+		if body, err = base64.StdEncoding.DecodeString(out.Body); err != nil {
+			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the json protocol: body is not base64"}
+		}
+	}
+	capped := newCappedBuffer(r.opts.MaxOutputBytes)
+	capped.Write(body)
+	if out.Status == 0 {
+		out.Status = http.StatusOK
+	}
+	if out.Status < 100 || out.Status > 999 {
+		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
+	}
+	return &Result{Status: out.Status, Header: http.Header(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
+}
+
+// readLine reads up to and without the next '\n', failing on lines longer than max.
+func readLine(rd *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max {
+			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: response line longer than %d bytes", max)}
+		}
+		if err == nil {
+			return bytes.TrimRight(line, "\r\n"), nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("read response envelope: %w", err)
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+func TestHotFormatsAnswer(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format })
+			call := testCall(rt, `{"name":"John","status":201,"header":{"X-Fn":"yes"},"stderr":"logged","sleep_ms":20}`)
+			late := make(chan []byte, 1)
+			call.LateLog = func(log []byte, _ bool) { late <- log }
+			res, err := r.Run(context.Background(), call)
+			if err != nil || string(res.Body) != "Hello John!" || res.Status != 201 || res.Header.Get("X-Fn") != "yes" || !res.Hot {
+				t.Fatalf("got %d %q %v hot=%v err=%v", res.Status, res.Body, res.Header, res.Hot, err)
+			}
+			// stderr written before the answer is the call's log (Docker reads stdout and stderr
+			// from separate pipes: the 20ms gap keeps their order; a tail that arrives after the
+			// answer reaches the call through LateLog).
+			log := string(res.Log)
+			// Binary bodies survive the json envelope (base64) and the proxy.
+			call = testCall(rt, "")
+			call.Body = []byte("{\"echo\":true,\"pad\":\"\xff\xfez\"}")
+			res, err = r.Run(context.Background(), call)
+			if err != nil || string(res.Body) != string(call.Body) {
+				t.Fatalf("echo: got %q %v, want %q", res.Body, err, call.Body)
+			}
+			select {
+			case l := <-late:
+				log += string(l)
+			default:
+			}
+			if log != "logged" {
+				t.Fatalf("log of the call = %q, want %q", log, "logged")
+			}
+		})
+	}
+}
+
+func TestHotSequentialCallsReuseContainers(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.MaxConcurrency = 2 })
+	seen := map[string]bool{}
+	for i := range 200 {
+		res, err := r.Run(context.Background(), testCall(rt, `{}`))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		seen[res.Header.Get("X-Container-Id")] = true
+	}
+	if len(seen) > 2 || countContainers(t, r.opts.Instance) > 2 {
+		t.Fatalf("200 sequential calls used %d containers (%d exist), want at most max_concurrency=2", len(seen), countContainers(t, r.opts.Instance))
+	}
+}
+
+func TestHotConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.MaxConcurrency = 4 })
+
+	stop := make(chan struct{})
+	var most atomic.Int64
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() { // watch Docker, not our bookkeeping
+		defer sampler.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n := int64(countContainers(t, r.opts.Instance)); n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":50}`)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent call failed: %v", err)
+	}
+	if most.Load() > 4 {
+		t.Fatalf("%d containers existed at once, want at most max_concurrency=4", most.Load())
+	}
+	if most.Load() == 0 {
+		t.Fatal("the sampler saw no container at all")
+	}
+}
+
+func TestHotIdleContainersStop(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatJSON, func(r *store.Route) { r.IdleTimeout = 1; r.MaxConcurrency = 2 })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":300}`)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := countContainers(t, r.opts.Instance); n == 0 {
+		t.Fatal("no hot container after the calls")
+	}
+	eventually(t, 8*time.Second, "idle containers outlived idle_timeout=1s", func() bool { return countContainers(t, r.opts.Instance) == 0 })
+}
+
+func TestHotContainerKilledFromOutsideIsReplaced(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, nil)
+	first, err := r.Run(context.Background(), testCall(rt, `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := testDocker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+r.opts.Instance))})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("want one running container, got %d (%v)", len(list), err)
+	}
+	if err := testDocker.ContainerKill(context.Background(), list[0].ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the killed container still looks alive", func() bool {
+		info, err := testDocker.ContainerInspect(context.Background(), list[0].ID)
+		return err != nil || !info.State.Running
+	})
+	for i := range 3 {
+		res, err := r.Run(context.Background(), testCall(rt, `{}`))
+		if err != nil {
+			t.Fatalf("call %d after the kill: %v", i, err)
+		}
+		if res.Header.Get("X-Container-Id") == first.Header.Get("X-Container-Id") {
+			t.Fatalf("call %d was served by the killed container", i)
+		}
+	}
+}
+
+func TestHotFailuresReplaceTheContainer(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format; r.Timeout = 1 })
+			warm, err := r.Run(context.Background(), testCall(rt, `{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":5000}`)); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("hung call: got %v, want ErrTimeout", err)
+			}
+			var fe *FunctionError
+			if _, err := r.Run(context.Background(), testCall(rt, `{"crash":true}`)); !errors.As(err, &fe) {
+				t.Fatalf("crash mid-call: got %v, want a FunctionError", err)
+			}
+			res, err := r.Run(context.Background(), testCall(rt, `{"name":"again"}`))
+			if err != nil || string(res.Body) != "Hello again!" {
+				t.Fatalf("call after failures: %q %v", res.Body, err)
+			}
+			if res.Header.Get("X-Container-Id") == warm.Header.Get("X-Container-Id") {
+				t.Fatal("a container that failed was kept")
+			}
+		})
+	}
+}
+
+func TestHotBusyWhenNoContainerFrees(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.Timeout = 10 })
+	long := make(chan error, 1)
+	go func() {
+		_, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":3000}`))
+		long <- err
+	}()
+	eventually(t, 15*time.Second, "the long call never started", func() bool {
+		p := r.poolFor(testCall(rt, ""))
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.total == 1 && len(p.idle) == 0
+	})
+	call := testCall(rt, `{}`)
+	call.Deadline = time.Now().Add(300 * time.Millisecond)
+	if _, err := r.Run(context.Background(), call); !errors.Is(err, ErrBusy) {
+		t.Fatalf("got %v, want ErrBusy", err)
+	}
+	if err := <-long; err != nil {
+		t.Fatalf("long call: %v", err)
+	}
+}
+
+func TestDrainRouteStopsItsContainers(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, nil)
+	if _, err := r.Run(context.Background(), testCall(rt, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	r.DrainRoute(rt.App, rt.Path)
+	eventually(t, 10*time.Second, "drained route still has containers", func() bool { return countContainers(t, r.opts.Instance) == 0 })
+
+	// A new version of the route gets new containers; the old version's go.
+	if _, err := r.Run(context.Background(), testCall(rt, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	v2 := rt
+	v2.UpdatedAt = rt.UpdatedAt.Add(time.Second)
+	v2.Config = map[string]string{"V": "2"}
+	res, err := r.Run(context.Background(), testCall(v2, `{"env":true,"env_keys":["V"]}`))
+	if err != nil || !strings.Contains(string(res.Body), `"V":"2"`) {
+		t.Fatalf("call on the new version: %q %v", res.Body, err)
+	}
+	eventually(t, 10*time.Second, "the old version's container outlived the change", func() bool { return countContainers(t, r.opts.Instance) == 1 })
+}
+
+func TestRestartReapsOrphans(t *testing.T) {
+	t.Parallel()
+	instance := "test-reap-" + time.Now().Format("150405.000000000")
+	crashed := newTestRunner(t, Options{Instance: instance})
+	if _, err := crashed.Run(context.Background(), testCall(testRoute(store.FormatHTTP, nil), `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if countContainers(t, instance) != 1 {
+		t.Fatal("want one hot container before the restart")
+	}
+	// A new runner of the same instance (the server restarted after a crash) reaps it.
+	newTestRunner(t, Options{Instance: instance})
+	if n := countContainers(t, instance); n != 0 {
+		t.Fatalf("%d orphans survived the restart", n)
+	}
+}

@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Store is what the invocation path needs of persistence.
+type Store interface {
+	MatchRoute(app, path string) (store.Route, store.Params, error)
+	GetApp(ctx context.Context, name string) (store.App, error)
+	NewID() string
+	RecordExecution(ex store.Execution, log []byte)
+}
+
+// Invoker is the one invocation path of Gantry: /r/ requests, and later async workers,
+// the gateway, events and workflow steps, all call a function through Invoke.
+type Invoker struct {
+	store  Store
+	runner *Runner
+	now    func() time.Time
+}
+
+// NewInvoker returns the invocation path over a store and a runner.
+func NewInvoker(s Store, r *Runner) *Invoker {
+	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Request is a call to the function that serves Path of App.
+type Request struct {
+	App    string
+	Path   string // the path under the app, "/hello/world"
+	Query  string // raw query, without "?"
+	Method string
+	Header http.Header
+	Body   []byte
+}
+
+// Response is the outcome of a call. It is returned with the error of a failed call too,
+// as soon as the call had an execution, so that callers can name it (Gantry-Call-Id).
+type Response struct {
+	CallID string
+	Route  store.Route
+	*Result
+}
+
+// Invoke resolves the route, records the execution, runs the call and records how it ended.
+func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
+	route, params, err := iv.store.MatchRoute(req.App, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	app, err := iv.store.GetApp(ctx, req.App)
+	if err != nil {
+		return nil, err
+	}
+	now := iv.now()
+	ex := store.Execution{
+		ID: iv.store.NewID(), App: route.App, Route: route.Path, Type: store.TypeSync,
+		Status: store.StatusRunning, CreatedAt: now, StartedAt: now,
+	}
+	iv.store.RecordExecution(ex, nil)
+
+	url := req.Path
+	if req.Query != "" {
+		url += "?" + req.Query
+	}
+	call := &Call{
+		ID: ex.ID, Route: route, AppConfig: app.Config, Method: req.Method, URL: url,
+		Header: req.Header, Params: params, Body: req.Body,
+		Deadline: now.Add(time.Duration(route.Timeout) * time.Second),
+	}
+	res, runErr := iv.runner.Run(ctx, call)
+	if res == nil {
+		res = &Result{Header: http.Header{}}
+	}
+	finish(&ex, res, runErr, iv.now())
+	iv.store.RecordExecution(ex, res.Log)
+	return &Response{CallID: ex.ID, Route: route, Result: res}, runErr
+}
+
+// finish records the outcome of a call in its execution.
+func finish(ex *store.Execution, res *Result, err error, now time.Time) {
+	ex.CompletedAt = now
+	ex.ExitCode = res.ExitCode
+	ex.OutputTruncated, ex.LogTruncated = res.OutputTruncated, res.LogTruncated
+	ex.Container = "cold"
+	if res.Hot {
+		ex.Container = "hot"
+	}
+	var fe *FunctionError
+	switch {
+	case err == nil:
+		ex.Status = store.StatusSuccess
+		return
+	case errors.Is(err, ErrTimeout):
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonTimeout
+	case errors.As(err, &fe):
+		ex.Status, ex.Reason = store.StatusFailed, fe.Reason
+	case errors.Is(err, ErrBusy):
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonBusy
+	case errors.Is(err, context.Canceled):
+		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest
+	default:
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonError
+	}
+	ex.Error = err.Error()
+}
+
+// EnsureImage checks that a route's image is on this host, pulling it if it can.
+func (iv *Invoker) EnsureImage(ctx context.Context, ref string) error {
+	return iv.runner.EnsureImage(ctx, ref)
+}
+
+// DrainRoute stops a route's hot containers after it changed or was deleted.
+func (iv *Invoker) DrainRoute(app, path string) { iv.runner.DrainRoute(app, path) }

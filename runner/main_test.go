@@ -1,0 +1,140 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/gantry-dev/gantry/internal/fnimage"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// The runner's tests run functions in real containers on the local Docker daemon. They
+// skip when no daemon is reachable, except under CI=true, where that is a failure.
+const testLabel = "gantry.test.package"
+
+var (
+	testDocker Docker
+	testImage  string // functions/testfn, built once per run (and reused across runs)
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli, err := NewDockerClient()
+	if err == nil {
+		_, err = cli.Ping(ctx)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "runner tests need Docker and CI=true:", err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "skipping runner tests: no Docker daemon:", err)
+		return 0
+	}
+	testDocker = cli
+	if testImage, err = fnimage.Build(ctx, cli, "testfn", ""); err != nil {
+		fmt.Fprintln(os.Stderr, "build the test function:", err)
+		return 1
+	}
+	code := m.Run()
+	// No container may outlive the tests that started it.
+	left, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"=runner"))})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "list containers:", err)
+		return 1
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d containers left behind by the runner tests\n", len(left))
+		for _, c := range left {
+			_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+		return 1
+	}
+	return code
+}
+
+// newTestRunner returns a runner with its own instance id, closed (and checked empty) at the end.
+func newTestRunner(t *testing.T, opts Options) *Runner {
+	t.Helper()
+	if testDocker == nil {
+		t.Skip("no Docker")
+	}
+	if opts.Instance == "" {
+		opts.Instance = fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
+	}
+	opts.Labels = map[string]string{testLabel: "runner"}
+	if testing.Verbose() {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r, err := New(context.Background(), testDocker, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("close runner: %v", err)
+		}
+		if n := countContainers(t, opts.Instance); n != 0 {
+			t.Errorf("%d containers of the runner remain after Close", n)
+		}
+	})
+	return r
+}
+
+// countContainers counts the containers (any state) of a runner instance.
+func countContainers(t *testing.T, instance string) int {
+	t.Helper()
+	list, err := testDocker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+instance))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var routeVersion = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func testRoute(format string, edit func(*store.Route)) store.Route {
+	rt := store.Route{App: "app", Path: "/fn", Image: testImage, Format: format, UpdatedAt: routeVersion}
+	if edit != nil {
+		edit(&rt)
+	}
+	rt.ApplyDefaults()
+	return rt
+}
+
+func testCall(rt store.Route, body string) *Call {
+	return &Call{
+		ID: fmt.Sprintf("call-%d", time.Now().UnixNano()), Route: rt, Method: "POST", URL: rt.Path,
+		Header: map[string][]string{"X-Test": {"yes"}}, Body: []byte(body),
+		Deadline: time.Now().Add(time.Duration(rt.Timeout) * time.Second),
+	}
+}

@@ -1,0 +1,262 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// errPoolDrained tells a waiting call that its pool was drained (route changed, or shutdown).
+var errPoolDrained = errors.New("pool drained")
+
+type poolKey = string // routeName(route)
+
+// pool holds the hot containers of one version of a route: at most max of them, each
+// serving one call at a time. A call takes an idle container, or starts one while there
+// are fewer than max, or waits in line (FIFO) for one to be released until its deadline.
+type pool struct {
+	r         *Runner
+	route     store.Route
+	appConfig map[string]string
+	max       int
+
+	mu      sync.Mutex
+	idle    []*hotContainer // most recently used last
+	total   int             // starting + idle + busy
+	waiters []chan grant
+	drained bool
+	stop    chan struct{} // closed by drain: ends the janitor
+}
+
+// grant answers a waiter: a container, or (c == nil) a slot to start one, or closed.
+type grant struct {
+	c      *hotContainer
+	closed bool
+}
+
+// poolFor returns the pool of the call's route version, draining a pool of an older version.
+func (r *Runner) poolFor(call *Call) *pool {
+	key := routeName(call.Route)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.pools[key]; p != nil {
+		if p.route.UpdatedAt.Equal(call.Route.UpdatedAt) {
+			return p
+		}
+		go p.drain()
+	}
+	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, max: int(call.Route.MaxConcurrency), stop: make(chan struct{})}
+	r.pools[key] = p
+	r.bg.Add(1)
+	go p.janitor()
+	return p
+}
+
+// DrainRoute stops the hot containers of a route (after it changed or was deleted):
+// idle ones at once, busy ones when their call ends.
+func (r *Runner) DrainRoute(app, path string) {
+	key := app + path
+	r.mu.Lock()
+	p := r.pools[key]
+	delete(r.pools, key)
+	r.mu.Unlock()
+	if p != nil {
+		p.drain()
+	}
+}
+
+// acquire returns a container that serves only this call until release. Waiting in line
+// ends with waitCtx (ErrBusy); starting a container is bounded by startCtx and StartTimeout.
+func (p *pool) acquire(waitCtx, startCtx context.Context) (*hotContainer, error) {
+	for {
+		p.mu.Lock()
+		if p.drained {
+			p.mu.Unlock()
+			return nil, errPoolDrained
+		}
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if c.alive() {
+				return c, nil
+			}
+			p.discard(c) // died while idle (killed from outside, crashed): replace it
+			continue
+		}
+		if p.total < p.max {
+			p.total++
+			p.mu.Unlock()
+			return p.startCounted(startCtx)
+		}
+		ch := make(chan grant, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+
+		select {
+		case g := <-ch:
+			if g.closed {
+				return nil, errPoolDrained
+			}
+			if g.c == nil {
+				return p.startCounted(startCtx)
+			}
+			if g.c.alive() {
+				return g.c, nil
+			}
+			p.discard(g.c)
+		case <-waitCtx.Done():
+			if p.leaveLine(ch) {
+				return nil, ErrBusy
+			}
+			// A grant raced with the deadline: pass it on rather than lose it.
+			if g := <-ch; !g.closed {
+				if g.c != nil {
+					p.release(g.c, true)
+				} else {
+					p.giveBackSlot()
+				}
+			}
+			return nil, ErrBusy
+		}
+	}
+}
+
+// startCounted starts a container for a slot already counted in total.
+func (p *pool) startCounted(ctx context.Context) (*hotContainer, error) {
+	c, err := p.r.startHot(ctx, p.route, p.appConfig)
+	if err != nil {
+		p.giveBackSlot()
+		return nil, err
+	}
+	return c, nil
+}
+
+// leaveLine removes a waiter; false if it was already granted something.
+func (p *pool) leaveLine(ch chan grant) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// release returns a container after a call. An unhealthy one (crashed, timed out, broke
+// the protocol) is destroyed and its slot passed to the next waiter.
+func (p *pool) release(c *hotContainer, healthy bool) {
+	if !healthy {
+		p.discard(c)
+		return
+	}
+	p.mu.Lock()
+	if p.drained {
+		p.total--
+		p.mu.Unlock()
+		p.r.destroyHot(c)
+		return
+	}
+	c.lastUsed = time.Now()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- grant{c: c}
+		return
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// discard destroys a container and frees its slot.
+func (p *pool) discard(c *hotContainer) {
+	p.r.destroyHot(c)
+	p.giveBackSlot()
+}
+
+// giveBackSlot frees one slot of total, handing it to the next waiter if there is one.
+func (p *pool) giveBackSlot() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiters) > 0 && !p.drained {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		w <- grant{} // the slot stays counted: the waiter starts a container in it
+		return
+	}
+	p.total--
+}
+
+// drain stops taking calls, destroys idle containers and wakes every waiter.
+func (p *pool) drain() {
+	p.mu.Lock()
+	if p.drained {
+		p.mu.Unlock()
+		return
+	}
+	p.drained = true
+	close(p.stop)
+	idle, waiters := p.idle, p.waiters
+	p.idle, p.waiters = nil, nil
+	p.total -= len(idle)
+	p.mu.Unlock()
+	for _, w := range waiters {
+		w <- grant{closed: true}
+	}
+	for _, c := range idle {
+		p.r.destroyHot(c)
+	}
+}
+
+// janitor stops containers idle for longer than the route's idle_timeout, and retires the
+// pool once it has been empty that long.
+func (p *pool) janitor() {
+	defer p.r.bg.Done()
+	idleTimeout := time.Duration(p.route.IdleTimeout) * time.Second
+	tick := min(idleTimeout/4, time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	emptySince := time.Now()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			var expired []*hotContainer
+			p.mu.Lock()
+			keep := p.idle[:0]
+			for _, c := range p.idle {
+				if now.Sub(c.lastUsed) >= idleTimeout || !c.alive() {
+					expired = append(expired, c)
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			p.idle = keep
+			p.total -= len(expired)
+			if p.total > 0 || len(p.waiters) > 0 {
+				emptySince = now
+			}
+			retire := p.total == 0 && len(p.waiters) == 0 && now.Sub(emptySince) >= idleTimeout
+			p.mu.Unlock()
+			for _, c := range expired {
+				p.r.destroyHot(c)
+			}
+			if retire {
+				p.r.mu.Lock()
+				if p.r.pools[routeName(p.route)] == p {
+					delete(p.r.pools, routeName(p.route))
+				}
+				p.r.mu.Unlock()
+				p.drain()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Labels on every container Gantry starts.
+const (
+	LabelManaged  = "gantry.managed"
+	LabelInstance = "gantry.instance"
+	LabelApp      = "gantry.app"
+	LabelRoute    = "gantry.route"
+	LabelCall     = "gantry.call"
+	LabelFormat   = "gantry.format"
+)
+
+// Options configure a Runner; zero values take the defaults.
+type Options struct {
+	// Instance identifies this Gantry (one per data dir). Its containers carry it as a label,
+	// and the ones a previous run left behind are reaped when the runner starts.
+	Instance string
+	// MaxOutputBytes caps what a call's response body keeps (default 1 MiB); the rest is dropped and flagged.
+	MaxOutputBytes int
+	// MaxLogBytes caps a call's log, its stderr (default 256 KiB).
+	MaxLogBytes int
+	// PidsLimit caps the processes of a container (default 256).
+	PidsLimit int64
+	// TmpfsSize is the size of the writable /tmp of a container (default 64m).
+	TmpfsSize string
+	// StartTimeout bounds preparing a container: create, attach, start, and for a hot one
+	// until it is ready for calls (default 30s). It does not count against a route's timeout.
+	StartTimeout time.Duration
+	// Labels are added to every container (tests use them to find their own).
+	Labels map[string]string
+	Log    *slog.Logger
+}
+
+func (o *Options) applyDefaults() {
+	if o.MaxOutputBytes <= 0 {
+		o.MaxOutputBytes = 1 << 20
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = 256 << 10
+	}
+	if o.PidsLimit <= 0 {
+		o.PidsLimit = 256
+	}
+	if o.TmpfsSize == "" {
+		o.TmpfsSize = "64m"
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Runner runs calls in Docker containers.
+type Runner struct {
+	docker Docker
+	opts   Options
+	log    *slog.Logger
+
+	closing atomic.Bool
+	bg      sync.WaitGroup // container removals and pool janitors in flight
+	mu      sync.Mutex
+	pools   map[poolKey]*pool
+	proxy   *http.Transport // shared by the http-format pools
+}
+
+// New returns a runner and reaps the containers a previous run of this instance left behind.
+// A daemon that is down does not fail New: calls get ErrDockerUnavailable until it is back.
+func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
+	if opts.Instance == "" {
+		return nil, errors.New("runner: Options.Instance is required")
+	}
+	opts.applyDefaults()
+	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}, proxy: newProxyTransport()}
+	if n, err := r.Reap(ctx); err != nil {
+		r.log.Warn("could not reap containers of a previous run", "err", err)
+	} else if n > 0 {
+		r.log.Info("reaped containers of a previous run", "count", n)
+	}
+	return r, nil
+}
+
+// Reap removes every container labelled with this instance, whatever its state.
+func (r *Runner) Reap(ctx context.Context) (int, error) {
+	list, err := r.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+r.opts.Instance))})
+	if err != nil {
+		return 0, r.dockerError("list containers", err)
+	}
+	for _, c := range list {
+		r.remove(ctx, c.ID)
+	}
+	return len(list), nil
+}
+
+// Close stops taking calls, stops every hot container, and waits (up to ctx) for all
+// containers to be removed.
+func (r *Runner) Close(ctx context.Context) error {
+	r.closing.Store(true)
+	r.mu.Lock()
+	pools := r.pools
+	r.pools = map[poolKey]*pool{}
+	r.mu.Unlock()
+	for _, p := range pools {
+		p.drain()
+	}
+	done := make(chan struct{})
+	go func() { r.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("runner: containers still being removed: %w", ctx.Err())
+	}
+	r.proxy.CloseIdleConnections()
+	_, err := r.Reap(ctx) // anything a racing call created while closing
+	return err
+}
+
+// remove force-removes a container; "already gone" is success.
+func (r *Runner) remove(ctx context.Context, id string) {
+	err := r.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		r.log.Warn("remove container", "id", short(id), "err", err)
+	}
+}
+
+// removeLater removes a container in the background, off the call's path. Close waits for it.
+func (r *Runner) removeLater(id string) {
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		r.remove(ctx, id)
+	}()
+}
+
+// EnsureImage checks that an image is on this host, pulling it when it is not. It returns
+// ErrImageNotFound when the image is neither present nor pullable.
+func (r *Runner) EnsureImage(ctx context.Context, ref string) error {
+	_, err := r.docker.ImageInspect(ctx, ref)
+	if err == nil {
+		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return r.dockerError("inspect image "+ref, err)
+	}
+	pullCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	rc, err := r.docker.ImagePull(pullCtx, ref, image.PullOptions{})
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if _, ierr := r.docker.ImageInspect(ctx, ref); ierr == nil {
+			return nil
+		}
+	}
+	if client.IsErrConnectionFailed(err) {
+		return r.dockerError("pull image "+ref, err)
+	}
+	return fmt.Errorf("%w: image %q is not on this host and could not be pulled", ErrImageNotFound, ref)
+}
+
+// dockerError wraps a Docker error, marking an unreachable daemon as ErrDockerUnavailable.
+func (r *Runner) dockerError(op string, err error) error {
+	if client.IsErrConnectionFailed(err) {
+		return fmt.Errorf("%w: %s: %v", ErrDockerUnavailable, op, err)
+	}
+	if errdefs.IsNotFound(err) && op == "create container" {
+		return fmt.Errorf("%w: %v", ErrImageNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// routeName is how logs and labels name a route: "app/path" without the double slash.
+func routeName(rt store.Route) string { return rt.App + rt.Path }

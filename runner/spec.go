@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// hotPort is the port hot http functions listen on inside their container ($PORT).
+const hotPort = 8080
+
+// Call is one function call on its way to a container.
+type Call struct {
+	ID        string
+	Route     store.Route
+	AppConfig map[string]string
+	Method    string
+	URL       string // the request's path under /r/{app}, with its query: "/hello/world?x=1"
+	Header    http.Header
+	Params    store.Params
+	Body      []byte
+	Deadline  time.Time
+	// LateLog, if set, receives what a hot container wrote after the call answered and
+	// before its next call: Docker delivers stdout and stderr from separate pipes, so the
+	// tail of a call's stderr may arrive after its response.
+	LateLog func(log []byte, truncated bool)
+}
+
+// Result is what the function answered.
+type Result struct {
+	Status          int // HTTP status: the function's own for hot formats, 200 for the default format
+	Header          http.Header
+	Body            []byte
+	OutputTruncated bool
+	Log             []byte
+	LogTruncated    bool
+	ExitCode        *int
+	Hot             bool // served by a hot container
+}
+
+// routeEnv is the environment every container of a route gets: the app's config
+// overridden by the route's, then Gantry's FN_ variables.
+func routeEnv(rt store.Route, appConfig map[string]string) map[string]string {
+	env := maps.Clone(appConfig)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, rt.Config)
+	env["FN_APP_NAME"] = rt.App
+	env["FN_PATH"] = rt.Path
+	env["FN_FORMAT"] = rt.Format
+	env["FN_MEMORY"] = strconv.FormatInt(rt.MemoryMiB, 10)
+	env["FN_TYPE"] = rt.Type
+	if rt.Format == store.FormatHTTP {
+		env["PORT"] = strconv.Itoa(hotPort)
+	}
+	return env
+}
+
+// callEnv adds the per-call variables of the default format: the call's metadata, its
+// route params as FN_PARAM_<NAME> and its request headers as FN_HEADER_<NAME>.
+func callEnv(c *Call) map[string]string {
+	env := routeEnv(c.Route, c.AppConfig)
+	env["FN_CALL_ID"] = c.ID
+	env["FN_METHOD"] = c.Method
+	env["FN_REQUEST_URL"] = c.URL
+	env["FN_DEADLINE"] = c.Deadline.UTC().Format(time.RFC3339Nano)
+	for k, v := range c.Params {
+		env["FN_PARAM_"+envName(k)] = v
+	}
+	for k, v := range c.Header {
+		env["FN_HEADER_"+envName(k)] = strings.Join(v, ", ")
+	}
+	return env
+}
+
+// envName turns a header or parameter name into an environment variable suffix.
+func envName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// containerSpec is the Docker configuration of a route's container. The limits are
+// Docker's to enforce: memory without swap, CPUs, pids, a read-only root with a tmpfs
+// /tmp, no capabilities, no new privileges, the route's network. The daemon keeps no
+// logs: Gantry reads the streams itself.
+func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID string) (*container.Config, *container.HostConfig) {
+	labels := map[string]string{
+		LabelManaged:  "true",
+		LabelInstance: r.opts.Instance,
+		LabelApp:      rt.App,
+		LabelRoute:    rt.Path,
+		LabelFormat:   rt.Format,
+	}
+	if callID != "" {
+		labels[LabelCall] = callID
+	}
+	maps.Copy(labels, r.opts.Labels)
+	interactive := rt.Format != store.FormatHTTP // default and json talk over stdin
+	cfg := &container.Config{
+		Image:        rt.Image,
+		Env:          envList(env),
+		Labels:       labels,
+		AttachStdin:  interactive,
+		OpenStdin:    interactive,
+		StdinOnce:    rt.Format == store.FormatDefault,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	memory := rt.MemoryMiB << 20
+	pids := r.opts.PidsLimit
+	host := &container.HostConfig{
+		NetworkMode:    container.NetworkMode(rt.Network),
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%s", r.opts.TmpfsSize)},
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		LogConfig:      container.LogConfig{Type: "none"},
+		Resources: container.Resources{
+			Memory:     memory,
+			MemorySwap: memory, // equal to Memory: no swap
+			NanoCPUs:   int64(rt.CPUs * 1e9),
+			PidsLimit:  &pids,
+		},
+	}
+	return cfg, host
+}
