@@ -92,19 +92,20 @@ func gantryCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 // server is a running `gantry server` process.
 type server struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
-	mu   sync.Mutex
-	log  bytes.Buffer
+	cmd      *exec.Cmd
+	addr     string
+	instance string // labels the server's containers
+	done     chan error
+	mu       sync.Mutex
+	log      bytes.Buffer
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
 
 // startServer starts gantry server on a free loopback port with dataDir and waits until it listens.
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	s, err := launch(dataDir)
+	s, err := launch(dataDir, env...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,9 +113,10 @@ func startServer(t *testing.T, dataDir string) *server {
 	return s
 }
 
-func launch(dataDir string) (*server, error) {
+func launch(dataDir string, env ...string) (*server, error) {
 	s := &server{done: make(chan error, 1)}
 	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func launch(dataDir string) (*server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	addr := make(chan string, 1)
+	addr := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -130,13 +132,14 @@ func launch(dataDir string) (*server, error) {
 			s.log.WriteString(sc.Text() + "\n")
 			s.mu.Unlock()
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				addr <- m[1:]
 			}
 		}
 		s.done <- s.cmd.Wait()
 	}()
 	select {
-	case s.addr = <-addr:
+	case m := <-addr:
+		s.addr, s.instance = m[0], m[1]
 		return s, nil
 	case err := <-s.done:
 		s.done <- err
