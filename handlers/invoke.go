@@ -57,7 +57,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		method = http.MethodGet
 	}
 	resp, err := a.functions.Invoke(r.Context(), runner.Request{
-		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header.Clone(), Body: body,
+		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header, Body: body,
 	})
 	h := w.Header()
 	if resp != nil {

@@ -33,12 +33,6 @@ func (r *Runner) Run(ctx context.Context, call *Call) (*Result, error) {
 // the moment the function runs, as Lambda separates init from invocation; waiting in
 // line for a busy hot container is bounded by the call's Deadline.
 
-// execContext bounds a call's run by its route's timeout and sets the call's deadline to match.
-func execContext(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
-	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
-	return context.WithDeadline(ctx, call.Deadline)
-}
-
 // runCold runs the default format: one container per call, the request body on stdin,
 // stdout as the response, stderr as the log, the exit code as the verdict. The container
 // is created and attached before it starts, so no output is missed, and it is removed
@@ -70,7 +64,8 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 	if err := r.docker.ContainerStart(prepCtx, id, container.StartOptions{}); err != nil {
 		return nil, r.callError(prepCtx, "start container", err)
 	}
-	ctx, cancel := execContext(ctx, call)
+	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
+	ctx, cancel := context.WithDeadline(ctx, call.Deadline)
 	defer cancel()
 	go func() {
 		if len(call.Body) > 0 {

@@ -33,6 +33,11 @@ type hotContainer struct {
 	exited   chan struct{} // closed when the container's streams end: it died
 	lastUsed time.Time
 
+	// An http function's keep-alive connection, used only by the call holding the container.
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+
 	logMu sync.Mutex
 	log   *cappedBuffer      // stderr (and an http function's stdout) of the current call
 	late  func([]byte, bool) // receives what arrives after the last call answered
@@ -173,17 +178,16 @@ func (r *Runner) destroyHot(c *hotContainer) {
 		}
 		c.flushLateLog(r.opts.MaxLogBytes)
 		c.hj.Close()
+		c.closeConn()
 		r.remove(ctx, c.id)
 	}()
 }
 
 // runHot serves a call from the route's pool of hot containers.
 func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
-	waitCtx, cancelWait := context.WithDeadline(ctx, call.Deadline)
-	defer cancelWait()
 	for {
 		p := r.poolFor(call)
-		c, err := p.acquire(waitCtx, ctx)
+		c, err := p.acquire(ctx, call.Deadline)
 		if errors.Is(err, errPoolDrained) {
 			if r.closing.Load() {
 				return nil, ErrShuttingDown
@@ -193,9 +197,8 @@ func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		execCtx, cancel := execContext(ctx, call)
-		res, healthy, err := r.callHot(execCtx, c, call)
-		cancel()
+		call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
+		res, healthy, err := r.callHot(ctx, c, call)
 		p.release(c, healthy)
 		return res, err
 	}
@@ -222,7 +225,7 @@ func (r *Runner) callHot(ctx context.Context, c *hotContainer, call *Call) (*Res
 	if err == nil {
 		return res, true, nil
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(err, errCallTimedOut) || (ctx.Err() == nil && !time.Now().Before(call.Deadline)) {
 		return res, false, ErrTimeout // hung past its deadline: replaced
 	}
 	if ctx.Err() != nil {
@@ -254,22 +257,24 @@ func (r *Runner) diedMidCall(c *hotContainer) *FunctionError {
 
 // ---- http format ----
 
-func newProxyTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-}
+// errCallTimedOut: a hot call ran past its deadline.
+var errCallTimedOut = errors.New("call timed out")
 
 // hopHeaders are meaningful only for one connection and never forwarded.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// callHTTP forwards the call to the container's HTTP server.
+// callHTTP forwards the call to the container's HTTP server over the container's own
+// keep-alive connection. The call holds the container, so it writes the request and
+// reads the response itself: no transport goroutines, no hand-offs on the hot path.
 func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Result, error) {
-	req, err := http.NewRequestWithContext(ctx, call.Method, "http://"+c.addr+call.URL, bytes.NewReader(call.Body))
+	if err := c.dial(ctx); err != nil {
+		return nil, err
+	}
+	_ = c.conn.SetDeadline(call.Deadline)
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) }) // cancelled: unblock now
+	defer stop()
+
+	req, err := http.NewRequest(call.Method, "http://function"+call.URL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -285,13 +290,29 @@ func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Re
 	for k, v := range call.Params {
 		req.Header.Set("Gantry-Param-"+k, v)
 	}
-	resp, err := r.proxy.RoundTrip(req)
-	if err != nil {
-		return nil, err
+	if len(call.Body) > 0 {
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(call.Body)), int64(len(call.Body))
 	}
-	defer resp.Body.Close()
+	if err := req.Write(c.bw); err != nil {
+		c.closeConn()
+		return nil, fmt.Errorf("send request: %w", err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.closeConn()
+		return nil, fmt.Errorf("send request: %w", err)
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		c.closeConn()
+		return nil, fmt.Errorf("read response: %w", err)
+	}
 	body := newCappedBuffer(r.opts.MaxOutputBytes)
-	if _, err := io.Copy(body, resp.Body); err != nil {
+	_, err = io.Copy(body, resp.Body) // read to the end, so the connection can serve the next call
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.closeConn()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}
 	for _, h := range hopHeaders {
@@ -299,6 +320,26 @@ func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Re
 	}
 	resp.Header.Del("Content-Length")
 	return &Result{Status: resp.StatusCode, Header: resp.Header, Body: body.Bytes(), OutputTruncated: body.truncated}, nil
+}
+
+// dial opens the container's connection if it has none.
+func (c *hotContainer) dial(ctx context.Context) error {
+	if c.conn != nil {
+		return nil
+	}
+	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("connect to the function: %w", err)
+	}
+	c.conn, c.br, c.bw = conn, bufio.NewReaderSize(conn, 16<<10), bufio.NewWriterSize(conn, 16<<10)
+	return nil
+}
+
+func (c *hotContainer) closeConn() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
 }
 
 // ---- json format ----
@@ -350,11 +391,16 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		l, err := readLine(c.stdout, maxLine)
 		done <- answer{l, err}
 	}()
+	timer := time.NewTimer(time.Until(call.Deadline))
+	defer timer.Stop()
 	var a answer
 	select {
 	case a = <-done:
-	case <-ctx.Done():
+	case <-timer.C:
 		r.kill(c.id) // ends the reader above; the container is replaced
+		return nil, errCallTimedOut
+	case <-ctx.Done():
+		r.kill(c.id)
 		return nil, ctx.Err()
 	}
 	if a.err != nil {

@@ -12,7 +12,7 @@ import (
 // Store is what the invocation path needs of persistence.
 type Store interface {
 	MatchRoute(app, path string) (store.Route, store.Params, error)
-	GetApp(ctx context.Context, name string) (store.App, error)
+	AppConfig(app string) (map[string]string, error)
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
 }
@@ -36,7 +36,7 @@ type Request struct {
 	Path   string // the path under the app, "/hello/world"
 	Query  string // raw query, without "?"
 	Method string
-	Header http.Header
+	Header http.Header // read, never modified
 	Body   []byte
 }
 
@@ -54,7 +54,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := iv.store.GetApp(ctx, req.App)
+	appConfig, err := iv.store.AppConfig(req.App)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		url += "?" + req.Query
 	}
 	call := &Call{
-		ID: ex.ID, Route: route, AppConfig: app.Config, Method: req.Method, URL: url,
+		ID: ex.ID, Route: route, AppConfig: appConfig, Method: req.Method, URL: url,
 		Header: req.Header, Params: params, Body: req.Body,
 		Deadline: now.Add(time.Duration(route.Timeout) * time.Second),
 	}

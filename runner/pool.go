@@ -69,8 +69,9 @@ func (r *Runner) DrainRoute(app, path string) {
 }
 
 // acquire returns a container that serves only this call until release. Waiting in line
-// ends with waitCtx (ErrBusy); starting a container is bounded by startCtx and StartTimeout.
-func (p *pool) acquire(waitCtx, startCtx context.Context) (*hotContainer, error) {
+// ends at deadline (ErrBusy) or with ctx; starting a container is bounded by StartTimeout.
+// A timer is made only when the call has to wait.
+func (p *pool) acquire(ctx context.Context, deadline time.Time) (*hotContainer, error) {
 	for {
 		p.mu.Lock()
 		if p.drained {
@@ -90,25 +91,28 @@ func (p *pool) acquire(waitCtx, startCtx context.Context) (*hotContainer, error)
 		if p.total < p.max {
 			p.total++
 			p.mu.Unlock()
-			return p.startCounted(startCtx)
+			return p.startCounted(ctx)
 		}
 		ch := make(chan grant, 1)
 		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
 
+		timer := time.NewTimer(time.Until(deadline))
+		var expired <-chan time.Time = timer.C
 		select {
 		case g := <-ch:
 			if g.closed {
 				return nil, errPoolDrained
 			}
+			timer.Stop()
 			if g.c == nil {
-				return p.startCounted(startCtx)
+				return p.startCounted(ctx)
 			}
 			if g.c.alive() {
 				return g.c, nil
 			}
 			p.discard(g.c)
-		case <-waitCtx.Done():
+		case <-expired:
 			if p.leaveLine(ch) {
 				return nil, ErrBusy
 			}
@@ -121,6 +125,19 @@ func (p *pool) acquire(waitCtx, startCtx context.Context) (*hotContainer, error)
 				}
 			}
 			return nil, ErrBusy
+		case <-ctx.Done():
+			timer.Stop()
+			if p.leaveLine(ch) {
+				return nil, ctx.Err()
+			}
+			if g := <-ch; !g.closed {
+				if g.c != nil {
+					p.release(g.c, true)
+				} else {
+					p.giveBackSlot()
+				}
+			}
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +81,6 @@ type Runner struct {
 	bg      sync.WaitGroup // container removals and pool janitors in flight
 	mu      sync.Mutex
 	pools   map[poolKey]*pool
-	proxy   *http.Transport // shared by the http-format pools
 }
 
 // New returns a runner and reaps the containers a previous run of this instance left behind.
@@ -92,7 +90,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 		return nil, errors.New("runner: Options.Instance is required")
 	}
 	opts.applyDefaults()
-	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}, proxy: newProxyTransport()}
+	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}}
 	if n, err := r.Reap(ctx); err != nil {
 		r.log.Warn("could not reap containers of a previous run", "err", err)
 	} else if n > 0 {
@@ -131,7 +129,6 @@ func (r *Runner) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("runner: containers still being removed: %w", ctx.Err())
 	}
-	r.proxy.CloseIdleConnections()
 	_, err := r.Reap(ctx) // anything a racing call created while closing
 	return err
 }

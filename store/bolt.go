@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -207,8 +208,12 @@ func (s *DB) migrate(ctx context.Context) error {
 func (s *DB) loadIndex() error {
 	trees := map[string]*routeTree{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
-			trees[string(k)] = &routeTree{}
+		if err := tx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
+			var a App
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode app %s: %w", k, err)
+			}
+			trees[string(k)] = &routeTree{config: maps.Clone(a.Config)}
 			return nil
 		}); err != nil {
 			return err
@@ -275,7 +280,7 @@ func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
 		}
 		app.CreatedAt = s.now()
 		app.UpdatedAt = app.CreatedAt
-		return s.addAppIndex(app.Name), putJSON(b, []byte(app.Name), app)
+		return s.addAppIndex(app), putJSON(b, []byte(app.Name), app)
 	})
 	return app, err
 }
@@ -298,7 +303,7 @@ func (s *DB) PutApp(ctx context.Context, app App) (stored App, created bool, err
 			app.CreatedAt = old.CreatedAt
 		}
 		created = !found
-		return s.addAppIndex(app.Name), putJSON(b, []byte(app.Name), app)
+		return s.addAppIndex(app), putJSON(b, []byte(app.Name), app)
 	})
 	return app, created, err
 }
@@ -325,7 +330,7 @@ func (s *DB) UpdateApp(ctx context.Context, name string, fn func(*App) error) (A
 			return nil, err
 		}
 		app.UpdatedAt = s.now()
-		return nil, putJSON(b, []byte(name), app)
+		return s.addAppIndex(app), putJSON(b, []byte(name), app)
 	})
 	return app, err
 }
@@ -377,12 +382,28 @@ func (s *DB) DeleteApp(ctx context.Context, name string) error {
 	})
 }
 
-func (s *DB) addAppIndex(name string) func() {
+// addAppIndex creates the app's entry in the index or updates its config there.
+func (s *DB) addAppIndex(app App) func() {
+	config := maps.Clone(app.Config)
 	return func() {
-		if s.trees[name] == nil {
-			s.trees[name] = &routeTree{}
+		if t := s.trees[app.Name]; t != nil {
+			t.config = config
+			return
 		}
+		s.trees[app.Name] = &routeTree{config: config}
 	}
+}
+
+// AppConfig returns an app's config from memory, as a call needs it: no database read.
+// The map is shared with the index: read it, never write.
+func (s *DB) AppConfig(name string) (map[string]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.trees[name]
+	if t == nil {
+		return nil, errorf(ErrNotFound, "app %q not found", name)
+	}
+	return t.config, nil
 }
 
 // ---- routes ----

@@ -117,6 +117,8 @@ const (
 	execQueueSize = 4096
 	// execMaxBatch bounds the records written in one transaction, to keep it short.
 	execMaxBatch = 1024
+	// execCommitInterval is how long the writer gathers records before it commits them.
+	execCommitInterval = 20 * time.Millisecond
 	// pruneChunk bounds the executions deleted in one transaction.
 	pruneChunk = 1000
 )
@@ -174,57 +176,50 @@ type pendingExec struct {
 	log    []byte
 	hasLog bool
 	seq    uint64 // recorder.seq when it was last recorded
+	dirty  bool   // in recorder.dirty
 }
 
-// execItem is what the writer receives: the ID of a pending execution, or a flush
-// request (flush != nil) answered once everything queued before it is committed.
-type execItem struct {
-	id    string
-	flush chan error
-}
-
+// recorder holds the execution records not yet on disk. Recording appends to a dirty
+// list under mu; the writer takes the list every execCommitInterval and commits it in one
+// transaction. Nothing wakes the writer per record (a cross-thread wake-up per call is
+// costly); it is signalled only for a full batch, a flush or close.
 type recorder struct {
-	mu      sync.Mutex // guards pending and seq
+	mu      sync.Mutex // guards every field below
 	pending map[string]*pendingExec
 	seq     uint64
+	dirty   []string // IDs recorded since the writer last took the list
+	flushes []chan error
+	closed  bool
+	room    *sync.Cond // signalled when the writer takes the dirty list
 
-	queue    chan execItem
-	closeMu  sync.RWMutex // held for reading while sending on queue, for writing to close it
-	closed   bool
+	wake     chan struct{} // buffered(1): commit now
 	finished chan struct{} // closed when the writer has stored everything and returned
 }
 
 func newRecorder() *recorder {
-	return &recorder{
+	r := &recorder{
 		pending:  map[string]*pendingExec{},
-		queue:    make(chan execItem, execQueueSize),
+		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
+	r.room = sync.NewCond(&r.mu)
+	return r
 }
 
-// send queues it unless the recorder is closed; it blocks while the queue is full.
-func (r *recorder) send(ctx context.Context, it execItem) error {
-	r.closeMu.RLock()
-	defer r.closeMu.RUnlock()
-	if r.closed {
-		return errors.New("the store is closed")
-	}
+func (r *recorder) signal() {
 	select {
-	case r.queue <- it:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
-// close stops accepting records and waits until the writer has stored all queued ones.
+// close stops accepting records and waits until the writer has stored them all.
 func (r *recorder) close() {
-	r.closeMu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.queue)
-	}
-	r.closeMu.Unlock()
+	r.mu.Lock()
+	r.closed = true
+	r.room.Broadcast()
+	r.mu.Unlock()
+	r.signal()
 	<-r.finished
 }
 
@@ -249,6 +244,14 @@ func (s *DB) RecordExecution(ex Execution, log []byte) {
 	ex = ex.clone() // the caller may reuse its buffers
 	r := s.rec
 	r.mu.Lock()
+	for len(r.dirty) >= execQueueSize && !r.closed {
+		r.room.Wait() // the writer is behind: wait for it, keeping memory bounded
+	}
+	if r.closed {
+		r.mu.Unlock()
+		s.log.Error("execution record dropped: the store is closed", "id", ex.ID)
+		return
+	}
 	p := r.pending[ex.ID]
 	if p == nil {
 		p = &pendingExec{}
@@ -259,9 +262,14 @@ func (s *DB) RecordExecution(ex Execution, log []byte) {
 	if log != nil {
 		p.log, p.hasLog = bytes.Clone(log), true
 	}
+	if !p.dirty {
+		p.dirty = true
+		r.dirty = append(r.dirty, ex.ID)
+	}
+	full := len(r.dirty) >= execMaxBatch
 	r.mu.Unlock()
-	if err := r.send(context.Background(), execItem{id: ex.ID}); err != nil {
-		s.log.Error("execution record dropped", "id", ex.ID, "err", err)
+	if full {
+		r.signal()
 	}
 }
 
@@ -269,9 +277,15 @@ func (s *DB) RecordExecution(ex Execution, log []byte) {
 // It returns an error if writing a record failed since the previous flush.
 func (s *DB) FlushExecutions(ctx context.Context) error {
 	done := make(chan error, 1)
-	if err := s.rec.send(ctx, execItem{flush: done}); err != nil {
-		return fmt.Errorf("flush executions: %w", err)
+	r := s.rec
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errors.New("flush executions: the store is closed")
 	}
+	r.flushes = append(r.flushes, done)
+	r.mu.Unlock()
+	r.signal()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -283,48 +297,44 @@ func (s *DB) FlushExecutions(ctx context.Context) error {
 	}
 }
 
-// writeExecutions is the writer goroutine: it takes what is queued, up to execMaxBatch
-// records, commits it in one transaction and repeats until the queue is closed and drained.
+// writeExecutions is the writer goroutine: every execCommitInterval, or when signalled, it
+// takes the dirty list and commits it, execMaxBatch records a transaction, then answers
+// the flushes waiting. It returns once the recorder is closed and everything is stored.
 func (s *DB) writeExecutions() {
 	r := s.rec
 	defer close(r.finished)
+	tick := time.NewTicker(execCommitInterval)
+	defer tick.Stop()
 	var failed error // write errors since the last answered flush
 	for {
-		it, ok := <-r.queue
-		if !ok {
-			return
+		select {
+		case <-tick.C:
+		case <-r.wake:
 		}
-		var ids []string
-		var flushes []chan error
-		seen := map[string]bool{}
-		add := func(it execItem) {
-			if it.flush != nil {
-				flushes = append(flushes, it.flush)
-			} else if !seen[it.id] {
-				seen[it.id] = true
-				ids = append(ids, it.id)
+		r.mu.Lock()
+		ids, flushes, closed := r.dirty, r.flushes, r.closed
+		r.dirty, r.flushes = nil, nil
+		for _, id := range ids {
+			if p := r.pending[id]; p != nil {
+				p.dirty = false
 			}
 		}
-		add(it)
-	drain:
-		for len(ids) < execMaxBatch {
-			select {
-			case it, ok := <-r.queue:
-				if !ok {
-					break drain
-				}
-				add(it)
-			default:
-				break drain
+		r.room.Broadcast()
+		r.mu.Unlock()
+		for len(ids) > 0 {
+			n := min(len(ids), execMaxBatch)
+			if err := s.commitExecutions(ids[:n]); err != nil {
+				s.log.Error("execution records lost", "count", n, "err", err)
+				failed = errors.Join(failed, err)
 			}
-		}
-		if err := s.commitExecutions(ids); err != nil {
-			s.log.Error("execution records lost", "count", len(ids), "err", err)
-			failed = errors.Join(failed, err)
+			ids = ids[n:]
 		}
 		for _, f := range flushes {
 			f <- failed
 			failed = nil
+		}
+		if closed {
+			return
 		}
 	}
 }

@@ -17,7 +17,8 @@ type Params map[string]string
 // have the same shape, so only one of them may exist (see shape), and a match binds
 // the names of the route it found.
 type routeTree struct {
-	root node
+	root   node
+	config map[string]string // the app's config, read by every call of the app
 }
 
 type node struct {

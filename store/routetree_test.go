@@ -126,3 +126,35 @@ func TestConcurrentWritesKeepIndexAndDBInStep(t *testing.T) {
 		}
 	}
 }
+
+func TestAppConfigFollowsWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	if _, err := s.CreateApp(ctx, App{Name: "a", Config: map[string]string{"K": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateApp(ctx, "a", func(a *App) error { a.Config["K"] = "2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := s.AppConfig("a"); err != nil || cfg["K"] != "2" {
+		t.Fatalf("after update: %v %v", cfg, err)
+	}
+	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"P": "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := s.AppConfig("a"); !maps.Equal(cfg, map[string]string{"P": "3"}) {
+		t.Fatalf("after put: %v", cfg)
+	}
+	s.Close()
+	s = openTest(t, dir)
+	if cfg, _ := s.AppConfig("a"); !maps.Equal(cfg, map[string]string{"P": "3"}) {
+		t.Fatalf("after reopen: %v", cfg)
+	}
+	if err := s.DeleteApp(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppConfig("a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted app: %v", err)
+	}
+}

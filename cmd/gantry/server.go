@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -133,6 +134,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
+		go servePprof(addr, log)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
@@ -155,4 +159,18 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// servePprof serves Go's profiler on a separate listener, for performance work only:
+// set GANTRY_PPROF_ADDR (e.g. 127.0.0.1:6060). Never expose it.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Warn("profiler listening", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("profiler", "err", err)
+	}
 }

@@ -1,0 +1,467 @@
+// Command gantry-bench measures Gantry against baselines on this machine, side by side
+// in one run, and prints the ratios as a table (make bench). It starts the real
+// `gantry server` binary, builds its function images locally, and exits non-zero when
+// a target is missed.
+//
+//	(a) cold call latency of the default format vs `docker run --rm -i` of the same image
+//	(b) a hot http route vs calling the same containers' HTTP server directly:
+//	    the added p50 latency at concurrency 1, the throughput ratio at concurrency 8
+//	(c) Gantry's resident memory with 1, 10 and 50 hot containers
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/gantry-dev/gantry/internal/fnimage"
+	"github.com/gantry-dev/gantry/runner"
+)
+
+type config struct {
+	only     string
+	gantry   string
+	coldN    int
+	hotN     int
+	duration time.Duration
+	rssMax   int
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold or hot")
+	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
+	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
+	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each throughput run at concurrency 8")
+	flag.IntVar(&cfg.rssMax, "rss-containers", 50, "hot containers of the memory measurement")
+	flag.Parse()
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "gantry-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	name, gantry, baseline, result, target string
+	ok                                     bool
+}
+
+func run(cfg config) error {
+	ctx := context.Background()
+	docker, err := runner.NewDockerClient()
+	if err != nil {
+		return err
+	}
+	images, err := fnimage.BuildAll(ctx, docker, "hello", "hello-http")
+	if err != nil {
+		return err
+	}
+	srv, err := startGantry(cfg.gantry)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	g := &bench{srv: srv, docker: docker, client: newClient()}
+	if err := g.setup(images, cfg.rssMax); err != nil {
+		return err
+	}
+
+	var rows []row
+	want := func(part string) bool { return cfg.only == "" || cfg.only == part }
+	if want("cold") {
+		progress("cold calls")
+		r, err := g.cold(images["hello"], cfg.coldN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	if want("hot") {
+		progress("hot calls at concurrency 1")
+		r, err := g.hotLatency(cfg.hotN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		progress("hot calls at concurrency 8")
+		if r, err = g.hotThroughput(cfg.duration); err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	if want("memory") {
+		progress("memory with hot containers")
+		rs, err := g.memory(cfg.rssMax)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "benchmark\tgantry\tbaseline\tresult\ttarget\t")
+	failed := 0
+	for _, r := range rows {
+		verdict := "ok"
+		if !r.ok {
+			verdict, failed = "MISSED", failed+1
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s %s\t\n", r.name, r.gantry, r.baseline, r.result, r.target, verdict)
+	}
+	w.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%d targets missed", failed)
+	}
+	return nil
+}
+
+func progress(what string) { fmt.Fprintln(os.Stderr, "--", what) }
+
+// ---- the server under test ----
+
+type gantryServer struct {
+	cmd      *exec.Cmd
+	addr     string
+	instance string
+	dir      string
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
+
+func startGantry(bin string) (*gantryServer, error) {
+	dir, err := os.MkdirTemp("", "gantry-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s := &gantryServer{dir: dir, cmd: exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data-dir", dir)}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+	}
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1:]
+			}
+		}
+	}()
+	select {
+	case m := <-found:
+		s.addr, s.instance = m[0], m[1]
+		return s, nil
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		return nil, fmt.Errorf("gantry did not listen within 30s")
+	}
+}
+
+func (s *gantryServer) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	os.RemoveAll(s.dir)
+}
+
+// rss is the server's resident memory in bytes.
+func (s *gantryServer) rss() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+// ---- the benchmarks ----
+
+type bench struct {
+	srv    *gantryServer
+	docker *client.Client
+	client *http.Client
+}
+
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}}
+}
+
+func (b *bench) url(path string) string { return "http://" + b.srv.addr + path }
+
+// do sends one request and checks the status; the body is read and dropped.
+func (b *bench) do(method, url, body string) error {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if strings.Contains(url, "/v1/") {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, out)
+	}
+	return nil
+}
+
+func (b *bench) setup(images map[string]string, rssMax int) error {
+	steps := []struct{ path, body string }{
+		{"/v1/apps", `{"app":{"name":"bench"}}`},
+		{"/v1/apps/bench/routes", `{"route":{"path":"/cold","image":"` + images["hello"] + `"}}`},
+		{"/v1/apps/bench/routes", `{"route":{"path":"/hot1","image":"` + images["hello-http"] + `","format":"http","idle_timeout":3600}}`},
+		{"/v1/apps/bench/routes", `{"route":{"path":"/hot8","image":"` + images["hello-http"] + `","format":"http","max_concurrency":8,"idle_timeout":3600}}`},
+	}
+	for i := 1; i <= rssMax; i++ {
+		steps = append(steps, struct{ path, body string }{"/v1/apps/bench/routes",
+			fmt.Sprintf(`{"route":{"path":"/rss%d","image":"%s","format":"http","idle_timeout":3600,"memory":16}}`, i, images["hello-http"])})
+	}
+	for _, s := range steps {
+		if err := b.do("POST", b.url(s.path), s.body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memory measures the server's RSS as hot containers are added: 1, 10, then rssMax.
+func (b *bench) memory(rssMax int) ([]row, error) {
+	var rows []row
+	started := 0
+	for _, n := range []int{1, 10, rssMax} {
+		for ; started < n; started++ {
+			if err := b.do("POST", b.url(fmt.Sprintf("/r/bench/rss%d", started+1)), `{"name":"m"}`); err != nil {
+				return nil, err
+			}
+		}
+		time.Sleep(time.Second)
+		rss, err := b.srv.rss()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row{name: fmt.Sprintf("(c) gantry RSS with %d hot containers", n), gantry: mib(rss), baseline: "-",
+			result: fmt.Sprintf("%.0f KiB per container", float64(rss)/1024/float64(n)), target: "reported", ok: true})
+	}
+	// Drop them so they do not disturb the timings.
+	for i := 1; i <= rssMax; i++ {
+		if err := b.do("DELETE", b.url(fmt.Sprintf("/v1/apps/bench/routes/rss%d", i)), ""); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// cold times default-format calls and `docker run --rm -i` of the same image, alternating.
+func (b *bench) cold(image string, n int) (row, error) {
+	input := `{"name":"bench"}`
+	dockerRun := func() error {
+		cmd := exec.Command("docker", "run", "--rm", "-i", image)
+		cmd.Stdin = strings.NewReader(input)
+		out, err := cmd.Output()
+		if err != nil || string(out) != "Hello bench!" {
+			return fmt.Errorf("docker run: %q %v", out, err)
+		}
+		return nil
+	}
+	gantryCall := func() error { return b.do("POST", b.url("/r/bench/cold"), input) }
+	for range 2 { // warm both paths
+		if err := gantryCall(); err != nil {
+			return row{}, err
+		}
+		if err := dockerRun(); err != nil {
+			return row{}, err
+		}
+	}
+	var g, d []time.Duration
+	for i := range n {
+		first, second, a, c := gantryCall, dockerRun, &g, &d
+		if i%2 == 1 {
+			first, second, a, c = dockerRun, gantryCall, &d, &g
+		}
+		t0 := time.Now()
+		if err := first(); err != nil {
+			return row{}, err
+		}
+		t1 := time.Now()
+		if err := second(); err != nil {
+			return row{}, err
+		}
+		*a = append(*a, t1.Sub(t0))
+		*c = append(*c, time.Since(t1))
+	}
+	pg, pd := pct(g, 50), pct(d, 50)
+	ratio := float64(pg) / float64(pd)
+	return row{name: "(a) cold call p50, default format vs docker run --rm -i", gantry: ms(pg), baseline: ms(pd),
+		result: fmt.Sprintf("%.2f", ratio), target: "<= 0.95", ok: ratio <= 0.95}, nil
+}
+
+// hotContainers returns the addresses of a route's running containers.
+func (b *bench) hotContainers(route string) ([]string, error) {
+	args := filters.NewArgs(filters.Arg("label", runner.LabelInstance+"="+b.srv.instance), filters.Arg("label", runner.LabelRoute+"="+route))
+	list, err := b.docker.ContainerList(context.Background(), container.ListOptions{Filters: args})
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, c := range list {
+		for _, ep := range c.NetworkSettings.Networks {
+			if ep.IPAddress != "" {
+				addrs = append(addrs, net.JoinHostPort(ep.IPAddress, "8080"))
+			}
+		}
+	}
+	return addrs, nil
+}
+
+// hotLatency compares sequential calls through Gantry and straight to the same container.
+func (b *bench) hotLatency(n int) (row, error) {
+	via := b.url("/r/bench/hot1")
+	if err := b.do("POST", via, `{"name":"x"}`); err != nil {
+		return row{}, err
+	}
+	addrs, err := b.hotContainers("/hot1")
+	if err != nil || len(addrs) != 1 {
+		return row{}, fmt.Errorf("want 1 container of /hot1, got %v (%v)", addrs, err)
+	}
+	direct := "http://" + addrs[0] + "/hot1"
+	var g, d []time.Duration
+	const block = 100
+	for done := 0; done < n; done += block {
+		for _, p := range []struct {
+			url string
+			out *[]time.Duration
+		}{{via, &g}, {direct, &d}} {
+			for range block {
+				t0 := time.Now()
+				if err := b.do("POST", p.url, `{"name":"x"}`); err != nil {
+					return row{}, err
+				}
+				*p.out = append(*p.out, time.Since(t0))
+			}
+		}
+	}
+	pg, pd := pct(g, 50), pct(d, 50)
+	added := pg - pd
+	return row{name: "(b) hot http p50 at concurrency 1, vs the container directly", gantry: ms(pg), baseline: ms(pd),
+		result: "+" + ms(added), target: "<= +0.25 ms", ok: added <= 250*time.Microsecond}, nil
+}
+
+// hotThroughput compares 8 concurrent callers through Gantry and straight to the same 8 containers.
+func (b *bench) hotThroughput(d time.Duration) (row, error) {
+	via := b.url("/r/bench/hot8")
+	// Start the route's 8 containers: 8 calls at once, until 8 exist.
+	var addrs []string
+	for try := 0; len(addrs) < 8; try++ {
+		if try == 20 {
+			return row{}, fmt.Errorf("/hot8 has %d containers, want 8", len(addrs))
+		}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = b.do("POST", via, `{"name":"x"}`) }()
+		}
+		wg.Wait()
+		var err error
+		if addrs, err = b.hotContainers("/hot8"); err != nil {
+			return row{}, err
+		}
+	}
+	urlOf := func(direct bool, worker int) string {
+		if direct {
+			return "http://" + addrs[worker%len(addrs)] + "/hot8"
+		}
+		return via
+	}
+	var gRate, dRate float64
+	for range 2 { // alternate: gantry, direct, gantry, direct
+		for _, direct := range []bool{false, true} {
+			rate, err := b.load(8, d, func(w int) string { return urlOf(direct, w) })
+			if err != nil {
+				return row{}, err
+			}
+			if direct {
+				dRate += rate / 2
+			} else {
+				gRate += rate / 2
+			}
+		}
+	}
+	ratio := gRate / dRate
+	return row{name: "(b) hot http throughput at concurrency 8, vs the containers directly", gantry: fmt.Sprintf("%.0f/s", gRate),
+		baseline: fmt.Sprintf("%.0f/s", dRate), result: fmt.Sprintf("%.2f", ratio), target: ">= 0.5", ok: ratio >= 0.5}, nil
+}
+
+// load runs workers callers for d and returns the rate of successful calls.
+func (b *bench) load(workers int, d time.Duration, url func(worker int) string) (float64, error) {
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := url(w)
+			for time.Now().Before(stop) {
+				if err := b.do("POST", u, `{"name":"x"}`); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return 0, fmt.Errorf("%d calls failed, first: %v", failed.Load(), firstErr.Load())
+	}
+	return float64(ok.Load()) / time.Since(start).Seconds(), nil
+}
+
+// ---- figures ----
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
