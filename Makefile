@@ -26,8 +26,9 @@ test: ## Run all tests (unit, integration, black-box, fuzz seed corpora) with th
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks
+bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
 	$(GO) test -run '^$$' -bench . -benchmem ./store/
+	$(GO) run ./cmd/gantry-bench -gantry $(BIN)
 
 .PHONY: generate
 generate: ## Regenerate gen/ from swagger/swagger.yml (pinned go-swagger via go run)

@@ -43,7 +43,7 @@ func (c *cappedBuffer) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
 	for c.buf.Len() < c.max {
 		room := c.max - c.buf.Len()
-		c.buf.Grow(min(room, 4096))
+		c.buf.Grow(min(room, 512))
 		b := c.buf.AvailableBuffer()
 		m, err := r.Read(b[:min(cap(b), room)])
 		c.buf.Write(b[:m])

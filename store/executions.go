@@ -118,7 +118,7 @@ const (
 	// execMaxBatch bounds the records written in one transaction, to keep it short.
 	execMaxBatch = 1024
 	// execCommitInterval is how long the writer gathers records before it commits them.
-	execCommitInterval = 20 * time.Millisecond
+	execCommitInterval = 100 * time.Millisecond
 	// pruneChunk bounds the executions deleted in one transaction.
 	pruneChunk = 1000
 )
