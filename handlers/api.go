@@ -119,6 +119,10 @@ func (a *API) Handler() (http.Handler, error) {
 			w.Header().Set("Content-Type", runtime.JSONMime)
 			_, _ = w.Write(spec)
 		case strings.HasPrefix(p, "/v1/"):
+			if hasDotSegment(p) { // the router would clean it and re-target the request
+				writeError(w, toAPIError(a.log, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", p))))
+				return
+			}
 			management.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/r/"):
 			a.invoke(w, r)
@@ -126,6 +130,15 @@ func (a *API) Handler() (http.Handler, error) {
 			writeError(w, errPathNotFound(p))
 		}
 	})), nil
+}
+
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // strictJSONConsumer decodes one JSON value, rejecting unknown fields (a typo such as

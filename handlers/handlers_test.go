@@ -224,6 +224,11 @@ func TestBadInput(t *testing.T) {
 		{"bad cursor", "GET", "/v1/apps?cursor=!!", "", "", 400, "cursor"},
 		{"wrong content type", "POST", "/v1/apps", `name=a`, "application/x-www-form-urlencoded", 415, "media type"},
 		{"unknown path", "GET", "/v1/nothing", "", "", 404, ""},
+		{"bare /v1", "GET", "/v1", "", "", 404, "/v1"},
+		{"double slash", "GET", "/v1/apps/a/routes//x", "", "", 404, "not found"},
+		{"dot dot", "PUT", "/v1/apps/a/../x", `{"app":{}}`, "", 400, ".."},
+		{"spec by POST", "POST", "/v1/swagger.json", "", "", 405, "POST"},
+		{"charset", "POST", "/v1/apps", `{"app":{"name":"u16"}}`, "application/json; charset=utf-16", 415, "utf-16"},
 		{"wrong method", "POST", "/v1/version", "", "", 405, ""},
 	}
 	for _, tt := range tests {
@@ -328,5 +333,25 @@ func TestUnknownPathIsJSON404(t *testing.T) {
 	expect(t, res, 404)
 	if msg, _ := get(res.body, "error", "message").(string); !strings.Contains(msg, "/nowhere") {
 		t.Fatalf("404 body: %s", res.raw)
+	}
+}
+
+func TestBadInputNamesTheField(t *testing.T) {
+	h := newTestHandler(t)
+	expect(t, do(t, h, "POST", "/v1/apps", `{"app":{"name":"a"}}`), 201)
+	for _, tt := range []struct{ path, body, field string }{
+		{"/v1/apps/a/routes", `{"route":{"path":"/x","image":"i","timout":3}}`, "timout"},
+		{"/v1/apps/a/routes", `{"route":{"path":"/x","image":"i","memory":100000}}`, "route.memory"},
+		{"/v1/apps/a/routes", `{"route":{"path":"/x","image":"i","type":"later"}}`, "route.type"},
+		{"/v1/apps/a/routes", `{"route":{"path":"/x"}}`, "route.image"},
+		{"/v1/apps/a/routes", `{"route":{"path":"/a//b","image":"i"}}`, "route.path"},
+		{"/v1/apps/a/routes", `{"route":{"path":"/x","image":"i","headers":{"X":["a\r\nb"]}}}`, "route.headers"},
+		{"/v1/apps", `{"app":{"name":"c","config":{"1BAD":"x"}}}`, "app.config"},
+		{"/v1/apps", `{"app":{"name":"bad name"}}`, "app.name"},
+	} {
+		res := do(t, h, "POST", tt.path, tt.body)
+		if f, _ := get(res.body, "error", "fields").(string); res.status != 400 || f != tt.field {
+			t.Errorf("POST %s %s: %d fields=%q, want 400 naming %q (%s)", tt.path, tt.body, res.status, f, tt.field, res.raw)
+		}
 	}
 }
