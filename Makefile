@@ -21,6 +21,10 @@ build: ## Build bin/gantry (server and CLI)
 run: build ## Build and start the server on 127.0.0.1:8080 with data in ./data
 	./$(BIN) server $(ARGS)
 
+.PHONY: images
+images: ## Build the example function images gantry/hello, hello-http, hello-json (tag :dev; needs Docker)
+	$(GO) run ./internal/fnimage/cmd/build-images -tag-suffix dev hello hello-http hello-json
+
 .PHONY: test
 test: ## Run all tests (unit, integration, black-box, fuzz seed corpora) with the race detector
 	$(GO) test -race -count=1 ./...
