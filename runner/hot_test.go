@@ -263,3 +263,20 @@ func TestRestartReapsOrphans(t *testing.T) {
 		t.Fatalf("%d orphans survived the restart", n)
 	}
 }
+
+func TestSweeperRemovesExitedContainers(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{SweepInterval: 200 * time.Millisecond})
+	// A container of this instance that exited without being removed, as when Docker
+	// was away at the end of its call.
+	cfg, host := r.containerSpec(testRoute(store.FormatDefault, nil), map[string]string{}, "left-behind")
+	cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = false, false, false // stdin at EOF: it answers and exits
+	created, err := testDocker.ContainerCreate(context.Background(), cfg, host, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testDocker.ContainerStart(context.Background(), created.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the exited container was not swept", func() bool { return countContainers(t, r.opts.Instance) == 0 })
+}

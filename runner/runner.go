@@ -45,6 +45,9 @@ type Options struct {
 	// StartTimeout bounds preparing a container: create, attach, start, and for a hot one
 	// until it is ready for calls (default 30s). It does not count against a route's timeout.
 	StartTimeout time.Duration
+	// SweepInterval is how often containers of this instance that exited but were not
+	// removed (Docker was away when their call ended) are removed (default 30s).
+	SweepInterval time.Duration
 	// Labels are added to every container (tests use them to find their own).
 	Labels map[string]string
 	Log    *slog.Logger
@@ -66,6 +69,9 @@ func (o *Options) applyDefaults() {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 30 * time.Second
 	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = 30 * time.Second
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -78,7 +84,8 @@ type Runner struct {
 	log    *slog.Logger
 
 	closing atomic.Bool
-	bg      sync.WaitGroup // container removals and pool janitors in flight
+	stop    chan struct{}  // closed by Close: ends the sweeper
+	bg      sync.WaitGroup // container removals, pool janitors and the sweeper
 	mu      sync.Mutex
 	pools   map[poolKey]*pool
 }
@@ -90,13 +97,39 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 		return nil, errors.New("runner: Options.Instance is required")
 	}
 	opts.applyDefaults()
-	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}}
+	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}, stop: make(chan struct{})}
 	if n, err := r.Reap(ctx); err != nil {
 		r.log.Warn("could not reap containers of a previous run", "err", err)
 	} else if n > 0 {
 		r.log.Info("reaped containers of a previous run", "count", n)
 	}
+	r.bg.Add(1)
+	go r.sweeper()
 	return r, nil
+}
+
+// sweeper removes, every SweepInterval, the containers of this instance that exited but
+// are still there: their removal failed, typically because Docker was away at the time.
+// Running containers belong to calls or pools and are left alone.
+func (r *Runner) sweeper() {
+	defer r.bg.Done()
+	t := time.NewTicker(r.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), r.opts.SweepInterval)
+			args := filters.NewArgs(filters.Arg("label", LabelInstance+"="+r.opts.Instance), filters.Arg("status", "exited"), filters.Arg("status", "dead"))
+			if list, err := r.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: args}); err == nil {
+				for _, c := range list {
+					r.remove(ctx, c.ID)
+				}
+			}
+			cancel()
+		}
+	}
 }
 
 // Reap removes every container labelled with this instance, whatever its state.
@@ -114,7 +147,10 @@ func (r *Runner) Reap(ctx context.Context) (int, error) {
 // Close stops taking calls, stops every hot container, and waits (up to ctx) for all
 // containers to be removed.
 func (r *Runner) Close(ctx context.Context) error {
-	r.closing.Store(true)
+	if r.closing.Swap(true) {
+		return nil
+	}
+	close(r.stop)
 	r.mu.Lock()
 	pools := r.pools
 	r.pools = map[poolKey]*pool{}

@@ -109,7 +109,12 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.stop(t) })
+	t.Cleanup(func() {
+		s.stop(t)
+		if n := s.containers(t); n != 0 {
+			t.Errorf("%d containers of the server remain after it stopped", n)
+		}
+	})
 	return s
 }
 

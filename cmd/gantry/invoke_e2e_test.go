@@ -305,7 +305,7 @@ func TestDockerUnavailable(t *testing.T) {
 	}
 	proxy := &dockerProxy{path: filepath.Join(t.TempDir(), "docker.sock")}
 	proxy.start(t)
-	defer proxy.stop()
+	t.Cleanup(proxy.stop) // after the server's cleanup (LIFO), which needs Docker to remove its containers
 	s := startServer(t, t.TempDir(), "DOCKER_HOST=unix://"+proxy.path)
 	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
 	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/hello","image":"`+imgHello+`"}}`, 201)
