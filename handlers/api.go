@@ -52,6 +52,7 @@ type Functions interface {
 	Invoke(ctx context.Context, req runner.Request) (*runner.Response, error)
 	EnsureImage(ctx context.Context, ref string) error
 	DrainRoute(app, path string)
+	DrainApp(app string)
 }
 
 // Deps are what the API is built on.

@@ -60,22 +60,27 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header, Body: body,
 	})
 	h := w.Header()
-	if resp != nil {
+	if err == nil {
+		for k, v := range resp.Header { // the function's own headers, json ones not canonical yet
+			if k = http.CanonicalHeaderKey(k); !isHopHeader(k) {
+				h[k] = v
+			}
+		}
+		for k, v := range resp.Route.Headers {
+			h[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	if resp != nil { // Gantry's headers last: a function cannot change them
 		h.Set(headerCallID, resp.CallID)
 		h.Set(headerRoute, resp.Route.App+resp.Route.Path)
+		h.Del(headerTruncated)
+		if resp.OutputTruncated {
+			h.Set(headerTruncated, "true")
+		}
 	}
 	if err != nil {
 		writeError(w, toAPIError(a.log, err))
 		return
-	}
-	for k, v := range resp.Header {
-		h[k] = v
-	}
-	for k, v := range resp.Route.Headers {
-		h[http.CanonicalHeaderKey(k)] = v
-	}
-	if resp.OutputTruncated {
-		h.Set(headerTruncated, "true")
 	}
 	status := resp.Status
 	if status == 0 {
@@ -88,6 +93,14 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
 	}
+}
+
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	return false
 }
 
 // readBodyError classifies a failure to read a call's body: too large (413) or cut off.

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,12 +17,28 @@ import (
 const streamGrace = 2 * time.Second
 
 // Run runs a call in a container of its route and returns what the function answered.
-// Errors: ErrTimeout, ErrBusy, ErrDockerUnavailable, ErrImageNotFound, ErrShuttingDown,
-// or a *FunctionError (the Result then still carries the log and exit code).
-func (r *Runner) Run(ctx context.Context, call *Call) (*Result, error) {
-	if r.closing.Load() {
-		return nil, ErrShuttingDown
+// Errors: ErrTimeout, ErrBusy, ErrDockerUnavailable, ErrImageNotFound, ErrStartTimeout,
+// ErrShuttingDown, or a *FunctionError (the Result then still carries the log and exit
+// code). call.Done, if set, gets the outcome before Run returns.
+func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
+	if !r.enter() {
+		err = ErrShuttingDown
+		call.finish(&Result{Header: http.Header{}}, err)
+		return nil, err
 	}
+	defer r.calls.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)() // Close ends calls still running
+	defer func() {
+		if err != nil && r.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = ErrShuttingDown
+		}
+		if res == nil {
+			res = &Result{Header: http.Header{}}
+		}
+		call.finish(res, err)
+	}()
 	if call.Route.Format == store.FormatDefault {
 		return r.runCold(ctx, call)
 	}
@@ -64,6 +81,7 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 	if err := r.docker.ContainerStart(prepCtx, id, container.StartOptions{}); err != nil {
 		return nil, r.callError(prepCtx, "start container", err)
 	}
+	ran := true
 	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
 	ctx, cancel := context.WithDeadline(ctx, call.Deadline)
 	defer cancel()
@@ -113,6 +131,7 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 		Log:             stderr.Bytes(),
 		LogTruncated:    stderr.truncated,
 		ExitCode:        &code,
+		Ran:             ran,
 	}
 	switch {
 	case timedOut && errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -150,12 +169,12 @@ func (r *Runner) kill(id string) {
 	}
 }
 
-// callError turns a Docker failure during a call into the runner's errors, preferring the
-// call's own deadline when it is what ended the operation.
+// callError turns a Docker failure while a container is prepared into the runner's
+// errors. ctx is the preparation's context: its deadline is StartTimeout.
 func (r *Runner) callError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return ErrTimeout
+			return fmt.Errorf("%w (%s)", ErrStartTimeout, op)
 		}
 		return ctx.Err()
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -97,6 +98,7 @@ func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[str
 	}()
 	c.hj, err = r.docker.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: rt.Format == store.FormatJSON, Stdout: true, Stderr: true})
 	if err != nil {
+		close(c.exited) // no streams to wait for
 		return nil, r.callError(ctx, "attach container", err)
 	}
 	var stdout io.Writer = logWriter{c}
@@ -158,7 +160,10 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 		case <-c.exited:
 			return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
 		case <-ctx.Done():
-			return r.callError(ctx, "wait for the function to listen on $PORT", ctx.Err())
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("the function did not listen on $PORT (%d) within %s", hotPort, r.opts.StartTimeout)}
+			}
+			return ctx.Err()
 		case <-time.After(3 * time.Millisecond):
 		}
 	}
@@ -177,7 +182,9 @@ func (r *Runner) destroyHot(c *hotContainer) {
 		case <-time.After(streamGrace):
 		}
 		c.flushLateLog(r.opts.MaxLogBytes)
-		c.hj.Close()
+		if c.hj.Conn != nil {
+			c.hj.Close()
+		}
 		c.closeConn()
 		r.remove(ctx, c.id)
 	}()
@@ -199,6 +206,8 @@ func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 		}
 		call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
 		res, healthy, err := r.callHot(ctx, c, call)
+		res.Ran = true
+		call.finish(res, err) // before the container serves anyone else: its late log comes after
 		p.release(c, healthy)
 		return res, err
 	}
@@ -267,13 +276,6 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Pro
 // keep-alive connection. The call holds the container, so it writes the request and
 // reads the response itself: no transport goroutines, no hand-offs on the hot path.
 func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Result, error) {
-	if err := c.dial(ctx); err != nil {
-		return nil, err
-	}
-	_ = c.conn.SetDeadline(call.Deadline)
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) }) // cancelled: unblock now
-	defer stop()
-
 	req, err := http.NewRequest(call.Method, "http://function"+call.URL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
@@ -290,21 +292,53 @@ func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Re
 	for k, v := range call.Params {
 		req.Header.Set("Gantry-Param-"+k, v)
 	}
+	resp, err := r.roundTrip(ctx, c, req, call)
+	if err != nil && errors.Is(err, errIdleConnClosed) && c.alive() && ctx.Err() == nil {
+		resp, err = r.roundTrip(ctx, c, req, call) // the function closed an idle connection: once more, on a new one
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// errIdleConnClosed: a reused connection failed before any byte of the answer, as when
+// the function's server closed it while idle (Node does after 5s). Nothing was processed.
+var errIdleConnClosed = errors.New("the function closed the idle connection")
+
+// roundTrip sends the request over the container's connection and reads the answer.
+func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Request, call *Call) (*Result, error) {
+	reused := c.conn != nil
+	if err := c.dial(ctx); err != nil {
+		return nil, err
+	}
+	conn := c.conn
+	_ = conn.SetDeadline(call.Deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }) // cancelled: unblock now
+	defer func() {
+		if !stop() { // the cancel callback ran: the connection's deadline is spoiled
+			c.closeConn()
+		}
+	}()
 	if len(call.Body) > 0 {
 		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(call.Body)), int64(len(call.Body))
 	}
-	if err := req.Write(c.bw); err != nil {
+	failed := func(what string, err error) (*Result, error) {
 		c.closeConn()
-		return nil, fmt.Errorf("send request: %w", err)
+		if reused && c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			return nil, fmt.Errorf("%w: %s: %v", errIdleConnClosed, what, err)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := req.Write(c.bw); err != nil {
+		return failed("send request", err)
 	}
 	if err := c.bw.Flush(); err != nil {
-		c.closeConn()
-		return nil, fmt.Errorf("send request: %w", err)
+		return failed("send request", err)
 	}
 	resp, err := http.ReadResponse(c.br, req)
 	if err != nil {
-		c.closeConn()
-		return nil, fmt.Errorf("read response: %w", err)
+		return failed("read response", err)
 	}
 	body := newCappedBuffer(r.opts.MaxOutputBytes)
 	_, err = io.Copy(body, resp.Body) // read to the end, so the connection can serve the next call
@@ -377,6 +411,9 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("encode request envelope: %w", err)
 	}
+	if c.stdout.Buffered() > 0 {
+		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the json protocol: it wrote to stdout between calls"}
+	}
 	type answer struct {
 		line []byte
 		err  error
@@ -421,7 +458,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if out.Status == 0 {
 		out.Status = http.StatusOK
 	}
-	if out.Status < 100 || out.Status > 999 {
+	if out.Status < 200 || out.Status > 599 {
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
 	}
 	return &Result{Status: out.Status, Header: http.Header(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil

@@ -15,6 +15,7 @@ type Store interface {
 	AppConfig(app string) (map[string]string, error)
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
+	AppendExecutionLog(id string, tail []byte, truncated bool)
 }
 
 // Invoker is the one invocation path of Gantry: /r/ requests, and later async workers,
@@ -74,12 +75,15 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		Header: req.Header, Params: params, Body: req.Body,
 		Deadline: now.Add(time.Duration(route.Timeout) * time.Second),
 	}
+	call.Done = func(res *Result, err error) {
+		finish(&ex, res, err, iv.now())
+		iv.store.RecordExecution(ex, res.Log)
+	}
+	call.LateLog = func(tail []byte, truncated bool) { iv.store.AppendExecutionLog(ex.ID, tail, truncated) }
 	res, runErr := iv.runner.Run(ctx, call)
 	if res == nil {
 		res = &Result{Header: http.Header{}}
 	}
-	finish(&ex, res, runErr, iv.now())
-	iv.store.RecordExecution(ex, res.Log)
 	return &Response{CallID: ex.ID, Route: route, Result: res}, runErr
 }
 
@@ -88,9 +92,11 @@ func finish(ex *store.Execution, res *Result, err error, now time.Time) {
 	ex.CompletedAt = now
 	ex.ExitCode = res.ExitCode
 	ex.OutputTruncated, ex.LogTruncated = res.OutputTruncated, res.LogTruncated
-	ex.Container = "cold"
-	if res.Hot {
-		ex.Container = "hot"
+	switch {
+	case res.Ran && res.Hot:
+		ex.Container = store.ContainerHot
+	case res.Ran:
+		ex.Container = store.ContainerCold
 	}
 	var fe *FunctionError
 	switch {
@@ -104,7 +110,7 @@ func finish(ex *store.Execution, res *Result, err error, now time.Time) {
 	case errors.Is(err, ErrBusy):
 		ex.Status, ex.Reason = store.StatusFailed, store.ReasonBusy
 	case errors.Is(err, context.Canceled):
-		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest
+		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest // the caller went away
 	default:
 		ex.Status, ex.Reason = store.StatusFailed, store.ReasonError
 	}
@@ -118,3 +124,6 @@ func (iv *Invoker) EnsureImage(ctx context.Context, ref string) error {
 
 // DrainRoute stops a route's hot containers after it changed or was deleted.
 func (iv *Invoker) DrainRoute(app, path string) { iv.runner.DrainRoute(app, path) }
+
+// DrainApp stops the hot containers of every route of an app after the app changed.
+func (iv *Invoker) DrainApp(app string) { iv.runner.DrainApp(app) }

@@ -101,11 +101,17 @@ func newTestRunner(t *testing.T, opts Options) *Runner {
 // countContainers counts the containers (any state) of a runner instance.
 func countContainers(t *testing.T, instance string) int {
 	t.Helper()
-	list, err := testDocker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+instance))})
+	n, err := containersOf(instance)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(list)
+	return n
+}
+
+// containersOf counts the containers of an instance; safe outside the test's goroutine.
+func containersOf(instance string) (int, error) {
+	list, err := testDocker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+instance))})
+	return len(list), err
 }
 
 // eventually polls cond until it holds or the timeout passes.

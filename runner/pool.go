@@ -43,8 +43,8 @@ func (r *Runner) poolFor(call *Call) *pool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.pools[key]; p != nil {
-		if p.route.UpdatedAt.Equal(call.Route.UpdatedAt) {
-			return p
+		if !call.Route.UpdatedAt.After(p.route.UpdatedAt) {
+			return p // the same version, or a call that matched an older one just before a change
 		}
 		go p.drain()
 	}

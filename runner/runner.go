@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,10 +84,14 @@ type Runner struct {
 	opts   Options
 	log    *slog.Logger
 
-	closing atomic.Bool
+	ctx     context.Context // cancelled by Close: ends the calls still running
+	cancel  context.CancelFunc
+	closing atomic.Bool    // set under mu with closed; read without it on the call path
 	stop    chan struct{}  // closed by Close: ends the sweeper
+	calls   sync.WaitGroup // calls in Run
 	bg      sync.WaitGroup // container removals, pool janitors and the sweeper
 	mu      sync.Mutex
+	closed  bool
 	pools   map[poolKey]*pool
 }
 
@@ -98,6 +103,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	}
 	opts.applyDefaults()
 	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}, stop: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if n, err := r.Reap(ctx); err != nil {
 		r.log.Warn("could not reap containers of a previous run", "err", err)
 	} else if n > 0 {
@@ -144,13 +150,33 @@ func (r *Runner) Reap(ctx context.Context) (int, error) {
 	return len(list), nil
 }
 
-// Close stops taking calls, stops every hot container, and waits (up to ctx) for all
-// containers to be removed.
+// enter admits a call unless the runner is closing; the caller must call r.calls.Done.
+func (r *Runner) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.calls.Add(1)
+	return true
+}
+
+// Close stops taking calls, ends the ones still running (the server has already given
+// them its drain time), stops every hot container and removes every container of this
+// instance. It waits up to ctx for all that, and reaps whatever remains in any case.
 func (r *Runner) Close(ctx context.Context) error {
-	if r.closing.Swap(true) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
+	r.closed = true
+	r.closing.Store(true)
+	r.mu.Unlock()
 	close(r.stop)
+	r.cancel()
+	werr := waitGroup(ctx, &r.calls, "calls still running")
+
 	r.mu.Lock()
 	pools := r.pools
 	r.pools = map[poolKey]*pool{}
@@ -158,15 +184,42 @@ func (r *Runner) Close(ctx context.Context) error {
 	for _, p := range pools {
 		p.drain()
 	}
+	if werr == nil {
+		werr = waitGroup(ctx, &r.bg, "containers still being removed")
+	}
+	reapCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.Reap(reapCtx); err != nil {
+		return errors.Join(werr, err)
+	}
+	return werr
+}
+
+func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
 	done := make(chan struct{})
-	go func() { r.bg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("runner: containers still being removed: %w", ctx.Err())
+		return fmt.Errorf("runner: %s: %w", what, ctx.Err())
 	}
-	_, err := r.Reap(ctx) // anything a racing call created while closing
-	return err
+}
+
+// DrainApp stops the hot containers of every route of an app (its config changed, or it went).
+func (r *Runner) DrainApp(app string) {
+	r.mu.Lock()
+	var drained []*pool
+	for key, p := range r.pools {
+		if p.route.App == app {
+			drained = append(drained, p)
+			delete(r.pools, key)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range drained {
+		p.drain()
+	}
 }
 
 // remove force-removes a container; "already gone" is success.
@@ -219,7 +272,7 @@ func (r *Runner) dockerError(op string, err error) error {
 	if client.IsErrConnectionFailed(err) {
 		return fmt.Errorf("%w: %s: %v", ErrDockerUnavailable, op, err)
 	}
-	if errdefs.IsNotFound(err) && op == "create container" {
+	if errdefs.IsNotFound(err) && op == "create container" && strings.Contains(strings.ToLower(err.Error()), "image") {
 		return fmt.Errorf("%w: %v", ErrImageNotFound, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

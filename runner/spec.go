@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -16,6 +17,9 @@ import (
 
 // hotPort is the port hot http functions listen on inside their container ($PORT).
 const hotPort = 8080
+
+// functionUser runs every function: nobody, never root in the container.
+const functionUser = "65534:65534"
 
 // Call is one function call on its way to a container.
 type Call struct {
@@ -28,10 +32,24 @@ type Call struct {
 	Params    store.Params
 	Body      []byte
 	Deadline  time.Time
+	// Done, if set, is called once with the outcome, before a hot container is released
+	// to the next call (so that LateLog always comes after it).
+	Done func(*Result, error)
 	// LateLog, if set, receives what a hot container wrote after the call answered and
 	// before its next call: Docker delivers stdout and stderr from separate pipes, so the
 	// tail of a call's stderr may arrive after its response.
 	LateLog func(log []byte, truncated bool)
+
+	doneOnce sync.Once
+}
+
+// finish hands the outcome to Done, once.
+func (c *Call) finish(res *Result, err error) {
+	c.doneOnce.Do(func() {
+		if c.Done != nil {
+			c.Done(res, err)
+		}
+	})
 }
 
 // Result is what the function answered.
@@ -43,6 +61,7 @@ type Result struct {
 	Log             []byte
 	LogTruncated    bool
 	ExitCode        *int
+	Ran             bool // a container ran the call (not so when it was busy, or Docker failed)
 	Hot             bool // served by a hot container
 }
 
@@ -119,10 +138,14 @@ func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID str
 	if callID != "" {
 		labels[LabelCall] = callID
 	}
-	maps.Copy(labels, r.opts.Labels)
+	all := make(map[string]string, len(labels)+len(r.opts.Labels))
+	maps.Copy(all, r.opts.Labels)
+	maps.Copy(all, labels) // Gantry's own labels win
+	labels = all
 	interactive := rt.Format != store.FormatHTTP // default and json talk over stdin
 	cfg := &container.Config{
 		Image:        rt.Image,
+		User:         functionUser,
 		Env:          envList(env),
 		Labels:       labels,
 		AttachStdin:  interactive,
@@ -145,6 +168,7 @@ func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID str
 			MemorySwap: memory, // equal to Memory: no swap
 			NanoCPUs:   int64(rt.CPUs * 1e9),
 			PidsLimit:  &pids,
+			Ulimits:    []*container.Ulimit{{Name: "nofile", Soft: 1024, Hard: 1024}},
 		},
 	}
 	return cfg, host

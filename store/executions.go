@@ -728,3 +728,83 @@ func (s *DB) prune(ctx context.Context, keep int, interval time.Duration) {
 		}
 	}
 }
+
+// AppendExecutionLog adds to a call's log output that reached Gantry after the call
+// answered: a hot container's stderr may trail its response, Docker reading stdout and
+// stderr from separate pipes. The execution must exist; nothing happens otherwise.
+func (s *DB) AppendExecutionLog(id string, tail []byte, truncated bool) {
+	r := s.rec
+	r.mu.Lock()
+	_, pending := r.pending[id]
+	r.mu.Unlock()
+	var loaded *pendingExec
+	if !pending { // committed already: bring it back to be written again
+		ctx := context.Background()
+		ex, err := s.GetExecution(ctx, id)
+		if err != nil {
+			s.log.Warn("late log of an execution dropped", "id", id, "err", err)
+			return
+		}
+		log, err := s.GetExecutionLog(ctx, id)
+		if err != nil {
+			s.log.Warn("late log of an execution dropped", "id", id, "err", err)
+			return
+		}
+		loaded = &pendingExec{ex: ex, log: log, hasLog: true}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	p := r.pending[id]
+	if p == nil {
+		if loaded == nil {
+			return // committed between the two looks; its log is on disk: drop the tail, rarely
+		}
+		p = loaded
+		r.pending[id] = p
+	}
+	p.log, p.hasLog = append(p.log, tail...), true
+	if truncated {
+		p.ex.LogTruncated = true
+	}
+	r.seq++
+	p.seq = r.seq
+	if !p.dirty {
+		p.dirty = true
+		r.dirty = append(r.dirty, id)
+	}
+}
+
+// RecoverExecutions ends the sync executions that a previous run of Gantry left RUNNING:
+// it stopped or crashed during their call, whose caller got no answer. They become
+// FAILED with reason error. Call it at start-up, before any call runs.
+func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketExecutions)
+		var stale []Execution
+		if err := b.ForEach(func(_, v []byte) error {
+			var ex Execution
+			if err := json.Unmarshal(v, &ex); err != nil {
+				return fmt.Errorf("decode execution: %w", err)
+			}
+			if ex.Status == StatusRunning && ex.Type == TypeSync {
+				stale = append(stale, ex)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		for _, ex := range stale {
+			ex.Status, ex.Reason, ex.Error, ex.CompletedAt = StatusFailed, ReasonError, "gantry stopped during the call", s.now()
+			if err := putJSON(b, []byte(ex.ID), ex); err != nil {
+				return nil, err
+			}
+		}
+		n = len(stale)
+		return nil, nil
+	})
+	return n, err
+}

@@ -656,3 +656,51 @@ func TestMigrationFromSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAppendExecutionLogAfterCommit(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	id := s.NewID()
+	s.RecordExecution(Execution{ID: id, App: "a", Route: "/r", Type: TypeSync, Status: StatusSuccess}, []byte("head "))
+	s.AppendExecutionLog(id, []byte("pending"), false)
+	if err := s.FlushExecutions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.AppendExecutionLog(id, []byte(" tail"), true) // after the commit
+	if err := s.FlushExecutions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log, err := s.GetExecutionLog(ctx, id)
+	if err != nil || string(log) != "head pending tail" {
+		t.Fatalf("log %q (%v), want the late parts appended", log, err)
+	}
+	if ex, _ := s.GetExecution(ctx, id); !ex.LogTruncated || ex.Status != StatusSuccess {
+		t.Fatalf("execution after a late truncated tail: %+v", ex)
+	}
+	s.AppendExecutionLog(s.NewID(), []byte("x"), false) // unknown: ignored, no panic
+}
+
+func TestRecoverExecutions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, done := s.NewID(), s.NewID()
+	s.RecordExecution(Execution{ID: running, App: "a", Route: "/r", Type: TypeSync, Status: StatusRunning}, nil)
+	s.RecordExecution(Execution{ID: done, App: "a", Route: "/r", Type: TypeSync, Status: StatusSuccess}, nil)
+	s.Close() // as a crash would leave it: the first record RUNNING
+
+	s = openTest(t, dir)
+	n, err := s.RecoverExecutions(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("recovered %d (%v), want 1", n, err)
+	}
+	if ex, _ := s.GetExecution(ctx, running); ex.Status != StatusFailed || ex.Reason != ReasonError || ex.CompletedAt.IsZero() {
+		t.Fatalf("left RUNNING by the previous run: %+v", ex)
+	}
+	if ex, _ := s.GetExecution(ctx, done); ex.Status != StatusSuccess {
+		t.Fatalf("a finished execution changed: %+v", ex)
+	}
+}

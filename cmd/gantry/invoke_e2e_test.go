@@ -213,11 +213,23 @@ func TestHotCallsThroughTheServerAndNothingLeftAfterShutdown(t *testing.T) {
 	if n := s.containers(t); n < 2 || n > 3 {
 		t.Fatalf("%d containers for an http route of max_concurrency 2 and a json route", n)
 	}
+	// A hot call's stderr reaches its execution's log, even when it trails the answer.
+	res, _ = s.mustCall(t, "POST", "/r/hot/http", `{"stderr":"hot-log-line"}`, 200)
+	s.mustCall(t, "POST", "/r/hot/http", `{}`, 200) // a next call on the container delivers any tail
+	waitFor(t, 10*time.Second, "the hot call's stderr never reached its log", func() bool {
+		_, log := s.call(t, "GET", "/v1/executions/"+res.Header.Get("Gantry-Call-Id")+"/log", "")
+		return strings.Contains(log, "hot-log-line")
+	})
 	// Changing a route drains its containers.
 	s.mustCall(t, "PATCH", "/v1/apps/hot/routes/json", `{"route":{"config":{"V":"2"}}}`, 200)
 	waitFor(t, 10*time.Second, "the changed route's container is still there", func() bool {
 		return s.containers(t, runner.LabelRoute+"=/json") == 0
 	})
+
+	// Changing the app's config drains its routes' containers: they carry the old config.
+	s.mustCall(t, "POST", "/r/hot/http", `{}`, 200)
+	s.mustCall(t, "PATCH", "/v1/apps/hot", `{"app":{"config":{"NEW":"1"}}}`, 200)
+	waitFor(t, 10*time.Second, "the app's containers outlived its change", func() bool { return s.containers(t) == 0 })
 
 	s.stop(t)
 	if n := s.containers(t); n != 0 {

@@ -105,6 +105,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	defer st.Close()
+	if n, err := st.RecoverExecutions(ctx); err != nil {
+		return fmt.Errorf("recover executions: %w", err)
+	} else if n > 0 {
+		log.Warn("calls cut short by the previous run marked FAILED", "count", n)
+	}
 
 	docker, err := runner.NewDockerClient()
 	if err != nil {

@@ -373,6 +373,10 @@ func serveHTTP(f *fn) error {
 		port = "8080"
 	}
 	srv := &http.Server{Addr: ":" + port, Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	// TESTFN_IDLE_TIMEOUT_MS makes the server close idle keep-alive connections, as Node's does after 5s.
+	if ms, err := strconv.Atoi(os.Getenv("TESTFN_IDLE_TIMEOUT_MS")); err == nil && ms > 0 {
+		srv.IdleTimeout = time.Duration(ms) * time.Millisecond
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	errc := make(chan error, 1)
