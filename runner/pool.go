@@ -42,7 +42,7 @@ func (r *Runner) poolFor(call *Call) *pool {
 	key := routeName(call.Route)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p := r.pools[key]; p != nil {
+	if p := r.pools[key]; p != nil && !p.isDrained() {
 		if !call.Route.UpdatedAt.After(p.route.UpdatedAt) {
 			return p // the same version, or a call that matched an older one just before a change
 		}
@@ -53,6 +53,12 @@ func (r *Runner) poolFor(call *Call) *pool {
 	r.bg.Add(1)
 	go p.janitor()
 	return p
+}
+
+func (p *pool) isDrained() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.drained
 }
 
 // DrainRoute stops the hot containers of a route (after it changed or was deleted):
@@ -261,6 +267,10 @@ func (p *pool) janitor() {
 				emptySince = now
 			}
 			retire := p.total == 0 && len(p.waiters) == 0 && now.Sub(emptySince) >= idleTimeout
+			if retire { // decided and marked at once: no call can start a container in it after this
+				p.drained = true
+				close(p.stop)
+			}
 			p.mu.Unlock()
 			for _, c := range expired {
 				p.r.destroyHot(c)
@@ -271,7 +281,6 @@ func (p *pool) janitor() {
 					delete(p.r.pools, routeName(p.route))
 				}
 				p.r.mu.Unlock()
-				p.drain()
 				return
 			}
 		}
