@@ -22,6 +22,10 @@ type pool struct {
 	route     store.Route
 	appConfig map[string]string
 	max       int
+	// start and destroy are the runner's startHot and destroyHot; tests of the pool's
+	// bookkeeping replace them.
+	start   func(ctx context.Context) (*hotContainer, error)
+	destroy func(*hotContainer)
 
 	mu      sync.Mutex
 	idle    []*hotContainer // most recently used last
@@ -48,7 +52,8 @@ func (r *Runner) poolFor(call *Call) *pool {
 		}
 		go p.drain()
 	}
-	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, max: int(call.Route.MaxConcurrency), stop: make(chan struct{})}
+	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, max: int(call.Route.MaxConcurrency), stop: make(chan struct{}), destroy: r.destroyHot}
+	p.start = func(ctx context.Context) (*hotContainer, error) { return r.startHot(ctx, p.route, p.appConfig) }
 	r.pools[key] = p
 	r.bg.Add(1)
 	go p.janitor()
@@ -150,7 +155,7 @@ func (p *pool) acquire(ctx context.Context, deadline time.Time) (*hotContainer, 
 
 // startCounted starts a container for a slot already counted in total.
 func (p *pool) startCounted(ctx context.Context) (*hotContainer, error) {
-	c, err := p.r.startHot(ctx, p.route, p.appConfig)
+	c, err := p.start(ctx)
 	if err != nil {
 		p.giveBackSlot()
 		return nil, err
@@ -182,7 +187,7 @@ func (p *pool) release(c *hotContainer, healthy bool) {
 	if p.drained {
 		p.total--
 		p.mu.Unlock()
-		p.r.destroyHot(c)
+		p.destroy(c)
 		return
 	}
 	c.lastUsed = time.Now()
@@ -199,7 +204,7 @@ func (p *pool) release(c *hotContainer, healthy bool) {
 
 // discard destroys a container and frees its slot.
 func (p *pool) discard(c *hotContainer) {
-	p.r.destroyHot(c)
+	p.destroy(c)
 	p.giveBackSlot()
 }
 
@@ -233,7 +238,7 @@ func (p *pool) drain() {
 		w <- grant{closed: true}
 	}
 	for _, c := range idle {
-		p.r.destroyHot(c)
+		p.destroy(c)
 	}
 }
 
@@ -273,7 +278,7 @@ func (p *pool) janitor() {
 			}
 			p.mu.Unlock()
 			for _, c := range expired {
-				p.r.destroyHot(c)
+				p.destroy(c)
 			}
 			if retire {
 				p.r.mu.Lock()
