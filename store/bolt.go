@@ -45,6 +45,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketExecutions, bucketExecByRoute, bucketExecLogs)
 	},
+	// 3: async tasks keyed by ID, and their queue keyed by priority + available-at + ID.
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTasks, bucketTaskQueue) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -1,0 +1,317 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketTasks     = []byte("tasks")
+	bucketTaskQueue = []byte("task_queue")
+)
+
+// ErrTaskRunning: the task is leased to a worker or an external runner; it cannot be
+// cancelled in the queue (its running call must be stopped instead).
+var ErrTaskRunning = errors.New("task is running")
+
+// Task is an accepted async call: waiting in the queue, or running under a lease. Its ID
+// is its execution's. It carries everything the call needs, taken when it was accepted,
+// so that later changes to the route do not change calls already accepted.
+type Task struct {
+	ID          string              `json:"id"`
+	Route       Route               `json:"route"`
+	AppConfig   map[string]string   `json:"app_config,omitempty"`
+	Params      Params              `json:"params,omitempty"`
+	Method      string              `json:"method"`
+	URL         string              `json:"url"` // path under the app, with the query
+	Header      map[string][]string `json:"header,omitempty"`
+	Body        []byte              `json:"body,omitempty"`
+	Priority    uint8               `json:"priority"` // 0 runs first
+	Attempts    int                 `json:"attempts"` // runs started so far
+	EnqueuedAt  time.Time           `json:"enqueued_at"`
+	AvailableAt time.Time           `json:"available_at"` // when it may be leased: accept, end of a retry delay, or lease expiry
+	LeaseOwner  string              `json:"lease_owner,omitempty"`
+	LeaseUntil  time.Time           `json:"lease_until,omitzero"`
+	LastError   string              `json:"last_error,omitempty"`
+}
+
+// Leased reports whether a lease on the task is in force at now.
+func (t Task) Leased(now time.Time) bool { return t.LeaseOwner != "" && now.Before(t.LeaseUntil) }
+
+// queueKey orders the queue: priority, then the time the task becomes available, then ID
+// (FIFO within a priority). A leased task stays in the queue under its lease's expiry, so
+// a task whose worker died becomes available again with no one having to notice.
+func queueKey(t Task) []byte {
+	k := make([]byte, 0, 9+len(t.ID))
+	k = append(k, t.Priority)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.AvailableAt.UnixNano()))
+	return append(k, t.ID...)
+}
+
+func queueKeyTime(k []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9]))) }
+
+// putExecution writes an execution and its route index entry (and its log when log is not nil).
+func putExecution(tx *bolt.Tx, ex Execution, log []byte) error {
+	if err := putJSON(tx.Bucket(bucketExecutions), []byte(ex.ID), ex); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketExecByRoute).Put(execRouteKey(ex.App, ex.Route, ex.ID), nil); err != nil {
+		return fmt.Errorf("index execution %s: %w", ex.ID, err)
+	}
+	if log != nil {
+		if err := tx.Bucket(bucketExecLogs).Put([]byte(ex.ID), log); err != nil {
+			return fmt.Errorf("store log of execution %s: %w", ex.ID, err)
+		}
+	}
+	return nil
+}
+
+func getTask(tx *bolt.Tx, id string) (Task, bool, error) {
+	var t Task
+	found, err := getJSON(tx.Bucket(bucketTasks), []byte(id), &t)
+	return t, found, err
+}
+
+func getExecutionTx(tx *bolt.Tx, id string) (Execution, error) {
+	var ex Execution
+	found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &ex)
+	if err == nil && !found {
+		err = errorf(ErrNotFound, "execution %q not found", id)
+	}
+	return ex, err
+}
+
+// EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
+// on disk (fsync) before it returns: accepted work is never lost. Concurrent callers share
+// commits (bbolt's Batch), which is what makes many accepts a second affordable.
+func (s *DB) EnqueueTask(ctx context.Context, t Task, ex Execution) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := s.now()
+	t.EnqueuedAt, t.AvailableAt = now, now
+	ex.ID, ex.Status, ex.CreatedAt = t.ID, StatusQueued, now
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTaskQueue).Put(queueKey(t), nil); err != nil {
+			return fmt.Errorf("queue task %s: %w", t.ID, err)
+		}
+		return putExecution(tx, ex, nil)
+	})
+}
+
+// LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
+// within a priority, each leased to owner for lease: no other consumer gets it until the
+// lease expires. Their executions become RUNNING.
+func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var leased []Task
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		leased = leased[:0]
+		now := s.now()
+		q := tx.Bucket(bucketTaskQueue)
+		var due [][]byte
+		c := q.Cursor()
+		for k, _ := c.First(); k != nil && len(due) < n; {
+			if queueKeyTime(k).After(now) { // the rest of this priority is not due: next priority
+				if k[0] == 255 {
+					break
+				}
+				k, _ = c.Seek([]byte{k[0] + 1})
+				continue
+			}
+			due = append(due, bytes.Clone(k))
+			k, _ = c.Next()
+		}
+		for _, k := range due {
+			id := string(k[9:])
+			t, found, err := getTask(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := q.Delete(k); err != nil {
+				return err
+			}
+			if !found {
+				continue // a stale queue entry
+			}
+			t.Attempts++
+			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
+			t.AvailableAt = t.LeaseUntil
+			if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil {
+				return err
+			}
+			if err := q.Put(queueKey(t), nil); err != nil {
+				return err
+			}
+			ex, err := getExecutionTx(tx, id)
+			if err != nil {
+				return err
+			}
+			ex.Status, ex.StartedAt = StatusRunning, now
+			if err := putExecution(tx, ex, nil); err != nil {
+				return err
+			}
+			leased = append(leased, t)
+		}
+		return nil
+	})
+	return leased, err
+}
+
+// holdsLease returns the task if owner leases it now.
+func (s *DB) holdsLease(tx *bolt.Tx, id, owner string) (Task, error) {
+	t, found, err := getTask(tx, id)
+	switch {
+	case err != nil:
+		return t, err
+	case !found:
+		return t, errorf(ErrNotFound, "task %q not found: it finished or was cancelled", id)
+	case t.LeaseOwner != owner || !t.Leased(s.now()):
+		return t, errorf(ErrConflict, "task %q is not leased to %q (the lease expired and the task went back to the queue)", id, owner)
+	}
+	return t, nil
+}
+
+// CompleteTask ends a task that owner leases: it deletes the task and stores the final
+// execution and its log in one transaction. ErrConflict if owner no longer holds the lease.
+func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex Execution, log []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, err := s.holdsLease(tx, id, owner)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
+			return err
+		}
+		old, err := getExecutionTx(tx, id)
+		if err != nil {
+			return err
+		}
+		ex.ID, ex.App, ex.Route, ex.Type, ex.CreatedAt = old.ID, old.App, old.Route, old.Type, old.CreatedAt
+		if ex.StartedAt.IsZero() {
+			ex.StartedAt = old.StartedAt
+		}
+		if ex.CompletedAt.IsZero() {
+			ex.CompletedAt = s.now()
+		}
+		return putExecution(tx, ex, log)
+	})
+}
+
+// RetryTask returns a task that owner leases to the queue, available again after delay,
+// noting why; its execution goes back to QUEUED.
+func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, err := s.holdsLease(tx, id, owner)
+		if err != nil {
+			return err
+		}
+		q := tx.Bucket(bucketTaskQueue)
+		if err := q.Delete(queueKey(t)); err != nil {
+			return err
+		}
+		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
+		t.AvailableAt = s.now().Add(delay)
+		if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil {
+			return err
+		}
+		if err := q.Put(queueKey(t), nil); err != nil {
+			return err
+		}
+		ex, err := getExecutionTx(tx, id)
+		if err != nil {
+			return err
+		}
+		ex.Status, ex.Error = StatusQueued, reason
+		return putExecution(tx, ex, nil)
+	})
+}
+
+// CancelTask cancels a queued task: it never runs, and its execution is CANCELLED with
+// reason client_request. ErrTaskRunning if it is leased; ErrNotFound if there is no such
+// task (it finished, or never existed).
+func (s *DB) CancelTask(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, found, err := getTask(tx, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return errorf(ErrNotFound, "task %q not found", id)
+		case t.Leased(s.now()):
+			return errorf(ErrTaskRunning, "execution %q is running", id)
+		}
+		if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
+			return err
+		}
+		ex, err := getExecutionTx(tx, id)
+		if err != nil {
+			return err
+		}
+		ex.Status, ex.Reason, ex.CompletedAt = StatusCancelled, ReasonClientRequest, s.now()
+		return putExecution(tx, ex, nil)
+	})
+}
+
+// TaskStats describes the queue.
+type TaskStats struct {
+	Queued   int       // waiting, including those in a retry delay
+	Running  int       // under a lease in force
+	OldestAt time.Time // when the oldest waiting task was accepted (zero if none)
+	Delayed  int       // waiting for a retry delay to pass
+}
+
+// TaskStats counts the tasks; it reads every task, so it is for status pages, not loops.
+func (s *DB) TaskStats(ctx context.Context) (TaskStats, error) {
+	var st TaskStats
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		now := s.now()
+		return tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
+			var t Task
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode task: %w", err)
+			}
+			switch {
+			case t.Leased(now):
+				st.Running++
+			default:
+				st.Queued++
+				if t.AvailableAt.After(now) {
+					st.Delayed++
+				}
+				if st.OldestAt.IsZero() || t.EnqueuedAt.Before(st.OldestAt) {
+					st.OldestAt = t.EnqueuedAt
+				}
+			}
+			return nil
+		})
+	})
+	return st, err
+}
