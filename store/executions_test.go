@@ -647,8 +647,8 @@ func TestMigrationFromSchema1(t *testing.T) {
 		t.Fatalf("%d logs stored after migration", got)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if v := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchema)); v != 2 || SchemaVersion() != 2 {
-			return fmt.Errorf("schema %d, want 2", v)
+		if v := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchema)); v != uint64(SchemaVersion()) {
+			return fmt.Errorf("schema %d after migration, want %d", v, SchemaVersion())
 		}
 		return nil
 	})
