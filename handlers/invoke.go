@@ -82,6 +82,13 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, toAPIError(a.log, err))
 		return
 	}
+	if resp.Accepted { // async: stored, runs later
+		h.Set("Location", "/v1/executions/"+resp.CallID)
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = fmt.Fprintf(w, "{\"call_id\":%q}\n", resp.CallID)
+		return
+	}
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK

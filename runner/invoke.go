@@ -16,6 +16,7 @@ type Store interface {
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
 	AppendExecutionLog(id string, tail []byte, truncated bool)
+	Queue
 }
 
 // Invoker is the one invocation path of Gantry: /r/ requests, and later async workers,
@@ -24,11 +25,12 @@ type Invoker struct {
 	store  Store
 	runner *Runner
 	now    func() time.Time
+	wake   chan struct{} // an accepted async call wakes an idle worker
 }
 
 // NewInvoker returns the invocation path over a store and a runner.
 func NewInvoker(s Store, r *Runner) *Invoker {
-	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }}
+	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1)}
 }
 
 // Request is a call to the function that serves Path of App.
@@ -41,15 +43,17 @@ type Request struct {
 	Body   []byte
 }
 
-// Response is the outcome of a call. It is returned with the error of a failed call too,
+// Response is the outcome of a call, or, when Accepted, the receipt of an async call. It is returned with the error of a failed call too,
 // as soon as the call had an execution, so that callers can name it (Gantry-Call-Id).
 type Response struct {
-	CallID string
-	Route  store.Route
+	CallID   string
+	Route    store.Route
+	Accepted bool // an async call, stored to run later
 	*Result
 }
 
-// Invoke resolves the route, records the execution, runs the call and records how it ended.
+// Invoke resolves the route and runs the call: a sync call at once (recording its execution
+// and how it ended), an async one later (stored durably first, answered as Accepted).
 func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	route, params, err := iv.store.MatchRoute(req.App, req.Path)
 	if err != nil {
@@ -59,6 +63,17 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	url := req.Path
+	if req.Query != "" {
+		url += "?" + req.Query
+	}
+	async, err := wantsAsync(route, req.Header)
+	if err != nil {
+		return nil, err
+	}
+	if async {
+		return iv.accept(ctx, route, params, appConfig, req, url)
+	}
 	now := iv.now()
 	ex := store.Execution{
 		ID: iv.store.NewID(), App: route.App, Route: route.Path, Type: store.TypeSync,
@@ -66,10 +81,6 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	}
 	iv.store.RecordExecution(ex, nil)
 
-	url := req.Path
-	if req.Query != "" {
-		url += "?" + req.Query
-	}
 	call := &Call{
 		ID: ex.ID, Route: route, AppConfig: appConfig, Method: req.Method, URL: url,
 		Header: req.Header, Params: params, Body: req.Body,

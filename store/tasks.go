@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -314,4 +315,48 @@ func (s *DB) TaskStats(ctx context.Context) (TaskStats, error) {
 		})
 	})
 	return st, err
+}
+
+// ReleaseLeases returns to the queue, available now, the tasks leased to owners whose
+// name starts with prefix but not with keep: the workers of a previous run of this server,
+// dead since (one server owns a data dir), whose leases need not be waited out. Leases of
+// external runners (other prefixes) stand.
+func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		now := s.now()
+		var stale []Task
+		if err := tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
+			var t Task
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode task: %w", err)
+			}
+			if t.Leased(now) && strings.HasPrefix(t.LeaseOwner, prefix) && !strings.HasPrefix(t.LeaseOwner, keep) {
+				stale = append(stale, t)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		q := tx.Bucket(bucketTaskQueue)
+		for _, t := range stale {
+			if err := q.Delete(queueKey(t)); err != nil {
+				return err
+			}
+			t.LeaseOwner, t.LeaseUntil, t.AvailableAt = "", time.Time{}, now
+			if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+				return err
+			}
+			if err := q.Put(queueKey(t), nil); err != nil {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	return n, err
 }

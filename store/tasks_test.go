@@ -187,3 +187,21 @@ func BenchmarkEnqueueTask(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "accepts/s")
 }
+
+func TestReleaseLeasesOfAPreviousRun(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	mine, theirs, external := enqueue(t, s, 0), enqueue(t, s, 0), enqueue(t, s, 0)
+	for _, l := range []struct{ id, owner string }{{mine, "gantry:now:1"}, {theirs, "gantry:before:1"}, {external, "runner-7"}} {
+		if got, _ := s.LeaseTasks(ctx, 1, l.owner, time.Hour); len(got) != 1 || got[0].ID != l.id {
+			t.Fatalf("lease %s: %v", l.owner, ids(got))
+		}
+	}
+	n, err := s.ReleaseLeases(ctx, "gantry:", "gantry:now:")
+	if err != nil || n != 1 {
+		t.Fatalf("released %d (%v), want 1", n, err)
+	}
+	if got, _ := s.LeaseTasks(ctx, 10, "gantry:now:2", time.Hour); len(got) != 1 || got[0].ID != theirs {
+		t.Fatalf("after release: %v, want only the previous run's task", ids(got))
+	}
+}

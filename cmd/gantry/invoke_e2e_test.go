@@ -22,9 +22,18 @@ import (
 // call sends a request to the server and returns the response with its body read.
 func (s *server) call(t *testing.T, method, path, body string) (*http.Response, string) {
 	t.Helper()
+	return s.callWith(t, method, path, body)
+}
+
+// callWith is call with request headers given as name, value pairs.
+func (s *server) callWith(t *testing.T, method, path, body string, header ...string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	if body != "" && strings.HasPrefix(path, "/v1/") {
 		req.Header.Set("Content-Type", "application/json")

@@ -29,6 +29,7 @@ type serverConfig struct {
 	maxOutput       int
 	maxLog          int
 	keepExecutions  int
+	asyncWorkers    int
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -41,6 +42,7 @@ var serverEnv = map[string]string{
 	"max-output":       "GANTRY_MAX_OUTPUT",
 	"max-log":          "GANTRY_MAX_LOG",
 	"keep-executions":  "GANTRY_KEEP_EXECUTIONS",
+	"async-workers":    "GANTRY_ASYNC_WORKERS",
 }
 
 func newServerCmd() *cobra.Command {
@@ -69,6 +71,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.maxOutput, "max-output", 1<<20, "bytes of a function's response kept; the rest is dropped and flagged")
 	f.IntVar(&cfg.maxLog, "max-log", 256<<10, "bytes of a call's log (stderr) kept")
 	f.IntVar(&cfg.keepExecutions, "keep-executions", 1000, "executions kept per route, newest first (-1: all)")
+	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once")
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -122,8 +125,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	invoker := runner.NewInvoker(st, run)
+	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, Log: log})
+	if err != nil {
+		return err
+	}
 	h, err := handlers.New(handlers.Deps{
-		Store: st, Functions: runner.NewInvoker(st, run), Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
+		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 	}).Handler()
 	if err != nil {
 		return err
@@ -156,6 +164,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("requests still in flight at the drain timeout", "err", err)
+	}
+	if err := workers.Stop(drainCtx); err != nil {
+		log.Warn("async calls cut short: back in the queue", "err", err)
 	}
 	cleanupCtx, cancelCleanup := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelCleanup()
