@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-openapi/runtime"
 
@@ -43,6 +44,10 @@ type Store interface {
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
 	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error)
+
+	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
+	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
+	TaskStats(ctx context.Context) (store.TaskStats, error)
 }
 
 // Functions is what the API needs of the runner: the one invocation path, and the hooks
@@ -53,6 +58,7 @@ type Functions interface {
 	EnsureImage(ctx context.Context, ref string) error
 	DrainRoute(app, path string)
 	DrainApp(app string)
+	Cancel(ctx context.Context, id string) (store.Execution, error)
 }
 
 // Deps are what the API is built on.
@@ -97,6 +103,7 @@ func (a *API) Handler() (http.Handler, error) {
 		ExecutionsAPI: a,
 		MetaAPI:       a,
 		RoutesAPI:     a,
+		TasksAPI:      a,
 		Logger: func(format string, args ...any) {
 			if a.log.Enabled(context.Background(), slog.LevelDebug) {
 				a.log.Debug(fmt.Sprintf(format, args...))

@@ -53,11 +53,15 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusGatewayTimeout, message: "Timed out"}
 	case errors.As(err, &fnErr):
 		return &apiError{status: http.StatusBadGateway, message: fnErr.Message}
+	case errors.Is(err, runner.ErrCancelled):
+		return &apiError{status: http.StatusConflict, message: err.Error()}
 	case errors.Is(err, runner.ErrBusy):
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(1)}
 	case errors.Is(err, runner.ErrDockerUnavailable):
 		log.Warn("docker unavailable", "err", err)
 		return &apiError{status: http.StatusServiceUnavailable, message: "functions cannot run now: the container runtime (Docker) is unavailable", header: retryAfter(5)}
+	case errors.Is(err, runner.ErrStartTimeout):
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.Is(err, runner.ErrShuttingDown):
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.Is(err, runner.ErrImageNotFound):
@@ -66,7 +70,7 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusBadRequest, message: verr.Message, fields: verr.Field}
 	case errors.Is(err, store.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, message: err.Error()}
-	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrTaskRunning):
 		return &apiError{status: http.StatusConflict, message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, message: "request cancelled or timed out", header: retryAfter(1)}

@@ -50,3 +50,15 @@ func (a *API) GetExecutionLog(ctx context.Context, params executions.GetExecutio
 	}
 	return executions.NewGetExecutionLogOK().WithPayload(string(log))
 }
+
+// CancelExecution cancels a queued or running call; 409 for a finished one.
+func (a *API) CancelExecution(ctx context.Context, params executions.CancelExecutionParams) middleware.Responder {
+	if a.functions == nil {
+		return errNoFunctions
+	}
+	ex, err := a.functions.Cancel(ctx, params.ID)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return executions.NewCancelExecutionAccepted().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(ex)})
+}

@@ -63,8 +63,9 @@ func (iv *Invoker) accept(ctx context.Context, rt store.Route, params store.Para
 
 // WorkerOptions configure the async workers; zero values take the defaults.
 type WorkerOptions struct {
-	// Count is how many async calls run at once (default 2): it bounds the containers
-	// async work holds, so a backlog drains steadily and never starves sync calls.
+	// Count is how many async calls run at once: it bounds the containers async work
+	// holds, so a backlog drains steadily and never starves sync calls. 0 runs none here:
+	// async calls are left to external runners (GET /v1/tasks).
 	Count int
 	// Poll is how often an idle worker looks at the queue (default 250ms); accepts wake one at once.
 	Poll time.Duration
@@ -94,9 +95,6 @@ type Workers struct {
 
 // StartWorkers starts the async workers after taking back the leases of a previous run.
 func (iv *Invoker) StartWorkers(ctx context.Context, opts WorkerOptions) (*Workers, error) {
-	if opts.Count <= 0 {
-		opts.Count = 2
-	}
 	if opts.Poll <= 0 {
 		opts.Poll = 250 * time.Millisecond
 	}
@@ -161,14 +159,15 @@ func (w *Workers) loop(owner string) {
 // It settles in Done, before a hot container serves anyone else, so the task is final on
 // disk before any late log of the call arrives.
 func (w *Workers) runTask(t store.Task, owner string) {
-	ctx := context.Background()
+	ctx, untrack := w.iv.track(context.Background(), t.ID)
+	defer untrack()
 	started := w.iv.now()
 	call := &Call{
 		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, Method: t.Method, URL: t.URL,
 		Header: t.Header, Params: t.Params, Body: t.Body,
 		Deadline: started.Add(time.Duration(t.Route.Timeout) * time.Second),
 	}
-	call.Done = func(res *Result, err error) { w.settle(ctx, t, owner, started, res, err) }
+	call.Done = func(res *Result, err error) { w.settle(context.Background(), t, owner, started, res, err) }
 	call.LateLog = func(tail []byte, truncated bool) { w.iv.store.AppendExecutionLog(t.ID, tail, truncated) }
 	_, _ = w.iv.runner.Run(ctx, call)
 }

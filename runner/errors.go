@@ -17,6 +17,8 @@ var (
 	ErrImageNotFound = errors.New("image not found")
 	// ErrShuttingDown: the runner is closing and takes no new calls (503).
 	ErrShuttingDown = errors.New("gantry is shutting down")
+	// ErrCancelled: the call was cancelled by DELETE /v1/executions/{id} (409 to a sync caller).
+	ErrCancelled = errors.New("the call was cancelled")
 	// ErrStartTimeout: Docker did not create and start the container within StartTimeout (503).
 	ErrStartTimeout = errors.New("the function's container did not start in time; Docker may be overloaded")
 )

@@ -3,7 +3,9 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/store"
@@ -16,6 +18,8 @@ type Store interface {
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
 	AppendExecutionLog(id string, tail []byte, truncated bool)
+	GetExecution(ctx context.Context, id string) (store.Execution, error)
+	CancelTask(ctx context.Context, id string) error
 	Queue
 }
 
@@ -26,11 +30,14 @@ type Invoker struct {
 	runner *Runner
 	now    func() time.Time
 	wake   chan struct{} // an accepted async call wakes an idle worker
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // calls running in this process, by execution id
 }
 
 // NewInvoker returns the invocation path over a store and a runner.
 func NewInvoker(s Store, r *Runner) *Invoker {
-	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1)}
+	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{}}
 }
 
 // Request is a call to the function that serves Path of App.
@@ -81,6 +88,8 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	}
 	iv.store.RecordExecution(ex, nil)
 
+	ctx, untrack := iv.track(ctx, ex.ID)
+	defer untrack()
 	call := &Call{
 		ID: ex.ID, Route: route, AppConfig: appConfig, Method: req.Method, URL: url,
 		Header: req.Header, Params: params, Body: req.Body,
@@ -95,7 +104,54 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if res == nil {
 		res = &Result{Header: http.Header{}}
 	}
+	if runErr != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
+		runErr = ErrCancelled
+	}
 	return &Response{CallID: ex.ID, Route: route, Result: res}, runErr
+}
+
+// track registers a running call so that Cancel can stop it; the returned func unregisters it.
+func (iv *Invoker) track(ctx context.Context, id string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	iv.mu.Lock()
+	iv.running[id] = cancel
+	iv.mu.Unlock()
+	return ctx, func() {
+		iv.mu.Lock()
+		delete(iv.running, id)
+		iv.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// Cancel cancels a call: a queued one never runs (CANCELLED at once); a running one in this
+// process is stopped (its container killed; it ends CANCELLED). It returns the execution.
+// A finished call, or one running on an external runner, is a store.ErrConflict.
+func (iv *Invoker) Cancel(ctx context.Context, id string) (store.Execution, error) {
+	err := iv.store.CancelTask(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound) {
+		return store.Execution{}, err
+	}
+	if err != nil {
+		iv.mu.Lock()
+		cancel := iv.running[id]
+		iv.mu.Unlock()
+		if cancel != nil {
+			cancel(ErrCancelled)
+		}
+		ex, gerr := iv.store.GetExecution(ctx, id)
+		switch {
+		case gerr != nil:
+			return store.Execution{}, gerr
+		case cancel != nil:
+			return ex, nil
+		case ex.Done():
+			return ex, fmt.Errorf("%w: execution %q already finished (%s)", store.ErrConflict, id, ex.Status)
+		default:
+			return ex, fmt.Errorf("%w: execution %q runs on an external runner, which Gantry cannot stop", store.ErrConflict, id)
+		}
+	}
+	return iv.store.GetExecution(ctx, id)
 }
 
 // finish records the outcome of a call in its execution.
@@ -120,8 +176,8 @@ func finish(ex *store.Execution, res *Result, err error, now time.Time) {
 		ex.Status, ex.Reason = store.StatusFailed, fe.Reason
 	case errors.Is(err, ErrBusy):
 		ex.Status, ex.Reason = store.StatusFailed, store.ReasonBusy
-	case errors.Is(err, context.Canceled):
-		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest // the caller went away
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrCancelled):
+		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest // cancelled, or the caller went away
 	default:
 		ex.Status, ex.Reason = store.StatusFailed, store.ReasonError
 	}

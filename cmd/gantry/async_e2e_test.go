@@ -133,3 +133,106 @@ func TestAsyncCallsSurviveACrash(t *testing.T) {
 		}
 	}
 }
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=1")
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/slow","image":"`+imgTestfn+`","type":"async","timeout":120}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/sync","image":"`+imgTestfn+`","timeout":120}}`, 201)
+
+	// The one worker takes the first call (sleeping 60s); the second waits in the queue.
+	running := s.submitWith(t, "/r/a/slow", 1, `,"sleep_ms":60000`)[0]
+	waitFor(t, 30*time.Second, "the first call never ran", func() bool {
+		return s.execution(t, running)["status"] == "RUNNING" && s.containers(t, "gantry.call="+running) == 1
+	})
+	queued := s.submitWith(t, "/r/a/slow", 1, `,"sleep_ms":60000`)[0]
+
+	_, body := s.mustCall(t, "DELETE", "/v1/executions/"+queued, "", 202)
+	if !strings.Contains(body, `"status":"CANCELLED"`) {
+		t.Fatalf("cancel a queued call: %s", body)
+	}
+	start := time.Now()
+	s.mustCall(t, "DELETE", "/v1/executions/"+running, "", 202)
+	waitFor(t, 2*time.Second, "the cancelled call's container outlived 2s", func() bool {
+		return s.containers(t, "gantry.call="+running) == 0
+	})
+	waitFor(t, 5*time.Second, "the cancelled running call did not end CANCELLED", func() bool {
+		ex := s.execution(t, running)
+		return ex["status"] == "CANCELLED" && ex["reason"] == "client_request"
+	})
+	t.Logf("running call stopped in %s", time.Since(start))
+	// The worker is free now; the cancelled queued call must still never run.
+	time.Sleep(time.Second)
+	if ex := s.execution(t, queued); ex["status"] != "CANCELLED" || s.containers(t, "gantry.call="+queued) != 0 {
+		t.Fatalf("the cancelled queued call ran: %v", ex)
+	}
+	_, body = s.mustCall(t, "DELETE", "/v1/executions/"+running, "", 409)
+	errorMessage(t, body)
+	s.mustCall(t, "DELETE", "/v1/executions/01ARZ3NDEKTSV4RRFFQ69G5FAV", "", 404)
+
+	// A sync call: its caller gets 409.
+	answered := make(chan string, 1)
+	go func() {
+		res, body := s.call(t, "POST", "/r/a/sync", `{"sleep_ms":60000}`)
+		answered <- fmt.Sprint(res.StatusCode, " ", body)
+	}()
+	var id string
+	waitFor(t, 30*time.Second, "the sync call never showed as RUNNING", func() bool {
+		_, body := s.call(t, "GET", "/v1/executions?route=/sync&status=RUNNING", "")
+		var list struct{ Executions []map[string]any }
+		_ = json.Unmarshal([]byte(body), &list)
+		if len(list.Executions) == 1 && s.containers(t, "gantry.call="+list.Executions[0]["id"].(string)) == 1 {
+			id = list.Executions[0]["id"].(string)
+		}
+		return id != ""
+	})
+	s.mustCall(t, "DELETE", "/v1/executions/"+id, "", 202)
+	select {
+	case got := <-answered:
+		if !strings.HasPrefix(got, "409 ") || !strings.Contains(got, "cancelled") {
+			t.Fatalf("the sync caller got %s, want 409 the call was cancelled", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sync caller was not answered after the cancel")
+	}
+}
+
+func TestExternalRunner(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=0") // no internal workers: the queue is the runners'
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a","config":{"K":"v"}}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/job/:id","image":"`+imgTestfn+`","type":"async"}}`, 201)
+	id := s.submitWith(t, "/r/a/job/7", 1, "")[0]
+
+	var leased struct{ Tasks []map[string]any }
+	_, body := s.mustCall(t, "GET", "/v1/tasks?runner=r1&lease=1&n=5", "", 200)
+	if err := json.Unmarshal([]byte(body), &leased); err != nil || len(leased.Tasks) != 1 || leased.Tasks[0]["id"] != id ||
+		leased.Tasks[0]["body"] != `{"name":"n0"}` || fmt.Sprint(leased.Tasks[0]["params"]) != "map[id:7]" || fmt.Sprint(leased.Tasks[0]["config"]) != "map[K:v]" {
+		t.Fatalf("lease: %s", body)
+	}
+	if ex := s.execution(t, id); ex["status"] != "RUNNING" {
+		t.Fatalf("leased execution: %v", ex)
+	}
+	if _, body := s.mustCall(t, "GET", "/v1/tasks?runner=r2", "", 200); strings.Contains(body, id) {
+		t.Fatal("a leased task was handed to a second runner")
+	}
+	time.Sleep(1500 * time.Millisecond) // r1's lease expires without a result
+	_, body = s.mustCall(t, "GET", "/v1/tasks?runner=r2&lease=60", "", 200)
+	if !strings.Contains(body, id) || !strings.Contains(body, `"attempts":2`) {
+		t.Fatalf("after the lease expired: %s", body)
+	}
+	s.mustCall(t, "POST", "/v1/tasks/"+id+"/result", `{"runner":"r1","status":"SUCCESS","output":"late"}`, 409)
+	_, body = s.mustCall(t, "POST", "/v1/tasks/"+id+"/result", `{"runner":"r2","status":"SUCCESS","exit_code":0,"output":"done by r2","log":"r2 log"}`, 200)
+	if !strings.Contains(body, `"status":"SUCCESS"`) || !strings.Contains(body, `"output":"done by r2"`) {
+		t.Fatalf("result: %s", body)
+	}
+	if _, log := s.mustCall(t, "GET", "/v1/executions/"+id+"/log", "", 200); log != "r2 log" {
+		t.Fatalf("log %q", log)
+	}
+	_, body = s.mustCall(t, "GET", "/v1/tasks/stats", "", 200)
+	if !strings.Contains(body, `"queued":0`) || !strings.Contains(body, `"running":0`) {
+		t.Fatalf("stats: %s", body)
+	}
+	s.mustCall(t, "GET", "/v1/tasks", "", 400) // runner is required
+}

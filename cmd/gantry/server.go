@@ -71,7 +71,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.maxOutput, "max-output", 1<<20, "bytes of a function's response kept; the rest is dropped and flagged")
 	f.IntVar(&cfg.maxLog, "max-log", 256<<10, "bytes of a call's log (stderr) kept")
 	f.IntVar(&cfg.keepExecutions, "keep-executions", 1000, "executions kept per route, newest first (-1: all)")
-	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once")
+	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once (0: none here, external runners only)")
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"

@@ -9,6 +9,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/routes"
+	"github.com/gantry-dev/gantry/gen/client/tasks"
 	"github.com/go-openapi/runtime"
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
@@ -61,6 +62,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Executions = executions.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
+	cli.Tasks = tasks.New(transport, formats)
 
 	return cli
 }
@@ -128,6 +130,8 @@ type Gantry struct {
 
 	Routes routes.ClientService
 
+	Tasks tasks.ClientService
+
 	Transport runtime.ContextualTransport
 }
 
@@ -138,4 +142,5 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Executions.SetTransport(transport)
 	c.Meta.SetTransport(transport)
 	c.Routes.SetTransport(transport)
+	c.Tasks.SetTransport(transport)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
@@ -42,6 +43,8 @@ type AppsAPI interface {
 
 // ExecutionsAPI
 type ExecutionsAPI interface {
+	// CancelExecution Cancel a call.
+	CancelExecution(ctx context.Context, params executions.CancelExecutionParams) middleware.Responder
 	// GetExecution Get an execution.
 	GetExecution(ctx context.Context, params executions.GetExecutionParams) middleware.Responder
 	// GetExecutionLog Get the log (stderr) of an execution, as plain text.
@@ -72,12 +75,23 @@ type RoutesAPI interface {
 	PutRoute(ctx context.Context, params routes.PutRouteParams) middleware.Responder
 }
 
+// TasksAPI
+type TasksAPI interface {
+	// GetTaskStats Depth and age of the async queue.
+	GetTaskStats(ctx context.Context, params tasks.GetTaskStatsParams) middleware.Responder
+	// LeaseTasks Lease queued async calls to an external runner.
+	LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) middleware.Responder
+	// ReportTaskResult Report the outcome of a leased task.
+	ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder
+}
+
 // Config is configuration for Handler
 type Config struct {
 	AppsAPI
 	ExecutionsAPI
 	MetaAPI
 	RoutesAPI
+	TasksAPI
 	Logger func(string, ...any)
 	// InnerMiddleware is for the handler executors. These do not apply to the swagger.json document.
 	// The middleware executes after routing but before authentication, binding and validation
@@ -135,6 +149,12 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 	api.JSONProducer = runtime.JSONProducer()
 	api.TxtProducer = runtime.TextProducer()
 
+	api.ExecutionsCancelExecutionHandler = executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.CancelExecution(ctx, params)
+	})
+
 	api.AppsCreateAppHandler = apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 
@@ -183,10 +203,22 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.GetRoute(ctx, params)
 	})
 
+	api.TasksGetTaskStatsHandler = tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.GetTaskStats(ctx, params)
+	})
+
 	api.MetaGetVersionHandler = meta.GetVersionHandlerFunc(func(params meta.GetVersionParams) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 
 		return c.GetVersion(ctx, params)
+	})
+
+	api.TasksLeaseTasksHandler = tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.LeaseTasks(ctx, params)
 	})
 
 	api.AppsListAppsHandler = apps.ListAppsHandlerFunc(func(params apps.ListAppsParams) middleware.Responder {
@@ -229,6 +261,12 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx := params.HTTPRequest.Context()
 
 		return c.PutRoute(ctx, params)
+	})
+
+	api.TasksReportTaskResultHandler = tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+
+		return c.ReportTaskResult(ctx, params)
 	})
 
 	api.ServerShutdown = func() {}

@@ -557,6 +557,34 @@ func init() {
           }
         }
       },
+      "delete": {
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA finished call, or one running on an external runner, cannot be cancelled: 409.\n",
+        "tags": [
+          "executions"
+        ],
+        "summary": "Cancel a call.",
+        "operationId": "cancelExecution",
+        "responses": {
+          "202": {
+            "description": "The call is cancelled (queued) or being stopped (running).",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
       "parameters": [
         {
           "$ref": "#/parameters/executionID"
@@ -586,6 +614,130 @@ func init() {
           },
           "404": {
             "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/executionID"
+        }
+      ]
+    },
+    "/tasks": {
+      "get": {
+        "description": "Returns up to ` + "`" + `n` + "`" + ` tasks that are due, oldest first. Each is RUNNING, leased to ` + "`" + `runner` + "`" + ` for\n` + "`" + `lease` + "`" + ` seconds: no other consumer gets it until the lease expires. Report its outcome with\nPOST /tasks/{id}/result before then, or it goes back to the queue.\n",
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Lease queued async calls to an external runner.",
+        "operationId": "leaseTasks",
+        "parameters": [
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 1,
+            "name": "n",
+            "in": "query"
+          },
+          {
+            "pattern": "^[A-Za-z0-9_.-]{1,64}$",
+            "type": "string",
+            "description": "Name of the runner that takes the lease.",
+            "name": "runner",
+            "in": "query",
+            "required": true
+          },
+          {
+            "maximum": 3600,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 60,
+            "description": "Seconds the lease lasts.",
+            "name": "lease",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The leased tasks (possibly none).",
+            "schema": {
+              "$ref": "#/definitions/TasksWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/tasks/stats": {
+      "get": {
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Depth and age of the async queue.",
+        "operationId": "getTaskStats",
+        "responses": {
+          "200": {
+            "description": "The queue's figures.",
+            "schema": {
+              "$ref": "#/definitions/TaskStats"
+            }
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/tasks/{id}/result": {
+      "post": {
+        "description": "The task leaves the queue and its execution takes the result, in one transaction.",
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Report the outcome of a leased task.",
+        "operationId": "reportTaskResult",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/TaskResult"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The finished execution.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
           },
           "default": {
             "$ref": "#/responses/ServerError"
@@ -970,6 +1122,170 @@ func init() {
         }
       }
     },
+    "Task": {
+      "type": "object",
+      "required": [
+        "id",
+        "app",
+        "route",
+        "image",
+        "method",
+        "url",
+        "lease_until",
+        "attempts"
+      ],
+      "properties": {
+        "app": {
+          "type": "string"
+        },
+        "attempts": {
+          "description": "Runs started so far, this one included.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "body": {
+          "description": "The request body; base64 when body_encoding is base64 (a body that is not UTF-8).",
+          "type": "string"
+        },
+        "body_encoding": {
+          "type": "string"
+        },
+        "config": {
+          "$ref": "#/definitions/Config"
+        },
+        "format": {
+          "type": "string"
+        },
+        "headers": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "id": {
+          "description": "The task's and its execution's id.",
+          "type": "string"
+        },
+        "image": {
+          "description": "The route's image when the call was accepted.",
+          "type": "string"
+        },
+        "lease_until": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "method": {
+          "type": "string"
+        },
+        "params": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          }
+        },
+        "route": {
+          "type": "string"
+        },
+        "timeout": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "url": {
+          "description": "The request's path under the app, with its query.",
+          "type": "string"
+        }
+      }
+    },
+    "TaskResult": {
+      "type": "object",
+      "required": [
+        "runner",
+        "status"
+      ],
+      "properties": {
+        "error": {
+          "type": "string"
+        },
+        "exit_code": {
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "log": {
+          "type": "string"
+        },
+        "output": {
+          "type": "string"
+        },
+        "reason": {
+          "type": "string",
+          "enum": [
+            "timeout",
+            "killed",
+            "bad_exit",
+            "error"
+          ]
+        },
+        "runner": {
+          "description": "The runner that holds the lease.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_.-]{1,64}$"
+        },
+        "status": {
+          "type": "string",
+          "enum": [
+            "SUCCESS",
+            "FAILED"
+          ]
+        }
+      }
+    },
+    "TaskStats": {
+      "type": "object",
+      "required": [
+        "queued",
+        "running",
+        "delayed"
+      ],
+      "properties": {
+        "delayed": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "oldest_age_seconds": {
+          "description": "Age of the oldest waiting task; 0 when none waits.",
+          "type": "number",
+          "format": "double"
+        },
+        "queued": {
+          "description": "Tasks waiting, including those waiting out a retry delay.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "running": {
+          "description": "Tasks under a lease in force.",
+          "type": "integer",
+          "format": "int64"
+        }
+      }
+    },
+    "TasksWrapper": {
+      "type": "object",
+      "required": [
+        "tasks"
+      ],
+      "properties": {
+        "tasks": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Task"
+          }
+        }
+      }
+    },
     "Version": {
       "type": "object",
       "required": [
@@ -1075,6 +1391,10 @@ func init() {
     {
       "description": "Every function call is recorded as an execution: its status, why it failed, its exit code,\ntimings and its stderr log. Executions are kept after their route is deleted; the server\nkeeps the newest ones of each route (1000 by default).\n",
       "name": "executions"
+    },
+    {
+      "description": "The queue of accepted async calls, for external runners: lease tasks, run them anywhere,\nreport their results. A lease that expires without a result returns its task to the queue.\n",
+      "name": "tasks"
     },
     {
       "description": "Server information.",
@@ -1836,6 +2156,46 @@ func init() {
           }
         }
       },
+      "delete": {
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA finished call, or one running on an external runner, cannot be cancelled: 409.\n",
+        "tags": [
+          "executions"
+        ],
+        "summary": "Cancel a call.",
+        "operationId": "cancelExecution",
+        "responses": {
+          "202": {
+            "description": "The call is cancelled (queued) or being stopped (running).",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
       "parameters": [
         {
           "maxLength": 64,
@@ -1873,6 +2233,162 @@ func init() {
           },
           "404": {
             "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/tasks": {
+      "get": {
+        "description": "Returns up to ` + "`" + `n` + "`" + ` tasks that are due, oldest first. Each is RUNNING, leased to ` + "`" + `runner` + "`" + ` for\n` + "`" + `lease` + "`" + ` seconds: no other consumer gets it until the lease expires. Report its outcome with\nPOST /tasks/{id}/result before then, or it goes back to the queue.\n",
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Lease queued async calls to an external runner.",
+        "operationId": "leaseTasks",
+        "parameters": [
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 1,
+            "name": "n",
+            "in": "query"
+          },
+          {
+            "pattern": "^[A-Za-z0-9_.-]{1,64}$",
+            "type": "string",
+            "description": "Name of the runner that takes the lease.",
+            "name": "runner",
+            "in": "query",
+            "required": true
+          },
+          {
+            "maximum": 3600,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 60,
+            "description": "Seconds the lease lasts.",
+            "name": "lease",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The leased tasks (possibly none).",
+            "schema": {
+              "$ref": "#/definitions/TasksWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/tasks/stats": {
+      "get": {
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Depth and age of the async queue.",
+        "operationId": "getTaskStats",
+        "responses": {
+          "200": {
+            "description": "The queue's figures.",
+            "schema": {
+              "$ref": "#/definitions/TaskStats"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/tasks/{id}/result": {
+      "post": {
+        "description": "The task leaves the queue and its execution takes the result, in one transaction.",
+        "tags": [
+          "tasks"
+        ],
+        "summary": "Report the outcome of a leased task.",
+        "operationId": "reportTaskResult",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/TaskResult"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The finished execution.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
@@ -2287,6 +2803,170 @@ func init() {
         }
       }
     },
+    "Task": {
+      "type": "object",
+      "required": [
+        "id",
+        "app",
+        "route",
+        "image",
+        "method",
+        "url",
+        "lease_until",
+        "attempts"
+      ],
+      "properties": {
+        "app": {
+          "type": "string"
+        },
+        "attempts": {
+          "description": "Runs started so far, this one included.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "body": {
+          "description": "The request body; base64 when body_encoding is base64 (a body that is not UTF-8).",
+          "type": "string"
+        },
+        "body_encoding": {
+          "type": "string"
+        },
+        "config": {
+          "$ref": "#/definitions/Config"
+        },
+        "format": {
+          "type": "string"
+        },
+        "headers": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "id": {
+          "description": "The task's and its execution's id.",
+          "type": "string"
+        },
+        "image": {
+          "description": "The route's image when the call was accepted.",
+          "type": "string"
+        },
+        "lease_until": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "method": {
+          "type": "string"
+        },
+        "params": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          }
+        },
+        "route": {
+          "type": "string"
+        },
+        "timeout": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "url": {
+          "description": "The request's path under the app, with its query.",
+          "type": "string"
+        }
+      }
+    },
+    "TaskResult": {
+      "type": "object",
+      "required": [
+        "runner",
+        "status"
+      ],
+      "properties": {
+        "error": {
+          "type": "string"
+        },
+        "exit_code": {
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true
+        },
+        "log": {
+          "type": "string"
+        },
+        "output": {
+          "type": "string"
+        },
+        "reason": {
+          "type": "string",
+          "enum": [
+            "timeout",
+            "killed",
+            "bad_exit",
+            "error"
+          ]
+        },
+        "runner": {
+          "description": "The runner that holds the lease.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_.-]{1,64}$"
+        },
+        "status": {
+          "type": "string",
+          "enum": [
+            "SUCCESS",
+            "FAILED"
+          ]
+        }
+      }
+    },
+    "TaskStats": {
+      "type": "object",
+      "required": [
+        "queued",
+        "running",
+        "delayed"
+      ],
+      "properties": {
+        "delayed": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "oldest_age_seconds": {
+          "description": "Age of the oldest waiting task; 0 when none waits.",
+          "type": "number",
+          "format": "double"
+        },
+        "queued": {
+          "description": "Tasks waiting, including those waiting out a retry delay.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "running": {
+          "description": "Tasks under a lease in force.",
+          "type": "integer",
+          "format": "int64"
+        }
+      }
+    },
+    "TasksWrapper": {
+      "type": "object",
+      "required": [
+        "tasks"
+      ],
+      "properties": {
+        "tasks": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Task"
+          }
+        }
+      }
+    },
     "Version": {
       "type": "object",
       "required": [
@@ -2392,6 +3072,10 @@ func init() {
     {
       "description": "Every function call is recorded as an execution: its status, why it failed, its exit code,\ntimings and its stderr log. Executions are kept after their route is deleted; the server\nkeeps the newest ones of each route (1000 by default).\n",
       "name": "executions"
+    },
+    {
+      "description": "The queue of accepted async calls, for external runners: lease tasks, run them anywhere,\nreport their results. A lease that expires without a result returns its task to the queue.\n",
+      "name": "tasks"
     },
     {
       "description": "Server information.",

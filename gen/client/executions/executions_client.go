@@ -79,6 +79,12 @@ func WithAcceptTextPlain(r *runtime.ClientOperation) {
 // ClientService is the interface for Client methods.
 type ClientService interface {
 
+	// CancelExecution cancel a call.
+	CancelExecution(params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error)
+
+	// CancelExecutionContext cancel a call.
+	CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error)
+
 	// GetExecution get an execution.
 	GetExecution(params *GetExecutionParams, opts ...ClientOption) (*GetExecutionOK, error)
 
@@ -98,6 +104,77 @@ type ClientService interface {
 	ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, opts ...ClientOption) (*ListExecutionsOK, error)
 
 	SetTransport(transport runtime.ContextualTransport)
+}
+
+// CancelExecution cancels a call.
+//
+// A queued call never runs and becomes CANCELLED (reason client_request). A running call has
+// its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
+// A finished call, or one running on an external runner, cannot be cancelled: 409.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.CancelExecutionContext] instead.
+func (a *Client) CancelExecution(params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.CancelExecutionContext(ctx, params, opts...)
+}
+
+// CancelExecutionContext cancels a call.
+//
+// A queued call never runs and becomes CANCELLED (reason client_request). A running call has
+// its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
+// A finished call, or one running on an external runner, cannot be cancelled: 409.
+// .
+//
+// Do not use the deprecated [CancelExecutionParams.Context] with this method: it would be ignored.
+func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewCancelExecutionParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "cancelExecution",
+		Method:             "DELETE",
+		PathPattern:        "/executions/{id}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http"},
+		Params:             params,
+		Reader:             &CancelExecutionReader{formats: a.formats},
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*CancelExecutionAccepted)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*CancelExecutionDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
 // GetExecution gets an execution.

@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
@@ -43,6 +44,12 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 
 		JSONProducer: runtime.JSONProducer(),
 		TxtProducer:  runtime.TextProducer(),
+
+		ExecutionsCancelExecutionHandler: executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation executions.CancelExecution has not yet been implemented")
+		}),
 
 		AppsCreateAppHandler: apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
 			_ = params
@@ -92,10 +99,22 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.GetRoute has not yet been implemented")
 		}),
 
+		TasksGetTaskStatsHandler: tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation tasks.GetTaskStats has not yet been implemented")
+		}),
+
 		MetaGetVersionHandler: meta.GetVersionHandlerFunc(func(params meta.GetVersionParams) middleware.Responder {
 			_ = params
 
 			return middleware.NotImplemented("operation meta.GetVersion has not yet been implemented")
+		}),
+
+		TasksLeaseTasksHandler: tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation tasks.LeaseTasks has not yet been implemented")
 		}),
 
 		AppsListAppsHandler: apps.ListAppsHandlerFunc(func(params apps.ListAppsParams) middleware.Responder {
@@ -138,6 +157,12 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = params
 
 			return middleware.NotImplemented("operation routes.PutRoute has not yet been implemented")
+		}),
+
+		TasksReportTaskResultHandler: tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation tasks.ReportTaskResult has not yet been implemented")
 		}),
 	}
 }
@@ -192,6 +217,8 @@ type GantryAPI struct {
 	//   - text/plain
 	TxtProducer runtime.Producer
 
+	// ExecutionsCancelExecutionHandler sets the operation handler for the cancel execution operation
+	ExecutionsCancelExecutionHandler executions.CancelExecutionHandler
 	// AppsCreateAppHandler sets the operation handler for the create app operation
 	AppsCreateAppHandler apps.CreateAppHandler
 	// RoutesCreateRouteHandler sets the operation handler for the create route operation
@@ -208,8 +235,12 @@ type GantryAPI struct {
 	ExecutionsGetExecutionLogHandler executions.GetExecutionLogHandler
 	// RoutesGetRouteHandler sets the operation handler for the get route operation
 	RoutesGetRouteHandler routes.GetRouteHandler
+	// TasksGetTaskStatsHandler sets the operation handler for the get task stats operation
+	TasksGetTaskStatsHandler tasks.GetTaskStatsHandler
 	// MetaGetVersionHandler sets the operation handler for the get version operation
 	MetaGetVersionHandler meta.GetVersionHandler
+	// TasksLeaseTasksHandler sets the operation handler for the lease tasks operation
+	TasksLeaseTasksHandler tasks.LeaseTasksHandler
 	// AppsListAppsHandler sets the operation handler for the list apps operation
 	AppsListAppsHandler apps.ListAppsHandler
 	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
@@ -224,6 +255,8 @@ type GantryAPI struct {
 	AppsPutAppHandler apps.PutAppHandler
 	// RoutesPutRouteHandler sets the operation handler for the put route operation
 	RoutesPutRouteHandler routes.PutRouteHandler
+	// TasksReportTaskResultHandler sets the operation handler for the report task result operation
+	TasksReportTaskResultHandler tasks.ReportTaskResultHandler
 
 	// ServeError is called when an error is received, there is a default handler
 	// but you can set your own with this
@@ -304,6 +337,9 @@ func (o *GantryAPI) Validate() error {
 		unregistered = append(unregistered, "TxtProducer")
 	}
 
+	if o.ExecutionsCancelExecutionHandler == nil {
+		unregistered = append(unregistered, "executions.CancelExecutionHandler")
+	}
 	if o.AppsCreateAppHandler == nil {
 		unregistered = append(unregistered, "apps.CreateAppHandler")
 	}
@@ -328,8 +364,14 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesGetRouteHandler == nil {
 		unregistered = append(unregistered, "routes.GetRouteHandler")
 	}
+	if o.TasksGetTaskStatsHandler == nil {
+		unregistered = append(unregistered, "tasks.GetTaskStatsHandler")
+	}
 	if o.MetaGetVersionHandler == nil {
 		unregistered = append(unregistered, "meta.GetVersionHandler")
+	}
+	if o.TasksLeaseTasksHandler == nil {
+		unregistered = append(unregistered, "tasks.LeaseTasksHandler")
 	}
 	if o.AppsListAppsHandler == nil {
 		unregistered = append(unregistered, "apps.ListAppsHandler")
@@ -351,6 +393,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesPutRouteHandler == nil {
 		unregistered = append(unregistered, "routes.PutRouteHandler")
+	}
+	if o.TasksReportTaskResultHandler == nil {
+		unregistered = append(unregistered, "tasks.ReportTaskResultHandler")
 	}
 
 	if len(unregistered) > 0 {
@@ -445,6 +490,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers = make(map[string]map[string]http.Handler)
 	}
 
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/executions/{id}"] = executions.NewCancelExecution(o.context, o.ExecutionsCancelExecutionHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
@@ -480,7 +529,15 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/tasks/stats"] = tasks.NewGetTaskStats(o.context, o.TasksGetTaskStatsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/version"] = meta.NewGetVersion(o.context, o.MetaGetVersionHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/tasks"] = tasks.NewLeaseTasks(o.context, o.TasksLeaseTasksHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -509,6 +566,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
 	o.handlers["PUT"]["/apps/{app}/routes/{route}"] = routes.NewPutRoute(o.context, o.RoutesPutRouteHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/tasks/{id}/result"] = tasks.NewReportTaskResult(o.context, o.TasksReportTaskResultHandler)
 }
 
 // Serve creates a http handler to serve the API over HTTP

@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-openapi/runtime/middleware"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// runnerOwner names an external runner's leases, apart from Gantry's own workers ("gantry:").
+func runnerOwner(name string) string { return "runner:" + name }
+
+// LeaseTasks leases queued async calls to an external runner.
+func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) middleware.Responder {
+	n, lease := int64(1), int64(60)
+	if params.N != nil {
+		n = *params.N
+	}
+	if params.Lease != nil {
+		lease = *params.Lease
+	}
+	leased, err := a.store.LeaseTasks(ctx, int(n), runnerOwner(params.Runner), time.Duration(lease)*time.Second)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	out := &models.TasksWrapper{Tasks: make([]*models.Task, 0, len(leased))}
+	for _, t := range leased {
+		out.Tasks = append(out.Tasks, taskToModel(t))
+	}
+	return tasks.NewLeaseTasksOK().WithPayload(out)
+}
+
+// ReportTaskResult ends a task leased to an external runner with its outcome.
+func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder {
+	in := params.Body
+	ex := store.Execution{Status: *in.Status, Reason: in.Reason, Error: in.Error, Output: []byte(in.Output)}
+	if in.ExitCode != nil {
+		code := int(*in.ExitCode)
+		ex.ExitCode = &code
+	}
+	if ex.Status == store.StatusFailed && ex.Reason == "" {
+		ex.Reason = store.ReasonError
+	}
+	if err := a.store.CompleteTask(ctx, params.ID, runnerOwner(*in.Runner), ex, []byte(in.Log)); err != nil {
+		return a.errorResponse(err)
+	}
+	done, err := a.store.GetExecution(ctx, params.ID)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return tasks.NewReportTaskResultOK().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(done)})
+}
+
+// GetTaskStats answers the depth and age of the async queue.
+func (a *API) GetTaskStats(ctx context.Context, _ tasks.GetTaskStatsParams) middleware.Responder {
+	st, err := a.store.TaskStats(ctx)
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	queued, running, delayed := int64(st.Queued), int64(st.Running), int64(st.Delayed)
+	out := &models.TaskStats{Queued: &queued, Running: &running, Delayed: &delayed}
+	if !st.OldestAt.IsZero() {
+		out.OldestAgeSeconds = time.Since(st.OldestAt).Seconds()
+	}
+	return tasks.NewGetTaskStatsOK().WithPayload(out)
+}
+
+func taskToModel(t store.Task) *models.Task {
+	id, app, path, image, method, url := t.ID, t.Route.App, t.Route.Path, t.Route.Image, t.Method, t.URL
+	attempts := int64(t.Attempts)
+	until := strfmt.DateTime(t.LeaseUntil.UTC())
+	m := &models.Task{
+		ID: &id, App: &app, Route: &path, Image: &image, Format: t.Route.Format, Timeout: t.Route.Timeout,
+		Method: &method, URL: &url, Headers: t.Header, Params: t.Params, Config: mergeConfig(t.AppConfig, t.Route.Config),
+		Attempts: &attempts, LeaseUntil: &until,
+	}
+	if utf8.Valid(t.Body) {
+		m.Body = string(t.Body)
+	} else {
+		m.Body, m.BodyEncoding = base64.StdEncoding.EncodeToString(t.Body), "base64"
+	}
+	return m
+}
