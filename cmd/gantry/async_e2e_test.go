@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/gantry-dev/gantry/runner"
 )
 
 // submit sends n async calls concurrently and returns their call ids (index i: input name i).
@@ -235,4 +242,75 @@ func TestExternalRunner(t *testing.T) {
 		t.Fatalf("stats: %s", body)
 	}
 	s.mustCall(t, "GET", "/v1/tasks", "", 400) // runner is required
+}
+
+// TestAsyncRetriesWhenDockerFails takes Docker away under queued async calls: they are
+// retried with backoff, then FAILED with a clear error, never dropped; once Docker is back,
+// new calls run again.
+func TestAsyncRetriesWhenDockerFails(t *testing.T) {
+	t.Parallel()
+	if !strings.HasPrefix(docker.DaemonHost(), "unix://") {
+		t.Skip("the daemon is not on a unix socket")
+	}
+	proxy := &dockerProxy{path: filepath.Join(t.TempDir(), "docker.sock")}
+	proxy.start(t)
+	t.Cleanup(proxy.stop)
+	s := startServer(t, t.TempDir(), "DOCKER_HOST=unix://"+proxy.path, "GANTRY_ASYNC_ATTEMPTS=3", "GANTRY_ASYNC_BACKOFF=200ms")
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/job","image":"`+imgTestfn+`","type":"async"}}`, 201)
+
+	proxy.stop()
+	ids := s.submit(t, "/r/a/job", 3)
+	waitFor(t, 10*time.Second, "a call failing for Docker was not retried", func() bool {
+		ex := s.execution(t, ids[0])
+		return ex["status"] == "QUEUED" && strings.Contains(fmt.Sprint(ex["error"]), "docker is unavailable")
+	})
+	for _, ex := range s.waitDone(t, ids, 30*time.Second) {
+		if ex["status"] != "FAILED" || ex["reason"] != "error" || !strings.Contains(fmt.Sprint(ex["error"]), "gave up after 3 attempts") {
+			t.Fatalf("after the retries: %v", ex)
+		}
+	}
+	proxy.start(t)
+	id := s.submit(t, "/r/a/job", 1)[0]
+	if ex := s.waitDone(t, []string{id}, time.Minute)[id]; ex["status"] != "SUCCESS" {
+		t.Fatalf("once Docker is back: %v", ex)
+	}
+}
+
+// TestAsyncBacklogDrainsWithBoundedConcurrency queues cold calls behind few workers: they
+// drain with never more containers than workers, none lost, none left behind.
+func TestAsyncBacklogDrainsWithBoundedConcurrency(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=3")
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/cold","image":"`+imgTestfn+`","type":"async"}}`, 201)
+	ids := s.submit(t, "/r/a/cold", 60)
+
+	stop := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		top := 0
+		for {
+			select {
+			case <-stop:
+				most <- top
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			list, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", runner.LabelInstance+"="+s.instance), filters.Arg("status", "running"))})
+			if err == nil && len(list) > top {
+				top = len(list)
+			}
+		}
+	}()
+	done := s.waitDone(t, ids, 4*time.Minute)
+	close(stop)
+	for i, id := range ids {
+		if ex := done[id]; ex["status"] != "SUCCESS" || ex["output"] != fmt.Sprintf("Hello n%d!", i) {
+			t.Fatalf("call %d: %v", i, ex)
+		}
+	}
+	if top := <-most; top > 3 || top == 0 {
+		t.Fatalf("%d containers ran at once, want at most the 3 workers", top)
+	}
 }

@@ -30,6 +30,8 @@ type serverConfig struct {
 	maxLog          int
 	keepExecutions  int
 	asyncWorkers    int
+	asyncAttempts   int
+	asyncBackoff    time.Duration
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -43,6 +45,8 @@ var serverEnv = map[string]string{
 	"max-log":          "GANTRY_MAX_LOG",
 	"keep-executions":  "GANTRY_KEEP_EXECUTIONS",
 	"async-workers":    "GANTRY_ASYNC_WORKERS",
+	"async-attempts":   "GANTRY_ASYNC_ATTEMPTS",
+	"async-backoff":    "GANTRY_ASYNC_BACKOFF",
 }
 
 func newServerCmd() *cobra.Command {
@@ -72,6 +76,8 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.maxLog, "max-log", 256<<10, "bytes of a call's log (stderr) kept")
 	f.IntVar(&cfg.keepExecutions, "keep-executions", 1000, "executions kept per route, newest first (-1: all)")
 	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once (0: none here, external runners only)")
+	f.IntVar(&cfg.asyncAttempts, "async-attempts", 5, "runs of an async call that Gantry or Docker fails, before it is FAILED")
+	f.DurationVar(&cfg.asyncBackoff, "async-backoff", time.Second, "delay before the first retry of an async call; doubles, at most 1m")
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -126,7 +132,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	invoker := runner.NewInvoker(st, run)
-	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, Log: log})
+	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
 	if err != nil {
 		return err
 	}
