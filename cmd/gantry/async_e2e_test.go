@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -312,5 +314,42 @@ func TestAsyncBacklogDrainsWithBoundedConcurrency(t *testing.T) {
 	}
 	if top := <-most; top > 3 || top == 0 {
 		t.Fatalf("%d containers ran at once, want at most the 3 workers", top)
+	}
+}
+
+func TestCLICallWaitCancel(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=1")
+	s.cli(t, "apps", "create", "a")
+	s.cli(t, "routes", "create", "a", "/hello", "--image", imgTestfn)
+	s.cli(t, "routes", "create", "a", "/job", "--image", imgTestfn, "--type", "async", "--timeout", "120")
+
+	if out := s.cli(t, "call", "a", "/hello", "--data", `{"name":"CLI"}`); out != "Hello CLI!" {
+		t.Fatalf("sync call printed %q", out)
+	}
+	input := filepath.Join(t.TempDir(), "in.json")
+	if err := os.WriteFile(input, []byte(`{"name":"file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(s.cli(t, "call", "a", "/job", "--data", "@"+input))
+	if len(id) != 26 {
+		t.Fatalf("async call printed %q, want a call id", id)
+	}
+	if out := s.cli(t, "executions", "wait", id, "--interval", "100ms"); !regexp.MustCompile(`Status:\s+SUCCESS`).MatchString(out) {
+		t.Fatalf("wait printed %q", out)
+	}
+	if ex := s.execution(t, id); ex["output"] != "Hello file!" {
+		t.Fatalf("the async call's output: %v", ex)
+	}
+	out, err := s.cliErr("call", "a", "/hello", "--data", `{"exit":3}`)
+	if err == nil || !strings.Contains(out, "exited with code 3") {
+		t.Fatalf("failed call: %v %q", err, out)
+	}
+	slow := strings.TrimSpace(s.cli(t, "call", "a", "/job", "--data", `{"sleep_ms":60000}`))
+	if out := s.cli(t, "executions", "cancel", slow); !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel printed %q", out)
+	}
+	if out, err := s.cliErr("executions", "wait", slow, "--interval", "100ms"); err == nil || !strings.Contains(out, "CANCELLED") {
+		t.Fatalf("wait on a cancelled call: %v %q", err, out)
 	}
 }

@@ -25,6 +25,8 @@ func newExecutionsCmd(cf *clientFlags) *cobra.Command {
 		Short:   "Inspect the records of function calls",
 	}
 	cmd.AddCommand(
+		newExecutionsCancelCmd(cf),
+		newExecutionsWaitCmd(cf),
 		newExecutionsListCmd(cf),
 		newExecutionsGetCmd(cf),
 		newExecutionsLogsCmd(cf),
@@ -199,4 +201,70 @@ func formatDurationMs(ms *int64) string {
 		return "-"
 	}
 	return (time.Duration(*ms) * time.Millisecond).String()
+}
+
+func newExecutionsCancelCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a queued or running call",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := s.api.Executions.CancelExecutionContext(cmd.Context(), executions.NewCancelExecutionParams().WithID(args[0]))
+			if err != nil {
+				return clientError(fmt.Sprintf("cancel execution %s", args[0]), err)
+			}
+			w := res.GetPayload()
+			return s.out.show(w, func(out io.Writer) error {
+				_, err := fmt.Fprintf(out, "execution %s cancelled (%s)\n", args[0], w.Execution.Status)
+				return err
+			})
+		},
+	}
+}
+
+func newExecutionsWaitCmd(cf *clientFlags) *cobra.Command {
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait ID",
+		Short: "Wait until a call finishes, showing its progress; fails unless it succeeded",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			last := ""
+			for {
+				res, err := s.api.Executions.GetExecutionContext(cmd.Context(), executions.NewGetExecutionParams().WithID(args[0]))
+				if err != nil {
+					return clientError(fmt.Sprintf("get execution %s", args[0]), err)
+				}
+				e := res.GetPayload().Execution
+				if e.Status != last {
+					fmt.Fprintf(s.stderr, "%s %s\n", time.Now().Format("15:04:05"), e.Status)
+					last = e.Status
+				}
+				if e.Status != "QUEUED" && e.Status != "RUNNING" {
+					if err := s.out.show(res.GetPayload(), func(out io.Writer) error { return writeFields(out, executionFields(e)) }); err != nil {
+						return err
+					}
+					if e.Status != "SUCCESS" {
+						return fmt.Errorf("%w: %s %s", errNotSucceeded, e.Status, e.Reason)
+					}
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cmd.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often to look")
+	return cmd
 }

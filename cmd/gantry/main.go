@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(cf),
 		newAppsCmd(cf),
 		newRoutesCmd(cf),
+		newCallCmd(cf),
 		newExecutionsCmd(cf),
 	)
 	return root
