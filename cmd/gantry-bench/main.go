@@ -12,6 +12,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +41,7 @@ import (
 
 type config struct {
 	only     string
+	backlog  int
 	gantry   string
 	coldN    int
 	hotN     int
@@ -49,7 +52,8 @@ type config struct {
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold or hot")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot or async")
+	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
 	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each throughput run at concurrency 8")
@@ -73,6 +77,7 @@ func run(cfg config) error {
 		return err
 	}
 	images, err := fnimage.BuildAll(ctx, docker, "hello", "hello-http")
+	g0 := images
 	if err != nil {
 		return err
 	}
@@ -81,7 +86,7 @@ func run(cfg config) error {
 		return err
 	}
 	defer srv.stop()
-	g := &bench{srv: srv, docker: docker, client: newClient()}
+	g := &bench{srv: srv, docker: docker, client: newClient(), images: g0}
 	if err := g.setup(images, cfg.rssMax); err != nil {
 		return err
 	}
@@ -108,6 +113,14 @@ func run(cfg config) error {
 			return err
 		}
 		rows = append(rows, r)
+	}
+	if want("async") {
+		progress("async calls: accepts, drain, backlog of cold calls")
+		rs, err := g.async(cfg.gantry, cfg.duration, cfg.backlog)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
 	}
 	if want("memory") {
 		progress("memory with hot containers")
@@ -146,14 +159,18 @@ type gantryServer struct {
 	dir      string
 }
 
+// asyncWorkers is the server's async concurrency in the benchmark: twice the cores here.
+const asyncWorkers = 4
+
 var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
 
-func startGantry(bin string) (*gantryServer, error) {
+func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	dir, err := os.MkdirTemp("", "gantry-bench-")
 	if err != nil {
 		return nil, err
 	}
-	s := &gantryServer{dir: dir, cmd: exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data-dir", dir)}
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--async-workers", strconv.Itoa(asyncWorkers)}, extra...)
+	s := &gantryServer{dir: dir, cmd: exec.Command(bin, args...)}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -207,6 +224,7 @@ type bench struct {
 	srv    *gantryServer
 	docker *client.Client
 	client *http.Client
+	images map[string]string
 }
 
 func newClient() *http.Client {
@@ -485,3 +503,181 @@ func pct(ds []time.Duration, p int) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// async measures async calls: the rate of durable accepts from concurrent callers, the rate
+// at which workers drain them through a hot function, the bbolt file's growth, and a
+// backlog of cold calls draining with bounded concurrency.
+func (b *bench) async(bin string, d time.Duration, backlog int) ([]row, error) {
+	// Accepts, measured alone: a server with no workers, so that nothing drains meanwhile.
+	acceptor, err := startGantry(bin, "--async-workers", "0")
+	if err != nil {
+		return nil, err
+	}
+	a := &bench{srv: acceptor, docker: b.docker, client: b.client, images: b.images}
+	for _, r := range []struct{ path, body string }{
+		{"/v1/apps", `{"app":{"name":"bench"}}`},
+		{"/v1/apps/bench/routes", `{"route":{"path":"/async-hot","image":"` + b.images["hello-http"] + `","format":"http","type":"async"}}`},
+	} {
+		if err := a.do("POST", a.url(r.path), r.body); err != nil {
+			acceptor.stop()
+			return nil, err
+		}
+	}
+	dbFile := acceptor.dir + "/gantry.db"
+	size0, err := fileSize(dbFile)
+	if err != nil {
+		acceptor.stop()
+		return nil, err
+	}
+	rate, err := a.load(32, d, func(int) string { return a.url("/r/bench/async-hot") })
+	size1, serr := fileSize(dbFile)
+	acceptor.stop()
+	if err != nil || serr != nil {
+		return nil, errors.Join(err, serr)
+	}
+	accepted := int(rate * d.Seconds())
+
+	// Drain: the same number of calls, through a hot function, on the main server.
+	for _, r := range []string{
+		`{"route":{"path":"/async-hot","image":"` + b.images["hello-http"] + `","format":"http","type":"async","max_concurrency":4,"idle_timeout":3600}}`,
+		`{"route":{"path":"/async-cold","image":"` + b.images["hello"] + `","type":"async"}}`,
+	} {
+		if err := b.do("POST", b.url("/v1/apps/bench/routes"), r); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	if err := b.submitAsync("/r/bench/async-hot", accepted); err != nil {
+		return nil, err
+	}
+	if err := b.waitQueueEmpty(10 * time.Minute); err != nil {
+		return nil, err
+	}
+	drain := float64(accepted) / time.Since(start).Seconds()
+	rows := []row{
+		{name: "(async) accepted calls/s, durable (fsync), 32 callers", gantry: fmt.Sprintf("%.0f/s", rate), baseline: "-", result: fmt.Sprintf("%d accepted", accepted), target: ">= 2000/s", ok: rate >= 2000},
+		{name: fmt.Sprintf("(async) %d calls accepted and drained, hot http function, %d workers", accepted, asyncWorkers), gantry: fmt.Sprintf("%.0f/s", drain), baseline: "-", result: "all drained", target: "reported", ok: true},
+		{name: "(async) bbolt file growth per 10k accepted calls", gantry: mib((size1 - size0) * 10000 / int64(max(accepted, 1))), baseline: "-", result: "-", target: "reported", ok: true},
+	}
+
+	// A backlog of cold calls: containers never exceed the workers, nothing lost or left.
+	start = time.Now()
+	if err := b.submitAsync("/r/bench/async-cold", backlog); err != nil {
+		return nil, err
+	}
+	most, stop := 0, make(chan struct{})
+	sampled := make(chan int)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				sampled <- most
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			args := filters.NewArgs(filters.Arg("label", runner.LabelInstance+"="+b.srv.instance), filters.Arg("label", runner.LabelRoute+"=/async-cold"), filters.Arg("status", "running"))
+			if list, err := b.docker.ContainerList(context.Background(), container.ListOptions{Filters: args}); err == nil && len(list) > most {
+				most = len(list)
+			}
+		}
+	}()
+	err = b.waitQueueEmpty(30 * time.Minute)
+	close(stop)
+	peak := <-sampled
+	if err != nil {
+		return nil, err
+	}
+	coldRate := float64(backlog) / time.Since(start).Seconds()
+	succeeded, err := b.countExecutions("/async-cold", "SUCCESS")
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second) // the last removals
+	left, err := b.containers("/async-cold")
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{
+		name:   fmt.Sprintf("(async) backlog of %d cold calls, %d workers", backlog, asyncWorkers),
+		gantry: fmt.Sprintf("%.1f/s", coldRate), baseline: "-",
+		result: fmt.Sprintf("%d succeeded, peak %d containers, %d left", succeeded, peak, left),
+		target: "all succeed, peak <= workers, none left", ok: succeeded == backlog && peak <= asyncWorkers && left == 0,
+	})
+	return rows, nil
+}
+
+// submitAsync sends n async calls from 32 concurrent callers.
+func (b *bench) submitAsync(path string, n int) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	var failed atomic.Int64
+	for range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := b.do("POST", b.url(path), `{"name":"x"}`); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d async calls to %s were not accepted", failed.Load(), path)
+	}
+	return nil
+}
+
+// waitQueueEmpty polls /v1/tasks/stats until nothing is queued or running.
+func (b *bench) waitQueueEmpty(limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err := b.client.Get(b.url("/v1/tasks/stats"))
+		if err != nil {
+			return err
+		}
+		var st struct{ Queued, Running int }
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		if st.Queued == 0 && st.Running == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("the async queue did not drain within %s", limit)
+}
+
+// countExecutions counts a route's executions with a status, page by page.
+func (b *bench) countExecutions(route, status string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		res, err := b.client.Get(b.url("/v1/executions?app=bench&per_page=100&route=" + route + "&status=" + status + "&cursor=" + cursor))
+		if err != nil {
+			return 0, err
+		}
+		var page struct {
+			Executions []json.RawMessage
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+		n += len(page.Executions)
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func fileSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
