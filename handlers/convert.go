@@ -32,6 +32,7 @@ func routeToModel(r store.Route) *models.Route {
 		Timeout:        &r.Timeout,
 		IdleTimeout:    &r.IdleTimeout,
 		MaxConcurrency: &r.MaxConcurrency,
+		MaxRetries:     &r.MaxRetries,
 		Network:        r.Network,
 		Headers:        r.Headers,
 		Config:         r.Config,
@@ -72,6 +73,7 @@ func patchRoute(r *store.Route, m *models.Route) {
 	setIfPresent(&r.Timeout, m.Timeout)
 	setIfPresent(&r.IdleTimeout, m.IdleTimeout)
 	setIfPresent(&r.MaxConcurrency, m.MaxConcurrency)
+	setIfPresent(&r.MaxRetries, m.MaxRetries)
 	r.Config = mergeConfig(r.Config, m.Config)
 	if len(m.Headers) > 0 {
 		headers := maps.Clone(r.Headers)

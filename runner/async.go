@@ -173,6 +173,13 @@ func (w *Workers) runTask(t store.Task, owner string) {
 }
 
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *Result, err error) {
+	if err != nil && !retryable(err) && !errors.Is(err, ErrCancelled) && !errors.Is(err, context.Canceled) && int64(t.Attempts) <= t.Route.MaxRetries {
+		// The function failed, and its route asks for another run.
+		if rerr := w.iv.store.RetryTask(ctx, t.ID, owner, min(w.opts.Backoff<<(t.Attempts-1), time.Minute), err.Error()); rerr != nil {
+			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
+		}
+		return
+	}
 	if retryable(err) {
 		if errors.Is(err, ErrShuttingDown) || t.Attempts < w.opts.MaxAttempts {
 			delay := min(w.opts.Backoff<<(t.Attempts-1), time.Minute)

@@ -78,6 +78,7 @@ const (
 	DefaultMaxConcurrency = 1
 	MaxMaxConcurrency     = 100
 	MaxCPUs               = 64
+	MaxMaxRetries         = 10
 	maxPathLen            = 1024
 	maxHeaders            = 64
 	maxConfigKeys         = 256
@@ -113,6 +114,7 @@ type Route struct {
 	Timeout        int64               `json:"timeout"`      // seconds
 	IdleTimeout    int64               `json:"idle_timeout"` // seconds
 	MaxConcurrency int64               `json:"max_concurrency"`
+	MaxRetries     int64               `json:"max_retries,omitempty"`
 	Network        string              `json:"network"`
 	Headers        map[string][]string `json:"headers,omitempty"`
 	Config         map[string]string   `json:"config,omitempty"`
@@ -172,6 +174,8 @@ func (r *Route) Validate() error {
 		return invalid("idle_timeout", "idle_timeout must be between 1 and %d seconds", MaxIdleTimeout)
 	case r.MaxConcurrency < 1 || r.MaxConcurrency > MaxMaxConcurrency:
 		return invalid("max_concurrency", "max_concurrency must be between 1 and %d", MaxMaxConcurrency)
+	case r.MaxRetries < 0 || r.MaxRetries > MaxMaxRetries:
+		return invalid("max_retries", "max_retries must be between 0 and %d", MaxMaxRetries)
 	case !networkRE.MatchString(r.Network) || r.Network == "host" || strings.HasPrefix(r.Network, "container:"):
 		return invalid("network", "network %q must be bridge, none or the name of a user-defined network", r.Network)
 	case r.Network == NetworkNone && r.Format == FormatHTTP:

@@ -169,6 +169,7 @@ func TestValidation(t *testing.T) {
 		{"idle", func(r *Route) { r.IdleTimeout = -1 }, "idle_timeout"},
 		{"concurrency", func(r *Route) { r.MaxConcurrency = MaxMaxConcurrency + 1 }, "max_concurrency"},
 		{"header name", func(r *Route) { r.Headers = map[string][]string{"bad header": {"x"}} }, "headers"},
+		{"max retries", func(r *Route) { r.MaxRetries = MaxMaxRetries + 1 }, "max_retries"},
 		{"host network", func(r *Route) { r.Network = "host" }, "network"},
 		{"bad network", func(r *Route) { r.Network = "a b" }, "network"},
 		{"http without network", func(r *Route) { r.Network = NetworkNone; r.Format = FormatHTTP }, "network"},

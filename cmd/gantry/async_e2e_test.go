@@ -353,3 +353,24 @@ func TestCLICallWaitCancel(t *testing.T) {
 		t.Fatalf("wait on a cancelled call: %v %q", err, out)
 	}
 }
+
+func TestAsyncMaxRetries(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_BACKOFF=300ms")
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/flaky","image":"`+imgTestfn+`","type":"async","format":"http","max_retries":2}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/once","image":"`+imgTestfn+`","type":"async","format":"http"}}`, 201)
+	retried := s.submitWith(t, "/r/a/flaky", 1, `,"status":500,"crash":true`)[0]
+	once := s.submitWith(t, "/r/a/once", 1, `,"crash":true`)[0]
+	waitFor(t, 20*time.Second, "a failing call of a route with max_retries was not retried", func() bool {
+		ex := s.execution(t, retried)
+		return ex["status"] == "QUEUED" && ex["error"] != nil
+	})
+	done := s.waitDone(t, []string{retried, once}, time.Minute)
+	if ex := done[retried]; ex["status"] != "FAILED" || ex["reason"] != "bad_exit" {
+		t.Fatalf("after its retries: %v", ex)
+	}
+	if ex := done[once]; ex["status"] != "FAILED" {
+		t.Fatalf("without max_retries: %v", ex)
+	}
+}

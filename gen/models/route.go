@@ -56,6 +56,13 @@ type Route struct {
 	// Minimum: 1
 	MaxConcurrency *int64 `json:"max_concurrency,omitempty"`
 
+	// Times an async call is run again after the function's own failure (non-zero exit, timeout,
+	// killed), with backoff. Failures of Gantry or Docker are retried whatever this says. Default 0.
+	//
+	// Maximum: 10
+	// Minimum: 0
+	MaxRetries *int64 `json:"max_retries,omitempty"`
+
 	// Memory limit of a container in MiB. Default 128.
 	// Maximum: 8192
 	// Minimum: 8
@@ -117,6 +124,10 @@ func (m *Route) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateMaxConcurrency(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMaxRetries(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -288,6 +299,22 @@ func (m *Route) validateMaxConcurrency(formats strfmt.Registry) error {
 	}
 
 	if err := validate.MaximumInt("max_concurrency", "body", *m.MaxConcurrency, 100, false); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Route) validateMaxRetries(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.MaxRetries) { // not required
+		return nil
+	}
+
+	if err := validate.MinimumInt("max_retries", "body", *m.MaxRetries, 0, false); err != nil {
+		return err
+	}
+
+	if err := validate.MaximumInt("max_retries", "body", *m.MaxRetries, 10, false); err != nil {
 		return err
 	}
 

@@ -1050,6 +1050,14 @@ func init() {
           "minimum": 1,
           "x-nullable": true
         },
+        "max_retries": {
+          "description": "Times an async call is run again after the function's own failure (non-zero exit, timeout,\nkilled), with backoff. Failures of Gantry or Docker are retried whatever this says. Default 0.\n",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 10,
+          "minimum": 0,
+          "x-nullable": true
+        },
         "memory": {
           "description": "Memory limit of a container in MiB. Default 128.",
           "type": "integer",
@@ -2729,6 +2737,14 @@ func init() {
           "format": "int64",
           "maximum": 100,
           "minimum": 1,
+          "x-nullable": true
+        },
+        "max_retries": {
+          "description": "Times an async call is run again after the function's own failure (non-zero exit, timeout,\nkilled), with backoff. Failures of Gantry or Docker are retried whatever this says. Default 0.\n",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 10,
+          "minimum": 0,
           "x-nullable": true
         },
         "memory": {
