@@ -23,8 +23,9 @@ type Store interface {
 	Queue
 }
 
-// Invoker is the one invocation path of Gantry: /r/ requests, and later async workers,
-// the gateway, events and workflow steps, all call a function through Invoke.
+// Invoker is the one invocation path of Gantry: /r/ requests and the async workers call
+// functions through it (the gateway, events and workflow steps will too). It also knows
+// the calls running in this process, so that Cancel can stop them.
 type Invoker struct {
 	store  Store
 	runner *Runner
@@ -50,8 +51,9 @@ type Request struct {
 	Body   []byte
 }
 
-// Response is the outcome of a call, or, when Accepted, the receipt of an async call. It is returned with the error of a failed call too,
-// as soon as the call had an execution, so that callers can name it (Gantry-Call-Id).
+// Response is the outcome of a call, or, when Accepted, the receipt of an async call. It is
+// returned with the error of a failed call too, as soon as the call had an execution, so
+// that callers can name it (Gantry-Call-Id).
 type Response struct {
 	CallID   string
 	Route    store.Route
