@@ -133,6 +133,7 @@ func executionToModel(e store.Execution) *models.Execution {
 		StartedAt:       dateTime(e.StartedAt),
 		CompletedAt:     dateTime(e.CompletedAt),
 		OutputTruncated: e.OutputTruncated,
+		Attempts:        int64(e.Attempts),
 		LogTruncated:    e.LogTruncated,
 		Output:          string(e.Output),
 	}

@@ -26,6 +26,21 @@ type Queue interface {
 // "async" (202 at once, run later) or "sync".
 const HeaderInvokeType = "Gantry-Invoke-Type"
 
+// HeaderPriority sets an async call's priority, 0 (first, the default) to 9: the queue is
+// FIFO within a priority.
+const HeaderPriority = "Gantry-Priority"
+
+func priority(h http.Header) (uint8, error) {
+	v := h.Get(HeaderPriority)
+	if v == "" {
+		return 0, nil
+	}
+	if len(v) != 1 || v[0] < '0' || v[0] > '9' {
+		return 0, &store.ValidationError{Field: HeaderPriority, Message: fmt.Sprintf("%s must be a digit from 0 (first) to 9, not %q", HeaderPriority, v)}
+	}
+	return v[0] - '0', nil
+}
+
 // wantsAsync decides how a call runs: the Gantry-Invoke-Type header, else the route's type.
 func wantsAsync(rt store.Route, h http.Header) (bool, error) {
 	switch v := strings.ToLower(h.Get(HeaderInvokeType)); v {
@@ -42,13 +57,18 @@ func wantsAsync(rt store.Route, h http.Header) (bool, error) {
 
 // accept stores an async call and its QUEUED execution durably and answers at once.
 func (iv *Invoker) accept(ctx context.Context, rt store.Route, params store.Params, appConfig map[string]string, req Request, url string) (*Response, error) {
+	prio, err := priority(req.Header)
+	if err != nil {
+		return nil, err
+	}
 	id := iv.store.NewID()
 	header := req.Header.Clone()
 	for _, h := range hopHeaders {
 		header.Del(h)
 	}
 	header.Del(HeaderInvokeType)
-	t := store.Task{ID: id, Route: rt, AppConfig: appConfig, Params: params, Method: req.Method, URL: url, Header: header, Body: req.Body}
+	header.Del(HeaderPriority)
+	t := store.Task{ID: id, Route: rt, AppConfig: appConfig, Params: params, Method: req.Method, URL: url, Header: header, Body: req.Body, Priority: prio}
 	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)
 	}

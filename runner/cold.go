@@ -31,9 +31,7 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)() // Close ends calls still running
 	defer func() {
-		if err != nil && r.ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			err = ErrShuttingDown
-		}
+		err = r.stoppedBy(err)
 		if res == nil {
 			res = &Result{Header: http.Header{}}
 		}
@@ -43,6 +41,15 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 		return r.runCold(ctx, call)
 	}
 	return r.runHot(ctx, call)
+}
+
+// stoppedBy names the runner's own Close as the cause of a call it cancelled, so that an
+// async call goes back to the queue instead of ending as cancelled by a client.
+func (r *Runner) stoppedBy(err error) error {
+	if err != nil && r.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ErrShuttingDown
+	}
+	return err
 }
 
 // Time limits of a call. Preparing a container (create, attach, start; for a hot one,

@@ -60,6 +60,7 @@ type Execution struct {
 	CreatedAt       time.Time `json:"created_at"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	CompletedAt     time.Time `json:"completed_at,omitzero"`
+	Attempts        int       `json:"attempts,omitempty"` // runs started, for async calls
 	OutputTruncated bool      `json:"output_truncated,omitempty"`
 	LogTruncated    bool      `json:"log_truncated,omitempty"`
 	// Output is the function's response body, kept for async calls whose caller is not waiting.

@@ -160,7 +160,7 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			if err != nil {
 				return err
 			}
-			ex.Status, ex.StartedAt = StatusRunning, now
+			ex.Status, ex.StartedAt, ex.Attempts = StatusRunning, now, t.Attempts
 			if err := putExecution(tx, ex, nil); err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex Execution, l
 		if err != nil {
 			return err
 		}
-		ex.ID, ex.App, ex.Route, ex.Type, ex.CreatedAt = old.ID, old.App, old.Route, old.Type, old.CreatedAt
+		ex.ID, ex.App, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.Route, old.Type, old.CreatedAt, t.Attempts
 		if ex.StartedAt.IsZero() {
 			ex.StartedAt = old.StartedAt
 		}

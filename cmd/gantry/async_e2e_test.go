@@ -88,6 +88,9 @@ func TestAsyncCallsAllComplete(t *testing.T) {
 		if ex["status"] != "SUCCESS" || ex["type"] != "async" || ex["output"] != fmt.Sprintf("Hello n%d!", i) || ex["container"] != "hot" {
 			t.Fatalf("async call %d: %v", i, ex)
 		}
+		if ex["attempts"] != 1.0 { // each ran exactly once
+			t.Fatalf("async call %d ran %v times", i, ex["attempts"])
+		}
 	}
 	// Any call can be made async with the header.
 	ids = s.submit(t, "/r/a/sync", 3, "Gantry-Invoke-Type", "async")
@@ -99,6 +102,16 @@ func TestAsyncCallsAllComplete(t *testing.T) {
 	res, body := s.callWith(t, "POST", "/r/a/sync", "{}", "Gantry-Invoke-Type", "later")
 	if res.StatusCode != 400 || !strings.Contains(body, "Gantry-Invoke-Type") {
 		t.Fatalf("bad invoke type: %d %s", res.StatusCode, body)
+	}
+	res, body = s.callWith(t, "POST", "/r/a/work", "{}", "Gantry-Priority", "high")
+	if res.StatusCode != 400 || !strings.Contains(body, "Gantry-Priority") {
+		t.Fatalf("bad priority: %d %s", res.StatusCode, body)
+	}
+	ids = s.submit(t, "/r/a/work", 2, "Gantry-Priority", "3")
+	for _, ex := range s.waitDone(t, ids, time.Minute) {
+		if ex["status"] != "SUCCESS" {
+			t.Fatalf("a call of priority 3: %v", ex)
+		}
 	}
 }
 
@@ -372,5 +385,41 @@ func TestAsyncMaxRetries(t *testing.T) {
 	}
 	if ex := done[once]; ex["status"] != "FAILED" {
 		t.Fatalf("without max_retries: %v", ex)
+	}
+}
+
+// TestAsyncCallsOutliveAGracefulShutdown stops the server with SIGTERM while async calls
+// run: those that outlive the drain timeout go back to the queue and run after the restart.
+func TestAsyncCallsOutliveAGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := launch(dir, "GANTRY_ASYNC_WORKERS=2", "GANTRY_SHUTDOWN_TIMEOUT=500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/slow","image":"`+imgTestfn+`","type":"async","format":"http","max_concurrency":2}}`, 201)
+	ids := s.submitWith(t, "/r/a/slow", 6, `,"sleep_ms":3000`)
+	waitFor(t, 30*time.Second, "no call was running before the shutdown", func() bool {
+		return s.execution(t, ids[0])["status"] == "RUNNING"
+	})
+	s.stop(t) // SIGTERM; a clean exit within its drain time
+	if n := s.containers(t); n != 0 {
+		t.Fatalf("%d containers left after the graceful shutdown", n)
+	}
+	s2 := startServer(t, dir, "GANTRY_ASYNC_WORKERS=2")
+	done := s2.waitDone(t, ids, 2*time.Minute)
+	interrupted := 0
+	for i, id := range ids {
+		ex := done[id]
+		if ex["status"] != "SUCCESS" || ex["output"] != fmt.Sprintf("Hello n%d!", i) {
+			t.Fatalf("call %d after the restart: %v", i, ex)
+		}
+		if ex["attempts"].(float64) > 1 {
+			interrupted++
+		}
+	}
+	if interrupted == 0 {
+		t.Fatal("no call was interrupted by the shutdown: the test proves nothing")
 	}
 }

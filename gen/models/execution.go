@@ -21,6 +21,9 @@ type Execution struct {
 	// App of the route that ran.
 	App string `json:"app,omitempty"`
 
+	// Runs started, for async calls (more than 1 after a retry or a crash).
+	Attempts int64 `json:"attempts,omitempty"`
+
 	// When the execution reached its final status; absent until then.
 	// Format: date-time
 	CompletedAt *strfmt.DateTime `json:"completed_at,omitempty"`

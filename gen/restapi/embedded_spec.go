@@ -865,6 +865,11 @@ func init() {
           "description": "App of the route that ran.",
           "type": "string"
         },
+        "attempts": {
+          "description": "Runs started, for async calls (more than 1 after a retry or a crash).",
+          "type": "integer",
+          "format": "int64"
+        },
         "completed_at": {
           "description": "When the execution reached its final status; absent until then.",
           "type": "string",
@@ -2553,6 +2558,11 @@ func init() {
         "app": {
           "description": "App of the route that ran.",
           "type": "string"
+        },
+        "attempts": {
+          "description": "Runs started, for async calls (more than 1 after a retry or a crash).",
+          "type": "integer",
+          "format": "int64"
         },
         "completed_at": {
           "description": "When the execution reached its final status; absent until then.",
