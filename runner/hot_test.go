@@ -23,7 +23,7 @@ func TestHotFormatsAnswer(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format })
-			call := testCall(rt, `{"name":"John","status":201,"header":{"X-Fn":"yes"},"stderr":"logged","sleep_ms":20}`)
+			call := testCall(rt, `{"name":"John","status":201,"header":{"X-Fn":"yes"},"stderr":"logged","sleep_ms":300}`)
 			late := make(chan []byte, 1)
 			call.LateLog = func(log []byte, _ bool) { late <- log }
 			res, err := r.Run(context.Background(), call)
@@ -31,8 +31,8 @@ func TestHotFormatsAnswer(t *testing.T) {
 				t.Fatalf("got %d %q %v hot=%v err=%v", res.Status, res.Body, res.Header, res.Hot, err)
 			}
 			// stderr written before the answer is the call's log (Docker reads stdout and stderr
-			// from separate pipes: the 20ms gap keeps their order; a tail that arrives after the
-			// answer reaches the call through LateLog).
+			// from separate pipes: the 300ms gap keeps their order, even on a loaded machine; a
+			// tail that arrives after the answer reaches the call through LateLog).
 			log := string(res.Log)
 			// Binary bodies survive the json envelope (base64) and the proxy.
 			call = testCall(rt, "")
