@@ -106,11 +106,12 @@ const leaseFor = time.Duration(store.MaxTimeout)*time.Second + 2*time.Minute
 
 // Workers run accepted async calls through the invocation path.
 type Workers struct {
-	iv   *Invoker
-	opts WorkerOptions
-	run  string // this run's lease owner prefix
-	stop chan struct{}
-	wg   sync.WaitGroup
+	iv       *Invoker
+	opts     WorkerOptions
+	run      string // this run's lease owner prefix
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // StartWorkers starts the async workers after taking back the leases of a previous run.
@@ -128,6 +129,9 @@ func (iv *Invoker) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worke
 		opts.Log = iv.runner.log
 	}
 	w := &Workers{iv: iv, opts: opts, run: ownerPrefix + iv.store.NewID() + ":", stop: make(chan struct{})}
+	iv.mu.Lock()
+	iv.workers = w.run
+	iv.mu.Unlock()
 	if n, err := iv.store.ReleaseLeases(ctx, ownerPrefix, w.run); err != nil {
 		return nil, fmt.Errorf("take back the leases of a previous run: %w", err)
 	} else if n > 0 {
@@ -140,10 +144,12 @@ func (iv *Invoker) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worke
 	return w, nil
 }
 
-// Stop stops leasing and waits (up to ctx) for the calls running; those that outlive ctx
+// StopLeasing makes the workers take no more calls; Wait then waits for the running ones.
+func (w *Workers) StopLeasing() { w.stopOnce.Do(func() { close(w.stop) }) }
+
+// Wait waits (up to ctx) for the calls running after StopLeasing; those that outlive ctx
 // are ended by the runner's Close and go back to the queue.
-func (w *Workers) Stop(ctx context.Context) error {
-	close(w.stop)
+func (w *Workers) Wait(ctx context.Context) error {
 	return waitGroup(ctx, &w.wg, "async calls still running")
 }
 
@@ -195,14 +201,14 @@ func (w *Workers) runTask(t store.Task, owner string) {
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *Result, err error) {
 	if err != nil && !retryable(err) && !errors.Is(err, ErrCancelled) && !errors.Is(err, context.Canceled) && int64(t.Attempts) <= t.Route.MaxRetries {
 		// The function failed, and its route asks for another run.
-		if rerr := w.iv.store.RetryTask(ctx, t.ID, owner, min(w.opts.Backoff<<(t.Attempts-1), time.Minute), err.Error()); rerr != nil {
+		if rerr := w.iv.store.RetryTask(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error()); rerr != nil {
 			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
 		}
 		return
 	}
 	if retryable(err) {
 		if errors.Is(err, ErrShuttingDown) || t.Attempts < w.opts.MaxAttempts {
-			delay := min(w.opts.Backoff<<(t.Attempts-1), time.Minute)
+			delay := backoff(w.opts.Backoff, t.Attempts)
 			if errors.Is(err, ErrShuttingDown) {
 				delay = 0
 			}
@@ -219,6 +225,16 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 	if cerr := w.iv.store.CompleteTask(ctx, t.ID, owner, ex, res.Log); cerr != nil {
 		w.opts.Log.Error("complete async call", "id", t.ID, "err", cerr)
 	}
+}
+
+// backoff is the delay before the retry that follows attempt: base, doubled at each
+// attempt, at most a minute (doubling stops there, so no shift ever overflows).
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
 }
 
 // retryable reports failures that are Gantry's or Docker's, not the function's.

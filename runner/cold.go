@@ -27,11 +27,12 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 		return nil, err
 	}
 	defer r.calls.Done()
+	callCtx := ctx // the caller's: its cause tells a user's cancel from a shutdown
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)() // Close ends calls still running
 	defer func() {
-		err = r.stoppedBy(err)
+		err = r.stoppedBy(callCtx, err)
 		if res == nil {
 			res = &Result{Header: http.Header{}}
 		}
@@ -45,8 +46,8 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 
 // stoppedBy names the runner's own Close as the cause of a call it cancelled, so that an
 // async call goes back to the queue instead of ending as cancelled by a client.
-func (r *Runner) stoppedBy(err error) error {
-	if err != nil && r.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+func (r *Runner) stoppedBy(ctx context.Context, err error) error {
+	if err != nil && r.ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(context.Cause(ctx), ErrCancelled) {
 		return ErrShuttingDown
 	}
 	return err

@@ -206,7 +206,7 @@ func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 		}
 		call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
 		res, healthy, err := r.callHot(ctx, c, call)
-		err = r.stoppedBy(err)
+		err = r.stoppedBy(ctx, err)
 		res.Ran = true
 		call.finish(res, err) // before the container serves anyone else: its late log comes after
 		p.release(c, healthy)

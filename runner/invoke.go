@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ type Store interface {
 	RecordExecution(ex store.Execution, log []byte)
 	AppendExecutionLog(id string, tail []byte, truncated bool)
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
-	CancelTask(ctx context.Context, id string) error
+	CancelTask(ctx context.Context, id string) (owner string, err error)
 	Queue
 }
 
@@ -34,11 +35,16 @@ type Invoker struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // calls running in this process, by execution id
+	// cancelled are calls cancelled while one of this run's workers leased them but had not
+	// started them yet: track stops them as they start.
+	cancelled map[string]bool
+	workers   string // the lease owner prefix of this run's workers ("" before StartWorkers)
 }
 
 // NewInvoker returns the invocation path over a store and a runner.
 func NewInvoker(s Store, r *Runner) *Invoker {
-	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{}}
+	return &Invoker{store: s, runner: r, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1),
+		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
 }
 
 // Request is a call to the function that serves Path of App.
@@ -117,6 +123,10 @@ func (iv *Invoker) track(ctx context.Context, id string) (context.Context, func(
 	ctx, cancel := context.WithCancelCause(ctx)
 	iv.mu.Lock()
 	iv.running[id] = cancel
+	if iv.cancelled[id] { // cancelled between its lease and now
+		delete(iv.cancelled, id)
+		cancel(ErrCancelled)
+	}
 	iv.mu.Unlock()
 	return ctx, func() {
 		iv.mu.Lock()
@@ -126,34 +136,36 @@ func (iv *Invoker) track(ctx context.Context, id string) (context.Context, func(
 	}
 }
 
-// Cancel cancels a call: a queued one never runs (CANCELLED at once); a running one in this
-// process is stopped (its container killed; it ends CANCELLED). It returns the execution.
-// A finished call, or one running on an external runner, is a store.ErrConflict.
+// Cancel cancels a call and returns its execution. A queued call never runs (CANCELLED at
+// once). A running call in this process is stopped (its container killed; it ends
+// CANCELLED). An async call leased elsewhere is marked in the queue so that it is never
+// run again (its holder's result is still recorded). A finished call is a store.ErrConflict.
 func (iv *Invoker) Cancel(ctx context.Context, id string) (store.Execution, error) {
-	err := iv.store.CancelTask(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound) {
+	owner, err := iv.store.CancelTask(ctx, id)
+	switch {
+	case err == nil:
+		return iv.store.GetExecution(ctx, id)
+	case !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound):
 		return store.Execution{}, err
 	}
-	if err != nil {
-		iv.mu.Lock()
-		cancel := iv.running[id]
-		iv.mu.Unlock()
-		if cancel != nil {
-			cancel(ErrCancelled)
-		}
-		ex, gerr := iv.store.GetExecution(ctx, id)
-		switch {
-		case gerr != nil:
-			return store.Execution{}, gerr
-		case cancel != nil:
-			return ex, nil
-		case ex.Done():
-			return ex, fmt.Errorf("%w: execution %q already finished (%s)", store.ErrConflict, id, ex.Status)
-		default:
-			return ex, fmt.Errorf("%w: execution %q runs on an external runner, which Gantry cannot stop", store.ErrConflict, id)
-		}
+	iv.mu.Lock()
+	cancel := iv.running[id]
+	if cancel != nil {
+		cancel(ErrCancelled)
+	} else if iv.workers != "" && strings.HasPrefix(owner, iv.workers) {
+		iv.cancelled[id] = true // leased by one of our workers, not started yet
 	}
-	return iv.store.GetExecution(ctx, id)
+	iv.mu.Unlock()
+	ex, gerr := iv.store.GetExecution(ctx, id)
+	switch {
+	case gerr != nil:
+		return store.Execution{}, gerr
+	case cancel != nil, errors.Is(err, store.ErrTaskRunning):
+		return ex, nil
+	case ex.Done():
+		return ex, fmt.Errorf("%w: execution %q already finished (%s)", store.ErrConflict, id, ex.Status)
+	}
+	return ex, fmt.Errorf("%w: execution %q is not running in this server", store.ErrConflict, id)
 }
 
 // finish records the outcome of a call in its execution.

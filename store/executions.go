@@ -180,6 +180,13 @@ type pendingExec struct {
 	dirty  bool   // in recorder.dirty
 }
 
+// logTail is output that reached an execution's log late; the writer appends it to the
+// stored log, reading the record in its own transaction, so it never carries a stale copy.
+type logTail struct {
+	log       []byte
+	truncated bool
+}
+
 // recorder holds the execution records not yet on disk. Recording appends to a dirty
 // list under mu; the writer takes the list every execCommitInterval and commits it in one
 // transaction. Nothing wakes the writer per record (a cross-thread wake-up per call is
@@ -188,7 +195,8 @@ type recorder struct {
 	mu      sync.Mutex // guards every field below
 	pending map[string]*pendingExec
 	seq     uint64
-	dirty   []string // IDs recorded since the writer last took the list
+	dirty   []string            // IDs recorded since the writer last took the list
+	tails   map[string]*logTail // late log output of executions not pending: appended at commit
 	flushes []chan error
 	closed  bool
 	room    *sync.Cond // signalled when the writer takes the dirty list
@@ -200,6 +208,7 @@ type recorder struct {
 func newRecorder() *recorder {
 	r := &recorder{
 		pending:  map[string]*pendingExec{},
+		tails:    map[string]*logTail{},
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
@@ -313,8 +322,11 @@ func (s *DB) writeExecutions() {
 		case <-r.wake:
 		}
 		r.mu.Lock()
-		ids, flushes, closed := r.dirty, r.flushes, r.closed
+		ids, flushes, closed, tails := r.dirty, r.flushes, r.closed, r.tails
 		r.dirty, r.flushes = nil, nil
+		if len(tails) > 0 {
+			r.tails = map[string]*logTail{}
+		}
 		for _, id := range ids {
 			if p := r.pending[id]; p != nil {
 				p.dirty = false
@@ -329,6 +341,10 @@ func (s *DB) writeExecutions() {
 				failed = errors.Join(failed, err)
 			}
 			ids = ids[n:]
+		}
+		if err := s.commitTails(tails); err != nil {
+			s.log.Error("late log output lost", "count", len(tails), "err", err)
+			failed = errors.Join(failed, err)
 		}
 		for _, f := range flushes {
 			f <- failed
@@ -732,50 +748,65 @@ func (s *DB) prune(ctx context.Context, keep int, interval time.Duration) {
 
 // AppendExecutionLog adds to a call's log output that reached Gantry after the call
 // answered: a hot container's stderr may trail its response, Docker reading stdout and
-// stderr from separate pipes. The execution must exist; nothing happens otherwise.
+// stderr from separate pipes. An execution still pending gets it in memory; otherwise the
+// tail alone waits for the writer, which appends it to the stored log in its transaction,
+// never touching the rest of the record (an async call's state belongs to its task's
+// transactions). Unknown executions are ignored.
 func (s *DB) AppendExecutionLog(id string, tail []byte, truncated bool) {
 	r := s.rec
-	r.mu.Lock()
-	_, pending := r.pending[id]
-	r.mu.Unlock()
-	var loaded *pendingExec
-	if !pending { // committed already: bring it back to be written again
-		ctx := context.Background()
-		ex, err := s.GetExecution(ctx, id)
-		if err != nil {
-			s.log.Warn("late log of an execution dropped", "id", id, "err", err)
-			return
-		}
-		log, err := s.GetExecutionLog(ctx, id)
-		if err != nil {
-			s.log.Warn("late log of an execution dropped", "id", id, "err", err)
-			return
-		}
-		loaded = &pendingExec{ex: ex, log: log, hasLog: true}
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
-	p := r.pending[id]
-	if p == nil {
-		if loaded == nil {
-			return // committed between the two looks; its log is on disk: drop the tail, rarely
+	if p := r.pending[id]; p != nil {
+		p.log, p.hasLog = append(p.log, tail...), true
+		p.ex.LogTruncated = p.ex.LogTruncated || truncated
+		r.seq++
+		p.seq = r.seq
+		if !p.dirty {
+			p.dirty = true
+			r.dirty = append(r.dirty, id)
 		}
-		p = loaded
-		r.pending[id] = p
+		return
 	}
-	p.log, p.hasLog = append(p.log, tail...), true
-	if truncated {
-		p.ex.LogTruncated = true
+	t := r.tails[id]
+	if t == nil {
+		t = &logTail{}
+		r.tails[id] = t
 	}
-	r.seq++
-	p.seq = r.seq
-	if !p.dirty {
-		p.dirty = true
-		r.dirty = append(r.dirty, id)
+	t.log = append(t.log, tail...)
+	t.truncated = t.truncated || truncated
+}
+
+// commitTails appends late log output to stored executions, in one transaction.
+func (s *DB) commitTails(tails map[string]*logTail) error {
+	if len(tails) == 0 {
+		return nil
 	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		logs := tx.Bucket(bucketExecLogs)
+		for id, t := range tails {
+			ex, err := getExecutionTx(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			log := append(bytes.Clone(logs.Get([]byte(id))), t.log...)
+			if err := logs.Put([]byte(id), log); err != nil {
+				return err
+			}
+			if t.truncated && !ex.LogTruncated {
+				ex.LogTruncated = true
+				if err := putJSON(tx.Bucket(bucketExecutions), []byte(id), ex); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // RecoverExecutions ends the sync executions that a previous run of Gantry left RUNNING:

@@ -704,3 +704,34 @@ func TestRecoverExecutions(t *testing.T) {
 		t.Fatalf("a finished execution changed: %+v", ex)
 	}
 }
+
+// A late log never carries a stale copy of the execution over a later state change.
+func TestLateLogKeepsTheLatestState(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	id := enqueue(t, s, 0)
+	if got, _ := s.LeaseTasks(ctx, 1, "w", time.Minute); len(got) != 1 {
+		t.Fatal("no lease")
+	}
+	if err := s.RetryTask(ctx, id, "w", 0, "first run failed"); err != nil {
+		t.Fatal(err)
+	}
+	s.AppendExecutionLog(id, []byte("tail of run 1"), false) // arrives while the call is QUEUED again
+	if got, _ := s.LeaseTasks(ctx, 1, "w", time.Minute); len(got) != 1 {
+		t.Fatal("no second lease")
+	}
+	if err := s.CompleteTask(ctx, id, "w", Execution{Status: StatusSuccess}, []byte("run 2 ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FlushExecutions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ex, _ := s.GetExecution(ctx, id)
+	log, _ := s.GetExecutionLog(ctx, id)
+	if ex.Status != StatusSuccess {
+		t.Fatalf("status %s after a late log, want SUCCESS", ex.Status)
+	}
+	if !strings.Contains(string(log), "tail of run 1") {
+		t.Fatalf("log %q lost the late tail", log)
+	}
+}

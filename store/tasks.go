@@ -41,6 +41,9 @@ type Task struct {
 	LeaseOwner  string              `json:"lease_owner,omitempty"`
 	LeaseUntil  time.Time           `json:"lease_until,omitzero"`
 	LastError   string              `json:"last_error,omitempty"`
+	// CancelRequested: cancelled while leased. It is not run again: a retry or the end of
+	// its lease finishes it CANCELLED; a result reported by its holder is still recorded.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
 }
 
 // Leased reports whether a lease on the task is in force at now.
@@ -87,6 +90,22 @@ func getExecutionTx(tx *bolt.Tx, id string) (Execution, error) {
 		err = errorf(ErrNotFound, "execution %q not found", id)
 	}
 	return ex, err
+}
+
+// finishCancelled removes a task and ends its execution CANCELLED, in tx.
+func (s *DB) finishCancelled(tx *bolt.Tx, t Task) error {
+	if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketTasks).Delete([]byte(t.ID)); err != nil {
+		return err
+	}
+	ex, err := getExecutionTx(tx, t.ID)
+	if err != nil {
+		return err
+	}
+	ex.Status, ex.Reason, ex.CompletedAt = StatusCancelled, ReasonClientRequest, s.now()
+	return putExecution(tx, ex, nil)
 }
 
 // EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
@@ -141,11 +160,20 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			if err != nil {
 				return err
 			}
+			if !found || !bytes.Equal(k, queueKey(t)) || t.Leased(now) {
+				if err := q.Delete(k); err != nil { // a stale queue entry
+					return err
+				}
+				continue
+			}
+			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
+				if err := s.finishCancelled(tx, t); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := q.Delete(k); err != nil {
 				return err
-			}
-			if !found {
-				continue // a stale queue entry
 			}
 			t.Attempts++
 			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
@@ -228,6 +256,9 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 		if err != nil {
 			return err
 		}
+		if t.CancelRequested {
+			return s.finishCancelled(tx, t)
+		}
 		q := tx.Bucket(bucketTaskQueue)
 		if err := q.Delete(queueKey(t)); err != nil {
 			return err
@@ -249,14 +280,16 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 	})
 }
 
-// CancelTask cancels a queued task: it never runs, and its execution is CANCELLED with
-// reason client_request. ErrTaskRunning if it is leased; ErrNotFound if there is no such
-// task (it finished, or never existed).
-func (s *DB) CancelTask(ctx context.Context, id string) error {
+// CancelTask cancels a task. A queued one never runs: its execution is CANCELLED with
+// reason client_request. A leased one is marked so that it is never run again, and
+// CancelTask returns its lease's owner with ErrTaskRunning: the caller stops the running
+// call if it can. ErrNotFound if there is no such task (it finished, or never existed).
+func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		owner = ""
 		t, found, err := getTask(tx, id)
 		switch {
 		case err != nil:
@@ -264,21 +297,16 @@ func (s *DB) CancelTask(ctx context.Context, id string) error {
 		case !found:
 			return errorf(ErrNotFound, "task %q not found", id)
 		case t.Leased(s.now()):
-			return errorf(ErrTaskRunning, "execution %q is running", id)
+			owner = t.LeaseOwner
+			t.CancelRequested = true // committed: returning an error here would roll it back
+			return putJSON(tx.Bucket(bucketTasks), []byte(id), t)
 		}
-		if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
-			return err
-		}
-		ex, err := getExecutionTx(tx, id)
-		if err != nil {
-			return err
-		}
-		ex.Status, ex.Reason, ex.CompletedAt = StatusCancelled, ReasonClientRequest, s.now()
-		return putExecution(tx, ex, nil)
+		return s.finishCancelled(tx, t)
 	})
+	if err == nil && owner != "" {
+		err = errorf(ErrTaskRunning, "execution %q is running", id)
+	}
+	return owner, err
 }
 
 // TaskStats describes the queue.
@@ -353,6 +381,12 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 			}
 			if err := q.Put(queueKey(t), nil); err != nil {
 				return err
+			}
+			if ex, err := getExecutionTx(tx, t.ID); err == nil && ex.Status == StatusRunning {
+				ex.Status = StatusQueued
+				if err := putExecution(tx, ex, nil); err != nil {
+					return err
+				}
 			}
 		}
 		n = len(stale)

@@ -58,8 +58,15 @@ func TestTaskQueueLifecycle(t *testing.T) {
 	if err := s.CompleteTask(ctx, b, "w1", Execution{Status: StatusSuccess}, nil); !errors.Is(err, ErrConflict) {
 		t.Fatalf("completing another owner's task: %v", err)
 	}
-	if err := s.CancelTask(ctx, b); !errors.Is(err, ErrTaskRunning) {
-		t.Fatalf("cancel a leased task: %v", err)
+	if owner, err := s.CancelTask(ctx, b); !errors.Is(err, ErrTaskRunning) || owner != "w2" {
+		t.Fatalf("cancel a leased task: %q %v", owner, err)
+	}
+	// Cancelled while leased: a retry ends it CANCELLED instead of queueing it again.
+	if err := s.RetryTask(ctx, b, "w2", 0, "docker went away"); err != nil {
+		t.Fatal(err)
+	}
+	if ex, _ := s.GetExecution(ctx, b); ex.Status != StatusCancelled {
+		t.Fatalf("a cancelled task's retry: %+v", ex)
 	}
 	// Retry: back in the queue after the delay, execution QUEUED with the reason.
 	if err := s.RetryTask(ctx, urgent, "w1", 200*time.Millisecond, "docker is unavailable"); err != nil {
@@ -72,8 +79,8 @@ func TestTaskQueueLifecycle(t *testing.T) {
 		t.Fatalf("a task in its retry delay was leased: %v", ids(now))
 	}
 	st, err := s.TaskStats(ctx)
-	if err != nil || st.Queued != 1 || st.Delayed != 1 || st.Running != 1 {
-		t.Fatalf("stats %+v %v, want 1 queued (delayed), 1 running", st, err)
+	if err != nil || st.Queued != 1 || st.Delayed != 1 || st.Running != 0 {
+		t.Fatalf("stats %+v %v, want 1 queued (delayed), none running", st, err)
 	}
 	time.Sleep(250 * time.Millisecond)
 	if later, _ := s.LeaseTasks(ctx, 10, "w3", time.Minute); len(later) != 1 || later[0].ID != urgent || later[0].Attempts != 2 {
@@ -81,7 +88,7 @@ func TestTaskQueueLifecycle(t *testing.T) {
 	}
 	// Cancel a queued task: it never runs.
 	c := enqueue(t, s, 0)
-	if err := s.CancelTask(ctx, c); err != nil {
+	if _, err := s.CancelTask(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	if ex, _ := s.GetExecution(ctx, c); ex.Status != StatusCancelled || ex.Reason != ReasonClientRequest {
@@ -203,5 +210,24 @@ func TestReleaseLeasesOfAPreviousRun(t *testing.T) {
 	}
 	if got, _ := s.LeaseTasks(ctx, 10, "gantry:now:2", time.Hour); len(got) != 1 || got[0].ID != theirs {
 		t.Fatalf("after release: %v, want only the previous run's task", ids(got))
+	}
+}
+
+func TestCancelledLeaseNeverRunsAgain(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	id := enqueue(t, s, 0)
+	if got, _ := s.LeaseTasks(ctx, 1, "gone", 100*time.Millisecond); len(got) != 1 {
+		t.Fatal("no lease")
+	}
+	if _, err := s.CancelTask(ctx, id); !errors.Is(err, ErrTaskRunning) {
+		t.Fatalf("cancel: %v", err)
+	}
+	time.Sleep(150 * time.Millisecond) // the lease ends without a result
+	if got, _ := s.LeaseTasks(ctx, 1, "w2", time.Minute); len(got) != 0 {
+		t.Fatalf("a cancelled task was leased again: %v", ids(got))
+	}
+	if ex, _ := s.GetExecution(ctx, id); ex.Status != StatusCancelled {
+		t.Fatalf("after its lease ended: %+v", ex)
 	}
 }

@@ -166,7 +166,7 @@ func TestCancel(t *testing.T) {
 	// The one worker takes the first call (sleeping 60s); the second waits in the queue.
 	running := s.submitWith(t, "/r/a/slow", 1, `,"sleep_ms":60000`)[0]
 	waitFor(t, 30*time.Second, "the first call never ran", func() bool {
-		return s.execution(t, running)["status"] == "RUNNING" && s.containers(t, "gantry.call="+running) == 1
+		return s.execution(t, running)["status"] == "RUNNING" && s.runningContainers(t, "gantry.call="+running) == 1
 	})
 	queued := s.submitWith(t, "/r/a/slow", 1, `,"sleep_ms":60000`)[0]
 
@@ -204,7 +204,7 @@ func TestCancel(t *testing.T) {
 		_, body := s.call(t, "GET", "/v1/executions?route=/sync&status=RUNNING", "")
 		var list struct{ Executions []map[string]any }
 		_ = json.Unmarshal([]byte(body), &list)
-		if len(list.Executions) == 1 && s.containers(t, "gantry.call="+list.Executions[0]["id"].(string)) == 1 {
+		if len(list.Executions) == 1 && s.runningContainers(t, "gantry.call="+list.Executions[0]["id"].(string)) == 1 {
 			id = list.Executions[0]["id"].(string)
 		}
 		return id != ""
@@ -380,11 +380,11 @@ func TestAsyncMaxRetries(t *testing.T) {
 		return ex["status"] == "QUEUED" && ex["error"] != nil
 	})
 	done := s.waitDone(t, []string{retried, once}, time.Minute)
-	if ex := done[retried]; ex["status"] != "FAILED" || ex["reason"] != "bad_exit" {
-		t.Fatalf("after its retries: %v", ex)
+	if ex := done[retried]; ex["status"] != "FAILED" || ex["reason"] != "bad_exit" || ex["attempts"] != 3.0 {
+		t.Fatalf("after its retries (max_retries 2: 3 runs): %v", ex)
 	}
-	if ex := done[once]; ex["status"] != "FAILED" {
-		t.Fatalf("without max_retries: %v", ex)
+	if ex := done[once]; ex["status"] != "FAILED" || ex["attempts"] != 1.0 {
+		t.Fatalf("without max_retries (1 run): %v", ex)
 	}
 }
 

@@ -70,6 +70,21 @@ func (s *server) containers(t *testing.T, labels ...string) int {
 	return len(list)
 }
 
+// runningContainers counts the server's running containers with the labels (a created
+// one has not started its function yet).
+func (s *server) runningContainers(t *testing.T, labels ...string) int {
+	t.Helper()
+	args := filters.NewArgs(filters.Arg("label", runner.LabelInstance+"="+s.instance), filters.Arg("status", "running"))
+	for _, l := range labels {
+		args.Add("label", l)
+	}
+	list, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

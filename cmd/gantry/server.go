@@ -132,10 +132,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	invoker := runner.NewInvoker(st, run)
-	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
-	if err != nil {
-		return err
-	}
 	h, err := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 	}).Handler()
@@ -144,7 +140,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		run.Close(context.Background())
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
+	if err != nil {
+		ln.Close()
+		run.Close(context.Background())
+		return err
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -168,16 +171,20 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	workers.StopLeasing() // calls and async calls drain together, under one deadline
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("requests still in flight at the drain timeout", "err", err)
 	}
-	if err := workers.Stop(drainCtx); err != nil {
+	if err := workers.Wait(drainCtx); err != nil {
 		log.Warn("async calls cut short: back in the queue", "err", err)
 	}
 	cleanupCtx, cancelCleanup := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelCleanup()
 	if err := run.Close(cleanupCtx); err != nil {
 		log.Warn("removing containers", "err", err)
+	}
+	if err := workers.Wait(cleanupCtx); err != nil { // their last results, before the store closes
+		log.Warn("async workers still settling", "err", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -558,7 +558,7 @@ func init() {
         }
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA finished call, or one running on an external runner, cannot be cancelled: 409.\n",
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],
@@ -2170,7 +2170,7 @@ func init() {
         }
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA finished call, or one running on an external runner, cannot be cancelled: 409.\n",
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],

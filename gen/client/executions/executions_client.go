@@ -110,7 +110,8 @@ type ClientService interface {
 //
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
-// A finished call, or one running on an external runner, cannot be cancelled: 409.
+// A call leased to an external runner is never run again: CANCELLED when its lease ends, unless
+// the runner reports its result first. A finished call cannot be cancelled: 409.
 // .
 //
 // This method does not support injected context.
@@ -132,7 +133,8 @@ func (a *Client) CancelExecution(params *CancelExecutionParams, opts ...ClientOp
 //
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
-// A finished call, or one running on an external runner, cannot be cancelled: 409.
+// A call leased to an external runner is never run again: CANCELLED when its lease ends, unless
+// the runner reports its result first. A finished call cannot be cancelled: 409.
 // .
 //
 // Do not use the deprecated [CancelExecutionParams.Context] with this method: it would be ignored.

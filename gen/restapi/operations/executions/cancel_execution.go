@@ -32,7 +32,8 @@ func NewCancelExecution(ctx *middleware.Context, handler CancelExecutionHandler)
 //
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
-// A finished call, or one running on an external runner, cannot be cancelled: 409.
+// A call leased to an external runner is never run again: CANCELLED when its lease ends, unless
+// the runner reports its result first. A finished call cannot be cancelled: 409.
 type CancelExecution struct {
 	Context *middleware.Context
 	Handler CancelExecutionHandler
