@@ -71,6 +71,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
 	MaxCallBody int64
+	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
+	// capped. Defaults 1 MiB and 256 KiB.
+	MaxOutput, MaxLog int
 }
 
 // API implements every operation of swagger/swagger.yml. restapi.Config embeds one
@@ -81,6 +84,8 @@ type API struct {
 	version     string
 	log         *slog.Logger
 	maxCallBody int64
+	maxOutput   int
+	maxLog      int
 }
 
 // New returns the API over its dependencies.
@@ -91,7 +96,13 @@ func New(d Deps) *API {
 	if d.MaxCallBody <= 0 {
 		d.MaxCallBody = 1 << 20
 	}
-	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, maxCallBody: d.MaxCallBody}
+	if d.MaxOutput <= 0 {
+		d.MaxOutput = 1 << 20
+	}
+	if d.MaxLog <= 0 {
+		d.MaxLog = 256 << 10
+	}
+	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,

@@ -40,15 +40,11 @@ func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) mid
 // ReportTaskResult ends a task leased to an external runner with its outcome.
 func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder {
 	in := params.Body
-	ex := store.Execution{Status: *in.Status, Reason: in.Reason, Error: in.Error, Output: []byte(in.Output)}
-	if in.ExitCode != nil {
-		code := int(*in.ExitCode)
-		ex.ExitCode = &code
+	ex, log, err := a.taskResult(in)
+	if err != nil {
+		return a.errorResponse(err)
 	}
-	if ex.Status == store.StatusFailed && ex.Reason == "" {
-		ex.Reason = store.ReasonError
-	}
-	if err := a.store.CompleteTask(ctx, params.ID, runnerOwner(*in.Runner), ex, []byte(in.Log)); err != nil {
+	if err := a.store.CompleteTask(ctx, params.ID, runnerOwner(*in.Runner), ex, log); err != nil {
 		return a.errorResponse(err)
 	}
 	done, err := a.store.GetExecution(ctx, params.ID)
@@ -56,6 +52,39 @@ func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResul
 		return a.errorResponse(err)
 	}
 	return tasks.NewReportTaskResultOK().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(done)})
+}
+
+// taskResult checks an external runner's report and turns it into the final execution and
+// its log, capped like the server's own calls.
+func (a *API) taskResult(in *models.TaskResult) (store.Execution, []byte, error) {
+	ex := store.Execution{Status: *in.Status, Reason: in.Reason, Error: in.Error}
+	switch {
+	case ex.Status == store.StatusSuccess && (ex.Reason != "" || ex.Error != ""):
+		return ex, nil, errInvalidField("reason", "a SUCCESS has no reason or error")
+	case ex.Status == store.StatusFailed && ex.Reason == "":
+		ex.Reason = store.ReasonError
+	}
+	if in.ExitCode != nil {
+		if *in.ExitCode < 0 || *in.ExitCode > 255 {
+			return ex, nil, errInvalidField("exit_code", "exit_code must be between 0 and 255")
+		}
+		code := int(*in.ExitCode)
+		ex.ExitCode = &code
+	}
+	if ex.Reason == store.ReasonBadExit && (ex.ExitCode == nil || *ex.ExitCode == 0) {
+		return ex, nil, errInvalidField("exit_code", "a bad_exit needs the non-zero exit_code")
+	}
+	ex.Output, ex.OutputTruncated = capBytes([]byte(in.Output), a.maxOutput)
+	log, truncated := capBytes([]byte(in.Log), a.maxLog)
+	ex.LogTruncated = truncated
+	return ex, log, nil
+}
+
+func capBytes(b []byte, max int) ([]byte, bool) {
+	if len(b) > max {
+		return b[:max], true
+	}
+	return b, false
 }
 
 // GetTaskStats answers the depth and age of the async queue.

@@ -245,6 +245,16 @@ func TestExternalRunner(t *testing.T) {
 		t.Fatalf("after the lease expired: %s", body)
 	}
 	s.mustCall(t, "POST", "/v1/tasks/"+id+"/result", `{"runner":"r1","status":"SUCCESS","output":"late"}`, 409)
+	for _, bad := range []string{
+		`{"runner":"r2","status":"SUCCESS","reason":"timeout"}`,
+		`{"runner":"r2","status":"FAILED","reason":"bad_exit","exit_code":0}`,
+		`{"runner":"r2","status":"FAILED","exit_code":300}`,
+		`{"runner":"r2","status":"DONE"}`,
+	} {
+		if res, body := s.call(t, "POST", "/v1/tasks/"+id+"/result", bad); res.StatusCode != 400 {
+			t.Fatalf("result %s: %d %s, want 400", bad, res.StatusCode, body)
+		}
+	}
 	_, body = s.mustCall(t, "POST", "/v1/tasks/"+id+"/result", `{"runner":"r2","status":"SUCCESS","exit_code":0,"output":"done by r2","log":"r2 log"}`, 200)
 	if !strings.Contains(body, `"status":"SUCCESS"`) || !strings.Contains(body, `"output":"done by r2"`) {
 		t.Fatalf("result: %s", body)

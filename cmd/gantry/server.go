@@ -134,6 +134,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	invoker := runner.NewInvoker(st, run)
 	h, err := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
+		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog,
 	}).Handler()
 	if err != nil {
 		return err
