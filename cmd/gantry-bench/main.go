@@ -169,7 +169,8 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--async-workers", strconv.Itoa(asyncWorkers)}, extra...)
+	// Every execution is kept: the backlog check counts them all.
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--async-workers", strconv.Itoa(asyncWorkers), "--keep-executions", "-1"}, extra...)
 	s := &gantryServer{dir: dir, cmd: exec.Command(bin, args...)}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
