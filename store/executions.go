@@ -322,10 +322,11 @@ func (s *DB) writeExecutions() {
 		case <-r.wake:
 		}
 		r.mu.Lock()
-		ids, flushes, closed, tails := r.dirty, r.flushes, r.closed, r.tails
+		ids, flushes, closed := r.dirty, r.flushes, r.closed
 		r.dirty, r.flushes = nil, nil
-		if len(tails) > 0 {
-			r.tails = map[string]*logTail{}
+		var tails map[string]*logTail // taken whole, never shared with AppendExecutionLog
+		if len(r.tails) > 0 {
+			tails, r.tails = r.tails, map[string]*logTail{}
 		}
 		for _, id := range ids {
 			if p := r.pending[id]; p != nil {
