@@ -735,3 +735,31 @@ func TestLateLogKeepsTheLatestState(t *testing.T) {
 		t.Fatalf("log %q lost the late tail", log)
 	}
 }
+
+func TestConcurrentLateLogs(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	id := s.NewID()
+	s.RecordExecution(Execution{ID: id, App: "a", Route: "/r", Type: TypeSync, Status: StatusSuccess}, []byte{})
+	if err := s.FlushExecutions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				s.AppendExecutionLog(id, []byte("x"), false)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.FlushExecutions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if log, _ := s.GetExecutionLog(ctx, id); len(log) != 400 {
+		t.Fatalf("%d bytes of late log, want 400", len(log))
+	}
+}
