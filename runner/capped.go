@@ -31,11 +31,6 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 
 func (c *cappedBuffer) Bytes() []byte { return c.buf.Bytes() }
 
-func (c *cappedBuffer) Reset() {
-	c.buf.Reset()
-	c.truncated = false
-}
-
 // ReadFrom reads r to its end into the buffer, keeping the first max bytes and dropping
 // the rest (through io.Discard's pooled buffer); io.Copy uses it instead of allocating
 // a copy buffer per call.

@@ -6,7 +6,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,5 +99,3 @@ func readData(data string, stdin io.Reader) (string, error) {
 	}
 	return string(b), nil
 }
-
-var errNotSucceeded = errors.New("the call did not succeed")

@@ -226,6 +226,9 @@ func newExecutionsCancelCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
+// errNotSucceeded: `executions wait` saw the call end otherwise than SUCCESS.
+var errNotSucceeded = errors.New("the call did not succeed")
+
 func newExecutionsWaitCmd(cf *clientFlags) *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
