@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,21 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 func newTestHandler(t testing.TB) http.Handler {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	h, err := New(Deps{Store: s, Version: "test"}).Handler()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newExecutionsTestHandler(t)
 	return h
 }
 

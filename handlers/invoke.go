@@ -48,9 +48,10 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, toAPIError(a.log, readBodyError(err)))
 		return
 	}
-	query := r.URL.Query()
-	if len(body) == 0 && query.Has("payload") {
-		body = []byte(query.Get("payload"))
+	if len(body) == 0 && r.URL.RawQuery != "" { // ?payload= stands for an empty body
+		if query := r.URL.Query(); query.Has("payload") {
+			body = []byte(query.Get("payload"))
+		}
 	}
 	method := r.Method
 	if method == http.MethodHead {
@@ -61,10 +62,8 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	})
 	h := w.Header()
 	if err == nil {
-		for k, v := range resp.Header { // the function's own headers, json ones not canonical yet
-			if k = http.CanonicalHeaderKey(k); !isHopHeader(k) {
-				h[k] = v
-			}
+		for k, v := range resp.Header { // the function's own headers, cleaned by the runner
+			h[k] = v
 		}
 		for k, v := range resp.Route.Headers {
 			h[http.CanonicalHeaderKey(k)] = v
@@ -100,14 +99,6 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
 	}
-}
-
-func isHopHeader(k string) bool {
-	switch k {
-	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
-		return true
-	}
-	return false
 }
 
 // readBodyError classifies a failure to read a call's body: too large (413) or cut off.

@@ -55,20 +55,21 @@ func wantsAsync(rt store.Route, h http.Header) (bool, error) {
 	}
 }
 
-// accept stores an async call and its QUEUED execution durably and answers at once.
-func (iv *Invoker) accept(ctx context.Context, rt store.Route, params store.Params, appConfig map[string]string, req Request, url string) (*Response, error) {
-	prio, err := priority(req.Header)
+// accept stores an async call and its QUEUED execution durably and answers at once. The
+// task keeps the request's headers, less those meant for Gantry or for one connection.
+func (iv *Invoker) accept(ctx context.Context, t store.Task) (*Response, error) {
+	prio, err := priority(t.Header)
 	if err != nil {
 		return nil, err
 	}
-	id := iv.store.NewID()
-	header := req.Header.Clone()
+	header := http.Header(t.Header).Clone()
 	for _, h := range hopHeaders {
 		header.Del(h)
 	}
 	header.Del(HeaderInvokeType)
 	header.Del(HeaderPriority)
-	t := store.Task{ID: id, Route: rt, AppConfig: appConfig, Params: params, Method: req.Method, URL: url, Header: header, Body: req.Body, Priority: prio}
+	t.Header, t.Priority = header, prio
+	rt := t.Route
 	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)
 	}
@@ -78,7 +79,7 @@ func (iv *Invoker) accept(ctx context.Context, rt store.Route, params store.Para
 		default:
 		}
 	}
-	return &Response{CallID: id, Route: rt, Accepted: true, Result: &Result{Header: http.Header{}}}, nil
+	return &Response{CallID: t.ID, Route: rt, Accepted: true, Result: &Result{Header: http.Header{}}}, nil
 }
 
 // WorkerOptions configure the async workers; zero values take the defaults.
@@ -188,11 +189,7 @@ func (w *Workers) runTask(t store.Task, owner string) {
 	ctx, untrack := w.iv.track(context.Background(), t.ID)
 	defer untrack()
 	started := w.iv.now()
-	call := &Call{
-		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, Method: t.Method, URL: t.URL,
-		Header: t.Header, Params: t.Params, Body: t.Body,
-		Deadline: started.Add(time.Duration(t.Route.Timeout) * time.Second),
-	}
+	call := newCall(t, started)
 	call.Done = func(res *Result, err error) { w.settle(context.Background(), t, owner, started, res, err) }
 	call.LateLog = func(tail []byte, truncated bool) { w.iv.store.AppendExecutionLog(t.ID, tail, truncated) }
 	_, _ = w.iv.runner.Run(ctx, call)

@@ -267,6 +267,20 @@ func (r *Runner) diedMidCall(c *hotContainer) *FunctionError {
 
 // ---- http format ----
 
+// answerHeader is a function's response headers as the caller gets them: canonical names,
+// without those meant for one connection or the body's length (Gantry sets its own).
+func answerHeader(h map[string][]string) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		out[http.CanonicalHeaderKey(k)] = v
+	}
+	for _, k := range hopHeaders {
+		out.Del(k)
+	}
+	out.Del("Content-Length")
+	return out
+}
+
 // errCallTimedOut: a hot call ran past its deadline.
 var errCallTimedOut = errors.New("call timed out")
 
@@ -350,11 +364,7 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}
-	for _, h := range hopHeaders {
-		resp.Header.Del(h)
-	}
-	resp.Header.Del("Content-Length")
-	return &Result{Status: resp.StatusCode, Header: resp.Header, Body: body.Bytes(), OutputTruncated: body.truncated}, nil
+	return &Result{Status: resp.StatusCode, Header: answerHeader(resp.Header), Body: body.Bytes(), OutputTruncated: body.truncated}, nil
 }
 
 // dial opens the container's connection if it has none.
@@ -462,7 +472,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if out.Status < 200 || out.Status > 599 {
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
 	}
-	return &Result{Status: out.Status, Header: http.Header(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
+	return &Result{Status: out.Status, Header: answerHeader(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
 }
 
 // readLine reads up to and without the next '\n', failing on lines longer than max.

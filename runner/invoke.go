@@ -86,23 +86,22 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The call as a task: what an async call stores, and what every call runs from.
+	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: appConfig, Params: params,
+		Method: req.Method, URL: url, Header: req.Header, Body: req.Body}
 	if async {
-		return iv.accept(ctx, route, params, appConfig, req, url)
+		return iv.accept(ctx, t)
 	}
 	now := iv.now()
 	ex := store.Execution{
-		ID: iv.store.NewID(), App: route.App, Route: route.Path, Type: store.TypeSync,
+		ID: t.ID, App: route.App, Route: route.Path, Type: store.TypeSync,
 		Status: store.StatusRunning, CreatedAt: now, StartedAt: now,
 	}
 	iv.store.RecordExecution(ex, nil)
 
 	ctx, untrack := iv.track(ctx, ex.ID)
 	defer untrack()
-	call := &Call{
-		ID: ex.ID, Route: route, AppConfig: appConfig, Method: req.Method, URL: url,
-		Header: req.Header, Params: params, Body: req.Body,
-		Deadline: now.Add(time.Duration(route.Timeout) * time.Second),
-	}
+	call := newCall(t, now)
 	call.Done = func(res *Result, err error) {
 		finish(&ex, res, err, iv.now())
 		iv.store.RecordExecution(ex, res.Log)
@@ -115,7 +114,16 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if runErr != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
 		runErr = ErrCancelled
 	}
-	return &Response{CallID: ex.ID, Route: route, Result: res}, runErr
+	return &Response{CallID: t.ID, Route: route, Result: res}, runErr
+}
+
+// newCall is the call that runs task t, its deadline counted from now.
+func newCall(t store.Task, now time.Time) *Call {
+	return &Call{
+		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, Method: t.Method, URL: t.URL,
+		Header: t.Header, Params: t.Params, Body: t.Body,
+		Deadline: now.Add(time.Duration(t.Route.Timeout) * time.Second),
+	}
 }
 
 // track registers a running call so that Cancel can stop it; the returned func unregisters it.

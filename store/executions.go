@@ -374,19 +374,16 @@ func (s *DB) commitExecutions(ids []string) error {
 		return nil
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		execs, byRoute, logs := tx.Bucket(bucketExecutions), tx.Bucket(bucketExecByRoute), tx.Bucket(bucketExecLogs)
 		for _, p := range batch {
-			key := []byte(p.ex.ID)
-			if err := putJSON(execs, key, p.ex); err != nil {
-				return err
-			}
-			if err := byRoute.Put(execRouteKey(p.ex.App, p.ex.Route, p.ex.ID), nil); err != nil {
-				return fmt.Errorf("index execution %s: %w", p.ex.ID, err)
-			}
+			var log []byte // nil keeps the stored log
 			if p.hasLog {
-				if err := logs.Put(key, p.log); err != nil {
-					return fmt.Errorf("store log of execution %s: %w", p.ex.ID, err)
+				log = p.log
+				if log == nil {
+					log = []byte{}
 				}
+			}
+			if err := putExecution(tx, p.ex, log); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -92,6 +92,28 @@ func getExecutionTx(tx *bolt.Tx, id string) (Execution, error) {
 	return ex, err
 }
 
+// saveTask stores t, moving its queue entry from the key it had (old) to the one it has now.
+func saveTask(tx *bolt.Tx, old []byte, t Task) error {
+	q := tx.Bucket(bucketTaskQueue)
+	if err := q.Delete(old); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+		return err
+	}
+	return q.Put(queueKey(t), nil)
+}
+
+// updateExecution applies fn to a stored execution, in tx.
+func updateExecution(tx *bolt.Tx, id string, fn func(*Execution)) error {
+	ex, err := getExecutionTx(tx, id)
+	if err != nil {
+		return err
+	}
+	fn(&ex)
+	return putExecution(tx, ex, nil)
+}
+
 // finishCancelled removes a task and ends its execution CANCELLED, in tx.
 func (s *DB) finishCancelled(tx *bolt.Tx, t Task) error {
 	if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
@@ -100,12 +122,9 @@ func (s *DB) finishCancelled(tx *bolt.Tx, t Task) error {
 	if err := tx.Bucket(bucketTasks).Delete([]byte(t.ID)); err != nil {
 		return err
 	}
-	ex, err := getExecutionTx(tx, t.ID)
-	if err != nil {
-		return err
-	}
-	ex.Status, ex.Reason, ex.CompletedAt = StatusCancelled, ReasonClientRequest, s.now()
-	return putExecution(tx, ex, nil)
+	return updateExecution(tx, t.ID, func(ex *Execution) {
+		ex.Status, ex.Reason, ex.CompletedAt = StatusCancelled, ReasonClientRequest, s.now()
+	})
 }
 
 // EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
@@ -172,24 +191,15 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				}
 				continue
 			}
-			if err := q.Delete(k); err != nil {
-				return err
-			}
 			t.Attempts++
 			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
 			t.AvailableAt = t.LeaseUntil
-			if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil {
+			if err := saveTask(tx, k, t); err != nil {
 				return err
 			}
-			if err := q.Put(queueKey(t), nil); err != nil {
-				return err
-			}
-			ex, err := getExecutionTx(tx, id)
-			if err != nil {
-				return err
-			}
-			ex.Status, ex.StartedAt, ex.Attempts = StatusRunning, now, t.Attempts
-			if err := putExecution(tx, ex, nil); err != nil {
+			if err := updateExecution(tx, id, func(ex *Execution) {
+				ex.Status, ex.StartedAt, ex.Attempts = StatusRunning, now, t.Attempts
+			}); err != nil {
 				return err
 			}
 			leased = append(leased, t)
@@ -259,24 +269,13 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 		if t.CancelRequested {
 			return s.finishCancelled(tx, t)
 		}
-		q := tx.Bucket(bucketTaskQueue)
-		if err := q.Delete(queueKey(t)); err != nil {
-			return err
-		}
+		old := queueKey(t)
 		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
 		t.AvailableAt = s.now().Add(delay)
-		if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil {
+		if err := saveTask(tx, old, t); err != nil {
 			return err
 		}
-		if err := q.Put(queueKey(t), nil); err != nil {
-			return err
-		}
-		ex, err := getExecutionTx(tx, id)
-		if err != nil {
-			return err
-		}
-		ex.Status, ex.Error = StatusQueued, reason
-		return putExecution(tx, ex, nil)
+		return updateExecution(tx, id, func(ex *Execution) { ex.Status, ex.Error = StatusQueued, reason })
 	})
 }
 
@@ -370,23 +369,18 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 		}); err != nil {
 			return err
 		}
-		q := tx.Bucket(bucketTaskQueue)
 		for _, t := range stale {
-			if err := q.Delete(queueKey(t)); err != nil {
-				return err
-			}
+			old := queueKey(t)
 			t.LeaseOwner, t.LeaseUntil, t.AvailableAt = "", time.Time{}, now
-			if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+			if err := saveTask(tx, old, t); err != nil {
 				return err
 			}
-			if err := q.Put(queueKey(t), nil); err != nil {
-				return err
-			}
-			if ex, err := getExecutionTx(tx, t.ID); err == nil && ex.Status == StatusRunning {
-				ex.Status = StatusQueued
-				if err := putExecution(tx, ex, nil); err != nil {
-					return err
+			if err := updateExecution(tx, t.ID, func(ex *Execution) {
+				if ex.Status == StatusRunning {
+					ex.Status = StatusQueued
 				}
+			}); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
 			}
 		}
 		n = len(stale)
