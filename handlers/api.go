@@ -26,11 +26,13 @@ const MaxManagementBody = 1 << 20
 // Store is what the management API needs of persistence.
 type Store interface {
 	CreateApp(ctx context.Context, app store.App) (store.App, error)
-	PutApp(ctx context.Context, app store.App) (store.App, bool, error)
+	PutApp(ctx context.Context, app store.App, creator string) (store.App, bool, error)
 	UpdateApp(ctx context.Context, name string, fn func(*store.App) error) (store.App, error)
 	GetApp(ctx context.Context, name string) (store.App, error)
-	ListApps(ctx context.Context, page store.Page) ([]store.App, string, error)
+	ListApps(ctx context.Context, f store.AppFilter, page store.Page) ([]store.App, string, error)
 	DeleteApp(ctx context.Context, name string) error
+	AppOwner(name string) (string, error)
+	AppsOwnedBy(owner string) map[string]bool
 
 	CreateRoute(ctx context.Context, r store.Route) (store.Route, error)
 	PutRoute(ctx context.Context, r store.Route) (store.Route, bool, error)
@@ -48,6 +50,12 @@ type Store interface {
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	TaskStats(ctx context.Context) (store.TaskStats, error)
+
+	NewID() string
+	CreateToken(ctx context.Context, t store.Token) (store.Token, error)
+	GetToken(ctx context.Context, id string) (store.Token, error)
+	ListTokens(ctx context.Context, f store.TokenFilter, page store.Page) ([]store.Token, string, error)
+	DeleteToken(ctx context.Context, id string) error
 }
 
 // Functions is what the API needs of the runner: the one invocation path, and the hooks
@@ -69,6 +77,13 @@ type Deps struct {
 	Functions Functions
 	Version   string // reported by GET /v1/version
 	Log       *slog.Logger
+	// Auth verifies credentials. Nil turns authentication off: every caller is an
+	// anonymous admin, and routes' `auth: token` is not enforced.
+	Auth Authenticator
+	// Audit receives one line per mutating management request; nil for none.
+	Audit *slog.Logger
+	// CORSOrigins are the origins browsers may call the API from ("*" for any); none: no CORS.
+	CORSOrigins []string
 	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
 	MaxCallBody int64
 	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
@@ -83,6 +98,9 @@ type API struct {
 	functions   Functions
 	version     string
 	log         *slog.Logger
+	auth        Authenticator
+	audit       *slog.Logger
+	corsOrigins []string
 	maxCallBody int64
 	maxOutput   int
 	maxLog      int
@@ -102,15 +120,21 @@ func New(d Deps) *API {
 	if d.MaxLog <= 0 {
 		d.MaxLog = 256 << 10
 	}
-	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
+	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
+		corsOrigins: d.CORSOrigins, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,
 // function calls under /r/, and a JSON 404 elsewhere. Paths are dispatched as they
 // come, never cleaned or redirected.
 func (a *API) Handler() (http.Handler, error) {
+	public, err := loadPublicOperations()
+	if err != nil {
+		return nil, err
+	}
 	h, api, err := restapi.HandlerAPI(restapi.Config{
 		AppsAPI:       a,
+		AuthAPI:       a,
 		ExecutionsAPI: a,
 		MetaAPI:       a,
 		RoutesAPI:     a,
@@ -120,15 +144,16 @@ func (a *API) Handler() (http.Handler, error) {
 				a.log.Debug(fmt.Sprintf(format, args...))
 			}
 		},
-		JSONConsumer: strictJSONConsumer(),
+		JSONConsumer:        strictJSONConsumer(),
+		APIKeyAuthenticator: principalAuthenticator,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build management API: %w", err)
 	}
 	api.ServeError = a.serveError
-	management := limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h)))
+	management := a.audited(a.authenticate(public, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h)))))
 	spec := []byte(restapi.SwaggerJSON)
-	return a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.withCORS(a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v1/swagger.json":
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -148,7 +173,7 @@ func (a *API) Handler() (http.Handler, error) {
 		default:
 			writeError(w, errPathNotFound(p))
 		}
-	})), nil
+	}))), nil
 }
 
 func hasDotSegment(p string) bool {

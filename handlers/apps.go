@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"errors"
 
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
 	"github.com/gantry-dev/gantry/store"
@@ -12,9 +14,24 @@ import (
 
 func appWrapper(a store.App) *models.AppWrapper { return &models.AppWrapper{App: appToModel(a)} }
 
-// ListApps answers one page of apps in name order.
+// ListApps answers one page of apps in name order: a developer's own, or for an admin all
+// of them or one owner's.
 func (a *API) ListApps(ctx context.Context, params apps.ListAppsParams) middleware.Responder {
-	list, next, err := a.store.ListApps(ctx, page(params.PerPage, params.Cursor))
+	who := caller(ctx)
+	var f store.AppFilter
+	if params.Owner != nil && *params.Owner != "" {
+		f.Owner = *params.Owner
+		if f.Owner == "me" {
+			f.Owner = who.Name
+		}
+	}
+	if !who.IsAdmin() {
+		if f.Owner != "" && f.Owner != who.Name {
+			return a.errorResponse(auth.Forbidden("a developer may only list its own apps"))
+		}
+		f.Owner = who.Name
+	}
+	list, next, err := a.store.ListApps(ctx, f, page(params.PerPage, params.Cursor))
 	if err != nil {
 		return a.errorResponse(err)
 	}
@@ -31,7 +48,7 @@ func (a *API) CreateApp(ctx context.Context, params apps.CreateAppParams) middle
 	if in.Name == "" {
 		return a.badRequest("app.name", "app.name is required")
 	}
-	app, err := a.store.CreateApp(ctx, store.App{Name: in.Name, Config: mergeConfig(nil, in.Config)})
+	app, err := a.store.CreateApp(ctx, store.App{Name: in.Name, Config: mergeConfig(nil, in.Config), Owner: caller(ctx).Name})
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("app", err))
 	}
@@ -40,6 +57,9 @@ func (a *API) CreateApp(ctx context.Context, params apps.CreateAppParams) middle
 
 // GetApp answers one app.
 func (a *API) GetApp(ctx context.Context, params apps.GetAppParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	app, err := a.store.GetApp(ctx, params.App)
 	if err != nil {
 		return a.errorResponse(err)
@@ -47,13 +67,16 @@ func (a *API) GetApp(ctx context.Context, params apps.GetAppParams) middleware.R
 	return apps.NewGetAppOK().WithPayload(appWrapper(app))
 }
 
-// PutApp creates the app or replaces its config.
+// PutApp creates the app (owned by the caller) or replaces its config.
 func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.Responder {
-	in, bad := a.bodyApp(params.Body, params.App)
+	in, bad := a.bodyApp(ctx, params.Body, params.App)
 	if bad != nil {
 		return bad
 	}
-	app, created, err := a.store.PutApp(ctx, store.App{Name: params.App, Config: mergeConfig(nil, in.Config)})
+	if err := a.checkApp(ctx, params.App); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return a.errorResponse(err)
+	}
+	app, created, err := a.store.PutApp(ctx, store.App{Name: params.App, Config: mergeConfig(nil, in.Config), Owner: in.Owner}, caller(ctx).Name)
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("app", err))
 	}
@@ -64,14 +87,21 @@ func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.R
 	return apps.NewPutAppOK().WithPayload(appWrapper(app))
 }
 
-// PatchApp merges the given config into the app's.
+// PatchApp merges the given config into the app's; an admin may give it a new owner.
 func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middleware.Responder {
-	in, bad := a.bodyApp(params.Body, params.App)
+	in, bad := a.bodyApp(ctx, params.Body, params.App)
 	if bad != nil {
 		return bad
 	}
+	who := caller(ctx)
 	app, err := a.store.UpdateApp(ctx, params.App, func(app *store.App) error {
+		if !mayUse(who, app.Owner) { // checked in the transaction: the owner cannot change meanwhile
+			return errAppNotFound(params.App)
+		}
 		app.Config = mergeConfig(app.Config, in.Config)
+		if in.Owner != "" {
+			app.Owner = in.Owner
+		}
 		return nil
 	})
 	if err != nil {
@@ -83,6 +113,9 @@ func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middlewa
 
 // DeleteApp deletes an app without routes; 409 while it has some.
 func (a *API) DeleteApp(ctx context.Context, params apps.DeleteAppParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	if err := a.store.DeleteApp(ctx, params.App); err != nil {
 		return a.errorResponse(err)
 	}
@@ -99,12 +132,16 @@ func (a *API) appChanged(app string) {
 }
 
 // bodyApp returns the app in the body (required by the spec), checking that its name, if
-// any, is the URL's.
-func (a *API) bodyApp(body *models.AppWrapper, name string) (*models.App, middleware.Responder) {
-	if in := body.App; in.Name != "" && in.Name != name {
+// any, is the URL's, and that only an admin gives it to someone else.
+func (a *API) bodyApp(ctx context.Context, body *models.AppWrapper, name string) (*models.App, middleware.Responder) {
+	in := body.App
+	if in.Name != "" && in.Name != name {
 		return nil, a.badRequest("app.name", "app.name %q differs from the app in the URL (%q); apps cannot be renamed", in.Name, name)
 	}
-	return body.App, nil
+	if who := caller(ctx); in.Owner != "" && in.Owner != who.Name && !who.IsAdmin() {
+		return nil, a.errorResponse(auth.Forbidden("only an admin may give an app to another owner"))
+	}
+	return in, nil
 }
 
 func page(perPage *int64, cursor *string) store.Page {

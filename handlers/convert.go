@@ -19,7 +19,7 @@ func dateTime(t time.Time) *strfmt.DateTime {
 }
 
 func appToModel(a store.App) *models.App {
-	return &models.App{Name: a.Name, Config: a.Config, CreatedAt: dateTime(a.CreatedAt), UpdatedAt: dateTime(a.UpdatedAt)}
+	return &models.App{Name: a.Name, Config: a.Config, Owner: a.Owner, CreatedAt: dateTime(a.CreatedAt), UpdatedAt: dateTime(a.UpdatedAt)}
 }
 
 func routeToModel(r store.Route) *models.Route {
@@ -34,6 +34,7 @@ func routeToModel(r store.Route) *models.Route {
 		MaxConcurrency: &r.MaxConcurrency,
 		MaxRetries:     &r.MaxRetries,
 		Network:        r.Network,
+		Auth:           r.Auth,
 		Headers:        r.Headers,
 		Config:         r.Config,
 		CreatedAt:      dateTime(r.CreatedAt),
@@ -67,6 +68,9 @@ func patchRoute(r *store.Route, m *models.Route) {
 	}
 	if m.Network != "" {
 		r.Network = m.Network
+	}
+	if m.Auth != "" {
+		r.Auth = m.Auth
 	}
 	setIfPresent(&r.MemoryMiB, m.Memory)
 	setIfPresent(&r.CPUs, m.Cpus)

@@ -13,6 +13,7 @@ import (
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
@@ -66,6 +67,13 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.Is(err, runner.ErrImageNotFound):
 		return &apiError{status: http.StatusBadGateway, message: "the function's image is missing: " + err.Error()}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return &apiError{status: http.StatusUnauthorized, message: err.Error(), header: http.Header{"Www-Authenticate": {`Bearer realm="gantry"`}}}
+	case errors.Is(err, auth.ErrForbidden):
+		return &apiError{status: http.StatusForbidden, message: err.Error()}
+	case errors.Is(err, auth.ErrUnavailable):
+		log.Warn("identity source unavailable", "err", err)
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.As(err, &verr):
 		return &apiError{status: http.StatusBadRequest, message: verr.Message, fields: verr.Field}
 	case errors.Is(err, store.ErrNotFound):

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 
 	"github.com/go-openapi/runtime/middleware"
 
@@ -22,6 +24,14 @@ func (a *API) ListExecutions(ctx context.Context, params executions.ListExecutio
 	if params.Status != nil {
 		f.Status = *params.Status
 	}
+	if who := caller(ctx); !who.IsAdmin() {
+		if f.App != "" {
+			if err := a.checkApp(ctx, f.App); err != nil {
+				return a.errorResponse(err)
+			}
+		}
+		f.Apps = a.store.AppsOwnedBy(who.Name)
+	}
 	list, next, err := a.store.ListExecutions(ctx, f, page(params.PerPage, params.Cursor))
 	if err != nil {
 		return a.errorResponse(err)
@@ -35,7 +45,7 @@ func (a *API) ListExecutions(ctx context.Context, params executions.ListExecutio
 
 // GetExecution answers one execution.
 func (a *API) GetExecution(ctx context.Context, params executions.GetExecutionParams) middleware.Responder {
-	ex, err := a.store.GetExecution(ctx, params.ID)
+	ex, err := a.visibleExecution(ctx, params.ID)
 	if err != nil {
 		return a.errorResponse(err)
 	}
@@ -44,6 +54,9 @@ func (a *API) GetExecution(ctx context.Context, params executions.GetExecutionPa
 
 // GetExecutionLog answers an execution's stderr log as text/plain.
 func (a *API) GetExecutionLog(ctx context.Context, params executions.GetExecutionLogParams) middleware.Responder {
+	if _, err := a.visibleExecution(ctx, params.ID); err != nil {
+		return a.errorResponse(err)
+	}
 	log, err := a.store.GetExecutionLog(ctx, params.ID)
 	if err != nil {
 		return a.errorResponse(err)
@@ -53,6 +66,9 @@ func (a *API) GetExecutionLog(ctx context.Context, params executions.GetExecutio
 
 // CancelExecution cancels a queued or running call; 409 for a finished one.
 func (a *API) CancelExecution(ctx context.Context, params executions.CancelExecutionParams) middleware.Responder {
+	if _, err := a.visibleExecution(ctx, params.ID); err != nil {
+		return a.errorResponse(err)
+	}
 	if a.functions == nil {
 		return errNoFunctions
 	}
@@ -61,4 +77,19 @@ func (a *API) CancelExecution(ctx context.Context, params executions.CancelExecu
 		return a.errorResponse(err)
 	}
 	return executions.NewCancelExecutionAccepted().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(ex)})
+}
+
+// visibleExecution reads an execution the caller may see: any for an admin, those of its
+// own apps for a developer. Others are not found, as the apps themselves.
+func (a *API) visibleExecution(ctx context.Context, id string) (store.Execution, error) {
+	ex, err := a.store.GetExecution(ctx, id)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	if who := caller(ctx); !who.IsAdmin() {
+		if owner, err := a.store.AppOwner(ex.App); err != nil || owner != who.Name {
+			return store.Execution{}, &apiError{status: http.StatusNotFound, message: fmt.Sprintf("execution %q not found", id)}
+		}
+	}
+	return ex, nil
 }

@@ -237,7 +237,7 @@ func TestExecutionsThroughGeneratedClient(t *testing.T) {
 
 	perPage, app, route, status := int64(2), "a", "/x", "SUCCESS"
 	list, err := api.Executions.ListExecutionsContext(ctx, executions.NewListExecutionsParams().
-		WithApp(&app).WithRoute(&route).WithStatus(&status).WithPerPage(&perPage))
+		WithApp(&app).WithRoute(&route).WithStatus(&status).WithPerPage(&perPage), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestExecutionsThroughGeneratedClient(t *testing.T) {
 		t.Fatalf("list: %+v", p)
 	}
 
-	got, err := api.Executions.GetExecutionContext(ctx, executions.NewGetExecutionParams().WithID(ids[0]))
+	got, err := api.Executions.GetExecutionContext(ctx, executions.NewGetExecutionParams().WithID(ids[0]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,14 +253,14 @@ func TestExecutionsThroughGeneratedClient(t *testing.T) {
 		t.Fatalf("get: %+v", e)
 	}
 
-	log, err := api.Executions.GetExecutionLogContext(ctx, executions.NewGetExecutionLogParams().WithID(ids[0]))
+	log, err := api.Executions.GetExecutionLogContext(ctx, executions.NewGetExecutionLogParams().WithID(ids[0]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "stderr of " + ids[0] + "\n"; log.GetPayload() != want {
 		t.Fatalf("log %q, want %q", log.GetPayload(), want)
 	}
-	_, err = api.Executions.GetExecutionLogContext(ctx, executions.NewGetExecutionLogParams().WithID("nope"))
+	_, err = api.Executions.GetExecutionLogContext(ctx, executions.NewGetExecutionLogParams().WithID("nope"), nil)
 	var notFound *executions.GetExecutionLogNotFound
 	if !errors.As(err, &notFound) || notFound.GetPayload().Error == nil || !strings.Contains(*notFound.GetPayload().Error.Message, "nope") {
 		t.Fatalf("log of a missing execution: %v", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
 )
 
 // Response headers of every function call.
@@ -59,6 +60,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := a.functions.Invoke(r.Context(), runner.Request{
 		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header, Body: body,
+		Admit: func(route store.Route) error { return a.admitCall(r, route) },
 	})
 	h := w.Header()
 	if err == nil {
@@ -99,6 +101,17 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
 	}
+}
+
+// admitCall lets a call of a route with `auth: token` through only with valid credentials
+// (any identity: the route's auth says who may call, not who owns). With authentication
+// off, nothing is checked.
+func (a *API) admitCall(r *http.Request, route store.Route) error {
+	if route.Auth != store.AuthToken || a.auth == nil {
+		return nil
+	}
+	_, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	return err
 }
 
 // readBodyError classifies a failure to read a call's body: too large (413) or cut off.

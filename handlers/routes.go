@@ -66,6 +66,9 @@ func (a *API) routeChanged(app, path string) {
 
 // ListRoutes answers one page of an app's routes in path order.
 func (a *API) ListRoutes(ctx context.Context, params routes.ListRoutesParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	list, next, err := a.store.ListRoutes(ctx, params.App, page(params.PerPage, params.Cursor))
 	if err != nil {
 		return a.errorResponse(err)
@@ -79,6 +82,9 @@ func (a *API) ListRoutes(ctx context.Context, params routes.ListRoutesParams) mi
 
 // CreateRoute creates a route; 409 if the path exists, 404 if the app does not.
 func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	in := params.Body.Route
 	if in.Path == "" {
 		return a.badRequest("route.path", "route.path is required")
@@ -95,6 +101,9 @@ func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) 
 
 // GetRoute answers one route.
 func (a *API) GetRoute(ctx context.Context, params routes.GetRouteParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	r, err := a.store.GetRoute(ctx, params.App, routeParam(params.Route))
 	if err != nil {
 		return a.errorResponse(err)
@@ -104,6 +113,9 @@ func (a *API) GetRoute(ctx context.Context, params routes.GetRouteParams) middle
 
 // PutRoute creates the route or replaces every field of it.
 func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	path := routeParam(params.Route)
 	in, bad := a.bodyRoute(ctx, params.Body, path)
 	if bad != nil {
@@ -122,6 +134,9 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 
 // PatchRoute changes the fields given and merges config and headers.
 func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	path := routeParam(params.Route)
 	in, bad := a.bodyRoute(ctx, params.Body, path)
 	if bad != nil {
@@ -140,6 +155,9 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 
 // DeleteRoute deletes a route.
 func (a *API) DeleteRoute(ctx context.Context, params routes.DeleteRouteParams) middleware.Responder {
+	if err := a.checkApp(ctx, params.App); err != nil {
+		return a.errorResponse(err)
+	}
 	path := routeParam(params.Route)
 	if err := a.store.DeleteRoute(ctx, params.App, path); err != nil {
 		return a.errorResponse(err)

@@ -19,6 +19,9 @@ func runnerOwner(name string) string { return "runner:" + name }
 
 // LeaseTasks leases queued async calls to an external runner.
 func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) middleware.Responder {
+	if err := requireAdmin(ctx, "leasing tasks"); err != nil {
+		return a.errorResponse(err)
+	}
 	n, lease := int64(1), int64(60)
 	if params.N != nil {
 		n = *params.N
@@ -39,6 +42,9 @@ func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) mid
 
 // ReportTaskResult ends a task leased to an external runner with its outcome.
 func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder {
+	if err := requireAdmin(ctx, "reporting task results"); err != nil {
+		return a.errorResponse(err)
+	}
 	in := params.Body
 	ex, log, err := a.taskResult(in)
 	if err != nil {
@@ -89,6 +95,9 @@ func capBytes(b []byte, max int) ([]byte, bool) {
 
 // GetTaskStats answers the depth and age of the async queue.
 func (a *API) GetTaskStats(ctx context.Context, _ tasks.GetTaskStatsParams) middleware.Responder {
+	if err := requireAdmin(ctx, "the task queue's stats"); err != nil {
+		return a.errorResponse(err)
+	}
 	st, err := a.store.TaskStats(ctx)
 	if err != nil {
 		return a.errorResponse(err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -55,6 +56,9 @@ type Request struct {
 	Method string
 	Header http.Header // read, never modified
 	Body   []byte
+	// Admit, when set, decides whether the matched route may be called with this request
+	// (the route's auth); its error ends the call before anything runs or is stored.
+	Admit func(route store.Route) error
 }
 
 // Response is the outcome of a call, or, when Accepted, the receipt of an async call. It is
@@ -74,6 +78,16 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.Admit != nil {
+		if err := req.Admit(route); err != nil {
+			return nil, err
+		}
+	}
+	header := req.Header
+	if gantryCredential(route, header) { // the function never sees it, nor does the queue
+		header = header.Clone()
+		header.Del("Authorization")
+	}
 	appConfig, err := iv.store.AppConfig(req.App)
 	if err != nil {
 		return nil, err
@@ -88,7 +102,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	}
 	// The call as a task: what an async call stores, and what every call runs from.
 	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: appConfig, Params: params,
-		Method: req.Method, URL: url, Header: req.Header, Body: req.Body}
+		Method: req.Method, URL: url, Header: header, Body: req.Body}
 	if async {
 		return iv.accept(ctx, t)
 	}
@@ -115,6 +129,20 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		runErr = ErrCancelled
 	}
 	return &Response{CallID: t.ID, Route: route, Result: res}, runErr
+}
+
+// gantryCredential tells whether the request's Authorization is Gantry's own: the
+// credential of a route with auth token, or any Gantry API token.
+func gantryCredential(route store.Route, header http.Header) bool {
+	v := header.Get("Authorization")
+	if v == "" {
+		return false
+	}
+	if route.Auth == store.AuthToken {
+		return true
+	}
+	_, token, _ := strings.Cut(v, " ")
+	return strings.HasPrefix(strings.TrimSpace(token), auth.TokenPrefix)
 }
 
 // newCall is the call that runs task t, its deadline counted from now.

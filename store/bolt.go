@@ -47,6 +47,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 	// 3: async tasks keyed by ID, and their queue keyed by priority + available-at + ID.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTasks, bucketTaskQueue) },
+	// 4: API tokens keyed by ID (a ULID).
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTokens) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {
@@ -215,7 +217,7 @@ func (s *DB) loadIndex() error {
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode app %s: %w", k, err)
 			}
-			trees[string(k)] = &routeTree{config: maps.Clone(a.Config)}
+			trees[string(k)] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner}
 			return nil
 		}); err != nil {
 			return err
@@ -287,8 +289,9 @@ func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
 	return app, err
 }
 
-// PutApp creates the app or replaces its config; created tells which.
-func (s *DB) PutApp(ctx context.Context, app App) (stored App, created bool, err error) {
+// PutApp creates the app or replaces its config; created tells which. A replaced app keeps
+// its owner unless app.Owner names a new one; a created app without one belongs to creator.
+func (s *DB) PutApp(ctx context.Context, app App, creator string) (stored App, created bool, err error) {
 	if err := app.Validate(); err != nil {
 		return App{}, false, err
 	}
@@ -303,6 +306,12 @@ func (s *DB) PutApp(ctx context.Context, app App) (stored App, created bool, err
 		app.CreatedAt = app.UpdatedAt
 		if found {
 			app.CreatedAt = old.CreatedAt
+		}
+		if app.Owner == "" {
+			app.Owner = creator
+			if found {
+				app.Owner = old.Owner
+			}
 		}
 		created = !found
 		return s.addAppIndex(app), putJSON(b, []byte(app.Name), app)
@@ -350,19 +359,23 @@ func (s *DB) GetApp(ctx context.Context, name string) (App, error) {
 	return app, err
 }
 
-// ListApps returns one page of apps in name order and the cursor of the next page ("" on the last).
-func (s *DB) ListApps(ctx context.Context, page Page) ([]App, string, error) {
+// ListApps returns one page of the apps that pass f, in name order, and the cursor of the
+// next page ("" on the last).
+func (s *DB) ListApps(ctx context.Context, f AppFilter, page Page) ([]App, string, error) {
 	apps := []App{}
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketApps), nil, page, func(v []byte) error {
+		next, err = listPage(tx.Bucket(bucketApps), nil, page, func(v []byte) (bool, error) {
 			var a App
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode app: %w", err)
+				return false, fmt.Errorf("decode app: %w", err)
+			}
+			if f.Owner != "" && a.Owner != f.Owner {
+				return false, nil
 			}
 			apps = append(apps, a)
-			return nil
+			return true, nil
 		})
 		return err
 	})
@@ -384,16 +397,40 @@ func (s *DB) DeleteApp(ctx context.Context, name string) error {
 	})
 }
 
-// addAppIndex creates the app's entry in the index or updates its config there.
+// addAppIndex creates the app's entry in the index or updates its config and owner there.
 func (s *DB) addAppIndex(app App) func() {
 	config := maps.Clone(app.Config)
 	return func() {
 		if t := s.trees[app.Name]; t != nil {
-			t.config = config
+			t.config, t.owner = config, app.Owner
 			return
 		}
-		s.trees[app.Name] = &routeTree{config: config}
+		s.trees[app.Name] = &routeTree{config: config, owner: app.Owner}
 	}
+}
+
+// AppOwner returns an app's owner from memory; ErrNotFound if there is no such app.
+func (s *DB) AppOwner(name string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.trees[name]
+	if t == nil {
+		return "", errorf(ErrNotFound, "app %q not found", name)
+	}
+	return t.owner, nil
+}
+
+// AppsOwnedBy returns the names of owner's apps, from memory.
+func (s *DB) AppsOwnedBy(owner string) map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := map[string]bool{}
+	for name, t := range s.trees {
+		if t.owner == owner {
+			names[name] = true
+		}
+	}
+	return names
 }
 
 // AppConfig returns an app's config from memory, as a call needs it: no database read.
@@ -526,13 +563,13 @@ func (s *DB) ListRoutes(ctx context.Context, app string, page Page) ([]Route, st
 			return err
 		}
 		var err error
-		next, err = listPage(tx.Bucket(bucketRoutes), routePrefix(app), page, func(v []byte) error {
+		next, err = listPage(tx.Bucket(bucketRoutes), routePrefix(app), page, func(v []byte) (bool, error) {
 			var r Route
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode route: %w", err)
+				return false, fmt.Errorf("decode route: %w", err)
 			}
 			routes = append(routes, r)
-			return nil
+			return true, nil
 		})
 		return err
 	})
@@ -625,10 +662,10 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
-// listPage visits up to page.limit() values whose keys start with prefix and sort after the
-// cursor, and returns the cursor of the next page, or "" when there is none. A cursor is
-// the base64 of the last key's suffix after prefix, opaque to clients.
-func listPage(b *bolt.Bucket, prefix []byte, page Page, visit func(v []byte) error) (string, error) {
+// listPage visits the values whose keys start with prefix and sort after the cursor until
+// visit has kept page.limit() of them, and returns the cursor of the next page, or "" when
+// there is none. A cursor is the base64 of the last key's suffix after prefix, opaque to clients.
+func listPage(b *bolt.Bucket, prefix []byte, page Page, visit func(v []byte) (kept bool, err error)) (string, error) {
 	start := prefix
 	var after []byte
 	if page.Cursor != "" {
@@ -649,11 +686,14 @@ func listPage(b *bolt.Bucket, prefix []byte, page Page, visit func(v []byte) err
 		if n == page.limit() {
 			return base64.RawURLEncoding.EncodeToString(last[len(prefix):]), nil
 		}
-		if err := visit(v); err != nil {
+		kept, err := visit(v)
+		if err != nil {
 			return "", err
 		}
-		last = k
-		n++
+		if kept {
+			last = k
+			n++
+		}
 	}
 	return "", nil
 }

@@ -101,10 +101,13 @@ type ExecutionFilter struct {
 	App    string
 	Route  string
 	Status string
+	// Apps, when not nil, keeps only the executions of these apps (those a developer owns).
+	Apps map[string]bool
 }
 
 func (f ExecutionFilter) match(app, route, status string) bool {
-	return (f.App == "" || f.App == app) && (f.Route == "" || f.Route == route) && (f.Status == "" || f.Status == status)
+	return (f.App == "" || f.App == app) && (f.Route == "" || f.Route == route) &&
+		(f.Status == "" || f.Status == status) && (f.Apps == nil || f.Apps[app])
 }
 
 // Defaults of the execution retention options.

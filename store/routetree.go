@@ -19,6 +19,7 @@ type Params map[string]string
 type routeTree struct {
 	root   node
 	config map[string]string // the app's config, read by every call of the app
+	owner  string            // the app's owner, read by every access check
 }
 
 type node struct {

@@ -140,7 +140,7 @@ func TestAppConfigFollowsWrites(t *testing.T) {
 	if cfg, err := s.AppConfig("a"); err != nil || cfg["K"] != "2" {
 		t.Fatalf("after update: %v %v", cfg, err)
 	}
-	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"P": "3"}}); err != nil {
+	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"P": "3"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if cfg, _ := s.AppConfig("a"); !maps.Equal(cfg, map[string]string{"P": "3"}) {

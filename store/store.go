@@ -60,6 +60,12 @@ const (
 	FormatJSON    = "json"
 )
 
+// Route auth: who may call a route at /r/.
+const (
+	AuthNone  = "none"  // anyone who reaches the server
+	AuthToken = "token" // callers with a valid Gantry or OIDC token
+)
+
 // Networks with a meaning of their own; any other name is a user-defined Docker network.
 const (
 	NetworkBridge = "bridge"
@@ -82,16 +88,20 @@ const (
 	maxPathLen            = 1024
 	maxHeaders            = 64
 	maxConfigKeys         = 256
+	maxOwnerLen           = 255
 )
 
 var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
 // App groups routes and carries configuration shared by them.
 type App struct {
-	Name      string            `json:"name"`
-	Config    map[string]string `json:"config,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Name   string            `json:"name"`
+	Config map[string]string `json:"config,omitempty"`
+	// Owner is the identity that created the app, or the one an admin gave it to. Apps made
+	// before authentication existed have none: only admins see them.
+	Owner     string    `json:"owner,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Validate checks the app's fields.
@@ -99,7 +109,15 @@ func (a *App) Validate() error {
 	if !appNameRE.MatchString(a.Name) {
 		return invalid("name", "app name %q must match %s", a.Name, appNameRE)
 	}
+	if len(a.Owner) > maxOwnerLen || strings.ContainsFunc(a.Owner, isControl) {
+		return invalid("owner", "owner must be at most %d characters, without control characters", maxOwnerLen)
+	}
 	return validateConfig("config", a.Config)
+}
+
+// AppFilter narrows a list of apps.
+type AppFilter struct {
+	Owner string // only the apps of this owner; "" for all
 }
 
 // Route binds a path of an app to a Docker image and the limits it runs with.
@@ -116,6 +134,7 @@ type Route struct {
 	MaxConcurrency int64               `json:"max_concurrency"`
 	MaxRetries     int64               `json:"max_retries,omitempty"`
 	Network        string              `json:"network"`
+	Auth           string              `json:"auth,omitempty"` // AuthNone ("" when stored before it existed) or AuthToken
 	Headers        map[string][]string `json:"headers,omitempty"`
 	Config         map[string]string   `json:"config,omitempty"`
 	CreatedAt      time.Time           `json:"created_at"`
@@ -144,6 +163,9 @@ func (r *Route) ApplyDefaults() {
 	}
 	if r.Network == "" {
 		r.Network = NetworkBridge
+	}
+	if r.Auth == "" {
+		r.Auth = AuthNone
 	}
 }
 
@@ -178,6 +200,8 @@ func (r *Route) Validate() error {
 		return invalid("max_retries", "max_retries must be between 0 and %d", MaxMaxRetries)
 	case !networkRE.MatchString(r.Network) || r.Network == "host" || strings.HasPrefix(r.Network, "container:"):
 		return invalid("network", "network %q must be bridge, none or the name of a user-defined network", r.Network)
+	case r.Auth != AuthNone && r.Auth != AuthToken:
+		return invalid("auth", "auth %q must be %q or %q", r.Auth, AuthNone, AuthToken)
 	case r.Network == NetworkNone && r.Format == FormatHTTP:
 		return invalid("network", "the http format needs a network: Gantry reaches the function over it")
 	}

@@ -56,11 +56,11 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("rename: got %v, want ErrInvalid", err)
 	}
 
-	replaced, wasCreated, err := s.PutApp(ctx, App{Name: "shop", Config: map[string]string{"ONLY": "1"}})
+	replaced, wasCreated, err := s.PutApp(ctx, App{Name: "shop", Config: map[string]string{"ONLY": "1"}}, "")
 	if err != nil || wasCreated || !maps.Equal(replaced.Config, map[string]string{"ONLY": "1"}) || !replaced.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("put existing: %+v created=%v %v", replaced, wasCreated, err)
 	}
-	if _, wasCreated, err := s.PutApp(ctx, App{Name: "fresh"}); err != nil || !wasCreated {
+	if _, wasCreated, err := s.PutApp(ctx, App{Name: "fresh"}, ""); err != nil || !wasCreated {
 		t.Fatalf("put new: created=%v %v", wasCreated, err)
 	}
 
@@ -97,7 +97,7 @@ func TestRouteLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Route{App: "app", Path: "/hello/world", Image: "hello:1", Type: TypeSync, Format: FormatDefault,
-		MemoryMiB: DefaultMemoryMiB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, MaxConcurrency: DefaultMaxConcurrency, Network: NetworkBridge,
+		MemoryMiB: DefaultMemoryMiB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, MaxConcurrency: DefaultMaxConcurrency, Network: NetworkBridge, Auth: AuthNone,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", r, want)
@@ -203,7 +203,7 @@ func TestPagination(t *testing.T) {
 	var seen []string
 	cursor, pages := "", 0
 	for {
-		apps, next, err := s.ListApps(ctx, Page{Cursor: cursor, Limit: 100})
+		apps, next, err := s.ListApps(ctx, AppFilter{}, Page{Cursor: cursor, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestPagination(t *testing.T) {
 			t.Fatalf("item %d is %s, want %s (order, gap or duplicate)", i, name, want)
 		}
 	}
-	if _, _, err := s.ListApps(ctx, Page{Cursor: "!!"}); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.ListApps(ctx, AppFilter{}, Page{Cursor: "!!"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad cursor: got %v, want ErrInvalid", err)
 	}
 

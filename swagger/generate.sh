@@ -15,7 +15,9 @@ GEN=../gen
 rm -rf "$GEN/models" "$GEN/restapi" "$GEN/client"
 mkdir -p "$GEN"
 $SWAGGER generate server --quiet -f swagger.yml -t "$GEN" -A gantry \
-  --template=stratoscale --exclude-main >/dev/null
-$SWAGGER generate client --quiet -f swagger.yml -t "$GEN" -A gantry >/dev/null
+  --template=stratoscale --exclude-main \
+  --principal=github.com/gantry-dev/gantry/gen/models.Principal >/dev/null
+$SWAGGER generate client --quiet -f swagger.yml -t "$GEN" -A gantry \
+  --principal=github.com/gantry-dev/gantry/gen/models.Principal >/dev/null
 sed -i '/^\/\/go:generate mockery/d' "$GEN"/restapi/configure_gantry.go
 gofmt -w "$GEN"

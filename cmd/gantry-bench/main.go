@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -157,6 +158,7 @@ type gantryServer struct {
 	addr     string
 	instance string
 	dir      string
+	token    string // the admin token the server wrote to its data dir
 }
 
 // asyncWorkers is the server's async concurrency in the benchmark: twice the cores here.
@@ -191,6 +193,12 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	select {
 	case m := <-found:
 		s.addr, s.instance = m[0], m[1]
+		token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("read the admin token: %w", err)
+		}
+		s.token = strings.TrimSpace(string(token))
 		return s, nil
 	case <-time.After(30 * time.Second):
 		s.cmd.Process.Kill()
@@ -237,6 +245,16 @@ func newClient() *http.Client {
 
 func (b *bench) url(path string) string { return "http://" + b.srv.addr + path }
 
+// get sends a GET of the management API with the server's admin token.
+func (b *bench) get(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.srv.token)
+	return b.client.Do(req)
+}
+
 // do sends one request and checks the status; the body is read and dropped.
 func (b *bench) do(method, url, body string) error {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -245,6 +263,7 @@ func (b *bench) do(method, url, body string) error {
 	}
 	if strings.Contains(url, "/v1/") {
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+b.srv.token)
 	}
 	res, err := b.client.Do(req)
 	if err != nil {
@@ -633,7 +652,7 @@ func (b *bench) submitAsync(path string, n int) error {
 // waitQueueEmpty polls /v1/tasks/stats until nothing is queued or running.
 func (b *bench) waitQueueEmpty(limit time.Duration) error {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		res, err := b.client.Get(b.url("/v1/tasks/stats"))
+		res, err := b.get(b.url("/v1/tasks/stats"))
 		if err != nil {
 			return err
 		}
@@ -654,7 +673,7 @@ func (b *bench) waitQueueEmpty(limit time.Duration) error {
 func (b *bench) countExecutions(route, status string) (int, error) {
 	n, cursor := 0, ""
 	for {
-		res, err := b.client.Get(b.url("/v1/executions?app=bench&per_page=100&route=" + route + "&status=" + status + "&cursor=" + cursor))
+		res, err := b.get(b.url("/v1/executions?app=bench&per_page=100&route=" + route + "&status=" + status + "&cursor=" + cursor))
 		if err != nil {
 			return 0, err
 		}

@@ -11,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +33,8 @@ import (
 
 const (
 	envAPIURL     = "GANTRY_API_URL"
+	envToken      = "GANTRY_TOKEN"
+	envCACert     = "GANTRY_CA_CERT"
 	defaultAPIURL = "http://127.0.0.1:8080"
 
 	// maxPerPage is the largest page the API serves (swagger: per_page maximum).
@@ -68,6 +73,8 @@ func (f *outputFormat) Type() string { return "format" }
 type clientFlags struct {
 	apiURL string
 	output outputFormat
+	token  string // --token, else $GANTRY_TOKEN, else a local server's admin.token
+	caCert string // --ca-cert: PEM file of the CA that signed an https server's certificate
 }
 
 // addClientFlags registers --api-url and -o/--output on root.
@@ -77,6 +84,8 @@ func addClientFlags(root *cobra.Command) *clientFlags {
 	pf.StringVar(&cf.apiURL, "api-url", apiURLDefault(os.Getenv),
 		"base URL of the Gantry API, e.g. https://gantry.example.com/prefix (env "+envAPIURL+")")
 	pf.VarP(&cf.output, "output", "o", `output format: "table" or "json"`)
+	pf.StringVar(&cf.token, "token", "", "API token (env "+envToken+"; default: "+adminTokenFile+" of the local data dir, for a server on loopback)")
+	pf.StringVar(&cf.caCert, "ca-cert", os.Getenv(envCACert), "PEM file of the CA that signed the server's certificate, for https (env "+envCACert+")")
 	return cf
 }
 
@@ -135,8 +144,62 @@ func (cf *clientFlags) newClient() (*client.Gantry, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := httptransport.New(ep.host, ep.basePath, []string{ep.scheme})
+	httpClient, err := cf.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	transport := httptransport.NewWithClient(ep.host, ep.basePath, []string{ep.scheme}, httpClient)
+	if token := cf.bearerToken(ep); token != "" {
+		transport.DefaultAuthentication = httptransport.BearerToken(token)
+	}
 	return client.New(transport, strfmt.Default), nil
+}
+
+// httpClient is the HTTP client of every request the CLI makes; it trusts --ca-cert.
+func (cf *clientFlags) httpClient() (*http.Client, error) {
+	if cf.caCert == "" {
+		return &http.Client{}, nil
+	}
+	tlsConfig, err := httptransport.TLSClientAuth(httptransport.TLSClientOptions{CA: cf.caCert})
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, Proxy: http.ProxyFromEnvironment}}, nil
+}
+
+// bearerToken picks the credentials: --token, then $GANTRY_TOKEN, then, for a server on
+// this machine, the admin token it wrote to its data dir ($GANTRY_DATA_DIR or ./data).
+func (cf *clientFlags) bearerToken(ep apiEndpoint) string {
+	if cf.token != "" {
+		return cf.token
+	}
+	if v := strings.TrimSpace(os.Getenv(envToken)); v != "" {
+		return v
+	}
+	if !isLoopback(ep.host) {
+		return ""
+	}
+	dir := os.Getenv("GANTRY_DATA_DIR")
+	if dir == "" {
+		dir = "./data"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// isLoopback tells whether host (with or without a port) names this machine.
+func isLoopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // session is what a subcommand needs while it runs.
@@ -379,18 +442,35 @@ func splitKeyValue(flag, pair string) (string, string, error) {
 }
 
 // apiError is an error answer of the Gantry API: its text is the
-// server's message, followed by the offending fields when there are any.
+// server's message, followed by the offending fields when there are any
+// and by a hint of what to do about it.
 type apiError struct {
 	Status  int
 	Message string
 	Fields  string
+	Hint    string
 }
 
 func (e *apiError) Error() string {
-	if e.Fields == "" {
-		return e.Message
+	s := e.Message
+	if e.Fields != "" {
+		s = fmt.Sprintf("%s (fields: %s)", s, e.Fields)
 	}
-	return fmt.Sprintf("%s (fields: %s)", e.Message, e.Fields)
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+// authHint tells what to do about a 401 or 403 answer.
+func authHint(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "give a valid API token with --token or " + envToken
+	case http.StatusForbidden:
+		return "`gantry whoami` shows who you are and your role"
+	}
+	return ""
 }
 
 // errorResponse is what every generated error response type has.
@@ -401,19 +481,26 @@ type errorResponse interface {
 }
 
 // clientError turns an error of the generated client into one for a
-// person: the server's message for an API error, the failing URL for a
+// person: the server's message for an API error (after op and the status
+// for a 401 or 403, with a hint of what to do), the failing URL for a
 // connection error, op as context for anything else.
 func clientError(op string, err error) error {
 	var resp errorResponse
 	if errors.As(err, &resp) {
+		code := resp.Code()
 		if p := resp.GetPayload(); p != nil && p.Error != nil && p.Error.Message != nil {
-			return &apiError{Status: resp.Code(), Message: *p.Error.Message, Fields: p.Error.Fields}
+			msg := *p.Error.Message
+			if code == http.StatusUnauthorized || code == http.StatusForbidden {
+				// The server says what is wrong with the credentials, not what was refused.
+				msg = fmt.Sprintf("%s: %s (%d)", op, msg, code)
+			}
+			return &apiError{Status: code, Message: msg, Fields: p.Error.Fields, Hint: authHint(code)}
 		}
-		return &apiError{Status: resp.Code(), Message: fmt.Sprintf("%s: server answered HTTP %d without an error message", op, resp.Code())}
+		return &apiError{Status: code, Message: fmt.Sprintf("%s: server answered HTTP %d without an error message", op, code), Hint: authHint(code)}
 	}
 	var unexpected *runtime.APIError
 	if errors.As(err, &unexpected) {
-		return &apiError{Status: unexpected.Code, Message: fmt.Sprintf("%s: unexpected answer from server (HTTP %d)", op, unexpected.Code)}
+		return &apiError{Status: unexpected.Code, Message: fmt.Sprintf("%s: unexpected answer from server (HTTP %d)", op, unexpected.Code), Hint: authHint(unexpected.Code)}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

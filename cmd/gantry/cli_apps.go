@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +17,10 @@ import (
 	"github.com/gantry-dev/gantry/gen/models"
 )
 
-const configFlag = "config"
+const (
+	configFlag = "config"
+	ownerFlag  = "owner"
+)
 
 // newVersionCmd builds `gantry version`: the CLI's and the server's version.
 func newVersionCmd(cf *clientFlags) *cobra.Command {
@@ -78,19 +83,27 @@ func newAppsCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newAppsListCmd(cf *clientFlags) *cobra.Command {
-	var pf pageFlags
+	var (
+		pf    pageFlags
+		owner string
+	)
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [--owner NAME|me]",
 		Aliases: []string{"ls"},
 		Short:   "List apps in name order",
-		Args:    cobra.NoArgs,
+		Long: "List apps in name order: a developer's own apps, or for an admin every app.\n" +
+			"--owner keeps one owner's apps; --owner me keeps the caller's.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
+			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.App, string, error) {
+				return s.listAppsPage(ctx, owner, cursor, perPage)
+			}
 			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, s.listAppsPage)
+			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
 			if err != nil {
 				return err
 			}
@@ -105,15 +118,20 @@ func newAppsListCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	addPageFlags(cmd, &pf)
+	cmd.Flags().StringVar(&owner, ownerFlag, "", `only the apps of this owner; "me" for the caller's`)
 	return cmd
 }
 
-func (s *session) listAppsPage(ctx context.Context, cursor string, perPage int64) ([]*models.App, string, error) {
+// listAppsPage gets one page of apps, of owner only unless owner is "".
+func (s *session) listAppsPage(ctx context.Context, owner, cursor string, perPage int64) ([]*models.App, string, error) {
 	params := apps.NewListAppsParams().WithPerPage(&perPage)
+	if owner != "" {
+		params.SetOwner(&owner)
+	}
 	if cursor != "" {
 		params.SetCursor(&cursor)
 	}
-	res, err := s.api.Apps.ListAppsContext(ctx, params)
+	res, err := s.api.Apps.ListAppsContext(ctx, params, nil)
 	if err != nil {
 		return nil, "", clientError("list apps", err)
 	}
@@ -137,7 +155,7 @@ func newAppsCreateCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			body := &models.AppWrapper{App: &models.App{Name: args[0], Config: cfg}}
-			res, err := s.api.Apps.CreateAppContext(cmd.Context(), apps.NewCreateAppParams().WithBody(body))
+			res, err := s.api.Apps.CreateAppContext(cmd.Context(), apps.NewCreateAppParams().WithBody(body), nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("create app %q", args[0]), err)
 			}
@@ -158,7 +176,7 @@ func newAppsGetCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := s.api.Apps.GetAppContext(cmd.Context(), apps.NewGetAppParams().WithApp(args[0]))
+			res, err := s.api.Apps.GetAppContext(cmd.Context(), apps.NewGetAppParams().WithApp(args[0]), nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("get app %q", args[0]), err)
 			}
@@ -168,12 +186,23 @@ func newAppsGetCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newAppsUpdateCmd(cf *clientFlags) *cobra.Command {
-	var config []string
+	var (
+		config []string
+		owner  string
+	)
 	cmd := &cobra.Command{
-		Use:   "update NAME --config K=V [--config K=V ...]",
-		Short: "Merge config into an app (K= removes K)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "update NAME [--config K=V ...] [--owner NEW]",
+		Short: "Merge config into an app (K= removes K), or give it to another owner",
+		Long: "Merge config into an app: --config K=V sets K, --config K= removes K.\n" +
+			"--owner NEW gives the app to NEW (admins only).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !anyChanged(cmd.Flags().Changed, []string{configFlag, ownerFlag}) {
+				return fmt.Errorf("update app %q: nothing to change; give --%s K=V or --%s NEW", args[0], configFlag, ownerFlag)
+			}
+			if cmd.Flags().Changed(ownerFlag) && strings.TrimSpace(owner) == "" {
+				return fmt.Errorf("--%s: empty owner", ownerFlag)
+			}
 			cfg, err := parseKeyValues(configFlag, config)
 			if err != nil {
 				return err
@@ -182,9 +211,9 @@ func newAppsUpdateCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := &models.AppWrapper{App: &models.App{Config: cfg}}
+			body := &models.AppWrapper{App: &models.App{Config: cfg, Owner: owner}}
 			params := apps.NewPatchAppParams().WithApp(args[0]).WithBody(body)
-			res, err := s.api.Apps.PatchAppContext(cmd.Context(), params)
+			res, err := s.api.Apps.PatchAppContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("update app %q", args[0]), err)
 			}
@@ -192,7 +221,7 @@ func newAppsUpdateCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&config, configFlag, nil, "config variable K=V to set, or K= to remove (repeatable)")
-	_ = cmd.MarkFlagRequired(configFlag) // only fails for an unknown flag name
+	cmd.Flags().StringVar(&owner, ownerFlag, "", "give the app to this user or service account (admins only)")
 	return cmd
 }
 
@@ -207,7 +236,7 @@ func newAppsDeleteCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = s.api.Apps.DeleteAppContext(cmd.Context(), apps.NewDeleteAppParams().WithApp(args[0]))
+			_, err = s.api.Apps.DeleteAppContext(cmd.Context(), apps.NewDeleteAppParams().WithApp(args[0]), nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("delete app %q", args[0]), err)
 			}
@@ -226,24 +255,38 @@ func (s *session) showApp(w *models.AppWrapper) error {
 	})
 }
 
-// appTable is the header and rows of `gantry apps list`.
+// appTable is the header and rows of `gantry apps list`. The OWNER column
+// is left out when no app has an owner: a server without ownership (before
+// authentication) sends none, and a column of dashes says nothing.
 func appTable(items []*models.App) table {
+	withOwner := slices.ContainsFunc(items, func(a *models.App) bool { return a != nil && a.Owner != "" })
 	header := []string{"NAME", "CONFIG", "CREATED"}
+	if withOwner {
+		header = []string{"NAME", "CONFIG", "OWNER", "CREATED"}
+	}
 	rows := make([][]string, 0, len(items))
 	for _, a := range items {
 		if a == nil {
 			continue
 		}
-		rows = append(rows, []string{a.Name, orDash(formatConfig(a.Config)), formatTime(a.CreatedAt)})
+		row := []string{a.Name, orDash(formatConfig(a.Config)), formatTime(a.CreatedAt)}
+		if withOwner {
+			row = []string{a.Name, orDash(formatConfig(a.Config)), orDash(a.Owner), formatTime(a.CreatedAt)}
+		}
+		rows = append(rows, row)
 	}
 	return table{header: header, rows: rows}
 }
 
+// appFields are the lines of `gantry apps get`; Owner only when the server sent one.
 func appFields(a *models.App) []field {
-	return []field{
-		{"Name", a.Name},
-		{"Config", orDash(formatConfig(a.Config))},
-		{"Created", formatTime(a.CreatedAt)},
-		{"Updated", formatTime(a.UpdatedAt)},
+	fields := []field{{"Name", a.Name}}
+	if a.Owner != "" {
+		fields = append(fields, field{"Owner", a.Owner})
 	}
+	return append(fields,
+		field{"Config", orDash(formatConfig(a.Config))},
+		field{"Created", formatTime(a.CreatedAt)},
+		field{"Updated", formatTime(a.UpdatedAt)},
+	)
 }

@@ -35,16 +35,38 @@ func newCallCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			url := fmt.Sprintf("%s://%s%s/r/%s/%s", ep.scheme, ep.host, strings.TrimSuffix(ep.basePath, "/v1"), args[0], strings.TrimPrefix(args[1], "/"))
-			req, err := http.NewRequestWithContext(cmd.Context(), method, url, strings.NewReader(body))
+			httpClient, err := cf.httpClient()
 			if err != nil {
 				return err
 			}
-			if async {
-				req.Header.Set("Gantry-Invoke-Type", "async")
+			send := func(token string) (*http.Response, error) {
+				req, err := http.NewRequestWithContext(cmd.Context(), method, url, strings.NewReader(body))
+				if err != nil {
+					return nil, err
+				}
+				if async {
+					req.Header.Set("Gantry-Invoke-Type", "async")
+				}
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				res, err := httpClient.Do(req)
+				if err != nil {
+					return nil, fmt.Errorf("call %s: cannot reach the Gantry API at %s: %w", args[1], url, err)
+				}
+				return res, nil
 			}
-			res, err := http.DefaultClient.Do(req)
+			// Credentials go only to a route that asks for them (auth: token), never to
+			// the function of an open route.
+			res, err := send("")
 			if err != nil {
-				return fmt.Errorf("call %s: cannot reach the Gantry API at %s: %w", args[1], url, err)
+				return err
+			}
+			if token := cf.bearerToken(ep); res.StatusCode == http.StatusUnauthorized && token != "" {
+				res.Body.Close()
+				if res, err = send(token); err != nil {
+					return err
+				}
 			}
 			defer res.Body.Close()
 			out, err := io.ReadAll(res.Body)

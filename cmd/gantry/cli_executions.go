@@ -97,7 +97,7 @@ func (s *session) listExecutionsPage(ctx context.Context, ef executionFilter, cu
 	if cursor != "" {
 		params.SetCursor(&cursor)
 	}
-	res, err := s.api.Executions.ListExecutionsContext(ctx, params)
+	res, err := s.api.Executions.ListExecutionsContext(ctx, params, nil)
 	if err != nil {
 		return nil, "", clientError("list executions", err)
 	}
@@ -116,7 +116,7 @@ func newExecutionsGetCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			params := executions.NewGetExecutionParams().WithID(args[0])
-			res, err := s.api.Executions.GetExecutionContext(cmd.Context(), params)
+			res, err := s.api.Executions.GetExecutionContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("get execution %s", args[0]), err)
 			}
@@ -143,7 +143,7 @@ func newExecutionsLogsCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			params := executions.NewGetExecutionLogParams().WithID(args[0])
-			res, err := s.api.Executions.GetExecutionLogContext(cmd.Context(), params)
+			res, err := s.api.Executions.GetExecutionLogContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("get the log of execution %s", args[0]), err)
 			}
@@ -213,7 +213,7 @@ func newExecutionsCancelCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := s.api.Executions.CancelExecutionContext(cmd.Context(), executions.NewCancelExecutionParams().WithID(args[0]))
+			res, err := s.api.Executions.CancelExecutionContext(cmd.Context(), executions.NewCancelExecutionParams().WithID(args[0]), nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("cancel execution %s", args[0]), err)
 			}
@@ -242,7 +242,7 @@ func newExecutionsWaitCmd(cf *clientFlags) *cobra.Command {
 			}
 			last := ""
 			for {
-				res, err := s.api.Executions.GetExecutionContext(cmd.Context(), executions.NewGetExecutionParams().WithID(args[0]))
+				res, err := s.api.Executions.GetExecutionContext(cmd.Context(), executions.NewGetExecutionParams().WithID(args[0]), nil)
 				if err != nil {
 					return clientError(fmt.Sprintf("get execution %s", args[0]), err)
 				}

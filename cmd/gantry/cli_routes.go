@@ -161,7 +161,7 @@ func (s *session) listRoutesPage(ctx context.Context, app, cursor string, perPag
 	if cursor != "" {
 		params.SetCursor(&cursor)
 	}
-	res, err := s.api.Routes.ListRoutesContext(ctx, params)
+	res, err := s.api.Routes.ListRoutesContext(ctx, params, nil)
 	if err != nil {
 		return nil, "", clientError(fmt.Sprintf("list routes of app %q", app), err)
 	}
@@ -187,7 +187,7 @@ func newRoutesCreateCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			params := routes.NewCreateRouteParams().WithApp(app).WithBody(&models.RouteWrapper{Route: route})
-			res, err := s.api.Routes.CreateRouteContext(cmd.Context(), params)
+			res, err := s.api.Routes.CreateRouteContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("create route %s of app %q", path, app), err)
 			}
@@ -211,7 +211,7 @@ func newRoutesGetCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			params := routes.NewGetRouteParams().WithApp(app).WithRoute(path)
-			res, err := s.api.Routes.GetRouteContext(cmd.Context(), params)
+			res, err := s.api.Routes.GetRouteContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("get route %s of app %q", path, app), err)
 			}
@@ -242,7 +242,7 @@ func newRoutesUpdateCmd(cf *clientFlags) *cobra.Command {
 			}
 			params := routes.NewPatchRouteParams().WithApp(app).WithRoute(path).
 				WithBody(&models.RouteWrapper{Route: route})
-			res, err := s.api.Routes.PatchRouteContext(cmd.Context(), params)
+			res, err := s.api.Routes.PatchRouteContext(cmd.Context(), params, nil)
 			if err != nil {
 				return clientError(fmt.Sprintf("update route %s of app %q", path, app), err)
 			}
@@ -266,7 +266,7 @@ func newRoutesDeleteCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			params := routes.NewDeleteRouteParams().WithApp(app).WithRoute(path)
-			if _, err := s.api.Routes.DeleteRouteContext(cmd.Context(), params); err != nil {
+			if _, err := s.api.Routes.DeleteRouteContext(cmd.Context(), params, nil); err != nil {
 				return clientError(fmt.Sprintf("delete route %s of app %q", path, app), err)
 			}
 			return s.out.confirm("route %s of app %q deleted", path, app)

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -94,6 +95,8 @@ func gantryCmd(ctx context.Context, args ...string) *exec.Cmd {
 type server struct {
 	cmd      *exec.Cmd
 	addr     string
+	dataDir  string
+	token    string // the admin token the server wrote to its data dir ("" with --auth=none)
 	instance string // labels the server's containers
 	done     chan error
 	mu       sync.Mutex
@@ -119,7 +122,7 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 }
 
 func launch(dataDir string, env ...string) (*server, error) {
-	s := &server{done: make(chan error, 1)}
+	s := &server{done: make(chan error, 1), dataDir: dataDir}
 	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
 	s.cmd.Env = append(s.cmd.Env, env...)
 	stderr, err := s.cmd.StderrPipe()
@@ -145,6 +148,9 @@ func launch(dataDir string, env ...string) (*server, error) {
 	select {
 	case m := <-addr:
 		s.addr, s.instance = m[0], m[1]
+		if b, err := os.ReadFile(filepath.Join(dataDir, "admin.token")); err == nil {
+			s.token = strings.TrimSpace(string(b))
+		}
 		return s, nil
 	case err := <-s.done:
 		s.done <- err
@@ -179,8 +185,16 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
-func (s *server) client() *client.Gantry {
-	return client.New(httptransport.New(s.addr, client.DefaultBasePath, []string{"http"}), strfmt.Default)
+// client is the generated client, with the server's admin token.
+func (s *server) client() *client.Gantry { return s.clientAs(s.token) }
+
+// clientAs is the generated client with token ("" for none).
+func (s *server) clientAs(token string) *client.Gantry {
+	tr := httptransport.New(s.addr, client.DefaultBasePath, []string{"http"})
+	if token != "" {
+		tr.DefaultAuthentication = httptransport.BearerToken(token)
+	}
+	return client.New(tr, strfmt.Default)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -195,24 +209,24 @@ func TestBlackBoxCRUDThroughGeneratedClient(t *testing.T) {
 		t.Fatalf("version: %v %v", v, err)
 	}
 
-	created, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp", Config: models.Config{"A": "1"}}}})
+	created, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp", Config: models.Config{"A": "1"}}}}, nil)
 	if err != nil || created.Payload.App.Name != "myapp" || created.Payload.App.CreatedAt == nil {
 		t.Fatalf("create app: %+v %v", created, err)
 	}
-	_, err = c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp"}}})
+	_, err = c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "myapp"}}}, nil)
 	var conflict *apps.CreateAppConflict
 	if !errors.As(err, &conflict) || conflict.Payload.Error.Message == nil {
 		t.Fatalf("duplicate app: got %v, want CreateAppConflict", err)
 	}
-	patched, err := c.Apps.PatchAppContext(ctx, &apps.PatchAppParams{App: "myapp", Body: &models.AppWrapper{App: &models.App{Config: models.Config{"A": "", "B": "2"}}}})
+	patched, err := c.Apps.PatchAppContext(ctx, &apps.PatchAppParams{App: "myapp", Body: &models.AppWrapper{App: &models.App{Config: models.Config{"A": "", "B": "2"}}}}, nil)
 	if err != nil || fmt.Sprint(patched.Payload.App.Config) != "map[B:2]" {
 		t.Fatalf("patch app: %+v %v", patched, err)
 	}
-	replaced, put, err := c.Apps.PutAppContext(ctx, &apps.PutAppParams{App: "other", Body: &models.AppWrapper{App: &models.App{}}})
+	replaced, put, err := c.Apps.PutAppContext(ctx, &apps.PutAppParams{App: "other", Body: &models.AppWrapper{App: &models.App{}}}, nil)
 	if err != nil || replaced != nil || put.Payload.App.Name != "other" {
 		t.Fatalf("put new app: want 201, got %v %v %v", replaced, put, err)
 	}
-	list, err := c.Apps.ListAppsContext(ctx, &apps.ListAppsParams{})
+	list, err := c.Apps.ListAppsContext(ctx, &apps.ListAppsParams{}, nil)
 	if err != nil || len(list.Payload.Apps) != 2 {
 		t.Fatalf("list apps: %+v %v", list, err)
 	}
@@ -220,52 +234,52 @@ func TestBlackBoxCRUDThroughGeneratedClient(t *testing.T) {
 	// Routes, with a nested path addressed through the client.
 	rc, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{
 		Path: "/hello/world", Image: imgHello, Memory: ptr(int64(64)), Headers: map[string][]string{"X-Hello": {"1"}},
-	}}})
+	}}}, nil)
 	if err != nil || rc.Payload.Route.Path != "/hello/world" || *rc.Payload.Route.Memory != 64 || *rc.Payload.Route.Timeout != 30 {
 		t.Fatalf("create route: %+v %v", rc, err)
 	}
-	got, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"})
+	got, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"}, nil)
 	if err != nil || got.Payload.Route.Image != imgHello {
 		t.Fatalf("get nested route: %+v %v", got, err)
 	}
-	pr, err := c.Routes.PatchRouteContext(ctx, &routes.PatchRouteParams{App: "myapp", Route: "/hello/world", Body: &models.RouteWrapper{Route: &models.Route{Timeout: ptr(int64(5))}}})
+	pr, err := c.Routes.PatchRouteContext(ctx, &routes.PatchRouteParams{App: "myapp", Route: "/hello/world", Body: &models.RouteWrapper{Route: &models.Route{Timeout: ptr(int64(5))}}}, nil)
 	if err != nil || *pr.Payload.Route.Timeout != 5 || *pr.Payload.Route.Memory != 64 {
 		t.Fatalf("patch nested route: %+v %v", pr, err)
 	}
-	_, putR, err := c.Routes.PutRouteContext(ctx, &routes.PutRouteParams{App: "myapp", Route: "/users/:id", Body: &models.RouteWrapper{Route: &models.Route{Image: imgHello, Format: "http"}}})
+	_, putR, err := c.Routes.PutRouteContext(ctx, &routes.PutRouteParams{App: "myapp", Route: "/users/:id", Body: &models.RouteWrapper{Route: &models.Route{Image: imgHello, Format: "http"}}}, nil)
 	if err != nil || putR.Payload.Route.Path != "/users/:id" {
 		t.Fatalf("put route: %+v %v", putR, err)
 	}
-	lr, err := c.Routes.ListRoutesContext(ctx, &routes.ListRoutesParams{App: "myapp"})
+	lr, err := c.Routes.ListRoutesContext(ctx, &routes.ListRoutesParams{App: "myapp"}, nil)
 	if err != nil || len(lr.Payload.Routes) != 2 {
 		t.Fatalf("list routes: %+v %v", lr, err)
 	}
-	_, err = c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{Path: "/x", Image: "i", Memory: ptr(int64(1 << 20))}}})
+	_, err = c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "myapp", Body: &models.RouteWrapper{Route: &models.Route{Path: "/x", Image: "i", Memory: ptr(int64(1 << 20))}}}, nil)
 	var bad *routes.CreateRouteBadRequest
 	if !errors.As(err, &bad) || !strings.Contains(*bad.Payload.Error.Message, "memory") {
 		t.Fatalf("invalid route: got %v, want CreateRouteBadRequest about memory", err)
 	}
 
-	_, err = c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"})
+	_, err = c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"}, nil)
 	var hasRoutes *apps.DeleteAppConflict
 	if !errors.As(err, &hasRoutes) {
 		t.Fatalf("delete app with routes: got %v, want DeleteAppConflict", err)
 	}
 	for _, p := range []string{"/hello/world", "/users/:id"} {
-		if _, err := c.Routes.DeleteRouteContext(ctx, &routes.DeleteRouteParams{App: "myapp", Route: p}); err != nil {
+		if _, err := c.Routes.DeleteRouteContext(ctx, &routes.DeleteRouteParams{App: "myapp", Route: p}, nil); err != nil {
 			t.Fatalf("delete route %s: %v", p, err)
 		}
 	}
-	_, err = c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"})
+	_, err = c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "myapp", Route: "/hello/world"}, nil)
 	var nf *routes.GetRouteNotFound
 	if !errors.As(err, &nf) {
 		t.Fatalf("deleted route: got %v, want GetRouteNotFound", err)
 	}
-	if _, err := c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"}); err != nil {
+	if _, err := c.Apps.DeleteAppContext(ctx, &apps.DeleteAppParams{App: "myapp"}, nil); err != nil {
 		t.Fatalf("delete app: %v", err)
 	}
 	var appNF *apps.GetAppNotFound
-	if _, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "myapp"}); !errors.As(err, &appNF) {
+	if _, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "myapp"}, nil); !errors.As(err, &appNF) {
 		t.Fatalf("deleted app: got %v, want GetAppNotFound", err)
 	}
 }
@@ -276,10 +290,10 @@ func TestDataSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	s := startServer(t, dir)
 	c := s.client()
-	if _, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "durable", Config: models.Config{"K": "v"}}}}); err != nil {
+	if _, err := c.Apps.CreateAppContext(ctx, &apps.CreateAppParams{Body: &models.AppWrapper{App: &models.App{Name: "durable", Config: models.Config{"K": "v"}}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "durable", Body: &models.RouteWrapper{Route: &models.Route{Path: "/a/b", Image: imgHello}}}); err != nil {
+	if _, err := c.Routes.CreateRouteContext(ctx, &routes.CreateRouteParams{App: "durable", Body: &models.RouteWrapper{Route: &models.Route{Path: "/a/b", Image: imgHello}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.stop(t)
@@ -288,11 +302,11 @@ func TestDataSurvivesRestart(t *testing.T) {
 	}
 
 	c = startServer(t, dir).client()
-	app, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "durable"})
+	app, err := c.Apps.GetAppContext(ctx, &apps.GetAppParams{App: "durable"}, nil)
 	if err != nil || app.Payload.App.Config["K"] != "v" {
 		t.Fatalf("app after restart: %+v %v", app, err)
 	}
-	r, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "durable", Route: "/a/b"})
+	r, err := c.Routes.GetRouteContext(ctx, &routes.GetRouteParams{App: "durable", Route: "/a/b"}, nil)
 	if err != nil || r.Payload.Route.Image != imgHello {
 		t.Fatalf("route after restart: %+v %v", r, err)
 	}
@@ -333,7 +347,7 @@ func (s *server) cliErr(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := gantryCmd(ctx, args...)
-	cmd.Env = append(cmd.Env, "GANTRY_API_URL=http://"+s.addr)
+	cmd.Env = append(cmd.Env, "GANTRY_API_URL=http://"+s.addr, "GANTRY_DATA_DIR="+s.dataDir) // the CLI finds admin.token there
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -403,6 +417,7 @@ func TestServerRejectsBadInputWithoutLosingState(t *testing.T) {
 		{"POST", "/v1/apps/keep/routes", `{"route":{"path":"/r","image":"i","type":"sometimes"}}`, 400},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+s.token)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
@@ -432,6 +447,7 @@ func TestNestedRoutePathsOverTheWire(t *testing.T) {
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		req.Header.Set("Authorization", "Bearer "+s.token)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

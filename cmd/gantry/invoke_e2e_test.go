@@ -35,8 +35,12 @@ func (s *server) callWith(t *testing.T, method, path, body string, header ...str
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	_, ownAuth := req.Header["Authorization"] // set, even to "": no admin token added
 	if body != "" && strings.HasPrefix(path, "/v1/") {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.token != "" && strings.HasPrefix(path, "/v1/") && !ownAuth {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

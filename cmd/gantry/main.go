@@ -33,6 +33,8 @@ func newRootCmd() *cobra.Command {
 		newRoutesCmd(cf),
 		newCallCmd(cf),
 		newExecutionsCmd(cf),
+		newWhoamiCmd(cf),
+		newTokensCmd(cf),
 	)
 	return root
 }

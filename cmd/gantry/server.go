@@ -2,20 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/handlers"
+	"github.com/gantry-dev/gantry/internal/certfile"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -32,6 +37,17 @@ type serverConfig struct {
 	asyncWorkers    int
 	asyncAttempts   int
 	asyncBackoff    time.Duration
+
+	auth              string // "token" or "none"
+	oidcIssuer        string
+	oidcAudience      string
+	oidcUsernameClaim string
+	oidcGroupsClaim   string
+	oidcAdminGroup    string
+	corsOrigins       []string
+	tlsCert, tlsKey   string
+	httpAddr          string // plain HTTP beside TLS, only when asked for
+	auditLog          string
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -47,7 +63,22 @@ var serverEnv = map[string]string{
 	"async-workers":    "GANTRY_ASYNC_WORKERS",
 	"async-attempts":   "GANTRY_ASYNC_ATTEMPTS",
 	"async-backoff":    "GANTRY_ASYNC_BACKOFF",
+
+	"auth":                "GANTRY_AUTH",
+	"oidc-issuer":         "GANTRY_OIDC_ISSUER",
+	"oidc-audience":       "GANTRY_OIDC_AUDIENCE",
+	"oidc-username-claim": "GANTRY_OIDC_USERNAME_CLAIM",
+	"oidc-groups-claim":   "GANTRY_OIDC_GROUPS_CLAIM",
+	"oidc-admin-group":    "GANTRY_OIDC_ADMIN_GROUP",
+	"cors-origins":        "GANTRY_CORS_ORIGINS",
+	"tls-cert":            "GANTRY_TLS_CERT",
+	"tls-key":             "GANTRY_TLS_KEY",
+	"http-addr":           "GANTRY_HTTP_ADDR",
+	"audit-log":           "GANTRY_AUDIT_LOG",
 }
+
+// adminTokenFile is where, in the data dir, the server writes the first admin token.
+const adminTokenFile = "admin.token"
 
 func newServerCmd() *cobra.Command {
 	var cfg serverConfig
@@ -67,7 +98,7 @@ func newServerCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address (HTTPS with --tls-cert and --tls-key)")
 	f.StringVar(&cfg.dataDir, "data-dir", "./data", "directory of the bbolt database")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -78,6 +109,17 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once (0: none here, external runners only)")
 	f.IntVar(&cfg.asyncAttempts, "async-attempts", 5, "runs of an async call that Gantry or Docker fails, before it is FAILED")
 	f.DurationVar(&cfg.asyncBackoff, "async-backoff", time.Second, "delay before the first retry of an async call; doubles, at most 1m")
+	f.StringVar(&cfg.auth, "auth", "token", `"token": /v1 needs an API or OIDC token; "none": authentication off (everyone is admin)`)
+	f.StringVar(&cfg.oidcIssuer, "oidc-issuer", "", "issuer URL of the external OIDC identity source whose tokens are accepted")
+	f.StringVar(&cfg.oidcAudience, "oidc-audience", "", "audience (client ID) OIDC tokens must be issued for; required with --oidc-issuer")
+	f.StringVar(&cfg.oidcUsernameClaim, "oidc-username-claim", "sub", "OIDC claim that names the user")
+	f.StringVar(&cfg.oidcGroupsClaim, "oidc-groups-claim", "groups", "OIDC claim that lists the user's groups")
+	f.StringVar(&cfg.oidcAdminGroup, "oidc-admin-group", "", "members of this OIDC group are admins; everyone else is a developer")
+	f.StringSliceVar(&cfg.corsOrigins, "cors-origins", nil, `origins browsers may call the API from, comma-separated ("*": any); none: CORS off`)
+	f.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on --addr; reloaded when the file changes")
+	f.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&cfg.httpAddr, "http-addr", "", "also serve plain HTTP on this address (with TLS on --addr)")
+	f.StringVar(&cfg.auditLog, "audit-log", "", `file of the audit log, JSON lines (default <data-dir>/audit.log; "-": stderr)`)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -132,21 +174,35 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	invoker := runner.NewInvoker(st, run)
-	h, err := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
-		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog,
-	}).Handler()
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	authn, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
 		run.Close(context.Background())
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return err
+	}
+	audit, closeAudit, err := openAuditLog(cfg)
+	if err != nil {
+		run.Close(context.Background())
+		return err
+	}
+	defer closeAudit()
+	h, err := handlers.New(handlers.Deps{
+		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
+		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
+	}).Handler()
+	if err != nil {
+		run.Close(context.Background())
+		return err
+	}
+	listeners, err := listen(cfg, log)
+	if err != nil {
+		run.Close(context.Background())
+		return err
 	}
 	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
 	if err != nil {
-		ln.Close()
+		for _, ln := range listeners {
+			ln.Close()
+		}
 		run.Close(context.Background())
 		return err
 	}
@@ -160,9 +216,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
+	served := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		go func() { served <- srv.Serve(ln) }()
+		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
+	}
 
 	select {
 	case err := <-served:
@@ -203,4 +261,140 @@ func servePprof(addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil {
 		log.Error("profiler", "err", err)
 	}
+}
+
+// setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
+// with authentication on, it makes the admin token and writes it to the data dir.
+func setUpAuth(ctx context.Context, cfg serverConfig, st *store.DB, log *slog.Logger) (handlers.Authenticator, error) {
+	switch cfg.auth {
+	case "none":
+		log.Warn("AUTHENTICATION IS OFF (--auth=none): anyone who reaches this server is an admin of it")
+		return nil, nil
+	case "token":
+	default:
+		return nil, fmt.Errorf("--auth %q: must be token or none", cfg.auth)
+	}
+	var idp *auth.OIDC
+	if cfg.oidcIssuer != "" {
+		var err error
+		idp, err = auth.NewOIDC(auth.OIDCConfig{
+			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
+			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-issuer: %w", err)
+		}
+		if err := idp.Discover(ctx); err != nil {
+			log.Warn("the OIDC identity source cannot be reached yet; its tokens get 503 until it can", "issuer", cfg.oidcIssuer, "err", err)
+		}
+		log.Info("OIDC tokens accepted", "issuer", cfg.oidcIssuer, "audience", cfg.oidcAudience)
+	} else if cfg.oidcAudience != "" {
+		return nil, errors.New("--oidc-audience needs --oidc-issuer")
+	}
+	path, made, err := bootstrapAdminToken(ctx, st, cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if made {
+		log.Warn("first start: an admin API token was made; keep it secret", "file", path)
+	} else {
+		log.Info("authentication on", "admin_token_file", path)
+	}
+	return auth.NewAuthenticator(st, idp), nil
+}
+
+// bootstrapAdminToken makes the first admin token once per data dir: the token is written to
+// <data-dir>/admin.token (mode 0600) before its hash is stored, so a crash in between leaves
+// no token that nobody holds.
+func bootstrapAdminToken(ctx context.Context, st *store.DB, dataDir string) (path string, made bool, err error) {
+	path = filepath.Join(dataDir, adminTokenFile)
+	done, err := st.Bootstrapped(ctx)
+	if err != nil || done {
+		return path, false, err
+	}
+	id := st.NewID()
+	secret, hash := auth.NewSecret(id)
+	if err := writeSecretFile(path, secret+"\n"); err != nil {
+		return path, false, fmt.Errorf("write the admin token: %w", err)
+	}
+	err = st.BootstrapToken(ctx, store.Token{ID: id, Name: "first admin token", User: "admin", Role: auth.RoleAdmin, Hash: hash, CreatedBy: "gantry server"})
+	return path, err == nil, err
+}
+
+// writeSecretFile replaces path with content, readable by its owner only, atomically.
+func writeSecretFile(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin.token-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(content) // CreateTemp made it 0600
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// openAuditLog opens the audit log: <data-dir>/audit.log by default, "-" for stderr.
+func openAuditLog(cfg serverConfig) (*slog.Logger, func(), error) {
+	var w io.Writer = os.Stderr
+	closeFn := func() {}
+	if cfg.auditLog != "-" {
+		path := cfg.auditLog
+		if path == "" {
+			path = filepath.Join(cfg.dataDir, "audit.log")
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the audit log: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	return slog.New(slog.NewJSONHandler(w, nil)), closeFn, nil
+}
+
+// listener is a listener and whether it serves TLS.
+type listener struct {
+	net.Listener
+	tls bool
+}
+
+// listen opens --addr, with TLS when a certificate is given, and --http-addr if set.
+func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if cfg.tlsCert == "" && cfg.httpAddr != "" {
+		return nil, errors.New("--http-addr is plain HTTP beside TLS: give --tls-cert and --tls-key too, or use --addr")
+	}
+	var certs *certfile.Reloader
+	if cfg.tlsCert != "" {
+		var err error
+		if certs, err = certfile.New(cfg.tlsCert, cfg.tlsKey, log); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	if certs == nil {
+		return []listener{{Listener: ln}}, nil
+	}
+	out := []listener{{Listener: tls.NewListener(ln, certs.TLSConfig()), tls: true}}
+	if cfg.httpAddr != "" {
+		plain, err := net.Listen("tcp", cfg.httpAddr)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
+		}
+		out = append(out, listener{Listener: plain})
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/gantry-dev/gantry/gen/client/apps"
+	"github.com/gantry-dev/gantry/gen/client/auth"
 	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/routes"
@@ -59,6 +60,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli := new(Gantry)
 	cli.Transport = transport
 	cli.Apps = apps.New(transport, formats)
+	cli.Auth = auth.New(transport, formats)
 	cli.Executions = executions.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
@@ -124,6 +126,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type Gantry struct {
 	Apps apps.ClientService
 
+	Auth auth.ClientService
+
 	Executions executions.ClientService
 
 	Meta meta.ClientService
@@ -139,6 +143,7 @@ type Gantry struct {
 func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.Apps.SetTransport(transport)
+	c.Auth.SetTransport(transport)
 	c.Executions.SetTransport(transport)
 	c.Meta.SetTransport(transport)
 	c.Routes.SetTransport(transport)

@@ -29,6 +29,12 @@ type App struct {
 	// Pattern: ^[A-Za-z0-9_-]{1,255}$
 	Name string `json:"name,omitempty"`
 
+	// The identity that owns the app: its creator, unless an admin transferred it. Ignored on
+	// create (the caller becomes the owner); on update only an admin may change it.
+	//
+	// Max Length: 255
+	Owner string `json:"owner,omitempty"`
+
 	// When the app last changed (read-only).
 	// Format: date-time
 	UpdatedAt *strfmt.DateTime `json:"updated_at,omitempty"`
@@ -47,6 +53,10 @@ func (m *App) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOwner(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -101,6 +111,18 @@ func (m *App) validateName(formats strfmt.Registry) error {
 	}
 
 	if err := validate.Pattern("name", "body", m.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *App) validateOwner(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Owner) { // not required
+		return nil
+	}
+
+	if err := validate.MaxLength("owner", "body", m.Owner, 255); err != nil {
 		return err
 	}
 

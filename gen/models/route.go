@@ -19,6 +19,13 @@ import (
 // swagger:model Route
 type Route struct {
 
+	// Who may call the route at `/r/...`. `none` (default): anyone who reaches the server.
+	// `token`: callers must send `Authorization: Bearer` with a valid Gantry API token or OIDC
+	// token (any role), or get 401; the credential is not passed on to the function.
+	//
+	// Enum: ["none","token"]
+	Auth string `json:"auth,omitempty"`
+
 	// config
 	Config Config `json:"config,omitempty"`
 
@@ -99,6 +106,10 @@ type Route struct {
 func (m *Route) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateAuth(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateConfig(formats); err != nil {
 		res = append(res, err)
 	}
@@ -158,6 +169,48 @@ func (m *Route) Validate(formats strfmt.Registry) error {
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+var routeTypeAuthPropEnum []any
+
+func init() {
+	var res []string
+	if err := json.Unmarshal([]byte(`["none","token"]`), &res); err != nil {
+		panic(err)
+	}
+	for _, v := range res {
+		routeTypeAuthPropEnum = append(routeTypeAuthPropEnum, v)
+	}
+}
+
+const (
+
+	// RouteAuthNone captures enum value "none"
+	RouteAuthNone string = "none"
+
+	// RouteAuthToken captures enum value "token"
+	RouteAuthToken string = "token"
+)
+
+// prop value enum
+func (m *Route) validateAuthEnum(path, location string, value string) error {
+	if err := validate.EnumCase(path, location, value, routeTypeAuthPropEnum, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *Route) validateAuth(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Auth) { // not required
+		return nil
+	}
+
+	// value enum
+	if err := m.validateAuthEnum("auth", "body", m.Auth); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
@@ -39,6 +41,20 @@ type AppsAPI interface {
 	PatchApp(ctx context.Context, params apps.PatchAppParams) middleware.Responder
 	// PutApp Create or replace an app.
 	PutApp(ctx context.Context, params apps.PutAppParams) middleware.Responder
+}
+
+// AuthAPI
+type AuthAPI interface {
+	// CreateToken Create an API token; the response carries its secret, shown this once.
+	CreateToken(ctx context.Context, params auth.CreateTokenParams) middleware.Responder
+	// GetToken Get an API token (without its secret).
+	GetToken(ctx context.Context, params auth.GetTokenParams) middleware.Responder
+	// ListTokens List API tokens, without their secrets, newest first.
+	ListTokens(ctx context.Context, params auth.ListTokensParams) middleware.Responder
+	// RevokeToken Revoke an API token; it stops working at once.
+	RevokeToken(ctx context.Context, params auth.RevokeTokenParams) middleware.Responder
+	// Whoami The caller's identity and role.
+	Whoami(ctx context.Context, params auth.WhoamiParams) middleware.Responder
 }
 
 // ExecutionsAPI
@@ -88,6 +104,7 @@ type TasksAPI interface {
 // Config is configuration for Handler
 type Config struct {
 	AppsAPI
+	AuthAPI
 	ExecutionsAPI
 	MetaAPI
 	RoutesAPI
@@ -100,6 +117,9 @@ type Config struct {
 	// Authorizer is used to authorize a request after the Auth function was called using the "Auth*" functions
 	// and the principal was stored in the context in the "AuthKey" context value.
 	Authorizer func(*http.Request) error
+
+	// AuthBearer Applies when the "Authorization" header is set
+	AuthBearer func(token string) (*models.Principal, error)
 
 	// Authenticator to use for all APIKey authentication
 	APIKeyAuthenticator func(string, string, security.TokenAuthentication) runtime.Authenticator
@@ -149,64 +169,98 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 	api.JSONProducer = runtime.JSONProducer()
 	api.TxtProducer = runtime.TextProducer()
 
-	api.ExecutionsCancelExecutionHandler = executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams) middleware.Responder {
+	api.BearerAuth = func(token string) (*models.Principal, error) {
+		if c.AuthBearer == nil {
+			panic("you specified a custom principal type, but did not provide the authenticator to resolve a principal")
+		}
+
+		return c.AuthBearer(token)
+	}
+
+	api.APIAuthorizer = authorizer(c.Authorizer)
+
+	api.ExecutionsCancelExecutionHandler = executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.CancelExecution(ctx, params)
 	})
 
-	api.AppsCreateAppHandler = apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
+	api.AppsCreateAppHandler = apps.CreateAppHandlerFunc(func(params apps.CreateAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.CreateApp(ctx, params)
 	})
 
-	api.RoutesCreateRouteHandler = routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams) middleware.Responder {
+	api.RoutesCreateRouteHandler = routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.CreateRoute(ctx, params)
 	})
 
-	api.AppsDeleteAppHandler = apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams) middleware.Responder {
+	api.AuthCreateTokenHandler = auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateToken(ctx, params)
+	})
+
+	api.AppsDeleteAppHandler = apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteApp(ctx, params)
 	})
 
-	api.RoutesDeleteRouteHandler = routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams) middleware.Responder {
+	api.RoutesDeleteRouteHandler = routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteRoute(ctx, params)
 	})
 
-	api.AppsGetAppHandler = apps.GetAppHandlerFunc(func(params apps.GetAppParams) middleware.Responder {
+	api.AppsGetAppHandler = apps.GetAppHandlerFunc(func(params apps.GetAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.GetApp(ctx, params)
 	})
 
-	api.ExecutionsGetExecutionHandler = executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams) middleware.Responder {
+	api.ExecutionsGetExecutionHandler = executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.GetExecution(ctx, params)
 	})
 
-	api.ExecutionsGetExecutionLogHandler = executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams) middleware.Responder {
+	api.ExecutionsGetExecutionLogHandler = executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.GetExecutionLog(ctx, params)
 	})
 
-	api.RoutesGetRouteHandler = routes.GetRouteHandlerFunc(func(params routes.GetRouteParams) middleware.Responder {
+	api.RoutesGetRouteHandler = routes.GetRouteHandlerFunc(func(params routes.GetRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.GetRoute(ctx, params)
 	})
 
-	api.TasksGetTaskStatsHandler = tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams) middleware.Responder {
+	api.TasksGetTaskStatsHandler = tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.GetTaskStats(ctx, params)
+	})
+
+	api.AuthGetTokenHandler = auth.GetTokenHandlerFunc(func(params auth.GetTokenParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetToken(ctx, params)
 	})
 
 	api.MetaGetVersionHandler = meta.GetVersionHandlerFunc(func(params meta.GetVersionParams) middleware.Responder {
@@ -215,58 +269,88 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.GetVersion(ctx, params)
 	})
 
-	api.TasksLeaseTasksHandler = tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams) middleware.Responder {
+	api.TasksLeaseTasksHandler = tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.LeaseTasks(ctx, params)
 	})
 
-	api.AppsListAppsHandler = apps.ListAppsHandlerFunc(func(params apps.ListAppsParams) middleware.Responder {
+	api.AppsListAppsHandler = apps.ListAppsHandlerFunc(func(params apps.ListAppsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.ListApps(ctx, params)
 	})
 
-	api.ExecutionsListExecutionsHandler = executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams) middleware.Responder {
+	api.ExecutionsListExecutionsHandler = executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.ListExecutions(ctx, params)
 	})
 
-	api.RoutesListRoutesHandler = routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams) middleware.Responder {
+	api.RoutesListRoutesHandler = routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.ListRoutes(ctx, params)
 	})
 
-	api.AppsPatchAppHandler = apps.PatchAppHandlerFunc(func(params apps.PatchAppParams) middleware.Responder {
+	api.AuthListTokensHandler = auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListTokens(ctx, params)
+	})
+
+	api.AppsPatchAppHandler = apps.PatchAppHandlerFunc(func(params apps.PatchAppParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.PatchApp(ctx, params)
 	})
 
-	api.RoutesPatchRouteHandler = routes.PatchRouteHandlerFunc(func(params routes.PatchRouteParams) middleware.Responder {
+	api.RoutesPatchRouteHandler = routes.PatchRouteHandlerFunc(func(params routes.PatchRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.PatchRoute(ctx, params)
 	})
 
-	api.AppsPutAppHandler = apps.PutAppHandlerFunc(func(params apps.PutAppParams) middleware.Responder {
+	api.AppsPutAppHandler = apps.PutAppHandlerFunc(func(params apps.PutAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.PutApp(ctx, params)
 	})
 
-	api.RoutesPutRouteHandler = routes.PutRouteHandlerFunc(func(params routes.PutRouteParams) middleware.Responder {
+	api.RoutesPutRouteHandler = routes.PutRouteHandlerFunc(func(params routes.PutRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.PutRoute(ctx, params)
 	})
 
-	api.TasksReportTaskResultHandler = tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams) middleware.Responder {
+	api.TasksReportTaskResultHandler = tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
 
 		return c.ReportTaskResult(ctx, params)
+	})
+
+	api.AuthRevokeTokenHandler = auth.RevokeTokenHandlerFunc(func(params auth.RevokeTokenParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.RevokeToken(ctx, params)
+	})
+
+	api.AuthWhoamiHandler = auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.Whoami(ctx, params)
 	})
 
 	api.ServerShutdown = func() {}

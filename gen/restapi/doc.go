@@ -7,6 +7,12 @@
 //
 //	This document is the contract of the management API under `/v1`. Conventions:
 //
+//	* Every operation but GET /version needs credentials: `Authorization: Bearer <token>` (see the
+//	  `bearer` security definition). Missing, malformed, unknown, expired or revoked credentials get
+//	  401. Role `admin` may do everything; role `developer` sees and changes only the apps it owns
+//	  (and their routes and executions): anything else is answered 404, as if it did not exist.
+//	  Admin-only operations answer a developer 403.
+//
 //	* Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
 //	* Errors are `{"error": {"message": "...", "fields": "..."}}` with a 4xx status for bad input
 //	  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for

@@ -26,7 +26,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -38,12 +38,20 @@ func init() {
   "paths": {
     "/apps": {
       "get": {
+        "description": "A developer lists the apps it owns. An admin lists every app, or one owner's apps with ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apps"
         ],
         "summary": "List apps in name order.",
         "operationId": "listApps",
         "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the apps of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.\n",
+            "name": "owner",
+            "in": "query"
+          },
           {
             "$ref": "#/parameters/perPage"
           },
@@ -60,6 +68,12 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
           },
           "default": {
             "$ref": "#/responses/ServerError"
@@ -91,6 +105,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "409": {
             "$ref": "#/responses/Conflict"
@@ -124,6 +141,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "404": {
             "$ref": "#/responses/NotFound"
           },
@@ -133,7 +153,7 @@ func init() {
         }
       },
       "put": {
-        "description": "Replaces the app's config with the one given. The name in the body, if any, must match the path.",
+        "description": "Replaces the app's config with the one given. The name in the body, if any, must match the path.\nThe app keeps its owner unless an admin gives ` + "`" + `owner` + "`" + `; a new app belongs to the caller.\nReplacing an app that another developer owns is answered 404 (as for every operation).\n",
         "tags": [
           "apps"
         ],
@@ -165,6 +185,12 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
           "413": {
             "$ref": "#/responses/TooLarge"
           },
@@ -189,6 +215,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "404": {
             "$ref": "#/responses/NotFound"
           },
@@ -201,7 +230,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Keys in ` + "`" + `config` + "`" + ` are merged into the app's config; a key set to ` + "`" + `\"\"` + "`" + ` is removed.\nThe name cannot be changed.\n",
+        "description": "Keys in ` + "`" + `config` + "`" + ` are merged into the app's config; a key set to ` + "`" + `\"\"` + "`" + ` is removed.\nThe name cannot be changed. An admin may give the app to another owner with ` + "`" + `owner` + "`" + `;\na developer that sets ` + "`" + `owner` + "`" + ` to anyone but itself gets 403.\n",
         "tags": [
           "apps"
         ],
@@ -226,6 +255,12 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -272,6 +307,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "404": {
             "$ref": "#/responses/NotFound"
           },
@@ -306,6 +344,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -346,6 +387,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -388,6 +432,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "404": {
             "$ref": "#/responses/NotFound"
           },
@@ -414,6 +461,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -450,6 +500,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "404": {
             "$ref": "#/responses/NotFound"
           },
@@ -472,6 +525,171 @@ func init() {
           "$ref": "#/parameters/route"
         }
       ]
+    },
+    "/auth/tokens": {
+      "get": {
+        "description": "An admin lists every token; a developer lists its own.",
+        "tags": [
+          "auth"
+        ],
+        "summary": "List API tokens, without their secrets, newest first.",
+        "operationId": "listTokens",
+        "parameters": [
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of tokens.",
+            "schema": {
+              "$ref": "#/definitions/TokensWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "An admin creates tokens for any user or service account, with either role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Create an API token; the response carries its secret, shown this once.",
+        "operationId": "createToken",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token, with its ` + "`" + `secret` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/auth/tokens/{id}": {
+      "get": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "Get an API token (without its secret).",
+        "operationId": "getToken",
+        "responses": {
+          "200": {
+            "description": "The token.",
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "Revoke an API token; it stops working at once.",
+        "operationId": "revokeToken",
+        "responses": {
+          "204": {
+            "description": "The token was revoked."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the token.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/auth/whoami": {
+      "get": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "The caller's identity and role.",
+        "operationId": "whoami",
+        "responses": {
+          "200": {
+            "description": "The identity the credentials map to.",
+            "schema": {
+              "$ref": "#/definitions/PrincipalWrapper"
+            }
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
     },
     "/executions": {
       "get": {
@@ -526,6 +744,9 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
           "default": {
             "$ref": "#/responses/ServerError"
           }
@@ -548,6 +769,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -573,6 +797,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -611,6 +838,9 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -673,6 +903,12 @@ func init() {
           "400": {
             "$ref": "#/responses/BadRequest"
           },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
           "default": {
             "$ref": "#/responses/ServerError"
           }
@@ -692,6 +928,12 @@ func init() {
             "schema": {
               "$ref": "#/definitions/TaskStats"
             }
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
           },
           "default": {
             "$ref": "#/responses/ServerError"
@@ -726,6 +968,12 @@ func init() {
           },
           "400": {
             "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
           },
           "404": {
             "$ref": "#/responses/NotFound"
@@ -767,7 +1015,8 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "security": []
       }
     }
   },
@@ -788,6 +1037,11 @@ func init() {
           "description": "Unique name of the app. Required on create; immutable.",
           "type": "string",
           "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "owner": {
+          "description": "The identity that owns the app: its creator, unless an admin transferred it. Ignored on\ncreate (the caller becomes the owner); on update only an admin may change it.\n",
+          "type": "string",
+          "maxLength": 255
         },
         "updated_at": {
           "description": "When the app last changed (read-only).",
@@ -994,9 +1248,70 @@ func init() {
         }
       }
     },
+    "Principal": {
+      "description": "An authenticated identity (read-only).",
+      "type": "object",
+      "required": [
+        "name",
+        "role",
+        "kind"
+      ],
+      "properties": {
+        "groups": {
+          "description": "Groups from the identity source's groups claim (OIDC only).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "kind": {
+          "description": "` + "`" + `token` + "`" + `: a Gantry API token. ` + "`" + `oidc` + "`" + `: a token of the identity source. ` + "`" + `none` + "`" + `: authentication is off.",
+          "type": "string",
+          "enum": [
+            "token",
+            "oidc",
+            "none"
+          ]
+        },
+        "name": {
+          "description": "The user or service account name; apps it creates are owned by this name.",
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "developer"
+          ]
+        },
+        "token_id": {
+          "description": "ID of the API token used (kind ` + "`" + `token` + "`" + ` only).",
+          "type": "string"
+        }
+      }
+    },
+    "PrincipalWrapper": {
+      "type": "object",
+      "required": [
+        "principal"
+      ],
+      "properties": {
+        "principal": {
+          "$ref": "#/definitions/Principal"
+        }
+      }
+    },
     "Route": {
       "type": "object",
       "properties": {
+        "auth": {
+          "description": "Who may call the route at ` + "`" + `/r/...` + "`" + `. ` + "`" + `none` + "`" + ` (default): anyone who reaches the server.\n` + "`" + `token` + "`" + `: callers must send ` + "`" + `Authorization: Bearer` + "`" + ` with a valid Gantry API token or OIDC\ntoken (any role), or get 401; the credential is not passed on to the function.\n",
+          "type": "string",
+          "enum": [
+            "none",
+            "token"
+          ]
+        },
         "config": {
           "$ref": "#/definitions/Config"
         },
@@ -1299,6 +1614,83 @@ func init() {
         }
       }
     },
+    "Token": {
+      "type": "object",
+      "properties": {
+        "created_at": {
+          "description": "When the token was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who created the token (read-only).",
+          "type": "string"
+        },
+        "expires_at": {
+          "description": "When the token stops working; absent means never. Must be in the future.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "id": {
+          "description": "Unique ID of the token (read-only). It is also part of the secret.",
+          "type": "string"
+        },
+        "name": {
+          "description": "What the token is for. Required on create.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
+        },
+        "role": {
+          "description": "Default ` + "`" + `developer` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "admin",
+            "developer"
+          ]
+        },
+        "secret": {
+          "description": "The bearer token itself; only in the response that creates it (read-only).",
+          "type": "string"
+        },
+        "user": {
+          "description": "The user or service account the token acts as. Defaults to the caller.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_.@+-]{1,255}$"
+        }
+      }
+    },
+    "TokenWrapper": {
+      "type": "object",
+      "required": [
+        "token"
+      ],
+      "properties": {
+        "token": {
+          "$ref": "#/definitions/Token"
+        }
+      }
+    },
+    "TokensWrapper": {
+      "type": "object",
+      "required": [
+        "tokens"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "tokens": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Token"
+          }
+        }
+      }
+    },
     "Version": {
       "type": "object",
       "required": [
@@ -1367,6 +1759,12 @@ func init() {
         "$ref": "#/definitions/Error"
       }
     },
+    "Forbidden": {
+      "description": "The caller's role may not do this.",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      }
+    },
     "NotFound": {
       "description": "The resource does not exist.",
       "schema": {
@@ -1385,6 +1783,18 @@ func init() {
         "$ref": "#/definitions/Error"
       }
     },
+    "Unauthorized": {
+      "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "WWW-Authenticate": {
+          "type": "string",
+          "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+        }
+      }
+    },
     "UnsupportedMediaType": {
       "description": "The request body is not JSON.",
       "schema": {
@@ -1392,6 +1802,19 @@ func init() {
       }
     }
   },
+  "securityDefinitions": {
+    "bearer": {
+      "description": "` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + `, where the token is a Gantry API token (` + "`" + `gantry_...` + "`" + `, created with\nPOST /auth/tokens; the server writes the first admin token to ` + "`" + `\u003cdata-dir\u003e/admin.token` + "`" + `) or an\nOIDC token (a JWT) issued by the server's configured identity source.\n",
+      "type": "apiKey",
+      "name": "Authorization",
+      "in": "header"
+    }
+  },
+  "security": [
+    {
+      "bearer": []
+    }
+  ],
   "tags": [
     {
       "description": "Apps group routes and carry shared configuration.",
@@ -1408,6 +1831,10 @@ func init() {
     {
       "description": "The queue of accepted async calls, for external runners: lease tasks, run them anywhere,\nreport their results. A lease that expires without a result returns its task to the queue.\n",
       "name": "tasks"
+    },
+    {
+      "description": "API tokens and the caller's identity. Tokens are stored hashed; a token's secret is shown\nonce, when it is created.\n",
+      "name": "auth"
     },
     {
       "description": "Server information.",
@@ -1427,7 +1854,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -1439,12 +1866,20 @@ func init() {
   "paths": {
     "/apps": {
       "get": {
+        "description": "A developer lists the apps it owns. An admin lists every app, or one owner's apps with ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apps"
         ],
         "summary": "List apps in name order.",
         "operationId": "listApps",
         "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the apps of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.\n",
+            "name": "owner",
+            "in": "query"
+          },
           {
             "maximum": 100,
             "minimum": 1,
@@ -1472,6 +1907,24 @@ func init() {
           },
           "400": {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
@@ -1511,6 +1964,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "409": {
@@ -1560,6 +2025,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -1575,7 +2052,7 @@ func init() {
         }
       },
       "put": {
-        "description": "Replaces the app's config with the one given. The name in the body, if any, must match the path.",
+        "description": "Replaces the app's config with the one given. The name in the body, if any, must match the path.\nThe app keeps its owner unless an admin gives ` + "`" + `owner` + "`" + `; a new app belongs to the caller.\nReplacing an app that another developer owns is answered 404 (as for every operation).\n",
         "tags": [
           "apps"
         ],
@@ -1606,6 +2083,24 @@ func init() {
           },
           "400": {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
@@ -1646,6 +2141,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -1667,7 +2174,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Keys in ` + "`" + `config` + "`" + ` are merged into the app's config; a key set to ` + "`" + `\"\"` + "`" + ` is removed.\nThe name cannot be changed.\n",
+        "description": "Keys in ` + "`" + `config` + "`" + ` are merged into the app's config; a key set to ` + "`" + `\"\"` + "`" + ` is removed.\nThe name cannot be changed. An admin may give the app to another owner with ` + "`" + `owner` + "`" + `;\na developer that sets ` + "`" + `owner` + "`" + ` to anyone but itself gets 403.\n",
         "tags": [
           "apps"
         ],
@@ -1692,6 +2199,24 @@ func init() {
           },
           "400": {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
@@ -1772,6 +2297,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -1814,6 +2351,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "404": {
@@ -1879,6 +2428,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -1929,6 +2490,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -1969,6 +2542,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "404": {
@@ -2015,6 +2600,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "404": {
             "description": "The resource does not exist.",
             "schema": {
@@ -2058,6 +2655,269 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/auth/tokens": {
+      "get": {
+        "description": "An admin lists every token; a developer lists its own.",
+        "tags": [
+          "auth"
+        ],
+        "summary": "List API tokens, without their secrets, newest first.",
+        "operationId": "listTokens",
+        "parameters": [
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of tokens.",
+            "schema": {
+              "$ref": "#/definitions/TokensWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "An admin creates tokens for any user or service account, with either role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
+        "tags": [
+          "auth"
+        ],
+        "summary": "Create an API token; the response carries its secret, shown this once.",
+        "operationId": "createToken",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token, with its ` + "`" + `secret` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/auth/tokens/{id}": {
+      "get": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "Get an API token (without its secret).",
+        "operationId": "getToken",
+        "responses": {
+          "200": {
+            "description": "The token.",
+            "schema": {
+              "$ref": "#/definitions/TokenWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "Revoke an API token; it stops working at once.",
+        "operationId": "revokeToken",
+        "responses": {
+          "204": {
+            "description": "The token was revoked."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the token.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/auth/whoami": {
+      "get": {
+        "tags": [
+          "auth"
+        ],
+        "summary": "The caller's identity and role.",
+        "operationId": "whoami",
+        "responses": {
+          "200": {
+            "description": "The identity the credentials map to.",
+            "schema": {
+              "$ref": "#/definitions/PrincipalWrapper"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
     },
     "/executions": {
       "get": {
@@ -2126,6 +2986,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
           "default": {
             "description": "A fault in Gantry itself; the cause is logged on the server.",
             "schema": {
@@ -2153,6 +3025,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "404": {
@@ -2187,6 +3071,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "404": {
@@ -2242,6 +3138,18 @@ func init() {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
             }
           },
           "404": {
@@ -2319,6 +3227,24 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
           "default": {
             "description": "A fault in Gantry itself; the cause is logged on the server.",
             "schema": {
@@ -2340,6 +3266,24 @@ func init() {
             "description": "The queue's figures.",
             "schema": {
               "$ref": "#/definitions/TaskStats"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
             }
           },
           "default": {
@@ -2378,6 +3322,24 @@ func init() {
           },
           "400": {
             "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
@@ -2445,7 +3407,8 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           }
-        }
+        },
+        "security": []
       }
     }
   },
@@ -2466,6 +3429,11 @@ func init() {
           "description": "Unique name of the app. Required on create; immutable.",
           "type": "string",
           "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "owner": {
+          "description": "The identity that owns the app: its creator, unless an admin transferred it. Ignored on\ncreate (the caller becomes the owner); on update only an admin may change it.\n",
+          "type": "string",
+          "maxLength": 255
         },
         "updated_at": {
           "description": "When the app last changed (read-only).",
@@ -2688,9 +3656,70 @@ func init() {
         }
       }
     },
+    "Principal": {
+      "description": "An authenticated identity (read-only).",
+      "type": "object",
+      "required": [
+        "name",
+        "role",
+        "kind"
+      ],
+      "properties": {
+        "groups": {
+          "description": "Groups from the identity source's groups claim (OIDC only).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "kind": {
+          "description": "` + "`" + `token` + "`" + `: a Gantry API token. ` + "`" + `oidc` + "`" + `: a token of the identity source. ` + "`" + `none` + "`" + `: authentication is off.",
+          "type": "string",
+          "enum": [
+            "token",
+            "oidc",
+            "none"
+          ]
+        },
+        "name": {
+          "description": "The user or service account name; apps it creates are owned by this name.",
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "developer"
+          ]
+        },
+        "token_id": {
+          "description": "ID of the API token used (kind ` + "`" + `token` + "`" + ` only).",
+          "type": "string"
+        }
+      }
+    },
+    "PrincipalWrapper": {
+      "type": "object",
+      "required": [
+        "principal"
+      ],
+      "properties": {
+        "principal": {
+          "$ref": "#/definitions/Principal"
+        }
+      }
+    },
     "Route": {
       "type": "object",
       "properties": {
+        "auth": {
+          "description": "Who may call the route at ` + "`" + `/r/...` + "`" + `. ` + "`" + `none` + "`" + ` (default): anyone who reaches the server.\n` + "`" + `token` + "`" + `: callers must send ` + "`" + `Authorization: Bearer` + "`" + ` with a valid Gantry API token or OIDC\ntoken (any role), or get 401; the credential is not passed on to the function.\n",
+          "type": "string",
+          "enum": [
+            "none",
+            "token"
+          ]
+        },
         "config": {
           "$ref": "#/definitions/Config"
         },
@@ -2993,6 +4022,83 @@ func init() {
         }
       }
     },
+    "Token": {
+      "type": "object",
+      "properties": {
+        "created_at": {
+          "description": "When the token was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who created the token (read-only).",
+          "type": "string"
+        },
+        "expires_at": {
+          "description": "When the token stops working; absent means never. Must be in the future.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "id": {
+          "description": "Unique ID of the token (read-only). It is also part of the secret.",
+          "type": "string"
+        },
+        "name": {
+          "description": "What the token is for. Required on create.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
+        },
+        "role": {
+          "description": "Default ` + "`" + `developer` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "admin",
+            "developer"
+          ]
+        },
+        "secret": {
+          "description": "The bearer token itself; only in the response that creates it (read-only).",
+          "type": "string"
+        },
+        "user": {
+          "description": "The user or service account the token acts as. Defaults to the caller.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_.@+-]{1,255}$"
+        }
+      }
+    },
+    "TokenWrapper": {
+      "type": "object",
+      "required": [
+        "token"
+      ],
+      "properties": {
+        "token": {
+          "$ref": "#/definitions/Token"
+        }
+      }
+    },
+    "TokensWrapper": {
+      "type": "object",
+      "required": [
+        "tokens"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "tokens": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Token"
+          }
+        }
+      }
+    },
     "Version": {
       "type": "object",
       "required": [
@@ -3061,6 +4167,12 @@ func init() {
         "$ref": "#/definitions/Error"
       }
     },
+    "Forbidden": {
+      "description": "The caller's role may not do this.",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      }
+    },
     "NotFound": {
       "description": "The resource does not exist.",
       "schema": {
@@ -3079,6 +4191,18 @@ func init() {
         "$ref": "#/definitions/Error"
       }
     },
+    "Unauthorized": {
+      "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "WWW-Authenticate": {
+          "type": "string",
+          "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+        }
+      }
+    },
     "UnsupportedMediaType": {
       "description": "The request body is not JSON.",
       "schema": {
@@ -3086,6 +4210,19 @@ func init() {
       }
     }
   },
+  "securityDefinitions": {
+    "bearer": {
+      "description": "` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + `, where the token is a Gantry API token (` + "`" + `gantry_...` + "`" + `, created with\nPOST /auth/tokens; the server writes the first admin token to ` + "`" + `\u003cdata-dir\u003e/admin.token` + "`" + `) or an\nOIDC token (a JWT) issued by the server's configured identity source.\n",
+      "type": "apiKey",
+      "name": "Authorization",
+      "in": "header"
+    }
+  },
+  "security": [
+    {
+      "bearer": []
+    }
+  ],
   "tags": [
     {
       "description": "Apps group routes and carry shared configuration.",
@@ -3102,6 +4239,10 @@ func init() {
     {
       "description": "The queue of accepted async calls, for external runners: lease tasks, run them anywhere,\nreport their results. A lease that expires without a result returns its task to the queue.\n",
       "name": "tasks"
+    },
+    {
+      "description": "API tokens and the caller's identity. Tokens are stored hashed; a token's secret is shown\nonce, when it is created.\n",
+      "name": "auth"
     },
     {
       "description": "Server information.",

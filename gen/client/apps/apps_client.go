@@ -56,40 +56,40 @@ type ClientOption func(*runtime.ClientOperation)
 type ClientService interface {
 
 	// CreateApp create an app.
-	CreateApp(params *CreateAppParams, opts ...ClientOption) (*CreateAppCreated, error)
+	CreateApp(params *CreateAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateAppCreated, error)
 
 	// CreateAppContext create an app.
-	CreateAppContext(ctx context.Context, params *CreateAppParams, opts ...ClientOption) (*CreateAppCreated, error)
+	CreateAppContext(ctx context.Context, params *CreateAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateAppCreated, error)
 
 	// DeleteApp delete an app that has no routes left.
-	DeleteApp(params *DeleteAppParams, opts ...ClientOption) (*DeleteAppNoContent, error)
+	DeleteApp(params *DeleteAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteAppNoContent, error)
 
 	// DeleteAppContext delete an app that has no routes left.
-	DeleteAppContext(ctx context.Context, params *DeleteAppParams, opts ...ClientOption) (*DeleteAppNoContent, error)
+	DeleteAppContext(ctx context.Context, params *DeleteAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteAppNoContent, error)
 
 	// GetApp get an app.
-	GetApp(params *GetAppParams, opts ...ClientOption) (*GetAppOK, error)
+	GetApp(params *GetAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetAppOK, error)
 
 	// GetAppContext get an app.
-	GetAppContext(ctx context.Context, params *GetAppParams, opts ...ClientOption) (*GetAppOK, error)
+	GetAppContext(ctx context.Context, params *GetAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetAppOK, error)
 
 	// ListApps list apps in name order.
-	ListApps(params *ListAppsParams, opts ...ClientOption) (*ListAppsOK, error)
+	ListApps(params *ListAppsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListAppsOK, error)
 
 	// ListAppsContext list apps in name order.
-	ListAppsContext(ctx context.Context, params *ListAppsParams, opts ...ClientOption) (*ListAppsOK, error)
+	ListAppsContext(ctx context.Context, params *ListAppsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListAppsOK, error)
 
 	// PatchApp update an app merging its config.
-	PatchApp(params *PatchAppParams, opts ...ClientOption) (*PatchAppOK, error)
+	PatchApp(params *PatchAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchAppOK, error)
 
 	// PatchAppContext update an app merging its config.
-	PatchAppContext(ctx context.Context, params *PatchAppParams, opts ...ClientOption) (*PatchAppOK, error)
+	PatchAppContext(ctx context.Context, params *PatchAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchAppOK, error)
 
 	// PutApp create or replace an app.
-	PutApp(params *PutAppParams, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error)
+	PutApp(params *PutAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error)
 
 	// PutAppContext create or replace an app.
-	PutAppContext(ctx context.Context, params *PutAppParams, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error)
+	PutAppContext(ctx context.Context, params *PutAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
@@ -100,7 +100,7 @@ type ClientService interface {
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.CreateAppContext] instead.
-func (a *Client) CreateApp(params *CreateAppParams, opts ...ClientOption) (*CreateAppCreated, error) {
+func (a *Client) CreateApp(params *CreateAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateAppCreated, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -108,13 +108,13 @@ func (a *Client) CreateApp(params *CreateAppParams, opts ...ClientOption) (*Crea
 		ctx = context.Background()
 	}
 
-	return a.CreateAppContext(ctx, params, opts...)
+	return a.CreateAppContext(ctx, params, authInfo, opts...)
 }
 
 // CreateAppContext creates an app.
 //
 // Do not use the deprecated [CreateAppParams.Context] with this method: it would be ignored.
-func (a *Client) CreateAppContext(ctx context.Context, params *CreateAppParams, opts ...ClientOption) (*CreateAppCreated, error) {
+func (a *Client) CreateAppContext(ctx context.Context, params *CreateAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateAppCreated, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewCreateAppParams()
@@ -129,6 +129,7 @@ func (a *Client) CreateAppContext(ctx context.Context, params *CreateAppParams, 
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &CreateAppReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -161,7 +162,7 @@ func (a *Client) CreateAppContext(ctx context.Context, params *CreateAppParams, 
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.DeleteAppContext] instead.
-func (a *Client) DeleteApp(params *DeleteAppParams, opts ...ClientOption) (*DeleteAppNoContent, error) {
+func (a *Client) DeleteApp(params *DeleteAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteAppNoContent, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -169,13 +170,13 @@ func (a *Client) DeleteApp(params *DeleteAppParams, opts ...ClientOption) (*Dele
 		ctx = context.Background()
 	}
 
-	return a.DeleteAppContext(ctx, params, opts...)
+	return a.DeleteAppContext(ctx, params, authInfo, opts...)
 }
 
 // DeleteAppContext deletes an app that has no routes left.
 //
 // Do not use the deprecated [DeleteAppParams.Context] with this method: it would be ignored.
-func (a *Client) DeleteAppContext(ctx context.Context, params *DeleteAppParams, opts ...ClientOption) (*DeleteAppNoContent, error) {
+func (a *Client) DeleteAppContext(ctx context.Context, params *DeleteAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteAppNoContent, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewDeleteAppParams()
@@ -190,6 +191,7 @@ func (a *Client) DeleteAppContext(ctx context.Context, params *DeleteAppParams, 
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &DeleteAppReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -222,7 +224,7 @@ func (a *Client) DeleteAppContext(ctx context.Context, params *DeleteAppParams, 
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.GetAppContext] instead.
-func (a *Client) GetApp(params *GetAppParams, opts ...ClientOption) (*GetAppOK, error) {
+func (a *Client) GetApp(params *GetAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetAppOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -230,13 +232,13 @@ func (a *Client) GetApp(params *GetAppParams, opts ...ClientOption) (*GetAppOK, 
 		ctx = context.Background()
 	}
 
-	return a.GetAppContext(ctx, params, opts...)
+	return a.GetAppContext(ctx, params, authInfo, opts...)
 }
 
 // GetAppContext gets an app.
 //
 // Do not use the deprecated [GetAppParams.Context] with this method: it would be ignored.
-func (a *Client) GetAppContext(ctx context.Context, params *GetAppParams, opts ...ClientOption) (*GetAppOK, error) {
+func (a *Client) GetAppContext(ctx context.Context, params *GetAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetAppOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewGetAppParams()
@@ -251,6 +253,7 @@ func (a *Client) GetAppContext(ctx context.Context, params *GetAppParams, opts .
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &GetAppReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -279,11 +282,14 @@ func (a *Client) GetAppContext(ctx context.Context, params *GetAppParams, opts .
 
 // ListApps lists apps in name order.
 //
+// A developer lists the apps it owns. An admin lists every app, or one owner's apps with `owner`.
+// .
+//
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.ListAppsContext] instead.
-func (a *Client) ListApps(params *ListAppsParams, opts ...ClientOption) (*ListAppsOK, error) {
+func (a *Client) ListApps(params *ListAppsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListAppsOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -291,13 +297,16 @@ func (a *Client) ListApps(params *ListAppsParams, opts ...ClientOption) (*ListAp
 		ctx = context.Background()
 	}
 
-	return a.ListAppsContext(ctx, params, opts...)
+	return a.ListAppsContext(ctx, params, authInfo, opts...)
 }
 
 // ListAppsContext lists apps in name order.
 //
+// A developer lists the apps it owns. An admin lists every app, or one owner's apps with `owner`.
+// .
+//
 // Do not use the deprecated [ListAppsParams.Context] with this method: it would be ignored.
-func (a *Client) ListAppsContext(ctx context.Context, params *ListAppsParams, opts ...ClientOption) (*ListAppsOK, error) {
+func (a *Client) ListAppsContext(ctx context.Context, params *ListAppsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListAppsOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewListAppsParams()
@@ -312,6 +321,7 @@ func (a *Client) ListAppsContext(ctx context.Context, params *ListAppsParams, op
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &ListAppsReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -341,14 +351,15 @@ func (a *Client) ListAppsContext(ctx context.Context, params *ListAppsParams, op
 // PatchApp updates an app merging its config.
 //
 // Keys in `config` are merged into the app's config; a key set to `""` is removed.
-// The name cannot be changed.
+// The name cannot be changed. An admin may give the app to another owner with `owner`;
+// a developer that sets `owner` to anyone but itself gets 403.
 // .
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.PatchAppContext] instead.
-func (a *Client) PatchApp(params *PatchAppParams, opts ...ClientOption) (*PatchAppOK, error) {
+func (a *Client) PatchApp(params *PatchAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchAppOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -356,17 +367,18 @@ func (a *Client) PatchApp(params *PatchAppParams, opts ...ClientOption) (*PatchA
 		ctx = context.Background()
 	}
 
-	return a.PatchAppContext(ctx, params, opts...)
+	return a.PatchAppContext(ctx, params, authInfo, opts...)
 }
 
 // PatchAppContext updates an app merging its config.
 //
 // Keys in `config` are merged into the app's config; a key set to `""` is removed.
-// The name cannot be changed.
+// The name cannot be changed. An admin may give the app to another owner with `owner`;
+// a developer that sets `owner` to anyone but itself gets 403.
 // .
 //
 // Do not use the deprecated [PatchAppParams.Context] with this method: it would be ignored.
-func (a *Client) PatchAppContext(ctx context.Context, params *PatchAppParams, opts ...ClientOption) (*PatchAppOK, error) {
+func (a *Client) PatchAppContext(ctx context.Context, params *PatchAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchAppOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewPatchAppParams()
@@ -381,6 +393,7 @@ func (a *Client) PatchAppContext(ctx context.Context, params *PatchAppParams, op
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &PatchAppReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -409,13 +422,16 @@ func (a *Client) PatchAppContext(ctx context.Context, params *PatchAppParams, op
 
 // PutApp creates or replace an app.
 //
-// Replaces the app's config with the one given. The name in the body, if any, must match the path..
+// Replaces the app's config with the one given. The name in the body, if any, must match the path.
+// The app keeps its owner unless an admin gives `owner`; a new app belongs to the caller.
+// Replacing an app that another developer owns is answered 404 (as for every operation).
+// .
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.PutAppContext] instead.
-func (a *Client) PutApp(params *PutAppParams, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error) {
+func (a *Client) PutApp(params *PutAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -423,15 +439,18 @@ func (a *Client) PutApp(params *PutAppParams, opts ...ClientOption) (*PutAppOK, 
 		ctx = context.Background()
 	}
 
-	return a.PutAppContext(ctx, params, opts...)
+	return a.PutAppContext(ctx, params, authInfo, opts...)
 }
 
 // PutAppContext creates or replace an app.
 //
-// Replaces the app's config with the one given. The name in the body, if any, must match the path..
+// Replaces the app's config with the one given. The name in the body, if any, must match the path.
+// The app keeps its owner unless an admin gives `owner`; a new app belongs to the caller.
+// Replacing an app that another developer owns is answered 404 (as for every operation).
+// .
 //
 // Do not use the deprecated [PutAppParams.Context] with this method: it would be ignored.
-func (a *Client) PutAppContext(ctx context.Context, params *PutAppParams, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error) {
+func (a *Client) PutAppContext(ctx context.Context, params *PutAppParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutAppOK, *PutAppCreated, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewPutAppParams()
@@ -446,6 +465,7 @@ func (a *Client) PutAppContext(ctx context.Context, params *PutAppParams, opts .
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &PutAppReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 

@@ -33,6 +33,12 @@ func (o *CreateAppReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewCreateAppUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 409:
 		result := NewCreateAppConflict()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -188,6 +194,85 @@ func (o *CreateAppBadRequest) GetPayload() *models.Error {
 }
 
 func (o *CreateAppBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCreateAppUnauthorized creates a CreateAppUnauthorized with default headers values
+func NewCreateAppUnauthorized() *CreateAppUnauthorized {
+	return &CreateAppUnauthorized{}
+}
+
+// CreateAppUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type CreateAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this create app unauthorized response has a 2xx status code
+func (o *CreateAppUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this create app unauthorized response has a 3xx status code
+func (o *CreateAppUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this create app unauthorized response has a 4xx status code
+func (o *CreateAppUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this create app unauthorized response has a 5xx status code
+func (o *CreateAppUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this create app unauthorized response a status code equal to that given
+func (o *CreateAppUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the create app unauthorized response
+func (o *CreateAppUnauthorized) Code() int {
+	return 401
+}
+
+func (o *CreateAppUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apps][%d] createAppUnauthorized %s", 401, payload)
+}
+
+func (o *CreateAppUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apps][%d] createAppUnauthorized %s", 401, payload)
+}
+
+func (o *CreateAppUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CreateAppUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

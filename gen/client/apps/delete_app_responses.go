@@ -33,6 +33,12 @@ func (o *DeleteAppReader) ReadResponse(response runtime.ClientResponse, consumer
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewDeleteAppUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewDeleteAppNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -168,6 +174,85 @@ func (o *DeleteAppBadRequest) GetPayload() *models.Error {
 }
 
 func (o *DeleteAppBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewDeleteAppUnauthorized creates a DeleteAppUnauthorized with default headers values
+func NewDeleteAppUnauthorized() *DeleteAppUnauthorized {
+	return &DeleteAppUnauthorized{}
+}
+
+// DeleteAppUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type DeleteAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this delete app unauthorized response has a 2xx status code
+func (o *DeleteAppUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this delete app unauthorized response has a 3xx status code
+func (o *DeleteAppUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this delete app unauthorized response has a 4xx status code
+func (o *DeleteAppUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this delete app unauthorized response has a 5xx status code
+func (o *DeleteAppUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this delete app unauthorized response a status code equal to that given
+func (o *DeleteAppUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the delete app unauthorized response
+func (o *DeleteAppUnauthorized) Code() int {
+	return 401
+}
+
+func (o *DeleteAppUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /apps/{app}][%d] deleteAppUnauthorized %s", 401, payload)
+}
+
+func (o *DeleteAppUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /apps/{app}][%d] deleteAppUnauthorized %s", 401, payload)
+}
+
+func (o *DeleteAppUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *DeleteAppUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

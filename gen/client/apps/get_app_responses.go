@@ -33,6 +33,12 @@ func (o *GetAppReader) ReadResponse(response runtime.ClientResponse, consumer ru
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewGetAppUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewGetAppNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -176,6 +182,85 @@ func (o *GetAppBadRequest) GetPayload() *models.Error {
 }
 
 func (o *GetAppBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetAppUnauthorized creates a GetAppUnauthorized with default headers values
+func NewGetAppUnauthorized() *GetAppUnauthorized {
+	return &GetAppUnauthorized{}
+}
+
+// GetAppUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type GetAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get app unauthorized response has a 2xx status code
+func (o *GetAppUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get app unauthorized response has a 3xx status code
+func (o *GetAppUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get app unauthorized response has a 4xx status code
+func (o *GetAppUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get app unauthorized response has a 5xx status code
+func (o *GetAppUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get app unauthorized response a status code equal to that given
+func (o *GetAppUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the get app unauthorized response
+func (o *GetAppUnauthorized) Code() int {
+	return 401
+}
+
+func (o *GetAppUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}][%d] getAppUnauthorized %s", 401, payload)
+}
+
+func (o *GetAppUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}][%d] getAppUnauthorized %s", 401, payload)
+}
+
+func (o *GetAppUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetAppUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

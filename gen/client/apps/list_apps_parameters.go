@@ -68,6 +68,12 @@ type ListAppsParams struct {
 	// Opaque cursor from the previous page's `next_cursor`.
 	Cursor *string
 
+	// Owner.
+	//
+	// Only the apps of this owner; `me` means the caller. A developer may only ask for itself.
+	//
+	Owner *string
+
 	// PerPage.
 	//
 	// Page size.
@@ -155,6 +161,17 @@ func (o *ListAppsParams) SetCursor(cursor *string) {
 	o.Cursor = cursor
 }
 
+// WithOwner adds the owner to the list apps params.
+func (o *ListAppsParams) WithOwner(owner *string) *ListAppsParams {
+	o.SetOwner(owner)
+	return o
+}
+
+// SetOwner adds the owner to the list apps params.
+func (o *ListAppsParams) SetOwner(owner *string) {
+	o.Owner = owner
+}
+
 // WithPerPage adds the perPage to the list apps params.
 func (o *ListAppsParams) WithPerPage(perPage *int64) *ListAppsParams {
 	o.SetPerPage(perPage)
@@ -185,6 +202,23 @@ func (o *ListAppsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.Regi
 		if qCursor != "" {
 
 			if err := r.SetQueryParam("cursor", qCursor); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.Owner != nil {
+
+		// query param owner
+		var qrOwner string
+
+		if o.Owner != nil {
+			qrOwner = *o.Owner
+		}
+		qOwner := qrOwner
+		if qOwner != "" {
+
+			if err := r.SetQueryParam("owner", qOwner); err != nil {
 				return err
 			}
 		}

@@ -33,6 +33,18 @@ func (o *ListAppsReader) ReadResponse(response runtime.ClientResponse, consumer 
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewListAppsUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewListAppsForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewListAppsDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -170,6 +182,153 @@ func (o *ListAppsBadRequest) GetPayload() *models.Error {
 }
 
 func (o *ListAppsBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListAppsUnauthorized creates a ListAppsUnauthorized with default headers values
+func NewListAppsUnauthorized() *ListAppsUnauthorized {
+	return &ListAppsUnauthorized{}
+}
+
+// ListAppsUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type ListAppsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list apps unauthorized response has a 2xx status code
+func (o *ListAppsUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list apps unauthorized response has a 3xx status code
+func (o *ListAppsUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list apps unauthorized response has a 4xx status code
+func (o *ListAppsUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list apps unauthorized response has a 5xx status code
+func (o *ListAppsUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list apps unauthorized response a status code equal to that given
+func (o *ListAppsUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the list apps unauthorized response
+func (o *ListAppsUnauthorized) Code() int {
+	return 401
+}
+
+func (o *ListAppsUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps][%d] listAppsUnauthorized %s", 401, payload)
+}
+
+func (o *ListAppsUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps][%d] listAppsUnauthorized %s", 401, payload)
+}
+
+func (o *ListAppsUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListAppsUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListAppsForbidden creates a ListAppsForbidden with default headers values
+func NewListAppsForbidden() *ListAppsForbidden {
+	return &ListAppsForbidden{}
+}
+
+// ListAppsForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type ListAppsForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list apps forbidden response has a 2xx status code
+func (o *ListAppsForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list apps forbidden response has a 3xx status code
+func (o *ListAppsForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list apps forbidden response has a 4xx status code
+func (o *ListAppsForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list apps forbidden response has a 5xx status code
+func (o *ListAppsForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list apps forbidden response a status code equal to that given
+func (o *ListAppsForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the list apps forbidden response
+func (o *ListAppsForbidden) Code() int {
+	return 403
+}
+
+func (o *ListAppsForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps][%d] listAppsForbidden %s", 403, payload)
+}
+
+func (o *ListAppsForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps][%d] listAppsForbidden %s", 403, payload)
+}
+
+func (o *ListAppsForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListAppsForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

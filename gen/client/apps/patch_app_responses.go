@@ -33,6 +33,18 @@ func (o *PatchAppReader) ReadResponse(response runtime.ClientResponse, consumer 
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewPatchAppUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewPatchAppForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewPatchAppNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -188,6 +200,153 @@ func (o *PatchAppBadRequest) GetPayload() *models.Error {
 }
 
 func (o *PatchAppBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPatchAppUnauthorized creates a PatchAppUnauthorized with default headers values
+func NewPatchAppUnauthorized() *PatchAppUnauthorized {
+	return &PatchAppUnauthorized{}
+}
+
+// PatchAppUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type PatchAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this patch app unauthorized response has a 2xx status code
+func (o *PatchAppUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this patch app unauthorized response has a 3xx status code
+func (o *PatchAppUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this patch app unauthorized response has a 4xx status code
+func (o *PatchAppUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this patch app unauthorized response has a 5xx status code
+func (o *PatchAppUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this patch app unauthorized response a status code equal to that given
+func (o *PatchAppUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the patch app unauthorized response
+func (o *PatchAppUnauthorized) Code() int {
+	return 401
+}
+
+func (o *PatchAppUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}][%d] patchAppUnauthorized %s", 401, payload)
+}
+
+func (o *PatchAppUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}][%d] patchAppUnauthorized %s", 401, payload)
+}
+
+func (o *PatchAppUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PatchAppUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPatchAppForbidden creates a PatchAppForbidden with default headers values
+func NewPatchAppForbidden() *PatchAppForbidden {
+	return &PatchAppForbidden{}
+}
+
+// PatchAppForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type PatchAppForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this patch app forbidden response has a 2xx status code
+func (o *PatchAppForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this patch app forbidden response has a 3xx status code
+func (o *PatchAppForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this patch app forbidden response has a 4xx status code
+func (o *PatchAppForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this patch app forbidden response has a 5xx status code
+func (o *PatchAppForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this patch app forbidden response a status code equal to that given
+func (o *PatchAppForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the patch app forbidden response
+func (o *PatchAppForbidden) Code() int {
+	return 403
+}
+
+func (o *PatchAppForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}][%d] patchAppForbidden %s", 403, payload)
+}
+
+func (o *PatchAppForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}][%d] patchAppForbidden %s", 403, payload)
+}
+
+func (o *PatchAppForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PatchAppForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

@@ -39,6 +39,18 @@ func (o *PutAppReader) ReadResponse(response runtime.ClientResponse, consumer ru
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewPutAppUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewPutAppForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 413:
 		result := NewPutAppRequestEntityTooLarge()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -256,6 +268,153 @@ func (o *PutAppBadRequest) GetPayload() *models.Error {
 }
 
 func (o *PutAppBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPutAppUnauthorized creates a PutAppUnauthorized with default headers values
+func NewPutAppUnauthorized() *PutAppUnauthorized {
+	return &PutAppUnauthorized{}
+}
+
+// PutAppUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type PutAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this put app unauthorized response has a 2xx status code
+func (o *PutAppUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this put app unauthorized response has a 3xx status code
+func (o *PutAppUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this put app unauthorized response has a 4xx status code
+func (o *PutAppUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this put app unauthorized response has a 5xx status code
+func (o *PutAppUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this put app unauthorized response a status code equal to that given
+func (o *PutAppUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the put app unauthorized response
+func (o *PutAppUnauthorized) Code() int {
+	return 401
+}
+
+func (o *PutAppUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}][%d] putAppUnauthorized %s", 401, payload)
+}
+
+func (o *PutAppUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}][%d] putAppUnauthorized %s", 401, payload)
+}
+
+func (o *PutAppUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PutAppUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPutAppForbidden creates a PutAppForbidden with default headers values
+func NewPutAppForbidden() *PutAppForbidden {
+	return &PutAppForbidden{}
+}
+
+// PutAppForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type PutAppForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this put app forbidden response has a 2xx status code
+func (o *PutAppForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this put app forbidden response has a 3xx status code
+func (o *PutAppForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this put app forbidden response has a 4xx status code
+func (o *PutAppForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this put app forbidden response has a 5xx status code
+func (o *PutAppForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this put app forbidden response a status code equal to that given
+func (o *PutAppForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the put app forbidden response
+func (o *PutAppForbidden) Code() int {
+	return 403
+}
+
+func (o *PutAppForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}][%d] putAppForbidden %s", 403, payload)
+}
+
+func (o *PutAppForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}][%d] putAppForbidden %s", 403, payload)
+}
+
+func (o *PutAppForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PutAppForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

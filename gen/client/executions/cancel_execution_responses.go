@@ -33,6 +33,12 @@ func (o *CancelExecutionReader) ReadResponse(response runtime.ClientResponse, co
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewCancelExecutionUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewCancelExecutionNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -182,6 +188,85 @@ func (o *CancelExecutionBadRequest) GetPayload() *models.Error {
 }
 
 func (o *CancelExecutionBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCancelExecutionUnauthorized creates a CancelExecutionUnauthorized with default headers values
+func NewCancelExecutionUnauthorized() *CancelExecutionUnauthorized {
+	return &CancelExecutionUnauthorized{}
+}
+
+// CancelExecutionUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type CancelExecutionUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this cancel execution unauthorized response has a 2xx status code
+func (o *CancelExecutionUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this cancel execution unauthorized response has a 3xx status code
+func (o *CancelExecutionUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this cancel execution unauthorized response has a 4xx status code
+func (o *CancelExecutionUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this cancel execution unauthorized response has a 5xx status code
+func (o *CancelExecutionUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this cancel execution unauthorized response a status code equal to that given
+func (o *CancelExecutionUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the cancel execution unauthorized response
+func (o *CancelExecutionUnauthorized) Code() int {
+	return 401
+}
+
+func (o *CancelExecutionUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /executions/{id}][%d] cancelExecutionUnauthorized %s", 401, payload)
+}
+
+func (o *CancelExecutionUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /executions/{id}][%d] cancelExecutionUnauthorized %s", 401, payload)
+}
+
+func (o *CancelExecutionUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CancelExecutionUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -80,28 +80,28 @@ func WithAcceptTextPlain(r *runtime.ClientOperation) {
 type ClientService interface {
 
 	// CancelExecution cancel a call.
-	CancelExecution(params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error)
+	CancelExecution(params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error)
 
 	// CancelExecutionContext cancel a call.
-	CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error)
+	CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error)
 
 	// GetExecution get an execution.
-	GetExecution(params *GetExecutionParams, opts ...ClientOption) (*GetExecutionOK, error)
+	GetExecution(params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error)
 
 	// GetExecutionContext get an execution.
-	GetExecutionContext(ctx context.Context, params *GetExecutionParams, opts ...ClientOption) (*GetExecutionOK, error)
+	GetExecutionContext(ctx context.Context, params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error)
 
 	// GetExecutionLog get the log stderr of an execution as plain text.
-	GetExecutionLog(params *GetExecutionLogParams, opts ...ClientOption) (*GetExecutionLogOK, error)
+	GetExecutionLog(params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error)
 
 	// GetExecutionLogContext get the log stderr of an execution as plain text.
-	GetExecutionLogContext(ctx context.Context, params *GetExecutionLogParams, opts ...ClientOption) (*GetExecutionLogOK, error)
+	GetExecutionLogContext(ctx context.Context, params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error)
 
 	// ListExecutions list executions newest first.
-	ListExecutions(params *ListExecutionsParams, opts ...ClientOption) (*ListExecutionsOK, error)
+	ListExecutions(params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error)
 
 	// ListExecutionsContext list executions newest first.
-	ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, opts ...ClientOption) (*ListExecutionsOK, error)
+	ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
@@ -118,7 +118,7 @@ type ClientService interface {
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.CancelExecutionContext] instead.
-func (a *Client) CancelExecution(params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error) {
+func (a *Client) CancelExecution(params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -126,7 +126,7 @@ func (a *Client) CancelExecution(params *CancelExecutionParams, opts ...ClientOp
 		ctx = context.Background()
 	}
 
-	return a.CancelExecutionContext(ctx, params, opts...)
+	return a.CancelExecutionContext(ctx, params, authInfo, opts...)
 }
 
 // CancelExecutionContext cancels a call.
@@ -138,7 +138,7 @@ func (a *Client) CancelExecution(params *CancelExecutionParams, opts ...ClientOp
 // .
 //
 // Do not use the deprecated [CancelExecutionParams.Context] with this method: it would be ignored.
-func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, opts ...ClientOption) (*CancelExecutionAccepted, error) {
+func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewCancelExecutionParams()
@@ -153,6 +153,7 @@ func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecu
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &CancelExecutionReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -185,7 +186,7 @@ func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecu
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.GetExecutionContext] instead.
-func (a *Client) GetExecution(params *GetExecutionParams, opts ...ClientOption) (*GetExecutionOK, error) {
+func (a *Client) GetExecution(params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -193,13 +194,13 @@ func (a *Client) GetExecution(params *GetExecutionParams, opts ...ClientOption) 
 		ctx = context.Background()
 	}
 
-	return a.GetExecutionContext(ctx, params, opts...)
+	return a.GetExecutionContext(ctx, params, authInfo, opts...)
 }
 
 // GetExecutionContext gets an execution.
 //
 // Do not use the deprecated [GetExecutionParams.Context] with this method: it would be ignored.
-func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionParams, opts ...ClientOption) (*GetExecutionOK, error) {
+func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewGetExecutionParams()
@@ -214,6 +215,7 @@ func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionPa
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &GetExecutionReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -250,7 +252,7 @@ func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionPa
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.GetExecutionLogContext] instead.
-func (a *Client) GetExecutionLog(params *GetExecutionLogParams, opts ...ClientOption) (*GetExecutionLogOK, error) {
+func (a *Client) GetExecutionLog(params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -258,7 +260,7 @@ func (a *Client) GetExecutionLog(params *GetExecutionLogParams, opts ...ClientOp
 		ctx = context.Background()
 	}
 
-	return a.GetExecutionLogContext(ctx, params, opts...)
+	return a.GetExecutionLogContext(ctx, params, authInfo, opts...)
 }
 
 // GetExecutionLogContext gets the log stderr of an execution as plain text.
@@ -268,7 +270,7 @@ func (a *Client) GetExecutionLog(params *GetExecutionLogParams, opts ...ClientOp
 // .
 //
 // Do not use the deprecated [GetExecutionLogParams.Context] with this method: it would be ignored.
-func (a *Client) GetExecutionLogContext(ctx context.Context, params *GetExecutionLogParams, opts ...ClientOption) (*GetExecutionLogOK, error) {
+func (a *Client) GetExecutionLogContext(ctx context.Context, params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewGetExecutionLogParams()
@@ -283,6 +285,7 @@ func (a *Client) GetExecutionLogContext(ctx context.Context, params *GetExecutio
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &GetExecutionLogReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -317,7 +320,7 @@ func (a *Client) GetExecutionLogContext(ctx context.Context, params *GetExecutio
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.ListExecutionsContext] instead.
-func (a *Client) ListExecutions(params *ListExecutionsParams, opts ...ClientOption) (*ListExecutionsOK, error) {
+func (a *Client) ListExecutions(params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -325,7 +328,7 @@ func (a *Client) ListExecutions(params *ListExecutionsParams, opts ...ClientOpti
 		ctx = context.Background()
 	}
 
-	return a.ListExecutionsContext(ctx, params, opts...)
+	return a.ListExecutionsContext(ctx, params, authInfo, opts...)
 }
 
 // ListExecutionsContext lists executions newest first.
@@ -333,7 +336,7 @@ func (a *Client) ListExecutions(params *ListExecutionsParams, opts ...ClientOpti
 // The filters given are combined (AND)..
 //
 // Do not use the deprecated [ListExecutionsParams.Context] with this method: it would be ignored.
-func (a *Client) ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, opts ...ClientOption) (*ListExecutionsOK, error) {
+func (a *Client) ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewListExecutionsParams()
@@ -348,6 +351,7 @@ func (a *Client) ListExecutionsContext(ctx context.Context, params *ListExecutio
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &ListExecutionsReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 

@@ -33,6 +33,12 @@ func (o *GetExecutionLogReader) ReadResponse(response runtime.ClientResponse, co
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewGetExecutionLogUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewGetExecutionLogNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -174,6 +180,85 @@ func (o *GetExecutionLogBadRequest) GetPayload() *models.Error {
 }
 
 func (o *GetExecutionLogBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetExecutionLogUnauthorized creates a GetExecutionLogUnauthorized with default headers values
+func NewGetExecutionLogUnauthorized() *GetExecutionLogUnauthorized {
+	return &GetExecutionLogUnauthorized{}
+}
+
+// GetExecutionLogUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type GetExecutionLogUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get execution log unauthorized response has a 2xx status code
+func (o *GetExecutionLogUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get execution log unauthorized response has a 3xx status code
+func (o *GetExecutionLogUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get execution log unauthorized response has a 4xx status code
+func (o *GetExecutionLogUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get execution log unauthorized response has a 5xx status code
+func (o *GetExecutionLogUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get execution log unauthorized response a status code equal to that given
+func (o *GetExecutionLogUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the get execution log unauthorized response
+func (o *GetExecutionLogUnauthorized) Code() int {
+	return 401
+}
+
+func (o *GetExecutionLogUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions/{id}/log][%d] getExecutionLogUnauthorized %s", 401, payload)
+}
+
+func (o *GetExecutionLogUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions/{id}/log][%d] getExecutionLogUnauthorized %s", 401, payload)
+}
+
+func (o *GetExecutionLogUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetExecutionLogUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

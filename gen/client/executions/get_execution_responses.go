@@ -33,6 +33,12 @@ func (o *GetExecutionReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewGetExecutionUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewGetExecutionNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -176,6 +182,85 @@ func (o *GetExecutionBadRequest) GetPayload() *models.Error {
 }
 
 func (o *GetExecutionBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetExecutionUnauthorized creates a GetExecutionUnauthorized with default headers values
+func NewGetExecutionUnauthorized() *GetExecutionUnauthorized {
+	return &GetExecutionUnauthorized{}
+}
+
+// GetExecutionUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type GetExecutionUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get execution unauthorized response has a 2xx status code
+func (o *GetExecutionUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get execution unauthorized response has a 3xx status code
+func (o *GetExecutionUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get execution unauthorized response has a 4xx status code
+func (o *GetExecutionUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get execution unauthorized response has a 5xx status code
+func (o *GetExecutionUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get execution unauthorized response a status code equal to that given
+func (o *GetExecutionUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the get execution unauthorized response
+func (o *GetExecutionUnauthorized) Code() int {
+	return 401
+}
+
+func (o *GetExecutionUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions/{id}][%d] getExecutionUnauthorized %s", 401, payload)
+}
+
+func (o *GetExecutionUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions/{id}][%d] getExecutionUnauthorized %s", 401, payload)
+}
+
+func (o *GetExecutionUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetExecutionUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -33,6 +33,12 @@ func (o *ListExecutionsReader) ReadResponse(response runtime.ClientResponse, con
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewListExecutionsUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewListExecutionsDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -170,6 +176,85 @@ func (o *ListExecutionsBadRequest) GetPayload() *models.Error {
 }
 
 func (o *ListExecutionsBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListExecutionsUnauthorized creates a ListExecutionsUnauthorized with default headers values
+func NewListExecutionsUnauthorized() *ListExecutionsUnauthorized {
+	return &ListExecutionsUnauthorized{}
+}
+
+// ListExecutionsUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type ListExecutionsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list executions unauthorized response has a 2xx status code
+func (o *ListExecutionsUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list executions unauthorized response has a 3xx status code
+func (o *ListExecutionsUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list executions unauthorized response has a 4xx status code
+func (o *ListExecutionsUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list executions unauthorized response has a 5xx status code
+func (o *ListExecutionsUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list executions unauthorized response a status code equal to that given
+func (o *ListExecutionsUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the list executions unauthorized response
+func (o *ListExecutionsUnauthorized) Code() int {
+	return 401
+}
+
+func (o *ListExecutionsUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions][%d] listExecutionsUnauthorized %s", 401, payload)
+}
+
+func (o *ListExecutionsUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /executions][%d] listExecutionsUnauthorized %s", 401, payload)
+}
+
+func (o *ListExecutionsUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListExecutionsUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -33,6 +33,12 @@ func (o *CreateRouteReader) ReadResponse(response runtime.ClientResponse, consum
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewCreateRouteUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewCreateRouteNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -194,6 +200,85 @@ func (o *CreateRouteBadRequest) GetPayload() *models.Error {
 }
 
 func (o *CreateRouteBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCreateRouteUnauthorized creates a CreateRouteUnauthorized with default headers values
+func NewCreateRouteUnauthorized() *CreateRouteUnauthorized {
+	return &CreateRouteUnauthorized{}
+}
+
+// CreateRouteUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type CreateRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this create route unauthorized response has a 2xx status code
+func (o *CreateRouteUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this create route unauthorized response has a 3xx status code
+func (o *CreateRouteUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this create route unauthorized response has a 4xx status code
+func (o *CreateRouteUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this create route unauthorized response has a 5xx status code
+func (o *CreateRouteUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this create route unauthorized response a status code equal to that given
+func (o *CreateRouteUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the create route unauthorized response
+func (o *CreateRouteUnauthorized) Code() int {
+	return 401
+}
+
+func (o *CreateRouteUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apps/{app}/routes][%d] createRouteUnauthorized %s", 401, payload)
+}
+
+func (o *CreateRouteUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apps/{app}/routes][%d] createRouteUnauthorized %s", 401, payload)
+}
+
+func (o *CreateRouteUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CreateRouteUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -33,6 +33,12 @@ func (o *DeleteRouteReader) ReadResponse(response runtime.ClientResponse, consum
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewDeleteRouteUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewDeleteRouteNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -162,6 +168,85 @@ func (o *DeleteRouteBadRequest) GetPayload() *models.Error {
 }
 
 func (o *DeleteRouteBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewDeleteRouteUnauthorized creates a DeleteRouteUnauthorized with default headers values
+func NewDeleteRouteUnauthorized() *DeleteRouteUnauthorized {
+	return &DeleteRouteUnauthorized{}
+}
+
+// DeleteRouteUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type DeleteRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this delete route unauthorized response has a 2xx status code
+func (o *DeleteRouteUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this delete route unauthorized response has a 3xx status code
+func (o *DeleteRouteUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this delete route unauthorized response has a 4xx status code
+func (o *DeleteRouteUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this delete route unauthorized response has a 5xx status code
+func (o *DeleteRouteUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this delete route unauthorized response a status code equal to that given
+func (o *DeleteRouteUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the delete route unauthorized response
+func (o *DeleteRouteUnauthorized) Code() int {
+	return 401
+}
+
+func (o *DeleteRouteUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /apps/{app}/routes/{route}][%d] deleteRouteUnauthorized %s", 401, payload)
+}
+
+func (o *DeleteRouteUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /apps/{app}/routes/{route}][%d] deleteRouteUnauthorized %s", 401, payload)
+}
+
+func (o *DeleteRouteUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *DeleteRouteUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

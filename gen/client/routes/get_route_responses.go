@@ -33,6 +33,12 @@ func (o *GetRouteReader) ReadResponse(response runtime.ClientResponse, consumer 
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewGetRouteUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewGetRouteNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -176,6 +182,85 @@ func (o *GetRouteBadRequest) GetPayload() *models.Error {
 }
 
 func (o *GetRouteBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetRouteUnauthorized creates a GetRouteUnauthorized with default headers values
+func NewGetRouteUnauthorized() *GetRouteUnauthorized {
+	return &GetRouteUnauthorized{}
+}
+
+// GetRouteUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type GetRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get route unauthorized response has a 2xx status code
+func (o *GetRouteUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get route unauthorized response has a 3xx status code
+func (o *GetRouteUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get route unauthorized response has a 4xx status code
+func (o *GetRouteUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get route unauthorized response has a 5xx status code
+func (o *GetRouteUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get route unauthorized response a status code equal to that given
+func (o *GetRouteUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the get route unauthorized response
+func (o *GetRouteUnauthorized) Code() int {
+	return 401
+}
+
+func (o *GetRouteUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}/routes/{route}][%d] getRouteUnauthorized %s", 401, payload)
+}
+
+func (o *GetRouteUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}/routes/{route}][%d] getRouteUnauthorized %s", 401, payload)
+}
+
+func (o *GetRouteUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetRouteUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

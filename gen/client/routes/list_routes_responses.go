@@ -33,6 +33,12 @@ func (o *ListRoutesReader) ReadResponse(response runtime.ClientResponse, consume
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewListRoutesUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewListRoutesNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -176,6 +182,85 @@ func (o *ListRoutesBadRequest) GetPayload() *models.Error {
 }
 
 func (o *ListRoutesBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewListRoutesUnauthorized creates a ListRoutesUnauthorized with default headers values
+func NewListRoutesUnauthorized() *ListRoutesUnauthorized {
+	return &ListRoutesUnauthorized{}
+}
+
+// ListRoutesUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type ListRoutesUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this list routes unauthorized response has a 2xx status code
+func (o *ListRoutesUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this list routes unauthorized response has a 3xx status code
+func (o *ListRoutesUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this list routes unauthorized response has a 4xx status code
+func (o *ListRoutesUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this list routes unauthorized response has a 5xx status code
+func (o *ListRoutesUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this list routes unauthorized response a status code equal to that given
+func (o *ListRoutesUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the list routes unauthorized response
+func (o *ListRoutesUnauthorized) Code() int {
+	return 401
+}
+
+func (o *ListRoutesUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}/routes][%d] listRoutesUnauthorized %s", 401, payload)
+}
+
+func (o *ListRoutesUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /apps/{app}/routes][%d] listRoutesUnauthorized %s", 401, payload)
+}
+
+func (o *ListRoutesUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ListRoutesUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -33,6 +33,12 @@ func (o *PatchRouteReader) ReadResponse(response runtime.ClientResponse, consume
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewPatchRouteUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewPatchRouteNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -188,6 +194,85 @@ func (o *PatchRouteBadRequest) GetPayload() *models.Error {
 }
 
 func (o *PatchRouteBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPatchRouteUnauthorized creates a PatchRouteUnauthorized with default headers values
+func NewPatchRouteUnauthorized() *PatchRouteUnauthorized {
+	return &PatchRouteUnauthorized{}
+}
+
+// PatchRouteUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type PatchRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this patch route unauthorized response has a 2xx status code
+func (o *PatchRouteUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this patch route unauthorized response has a 3xx status code
+func (o *PatchRouteUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this patch route unauthorized response has a 4xx status code
+func (o *PatchRouteUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this patch route unauthorized response has a 5xx status code
+func (o *PatchRouteUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this patch route unauthorized response a status code equal to that given
+func (o *PatchRouteUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the patch route unauthorized response
+func (o *PatchRouteUnauthorized) Code() int {
+	return 401
+}
+
+func (o *PatchRouteUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}/routes/{route}][%d] patchRouteUnauthorized %s", 401, payload)
+}
+
+func (o *PatchRouteUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PATCH /apps/{app}/routes/{route}][%d] patchRouteUnauthorized %s", 401, payload)
+}
+
+func (o *PatchRouteUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PatchRouteUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -39,6 +39,12 @@ func (o *PutRouteReader) ReadResponse(response runtime.ClientResponse, consumer 
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewPutRouteUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewPutRouteNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -262,6 +268,85 @@ func (o *PutRouteBadRequest) GetPayload() *models.Error {
 }
 
 func (o *PutRouteBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewPutRouteUnauthorized creates a PutRouteUnauthorized with default headers values
+func NewPutRouteUnauthorized() *PutRouteUnauthorized {
+	return &PutRouteUnauthorized{}
+}
+
+// PutRouteUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type PutRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this put route unauthorized response has a 2xx status code
+func (o *PutRouteUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this put route unauthorized response has a 3xx status code
+func (o *PutRouteUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this put route unauthorized response has a 4xx status code
+func (o *PutRouteUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this put route unauthorized response has a 5xx status code
+func (o *PutRouteUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this put route unauthorized response a status code equal to that given
+func (o *PutRouteUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the put route unauthorized response
+func (o *PutRouteUnauthorized) Code() int {
+	return 401
+}
+
+func (o *PutRouteUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}/routes/{route}][%d] putRouteUnauthorized %s", 401, payload)
+}
+
+func (o *PutRouteUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[PUT /apps/{app}/routes/{route}][%d] putRouteUnauthorized %s", 401, payload)
+}
+
+func (o *PutRouteUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *PutRouteUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
 
 	o.Payload = new(models.Error)
 

@@ -56,40 +56,40 @@ type ClientOption func(*runtime.ClientOperation)
 type ClientService interface {
 
 	// CreateRoute create a route.
-	CreateRoute(params *CreateRouteParams, opts ...ClientOption) (*CreateRouteCreated, error)
+	CreateRoute(params *CreateRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateRouteCreated, error)
 
 	// CreateRouteContext create a route.
-	CreateRouteContext(ctx context.Context, params *CreateRouteParams, opts ...ClientOption) (*CreateRouteCreated, error)
+	CreateRouteContext(ctx context.Context, params *CreateRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateRouteCreated, error)
 
 	// DeleteRoute delete a route.
-	DeleteRoute(params *DeleteRouteParams, opts ...ClientOption) (*DeleteRouteNoContent, error)
+	DeleteRoute(params *DeleteRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteRouteNoContent, error)
 
 	// DeleteRouteContext delete a route.
-	DeleteRouteContext(ctx context.Context, params *DeleteRouteParams, opts ...ClientOption) (*DeleteRouteNoContent, error)
+	DeleteRouteContext(ctx context.Context, params *DeleteRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteRouteNoContent, error)
 
 	// GetRoute get a route.
-	GetRoute(params *GetRouteParams, opts ...ClientOption) (*GetRouteOK, error)
+	GetRoute(params *GetRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetRouteOK, error)
 
 	// GetRouteContext get a route.
-	GetRouteContext(ctx context.Context, params *GetRouteParams, opts ...ClientOption) (*GetRouteOK, error)
+	GetRouteContext(ctx context.Context, params *GetRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetRouteOK, error)
 
 	// ListRoutes list the routes of an app in path order.
-	ListRoutes(params *ListRoutesParams, opts ...ClientOption) (*ListRoutesOK, error)
+	ListRoutes(params *ListRoutesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListRoutesOK, error)
 
 	// ListRoutesContext list the routes of an app in path order.
-	ListRoutesContext(ctx context.Context, params *ListRoutesParams, opts ...ClientOption) (*ListRoutesOK, error)
+	ListRoutesContext(ctx context.Context, params *ListRoutesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListRoutesOK, error)
 
 	// PatchRoute update some fields of a route.
-	PatchRoute(params *PatchRouteParams, opts ...ClientOption) (*PatchRouteOK, error)
+	PatchRoute(params *PatchRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchRouteOK, error)
 
 	// PatchRouteContext update some fields of a route.
-	PatchRouteContext(ctx context.Context, params *PatchRouteParams, opts ...ClientOption) (*PatchRouteOK, error)
+	PatchRouteContext(ctx context.Context, params *PatchRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchRouteOK, error)
 
 	// PutRoute create or replace a route.
-	PutRoute(params *PutRouteParams, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error)
+	PutRoute(params *PutRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error)
 
 	// PutRouteContext create or replace a route.
-	PutRouteContext(ctx context.Context, params *PutRouteParams, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error)
+	PutRouteContext(ctx context.Context, params *PutRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
@@ -102,7 +102,7 @@ type ClientService interface {
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.CreateRouteContext] instead.
-func (a *Client) CreateRoute(params *CreateRouteParams, opts ...ClientOption) (*CreateRouteCreated, error) {
+func (a *Client) CreateRoute(params *CreateRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateRouteCreated, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -110,7 +110,7 @@ func (a *Client) CreateRoute(params *CreateRouteParams, opts ...ClientOption) (*
 		ctx = context.Background()
 	}
 
-	return a.CreateRouteContext(ctx, params, opts...)
+	return a.CreateRouteContext(ctx, params, authInfo, opts...)
 }
 
 // CreateRouteContext creates a route.
@@ -118,7 +118,7 @@ func (a *Client) CreateRoute(params *CreateRouteParams, opts ...ClientOption) (*
 // `path` and `image` are required; the other fields take their documented defaults..
 //
 // Do not use the deprecated [CreateRouteParams.Context] with this method: it would be ignored.
-func (a *Client) CreateRouteContext(ctx context.Context, params *CreateRouteParams, opts ...ClientOption) (*CreateRouteCreated, error) {
+func (a *Client) CreateRouteContext(ctx context.Context, params *CreateRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateRouteCreated, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewCreateRouteParams()
@@ -133,6 +133,7 @@ func (a *Client) CreateRouteContext(ctx context.Context, params *CreateRoutePara
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &CreateRouteReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -165,7 +166,7 @@ func (a *Client) CreateRouteContext(ctx context.Context, params *CreateRoutePara
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.DeleteRouteContext] instead.
-func (a *Client) DeleteRoute(params *DeleteRouteParams, opts ...ClientOption) (*DeleteRouteNoContent, error) {
+func (a *Client) DeleteRoute(params *DeleteRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteRouteNoContent, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -173,13 +174,13 @@ func (a *Client) DeleteRoute(params *DeleteRouteParams, opts ...ClientOption) (*
 		ctx = context.Background()
 	}
 
-	return a.DeleteRouteContext(ctx, params, opts...)
+	return a.DeleteRouteContext(ctx, params, authInfo, opts...)
 }
 
 // DeleteRouteContext deletes a route.
 //
 // Do not use the deprecated [DeleteRouteParams.Context] with this method: it would be ignored.
-func (a *Client) DeleteRouteContext(ctx context.Context, params *DeleteRouteParams, opts ...ClientOption) (*DeleteRouteNoContent, error) {
+func (a *Client) DeleteRouteContext(ctx context.Context, params *DeleteRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DeleteRouteNoContent, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewDeleteRouteParams()
@@ -194,6 +195,7 @@ func (a *Client) DeleteRouteContext(ctx context.Context, params *DeleteRoutePara
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &DeleteRouteReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -226,7 +228,7 @@ func (a *Client) DeleteRouteContext(ctx context.Context, params *DeleteRoutePara
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.GetRouteContext] instead.
-func (a *Client) GetRoute(params *GetRouteParams, opts ...ClientOption) (*GetRouteOK, error) {
+func (a *Client) GetRoute(params *GetRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetRouteOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -234,13 +236,13 @@ func (a *Client) GetRoute(params *GetRouteParams, opts ...ClientOption) (*GetRou
 		ctx = context.Background()
 	}
 
-	return a.GetRouteContext(ctx, params, opts...)
+	return a.GetRouteContext(ctx, params, authInfo, opts...)
 }
 
 // GetRouteContext gets a route.
 //
 // Do not use the deprecated [GetRouteParams.Context] with this method: it would be ignored.
-func (a *Client) GetRouteContext(ctx context.Context, params *GetRouteParams, opts ...ClientOption) (*GetRouteOK, error) {
+func (a *Client) GetRouteContext(ctx context.Context, params *GetRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetRouteOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewGetRouteParams()
@@ -255,6 +257,7 @@ func (a *Client) GetRouteContext(ctx context.Context, params *GetRouteParams, op
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &GetRouteReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -287,7 +290,7 @@ func (a *Client) GetRouteContext(ctx context.Context, params *GetRouteParams, op
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.ListRoutesContext] instead.
-func (a *Client) ListRoutes(params *ListRoutesParams, opts ...ClientOption) (*ListRoutesOK, error) {
+func (a *Client) ListRoutes(params *ListRoutesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListRoutesOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -295,13 +298,13 @@ func (a *Client) ListRoutes(params *ListRoutesParams, opts ...ClientOption) (*Li
 		ctx = context.Background()
 	}
 
-	return a.ListRoutesContext(ctx, params, opts...)
+	return a.ListRoutesContext(ctx, params, authInfo, opts...)
 }
 
 // ListRoutesContext lists the routes of an app in path order.
 //
 // Do not use the deprecated [ListRoutesParams.Context] with this method: it would be ignored.
-func (a *Client) ListRoutesContext(ctx context.Context, params *ListRoutesParams, opts ...ClientOption) (*ListRoutesOK, error) {
+func (a *Client) ListRoutesContext(ctx context.Context, params *ListRoutesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListRoutesOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewListRoutesParams()
@@ -316,6 +319,7 @@ func (a *Client) ListRoutesContext(ctx context.Context, params *ListRoutesParams
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &ListRoutesReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -352,7 +356,7 @@ func (a *Client) ListRoutesContext(ctx context.Context, params *ListRoutesParams
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.PatchRouteContext] instead.
-func (a *Client) PatchRoute(params *PatchRouteParams, opts ...ClientOption) (*PatchRouteOK, error) {
+func (a *Client) PatchRoute(params *PatchRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchRouteOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -360,7 +364,7 @@ func (a *Client) PatchRoute(params *PatchRouteParams, opts ...ClientOption) (*Pa
 		ctx = context.Background()
 	}
 
-	return a.PatchRouteContext(ctx, params, opts...)
+	return a.PatchRouteContext(ctx, params, authInfo, opts...)
 }
 
 // PatchRouteContext updates some fields of a route.
@@ -370,7 +374,7 @@ func (a *Client) PatchRoute(params *PatchRouteParams, opts ...ClientOption) (*Pa
 // .
 //
 // Do not use the deprecated [PatchRouteParams.Context] with this method: it would be ignored.
-func (a *Client) PatchRouteContext(ctx context.Context, params *PatchRouteParams, opts ...ClientOption) (*PatchRouteOK, error) {
+func (a *Client) PatchRouteContext(ctx context.Context, params *PatchRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchRouteOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewPatchRouteParams()
@@ -385,6 +389,7 @@ func (a *Client) PatchRouteContext(ctx context.Context, params *PatchRouteParams
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &PatchRouteReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -421,7 +426,7 @@ func (a *Client) PatchRouteContext(ctx context.Context, params *PatchRouteParams
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.PutRouteContext] instead.
-func (a *Client) PutRoute(params *PutRouteParams, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error) {
+func (a *Client) PutRoute(params *PutRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -429,7 +434,7 @@ func (a *Client) PutRoute(params *PutRouteParams, opts ...ClientOption) (*PutRou
 		ctx = context.Background()
 	}
 
-	return a.PutRouteContext(ctx, params, opts...)
+	return a.PutRouteContext(ctx, params, authInfo, opts...)
 }
 
 // PutRouteContext creates or replace a route.
@@ -439,7 +444,7 @@ func (a *Client) PutRoute(params *PutRouteParams, opts ...ClientOption) (*PutRou
 // .
 //
 // Do not use the deprecated [PutRouteParams.Context] with this method: it would be ignored.
-func (a *Client) PutRouteContext(ctx context.Context, params *PutRouteParams, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error) {
+func (a *Client) PutRouteContext(ctx context.Context, params *PutRouteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PutRouteOK, *PutRouteCreated, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewPutRouteParams()
@@ -454,6 +459,7 @@ func (a *Client) PutRouteContext(ctx context.Context, params *PutRouteParams, op
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &PutRouteReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 

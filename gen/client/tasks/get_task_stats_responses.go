@@ -27,6 +27,18 @@ func (o *GetTaskStatsReader) ReadResponse(response runtime.ClientResponse, consu
 			return nil, err
 		}
 		return result, nil
+	case 401:
+		result := NewGetTaskStatsUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewGetTaskStatsForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewGetTaskStatsDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -98,6 +110,153 @@ func (o *GetTaskStatsOK) GetPayload() *models.TaskStats {
 func (o *GetTaskStatsOK) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.TaskStats)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetTaskStatsUnauthorized creates a GetTaskStatsUnauthorized with default headers values
+func NewGetTaskStatsUnauthorized() *GetTaskStatsUnauthorized {
+	return &GetTaskStatsUnauthorized{}
+}
+
+// GetTaskStatsUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type GetTaskStatsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get task stats unauthorized response has a 2xx status code
+func (o *GetTaskStatsUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get task stats unauthorized response has a 3xx status code
+func (o *GetTaskStatsUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get task stats unauthorized response has a 4xx status code
+func (o *GetTaskStatsUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get task stats unauthorized response has a 5xx status code
+func (o *GetTaskStatsUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get task stats unauthorized response a status code equal to that given
+func (o *GetTaskStatsUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the get task stats unauthorized response
+func (o *GetTaskStatsUnauthorized) Code() int {
+	return 401
+}
+
+func (o *GetTaskStatsUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks/stats][%d] getTaskStatsUnauthorized %s", 401, payload)
+}
+
+func (o *GetTaskStatsUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks/stats][%d] getTaskStatsUnauthorized %s", 401, payload)
+}
+
+func (o *GetTaskStatsUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetTaskStatsUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewGetTaskStatsForbidden creates a GetTaskStatsForbidden with default headers values
+func NewGetTaskStatsForbidden() *GetTaskStatsForbidden {
+	return &GetTaskStatsForbidden{}
+}
+
+// GetTaskStatsForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type GetTaskStatsForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this get task stats forbidden response has a 2xx status code
+func (o *GetTaskStatsForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this get task stats forbidden response has a 3xx status code
+func (o *GetTaskStatsForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this get task stats forbidden response has a 4xx status code
+func (o *GetTaskStatsForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this get task stats forbidden response has a 5xx status code
+func (o *GetTaskStatsForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this get task stats forbidden response a status code equal to that given
+func (o *GetTaskStatsForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the get task stats forbidden response
+func (o *GetTaskStatsForbidden) Code() int {
+	return 403
+}
+
+func (o *GetTaskStatsForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks/stats][%d] getTaskStatsForbidden %s", 403, payload)
+}
+
+func (o *GetTaskStatsForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks/stats][%d] getTaskStatsForbidden %s", 403, payload)
+}
+
+func (o *GetTaskStatsForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *GetTaskStatsForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {

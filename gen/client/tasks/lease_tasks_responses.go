@@ -33,6 +33,18 @@ func (o *LeaseTasksReader) ReadResponse(response runtime.ClientResponse, consume
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewLeaseTasksUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewLeaseTasksForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewLeaseTasksDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -170,6 +182,153 @@ func (o *LeaseTasksBadRequest) GetPayload() *models.Error {
 }
 
 func (o *LeaseTasksBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewLeaseTasksUnauthorized creates a LeaseTasksUnauthorized with default headers values
+func NewLeaseTasksUnauthorized() *LeaseTasksUnauthorized {
+	return &LeaseTasksUnauthorized{}
+}
+
+// LeaseTasksUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type LeaseTasksUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this lease tasks unauthorized response has a 2xx status code
+func (o *LeaseTasksUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this lease tasks unauthorized response has a 3xx status code
+func (o *LeaseTasksUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this lease tasks unauthorized response has a 4xx status code
+func (o *LeaseTasksUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this lease tasks unauthorized response has a 5xx status code
+func (o *LeaseTasksUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this lease tasks unauthorized response a status code equal to that given
+func (o *LeaseTasksUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the lease tasks unauthorized response
+func (o *LeaseTasksUnauthorized) Code() int {
+	return 401
+}
+
+func (o *LeaseTasksUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks][%d] leaseTasksUnauthorized %s", 401, payload)
+}
+
+func (o *LeaseTasksUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks][%d] leaseTasksUnauthorized %s", 401, payload)
+}
+
+func (o *LeaseTasksUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *LeaseTasksUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewLeaseTasksForbidden creates a LeaseTasksForbidden with default headers values
+func NewLeaseTasksForbidden() *LeaseTasksForbidden {
+	return &LeaseTasksForbidden{}
+}
+
+// LeaseTasksForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type LeaseTasksForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this lease tasks forbidden response has a 2xx status code
+func (o *LeaseTasksForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this lease tasks forbidden response has a 3xx status code
+func (o *LeaseTasksForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this lease tasks forbidden response has a 4xx status code
+func (o *LeaseTasksForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this lease tasks forbidden response has a 5xx status code
+func (o *LeaseTasksForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this lease tasks forbidden response a status code equal to that given
+func (o *LeaseTasksForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the lease tasks forbidden response
+func (o *LeaseTasksForbidden) Code() int {
+	return 403
+}
+
+func (o *LeaseTasksForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks][%d] leaseTasksForbidden %s", 403, payload)
+}
+
+func (o *LeaseTasksForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[GET /tasks][%d] leaseTasksForbidden %s", 403, payload)
+}
+
+func (o *LeaseTasksForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *LeaseTasksForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

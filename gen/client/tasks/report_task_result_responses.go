@@ -33,6 +33,18 @@ func (o *ReportTaskResultReader) ReadResponse(response runtime.ClientResponse, c
 			return nil, err
 		}
 		return nil, result
+	case 401:
+		result := NewReportTaskResultUnauthorized()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 403:
+		result := NewReportTaskResultForbidden()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	case 404:
 		result := NewReportTaskResultNotFound()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -194,6 +206,153 @@ func (o *ReportTaskResultBadRequest) GetPayload() *models.Error {
 }
 
 func (o *ReportTaskResultBadRequest) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewReportTaskResultUnauthorized creates a ReportTaskResultUnauthorized with default headers values
+func NewReportTaskResultUnauthorized() *ReportTaskResultUnauthorized {
+	return &ReportTaskResultUnauthorized{}
+}
+
+// ReportTaskResultUnauthorized describes a response with status code 401, with default header values.
+//
+// Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+type ReportTaskResultUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this report task result unauthorized response has a 2xx status code
+func (o *ReportTaskResultUnauthorized) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this report task result unauthorized response has a 3xx status code
+func (o *ReportTaskResultUnauthorized) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this report task result unauthorized response has a 4xx status code
+func (o *ReportTaskResultUnauthorized) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this report task result unauthorized response has a 5xx status code
+func (o *ReportTaskResultUnauthorized) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this report task result unauthorized response a status code equal to that given
+func (o *ReportTaskResultUnauthorized) IsCode(code int) bool {
+	return code == 401
+}
+
+// Code gets the status code for the report task result unauthorized response
+func (o *ReportTaskResultUnauthorized) Code() int {
+	return 401
+}
+
+func (o *ReportTaskResultUnauthorized) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /tasks/{id}/result][%d] reportTaskResultUnauthorized %s", 401, payload)
+}
+
+func (o *ReportTaskResultUnauthorized) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /tasks/{id}/result][%d] reportTaskResultUnauthorized %s", 401, payload)
+}
+
+func (o *ReportTaskResultUnauthorized) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ReportTaskResultUnauthorized) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header WWW-Authenticate
+	hdrWWWAuthenticate := response.GetHeader("WWW-Authenticate")
+
+	if hdrWWWAuthenticate != "" {
+		o.WWWAuthenticate = hdrWWWAuthenticate
+	}
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewReportTaskResultForbidden creates a ReportTaskResultForbidden with default headers values
+func NewReportTaskResultForbidden() *ReportTaskResultForbidden {
+	return &ReportTaskResultForbidden{}
+}
+
+// ReportTaskResultForbidden describes a response with status code 403, with default header values.
+//
+// The caller's role may not do this.
+type ReportTaskResultForbidden struct {
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this report task result forbidden response has a 2xx status code
+func (o *ReportTaskResultForbidden) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this report task result forbidden response has a 3xx status code
+func (o *ReportTaskResultForbidden) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this report task result forbidden response has a 4xx status code
+func (o *ReportTaskResultForbidden) IsClientError() bool {
+	return true
+}
+
+// IsServerError returns true when this report task result forbidden response has a 5xx status code
+func (o *ReportTaskResultForbidden) IsServerError() bool {
+	return false
+}
+
+// IsCode returns true when this report task result forbidden response a status code equal to that given
+func (o *ReportTaskResultForbidden) IsCode(code int) bool {
+	return code == 403
+}
+
+// Code gets the status code for the report task result forbidden response
+func (o *ReportTaskResultForbidden) Code() int {
+	return 403
+}
+
+func (o *ReportTaskResultForbidden) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /tasks/{id}/result][%d] reportTaskResultForbidden %s", 403, payload)
+}
+
+func (o *ReportTaskResultForbidden) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /tasks/{id}/result][%d] reportTaskResultForbidden %s", 403, payload)
+}
+
+func (o *ReportTaskResultForbidden) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *ReportTaskResultForbidden) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
 	o.Payload = new(models.Error)
 

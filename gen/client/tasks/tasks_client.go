@@ -56,22 +56,22 @@ type ClientOption func(*runtime.ClientOperation)
 type ClientService interface {
 
 	// GetTaskStats depth and age of the async queue.
-	GetTaskStats(params *GetTaskStatsParams, opts ...ClientOption) (*GetTaskStatsOK, error)
+	GetTaskStats(params *GetTaskStatsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTaskStatsOK, error)
 
 	// GetTaskStatsContext depth and age of the async queue.
-	GetTaskStatsContext(ctx context.Context, params *GetTaskStatsParams, opts ...ClientOption) (*GetTaskStatsOK, error)
+	GetTaskStatsContext(ctx context.Context, params *GetTaskStatsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTaskStatsOK, error)
 
 	// LeaseTasks lease queued async calls to an external runner.
-	LeaseTasks(params *LeaseTasksParams, opts ...ClientOption) (*LeaseTasksOK, error)
+	LeaseTasks(params *LeaseTasksParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*LeaseTasksOK, error)
 
 	// LeaseTasksContext lease queued async calls to an external runner.
-	LeaseTasksContext(ctx context.Context, params *LeaseTasksParams, opts ...ClientOption) (*LeaseTasksOK, error)
+	LeaseTasksContext(ctx context.Context, params *LeaseTasksParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*LeaseTasksOK, error)
 
 	// ReportTaskResult report the outcome of a leased task.
-	ReportTaskResult(params *ReportTaskResultParams, opts ...ClientOption) (*ReportTaskResultOK, error)
+	ReportTaskResult(params *ReportTaskResultParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReportTaskResultOK, error)
 
 	// ReportTaskResultContext report the outcome of a leased task.
-	ReportTaskResultContext(ctx context.Context, params *ReportTaskResultParams, opts ...ClientOption) (*ReportTaskResultOK, error)
+	ReportTaskResultContext(ctx context.Context, params *ReportTaskResultParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReportTaskResultOK, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
@@ -82,7 +82,7 @@ type ClientService interface {
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.GetTaskStatsContext] instead.
-func (a *Client) GetTaskStats(params *GetTaskStatsParams, opts ...ClientOption) (*GetTaskStatsOK, error) {
+func (a *Client) GetTaskStats(params *GetTaskStatsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTaskStatsOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -90,13 +90,13 @@ func (a *Client) GetTaskStats(params *GetTaskStatsParams, opts ...ClientOption) 
 		ctx = context.Background()
 	}
 
-	return a.GetTaskStatsContext(ctx, params, opts...)
+	return a.GetTaskStatsContext(ctx, params, authInfo, opts...)
 }
 
 // GetTaskStatsContext depths and age of the async queue.
 //
 // Do not use the deprecated [GetTaskStatsParams.Context] with this method: it would be ignored.
-func (a *Client) GetTaskStatsContext(ctx context.Context, params *GetTaskStatsParams, opts ...ClientOption) (*GetTaskStatsOK, error) {
+func (a *Client) GetTaskStatsContext(ctx context.Context, params *GetTaskStatsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetTaskStatsOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewGetTaskStatsParams()
@@ -111,6 +111,7 @@ func (a *Client) GetTaskStatsContext(ctx context.Context, params *GetTaskStatsPa
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &GetTaskStatsReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -148,7 +149,7 @@ func (a *Client) GetTaskStatsContext(ctx context.Context, params *GetTaskStatsPa
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.LeaseTasksContext] instead.
-func (a *Client) LeaseTasks(params *LeaseTasksParams, opts ...ClientOption) (*LeaseTasksOK, error) {
+func (a *Client) LeaseTasks(params *LeaseTasksParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*LeaseTasksOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -156,7 +157,7 @@ func (a *Client) LeaseTasks(params *LeaseTasksParams, opts ...ClientOption) (*Le
 		ctx = context.Background()
 	}
 
-	return a.LeaseTasksContext(ctx, params, opts...)
+	return a.LeaseTasksContext(ctx, params, authInfo, opts...)
 }
 
 // LeaseTasksContext leases queued async calls to an external runner.
@@ -167,7 +168,7 @@ func (a *Client) LeaseTasks(params *LeaseTasksParams, opts ...ClientOption) (*Le
 // .
 //
 // Do not use the deprecated [LeaseTasksParams.Context] with this method: it would be ignored.
-func (a *Client) LeaseTasksContext(ctx context.Context, params *LeaseTasksParams, opts ...ClientOption) (*LeaseTasksOK, error) {
+func (a *Client) LeaseTasksContext(ctx context.Context, params *LeaseTasksParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*LeaseTasksOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewLeaseTasksParams()
@@ -182,6 +183,7 @@ func (a *Client) LeaseTasksContext(ctx context.Context, params *LeaseTasksParams
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &LeaseTasksReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 
@@ -216,7 +218,7 @@ func (a *Client) LeaseTasksContext(ctx context.Context, params *LeaseTasksParams
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
 // If you need to pass a specific context, use [Client.ReportTaskResultContext] instead.
-func (a *Client) ReportTaskResult(params *ReportTaskResultParams, opts ...ClientOption) (*ReportTaskResultOK, error) {
+func (a *Client) ReportTaskResult(params *ReportTaskResultParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReportTaskResultOK, error) {
 	var ctx context.Context
 	if params != nil && params.inner.ctx != nil {
 		ctx = params.inner.ctx
@@ -224,7 +226,7 @@ func (a *Client) ReportTaskResult(params *ReportTaskResultParams, opts ...Client
 		ctx = context.Background()
 	}
 
-	return a.ReportTaskResultContext(ctx, params, opts...)
+	return a.ReportTaskResultContext(ctx, params, authInfo, opts...)
 }
 
 // ReportTaskResultContext reports the outcome of a leased task.
@@ -232,7 +234,7 @@ func (a *Client) ReportTaskResult(params *ReportTaskResultParams, opts ...Client
 // The task leaves the queue and its execution takes the result, in one transaction..
 //
 // Do not use the deprecated [ReportTaskResultParams.Context] with this method: it would be ignored.
-func (a *Client) ReportTaskResultContext(ctx context.Context, params *ReportTaskResultParams, opts ...ClientOption) (*ReportTaskResultOK, error) {
+func (a *Client) ReportTaskResultContext(ctx context.Context, params *ReportTaskResultParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ReportTaskResultOK, error) {
 	// NOTE: parameters are not validated before sending
 	if params == nil {
 		params = NewReportTaskResultParams()
@@ -247,6 +249,7 @@ func (a *Client) ReportTaskResultContext(ctx context.Context, params *ReportTask
 		Schemes:            []string{"http"},
 		Params:             params,
 		Reader:             &ReportTaskResultReader{formats: a.formats},
+		AuthInfo:           authInfo,
 		Client:             params.HTTPClient,
 	}
 

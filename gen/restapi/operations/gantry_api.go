@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
@@ -45,64 +47,88 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 		JSONProducer: runtime.JSONProducer(),
 		TxtProducer:  runtime.TextProducer(),
 
-		ExecutionsCancelExecutionHandler: executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams) middleware.Responder {
+		ExecutionsCancelExecutionHandler: executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation executions.CancelExecution has not yet been implemented")
 		}),
 
-		AppsCreateAppHandler: apps.CreateAppHandlerFunc(func(params apps.CreateAppParams) middleware.Responder {
+		AppsCreateAppHandler: apps.CreateAppHandlerFunc(func(params apps.CreateAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.CreateApp has not yet been implemented")
 		}),
 
-		RoutesCreateRouteHandler: routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams) middleware.Responder {
+		RoutesCreateRouteHandler: routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.CreateRoute has not yet been implemented")
 		}),
 
-		AppsDeleteAppHandler: apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams) middleware.Responder {
+		AuthCreateTokenHandler: auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation auth.CreateToken has not yet been implemented")
+		}),
+
+		AppsDeleteAppHandler: apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.DeleteApp has not yet been implemented")
 		}),
 
-		RoutesDeleteRouteHandler: routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams) middleware.Responder {
+		RoutesDeleteRouteHandler: routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.DeleteRoute has not yet been implemented")
 		}),
 
-		AppsGetAppHandler: apps.GetAppHandlerFunc(func(params apps.GetAppParams) middleware.Responder {
+		AppsGetAppHandler: apps.GetAppHandlerFunc(func(params apps.GetAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.GetApp has not yet been implemented")
 		}),
 
-		ExecutionsGetExecutionHandler: executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams) middleware.Responder {
+		ExecutionsGetExecutionHandler: executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation executions.GetExecution has not yet been implemented")
 		}),
 
-		ExecutionsGetExecutionLogHandler: executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams) middleware.Responder {
+		ExecutionsGetExecutionLogHandler: executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation executions.GetExecutionLog has not yet been implemented")
 		}),
 
-		RoutesGetRouteHandler: routes.GetRouteHandlerFunc(func(params routes.GetRouteParams) middleware.Responder {
+		RoutesGetRouteHandler: routes.GetRouteHandlerFunc(func(params routes.GetRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.GetRoute has not yet been implemented")
 		}),
 
-		TasksGetTaskStatsHandler: tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams) middleware.Responder {
+		TasksGetTaskStatsHandler: tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation tasks.GetTaskStats has not yet been implemented")
+		}),
+
+		AuthGetTokenHandler: auth.GetTokenHandlerFunc(func(params auth.GetTokenParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation auth.GetToken has not yet been implemented")
 		}),
 
 		MetaGetVersionHandler: meta.GetVersionHandlerFunc(func(params meta.GetVersionParams) middleware.Responder {
@@ -111,59 +137,98 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation meta.GetVersion has not yet been implemented")
 		}),
 
-		TasksLeaseTasksHandler: tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams) middleware.Responder {
+		TasksLeaseTasksHandler: tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation tasks.LeaseTasks has not yet been implemented")
 		}),
 
-		AppsListAppsHandler: apps.ListAppsHandlerFunc(func(params apps.ListAppsParams) middleware.Responder {
+		AppsListAppsHandler: apps.ListAppsHandlerFunc(func(params apps.ListAppsParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.ListApps has not yet been implemented")
 		}),
 
-		ExecutionsListExecutionsHandler: executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams) middleware.Responder {
+		ExecutionsListExecutionsHandler: executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation executions.ListExecutions has not yet been implemented")
 		}),
 
-		RoutesListRoutesHandler: routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams) middleware.Responder {
+		RoutesListRoutesHandler: routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.ListRoutes has not yet been implemented")
 		}),
 
-		AppsPatchAppHandler: apps.PatchAppHandlerFunc(func(params apps.PatchAppParams) middleware.Responder {
+		AuthListTokensHandler: auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation auth.ListTokens has not yet been implemented")
+		}),
+
+		AppsPatchAppHandler: apps.PatchAppHandlerFunc(func(params apps.PatchAppParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.PatchApp has not yet been implemented")
 		}),
 
-		RoutesPatchRouteHandler: routes.PatchRouteHandlerFunc(func(params routes.PatchRouteParams) middleware.Responder {
+		RoutesPatchRouteHandler: routes.PatchRouteHandlerFunc(func(params routes.PatchRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.PatchRoute has not yet been implemented")
 		}),
 
-		AppsPutAppHandler: apps.PutAppHandlerFunc(func(params apps.PutAppParams) middleware.Responder {
+		AppsPutAppHandler: apps.PutAppHandlerFunc(func(params apps.PutAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation apps.PutApp has not yet been implemented")
 		}),
 
-		RoutesPutRouteHandler: routes.PutRouteHandlerFunc(func(params routes.PutRouteParams) middleware.Responder {
+		RoutesPutRouteHandler: routes.PutRouteHandlerFunc(func(params routes.PutRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation routes.PutRoute has not yet been implemented")
 		}),
 
-		TasksReportTaskResultHandler: tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams) middleware.Responder {
+		TasksReportTaskResultHandler: tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {
 			_ = params
+			_ = principal
 
 			return middleware.NotImplemented("operation tasks.ReportTaskResult has not yet been implemented")
 		}),
+
+		AuthRevokeTokenHandler: auth.RevokeTokenHandlerFunc(func(params auth.RevokeTokenParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation auth.RevokeToken has not yet been implemented")
+		}),
+
+		AuthWhoamiHandler: auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation auth.Whoami has not yet been implemented")
+		}),
+
+		// Applies when the "Authorization" header is set
+		BearerAuth: func(token string) (*models.Principal, error) {
+			_ = token
+
+			return nil, errors.NotImplemented("api key auth (bearer) Authorization from header param [Authorization] has not yet been implemented")
+		},
+		// default authorizer is authorized meaning no requests are blocked
+		APIAuthorizer: security.Authorized(),
 	}
 }
 
@@ -172,12 +237,21 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 //
 // This document is the contract of the management API under `/v1`. Conventions:
 //
+//   - Every operation but GET /version needs credentials: `Authorization: Bearer <token>` (see the
+//     `bearer` security definition). Missing, malformed, unknown, expired or revoked credentials get
+//     401. Role `admin` may do everything; role `developer` sees and changes only the apps it owns
+//     (and their routes and executions): anything else is answered 404, as if it did not exist.
+//     Admin-only operations answer a developer 403.
+//
 //   - Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
+//
 //   - Errors are `{"error": {"message": "...", "fields": "..."}}` with a 4xx status for bad input
 //     (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for
 //     Gantry's own faults.
+//
 //   - Lists are paginated with `per_page` (default 30, at most 100) and the opaque `cursor` taken from
 //     the previous page's `next_cursor`; `next_cursor` is absent on the last page.
+//
 //   - Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.
 //
 // Function calls are not part of this document because they take any method and body:
@@ -217,12 +291,21 @@ type GantryAPI struct {
 	//   - text/plain
 	TxtProducer runtime.Producer
 
+	// BearerAuth registers a function that takes a token and returns a principal
+	// it performs authentication based on an api key Authorization provided in the header
+	BearerAuth func(string) (*models.Principal, error)
+
+	// APIAuthorizer provides access control (ACL/RBAC/ABAC) by providing access to the request and authenticated principal
+	APIAuthorizer runtime.Authorizer
+
 	// ExecutionsCancelExecutionHandler sets the operation handler for the cancel execution operation
 	ExecutionsCancelExecutionHandler executions.CancelExecutionHandler
 	// AppsCreateAppHandler sets the operation handler for the create app operation
 	AppsCreateAppHandler apps.CreateAppHandler
 	// RoutesCreateRouteHandler sets the operation handler for the create route operation
 	RoutesCreateRouteHandler routes.CreateRouteHandler
+	// AuthCreateTokenHandler sets the operation handler for the create token operation
+	AuthCreateTokenHandler auth.CreateTokenHandler
 	// AppsDeleteAppHandler sets the operation handler for the delete app operation
 	AppsDeleteAppHandler apps.DeleteAppHandler
 	// RoutesDeleteRouteHandler sets the operation handler for the delete route operation
@@ -237,6 +320,8 @@ type GantryAPI struct {
 	RoutesGetRouteHandler routes.GetRouteHandler
 	// TasksGetTaskStatsHandler sets the operation handler for the get task stats operation
 	TasksGetTaskStatsHandler tasks.GetTaskStatsHandler
+	// AuthGetTokenHandler sets the operation handler for the get token operation
+	AuthGetTokenHandler auth.GetTokenHandler
 	// MetaGetVersionHandler sets the operation handler for the get version operation
 	MetaGetVersionHandler meta.GetVersionHandler
 	// TasksLeaseTasksHandler sets the operation handler for the lease tasks operation
@@ -247,6 +332,8 @@ type GantryAPI struct {
 	ExecutionsListExecutionsHandler executions.ListExecutionsHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
 	RoutesListRoutesHandler routes.ListRoutesHandler
+	// AuthListTokensHandler sets the operation handler for the list tokens operation
+	AuthListTokensHandler auth.ListTokensHandler
 	// AppsPatchAppHandler sets the operation handler for the patch app operation
 	AppsPatchAppHandler apps.PatchAppHandler
 	// RoutesPatchRouteHandler sets the operation handler for the patch route operation
@@ -257,6 +344,10 @@ type GantryAPI struct {
 	RoutesPutRouteHandler routes.PutRouteHandler
 	// TasksReportTaskResultHandler sets the operation handler for the report task result operation
 	TasksReportTaskResultHandler tasks.ReportTaskResultHandler
+	// AuthRevokeTokenHandler sets the operation handler for the revoke token operation
+	AuthRevokeTokenHandler auth.RevokeTokenHandler
+	// AuthWhoamiHandler sets the operation handler for the whoami operation
+	AuthWhoamiHandler auth.WhoamiHandler
 
 	// ServeError is called when an error is received, there is a default handler
 	// but you can set your own with this
@@ -337,6 +428,10 @@ func (o *GantryAPI) Validate() error {
 		unregistered = append(unregistered, "TxtProducer")
 	}
 
+	if o.BearerAuth == nil {
+		unregistered = append(unregistered, "AuthorizationAuth")
+	}
+
 	if o.ExecutionsCancelExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.CancelExecutionHandler")
 	}
@@ -345,6 +440,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesCreateRouteHandler == nil {
 		unregistered = append(unregistered, "routes.CreateRouteHandler")
+	}
+	if o.AuthCreateTokenHandler == nil {
+		unregistered = append(unregistered, "auth.CreateTokenHandler")
 	}
 	if o.AppsDeleteAppHandler == nil {
 		unregistered = append(unregistered, "apps.DeleteAppHandler")
@@ -367,6 +465,9 @@ func (o *GantryAPI) Validate() error {
 	if o.TasksGetTaskStatsHandler == nil {
 		unregistered = append(unregistered, "tasks.GetTaskStatsHandler")
 	}
+	if o.AuthGetTokenHandler == nil {
+		unregistered = append(unregistered, "auth.GetTokenHandler")
+	}
 	if o.MetaGetVersionHandler == nil {
 		unregistered = append(unregistered, "meta.GetVersionHandler")
 	}
@@ -381,6 +482,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesListRoutesHandler == nil {
 		unregistered = append(unregistered, "routes.ListRoutesHandler")
+	}
+	if o.AuthListTokensHandler == nil {
+		unregistered = append(unregistered, "auth.ListTokensHandler")
 	}
 	if o.AppsPatchAppHandler == nil {
 		unregistered = append(unregistered, "apps.PatchAppHandler")
@@ -397,6 +501,12 @@ func (o *GantryAPI) Validate() error {
 	if o.TasksReportTaskResultHandler == nil {
 		unregistered = append(unregistered, "tasks.ReportTaskResultHandler")
 	}
+	if o.AuthRevokeTokenHandler == nil {
+		unregistered = append(unregistered, "auth.RevokeTokenHandler")
+	}
+	if o.AuthWhoamiHandler == nil {
+		unregistered = append(unregistered, "auth.WhoamiHandler")
+	}
 
 	if len(unregistered) > 0 {
 		return fmt.Errorf("missing registration: %s", strings.Join(unregistered, ", "))
@@ -412,12 +522,22 @@ func (o *GantryAPI) ServeErrorFor(operationID string) func(http.ResponseWriter, 
 
 // AuthenticatorsFor gets the authenticators for the specified security schemes
 func (o *GantryAPI) AuthenticatorsFor(schemes map[string]spec.SecurityScheme) map[string]runtime.Authenticator {
-	return nil
+	result := make(map[string]runtime.Authenticator)
+	for name := range schemes {
+		if name == "bearer" {
+			scheme := schemes[name]
+			result[name] = o.APIKeyAuthenticator(scheme.Name, scheme.In, func(token string) (any, error) {
+				return o.BearerAuth(token)
+			})
+		}
+	}
+
+	return result
 }
 
 // Authorizer returns the registered authorizer
 func (o *GantryAPI) Authorizer() runtime.Authorizer {
-	return nil
+	return o.APIAuthorizer
 }
 
 // ConsumersFor gets the consumers for the specified media types.
@@ -502,6 +622,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
 	o.handlers["POST"]["/apps/{app}/routes"] = routes.NewCreateRoute(o.context, o.RoutesCreateRouteHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/auth/tokens"] = auth.NewCreateToken(o.context, o.AuthCreateTokenHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
@@ -533,6 +657,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/auth/tokens/{id}"] = auth.NewGetToken(o.context, o.AuthGetTokenHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/version"] = meta.NewGetVersion(o.context, o.MetaGetVersionHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -550,6 +678,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/apps/{app}/routes"] = routes.NewListRoutes(o.context, o.RoutesListRoutesHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/auth/tokens"] = auth.NewListTokens(o.context, o.AuthListTokensHandler)
 	if o.handlers["PATCH"] == nil {
 		o.handlers["PATCH"] = make(map[string]http.Handler)
 	}
@@ -570,6 +702,14 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
 	o.handlers["POST"]["/tasks/{id}/result"] = tasks.NewReportTaskResult(o.context, o.TasksReportTaskResultHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/auth/tokens/{id}"] = auth.NewRevokeToken(o.context, o.AuthRevokeTokenHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/auth/whoami"] = auth.NewWhoami(o.context, o.AuthWhoamiHandler)
 }
 
 // Serve creates a http handler to serve the API over HTTP

@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // CreateAppHandlerFunc turns a function with the right signature into a create app handler
-type CreateAppHandlerFunc func(CreateAppParams) middleware.Responder
+type CreateAppHandlerFunc func(CreateAppParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn CreateAppHandlerFunc) Handle(params CreateAppParams) middleware.Responder {
-	return fn(params)
+func (fn CreateAppHandlerFunc) Handle(params CreateAppParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // CreateAppHandler interface for that can handle valid create app params
 type CreateAppHandler interface {
-	Handle(CreateAppParams) middleware.Responder
+	Handle(CreateAppParams, *models.Principal) middleware.Responder
 }
 
 // NewCreateApp creates a new http.Handler for the create app operation
@@ -40,12 +41,25 @@ func (o *CreateApp) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewCreateAppParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,68 @@ func (o *CreateAppBadRequest) WriteResponse(rw http.ResponseWriter, producer run
 	}
 }
 
+// CreateAppUnauthorizedCode is the HTTP code returned for type CreateAppUnauthorized
+const CreateAppUnauthorizedCode int = 401
+
+// CreateAppUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response createAppUnauthorized
+type CreateAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewCreateAppUnauthorized creates CreateAppUnauthorized with default headers values
+func NewCreateAppUnauthorized() *CreateAppUnauthorized {
+
+	return &CreateAppUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the create app unauthorized response
+func (o *CreateAppUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *CreateAppUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the create app unauthorized response
+func (o *CreateAppUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the create app unauthorized response
+func (o *CreateAppUnauthorized) WithPayload(payload *models.Error) *CreateAppUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the create app unauthorized response
+func (o *CreateAppUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *CreateAppUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // CreateAppConflictCode is the HTTP code returned for type CreateAppConflict
 const CreateAppConflictCode int = 409
 

@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // DeleteAppHandlerFunc turns a function with the right signature into a delete app handler
-type DeleteAppHandlerFunc func(DeleteAppParams) middleware.Responder
+type DeleteAppHandlerFunc func(DeleteAppParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn DeleteAppHandlerFunc) Handle(params DeleteAppParams) middleware.Responder {
-	return fn(params)
+func (fn DeleteAppHandlerFunc) Handle(params DeleteAppParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // DeleteAppHandler interface for that can handle valid delete app params
 type DeleteAppHandler interface {
-	Handle(DeleteAppParams) middleware.Responder
+	Handle(DeleteAppParams, *models.Principal) middleware.Responder
 }
 
 // NewDeleteApp creates a new http.Handler for the delete app operation
@@ -40,12 +41,25 @@ func (o *DeleteApp) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewDeleteAppParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

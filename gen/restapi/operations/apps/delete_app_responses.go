@@ -73,6 +73,68 @@ func (o *DeleteAppBadRequest) WriteResponse(rw http.ResponseWriter, producer run
 	}
 }
 
+// DeleteAppUnauthorizedCode is the HTTP code returned for type DeleteAppUnauthorized
+const DeleteAppUnauthorizedCode int = 401
+
+// DeleteAppUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response deleteAppUnauthorized
+type DeleteAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewDeleteAppUnauthorized creates DeleteAppUnauthorized with default headers values
+func NewDeleteAppUnauthorized() *DeleteAppUnauthorized {
+
+	return &DeleteAppUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the delete app unauthorized response
+func (o *DeleteAppUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *DeleteAppUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the delete app unauthorized response
+func (o *DeleteAppUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the delete app unauthorized response
+func (o *DeleteAppUnauthorized) WithPayload(payload *models.Error) *DeleteAppUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the delete app unauthorized response
+func (o *DeleteAppUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *DeleteAppUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // DeleteAppNotFoundCode is the HTTP code returned for type DeleteAppNotFound
 const DeleteAppNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // GetAppHandlerFunc turns a function with the right signature into a get app handler
-type GetAppHandlerFunc func(GetAppParams) middleware.Responder
+type GetAppHandlerFunc func(GetAppParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn GetAppHandlerFunc) Handle(params GetAppParams) middleware.Responder {
-	return fn(params)
+func (fn GetAppHandlerFunc) Handle(params GetAppParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // GetAppHandler interface for that can handle valid get app params
 type GetAppHandler interface {
-	Handle(GetAppParams) middleware.Responder
+	Handle(GetAppParams, *models.Principal) middleware.Responder
 }
 
 // NewGetApp creates a new http.Handler for the get app operation
@@ -40,12 +41,25 @@ func (o *GetApp) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewGetAppParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,68 @@ func (o *GetAppBadRequest) WriteResponse(rw http.ResponseWriter, producer runtim
 	}
 }
 
+// GetAppUnauthorizedCode is the HTTP code returned for type GetAppUnauthorized
+const GetAppUnauthorizedCode int = 401
+
+// GetAppUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response getAppUnauthorized
+type GetAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetAppUnauthorized creates GetAppUnauthorized with default headers values
+func NewGetAppUnauthorized() *GetAppUnauthorized {
+
+	return &GetAppUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the get app unauthorized response
+func (o *GetAppUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *GetAppUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the get app unauthorized response
+func (o *GetAppUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the get app unauthorized response
+func (o *GetAppUnauthorized) WithPayload(payload *models.Error) *GetAppUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get app unauthorized response
+func (o *GetAppUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetAppUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // GetAppNotFoundCode is the HTTP code returned for type GetAppNotFound
 const GetAppNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // ListAppsHandlerFunc turns a function with the right signature into a list apps handler
-type ListAppsHandlerFunc func(ListAppsParams) middleware.Responder
+type ListAppsHandlerFunc func(ListAppsParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn ListAppsHandlerFunc) Handle(params ListAppsParams) middleware.Responder {
-	return fn(params)
+func (fn ListAppsHandlerFunc) Handle(params ListAppsParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // ListAppsHandler interface for that can handle valid list apps params
 type ListAppsHandler interface {
-	Handle(ListAppsParams) middleware.Responder
+	Handle(ListAppsParams, *models.Principal) middleware.Responder
 }
 
 // NewListApps creates a new http.Handler for the list apps operation
@@ -29,6 +30,8 @@ func NewListApps(ctx *middleware.Context, handler ListAppsHandler) *ListApps {
 // ListApps swagger:route GET /apps apps listApps
 //
 // List apps in name order.
+//
+// A developer lists the apps it owns. An admin lists every app, or one owner's apps with `owner`.
 type ListApps struct {
 	Context *middleware.Context
 	Handler ListAppsHandler
@@ -40,12 +43,25 @@ func (o *ListApps) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewListAppsParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -39,6 +39,11 @@ type ListAppsParams struct {
 	// Max Length: 1024
 	// In: query
 	Cursor *string
+	// Only the apps of this owner; `me` means the caller. A developer may only ask for itself.
+	//
+	// Max Length: 255
+	// In: query
+	Owner *string
 	// Page size.
 	// Maximum: 100
 	// Minimum: 1
@@ -59,6 +64,11 @@ func (o *ListAppsParams) BindRequest(r *http.Request, route *middleware.MatchedR
 
 	qCursor, qhkCursor, _ := qs.GetOK("cursor")
 	if err := o.bindCursor(qCursor, qhkCursor, route.Formats); err != nil {
+		res = append(res, err)
+	}
+
+	qOwner, qhkOwner, _ := qs.GetOK("owner")
+	if err := o.bindOwner(qOwner, qhkOwner, route.Formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -98,6 +108,38 @@ func (o *ListAppsParams) bindCursor(rawData []string, hasKey bool, formats strfm
 func (o *ListAppsParams) validateCursor(formats strfmt.Registry) error {
 
 	if err := validate.MaxLength("cursor", "query", *o.Cursor, 1024); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// bindOwner binds and validates parameter Owner from query.
+func (o *ListAppsParams) bindOwner(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+	o.Owner = &raw
+
+	if err := o.validateOwner(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateOwner carries out validations for parameter Owner
+func (o *ListAppsParams) validateOwner(formats strfmt.Registry) error {
+
+	if err := validate.MaxLength("owner", "query", *o.Owner, 255); err != nil {
 		return err
 	}
 

@@ -91,6 +91,109 @@ func (o *ListAppsBadRequest) WriteResponse(rw http.ResponseWriter, producer runt
 	}
 }
 
+// ListAppsUnauthorizedCode is the HTTP code returned for type ListAppsUnauthorized
+const ListAppsUnauthorizedCode int = 401
+
+// ListAppsUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response listAppsUnauthorized
+type ListAppsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewListAppsUnauthorized creates ListAppsUnauthorized with default headers values
+func NewListAppsUnauthorized() *ListAppsUnauthorized {
+
+	return &ListAppsUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the list apps unauthorized response
+func (o *ListAppsUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *ListAppsUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the list apps unauthorized response
+func (o *ListAppsUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the list apps unauthorized response
+func (o *ListAppsUnauthorized) WithPayload(payload *models.Error) *ListAppsUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the list apps unauthorized response
+func (o *ListAppsUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ListAppsUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// ListAppsForbiddenCode is the HTTP code returned for type ListAppsForbidden
+const ListAppsForbiddenCode int = 403
+
+// ListAppsForbidden The caller's role may not do this.
+//
+// swagger:response listAppsForbidden
+type ListAppsForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewListAppsForbidden creates ListAppsForbidden with default headers values
+func NewListAppsForbidden() *ListAppsForbidden {
+
+	return &ListAppsForbidden{}
+}
+
+// WithPayload adds the payload to the list apps forbidden response
+func (o *ListAppsForbidden) WithPayload(payload *models.Error) *ListAppsForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the list apps forbidden response
+func (o *ListAppsForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ListAppsForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // ListAppsDefault A fault in Gantry itself; the cause is logged on the server.
 //
 // swagger:response listAppsDefault

@@ -13,6 +13,7 @@ import (
 // ListAppsURL generates an URL for the list apps operation
 type ListAppsURL struct {
 	Cursor  *string
+	Owner   *string
 	PerPage *int64
 
 	_basePath string
@@ -55,6 +56,14 @@ func (o *ListAppsURL) Build() (*url.URL, error) {
 	}
 	if cursorQ != "" {
 		qs.Set("cursor", cursorQ)
+	}
+
+	var ownerQ string
+	if o.Owner != nil {
+		ownerQ = *o.Owner
+	}
+	if ownerQ != "" {
+		qs.Set("owner", ownerQ)
 	}
 
 	var perPageQ string

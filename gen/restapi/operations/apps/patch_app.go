@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // PatchAppHandlerFunc turns a function with the right signature into a patch app handler
-type PatchAppHandlerFunc func(PatchAppParams) middleware.Responder
+type PatchAppHandlerFunc func(PatchAppParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn PatchAppHandlerFunc) Handle(params PatchAppParams) middleware.Responder {
-	return fn(params)
+func (fn PatchAppHandlerFunc) Handle(params PatchAppParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // PatchAppHandler interface for that can handle valid patch app params
 type PatchAppHandler interface {
-	Handle(PatchAppParams) middleware.Responder
+	Handle(PatchAppParams, *models.Principal) middleware.Responder
 }
 
 // NewPatchApp creates a new http.Handler for the patch app operation
@@ -31,7 +32,8 @@ func NewPatchApp(ctx *middleware.Context, handler PatchAppHandler) *PatchApp {
 // Update an app, merging its config.
 //
 // Keys in `config` are merged into the app's config; a key set to `""` is removed.
-// The name cannot be changed.
+// The name cannot be changed. An admin may give the app to another owner with `owner`;
+// a developer that sets `owner` to anyone but itself gets 403.
 type PatchApp struct {
 	Context *middleware.Context
 	Handler PatchAppHandler
@@ -43,12 +45,25 @@ func (o *PatchApp) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewPatchAppParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

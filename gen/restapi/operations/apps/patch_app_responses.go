@@ -91,6 +91,109 @@ func (o *PatchAppBadRequest) WriteResponse(rw http.ResponseWriter, producer runt
 	}
 }
 
+// PatchAppUnauthorizedCode is the HTTP code returned for type PatchAppUnauthorized
+const PatchAppUnauthorizedCode int = 401
+
+// PatchAppUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response patchAppUnauthorized
+type PatchAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPatchAppUnauthorized creates PatchAppUnauthorized with default headers values
+func NewPatchAppUnauthorized() *PatchAppUnauthorized {
+
+	return &PatchAppUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the patch app unauthorized response
+func (o *PatchAppUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *PatchAppUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the patch app unauthorized response
+func (o *PatchAppUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the patch app unauthorized response
+func (o *PatchAppUnauthorized) WithPayload(payload *models.Error) *PatchAppUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the patch app unauthorized response
+func (o *PatchAppUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PatchAppUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// PatchAppForbiddenCode is the HTTP code returned for type PatchAppForbidden
+const PatchAppForbiddenCode int = 403
+
+// PatchAppForbidden The caller's role may not do this.
+//
+// swagger:response patchAppForbidden
+type PatchAppForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPatchAppForbidden creates PatchAppForbidden with default headers values
+func NewPatchAppForbidden() *PatchAppForbidden {
+
+	return &PatchAppForbidden{}
+}
+
+// WithPayload adds the payload to the patch app forbidden response
+func (o *PatchAppForbidden) WithPayload(payload *models.Error) *PatchAppForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the patch app forbidden response
+func (o *PatchAppForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PatchAppForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // PatchAppNotFoundCode is the HTTP code returned for type PatchAppNotFound
 const PatchAppNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package apps
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // PutAppHandlerFunc turns a function with the right signature into a put app handler
-type PutAppHandlerFunc func(PutAppParams) middleware.Responder
+type PutAppHandlerFunc func(PutAppParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn PutAppHandlerFunc) Handle(params PutAppParams) middleware.Responder {
-	return fn(params)
+func (fn PutAppHandlerFunc) Handle(params PutAppParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // PutAppHandler interface for that can handle valid put app params
 type PutAppHandler interface {
-	Handle(PutAppParams) middleware.Responder
+	Handle(PutAppParams, *models.Principal) middleware.Responder
 }
 
 // NewPutApp creates a new http.Handler for the put app operation
@@ -31,6 +32,8 @@ func NewPutApp(ctx *middleware.Context, handler PutAppHandler) *PutApp {
 // Create or replace an app.
 //
 // Replaces the app's config with the one given. The name in the body, if any, must match the path.
+// The app keeps its owner unless an admin gives `owner`; a new app belongs to the caller.
+// Replacing an app that another developer owns is answered 404 (as for every operation).
 type PutApp struct {
 	Context *middleware.Context
 	Handler PutAppHandler
@@ -42,12 +45,25 @@ func (o *PutApp) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewPutAppParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -132,6 +132,109 @@ func (o *PutAppBadRequest) WriteResponse(rw http.ResponseWriter, producer runtim
 	}
 }
 
+// PutAppUnauthorizedCode is the HTTP code returned for type PutAppUnauthorized
+const PutAppUnauthorizedCode int = 401
+
+// PutAppUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response putAppUnauthorized
+type PutAppUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPutAppUnauthorized creates PutAppUnauthorized with default headers values
+func NewPutAppUnauthorized() *PutAppUnauthorized {
+
+	return &PutAppUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the put app unauthorized response
+func (o *PutAppUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *PutAppUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the put app unauthorized response
+func (o *PutAppUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the put app unauthorized response
+func (o *PutAppUnauthorized) WithPayload(payload *models.Error) *PutAppUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the put app unauthorized response
+func (o *PutAppUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PutAppUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// PutAppForbiddenCode is the HTTP code returned for type PutAppForbidden
+const PutAppForbiddenCode int = 403
+
+// PutAppForbidden The caller's role may not do this.
+//
+// swagger:response putAppForbidden
+type PutAppForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPutAppForbidden creates PutAppForbidden with default headers values
+func NewPutAppForbidden() *PutAppForbidden {
+
+	return &PutAppForbidden{}
+}
+
+// WithPayload adds the payload to the put app forbidden response
+func (o *PutAppForbidden) WithPayload(payload *models.Error) *PutAppForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the put app forbidden response
+func (o *PutAppForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PutAppForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // PutAppRequestEntityTooLargeCode is the HTTP code returned for type PutAppRequestEntityTooLarge
 const PutAppRequestEntityTooLargeCode int = 413
 

@@ -5,20 +5,21 @@ package executions
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // CancelExecutionHandlerFunc turns a function with the right signature into a cancel execution handler
-type CancelExecutionHandlerFunc func(CancelExecutionParams) middleware.Responder
+type CancelExecutionHandlerFunc func(CancelExecutionParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn CancelExecutionHandlerFunc) Handle(params CancelExecutionParams) middleware.Responder {
-	return fn(params)
+func (fn CancelExecutionHandlerFunc) Handle(params CancelExecutionParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // CancelExecutionHandler interface for that can handle valid cancel execution params
 type CancelExecutionHandler interface {
-	Handle(CancelExecutionParams) middleware.Responder
+	Handle(CancelExecutionParams, *models.Principal) middleware.Responder
 }
 
 // NewCancelExecution creates a new http.Handler for the cancel execution operation
@@ -45,12 +46,25 @@ func (o *CancelExecution) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewCancelExecutionParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

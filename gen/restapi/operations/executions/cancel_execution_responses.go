@@ -91,6 +91,68 @@ func (o *CancelExecutionBadRequest) WriteResponse(rw http.ResponseWriter, produc
 	}
 }
 
+// CancelExecutionUnauthorizedCode is the HTTP code returned for type CancelExecutionUnauthorized
+const CancelExecutionUnauthorizedCode int = 401
+
+// CancelExecutionUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response cancelExecutionUnauthorized
+type CancelExecutionUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewCancelExecutionUnauthorized creates CancelExecutionUnauthorized with default headers values
+func NewCancelExecutionUnauthorized() *CancelExecutionUnauthorized {
+
+	return &CancelExecutionUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the cancel execution unauthorized response
+func (o *CancelExecutionUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *CancelExecutionUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the cancel execution unauthorized response
+func (o *CancelExecutionUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the cancel execution unauthorized response
+func (o *CancelExecutionUnauthorized) WithPayload(payload *models.Error) *CancelExecutionUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the cancel execution unauthorized response
+func (o *CancelExecutionUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *CancelExecutionUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // CancelExecutionNotFoundCode is the HTTP code returned for type CancelExecutionNotFound
 const CancelExecutionNotFoundCode int = 404
 

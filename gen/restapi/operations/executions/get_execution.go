@@ -5,20 +5,21 @@ package executions
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // GetExecutionHandlerFunc turns a function with the right signature into a get execution handler
-type GetExecutionHandlerFunc func(GetExecutionParams) middleware.Responder
+type GetExecutionHandlerFunc func(GetExecutionParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn GetExecutionHandlerFunc) Handle(params GetExecutionParams) middleware.Responder {
-	return fn(params)
+func (fn GetExecutionHandlerFunc) Handle(params GetExecutionParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // GetExecutionHandler interface for that can handle valid get execution params
 type GetExecutionHandler interface {
-	Handle(GetExecutionParams) middleware.Responder
+	Handle(GetExecutionParams, *models.Principal) middleware.Responder
 }
 
 // NewGetExecution creates a new http.Handler for the get execution operation
@@ -40,12 +41,25 @@ func (o *GetExecution) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewGetExecutionParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

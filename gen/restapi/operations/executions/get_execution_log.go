@@ -5,20 +5,21 @@ package executions
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // GetExecutionLogHandlerFunc turns a function with the right signature into a get execution log handler
-type GetExecutionLogHandlerFunc func(GetExecutionLogParams) middleware.Responder
+type GetExecutionLogHandlerFunc func(GetExecutionLogParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn GetExecutionLogHandlerFunc) Handle(params GetExecutionLogParams) middleware.Responder {
-	return fn(params)
+func (fn GetExecutionLogHandlerFunc) Handle(params GetExecutionLogParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // GetExecutionLogHandler interface for that can handle valid get execution log params
 type GetExecutionLogHandler interface {
-	Handle(GetExecutionLogParams) middleware.Responder
+	Handle(GetExecutionLogParams, *models.Principal) middleware.Responder
 }
 
 // NewGetExecutionLog creates a new http.Handler for the get execution log operation
@@ -43,12 +44,25 @@ func (o *GetExecutionLog) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewGetExecutionLogParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

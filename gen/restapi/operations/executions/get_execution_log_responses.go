@@ -89,6 +89,68 @@ func (o *GetExecutionLogBadRequest) WriteResponse(rw http.ResponseWriter, produc
 	}
 }
 
+// GetExecutionLogUnauthorizedCode is the HTTP code returned for type GetExecutionLogUnauthorized
+const GetExecutionLogUnauthorizedCode int = 401
+
+// GetExecutionLogUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response getExecutionLogUnauthorized
+type GetExecutionLogUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetExecutionLogUnauthorized creates GetExecutionLogUnauthorized with default headers values
+func NewGetExecutionLogUnauthorized() *GetExecutionLogUnauthorized {
+
+	return &GetExecutionLogUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the get execution log unauthorized response
+func (o *GetExecutionLogUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *GetExecutionLogUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the get execution log unauthorized response
+func (o *GetExecutionLogUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the get execution log unauthorized response
+func (o *GetExecutionLogUnauthorized) WithPayload(payload *models.Error) *GetExecutionLogUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get execution log unauthorized response
+func (o *GetExecutionLogUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetExecutionLogUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // GetExecutionLogNotFoundCode is the HTTP code returned for type GetExecutionLogNotFound
 const GetExecutionLogNotFoundCode int = 404
 

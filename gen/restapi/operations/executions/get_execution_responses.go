@@ -91,6 +91,68 @@ func (o *GetExecutionBadRequest) WriteResponse(rw http.ResponseWriter, producer 
 	}
 }
 
+// GetExecutionUnauthorizedCode is the HTTP code returned for type GetExecutionUnauthorized
+const GetExecutionUnauthorizedCode int = 401
+
+// GetExecutionUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response getExecutionUnauthorized
+type GetExecutionUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetExecutionUnauthorized creates GetExecutionUnauthorized with default headers values
+func NewGetExecutionUnauthorized() *GetExecutionUnauthorized {
+
+	return &GetExecutionUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the get execution unauthorized response
+func (o *GetExecutionUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *GetExecutionUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the get execution unauthorized response
+func (o *GetExecutionUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the get execution unauthorized response
+func (o *GetExecutionUnauthorized) WithPayload(payload *models.Error) *GetExecutionUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get execution unauthorized response
+func (o *GetExecutionUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetExecutionUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // GetExecutionNotFoundCode is the HTTP code returned for type GetExecutionNotFound
 const GetExecutionNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package executions
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // ListExecutionsHandlerFunc turns a function with the right signature into a list executions handler
-type ListExecutionsHandlerFunc func(ListExecutionsParams) middleware.Responder
+type ListExecutionsHandlerFunc func(ListExecutionsParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn ListExecutionsHandlerFunc) Handle(params ListExecutionsParams) middleware.Responder {
-	return fn(params)
+func (fn ListExecutionsHandlerFunc) Handle(params ListExecutionsParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // ListExecutionsHandler interface for that can handle valid list executions params
 type ListExecutionsHandler interface {
-	Handle(ListExecutionsParams) middleware.Responder
+	Handle(ListExecutionsParams, *models.Principal) middleware.Responder
 }
 
 // NewListExecutions creates a new http.Handler for the list executions operation
@@ -42,12 +43,25 @@ func (o *ListExecutions) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewListExecutionsParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

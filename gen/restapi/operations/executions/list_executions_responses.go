@@ -91,6 +91,68 @@ func (o *ListExecutionsBadRequest) WriteResponse(rw http.ResponseWriter, produce
 	}
 }
 
+// ListExecutionsUnauthorizedCode is the HTTP code returned for type ListExecutionsUnauthorized
+const ListExecutionsUnauthorizedCode int = 401
+
+// ListExecutionsUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response listExecutionsUnauthorized
+type ListExecutionsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewListExecutionsUnauthorized creates ListExecutionsUnauthorized with default headers values
+func NewListExecutionsUnauthorized() *ListExecutionsUnauthorized {
+
+	return &ListExecutionsUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the list executions unauthorized response
+func (o *ListExecutionsUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *ListExecutionsUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the list executions unauthorized response
+func (o *ListExecutionsUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the list executions unauthorized response
+func (o *ListExecutionsUnauthorized) WithPayload(payload *models.Error) *ListExecutionsUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the list executions unauthorized response
+func (o *ListExecutionsUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ListExecutionsUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // ListExecutionsDefault A fault in Gantry itself; the cause is logged on the server.
 //
 // swagger:response listExecutionsDefault

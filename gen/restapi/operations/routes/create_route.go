@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // CreateRouteHandlerFunc turns a function with the right signature into a create route handler
-type CreateRouteHandlerFunc func(CreateRouteParams) middleware.Responder
+type CreateRouteHandlerFunc func(CreateRouteParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn CreateRouteHandlerFunc) Handle(params CreateRouteParams) middleware.Responder {
-	return fn(params)
+func (fn CreateRouteHandlerFunc) Handle(params CreateRouteParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // CreateRouteHandler interface for that can handle valid create route params
 type CreateRouteHandler interface {
-	Handle(CreateRouteParams) middleware.Responder
+	Handle(CreateRouteParams, *models.Principal) middleware.Responder
 }
 
 // NewCreateRoute creates a new http.Handler for the create route operation
@@ -42,12 +43,25 @@ func (o *CreateRoute) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewCreateRouteParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

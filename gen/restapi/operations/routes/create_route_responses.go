@@ -91,6 +91,68 @@ func (o *CreateRouteBadRequest) WriteResponse(rw http.ResponseWriter, producer r
 	}
 }
 
+// CreateRouteUnauthorizedCode is the HTTP code returned for type CreateRouteUnauthorized
+const CreateRouteUnauthorizedCode int = 401
+
+// CreateRouteUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response createRouteUnauthorized
+type CreateRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewCreateRouteUnauthorized creates CreateRouteUnauthorized with default headers values
+func NewCreateRouteUnauthorized() *CreateRouteUnauthorized {
+
+	return &CreateRouteUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the create route unauthorized response
+func (o *CreateRouteUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *CreateRouteUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the create route unauthorized response
+func (o *CreateRouteUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the create route unauthorized response
+func (o *CreateRouteUnauthorized) WithPayload(payload *models.Error) *CreateRouteUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the create route unauthorized response
+func (o *CreateRouteUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *CreateRouteUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // CreateRouteNotFoundCode is the HTTP code returned for type CreateRouteNotFound
 const CreateRouteNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // DeleteRouteHandlerFunc turns a function with the right signature into a delete route handler
-type DeleteRouteHandlerFunc func(DeleteRouteParams) middleware.Responder
+type DeleteRouteHandlerFunc func(DeleteRouteParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn DeleteRouteHandlerFunc) Handle(params DeleteRouteParams) middleware.Responder {
-	return fn(params)
+func (fn DeleteRouteHandlerFunc) Handle(params DeleteRouteParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // DeleteRouteHandler interface for that can handle valid delete route params
 type DeleteRouteHandler interface {
-	Handle(DeleteRouteParams) middleware.Responder
+	Handle(DeleteRouteParams, *models.Principal) middleware.Responder
 }
 
 // NewDeleteRoute creates a new http.Handler for the delete route operation
@@ -40,12 +41,25 @@ func (o *DeleteRoute) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewDeleteRouteParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -73,6 +73,68 @@ func (o *DeleteRouteBadRequest) WriteResponse(rw http.ResponseWriter, producer r
 	}
 }
 
+// DeleteRouteUnauthorizedCode is the HTTP code returned for type DeleteRouteUnauthorized
+const DeleteRouteUnauthorizedCode int = 401
+
+// DeleteRouteUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response deleteRouteUnauthorized
+type DeleteRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewDeleteRouteUnauthorized creates DeleteRouteUnauthorized with default headers values
+func NewDeleteRouteUnauthorized() *DeleteRouteUnauthorized {
+
+	return &DeleteRouteUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the delete route unauthorized response
+func (o *DeleteRouteUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *DeleteRouteUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the delete route unauthorized response
+func (o *DeleteRouteUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the delete route unauthorized response
+func (o *DeleteRouteUnauthorized) WithPayload(payload *models.Error) *DeleteRouteUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the delete route unauthorized response
+func (o *DeleteRouteUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *DeleteRouteUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // DeleteRouteNotFoundCode is the HTTP code returned for type DeleteRouteNotFound
 const DeleteRouteNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // GetRouteHandlerFunc turns a function with the right signature into a get route handler
-type GetRouteHandlerFunc func(GetRouteParams) middleware.Responder
+type GetRouteHandlerFunc func(GetRouteParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn GetRouteHandlerFunc) Handle(params GetRouteParams) middleware.Responder {
-	return fn(params)
+func (fn GetRouteHandlerFunc) Handle(params GetRouteParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // GetRouteHandler interface for that can handle valid get route params
 type GetRouteHandler interface {
-	Handle(GetRouteParams) middleware.Responder
+	Handle(GetRouteParams, *models.Principal) middleware.Responder
 }
 
 // NewGetRoute creates a new http.Handler for the get route operation
@@ -40,12 +41,25 @@ func (o *GetRoute) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewGetRouteParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,68 @@ func (o *GetRouteBadRequest) WriteResponse(rw http.ResponseWriter, producer runt
 	}
 }
 
+// GetRouteUnauthorizedCode is the HTTP code returned for type GetRouteUnauthorized
+const GetRouteUnauthorizedCode int = 401
+
+// GetRouteUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response getRouteUnauthorized
+type GetRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetRouteUnauthorized creates GetRouteUnauthorized with default headers values
+func NewGetRouteUnauthorized() *GetRouteUnauthorized {
+
+	return &GetRouteUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the get route unauthorized response
+func (o *GetRouteUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *GetRouteUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the get route unauthorized response
+func (o *GetRouteUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the get route unauthorized response
+func (o *GetRouteUnauthorized) WithPayload(payload *models.Error) *GetRouteUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get route unauthorized response
+func (o *GetRouteUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetRouteUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // GetRouteNotFoundCode is the HTTP code returned for type GetRouteNotFound
 const GetRouteNotFoundCode int = 404
 

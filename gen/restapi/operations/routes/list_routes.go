@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // ListRoutesHandlerFunc turns a function with the right signature into a list routes handler
-type ListRoutesHandlerFunc func(ListRoutesParams) middleware.Responder
+type ListRoutesHandlerFunc func(ListRoutesParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn ListRoutesHandlerFunc) Handle(params ListRoutesParams) middleware.Responder {
-	return fn(params)
+func (fn ListRoutesHandlerFunc) Handle(params ListRoutesParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // ListRoutesHandler interface for that can handle valid list routes params
 type ListRoutesHandler interface {
-	Handle(ListRoutesParams) middleware.Responder
+	Handle(ListRoutesParams, *models.Principal) middleware.Responder
 }
 
 // NewListRoutes creates a new http.Handler for the list routes operation
@@ -40,12 +41,25 @@ func (o *ListRoutes) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewListRoutesParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,68 @@ func (o *ListRoutesBadRequest) WriteResponse(rw http.ResponseWriter, producer ru
 	}
 }
 
+// ListRoutesUnauthorizedCode is the HTTP code returned for type ListRoutesUnauthorized
+const ListRoutesUnauthorizedCode int = 401
+
+// ListRoutesUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response listRoutesUnauthorized
+type ListRoutesUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewListRoutesUnauthorized creates ListRoutesUnauthorized with default headers values
+func NewListRoutesUnauthorized() *ListRoutesUnauthorized {
+
+	return &ListRoutesUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the list routes unauthorized response
+func (o *ListRoutesUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *ListRoutesUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the list routes unauthorized response
+func (o *ListRoutesUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the list routes unauthorized response
+func (o *ListRoutesUnauthorized) WithPayload(payload *models.Error) *ListRoutesUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the list routes unauthorized response
+func (o *ListRoutesUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ListRoutesUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // ListRoutesNotFoundCode is the HTTP code returned for type ListRoutesNotFound
 const ListRoutesNotFoundCode int = 404
 

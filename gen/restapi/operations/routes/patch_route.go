@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // PatchRouteHandlerFunc turns a function with the right signature into a patch route handler
-type PatchRouteHandlerFunc func(PatchRouteParams) middleware.Responder
+type PatchRouteHandlerFunc func(PatchRouteParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn PatchRouteHandlerFunc) Handle(params PatchRouteParams) middleware.Responder {
-	return fn(params)
+func (fn PatchRouteHandlerFunc) Handle(params PatchRouteParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // PatchRouteHandler interface for that can handle valid patch route params
 type PatchRouteHandler interface {
-	Handle(PatchRouteParams) middleware.Responder
+	Handle(PatchRouteParams, *models.Principal) middleware.Responder
 }
 
 // NewPatchRoute creates a new http.Handler for the patch route operation
@@ -43,12 +44,25 @@ func (o *PatchRoute) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewPatchRouteParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,68 @@ func (o *PatchRouteBadRequest) WriteResponse(rw http.ResponseWriter, producer ru
 	}
 }
 
+// PatchRouteUnauthorizedCode is the HTTP code returned for type PatchRouteUnauthorized
+const PatchRouteUnauthorizedCode int = 401
+
+// PatchRouteUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response patchRouteUnauthorized
+type PatchRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPatchRouteUnauthorized creates PatchRouteUnauthorized with default headers values
+func NewPatchRouteUnauthorized() *PatchRouteUnauthorized {
+
+	return &PatchRouteUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the patch route unauthorized response
+func (o *PatchRouteUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *PatchRouteUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the patch route unauthorized response
+func (o *PatchRouteUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the patch route unauthorized response
+func (o *PatchRouteUnauthorized) WithPayload(payload *models.Error) *PatchRouteUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the patch route unauthorized response
+func (o *PatchRouteUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PatchRouteUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // PatchRouteNotFoundCode is the HTTP code returned for type PatchRouteNotFound
 const PatchRouteNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package routes
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // PutRouteHandlerFunc turns a function with the right signature into a put route handler
-type PutRouteHandlerFunc func(PutRouteParams) middleware.Responder
+type PutRouteHandlerFunc func(PutRouteParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn PutRouteHandlerFunc) Handle(params PutRouteParams) middleware.Responder {
-	return fn(params)
+func (fn PutRouteHandlerFunc) Handle(params PutRouteParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // PutRouteHandler interface for that can handle valid put route params
 type PutRouteHandler interface {
-	Handle(PutRouteParams) middleware.Responder
+	Handle(PutRouteParams, *models.Principal) middleware.Responder
 }
 
 // NewPutRoute creates a new http.Handler for the put route operation
@@ -43,12 +44,25 @@ func (o *PutRoute) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewPutRouteParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -132,6 +132,68 @@ func (o *PutRouteBadRequest) WriteResponse(rw http.ResponseWriter, producer runt
 	}
 }
 
+// PutRouteUnauthorizedCode is the HTTP code returned for type PutRouteUnauthorized
+const PutRouteUnauthorizedCode int = 401
+
+// PutRouteUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response putRouteUnauthorized
+type PutRouteUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPutRouteUnauthorized creates PutRouteUnauthorized with default headers values
+func NewPutRouteUnauthorized() *PutRouteUnauthorized {
+
+	return &PutRouteUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the put route unauthorized response
+func (o *PutRouteUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *PutRouteUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the put route unauthorized response
+func (o *PutRouteUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the put route unauthorized response
+func (o *PutRouteUnauthorized) WithPayload(payload *models.Error) *PutRouteUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the put route unauthorized response
+func (o *PutRouteUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PutRouteUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // PutRouteNotFoundCode is the HTTP code returned for type PutRouteNotFound
 const PutRouteNotFoundCode int = 404
 

@@ -5,20 +5,21 @@ package tasks
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // GetTaskStatsHandlerFunc turns a function with the right signature into a get task stats handler
-type GetTaskStatsHandlerFunc func(GetTaskStatsParams) middleware.Responder
+type GetTaskStatsHandlerFunc func(GetTaskStatsParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn GetTaskStatsHandlerFunc) Handle(params GetTaskStatsParams) middleware.Responder {
-	return fn(params)
+func (fn GetTaskStatsHandlerFunc) Handle(params GetTaskStatsParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // GetTaskStatsHandler interface for that can handle valid get task stats params
 type GetTaskStatsHandler interface {
-	Handle(GetTaskStatsParams) middleware.Responder
+	Handle(GetTaskStatsParams, *models.Principal) middleware.Responder
 }
 
 // NewGetTaskStats creates a new http.Handler for the get task stats operation
@@ -40,12 +41,25 @@ func (o *GetTaskStats) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewGetTaskStatsParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

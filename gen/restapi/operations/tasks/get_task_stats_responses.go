@@ -50,6 +50,109 @@ func (o *GetTaskStatsOK) WriteResponse(rw http.ResponseWriter, producer runtime.
 	}
 }
 
+// GetTaskStatsUnauthorizedCode is the HTTP code returned for type GetTaskStatsUnauthorized
+const GetTaskStatsUnauthorizedCode int = 401
+
+// GetTaskStatsUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response getTaskStatsUnauthorized
+type GetTaskStatsUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetTaskStatsUnauthorized creates GetTaskStatsUnauthorized with default headers values
+func NewGetTaskStatsUnauthorized() *GetTaskStatsUnauthorized {
+
+	return &GetTaskStatsUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the get task stats unauthorized response
+func (o *GetTaskStatsUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *GetTaskStatsUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the get task stats unauthorized response
+func (o *GetTaskStatsUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the get task stats unauthorized response
+func (o *GetTaskStatsUnauthorized) WithPayload(payload *models.Error) *GetTaskStatsUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get task stats unauthorized response
+func (o *GetTaskStatsUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetTaskStatsUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// GetTaskStatsForbiddenCode is the HTTP code returned for type GetTaskStatsForbidden
+const GetTaskStatsForbiddenCode int = 403
+
+// GetTaskStatsForbidden The caller's role may not do this.
+//
+// swagger:response getTaskStatsForbidden
+type GetTaskStatsForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewGetTaskStatsForbidden creates GetTaskStatsForbidden with default headers values
+func NewGetTaskStatsForbidden() *GetTaskStatsForbidden {
+
+	return &GetTaskStatsForbidden{}
+}
+
+// WithPayload adds the payload to the get task stats forbidden response
+func (o *GetTaskStatsForbidden) WithPayload(payload *models.Error) *GetTaskStatsForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the get task stats forbidden response
+func (o *GetTaskStatsForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *GetTaskStatsForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // GetTaskStatsDefault A fault in Gantry itself; the cause is logged on the server.
 //
 // swagger:response getTaskStatsDefault

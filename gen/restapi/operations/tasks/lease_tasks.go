@@ -5,20 +5,21 @@ package tasks
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // LeaseTasksHandlerFunc turns a function with the right signature into a lease tasks handler
-type LeaseTasksHandlerFunc func(LeaseTasksParams) middleware.Responder
+type LeaseTasksHandlerFunc func(LeaseTasksParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn LeaseTasksHandlerFunc) Handle(params LeaseTasksParams) middleware.Responder {
-	return fn(params)
+func (fn LeaseTasksHandlerFunc) Handle(params LeaseTasksParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // LeaseTasksHandler interface for that can handle valid lease tasks params
 type LeaseTasksHandler interface {
-	Handle(LeaseTasksParams) middleware.Responder
+	Handle(LeaseTasksParams, *models.Principal) middleware.Responder
 }
 
 // NewLeaseTasks creates a new http.Handler for the lease tasks operation
@@ -44,12 +45,25 @@ func (o *LeaseTasks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewLeaseTasksParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

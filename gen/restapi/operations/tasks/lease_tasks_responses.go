@@ -91,6 +91,109 @@ func (o *LeaseTasksBadRequest) WriteResponse(rw http.ResponseWriter, producer ru
 	}
 }
 
+// LeaseTasksUnauthorizedCode is the HTTP code returned for type LeaseTasksUnauthorized
+const LeaseTasksUnauthorizedCode int = 401
+
+// LeaseTasksUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response leaseTasksUnauthorized
+type LeaseTasksUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewLeaseTasksUnauthorized creates LeaseTasksUnauthorized with default headers values
+func NewLeaseTasksUnauthorized() *LeaseTasksUnauthorized {
+
+	return &LeaseTasksUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the lease tasks unauthorized response
+func (o *LeaseTasksUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *LeaseTasksUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the lease tasks unauthorized response
+func (o *LeaseTasksUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the lease tasks unauthorized response
+func (o *LeaseTasksUnauthorized) WithPayload(payload *models.Error) *LeaseTasksUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the lease tasks unauthorized response
+func (o *LeaseTasksUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *LeaseTasksUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// LeaseTasksForbiddenCode is the HTTP code returned for type LeaseTasksForbidden
+const LeaseTasksForbiddenCode int = 403
+
+// LeaseTasksForbidden The caller's role may not do this.
+//
+// swagger:response leaseTasksForbidden
+type LeaseTasksForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewLeaseTasksForbidden creates LeaseTasksForbidden with default headers values
+func NewLeaseTasksForbidden() *LeaseTasksForbidden {
+
+	return &LeaseTasksForbidden{}
+}
+
+// WithPayload adds the payload to the lease tasks forbidden response
+func (o *LeaseTasksForbidden) WithPayload(payload *models.Error) *LeaseTasksForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the lease tasks forbidden response
+func (o *LeaseTasksForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *LeaseTasksForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // LeaseTasksDefault A fault in Gantry itself; the cause is logged on the server.
 //
 // swagger:response leaseTasksDefault

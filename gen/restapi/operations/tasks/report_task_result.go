@@ -5,20 +5,21 @@ package tasks
 import (
 	"net/http"
 
+	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime/middleware"
 )
 
 // ReportTaskResultHandlerFunc turns a function with the right signature into a report task result handler
-type ReportTaskResultHandlerFunc func(ReportTaskResultParams) middleware.Responder
+type ReportTaskResultHandlerFunc func(ReportTaskResultParams, *models.Principal) middleware.Responder
 
 // Handle executing the request and returning a response
-func (fn ReportTaskResultHandlerFunc) Handle(params ReportTaskResultParams) middleware.Responder {
-	return fn(params)
+func (fn ReportTaskResultHandlerFunc) Handle(params ReportTaskResultParams, principal *models.Principal) middleware.Responder {
+	return fn(params, principal)
 }
 
 // ReportTaskResultHandler interface for that can handle valid report task result params
 type ReportTaskResultHandler interface {
-	Handle(ReportTaskResultParams) middleware.Responder
+	Handle(ReportTaskResultParams, *models.Principal) middleware.Responder
 }
 
 // NewReportTaskResult creates a new http.Handler for the report task result operation
@@ -42,12 +43,25 @@ func (o *ReportTaskResult) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*r = *rCtx
 	}
 	params := NewReportTaskResultParams()
+	uprinc, aCtx, err := o.Context.Authorize(r, route)
+	if err != nil {
+		o.Context.Respond(rw, r, route.Produces, route, err)
+		return
+	}
+	if aCtx != nil {
+		*r = *aCtx
+	}
+	var principal *models.Principal
+	if uprinc != nil {
+		principal = uprinc.(*models.Principal) // this is really a models.Principal, I promise
+	}
+
 	if err := o.Context.BindValidRequest(r, route, &params); err != nil { // bind params
 		o.Context.Respond(rw, r, route.Produces, route, err)
 		return
 	}
 
-	res := o.Handler.Handle(params) // actually handle the request
+	res := o.Handler.Handle(params, principal) // actually handle the request
 
 	o.Context.Respond(rw, r, route.Produces, route, res)
 

@@ -91,6 +91,109 @@ func (o *ReportTaskResultBadRequest) WriteResponse(rw http.ResponseWriter, produ
 	}
 }
 
+// ReportTaskResultUnauthorizedCode is the HTTP code returned for type ReportTaskResultUnauthorized
+const ReportTaskResultUnauthorizedCode int = 401
+
+// ReportTaskResultUnauthorized Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).
+//
+// swagger:response reportTaskResultUnauthorized
+type ReportTaskResultUnauthorized struct {
+
+	// `Bearer realm="gantry"`
+	WWWAuthenticate string `json:"WWW-Authenticate"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewReportTaskResultUnauthorized creates ReportTaskResultUnauthorized with default headers values
+func NewReportTaskResultUnauthorized() *ReportTaskResultUnauthorized {
+
+	return &ReportTaskResultUnauthorized{}
+}
+
+// WithWWWAuthenticate adds the wWWAuthenticate to the report task result unauthorized response
+func (o *ReportTaskResultUnauthorized) WithWWWAuthenticate(wWWAuthenticate string) *ReportTaskResultUnauthorized {
+	o.WWWAuthenticate = wWWAuthenticate
+	return o
+}
+
+// SetWWWAuthenticate sets the wWWAuthenticate to the report task result unauthorized response
+func (o *ReportTaskResultUnauthorized) SetWWWAuthenticate(wWWAuthenticate string) {
+	o.WWWAuthenticate = wWWAuthenticate
+}
+
+// WithPayload adds the payload to the report task result unauthorized response
+func (o *ReportTaskResultUnauthorized) WithPayload(payload *models.Error) *ReportTaskResultUnauthorized {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the report task result unauthorized response
+func (o *ReportTaskResultUnauthorized) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ReportTaskResultUnauthorized) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header WWW-Authenticate
+
+	wWWAuthenticate := o.WWWAuthenticate
+	if wWWAuthenticate != "" {
+		rw.Header().Set("WWW-Authenticate", wWWAuthenticate)
+	}
+
+	rw.WriteHeader(401)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// ReportTaskResultForbiddenCode is the HTTP code returned for type ReportTaskResultForbidden
+const ReportTaskResultForbiddenCode int = 403
+
+// ReportTaskResultForbidden The caller's role may not do this.
+//
+// swagger:response reportTaskResultForbidden
+type ReportTaskResultForbidden struct {
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewReportTaskResultForbidden creates ReportTaskResultForbidden with default headers values
+func NewReportTaskResultForbidden() *ReportTaskResultForbidden {
+
+	return &ReportTaskResultForbidden{}
+}
+
+// WithPayload adds the payload to the report task result forbidden response
+func (o *ReportTaskResultForbidden) WithPayload(payload *models.Error) *ReportTaskResultForbidden {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the report task result forbidden response
+func (o *ReportTaskResultForbidden) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *ReportTaskResultForbidden) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	rw.WriteHeader(403)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
 // ReportTaskResultNotFoundCode is the HTTP code returned for type ReportTaskResultNotFound
 const ReportTaskResultNotFoundCode int = 404
 

@@ -1,0 +1,43 @@
+package auth
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Authenticator turns the Authorization header of a request into an Identity.
+type Authenticator struct {
+	tokens TokenStore
+	oidc   *OIDC // nil when no identity source is configured
+	now    func() time.Time
+}
+
+// NewAuthenticator verifies Gantry API tokens against tokens and, when oidc is not nil,
+// JWTs against the external identity source.
+func NewAuthenticator(tokens TokenStore, oidc *OIDC) *Authenticator {
+	return &Authenticator{tokens: tokens, oidc: oidc, now: time.Now}
+}
+
+// Authenticate verifies "Bearer <token>". Bad credentials are ErrUnauthenticated with a
+// reason for the caller that never repeats the credential.
+func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (Identity, error) {
+	if authorization == "" {
+		return Identity{}, Unauthenticated("credentials are required: send Authorization: Bearer <token>")
+	}
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return Identity{}, Unauthenticated("the Authorization header must be: Bearer <token>")
+	}
+	token = strings.TrimSpace(token)
+	switch {
+	case token == "":
+		return Identity{}, Unauthenticated("the Authorization header has no token")
+	case strings.HasPrefix(token, TokenPrefix):
+		return verifyToken(ctx, a.tokens, token, a.now())
+	case a.oidc != nil && strings.Count(token, ".") == 2:
+		return a.oidc.Verify(ctx, token)
+	default:
+		return Identity{}, Unauthenticated("the token is neither a Gantry API token nor an OIDC token of this server's identity source")
+	}
+}

@@ -1,0 +1,255 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// OIDC verification settings.
+const (
+	defaultUsernameClaim = "sub"
+	defaultGroupsClaim   = "groups"
+	maxUsernameBytes     = 255
+	// discoveryRetry is the least time between two discovery attempts made by Verify.
+	discoveryRetry = 5 * time.Second
+	// fetchTimeout bounds each discovery and key set request.
+	fetchTimeout = 10 * time.Second
+)
+
+// OIDCConfig configures the verifier of an external identity source's tokens.
+type OIDCConfig struct {
+	Issuer        string       // required: the issuer URL; discovery is at Issuer + "/.well-known/openid-configuration"
+	Audience      string       // required: a token's aud must contain it
+	UsernameClaim string       // default "sub": a non-empty string of at most 255 bytes, the Identity's Name
+	GroupsClaim   string       // default "groups": a JSON array of strings or a single string; absent = no groups
+	AdminGroup    string       // optional: its members are admins, everyone else is a developer
+	HTTPClient    *http.Client // optional: for discovery and key set requests (custom CAs, tests)
+	Log           *slog.Logger // optional
+}
+
+// OIDC verifies the ID tokens of an OpenID Connect identity source and maps them to an
+// Identity. It discovers the source lazily and picks up rotated signing keys on its own.
+// It is safe for concurrent use.
+type OIDC struct {
+	cfg    OIDCConfig
+	client *http.Client
+
+	// verifier is set once discovery succeeded; it never changes afterwards.
+	verifier atomic.Pointer[oidc.IDTokenVerifier]
+	// discovering is a one-slot lock held while discovering, so that waiting honours ctx.
+	discovering chan struct{}
+	failedAt    time.Time // last failed discovery; guarded by discovering
+
+	now func() time.Time // time.Now; tests change it
+}
+
+// NewOIDC checks cfg and returns a verifier. It does not contact the issuer.
+func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
+	if err := checkIssuer(cfg.Issuer); err != nil {
+		return nil, err
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("OIDC audience is required")
+	}
+	if cfg.UsernameClaim == "" {
+		cfg.UsernameClaim = defaultUsernameClaim
+	}
+	if cfg.GroupsClaim == "" {
+		cfg.GroupsClaim = defaultGroupsClaim
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &OIDC{
+		cfg:         cfg,
+		client:      withTimeout(cfg.HTTPClient),
+		discovering: make(chan struct{}, 1),
+		now:         time.Now,
+	}, nil
+}
+
+// checkIssuer requires an absolute http(s) URL without query or fragment.
+func checkIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("OIDC issuer %q is not an absolute http(s) URL", issuer)
+	}
+	return nil
+}
+
+// withTimeout returns c, or a copy of it, that gives up on a request after fetchTimeout.
+// go-oidc fetches keys in the background with this client and no deadline of its own.
+func withTimeout(c *http.Client) *http.Client {
+	if c == nil {
+		return &http.Client{Timeout: fetchTimeout}
+	}
+	if c.Timeout == 0 {
+		cp := *c
+		cp.Timeout = fetchTimeout
+		return &cp
+	}
+	return c
+}
+
+// Discover fetches the issuer's discovery document now, unless that was already done.
+// The error wraps ErrUnavailable and says why, for the server's log.
+func (o *OIDC) Discover(ctx context.Context) error {
+	_, err := o.verifierFor(ctx, false)
+	return err
+}
+
+// Verify checks raw — issuer, audience, expiry and signature — and returns its Identity.
+// It fails with ErrUnauthenticated when the token is not acceptable, with ErrUnavailable
+// when the identity source cannot be reached to check it, or with ctx's error.
+func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return Identity{}, err
+	}
+	if raw == "" {
+		return Identity{}, Unauthenticated("OIDC token missing")
+	}
+	v, err := o.verifierFor(ctx, true)
+	if err != nil {
+		return Identity{}, err
+	}
+	tok, err := v.Verify(ctx, raw)
+	if err != nil {
+		return Identity{}, o.rejection(ctx, err)
+	}
+	return o.identity(tok)
+}
+
+// verifierFor returns the verifier, discovering the issuer first if need be. When lazy
+// (called by Verify), it does not try again sooner than discoveryRetry after a failure,
+// and it logs the cause of a failure rather than returning it.
+func (o *OIDC) verifierFor(ctx context.Context, lazy bool) (*oidc.IDTokenVerifier, error) {
+	if v := o.verifier.Load(); v != nil {
+		return v, nil
+	}
+	select {
+	case o.discovering <- struct{}{}:
+		defer func() { <-o.discovering }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if v := o.verifier.Load(); v != nil {
+		return v, nil
+	}
+	if lazy && !o.failedAt.IsZero() && o.now().Sub(o.failedAt) < discoveryRetry {
+		return nil, o.unavailable()
+	}
+	v, err := o.discover(ctx)
+	switch {
+	case err == nil:
+		o.verifier.Store(v)
+		return v, nil
+	case ctx.Err() != nil: // the caller gave up; the source did not fail
+		return nil, ctx.Err()
+	}
+	o.failedAt = o.now()
+	if !lazy {
+		return nil, err
+	}
+	o.cfg.Log.Warn("OIDC discovery failed", "err", err)
+	return nil, o.unavailable()
+}
+
+// discover fetches the issuer's discovery document and makes a verifier from it. The
+// verifier's key set fetches keys when it meets a key id it has not cached.
+func (o *OIDC) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.client), o.cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: discover %s: %w", ErrUnavailable, o.cfg.Issuer, err)
+	}
+	return p.Verifier(&oidc.Config{ClientID: o.cfg.Audience}), nil
+}
+
+// unavailable is the error a caller sees while the identity source cannot be reached.
+func (o *OIDC) unavailable() error {
+	return errorf(ErrUnavailable, "the identity source %s cannot be reached", o.cfg.Issuer)
+}
+
+// rejection maps an error of go-oidc's verifier to one for the caller. go-oidc v3 has a
+// type only for expiry; the other cases are told apart by its messages (verify.go, jwks.go).
+func (o *OIDC) rejection(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var expired *oidc.TokenExpiredError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &expired):
+		return Unauthenticated("OIDC token expired")
+	case strings.Contains(msg, "fetching keys"): // the key set could not be fetched
+		o.cfg.Log.Warn("OIDC key set unavailable", "issuer", o.cfg.Issuer, "err", err)
+		return o.unavailable()
+	case strings.Contains(msg, "issued by a different provider"):
+		return Unauthenticated("OIDC token from another issuer")
+	case strings.Contains(msg, "expected audience"):
+		return Unauthenticated("OIDC token for another audience")
+	case strings.Contains(msg, "failed to verify signature"):
+		return Unauthenticated("OIDC token signature invalid")
+	case strings.Contains(msg, "malformed jwt"):
+		return Unauthenticated("OIDC token malformed or signed with an unsupported algorithm")
+	default:
+		return Unauthenticated("OIDC token rejected")
+	}
+}
+
+// identity maps the claims of a verified token to an Identity.
+func (o *OIDC) identity(tok *oidc.IDToken) (Identity, error) {
+	var claims map[string]json.RawMessage
+	if err := tok.Claims(&claims); err != nil {
+		return Identity{}, Unauthenticated("OIDC token claims malformed")
+	}
+	name, ok := username(claims[o.cfg.UsernameClaim])
+	if !ok {
+		return Identity{}, Unauthenticated("OIDC token has no usable %q claim", o.cfg.UsernameClaim)
+	}
+	groups, ok := groupList(claims[o.cfg.GroupsClaim])
+	if !ok {
+		return Identity{}, Unauthenticated("OIDC token %q claim is not a string or a list of strings", o.cfg.GroupsClaim)
+	}
+	role := RoleDeveloper
+	if o.cfg.AdminGroup != "" && slices.Contains(groups, o.cfg.AdminGroup) {
+		role = RoleAdmin
+	}
+	return Identity{Name: name, Role: role, Kind: KindOIDC, Groups: groups}, nil
+}
+
+// username reads a non-empty JSON string of at most maxUsernameBytes.
+func username(raw json.RawMessage) (string, bool) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil || s == "" || len(s) > maxUsernameBytes {
+		return "", false
+	}
+	return s, true
+}
+
+// groupList reads a JSON array of strings or a single string; absent or null is no groups.
+func groupList(raw json.RawMessage) ([]string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, true
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list, true
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []string{one}, true
+	}
+	return nil, false
+}

@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+func openStore(t testing.TB) *store.DB {
+	t.Helper()
+	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func addToken(t testing.TB, s *store.DB, user, role string, expires *time.Time) (secret, id string) {
+	t.Helper()
+	id = s.NewID()
+	secret, hash := NewSecret(id)
+	if _, err := s.CreateToken(context.Background(), store.Token{ID: id, Name: "t", User: user, Role: role, Hash: hash, ExpiresAt: expires}); err != nil {
+		t.Fatal(err)
+	}
+	return secret, id
+}
+
+func TestSecretsAreUniqueAndCarryTheirID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		secret, hash := NewSecret("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+		if seen[secret] || len(hash) != 32 {
+			t.Fatalf("secret %q repeated or hash %d bytes", secret, len(hash))
+		}
+		seen[secret] = true
+		if id, ok := tokenID(secret); !ok || id != "01ARZ3NDEKTSV4RRFFQ69G5FAV" {
+			t.Fatalf("tokenID(%q) = %q %v", secret, id, ok)
+		}
+	}
+}
+
+func TestAuthenticateAPITokens(t *testing.T) {
+	s := openStore(t)
+	a := NewAuthenticator(s, nil)
+	good, goodID := addToken(t, s, "alice", RoleDeveloper, nil)
+	past := time.Now().Add(-time.Second)
+	expired, _ := addToken(t, s, "carol", RoleDeveloper, &past)
+	revoked, revokedID := addToken(t, s, "dave", RoleAdmin, nil)
+	if err := s.DeleteToken(context.Background(), revokedID); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewSecret(goodID) // the right ID, another secret
+
+	id, err := a.Authenticate(context.Background(), "Bearer "+good)
+	if err != nil || !reflect.DeepEqual(id, Identity{Name: "alice", Role: RoleDeveloper, Kind: KindToken, TokenID: goodID}) {
+		t.Fatalf("good token: %+v %v", id, err)
+	}
+	if _, err := a.Authenticate(context.Background(), "bearer  "+good+" "); err != nil {
+		t.Fatalf("scheme is case-insensitive, spaces trimmed: %v", err)
+	}
+	for name, header := range map[string]string{
+		"empty":        "",
+		"no scheme":    good,
+		"basic":        "Basic " + good,
+		"no token":     "Bearer ",
+		"wrong secret": "Bearer " + other,
+		"expired":      "Bearer " + expired,
+		"revoked":      "Bearer " + revoked,
+		"truncated":    "Bearer " + good[:len(good)-1],
+		"extended":     "Bearer " + good + "x",
+		"unknown id":   "Bearer gantry_01ARZ3NDEKTSV4RRFFQ69G5FAV_" + strings.Repeat("A", 43),
+		"jwt, no oidc": "Bearer a.b.c",
+	} {
+		_, err := a.Authenticate(context.Background(), header)
+		if !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "gantry_") {
+			t.Errorf("%s: the message repeats the credential: %v", name, err)
+		}
+	}
+}
+
+// BenchmarkVerifyToken compares the cost of a right secret, secrets wrong in their first or
+// last byte, and an unknown ID: with hashing and a constant-time compare they cost the same,
+// so timing tells an attacker nothing about how much of a secret was right.
+func BenchmarkVerifyToken(b *testing.B) {
+	s := openStore(b)
+	good, _ := addToken(b, s, "alice", RoleDeveloper, nil)
+	flip := func(i int) string {
+		c := []byte(good)
+		c[i] ^= 1
+		return string(c)
+	}
+	prefix := len(TokenPrefix) + idLen + 1
+	for name, secret := range map[string]string{
+		"valid":           good,
+		"wrong-first":     flip(prefix),
+		"wrong-last":      flip(len(good) - 1),
+		"unknown-id":      "gantry_01ARZ3NDEKTSV4RRFFQ69G5FAV_" + good[prefix:],
+		"malformed-short": good[:20],
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				_, _ = verifyToken(context.Background(), s, secret, time.Now())
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/go-openapi/loads"
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/runtime/security"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/gen/restapi"
+)
+
+// Authenticator verifies the credentials of a request.
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (auth.Identity, error)
+}
+
+type identityKey struct{}
+
+// identity returns the caller's identity, set by authenticate before routing.
+func identity(ctx context.Context) (auth.Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(auth.Identity)
+	return id, ok
+}
+
+// caller returns the identity of an operation's caller. Every operation that needs one is
+// reached only through authenticate; an operation without one sees an identity with no
+// rights (an empty developer), never an admin.
+func caller(ctx context.Context) auth.Identity {
+	id, _ := identity(ctx)
+	return id
+}
+
+// authenticate checks credentials before routing: a /v1 request passes only with a valid
+// identity, except the operations the spec declares public (`security: []`). With
+// authentication off (no Authenticator) every caller is auth.Anonymous, an admin.
+func (a *API) authenticate(public publicOperations, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.auth == nil {
+			a.serveAs(w, r, auth.Anonymous, next)
+			return
+		}
+		if public.match(r.Method, r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			writeError(w, toAPIError(a.log, err))
+			return
+		}
+		a.serveAs(w, r, id, next)
+	})
+}
+
+func (a *API) serveAs(w http.ResponseWriter, r *http.Request, id auth.Identity, next http.Handler) {
+	if e := auditEntryOf(r.Context()); e != nil {
+		e.who = id
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// principalAuthenticator is the go-openapi authenticator of the spec's bearer scheme: the
+// credentials were verified before routing, so it hands over the identity found then, as
+// the spec's Principal. An operation the spec secures is thus refused (401) even if a path
+// slipped past authenticate.
+func principalAuthenticator(string, string, security.TokenAuthentication) runtime.Authenticator {
+	return security.HttpAuthenticator(func(r *http.Request) (bool, any, error) {
+		id, ok := identity(r.Context())
+		if !ok {
+			return true, nil, auth.Unauthenticated("credentials are required: send Authorization: Bearer <token>")
+		}
+		return true, principalToModel(id), nil
+	})
+}
+
+func principalToModel(id auth.Identity) *models.Principal {
+	name, role, kind := id.Name, id.Role, id.Kind
+	return &models.Principal{Name: &name, Role: &role, Kind: &kind, Groups: id.Groups, TokenID: id.TokenID}
+}
+
+// publicOperations are the operations of the spec with `security: []`, which need no
+// credentials, as method + path templates under /v1.
+type publicOperations []publicOperation
+
+type publicOperation struct {
+	method   string
+	segments []string // "{x}" matches any one segment
+}
+
+func loadPublicOperations() (publicOperations, error) {
+	doc, err := loads.Analyzed(restapi.SwaggerJSON, "")
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	an := doc.Analyzer
+	var public publicOperations
+	for method, byPath := range an.Operations() {
+		for path, op := range byPath {
+			if len(an.SecurityRequirementsFor(op)) == 0 {
+				public = append(public, publicOperation{method: strings.ToUpper(method), segments: strings.Split(doc.BasePath()+path, "/")})
+			}
+		}
+	}
+	return public, nil
+}
+
+func (p publicOperations) match(method, path string) bool {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	segs := strings.Split(path, "/")
+	for _, op := range p {
+		if op.method == method && matchSegments(op.segments, segs) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchSegments(template, segs []string) bool {
+	if len(template) != len(segs) {
+		return false
+	}
+	for i, t := range template {
+		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+			if segs[i] == "" {
+				return false
+			}
+		} else if t != segs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- authorization ----
+
+// errAppNotFound is what a caller gets for an app it may not see: the same answer as
+// for an app that does not exist, so names do not leak.
+func errAppNotFound(name string) *apiError {
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("app %q not found", name)}
+}
+
+// mayUse tells whether id may see and change the apps of owner.
+func mayUse(id auth.Identity, owner string) bool {
+	return id.IsAdmin() || (id.Name != "" && id.Name == owner)
+}
+
+// checkApp answers nil when the caller may use app, or the error to answer: 404 when the
+// app does not exist or belongs to someone else.
+func (a *API) checkApp(ctx context.Context, app string) error {
+	owner, err := a.store.AppOwner(app)
+	if err != nil {
+		return err
+	}
+	if !mayUse(caller(ctx), owner) {
+		return errAppNotFound(app)
+	}
+	return nil
+}
+
+// requireAdmin answers nil for an admin, or the 403 to answer.
+func requireAdmin(ctx context.Context, what string) error {
+	if !caller(ctx).IsAdmin() {
+		return auth.Forbidden("%s needs the admin role", what)
+	}
+	return nil
+}
