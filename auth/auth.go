@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Roles. An admin may do everything; a developer works on the apps it owns.
@@ -25,6 +26,9 @@ type Identity struct {
 	Kind    string   // KindToken, KindOIDC or KindNone
 	Groups  []string // from the identity source's groups claim
 	TokenID string   // the API token used, for KindToken
+	// ExpiresAt is when the credential stops working (nil: never). A developer's new
+	// tokens may not outlive it.
+	ExpiresAt *time.Time
 }
 
 // IsAdmin tells whether the identity may do everything.

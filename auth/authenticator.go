@@ -19,6 +19,17 @@ func NewAuthenticator(tokens TokenStore, oidc *OIDC) *Authenticator {
 	return &Authenticator{tokens: tokens, oidc: oidc, now: time.Now}
 }
 
+// Recognizes tells, without verifying it, whether an Authorization value holds a Gantry
+// API token or a JWT that names the configured identity source as its issuer.
+func (a *Authenticator) Recognizes(authorization string) bool {
+	_, token, _ := strings.Cut(authorization, " ")
+	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, TokenPrefix) {
+		return true
+	}
+	return a.oidc != nil && a.oidc.Issues(token)
+}
+
 // Authenticate verifies "Bearer <token>". Bad credentials are ErrUnauthenticated with a
 // reason for the caller that never repeats the credential.
 func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (Identity, error) {

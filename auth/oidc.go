@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,13 +30,16 @@ const (
 
 // OIDCConfig configures the verifier of an external identity source's tokens.
 type OIDCConfig struct {
-	Issuer        string       // required: the issuer URL; discovery is at Issuer + "/.well-known/openid-configuration"
-	Audience      string       // required: a token's aud must contain it
-	UsernameClaim string       // default "sub": a non-empty string of at most 255 bytes, the Identity's Name
-	GroupsClaim   string       // default "groups": a JSON array of strings or a single string; absent = no groups
-	AdminGroup    string       // optional: its members are admins, everyone else is a developer
-	HTTPClient    *http.Client // optional: for discovery and key set requests (custom CAs, tests)
-	Log           *slog.Logger // optional
+	Issuer        string // required: the issuer URL; discovery is at Issuer + "/.well-known/openid-configuration"
+	Audience      string // required: a token's aud must contain it
+	UsernameClaim string // default "sub": a non-empty string of at most 255 bytes, the Identity's Name
+	// UsernamePrefix is put before every OIDC user name (e.g. "oidc:"), so that a name
+	// chosen at the identity source cannot be taken for a Gantry token user such as "admin".
+	UsernamePrefix string
+	GroupsClaim    string       // default "groups": a JSON array of strings or a single string; absent = no groups
+	AdminGroup     string       // optional: its members are admins, everyone else is a developer
+	HTTPClient     *http.Client // optional: for discovery and key set requests (custom CAs, tests)
+	Log            *slog.Logger // optional
 }
 
 // OIDC verifies the ID tokens of an OpenID Connect identity source and maps them to an
@@ -226,7 +230,8 @@ func (o *OIDC) identity(tok *oidc.IDToken) (Identity, error) {
 	if o.cfg.AdminGroup != "" && slices.Contains(groups, o.cfg.AdminGroup) {
 		role = RoleAdmin
 	}
-	return Identity{Name: name, Role: role, Kind: KindOIDC, Groups: groups}, nil
+	exp := tok.Expiry
+	return Identity{Name: o.cfg.UsernamePrefix + name, Role: role, Kind: KindOIDC, Groups: groups, ExpiresAt: &exp}, nil
 }
 
 // username reads a non-empty JSON string of at most maxUsernameBytes.
@@ -252,4 +257,21 @@ func groupList(raw json.RawMessage) ([]string, bool) {
 		return []string{one}, true
 	}
 	return nil, false
+}
+
+// Issues tells, without verifying it, whether raw is a JWT whose iss claim is this identity
+// source: a credential for Gantry that must not be passed on.
+func (o *OIDC) Issues(raw string) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+	}
+	return json.Unmarshal(payload, &claims) == nil && claims.Iss == o.cfg.Issuer
 }

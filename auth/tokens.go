@@ -79,5 +79,5 @@ func verifyToken(ctx context.Context, tokens TokenStore, secret string, now time
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return Identity{}, Unauthenticated("API token expired")
 	}
-	return Identity{Name: t.User, Role: t.Role, Kind: KindToken, TokenID: t.ID}, nil
+	return Identity{Name: t.User, Role: t.Role, Kind: KindToken, TokenID: t.ID, ExpiresAt: t.ExpiresAt}, nil
 }

@@ -52,7 +52,7 @@ func TestAuthenticateAPITokens(t *testing.T) {
 	past := time.Now().Add(-time.Second)
 	expired, _ := addToken(t, s, "carol", RoleDeveloper, &past)
 	revoked, revokedID := addToken(t, s, "dave", RoleAdmin, nil)
-	if err := s.DeleteToken(context.Background(), revokedID); err != nil {
+	if _, err := s.DeleteToken(context.Background(), revokedID); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := NewSecret(goodID) // the right ID, another secret

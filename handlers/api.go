@@ -26,20 +26,21 @@ const MaxManagementBody = 1 << 20
 // Store is what the management API needs of persistence.
 type Store interface {
 	CreateApp(ctx context.Context, app store.App) (store.App, error)
-	PutApp(ctx context.Context, app store.App, creator string) (store.App, bool, error)
+	PutApp(ctx context.Context, app store.App, creator string, guard store.AppGuard) (store.App, bool, error)
 	UpdateApp(ctx context.Context, name string, fn func(*store.App) error) (store.App, error)
 	GetApp(ctx context.Context, name string) (store.App, error)
 	ListApps(ctx context.Context, f store.AppFilter, page store.Page) ([]store.App, string, error)
-	DeleteApp(ctx context.Context, name string) error
+	DeleteApp(ctx context.Context, name string, guard store.AppGuard) error
 	AppOwner(name string) (string, error)
-	AppsOwnedBy(owner string) map[string]bool
+	AppsOwnedBy(owner string) map[string]string
+	AppID(name string) (string, error)
 
-	CreateRoute(ctx context.Context, r store.Route) (store.Route, error)
-	PutRoute(ctx context.Context, r store.Route) (store.Route, bool, error)
-	UpdateRoute(ctx context.Context, app, path string, fn func(*store.Route) error) (store.Route, error)
+	CreateRoute(ctx context.Context, r store.Route, guard store.AppGuard) (store.Route, error)
+	PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) (store.Route, bool, error)
+	UpdateRoute(ctx context.Context, app, path string, fn func(*store.Route) error, guard store.AppGuard) (store.Route, error)
 	GetRoute(ctx context.Context, app, path string) (store.Route, error)
 	ListRoutes(ctx context.Context, app string, page store.Page) ([]store.Route, string, error)
-	DeleteRoute(ctx context.Context, app, path string) error
+	DeleteRoute(ctx context.Context, app, path string, guard store.AppGuard) error
 
 	MatchRoute(app, path string) (store.Route, store.Params, error)
 
@@ -51,11 +52,17 @@ type Store interface {
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	TaskStats(ctx context.Context) (store.TaskStats, error)
 
+	CreateAPI(ctx context.Context, api store.API) (store.API, error)
+	GetAPI(ctx context.Context, name string) (store.API, error)
+	ListAPIs(ctx context.Context, f store.APIFilter, page store.Page) ([]store.API, string, error)
+	UpdateAPI(ctx context.Context, name string, fn func(*store.API) error) (store.API, error)
+	DeleteAPI(ctx context.Context, name string) error
+
 	NewID() string
 	CreateToken(ctx context.Context, t store.Token) (store.Token, error)
 	GetToken(ctx context.Context, id string) (store.Token, error)
 	ListTokens(ctx context.Context, f store.TokenFilter, page store.Page) ([]store.Token, string, error)
-	DeleteToken(ctx context.Context, id string) error
+	DeleteToken(ctx context.Context, id string) (int, error)
 }
 
 // Functions is what the API needs of the runner: the one invocation path, and the hooks
@@ -84,6 +91,8 @@ type Deps struct {
 	Audit *slog.Logger
 	// CORSOrigins are the origins browsers may call the API from ("*" for any); none: no CORS.
 	CORSOrigins []string
+	// Metrics serves the Prometheus metrics at /metrics, to admins; nil: no /metrics.
+	Metrics http.Handler
 	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
 	MaxCallBody int64
 	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
@@ -101,6 +110,7 @@ type API struct {
 	auth        Authenticator
 	audit       *slog.Logger
 	corsOrigins []string
+	metrics     http.Handler
 	maxCallBody int64
 	maxOutput   int
 	maxLog      int
@@ -121,7 +131,7 @@ func New(d Deps) *API {
 		d.MaxLog = 256 << 10
 	}
 	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
-		corsOrigins: d.CORSOrigins, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
+		corsOrigins: d.CORSOrigins, metrics: d.Metrics, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,
@@ -133,6 +143,7 @@ func (a *API) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	h, api, err := restapi.HandlerAPI(restapi.Config{
+		ApisAPI:       a,
 		AppsAPI:       a,
 		AuthAPI:       a,
 		ExecutionsAPI: a,
@@ -151,7 +162,14 @@ func (a *API) Handler() (http.Handler, error) {
 		return nil, fmt.Errorf("build management API: %w", err)
 	}
 	api.ServeError = a.serveError
-	management := a.audited(a.authenticate(public, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h)))))
+	management := a.authenticate(public, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h))))
+	v1 := a.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasDotSegment(r.URL.Path) { // the router would clean it and re-target the request
+			writeError(w, toAPIError(a.log, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path))))
+			return
+		}
+		management.ServeHTTP(w, r)
+	}))
 	spec := []byte(restapi.SwaggerJSON)
 	return a.withCORS(a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
@@ -163,13 +181,11 @@ func (a *API) Handler() (http.Handler, error) {
 			w.Header().Set("Content-Type", runtime.JSONMime)
 			_, _ = w.Write(spec)
 		case strings.HasPrefix(p, "/v1/"):
-			if hasDotSegment(p) { // the router would clean it and re-target the request
-				writeError(w, toAPIError(a.log, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", p))))
-				return
-			}
-			management.ServeHTTP(w, r)
+			v1.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/r/"):
 			a.invoke(w, r)
+		case p == "/metrics" && a.metrics != nil:
+			a.serveMetrics(w, r)
 		default:
 			writeError(w, errPathNotFound(p))
 		}

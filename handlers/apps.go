@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/go-openapi/runtime/middleware"
 
@@ -17,21 +17,11 @@ func appWrapper(a store.App) *models.AppWrapper { return &models.AppWrapper{App:
 // ListApps answers one page of apps in name order: a developer's own, or for an admin all
 // of them or one owner's.
 func (a *API) ListApps(ctx context.Context, params apps.ListAppsParams) middleware.Responder {
-	who := caller(ctx)
-	var f store.AppFilter
-	if params.Owner != nil && *params.Owner != "" {
-		f.Owner = *params.Owner
-		if f.Owner == "me" {
-			f.Owner = who.Name
-		}
+	owner, err := ownerFilter(caller(ctx), params.Owner, "apps")
+	if err != nil {
+		return a.errorResponse(err)
 	}
-	if !who.IsAdmin() {
-		if f.Owner != "" && f.Owner != who.Name {
-			return a.errorResponse(auth.Forbidden("a developer may only list its own apps"))
-		}
-		f.Owner = who.Name
-	}
-	list, next, err := a.store.ListApps(ctx, f, page(params.PerPage, params.Cursor))
+	list, next, err := a.store.ListApps(ctx, store.AppFilter{Owner: owner}, page(params.PerPage, params.Cursor))
 	if err != nil {
 		return a.errorResponse(err)
 	}
@@ -73,10 +63,7 @@ func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.R
 	if bad != nil {
 		return bad
 	}
-	if err := a.checkApp(ctx, params.App); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return a.errorResponse(err)
-	}
-	app, created, err := a.store.PutApp(ctx, store.App{Name: params.App, Config: mergeConfig(nil, in.Config), Owner: in.Owner}, caller(ctx).Name)
+	app, created, err := a.store.PutApp(ctx, store.App{Name: params.App, Config: mergeConfig(nil, in.Config), Owner: in.Owner}, caller(ctx).Name, appGuard(ctx, params.App))
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("app", err))
 	}
@@ -99,7 +86,8 @@ func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middlewa
 			return errAppNotFound(params.App)
 		}
 		app.Config = mergeConfig(app.Config, in.Config)
-		if in.Owner != "" {
+		if in.Owner != "" && in.Owner != app.Owner {
+			auditNote(ctx, slog.String("old_owner", app.Owner), slog.String("new_owner", in.Owner))
 			app.Owner = in.Owner
 		}
 		return nil
@@ -113,10 +101,7 @@ func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middlewa
 
 // DeleteApp deletes an app without routes; 409 while it has some.
 func (a *API) DeleteApp(ctx context.Context, params apps.DeleteAppParams) middleware.Responder {
-	if err := a.checkApp(ctx, params.App); err != nil {
-		return a.errorResponse(err)
-	}
-	if err := a.store.DeleteApp(ctx, params.App); err != nil {
+	if err := a.store.DeleteApp(ctx, params.App, appGuard(ctx, params.App)); err != nil {
 		return a.errorResponse(err)
 	}
 	a.appChanged(params.App)

@@ -11,7 +11,15 @@ import (
 
 // auditEntry gathers what the audit line of one request says; authenticate fills in who.
 type auditEntry struct {
-	who auth.Identity
+	who   auth.Identity
+	notes []slog.Attr // what the operation adds: the new token's user, an app's new owner, ...
+}
+
+// auditNote adds attributes to the audit line of the request in ctx, if it has one.
+func auditNote(ctx context.Context, attrs ...slog.Attr) {
+	if e := auditEntryOf(ctx); e != nil {
+		e.notes = append(e.notes, attrs...)
+	}
 }
 
 type auditKey struct{}
@@ -45,31 +53,45 @@ func (a *API) audited(next http.Handler) http.Handler {
 		start := time.Now()
 		entry := &auditEntry{}
 		rec := &statusRecorder{ResponseWriter: w}
+		defer func() { // written even when the operation panics (a bug: 500)
+			v := recover()
+			status := rec.status
+			switch {
+			case v != nil:
+				status = http.StatusInternalServerError
+			case status == 0:
+				status = http.StatusOK
+			}
+			a.writeAudit(r, entry, status, time.Since(start))
+			if v != nil {
+				panic(v)
+			}
+		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), auditKey{}, entry)))
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		result := "ok"
-		switch {
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			result = "denied"
-		case status >= 400:
-			result = "failed"
-		}
-		a.audit.LogAttrs(r.Context(), slog.LevelInfo, "audit",
-			slog.String("who", entry.who.Name),
-			slog.String("role", entry.who.Role),
-			slog.String("auth", entry.who.Kind),
-			slog.String("token_id", entry.who.TokenID),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.String("result", result),
-			slog.Int64("duration_us", time.Since(start).Microseconds()),
-			slog.String("remote", r.RemoteAddr),
-		)
 	})
+}
+
+func (a *API) writeAudit(r *http.Request, entry *auditEntry, status int, took time.Duration) {
+	result := "ok"
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		result = "denied"
+	case status >= 400:
+		result = "failed"
+	}
+	attrs := append([]slog.Attr{
+		slog.String("who", entry.who.Name),
+		slog.String("role", entry.who.Role),
+		slog.String("auth", entry.who.Kind),
+		slog.String("token_id", entry.who.TokenID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.String("result", result),
+		slog.Int64("duration_us", took.Microseconds()),
+		slog.String("remote", r.RemoteAddr),
+	}, entry.notes...)
+	a.audit.LogAttrs(r.Context(), slog.LevelInfo, "audit", attrs...)
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -13,11 +13,15 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi"
+	"github.com/gantry-dev/gantry/store"
 )
 
 // Authenticator verifies the credentials of a request.
 type Authenticator interface {
 	Authenticate(ctx context.Context, authorization string) (auth.Identity, error)
+	// Recognizes tells, without verifying it, whether an Authorization value holds one of
+	// the credentials Authenticate takes (so that it never reaches a function).
+	Recognizes(authorization string) bool
 }
 
 type identityKey struct{}
@@ -165,10 +169,38 @@ func (a *API) checkApp(ctx context.Context, app string) error {
 	return nil
 }
 
+// appGuard is the ownership check of a write, run by the store inside the write's
+// transaction: the app's owner cannot change between the check and the write.
+func appGuard(ctx context.Context, app string) store.AppGuard {
+	who := caller(ctx)
+	return func(owner string) error {
+		if !mayUse(who, owner) {
+			return errAppNotFound(app)
+		}
+		return nil
+	}
+}
+
 // requireAdmin answers nil for an admin, or the 403 to answer.
 func requireAdmin(ctx context.Context, what string) error {
 	if !caller(ctx).IsAdmin() {
 		return auth.Forbidden("%s needs the admin role", what)
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics to admins (Prometheus sends a bearer token: its
+// authorization.credentials_file), or to anyone with authentication off.
+func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if a.auth != nil {
+		id, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err == nil && !id.IsAdmin() {
+			err = auth.Forbidden("metrics are for admins")
+		}
+		if err != nil {
+			writeError(w, toAPIError(a.log, err))
+			return
+		}
+	}
+	a.metrics.ServeHTTP(w, r)
 }

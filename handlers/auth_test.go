@@ -70,7 +70,7 @@ func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 	f.expired, _ = makeToken(t, s, "carol", auth.RoleDeveloper, &past)
 	var revokedID string
 	f.revoked, revokedID = makeToken(t, s, "dave", auth.RoleDeveloper, nil)
-	if err := s.DeleteToken(context.Background(), revokedID); err != nil {
+	if _, err := s.DeleteToken(context.Background(), revokedID); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := auth.NewSecret(f.aliceTok)
@@ -162,7 +162,7 @@ func specOperations(t testing.TB, fill map[string]string) []specOperation {
 		}
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].id < ops[j].id })
-	if len(ops) < 25 {
+	if len(ops) < 30 {
 		t.Fatalf("only %d operations found in the spec", len(ops))
 	}
 	return ops
@@ -186,6 +186,8 @@ var validBodies = map[string]string{
 	"patchRoute":       `{"route":{}}`,
 	"reportTaskResult": `{"runner":"r1","status":"SUCCESS"}`,
 	"createToken":      `{"token":{"name":"made-by-test"}}`,
+	"createApi":        `{"api":{"name":"made-by-test","function":{"app":"x","route":"/y"},"uris":["/made-by-test"]}}`,
+	"patchApi":         `{"api":{"enabled":false}}`,
 }
 
 func body(t testing.TB, o specOperation) string {
@@ -205,7 +207,7 @@ func body(t testing.TB, o specOperation) string {
 // operations the spec declares public answer.
 func TestEveryOperationNeedsCredentials(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api"})
 	creds := map[string]string{
 		"none":            "",
 		"garbage":         "not-a-token",
@@ -272,15 +274,17 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	f := newAuthFixture(t)
 	ctx := context.Background()
 	expect(t, f.as(t, f.alice, "POST", "/v1/apps", `{"app":{"name":"alices"}}`), 201)
-	if _, err := f.s.CreateRoute(ctx, store.Route{App: "alices", Path: "/hello", Image: "img"}); err != nil {
+	if _, err := f.s.CreateRoute(ctx, store.Route{App: "alices", Path: "/hello", Image: "img"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	exID := f.s.NewID()
 	now := time.Now()
-	f.s.RecordExecution(store.Execution{ID: exID, App: "alices", Route: "/hello", Type: store.TypeSync, Status: store.StatusSuccess,
+	appID, _ := f.s.AppID("alices")
+	f.s.RecordExecution(store.Execution{ID: exID, App: "alices", AppID: appID, Route: "/hello", Type: store.TypeSync, Status: store.StatusSuccess,
 		CreatedAt: now, StartedAt: now, CompletedAt: now}, []byte("alice's log"))
 
-	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID})
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", `{"api":{"name":"alices-api","function":{"app":"alices","route":"/hello"},"uris":["/a"]}}`), 201)
+	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api"})
 	for _, o := range ops {
 		path := o.path
 		if strings.HasPrefix(o.template, "/auth/tokens/{id}") {
@@ -288,7 +292,7 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		}
 		res := f.as(t, f.bob, o.method, path, body(t, o))
 		switch {
-		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{id}") && !strings.HasPrefix(o.template, "/tasks/"):
+		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{id}") && !strings.HasPrefix(o.template, "/tasks/"):
 			if res.status != http.StatusNotFound {
 				t.Errorf("%s as another developer: %d, want 404; %s", o.id, res.status, res.raw)
 			}
@@ -307,6 +311,9 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	expect(t, res, 200)
 	expect(t, f.as(t, f.alice, "GET", "/v1/executions/"+exID, ""), 200)
 	expect(t, f.as(t, f.alice, "GET", "/v1/auth/tokens/"+f.aliceTok, ""), 200)
+	if res := f.as(t, f.alice, "GET", "/v1/apis/alices-api", ""); res.status != 200 || get(res.body, "api", "enabled") != true {
+		t.Fatalf("alice's API changed by bob? %s", res.raw)
+	}
 	// Bob's lists hold nothing of alice's.
 	if n := len(get(f.as(t, f.bob, "GET", "/v1/executions", "").body, "executions").([]any)); n != 0 {
 		t.Errorf("bob lists %d executions of alice's", n)
@@ -315,6 +322,16 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	if n := len(get(f.as(t, f.alice, "GET", "/v1/executions", "").body, "executions").([]any)); n != 1 {
 		t.Errorf("alice lists %d executions, want 1", n)
 	}
+	// The name deleted and made again by bob is another app: alice's execution stays hers.
+	expect(t, f.as(t, f.alice, "DELETE", "/v1/apps/alices/routes/hello", ""), 204)
+	expect(t, f.as(t, f.alice, "DELETE", "/v1/apps/alices", ""), 204)
+	expect(t, f.as(t, f.bob, "POST", "/v1/apps", `{"app":{"name":"alices"}}`), 201)
+	expect(t, f.as(t, f.bob, "GET", "/v1/executions/"+exID, ""), 404)
+	expect(t, f.as(t, f.bob, "GET", "/v1/executions/"+exID+"/log", ""), 404)
+	if n := len(get(f.as(t, f.bob, "GET", "/v1/executions?app=alices", "").body, "executions").([]any)); n != 0 {
+		t.Errorf("bob lists %d executions of the earlier app alices", n)
+	}
+	expect(t, f.as(t, f.admin, "GET", "/v1/executions/"+exID, ""), 200)
 }
 
 func appNames(t testing.TB, res response) []string {
@@ -453,6 +470,26 @@ func TestTokensAPI(t *testing.T) {
 		t.Fatalf("admin list, newest first, paged: %s", res.raw)
 	}
 
+	// A developer's token never outlives the one that made it, and goes with it.
+	soon := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	parent, _ := makeToken(t, f.s, "erin", auth.RoleDeveloper, &soon)
+	res = f.as(t, parent, "POST", "/v1/auth/tokens", `{"token":{"name":"child"}}`)
+	expect(t, res, 201)
+	child := get(res.body, "token", "secret").(string)
+	if got := get(res.body, "token", "expires_at"); got != soon.Format("2006-01-02T15:04:05.000Z") {
+		t.Fatalf("child expires at %v, want the parent's %v", got, soon)
+	}
+	later := soon.Add(time.Hour).Format(time.RFC3339)
+	expect(t, f.as(t, parent, "POST", "/v1/auth/tokens", `{"token":{"name":"longer","expires_at":"`+later+`"}}`), 400)
+	res = f.as(t, child, "POST", "/v1/auth/tokens", `{"token":{"name":"grandchild"}}`)
+	expect(t, res, 201)
+	grandchild := get(res.body, "token", "secret").(string)
+	parentID := get(f.as(t, parent, "GET", "/v1/auth/whoami", "").body, "principal", "token_id").(string)
+	expect(t, f.as(t, f.admin, "DELETE", "/v1/auth/tokens/"+parentID, ""), 204)
+	for _, tok := range []string{parent, child, grandchild} {
+		expect(t, f.as(t, tok, "GET", "/v1/auth/whoami", ""), 401)
+	}
+
 	// Revoking takes effect on the next request.
 	expect(t, f.as(t, f.bob, "DELETE", "/v1/auth/tokens/"+id, ""), 404)
 	expect(t, f.as(t, f.alice, "DELETE", "/v1/auth/tokens/"+id, ""), 204)
@@ -471,6 +508,8 @@ func TestAuditLog(t *testing.T) {
 	res := f.as(t, f.alice, "POST", "/v1/auth/tokens", `{"token":{"name":"ci"}}`)
 	expect(t, res, 201)
 	secret := get(res.body, "token", "secret").(string)
+	expect(t, f.as(t, f.admin, "PATCH", "/v1/apps/a1", `{"app":{"owner":"bob"}}`), 200)
+	expect(t, f.as(t, f.admin, "DELETE", "/v1/apps/a1/../a2", ""), 400)
 
 	var lines []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(f.audit.String()))
@@ -489,6 +528,8 @@ func TestAuditLog(t *testing.T) {
 		{"", "DELETE", "/v1/apps/a1", "denied", 401},
 		{"bob", "DELETE", "/v1/apps/a1", "failed", 404},
 		{"alice", "POST", "/v1/auth/tokens", "ok", 201},
+		{"admin", "PATCH", "/v1/apps/a1", "ok", 200},
+		{"", "DELETE", "/v1/apps/a1/../a2", "failed", 400}, // refused before the credentials are read
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d audit lines, want %d:\n%s", len(lines), len(want), f.audit.String())
@@ -498,6 +539,12 @@ func TestAuditLog(t *testing.T) {
 		if l["msg"] != "audit" || l["who"] != w.who || l["method"] != w.method || l["path"] != w.path || l["status"] != w.status || l["result"] != w.result || l["time"] == nil {
 			t.Errorf("audit line %d = %v, want %+v", i, l, w)
 		}
+	}
+	if lines[3]["token_user"] != "alice" || lines[3]["token_role"] != "developer" || lines[3]["token_created"] == "" {
+		t.Errorf("token creation audited without its token: %v", lines[3])
+	}
+	if lines[4]["old_owner"] != "alice" || lines[4]["new_owner"] != "bob" {
+		t.Errorf("transfer audited without the owners: %v", lines[4])
 	}
 	if strings.Contains(f.audit.String(), secret) || strings.Contains(f.log.String(), secret) {
 		t.Fatal("the new token's secret was logged")
@@ -519,7 +566,7 @@ func TestCORS(t *testing.T) {
 	// A preflight needs no credentials and reaches no operation.
 	rec := preflight(origin)
 	if rec.Code/100 != 2 || rec.Header().Get("Access-Control-Allow-Origin") != origin ||
-		rec.Header().Get("Access-Control-Allow-Credentials") != "true" ||
+		rec.Header().Get("Access-Control-Allow-Credentials") != "" ||
 		!strings.Contains(rec.Header().Get("Access-Control-Allow-Methods"), "POST") ||
 		!strings.Contains(strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "authorization") {
 		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())

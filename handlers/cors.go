@@ -2,15 +2,15 @@ package handlers
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/rs/cors"
 )
 
 // withCORS lets browsers on the configured origins call the API (a web UI): preflights are
 // answered here, before authentication, as browsers send them without credentials. Gantry
-// takes bearer tokens, not cookies, so credentials (Access-Control-Allow-Credentials) are
-// allowed only for origins listed by name, never with "*", as the Fetch standard requires.
+// takes bearer tokens that the UI sets itself, never cookies or other ambient credentials,
+// so Access-Control-Allow-Credentials is never sent (the Fetch standard forbids it with "*"
+// anyway): a page cannot make a browser spend credentials it holds for Gantry.
 func (a *API) withCORS(next http.Handler) http.Handler {
 	if len(a.corsOrigins) == 0 {
 		return next
@@ -21,8 +21,5 @@ func (a *API) withCORS(next http.Handler) http.Handler {
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Gantry-Invoke-Type", "Gantry-Priority"},
 		ExposedHeaders: []string{"Gantry-Call-Id", "Gantry-Route", "Retry-After", "WWW-Authenticate", "Location"},
 		MaxAge:         600,
-		// Credentials are not needed for bearer tokens; allowing them with a wildcard
-		// would let any site use a browser's ambient credentials.
-		AllowCredentials: !slices.Contains(a.corsOrigins, "*"),
 	}).Handler(next)
 }

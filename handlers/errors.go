@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
@@ -43,13 +45,25 @@ func retryAfter(seconds int) http.Header { return http.Header{"Retry-After": {fm
 // means a bug in Gantry: its cause is logged and the client gets a generic message.
 func toAPIError(log *slog.Logger, err error) *apiError {
 	var (
-		verr  *store.ValidationError
-		ae    *apiError
-		fnErr *runner.FunctionError
+		verr      *store.ValidationError
+		ae        *apiError
+		fnErr     *runner.FunctionError
+		challenge *gateway.ChallengeError
+		limited   *gateway.RateLimitedError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &challenge):
+		return &apiError{status: http.StatusUnauthorized, message: err.Error(), header: http.Header{"Www-Authenticate": {challenge.Challenge}}}
+	case errors.As(err, &limited):
+		return &apiError{status: http.StatusTooManyRequests, message: err.Error(), header: retryAfter(int(math.Ceil(limited.RetryAfter.Seconds())))}
+	case errors.Is(err, gateway.ErrNoAPI):
+		return &apiError{status: http.StatusNotFound, message: err.Error()}
+	case errors.Is(err, gateway.ErrHTTPSRequired):
+		return &apiError{status: http.StatusBadRequest, message: err.Error() + ": use https://"}
+	case errors.Is(err, gateway.ErrFunctionMissing):
+		return &apiError{status: http.StatusBadGateway, message: err.Error()}
 	case errors.Is(err, runner.ErrTimeout):
 		return &apiError{status: http.StatusGatewayTimeout, message: "Timed out"}
 	case errors.As(err, &fnErr):

@@ -87,7 +87,9 @@ func (a *API) visibleExecution(ctx context.Context, id string) (store.Execution,
 		return store.Execution{}, err
 	}
 	if who := caller(ctx); !who.IsAdmin() {
-		if owner, err := a.store.AppOwner(ex.App); err != nil || owner != who.Name {
+		owner, err := a.store.AppOwner(ex.App)
+		appID, _ := a.store.AppID(ex.App)
+		if err != nil || owner != who.Name || appID != ex.AppID {
 			return store.Execution{}, &apiError{status: http.StatusNotFound, message: fmt.Sprintf("execution %q not found", id)}
 		}
 	}

@@ -1,12 +1,16 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -44,24 +48,69 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxCallBody))
+	a.serveCall(w, r, runner.Request{
+		App: appName, Path: path, Query: r.URL.RawQuery, Header: r.Header,
+		Admit: func(route store.Route) (http.Header, error) { return a.admitCall(r, route) },
+	}, callLimits{maxBody: a.maxCallBody, payloadQuery: true})
+}
+
+// callLimits are the bounds of one function call at the HTTP edge.
+type callLimits struct {
+	maxBody int64 // larger request bodies get 413; 0: no body allowed
+	// timeout, when set, bounds the whole call: past it the caller gets 504 "Timed out".
+	timeout time.Duration
+	// payloadQuery lets ?payload= stand for an empty body (/r/ calls).
+	payloadQuery bool
+}
+
+// ServeCall runs a gateway call: req names the route (req.Route) and what the function
+// sees; the body may be at most maxBody bytes (413), the call at most timeout long (504;
+// 0: the route's own timeout). A missing function is 502.
+func (a *API) ServeCall(w http.ResponseWriter, r *http.Request, req runner.Request, maxBody int64, timeout time.Duration) {
+	a.serveCall(w, r, req, callLimits{maxBody: maxBody, timeout: timeout})
+}
+
+// serveCall reads the request's body into req, runs the call through the one invocation
+// path and writes its answer: the function's status, headers and output, with Gantry-Call-Id
+// and Gantry-Route; HEAD runs as GET without a body; errors in the JSON model. It serves
+// /r/ and the gateway alike; req carries the route to run, serveCall the method and body.
+func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Request, limits callLimits) {
+	if a.functions == nil {
+		writeError(w, errNoFunctions)
+		return
+	}
+	if r.ContentLength > limits.maxBody {
+		writeError(w, errBodyTooLarge(limits.maxBody))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.maxBody))
 	if err != nil {
 		writeError(w, toAPIError(a.log, readBodyError(err)))
 		return
 	}
-	if len(body) == 0 && r.URL.RawQuery != "" { // ?payload= stands for an empty body
+	if limits.payloadQuery && len(body) == 0 && r.URL.RawQuery != "" { // ?payload= stands for an empty body
 		if query := r.URL.Query(); query.Has("payload") {
 			body = []byte(query.Get("payload"))
 		}
 	}
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
+	req.Method, req.Body = r.Method, body
+	if req.Method == http.MethodHead {
+		req.Method = http.MethodGet
 	}
-	resp, err := a.functions.Invoke(r.Context(), runner.Request{
-		App: appName, Path: path, Query: r.URL.RawQuery, Method: method, Header: r.Header, Body: body,
-		Admit: func(route store.Route) error { return a.admitCall(r, route) },
-	})
+	ctx := r.Context()
+	if limits.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, limits.timeout, runner.ErrTimeout)
+		defer cancel()
+	}
+	resp, err := a.functions.Invoke(ctx, req)
+	switch {
+	case err == nil:
+	case limits.timeout > 0 && errors.Is(context.Cause(ctx), runner.ErrTimeout):
+		err = runner.ErrTimeout
+	case req.Route != "" && resp == nil && errors.Is(err, store.ErrNotFound):
+		err = fmt.Errorf("%w: route %s of app %q", gateway.ErrFunctionMissing, req.Route, req.App)
+	}
 	h := w.Header()
 	if err == nil {
 		for k, v := range resp.Header { // the function's own headers, cleaned by the runner
@@ -104,15 +153,41 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // admitCall lets a call of a route with `auth: token` through only with valid credentials
-// (any identity: the route's auth says who may call, not who owns). With authentication
-// off, nothing is checked.
-func (a *API) admitCall(r *http.Request, route store.Route) error {
-	if route.Auth != store.AuthToken || a.auth == nil {
-		return nil
+// (any identity: the route's auth says who may call, not who owns; with authentication off,
+// nothing is checked). Gantry's credentials never reach a function, nor the async queue:
+// the route's, and on any route an API token or a token of the server's identity source.
+func (a *API) admitCall(r *http.Request, route store.Route) (http.Header, error) {
+	if route.Auth == store.AuthToken && a.auth != nil {
+		if _, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization")); err != nil {
+			return nil, err
+		}
+		return withoutAuthorization(r.Header), nil
 	}
-	_, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
-	return err
+	for _, v := range r.Header.Values("Authorization") {
+		if a.isGantryCredential(v) {
+			return withoutAuthorization(r.Header), nil
+		}
+	}
+	return r.Header, nil
 }
+
+// isGantryCredential tells whether an Authorization value carries a Gantry API token, or a
+// token of the server's own identity source.
+func (a *API) isGantryCredential(v string) bool {
+	if strings.Contains(v, auth.TokenPrefix) {
+		return true
+	}
+	return a.auth != nil && a.auth.Recognizes(v)
+}
+
+func withoutAuthorization(h http.Header) http.Header {
+	h = h.Clone()
+	h.Del("Authorization")
+	return h
+}
+
+// WriteError answers err with the one error mapping (for the gateway's own refusals).
+func (a *API) WriteError(w http.ResponseWriter, err error) { writeError(w, toAPIError(a.log, err)) }
 
 // readBodyError classifies a failure to read a call's body: too large (413) or cut off.
 func readBodyError(err error) error {

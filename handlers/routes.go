@@ -92,7 +92,7 @@ func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) 
 	if _, bad := a.bodyRoute(ctx, params.Body, in.Path); bad != nil {
 		return bad
 	}
-	r, err := a.store.CreateRoute(ctx, routeFromModel(params.App, in.Path, in))
+	r, err := a.store.CreateRoute(ctx, routeFromModel(params.App, in.Path, in), appGuard(ctx, params.App))
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
@@ -121,7 +121,7 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 	if bad != nil {
 		return bad
 	}
-	r, created, err := a.store.PutRoute(ctx, routeFromModel(params.App, path, in))
+	r, created, err := a.store.PutRoute(ctx, routeFromModel(params.App, path, in), appGuard(ctx, params.App))
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
@@ -145,7 +145,7 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 	r, err := a.store.UpdateRoute(ctx, params.App, path, func(r *store.Route) error {
 		patchRoute(r, in)
 		return nil
-	})
+	}, appGuard(ctx, params.App))
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
@@ -159,7 +159,7 @@ func (a *API) DeleteRoute(ctx context.Context, params routes.DeleteRouteParams) 
 		return a.errorResponse(err)
 	}
 	path := routeParam(params.Route)
-	if err := a.store.DeleteRoute(ctx, params.App, path); err != nil {
+	if err := a.store.DeleteRoute(ctx, params.App, path, appGuard(ctx, params.App)); err != nil {
 		return a.errorResponse(err)
 	}
 	a.routeChanged(params.App, path)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -44,12 +45,23 @@ func (a *API) CreateToken(ctx context.Context, params authops.CreateTokenParams)
 		}
 		expires = &t
 	}
+	// A developer's token never outlives the credential that made it (an expiring token, an
+	// OIDC login): it takes that expiry by default, and may not ask for a later one.
+	if limit := who.ExpiresAt; limit != nil && !who.IsAdmin() {
+		if expires == nil {
+			expires = limit
+		} else if expires.After(*limit) {
+			return a.badRequest("token.expires_at", "token.expires_at may not be later than the expiry of the credentials used (%s)", limit.UTC().Format(time.RFC3339))
+		}
+	}
 	id := a.store.NewID()
 	secret, hash := auth.NewSecret(id)
-	t, err := a.store.CreateToken(ctx, store.Token{ID: id, Name: in.Name, User: user, Role: role, Hash: hash, CreatedBy: who.Name, ExpiresAt: expires})
+	t, err := a.store.CreateToken(ctx, store.Token{ID: id, Name: in.Name, User: user, Role: role, Hash: hash,
+		CreatedBy: who.Name, ParentID: who.TokenID, ExpiresAt: expires})
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("token", err))
 	}
+	auditNote(ctx, slog.String("token_created", t.ID), slog.String("token_user", t.User), slog.String("token_role", t.Role))
 	out := tokenToModel(t)
 	out.Secret = secret
 	return authops.NewCreateTokenCreated().WithPayload(&models.TokenWrapper{Token: out})
@@ -87,9 +99,11 @@ func (a *API) RevokeToken(ctx context.Context, params authops.RevokeTokenParams)
 	if _, err := a.visibleToken(ctx, params.ID); err != nil {
 		return a.errorResponse(err)
 	}
-	if err := a.store.DeleteToken(ctx, params.ID); err != nil {
+	n, err := a.store.DeleteToken(ctx, params.ID)
+	if err != nil {
 		return a.errorResponse(err)
 	}
+	auditNote(ctx, slog.String("token_revoked", params.ID), slog.Int("tokens_revoked", n))
 	return authops.NewRevokeTokenNoContent()
 }
 

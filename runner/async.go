@@ -70,7 +70,7 @@ func (iv *Invoker) accept(ctx context.Context, t store.Task) (*Response, error) 
 	header.Del(HeaderPriority)
 	t.Header, t.Priority = header, prio
 	rt := t.Route
-	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, Route: rt.Path, Type: store.TypeAsync}); err != nil {
+	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, AppID: t.AppID, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)
 	}
 	if iv.wake != nil {

@@ -67,7 +67,7 @@ func BenchmarkHotHTTPCall(b *testing.B) {
 		if _, err := s.CreateApp(ctx, store.App{Name: "app"}); err != nil {
 			b.Fatal(err)
 		}
-		stored, err := s.CreateRoute(ctx, rt)
+		stored, err := s.CreateRoute(ctx, rt, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,6 +16,8 @@ import (
 // Store is what the invocation path needs of persistence.
 type Store interface {
 	MatchRoute(app, path string) (store.Route, store.Params, error)
+	RouteByPath(app, path string) (store.Route, error)
+	AppID(name string) (string, error)
 	AppConfig(app string) (map[string]string, error)
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
@@ -56,9 +58,16 @@ type Request struct {
 	Method string
 	Header http.Header // read, never modified
 	Body   []byte
-	// Admit, when set, decides whether the matched route may be called with this request
-	// (the route's auth); its error ends the call before anything runs or is stored.
-	Admit func(route store.Route) error
+	// Route, when set, names the route to run by its registered path ("/users/:id"), with
+	// Params bound by the caller (the gateway); Path is then only what the function sees.
+	// Without it the route is the one of App that matches Path (/r/ calls).
+	Route  string
+	Params store.Params
+	// Admit decides whether the matched route may be called with this request (the
+	// route's auth), and returns the request header the function sees: the caller's, less
+	// the credentials Gantry consumed (nil: Header). Its error ends the call before
+	// anything runs or is stored. Without it, a route with auth token is refused.
+	Admit func(route store.Route) (http.Header, error)
 }
 
 // Response is the outcome of a call, or, when Accepted, the receipt of an async call. It is
@@ -74,21 +83,28 @@ type Response struct {
 // Invoke resolves the route and runs the call: a sync call at once (recording its execution
 // and how it ended), an async one later (stored durably first, answered as Accepted).
 func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
-	route, params, err := iv.store.MatchRoute(req.App, req.Path)
+	route, params, err := iv.resolve(req)
 	if err != nil {
 		return nil, err
 	}
-	if req.Admit != nil {
-		if err := req.Admit(route); err != nil {
+	header := req.Header
+	switch {
+	case req.Admit != nil:
+		h, err := req.Admit(route)
+		if err != nil {
 			return nil, err
 		}
-	}
-	header := req.Header
-	if gantryCredential(route, header) { // the function never sees it, nor does the queue
-		header = header.Clone()
-		header.Del("Authorization")
+		if h != nil {
+			header = h
+		}
+	case route.Auth == store.AuthToken: // fail closed: nobody checked the caller
+		return nil, auth.Unauthenticated("this route takes only callers with a token")
 	}
 	appConfig, err := iv.store.AppConfig(req.App)
+	if err != nil {
+		return nil, err
+	}
+	appID, err := iv.store.AppID(req.App)
 	if err != nil {
 		return nil, err
 	}
@@ -101,14 +117,14 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	// The call as a task: what an async call stores, and what every call runs from.
-	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: appConfig, Params: params,
+	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: appConfig, AppID: appID, Params: params,
 		Method: req.Method, URL: url, Header: header, Body: req.Body}
 	if async {
 		return iv.accept(ctx, t)
 	}
 	now := iv.now()
 	ex := store.Execution{
-		ID: t.ID, App: route.App, Route: route.Path, Type: store.TypeSync,
+		ID: t.ID, App: route.App, AppID: appID, Route: route.Path, Type: store.TypeSync,
 		Status: store.StatusRunning, CreatedAt: now, StartedAt: now,
 	}
 	iv.store.RecordExecution(ex, nil)
@@ -131,18 +147,13 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	return &Response{CallID: t.ID, Route: route, Result: res}, runErr
 }
 
-// gantryCredential tells whether the request's Authorization is Gantry's own: the
-// credential of a route with auth token, or any Gantry API token.
-func gantryCredential(route store.Route, header http.Header) bool {
-	v := header.Get("Authorization")
-	if v == "" {
-		return false
+// resolve finds the route a request runs and the values of its params.
+func (iv *Invoker) resolve(req Request) (store.Route, store.Params, error) {
+	if req.Route == "" {
+		return iv.store.MatchRoute(req.App, req.Path)
 	}
-	if route.Auth == store.AuthToken {
-		return true
-	}
-	_, token, _ := strings.Cut(v, " ")
-	return strings.HasPrefix(strings.TrimSpace(token), auth.TokenPrefix)
+	r, err := iv.store.RouteByPath(req.App, req.Route)
+	return r, req.Params, err
 }
 
 // newCall is the call that runs task t, its deadline counted from now.

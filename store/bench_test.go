@@ -16,7 +16,7 @@ func BenchmarkRouteLookup(b *testing.B) {
 		s := openTest(b, b.TempDir())
 		mustApp(b, s, "app")
 		for i := range n {
-			if _, err := s.CreateRoute(ctx, Route{App: "app", Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}); err != nil {
+			if _, err := s.CreateRoute(ctx, Route{App: "app", Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -63,7 +63,7 @@ func BenchmarkCreate(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			if _, err := s.CreateRoute(ctx, Route{App: "routes", Path: fmt.Sprintf("/r%d", i), Image: "img"}); err != nil {
+			if _, err := s.CreateRoute(ctx, Route{App: "routes", Path: fmt.Sprintf("/r%d", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -82,7 +82,7 @@ func BenchmarkMatchRouteScaling(b *testing.B) {
 	}{{"small", 10}, {"large", 10000}} {
 		mustApp(b, s, app.name)
 		for i := range app.n {
-			if _, err := s.CreateRoute(ctx, Route{App: app.name, Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}); err != nil {
+			if _, err := s.CreateRoute(ctx, Route{App: app.name, Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -49,6 +49,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTasks, bucketTaskQueue) },
 	// 4: API tokens keyed by ID (a ULID).
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTokens) },
+	// 5: gateway APIs keyed by name.
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketAPIs) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {
@@ -84,9 +86,10 @@ type DB struct {
 
 	// wmu serialises writers across the bbolt transaction and the update of trees,
 	// so the in-memory index applies commits in the order bbolt made them.
-	wmu   sync.Mutex
-	mu    sync.RWMutex          // guards trees
-	trees map[string]*routeTree // app name -> its routes; an entry exists for every app
+	wmu      sync.Mutex
+	mu       sync.RWMutex          // guards trees
+	trees    map[string]*routeTree // app name -> its routes; an entry exists for every app
+	apiHooks []func()              // called, under mu, after each committed change of the APIs
 
 	log *slog.Logger
 	ids *idGen
@@ -217,7 +220,7 @@ func (s *DB) loadIndex() error {
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode app %s: %w", k, err)
 			}
-			trees[string(k)] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner}
+			trees[string(k)] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner, appID: a.ID}
 			return nil
 		}); err != nil {
 			return err
@@ -282,6 +285,7 @@ func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
 		if b.Get([]byte(app.Name)) != nil {
 			return nil, errorf(ErrExists, "app %q already exists", app.Name)
 		}
+		app.ID = s.NewID()
 		app.CreatedAt = s.now()
 		app.UpdatedAt = app.CreatedAt
 		return s.addAppIndex(app), putJSON(b, []byte(app.Name), app)
@@ -291,7 +295,7 @@ func (s *DB) CreateApp(ctx context.Context, app App) (App, error) {
 
 // PutApp creates the app or replaces its config; created tells which. A replaced app keeps
 // its owner unless app.Owner names a new one; a created app without one belongs to creator.
-func (s *DB) PutApp(ctx context.Context, app App, creator string) (stored App, created bool, err error) {
+func (s *DB) PutApp(ctx context.Context, app App, creator string, guard AppGuard) (stored App, created bool, err error) {
 	if err := app.Validate(); err != nil {
 		return App{}, false, err
 	}
@@ -302,10 +306,15 @@ func (s *DB) PutApp(ctx context.Context, app App, creator string) (stored App, c
 		if err != nil {
 			return nil, err
 		}
+		if found && guard != nil {
+			if err := guard(old.Owner); err != nil {
+				return nil, err
+			}
+		}
 		app.UpdatedAt = s.now()
-		app.CreatedAt = app.UpdatedAt
+		app.CreatedAt, app.ID = app.UpdatedAt, s.NewID()
 		if found {
-			app.CreatedAt = old.CreatedAt
+			app.CreatedAt, app.ID = old.CreatedAt, old.ID
 		}
 		if app.Owner == "" {
 			app.Owner = creator
@@ -383,11 +392,11 @@ func (s *DB) ListApps(ctx context.Context, f AppFilter, page Page) ([]App, strin
 }
 
 // DeleteApp removes an app that has no routes; ErrConflict while it has some.
-func (s *DB) DeleteApp(ctx context.Context, name string) error {
+func (s *DB) DeleteApp(ctx context.Context, name string, guard AppGuard) error {
 	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketApps)
-		if b.Get([]byte(name)) == nil {
-			return nil, errorf(ErrNotFound, "app %q not found", name)
+		if err := appGuarded(tx, name, guard); err != nil {
+			return nil, err
 		}
 		prefix := routePrefix(name)
 		if k, _ := tx.Bucket(bucketRoutes).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
@@ -402,10 +411,10 @@ func (s *DB) addAppIndex(app App) func() {
 	config := maps.Clone(app.Config)
 	return func() {
 		if t := s.trees[app.Name]; t != nil {
-			t.config, t.owner = config, app.Owner
+			t.config, t.owner, t.appID = config, app.Owner, app.ID
 			return
 		}
-		s.trees[app.Name] = &routeTree{config: config, owner: app.Owner}
+		s.trees[app.Name] = &routeTree{config: config, owner: app.Owner, appID: app.ID}
 	}
 }
 
@@ -420,17 +429,28 @@ func (s *DB) AppOwner(name string) (string, error) {
 	return t.owner, nil
 }
 
-// AppsOwnedBy returns the names of owner's apps, from memory.
-func (s *DB) AppsOwnedBy(owner string) map[string]bool {
+// AppsOwnedBy returns owner's apps, name to ID, from memory.
+func (s *DB) AppsOwnedBy(owner string) map[string]string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	names := map[string]bool{}
+	apps := map[string]string{}
 	for name, t := range s.trees {
 		if t.owner == owner {
-			names[name] = true
+			apps[name] = t.appID
 		}
 	}
-	return names
+	return apps
+}
+
+// AppID returns the ID of the app now named name, from memory.
+func (s *DB) AppID(name string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.trees[name]
+	if t == nil {
+		return "", errorf(ErrNotFound, "app %q not found", name)
+	}
+	return t.appID, nil
 }
 
 // AppConfig returns an app's config from memory, as a call needs it: no database read.
@@ -452,13 +472,13 @@ func routePrefix(app string) []byte { return append([]byte(app), 0) }
 func routeKey(app, path string) []byte { return append(routePrefix(app), path...) }
 
 // CreateRoute stores a new route of an existing app, with defaults applied.
-func (s *DB) CreateRoute(ctx context.Context, r Route) (Route, error) {
+func (s *DB) CreateRoute(ctx context.Context, r Route, guard AppGuard) (Route, error) {
 	r.ApplyDefaults()
 	if err := r.Validate(); err != nil {
 		return Route{}, err
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		if err := appExists(tx, r.App); err != nil {
+		if err := appGuarded(tx, r.App, guard); err != nil {
 			return nil, err
 		}
 		b := tx.Bucket(bucketRoutes)
@@ -476,13 +496,13 @@ func (s *DB) CreateRoute(ctx context.Context, r Route) (Route, error) {
 }
 
 // PutRoute creates the route or replaces all its fields; created tells which.
-func (s *DB) PutRoute(ctx context.Context, r Route) (stored Route, created bool, err error) {
+func (s *DB) PutRoute(ctx context.Context, r Route, guard AppGuard) (stored Route, created bool, err error) {
 	r.ApplyDefaults()
 	if err := r.Validate(); err != nil {
 		return Route{}, false, err
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		if err := appExists(tx, r.App); err != nil {
+		if err := appGuarded(tx, r.App, guard); err != nil {
 			return nil, err
 		}
 		b := tx.Bucket(bucketRoutes)
@@ -508,10 +528,10 @@ func (s *DB) PutRoute(ctx context.Context, r Route) (stored Route, created bool,
 }
 
 // UpdateRoute applies fn to the stored route in one transaction. fn may not change its app or path.
-func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*Route) error) (Route, error) {
+func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*Route) error, guard AppGuard) (Route, error) {
 	var r Route
 	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		if err := appExists(tx, app); err != nil {
+		if err := appGuarded(tx, app, guard); err != nil {
 			return nil, err
 		}
 		b := tx.Bucket(bucketRoutes)
@@ -577,13 +597,13 @@ func (s *DB) ListRoutes(ctx context.Context, app string, page Page) ([]Route, st
 }
 
 // DeleteRoute removes a route.
-func (s *DB) DeleteRoute(ctx context.Context, app, path string) error {
+func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard AppGuard) error {
 	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		if err := appGuarded(tx, app, guard); err != nil {
+			return nil, err
+		}
 		b := tx.Bucket(bucketRoutes)
 		if b.Get(routeKey(app, path)) == nil {
-			if err := appExists(tx, app); err != nil {
-				return nil, err
-			}
 			return nil, errorf(ErrNotFound, "route %s not found in app %q", path, app)
 		}
 		return func() {
@@ -596,6 +616,23 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string) error {
 
 // MatchRoute resolves the route that serves a request path of an app, from memory:
 // the most specific route wins, and its placeholders' values come back as Params.
+
+// RouteByPath returns the route registered with exactly this path ("/users/:id"), from
+// memory: no database read.
+func (s *DB) RouteByPath(app, path string) (Route, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.trees[app]
+	if t == nil {
+		return Route{}, errorf(ErrNotFound, "app %q not found", app)
+	}
+	r := t.find(path)
+	if r == nil || r.Path != path {
+		return Route{}, errorf(ErrNotFound, "route %s not found in app %q", path, app)
+	}
+	return *r, nil
+}
+
 // The route's Config and Headers maps are shared with the index: read them, never write.
 func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
 	s.mu.RLock()
@@ -634,6 +671,26 @@ func (s *DB) indexRoute(r Route) func() {
 }
 
 // ---- helpers ----
+
+// AppGuard vets the owner of the app a write touches, inside the write's transaction, so
+// that the owner cannot change between the check and the write. Nil lets every write pass.
+type AppGuard func(owner string) error
+
+// appGuarded checks that app exists and that guard lets its owner's app be written.
+func appGuarded(tx *bolt.Tx, app string, guard AppGuard) error {
+	if guard == nil {
+		return appExists(tx, app)
+	}
+	var a App
+	found, err := getJSON(tx.Bucket(bucketApps), []byte(app), &a)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errorf(ErrNotFound, "app %q not found", app)
+	}
+	return guard(a.Owner)
+}
 
 func appExists(tx *bolt.Tx, app string) error {
 	if tx.Bucket(bucketApps).Get([]byte(app)) == nil {

@@ -48,6 +48,7 @@ const (
 type Execution struct {
 	ID     string `json:"id"`
 	App    string `json:"app"`
+	AppID  string `json:"app_id,omitempty"` // the app's ID when the call was made
 	Route  string `json:"route"`
 	Type   string `json:"type"`
 	Status string `json:"status"`
@@ -101,13 +102,18 @@ type ExecutionFilter struct {
 	App    string
 	Route  string
 	Status string
-	// Apps, when not nil, keeps only the executions of these apps (those a developer owns).
-	Apps map[string]bool
+	// Apps, when not nil, keeps only the executions of these apps, name to app ID (those a
+	// developer owns): an execution of an earlier app of the same name has another ID.
+	Apps map[string]string
 }
 
-func (f ExecutionFilter) match(app, route, status string) bool {
-	return (f.App == "" || f.App == app) && (f.Route == "" || f.Route == route) &&
-		(f.Status == "" || f.Status == status) && (f.Apps == nil || f.Apps[app])
+func (f ExecutionFilter) match(app, appID, route, status string) bool {
+	if f.Apps != nil {
+		if id, ok := f.Apps[app]; !ok || id != appID {
+			return false
+		}
+	}
+	return (f.App == "" || f.App == app) && (f.Route == "" || f.Route == route) && (f.Status == "" || f.Status == status)
 }
 
 // Defaults of the execution retention options.
@@ -491,7 +497,7 @@ func (s *DB) ListExecutions(ctx context.Context, f ExecutionFilter, page Page) (
 	s.rec.mu.Lock()
 	for id, p := range s.rec.pending {
 		skip[id] = true
-		if (before == "" || id < before) && f.match(p.ex.App, p.ex.Route, p.ex.Status) {
+		if (before == "" || id < before) && f.match(p.ex.App, p.ex.AppID, p.ex.Route, p.ex.Status) {
 			fromPending = append(fromPending, p.ex.clone())
 		}
 	}
@@ -529,6 +535,7 @@ func (s *DB) ListExecutions(ctx context.Context, f ExecutionFilter, page Page) (
 // allocating the rest of records that do not match.
 type execHead struct {
 	App    string `json:"app"`
+	AppID  string `json:"app_id"`
 	Route  string `json:"route"`
 	Status string `json:"status"`
 }
@@ -546,7 +553,7 @@ func scanExecutions(tx *bolt.Tx, f ExecutionFilter, before string, skip map[stri
 		if err := json.Unmarshal(v, &h); err != nil {
 			return false, fmt.Errorf("decode execution %s: %w", id, err)
 		}
-		if !f.match(h.App, h.Route, h.Status) {
+		if !f.match(h.App, h.AppID, h.Route, h.Status) {
 			return false, nil
 		}
 		var ex Execution

@@ -20,6 +20,7 @@ type routeTree struct {
 	root   node
 	config map[string]string // the app's config, read by every call of the app
 	owner  string            // the app's owner, read by every access check
+	appID  string            // the app's ID, recorded on its executions
 }
 
 type node struct {

@@ -14,20 +14,20 @@ func TestSameShapeRoutesConflict(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	mustApp(t, s, "app")
 	for _, p := range []string{"/x/:id", "/f/*a"} {
-		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}); err != nil {
+		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, p := range []string{"/x/:name", "/f/*b"} {
-		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}); !errors.Is(err, ErrExists) {
+		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}, nil); !errors.Is(err, ErrExists) {
 			t.Errorf("create %s beside a route of the same shape: got %v, want ErrExists", p, err)
 		}
-		if _, _, err := s.PutRoute(ctx, Route{App: "app", Path: p, Image: "img"}); !errors.Is(err, ErrExists) {
+		if _, _, err := s.PutRoute(ctx, Route{App: "app", Path: p, Image: "img"}, nil); !errors.Is(err, ErrExists) {
 			t.Errorf("put %s beside a route of the same shape: got %v, want ErrExists", p, err)
 		}
 	}
 	// Deleting a path that is not stored leaves the one of the same shape matchable.
-	if err := s.DeleteRoute(ctx, "app", "/x/:name"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteRoute(ctx, "app", "/x/:name", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete a path never created: %v", err)
 	}
 	if r, params, err := s.MatchRoute("app", "/x/5"); err != nil || r.Path != "/x/:id" || params["id"] != "5" {
@@ -40,7 +40,7 @@ func TestParamsUseTheMatchedRoutesNames(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	mustApp(t, s, "app")
 	for _, p := range []string{"/u/:id", "/u/:uid/posts", "/files/:dir/*rest"} {
-		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}); err != nil {
+		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,7 +60,7 @@ func TestIndexIsNotSharedWithCallers(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	mustApp(t, s, "app")
-	created, err := s.CreateRoute(ctx, Route{App: "app", Path: "/a", Image: "img", Config: map[string]string{"K": "v"}})
+	created, err := s.CreateRoute(ctx, Route{App: "app", Path: "/a", Image: "img", Config: map[string]string{"K": "v"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +102,11 @@ func TestConcurrentWritesKeepIndexAndDBInStep(t *testing.T) {
 				p := paths[(w+i)%len(paths)]
 				switch i % 3 {
 				case 0:
-					_, _ = s.CreateRoute(ctx, Route{App: "app", Path: p, Image: fmt.Sprintf("img:%d", w)})
+					_, _ = s.CreateRoute(ctx, Route{App: "app", Path: p, Image: fmt.Sprintf("img:%d", w)}, nil)
 				case 1:
-					_, _, _ = s.PutRoute(ctx, Route{App: "app", Path: p, Image: fmt.Sprintf("put:%d", w)})
+					_, _, _ = s.PutRoute(ctx, Route{App: "app", Path: p, Image: fmt.Sprintf("put:%d", w)}, nil)
 				default:
-					_ = s.DeleteRoute(ctx, "app", p)
+					_ = s.DeleteRoute(ctx, "app", p, nil)
 				}
 				_, _, _ = s.MatchRoute("app", "/a/1")
 			}
@@ -140,7 +140,7 @@ func TestAppConfigFollowsWrites(t *testing.T) {
 	if cfg, err := s.AppConfig("a"); err != nil || cfg["K"] != "2" {
 		t.Fatalf("after update: %v %v", cfg, err)
 	}
-	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"P": "3"}}, ""); err != nil {
+	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"P": "3"}}, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if cfg, _ := s.AppConfig("a"); !maps.Equal(cfg, map[string]string{"P": "3"}) {
@@ -151,7 +151,7 @@ func TestAppConfigFollowsWrites(t *testing.T) {
 	if cfg, _ := s.AppConfig("a"); !maps.Equal(cfg, map[string]string{"P": "3"}) {
 		t.Fatalf("after reopen: %v", cfg)
 	}
-	if err := s.DeleteApp(ctx, "a"); err != nil {
+	if err := s.DeleteApp(ctx, "a", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AppConfig("a"); !errors.Is(err, ErrNotFound) {

@@ -95,6 +95,9 @@ var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
 // App groups routes and carries configuration shared by them.
 type App struct {
+	// ID tells this app from an earlier one of the same name: executions carry it, so a
+	// name deleted and made again does not show the old app's calls to the new owner.
+	ID     string            `json:"id,omitempty"`
 	Name   string            `json:"name"`
 	Config map[string]string `json:"config,omitempty"`
 	// Owner is the identity that created the app, or the one an admin gave it to. Apps made

@@ -56,30 +56,30 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("rename: got %v, want ErrInvalid", err)
 	}
 
-	replaced, wasCreated, err := s.PutApp(ctx, App{Name: "shop", Config: map[string]string{"ONLY": "1"}}, "")
+	replaced, wasCreated, err := s.PutApp(ctx, App{Name: "shop", Config: map[string]string{"ONLY": "1"}}, "", nil)
 	if err != nil || wasCreated || !maps.Equal(replaced.Config, map[string]string{"ONLY": "1"}) || !replaced.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("put existing: %+v created=%v %v", replaced, wasCreated, err)
 	}
-	if _, wasCreated, err := s.PutApp(ctx, App{Name: "fresh"}, ""); err != nil || !wasCreated {
+	if _, wasCreated, err := s.PutApp(ctx, App{Name: "fresh"}, "", nil); err != nil || !wasCreated {
 		t.Fatalf("put new: created=%v %v", wasCreated, err)
 	}
 
-	if _, err := s.CreateRoute(ctx, Route{App: "shop", Path: "/buy", Image: "img"}); err != nil {
+	if _, err := s.CreateRoute(ctx, Route{App: "shop", Path: "/buy", Image: "img"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteApp(ctx, "shop"); !errors.Is(err, ErrConflict) {
+	if err := s.DeleteApp(ctx, "shop", nil); !errors.Is(err, ErrConflict) {
 		t.Fatalf("delete app with routes: got %v, want ErrConflict", err)
 	}
-	if err := s.DeleteRoute(ctx, "shop", "/buy"); err != nil {
+	if err := s.DeleteRoute(ctx, "shop", "/buy", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteApp(ctx, "shop"); err != nil {
+	if err := s.DeleteApp(ctx, "shop", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetApp(ctx, "shop"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get deleted: got %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteApp(ctx, "shop"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteApp(ctx, "shop", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: got %v, want ErrNotFound", err)
 	}
 }
@@ -87,12 +87,12 @@ func TestAppLifecycle(t *testing.T) {
 func TestRouteLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
-	if _, err := s.CreateRoute(ctx, Route{App: "nope", Path: "/a", Image: "img"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CreateRoute(ctx, Route{App: "nope", Path: "/a", Image: "img"}, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("route of missing app: got %v, want ErrNotFound", err)
 	}
 	mustApp(t, s, "app")
 
-	r, err := s.CreateRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "hello:1"})
+	r, err := s.CreateRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "hello:1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestRouteLifecycle(t *testing.T) {
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", r, want)
 	}
-	if _, err := s.CreateRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "x"}); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "x"}, nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate: got %v, want ErrExists", err)
 	}
 
@@ -114,25 +114,25 @@ func TestRouteLifecycle(t *testing.T) {
 		t.Fatalf("get missing: %v", err)
 	}
 
-	upd, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.MemoryMiB = 256; return nil })
+	upd, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.MemoryMiB = 256; return nil }, nil)
 	if err != nil || upd.MemoryMiB != 256 || upd.Image != "hello:1" {
 		t.Fatalf("update: %+v %v", upd, err)
 	}
-	if _, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.MemoryMiB = 1 << 20; return nil }); !errors.Is(err, ErrInvalid) {
+	if _, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.MemoryMiB = 1 << 20; return nil }, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("invalid update: got %v, want ErrInvalid", err)
 	}
-	if _, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.Path = "/moved"; return nil }); !errors.Is(err, ErrInvalid) {
+	if _, err := s.UpdateRoute(ctx, "app", "/hello/world", func(r *Route) error { r.Path = "/moved"; return nil }, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("move: got %v, want ErrInvalid", err)
 	}
 
-	put, created, err := s.PutRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "hello:2"})
+	put, created, err := s.PutRoute(ctx, Route{App: "app", Path: "/hello/world", Image: "hello:2"}, nil)
 	if err != nil || created || put.MemoryMiB != DefaultMemoryMiB || !put.CreatedAt.Equal(r.CreatedAt) {
 		t.Fatalf("put replaces every field: %+v created=%v %v", put, created, err)
 	}
-	if err := s.DeleteRoute(ctx, "app", "/hello/world"); err != nil {
+	if err := s.DeleteRoute(ctx, "app", "/hello/world", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteRoute(ctx, "app", "/hello/world"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteRoute(ctx, "app", "/hello/world", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 	if _, _, err := s.MatchRoute("app", "/hello/world"); !errors.Is(err, ErrNotFound) {
@@ -231,7 +231,7 @@ func TestPagination(t *testing.T) {
 	// Routes of one app page within that app only.
 	for _, app := range []string{"app-000", "app-001"} {
 		for i := range 5 {
-			if _, err := s.CreateRoute(ctx, Route{App: app, Path: fmt.Sprintf("/r%d", i), Image: "img"}); err != nil {
+			if _, err := s.CreateRoute(ctx, Route{App: app, Path: fmt.Sprintf("/r%d", i), Image: "img"}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -257,7 +257,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustApp(t, s, "kept")
-	if _, err := s.CreateRoute(ctx, Route{App: "kept", Path: "/users/:id", Image: "img"}); err != nil {
+	if _, err := s.CreateRoute(ctx, Route{App: "kept", Path: "/users/:id", Image: "img"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -304,7 +304,7 @@ func TestMatchRoute(t *testing.T) {
 	mustApp(t, s, "app")
 	mustApp(t, s, "empty")
 	for _, p := range []string{"/", "/users", "/users/me", "/users/:id", "/users/:id/posts/:post", "/files/*path", "/files/special", "/a/:x/c", "/a/b/:y"} {
-		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}); err != nil {
+		if _, err := s.CreateRoute(ctx, Route{App: "app", Path: p, Image: "img"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +348,7 @@ func TestMatchRoute(t *testing.T) {
 		t.Fatalf("missing app: %v", err)
 	}
 	// Replacing a route updates the index in place.
-	if _, _, err := s.PutRoute(ctx, Route{App: "app", Path: "/users/:id", Image: "img:2"}); err != nil {
+	if _, _, err := s.PutRoute(ctx, Route{App: "app", Path: "/users/:id", Image: "img:2"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r, _, _ := s.MatchRoute("app", "/users/9"); r.Image != "img:2" {

@@ -29,6 +29,7 @@ type Task struct {
 	ID          string              `json:"id"`
 	Route       Route               `json:"route"`
 	AppConfig   map[string]string   `json:"app_config,omitempty"`
+	AppID       string              `json:"app_id,omitempty"`
 	Params      Params              `json:"params,omitempty"`
 	Method      string              `json:"method"`
 	URL         string              `json:"url"` // path under the app, with the query
@@ -244,7 +245,7 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex Execution, l
 		if err != nil {
 			return err
 		}
-		ex.ID, ex.App, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.Route, old.Type, old.CreatedAt, t.Attempts
+		ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.AppID, old.Route, old.Type, old.CreatedAt, t.Attempts
 		if ex.StartedAt.IsZero() {
 			ex.StartedAt = old.StartedAt
 		}

@@ -19,17 +19,19 @@ var (
 	keyBootstrapped = []byte("admin_token_bootstrapped")
 )
 
-var tokenUserRE = regexp.MustCompile(`^[A-Za-z0-9_.@+-]{1,255}$`)
+var tokenUserRE = regexp.MustCompile(`^[A-Za-z0-9_.@+:-]{1,255}$`)
 
 // Token is an API token. Only a hash of its secret is kept: the secret is shown once, when
 // the token is made, and checked by hashing what a caller presents.
 type Token struct {
-	ID        string     `json:"id"` // a ULID from NewID; also part of the secret
-	Name      string     `json:"name"`
-	User      string     `json:"user"` // the identity the token acts as
-	Role      string     `json:"role"`
-	Hash      []byte     `json:"hash"`
-	CreatedBy string     `json:"created_by,omitempty"`
+	ID        string `json:"id"` // a ULID from NewID; also part of the secret
+	Name      string `json:"name"`
+	User      string `json:"user"` // the identity the token acts as
+	Role      string `json:"role"`
+	Hash      []byte `json:"hash"`
+	CreatedBy string `json:"created_by,omitempty"`
+	// ParentID is the token that made this one, if a token did: revoking it revokes this one.
+	ParentID  string     `json:"parent_id,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
@@ -156,13 +158,39 @@ func (s *DB) ListTokens(ctx context.Context, f TokenFilter, page Page) ([]Token,
 	return tokens, next, err
 }
 
-// DeleteToken removes a token: it stops working at once.
-func (s *DB) DeleteToken(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+// DeleteToken removes a token and the tokens it made, and theirs, in one transaction:
+// they all stop working at once. It returns how many went.
+func (s *DB) DeleteToken(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketTokens)
 		if b.Get([]byte(id)) == nil {
 			return nil, errorf(ErrNotFound, "token %q not found", id)
 		}
-		return nil, b.Delete([]byte(id))
+		gone := map[string]bool{id: true}
+		for grew := true; grew; { // until no token is left whose parent went
+			grew = false
+			err := b.ForEach(func(k, v []byte) error {
+				var t Token
+				if err := json.Unmarshal(v, &t); err != nil {
+					return fmt.Errorf("decode token %s: %w", k, err)
+				}
+				if t.ParentID != "" && gone[t.ParentID] && !gone[t.ID] {
+					gone[t.ID], grew = true, true
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		for k := range gone {
+			if err := b.Delete([]byte(k)); err != nil {
+				return nil, err
+			}
+		}
+		n = len(gone)
+		return nil, nil
 	})
+	return n, err
 }

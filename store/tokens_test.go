@@ -59,13 +59,13 @@ func TestTokensStoreListAndDelete(t *testing.T) {
 	if _, _, err := s.ListTokens(ctx, TokenFilter{}, Page{Cursor: "!!"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad cursor: %v", err)
 	}
-	if err := s.DeleteToken(ctx, ids[0]); err != nil {
+	if _, err := s.DeleteToken(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetToken(ctx, ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted token: %v", err)
 	}
-	if err := s.DeleteToken(ctx, ids[0]); !errors.Is(err, ErrNotFound) {
+	if _, err := s.DeleteToken(ctx, ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestAppOwnership(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := s.AppsOwnedBy("alice"); len(got) != 2 || !got["a1"] || !got["a2"] {
+	if got := s.AppsOwnedBy("alice"); len(got) != 2 || got["a1"] == "" || got["a2"] == "" || got["a1"] == got["a2"] {
 		t.Fatalf("alice's apps: %v", got)
 	}
 	if owner, err := s.AppOwner("b1"); err != nil || owner != "bob" {
@@ -119,21 +119,22 @@ func TestAppOwnership(t *testing.T) {
 		t.Fatalf("list alice's: %v %v", list, err)
 	}
 	// PUT keeps the owner unless one is given; a new app belongs to its creator.
-	if app, _, err := s.PutApp(ctx, App{Name: "a1", Config: map[string]string{"K": "v"}}, "mallory"); err != nil || app.Owner != "alice" {
+	if app, _, err := s.PutApp(ctx, App{Name: "a1", Config: map[string]string{"K": "v"}}, "mallory", nil); err != nil || app.Owner != "alice" {
 		t.Fatalf("put kept owner: %+v %v", app, err)
 	}
-	if app, created, err := s.PutApp(ctx, App{Name: "new"}, "carol"); err != nil || !created || app.Owner != "carol" {
+	if app, created, err := s.PutApp(ctx, App{Name: "new"}, "carol", nil); err != nil || !created || app.Owner != "carol" {
 		t.Fatalf("put created: %+v %v", app, err)
 	}
 	if _, err := s.UpdateApp(ctx, "a1", func(a *App) error { a.Owner = "bob"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if owner, _ := s.AppOwner("a1"); owner != "bob" || !s.AppsOwnedBy("bob")["a1"] {
+	if owner, _ := s.AppOwner("a1"); owner != "bob" || s.AppsOwnedBy("bob")["a1"] == "" {
 		t.Fatalf("transfer not in the index: %q", owner)
 	}
 	// Executions filtered by the apps a developer owns.
 	ex := func(app string) Execution {
 		e := exec(s, app, "/x", StatusSuccess)
+		e.AppID, _ = s.AppID(app)
 		s.RecordExecution(e, nil)
 		return e
 	}
@@ -144,8 +145,84 @@ func TestAppOwnership(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("bob's executions: %d %v", len(got), err)
 	}
-	got, _, err = s.ListExecutions(ctx, ExecutionFilter{Apps: map[string]bool{}}, Page{})
+	got, _, err = s.ListExecutions(ctx, ExecutionFilter{Apps: map[string]string{}}, Page{})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("no apps, executions: %d %v", len(got), err)
+	}
+	// An app deleted and made again under the same name is another app: the executions of
+	// the first are not the second's.
+	if err := s.DeleteApp(ctx, "b1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateApp(ctx, App{Name: "b1", Owner: "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = s.ListExecutions(ctx, ExecutionFilter{Apps: s.AppsOwnedBy("mallory")}, Page{})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("the new b1's owner sees %d executions of the old b1 (%v)", len(got), err)
+	}
+}
+
+func TestAppGuardRunsInTheWrite(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := s.CreateApp(ctx, App{Name: "a", Owner: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	errNotYours := errors.New("not yours")
+	onlyBob := func(owner string) error {
+		if owner != "bob" {
+			return errNotYours
+		}
+		return nil
+	}
+	if _, err := s.CreateRoute(ctx, Route{App: "a", Path: "/x", Image: "i"}, onlyBob); !errors.Is(err, errNotYours) {
+		t.Fatalf("create route: %v", err)
+	}
+	if _, _, err := s.PutApp(ctx, App{Name: "a", Config: map[string]string{"K": "bob"}}, "bob", onlyBob); !errors.Is(err, errNotYours) {
+		t.Fatalf("put app: %v", err)
+	}
+	if err := s.DeleteApp(ctx, "a", onlyBob); !errors.Is(err, errNotYours) {
+		t.Fatalf("delete app: %v", err)
+	}
+	if _, err := s.CreateRoute(ctx, Route{App: "a", Path: "/x", Image: "i"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRoute(ctx, "a", "/x", func(r *Route) error { r.Image = "evil"; return nil }, onlyBob); !errors.Is(err, errNotYours) {
+		t.Fatalf("update route: %v", err)
+	}
+	if err := s.DeleteRoute(ctx, "a", "/x", onlyBob); !errors.Is(err, errNotYours) {
+		t.Fatalf("delete route: %v", err)
+	}
+	app, err := s.GetApp(ctx, "a")
+	r, rerr := s.GetRoute(ctx, "a", "/x")
+	if err != nil || rerr != nil || len(app.Config) != 0 || r.Image != "i" {
+		t.Fatalf("a refused write changed something: %+v %+v %v %v", app, r, err, rerr)
+	}
+}
+
+func TestDeleteTokenTakesItsDescendants(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	mk := func(parent string) string {
+		tk, err := s.CreateToken(ctx, Token{ID: s.NewID(), Name: "t", User: "u", Role: "developer", Hash: []byte{1}, ParentID: parent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk.ID
+	}
+	root := mk("")
+	child := mk(root)
+	grandchild := mk(child)
+	other := mk("")
+	otherChild := mk(other)
+	if n, err := s.DeleteToken(ctx, child); err != nil || n != 2 {
+		t.Fatalf("delete child: %d %v, want 2 (it and its child)", n, err)
+	}
+	for id, want := range map[string]bool{root: true, child: false, grandchild: false, other: true, otherChild: true} {
+		_, err := s.GetToken(ctx, id)
+		if (err == nil) != want {
+			t.Errorf("token %s present = %v, want %v", id, err == nil, want)
+		}
 	}
 }

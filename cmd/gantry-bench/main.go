@@ -53,7 +53,7 @@ type config struct {
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot or async")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway or async")
 	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
 	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
@@ -115,6 +115,14 @@ func run(cfg config) error {
 		}
 		rows = append(rows, r)
 	}
+	if want("gateway") {
+		progress("gateway vs /r/ vs the container directly")
+		rs, err := g.gateway(cfg.hotN, cfg.duration)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
 	if want("async") {
 		progress("async calls: accepts, drain, backlog of cold calls")
 		rs, err := g.async(cfg.gantry, cfg.duration, cfg.backlog)
@@ -159,12 +167,16 @@ type gantryServer struct {
 	instance string
 	dir      string
 	token    string // the admin token the server wrote to its data dir
+	gateway  string // the gateway's plain HTTP listener
 }
 
 // asyncWorkers is the server's async concurrency in the benchmark: twice the cores here.
 const asyncWorkers = 4
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
+var (
+	listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
+	gatewayRE   = regexp.MustCompile(`msg="gateway listening" addr=(\S+) tls=false`)
+)
 
 func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	dir, err := os.MkdirTemp("", "gantry-bench-")
@@ -172,7 +184,8 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 		return nil, err
 	}
 	// Every execution is kept: the backlog check counts them all.
-	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--async-workers", strconv.Itoa(asyncWorkers), "--keep-executions", "-1"}, extra...)
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--async-workers", strconv.Itoa(asyncWorkers), "--keep-executions", "-1",
+		"--gateway-addr", "127.0.0.1:0", "--gateway-tls-addr", "127.0.0.1:0"}, extra...)
 	s := &gantryServer{dir: dir, cmd: exec.Command(bin, args...)}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -181,10 +194,13 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
 	}
-	found := make(chan []string, 1)
+	found, gateway := make(chan []string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			if m := gatewayRE.FindStringSubmatch(sc.Text()); m != nil {
+				gateway <- m[1]
+			}
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1:]
 			}
@@ -193,6 +209,12 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 	select {
 	case m := <-found:
 		s.addr, s.instance = m[0], m[1]
+		select {
+		case s.gateway = <-gateway:
+		case <-time.After(10 * time.Second):
+			s.stop()
+			return nil, fmt.Errorf("the gateway did not listen within 10s")
+		}
 		token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 		if err != nil {
 			s.stop()
@@ -483,8 +505,16 @@ func (b *bench) hotThroughput(d time.Duration) (row, error) {
 		baseline: fmt.Sprintf("%.0f/s", dRate), result: fmt.Sprintf("%.2f", ratio), target: ">= 0.5", ok: ratio >= 0.5}, nil
 }
 
-// load runs workers callers for d and returns the rate of successful calls.
+// load runs workers callers of url for d and returns the rate of successful calls.
 func (b *bench) load(workers int, d time.Duration, url func(worker int) string) (float64, error) {
+	return b.loadCalls(workers, d, func(w int) func() error {
+		u := url(w)
+		return func() error { return b.do("POST", u, `{"name":"x"}`) }
+	})
+}
+
+// loadCalls runs workers callers of call(worker) for d and returns the rate of successful calls.
+func (b *bench) loadCalls(workers int, d time.Duration, call func(worker int) func() error) (float64, error) {
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(d)
@@ -494,9 +524,9 @@ func (b *bench) load(workers int, d time.Duration, url func(worker int) string) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u := url(w)
+			c := call(w)
 			for time.Now().Before(stop) {
-				if err := b.do("POST", u, `{"name":"x"}`); err != nil {
+				if err := c(); err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue

@@ -209,6 +209,20 @@ func TestRouteWithTokenAuth(t *testing.T) {
 	if h := headersSeen("open", "Authorization", "Bearer the-function's-own"); !slices.Equal(h["Authorization"], []string{"Bearer the-function's-own"}) {
 		t.Fatalf("open route: the function's own credential did not reach it: %v", h)
 	}
+	// A Gantry token hidden behind another Authorization value is found too.
+	req, _ := http.NewRequest("POST", "http://"+s.addr+"/r/a/open", strings.NewReader(in))
+	req.Header.Add("Authorization", "Bearer the-function's-own")
+	req.Header.Add("Authorization", "Bearer "+alice)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ Headers map[string][]string }
+	err = json.NewDecoder(res.Body).Decode(&info)
+	res.Body.Close()
+	if err != nil || info.Headers["Authorization"] != nil {
+		t.Fatalf("two Authorization values, one a Gantry token: the function saw %v (%v)", info.Headers["Authorization"], err)
+	}
 	// Async calls of a private route are checked before they are queued.
 	res, _ = s.callWith(t, "POST", "/r/a/private", in, "Gantry-Invoke-Type", "async")
 	if res.StatusCode != 401 {
@@ -248,11 +262,11 @@ func TestOIDCIdentitySource(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := who.Payload.Principal
-	if *p.Name != "erin@example.com" || *p.Role != "developer" || *p.Kind != "oidc" || !slices.Equal(p.Groups, []string{"dev", "eu"}) {
+	if *p.Name != "oidc:erin@example.com" || *p.Role != "developer" || *p.Kind != "oidc" || !slices.Equal(p.Groups, []string{"dev", "eu"}) {
 		t.Fatalf("erin: %+v", p)
 	}
 	created, err := s.clientAs(erin).Apps.CreateAppContext(context.Background(), apps.NewCreateAppParams().WithBody(&models.AppWrapper{App: &models.App{Name: "erins"}}), nil)
-	if err != nil || created.Payload.App.Owner != "erin@example.com" {
+	if err != nil || created.Payload.App.Owner != "oidc:erin@example.com" {
 		t.Fatalf("erin creates an app: %+v %v", created, err)
 	}
 	ops := sign(jwt.MapClaims{"email": "olga@example.com", "groups": []string{"platform"}})

@@ -149,6 +149,7 @@ func (cf *clientFlags) newClient() (*client.Gantry, error) {
 		return nil, err
 	}
 	transport := httptransport.NewWithClient(ep.host, ep.basePath, []string{ep.scheme}, httpClient)
+	transport.SetDebug(false) // go-openapi's DEBUG=1 would print the bearer token
 	if token := cf.bearerToken(ep); token != "" {
 		transport.DefaultAuthentication = httptransport.BearerToken(token)
 	}

@@ -57,12 +57,13 @@ func newCallCmd(cf *clientFlags) *cobra.Command {
 				return res, nil
 			}
 			// Credentials go only to a route that asks for them (auth: token), never to
-			// the function of an open route.
+			// the function of an open route: a 401 of Gantry's own has no Gantry-Call-Id
+			// (the function did not run); a function's own 401 is its answer.
 			res, err := send("")
 			if err != nil {
 				return err
 			}
-			if token := cf.bearerToken(ep); res.StatusCode == http.StatusUnauthorized && token != "" {
+			if token := cf.bearerToken(ep); res.StatusCode == http.StatusUnauthorized && res.Header.Get("Gantry-Call-Id") == "" && token != "" {
 				res.Body.Close()
 				if res, err = send(token); err != nil {
 					return err

@@ -93,17 +93,22 @@ func gantryCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 // server is a running `gantry server` process.
 type server struct {
-	cmd      *exec.Cmd
-	addr     string
-	dataDir  string
-	token    string // the admin token the server wrote to its data dir ("" with --auth=none)
-	instance string // labels the server's containers
-	done     chan error
-	mu       sync.Mutex
-	log      bytes.Buffer
+	cmd     *exec.Cmd
+	addr    string
+	dataDir string
+	token   string // the admin token the server wrote to its data dir ("" with --auth=none)
+	// The gateway's listeners (read them with gatewayAddrs: they are logged after startup).
+	gateway, gatewayTLS string
+	instance            string // labels the server's containers
+	done                chan error
+	mu                  sync.Mutex
+	log                 bytes.Buffer
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
+var (
+	listeningRE        = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
+	gatewayListeningRE = regexp.MustCompile(`msg="gateway listening" addr=(\S+) tls=(\S+)`)
+)
 
 // startServer starts gantry server on a free loopback port with dataDir and waits until it listens.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
@@ -123,7 +128,8 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 
 func launch(dataDir string, env ...string) (*server, error) {
 	s := &server{done: make(chan error, 1), dataDir: dataDir}
-	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+		"--gateway-addr", "127.0.0.1:0", "--gateway-tls-addr", "127.0.0.1:0")
 	s.cmd.Env = append(s.cmd.Env, env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -139,8 +145,20 @@ func launch(dataDir string, env ...string) (*server, error) {
 			s.mu.Lock()
 			s.log.WriteString(sc.Text() + "\n")
 			s.mu.Unlock()
+			if m := gatewayListeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				s.mu.Lock()
+				if m[2] == "true" {
+					s.gatewayTLS = m[1]
+				} else {
+					s.gateway = m[1]
+				}
+				s.mu.Unlock()
+			}
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1:]
+				select { // the first listener is the server's address; never block the log reader
+				case addr <- m[1:]:
+				default:
+				}
 			}
 		}
 		s.done <- s.cmd.Wait()
@@ -320,7 +338,7 @@ func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
+	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "").CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("second server: got %v, want a non-zero exit; output %s", err, out)
@@ -471,4 +489,19 @@ func TestNestedRoutePathsOverTheWire(t *testing.T) {
 	if code, _ := call("GET", base+"/hello/world", ""); code != 404 {
 		t.Fatalf("GET after delete: %d", code)
 	}
+}
+
+// gatewayAddrs returns the gateway's plain and HTTPS listener addresses.
+func (s *server) gatewayAddrs(t *testing.T) (plain, secure string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		plain, secure = s.gateway, s.gatewayTLS
+		s.mu.Unlock()
+		if plain != "" && secure != "" {
+			return plain, secure
+		}
+	}
+	t.Fatalf("the gateway's listeners were not logged: %s", s.logText())
+	return "", ""
 }

@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newExecutionsCmd(cf),
 		newWhoamiCmd(cf),
 		newTokensCmd(cf),
+		newAPIsCmd(cf),
 	)
 	return root
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,9 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/auth"
@@ -44,10 +47,15 @@ type serverConfig struct {
 	oidcUsernameClaim string
 	oidcGroupsClaim   string
 	oidcAdminGroup    string
+	oidcUserPrefix    string
 	corsOrigins       []string
 	tlsCert, tlsKey   string
 	httpAddr          string // plain HTTP beside TLS, only when asked for
 	auditLog          string
+
+	gatewayAddr, gatewayTLSAddr   string // "" : that listener is off
+	gatewayTLSCert, gatewayTLSKey string // default certificate of the HTTPS listener
+	gatewayAccessLog              string
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -64,17 +72,24 @@ var serverEnv = map[string]string{
 	"async-attempts":   "GANTRY_ASYNC_ATTEMPTS",
 	"async-backoff":    "GANTRY_ASYNC_BACKOFF",
 
-	"auth":                "GANTRY_AUTH",
-	"oidc-issuer":         "GANTRY_OIDC_ISSUER",
-	"oidc-audience":       "GANTRY_OIDC_AUDIENCE",
-	"oidc-username-claim": "GANTRY_OIDC_USERNAME_CLAIM",
-	"oidc-groups-claim":   "GANTRY_OIDC_GROUPS_CLAIM",
-	"oidc-admin-group":    "GANTRY_OIDC_ADMIN_GROUP",
-	"cors-origins":        "GANTRY_CORS_ORIGINS",
-	"tls-cert":            "GANTRY_TLS_CERT",
-	"tls-key":             "GANTRY_TLS_KEY",
-	"http-addr":           "GANTRY_HTTP_ADDR",
-	"audit-log":           "GANTRY_AUDIT_LOG",
+	"auth":                 "GANTRY_AUTH",
+	"oidc-issuer":          "GANTRY_OIDC_ISSUER",
+	"oidc-audience":        "GANTRY_OIDC_AUDIENCE",
+	"oidc-username-claim":  "GANTRY_OIDC_USERNAME_CLAIM",
+	"oidc-groups-claim":    "GANTRY_OIDC_GROUPS_CLAIM",
+	"oidc-admin-group":     "GANTRY_OIDC_ADMIN_GROUP",
+	"oidc-username-prefix": "GANTRY_OIDC_USERNAME_PREFIX",
+	"cors-origins":         "GANTRY_CORS_ORIGINS",
+	"tls-cert":             "GANTRY_TLS_CERT",
+	"tls-key":              "GANTRY_TLS_KEY",
+	"http-addr":            "GANTRY_HTTP_ADDR",
+	"audit-log":            "GANTRY_AUDIT_LOG",
+
+	"gateway-addr":       "GANTRY_GATEWAY_ADDR",
+	"gateway-tls-addr":   "GANTRY_GATEWAY_TLS_ADDR",
+	"gateway-tls-cert":   "GANTRY_GATEWAY_TLS_CERT",
+	"gateway-tls-key":    "GANTRY_GATEWAY_TLS_KEY",
+	"gateway-access-log": "GANTRY_GATEWAY_ACCESS_LOG",
 }
 
 // adminTokenFile is where, in the data dir, the server writes the first admin token.
@@ -115,11 +130,17 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.oidcUsernameClaim, "oidc-username-claim", "sub", "OIDC claim that names the user")
 	f.StringVar(&cfg.oidcGroupsClaim, "oidc-groups-claim", "groups", "OIDC claim that lists the user's groups")
 	f.StringVar(&cfg.oidcAdminGroup, "oidc-admin-group", "", "members of this OIDC group are admins; everyone else is a developer")
+	f.StringVar(&cfg.oidcUserPrefix, "oidc-username-prefix", "oidc:", `put before OIDC user names, so they cannot be taken for token users such as "admin"`)
 	f.StringSliceVar(&cfg.corsOrigins, "cors-origins", nil, `origins browsers may call the API from, comma-separated ("*": any); none: CORS off`)
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on --addr; reloaded when the file changes")
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.httpAddr, "http-addr", "", "also serve plain HTTP on this address (with TLS on --addr)")
 	f.StringVar(&cfg.auditLog, "audit-log", "", `file of the audit log, JSON lines (default <data-dir>/audit.log; "-": stderr)`)
+	f.StringVar(&cfg.gatewayAddr, "gateway-addr", "127.0.0.1:8081", `gateway listener for APIs over plain HTTP ("": off)`)
+	f.StringVar(&cfg.gatewayTLSAddr, "gateway-tls-addr", "127.0.0.1:8443", `gateway listener for APIs over HTTPS, certificates picked by SNI ("": off)`)
+	f.StringVar(&cfg.gatewayTLSCert, "gateway-tls-cert", "", "PEM certificate the gateway serves for hostnames no API has a certificate for")
+	f.StringVar(&cfg.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert")
+	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -173,53 +194,64 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	// Every way out removes the containers this run started; shutdown does it in its place.
+	closeRunner := sync.OnceFunc(func() {
+		cleanupCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := run.Close(cleanupCtx); err != nil {
+			log.Warn("removing containers", "err", err)
+		}
+	})
+	defer closeRunner()
+
 	invoker := runner.NewInvoker(st, run)
-	authn, err := setUpAuth(ctx, cfg, st, log)
+	authn, idp, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
-		run.Close(context.Background())
 		return err
 	}
-	audit, closeAudit, err := openAuditLog(cfg)
+	audit, closeAudit, err := openLog(cfg.auditLog, filepath.Join(cfg.dataDir, "audit.log"))
 	if err != nil {
-		run.Close(context.Background())
-		return err
+		return fmt.Errorf("open the audit log: %w", err)
 	}
 	defer closeAudit()
-	h, err := handlers.New(handlers.Deps{
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
-	}).Handler()
+		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+	})
+	h, err := api.Handler()
 	if err != nil {
-		run.Close(context.Background())
 		return err
 	}
 	listeners, err := listen(cfg, log)
 	if err != nil {
-		run.Close(context.Background())
 		return err
 	}
+	gwServers, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, metrics: metrics, log: log})
+	if err != nil {
+		closeListeners(listeners)
+		return err
+	}
+	defer stopGateway()
 	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
 	if err != nil {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-		run.Close(context.Background())
+		closeListeners(listeners)
 		return err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // a request body may not trickle in forever
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(h, log)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
 	}
-	served := make(chan error, len(listeners))
+	served := make(chan error, len(listeners)+len(gwServers))
 	for _, ln := range listeners {
 		go func() { served <- srv.Serve(ln) }()
 		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
+	}
+	for _, g := range gwServers {
+		go func() { served <- g.srv.Serve(g.ln) }()
+		log.Info("gateway listening", "addr", g.ln.Addr().String(), "tls", g.ln.tls)
 	}
 
 	select {
@@ -231,22 +263,42 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
-	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("requests still in flight at the drain timeout", "err", err)
+	var drained sync.WaitGroup
+	for _, s := range append([]*http.Server{srv}, gatewayHTTPServers(gwServers)...) {
+		drained.Go(func() {
+			if err := s.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("requests still in flight at the drain timeout", "err", err)
+			}
+		})
 	}
+	drained.Wait()
 	if err := workers.Wait(drainCtx); err != nil {
 		log.Warn("async calls cut short: back in the queue", "err", err)
 	}
-	cleanupCtx, cancelCleanup := context.WithTimeout(context.Background(), time.Minute)
-	defer cancelCleanup()
-	if err := run.Close(cleanupCtx); err != nil {
-		log.Warn("removing containers", "err", err)
-	}
-	if err := workers.Wait(cleanupCtx); err != nil { // their last results, before the store closes
+	closeRunner()
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelWait()
+	if err := workers.Wait(waitCtx); err != nil { // their last results, before the store closes
 		log.Warn("async workers still settling", "err", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a request body may not trickle in forever
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func closeListeners(ls []listener) {
+	for _, ln := range ls {
+		ln.Close()
+	}
 }
 
 // servePprof serves Go's profiler on a separate listener, for performance work only:
@@ -265,42 +317,46 @@ func servePprof(addr string, log *slog.Logger) {
 
 // setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
 // with authentication on, it makes the admin token and writes it to the data dir.
-func setUpAuth(ctx context.Context, cfg serverConfig, st *store.DB, log *slog.Logger) (handlers.Authenticator, error) {
+// The configured identity source (nil without --oidc-issuer) is also the gateway's default.
+func setUpAuth(ctx context.Context, cfg serverConfig, st *store.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
+	var idpConfig *auth.OIDCConfig
+	if cfg.oidcIssuer != "" {
+		idpConfig = &auth.OIDCConfig{
+			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
+			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, UsernamePrefix: cfg.oidcUserPrefix, Log: log,
+		}
+	} else if cfg.oidcAudience != "" {
+		return nil, nil, errors.New("--oidc-audience needs --oidc-issuer")
+	}
 	switch cfg.auth {
 	case "none":
 		log.Warn("AUTHENTICATION IS OFF (--auth=none): anyone who reaches this server is an admin of it")
-		return nil, nil
+		return nil, idpConfig, nil
 	case "token":
 	default:
-		return nil, fmt.Errorf("--auth %q: must be token or none", cfg.auth)
+		return nil, nil, fmt.Errorf("--auth %q: must be token or none", cfg.auth)
 	}
 	var idp *auth.OIDC
-	if cfg.oidcIssuer != "" {
+	if idpConfig != nil {
 		var err error
-		idp, err = auth.NewOIDC(auth.OIDCConfig{
-			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
-			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, Log: log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("--oidc-issuer: %w", err)
+		if idp, err = auth.NewOIDC(*idpConfig); err != nil {
+			return nil, nil, fmt.Errorf("--oidc-issuer: %w", err)
 		}
 		if err := idp.Discover(ctx); err != nil {
 			log.Warn("the OIDC identity source cannot be reached yet; its tokens get 503 until it can", "issuer", cfg.oidcIssuer, "err", err)
 		}
 		log.Info("OIDC tokens accepted", "issuer", cfg.oidcIssuer, "audience", cfg.oidcAudience)
-	} else if cfg.oidcAudience != "" {
-		return nil, errors.New("--oidc-audience needs --oidc-issuer")
 	}
 	path, made, err := bootstrapAdminToken(ctx, st, cfg.dataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if made {
 		log.Warn("first start: an admin API token was made; keep it secret", "file", path)
 	} else {
 		log.Info("authentication on", "admin_token_file", path)
 	}
-	return auth.NewAuthenticator(st, idp), nil
+	return auth.NewAuthenticator(st, idp), idpConfig, nil
 }
 
 // bootstrapAdminToken makes the first admin token once per data dir: the token is written to
@@ -341,22 +397,20 @@ func writeSecretFile(path, content string) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// openAuditLog opens the audit log: <data-dir>/audit.log by default, "-" for stderr.
-func openAuditLog(cfg serverConfig) (*slog.Logger, func(), error) {
-	var w io.Writer = os.Stderr
-	closeFn := func() {}
-	if cfg.auditLog != "-" {
-		path := cfg.auditLog
-		if path == "" {
-			path = filepath.Join(cfg.dataDir, "audit.log")
-		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open the audit log: %w", err)
-		}
-		w, closeFn = f, func() { f.Close() }
+// openLog opens a JSON-lines log: the file named by flag, def when it is "", stderr for "-".
+func openLog(flag, def string) (*slog.Logger, func(), error) {
+	if flag == "-" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), func() {}, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, nil)), closeFn, nil
+	path := flag
+	if path == "" {
+		path = def
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 }
 
 // listener is a listener and whether it serves TLS.
@@ -385,6 +439,7 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	if certs == nil {
+		warnIfExposed(log, ln.Addr(), cfg.auth)
 		return []listener{{Listener: ln}}, nil
 	}
 	out := []listener{{Listener: tls.NewListener(ln, certs.TLSConfig()), tls: true}}
@@ -394,7 +449,21 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 			ln.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 		}
+		warnIfExposed(log, plain.Addr(), cfg.auth)
 		out = append(out, listener{Listener: plain})
 	}
 	return out, nil
+}
+
+// warnIfExposed warns when a plain-HTTP listener of the management API is reachable from
+// other machines: tokens would cross the network in clear, or, with --auth=none, anyone
+// there is an admin.
+func warnIfExposed(log *slog.Logger, addr net.Addr, authMode string) {
+	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		if authMode == "none" {
+			log.Warn("AUTHENTICATION IS OFF on a listener other machines can reach: anyone there is an admin", "addr", addr.String())
+			return
+		}
+		log.Warn("plain HTTP on a listener other machines can reach: API tokens cross the network in clear; use --tls-cert", "addr", addr.String())
+	}
 }

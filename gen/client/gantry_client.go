@@ -5,6 +5,7 @@ package client
 import (
 	"maps"
 
+	"github.com/gantry-dev/gantry/gen/client/apis"
 	"github.com/gantry-dev/gantry/gen/client/apps"
 	"github.com/gantry-dev/gantry/gen/client/auth"
 	"github.com/gantry-dev/gantry/gen/client/executions"
@@ -59,6 +60,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 
 	cli := new(Gantry)
 	cli.Transport = transport
+	cli.Apis = apis.New(transport, formats)
 	cli.Apps = apps.New(transport, formats)
 	cli.Auth = auth.New(transport, formats)
 	cli.Executions = executions.New(transport, formats)
@@ -124,6 +126,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 
 // Gantry is a client for gantry.
 type Gantry struct {
+	Apis apis.ClientService
+
 	Apps apps.ClientService
 
 	Auth auth.ClientService
@@ -142,6 +146,7 @@ type Gantry struct {
 // SetTransport changes the transport on the client and all its subresources.
 func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
+	c.Apis.SetTransport(transport)
 	c.Apps.SetTransport(transport)
 	c.Auth.SetTransport(transport)
 	c.Executions.SetTransport(transport)

@@ -45,7 +45,7 @@ type Token struct {
 	Secret string `json:"secret,omitempty"`
 
 	// The user or service account the token acts as. Defaults to the caller.
-	// Pattern: ^[A-Za-z0-9_.@+-]{1,255}$
+	// Pattern: ^[A-Za-z0-9_.@+:-]{1,255}$
 	User string `json:"user,omitempty"`
 }
 
@@ -166,7 +166,7 @@ func (m *Token) validateUser(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := validate.Pattern("user", "body", m.User, `^[A-Za-z0-9_.@+-]{1,255}$`); err != nil {
+	if err := validate.Pattern("user", "body", m.User, `^[A-Za-z0-9_.@+:-]{1,255}$`); err != nil {
 		return err
 	}
 

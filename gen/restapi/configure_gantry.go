@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/apis"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
@@ -26,6 +27,20 @@ import (
 type contextKey string
 
 const AuthKey contextKey = "Auth"
+
+// ApisAPI
+type ApisAPI interface {
+	// CreateAPI Create an API; the caller owns it.
+	CreateAPI(ctx context.Context, params apis.CreateAPIParams) middleware.Responder
+	// DeleteAPI Delete an API; the gateway answers 404 for it within a second.
+	DeleteAPI(ctx context.Context, params apis.DeleteAPIParams) middleware.Responder
+	// GetAPI Get an API (TLS keys and passwords are never returned).
+	GetAPI(ctx context.Context, params apis.GetAPIParams) middleware.Responder
+	// ListApis List APIs in name order.
+	ListApis(ctx context.Context, params apis.ListApisParams) middleware.Responder
+	// PatchAPI Change the fields given.
+	PatchAPI(ctx context.Context, params apis.PatchAPIParams) middleware.Responder
+}
 
 // AppsAPI
 type AppsAPI interface {
@@ -103,6 +118,7 @@ type TasksAPI interface {
 
 // Config is configuration for Handler
 type Config struct {
+	ApisAPI
 	AppsAPI
 	AuthAPI
 	ExecutionsAPI
@@ -186,6 +202,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.CancelExecution(ctx, params)
 	})
 
+	api.ApisCreateAPIHandler = apis.CreateAPIHandlerFunc(func(params apis.CreateAPIParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateAPI(ctx, params)
+	})
+
 	api.AppsCreateAppHandler = apps.CreateAppHandlerFunc(func(params apps.CreateAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -207,6 +230,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.CreateToken(ctx, params)
 	})
 
+	api.ApisDeleteAPIHandler = apis.DeleteAPIHandlerFunc(func(params apis.DeleteAPIParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteAPI(ctx, params)
+	})
+
 	api.AppsDeleteAppHandler = apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -219,6 +249,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteRoute(ctx, params)
+	})
+
+	api.ApisGetAPIHandler = apis.GetAPIHandlerFunc(func(params apis.GetAPIParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetAPI(ctx, params)
 	})
 
 	api.AppsGetAppHandler = apps.GetAppHandlerFunc(func(params apps.GetAppParams, principal *models.Principal) middleware.Responder {
@@ -276,6 +313,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.LeaseTasks(ctx, params)
 	})
 
+	api.ApisListApisHandler = apis.ListApisHandlerFunc(func(params apis.ListApisParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListApis(ctx, params)
+	})
+
 	api.AppsListAppsHandler = apps.ListAppsHandlerFunc(func(params apps.ListAppsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -302,6 +346,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.ListTokens(ctx, params)
+	})
+
+	api.ApisPatchAPIHandler = apis.PatchAPIHandlerFunc(func(params apis.PatchAPIParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PatchAPI(ctx, params)
 	})
 
 	api.AppsPatchAppHandler = apps.PatchAppHandlerFunc(func(params apps.PatchAppParams, principal *models.Principal) middleware.Responder {

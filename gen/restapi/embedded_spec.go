@@ -36,6 +36,202 @@ func init() {
   },
   "basePath": "/v1",
   "paths": {
+    "/apis": {
+      "get": {
+        "description": "A developer lists the APIs it owns; an admin lists all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "apis"
+        ],
+        "summary": "List APIs in name order.",
+        "operationId": "listApis",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the APIs of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of APIs.",
+            "schema": {
+              "$ref": "#/definitions/ApisWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Create an API; the caller owns it.",
+        "operationId": "createApi",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The API was created.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/apis/{api}": {
+      "get": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Get an API (TLS keys and passwords are never returned).",
+        "operationId": "getApi",
+        "responses": {
+          "200": {
+            "description": "The API.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Delete an API; the gateway answers 404 for it within a second.",
+        "operationId": "deleteApi",
+        "responses": {
+          "204": {
+            "description": "The API was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "tags": [
+          "apis"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchApi",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated API.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/apiName"
+        }
+      ]
+    },
     "/apps": {
       "get": {
         "description": "A developer lists the apps it owns. An admin lists every app, or one owner's apps with ` + "`" + `owner` + "`" + `.\n",
@@ -1021,6 +1217,305 @@ func init() {
     }
   },
   "definitions": {
+    "Api": {
+      "description": "An API exposes one function on the gateway. A request matches the API when its host is one of\n` + "`" + `hosts` + "`" + ` (exact, or ` + "`" + `*.example.com` + "`" + ` for any subdomain; none means any host), its method one of\n` + "`" + `methods` + "`" + ` (none means any) and its path one of ` + "`" + `uris` + "`" + `; among the APIs that match, the longest\nURI wins. A URI is a path prefix (` + "`" + `/shop` + "`" + ` matches ` + "`" + `/shop` + "`" + ` and ` + "`" + `/shop/cart` + "`" + `) or, with ` + "`" + `:name` + "`" + `\nsegments, a pattern (` + "`" + `/users/:id` + "`" + `, which also matches below it); the values of ` + "`" + `:name` + "`" + ` segments\nreach the function as route params (` + "`" + `FN_PARAM_NAME` + "`" + `). The function sees the part of the path\nbelow the URI.\n",
+      "type": "object",
+      "properties": {
+        "authentication": {
+          "description": "` + "`" + `public` + "`" + ` (default): anyone. ` + "`" + `basic` + "`" + `: HTTP basic auth against ` + "`" + `basic_users` + "`" + `. ` + "`" + `oidc` + "`" + `: a bearer JWT of ` + "`" + `oidc.issuer` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "public",
+            "basic",
+            "oidc"
+          ]
+        },
+        "basic_users": {
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "type": "array",
+          "maxItems": 100,
+          "items": {
+            "$ref": "#/definitions/ApiBasicUser"
+          }
+        },
+        "cors": {
+          "$ref": "#/definitions/ApiCORS"
+        },
+        "created_at": {
+          "description": "When the API was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "enabled": {
+          "description": "A disabled API is not served (404 at the gateway). Default true.",
+          "type": "boolean",
+          "x-nullable": true
+        },
+        "function": {
+          "$ref": "#/definitions/ApiFunction"
+        },
+        "hosts": {
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "type": "array",
+          "maxItems": 64,
+          "items": {
+            "type": "string",
+            "maxLength": 253
+          }
+        },
+        "https_only": {
+          "description": "Plain-HTTP requests of GET and HEAD are redirected to HTTPS with 308; other methods get 400\n(their body must not be sent in clear a second time).\n",
+          "type": "boolean",
+          "x-nullable": true
+        },
+        "max_body_bytes": {
+          "description": "Largest request body (413 above, without running the function). Default 1 MiB; 0 means none allowed.",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 104857600,
+          "minimum": 0,
+          "x-nullable": true
+        },
+        "methods": {
+          "description": "HTTP methods the API answers; none means any. HEAD is served as GET without a body.",
+          "type": "array",
+          "maxItems": 16,
+          "items": {
+            "type": "string",
+            "enum": [
+              "GET",
+              "HEAD",
+              "POST",
+              "PUT",
+              "PATCH",
+              "DELETE",
+              "OPTIONS"
+            ]
+          }
+        },
+        "name": {
+          "description": "Unique name of the API. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "oidc": {
+          "$ref": "#/definitions/ApiOIDC"
+        },
+        "owner": {
+          "description": "The identity that owns the API (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255
+        },
+        "protocols": {
+          "description": "Listeners the API answers on. Default both. An API on ` + "`" + `https` + "`" + ` only answers plain HTTP with 400, or redirects with ` + "`" + `https_only` + "`" + `.",
+          "type": "array",
+          "items": {
+            "type": "string",
+            "enum": [
+              "http",
+              "https"
+            ]
+          }
+        },
+        "rate_limit": {
+          "$ref": "#/definitions/ApiRateLimit"
+        },
+        "timeout": {
+          "description": "Seconds a call may take at the gateway (504 after). Default the route's timeout.",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 300,
+          "minimum": 1,
+          "x-nullable": true
+        },
+        "tls": {
+          "$ref": "#/definitions/ApiTLS"
+        },
+        "updated_at": {
+          "description": "When the API last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "uris": {
+          "description": "Path prefixes or ` + "`" + `:param` + "`" + ` patterns. Required on create (at least one).",
+          "type": "array",
+          "maxItems": 64,
+          "items": {
+            "type": "string",
+            "maxLength": 1024,
+            "pattern": "^/"
+          }
+        }
+      }
+    },
+    "ApiBasicUser": {
+      "type": "object",
+      "required": [
+        "username"
+      ],
+      "properties": {
+        "password": {
+          "description": "Write-only. Required for a new user.",
+          "type": "string",
+          "maxLength": 72,
+          "minLength": 8
+        },
+        "username": {
+          "type": "string",
+          "pattern": "^[^:]{1,255}$"
+        }
+      }
+    },
+    "ApiCORS": {
+      "type": "object",
+      "properties": {
+        "headers": {
+          "description": "Request headers allowed in preflights (Authorization and Content-Type are always allowed).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "methods": {
+          "description": "Methods allowed in preflights. Default the API's methods, or GET, HEAD, POST.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "origins": {
+          "description": "Origins browsers may call the API from (` + "`" + `*` + "`" + ` any). None means no CORS headers.",
+          "type": "array",
+          "items": {
+            "type": "string",
+            "maxLength": 1024
+          }
+        }
+      }
+    },
+    "ApiFunction": {
+      "type": "object",
+      "required": [
+        "app",
+        "route"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "route": {
+          "description": "The route's path as registered, e.g. ` + "`" + `/hello` + "`" + ` or ` + "`" + `/users/:id` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
+    "ApiOIDC": {
+      "type": "object",
+      "properties": {
+        "audience": {
+          "description": "Audience tokens must carry. Default the server's ` + "`" + `--oidc-audience` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024
+        },
+        "issuer": {
+          "description": "Issuer URL. Default the server's ` + "`" + `--oidc-issuer` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024
+        }
+      }
+    },
+    "ApiRateLimit": {
+      "type": "object",
+      "required": [
+        "rps"
+      ],
+      "properties": {
+        "burst": {
+          "description": "Requests allowed at once above the average. Default max(1, rps).",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 1000000,
+          "minimum": 1
+        },
+        "per": {
+          "description": "` + "`" + `api` + "`" + ` (default): one budget for the API. ` + "`" + `client` + "`" + `: one per caller (the authenticated user, else the client IP).",
+          "type": "string",
+          "enum": [
+            "api",
+            "client"
+          ]
+        },
+        "rps": {
+          "description": "Requests per second allowed, on average; 0 removes the limit (on PATCH).",
+          "type": "number",
+          "format": "double",
+          "maximum": 1000000,
+          "minimum": 0
+        }
+      }
+    },
+    "ApiTLS": {
+      "type": "object",
+      "properties": {
+        "certificate": {
+          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener.",
+          "type": "string",
+          "maxLength": 65536
+        },
+        "dns_names": {
+          "description": "Names the certificate covers (read-only).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "key": {
+          "description": "PEM private key of the certificate. Write-only; never returned.",
+          "type": "string",
+          "maxLength": 65536
+        },
+        "not_after": {
+          "description": "Expiry of the certificate (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        }
+      }
+    },
+    "ApiWrapper": {
+      "type": "object",
+      "required": [
+        "api"
+      ],
+      "properties": {
+        "api": {
+          "$ref": "#/definitions/Api"
+        }
+      }
+    },
+    "ApisWrapper": {
+      "type": "object",
+      "required": [
+        "apis"
+      ],
+      "properties": {
+        "apis": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Api"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
     "App": {
       "type": "object",
       "properties": {
@@ -1658,7 +2153,7 @@ func init() {
         "user": {
           "description": "The user or service account the token acts as. Defaults to the caller.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_.@+-]{1,255}$"
+          "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$"
         }
       }
     },
@@ -1705,6 +2200,14 @@ func init() {
     }
   },
   "parameters": {
+    "apiName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the API.",
+      "name": "api",
+      "in": "path",
+      "required": true
+    },
     "app": {
       "pattern": "^[A-Za-z0-9_-]{1,255}$",
       "type": "string",
@@ -1837,6 +2340,10 @@ func init() {
       "name": "auth"
     },
     {
+      "description": "APIs expose functions on the gateway listeners (separate from this API): on hostnames and\npaths of their own, with the authentication, CORS, TLS and limits each API chooses. An API\nnames its function (app and route) and may point at one that does not exist yet (calls get\n502 until it does). Changes apply at the gateway within a second, without a restart.\n",
+      "name": "apis"
+    },
+    {
       "description": "Server information.",
       "name": "meta"
     }
@@ -1864,6 +2371,326 @@ func init() {
   },
   "basePath": "/v1",
   "paths": {
+    "/apis": {
+      "get": {
+        "description": "A developer lists the APIs it owns; an admin lists all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "apis"
+        ],
+        "summary": "List APIs in name order.",
+        "operationId": "listApis",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the APIs of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of APIs.",
+            "schema": {
+              "$ref": "#/definitions/ApisWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Create an API; the caller owns it.",
+        "operationId": "createApi",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The API was created.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/apis/{api}": {
+      "get": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Get an API (TLS keys and passwords are never returned).",
+        "operationId": "getApi",
+        "responses": {
+          "200": {
+            "description": "The API.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "apis"
+        ],
+        "summary": "Delete an API; the gateway answers 404 for it within a second.",
+        "operationId": "deleteApi",
+        "responses": {
+          "204": {
+            "description": "The API was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "tags": [
+          "apis"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchApi",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated API.",
+            "schema": {
+              "$ref": "#/definitions/ApiWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "type": "string",
+          "description": "Name of the API.",
+          "name": "api",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/apps": {
       "get": {
         "description": "A developer lists the apps it owns. An admin lists every app, or one owner's apps with ` + "`" + `owner` + "`" + `.\n",
@@ -3413,6 +4240,305 @@ func init() {
     }
   },
   "definitions": {
+    "Api": {
+      "description": "An API exposes one function on the gateway. A request matches the API when its host is one of\n` + "`" + `hosts` + "`" + ` (exact, or ` + "`" + `*.example.com` + "`" + ` for any subdomain; none means any host), its method one of\n` + "`" + `methods` + "`" + ` (none means any) and its path one of ` + "`" + `uris` + "`" + `; among the APIs that match, the longest\nURI wins. A URI is a path prefix (` + "`" + `/shop` + "`" + ` matches ` + "`" + `/shop` + "`" + ` and ` + "`" + `/shop/cart` + "`" + `) or, with ` + "`" + `:name` + "`" + `\nsegments, a pattern (` + "`" + `/users/:id` + "`" + `, which also matches below it); the values of ` + "`" + `:name` + "`" + ` segments\nreach the function as route params (` + "`" + `FN_PARAM_NAME` + "`" + `). The function sees the part of the path\nbelow the URI.\n",
+      "type": "object",
+      "properties": {
+        "authentication": {
+          "description": "` + "`" + `public` + "`" + ` (default): anyone. ` + "`" + `basic` + "`" + `: HTTP basic auth against ` + "`" + `basic_users` + "`" + `. ` + "`" + `oidc` + "`" + `: a bearer JWT of ` + "`" + `oidc.issuer` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "public",
+            "basic",
+            "oidc"
+          ]
+        },
+        "basic_users": {
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "type": "array",
+          "maxItems": 100,
+          "items": {
+            "$ref": "#/definitions/ApiBasicUser"
+          }
+        },
+        "cors": {
+          "$ref": "#/definitions/ApiCORS"
+        },
+        "created_at": {
+          "description": "When the API was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "enabled": {
+          "description": "A disabled API is not served (404 at the gateway). Default true.",
+          "type": "boolean",
+          "x-nullable": true
+        },
+        "function": {
+          "$ref": "#/definitions/ApiFunction"
+        },
+        "hosts": {
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "type": "array",
+          "maxItems": 64,
+          "items": {
+            "type": "string",
+            "maxLength": 253
+          }
+        },
+        "https_only": {
+          "description": "Plain-HTTP requests of GET and HEAD are redirected to HTTPS with 308; other methods get 400\n(their body must not be sent in clear a second time).\n",
+          "type": "boolean",
+          "x-nullable": true
+        },
+        "max_body_bytes": {
+          "description": "Largest request body (413 above, without running the function). Default 1 MiB; 0 means none allowed.",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 104857600,
+          "minimum": 0,
+          "x-nullable": true
+        },
+        "methods": {
+          "description": "HTTP methods the API answers; none means any. HEAD is served as GET without a body.",
+          "type": "array",
+          "maxItems": 16,
+          "items": {
+            "type": "string",
+            "enum": [
+              "GET",
+              "HEAD",
+              "POST",
+              "PUT",
+              "PATCH",
+              "DELETE",
+              "OPTIONS"
+            ]
+          }
+        },
+        "name": {
+          "description": "Unique name of the API. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "oidc": {
+          "$ref": "#/definitions/ApiOIDC"
+        },
+        "owner": {
+          "description": "The identity that owns the API (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255
+        },
+        "protocols": {
+          "description": "Listeners the API answers on. Default both. An API on ` + "`" + `https` + "`" + ` only answers plain HTTP with 400, or redirects with ` + "`" + `https_only` + "`" + `.",
+          "type": "array",
+          "items": {
+            "type": "string",
+            "enum": [
+              "http",
+              "https"
+            ]
+          }
+        },
+        "rate_limit": {
+          "$ref": "#/definitions/ApiRateLimit"
+        },
+        "timeout": {
+          "description": "Seconds a call may take at the gateway (504 after). Default the route's timeout.",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 300,
+          "minimum": 1,
+          "x-nullable": true
+        },
+        "tls": {
+          "$ref": "#/definitions/ApiTLS"
+        },
+        "updated_at": {
+          "description": "When the API last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "uris": {
+          "description": "Path prefixes or ` + "`" + `:param` + "`" + ` patterns. Required on create (at least one).",
+          "type": "array",
+          "maxItems": 64,
+          "items": {
+            "type": "string",
+            "maxLength": 1024,
+            "pattern": "^/"
+          }
+        }
+      }
+    },
+    "ApiBasicUser": {
+      "type": "object",
+      "required": [
+        "username"
+      ],
+      "properties": {
+        "password": {
+          "description": "Write-only. Required for a new user.",
+          "type": "string",
+          "maxLength": 72,
+          "minLength": 8
+        },
+        "username": {
+          "type": "string",
+          "pattern": "^[^:]{1,255}$"
+        }
+      }
+    },
+    "ApiCORS": {
+      "type": "object",
+      "properties": {
+        "headers": {
+          "description": "Request headers allowed in preflights (Authorization and Content-Type are always allowed).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "methods": {
+          "description": "Methods allowed in preflights. Default the API's methods, or GET, HEAD, POST.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "origins": {
+          "description": "Origins browsers may call the API from (` + "`" + `*` + "`" + ` any). None means no CORS headers.",
+          "type": "array",
+          "items": {
+            "type": "string",
+            "maxLength": 1024
+          }
+        }
+      }
+    },
+    "ApiFunction": {
+      "type": "object",
+      "required": [
+        "app",
+        "route"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "route": {
+          "description": "The route's path as registered, e.g. ` + "`" + `/hello` + "`" + ` or ` + "`" + `/users/:id` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
+    "ApiOIDC": {
+      "type": "object",
+      "properties": {
+        "audience": {
+          "description": "Audience tokens must carry. Default the server's ` + "`" + `--oidc-audience` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024
+        },
+        "issuer": {
+          "description": "Issuer URL. Default the server's ` + "`" + `--oidc-issuer` + "`" + `.",
+          "type": "string",
+          "maxLength": 1024
+        }
+      }
+    },
+    "ApiRateLimit": {
+      "type": "object",
+      "required": [
+        "rps"
+      ],
+      "properties": {
+        "burst": {
+          "description": "Requests allowed at once above the average. Default max(1, rps).",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 1000000,
+          "minimum": 1
+        },
+        "per": {
+          "description": "` + "`" + `api` + "`" + ` (default): one budget for the API. ` + "`" + `client` + "`" + `: one per caller (the authenticated user, else the client IP).",
+          "type": "string",
+          "enum": [
+            "api",
+            "client"
+          ]
+        },
+        "rps": {
+          "description": "Requests per second allowed, on average; 0 removes the limit (on PATCH).",
+          "type": "number",
+          "format": "double",
+          "maximum": 1000000,
+          "minimum": 0
+        }
+      }
+    },
+    "ApiTLS": {
+      "type": "object",
+      "properties": {
+        "certificate": {
+          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener.",
+          "type": "string",
+          "maxLength": 65536
+        },
+        "dns_names": {
+          "description": "Names the certificate covers (read-only).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "key": {
+          "description": "PEM private key of the certificate. Write-only; never returned.",
+          "type": "string",
+          "maxLength": 65536
+        },
+        "not_after": {
+          "description": "Expiry of the certificate (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        }
+      }
+    },
+    "ApiWrapper": {
+      "type": "object",
+      "required": [
+        "api"
+      ],
+      "properties": {
+        "api": {
+          "$ref": "#/definitions/Api"
+        }
+      }
+    },
+    "ApisWrapper": {
+      "type": "object",
+      "required": [
+        "apis"
+      ],
+      "properties": {
+        "apis": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Api"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
     "App": {
       "type": "object",
       "properties": {
@@ -4066,7 +5192,7 @@ func init() {
         "user": {
           "description": "The user or service account the token acts as. Defaults to the caller.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_.@+-]{1,255}$"
+          "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$"
         }
       }
     },
@@ -4113,6 +5239,14 @@ func init() {
     }
   },
   "parameters": {
+    "apiName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the API.",
+      "name": "api",
+      "in": "path",
+      "required": true
+    },
     "app": {
       "pattern": "^[A-Za-z0-9_-]{1,255}$",
       "type": "string",
@@ -4243,6 +5377,10 @@ func init() {
     {
       "description": "API tokens and the caller's identity. Tokens are stored hashed; a token's secret is shown\nonce, when it is created.\n",
       "name": "auth"
+    },
+    {
+      "description": "APIs expose functions on the gateway listeners (separate from this API): on hostnames and\npaths of their own, with the authentication, CORS, TLS and limits each API chooses. An API\nnames its function (app and route) and may point at one that does not exist yet (calls get\n502 until it does). Changes apply at the gateway within a second, without a restart.\n",
+      "name": "apis"
     },
     {
       "description": "Server information.",

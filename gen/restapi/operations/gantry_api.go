@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/apis"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
@@ -54,6 +55,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation executions.CancelExecution has not yet been implemented")
 		}),
 
+		ApisCreateAPIHandler: apis.CreateAPIHandlerFunc(func(params apis.CreateAPIParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation apis.CreateAPI has not yet been implemented")
+		}),
+
 		AppsCreateAppHandler: apps.CreateAppHandlerFunc(func(params apps.CreateAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -75,6 +83,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation auth.CreateToken has not yet been implemented")
 		}),
 
+		ApisDeleteAPIHandler: apis.DeleteAPIHandlerFunc(func(params apis.DeleteAPIParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation apis.DeleteAPI has not yet been implemented")
+		}),
+
 		AppsDeleteAppHandler: apps.DeleteAppHandlerFunc(func(params apps.DeleteAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -87,6 +102,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation routes.DeleteRoute has not yet been implemented")
+		}),
+
+		ApisGetAPIHandler: apis.GetAPIHandlerFunc(func(params apis.GetAPIParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation apis.GetAPI has not yet been implemented")
 		}),
 
 		AppsGetAppHandler: apps.GetAppHandlerFunc(func(params apps.GetAppParams, principal *models.Principal) middleware.Responder {
@@ -144,6 +166,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation tasks.LeaseTasks has not yet been implemented")
 		}),
 
+		ApisListApisHandler: apis.ListApisHandlerFunc(func(params apis.ListApisParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation apis.ListApis has not yet been implemented")
+		}),
+
 		AppsListAppsHandler: apps.ListAppsHandlerFunc(func(params apps.ListAppsParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -170,6 +199,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation auth.ListTokens has not yet been implemented")
+		}),
+
+		ApisPatchAPIHandler: apis.PatchAPIHandlerFunc(func(params apis.PatchAPIParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation apis.PatchAPI has not yet been implemented")
 		}),
 
 		AppsPatchAppHandler: apps.PatchAppHandlerFunc(func(params apps.PatchAppParams, principal *models.Principal) middleware.Responder {
@@ -300,16 +336,22 @@ type GantryAPI struct {
 
 	// ExecutionsCancelExecutionHandler sets the operation handler for the cancel execution operation
 	ExecutionsCancelExecutionHandler executions.CancelExecutionHandler
+	// ApisCreateAPIHandler sets the operation handler for the create Api operation
+	ApisCreateAPIHandler apis.CreateAPIHandler
 	// AppsCreateAppHandler sets the operation handler for the create app operation
 	AppsCreateAppHandler apps.CreateAppHandler
 	// RoutesCreateRouteHandler sets the operation handler for the create route operation
 	RoutesCreateRouteHandler routes.CreateRouteHandler
 	// AuthCreateTokenHandler sets the operation handler for the create token operation
 	AuthCreateTokenHandler auth.CreateTokenHandler
+	// ApisDeleteAPIHandler sets the operation handler for the delete Api operation
+	ApisDeleteAPIHandler apis.DeleteAPIHandler
 	// AppsDeleteAppHandler sets the operation handler for the delete app operation
 	AppsDeleteAppHandler apps.DeleteAppHandler
 	// RoutesDeleteRouteHandler sets the operation handler for the delete route operation
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
+	// ApisGetAPIHandler sets the operation handler for the get Api operation
+	ApisGetAPIHandler apis.GetAPIHandler
 	// AppsGetAppHandler sets the operation handler for the get app operation
 	AppsGetAppHandler apps.GetAppHandler
 	// ExecutionsGetExecutionHandler sets the operation handler for the get execution operation
@@ -326,6 +368,8 @@ type GantryAPI struct {
 	MetaGetVersionHandler meta.GetVersionHandler
 	// TasksLeaseTasksHandler sets the operation handler for the lease tasks operation
 	TasksLeaseTasksHandler tasks.LeaseTasksHandler
+	// ApisListApisHandler sets the operation handler for the list apis operation
+	ApisListApisHandler apis.ListApisHandler
 	// AppsListAppsHandler sets the operation handler for the list apps operation
 	AppsListAppsHandler apps.ListAppsHandler
 	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
@@ -334,6 +378,8 @@ type GantryAPI struct {
 	RoutesListRoutesHandler routes.ListRoutesHandler
 	// AuthListTokensHandler sets the operation handler for the list tokens operation
 	AuthListTokensHandler auth.ListTokensHandler
+	// ApisPatchAPIHandler sets the operation handler for the patch Api operation
+	ApisPatchAPIHandler apis.PatchAPIHandler
 	// AppsPatchAppHandler sets the operation handler for the patch app operation
 	AppsPatchAppHandler apps.PatchAppHandler
 	// RoutesPatchRouteHandler sets the operation handler for the patch route operation
@@ -435,6 +481,9 @@ func (o *GantryAPI) Validate() error {
 	if o.ExecutionsCancelExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.CancelExecutionHandler")
 	}
+	if o.ApisCreateAPIHandler == nil {
+		unregistered = append(unregistered, "apis.CreateAPIHandler")
+	}
 	if o.AppsCreateAppHandler == nil {
 		unregistered = append(unregistered, "apps.CreateAppHandler")
 	}
@@ -444,11 +493,17 @@ func (o *GantryAPI) Validate() error {
 	if o.AuthCreateTokenHandler == nil {
 		unregistered = append(unregistered, "auth.CreateTokenHandler")
 	}
+	if o.ApisDeleteAPIHandler == nil {
+		unregistered = append(unregistered, "apis.DeleteAPIHandler")
+	}
 	if o.AppsDeleteAppHandler == nil {
 		unregistered = append(unregistered, "apps.DeleteAppHandler")
 	}
 	if o.RoutesDeleteRouteHandler == nil {
 		unregistered = append(unregistered, "routes.DeleteRouteHandler")
+	}
+	if o.ApisGetAPIHandler == nil {
+		unregistered = append(unregistered, "apis.GetAPIHandler")
 	}
 	if o.AppsGetAppHandler == nil {
 		unregistered = append(unregistered, "apps.GetAppHandler")
@@ -474,6 +529,9 @@ func (o *GantryAPI) Validate() error {
 	if o.TasksLeaseTasksHandler == nil {
 		unregistered = append(unregistered, "tasks.LeaseTasksHandler")
 	}
+	if o.ApisListApisHandler == nil {
+		unregistered = append(unregistered, "apis.ListApisHandler")
+	}
 	if o.AppsListAppsHandler == nil {
 		unregistered = append(unregistered, "apps.ListAppsHandler")
 	}
@@ -485,6 +543,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.AuthListTokensHandler == nil {
 		unregistered = append(unregistered, "auth.ListTokensHandler")
+	}
+	if o.ApisPatchAPIHandler == nil {
+		unregistered = append(unregistered, "apis.PatchAPIHandler")
 	}
 	if o.AppsPatchAppHandler == nil {
 		unregistered = append(unregistered, "apps.PatchAppHandler")
@@ -617,6 +678,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/apis"] = apis.NewCreateAPI(o.context, o.ApisCreateAPIHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/apps"] = apps.NewCreateApp(o.context, o.AppsCreateAppHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
@@ -629,11 +694,19 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
+	o.handlers["DELETE"]["/apis/{api}"] = apis.NewDeleteAPI(o.context, o.ApisDeleteAPIHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
 	o.handlers["DELETE"]["/apps/{app}"] = apps.NewDeleteApp(o.context, o.AppsDeleteAppHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/apps/{app}/routes/{route}"] = routes.NewDeleteRoute(o.context, o.RoutesDeleteRouteHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/apis/{api}"] = apis.NewGetAPI(o.context, o.ApisGetAPIHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -669,6 +742,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/apis"] = apis.NewListApis(o.context, o.ApisListApisHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/apps"] = apps.NewListApps(o.context, o.AppsListAppsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -682,6 +759,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/auth/tokens"] = auth.NewListTokens(o.context, o.AuthListTokensHandler)
+	if o.handlers["PATCH"] == nil {
+		o.handlers["PATCH"] = make(map[string]http.Handler)
+	}
+	o.handlers["PATCH"]["/apis/{api}"] = apis.NewPatchAPI(o.context, o.ApisPatchAPIHandler)
 	if o.handlers["PATCH"] == nil {
 		o.handlers["PATCH"] = make(map[string]http.Handler)
 	}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// gatewayHost is the hostname the benchmark's APIs answer on.
+const gatewayHost = "gw.bench"
+
+// gateway compares one hot http function called through a public API and a basic-auth API
+// on the gateway, through /r/, and straight to its containers: latency at concurrency 1
+// and throughput at concurrency 8, side by side in one run.
+func (b *bench) gateway(n int, d time.Duration) ([]row, error) {
+	steps := []struct{ path, body string }{
+		{"/v1/apps/bench/routes", `{"route":{"path":"/gw","image":"` + b.images["hello-http"] + `","format":"http","max_concurrency":8,"idle_timeout":3600}}`},
+		{"/v1/apis", `{"api":{"name":"gw-public","function":{"app":"bench","route":"/gw"},"hosts":["` + gatewayHost + `"],"uris":["/public"]}}`},
+		{"/v1/apis", `{"api":{"name":"gw-basic","function":{"app":"bench","route":"/gw"},"hosts":["` + gatewayHost + `"],"uris":["/basic"],
+			"authentication":"basic","basic_users":[{"username":"bench","password":"bench-password"}]}}`},
+	}
+	for _, s := range steps {
+		if err := b.do("POST", b.url(s.path), s.body); err != nil {
+			return nil, err
+		}
+	}
+	paths := map[string]func() error{
+		"/r/":    func() error { return b.call(b.url("/r/bench/gw"), "", nil) },
+		"public": func() error { return b.call("http://"+b.srv.gateway+"/public", gatewayHost, nil) },
+		"basic":  func() error { return b.call("http://"+b.srv.gateway+"/basic", gatewayHost, basicAuth) },
+	}
+	// Start the route's 8 containers, then call them directly too.
+	var addrs []string
+	for try := 0; len(addrs) < 8; try++ {
+		if try == 20 {
+			return nil, fmt.Errorf("/gw has %d containers, want 8", len(addrs))
+		}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() { _ = paths["/r/"]() })
+		}
+		wg.Wait()
+		var err error
+		if addrs, err = b.hotContainers("/gw"); err != nil {
+			return nil, err
+		}
+	}
+	direct := func(w int) func() error {
+		u := "http://" + addrs[w%len(addrs)] + "/gw"
+		return func() error { return b.call(u, "", nil) }
+	}
+	paths["direct"] = direct(0)
+	order := []string{"/r/", "public", "basic", "direct"}
+	for _, p := range order { // every path works before anything is timed
+		if err := paths[p](); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+
+	// Latency at concurrency 1, in interleaved blocks.
+	lat := map[string][]time.Duration{}
+	const block = 100
+	for done := 0; done < n; done += block {
+		for _, p := range order {
+			for range block {
+				t0 := time.Now()
+				if err := paths[p](); err != nil {
+					return nil, fmt.Errorf("%s: %w", p, err)
+				}
+				lat[p] = append(lat[p], time.Since(t0))
+			}
+		}
+	}
+	p50 := func(p string) time.Duration { return pct(lat[p], 50) }
+
+	// Throughput at concurrency 8, alternating.
+	rate := map[string]float64{}
+	callers := map[string]func(int) func() error{
+		"/r/":    func(int) func() error { return paths["/r/"] },
+		"public": func(int) func() error { return paths["public"] },
+		"basic":  func(int) func() error { return paths["basic"] },
+		"direct": direct,
+	}
+	for range 2 {
+		for _, p := range order {
+			r, err := b.loadCalls(8, d, callers[p])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			rate[p] += r / 2
+		}
+	}
+
+	var rows []row
+	for _, api := range []string{"public", "basic"} {
+		added := p50(api) - p50("/r/")
+		rows = append(rows, row{name: fmt.Sprintf("(g) gateway %s API p50 at concurrency 1, vs /r/ (direct %s)", api, ms(p50("direct"))),
+			gantry: ms(p50(api)), baseline: ms(p50("/r/")), result: fmt.Sprintf("%+.3f ms", float64(added)/float64(time.Millisecond)),
+			target: "<= +0.2 ms", ok: added <= 200*time.Microsecond})
+		ratio := rate[api] / rate["/r/"]
+		rows = append(rows, row{name: fmt.Sprintf("(g) gateway %s API throughput at concurrency 8, vs /r/ (direct %.0f/s)", api, rate["direct"]),
+			gantry: fmt.Sprintf("%.0f/s", rate[api]), baseline: fmt.Sprintf("%.0f/s", rate["/r/"]), result: fmt.Sprintf("%.2f", ratio),
+			target: ">= 0.9", ok: ratio >= 0.9})
+	}
+	return rows, nil
+}
+
+var basicAuth = func(r *http.Request) { r.SetBasicAuth("bench", "bench-password") }
+
+// call POSTs a small body to url with host as the Host header ("" for the URL's) and
+// decorate applied; anything but 200 is an error.
+func (b *bench) call(url, host string, decorate func(*http.Request)) error {
+	req, err := http.NewRequest("POST", url, strings.NewReader(`{"name":"x"}`))
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if decorate != nil {
+		decorate(req)
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %d %s", url, res.StatusCode, out)
+	}
+	return nil
+}

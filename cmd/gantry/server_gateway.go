@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/gateway"
+	"github.com/gantry-dev/gantry/internal/certfile"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// gatewayDeps are what the gateway is built on.
+type gatewayDeps struct {
+	store   *store.DB
+	calls   gateway.Calls
+	oidc    *auth.OIDCConfig
+	metrics prometheus.Registerer
+	log     *slog.Logger
+}
+
+// gatewayServer is one gateway listener and the server on it.
+type gatewayServer struct {
+	ln  listener
+	srv *http.Server
+}
+
+// startGateway opens the gateway's listeners (--gateway-addr, --gateway-tls-addr; either may be
+// off) and builds the gateway over the stored APIs. The caller starts the servers, and calls
+// stop once they have drained.
+func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers []gatewayServer, stop func(), err error) {
+	var plain, secure net.Listener
+	closeAll := func() {
+		for _, ln := range []net.Listener{plain, secure} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+	}
+	if cfg.gatewayAddr != "" {
+		if plain, err = net.Listen("tcp", cfg.gatewayAddr); err != nil {
+			return nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayAddr, err)
+		}
+	}
+	httpsPort := 0
+	if cfg.gatewayTLSAddr != "" {
+		if secure, err = net.Listen("tcp", cfg.gatewayTLSAddr); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayTLSAddr, err)
+		}
+		_, port, _ := net.SplitHostPort(secure.Addr().String())
+		httpsPort, _ = strconv.Atoi(port)
+	}
+	var defaultCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if cfg.gatewayTLSCert != "" || cfg.gatewayTLSKey != "" {
+		certs, err := certfile.New(cfg.gatewayTLSCert, cfg.gatewayTLSKey, d.log)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("--gateway-tls-cert: %w", err)
+		}
+		defaultCert = certs.GetCertificate
+	}
+	access, closeAccess, err := openLog(cfg.gatewayAccessLog, filepath.Join(cfg.dataDir, "access.log"))
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("open the gateway access log: %w", err)
+	}
+	gw, err := gateway.New(ctx, gateway.Options{
+		Store: d.store, Calls: d.calls, OIDC: d.oidc, DefaultCert: defaultCert, HTTPSPort: httpsPort,
+		Log: d.log, AccessLog: access, Registerer: d.metrics,
+	})
+	if err != nil {
+		closeAll()
+		closeAccess()
+		return nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	if plain != nil {
+		servers = append(servers, gatewayServer{ln: listener{Listener: plain}, srv: newHTTPServer(gw.Handler(false), d.log)})
+	}
+	if secure != nil {
+		servers = append(servers, gatewayServer{ln: listener{Listener: tls.NewListener(secure, gw.TLSConfig()), tls: true}, srv: newHTTPServer(gw.Handler(true), d.log)})
+	}
+	return servers, func() { gw.Close(); closeAccess() }, nil
+}
+
+func gatewayHTTPServers(gs []gatewayServer) []*http.Server {
+	out := make([]*http.Server, len(gs))
+	for i, g := range gs {
+		out[i] = g.srv
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// wantCall fails t unless got is a 200 from the function without the Authorization header.
+func wantCall(t *testing.T, got response) {
+	t.Helper()
+	if got.status != http.StatusOK {
+		t.Fatalf("status = %d %s, want 200", got.status, got.body)
+	}
+	var echo echo
+	if err := json.Unmarshal([]byte(got.body), &echo); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(echo.Headers, "Authorization") {
+		t.Errorf("the function saw the gateway's credential: headers %v", echo.Headers)
+	}
+}
+
+// wantChallenge fails t unless got is a 401 with challenge.
+func wantChallenge(t *testing.T, got response, challenge string) {
+	t.Helper()
+	if got.status != http.StatusUnauthorized || got.header.Get("WWW-Authenticate") != challenge {
+		t.Errorf("= %d WWW-Authenticate %q, want 401 %q", got.status, got.header.Get("WWW-Authenticate"), challenge)
+	}
+}
+
+func TestBasicAuth(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(newAPI("members", func(a *store.API) {
+		a.Hosts, a.Auth = []string{"members.test"}, store.APIAuthBasic
+		a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "secret"), basicUser(t, "bob", "hunter2")}
+	}))
+	const url, challenge = "http://members.test/", `Basic realm="members"`
+	before := e.calls.count()
+	wantChallenge(t, e.do("GET", url, nil), challenge)
+	wantChallenge(t, e.do("GET", url, basicAuth("ada", "wrong")), challenge)
+	wantChallenge(t, e.do("GET", url, basicAuth("nobody", "secret")), challenge)
+	wantChallenge(t, e.do("GET", url, http.Header{"Authorization": {"Bearer secret"}}), challenge)
+	if e.calls.count() != before {
+		t.Fatal("the function ran for a request without valid credentials")
+	}
+
+	checks := e.checks.Load()
+	for range 5 {
+		wantCall(t, e.do("GET", url, basicAuth("ada", "secret")))
+	}
+	if got := e.checks.Load() - checks; got != 1 {
+		t.Errorf("bcrypt ran %d times for 5 requests with the same credentials, want 1", got)
+	}
+	wantCall(t, e.do("GET", url, basicAuth("bob", "hunter2")))
+	wantChallenge(t, e.do("GET", url, basicAuth("ada", "hunter2")), challenge) // bob's password is not ada's
+	if got := e.checks.Load() - checks; got != 3 {
+		t.Errorf("bcrypt ran %d times, want 3 (ada once, bob once, a wrong password once)", got)
+	}
+
+	// A changed password is verified again; the old one no longer opens.
+	_, err := e.db.UpdateAPI(t.Context(), "members", func(a *store.API) error {
+		a.BasicUsers[0] = basicUser(t, "ada", "new secret")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantChallenge(t, e.do("GET", url, basicAuth("ada", "secret")), challenge)
+	wantCall(t, e.do("GET", url, basicAuth("ada", "new secret")))
+}
+
+func TestBasicCache(t *testing.T) {
+	now := time.Now()
+	c := newBasicCache()
+	c.now = func() time.Time { return now }
+	k := basicKey("ada", "pw", []byte("hash"))
+	if c.has(k) {
+		t.Fatal("an empty cache has a key")
+	}
+	c.add(k)
+	if !c.has(k) || c.has(basicKey("ada", "pw", []byte("other hash"))) || c.has(basicKey("ada", "pw2", []byte("hash"))) {
+		t.Fatal("the cache does not tell keys apart")
+	}
+	now = now.Add(basicTTL)
+	if c.has(k) {
+		t.Error("a key is valid after basicTTL")
+	}
+	for i := range basicMaxKeys + 10 {
+		c.add(basicKey("u", string(rune(i)), nil))
+	}
+	if len(c.keys) > basicMaxKeys {
+		t.Errorf("the cache holds %d keys, more than %d", len(c.keys), basicMaxKeys)
+	}
+}
+
+// startOIDC starts a real OIDC identity source on loopback (mockoidc).
+func startOIDC(t *testing.T) *mockoidc.MockOIDC {
+	t.Helper()
+	m, err := mockoidc.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Keypair.KeyID(); err != nil { // sets the kid here, not in a server goroutine
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+// idToken is a token of m for audience, of subject sub.
+func idToken(t *testing.T, m *mockoidc.MockOIDC, audience, sub string) http.Header {
+	t.Helper()
+	now := time.Now()
+	raw, err := m.Keypair.SignJWT(jwt.MapClaims{
+		"iss": m.Issuer(), "aud": audience, "sub": sub, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.Header{"Authorization": {"Bearer " + raw}}
+}
+
+func TestOIDCAuth(t *testing.T) {
+	m := startOIDC(t)
+	e := newEnv(t, func(e *env, o *Options) {
+		o.OIDC = &auth.OIDCConfig{Issuer: m.Issuer(), Audience: m.ClientID}
+	})
+	e.create(
+		newAPI("sso", func(a *store.API) { a.Hosts, a.Auth = []string{"sso.test"}, store.APIAuthOIDC }),
+		newAPI("partner", func(a *store.API) {
+			a.Hosts, a.Auth, a.OIDCAudience = []string{"partner.test"}, store.APIAuthOIDC, "partner-app"
+		}),
+	)
+	before := e.calls.count()
+	wantChallenge(t, e.do("GET", "http://sso.test/", nil), `Bearer realm="sso"`)
+	wantChallenge(t, e.do("GET", "http://sso.test/", basicAuth("u", "p")), `Bearer realm="sso"`)
+	wantChallenge(t, e.do("GET", "http://sso.test/", idToken(t, m, "partner-app", "u-1")), `Bearer realm="sso"`)
+	wantChallenge(t, e.do("GET", "http://partner.test/", idToken(t, m, m.ClientID, "u-1")), `Bearer realm="partner"`)
+	wantChallenge(t, e.do("GET", "http://sso.test/", http.Header{"Authorization": {"Bearer not-a-jwt"}}), `Bearer realm="sso"`)
+	if e.calls.count() != before {
+		t.Fatal("the function ran for a request without a valid token")
+	}
+	wantCall(t, e.do("GET", "http://sso.test/", idToken(t, m, m.ClientID, "u-1")))
+	wantCall(t, e.do("GET", "http://partner.test/", idToken(t, m, "partner-app", "u-2")))
+
+	// Verifiers are kept across rebuilds (they hold the issuer's discovery and keys).
+	v := e.compiled("sso").oidc
+	if err := e.g.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if e.compiled("sso").oidc != v || e.compiled("partner").oidc == v {
+		t.Error("verifiers are not kept per issuer and audience across rebuilds")
+	}
+}
+
+func TestOIDCWithoutServerDefault(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("sso", func(a *store.API) { a.Hosts, a.Auth = []string{"sso.test"}, store.APIAuthOIDC }),
+		newAPI("open", func(a *store.API) { a.Hosts = []string{"open.test"} }),
+	)
+	if e.compiled("sso") != nil || e.compiled("open") == nil {
+		t.Error("an oidc API without issuer nor server default is served, or breaks the others")
+	}
+}
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("app", func(a *store.API) {
+			a.Hosts, a.Auth = []string{"app.test"}, store.APIAuthBasic
+			a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "pw")}
+			a.Methods = []string{"GET", "PUT"}
+			a.CORS = store.APICORS{Origins: []string{"https://web.test"}, Headers: []string{"Authorization", "Content-Type"}}
+		}),
+		newAPI("plain", func(a *store.API) { a.Hosts = []string{"plain.test"} }),
+	)
+	preflight := func(origin, method string) http.Header {
+		return http.Header{"Origin": {origin}, "Access-Control-Request-Method": {method},
+			"Access-Control-Request-Headers": {"authorization"}}
+	}
+	before := e.calls.count()
+	got := e.do("OPTIONS", "http://app.test/x", preflight("https://web.test", "PUT"))
+	if got.status != http.StatusNoContent || got.header.Get("Access-Control-Allow-Origin") != "https://web.test" ||
+		got.header.Get("Access-Control-Allow-Methods") != "PUT" {
+		t.Errorf("preflight = %d %v, want 204 allowing https://web.test and PUT", got.status, got.header)
+	}
+	got = e.do("OPTIONS", "http://app.test/x", preflight("https://evil.test", "PUT"))
+	if got.status != http.StatusNoContent || got.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another origin = %d %v, want 204 without CORS headers", got.status, got.header)
+	}
+	got = e.do("OPTIONS", "http://plain.test/x", preflight("https://web.test", "GET"))
+	if got.status != http.StatusNoContent || got.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight to an API without CORS = %d %v, want 204 without CORS headers", got.status, got.header)
+	}
+	if e.calls.count() != before {
+		t.Fatal("a preflight ran the function")
+	}
+
+	h := basicAuth("ada", "pw")
+	h.Set("Origin", "https://web.test")
+	got = e.do("PUT", "http://app.test/x", h)
+	wantCall(t, got)
+	if got.header.Get("Access-Control-Allow-Origin") != "https://web.test" {
+		t.Errorf("actual request: no Access-Control-Allow-Origin (%v)", got.header)
+	}
+	// An OPTIONS that is no preflight runs like any other method where allowed.
+	got = e.do("OPTIONS", "http://plain.test/x", nil)
+	if got.status != http.StatusOK || e.calls.lastCall().method != "OPTIONS" {
+		t.Errorf("OPTIONS = %d, want the function's 200", got.status)
+	}
+}

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry/auth"
+)
+
+// Basic authentication cache bounds.
+const (
+	basicTTL     = 5 * time.Minute
+	basicMaxKeys = 10000
+)
+
+// basicUser checks the request's basic credentials against the API's users. bcrypt runs
+// once per user, password and stored hash within basicTTL: later requests hit the cache.
+// Failures are not cached, so each wrong password costs one bcrypt check; those checks
+// run at most GOMAXPROCS at once (bcryptSlots), and unknown users cost one too, so that
+// timing does not tell which users exist. Brute force is slowed by bcrypt only: the rate
+// limit comes after authentication.
+func (g *Gateway) basicUser(c *call) (string, error) {
+	user, password, ok := c.r.BasicAuth()
+	if !ok {
+		return "", g.challenge(c, auth.Unauthenticated("credentials are required: send Authorization: Basic"))
+	}
+	hash, known := c.api.users[user]
+	if !known {
+		hash = dummyHash()
+	}
+	key := basicKey(user, password, hash)
+	if known && g.basic.has(key) {
+		return user, nil
+	}
+	ok, err := g.verifyPassword(c.r.Context(), hash, password)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok || !known:
+		return "", g.challenge(c, auth.Unauthenticated("wrong username or password"))
+	}
+	g.basic.add(key)
+	return user, nil
+}
+
+// verifyPassword runs one bcrypt check when a slot is free.
+func (g *Gateway) verifyPassword(ctx context.Context, hash []byte, password string) (bool, error) {
+	select {
+	case g.bcryptSlots <- struct{}{}:
+		defer func() { <-g.bcryptSlots }()
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return g.o.checkPassword(hash, password), nil
+}
+
+// challenge is a failed authentication with the API's challenge.
+func (g *Gateway) challenge(c *call, err error) error {
+	return &ChallengeError{Challenge: c.api.challenge, Err: err}
+}
+
+// dummyHash is a bcrypt hash no password matches, checked for unknown users.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := auth.HashPassword(rand.Text()) // fails only on passwords over 72 bytes; nil matches nothing too
+	return h
+})
+
+// basicKey identifies a verified user, password and hash; the password is not kept.
+func basicKey(user, password string, hash []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(user))
+	h.Write([]byte{0})
+	h.Write([]byte(password))
+	h.Write([]byte{0})
+	h.Write(hash)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// basicCache remembers verified credentials for basicTTL. Their key includes the stored
+// hash, so a changed password or a removed user (no longer in the table) is never served
+// from it; it is kept across table rebuilds. It holds at most basicMaxKeys entries.
+type basicCache struct {
+	mu   sync.RWMutex
+	keys map[[32]byte]time.Time // → expiry
+	now  func() time.Time
+}
+
+func newBasicCache() *basicCache {
+	return &basicCache{keys: map[[32]byte]time.Time{}, now: time.Now}
+}
+
+func (b *basicCache) has(k [32]byte) bool {
+	b.mu.RLock()
+	exp, ok := b.keys[k]
+	b.mu.RUnlock()
+	return ok && b.now().Before(exp)
+}
+
+func (b *basicCache) add(k [32]byte) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.keys) >= basicMaxKeys {
+		for key, exp := range b.keys {
+			if !now.Before(exp) {
+				delete(b.keys, key)
+			}
+		}
+		if len(b.keys) >= basicMaxKeys {
+			clear(b.keys) // only verified credentials get here: a rare, bounded cost
+		}
+	}
+	b.keys[k] = now.Add(basicTTL)
+}

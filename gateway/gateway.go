@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Rebuild timing.
+const (
+	// settle is how long a change signal waits for more changes before the table is
+	// rebuilt: a burst of API writes costs one rebuild, and a change applies well within 1 s.
+	settle = 20 * time.Millisecond
+	// buildTimeout bounds one rebuild's read of the store.
+	buildTimeout = 10 * time.Second
+	// retryBuild is the wait before a failed rebuild is tried again.
+	retryBuild = time.Second
+)
+
+// Calls is the one invocation path, as the gateway uses it (implemented by handlers).
+type Calls interface {
+	// ServeCall reads the body (at most maxBody bytes), runs req with timeout (0: the
+	// route's) and writes the answer, errors included.
+	ServeCall(w http.ResponseWriter, r *http.Request, req runner.Request, maxBody int64, timeout time.Duration)
+	// WriteError answers err with the one error mapping.
+	WriteError(w http.ResponseWriter, err error)
+}
+
+// Store is what the gateway reads of persistence: every API, when they change, and the
+// owners of apps (from memory).
+type Store interface {
+	AllAPIs(ctx context.Context) ([]store.API, error)
+	OnAPIsChanged(fn func())
+	AppOwner(app string) (string, error)
+}
+
+// Options configure a Gateway.
+type Options struct {
+	Store Store // required
+	Calls Calls // required
+	// OIDC is the server's identity source: the issuer and audience of oidc APIs that name
+	// none, and the claims read from its tokens. Nil: oidc APIs must name both.
+	OIDC *auth.OIDCConfig
+	// DefaultCert, if set, serves TLS handshakes whose SNI names no API host.
+	DefaultCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// HTTPSPort is the port named in https_only redirects; 0 or 443 name none.
+	HTTPSPort  int
+	Log        *slog.Logger          // default: discard
+	AccessLog  *slog.Logger          // one line per request; default: none
+	Registerer prometheus.Registerer // default: metrics are kept but not registered
+
+	// checkPassword verifies basic credentials; auth.CheckPassword unless a test counts calls.
+	checkPassword func(hash []byte, password string) bool
+}
+
+// Gateway serves the stored APIs. Its routing table is compiled from the store and
+// replaced atomically when the APIs change; requests never read the store for it.
+type Gateway struct {
+	o       Options
+	log     *slog.Logger
+	access  *slog.Logger
+	table   atomic.Pointer[table]
+	metrics *metrics
+	basic   *basicCache
+	// bcryptSlots bounds the bcrypt checks running at once, so that a flood of wrong
+	// passwords costs at most the CPUs, never the whole process.
+	bcryptSlots chan struct{}
+
+	// buildMu serialises rebuilds; it guards the state kept across them.
+	buildMu   sync.Mutex
+	limiters  map[string]*limiter    // by API name
+	verifiers map[oidcKey]*auth.OIDC // by issuer and audience
+	apiStats  map[string]*apiMetrics // by API name
+
+	changed chan struct{} // a pending change signal (capacity 1)
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// New builds the first routing table and starts following API changes until ctx ends or
+// Close is called.
+func New(ctx context.Context, o Options) (*Gateway, error) {
+	if o.Store == nil || o.Calls == nil {
+		return nil, errors.New("gateway: a store and the invocation path are required")
+	}
+	if o.checkPassword == nil {
+		o.checkPassword = auth.CheckPassword
+	}
+	g := &Gateway{
+		o: o, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
+		basic:       newBasicCache(),
+		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		limiters:    map[string]*limiter{},
+		verifiers:   map[oidcKey]*auth.OIDC{},
+		apiStats:    map[string]*apiMetrics{},
+		changed:     make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	g.metrics = m
+	// Follow changes before the first read, so that none falls between the two.
+	o.Store.OnAPIsChanged(g.signal)
+	if err := g.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	ctx, g.stop = context.WithCancel(ctx)
+	go g.follow(ctx)
+	return g, nil
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Handler is the gateway for the plain HTTP (false) or the HTTPS (true) listener.
+func (g *Gateway) Handler(https bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, https) })
+}
+
+// Refresh rebuilds the routing table from the store now.
+func (g *Gateway) Refresh(ctx context.Context) error {
+	g.buildMu.Lock()
+	defer g.buildMu.Unlock()
+	apis, err := g.o.Store.AllAPIs(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: read the APIs: %w", err)
+	}
+	g.table.Store(g.build(apis))
+	return nil
+}
+
+// Close stops following API changes. Handlers keep serving the last table.
+func (g *Gateway) Close() {
+	g.stop()
+	<-g.done
+}
+
+// signal notes that the APIs changed. The store calls it under its lock: it never blocks.
+func (g *Gateway) signal() {
+	select {
+	case g.changed <- struct{}{}:
+	default: // a rebuild is already pending; it will read this change too
+	}
+}
+
+// follow rebuilds the table after each change signal, coalescing bursts, and retries a
+// rebuild that failed.
+func (g *Gateway) follow(ctx context.Context) {
+	defer close(g.done)
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.changed:
+		case <-retry:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(settle):
+		}
+		select { // the rebuild reads every change signalled so far
+		case <-g.changed:
+		default:
+		}
+		bctx, cancel := context.WithTimeout(ctx, buildTimeout)
+		err := g.Refresh(bctx)
+		cancel()
+		retry = nil
+		if err != nil && ctx.Err() == nil {
+			g.log.Error("gateway: rebuild failed; serving the previous APIs", "err", err)
+			retry = time.After(retryBuild)
+		}
+	}
+}

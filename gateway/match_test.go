@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+func TestURIPattern(t *testing.T) {
+	tests := []struct {
+		uri, path string
+		want      int // matched prefix length, -1: no match
+		params    store.Params
+	}{
+		{"/", "/", 0, nil},
+		{"/", "/a/b", 0, nil},
+		{"/shop", "/shop", 5, nil},
+		{"/shop", "/shop/", 5, nil},
+		{"/shop", "/shop/cart", 5, nil},
+		{"/shop", "/shopping", -1, nil},
+		{"/shop", "/sho", -1, nil},
+		{"/shop", "/", -1, nil},
+		{"/a/b", "/a/b/c", 4, nil},
+		{"/a/b", "/a/c", -1, nil},
+		{"/users/:id", "/users/42", 9, store.Params{"id": "42"}},
+		{"/users/:id", "/users/42/x", 9, store.Params{"id": "42"}},
+		{"/users/:id", "/users/", -1, nil},
+		{"/users/:id", "/users", -1, nil},
+		{"/:a/x/:b", "/1/x/2/3", 6, store.Params{"a": "1", "b": "2"}},
+		{"/:a/x/:b", "/1/y/2", -1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri+" "+tt.path, func(t *testing.T) {
+			p := compileURI(tt.uri)
+			got := p.match(tt.path)
+			if got != tt.want {
+				t.Fatalf("match = %d, want %d", got, tt.want)
+			}
+			if got >= 0 && !maps.Equal(p.bind(tt.path), tt.params) {
+				t.Errorf("params = %v, want %v", p.bind(tt.path), tt.params)
+			}
+		})
+	}
+}
+
+func TestBelow(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		n    int
+		want string
+	}{{"/shop", 5, "/"}, {"/shop/", 5, "/"}, {"/shop/a", 5, "/a"}, {"/a", 0, "/a"}} {
+		if got := below(tt.path, tt.n); got != tt.want {
+			t.Errorf("below(%q, %d) = %q, want %q", tt.path, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestPatternPrecedence(t *testing.T) {
+	uris := []string{"/", "/:a/b", "/a/:b", "/a", "/a/b/c", "/a/b"}
+	ps := make([]uriPattern, len(uris))
+	for i, u := range uris {
+		ps[i] = compileURI(u)
+	}
+	slices.SortFunc(ps, func(a, b uriPattern) int { return comparePatterns(&a, &b) })
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.raw)
+	}
+	want := []string{"/a/b/c", "/a/b", "/a/:b", "/:a/b", "/a", "/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+}
+
+func TestHostname(t *testing.T) {
+	for in, want := range map[string]string{
+		"Shop.Example.COM":      "shop.example.com",
+		"shop.example.com:8080": "shop.example.com",
+		"shop.example.com.":     "shop.example.com",
+		"[::1]:80":              "::1",
+		"[::1]":                 "::1",
+		"127.0.0.1:9":           "127.0.0.1",
+	} {
+		if got := hostname(in); got != want {
+			t.Errorf("hostname(%q) = %q, want %q", in, got, want)
+		}
+	}
+	got := slices.Collect(wildcardDomains("a.b.example.com"))
+	if want := []string{"b.example.com", "example.com", "com"}; !slices.Equal(got, want) {
+		t.Errorf("wildcardDomains = %v, want %v", got, want)
+	}
+}
+
+// TestMatch runs requests through real listeners and checks which API (its route) got
+// each, with what params and path.
+func TestMatch(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("exact", func(a *store.API) { a.Hosts, a.URIs = []string{"api.shop.test"}, []string{"/v1"} }),
+		newAPI("wild", func(a *store.API) { a.Hosts, a.URIs = []string{"*.shop.test"}, []string{"/v1", "/"} }),
+		newAPI("deepwild", func(a *store.API) { a.Hosts, a.URIs = []string{"*.deep.shop.test"}, []string{"/v1"} }),
+		newAPI("anyhost", func(a *store.API) { a.URIs = []string{"/any"} }),
+		newAPI("shop", func(a *store.API) {
+			a.Hosts, a.URIs, a.Methods = []string{"store.test"}, []string{"/shop"}, []string{"GET", "POST"}
+			a.Timeout, a.MaxBodyBytes = 7, 1234
+		}),
+		newAPI("shopdelete", func(a *store.API) {
+			a.Hosts, a.URIs, a.Methods = []string{"store.test"}, []string{"/shop"}, []string{"DELETE"}
+		}),
+		newAPI("shopping", func(a *store.API) { a.Hosts, a.URIs = []string{"store.test"}, []string{"/shopping"} }),
+		newAPI("users", func(a *store.API) { a.Hosts, a.URIs = []string{"store.test"}, []string{"/users/:id"} }),
+		newAPI("usersme", func(a *store.API) { a.Hosts, a.URIs = []string{"store.test"}, []string{"/users/me"} }),
+		newAPI("orders", func(a *store.API) {
+			a.Hosts, a.URIs = []string{"store.test"}, []string{"/users/:id/orders/:order"}
+		}),
+		newAPI("off", func(a *store.API) { a.Hosts, a.URIs, a.Enabled = []string{"store.test"}, []string{"/off"}, false }),
+	)
+	tests := []struct {
+		method, url string
+		route       string // "": 404
+		path, query string
+		params      store.Params
+	}{
+		{"GET", "http://api.shop.test/v1/x", "/exact", "/x", "", nil},
+		{"GET", "http://API.Shop.Test/v1", "/exact", "/", "", nil},
+		{"GET", "http://api.shop.test/other", "/wild", "/other", "", nil}, // the exact host has no such URI
+		{"GET", "http://a.shop.test/v1", "/wild", "/", "", nil},
+		{"GET", "http://a.b.shop.test/v1/y", "/wild", "/y", "", nil},
+		{"GET", "http://x.deep.shop.test/v1", "/deepwild", "/", "", nil},
+		{"GET", "http://x.deep.shop.test/v2", "/wild", "/v2", "", nil},
+		{"GET", "http://shop.test/v1", "", "", "", nil}, // a wildcard does not match its domain
+		{"GET", "http://anything.test/any/thing?q=1&r=2", "/anyhost", "/thing", "q=1&r=2", nil},
+		{"GET", "http://anything.test/anything", "", "", "", nil},
+		{"GET", "http://store.test/shop", "/shop", "/", "", nil},
+		{"POST", "http://store.test/shop/cart/1?x=y", "/shop", "/cart/1", "x=y", nil},
+		{"HEAD", "http://store.test/shop", "/shop", "/", "", nil},
+		{"DELETE", "http://store.test/shop", "/shopdelete", "/", "", nil},
+		{"PUT", "http://store.test/shop", "", "", "", nil},
+		{"GET", "http://store.test/shopping/list", "/shopping", "/list", "", nil},
+		{"GET", "http://store.test/shopx", "", "", "", nil},
+		{"GET", "http://store.test/users/42", "/users", "/", "", store.Params{"id": "42"}},
+		{"GET", "http://store.test/users/me", "/usersme", "/", "", nil},
+		{"GET", "http://store.test/users/42/orders/7/items", "/orders", "/items", "", store.Params{"id": "42", "order": "7"}},
+		{"GET", "http://store.test/users/42/orders", "/users", "/orders", "", store.Params{"id": "42"}},
+		{"GET", "http://store.test/users/", "", "", "", nil},
+		{"GET", "http://store.test/off", "", "", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.url, func(t *testing.T) {
+			before := e.calls.count()
+			got := e.do(tt.method, tt.url, nil)
+			if tt.route == "" {
+				if got.status != http.StatusNotFound || e.calls.count() != before {
+					t.Fatalf("status = %d (calls %d → %d), want 404 without a call", got.status, before, e.calls.count())
+				}
+				return
+			}
+			if got.status != http.StatusOK || e.calls.count() != before+1 {
+				t.Fatalf("status = %d %s, want 200 and a call", got.status, got.body)
+			}
+			c := e.calls.lastCall()
+			if c.req.App != "shop" || c.req.Route != tt.route || c.req.Path != tt.path || c.req.Query != tt.query ||
+				!maps.Equal(c.req.Params, tt.params) || c.method != tt.method {
+				t.Errorf("call = %+v (method %s), want route %s path %s query %q params %v", c.req, c.method, tt.route, tt.path, tt.query, tt.params)
+			}
+			if tt.method == "HEAD" && got.body != "" {
+				t.Errorf("HEAD answered a body: %q", got.body)
+			}
+		})
+	}
+	t.Run("limits", func(t *testing.T) {
+		e.do("GET", "http://store.test/shop", nil)
+		if c := e.calls.lastCall(); c.maxBody != 1234 || c.timeout != 7*time.Second {
+			t.Errorf("maxBody, timeout = %d, %s; want 1234, 7s", c.maxBody, c.timeout)
+		}
+	})
+}
+
+// TestChangesApply: API changes reach the gateway within 1 s, without Refresh.
+func TestChangesApply(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	status := func(url string, want int, header http.Header) func() error {
+		return func() error {
+			if got := e.do("GET", url, header).status; got != want {
+				return fmt.Errorf("GET %s = %d, want %d", url, got, want)
+			}
+			return nil
+		}
+	}
+	if _, err := e.db.CreateAPI(ctx, newAPI("live", func(a *store.API) { a.Hosts = []string{"one.test"} })); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://one.test/", 200, nil))
+
+	_, err := e.db.UpdateAPI(ctx, "live", func(a *store.API) error { a.Hosts = []string{"two.test"}; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://two.test/", 200, nil))
+	if err := status("http://one.test/", 404, nil)(); err != nil {
+		t.Error(err)
+	}
+
+	alice := basicUser(t, "alice", "pw")
+	_, err = e.db.UpdateAPI(ctx, "live", func(a *store.API) error {
+		a.Auth, a.BasicUsers = store.APIAuthBasic, []store.BasicUser{alice}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://two.test/", 401, nil))
+	if err := status("http://two.test/", 200, basicAuth("alice", "pw"))(); err != nil {
+		t.Error(err)
+	}
+
+	_, err = e.db.UpdateAPI(ctx, "live", func(a *store.API) error { a.Enabled = false; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://two.test/", 404, basicAuth("alice", "pw")))
+
+	_, err = e.db.UpdateAPI(ctx, "live", func(a *store.API) error { a.Enabled = true; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://two.test/", 200, basicAuth("alice", "pw")))
+	if err := e.db.DeleteAPI(ctx, "live"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, status("http://two.test/", 404, basicAuth("alice", "pw")))
+}

@@ -1,0 +1,278 @@
+package handlers
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/apis"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// ListApis answers one page of APIs in name order: a developer's own, or for an admin all
+// of them or one owner's.
+func (a *API) ListApis(ctx context.Context, params apis.ListApisParams) middleware.Responder {
+	owner, err := ownerFilter(caller(ctx), params.Owner, "APIs")
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	list, next, err := a.store.ListAPIs(ctx, store.APIFilter{Owner: owner}, page(params.PerPage, params.Cursor))
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	out := &models.ApisWrapper{Apis: make([]*models.API, 0, len(list)), NextCursor: next}
+	for _, api := range list {
+		out.Apis = append(out.Apis, apiToModel(api))
+	}
+	return apis.NewListApisOK().WithPayload(out)
+}
+
+// CreateAPI creates an API owned by the caller; its function need not exist yet.
+func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middleware.Responder {
+	in := params.Body.API
+	switch {
+	case in.Name == "":
+		return a.badRequest("api.name", "api.name is required")
+	case in.Function == nil:
+		return a.badRequest("api.function", "api.function is required: the app and route the API calls")
+	case len(in.Uris) == 0:
+		return a.badRequest("api.uris", "api.uris is required: at least one path")
+	}
+	api := store.API{Name: in.Name, Owner: caller(ctx).Name, Enabled: true, MaxBodyBytes: store.DefaultAPIMaxBody}
+	if err := patchAPI(&api, in); err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	created, err := a.store.CreateAPI(ctx, api)
+	if err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	return apis.NewCreateAPICreated().WithPayload(&models.APIWrapper{API: apiToModel(created)})
+}
+
+// GetAPI answers one API, without its TLS key or passwords.
+func (a *API) GetAPI(ctx context.Context, params apis.GetAPIParams) middleware.Responder {
+	api, err := a.store.GetAPI(ctx, params.API)
+	if err == nil && !mayUse(caller(ctx), api.Owner) {
+		err = errAPINotFound(params.API)
+	}
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return apis.NewGetAPIOK().WithPayload(&models.APIWrapper{API: apiToModel(api)})
+}
+
+// PatchAPI changes the fields given; an admin may give the API to another owner.
+func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middleware.Responder {
+	in, who := params.Body.API, caller(ctx)
+	if in.Name != "" && in.Name != params.API {
+		return a.badRequest("api.name", "api.name %q differs from the API in the URL (%q); APIs cannot be renamed", in.Name, params.API)
+	}
+	if in.Owner != "" && in.Owner != who.Name && !who.IsAdmin() {
+		return a.errorResponse(auth.Forbidden("only an admin may give an API to another owner"))
+	}
+	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
+		if !mayUse(who, api.Owner) { // in the transaction: the owner cannot change meanwhile
+			return errAPINotFound(params.API)
+		}
+		if in.Owner != "" && in.Owner != api.Owner {
+			auditNote(ctx, slog.String("old_owner", api.Owner), slog.String("new_owner", in.Owner))
+			api.Owner = in.Owner
+		}
+		return patchAPI(api, in)
+	})
+	if err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	return apis.NewPatchAPIOK().WithPayload(&models.APIWrapper{API: apiToModel(api)})
+}
+
+// DeleteAPI deletes an API; the gateway stops serving it within a second.
+func (a *API) DeleteAPI(ctx context.Context, params apis.DeleteAPIParams) middleware.Responder {
+	api, err := a.store.GetAPI(ctx, params.API)
+	if err == nil && !mayUse(caller(ctx), api.Owner) {
+		err = errAPINotFound(params.API)
+	}
+	if err == nil {
+		err = a.store.DeleteAPI(ctx, params.API)
+	}
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	return apis.NewDeleteAPINoContent()
+}
+
+func errAPINotFound(name string) *apiError {
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("API %q not found", name)}
+}
+
+// ownerFilter is the owner a list is narrowed to: a developer's own resources (it may name
+// only itself), or for an admin all ("") or the owner asked for. "me" is the caller.
+func ownerFilter(who auth.Identity, param *string, what string) (string, error) {
+	owner := ""
+	if param != nil {
+		owner = *param
+	}
+	if owner == "me" {
+		owner = who.Name
+	}
+	if who.IsAdmin() {
+		return owner, nil
+	}
+	if owner != "" && owner != who.Name {
+		return "", auth.Forbidden("a developer may only list its own %s", what)
+	}
+	return who.Name, nil
+}
+
+// patchAPI sets the fields present in m: lists and objects given replace the old ones.
+// Passwords are hashed here; a basic user sent without a password keeps its old one.
+func patchAPI(api *store.API, m *models.API) error {
+	if m.Function != nil {
+		api.App, api.Route = *m.Function.App, *m.Function.Route
+	}
+	setList(&api.Hosts, m.Hosts)
+	setList(&api.Methods, m.Methods)
+	setList(&api.URIs, m.Uris)
+	setList(&api.Protocols, m.Protocols)
+	setIfPresent(&api.HTTPSOnly, m.HTTPSOnly)
+	setIfPresent(&api.Enabled, m.Enabled)
+	setIfPresent(&api.Timeout, m.Timeout)
+	setIfPresent(&api.MaxBodyBytes, m.MaxBodyBytes)
+	if m.Authentication != "" {
+		api.Auth = m.Authentication
+	}
+	if m.Oidc != nil {
+		api.OIDCIssuer, api.OIDCAudience = m.Oidc.Issuer, m.Oidc.Audience
+	}
+	if m.Cors != nil {
+		api.CORS = store.APICORS{Origins: m.Cors.Origins, Methods: m.Cors.Methods, Headers: m.Cors.Headers}
+	}
+	if m.RateLimit != nil {
+		api.RateLimit = nil
+		if *m.RateLimit.Rps > 0 {
+			api.RateLimit = &store.RateLimit{RPS: *m.RateLimit.Rps, Burst: m.RateLimit.Burst, Per: m.RateLimit.Per}
+		}
+	}
+	if m.TLS != nil {
+		if err := setTLS(api, m.TLS); err != nil {
+			return err
+		}
+	}
+	if m.BasicUsers != nil {
+		users, err := basicUsers(api.BasicUsers, m.BasicUsers)
+		if err != nil {
+			return err
+		}
+		api.BasicUsers = users
+	}
+	return nil
+}
+
+func setList(dst *[]string, src []string) {
+	if src != nil {
+		*dst = append([]string{}, src...)
+	}
+}
+
+// setTLS stores the certificate and key given, after checking they are a pair;
+// an empty object removes them.
+func setTLS(api *store.API, t *models.APITLS) error {
+	if t.Certificate == "" && t.Key == "" {
+		api.TLSCert, api.TLSKey = "", ""
+		return nil
+	}
+	if _, err := tls.X509KeyPair([]byte(t.Certificate), []byte(t.Key)); err != nil {
+		return errInvalidField("tls", "the certificate and key are not a valid PEM pair: "+err.Error())
+	}
+	api.TLSCert, api.TLSKey = t.Certificate, t.Key
+	return nil
+}
+
+// basicUsers hashes the passwords given; a user without one keeps its old hash.
+func basicUsers(old []store.BasicUser, in []*models.APIBasicUser) ([]store.BasicUser, error) {
+	oldHash := map[string][]byte{}
+	for _, u := range old {
+		oldHash[u.Username] = u.Hash
+	}
+	users := make([]store.BasicUser, 0, len(in))
+	for _, u := range in {
+		name := *u.Username
+		hash := oldHash[name]
+		if u.Password != "" {
+			var err error
+			if hash, err = auth.HashPassword(u.Password); err != nil {
+				return nil, errInvalidField("basic_users", fmt.Sprintf("user %q: %v", name, err))
+			}
+		}
+		if hash == nil {
+			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q needs a password", name))
+		}
+		users = append(users, store.BasicUser{Username: name, Hash: hash})
+	}
+	return users, nil
+}
+
+func apiToModel(api store.API) *models.API {
+	app, route := api.App, api.Route
+	m := &models.API{
+		Name: api.Name, Owner: api.Owner, Function: &models.APIFunction{App: &app, Route: &route},
+		Hosts: orEmpty(api.Hosts), Methods: orEmpty(api.Methods), Uris: api.URIs, Protocols: api.Protocols,
+		BasicUsers: []*models.APIBasicUser{},
+		HTTPSOnly:  &api.HTTPSOnly, Authentication: api.Auth, Enabled: &api.Enabled,
+		MaxBodyBytes: &api.MaxBodyBytes, CreatedAt: dateTime(api.CreatedAt), UpdatedAt: dateTime(api.UpdatedAt),
+	}
+	if api.Timeout != 0 {
+		m.Timeout = &api.Timeout
+	}
+	for _, u := range api.BasicUsers {
+		name := u.Username
+		m.BasicUsers = append(m.BasicUsers, &models.APIBasicUser{Username: &name})
+	}
+	if api.OIDCIssuer != "" || api.OIDCAudience != "" {
+		m.Oidc = &models.APIOIDC{Issuer: api.OIDCIssuer, Audience: api.OIDCAudience}
+	}
+	if c := api.CORS; len(c.Origins)+len(c.Methods)+len(c.Headers) > 0 {
+		m.Cors = &models.APICORS{Origins: c.Origins, Methods: c.Methods, Headers: c.Headers}
+	}
+	if rl := api.RateLimit; rl != nil {
+		rps := rl.RPS
+		m.RateLimit = &models.APIRateLimit{Rps: &rps, Burst: rl.Burst, Per: rl.Per}
+	}
+	if api.TLSCert != "" {
+		m.TLS = &models.APITLS{Certificate: api.TLSCert}
+		if leaf := parseLeaf(api.TLSCert); leaf != nil {
+			m.TLS.NotAfter = dateTime(leaf.NotAfter)
+			m.TLS.DNSNames = leaf.DNSNames
+		}
+	}
+	return m
+}
+
+// orEmpty answers a list that is absent as [] ("any"), not null.
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
+}
+
+// parseLeaf returns the first certificate of a PEM chain, or nil.
+func parseLeaf(chain string) *x509.Certificate {
+	block, _ := pem.Decode([]byte(chain))
+	if block == nil {
+		return nil
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil
+	}
+	return c
+}

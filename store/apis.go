@@ -1,0 +1,400 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketAPIs = []byte("apis") // name -> API JSON
+
+// API authentication kinds.
+const (
+	APIAuthPublic = "public"
+	APIAuthBasic  = "basic"
+	APIAuthOIDC   = "oidc"
+)
+
+// Gateway protocols and rate-limit scopes.
+const (
+	ProtocolHTTP  = "http"
+	ProtocolHTTPS = "https"
+	RatePerAPI    = "api"
+	RatePerClient = "client"
+)
+
+// API bounds (mirrored in swagger/swagger.yml).
+const (
+	DefaultAPIMaxBody = 1 << 20
+	MaxAPIMaxBody     = 100 << 20
+	maxAPIHosts       = 64
+	maxAPIURIs        = 64
+	maxAPIUsers       = 100
+)
+
+// API exposes one function (an app's route) on the gateway, on hosts and paths of its own.
+type API struct {
+	Name  string `json:"name"`
+	Owner string `json:"owner,omitempty"`
+	// The function: a route of an app, by its registered path. It may not exist (yet).
+	App   string `json:"app"`
+	Route string `json:"route"`
+
+	Hosts     []string `json:"hosts,omitempty"`   // exact, or "*.example.com"; none: any host
+	Methods   []string `json:"methods,omitempty"` // none: any
+	URIs      []string `json:"uris"`              // prefixes or ":param" patterns
+	Protocols []string `json:"protocols"`         // http, https
+	HTTPSOnly bool     `json:"https_only,omitempty"`
+
+	TLSCert string `json:"tls_cert,omitempty"` // PEM chain
+	TLSKey  string `json:"tls_key,omitempty"`  // PEM; never leaves the server
+
+	Auth         string      `json:"auth"` // APIAuthPublic, APIAuthBasic or APIAuthOIDC
+	BasicUsers   []BasicUser `json:"basic_users,omitempty"`
+	OIDCIssuer   string      `json:"oidc_issuer,omitempty"` // "" : the server's
+	OIDCAudience string      `json:"oidc_audience,omitempty"`
+
+	CORS      APICORS    `json:"cors"`
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	Timeout      int64 `json:"timeout,omitempty"` // seconds; 0: the route's
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	Enabled      bool  `json:"enabled"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// BasicUser is a user of basic authentication; only a bcrypt hash of the password is kept.
+type BasicUser struct {
+	Username string `json:"username"`
+	Hash     []byte `json:"hash"`
+}
+
+// APICORS is an API's CORS policy; no origins means no CORS.
+type APICORS struct {
+	Origins []string `json:"origins,omitempty"`
+	Methods []string `json:"methods,omitempty"`
+	Headers []string `json:"headers,omitempty"`
+}
+
+// RateLimit is a token bucket: RPS on average, Burst at once, per API or per client.
+type RateLimit struct {
+	RPS   float64 `json:"rps"`
+	Burst int64   `json:"burst"`
+	Per   string  `json:"per"`
+}
+
+var (
+	hostRE       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	uriSegmentRE = regexp.MustCompile(`^(:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~!$&'()+,;=@%-]+)$`)
+	apiMethods   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+)
+
+// ApplyDefaults fills the fields left at their zero value with the documented defaults;
+// a new API is enabled and takes the default body limit (the caller sets both).
+func (a *API) ApplyDefaults() {
+	if len(a.Protocols) == 0 {
+		a.Protocols = []string{ProtocolHTTP, ProtocolHTTPS}
+	}
+	if a.Auth == "" {
+		a.Auth = APIAuthPublic
+	}
+	if a.RateLimit != nil {
+		if a.RateLimit.Per == "" {
+			a.RateLimit.Per = RatePerAPI
+		}
+		if a.RateLimit.Burst == 0 {
+			a.RateLimit.Burst = max(1, int64(a.RateLimit.RPS))
+		}
+	}
+	for i, h := range a.Hosts {
+		a.Hosts[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+	}
+	for i, m := range a.Methods {
+		a.Methods[i] = strings.ToUpper(m)
+	}
+}
+
+// Validate checks every field of an API whose defaults have been applied.
+func (a *API) Validate() error {
+	switch {
+	case !appNameRE.MatchString(a.Name):
+		return invalid("name", "API name %q must match %s", a.Name, appNameRE)
+	case len(a.Owner) > maxOwnerLen:
+		return invalid("owner", "owner is at most %d characters", maxOwnerLen)
+	case !appNameRE.MatchString(a.App):
+		return invalid("function.app", "app name %q must match %s", a.App, appNameRE)
+	}
+	if err := ValidatePath(a.Route); err != nil {
+		return invalid("function.route", "%s", err.(*ValidationError).Message)
+	}
+	if len(a.Hosts) > maxAPIHosts {
+		return invalid("hosts", "at most %d hosts", maxAPIHosts)
+	}
+	for _, h := range a.Hosts {
+		if len(h) > 253 || !hostRE.MatchString(h) {
+			return invalid("hosts", "%q is not a hostname (a wildcard is only a leading \"*.\")", h)
+		}
+	}
+	for _, m := range a.Methods {
+		if !slices.Contains(apiMethods, m) {
+			return invalid("methods", "method %q must be one of %s", m, strings.Join(apiMethods, ", "))
+		}
+	}
+	if len(a.URIs) == 0 || len(a.URIs) > maxAPIURIs {
+		return invalid("uris", "an API needs 1 to %d uris", maxAPIURIs)
+	}
+	for _, u := range a.URIs {
+		if err := validateURI(u); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.Protocols {
+		if p != ProtocolHTTP && p != ProtocolHTTPS {
+			return invalid("protocols", "protocol %q must be http or https", p)
+		}
+	}
+	switch {
+	case a.HTTPSOnly && !slices.Contains(a.Protocols, ProtocolHTTPS):
+		return invalid("https_only", "https_only needs the https protocol")
+	case (a.TLSCert == "") != (a.TLSKey == ""):
+		return invalid("tls", "a certificate and its key go together")
+	case a.Auth != APIAuthPublic && a.Auth != APIAuthBasic && a.Auth != APIAuthOIDC:
+		return invalid("authentication", "authentication %q must be public, basic or oidc", a.Auth)
+	case a.Auth == APIAuthBasic && len(a.BasicUsers) == 0:
+		return invalid("basic_users", "basic authentication needs at least one user")
+	case len(a.BasicUsers) > maxAPIUsers:
+		return invalid("basic_users", "at most %d users", maxAPIUsers)
+	case a.Timeout < 0 || a.Timeout > MaxTimeout:
+		return invalid("timeout", "timeout must be between 1 and %d seconds", MaxTimeout)
+	case a.MaxBodyBytes < 0 || a.MaxBodyBytes > MaxAPIMaxBody:
+		return invalid("max_body_bytes", "max_body_bytes must be between 0 and %d", MaxAPIMaxBody)
+	}
+	seen := map[string]bool{}
+	for _, u := range a.BasicUsers {
+		if u.Username == "" || strings.Contains(u.Username, ":") || seen[u.Username] || len(u.Hash) == 0 {
+			return invalid("basic_users", "user %q: usernames must be unique, without ':', and have a password", u.Username)
+		}
+		seen[u.Username] = true
+	}
+	if rl := a.RateLimit; rl != nil {
+		switch {
+		case rl.RPS <= 0 || rl.RPS > 1e6:
+			return invalid("rate_limit.rps", "rps must be above 0 and at most 1000000")
+		case rl.Burst < 1 || rl.Burst > 1e6:
+			return invalid("rate_limit.burst", "burst must be between 1 and 1000000")
+		case rl.Per != RatePerAPI && rl.Per != RatePerClient:
+			return invalid("rate_limit.per", "per must be api or client")
+		}
+	}
+	return nil
+}
+
+func validateURI(u string) error {
+	if !strings.HasPrefix(u, "/") || len(u) > maxPathLen {
+		return invalid("uris", "uri %q must start with / and be at most %d characters", u, maxPathLen)
+	}
+	names := map[string]bool{}
+	for _, seg := range splitPath(u) {
+		if !uriSegmentRE.MatchString(seg) {
+			return invalid("uris", "uri %q: segment %q is neither a literal nor a :param", u, seg)
+		}
+		if seg[0] == ':' {
+			if names[seg] {
+				return invalid("uris", "uri %q names %s twice", u, seg)
+			}
+			names[seg] = true
+		}
+	}
+	if u != "/" && strings.HasSuffix(u, "/") || strings.Contains(u, "//") {
+		return invalid("uris", "uri %q has an empty segment or a trailing /", u)
+	}
+	return nil
+}
+
+// overlaps tells whether a and b would answer the same request with the same URI, which
+// longest-match cannot decide between.
+func (a *API) overlaps(b *API) bool {
+	return anyCommon(a.Hosts, b.Hosts) && anyCommon(a.Methods, b.Methods) && anyCommon(uriShapes(a.URIs), uriShapes(b.URIs))
+}
+
+// anyCommon: empty lists mean "any", which meets everything.
+func anyCommon(x, y []string) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return true
+	}
+	for _, v := range x {
+		if slices.Contains(y, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func uriShapes(uris []string) []string {
+	out := make([]string, len(uris))
+	for i, u := range uris {
+		out[i] = shape(u)
+	}
+	return out
+}
+
+// APIFilter narrows a list of APIs.
+type APIFilter struct {
+	Owner string
+}
+
+// CreateAPI stores a new API; ErrExists if the name is taken, ErrConflict if it would
+// answer the same requests as another.
+func (s *DB) CreateAPI(ctx context.Context, a API) (API, error) {
+	a.ApplyDefaults()
+	if err := a.Validate(); err != nil {
+		return API{}, err
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketAPIs)
+		if b.Get([]byte(a.Name)) != nil {
+			return nil, errorf(ErrExists, "API %q already exists", a.Name)
+		}
+		if err := checkAPIOverlap(b, &a); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = s.now()
+		a.UpdatedAt = a.CreatedAt
+		return s.apisChanged(), putJSON(b, []byte(a.Name), a)
+	})
+	return a, err
+}
+
+// UpdateAPI applies fn to the stored API in one transaction. fn may not rename it.
+func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (API, error) {
+	var a API
+	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketAPIs)
+		found, err := getJSON(b, []byte(name), &a)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, errorf(ErrNotFound, "API %q not found", name)
+		}
+		if err := fn(&a); err != nil {
+			return nil, err
+		}
+		if a.Name != name {
+			return nil, invalid("name", "an API cannot be renamed (%q to %q)", name, a.Name)
+		}
+		a.ApplyDefaults()
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		if err := checkAPIOverlap(b, &a); err != nil {
+			return nil, err
+		}
+		a.UpdatedAt = s.now()
+		return s.apisChanged(), putJSON(b, []byte(name), a)
+	})
+	return a, err
+}
+
+func checkAPIOverlap(b *bolt.Bucket, a *API) error {
+	return b.ForEach(func(k, v []byte) error {
+		if string(k) == a.Name {
+			return nil
+		}
+		var other API
+		if err := json.Unmarshal(v, &other); err != nil {
+			return fmt.Errorf("decode API %s: %w", k, err)
+		}
+		if a.overlaps(&other) {
+			return errorf(ErrConflict, "API %q already answers the same hosts, methods and uris", other.Name)
+		}
+		return nil
+	})
+}
+
+// GetAPI reads one API.
+func (s *DB) GetAPI(ctx context.Context, name string) (API, error) {
+	var a API
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketAPIs), []byte(name), &a)
+		if err == nil && !found {
+			err = errorf(ErrNotFound, "API %q not found", name)
+		}
+		return err
+	})
+	return a, err
+}
+
+// ListAPIs returns one page of the APIs that pass f, in name order.
+func (s *DB) ListAPIs(ctx context.Context, f APIFilter, page Page) ([]API, string, error) {
+	apis := []API{}
+	var next string
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		next, err = listPage(tx.Bucket(bucketAPIs), nil, page, func(v []byte) (bool, error) {
+			var a API
+			if err := json.Unmarshal(v, &a); err != nil {
+				return false, fmt.Errorf("decode API: %w", err)
+			}
+			if f.Owner != "" && a.Owner != f.Owner {
+				return false, nil
+			}
+			apis = append(apis, a)
+			return true, nil
+		})
+		return err
+	})
+	return apis, next, err
+}
+
+// AllAPIs reads every API, for the gateway to compile its routing table.
+func (s *DB) AllAPIs(ctx context.Context) ([]API, error) {
+	var apis []API
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAPIs).ForEach(func(k, v []byte) error {
+			var a API
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode API %s: %w", k, err)
+			}
+			apis = append(apis, a)
+			return nil
+		})
+	})
+	return apis, err
+}
+
+// DeleteAPI removes an API.
+func (s *DB) DeleteAPI(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
+		b := tx.Bucket(bucketAPIs)
+		if b.Get([]byte(name)) == nil {
+			return nil, errorf(ErrNotFound, "API %q not found", name)
+		}
+		return s.apisChanged(), b.Delete([]byte(name))
+	})
+}
+
+// OnAPIsChanged registers fn to be called after every committed change of the APIs (the
+// gateway recompiles its table). Register before serving; fn must not block.
+func (s *DB) OnAPIsChanged(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apiHooks = append(s.apiHooks, fn)
+}
+
+// apisChanged is the index step of an API change: it runs the hooks after the commit.
+func (s *DB) apisChanged() func() {
+	return func() {
+		for _, fn := range s.apiHooks {
+			fn()
+		}
+	}
+}
