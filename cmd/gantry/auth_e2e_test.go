@@ -295,6 +295,12 @@ func TestOIDCIdentitySource(t *testing.T) {
 // writeCert writes a self-signed certificate for 127.0.0.1 named cn, and its key.
 func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
 	t.Helper()
+	return writeCertFor(t, certFile, keyFile, cn)
+}
+
+// writeCertFor writes a self-signed certificate named cn for 127.0.0.1 and the DNS name cn, and its key.
+func writeCertFor(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +309,7 @@ func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{cn}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -193,4 +196,74 @@ func countExecutions(t *testing.T, s *server, app string) int {
 		t.Fatal(err)
 	}
 	return len(page.Executions)
+}
+
+// TestGatewayHTTPS: the server's HTTPS gateway listener serves each API's own certificate by
+// SNI, and https_only APIs redirect plain GETs there; an API is re-pointed at another function.
+func TestGatewayHTTPS(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	plain, secure := s.gatewayAddrs(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	leaf := writeCertFor(t, certFile, keyFile, "secure.shop.test")
+	certPEM, _ := os.ReadFile(certFile)
+	keyPEM, _ := os.ReadFile(keyFile)
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"shop"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/shop/routes", `{"route":{"path":"/hello","image":"`+imgTestfn+`","format":"http"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/shop/routes", `{"route":{"path":"/other","image":"`+imgTestfn+`","format":"http","config":{"WHICH":"other"}}}`, 201)
+	body, _ := json.Marshal(map[string]any{"api": map[string]any{
+		"name": "secure", "function": map[string]string{"app": "shop", "route": "/hello"}, "hosts": []string{"secure.shop.test"},
+		"uris": []string{"/"}, "https_only": true, "tls": map[string]string{"certificate": string(certPEM), "key": string(keyPEM)},
+	}})
+	s.mustCall(t, "POST", "/v1/apis", string(body), 201)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "secure.shop.test"}}}
+	var peer *x509.Certificate
+	eventually(t, "HTTPS API", func() error {
+		req, _ := http.NewRequest("GET", "https://"+secure+"/greet", nil)
+		req.Host = "secure.shop.test"
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(b) != "Hello World!" {
+			return fmt.Errorf("%d %q", res.StatusCode, b)
+		}
+		peer = res.TLS.PeerCertificates[0]
+		return nil
+	})
+	if peer.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatalf("peer certificate %v, want the API's", peer.Subject)
+	}
+	// Plain HTTP: GET is redirected to the HTTPS listener, POST refused.
+	_, port, _ := net.SplitHostPort(secure)
+	res, _ := gatewayCall(t, plain, "GET", "secure.shop.test", "/greet?x=1", "")
+	if res.StatusCode != 308 || res.Header.Get("Location") != "https://secure.shop.test:"+port+"/greet?x=1" {
+		t.Fatalf("https_only GET: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, raw := gatewayCall(t, plain, "POST", "secure.shop.test", "/greet", "{}"); res.StatusCode != 400 {
+		t.Fatalf("https_only POST: %d %s", res.StatusCode, raw)
+	}
+
+	// Re-pointed at another function, the API calls it.
+	s.mustCall(t, "PATCH", "/v1/apis/secure", `{"api":{"function":{"app":"shop","route":"/other"}}}`, 200)
+	eventually(t, "re-pointed API", func() error {
+		req, _ := http.NewRequest("POST", "https://"+secure+"/", strings.NewReader(`{"env":true,"env_keys":["WHICH"]}`))
+		req.Host = "secure.shop.test"
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(b), `"WHICH":"other"`) {
+			return fmt.Errorf("%d %s", res.StatusCode, b)
+		}
+		return nil
+	})
 }
