@@ -56,7 +56,7 @@ type Store interface {
 	GetAPI(ctx context.Context, name string) (store.API, error)
 	ListAPIs(ctx context.Context, f store.APIFilter, page store.Page) ([]store.API, string, error)
 	UpdateAPI(ctx context.Context, name string, fn func(*store.API) error) (store.API, error)
-	DeleteAPI(ctx context.Context, name string) error
+	DeleteAPI(ctx context.Context, name string, guard store.AppGuard) error
 
 	NewID() string
 	CreateToken(ctx context.Context, t store.Token) (store.Token, error)
@@ -93,6 +93,9 @@ type Deps struct {
 	CORSOrigins []string
 	// Metrics serves the Prometheus metrics at /metrics, to admins; nil: no /metrics.
 	Metrics http.Handler
+	// OIDCDefault tells that the server has an identity source, the default of APIs with
+	// oidc authentication; without it they must name an issuer and audience.
+	OIDCDefault bool
 	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
 	MaxCallBody int64
 	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
@@ -111,6 +114,7 @@ type API struct {
 	audit       *slog.Logger
 	corsOrigins []string
 	metrics     http.Handler
+	oidcDefault bool
 	maxCallBody int64
 	maxOutput   int
 	maxLog      int
@@ -131,7 +135,7 @@ func New(d Deps) *API {
 		d.MaxLog = 256 << 10
 	}
 	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
-		corsOrigins: d.CORSOrigins, metrics: d.Metrics, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
+		corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,

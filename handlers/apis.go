@@ -46,9 +46,15 @@ func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middle
 	case len(in.Uris) == 0:
 		return a.badRequest("api.uris", "api.uris is required: at least one path")
 	}
+	if err := a.checkOIDCIssuer(ctx, in); err != nil {
+		return a.errorResponse(err)
+	}
 	api := store.API{Name: in.Name, Owner: caller(ctx).Name, Enabled: true, MaxBodyBytes: store.DefaultAPIMaxBody}
 	if err := patchAPI(&api, in); err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	if err := a.checkOIDCSource(api); err != nil {
+		return a.errorResponse(err)
 	}
 	created, err := a.store.CreateAPI(ctx, api)
 	if err != nil {
@@ -78,6 +84,9 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if in.Owner != "" && in.Owner != who.Name && !who.IsAdmin() {
 		return a.errorResponse(auth.Forbidden("only an admin may give an API to another owner"))
 	}
+	if err := a.checkOIDCIssuer(ctx, in); err != nil {
+		return a.errorResponse(err)
+	}
 	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
 		if !mayUse(who, api.Owner) { // in the transaction: the owner cannot change meanwhile
 			return errAPINotFound(params.API)
@@ -86,7 +95,10 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 			auditNote(ctx, slog.String("old_owner", api.Owner), slog.String("new_owner", in.Owner))
 			api.Owner = in.Owner
 		}
-		return patchAPI(api, in)
+		if err := patchAPI(api, in); err != nil {
+			return err
+		}
+		return a.checkOIDCSource(*api)
 	})
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
@@ -96,17 +108,34 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 
 // DeleteAPI deletes an API; the gateway stops serving it within a second.
 func (a *API) DeleteAPI(ctx context.Context, params apis.DeleteAPIParams) middleware.Responder {
-	api, err := a.store.GetAPI(ctx, params.API)
-	if err == nil && !mayUse(caller(ctx), api.Owner) {
-		err = errAPINotFound(params.API)
-	}
-	if err == nil {
-		err = a.store.DeleteAPI(ctx, params.API)
-	}
+	who := caller(ctx)
+	err := a.store.DeleteAPI(ctx, params.API, func(owner string) error {
+		if !mayUse(who, owner) {
+			return errAPINotFound(params.API)
+		}
+		return nil
+	})
 	if err != nil {
 		return a.errorResponse(err)
 	}
 	return apis.NewDeleteAPINoContent()
+}
+
+// checkOIDCIssuer lets only admins point an API at an identity source of their choosing:
+// the server fetches the issuer's documents, so a developer must not choose what it fetches.
+func (a *API) checkOIDCIssuer(ctx context.Context, in *models.API) error {
+	if in.Oidc != nil && in.Oidc.Issuer != "" && !caller(ctx).IsAdmin() {
+		return auth.Forbidden("only an admin may set an API's own OIDC issuer; other APIs use the server's identity source")
+	}
+	return nil
+}
+
+// checkOIDCSource refuses oidc authentication that has no identity source to verify with.
+func (a *API) checkOIDCSource(api store.API) error {
+	if api.Auth == store.APIAuthOIDC && !a.oidcDefault && (api.OIDCIssuer == "" || api.OIDCAudience == "") {
+		return errInvalidField("api.oidc", "oidc authentication needs oidc.issuer and oidc.audience: this server has no identity source (--oidc-issuer)")
+	}
+	return nil
 }
 
 func errAPINotFound(name string) *apiError {
@@ -149,8 +178,13 @@ func patchAPI(api *store.API, m *models.API) error {
 	if m.Authentication != "" {
 		api.Auth = m.Authentication
 	}
-	if m.Oidc != nil {
-		api.OIDCIssuer, api.OIDCAudience = m.Oidc.Issuer, m.Oidc.Audience
+	if m.Oidc != nil { // each field given replaces its own
+		if m.Oidc.Issuer != "" {
+			api.OIDCIssuer = m.Oidc.Issuer
+		}
+		if m.Oidc.Audience != "" {
+			api.OIDCAudience = m.Oidc.Audience
+		}
 	}
 	if m.Cors != nil {
 		api.CORS = store.APICORS{Origins: m.Cors.Origins, Methods: m.Cors.Methods, Headers: m.Cors.Headers}
@@ -187,6 +221,9 @@ func setList(dst *[]string, src []string) {
 func setTLS(api *store.API, t *models.APITLS) error {
 	if t.Certificate == "" && t.Key == "" {
 		api.TLSCert, api.TLSKey = "", ""
+		return nil
+	}
+	if t.Key == "" && t.Certificate == api.TLSCert { // the tls object of a GET, sent back: unchanged
 		return nil
 	}
 	if _, err := tls.X509KeyPair([]byte(t.Certificate), []byte(t.Key)); err != nil {

@@ -138,10 +138,42 @@ func TestAPIValidation(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 naming %s", name, res.status, res.raw, c.field)
 		}
 	}
+	for name, c := range map[string]struct {
+		body   string
+		status int
+	}{
+		"wildcard too wide":        {base(`,"hosts":["*.com"]`), 400},
+		"percent in a uri":         {`{"api":{"name":"x","function":{"app":"a","route":"/f"},"uris":["/my%20docs"]}}`, 400},
+		"developer's own issuer":   {base(`,"authentication":"oidc","oidc":{"issuer":"http://169.254.169.254/latest","audience":"x"}`), 403},
+		"oidc without any source":  {base(`,"authentication":"oidc"`), 400},
+		"issuer that is not a URL": {`{"api":{"name":"x","function":{"app":"a","route":"/f"},"uris":["/x"],"authentication":"oidc","oidc":{"issuer":"not a url","audience":"x"}}}`, 0},
+	} {
+		token := f.alice
+		if c.status == 0 { // an admin, who may name an issuer, but a valid one
+			token, c.status = f.admin, 400
+		}
+		if res := f.as(t, token, "POST", "/v1/apis", c.body); res.status != c.status {
+			t.Errorf("%s: %d %s, want %d", name, res.status, res.raw, c.status)
+		}
+	}
 	expect(t, f.as(t, f.alice, "POST", "/v1/apis", base(`,"hosts":["a.example.com"]`)), 201)
 	expect(t, f.as(t, f.alice, "POST", "/v1/apis", base(``)), 409) // name taken
-	// Another API answering the same host, method and uri cannot be told apart: 409.
-	res := f.as(t, f.bob, "POST", "/v1/apis", `{"api":{"name":"y","function":{"app":"b","route":"/f"},"uris":["/x"]}}`)
-	expect(t, res, 409)
+	// An API for any host and one for alice's host do not clash: the host's own APIs come
+	// first at the gateway. Two for any host with the same uri cannot be told apart: 409.
+	expect(t, f.as(t, f.bob, "POST", "/v1/apis", `{"api":{"name":"y0","function":{"app":"b","route":"/f"},"uris":["/x"]}}`), 201)
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", `{"api":{"name":"x1","function":{"app":"a","route":"/f"},"uris":["/x"]}}`), 409)
 	expect(t, f.as(t, f.bob, "POST", "/v1/apis", `{"api":{"name":"y","function":{"app":"b","route":"/f"},"uris":["/x"],"hosts":["b.example.com"]}}`), 201)
+	// Hostnames belong to one owner: bob cannot serve any path on alice's host, nor cover it
+	// with a wildcard; the refusal does not name alice's API.
+	for _, hosts := range []string{`["a.example.com"]`, `["*.example.com"]`} {
+		res := f.as(t, f.bob, "POST", "/v1/apis", `{"api":{"name":"z","function":{"app":"b","route":"/f"},"uris":["/login"],"hosts":`+hosts+`}}`)
+		if res.status != 409 || strings.Contains(res.raw, `\"x\"`) {
+			t.Errorf("bob on alice's host %s: %d %s", hosts, res.status, res.raw)
+		}
+	}
+	// Alice may use her host again, for another path.
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", `{"api":{"name":"x2","function":{"app":"a","route":"/f"},"uris":["/other"],"hosts":["a.example.com"]}}`), 201)
+	// Another owner cannot delete it either: not found.
+	expect(t, f.as(t, f.bob, "DELETE", "/v1/apis/x2", ""), 404)
+	expect(t, f.as(t, f.alice, "GET", "/v1/apis/x2", ""), 200)
 }

@@ -48,9 +48,10 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	_, rawPath, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/r/"), "/")
 	a.serveCall(w, r, runner.Request{
-		App: appName, Path: path, Query: r.URL.RawQuery, Header: r.Header,
-		Admit: func(route store.Route) (http.Header, error) { return a.admitCall(r, route) },
+		App: appName, Path: path, RawPath: "/" + rawPath, Query: r.URL.RawQuery, Header: r.Header,
+		Admit: func(route store.Route) (http.Header, error) { return a.admitCall(r.Context(), r.Header, route) },
 	}, callLimits{maxBody: a.maxCallBody, payloadQuery: true})
 }
 
@@ -64,10 +65,15 @@ type callLimits struct {
 }
 
 // ServeCall runs a gateway call: req names the route (req.Route) and what the function
-// sees; the body may be at most maxBody bytes (413), the call at most timeout long (504;
-// 0: the route's own timeout). A missing function is 502.
+// sees; the body may be at most maxBody bytes, and never more than the server's
+// --max-call-body (413), the call at most timeout long (504; 0: the route's own timeout).
+// A missing function is 502. As on /r/, Gantry's credentials never reach the function
+// (the gateway removes the API's own) and a route with auth token needs one.
 func (a *API) ServeCall(w http.ResponseWriter, r *http.Request, req runner.Request, maxBody int64, timeout time.Duration) {
-	a.serveCall(w, r, req, callLimits{maxBody: maxBody, timeout: timeout})
+	req.Admit = func(route store.Route) (http.Header, error) {
+		return a.admitCall(r.Context(), req.Header, route)
+	}
+	a.serveCall(w, r, req, callLimits{maxBody: min(maxBody, a.maxCallBody), timeout: timeout})
 }
 
 // serveCall reads the request's body into req, runs the call through the one invocation
@@ -156,19 +162,19 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 // (any identity: the route's auth says who may call, not who owns; with authentication off,
 // nothing is checked). Gantry's credentials never reach a function, nor the async queue:
 // the route's, and on any route an API token or a token of the server's identity source.
-func (a *API) admitCall(r *http.Request, route store.Route) (http.Header, error) {
+func (a *API) admitCall(ctx context.Context, header http.Header, route store.Route) (http.Header, error) {
 	if route.Auth == store.AuthToken && a.auth != nil {
-		if _, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization")); err != nil {
+		if _, err := a.auth.Authenticate(ctx, header.Get("Authorization")); err != nil {
 			return nil, err
 		}
-		return withoutAuthorization(r.Header), nil
+		return withoutAuthorization(header), nil
 	}
-	for _, v := range r.Header.Values("Authorization") {
+	for _, v := range header.Values("Authorization") {
 		if a.isGantryCredential(v) {
-			return withoutAuthorization(r.Header), nil
+			return withoutAuthorization(header), nil
 		}
 	}
-	return r.Header, nil
+	return header, nil
 }
 
 // isGantryCredential tells whether an Authorization value carries a Gantry API token, or a

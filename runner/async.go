@@ -66,9 +66,7 @@ func (iv *Invoker) accept(ctx context.Context, t store.Task) (*Response, error) 
 	for _, h := range hopHeaders {
 		header.Del(h)
 	}
-	header.Del(HeaderInvokeType)
-	header.Del(HeaderPriority)
-	t.Header, t.Priority = header, prio
+	t.Header, t.Priority = withoutGantryHeaders(header), prio
 	rt := t.Route
 	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, AppID: t.AppID, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"time"
@@ -52,12 +53,14 @@ func NewInvoker(s Store, r *Runner) *Invoker {
 
 // Request is a call to the function that serves Path of App.
 type Request struct {
-	App    string
-	Path   string // the path under the app, "/hello/world"
-	Query  string // raw query, without "?"
-	Method string
-	Header http.Header // read, never modified
-	Body   []byte
+	App  string
+	Path string // the path under the app, "/hello/world", decoded: routes match it
+	// RawPath is Path as the client escaped it, which the function sees; "" : Path escaped.
+	RawPath string
+	Query   string // raw query, without "?"
+	Method  string
+	Header  http.Header // read, never modified
+	Body    []byte
 	// Route, when set, names the route to run by its registered path ("/users/:id"), with
 	// Params bound by the caller (the gateway); Path is then only what the function sees.
 	// Without it the route is the one of App that matches Path (/r/ calls).
@@ -108,7 +111,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	url := req.Path
+	url := functionPath(req)
 	if req.Query != "" {
 		url += "?" + req.Query
 	}
@@ -156,11 +159,24 @@ func (iv *Invoker) resolve(req Request) (store.Route, store.Params, error) {
 	return r, req.Params, err
 }
 
+// functionPath is the path the function sees: as the client escaped it, if that is a valid
+// escaping of Path, else Path escaped (never raw control characters or spaces).
+func functionPath(req Request) string {
+	if req.RawPath != "" {
+		if p, err := neturl.PathUnescape(req.RawPath); err == nil && p == req.Path && !strings.ContainsFunc(req.RawPath, isSpaceOrControl) {
+			return req.RawPath
+		}
+	}
+	return (&neturl.URL{Path: req.Path}).EscapedPath()
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
 // newCall is the call that runs task t, its deadline counted from now.
 func newCall(t store.Task, now time.Time) *Call {
 	return &Call{
 		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, Method: t.Method, URL: t.URL,
-		Header: t.Header, Params: t.Params, Body: t.Body,
+		Header: withoutGantryHeaders(t.Header), Params: t.Params, Body: t.Body,
 		Deadline: now.Add(time.Duration(t.Route.Timeout) * time.Second),
 	}
 }
@@ -255,3 +271,21 @@ func (iv *Invoker) DrainRoute(app, path string) { iv.runner.DrainRoute(app, path
 
 // DrainApp stops the hot containers of every route of an app after the app changed.
 func (iv *Invoker) DrainApp(app string) { iv.runner.DrainApp(app) }
+
+// withoutGantryHeaders drops the request headers named Gantry-*: the function learns the
+// call's id, deadline and params from Gantry alone, never from what a caller sent.
+func withoutGantryHeaders(h map[string][]string) map[string][]string {
+	var out map[string][]string
+	for k := range h {
+		if len(k) >= 7 && strings.EqualFold(k[:7], "Gantry-") {
+			if out == nil {
+				out = http.Header(h).Clone()
+			}
+			delete(out, k)
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ type RateLimit struct {
 
 var (
 	hostRE       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	uriSegmentRE = regexp.MustCompile(`^(:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~!$&'()+,;=@%-]+)$`)
+	uriSegmentRE = regexp.MustCompile(`^(:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~!$&'()+,;=@-]+)$`)
 	apiMethods   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 )
 
@@ -142,6 +143,9 @@ func (a *API) Validate() error {
 		if len(h) > 253 || !hostRE.MatchString(h) {
 			return invalid("hosts", "%q is not a hostname (a wildcard is only a leading \"*.\")", h)
 		}
+		if rest, ok := strings.CutPrefix(h, "*."); ok && !strings.Contains(rest, ".") {
+			return invalid("hosts", "wildcard %q is too wide: name a domain below a top-level one (*.example.com)", h)
+		}
 	}
 	for _, m := range a.Methods {
 		if !slices.Contains(apiMethods, m) {
@@ -168,12 +172,14 @@ func (a *API) Validate() error {
 		return invalid("tls", "a certificate and its key go together")
 	case a.Auth != APIAuthPublic && a.Auth != APIAuthBasic && a.Auth != APIAuthOIDC:
 		return invalid("authentication", "authentication %q must be public, basic or oidc", a.Auth)
+	case a.OIDCIssuer != "" && !isHTTPURL(a.OIDCIssuer):
+		return invalid("oidc.issuer", "issuer %q must be an absolute http(s) URL", a.OIDCIssuer)
 	case a.Auth == APIAuthBasic && len(a.BasicUsers) == 0:
 		return invalid("basic_users", "basic authentication needs at least one user")
 	case len(a.BasicUsers) > maxAPIUsers:
 		return invalid("basic_users", "at most %d users", maxAPIUsers)
 	case a.Timeout < 0 || a.Timeout > MaxTimeout:
-		return invalid("timeout", "timeout must be between 1 and %d seconds", MaxTimeout)
+		return invalid("timeout", "timeout must be between 1 and %d seconds (0: the route's)", MaxTimeout)
 	case a.MaxBodyBytes < 0 || a.MaxBodyBytes > MaxAPIMaxBody:
 		return invalid("max_body_bytes", "max_body_bytes must be between 0 and %d", MaxAPIMaxBody)
 	}
@@ -220,9 +226,38 @@ func validateURI(u string) error {
 }
 
 // overlaps tells whether a and b would answer the same request with the same URI, which
-// longest-match cannot decide between.
+// longest-match cannot decide between: the same host entry (or both for any host), a
+// common method and a URI of the same shape.
 func (a *API) overlaps(b *API) bool {
-	return anyCommon(a.Hosts, b.Hosts) && anyCommon(a.Methods, b.Methods) && anyCommon(uriShapes(a.URIs), uriShapes(b.URIs))
+	sameHosts := len(a.Hosts) == 0 && len(b.Hosts) == 0 || len(a.Hosts) > 0 && len(b.Hosts) > 0 && anyCommon(a.Hosts, b.Hosts)
+	return sameHosts && anyCommon(a.Methods, b.Methods) && anyCommon(uriShapes(a.URIs), uriShapes(b.URIs))
+}
+
+// hostClaimedBy returns a host of a that b's hosts equal or cover with a wildcard, or that
+// covers one of b's: a name two owners cannot share.
+func (a *API) hostClaimedBy(b *API) (string, bool) {
+	for _, x := range a.Hosts {
+		for _, y := range b.Hosts {
+			if covers(x, y) || covers(y, x) {
+				return x, true
+			}
+		}
+	}
+	return "", false
+}
+
+// covers tells whether host pattern p matches every name pattern q matches (or q itself).
+func covers(p, q string) bool {
+	if p == q {
+		return true
+	}
+	domain, ok := strings.CutPrefix(p, "*.")
+	return ok && strings.HasSuffix(q, "."+domain)
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 // anyCommon: empty lists mean "any", which meets everything.
@@ -304,6 +339,9 @@ func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (A
 	return a, err
 }
 
+// checkAPIOverlap refuses an API that another would be confused with, or a host another
+// owner's API has: hostnames belong to one owner, so nobody serves pages in another's origin.
+// Another owner's APIs are never named.
 func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 	return b.ForEach(func(k, v []byte) error {
 		if string(k) == a.Name {
@@ -312,6 +350,15 @@ func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 		var other API
 		if err := json.Unmarshal(v, &other); err != nil {
 			return fmt.Errorf("decode API %s: %w", k, err)
+		}
+		if other.Owner != a.Owner {
+			if host, clash := a.hostClaimedBy(&other); clash {
+				return errorf(ErrConflict, "host %q is taken: another owner's API serves it", host)
+			}
+			if a.overlaps(&other) {
+				return errorf(ErrConflict, "another owner's API already answers the same hosts, methods and uris")
+			}
+			return nil
 		}
 		if a.overlaps(&other) {
 			return errorf(ErrConflict, "API %q already answers the same hosts, methods and uris", other.Name)
@@ -371,12 +418,22 @@ func (s *DB) AllAPIs(ctx context.Context) ([]API, error) {
 	return apis, err
 }
 
-// DeleteAPI removes an API.
-func (s *DB) DeleteAPI(ctx context.Context, name string) error {
+// DeleteAPI removes an API; guard, when set, vets its owner inside the transaction.
+func (s *DB) DeleteAPI(ctx context.Context, name string, guard AppGuard) error {
 	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketAPIs)
-		if b.Get([]byte(name)) == nil {
+		var a API
+		found, err := getJSON(b, []byte(name), &a)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
 			return nil, errorf(ErrNotFound, "API %q not found", name)
+		}
+		if guard != nil {
+			if err := guard(a.Owner); err != nil {
+				return nil, err
+			}
 		}
 		return s.apisChanged(), b.Delete([]byte(name))
 	})

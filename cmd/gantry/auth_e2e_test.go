@@ -406,3 +406,33 @@ func TestTLSWithCertificateReload(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestFunctionSeesWhatTheCallerSent: the path as the caller escaped it (never a raw control
+// character), and params and call metadata from Gantry alone, whatever Gantry-* headers the
+// caller sent.
+func TestFunctionSeesWhatTheCallerSent(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/p/:id","image":"`+imgTestfn+`","format":"http"}}`, 201)
+	res, body := s.callWith(t, "POST", "/r/a/p/a%3Fb%0Ac?q=1", `{"request":true}`,
+		"Gantry-Param-Id", "spoofed", "Gantry-Call-Id", "spoofed", "Gantry-Invoke-Type", "sync")
+	var info struct {
+		URL     string
+		CallID  string `json:"call_id"`
+		Params  map[string]string
+		Headers map[string][]string
+	}
+	if err := json.Unmarshal([]byte(body), &info); res.StatusCode != 200 || err != nil {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	// (Params travel as Gantry-Param-* headers in the http format, where a newline becomes a space.)
+	if info.URL != "/p/a%3Fb%0Ac?q=1" || info.Params["Id"] != "a?b c" || info.CallID != res.Header.Get("Gantry-Call-Id") {
+		t.Fatalf("the function saw url %q params %v call id %q", info.URL, info.Params, info.CallID)
+	}
+	for k := range info.Headers {
+		if strings.HasPrefix(k, "Gantry-") && k != "Gantry-Call-Id" && k != "Gantry-Deadline" && k != "Gantry-Param-Id" {
+			t.Errorf("the caller's header %s reached the function", k)
+		}
+	}
+}

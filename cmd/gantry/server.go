@@ -219,7 +219,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	api := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
-		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil,
 	})
 	h, err := api.Handler()
 	if err != nil {
