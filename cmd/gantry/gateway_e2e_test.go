@@ -36,16 +36,19 @@ func gatewayCall(t *testing.T, addr, method, host, path, body string, header ...
 	return res, string(b)
 }
 
-// eventually retries check for up to a second, the time a change may take to reach the gateway.
+// eventually retries check until it passes; a check begun a second after the change must
+// pass (the time a change may take to reach the gateway), however long the check itself
+// takes (a call may wait for a container).
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
+		began := time.Now()
 		err := check()
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
+		if began.After(deadline) {
 			t.Fatalf("%s: not within 1s: %v", what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
