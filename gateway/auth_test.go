@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -179,7 +180,7 @@ func TestOIDCWithoutServerDefault(t *testing.T) {
 		newAPI("sso", func(a *store.API) { a.Hosts, a.Auth = []string{"sso.test"}, store.APIAuthOIDC }),
 		newAPI("open", func(a *store.API) { a.Hosts = []string{"open.test"} }),
 	)
-	if e.compiled("sso") != nil || e.compiled("open") == nil {
+	if !errors.Is(e.compiled("sso").refusal, ErrAPIUnavailable) || e.compiled("open").refusal != nil {
 		t.Error("an oidc API without issuer nor server default is served, or breaks the others")
 	}
 }
@@ -228,5 +229,72 @@ func TestCORS(t *testing.T) {
 	got = e.do("OPTIONS", "http://plain.test/x", nil)
 	if got.status != http.StatusOK || e.calls.lastCall().method != "OPTIONS" {
 		t.Errorf("OPTIONS = %d, want the function's 200", got.status)
+	}
+}
+
+// TestCORSDefaultHeaders: Authorization and Content-Type are allowed by every CORS policy,
+// besides the API's own headers.
+func TestCORSDefaultHeaders(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("bare", func(a *store.API) {
+			a.Hosts, a.CORS = []string{"bare.test"}, store.APICORS{Origins: []string{"https://web.test"}}
+		}),
+		newAPI("custom", func(a *store.API) {
+			a.Hosts = []string{"custom.test"}
+			a.CORS = store.APICORS{Origins: []string{"https://web.test"}, Headers: []string{"X-Custom"}}
+		}),
+	)
+	for url, headers := range map[string]string{
+		"http://bare.test/x":   "authorization,content-type",
+		"http://custom.test/x": "authorization,content-type,x-custom",
+	} {
+		got := e.do("OPTIONS", url, http.Header{"Origin": {"https://web.test"},
+			"Access-Control-Request-Method": {"GET"}, "Access-Control-Request-Headers": {headers}})
+		if got.status != http.StatusNoContent || got.header.Get("Access-Control-Allow-Origin") != "https://web.test" ||
+			got.header.Get("Access-Control-Allow-Headers") != headers {
+			t.Errorf("preflight to %s asking %s = %d %v, want it allowed", url, headers, got.status, got.header)
+		}
+	}
+}
+
+// TestBasicAuthFailureLimit: wrong passwords from one address cost at most its failure
+// budget of bcrypt checks (the limiters' clock stands still here), then get 429 without a
+// check; cached credentials, other addresses and other APIs are not limited by it.
+func TestBasicAuthFailureLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	users := func(a *store.API) {
+		a.Auth = store.APIAuthBasic
+		a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "secret"), basicUser(t, "bob", "hunter2")}
+	}
+	e.create(
+		newAPI("members", func(a *store.API) { users(a); a.Hosts = []string{"members.test"} }),
+		newAPI("staff", func(a *store.API) { users(a); a.Hosts = []string{"staff.test"} }),
+	)
+	const url = "http://members.test/"
+	wantCall(t, e.do("GET", url, basicAuth("ada", "secret"))) // cached from now on
+
+	checks := e.checks.Load()
+	counts := e.fire(t, e.plain, url, basicAuth("ada", "wrong"), 50)
+	if n := e.checks.Load() - checks; n != failureBurst || counts[401] != failureBurst || counts[429] != 50-failureBurst {
+		t.Fatalf("50 wrong passwords: %d bcrypt checks, answers %v; want %d checks and 401s, the rest 429",
+			n, counts, failureBurst)
+	}
+	checks = e.checks.Load()
+	wantCall(t, e.do("GET", url, basicAuth("ada", "secret")))
+	if got := e.do("GET", url, basicAuth("bob", "hunter2")); got.status != http.StatusTooManyRequests {
+		t.Errorf("uncached credentials from the limited address = %d, want 429", got.status)
+	}
+	if e.checks.Load() != checks {
+		t.Error("bcrypt ran for a limited address")
+	}
+	other := e.client(e.plainAddr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	wantCall(t, e.doWith(other, "GET", url, basicAuth("bob", "hunter2")))
+	wantChallenge(t, e.do("GET", "http://staff.test/", basicAuth("ada", "wrong")), `Basic realm="staff"`)
+
+	e.clock.advance(1100 * time.Millisecond) // 5.5 tokens: failureRate more failures
+	counts = e.fire(t, e.plain, url, basicAuth("ada", "wrong"), 10)
+	if counts[401] != int(failureRate) || counts[429] != 10-int(failureRate) {
+		t.Errorf("a second later: answers %v, want %v 401s, the rest 429", counts, failureRate)
 	}
 }

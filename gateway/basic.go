@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/gantry-dev/gantry/auth"
 )
 
@@ -16,12 +18,23 @@ const (
 	basicMaxKeys = 10000
 )
 
+// Failed basic authentication budget, per client address and API: the bcrypt checks that
+// wrong credentials may cost. A client beyond it is refused (429) without a check.
+const (
+	failureRate  rate.Limit = 5 // a second
+	failureBurst            = 10
+)
+
+// newFailureBuckets are the failure budgets of one API's clients.
+func newFailureBuckets() *clientBuckets { return newClientBuckets(failureRate, failureBurst) }
+
 // basicUser checks the request's basic credentials against the API's users. bcrypt runs
-// once per user, password and stored hash within basicTTL: later requests hit the cache.
-// Failures are not cached, so each wrong password costs one bcrypt check; those checks
-// run at most GOMAXPROCS at once (bcryptSlots), and unknown users cost one too, so that
-// timing does not tell which users exist. Brute force is slowed by bcrypt only: the rate
-// limit comes after authentication.
+// once per user, password and stored hash within basicTTL: later requests hit the cache,
+// which no limit applies to. Failures are not cached: each wrong password costs one bcrypt
+// check, taken from the client address's failure budget (a success gives it back), and a
+// client whose budget is spent is refused before any check. The checks run at most
+// GOMAXPROCS at once (bcryptSlots), and unknown users cost one too, so that timing does not
+// tell which users exist.
 func (g *Gateway) basicUser(c *call) (string, error) {
 	user, password, ok := c.r.BasicAuth()
 	if !ok {
@@ -35,13 +48,21 @@ func (g *Gateway) basicUser(c *call) (string, error) {
 	if known && g.basic.has(key) {
 		return user, nil
 	}
+	now := g.now()
+	failure := c.api.failures.get(clientKey{id: clientIP(c.r)}).ReserveN(now, 1)
+	if d := failure.DelayFrom(now); d > 0 {
+		failure.CancelAt(now)
+		return "", rateLimited(d)
+	}
 	ok, err := g.verifyPassword(c.r.Context(), hash, password)
 	switch {
 	case err != nil:
+		failure.CancelAt(now) // not the client's failure
 		return "", err
 	case !ok || !known:
 		return "", g.challenge(c, auth.Unauthenticated("wrong username or password"))
 	}
+	failure.CancelAt(now)
 	g.basic.add(key)
 	return user, nil
 }

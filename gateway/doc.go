@@ -1,6 +1,9 @@
 // Package gateway serves the APIs that expose functions on hostnames and paths of their own:
 // it compiles the stored APIs into a routing table (swapped atomically when they change),
-// matches each request by host, method and longest URI, and runs it through the API's
-// pipeline (protocol, CORS, authentication, rate limit, body size) into the one invocation
-// path. Statuses are not chosen here: errors go to handlers' single mapping.
+// matches each request by host (a host belongs to the owner of its most specific APIs),
+// method and longest URI on a canonical path, and runs it through the API's pipeline
+// (protocol, CORS, authentication, rate limit, forwarding headers) into the one invocation
+// path. An API that is disabled or cannot be served keeps its paths and refuses them. TLS
+// certificates are chosen by SNI among those valid for the name. Statuses are not chosen
+// here: errors go to handlers' single mapping.
 package gateway

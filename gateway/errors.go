@@ -14,7 +14,16 @@ var (
 	ErrHTTPSRequired = errors.New("this API is served over HTTPS only")
 	// ErrFunctionMissing: the API's function (app and route) does not exist.
 	ErrFunctionMissing = errors.New("the API's function does not exist")
+	// ErrAPIUnavailable: the API that answers the request cannot be served as stored (an
+	// unusable OIDC setting, a broken certificate); the details are in the server log only.
+	ErrAPIUnavailable = errors.New("this API is misconfigured; its owner has been told in the server log")
+	// ErrBadPath: the request path is not canonical; it is refused before any matching, so
+	// that no spelling of a path reaches another API than the canonical one.
+	ErrBadPath = errors.New("the request path is not canonical: it has an empty, . or .. segment")
 )
+
+// maxRetryAfter caps the wait a RateLimitedError announces.
+const maxRetryAfter = time.Hour
 
 // ChallengeError is a failed authentication with the WWW-Authenticate challenge to send.
 type ChallengeError struct {
@@ -28,6 +37,11 @@ func (e *ChallengeError) Unwrap() error { return e.Err }
 // RateLimitedError: the API's (or the client's) request budget is spent for now.
 type RateLimitedError struct {
 	RetryAfter time.Duration
+}
+
+// rateLimited is a RateLimitedError announcing d, at most maxRetryAfter.
+func rateLimited(d time.Duration) *RateLimitedError {
+	return &RateLimitedError{RetryAfter: min(d, maxRetryAfter)}
 }
 
 func (e *RateLimitedError) Error() string {

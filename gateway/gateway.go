@@ -64,12 +64,15 @@ type Options struct {
 
 	// checkPassword verifies basic credentials; auth.CheckPassword unless a test counts calls.
 	checkPassword func(hash []byte, password string) bool
+	// now is the clock of the rate and failure limiters; time.Now unless a test sets it.
+	now func() time.Time
 }
 
 // Gateway serves the stored APIs. Its routing table is compiled from the store and
 // replaced atomically when the APIs change; requests never read the store for it.
 type Gateway struct {
 	o       Options
+	now     func() time.Time // the limiters' clock
 	log     *slog.Logger
 	access  *slog.Logger
 	table   atomic.Pointer[table]
@@ -81,9 +84,11 @@ type Gateway struct {
 
 	// buildMu serialises rebuilds; it guards the state kept across them.
 	buildMu   sync.Mutex
-	limiters  map[string]*limiter    // by API name
-	verifiers map[oidcKey]*auth.OIDC // by issuer and audience
-	apiStats  map[string]*apiMetrics // by API name
+	limiters  map[string]*limiter       // by API name
+	failures  map[string]*clientBuckets // failed basic authentication, by API name
+	verifiers map[oidcKey]*auth.OIDC    // by issuer and audience
+	apiStats  map[string]*apiMetrics    // by API name
+	problems  *problemLog               // the configuration problems logged so far
 
 	changed chan struct{} // a pending change signal (capacity 1)
 	stop    context.CancelFunc
@@ -99,16 +104,21 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	if o.checkPassword == nil {
 		o.checkPassword = auth.CheckPassword
 	}
+	if o.now == nil {
+		o.now = time.Now
+	}
 	g := &Gateway{
-		o: o, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
+		o: o, now: o.now, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
 		basic:       newBasicCache(),
 		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		limiters:    map[string]*limiter{},
+		failures:    map[string]*clientBuckets{},
 		verifiers:   map[oidcKey]*auth.OIDC{},
 		apiStats:    map[string]*apiMetrics{},
 		changed:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
+	g.problems = newProblemLog(g.log)
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,7 @@ type env struct {
 	reg    *prometheus.Registry
 	access *syncBuffer
 	ca     *testCA
+	clock  *testClock   // the limiters' clock: it moves only when a test advances it
 	checks atomic.Int32 // bcrypt checks made
 
 	plainAddr, tlsAddr string
@@ -68,9 +69,10 @@ func newEnv(t *testing.T, mod func(*env, *Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, db: db, calls: &echoCalls{}, reg: prometheus.NewRegistry(), access: &syncBuffer{}, ca: newTestCA(t)}
+	e := &env{t: t, db: db, calls: &echoCalls{}, reg: prometheus.NewRegistry(), access: &syncBuffer{}, ca: newTestCA(t),
+		clock: &testClock{t: time.Now()}}
 	o := Options{
-		Store: db, Calls: e.calls, Registerer: e.reg,
+		Store: db, Calls: e.calls, Registerer: e.reg, now: e.clock.now,
 		Log:       slog.New(slog.NewTextHandler(t.Output(), nil)),
 		AccessLog: slog.New(slog.NewJSONHandler(e.access, nil)),
 		checkPassword: func(hash []byte, password string) bool {
@@ -246,6 +248,7 @@ type echoCalls struct {
 
 type recorded struct {
 	req     runner.Request
+	header  http.Header // a copy of req.Header
 	method  string
 	maxBody int64
 	timeout time.Duration
@@ -257,6 +260,7 @@ type echo struct {
 	Route   string            `json:"route"`
 	Params  map[string]string `json:"params"`
 	Path    string            `json:"path"`
+	RawPath string            `json:"raw_path"`
 	Query   string            `json:"query"`
 	Method  string            `json:"method"`
 	Headers []string          `json:"headers"`
@@ -266,7 +270,7 @@ func (c *echoCalls) ServeCall(w http.ResponseWriter, r *http.Request, req runner
 	c.mu.Lock()
 	c.n++
 	id := c.n
-	c.last = recorded{req: req, method: r.Method, maxBody: maxBody, timeout: timeout}
+	c.last = recorded{req: req, header: req.Header.Clone(), method: r.Method, maxBody: maxBody, timeout: timeout}
 	c.mu.Unlock()
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range req.Header {
@@ -279,7 +283,7 @@ func (c *echoCalls) ServeCall(w http.ResponseWriter, r *http.Request, req runner
 	w.Header().Set("Gantry-Route", req.App+req.Route)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(echo{App: req.App, Route: req.Route, Params: req.Params, Path: req.Path,
-		Query: req.Query, Method: r.Method, Headers: keys})
+		RawPath: req.RawPath, Query: req.Query, Method: r.Method, Headers: keys})
 }
 
 func (c *echoCalls) WriteError(w http.ResponseWriter, err error) {
@@ -297,8 +301,10 @@ func (c *echoCalls) WriteError(w http.ResponseWriter, err error) {
 		status = http.StatusTooManyRequests
 	case errors.Is(err, ErrNoAPI):
 		status = http.StatusNotFound
-	case errors.Is(err, ErrHTTPSRequired):
+	case errors.Is(err, ErrHTTPSRequired), errors.Is(err, ErrBadPath):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrAPIUnavailable):
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrFunctionMissing):
 		status = http.StatusBadGateway
 	case errors.Is(err, auth.ErrUnauthenticated):
@@ -318,6 +324,24 @@ func (c *echoCalls) lastCall() recorded {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // syncBuffer is a log destination safe for concurrent writers.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -33,6 +34,11 @@ func TestURIPattern(t *testing.T) {
 		{"/users/:id", "/users", -1, nil},
 		{"/:a/x/:b", "/1/x/2/3", 6, store.Params{"a": "1", "b": "2"}},
 		{"/:a/x/:b", "/1/y/2", -1, nil},
+		// Paths are escaped: segments are cut at real '/' and compared decoded.
+		{"/users/:id", "/users/a%2Fb/x", 12, store.Params{"id": "a/b"}},
+		{"/users/:id", "/users/%E2%82%AC", 16, store.Params{"id": "€"}},
+		{"/shop", "/%73hop/x", 7, nil},
+		{"/shop", "/sh%2Fop", -1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.uri+" "+tt.path, func(t *testing.T) {
@@ -149,6 +155,10 @@ func TestMatch(t *testing.T) {
 		{"GET", "http://store.test/users/42/orders", "/users", "/orders", "", store.Params{"id": "42"}},
 		{"GET", "http://store.test/users/", "", "", "", nil},
 		{"GET", "http://store.test/off", "", "", "", nil},
+		// No methods: the spec's methods, no other.
+		{"PATCH", "http://anything.test/any", "/anyhost", "/", "", nil},
+		{"PROPFIND", "http://anything.test/any", "", "", "", nil},
+		{"BREW", "http://anything.test/any", "", "", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.url, func(t *testing.T) {
@@ -231,8 +241,172 @@ func TestChangesApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, status("http://two.test/", 200, basicAuth("alice", "pw")))
-	if err := e.db.DeleteAPI(ctx, "live"); err != nil {
+	if err := e.db.DeleteAPI(ctx, "live", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, status("http://two.test/", 404, basicAuth("alice", "pw")))
+}
+
+// TestHostClaim: a host that an API claims is not answered by another owner's host-less
+// API; the same owner's host-less APIs still answer it.
+func TestHostClaim(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("shop", func(a *store.API) { a.Hosts, a.URIs = []string{"shop.test"}, []string{"/api"} }),
+		newAPI("adaany", func(a *store.API) { a.URIs = []string{"/ada"} }),
+		newAPI("bobany", func(a *store.API) { a.Owner, a.App = "bob", "other" }), // uri "/"
+	)
+	for _, tt := range []struct{ url, app, route string }{
+		{"http://shop.test/api/x", "shop", "/shop"},
+		{"http://shop.test/login", "", ""}, // bob's "/" must not serve ada's host
+		{"http://shop.test/ada/x", "shop", "/adaany"},
+		{"http://other.test/login", "other", "/bobany"},
+		{"http://other.test/ada", "shop", "/adaany"},
+	} {
+		t.Run(tt.url, func(t *testing.T) {
+			before := e.calls.count()
+			got := e.do("GET", tt.url, nil)
+			if tt.app == "" {
+				if got.status != http.StatusNotFound || e.calls.count() != before {
+					t.Fatalf("= %d %s (calls %d → %d), want 404 without a call", got.status, got.body, before, e.calls.count())
+				}
+				return
+			}
+			if c := e.calls.lastCall(); got.status != http.StatusOK || c.req.App != tt.app || c.req.Route != tt.route {
+				t.Errorf("= %d, call %s%s; want 200 from %s%s", got.status, c.req.App, c.req.Route, tt.app, tt.route)
+			}
+		})
+	}
+}
+
+// TestHostClaimTiers: the most specific bucket of a host names its owner for every less
+// specific tier, wildcards included; a host that several owners claim falls back to none.
+// (The store refuses such claims; the table is built here directly.)
+func TestHostClaimTiers(t *testing.T) {
+	tb := newTable()
+	add := func(name, owner, uri string, hosts ...string) {
+		tb.add(&api{name: name, owner: owner}, &store.API{Hosts: hosts, URIs: []string{uri}})
+	}
+	add("ada-exact", "ada", "/v1", "api.shop.test")
+	add("bob-wild", "bob", "/", "*.shop.test")
+	add("ada-deep", "ada", "/v1", "*.deep.shop.test")
+	add("bob-any", "bob", "/")
+	add("ada-mixed", "ada", "/a", "mixed.test")
+	add("bob-mixed", "bob", "/b", "mixed.test")
+	tb.sort()
+	for _, tt := range []struct{ host, path, want string }{
+		{"api.shop.test", "/v1/x", "ada-exact"},
+		{"api.shop.test", "/other", ""}, // ada's host: bob's wildcard does not answer
+		{"x.shop.test", "/other", "bob-wild"},
+		{"x.deep.shop.test", "/v1", "ada-deep"},
+		{"x.deep.shop.test", "/v2", ""}, // ada's wildcard claims it
+		{"nobody.test", "/x", "bob-any"},
+		{"mixed.test", "/a", "ada-mixed"},
+		{"mixed.test", "/b", "bob-mixed"},
+		{"mixed.test", "/c", ""},
+	} {
+		got := ""
+		if e, _ := tb.match(tt.host, "GET", tt.path); e != nil {
+			got = e.api.name
+		}
+		if got != tt.want {
+			t.Errorf("%s%s → %q, want %q", tt.host, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestFailClosed: an API that cannot be served, or is disabled, keeps its paths: they do not
+// fall through to a shorter URI.
+func TestFailClosed(t *testing.T) {
+	e := newEnv(t, nil) // no server OIDC default
+	e.create(
+		newAPI("public", nil), // "/"
+		newAPI("admin", func(a *store.API) { a.URIs, a.Auth = []string{"/admin"}, store.APIAuthOIDC }),
+		newAPI("off", func(a *store.API) { a.URIs, a.Enabled = []string{"/off"}, false }),
+		newAPI("gone", func(a *store.API) { a.Hosts, a.Enabled = []string{"gone.test"}, false }),
+	)
+	before := e.calls.count()
+	for _, tt := range []struct {
+		url    string
+		status int
+		body   string
+	}{
+		{"http://x.test/admin/x", http.StatusServiceUnavailable, ErrAPIUnavailable.Error()},
+		{"http://x.test/admin", http.StatusServiceUnavailable, ErrAPIUnavailable.Error()},
+		{"http://x.test/off/x", http.StatusNotFound, ErrNoAPI.Error()},
+		{"http://gone.test/x", http.StatusNotFound, ErrNoAPI.Error()},
+	} {
+		if got := e.do("GET", tt.url, nil); got.status != tt.status || got.body != tt.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tt.url, got.status, got.body, tt.status, tt.body)
+		}
+	}
+	if e.calls.count() != before {
+		t.Fatal("the public API answered a path of a refusing API")
+	}
+	wantCall(t, e.do("GET", "http://x.test/administrator", nil))
+	if a := e.compiled("admin"); !errors.Is(a.refusal, ErrAPIUnavailable) || a.limit != nil || a.oidc != nil {
+		t.Errorf("the broken API is compiled as %+v", a)
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/": true, "/a": true, "/a/": true, "/a/b": true, "/a/b/": true, "/.well-known/x": true, "/a..b": true,
+		"": false, "*": false, "a": false, "//": false, "//a": false, "/a//b": false, "/a//": false,
+		"/.": false, "/./a": false, "/a/.": false, "/a/./": false, "/..": false, "/x/../a": false, "/a/..": false,
+	} {
+		if got := canonical(path); got != want {
+			t.Errorf("canonical(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// TestBadPaths: a path that is not canonical, as sent or once decoded, is refused before
+// matching: it never reaches the API of another spelling of it.
+func TestBadPaths(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("public", nil), // "/"
+		newAPI("admin", func(a *store.API) {
+			a.URIs, a.Auth = []string{"/admin"}, store.APIAuthBasic
+			a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "pw")}
+		}),
+	)
+	before := e.calls.count()
+	for _, path := range []string{"//admin", "/./admin", "/x/../admin", "/x/%2E%2E/admin", "/x%2F..%2Fadmin", "/admin//x", "/a/.", "/%2Fadmin"} {
+		if got := e.do("GET", "http://x.test"+path, nil); got.status != http.StatusBadRequest || got.body != ErrBadPath.Error() {
+			t.Errorf("GET %s = %d %q, want 400 %q", path, got.status, got.body, ErrBadPath)
+		}
+	}
+	if e.calls.count() != before {
+		t.Fatal("a path that is not canonical reached a function")
+	}
+	wantCall(t, e.do("GET", "http://x.test/shop/", nil)) // a trailing slash is canonical
+}
+
+// TestEscapedPaths: the function sees the rest of the path as the client escaped it, and
+// params decoded from their own segment.
+func TestEscapedPaths(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(
+		newAPI("public", nil), // "/"
+		newAPI("users", func(a *store.API) { a.URIs = []string{"/users/:id"} }),
+	)
+	for _, tt := range []struct {
+		url, route, path, rawPath, query string
+		params                           store.Params
+	}{
+		{"http://x.test/a%3Fb?q=1", "/public", "/a?b", "/a%3Fb", "q=1", nil},
+		{"http://x.test/users/a%2Fb/c%0Ad%2Fe", "/users", "/c\nd/e", "/c%0Ad%2Fe", "", store.Params{"id": "a/b"}},
+		{"http://x.test/%75sers/%E2%82%AC", "/users", "/", "/", "", store.Params{"id": "€"}},
+	} {
+		t.Run(tt.url, func(t *testing.T) {
+			wantCall(t, e.do("GET", tt.url, nil))
+			c := e.calls.lastCall().req
+			if c.Route != tt.route || c.Path != tt.path || c.RawPath != tt.rawPath || c.Query != tt.query || !maps.Equal(c.Params, tt.params) {
+				t.Errorf("call = route %s path %q raw %q query %q params %v; want %s %q %q %q %v",
+					c.Route, c.Path, c.RawPath, c.Query, c.Params, tt.route, tt.path, tt.rawPath, tt.query, tt.params)
+			}
+		})
+	}
 }

@@ -98,7 +98,7 @@ func (g *Gateway) observe(c *call, host string, d time.Duration) {
 		slog.String("host", host),
 		slog.String("path", c.r.URL.Path),
 		slog.Int("status", status),
-		slog.Duration("duration", d),
+		slog.Float64("duration_ms", float64(d)/float64(time.Millisecond)),
 		slog.String("client", clientIP(c.r)),
 		slog.String("user", c.user),
 		slog.String("call_id", c.w.Header().Get("Gantry-Call-Id")),

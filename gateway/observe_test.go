@@ -2,9 +2,10 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -56,7 +57,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("duration samples of shop = %d, want 3", n)
 	}
 	// A deleted API's series go away.
-	if err := e.db.DeleteAPI(t.Context(), "ghost"); err != nil {
+	if err := e.db.DeleteAPI(t.Context(), "ghost", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.g.Refresh(t.Context()); err != nil {
@@ -142,10 +143,49 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("%s = %v, want %v (line %v)", k, lines[0][k], v, lines[0])
 		}
 	}
-	if d, ok := lines[0]["duration"].(float64); !ok || d <= 0 || time.Duration(d) > 10*time.Second {
-		t.Errorf("duration = %v", lines[0]["duration"])
+	if ms, ok := lines[0]["duration_ms"].(float64); !ok || ms <= 0 || ms > 10000 {
+		t.Errorf("duration_ms = %v, want milliseconds", lines[0]["duration_ms"])
 	}
 	if lines[1]["api"] != "" || lines[1]["status"] != 404.0 || lines[1]["call_id"] != "" || lines[1]["user"] != "" {
 		t.Errorf("line of an unmatched request = %v", lines[1])
+	}
+}
+
+// TestProblemsLoggedOnce: an API's problem is logged when a build finds it first, not again
+// at every rebuild; once fixed and broken again, it is logged again.
+func TestProblemsLoggedOnce(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newEnv(t, func(e *env, o *Options) { o.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
+	e.create(newAPI("sso", func(a *store.API) { a.Auth = store.APIAuthOIDC })) // no issuer anywhere
+	count := func() int {
+		n := 0
+		for _, l := range logs.lines(t) {
+			if strings.Contains(l["msg"].(string), "API not served") && l["api"] == "sso" {
+				n++
+			}
+		}
+		return n
+	}
+	setAuth := func(auth string) {
+		t.Helper()
+		if _, err := e.db.UpdateAPI(t.Context(), "sso", func(a *store.API) error { a.Auth = auth; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.g.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if err := e.g.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("the problem was logged %d times in 4 builds, want 1", n)
+	}
+	setAuth(store.APIAuthPublic)
+	setAuth(store.APIAuthOIDC)
+	if n := count(); n != 2 {
+		t.Errorf("a problem that came back was logged %d times in all, want 2", n)
 	}
 }

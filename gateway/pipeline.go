@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,8 @@ type call struct {
 	r      *http.Request
 	https  bool         // it came in on the HTTPS listener
 	api    *api         // the matched API
-	params store.Params // bound by the API's URI
-	path   string       // the path below the URI: what the function sees
+	params store.Params // bound by the API's URI, decoded
+	path   string       // the path below the URI as the client escaped it: what the function sees
 	user   string       // the authenticated client, if any
 }
 
@@ -38,7 +39,7 @@ func chain(last handler, steps ...middleware) handler {
 }
 
 // pipeline is an API's pipeline after matching: protocol, CORS, authentication, rate
-// limit, then the call. Steps an API does not need are left out.
+// limit, then the call (with the forwarding headers). Steps an API does not need are left out.
 func (g *Gateway) pipeline(a *api) handler {
 	steps := []middleware{g.checkProtocol, withCORS(a.cors)}
 	switch {
@@ -53,13 +54,15 @@ func (g *Gateway) pipeline(a *api) handler {
 	return chain(g.invoke, steps...)
 }
 
-// serve matches a request to an API and runs its pipeline, then records the outcome.
+// serve matches a request to an API and runs its pipeline, then records the outcome. A
+// path that is not canonical is refused before matching.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, https bool) {
 	start := time.Now()
 	c := &call{w: statusWriter{ResponseWriter: w}, r: r, https: https}
 	host := hostname(r.Host)
-	path := r.URL.Path
-	if e, n := g.table.Load().match(host, matchMethod(r), path); e != nil {
+	if path, ok := requestPath(r); !ok {
+		g.fail(c, ErrBadPath)
+	} else if e, n := g.table.Load().match(host, matchMethod(r), path); e != nil {
 		c.api, c.params, c.path = e.api, e.uri.bind(path), below(path, n)
 		e.api.serve(c)
 	} else {
@@ -106,8 +109,12 @@ func (g *Gateway) redirect(c *call) {
 // CORS headers, so the browser does not send the request.
 var denyCORS = cors.New(cors.Options{AllowOriginFunc: func(string) bool { return false }})
 
+// corsHeaders are the request headers every CORS policy allows, as the spec says.
+var corsHeaders = []string{"Authorization", "Content-Type"}
+
 // newCORS is the CORS policy of an API; nil without origins. Its methods default to the
-// API's methods, else to rs/cors' default (GET, POST, HEAD).
+// API's methods, else to rs/cors' default (GET, POST, HEAD); its headers are corsHeaders
+// and the API's.
 func newCORS(s *store.API) *cors.Cors {
 	if len(s.CORS.Origins) == 0 {
 		return nil
@@ -116,7 +123,8 @@ func newCORS(s *store.API) *cors.Cors {
 	if len(methods) == 0 {
 		methods = s.Methods
 	}
-	return cors.New(cors.Options{AllowedOrigins: s.CORS.Origins, AllowedMethods: methods, AllowedHeaders: s.CORS.Headers})
+	return cors.New(cors.Options{AllowedOrigins: s.CORS.Origins, AllowedMethods: methods,
+		AllowedHeaders: slices.Concat(corsHeaders, s.CORS.Headers)})
 }
 
 // withCORS answers preflights (always successfully, without credentials or the function)
@@ -156,17 +164,41 @@ func (g *Gateway) authenticate(check func(c *call) (string, error)) middleware {
 }
 
 // invoke runs the API's function through the one invocation path, if it belongs to the
-// API's owner; a function that does not (or does not exist) is reported as missing.
+// API's owner; a function that does not (or does not exist) is reported as missing. The
+// function sees the path below the URI as the client escaped it (RawPath), and the
+// request's headers as forwarded leaves them.
 func (g *Gateway) invoke(c *call) {
 	a := c.api
 	if owner, err := g.o.Store.AppOwner(a.app); err != nil || a.owner == "" || owner != a.owner {
 		g.fail(c, ErrFunctionMissing)
 		return
 	}
+	forwarded(c)
 	g.o.Calls.ServeCall(&c.w, c.r, runner.Request{
-		App: a.app, Route: a.route, Params: c.params, Path: c.path,
+		App: a.app, Route: a.route, Params: c.params, Path: unescape(c.path), RawPath: c.path,
 		Query: c.r.URL.RawQuery, Header: c.r.Header,
 	}, a.maxBody, a.timeout)
+}
+
+// forwarded makes the request's headers fit to forward: no header a client may not choose
+// (Gantry-*: the call's type, priority, params), and the gateway's own account of where the
+// request came from. The gateway is the edge: client-sent forwarding headers are replaced.
+func forwarded(c *call) {
+	h := c.r.Header
+	for k := range h {
+		if len(k) >= 7 && strings.EqualFold(k[:7], "Gantry-") {
+			delete(h, k)
+		}
+	}
+	h.Del("Forwarded")
+	h.Del("X-Real-Ip")
+	h.Set("X-Forwarded-For", clientIP(c.r))
+	h.Set("X-Forwarded-Host", c.r.Host)
+	proto := "http"
+	if c.https {
+		proto = "https"
+	}
+	h.Set("X-Forwarded-Proto", proto)
 }
 
 // clientIP is the address the request came from (proxy headers are not trusted).

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/tls"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gantry-dev/gantry/store"
@@ -65,5 +66,35 @@ func TestRedirectDefaultPort(t *testing.T) {
 	got := e.do("GET", "http://Secure.Test:8080/a?b=c", nil)
 	if got.status != http.StatusPermanentRedirect || got.header.Get("Location") != "https://secure.test/a?b=c" {
 		t.Errorf("= %d Location %q, want 308 https://secure.test/a?b=c", got.status, got.header.Get("Location"))
+	}
+}
+
+// TestForwardedHeaders: the function gets no Gantry-* header a client sent, and the
+// gateway's own X-Forwarded-* instead of the client's.
+func TestForwardedHeaders(t *testing.T) {
+	e := newEnv(t, withDefaultCert("shop.test"))
+	e.create(newAPI("shop", func(a *store.API) { a.Hosts = []string{"shop.test"} }))
+	sent := http.Header{
+		"Gantry-Invoke-Type": {"async"}, "gantry-priority": {"9"}, "Gantry-Param-Role": {"admin"},
+		"Gantry-Call-Id": {"forged"}, "X-Forwarded-For": {"6.6.6.6"}, "X-Forwarded-Host": {"evil.test"},
+		"X-Forwarded-Proto": {"ftp"}, "Forwarded": {"for=6.6.6.6"}, "X-Custom": {"kept"},
+	}
+	for _, proto := range []string{"http", "https"} {
+		t.Run(proto, func(t *testing.T) {
+			wantCall(t, e.do("GET", proto+"://shop.test/x", sent))
+			h := e.calls.lastCall().header
+			for k := range h {
+				if strings.HasPrefix(strings.ToLower(k), "gantry-") || k == "Forwarded" {
+					t.Errorf("the function got %s: %q", k, h[k])
+				}
+			}
+			want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": proto,
+				"X-Forwarded-Host": "shop.test", "X-Custom": "kept"}
+			for k, v := range want {
+				if got := h.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
 	}
 }

@@ -44,14 +44,37 @@ func (e *env) fire(t *testing.T, c *http.Client, url string, header http.Header,
 	return counts
 }
 
+// TestRateLimitPerAPI: the limiters' clock stands still (env.clock), so exactly the burst
+// is accepted however long the requests take.
 func TestRateLimitPerAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	e.create(newAPI("limited", func(a *store.API) {
 		a.Hosts, a.RateLimit = []string{"limited.test"}, &store.RateLimit{RPS: 20, Burst: 20, Per: store.RatePerAPI}
 	}))
 	counts := e.fire(t, e.plain, "http://limited.test/", nil, 100)
-	if ok := counts[200]; ok < 20 || ok > 22 || counts[200]+counts[429] != 100 {
-		t.Errorf("answers = %v, want about 20 accepted (rps 20, burst 20) and the rest 429", counts)
+	if counts[200] != 20 || counts[429] != 80 {
+		t.Errorf("answers = %v, want 20 accepted (burst 20, no time passing) and 80 limited", counts)
+	}
+	// 10.5 tokens at 20 a second: not exactly 10, which float rounding in the bucket may
+	// leave a hair short.
+	e.clock.advance(525 * time.Millisecond)
+	if counts := e.fire(t, e.plain, "http://limited.test/", nil, 20); counts[200] != 10 || counts[429] != 10 {
+		t.Errorf("half a second later: answers = %v, want 10 accepted and 10 limited", counts)
+	}
+}
+
+// TestRetryAfterCapped: a slow budget announces at most maxRetryAfter.
+func TestRetryAfterCapped(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create(newAPI("rare", func(a *store.API) {
+		a.RateLimit = &store.RateLimit{RPS: 0.0001, Burst: 1, Per: store.RatePerAPI} // a token every 10000 s
+	}))
+	if got := e.do("GET", "http://rare.test/", nil); got.status != http.StatusOK {
+		t.Fatalf("first request = %d", got.status)
+	}
+	got := e.do("GET", "http://rare.test/", nil)
+	if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") != "3600" {
+		t.Errorf("= %d Retry-After %q, want 429 and 3600", got.status, got.header.Get("Retry-After"))
 	}
 }
 
@@ -70,9 +93,12 @@ func TestRateLimitRecovers(t *testing.T) {
 			t.Fatalf("request beyond the burst = %d, want 429", got.status)
 		}
 	}
-	time.Sleep(150 * time.Millisecond) // a token every 100 ms
+	e.clock.advance(110 * time.Millisecond) // a token every 100 ms (and a margin for float rounding)
 	if got := e.do("GET", "http://slow.test/", nil); got.status != http.StatusOK {
 		t.Errorf("request after the refill = %d, want 200", got.status)
+	}
+	if got := e.do("GET", "http://slow.test/", nil); got.status != http.StatusTooManyRequests {
+		t.Errorf("second request after the refill = %d, want 429", got.status)
 	}
 }
 
@@ -123,18 +149,19 @@ func TestLimitersSurviveRebuilds(t *testing.T) {
 
 func TestClientLimitersBounded(t *testing.T) {
 	l := newLimiter(store.RateLimit{RPS: 1, Burst: 1, Per: store.RatePerClient})
-	first := l.client(clientKey{id: "10.0.0.1"})
+	cb := l.clients
+	first := cb.get(clientKey{id: "10.0.0.1"})
 	for i := range maxClients * 2 {
-		l.client(clientKey{id: strconv.Itoa(i)})
+		cb.get(clientKey{id: strconv.Itoa(i)})
 	}
-	if n := len(l.cur) + len(l.prev); n > maxClients {
+	if n := len(cb.cur) + len(cb.prev); n > maxClients {
 		t.Errorf("%d client limiters kept, more than %d", n, maxClients)
 	}
-	if l.client(clientKey{id: "10.0.0.1"}) == first {
+	if cb.get(clientKey{id: "10.0.0.1"}) == first {
 		t.Error("the least recently seen client was not forgotten")
 	}
-	recent := l.client(clientKey{id: "recent"})
-	if l.client(clientKey{id: "recent"}) != recent || l.client(clientKey{user: true, id: "recent"}) == recent {
+	recent := cb.get(clientKey{id: "recent"})
+	if cb.get(clientKey{id: "recent"}) != recent || cb.get(clientKey{user: true, id: "recent"}) == recent {
 		t.Error("client limiters are not kept by user or address")
 	}
 }

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -13,7 +15,8 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// api is an enabled API compiled for serving: everything a request needs, precomputed.
+// api is a stored API compiled for serving: everything a request needs, precomputed. An
+// API that is disabled or cannot be compiled is in the table too, refusing its requests.
 type api struct {
 	name, owner string
 	app, route  string // the function
@@ -25,12 +28,14 @@ type api struct {
 	oidc      *auth.OIDC        // oidc: the verifier of its issuer and audience
 	challenge string            // the WWW-Authenticate challenge of a failed authentication
 	cors      *cors.Cors        // nil: no CORS policy (preflights get no CORS headers)
+	failures  *clientBuckets    // basic: the failed authentication budgets of its clients
 	limit     *limiter          // nil: no rate limit
 	timeout   time.Duration     // 0: the route's
 	maxBody   int64
 	stats     *apiMetrics
 
-	serve handler // the pipeline after matching (pipeline.go)
+	refusal error   // nil: served; else every request gets it (ErrNoAPI, ErrAPIUnavailable)
+	serve   handler // the pipeline after matching (pipeline.go)
 }
 
 // entry is one URI of an API in a host bucket of the table.
@@ -39,32 +44,72 @@ type entry struct {
 	uri uriPattern
 }
 
+// bucket is the entries of one host (or of one wildcard's domain), sorted by URI
+// precedence, and the owner of their APIs: the owner of the host.
+type bucket struct {
+	entries []*entry
+	owner   string
+	// shared: APIs of several owners claim the host (which the store refuses). Then only
+	// the host's own APIs answer it, none of another tier.
+	shared bool
+}
+
+func (b *bucket) add(e *entry) {
+	if len(b.entries) == 0 {
+		b.owner = e.api.owner
+	} else if e.api.owner != b.owner {
+		b.shared = true
+	}
+	b.entries = append(b.entries, e)
+}
+
+// admits tells whether a, an API of a less specific tier, may answer the host of b.
+func (b *bucket) admits(a *api) bool { return !b.shared && a.owner == b.owner }
+
 // table is the routing table: APIs by host tier, each bucket sorted by URI precedence,
 // and the TLS certificates by host. It is never modified once built.
 type table struct {
-	exact map[string][]*entry // host → entries
-	wild  map[string][]*entry // "example.com" (for "*.example.com") → entries
-	any   []*entry            // APIs without hosts
+	exact map[string]*bucket // host → its bucket
+	wild  map[string]*bucket // "example.com" (for "*.example.com") → its bucket
+	any   []*entry           // APIs without hosts
 	certs certTable
 }
 
-// match finds the entry that serves host, method and path, and the length of the path
-// prefix its URI matched (see the rules in match.go).
+func newTable() *table {
+	return &table{exact: map[string]*bucket{}, wild: map[string]*bucket{}, certs: newCertTable()}
+}
+
+// match finds the entry that serves host, method and (escaped) path, and the length of the
+// path prefix its URI matched (see the rules in match.go). The most specific bucket of the
+// host claims it: less specific tiers answer it only with APIs of the same owner.
 func (t *table) match(host, method, path string) (*entry, int) {
-	if e, n := firstMatch(t.exact[host], method, path); e != nil {
-		return e, n
-	}
-	for domain := range wildcardDomains(host) {
-		if e, n := firstMatch(t.wild[domain], method, path); e != nil {
+	claim := t.exact[host]
+	if claim != nil {
+		if e, n := firstMatch(claim.entries, method, path, nil); e != nil {
 			return e, n
 		}
 	}
-	return firstMatch(t.any, method, path)
+	for domain := range wildcardDomains(host) {
+		b := t.wild[domain]
+		if b == nil {
+			continue
+		}
+		gate := claim
+		if claim == nil {
+			claim = b
+		}
+		if e, n := firstMatch(b.entries, method, path, gate); e != nil {
+			return e, n
+		}
+	}
+	return firstMatch(t.any, method, path, claim)
 }
 
-func firstMatch(entries []*entry, method, path string) (*entry, int) {
+// firstMatch is the first of entries that matches method and path and, with a claim,
+// that the claim admits.
+func firstMatch(entries []*entry, method, path string, claim *bucket) (*entry, int) {
 	for _, e := range entries {
-		if !e.api.methods.allows(method) {
+		if claim != nil && !claim.admits(e.api) || !e.api.methods.allows(method) {
 			continue
 		}
 		if n := e.uri.match(path); n >= 0 {
@@ -74,57 +119,112 @@ func firstMatch(entries []*entry, method, path string) (*entry, int) {
 	return nil, -1
 }
 
-// build compiles the stored APIs into a table. An API that cannot be compiled (a broken
-// certificate, an unusable OIDC setting) is left out and logged; the others are served.
-// State kept across builds (rate limiters, OIDC verifiers, metrics) is reused for APIs
-// whose settings did not change and dropped for the others. Called under buildMu.
+// add files a's URIs under its hosts' tiers.
+func (t *table) add(a *api, s *store.API) {
+	for _, u := range s.URIs {
+		e := &entry{api: a, uri: compileURI(u)}
+		if len(s.Hosts) == 0 {
+			t.any = append(t.any, e)
+		}
+		for _, h := range s.Hosts {
+			tier, key := t.exact, h
+			if domain, ok := cutWildcard(h); ok {
+				tier, key = t.wild, domain
+			}
+			b := tier[key]
+			if b == nil {
+				b = &bucket{}
+				tier[key] = b
+			}
+			b.add(e)
+		}
+	}
+}
+
+// sort orders every bucket by URI precedence.
+func (t *table) sort() {
+	for _, entries := range t.buckets() {
+		slices.SortStableFunc(entries, func(a, b *entry) int { return comparePatterns(&a.uri, &b.uri) })
+	}
+}
+
+// buckets are the entries of every bucket, the host-less ones last.
+func (t *table) buckets() [][]*entry {
+	var out [][]*entry
+	for _, b := range slices.Concat(slices.Collect(maps.Values(t.exact)), slices.Collect(maps.Values(t.wild))) {
+		out = append(out, b.entries)
+	}
+	return append(out, t.any)
+}
+
+// cutWildcard returns the domain of a wildcard host ("*.example.com" → "example.com").
+func cutWildcard(host string) (string, bool) {
+	if len(host) > 2 && host[0] == '*' && host[1] == '.' {
+		return host[2:], true
+	}
+	return "", false
+}
+
+// buildState is what one build keeps of the state that lives across builds: the next
+// Gateway.limiters, failures and verifiers.
+type buildState struct {
+	limiters  map[string]*limiter
+	failures  map[string]*clientBuckets
+	verifiers map[oidcKey]*auth.OIDC
+}
+
+// build compiles the stored APIs into a table. An API that is disabled, or that cannot be
+// compiled (a broken certificate, an unusable OIDC setting), stays in the table refusing
+// its requests (ErrNoAPI, ErrAPIUnavailable), so that they never fall through to a shorter
+// URI or another tier; the problem is logged once. State kept across builds (rate and
+// failure limiters, OIDC verifiers, metrics) is reused for APIs whose settings did not
+// change and dropped for the others. Called under buildMu.
 func (g *Gateway) build(apis []store.API) *table {
-	t := &table{exact: map[string][]*entry{}, wild: map[string][]*entry{}, certs: newCertTable()}
-	limiters := map[string]*limiter{}
-	verifiers := map[oidcKey]*auth.OIDC{}
+	g.problems.newBuild()
+	t := newTable()
+	st := &buildState{limiters: map[string]*limiter{}, failures: map[string]*clientBuckets{}, verifiers: map[oidcKey]*auth.OIDC{}}
 	stored := map[string]bool{}
 	for i := range apis {
 		s := &apis[i]
 		stored[s.Name] = true
-		if !s.Enabled {
-			continue
-		}
-		a, cert, err := g.compile(s, limiters, verifiers)
-		if err != nil {
-			g.log.Error("gateway: API not served", "api", s.Name, "err", err)
-			continue
-		}
-		if s.Owner == "" {
-			g.log.Warn("gateway: API has no owner; its calls fail as a missing function", "api", s.Name)
-		}
+		a, cert := g.serving(s, st)
 		t.add(a, s)
-		if cert != nil && len(s.Hosts) == 0 {
-			g.log.Warn("gateway: API has a certificate but no hosts: SNI never chooses it", "api", s.Name)
-		}
-		if cert != nil {
-			for _, h := range s.Hosts {
-				if other := t.certs.add(h, cert, s.Name); other != "" {
-					g.log.Warn("gateway: two APIs bring a certificate for one host; the first is used",
-						"host", h, "used", other, "ignored", s.Name)
-				}
-			}
-		}
+		g.addCert(t, s, cert)
 	}
-	for _, bucket := range t.buckets() {
-		slices.SortStableFunc(bucket, func(a, b *entry) int { return comparePatterns(&a.uri, &b.uri) })
-	}
-	for name := range g.apiStats {
-		if !stored[name] {
-			g.metrics.forget(name)
-			delete(g.apiStats, name)
-		}
-	}
-	g.limiters, g.verifiers = limiters, verifiers
+	t.sort()
+	g.reportSharedHosts(t)
+	g.forgetDeleted(stored)
+	g.limiters, g.failures, g.verifiers = st.limiters, st.failures, st.verifiers
 	return t
 }
 
+// serving is the table's form of a stored API: compiled, or refusing its requests, and its
+// certificate if it is served.
+func (g *Gateway) serving(s *store.API, st *buildState) (*api, *tls.Certificate) {
+	if !s.Enabled {
+		return g.refusing(s, ErrNoAPI), nil
+	}
+	if s.Owner == "" {
+		g.problems.report(slog.LevelWarn, "gateway: API has no owner; its calls fail as a missing function", "api", s.Name)
+	}
+	a, cert, err := g.compile(s, st)
+	if err != nil {
+		g.problems.report(slog.LevelError, "gateway: API not served: its requests are refused (503)",
+			"api", s.Name, "owner", s.Owner, "err", err)
+		return g.refusing(s, ErrAPIUnavailable), nil
+	}
+	return a, cert
+}
+
+// refusing is an API that answers every request it matches with err.
+func (g *Gateway) refusing(s *store.API, err error) *api {
+	a := &api{name: s.Name, owner: s.Owner, methods: newMethodSet(s.Methods), stats: g.statsOf(s.Name), refusal: err}
+	a.serve = func(c *call) { g.fail(c, err) }
+	return a
+}
+
 // compile makes the serving form of one enabled API and parses its certificate.
-func (g *Gateway) compile(s *store.API, limiters map[string]*limiter, verifiers map[oidcKey]*auth.OIDC) (*api, *tls.Certificate, error) {
+func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate, error) {
 	a := &api{
 		name: s.Name, owner: s.Owner, app: s.App, route: s.Route,
 		methods:   newMethodSet(s.Methods),
@@ -135,13 +235,9 @@ func (g *Gateway) compile(s *store.API, limiters map[string]*limiter, verifiers 
 		maxBody:   s.MaxBodyBytes,
 		cors:      newCORS(s),
 	}
-	var cert *tls.Certificate
-	if s.TLSCert != "" {
-		c, err := tls.X509KeyPair([]byte(s.TLSCert), []byte(s.TLSKey))
-		if err != nil {
-			return nil, nil, fmt.Errorf("TLS certificate: %w", err)
-		}
-		cert = &c
+	cert, err := parseCert(s)
+	if err != nil {
+		return nil, nil, err
 	}
 	switch s.Auth {
 	case store.APIAuthPublic:
@@ -151,8 +247,12 @@ func (g *Gateway) compile(s *store.API, limiters map[string]*limiter, verifiers 
 			a.users[u.Username] = u.Hash
 		}
 		a.challenge = fmt.Sprintf("Basic realm=%q", s.Name)
+		if a.failures = g.failures[s.Name]; a.failures == nil {
+			a.failures = newFailureBuckets()
+		}
+		st.failures[s.Name] = a.failures
 	case store.APIAuthOIDC:
-		v, err := g.verifier(s, verifiers)
+		v, err := g.verifier(s, st.verifiers)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -166,43 +266,87 @@ func (g *Gateway) compile(s *store.API, limiters map[string]*limiter, verifiers 
 		if a.limit == nil || a.limit.cfg != *s.RateLimit {
 			a.limit = newLimiter(*s.RateLimit)
 		}
-		limiters[s.Name] = a.limit
+		st.limiters[s.Name] = a.limit
 	}
-	if a.stats = g.apiStats[s.Name]; a.stats == nil {
-		a.stats = g.metrics.forAPI(s.Name)
-		g.apiStats[s.Name] = a.stats
-	}
+	a.stats = g.statsOf(s.Name)
 	a.serve = g.pipeline(a)
 	return a, cert, nil
 }
 
-// add files a's URIs under its hosts' tiers.
-func (t *table) add(a *api, s *store.API) {
-	for _, u := range s.URIs {
-		e := &entry{api: a, uri: compileURI(u)}
-		if len(s.Hosts) == 0 {
-			t.any = append(t.any, e)
+// addCert files a served API's certificate under the hosts it is valid for.
+func (g *Gateway) addCert(t *table, s *store.API, cert *tls.Certificate) {
+	if cert == nil {
+		return
+	}
+	if len(s.Hosts) == 0 {
+		g.problems.report(slog.LevelWarn, "gateway: API has a certificate but no hosts: SNI never chooses it", "api", s.Name)
+	}
+	for _, h := range s.Hosts {
+		if _, wild := cutWildcard(h); !wild && !validFor(cert.Leaf, h) {
+			g.problems.report(slog.LevelWarn, "gateway: API's certificate is not valid for its host: SNI does not choose it there",
+				"api", s.Name, "host", h)
+			continue
 		}
-		for _, h := range s.Hosts {
-			if domain, ok := cutWildcard(h); ok {
-				t.wild[domain] = append(t.wild[domain], e)
-			} else {
-				t.exact[h] = append(t.exact[h], e)
+		t.certs.add(h, cert)
+	}
+}
+
+// reportSharedHosts logs the hosts that APIs of several owners claim.
+func (g *Gateway) reportSharedHosts(t *table) {
+	for _, tier := range []struct {
+		buckets map[string]*bucket
+		prefix  string
+	}{{t.exact, ""}, {t.wild, "*."}} {
+		for key, b := range tier.buckets {
+			if b.shared {
+				g.problems.report(slog.LevelWarn, "gateway: APIs of several owners claim a host: no API of another tier answers it",
+					"host", tier.prefix+key)
 			}
 		}
 	}
 }
 
-func (t *table) buckets() [][]*entry {
-	out := slices.Collect(maps.Values(t.exact))
-	out = append(out, slices.Collect(maps.Values(t.wild))...)
-	return append(out, t.any)
+// statsOf returns the metrics of an API, kept across builds.
+func (g *Gateway) statsOf(name string) *apiMetrics {
+	m := g.apiStats[name]
+	if m == nil {
+		m = g.metrics.forAPI(name)
+		g.apiStats[name] = m
+	}
+	return m
 }
 
-// cutWildcard returns the domain of a wildcard host ("*.example.com" → "example.com").
-func cutWildcard(host string) (string, bool) {
-	if len(host) > 2 && host[0] == '*' && host[1] == '.' {
-		return host[2:], true
+// forgetDeleted drops the metrics of the APIs no longer stored.
+func (g *Gateway) forgetDeleted(stored map[string]bool) {
+	for name := range g.apiStats {
+		if !stored[name] {
+			g.metrics.forget(name)
+			delete(g.apiStats, name)
+		}
 	}
-	return "", false
+}
+
+// problemLog logs the configuration problems that table builds find, each once while it
+// lasts: a problem the previous build found already is not logged again.
+type problemLog struct {
+	log       *slog.Logger
+	prev, cur map[string]bool
+}
+
+func newProblemLog(log *slog.Logger) *problemLog {
+	return &problemLog{log: log, prev: map[string]bool{}, cur: map[string]bool{}}
+}
+
+// newBuild starts the problems of a new build.
+func (p *problemLog) newBuild() {
+	p.prev, p.cur = p.cur, map[string]bool{}
+}
+
+// report logs a problem unless the previous build found it too.
+func (p *problemLog) report(level slog.Level, msg string, args ...any) {
+	key := msg + fmt.Sprintf("%q", args)
+	p.cur[key] = true
+	if !p.prev[key] {
+		p.log.Log(context.Background(), level, msg, args...)
+	}
 }

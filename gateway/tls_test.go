@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +15,17 @@ import (
 // names, verified against the test CA.
 func (e *env) handshake(name string) ([]string, error) {
 	conn, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{ServerName: name, RootCAs: e.ca.pool})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].DNSNames, nil
+}
+
+// served dials the env's TLS listener with SNI name and returns the names of the
+// certificate it was served, without verifying it.
+func (e *env) served(name string) ([]string, error) {
+	conn, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +51,7 @@ func TestSNI(t *testing.T) {
 			a.Hosts, a.TLSCert, a.TLSKey = []string{"broken.test"}, "not a certificate", "not a key"
 		}),
 	)
-	if e.compiled("broken") != nil || e.compiled("a") == nil {
+	if e.compiled("broken").refusal == nil || e.compiled("a").refusal != nil {
 		t.Fatal("the API with a broken certificate is served, or the others are not")
 	}
 	for _, tt := range []struct{ sni, want string }{
@@ -68,21 +80,89 @@ func TestSNI(t *testing.T) {
 				t.Errorf("https://%s/ was served certificate %v", host, names)
 			}
 		}
-		if got := e.do("GET", "http://broken.test/", nil); got.status != http.StatusNotFound {
-			t.Errorf("GET the broken API = %d, want 404", got.status)
+		if got := e.do("GET", "http://broken.test/", nil); got.status != http.StatusServiceUnavailable {
+			t.Errorf("GET the broken API = %d, want 503", got.status)
 		}
 	})
 }
 
+// TestSNIWithoutDefault: an unknown name fails the handshake with unrecognized_name, and
+// is logged at debug level only.
 func TestSNIWithoutDefault(t *testing.T) {
-	e := newEnv(t, nil)
+	logs := &syncBuffer{}
+	e := newEnv(t, func(e *env, o *Options) {
+		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	e.create(newAPI("a", withCert(e, "a.test")))
 	if _, err := e.handshake("a.test"); err != nil {
 		t.Fatalf("known name: %v", err)
 	}
 	for _, name := range []string{"unknown.test", "test", ""} {
-		if _, err := e.handshake(name); err == nil {
-			t.Errorf("handshake for %q succeeded, want a failure", name)
+		if _, err := e.handshake(name); err == nil || !strings.Contains(err.Error(), "unrecognized name") {
+			t.Errorf("handshake for %q: %v, want the unrecognized_name alert", name, err)
+		}
+	}
+	refused := 0
+	for _, l := range logs.lines(t) {
+		if l["level"] != "DEBUG" && l["level"] != "INFO" {
+			t.Errorf("logged above info: %v", l)
+		}
+		if strings.Contains(l["msg"].(string), "handshake refused") {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d refused handshakes logged, want 3", refused)
+	}
+}
+
+// TestSNICertificateValidity: an API's certificate is served only for names it is valid
+// for; the next candidate, the default certificate or a failed handshake come instead.
+func TestSNICertificateValidity(t *testing.T) {
+	apis := func(e *env) []store.API {
+		cert := func(hosts []string, names ...string) func(*store.API) {
+			c, k := e.ca.issue(names...)
+			return func(a *store.API) { a.Hosts, a.TLSCert, a.TLSKey = hosts, c, k }
+		}
+		return []store.API{
+			// bob's certificate for bob.test, on an API of host shop.test.
+			newAPI("bobshop", func(a *store.API) {
+				cert([]string{"shop.test"}, "bob.test")(a)
+				a.Owner, a.App = "bob", "other"
+			}),
+			// Two candidates for one host: the first is not valid for it.
+			newAPI("m1", func(a *store.API) { cert([]string{"multi.test"}, "nope.test")(a); a.URIs = []string{"/a"} }),
+			newAPI("m2", func(a *store.API) { cert([]string{"multi.test"}, "multi.test")(a); a.URIs = []string{"/b"} }),
+			// A wildcard certificate first, then one naming the host: the exact name wins.
+			newAPI("c1", func(a *store.API) { cert([]string{"a.both.test"}, "*.both.test")(a); a.URIs = []string{"/a"} }),
+			newAPI("c2", func(a *store.API) { cert([]string{"a.both.test"}, "a.both.test")(a); a.URIs = []string{"/b"} }),
+			// "*.wild.test" covers one label only.
+			newAPI("w", cert([]string{"*.wild.test"}, "*.wild.test")),
+		}
+	}
+	e := newEnv(t, withDefaultCert("fallback.test"))
+	e.create(apis(e)...)
+	for _, tt := range []struct{ sni, want string }{
+		{"shop.test", "fallback.test"},
+		{"multi.test", "multi.test"},
+		{"a.both.test", "a.both.test"},
+		{"x.wild.test", "*.wild.test"},
+		{"x.y.wild.test", "fallback.test"},
+	} {
+		names, err := e.served(tt.sni)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.sni, err)
+		}
+		if !slices.Equal(names, []string{tt.want}) {
+			t.Errorf("peer certificate for %s = %v, want %s", tt.sni, names, tt.want)
+		}
+	}
+
+	bare := newEnv(t, nil)
+	bare.create(apis(bare)...)
+	for _, name := range []string{"shop.test", "x.y.wild.test"} {
+		if names, err := bare.served(name); err == nil {
+			t.Errorf("without a default, %s was served %v", name, names)
 		}
 	}
 }

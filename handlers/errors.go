@@ -60,6 +60,10 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusTooManyRequests, message: err.Error(), header: retryAfter(int(math.Ceil(limited.RetryAfter.Seconds())))}
 	case errors.Is(err, gateway.ErrNoAPI):
 		return &apiError{status: http.StatusNotFound, message: err.Error()}
+	case errors.Is(err, gateway.ErrAPIUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(60)}
+	case errors.Is(err, gateway.ErrBadPath):
+		return &apiError{status: http.StatusBadRequest, message: err.Error(), fields: "path"}
 	case errors.Is(err, gateway.ErrHTTPSRequired):
 		return &apiError{status: http.StatusBadRequest, message: err.Error() + ": use https://"}
 	case errors.Is(err, gateway.ErrFunctionMissing):

@@ -240,7 +240,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		closeListeners(listeners)
 		return err
 	}
-	srv := newHTTPServer(h, log)
+	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
 	}
@@ -285,13 +285,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	return nil
 }
 
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// newHTTPServer serves h; errLevel is the level of the server's own errors (handshakes,
+// malformed requests): the gateway faces the internet, where they are routine.
+func newHTTPServer(h http.Handler, log *slog.Logger, errLevel slog.Level) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a request body may not trickle in forever
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), errLevel),
 	}
 }
 

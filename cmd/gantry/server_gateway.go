@@ -83,10 +83,10 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers
 		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}
 	if plain != nil {
-		servers = append(servers, gatewayServer{ln: listener{Listener: plain}, srv: newHTTPServer(gw.Handler(false), d.log)})
+		servers = append(servers, gatewayServer{ln: listener{Listener: plain}, srv: newHTTPServer(gw.Handler(false), d.log, slog.LevelDebug)})
 	}
 	if secure != nil {
-		servers = append(servers, gatewayServer{ln: listener{Listener: tls.NewListener(secure, gw.TLSConfig()), tls: true}, srv: newHTTPServer(gw.Handler(true), d.log)})
+		servers = append(servers, gatewayServer{ln: listener{Listener: tls.NewListener(secure, gw.TLSConfig()), tls: true}, srv: newHTTPServer(gw.Handler(true), d.log, slog.LevelDebug)})
 	}
 	return servers, func() { gw.Close(); closeAccess() }, nil
 }
