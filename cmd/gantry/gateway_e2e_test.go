@@ -272,3 +272,19 @@ func TestGatewayHTTPS(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGatewayHTTPSPortFlag: behind NAT or a load balancer, https_only redirects name the port
+// clients reach HTTPS on, not the listener's.
+func TestGatewayHTTPSPortFlag(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_GATEWAY_HTTPS_PORT=9443")
+	plain, _ := s.gatewayAddrs(t)
+	s.mustCall(t, "POST", "/v1/apis", `{"api":{"name":"r","function":{"app":"a","route":"/f"},"hosts":["r.test"],"uris":["/"],"https_only":true}}`, 201)
+	eventually(t, "redirect", func() error {
+		res, _ := gatewayCall(t, plain, "GET", "r.test", "/x", "")
+		if res.StatusCode != 308 || res.Header.Get("Location") != "https://r.test:9443/x" {
+			return fmt.Errorf("%d %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		return nil
+	})
+}

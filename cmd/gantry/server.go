@@ -56,6 +56,7 @@ type serverConfig struct {
 	gatewayAddr, gatewayTLSAddr   string // "" : that listener is off
 	gatewayTLSCert, gatewayTLSKey string // default certificate of the HTTPS listener
 	gatewayAccessLog              string
+	gatewayHTTPSPort              int // port of https_only redirects, when clients reach HTTPS elsewhere
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -90,6 +91,7 @@ var serverEnv = map[string]string{
 	"gateway-tls-cert":   "GANTRY_GATEWAY_TLS_CERT",
 	"gateway-tls-key":    "GANTRY_GATEWAY_TLS_KEY",
 	"gateway-access-log": "GANTRY_GATEWAY_ACCESS_LOG",
+	"gateway-https-port": "GANTRY_GATEWAY_HTTPS_PORT",
 }
 
 // adminTokenFile is where, in the data dir, the server writes the first admin token.
@@ -140,6 +142,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.gatewayTLSAddr, "gateway-tls-addr", "127.0.0.1:8443", `gateway listener for APIs over HTTPS, certificates picked by SNI ("": off)`)
 	f.StringVar(&cfg.gatewayTLSCert, "gateway-tls-cert", "", "PEM certificate the gateway serves for hostnames no API has a certificate for")
 	f.StringVar(&cfg.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert")
+	f.IntVar(&cfg.gatewayHTTPSPort, "gateway-https-port", 0, "port clients reach the gateway's HTTPS on, for https_only redirects (default: --gateway-tls-addr's; 443: none in the URL)")
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)

@@ -59,6 +59,12 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers
 		_, port, _ := net.SplitHostPort(secure.Addr().String())
 		httpsPort, _ = strconv.Atoi(port)
 	}
+	if cfg.gatewayHTTPSPort != 0 { // behind NAT or a load balancer, clients use another port
+		httpsPort = cfg.gatewayHTTPSPort
+	}
+	if httpsPort == 0 {
+		d.log.Warn("the gateway has no HTTPS listener: APIs on https only cannot be reached, and https_only redirects go to port 443")
+	}
 	var defaultCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	if cfg.gatewayTLSCert != "" || cfg.gatewayTLSKey != "" {
 		certs, err := certfile.New(cfg.gatewayTLSCert, cfg.gatewayTLSKey, d.log)
