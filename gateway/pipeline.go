@@ -175,7 +175,7 @@ func (g *Gateway) invoke(c *call) {
 	}
 	forwarded(c)
 	g.o.Calls.ServeCall(&c.w, c.r, runner.Request{
-		App: a.app, Route: a.route, Params: c.params, Path: unescape(c.path), RawPath: c.path,
+		App: a.app, Route: a.route, Owner: a.owner, Params: c.params, Path: unescape(c.path), RawPath: c.path,
 		Query: c.r.URL.RawQuery, Header: c.r.Header,
 	}, a.maxBody, a.timeout)
 }

@@ -17,7 +17,7 @@ import (
 // Store is what the invocation path needs of persistence.
 type Store interface {
 	MatchRoute(app, path string) (store.Route, store.Params, error)
-	RouteByPath(app, path string) (store.Route, error)
+	RouteByPath(app, path, owner string) (store.Route, error)
 	AppID(name string) (string, error)
 	AppConfig(app string) (map[string]string, error)
 	NewID() string
@@ -66,6 +66,9 @@ type Request struct {
 	// Without it the route is the one of App that matches Path (/r/ calls).
 	Route  string
 	Params store.Params
+	// Owner, when set, is who the route's app must belong to (the gateway's API owner):
+	// checked where the route is resolved, so the app cannot change hands in between.
+	Owner string
 	// Admit decides whether the matched route may be called with this request (the
 	// route's auth), and returns the request header the function sees: the caller's, less
 	// the credentials Gantry consumed (nil: Header). Its error ends the call before
@@ -155,7 +158,7 @@ func (iv *Invoker) resolve(req Request) (store.Route, store.Params, error) {
 	if req.Route == "" {
 		return iv.store.MatchRoute(req.App, req.Path)
 	}
-	r, err := iv.store.RouteByPath(req.App, req.Route)
+	r, err := iv.store.RouteByPath(req.App, req.Route, req.Owner)
 	return r, req.Params, err
 }
 

@@ -618,12 +618,13 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard AppGuard) 
 // the most specific route wins, and its placeholders' values come back as Params.
 
 // RouteByPath returns the route registered with exactly this path ("/users/:id"), from
-// memory: no database read.
-func (s *DB) RouteByPath(app, path string) (Route, error) {
+// memory: no database read. With owner set, the app must belong to owner, read under the
+// same lock: another owner's app is not found.
+func (s *DB) RouteByPath(app, path, owner string) (Route, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := s.trees[app]
-	if t == nil {
+	if t == nil || owner != "" && t.owner != owner {
 		return Route{}, errorf(ErrNotFound, "app %q not found", app)
 	}
 	r := t.find(path)

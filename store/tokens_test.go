@@ -226,3 +226,29 @@ func TestDeleteTokenTakesItsDescendants(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteByPathOfAnOwner(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := s.CreateApp(ctx, App{Name: "a", Owner: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRoute(ctx, Route{App: "a", Path: "/users/:id", Image: "i"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, owner string
+		found       bool
+	}{
+		{"/users/:id", "", true},
+		{"/users/:id", "alice", true},
+		{"/users/:id", "bob", false}, // another owner's app is not found
+		{"/users/:name", "", false},   // the same shape, but not the registered path
+		{"/users/42", "", false},      // a request path, not a route's
+	} {
+		_, err := s.RouteByPath("a", c.path, c.owner)
+		if (err == nil) != c.found || err != nil && !errors.Is(err, ErrNotFound) {
+			t.Errorf("RouteByPath(a, %s, %q): %v, want found=%v", c.path, c.owner, err, c.found)
+		}
+	}
+}
