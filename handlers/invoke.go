@@ -86,11 +86,13 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 		return
 	}
 	if r.ContentLength > limits.maxBody {
+		w.Header().Set("Connection", "close") // the unread body must not be taken for the next request
 		writeError(w, errBodyTooLarge(limits.maxBody))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.maxBody))
 	if err != nil {
+		w.Header().Set("Connection", "close")
 		writeError(w, toAPIError(a.log, readBodyError(err)))
 		return
 	}
@@ -151,9 +153,7 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if r.Method != http.MethodHead {
-		h.Set("Content-Length", fmt.Sprint(len(resp.Body)))
-	}
+	h.Set("Content-Length", fmt.Sprint(len(resp.Body))) // HEAD too: the length GET would send
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)

@@ -109,15 +109,15 @@ func TestGatewayServesFunctions(t *testing.T) {
 			t.Errorf("%s %s%s: %d %s, want 404", c.method, c.host, c.path, res.StatusCode, raw)
 		}
 	}
-	if res, raw := gatewayCall(t, plain, "HEAD", "api.shop.test", "/v1/users/1", ""); res.StatusCode != 200 || raw != "" {
-		t.Fatalf("HEAD: %d %q", res.StatusCode, raw)
+	if res, raw := gatewayCall(t, plain, "HEAD", "api.shop.test", "/v1/users/1", ""); res.StatusCode != 200 || raw != "" || res.ContentLength != int64(len("Hello World!")) {
+		t.Fatalf("HEAD: %d %q, Content-Length %d", res.StatusCode, raw, res.ContentLength)
 	}
 
 	// Limits: a body over max_body_bytes is refused without running the function; a slow
 	// function past the API's timeout gets 504.
 	before := countExecutions(t, s, "shop")
-	if res, raw := gatewayCall(t, plain, "POST", "api.shop.test", "/v1/users/1", strings.Repeat("x", 65)); res.StatusCode != 413 {
-		t.Fatalf("body over the limit: %d %s", res.StatusCode, raw)
+	if res, raw := gatewayCall(t, plain, "POST", "api.shop.test", "/v1/users/1", strings.Repeat("x", 65)); res.StatusCode != 413 || !res.Close {
+		t.Fatalf("body over the limit: %d %s (connection closed: %v)", res.StatusCode, raw, res.Close)
 	}
 	if after := countExecutions(t, s, "shop"); after != before {
 		t.Fatalf("a refused body ran the function: %d executions, then %d", before, after)
