@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // OIDC verification settings.
@@ -43,7 +44,8 @@ type OIDCConfig struct {
 }
 
 // OIDC verifies the ID tokens of an OpenID Connect identity source and maps them to an
-// Identity. It discovers the source lazily and picks up rotated signing keys on its own.
+// Identity. It discovers the source lazily and picks up rotated signing keys on its own,
+// fetching the key set again no more often than every refreshCooldown (see keySet).
 // It is safe for concurrent use.
 type OIDC struct {
 	cfg    OIDCConfig
@@ -55,7 +57,9 @@ type OIDC struct {
 	discovering chan struct{}
 	failedAt    time.Time // last failed discovery; guarded by discovering
 
-	now func() time.Time // time.Now; tests change it
+	// refreshCooldown is the key set's; read at discovery. Tests may change it before.
+	refreshCooldown time.Duration
+	now             func() time.Time // time.Now; tests change it
 }
 
 // NewOIDC checks cfg and returns a verifier. It does not contact the issuer.
@@ -76,10 +80,11 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &OIDC{
-		cfg:         cfg,
-		client:      withTimeout(cfg.HTTPClient),
-		discovering: make(chan struct{}, 1),
-		now:         time.Now,
+		cfg:             cfg,
+		client:          withTimeout(cfg.HTTPClient),
+		discovering:     make(chan struct{}, 1),
+		refreshCooldown: defaultRefreshCooldown,
+		now:             time.Now,
 	}, nil
 }
 
@@ -94,7 +99,7 @@ func checkIssuer(issuer string) error {
 }
 
 // withTimeout returns c, or a copy of it, that gives up on a request after fetchTimeout.
-// go-oidc fetches keys in the background with this client and no deadline of its own.
+// The key set fetches keys in the background, with this client and no caller's deadline.
 func withTimeout(c *http.Client) *http.Client {
 	if c == nil {
 		return &http.Client{Timeout: fetchTimeout}
@@ -128,9 +133,10 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	tok, err := v.Verify(ctx, raw)
+	var keysErr error // the key set's error, which go-oidc's error only quotes
+	tok, err := v.Verify(withKeySetError(ctx, &keysErr), raw)
 	if err != nil {
-		return Identity{}, o.rejection(ctx, err)
+		return Identity{}, o.rejection(ctx, err, keysErr)
 	}
 	return o.identity(tok)
 }
@@ -170,14 +176,60 @@ func (o *OIDC) verifierFor(ctx context.Context, lazy bool) (*oidc.IDTokenVerifie
 	return nil, o.unavailable()
 }
 
-// discover fetches the issuer's discovery document and makes a verifier from it. The
-// verifier's key set fetches keys when it meets a key id it has not cached.
+// discover fetches the issuer's discovery document and makes a verifier from it, as
+// go-oidc's Provider.Verifier would (issuer, audience, expiry, the document's signing
+// algorithms) but with a keySet, which fetches the keys at the document's jwks_uri on
+// first use and again, at most every refreshCooldown, when a token needs it.
 func (o *OIDC) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.client), o.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: discover %s: %w", ErrUnavailable, o.cfg.Issuer, err)
 	}
-	return p.Verifier(&oidc.Config{ClientID: o.cfg.Audience}), nil
+	var doc struct {
+		JWKSURI string   `json:"jwks_uri"`
+		Algs    []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := p.Claims(&doc); err != nil {
+		return nil, fmt.Errorf("%w: discover %s: %w", ErrUnavailable, o.cfg.Issuer, err)
+	}
+	// Unlike an issuer, a jwks_uri may have a query (Azure AD B2C: ?p=<policy>).
+	if u, err := url.Parse(doc.JWKSURI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: discover %s: jwks_uri %q is not an absolute http(s) URL",
+			ErrUnavailable, o.cfg.Issuer, doc.JWKSURI)
+	}
+	algs := signingAlgs(doc.Algs)
+	keys := &keySet{
+		url:             doc.JWKSURI,
+		client:          o.client,
+		refreshCooldown: o.refreshCooldown,
+		failRetry:       discoveryRetry,
+		now:             o.now,
+		log:             o.cfg.Log,
+	}
+	for _, a := range algs {
+		keys.algs = append(keys.algs, jose.SignatureAlgorithm(a))
+	}
+	return oidc.NewVerifier(o.cfg.Issuer, keys, &oidc.Config{
+		ClientID:             o.cfg.Audience,
+		SupportedSigningAlgs: algs,
+	}), nil
+}
+
+// signingAlgs returns the algorithms of advertised that go-oidc supports (its list for
+// Provider.Verifier), or RS256, the verifier's default, if there is none.
+func signingAlgs(advertised []string) []string {
+	supported := []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384,
+		oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
+	var algs []string
+	for _, a := range advertised {
+		if slices.Contains(supported, a) && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		return []string{oidc.RS256}
+	}
+	return algs
 }
 
 // unavailable is the error a caller sees while the identity source cannot be reached.
@@ -185,28 +237,31 @@ func (o *OIDC) unavailable() error {
 	return errorf(ErrUnavailable, "the identity source %s cannot be reached", o.cfg.Issuer)
 }
 
-// rejection maps an error of go-oidc's verifier to one for the caller. go-oidc v3 has a
-// type only for expiry; the other cases are told apart by its messages (verify.go, jwks.go).
-func (o *OIDC) rejection(ctx context.Context, err error) error {
+// rejection maps an error of go-oidc's verifier, and keysErr, the error of its key set if
+// that failed, to one for the caller. The key set's errors are ours: a failed fetch (logged
+// by the key set) or an ErrUnauthenticated for the caller. go-oidc v3 has a type only for
+// expiry; its other cases are told apart by its messages (verify.go).
+func (o *OIDC) rejection(ctx context.Context, err, keysErr error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	switch {
+	case errors.Is(keysErr, ErrUnavailable):
+		return o.unavailable()
+	case errors.Is(keysErr, ErrUnauthenticated):
+		return keysErr
 	}
 	var expired *oidc.TokenExpiredError
 	msg := err.Error()
 	switch {
 	case errors.As(err, &expired):
 		return Unauthenticated("OIDC token expired")
-	case strings.Contains(msg, "fetching keys"): // the key set could not be fetched
-		o.cfg.Log.Warn("OIDC key set unavailable", "issuer", o.cfg.Issuer, "err", err)
-		return o.unavailable()
 	case strings.Contains(msg, "issued by a different provider"):
 		return Unauthenticated("OIDC token from another issuer")
 	case strings.Contains(msg, "expected audience"):
 		return Unauthenticated("OIDC token for another audience")
-	case strings.Contains(msg, "failed to verify signature"):
-		return Unauthenticated("OIDC token signature invalid")
 	case strings.Contains(msg, "malformed jwt"):
-		return Unauthenticated("OIDC token malformed or signed with an unsupported algorithm")
+		return errTokenMalformed
 	default:
 		return Unauthenticated("OIDC token rejected")
 	}

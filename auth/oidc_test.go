@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ type provider struct {
 	discoveries atomic.Int32 // discovery document requests
 	jwksFetches atomic.Int32 // key set requests
 	held        atomic.Int32 // requests that waited for hold
+	jwksStatus  atomic.Int32 // when not 0, the key set endpoint answers this status
 
 	mu   sync.Mutex
 	keys []*mockoidc.Keypair
@@ -105,6 +108,10 @@ func (p *provider) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		case mockoidc.JWKSEndpoint:
 			p.jwksFetches.Add(1)
+			if code := p.jwksStatus.Load(); code != 0 {
+				http.Error(w, "key set unavailable", int(code))
+				return
+			}
 			serveJWKS(w, keys)
 		default:
 			next.ServeHTTP(w, r)
@@ -334,6 +341,7 @@ func TestOIDCVerifyRejects(t *testing.T) {
 		{"payload altered", parts[0] + "." + b64(`{"iss":"`+p.Issuer()+`","aud":"`+p.ClientID+`","email":"eve"}`) + "." + parts[2], "signature invalid"},
 		{"alg none", b64(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + ".", "unsupported algorithm"},
 		{"alg HS256 keyed with the public key", hmacWithPublicKey(t, p), "unsupported algorithm"},
+		{"alg RS384, not in the discovery document", signRS384(t, p), "unsupported algorithm"},
 		{"garbage", "not-a-jwt", "malformed"},
 		{"three dots", "..", "malformed"},
 		{"empty", "", "missing"},
@@ -394,40 +402,92 @@ func hmacWithPublicKey(t *testing.T, p *provider) string {
 	return raw
 }
 
-// keySetSettle is how long a test waits after go-oidc fetched the key set. go-oidc
-// (v3.21.0, jwks.go) wakes the callers waiting for a fetch before it stores the keys
-// and forgets the fetch; a call in between verifies with the keys cached before, and
-// if it needs a fetch it is handed that finished fetch's result instead of a new one.
-const keySetSettle = 50 * time.Millisecond
+// signRS384 signs valid claims with p's key, its kid, and RS384, an algorithm go-oidc
+// supports but p's discovery document does not list.
+func signRS384(t *testing.T, p *provider) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS384, p.claims(nil))
+	tok.Header["kid"] = p.Keypair.Kid
+	raw, err := tok.SignedString(p.Keypair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
 
-// TestOIDCKeyRotation shows how go-oidc's key cache follows a rotation at the provider:
-// it fetches the key set again only when a token does not verify with the cached keys.
+// testClock is a clock for the verifier that the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Now()} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newClockedOIDC returns a verifier of p whose refresh cooldown runs on the returned clock.
+func newClockedOIDC(t *testing.T, p *provider, mod func(*OIDCConfig)) (*OIDC, *testClock) {
+	t.Helper()
+	o := newTestOIDC(t, p.Issuer(), p.ClientID, mod)
+	clock := newTestClock()
+	o.now = clock.now
+	return o, clock
+}
+
+// wantFetches fails t unless p's key set was requested n times so far.
+func wantFetches(t *testing.T, p *provider, n int32, when string) {
+	t.Helper()
+	if got := p.jwksFetches.Load(); got != n {
+		t.Fatalf("%s: key set fetched %d times, want %d", when, got, n)
+	}
+}
+
+// TestOIDCKeyRotation shows how the key cache follows a rotation at the provider: it
+// fetches the key set again when a token does not verify with the cached keys, but not
+// sooner than refreshCooldown after the last fetch. (With go-oidc's own key set, which has
+// no cooldown, steps 2 and 6 each cost a fetch, and the test had to sleep between steps
+// because go-oidc woke a fetch's waiters before storing the keys; this key set stores them
+// first, so the steps run back to back on a test clock.)
 func TestOIDCKeyRotation(t *testing.T) {
 	p := startProvider(t)
-	o := newTestOIDC(t, p.Issuer(), p.ClientID, nil)
+	o, clock := newClockedOIDC(t, p, nil)
 	oldKey, newKey := p.Keypair, randomKeypair(t)
 	oldToken := p.token(t, nil)
 	newToken := sign(t, newKey, p.claims(func(c jwt.MapClaims) { c["email"] = "new@example.com" }))
+	cooldown := o.refreshCooldown
 
 	steps := []struct {
 		name        string
+		advance     time.Duration       // moves the clock before the step
 		publish     []*mockoidc.Keypair // keys the provider publishes from this step on; nil = unchanged
 		raw         string
 		wantName    string // "" = rejected
 		wantFetches int32  // key set fetches so far
 	}{
-		{"old key accepted", nil, oldToken, "ada@example.com", 1},
-		{"new key not yet published", nil, newToken, "", 2},
+		{"old key accepted", 0, nil, oldToken, "ada@example.com", 1},
+		{"new key unknown, fetched just now", 0, nil, newToken, "", 1},
+		{"new key not yet published", cooldown, nil, newToken, "", 2},
 		// The provider retires the old key and publishes the new one.
-		{"retired key still cached", []*mockoidc.Keypair{newKey}, oldToken, "ada@example.com", 2},
-		{"new kid triggers a fetch", nil, newToken, "new@example.com", 3},
-		{"retired key gone after that fetch", nil, oldToken, "", 4},
-		{"new key cached", nil, newToken, "new@example.com", 4},
+		{"retired key still cached", 0, []*mockoidc.Keypair{newKey}, oldToken, "ada@example.com", 2},
+		{"new kid triggers a fetch", cooldown, nil, newToken, "new@example.com", 3},
+		{"retired key gone, fetched just now", 0, nil, oldToken, "", 3},
+		{"new key cached", 0, nil, newToken, "new@example.com", 3},
 		// Both keys published again (an overlap period).
-		{"old key back", []*mockoidc.Keypair{oldKey, newKey}, oldToken, "ada@example.com", 5},
-		{"both cached", nil, newToken, "new@example.com", 5},
+		{"old key back", cooldown, []*mockoidc.Keypair{oldKey, newKey}, oldToken, "ada@example.com", 4},
+		{"both cached", 0, nil, newToken, "new@example.com", 4},
 	}
 	for _, s := range steps {
+		clock.advance(s.advance)
 		if s.publish != nil {
 			p.setKeys(t, s.publish...)
 		}
@@ -443,10 +503,200 @@ func TestOIDCKeyRotation(t *testing.T) {
 		case got.Name != s.wantName:
 			t.Fatalf("%s: Name = %q, want %q", s.name, got.Name, s.wantName)
 		}
-		if n := p.jwksFetches.Load(); n != s.wantFetches {
-			t.Fatalf("%s: key set fetched %d times, want %d", s.name, n, s.wantFetches)
-		}
-		time.Sleep(keySetSettle) // each step is a separate request, not a burst
+		wantFetches(t, p, s.wantFetches, s.name)
+	}
+}
+
+// TestOIDCForgedTokens sends forged tokens in a row: within the refresh cooldown they cost
+// at most one key set request in all (the first use's), however many they are.
+func TestOIDCForgedTokens(t *testing.T) {
+	const n = 100
+	forgers := []struct {
+		name  string
+		forge func(t *testing.T, p *provider) string
+	}{
+		{"unknown kid", func(t *testing.T, p *provider) string {
+			return sign(t, randomKeypair(t), p.claims(nil))
+		}},
+		{"known kid, other key", func(t *testing.T, p *provider) string {
+			k := randomKeypair(t)
+			k.Kid = p.Keypair.Kid
+			return sign(t, k, p.claims(nil))
+		}},
+		{"known kid, signature altered", func(t *testing.T, p *provider) string {
+			parts := strings.Split(p.token(t, nil), ".")
+			return parts[0] + "." + parts[1] + "." + flip(parts[2])
+		}},
+		{"no kid, other key", func(t *testing.T, p *provider) string {
+			raw, err := jwt.NewWithClaims(jwt.SigningMethodRS256, p.claims(nil)).SignedString(randomKeypair(t).PrivateKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}},
+	}
+	for _, f := range forgers {
+		t.Run(f.name+", in a row", func(t *testing.T) {
+			p := startProvider(t)
+			o, clock := newClockedOIDC(t, p, nil)
+			forged := f.forge(t, p)
+			for i := range n {
+				_, err := o.Verify(t.Context(), forged)
+				wantError(t, err, ErrUnauthenticated, "OIDC token signature invalid", forged)
+				clock.advance(o.refreshCooldown / (2 * n)) // all within one cooldown
+				wantFetches(t, p, 1, fmt.Sprintf("forged token %d", i+1))
+			}
+			if _, err := o.Verify(t.Context(), p.token(t, nil)); err != nil {
+				t.Fatalf("Verify(valid) error = %v", err)
+			}
+			wantFetches(t, p, 1, "valid token after the forged ones")
+			// Once the cooldown is over, a forged token may cost one more fetch.
+			clock.advance(o.refreshCooldown)
+			for range n {
+				_, err := o.Verify(t.Context(), forged)
+				wantError(t, err, ErrUnauthenticated, "OIDC token signature invalid", forged)
+			}
+			wantFetches(t, p, 2, "forged tokens after the cooldown")
+			if n := p.discoveries.Load(); n != 1 {
+				t.Errorf("discoveries = %d, want 1", n)
+			}
+		})
+		t.Run(f.name+", concurrently", func(t *testing.T) {
+			p := startProvider(t)
+			o, _ := newClockedOIDC(t, p, nil)
+			if err := o.Discover(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			forged := f.forge(t, p)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					if _, err := o.Verify(t.Context(), forged); !errors.Is(err, ErrUnauthenticated) {
+						t.Errorf("Verify(forged) error = %v, want ErrUnauthenticated", err)
+					}
+				})
+			}
+			wg.Wait()
+			wantFetches(t, p, 1, "concurrent forged tokens")
+		})
+	}
+}
+
+// TestOIDCNewKeyOnFirstSight: a token signed with a key the provider published since the
+// last fetch is accepted at once, with one fetch, when that fetch ended a cooldown ago.
+func TestOIDCNewKeyOnFirstSight(t *testing.T) {
+	p := startProvider(t)
+	o, clock := newClockedOIDC(t, p, nil)
+	if _, err := o.Verify(t.Context(), p.token(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wantFetches(t, p, 1, "old key")
+
+	newKey := randomKeypair(t)
+	p.setKeys(t, p.Keypair, newKey)
+	clock.advance(o.refreshCooldown)
+	got, err := o.Verify(t.Context(), sign(t, newKey, p.claims(nil)))
+	if err != nil {
+		t.Fatalf("Verify(new kid) error = %v", err)
+	}
+	wantIdentity(t, got, Identity{Name: "ada@example.com", Role: RoleDeveloper, Kind: KindOIDC, Groups: []string{"dev", "ops"}})
+	wantFetches(t, p, 2, "new kid")
+}
+
+// TestOIDCNewKeyWithinCooldown: when the last fetch ended less than a cooldown ago, a token
+// with a new kid is rejected without a fetch until the cooldown is over, then accepted.
+func TestOIDCNewKeyWithinCooldown(t *testing.T) {
+	p := startProvider(t)
+	o, clock := newClockedOIDC(t, p, nil)
+	if _, err := o.Verify(t.Context(), p.token(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wantFetches(t, p, 1, "old key")
+
+	newKey := randomKeypair(t)
+	p.setKeys(t, p.Keypair, newKey)
+	newToken := sign(t, newKey, p.claims(nil))
+	for _, d := range []time.Duration{0, o.refreshCooldown / 2, o.refreshCooldown/2 - time.Millisecond} {
+		clock.advance(d)
+		_, err := o.Verify(t.Context(), newToken)
+		wantError(t, err, ErrUnauthenticated, "OIDC token signature invalid", newToken)
+		wantFetches(t, p, 1, "new kid within the cooldown")
+	}
+	clock.advance(time.Millisecond) // the cooldown is over
+	if _, err := o.Verify(t.Context(), newToken); err != nil {
+		t.Fatalf("Verify(new kid) after the cooldown: error = %v", err)
+	}
+	wantFetches(t, p, 2, "new kid after the cooldown")
+	if _, err := o.Verify(t.Context(), p.token(t, nil)); err != nil {
+		t.Fatalf("Verify(old kid) error = %v", err)
+	}
+	wantFetches(t, p, 2, "both cached")
+}
+
+// TestOIDCKeySetFailure: a failed fetch makes Verify fail with ErrUnavailable, keeps the keys
+// cached before, and is not retried sooner than discoveryRetry later.
+func TestOIDCKeySetFailure(t *testing.T) {
+	p := startProvider(t)
+	o, clock := newClockedOIDC(t, p, nil)
+	oldToken := p.token(t, nil)
+	if _, err := o.Verify(t.Context(), oldToken); err != nil {
+		t.Fatal(err)
+	}
+	newKey := randomKeypair(t)
+	newToken := sign(t, newKey, p.claims(nil))
+	p.setKeys(t, p.Keypair, newKey)
+	p.jwksStatus.Store(http.StatusServiceUnavailable)
+	clock.advance(o.refreshCooldown)
+
+	for range 10 {
+		_, err := o.Verify(t.Context(), newToken)
+		wantError(t, err, ErrUnavailable, "cannot be reached", newToken)
+		clock.advance(discoveryRetry / 20)
+	}
+	wantFetches(t, p, 2, "after a failed fetch") // the first use and one failed refresh
+	if _, err := o.Verify(t.Context(), oldToken); err != nil {
+		t.Fatalf("Verify(cached kid) while the key set fails: error = %v", err)
+	}
+	wantFetches(t, p, 2, "cached kid")
+
+	p.jwksStatus.Store(0)
+	clock.advance(discoveryRetry / 2) // discoveryRetry after the failed fetch
+	if _, err := o.Verify(t.Context(), newToken); err != nil {
+		t.Fatalf("Verify(new kid) after recovery: error = %v", err)
+	}
+	wantFetches(t, p, 3, "after recovery")
+}
+
+// TestOIDCKeySetSharedFetch: callers needing keys share the fetch under way; one that gives
+// up at its deadline does not end it for the others.
+func TestOIDCKeySetSharedFetch(t *testing.T) {
+	p := startProvider(t)
+	o, _ := newClockedOIDC(t, p, nil)
+	if err := o.Discover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	raw := p.token(t, nil)
+	release := p.setHold()
+	defer release()
+
+	var first, others sync.WaitGroup
+	first.Go(func() { wantDeadline(t, o, raw, 200*time.Millisecond) }) // it starts the fetch
+	for p.held.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for range 16 {
+		others.Go(func() {
+			if _, err := o.Verify(t.Context(), raw); err != nil {
+				t.Errorf("Verify() error = %v", err)
+			}
+		})
+	}
+	first.Wait()
+	release()
+	others.Wait()
+	wantFetches(t, p, 1, "shared fetch")
+	if n := p.held.Load(); n != 1 {
+		t.Errorf("key set requests = %d, want 1", n)
 	}
 }
 
@@ -653,4 +903,44 @@ func TestOIDCHTTPClient(t *testing.T) {
 			t.Error("a client with a timeout was not used as is")
 		}
 	})
+}
+
+// TestOIDCDiscoveryJWKSURI: discovery fails unless the document has an absolute http(s)
+// jwks_uri, which may have a query.
+func TestOIDCDiscoveryJWKSURI(t *testing.T) {
+	tests := []struct {
+		name    string
+		jwksURI string
+		wantErr bool
+	}{
+		{"absolute", "/keys", false},
+		{"with a query", "/keys?p=policy", false},
+		{"missing", "", true},
+		{"relative", "keys", true},
+		{"other scheme", "ftp://id.example.com/keys", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var issuer string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				uri := tt.jwksURI
+				if strings.HasPrefix(uri, "/") {
+					uri = issuer + uri
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "jwks_uri": uri})
+			}))
+			t.Cleanup(srv.Close)
+			issuer = srv.URL
+			o := newTestOIDC(t, issuer, "gantry", nil)
+			err := o.Discover(t.Context())
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("Discover() error = %v", err)
+				}
+				return
+			}
+			wantError(t, err, ErrUnavailable, "jwks_uri", "")
+		})
+	}
 }
