@@ -558,6 +558,51 @@ func listPages[T any](ctx context.Context, pf pageFlags, perPage int64, fetch fe
 }
 
 // hintMore tells the user, on stderr, how to get the next page.
+// ownedList describes `gantry THINGS list` of a resource that has owners (apps, APIs).
+type ownedList[T any] struct {
+	what  string // "apps", "APIs"
+	fetch func(s *session, ctx context.Context, owner, cursor string, perPage int64) ([]T, string, error)
+	show  func(s *session, items []T, next string) error
+}
+
+// newOwnedListCmd builds the list command of a resource that has owners: paginated, with
+// --owner NAME|me.
+func newOwnedListCmd[T any](cf *clientFlags, l ownedList[T]) *cobra.Command {
+	var (
+		pf    pageFlags
+		owner string
+	)
+	cmd := &cobra.Command{
+		Use:     "list [--owner NAME|me]",
+		Aliases: []string{"ls"},
+		Short:   "List " + l.what + " in name order",
+		Long: fmt.Sprintf("List %[1]s in name order: a developer's own %[1]s, or for an admin all of them.\n"+
+			"--owner keeps one owner's %[1]s; --owner me keeps the caller's.", l.what),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := cf.session(cmd)
+			if err != nil {
+				return err
+			}
+			fetch := func(ctx context.Context, cursor string, perPage int64) ([]T, string, error) {
+				return l.fetch(s, ctx, owner, cursor, perPage)
+			}
+			items, next, err := listPages(cmd.Context(), pf, pf.pageSize(cmd.Flags().Changed("per-page")), fetch)
+			if err != nil {
+				return err
+			}
+			if err := l.show(s, items, next); err != nil {
+				return err
+			}
+			hintMore(s.stderr, l.what, next)
+			return nil
+		},
+	}
+	addPageFlags(cmd, &pf)
+	cmd.Flags().StringVar(&owner, ownerFlag, "", fmt.Sprintf(`only the %s of this owner; "me" for the caller's`, l.what))
+	return cmd
+}
+
 func hintMore(w io.Writer, what, next string) {
 	if next == "" {
 		return

@@ -551,46 +551,18 @@ func newAPIsCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newAPIsListCmd(cf *clientFlags) *cobra.Command {
-	var (
-		pf    pageFlags
-		owner string
-	)
-	cmd := &cobra.Command{
-		Use:     "list [--owner NAME|me]",
-		Aliases: []string{"ls"},
-		Short:   "List APIs in name order",
-		Long: "List APIs in name order: a developer's own APIs, or for an admin every API.\n" +
-			"--owner keeps one owner's APIs; --owner me keeps the caller's.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := cf.session(cmd)
-			if err != nil {
-				return err
-			}
-			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.API, string, error) {
-				return s.listAPIsPage(ctx, owner, cursor, perPage)
-			}
-			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
-			if err != nil {
-				return err
-			}
+	return newOwnedListCmd(cf, ownedList[*models.API]{
+		what:  "APIs",
+		fetch: (*session).listAPIsPage,
+		show: func(s *session, items []*models.API, next string) error {
 			for _, a := range items {
 				withoutSecrets(a)
 			}
-			err = s.out.show(&models.ApisWrapper{Apis: items, NextCursor: next}, func(w io.Writer) error {
+			return s.out.show(&models.ApisWrapper{Apis: items, NextCursor: next}, func(w io.Writer) error {
 				return writeTable(w, apiTable(items))
 			})
-			if err != nil {
-				return err
-			}
-			hintMore(s.stderr, "APIs", next)
-			return nil
 		},
-	}
-	addPageFlags(cmd, &pf)
-	cmd.Flags().StringVar(&owner, ownerFlag, "", `only the APIs of this owner; "me" for the caller's`)
-	return cmd
+	})
 }
 
 // listAPIsPage gets one page of APIs, of owner only unless owner is "".

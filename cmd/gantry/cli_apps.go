@@ -83,43 +83,15 @@ func newAppsCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newAppsListCmd(cf *clientFlags) *cobra.Command {
-	var (
-		pf    pageFlags
-		owner string
-	)
-	cmd := &cobra.Command{
-		Use:     "list [--owner NAME|me]",
-		Aliases: []string{"ls"},
-		Short:   "List apps in name order",
-		Long: "List apps in name order: a developer's own apps, or for an admin every app.\n" +
-			"--owner keeps one owner's apps; --owner me keeps the caller's.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := cf.session(cmd)
-			if err != nil {
-				return err
-			}
-			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.App, string, error) {
-				return s.listAppsPage(ctx, owner, cursor, perPage)
-			}
-			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
-			if err != nil {
-				return err
-			}
-			err = s.out.show(&models.AppsWrapper{Apps: items, NextCursor: next}, func(w io.Writer) error {
+	return newOwnedListCmd(cf, ownedList[*models.App]{
+		what:  "apps",
+		fetch: (*session).listAppsPage,
+		show: func(s *session, items []*models.App, next string) error {
+			return s.out.show(&models.AppsWrapper{Apps: items, NextCursor: next}, func(w io.Writer) error {
 				return writeTable(w, appTable(items))
 			})
-			if err != nil {
-				return err
-			}
-			hintMore(s.stderr, "apps", next)
-			return nil
 		},
-	}
-	addPageFlags(cmd, &pf)
-	cmd.Flags().StringVar(&owner, ownerFlag, "", `only the apps of this owner; "me" for the caller's`)
-	return cmd
+	})
 }
 
 // listAppsPage gets one page of apps, of owner only unless owner is "".
