@@ -243,8 +243,8 @@ func TestRouteByPathOfAnOwner(t *testing.T) {
 		{"/users/:id", "", true},
 		{"/users/:id", "alice", true},
 		{"/users/:id", "bob", false}, // another owner's app is not found
-		{"/users/:name", "", false},   // the same shape, but not the registered path
-		{"/users/42", "", false},      // a request path, not a route's
+		{"/users/:name", "", false},  // the same shape, but not the registered path
+		{"/users/42", "", false},     // a request path, not a route's
 	} {
 		_, err := s.RouteByPath("a", c.path, c.owner)
 		if (err == nil) != c.found || err != nil && !errors.Is(err, ErrNotFound) {
