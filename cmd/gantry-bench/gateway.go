@@ -84,13 +84,17 @@ func (b *bench) gateway(n int, d time.Duration) ([]row, error) {
 		"basic":  func(int) func() error { return paths["basic"] },
 		"direct": direct,
 	}
-	for range 2 {
-		for _, p := range order {
+	// Each round starts with another path, so that no path is always measured after the
+	// same one (a machine's drift would otherwise favour a fixed order).
+	const rounds = 4
+	for round := range rounds {
+		for i := range order {
+			p := order[(i+round)%len(order)]
 			r, err := b.loadCalls(8, d, callers[p])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", p, err)
 			}
-			rate[p] += r / 2
+			rate[p] += r / rounds
 		}
 	}
 
