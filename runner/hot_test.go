@@ -176,12 +176,14 @@ func TestHotFailuresReplaceTheContainer(t *testing.T) {
 	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format; r.Timeout = 1 })
+			// 3 s: short enough for the hung call, long enough for Docker, under a loaded
+			// machine, to report the crashed container's end before the crash call's deadline.
+			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format; r.Timeout = 3 })
 			warm, err := r.Run(context.Background(), testCall(rt, `{}`))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":5000}`)); !errors.Is(err, ErrTimeout) {
+			if _, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":10000}`)); !errors.Is(err, ErrTimeout) {
 				t.Fatalf("hung call: got %v, want ErrTimeout", err)
 			}
 			var fe *FunctionError
