@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"strings"
 	"time"
 )
@@ -11,12 +12,14 @@ type Authenticator struct {
 	tokens TokenStore
 	oidc   *OIDC // nil when no identity source is configured
 	now    func() time.Time
+	// compare compares a presented secret's hash with the stored one, in constant time.
+	compare func(x, y []byte) int
 }
 
 // NewAuthenticator verifies Gantry API tokens against tokens and, when oidc is not nil,
 // JWTs against the external identity source.
 func NewAuthenticator(tokens TokenStore, oidc *OIDC) *Authenticator {
-	return &Authenticator{tokens: tokens, oidc: oidc, now: time.Now}
+	return &Authenticator{tokens: tokens, oidc: oidc, now: time.Now, compare: subtle.ConstantTimeCompare}
 }
 
 // Recognizes tells, without verifying it, whether an Authorization value holds a Gantry
@@ -45,7 +48,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	case token == "":
 		return Identity{}, Unauthenticated("the Authorization header has no token")
 	case strings.HasPrefix(token, TokenPrefix):
-		return verifyToken(ctx, a.tokens, token, a.now())
+		return verifyToken(ctx, a.tokens, token, a.now(), a.compare)
 	case a.oidc != nil && strings.Count(token, ".") == 2:
 		return a.oidc.Verify(ctx, token)
 	default:

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"reflect"
 	"strings"
@@ -109,8 +110,34 @@ func BenchmarkVerifyToken(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				_, _ = verifyToken(context.Background(), s, secret, time.Now())
+				_, _ = verifyToken(context.Background(), s, secret, time.Now(), subtle.ConstantTimeCompare)
 			}
 		})
+	}
+}
+
+// TestTokenComparisonIsConstantTime: every well-formed token, right, wrong or of an unknown
+// ID, costs exactly one constant-time comparison of two 32-byte hashes, so the time taken
+// tells nothing about how much of a secret was right or whether its ID exists.
+func TestTokenComparisonIsConstantTime(t *testing.T) {
+	s := openStore(t)
+	a := NewAuthenticator(s, nil)
+	var calls int
+	a.compare = func(x, y []byte) int {
+		calls++
+		if len(x) != 32 || len(y) != 32 {
+			t.Errorf("compared %d and %d bytes, want two SHA-256 hashes", len(x), len(y))
+		}
+		return subtle.ConstantTimeCompare(x, y)
+	}
+	good, id := addToken(t, s, "alice", RoleDeveloper, nil)
+	wrong, _ := NewSecret(id)
+	unknown, _ := NewSecret("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	for name, secret := range map[string]string{"right": good, "wrong secret": wrong, "unknown id": unknown} {
+		calls = 0
+		_, _ = a.Authenticate(context.Background(), "Bearer "+secret)
+		if calls != 1 {
+			t.Errorf("%s: %d constant-time comparisons, want 1", name, calls)
+		}
 	}
 }
