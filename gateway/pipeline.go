@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -185,11 +186,7 @@ func (g *Gateway) invoke(c *call) {
 // request came from. The gateway is the edge: client-sent forwarding headers are replaced.
 func forwarded(c *call) {
 	h := c.r.Header
-	for k := range h {
-		if len(k) >= 7 && strings.EqualFold(k[:7], "Gantry-") {
-			delete(h, k)
-		}
-	}
+	maps.DeleteFunc(h, func(k string, _ []string) bool { return runner.IsGantryHeader(k) })
 	h.Del("Forwarded")
 	h.Del("X-Real-Ip")
 	h.Set("X-Forwarded-For", clientIP(c.r))

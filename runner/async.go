@@ -62,11 +62,7 @@ func (iv *Invoker) accept(ctx context.Context, t store.Task) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	header := http.Header(t.Header).Clone()
-	for _, h := range hopHeaders {
-		header.Del(h)
-	}
-	t.Header, t.Priority = withoutGantryHeaders(header), prio
+	t.Header, t.Priority = forwardHeader(t.Header), prio
 	rt := t.Route
 	if err := iv.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, AppID: t.AppID, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)

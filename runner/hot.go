@@ -295,13 +295,7 @@ func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header = call.Header.Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
-	}
-	for _, h := range hopHeaders {
-		req.Header.Del(h)
-	}
+	req.Header = forwardHeader(call.Header)
 	req.Header.Set("Gantry-Call-Id", call.ID)
 	req.Header.Set("Gantry-Deadline", call.Deadline.UTC().Format(time.RFC3339Nano))
 	for k, v := range call.Params {

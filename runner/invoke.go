@@ -16,10 +16,7 @@ import (
 
 // Store is what the invocation path needs of persistence.
 type Store interface {
-	MatchRoute(app, path string) (store.Route, store.Params, error)
-	RouteByPath(app, path, owner string) (store.Route, error)
-	AppID(name string) (string, error)
-	AppConfig(app string) (map[string]string, error)
+	Target(app, path, route, owner string) (store.Target, error)
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
 	AppendExecutionLog(id string, tail []byte, truncated bool)
@@ -55,7 +52,8 @@ func NewInvoker(s Store, r *Runner) *Invoker {
 type Request struct {
 	App  string
 	Path string // the path under the app, "/hello/world", decoded: routes match it
-	// RawPath is Path as the client escaped it, which the function sees; "" : Path escaped.
+	// RawPath is Path as the client escaped it (from url.URL.EscapedPath), which the
+	// function sees; "": Path escaped.
 	RawPath string
 	Query   string // raw query, without "?"
 	Method  string
@@ -89,9 +87,13 @@ type Response struct {
 // Invoke resolves the route and runs the call: a sync call at once (recording its execution
 // and how it ended), an async one later (stored durably first, answered as Accepted).
 func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
-	route, params, err := iv.resolve(req)
+	tg, err := iv.store.Target(req.App, req.Path, req.Route, req.Owner)
 	if err != nil {
 		return nil, err
+	}
+	route, params := tg.Route, tg.Params
+	if req.Route != "" { // a route named by its path: the caller bound its params
+		params = req.Params
 	}
 	header := req.Header
 	switch {
@@ -106,14 +108,6 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	case route.Auth == store.AuthToken: // fail closed: nobody checked the caller
 		return nil, auth.Unauthenticated("this route takes only callers with a token")
 	}
-	appConfig, err := iv.store.AppConfig(req.App)
-	if err != nil {
-		return nil, err
-	}
-	appID, err := iv.store.AppID(req.App)
-	if err != nil {
-		return nil, err
-	}
 	url := functionPath(req)
 	if req.Query != "" {
 		url += "?" + req.Query
@@ -123,14 +117,14 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	// The call as a task: what an async call stores, and what every call runs from.
-	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: appConfig, AppID: appID, Params: params,
+	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, Params: params,
 		Method: req.Method, URL: url, Header: header, Body: req.Body}
 	if async {
 		return iv.accept(ctx, t)
 	}
 	now := iv.now()
 	ex := store.Execution{
-		ID: t.ID, App: route.App, AppID: appID, Route: route.Path, Type: store.TypeSync,
+		ID: t.ID, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeSync,
 		Status: store.StatusRunning, CreatedAt: now, StartedAt: now,
 	}
 	iv.store.RecordExecution(ex, nil)
@@ -153,27 +147,14 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	return &Response{CallID: t.ID, Route: route, Result: res}, runErr
 }
 
-// resolve finds the route a request runs and the values of its params.
-func (iv *Invoker) resolve(req Request) (store.Route, store.Params, error) {
-	if req.Route == "" {
-		return iv.store.MatchRoute(req.App, req.Path)
-	}
-	r, err := iv.store.RouteByPath(req.App, req.Route, req.Owner)
-	return r, req.Params, err
-}
-
-// functionPath is the path the function sees: as the client escaped it, if that is a valid
-// escaping of Path, else Path escaped (never raw control characters or spaces).
+// functionPath is the path the function sees: RawPath, as the client escaped it (its
+// callers take it from url.URL.EscapedPath, a valid escaping of Path), else Path escaped.
 func functionPath(req Request) string {
 	if req.RawPath != "" {
-		if p, err := neturl.PathUnescape(req.RawPath); err == nil && p == req.Path && !strings.ContainsFunc(req.RawPath, isSpaceOrControl) {
-			return req.RawPath
-		}
+		return req.RawPath
 	}
 	return (&neturl.URL{Path: req.Path}).EscapedPath()
 }
-
-func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // newCall is the call that runs task t, its deadline counted from now.
 func newCall(t store.Task, now time.Time) *Call {
@@ -280,7 +261,7 @@ func (iv *Invoker) DrainApp(app string) { iv.runner.DrainApp(app) }
 func withoutGantryHeaders(h map[string][]string) map[string][]string {
 	var out map[string][]string
 	for k := range h {
-		if len(k) >= 7 && strings.EqualFold(k[:7], "Gantry-") {
+		if IsGantryHeader(k) {
 			if out == nil {
 				out = http.Header(h).Clone()
 			}
@@ -289,6 +270,27 @@ func withoutGantryHeaders(h map[string][]string) map[string][]string {
 	}
 	if out == nil {
 		return h
+	}
+	return out
+}
+
+// IsGantryHeader tells whether a request header is one Gantry sets for a function
+// (Gantry-*): a caller's own never reaches the function.
+func IsGantryHeader(name string) bool {
+	return len(name) >= 7 && strings.EqualFold(name[:7], "Gantry-")
+}
+
+// forwardHeader is a copy of h fit to pass on to a function: without the headers of one
+// connection (hop-by-hop) and without Gantry-* ones.
+func forwardHeader(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		if !IsGantryHeader(k) {
+			out[k] = v
+		}
+	}
+	for _, k := range hopHeaders {
+		out.Del(k)
 	}
 	return out
 }

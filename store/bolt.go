@@ -453,8 +453,8 @@ func (s *DB) AppID(name string) (string, error) {
 	return t.appID, nil
 }
 
-// AppConfig returns an app's config from memory, as a call needs it: no database read.
-// The map is shared with the index: read it, never write.
+// AppConfig returns an app's config from memory (a call reads it through Target). The map
+// is shared with the index: read it, never write.
 func (s *DB) AppConfig(name string) (map[string]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -614,39 +614,51 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard AppGuard) 
 	})
 }
 
-// MatchRoute resolves the route that serves a request path of an app, from memory:
-// the most specific route wins, and its placeholders' values come back as Params.
+// Target is what a call needs of the store, read from memory under one lock, so that its
+// parts agree: the route, the values of its params, and its app as it is now.
+type Target struct {
+	Route     Route
+	Params    Params
+	AppID     string
+	AppConfig map[string]string // shared with the index: read, never write
+}
 
-// RouteByPath returns the route registered with exactly this path ("/users/:id"), from
-// memory: no database read. With owner set, the app must belong to owner, read under the
-// same lock: another owner's app is not found.
-func (s *DB) RouteByPath(app, path, owner string) (Route, error) {
+// Target resolves a call of app, from memory: with route "", the most specific route that
+// matches the request path (its placeholders' values in Params); else the route registered
+// with exactly that path ("/users/:id"), whose params the caller binds. With owner set, the
+// app must belong to owner: another owner's app is not found. The route's Config and Headers
+// maps are shared with the index: read them, never write.
+func (s *DB) Target(app, path, route, owner string) (Target, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := s.trees[app]
 	if t == nil || owner != "" && t.owner != owner {
-		return Route{}, errorf(ErrNotFound, "app %q not found", app)
+		return Target{}, errorf(ErrNotFound, "app %q not found", app)
 	}
-	r := t.find(path)
-	if r == nil || r.Path != path {
-		return Route{}, errorf(ErrNotFound, "route %s not found in app %q", path, app)
+	tg := Target{AppID: t.appID, AppConfig: t.config}
+	var r *Route
+	if route == "" {
+		if r, tg.Params = t.match(path); r == nil {
+			return Target{}, errorf(ErrNotFound, "no route of app %q matches %s", app, path)
+		}
+	} else if r = t.find(route); r == nil || r.Path != route {
+		return Target{}, errorf(ErrNotFound, "route %s not found in app %q", route, app)
 	}
-	return *r, nil
+	tg.Route = *r
+	return tg, nil
 }
 
-// The route's Config and Headers maps are shared with the index: read them, never write.
+// MatchRoute resolves the route that serves a request path of an app (see Target).
 func (s *DB) MatchRoute(app, path string) (Route, Params, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t := s.trees[app]
-	if t == nil {
-		return Route{}, nil, errorf(ErrNotFound, "app %q not found", app)
-	}
-	r, params := t.match(path)
-	if r == nil {
-		return Route{}, nil, errorf(ErrNotFound, "no route of app %q matches %s", app, path)
-	}
-	return *r, params, nil
+	tg, err := s.Target(app, path, "", "")
+	return tg.Route, tg.Params, err
+}
+
+// RouteByPath returns the route registered with exactly this path, of an app of owner if
+// owner is set (see Target).
+func (s *DB) RouteByPath(app, path, owner string) (Route, error) {
+	tg, err := s.Target(app, "", path, owner)
+	return tg.Route, err
 }
 
 // checkShape refuses a new route whose path has the shape of another route of the app
