@@ -37,9 +37,6 @@ func (i Identity) IsAdmin() bool { return i.Role == RoleAdmin }
 // Anonymous is the identity of every caller when authentication is off.
 var Anonymous = Identity{Name: "anonymous", Role: RoleAdmin, Kind: KindNone}
 
-// ValidRole tells whether r is a role Gantry knows.
-func ValidRole(r string) bool { return r == RoleAdmin || r == RoleDeveloper }
-
 // Sentinel errors; callers test them with errors.Is.
 var (
 	// ErrUnauthenticated: the credentials are missing, malformed, unknown, expired, revoked,

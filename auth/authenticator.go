@@ -22,14 +22,23 @@ func NewAuthenticator(tokens TokenStore, oidc *OIDC) *Authenticator {
 	return &Authenticator{tokens: tokens, oidc: oidc, now: time.Now, compare: subtle.ConstantTimeCompare}
 }
 
+// HasAPIToken tells whether an Authorization value carries a Gantry API token, wherever in it.
+func HasAPIToken(authorization string) bool { return strings.Contains(authorization, TokenPrefix) }
+
+// ParseBearer reads "Bearer <token>" (the scheme in any case): the token, and whether the
+// value is of the Bearer scheme at all.
+func ParseBearer(authorization string) (token string, isBearer bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	return strings.TrimSpace(token), ok && strings.EqualFold(scheme, "Bearer")
+}
+
 // Recognizes tells, without verifying it, whether an Authorization value holds a Gantry
 // API token or a JWT that names the configured identity source as its issuer.
 func (a *Authenticator) Recognizes(authorization string) bool {
-	_, token, _ := strings.Cut(authorization, " ")
-	token = strings.TrimSpace(token)
-	if strings.HasPrefix(token, TokenPrefix) {
+	if HasAPIToken(authorization) {
 		return true
 	}
+	token, _ := ParseBearer(authorization)
 	return a.oidc != nil && a.oidc.Issues(token)
 }
 
@@ -39,11 +48,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if authorization == "" {
 		return Identity{}, Unauthenticated("credentials are required: send Authorization: Bearer <token>")
 	}
-	scheme, token, ok := strings.Cut(authorization, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	token, isBearer := ParseBearer(authorization)
+	if !isBearer {
 		return Identity{}, Unauthenticated("the Authorization header must be: Bearer <token>")
 	}
-	token = strings.TrimSpace(token)
 	switch {
 	case token == "":
 		return Identity{}, Unauthenticated("the Authorization header has no token")

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/store"
@@ -77,9 +76,8 @@ func (g *Gateway) oidcUser(c *call) (string, error) {
 	return id.Name, err
 }
 
-// bearer reads "Bearer <token>" (the scheme in any case).
+// bearer reads "Bearer <token>" (the scheme in any case), with a token.
 func bearer(authorization string) (string, bool) {
-	scheme, token, ok := strings.Cut(authorization, " ")
-	token = strings.TrimSpace(token)
-	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+	token, isBearer := auth.ParseBearer(authorization)
+	return token, isBearer && token != ""
 }

@@ -169,7 +169,7 @@ func (a *API) Handler() (http.Handler, error) {
 	management := a.authenticate(public, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h))))
 	v1 := a.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasDotSegment(r.URL.Path) { // the router would clean it and re-target the request
-			writeError(w, toAPIError(a.log, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path))))
+			a.WriteError(w, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path)))
 			return
 		}
 		management.ServeHTTP(w, r)

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/go-openapi/runtime/middleware"
 
@@ -66,8 +65,8 @@ func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middle
 // GetAPI answers one API, without its TLS key or passwords.
 func (a *API) GetAPI(ctx context.Context, params apis.GetAPIParams) middleware.Responder {
 	api, err := a.store.GetAPI(ctx, params.API)
-	if err == nil && !mayUse(caller(ctx), api.Owner) {
-		err = errAPINotFound(params.API)
+	if err == nil {
+		err = apiGuard(ctx, params.API)(api.Owner)
 	}
 	if err != nil {
 		return a.errorResponse(err)
@@ -87,9 +86,10 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}
+	guard := apiGuard(ctx, params.API)
 	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
-		if !mayUse(who, api.Owner) { // in the transaction: the owner cannot change meanwhile
-			return errAPINotFound(params.API)
+		if err := guard(api.Owner); err != nil { // in the transaction: the owner cannot change meanwhile
+			return err
 		}
 		if in.Owner != "" && in.Owner != api.Owner {
 			auditNote(ctx, slog.String("old_owner", api.Owner), slog.String("new_owner", in.Owner))
@@ -108,14 +108,7 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 
 // DeleteAPI deletes an API; the gateway stops serving it within a second.
 func (a *API) DeleteAPI(ctx context.Context, params apis.DeleteAPIParams) middleware.Responder {
-	who := caller(ctx)
-	err := a.store.DeleteAPI(ctx, params.API, func(owner string) error {
-		if !mayUse(who, owner) {
-			return errAPINotFound(params.API)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := a.store.DeleteAPI(ctx, params.API, apiGuard(ctx, params.API)); err != nil {
 		return a.errorResponse(err)
 	}
 	return apis.NewDeleteAPINoContent()
@@ -138,8 +131,9 @@ func (a *API) checkOIDCSource(api store.API) error {
 	return nil
 }
 
-func errAPINotFound(name string) *apiError {
-	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("API %q not found", name)}
+// apiGuard is the ownership check of an API.
+func apiGuard(ctx context.Context, name string) store.AppGuard {
+	return ownerGuard(ctx, store.NotFound("API", name))
 }
 
 // ownerFilter is the owner a list is narrowed to: a developer's own resources (it may name

@@ -80,10 +80,10 @@ func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middlewa
 	if bad != nil {
 		return bad
 	}
-	who := caller(ctx)
+	guard := appGuard(ctx, params.App)
 	app, err := a.store.UpdateApp(ctx, params.App, func(app *store.App) error {
-		if !mayUse(who, app.Owner) { // checked in the transaction: the owner cannot change meanwhile
-			return errAppNotFound(params.App)
+		if err := guard(app.Owner); err != nil { // in the transaction: the owner cannot change meanwhile
+			return err
 		}
 		app.Config = mergeConfig(app.Config, in.Config)
 		if in.Owner != "" && in.Owner != app.Owner {

@@ -55,7 +55,7 @@ func (a *API) authenticate(public publicOperations, next http.Handler) http.Hand
 		}
 		id, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
-			writeError(w, toAPIError(a.log, err))
+			a.WriteError(w, err)
 			return
 		}
 		a.serveAs(w, r, id, next)
@@ -145,40 +145,37 @@ func matchSegments(template, segs []string) bool {
 
 // ---- authorization ----
 
-// errAppNotFound is what a caller gets for an app it may not see: the same answer as
-// for an app that does not exist, so names do not leak.
-func errAppNotFound(name string) *apiError {
-	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("app %q not found", name)}
-}
-
 // mayUse tells whether id may see and change the apps of owner.
 func mayUse(id auth.Identity, owner string) bool {
 	return id.IsAdmin() || (id.Name != "" && id.Name == owner)
 }
 
-// checkApp answers nil when the caller may use app, or the error to answer: 404 when the
-// app does not exist or belongs to someone else.
+// ownerGuard answers a resource the caller may not use (another owner's) with notFound, the
+// answer for a resource that does not exist, so names do not leak. The store runs it inside
+// its write transactions, so the owner cannot change between the check and the write.
+func ownerGuard(ctx context.Context, notFound error) store.AppGuard {
+	who := caller(ctx)
+	return func(owner string) error {
+		if !mayUse(who, owner) {
+			return notFound
+		}
+		return nil
+	}
+}
+
+// appGuard is the ownership check of an app.
+func appGuard(ctx context.Context, app string) store.AppGuard {
+	return ownerGuard(ctx, store.NotFound("app", app))
+}
+
+// checkApp answers nil when the caller may use app, or the error to answer: not found when
+// the app does not exist or belongs to someone else.
 func (a *API) checkApp(ctx context.Context, app string) error {
 	owner, err := a.store.AppOwner(app)
 	if err != nil {
 		return err
 	}
-	if !mayUse(caller(ctx), owner) {
-		return errAppNotFound(app)
-	}
-	return nil
-}
-
-// appGuard is the ownership check of a write, run by the store inside the write's
-// transaction: the app's owner cannot change between the check and the write.
-func appGuard(ctx context.Context, app string) store.AppGuard {
-	who := caller(ctx)
-	return func(owner string) error {
-		if !mayUse(who, owner) {
-			return errAppNotFound(app)
-		}
-		return nil
-	}
+	return appGuard(ctx, app)(owner)
 }
 
 // requireAdmin answers nil for an admin, or the 403 to answer.
@@ -198,7 +195,7 @@ func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			err = auth.Forbidden("metrics are for admins")
 		}
 		if err != nil {
-			writeError(w, toAPIError(a.log, err))
+			a.WriteError(w, err)
 			return
 		}
 	}

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 
 	"github.com/go-openapi/runtime/middleware"
 
@@ -86,12 +84,16 @@ func (a *API) visibleExecution(ctx context.Context, id string) (store.Execution,
 	if err != nil {
 		return store.Execution{}, err
 	}
-	if who := caller(ctx); !who.IsAdmin() {
-		owner, err := a.store.AppOwner(ex.App)
-		appID, _ := a.store.AppID(ex.App)
-		if err != nil || owner != who.Name || appID != ex.AppID {
-			return store.Execution{}, &apiError{status: http.StatusNotFound, message: fmt.Sprintf("execution %q not found", id)}
-		}
+	if caller(ctx).IsAdmin() {
+		return ex, nil
+	}
+	notFound := store.NotFound("execution", id)
+	owner, err := a.store.AppOwner(ex.App)
+	if appID, _ := a.store.AppID(ex.App); err != nil || appID != ex.AppID { // the app is gone, or is another of its name
+		return store.Execution{}, notFound
+	}
+	if err := ownerGuard(ctx, notFound)(owner); err != nil {
+		return store.Execution{}, err
 	}
 	return ex, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,10 +30,12 @@ const allowedCallMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 // answers with its output. OPTIONS is answered without running the function; HEAD runs
 // it as GET and drops the body. A GET without a body passes ?payload= as the input.
 func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
-	appName, path, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/r/"), "/")
-	path = "/" + path
+	appName, path := strings.TrimPrefix(r.URL.Path, "/r/"), "/"
+	if i := strings.IndexByte(appName, '/'); i >= 0 {
+		appName, path = appName[:i], appName[i:]
+	}
 	if appName == "" {
-		writeError(w, toAPIError(a.log, errInvalidField("app", "the URL must name an app: /r/{app}/{route}")))
+		a.WriteError(w, errInvalidField("app", "the URL must name an app: /r/{app}/{route}"))
 		return
 	}
 	if a.functions == nil {
@@ -41,16 +44,20 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodOptions {
 		if _, _, err := a.store.MatchRoute(appName, path); err != nil {
-			writeError(w, toAPIError(a.log, err))
+			a.WriteError(w, err)
 			return
 		}
 		w.Header().Set("Allow", allowedCallMethods)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	_, rawPath, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/r/"), "/")
+	rawPath := "" // the client's escaping, when it is not the default one (the runner escapes Path)
+	if r.URL.RawPath != "" {
+		_, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/r/"), "/")
+		rawPath = "/" + rest
+	}
 	a.serveCall(w, r, runner.Request{
-		App: appName, Path: path, RawPath: "/" + rawPath, Query: r.URL.RawQuery, Header: r.Header,
+		App: appName, Path: path, RawPath: rawPath, Query: r.URL.RawQuery, Header: r.Header,
 		Admit: func(route store.Route) (http.Header, error) { return a.admitCall(r.Context(), r.Header, route) },
 	}, callLimits{maxBody: a.maxCallBody, payloadQuery: true})
 }
@@ -90,10 +97,10 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 		writeError(w, errBodyTooLarge(limits.maxBody))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.maxBody))
+	body, err := readCallBody(w, r, limits.maxBody)
 	if err != nil {
 		w.Header().Set("Connection", "close")
-		writeError(w, toAPIError(a.log, readBodyError(err)))
+		a.WriteError(w, readBodyError(err))
 		return
 	}
 	if limits.payloadQuery && len(body) == 0 && r.URL.RawQuery != "" { // ?payload= stands for an empty body
@@ -139,7 +146,7 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 		}
 	}
 	if err != nil {
-		writeError(w, toAPIError(a.log, err))
+		a.WriteError(w, err)
 		return
 	}
 	if resp.Accepted { // async: stored, runs later
@@ -153,7 +160,7 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 	if status == 0 {
 		status = http.StatusOK
 	}
-	h.Set("Content-Length", fmt.Sprint(len(resp.Body))) // HEAD too: the length GET would send
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body))) // HEAD too: the length GET would send
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
@@ -182,10 +189,10 @@ func (a *API) admitCall(ctx context.Context, header http.Header, route store.Rou
 // isGantryCredential tells whether an Authorization value carries a Gantry API token, or a
 // token of the server's own identity source.
 func (a *API) isGantryCredential(v string) bool {
-	if strings.Contains(v, auth.TokenPrefix) {
-		return true
+	if a.auth == nil { // authentication off: no identity source, but a token is still Gantry's
+		return auth.HasAPIToken(v)
 	}
-	return a.auth != nil && a.auth.Recognizes(v)
+	return a.auth.Recognizes(v)
 }
 
 func withoutAuthorization(h http.Header) http.Header {
@@ -194,8 +201,23 @@ func withoutAuthorization(h http.Header) http.Header {
 	return h
 }
 
-// WriteError answers err with the one error mapping (for the gateway's own refusals).
+// WriteError answers err with the one error mapping (handlers and the gateway alike).
 func (a *API) WriteError(w http.ResponseWriter, err error) { writeError(w, toAPIError(a.log, err)) }
+
+// readCallBody reads a call's body, at most max bytes: one read of the announced length
+// (already checked against max; net/http ends the body there), or, for a chunked body,
+// reads bounded by max.
+func readCallBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	switch {
+	case r.ContentLength == 0:
+		return []byte{}, nil
+	case r.ContentLength > 0:
+		body := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+}
 
 // readBodyError classifies a failure to read a call's body: too large (413) or cut off.
 func readBodyError(err error) error {

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
@@ -114,8 +112,8 @@ func (a *API) visibleToken(ctx context.Context, id string) (store.Token, error) 
 	if err != nil {
 		return store.Token{}, err
 	}
-	if !mayUse(caller(ctx), t.User) {
-		return store.Token{}, &apiError{status: http.StatusNotFound, message: fmt.Sprintf("token %q not found", id)}
+	if err := ownerGuard(ctx, store.NotFound("token", id))(t.User); err != nil {
+		return store.Token{}, err
 	}
 	return t, nil
 }

@@ -318,7 +318,7 @@ func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (A
 			return nil, err
 		}
 		if !found {
-			return nil, errorf(ErrNotFound, "API %q not found", name)
+			return nil, NotFound("API", name)
 		}
 		if err := fn(&a); err != nil {
 			return nil, err
@@ -373,7 +373,7 @@ func (s *DB) GetAPI(ctx context.Context, name string) (API, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketAPIs), []byte(name), &a)
 		if err == nil && !found {
-			err = errorf(ErrNotFound, "API %q not found", name)
+			err = NotFound("API", name)
 		}
 		return err
 	})
@@ -428,7 +428,7 @@ func (s *DB) DeleteAPI(ctx context.Context, name string, guard AppGuard) error {
 			return nil, err
 		}
 		if !found {
-			return nil, errorf(ErrNotFound, "API %q not found", name)
+			return nil, NotFound("API", name)
 		}
 		if guard != nil {
 			if err := guard(a.Owner); err != nil {

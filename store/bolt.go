@@ -338,7 +338,7 @@ func (s *DB) UpdateApp(ctx context.Context, name string, fn func(*App) error) (A
 			return nil, err
 		}
 		if !found {
-			return nil, errorf(ErrNotFound, "app %q not found", name)
+			return nil, NotFound("app", name)
 		}
 		if err := fn(&app); err != nil {
 			return nil, err
@@ -361,7 +361,7 @@ func (s *DB) GetApp(ctx context.Context, name string) (App, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketApps), []byte(name), &app)
 		if err == nil && !found {
-			err = errorf(ErrNotFound, "app %q not found", name)
+			err = NotFound("app", name)
 		}
 		return err
 	})
@@ -424,7 +424,7 @@ func (s *DB) AppOwner(name string) (string, error) {
 	defer s.mu.RUnlock()
 	t := s.trees[name]
 	if t == nil {
-		return "", errorf(ErrNotFound, "app %q not found", name)
+		return "", NotFound("app", name)
 	}
 	return t.owner, nil
 }
@@ -448,7 +448,7 @@ func (s *DB) AppID(name string) (string, error) {
 	defer s.mu.RUnlock()
 	t := s.trees[name]
 	if t == nil {
-		return "", errorf(ErrNotFound, "app %q not found", name)
+		return "", NotFound("app", name)
 	}
 	return t.appID, nil
 }
@@ -460,7 +460,7 @@ func (s *DB) AppConfig(name string) (map[string]string, error) {
 	defer s.mu.RUnlock()
 	t := s.trees[name]
 	if t == nil {
-		return nil, errorf(ErrNotFound, "app %q not found", name)
+		return nil, NotFound("app", name)
 	}
 	return t.config, nil
 }
@@ -633,7 +633,7 @@ func (s *DB) Target(app, path, route, owner string) (Target, error) {
 	defer s.mu.RUnlock()
 	t := s.trees[app]
 	if t == nil || owner != "" && t.owner != owner {
-		return Target{}, errorf(ErrNotFound, "app %q not found", app)
+		return Target{}, NotFound("app", app)
 	}
 	tg := Target{AppID: t.appID, AppConfig: t.config}
 	var r *Route
@@ -700,14 +700,14 @@ func appGuarded(tx *bolt.Tx, app string, guard AppGuard) error {
 		return err
 	}
 	if !found {
-		return errorf(ErrNotFound, "app %q not found", app)
+		return NotFound("app", app)
 	}
 	return guard(a.Owner)
 }
 
 func appExists(tx *bolt.Tx, app string) error {
 	if tx.Bucket(bucketApps).Get([]byte(app)) == nil {
-		return errorf(ErrNotFound, "app %q not found", app)
+		return NotFound("app", app)
 	}
 	return nil
 }

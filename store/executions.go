@@ -439,7 +439,7 @@ func (s *DB) GetExecution(ctx context.Context, id string) (Execution, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &ex)
 		if err == nil && !found {
-			err = errorf(ErrNotFound, "execution %q not found", id)
+			err = NotFound("execution", id)
 		}
 		return err
 	})
@@ -459,7 +459,7 @@ func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
 	log = []byte{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		if !pending && tx.Bucket(bucketExecutions).Get([]byte(id)) == nil {
-			return errorf(ErrNotFound, "execution %q not found", id)
+			return NotFound("execution", id)
 		}
 		log = append(log, tx.Bucket(bucketExecLogs).Get([]byte(id))...) // copied out of the transaction
 		return nil

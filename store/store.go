@@ -43,6 +43,11 @@ func errorf(kind error, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
+// NotFound is the error of a missing resource: what ("app", "API", "token", "execution")
+// and its name. Callers that hide others' resources answer with it, so that a resource
+// that is not yours reads exactly as one that does not exist.
+func NotFound(what, name string) error { return errorf(ErrNotFound, "%s %q not found", what, name) }
+
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }

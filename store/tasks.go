@@ -88,7 +88,7 @@ func getExecutionTx(tx *bolt.Tx, id string) (Execution, error) {
 	var ex Execution
 	found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &ex)
 	if err == nil && !found {
-		err = errorf(ErrNotFound, "execution %q not found", id)
+		err = NotFound("execution", id)
 	}
 	return ex, err
 }

@@ -111,7 +111,7 @@ func (s *DB) GetToken(ctx context.Context, id string) (Token, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketTokens), []byte(id), &t)
 		if err == nil && !found {
-			err = errorf(ErrNotFound, "token %q not found", id)
+			err = NotFound("token", id)
 		}
 		return err
 	})
@@ -165,7 +165,7 @@ func (s *DB) DeleteToken(ctx context.Context, id string) (int, error) {
 	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
 		b := tx.Bucket(bucketTokens)
 		if b.Get([]byte(id)) == nil {
-			return nil, errorf(ErrNotFound, "token %q not found", id)
+			return nil, NotFound("token", id)
 		}
 		gone := map[string]bool{id: true}
 		for grew := true; grew; { // until no token is left whose parent went
