@@ -43,7 +43,7 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer g.Close()
-	h := g.Handler(false)
+	h := g.Handler()
 	r := httptest.NewRequest("GET", "http://hbc.test/v1/users/42/orders?x=1", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()

@@ -141,9 +141,9 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// Handler is the gateway for the plain HTTP (false) or the HTTPS (true) listener.
-func (g *Gateway) Handler(https bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, https) })
+// Handler is the gateway, for its plain HTTP and HTTPS listeners alike (r.TLS tells them apart).
+func (g *Gateway) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, r.TLS != nil) })
 }
 
 // Refresh rebuilds the routing table from the store now.

@@ -89,14 +89,14 @@ func newEnv(t *testing.T, mod func(*env, *Options)) *env {
 	}
 	t.Cleanup(e.g.Close)
 
-	plain := httptest.NewServer(e.g.Handler(false))
+	plain := httptest.NewServer(e.g.Handler())
 	t.Cleanup(plain.Close)
 	e.plainAddr = plain.Listener.Addr().String()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: e.g.Handler(true), TLSConfig: e.g.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: e.g.Handler(), TLSConfig: e.g.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.ServeTLS(ln, "", "") // GetCertificate only: no Certificates, unlike httptest's StartTLS
 	t.Cleanup(func() { srv.Close() })
 	e.tlsAddr = ln.Addr().String()

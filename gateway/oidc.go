@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -26,8 +27,8 @@ func (g *Gateway) verifier(s *store.API, verifiers map[oidcKey]*auth.OIDC) (*aut
 		} else {
 			cfg = auth.OIDCConfig{HTTPClient: def.HTTPClient}
 		}
-		cfg.Issuer = cmpOr(s.OIDCIssuer, def.Issuer)
-		cfg.Audience = cmpOr(s.OIDCAudience, def.Audience)
+		cfg.Issuer = cmp.Or(s.OIDCIssuer, def.Issuer)
+		cfg.Audience = cmp.Or(s.OIDCAudience, def.Audience)
 	} else {
 		cfg.Issuer, cfg.Audience = s.OIDCIssuer, s.OIDCAudience
 	}
@@ -52,13 +53,6 @@ func (g *Gateway) verifier(s *store.API, verifiers map[oidcKey]*auth.OIDC) (*aut
 	}
 	verifiers[key] = v
 	return v, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // oidcUser verifies the request's bearer token with the API's verifier. A token that is

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/cors"
@@ -128,7 +129,7 @@ func (t *table) add(a *api, s *store.API) {
 		}
 		for _, h := range s.Hosts {
 			tier, key := t.exact, h
-			if domain, ok := cutWildcard(h); ok {
+			if domain, ok := strings.CutPrefix(h, "*."); ok {
 				tier, key = t.wild, domain
 			}
 			b := tier[key]
@@ -155,14 +156,6 @@ func (t *table) buckets() [][]*entry {
 		out = append(out, b.entries)
 	}
 	return append(out, t.any)
-}
-
-// cutWildcard returns the domain of a wildcard host ("*.example.com" → "example.com").
-func cutWildcard(host string) (string, bool) {
-	if len(host) > 2 && host[0] == '*' && host[1] == '.' {
-		return host[2:], true
-	}
-	return "", false
 }
 
 // buildState is what one build keeps of the state that lives across builds: the next
@@ -282,7 +275,7 @@ func (g *Gateway) addCert(t *table, s *store.API, cert *tls.Certificate) {
 		g.problems.report(slog.LevelWarn, "gateway: API has a certificate but no hosts: SNI never chooses it", "api", s.Name)
 	}
 	for _, h := range s.Hosts {
-		if _, wild := cutWildcard(h); !wild && !validFor(cert.Leaf, h) {
+		if _, wild := strings.CutPrefix(h, "*."); !wild && !validFor(cert.Leaf, h) {
 			g.problems.report(slog.LevelWarn, "gateway: API's certificate is not valid for its host: SNI does not choose it there",
 				"api", s.Name, "host", h)
 			continue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/certfile"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -22,7 +23,7 @@ func newCertTable() certTable {
 
 // add files c as a candidate for host.
 func (t certTable) add(host string, c *tls.Certificate) {
-	if domain, ok := cutWildcard(host); ok {
+	if domain, ok := strings.CutPrefix(host, "*."); ok {
 		t.wild[domain] = append(t.wild[domain], c)
 	} else {
 		t.exact[host] = append(t.exact[host], c)
@@ -74,16 +75,11 @@ func parseCert(s *store.API) (*tls.Certificate, error) {
 	if s.TLSCert == "" {
 		return nil, nil
 	}
-	c, err := tls.X509KeyPair([]byte(s.TLSCert), []byte(s.TLSKey))
+	c, err := certfile.ParsePair([]byte(s.TLSCert), []byte(s.TLSKey))
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	if c.Leaf == nil { // GODEBUG=x509keypairleaf=0
-		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("TLS certificate: %w", err)
-		}
-	}
-	return &c, nil
+	return c, nil
 }
 
 // TLSConfig is the configuration of the HTTPS listener: the certificate of each handshake

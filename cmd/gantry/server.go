@@ -232,7 +232,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	gwServers, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, metrics: metrics, log: log})
+	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, metrics: metrics, log: log})
 	if err != nil {
 		closeListeners(listeners)
 		return err
@@ -240,21 +240,21 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer stopGateway()
 	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
 	if err != nil {
-		closeListeners(listeners)
+		closeListeners(append(listeners, gwListeners...))
 		return err
 	}
 	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
 	}
-	served := make(chan error, len(listeners)+len(gwServers))
+	served := make(chan error, len(listeners)+len(gwListeners))
 	for _, ln := range listeners {
 		go func() { served <- srv.Serve(ln) }()
 		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
 	}
-	for _, g := range gwServers {
-		go func() { served <- g.srv.Serve(g.ln) }()
-		log.Info("gateway listening", "addr", g.ln.Addr().String(), "tls", g.ln.tls)
+	for _, ln := range gwListeners {
+		go func() { served <- gwSrv.Serve(ln) }()
+		log.Info("gateway listening", "addr", ln.Addr().String(), "tls", ln.tls)
 	}
 
 	select {
@@ -267,7 +267,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer cancel()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
 	var drained sync.WaitGroup
-	for _, s := range append([]*http.Server{srv}, gatewayHTTPServers(gwServers)...) {
+	for _, s := range []*http.Server{srv, gwSrv} {
 		drained.Go(func() {
 			if err := s.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("requests still in flight at the drain timeout", "err", err)

@@ -27,16 +27,10 @@ type gatewayDeps struct {
 	log     *slog.Logger
 }
 
-// gatewayServer is one gateway listener and the server on it.
-type gatewayServer struct {
-	ln  listener
-	srv *http.Server
-}
-
 // startGateway opens the gateway's listeners (--gateway-addr, --gateway-tls-addr; either may be
-// off) and builds the gateway over the stored APIs. The caller starts the servers, and calls
-// stop once they have drained.
-func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers []gatewayServer, stop func(), err error) {
+// off) and builds the gateway over the stored APIs, and the one server of both listeners. The
+// caller serves them, and calls stop once the server has drained.
+func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (lns []listener, srv *http.Server, stop func(), err error) {
 	var plain, secure net.Listener
 	closeAll := func() {
 		for _, ln := range []net.Listener{plain, secure} {
@@ -47,14 +41,14 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers
 	}
 	if cfg.gatewayAddr != "" {
 		if plain, err = net.Listen("tcp", cfg.gatewayAddr); err != nil {
-			return nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayAddr, err)
+			return nil, nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayAddr, err)
 		}
 	}
 	httpsPort := 0
 	if cfg.gatewayTLSAddr != "" {
 		if secure, err = net.Listen("tcp", cfg.gatewayTLSAddr); err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayTLSAddr, err)
+			return nil, nil, nil, fmt.Errorf("gateway: listen on %s: %w", cfg.gatewayTLSAddr, err)
 		}
 		_, port, _ := net.SplitHostPort(secure.Addr().String())
 		httpsPort, _ = strconv.Atoi(port)
@@ -70,14 +64,14 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers
 		certs, err := certfile.New(cfg.gatewayTLSCert, cfg.gatewayTLSKey, d.log)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("--gateway-tls-cert: %w", err)
+			return nil, nil, nil, fmt.Errorf("--gateway-tls-cert: %w", err)
 		}
 		defaultCert = certs.GetCertificate
 	}
 	access, closeAccess, err := openLog(cfg.gatewayAccessLog, filepath.Join(cfg.dataDir, "access.log"))
 	if err != nil {
 		closeAll()
-		return nil, nil, fmt.Errorf("open the gateway access log: %w", err)
+		return nil, nil, nil, fmt.Errorf("open the gateway access log: %w", err)
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
 		Store: d.store, Calls: d.calls, OIDC: d.oidc, DefaultCert: defaultCert, HTTPSPort: httpsPort,
@@ -86,21 +80,13 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (servers
 	if err != nil {
 		closeAll()
 		closeAccess()
-		return nil, nil, fmt.Errorf("gateway: %w", err)
+		return nil, nil, nil, fmt.Errorf("gateway: %w", err)
 	}
 	if plain != nil {
-		servers = append(servers, gatewayServer{ln: listener{Listener: plain}, srv: newHTTPServer(gw.Handler(false), d.log, slog.LevelDebug)})
+		lns = append(lns, listener{Listener: plain})
 	}
 	if secure != nil {
-		servers = append(servers, gatewayServer{ln: listener{Listener: tls.NewListener(secure, gw.TLSConfig()), tls: true}, srv: newHTTPServer(gw.Handler(true), d.log, slog.LevelDebug)})
+		lns = append(lns, listener{Listener: tls.NewListener(secure, gw.TLSConfig()), tls: true})
 	}
-	return servers, func() { gw.Close(); closeAccess() }, nil
-}
-
-func gatewayHTTPServers(gs []gatewayServer) []*http.Server {
-	out := make([]*http.Server, len(gs))
-	for i, g := range gs {
-		out[i] = g.srv
-	}
-	return out
+	return lns, newHTTPServer(gw.Handler(), d.log, slog.LevelDebug), func() { gw.Close(); closeAccess() }, nil
 }

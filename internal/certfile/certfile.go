@@ -218,13 +218,23 @@ func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, loadError(certFile, keyFile, err)
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := ParsePair(certPEM, keyPEM)
 	if err != nil {
 		return nil, loadError(certFile, keyFile, err)
 	}
+	return cert, nil
+}
+
+// ParsePair parses a PEM certificate chain and its key into a certificate whose Leaf is
+// set, so that serving it costs no parsing.
+func ParsePair(certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
 	if cert.Leaf == nil { // GODEBUG=x509keypairleaf=0
 		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, loadError(certFile, keyFile, err)
+			return nil, err
 		}
 	}
 	return &cert, nil
