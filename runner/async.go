@@ -180,17 +180,14 @@ func (w *Workers) loop(owner string) {
 // It settles in Done, before a hot container serves anyone else, so the task is final on
 // disk before any late log of the call arrives.
 func (w *Workers) runTask(t store.Task, owner string) {
-	ctx, untrack := w.iv.track(context.Background(), t.ID)
-	defer untrack()
 	started := w.iv.now()
-	call := newCall(t, started)
-	call.Done = func(res *Result, err error) { w.settle(context.Background(), t, owner, started, res, err) }
-	call.LateLog = func(tail []byte, truncated bool) { w.iv.store.AppendExecutionLog(t.ID, tail, truncated) }
-	_, _ = w.iv.runner.Run(ctx, call)
+	_, _ = w.iv.run(context.Background(), t, started, func(res *Result, err error) {
+		w.settle(context.Background(), t, owner, started, res, err)
+	})
 }
 
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *Result, err error) {
-	if err != nil && !retryable(err) && !errors.Is(err, ErrCancelled) && !errors.Is(err, context.Canceled) && int64(t.Attempts) <= t.Route.MaxRetries {
+	if err != nil && !retryable(err) && !errors.Is(err, context.Canceled) && int64(t.Attempts) <= t.Route.MaxRetries {
 		// The function failed, and its route asks for another run.
 		if rerr := w.iv.store.RetryTask(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error()); rerr != nil {
 			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)

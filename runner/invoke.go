@@ -129,22 +129,31 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	}
 	iv.store.RecordExecution(ex, nil)
 
-	ctx, untrack := iv.track(ctx, ex.ID)
-	defer untrack()
-	call := newCall(t, now)
-	call.Done = func(res *Result, err error) {
+	res, runErr := iv.run(ctx, t, now, func(res *Result, err error) {
 		finish(&ex, res, err, iv.now())
 		iv.store.RecordExecution(ex, res.Log)
-	}
-	call.LateLog = func(tail []byte, truncated bool) { iv.store.AppendExecutionLog(ex.ID, tail, truncated) }
-	res, runErr := iv.runner.Run(ctx, call)
+	})
 	if res == nil {
 		res = &Result{Header: http.Header{}}
 	}
-	if runErr != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
-		runErr = ErrCancelled
-	}
 	return &Response{CallID: t.ID, Route: route, Result: res}, runErr
+}
+
+// run runs task t as a call from now, for sync calls and async workers alike: tracked so
+// that Cancel can stop it, its late log appended to its execution, and done told how it
+// ended before its container serves anyone else. A call stopped by Cancel ends with
+// ErrCancelled.
+func (iv *Invoker) run(ctx context.Context, t store.Task, now time.Time, done func(*Result, error)) (*Result, error) {
+	ctx, untrack := iv.track(ctx, t.ID)
+	defer untrack()
+	call := newCall(t, now)
+	call.Done = done
+	call.LateLog = func(tail []byte, truncated bool) { iv.store.AppendExecutionLog(t.ID, tail, truncated) }
+	res, err := iv.runner.Run(ctx, call)
+	if err != nil && errors.Is(context.Cause(ctx), ErrCancelled) {
+		err = ErrCancelled
+	}
+	return res, err
 }
 
 // functionPath is the path the function sees: RawPath, as the client escaped it (its
