@@ -250,6 +250,36 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 	eventually(t, 10*time.Second, "the old version's container outlived the change", func() bool { return countContainers(t, r.opts.Instance) == 1 })
 }
 
+// TestAppChangeGetsNewContainers: a hot container keeps the app config it started with, so a
+// call made with a newer app config gets a new container, and a call that read the old
+// config just before the change (an async task queued earlier) does not bring the old
+// containers back: it is served by the new ones.
+func TestAppChangeGetsNewContainers(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.Path = "/appversion" })
+	callWith := func(config string, version time.Time) string {
+		t.Helper()
+		c := testCall(rt, `{"env":true,"env_keys":["V"]}`)
+		c.AppConfig, c.AppVersion = map[string]string{"V": config}, version
+		res, err := r.Run(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.Body)
+	}
+	v1 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if body := callWith("1", v1); !strings.Contains(body, `"V":"1"`) {
+		t.Fatalf("first call: %s", body)
+	}
+	if body := callWith("2", v1.Add(time.Second)); !strings.Contains(body, `"V":"2"`) {
+		t.Fatalf("a call after the app changed was served by a container of the old config: %s", body)
+	}
+	if body := callWith("1", v1); !strings.Contains(body, `"V":"2"`) {
+		t.Fatalf("a call that read the old config brought its containers back: %s", body)
+	}
+}
+
 func TestRestartReapsOrphans(t *testing.T) {
 	t.Parallel()
 	instance := "test-reap-" + time.Now().Format("150405.000000000")

@@ -117,7 +117,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	// The call as a task: what an async call stores, and what every call runs from.
-	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, Params: params,
+	t := store.Task{ID: iv.store.NewID(), Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: params,
 		Method: req.Method, URL: url, Header: header, Body: req.Body}
 	if async {
 		return iv.accept(ctx, t)
@@ -168,7 +168,7 @@ func functionPath(req Request) string {
 // newCall is the call that runs task t, its deadline counted from now.
 func newCall(t store.Task, now time.Time) *Call {
 	return &Call{
-		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, Method: t.Method, URL: t.URL,
+		ID: t.ID, Route: t.Route, AppConfig: t.AppConfig, AppVersion: t.AppVersion, Method: t.Method, URL: t.URL,
 		Header: withoutGantryHeaders(t.Header), Params: t.Params, Body: t.Body,
 		Deadline: now.Add(time.Duration(t.Route.Timeout) * time.Second),
 	}

@@ -18,10 +18,11 @@ type poolKey = string // routeName(route)
 // serving one call at a time. A call takes an idle container, or starts one while there
 // are fewer than max, or waits in line (FIFO) for one to be released until its deadline.
 type pool struct {
-	r         *Runner
-	route     store.Route
-	appConfig map[string]string
-	max       int
+	r          *Runner
+	route      store.Route
+	appConfig  map[string]string
+	appVersion time.Time // of appConfig
+	max        int
 	// start and destroy are the runner's startHot and destroyHot; tests of the pool's
 	// bookkeeping replace them.
 	start   func(ctx context.Context) (*hotContainer, error)
@@ -41,18 +42,19 @@ type grant struct {
 	closed bool
 }
 
-// poolFor returns the pool of the call's route version, draining a pool of an older version.
+// poolFor returns the pool of the call's route and app versions, draining a pool of an older
+// version of either: a container keeps the config it was started with.
 func (r *Runner) poolFor(call *Call) *pool {
 	key := routeName(call.Route)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.pools[key]; p != nil && !p.isDrained() {
-		if !call.Route.UpdatedAt.After(p.route.UpdatedAt) {
-			return p // the same version, or a call that matched an older one just before a change
+		if !call.Route.UpdatedAt.After(p.route.UpdatedAt) && !call.AppVersion.After(p.appVersion) {
+			return p // the same versions, or a call that read older ones just before a change
 		}
 		go p.drain()
 	}
-	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, max: int(call.Route.MaxConcurrency), stop: make(chan struct{}), destroy: r.destroyHot}
+	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, appVersion: call.AppVersion, max: int(call.Route.MaxConcurrency), stop: make(chan struct{}), destroy: r.destroyHot}
 	p.start = func(ctx context.Context) (*hotContainer, error) { return r.startHot(ctx, p.route, p.appConfig) }
 	r.pools[key] = p
 	r.bg.Add(1)

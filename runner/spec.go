@@ -26,12 +26,15 @@ type Call struct {
 	ID        string
 	Route     store.Route
 	AppConfig map[string]string
-	Method    string
-	URL       string // the request's path under /r/{app}, with its query: "/hello/world?x=1"
-	Header    http.Header
-	Params    store.Params
-	Body      []byte
-	Deadline  time.Time
+	// AppVersion is when the app's config last changed: hot containers started with an
+	// older config are not reused for the call.
+	AppVersion time.Time
+	Method     string
+	URL        string // the request's path under /r/{app}, with its query: "/hello/world?x=1"
+	Header     http.Header
+	Params     store.Params
+	Body       []byte
+	Deadline   time.Time
 	// Done, if set, is called once with the outcome, before a hot container is released
 	// to the next call (so that LateLog always comes after it).
 	Done func(*Result, error)

@@ -220,7 +220,7 @@ func (s *DB) loadIndex() error {
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode app %s: %w", k, err)
 			}
-			trees[string(k)] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner, appID: a.ID}
+			trees[string(k)] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner, appID: a.ID, appVersion: a.UpdatedAt}
 			return nil
 		}); err != nil {
 			return err
@@ -411,10 +411,10 @@ func (s *DB) addAppIndex(app App) func() {
 	config := maps.Clone(app.Config)
 	return func() {
 		if t := s.trees[app.Name]; t != nil {
-			t.config, t.owner, t.appID = config, app.Owner, app.ID
+			t.config, t.owner, t.appID, t.appVersion = config, app.Owner, app.ID, app.UpdatedAt
 			return
 		}
-		s.trees[app.Name] = &routeTree{config: config, owner: app.Owner, appID: app.ID}
+		s.trees[app.Name] = &routeTree{config: config, owner: app.Owner, appID: app.ID, appVersion: app.UpdatedAt}
 	}
 }
 
@@ -617,10 +617,11 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard AppGuard) 
 // Target is what a call needs of the store, read from memory under one lock, so that its
 // parts agree: the route, the values of its params, and its app as it is now.
 type Target struct {
-	Route     Route
-	Params    Params
-	AppID     string
-	AppConfig map[string]string // shared with the index: read, never write
+	Route      Route
+	Params     Params
+	AppID      string
+	AppConfig  map[string]string // shared with the index: read, never write
+	AppVersion time.Time         // when the app last changed
 }
 
 // Target resolves a call of app, from memory: with route "", the most specific route that
@@ -635,7 +636,7 @@ func (s *DB) Target(app, path, route, owner string) (Target, error) {
 	if t == nil || owner != "" && t.owner != owner {
 		return Target{}, NotFound("app", app)
 	}
-	tg := Target{AppID: t.appID, AppConfig: t.config}
+	tg := Target{AppID: t.appID, AppConfig: t.config, AppVersion: t.appVersion}
 	var r *Route
 	if route == "" {
 		if r, tg.Params = t.match(path); r == nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"maps"
 	"strings"
+	"time"
 )
 
 // Params are the values of a matched route's ":name" and "*name" placeholders.
@@ -17,10 +18,11 @@ type Params map[string]string
 // have the same shape, so only one of them may exist (see shape), and a match binds
 // the names of the route it found.
 type routeTree struct {
-	root   node
-	config map[string]string // the app's config, read by every call of the app
-	owner  string            // the app's owner, read by every access check
-	appID  string            // the app's ID, recorded on its executions
+	root       node
+	config     map[string]string // the app's config, read by every call of the app
+	owner      string            // the app's owner, read by every access check
+	appID      string            // the app's ID, recorded on its executions
+	appVersion time.Time         // when the app (its config) last changed
 }
 
 type node struct {

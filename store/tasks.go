@@ -30,6 +30,7 @@ type Task struct {
 	Route       Route               `json:"route"`
 	AppConfig   map[string]string   `json:"app_config,omitempty"`
 	AppID       string              `json:"app_id,omitempty"`
+	AppVersion  time.Time           `json:"app_version,omitzero"` // when the app last changed
 	Params      Params              `json:"params,omitempty"`
 	Method      string              `json:"method"`
 	URL         string              `json:"url"` // path under the app, with the query
