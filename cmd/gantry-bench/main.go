@@ -7,6 +7,9 @@
 //	(b) a hot http route vs calling the same containers' HTTP server directly:
 //	    the added p50 latency at concurrency 1, the throughput ratio at concurrency 8
 //	(c) Gantry's resident memory with 1, 10 and 50 hot containers
+//	(g) the gateway: a public and a basic-auth API vs /r/ vs the containers directly
+//	(async) durable accepts per second, the drain through workers, the bbolt file's
+//	    growth, and a backlog of cold calls with bounded concurrency
 package main
 
 import (
