@@ -558,6 +558,20 @@ func listPages[T any](ctx context.Context, pf pageFlags, perPage int64, fetch fe
 }
 
 // hintMore tells the user, on stderr, how to get the next page.
+// runList is the body of every list command: the pages asked for, shown, and a hint on
+// stderr when more remain.
+func runList[T any](cmd *cobra.Command, s *session, pf pageFlags, what string, fetch fetchPage[T], show func(items []T, next string) error) error {
+	items, next, err := listPages(cmd.Context(), pf, pf.pageSize(cmd.Flags().Changed("per-page")), fetch)
+	if err != nil {
+		return err
+	}
+	if err := show(items, next); err != nil {
+		return err
+	}
+	hintMore(s.stderr, what, next)
+	return nil
+}
+
 // ownedList describes `gantry THINGS list` of a resource that has owners (apps, APIs).
 type ownedList[T any] struct {
 	what  string // "apps", "APIs"
@@ -587,15 +601,7 @@ func newOwnedListCmd[T any](cf *clientFlags, l ownedList[T]) *cobra.Command {
 			fetch := func(ctx context.Context, cursor string, perPage int64) ([]T, string, error) {
 				return l.fetch(s, ctx, owner, cursor, perPage)
 			}
-			items, next, err := listPages(cmd.Context(), pf, pf.pageSize(cmd.Flags().Changed("per-page")), fetch)
-			if err != nil {
-				return err
-			}
-			if err := l.show(s, items, next); err != nil {
-				return err
-			}
-			hintMore(s.stderr, l.what, next)
-			return nil
+			return runList(cmd, s, pf, l.what, fetch, func(items []T, next string) error { return l.show(s, items, next) })
 		},
 	}
 	addPageFlags(cmd, &pf)

@@ -60,19 +60,11 @@ func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
 			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.Execution, string, error) {
 				return s.listExecutionsPage(ctx, ef, cursor, perPage)
 			}
-			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
-			if err != nil {
-				return err
-			}
-			err = s.out.show(&models.ExecutionsWrapper{Executions: items, NextCursor: next}, func(w io.Writer) error {
-				return writeTable(w, executionTable(items))
+			return runList(cmd, s, pf, "executions", fetch, func(items []*models.Execution, next string) error {
+				return s.out.show(&models.ExecutionsWrapper{Executions: items, NextCursor: next}, func(w io.Writer) error {
+					return writeTable(w, executionTable(items))
+				})
 			})
-			if err != nil {
-				return err
-			}
-			hintMore(s.stderr, "executions", next)
-			return nil
 		},
 	}
 	fs := cmd.Flags()

@@ -137,19 +137,11 @@ func newRoutesListCmd(cf *clientFlags) *cobra.Command {
 			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.Route, string, error) {
 				return s.listRoutesPage(ctx, app, cursor, perPage)
 			}
-			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, fetch)
-			if err != nil {
-				return err
-			}
-			err = s.out.show(&models.RoutesWrapper{Routes: items, NextCursor: next}, func(w io.Writer) error {
-				return writeTable(w, routeTable(items))
+			return runList(cmd, s, pf, "routes", fetch, func(items []*models.Route, next string) error {
+				return s.out.show(&models.RoutesWrapper{Routes: items, NextCursor: next}, func(w io.Writer) error {
+					return writeTable(w, routeTable(items))
+				})
 			})
-			if err != nil {
-				return err
-			}
-			hintMore(s.stderr, "routes", next)
-			return nil
 		},
 	}
 	addPageFlags(cmd, &pf)

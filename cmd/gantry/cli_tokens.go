@@ -100,19 +100,11 @@ func newTokensListCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			perPage := pf.pageSize(cmd.Flags().Changed("per-page"))
-			items, next, err := listPages(cmd.Context(), pf, perPage, s.listTokensPage)
-			if err != nil {
-				return err
-			}
-			err = s.out.show(&models.TokensWrapper{Tokens: items, NextCursor: next}, func(w io.Writer) error {
-				return writeTable(w, tokenTable(items))
+			return runList(cmd, s, pf, "tokens", s.listTokensPage, func(items []*models.Token, next string) error {
+				return s.out.show(&models.TokensWrapper{Tokens: items, NextCursor: next}, func(w io.Writer) error {
+					return writeTable(w, tokenTable(items))
+				})
 			})
-			if err != nil {
-				return err
-			}
-			hintMore(s.stderr, "tokens", next)
-			return nil
 		},
 	}
 	addPageFlags(cmd, &pf)
