@@ -75,8 +75,11 @@ type Route struct {
 	// Minimum: 8
 	Memory *int64 `json:"memory,omitempty"`
 
-	// Docker network of the route's containers: `bridge` (default), `none` (no network; not allowed
-	// for the `http` format, which Gantry reaches over the network), or the name of a user-defined network.
+	// Network of the route's containers: `bridge` (default) is Gantry's function network, where
+	// functions reach the outside and Gantry reaches them but no container reaches another; `none`
+	// is no network (not allowed for the `http` format, which Gantry reaches over the network); any
+	// other name must be a Docker network an administrator registered for the app's owner
+	// (`gantry server --network`). Anything else is refused with 400.
 	//
 	// Max Length: 255
 	Network string `json:"network,omitempty"`

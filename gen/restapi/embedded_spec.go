@@ -1882,7 +1882,7 @@ func init() {
           "x-nullable": true
         },
         "network": {
-          "description": "Docker network of the route's containers: ` + "`" + `bridge` + "`" + ` (default), ` + "`" + `none` + "`" + ` (no network; not allowed\nfor the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network), or the name of a user-defined network.\n",
+          "description": "Network of the route's containers: ` + "`" + `bridge` + "`" + ` (default) is Gantry's function network, where\nfunctions reach the outside and Gantry reaches them but no container reaches another; ` + "`" + `none` + "`" + `\nis no network (not allowed for the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network); any\nother name must be a Docker network an administrator registered for the app's owner\n(` + "`" + `gantry server --network` + "`" + `). Anything else is refused with 400.\n",
           "type": "string",
           "maxLength": 255
         },
@@ -4921,7 +4921,7 @@ func init() {
           "x-nullable": true
         },
         "network": {
-          "description": "Docker network of the route's containers: ` + "`" + `bridge` + "`" + ` (default), ` + "`" + `none` + "`" + ` (no network; not allowed\nfor the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network), or the name of a user-defined network.\n",
+          "description": "Network of the route's containers: ` + "`" + `bridge` + "`" + ` (default) is Gantry's function network, where\nfunctions reach the outside and Gantry reaches them but no container reaches another; ` + "`" + `none` + "`" + `\nis no network (not allowed for the ` + "`" + `http` + "`" + ` format, which Gantry reaches over the network); any\nother name must be a Docker network an administrator registered for the app's owner\n(` + "`" + `gantry server --network` + "`" + `). Anything else is refused with 400.\n",
           "type": "string",
           "maxLength": 255
         },
