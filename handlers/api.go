@@ -66,11 +66,12 @@ type Store interface {
 }
 
 // Functions is what the API needs of the runner: the one invocation path, and the hooks
-// of route changes (the image of a new route must exist; a changed route's hot
-// containers must go).
+// of route changes (the image of a new route must exist, its network must be one its
+// owner may use; a changed route's hot containers must go).
 type Functions interface {
 	Invoke(ctx context.Context, req runner.Request) (*runner.Response, error)
 	EnsureImage(ctx context.Context, ref string) error
+	NetworkAllowed(owner, network string) error
 	DrainRoute(app, path string)
 	DrainApp(app string)
 	Cancel(ctx context.Context, id string) (store.Execution, error)

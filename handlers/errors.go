@@ -83,6 +83,13 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.Is(err, runner.ErrShuttingDown):
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
+	case errors.Is(err, runner.ErrNetworkUnavailable), errors.Is(err, runner.ErrNetworkNotAllowed):
+		log.Warn("route network unavailable", "err", err)
+		return &apiError{status: http.StatusServiceUnavailable, message: "the function's network is unavailable: " + err.Error(), header: retryAfter(30)}
+	case errors.Is(err, runner.ErrHeadersTooLarge):
+		return &apiError{status: http.StatusRequestHeaderFieldsTooLarge, message: err.Error()}
+	case errors.Is(err, runner.ErrURLTooLong):
+		return &apiError{status: http.StatusRequestURITooLong, message: err.Error()}
 	case errors.Is(err, runner.ErrImageNotFound):
 		return &apiError{status: http.StatusBadGateway, message: "the function's image is missing: " + err.Error()}
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -27,16 +27,37 @@ func routeParam(p string) string {
 }
 
 // bodyRoute returns the route in the body (required by the spec), checking that its path,
-// if any, is the URL's, and that its image, if any, exists.
-func (a *API) bodyRoute(ctx context.Context, body *models.RouteWrapper, urlPath string) (*models.Route, middleware.Responder) {
+// if any, is the URL's, that its image, if any, exists, and that its network, if any, is
+// one the app's owner may use.
+func (a *API) bodyRoute(ctx context.Context, app string, body *models.RouteWrapper, urlPath string) (*models.Route, middleware.Responder) {
 	in := body.Route
 	if in.Path != "" && in.Path != urlPath {
 		return nil, a.badRequest("route.path", "route.path %q differs from the route in the URL (%q); a route's path cannot be changed", in.Path, urlPath)
+	}
+	if err := a.checkNetwork(app, in.Network); err != nil {
+		return nil, a.errorResponse(err)
 	}
 	if err := a.checkImage(ctx, in.Image); err != nil {
 		return nil, a.errorResponse(err)
 	}
 	return in, nil
+}
+
+// checkNetwork refuses a route network the app's owner may not use: Gantry's function
+// network and none are for everyone, other networks only when an administrator registered
+// them for the owner. Calls check again, as the app may change hands.
+func (a *API) checkNetwork(app, network string) error {
+	if network == "" || a.functions == nil {
+		return nil
+	}
+	owner, err := a.store.AppOwner(app)
+	if err != nil {
+		return err
+	}
+	if err := a.functions.NetworkAllowed(owner, network); err != nil {
+		return errInvalidField("route.network", err.Error())
+	}
+	return nil
 }
 
 // checkImage reports a route image that is neither on this host nor pullable as a 400
@@ -89,7 +110,7 @@ func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) 
 	if in.Path == "" {
 		return a.badRequest("route.path", "route.path is required")
 	}
-	if _, bad := a.bodyRoute(ctx, params.Body, in.Path); bad != nil {
+	if _, bad := a.bodyRoute(ctx, params.App, params.Body, in.Path); bad != nil {
 		return bad
 	}
 	r, err := a.store.CreateRoute(ctx, routeFromModel(params.App, in.Path, in), appGuard(ctx, params.App))
@@ -117,7 +138,7 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 		return a.errorResponse(err)
 	}
 	path := routeParam(params.Route)
-	in, bad := a.bodyRoute(ctx, params.Body, path)
+	in, bad := a.bodyRoute(ctx, params.App, params.Body, path)
 	if bad != nil {
 		return bad
 	}
@@ -138,7 +159,7 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 		return a.errorResponse(err)
 	}
 	path := routeParam(params.Route)
-	in, bad := a.bodyRoute(ctx, params.Body, path)
+	in, bad := a.bodyRoute(ctx, params.App, params.Body, path)
 	if bad != nil {
 		return bad
 	}

@@ -36,6 +36,9 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 		if res == nil {
 			res = &Result{Header: http.Header{}}
 		}
+		if errors.Is(err, ErrNetworkUnavailable) {
+			r.forgetNetwork(call.Route.Network) // it went since it was checked: look again next time
+		}
 		call.finish(res, err)
 	}()
 	if call.Route.Format == store.FormatDefault {
@@ -66,10 +69,9 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 	prepCtx, cancelPrep := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancelPrep()
 	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second) // FN_DEADLINE, approximately
-	cfg, host := r.containerSpec(call.Route, callEnv(call), call.ID)
-	created, err := r.docker.ContainerCreate(prepCtx, cfg, host, nil, nil, "")
+	created, err := r.createContainer(prepCtx, call.Route, callEnv(call), call.ID)
 	if err != nil {
-		return nil, r.callError(prepCtx, "create container", err)
+		return nil, err
 	}
 	id := created.ID
 	defer r.removeLater(id)
@@ -179,6 +181,20 @@ func (r *Runner) kill(id string) {
 
 // callError turns a Docker failure while a container is prepared into the runner's
 // errors. ctx is the preparation's context: its deadline is StartTimeout.
+// createContainer creates a container of the route on its network.
+func (r *Runner) createContainer(ctx context.Context, rt store.Route, env map[string]string, callID string) (container.CreateResponse, error) {
+	netMode, err := r.networkMode(ctx, rt.Network)
+	if err != nil {
+		return container.CreateResponse{}, r.callError(ctx, "network", err)
+	}
+	cfg, host := r.containerSpec(rt, env, callID, netMode)
+	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	if err != nil {
+		return created, r.callError(ctx, "create container", err)
+	}
+	return created, nil
+}
+
 func (r *Runner) callError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

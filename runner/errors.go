@@ -19,6 +19,12 @@ var (
 	ErrShuttingDown = errors.New("gantry is shutting down")
 	// ErrCancelled: the call was cancelled by DELETE /v1/executions/{id} (409 to a sync caller).
 	ErrCancelled = errors.New("the call was cancelled")
+	// ErrHeadersTooLarge: a default-format call's request headers are more than its
+	// container's environment takes (MaxHeaderEnvBytes) (431).
+	ErrHeadersTooLarge = errors.New("request headers too large")
+	// ErrURLTooLong: a default-format call's URL is more than its container's environment
+	// takes (MaxURLEnvBytes) (414).
+	ErrURLTooLong = errors.New("request URL too long")
 	// ErrStartTimeout: Docker did not create and start the container within StartTimeout (503).
 	ErrStartTimeout = errors.New("the function's container did not start in time; Docker may be overloaded")
 )

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -36,6 +37,7 @@ type hotContainer struct {
 
 	// An http function's keep-alive connection, used only by the call holding the container.
 	conn net.Conn
+	head headLimiter // conn as br reads it: bounded while a response head is read
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -84,10 +86,9 @@ func (c *hotContainer) flushLateLog(max int) {
 func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[string]string) (*hotContainer, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
-	cfg, host := r.containerSpec(rt, routeEnv(rt, appConfig), "")
-	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	created, err := r.createContainer(ctx, rt, routeEnv(rt, appConfig), "")
 	if err != nil {
-		return nil, r.callError(ctx, "create container", err)
+		return nil, err
 	}
 	c := &hotContainer{id: created.ID, format: rt.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes)}
 	ok := false
@@ -118,7 +119,7 @@ func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[str
 		return nil, r.callError(ctx, "start container", err)
 	}
 	if rt.Format == store.FormatHTTP {
-		if err := r.waitHTTPReady(ctx, c, rt.Network); err != nil {
+		if err := r.waitHTTPReady(ctx, c, r.nets.dockerName(rt.Network)); err != nil {
 			return nil, err
 		}
 	}
@@ -345,7 +346,11 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	if err := c.bw.Flush(); err != nil {
 		return failed("send request", err)
 	}
-	resp, err := http.ReadResponse(c.br, req)
+	resp, err := readResponse(c.br, &c.head, r.opts.MaxResponseHeadBytes, req)
+	if errors.Is(err, errHeadTooLarge) {
+		c.closeConn()
+		return nil, r.headTooLarge()
+	}
 	if err != nil {
 		return failed("read response", err)
 	}
@@ -370,8 +375,49 @@ func (c *hotContainer) dial(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to the function: %w", err)
 	}
-	c.conn, c.br, c.bw = conn, bufio.NewReaderSize(conn, 16<<10), bufio.NewWriterSize(conn, 16<<10)
+	c.conn, c.head = conn, headLimiter{conn: conn, left: math.MaxInt}
+	c.br, c.bw = bufio.NewReaderSize(&c.head, 16<<10), bufio.NewWriterSize(conn, 16<<10)
 	return nil
+}
+
+// errHeadTooLarge: a function's response head went past MaxResponseHeadBytes.
+var errHeadTooLarge = errors.New("response head too large")
+
+// headTooLarge is the function's failure to keep its response head within the bound.
+func (r *Runner) headTooLarge() *FunctionError {
+	return &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function failed: its response head (status line and headers) is larger than %d bytes", r.opts.MaxResponseHeadBytes)}
+}
+
+// readResponse reads a response whose head is at most max bytes; br reads from lim.
+func readResponse(br *bufio.Reader, lim *headLimiter, max int, req *http.Request) (*http.Response, error) {
+	lim.left = max
+	resp, err := http.ReadResponse(br, req)
+	exhausted := lim.left <= 0 // the error is whatever the head parser made of the cut
+	lim.left = math.MaxInt
+	if err != nil && exhausted {
+		return nil, errHeadTooLarge
+	}
+	return resp, err
+}
+
+// headLimiter reads from a connection, no more than left bytes: while a response head is
+// read, left is the bound of the head (less what the reader buffers ahead of it), so a
+// function cannot make Gantry hold more than that of headers in memory.
+type headLimiter struct {
+	conn net.Conn
+	left int
+}
+
+func (l *headLimiter) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.conn.Read(p)
+	l.left -= n
+	return n, err
 }
 
 func (c *hotContainer) closeConn() {
@@ -424,7 +470,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		err  error
 	}
 	done := make(chan answer, 1)
-	maxLine := 2*r.opts.MaxOutputBytes + 64<<10 // a base64 body plus headers
+	maxLine := 2*r.opts.MaxOutputBytes + r.opts.MaxResponseHeadBytes // a base64 body plus the head
 	go func() {
 		if _, err := c.hj.Conn.Write(append(line, '\n')); err != nil {
 			done <- answer{err: fmt.Errorf("write request envelope: %w", err)}
@@ -452,6 +498,9 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if err := json.Unmarshal(a.line, &out); err != nil {
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid response envelope: %v", err)}
 	}
+	if headSize(out.Headers) > r.opts.MaxResponseHeadBytes {
+		return nil, r.headTooLarge()
+	}
 	body := []byte(out.Body)
 	if out.BodyEncoding == "base64" {
 		if body, err = base64.StdEncoding.DecodeString(out.Body); err != nil {
@@ -467,6 +516,17 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
 	}
 	return &Result{Status: out.Status, Header: answerHeader(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
+}
+
+// headSize is the size of headers as a response head carries them ("Name: value\r\n").
+func headSize(h map[string][]string) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // readLine reads up to and without the next '\n', failing on lines longer than max.

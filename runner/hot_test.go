@@ -302,7 +302,7 @@ func TestSweeperRemovesExitedContainers(t *testing.T) {
 	r := newTestRunner(t, Options{SweepInterval: 200 * time.Millisecond})
 	// A container of this instance that exited without being removed, as when Docker
 	// was away at the end of its call.
-	cfg, host := r.containerSpec(testRoute(store.FormatDefault, nil), map[string]string{}, "left-behind")
+	cfg, host := r.containerSpec(testRoute(store.FormatDefault, nil), map[string]string{}, "left-behind", "none")
 	cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = false, false, false // stdin at EOF: it answers and exits
 	created, err := testDocker.ContainerCreate(context.Background(), cfg, host, nil, nil, "")
 	if err != nil {

@@ -108,9 +108,17 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 	case route.Auth == store.AuthToken: // fail closed: nobody checked the caller
 		return nil, auth.Unauthenticated("this route takes only callers with a token")
 	}
+	if err := iv.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil { // the app may have changed hands
+		return nil, err
+	}
 	url := functionPath(req)
 	if req.Query != "" {
 		url += "?" + req.Query
+	}
+	if route.Format == store.FormatDefault {
+		if err := checkCallEnv(url, header); err != nil {
+			return nil, err
+		}
 	}
 	async, err := wantsAsync(route, req.Header)
 	if err != nil {
@@ -261,6 +269,11 @@ func (iv *Invoker) EnsureImage(ctx context.Context, ref string) error {
 
 // DrainRoute stops a route's hot containers after it changed or was deleted.
 func (iv *Invoker) DrainRoute(app, path string) { iv.runner.DrainRoute(app, path) }
+
+// NetworkAllowed reports whether an app of owner may run functions on the route network.
+func (iv *Invoker) NetworkAllowed(owner, network string) error {
+	return iv.runner.NetworkAllowed(owner, network)
+}
 
 // DrainApp stops the hot containers of every route of an app after the app changed.
 func (iv *Invoker) DrainApp(app string) { iv.runner.DrainApp(app) }

@@ -39,6 +39,10 @@ type Options struct {
 	MaxOutputBytes int
 	// MaxLogBytes caps a call's log, its stderr (default 256 KiB).
 	MaxLogBytes int
+	// MaxResponseHeadBytes caps the head of a hot function's answer, its status line and
+	// headers (default 64 KiB, as net/http's client). A larger head fails the call (502)
+	// and replaces the container.
+	MaxResponseHeadBytes int
 	// PidsLimit caps the processes of a container (default 256).
 	PidsLimit int64
 	// TmpfsSize is the size of the writable /tmp of a container (default 64m).
@@ -51,7 +55,13 @@ type Options struct {
 	SweepInterval time.Duration
 	// Labels are added to every container (tests use them to find their own).
 	Labels map[string]string
-	Log    *slog.Logger
+	// FunctionNetwork names the Docker network of routes on network "bridge", which Gantry
+	// creates with inter-container communication off (default DefaultFunctionNetwork).
+	FunctionNetwork string
+	// Networks are the Docker networks an administrator registered for routes, each with
+	// the owners whose apps may use it (none: every owner).
+	Networks map[string][]string
+	Log      *slog.Logger
 }
 
 func (o *Options) applyDefaults() {
@@ -60,6 +70,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.MaxLogBytes <= 0 {
 		o.MaxLogBytes = 256 << 10
+	}
+	if o.MaxResponseHeadBytes <= 0 {
+		o.MaxResponseHeadBytes = 64 << 10
 	}
 	if o.PidsLimit <= 0 {
 		o.PidsLimit = 256
@@ -73,6 +86,9 @@ func (o *Options) applyDefaults() {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = 30 * time.Second
 	}
+	if o.FunctionNetwork == "" {
+		o.FunctionNetwork = DefaultFunctionNetwork
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -83,6 +99,7 @@ type Runner struct {
 	docker Docker
 	opts   Options
 	log    *slog.Logger
+	nets   *networks
 
 	ctx     context.Context // cancelled by Close: ends the calls still running
 	cancel  context.CancelFunc
@@ -102,12 +119,16 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 		return nil, errors.New("runner: Options.Instance is required")
 	}
 	opts.applyDefaults()
-	r := &Runner{docker: docker, opts: opts, log: opts.Log, pools: map[poolKey]*pool{}, stop: make(chan struct{})}
+	r := &Runner{docker: docker, opts: opts, log: opts.Log, nets: newNetworks(opts.FunctionNetwork, opts.Networks),
+		pools: map[poolKey]*pool{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if n, err := r.Reap(ctx); err != nil {
 		r.log.Warn("could not reap containers of a previous run", "err", err)
 	} else if n > 0 {
 		r.log.Info("reaped containers of a previous run", "count", n)
+	}
+	if _, err := r.networkMode(ctx, store.NetworkBridge); err != nil { // ready before the first call
+		r.log.Warn("the function network is not ready; calls will try again", "network", opts.FunctionNetwork, "err", err)
 	}
 	r.bg.Add(1)
 	go r.sweeper()
@@ -272,8 +293,13 @@ func (r *Runner) dockerError(op string, err error) error {
 	if client.IsErrConnectionFailed(err) {
 		return fmt.Errorf("%w: %s: %v", ErrDockerUnavailable, op, err)
 	}
-	if errdefs.IsNotFound(err) && op == "create container" && strings.Contains(strings.ToLower(err.Error()), "image") {
-		return fmt.Errorf("%w: %v", ErrImageNotFound, err)
+	if errdefs.IsNotFound(err) && (op == "create container" || op == "start container") {
+		switch msg := strings.ToLower(err.Error()); {
+		case strings.Contains(msg, "network"): // removed since Gantry checked it
+			return fmt.Errorf("%w: %v", ErrNetworkUnavailable, err)
+		case strings.Contains(msg, "image"):
+			return fmt.Errorf("%w: %v", ErrImageNotFound, err)
+		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

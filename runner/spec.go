@@ -104,6 +104,36 @@ func callEnv(c *Call) map[string]string {
 	return env
 }
 
+// Bounds of what a default-format call adds to its container's environment. Linux refuses
+// to start a process with an environment string over 128 KiB (E2BIG); within these bounds,
+// with configs bounded by the store, no call can fail that way, and one over them is
+// refused before anything runs or is recorded.
+const (
+	// MaxHeaderEnvBytes caps the request headers as FN_HEADER_<NAME>=value variables (431).
+	MaxHeaderEnvBytes = 32 << 10
+	// MaxURLEnvBytes caps FN_REQUEST_URL, and so the FN_PARAM_ values taken from it (414).
+	MaxURLEnvBytes = 16 << 10
+)
+
+// checkCallEnv refuses a default-format call whose URL or headers would not fit in the
+// container's environment.
+func checkCallEnv(url string, header http.Header) error {
+	if len(url) > MaxURLEnvBytes {
+		return fmt.Errorf("%w: a function of the default format takes a URL of at most %d bytes (its FN_REQUEST_URL)", ErrURLTooLong, MaxURLEnvBytes)
+	}
+	n := 0
+	for k, v := range header {
+		n += len("FN_HEADER_=") + len(k)
+		for i, s := range v {
+			n += len(s) + min(i, 1)*len(", ")
+		}
+	}
+	if n > MaxHeaderEnvBytes {
+		return fmt.Errorf("%w: a function of the default format takes at most %d bytes of request headers (its FN_HEADER_ variables)", ErrHeadersTooLarge, MaxHeaderEnvBytes)
+	}
+	return nil
+}
+
 // envName turns a header or parameter name into an environment variable suffix.
 func envName(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -128,9 +158,11 @@ func envList(env map[string]string) []string {
 
 // containerSpec is the Docker configuration of a route's container. The limits are
 // Docker's to enforce: memory without swap, CPUs, pids, a read-only root with a tmpfs
-// /tmp, no capabilities, no new privileges, the route's network. The daemon keeps no
-// logs: Gantry reads the streams itself.
-func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID string) (*container.Config, *container.HostConfig) {
+// /tmp, no capabilities, no new privileges, the route's network (by default Gantry's
+// function network, where no container reaches another). The daemon keeps no
+// logs: Gantry reads the streams itself. netMode is what networkMode resolved the route's
+// network to.
+func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID, netMode string) (*container.Config, *container.HostConfig) {
 	labels := map[string]string{
 		LabelManaged:  "true",
 		LabelInstance: r.opts.Instance,
@@ -160,7 +192,7 @@ func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID str
 	memory := rt.MemoryMiB << 20
 	pids := r.opts.PidsLimit
 	host := &container.HostConfig{
-		NetworkMode:    container.NetworkMode(rt.Network),
+		NetworkMode:    container.NetworkMode(netMode),
 		ReadonlyRootfs: true,
 		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%s", r.opts.TmpfsSize)},
 		CapDrop:        []string{"ALL"},

@@ -620,6 +620,7 @@ type Target struct {
 	Route      Route
 	Params     Params
 	AppID      string
+	AppOwner   string
 	AppConfig  map[string]string // shared with the index: read, never write
 	AppVersion time.Time         // when the app last changed
 }
@@ -636,7 +637,7 @@ func (s *DB) Target(app, path, route, owner string) (Target, error) {
 	if t == nil || owner != "" && t.owner != owner {
 		return Target{}, NotFound("app", app)
 	}
-	tg := Target{AppID: t.appID, AppConfig: t.config, AppVersion: t.appVersion}
+	tg := Target{AppID: t.appID, AppOwner: t.owner, AppConfig: t.config, AppVersion: t.appVersion}
 	var r *Route
 	if route == "" {
 		if r, tg.Params = t.match(path); r == nil {

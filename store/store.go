@@ -93,7 +93,10 @@ const (
 	maxPathLen            = 1024
 	maxHeaders            = 64
 	maxConfigKeys         = 256
-	maxOwnerLen           = 255
+	// MaxConfigBytes caps a config (keys and values): it becomes the environment of the
+	// function's containers, where Linux takes no string over 128 KiB.
+	MaxConfigBytes = 32 << 10
+	maxOwnerLen    = 255
 )
 
 var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
@@ -240,6 +243,13 @@ var (
 func validateConfig(field string, cfg map[string]string) error {
 	if len(cfg) > maxConfigKeys {
 		return invalid(field, "at most %d config keys", maxConfigKeys)
+	}
+	size := 0
+	for k, v := range cfg {
+		size += len(k) + len(v) + 2 // "K=V" and its NUL in the environment
+	}
+	if size > MaxConfigBytes {
+		return invalid(field, "config is %d bytes; at most %d bytes of keys and values", size, MaxConfigBytes)
 	}
 	for k, v := range cfg {
 		if !configKeyRE.MatchString(k) {

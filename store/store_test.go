@@ -174,6 +174,9 @@ func TestValidation(t *testing.T) {
 		{"bad network", func(r *Route) { r.Network = "a b" }, "network"},
 		{"http without network", func(r *Route) { r.Network = NetworkNone; r.Format = FormatHTTP }, "network"},
 		{"config key", func(r *Route) { r.Config = map[string]string{"1X": "y"} }, "config"},
+		{"config over 32 KiB", func(r *Route) {
+			r.Config = map[string]string{"A": strings.Repeat("v", MaxConfigBytes/2), "B": strings.Repeat("v", MaxConfigBytes/2)}
+		}, "config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +41,8 @@ type serverConfig struct {
 	asyncWorkers    int
 	asyncAttempts   int
 	asyncBackoff    time.Duration
+	functionNetwork string
+	networks        []string // registered networks, "name" or "name:owner,owner"
 
 	auth              string // "token" or "none"
 	oidcIssuer        string
@@ -72,6 +75,8 @@ var serverEnv = map[string]string{
 	"async-workers":    "GANTRY_ASYNC_WORKERS",
 	"async-attempts":   "GANTRY_ASYNC_ATTEMPTS",
 	"async-backoff":    "GANTRY_ASYNC_BACKOFF",
+	"function-network": "GANTRY_FUNCTION_NETWORK",
+	"network":          "GANTRY_NETWORKS",
 
 	"auth":                 "GANTRY_AUTH",
 	"oidc-issuer":          "GANTRY_OIDC_ISSUER",
@@ -126,6 +131,8 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.asyncWorkers, "async-workers", 2, "async calls run at once (0: none here, external runners only)")
 	f.IntVar(&cfg.asyncAttempts, "async-attempts", 5, "runs of an async call that Gantry or Docker fails, before it is FAILED")
 	f.DurationVar(&cfg.asyncBackoff, "async-backoff", time.Second, "delay before the first retry of an async call; doubles, at most 1m")
+	f.StringVar(&cfg.functionNetwork, "function-network", runner.DefaultFunctionNetwork, `Docker network of routes on network "bridge", created with inter-container communication off`)
+	f.StringArrayVar(&cfg.networks, "network", nil, `register a Docker network for routes: "NAME" for every owner, "NAME:OWNER,OWNER" for those; repeat the flag, or separate with ";"`)
 	f.StringVar(&cfg.auth, "auth", "token", `"token": /v1 needs an API or OIDC token; "none": authentication off (everyone is admin)`)
 	f.StringVar(&cfg.oidcIssuer, "oidc-issuer", "", "issuer URL of the external OIDC identity source whose tokens are accepted")
 	f.StringVar(&cfg.oidcAudience, "oidc-audience", "", "audience (client ID) OIDC tokens must be issued for; required with --oidc-issuer")
@@ -149,6 +156,31 @@ func newServerCmd() *cobra.Command {
 		fl.Usage += " (" + env + ")"
 	}
 	return cmd
+}
+
+// parseNetworks reads the --network values: "NAME" (every owner may use it) or
+// "NAME:OWNER,OWNER", several separated by ";".
+func parseNetworks(values []string, functionNetwork string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range values {
+		for _, item := range strings.Split(v, ";") {
+			name, owners, _ := strings.Cut(strings.TrimSpace(item), ":")
+			switch name {
+			case "":
+				continue
+			case store.NetworkBridge, store.NetworkNone, "host", "default", functionNetwork:
+				return nil, fmt.Errorf("%q cannot be registered: it is Docker's or Gantry's own", name)
+			}
+			list := []string{}
+			for o := range strings.SplitSeq(owners, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					list = append(list, o)
+				}
+			}
+			out[name] = list
+		}
+	}
+	return out, nil
 }
 
 // applyEnv sets each flag not given on the command line from its environment variable,
@@ -191,8 +223,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	defer docker.Close()
+	networks, err := parseNetworks(cfg.networks, cfg.functionNetwork)
+	if err != nil {
+		return fmt.Errorf("--network: %w", err)
+	}
 	run, err := runner.New(ctx, docker, runner.Options{
 		Instance: st.InstanceID(), MaxOutputBytes: cfg.maxOutput, MaxLogBytes: cfg.maxLog, Log: log,
+		FunctionNetwork: cfg.functionNetwork, Networks: networks,
 	})
 	if err != nil {
 		return err

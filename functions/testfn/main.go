@@ -32,6 +32,13 @@
 //	                        deadline (from the FN_* variables for default, from
 //	                        the request and its Gantry-* headers for http, from
 //	                        the envelope for json)
+//	"connect": ["h:p", ..]  a JSON object: for each address, what an attempt
+//	                        to reach it gave: "HTTP <status line>" when an
+//	                        HTTP GET / over TCP was answered, "connected"
+//	                        when the connection opened but nothing answered,
+//	                        else "error: ..." (1 s per address)
+//	"addrs": true           a JSON array of the container's own interface
+//	                        addresses (CIDR form, loopback left out)
 //	otherwise               "Hello <name>!" if "name" is a non-empty string,
 //	                        else "Hello World!" (no newline)
 //
@@ -40,6 +47,8 @@
 //	"status": N             http, json: respond with status N (200..599;
 //	                        anything else is ignored, 200 is the default)
 //	"header": {"K": "V"}    http, json: set these response headers
+//	"header_bytes": N       http, json: add about N bytes of response headers
+//	                        (X-Pad-<i>, 1000-byte values)
 //	"exit": N               default: exit with code N after writing the response
 //
 // Content-Type (http, json) is text/plain for greetings and output_bytes,
@@ -94,6 +103,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -150,6 +160,9 @@ type input struct {
 	Request     bool              `json:"request"`
 	Status      int               `json:"status"`
 	Header      map[string]string `json:"header"`
+	HeaderBytes int               `json:"header_bytes"`
+	Connect     []string          `json:"connect"`
+	Addrs       bool              `json:"addrs"`
 	Exit        int               `json:"exit"`
 }
 
@@ -226,6 +239,12 @@ func (f *fn) run(in input, raw []byte, info func() requestInfo, reqContentType s
 	case in.Request:
 		res.body = mustJSON(info())
 		res.contentType = "application/json"
+	case len(in.Connect) > 0:
+		res.body = mustJSON(tryConnect(in.Connect))
+		res.contentType = "application/json"
+	case in.Addrs:
+		res.body = mustJSON(ownAddrs())
+		res.contentType = "application/json"
 	default:
 		res.body = []byte(greeting(in.Name))
 		res.contentType = "text/plain; charset=utf-8"
@@ -242,7 +261,45 @@ func (f *fn) run(in input, raw []byte, info func() requestInfo, reqContentType s
 	for k, v := range in.Header {
 		res.header.Set(k, v)
 	}
+	pad := strings.Repeat("p", 1000)
+	for i := 0; i*1000 < in.HeaderBytes; i++ {
+		res.header.Set("X-Pad-"+strconv.Itoa(i), pad)
+	}
 	return res
+}
+
+// tryConnect tries to reach each address over TCP with an HTTP GET, and says how far it got.
+func tryConnect(addrs []string) map[string]string {
+	out := make(map[string]string, len(addrs))
+	for _, addr := range addrs {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			out[addr] = "error: " + err.Error()
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if line = strings.TrimSpace(line); line != "" {
+			out[addr] = "HTTP " + line
+		} else {
+			out[addr] = "connected"
+		}
+	}
+	return out
+}
+
+// ownAddrs lists the container's interface addresses, loopback left out.
+func ownAddrs() []string {
+	addrs, _ := net.InterfaceAddrs()
+	out := []string{}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() {
+			out = append(out, a.String())
+		}
+	}
+	return out
 }
 
 func greeting(name string) string {
