@@ -242,17 +242,32 @@ func tooLargeMessage(max int64) string {
 	return fmt.Sprintf("request body is larger than %d bytes", max)
 }
 
-// checkContentType reads a body sent without Content-Type as JSON (clients such as
-// `curl --data-binary @file` without -H); any other type, or a charset other than
-// UTF-8, gets 415 from the router or here.
+// checkContentType is the one check of a management request's Content-Type: a request
+// with a body must send JSON (application/json, in UTF-8 if it names a charset), and one
+// sent without Content-Type is read as JSON (clients such as `curl --data-binary @file`
+// without -H). Anything else gets 415 here, before routing: wildcards such as */* or
+// application/* (a request names what it sends, not a range), other types, other
+// charsets and malformed values alike. The router, which would look a wildcard up among
+// its consumers and find none, only ever sees application/json.
 func checkContentType(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ct := r.Header.Get("Content-Type")
-		if ct == "" && r.ContentLength != 0 && r.Method != http.MethodGet {
-			r.Header.Set("Content-Type", runtime.JSONMime)
+		if r.ContentLength == 0 { // no body (a chunked one is -1): nothing is decoded
+			next.ServeHTTP(w, r)
+			return
 		}
-		if _, params, err := mime.ParseMediaType(ct); err == nil && params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
-			writeError(w, errUnsupportedCharset(params["charset"]))
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			r.Header.Set("Content-Type", runtime.JSONMime)
+			next.ServeHTTP(w, r)
+			return
+		}
+		mediaType, params, err := mime.ParseMediaType(ct)
+		if err != nil || mediaType != runtime.JSONMime {
+			writeError(w, errUnsupportedMediaType(ct))
+			return
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			writeError(w, errUnsupportedCharset(cs))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -139,6 +139,10 @@ func errMethodNotAllowed(method, allowed string) *apiError {
 	return &apiError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed here", method), header: http.Header{"Allow": {allowed}}}
 }
 
+func errUnsupportedMediaType(contentType string) *apiError {
+	return &apiError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported media type %q: send %s", contentType, runtime.JSONMime), fields: "Content-Type"}
+}
+
 func errUnsupportedCharset(charset string) *apiError {
 	return &apiError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("charset %q is not supported: send UTF-8", charset), fields: "Content-Type"}
 }
