@@ -125,6 +125,16 @@ func withFieldPrefix(prefix string, err error) error {
 	return err
 }
 
+// withField names a store validation error's field as the request body does, whatever the
+// store called it ("user" becomes "app.owner").
+func withField(field string, err error) error {
+	var verr *store.ValidationError
+	if errors.As(err, &verr) {
+		return &store.ValidationError{Field: field, Message: verr.Message}
+	}
+	return err
+}
+
 // Errors of the HTTP edge itself, before any operation runs.
 
 func errBodyTooLarge(max int64) *apiError {
