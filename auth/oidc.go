@@ -16,13 +16,14 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 // OIDC verification settings.
 const (
 	defaultUsernameClaim = "sub"
 	defaultGroupsClaim   = "groups"
-	maxUsernameBytes     = 255
 	// discoveryRetry is the least time between two discovery attempts made by Verify.
 	discoveryRetry = 5 * time.Second
 	// fetchTimeout bounds each discovery and key set request.
@@ -33,7 +34,7 @@ const (
 type OIDCConfig struct {
 	Issuer        string // required: the issuer URL; discovery is at Issuer + "/.well-known/openid-configuration"
 	Audience      string // required: a token's aud must contain it
-	UsernameClaim string // default "sub": a non-empty string of at most 255 bytes, the Identity's Name
+	UsernameClaim string // default "sub": a non-empty string, the Identity's Name after UsernamePrefix (see username)
 	// UsernamePrefix is put before every OIDC user name (e.g. "oidc:"), so that a name
 	// chosen at the identity source cannot be taken for a Gantry token user such as "admin".
 	UsernamePrefix string
@@ -69,6 +70,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	}
 	if cfg.Audience == "" {
 		return nil, errors.New("OIDC audience is required")
+	}
+	if cfg.UsernamePrefix != "" && store.ValidateUserName(cfg.UsernamePrefix+"u") != nil {
+		return nil, fmt.Errorf("OIDC user name prefix %q: user names must match %s, and the prefix leave room for a name", cfg.UsernamePrefix, store.UserNameRule())
 	}
 	if cfg.UsernameClaim == "" {
 		cfg.UsernameClaim = defaultUsernameClaim
@@ -273,9 +277,9 @@ func (o *OIDC) identity(tok *oidc.IDToken) (Identity, error) {
 	if err := tok.Claims(&claims); err != nil {
 		return Identity{}, Unauthenticated("OIDC token claims malformed")
 	}
-	name, ok := username(claims[o.cfg.UsernameClaim])
-	if !ok {
-		return Identity{}, Unauthenticated("OIDC token has no usable %q claim", o.cfg.UsernameClaim)
+	name, err := o.username(claims[o.cfg.UsernameClaim])
+	if err != nil {
+		return Identity{}, err
 	}
 	groups, ok := groupList(claims[o.cfg.GroupsClaim])
 	if !ok {
@@ -286,16 +290,24 @@ func (o *OIDC) identity(tok *oidc.IDToken) (Identity, error) {
 		role = RoleAdmin
 	}
 	exp := tok.Expiry
-	return Identity{Name: o.cfg.UsernamePrefix + name, Role: role, Kind: KindOIDC, Groups: groups, ExpiresAt: &exp}, nil
+	return Identity{Name: name, Role: role, Kind: KindOIDC, Groups: groups, ExpiresAt: &exp}, nil
 }
 
-// username reads a non-empty JSON string of at most maxUsernameBytes.
-func username(raw json.RawMessage) (string, bool) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || s == "" || len(s) > maxUsernameBytes {
-		return "", false
+// username is the Gantry user name of a username claim: the configured prefix and the
+// claim, a JSON string, which together follow store.ValidateUserName, the one rule of user
+// names (token users and owners alike). A claim that breaks it is refused, never mapped:
+// such a name could own apps yet never get a token, or carry a path or a newline.
+func (o *OIDC) username(raw json.RawMessage) (string, error) {
+	var claim string
+	if err := json.Unmarshal(raw, &claim); err != nil {
+		return "", Unauthenticated("OIDC token has no usable %q claim", o.cfg.UsernameClaim)
 	}
-	return s, true
+	name := o.cfg.UsernamePrefix + claim
+	if claim == "" || store.ValidateUserName(name) != nil {
+		return "", Unauthenticated("the OIDC token's %q claim is not a valid Gantry user name: with the prefix %q it must match %s",
+			o.cfg.UsernameClaim, o.cfg.UsernamePrefix, store.UserNameRule())
+	}
+	return name, nil
 }
 
 // groupList reads a JSON array of strings or a single string; absent or null is no groups.

@@ -233,6 +233,9 @@ func TestOIDCNewOIDCChecksConfig(t *testing.T) {
 		{"other scheme", OIDCConfig{Issuer: "ftp://id.example.com", Audience: "gantry"}, true},
 		{"query", OIDCConfig{Issuer: "https://id.example.com?a=b", Audience: "gantry"}, true},
 		{"no audience", OIDCConfig{Issuer: "https://id.example.com"}, true},
+		{"a user name prefix", OIDCConfig{Issuer: "https://id.example.com", Audience: "gantry", UsernamePrefix: "oidc:"}, false},
+		{"a user name prefix no user name may start with", OIDCConfig{Issuer: "https://id.example.com", Audience: "gantry", UsernamePrefix: "oidc user/"}, true},
+		{"a user name prefix that leaves no room for a name", OIDCConfig{Issuer: "https://id.example.com", Audience: "gantry", UsernamePrefix: strings.Repeat("p", 255)}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -243,17 +243,32 @@ func tooLargeMessage(max int64) string {
 	return fmt.Sprintf("request body is larger than %d bytes", max)
 }
 
-// checkContentType reads a body sent without Content-Type as JSON (clients such as
-// `curl --data-binary @file` without -H); any other type, or a charset other than
-// UTF-8, gets 415 from the router or here.
+// checkContentType is the one check of a management request's Content-Type: a request
+// with a body must send JSON (application/json, in UTF-8 if it names a charset), and one
+// sent without Content-Type is read as JSON (clients such as `curl --data-binary @file`
+// without -H). Anything else gets 415 here, before routing: wildcards such as */* or
+// application/* (a request names what it sends, not a range), other types, other
+// charsets and malformed values alike. The router, which would look a wildcard up among
+// its consumers and find none, only ever sees application/json.
 func checkContentType(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ct := r.Header.Get("Content-Type")
-		if ct == "" && r.ContentLength != 0 && r.Method != http.MethodGet {
-			r.Header.Set("Content-Type", runtime.JSONMime)
+		if r.ContentLength == 0 { // no body (a chunked one is -1): nothing is decoded
+			next.ServeHTTP(w, r)
+			return
 		}
-		if _, params, err := mime.ParseMediaType(ct); err == nil && params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
-			writeError(w, errUnsupportedCharset(params["charset"]))
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			r.Header.Set("Content-Type", runtime.JSONMime)
+			next.ServeHTTP(w, r)
+			return
+		}
+		mediaType, params, err := mime.ParseMediaType(ct)
+		if err != nil || mediaType != runtime.JSONMime {
+			writeError(w, errUnsupportedMediaType(ct))
+			return
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			writeError(w, errUnsupportedCharset(cs))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -283,18 +298,54 @@ func nestedRoutePaths(next http.Handler) http.Handler {
 	})
 }
 
-// recoverPanics turns a panic (a bug) into a logged 500 with a generic message.
+// recoverPanics turns a panic (a bug) into a logged 500 with a generic message, with one
+// exception: go-swagger's generated responders panic when writing the answer fails, which
+// happens when the client went away (reset or closed its connection) mid-answer. That is
+// the client's doing, not a bug: the panic whose value is the very error a write to this
+// client returned is logged at debug level, and nothing more is written. Any other panic,
+// even after a failed write, is still a bug.
 func (a *API) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &clientWriter{ResponseWriter: w}
 		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeError(w, internalError)
+			v := recover()
+			switch {
+			case v == nil:
+				return
+			case v == http.ErrAbortHandler:
+				panic(v)
+			case cw.wentAway(v):
+				a.log.Debug("the client went away before the answer was written", "method", r.Method, "path", r.URL.Path, "err", cw.err)
+				return
 			}
+			a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeError(cw, internalError)
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(cw, r)
 	})
+}
+
+// clientWriter remembers the first error of a write to the client: a connection the client
+// reset or closed.
+type clientWriter struct {
+	http.ResponseWriter
+	err error
+}
+
+func (w *clientWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flushes of streams).
+func (w *clientWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wentAway tells whether a recovered panic value is the error a write to the client
+// returned, as the generated responders panic with it.
+func (w *clientWriter) wentAway(v any) bool {
+	err, ok := v.(error)
+	return ok && w.err != nil && errors.Is(err, w.err)
 }

@@ -83,6 +83,11 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if in.Owner != "" && in.Owner != who.Name && !who.IsAdmin() {
 		return a.errorResponse(auth.Forbidden("only an admin may give an API to another owner"))
 	}
+	if in.Owner != "" {
+		if err := store.ValidateUserName(in.Owner); err != nil { // an owner is a user: one rule for user names
+			return a.errorResponse(withField("api.owner", err))
+		}
+	}
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}

@@ -126,6 +126,11 @@ func (a *API) bodyApp(ctx context.Context, body *models.AppWrapper, name string)
 	if who := caller(ctx); in.Owner != "" && in.Owner != who.Name && !who.IsAdmin() {
 		return nil, a.errorResponse(auth.Forbidden("only an admin may give an app to another owner"))
 	}
+	if in.Owner != "" {
+		if err := store.ValidateUserName(in.Owner); err != nil { // an owner is a user: one rule for user names
+			return nil, a.errorResponse(withField("app.owner", err))
+		}
+	}
 	return in, nil
 }
 

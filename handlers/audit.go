@@ -53,11 +53,11 @@ func (a *API) audited(next http.Handler) http.Handler {
 		start := time.Now()
 		entry := &auditEntry{}
 		rec := &statusRecorder{ResponseWriter: w}
-		defer func() { // written even when the operation panics (a bug: 500)
+		defer func() { // written even when the operation panics (a bug: 500, unless a status was sent)
 			v := recover()
 			status := rec.status
 			switch {
-			case v != nil:
+			case v != nil && status == 0:
 				status = http.StatusInternalServerError
 			case status == 0:
 				status = http.StatusOK

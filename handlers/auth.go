@@ -19,8 +19,9 @@ import (
 // Authenticator verifies the credentials of a request.
 type Authenticator interface {
 	Authenticate(ctx context.Context, authorization string) (auth.Identity, error)
-	// Recognizes tells, without verifying it, whether an Authorization value holds one of
-	// the credentials Authenticate takes (so that it never reaches a function).
+	// Recognizes tells, without verifying it, whether a credential header value holds one
+	// of the credentials Authenticate takes, in any form (Bearer, Basic user or password,
+	// another scheme, bare), so that it never reaches a function.
 	Recognizes(authorization string) bool
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -121,6 +122,11 @@ type specOperation struct {
 	public           bool
 	hasBody          bool
 	template         string
+	// list: a GET whose answer holds an array (a page of a resource, leased tasks).
+	list bool
+	// most asks for the most an operation gives: each integer query parameter at its
+	// maximum ("per_page=100").
+	most []string
 }
 
 // specOperations lists every operation of the spec, so that a new one is covered by the
@@ -150,10 +156,14 @@ func specOperations(t testing.TB, fill map[string]string) []specOperation {
 					if p.Required {
 						query = append(query, p.Name+"="+exampleValue(p))
 					}
+					if p.Type == "integer" && p.Maximum != nil {
+						o.most = append(o.most, fmt.Sprintf("%s=%d", p.Name, int64(*p.Maximum)))
+					}
 				case "body":
 					o.hasBody = true
 				}
 			}
+			o.list = o.method == http.MethodGet && answersArray(doc, op)
 			o.path = doc.BasePath() + url
 			if len(query) > 0 {
 				o.path += "?" + strings.Join(query, "&")
@@ -166,6 +176,31 @@ func specOperations(t testing.TB, fill map[string]string) []specOperation {
 		t.Fatalf("only %d operations found in the spec", len(ops))
 	}
 	return ops
+}
+
+// answersArray tells whether an operation's 200 answer is a wrapper holding an array.
+func answersArray(doc *loads.Document, op *spec.Operation) bool {
+	if op.Responses == nil {
+		return false
+	}
+	ok, found := op.Responses.StatusCodeResponses[http.StatusOK]
+	if !found || ok.Schema == nil {
+		return false
+	}
+	schema := ok.Schema
+	if ref := schema.Ref.String(); ref != "" {
+		def, found := doc.Spec().Definitions[strings.TrimPrefix(ref, "#/definitions/")]
+		if !found {
+			return false
+		}
+		schema = &def
+	}
+	for _, p := range schema.Properties {
+		if p.Type.Contains("array") {
+			return true
+		}
+	}
+	return false
 }
 
 func exampleValue(p spec.Parameter) string {

@@ -132,6 +132,16 @@ func withFieldPrefix(prefix string, err error) error {
 	return err
 }
 
+// withField names a store validation error's field as the request body does, whatever the
+// store called it ("user" becomes "app.owner").
+func withField(field string, err error) error {
+	var verr *store.ValidationError
+	if errors.As(err, &verr) {
+		return &store.ValidationError{Field: field, Message: verr.Message}
+	}
+	return err
+}
+
 // Errors of the HTTP edge itself, before any operation runs.
 
 func errBodyTooLarge(max int64) *apiError {
@@ -144,6 +154,10 @@ func errPathNotFound(path string) *apiError {
 
 func errMethodNotAllowed(method, allowed string) *apiError {
 	return &apiError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("method %s is not allowed here", method), header: http.Header{"Allow": {allowed}}}
+}
+
+func errUnsupportedMediaType(contentType string) *apiError {
+	return &apiError{status: http.StatusUnsupportedMediaType, message: fmt.Sprintf("unsupported media type %q: send %s", contentType, runtime.JSONMime), fields: "Content-Type"}
 }
 
 func errUnsupportedCharset(charset string) *apiError {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,36 +170,42 @@ func (a *API) serveCall(w http.ResponseWriter, r *http.Request, req runner.Reque
 
 // admitCall lets a call of a route with `auth: token` through only with valid credentials
 // (any identity: the route's auth says who may call, not who owns; with authentication off,
-// nothing is checked). Gantry's credentials never reach a function, nor the async queue:
-// the route's, and on any route an API token or a token of the server's identity source.
+// nothing is checked). It is the one place where Gantry's credentials are kept from a
+// function, and from the async queue: the Authorization a route with auth token consumed,
+// and on any route every credential header (Authorization, Proxy-Authorization) one of whose
+// values holds an API token or a token of the server's identity source, in any form (Bearer,
+// Basic user or password, another scheme, bare). Such a header goes whole: the function's
+// own credentials in it go too, rather than risk a mangled one.
 func (a *API) admitCall(ctx context.Context, header http.Header, route store.Route) (http.Header, error) {
+	var drop []string
 	if route.Auth == store.AuthToken && a.auth != nil {
 		if _, err := a.auth.Authenticate(ctx, header.Get("Authorization")); err != nil {
 			return nil, err
 		}
-		return withoutAuthorization(header), nil
+		drop = append(drop, "Authorization")
 	}
-	for _, v := range header.Values("Authorization") {
-		if a.isGantryCredential(v) {
-			return withoutAuthorization(header), nil
+	for _, name := range []string{"Authorization", "Proxy-Authorization"} { // the headers that carry credentials
+		if slices.ContainsFunc(header.Values(name), a.isGantryCredential) && !slices.Contains(drop, name) {
+			drop = append(drop, name)
 		}
+	}
+	if len(drop) == 0 {
+		return header, nil
+	}
+	header = header.Clone()
+	for _, name := range drop {
+		header.Del(name)
 	}
 	return header, nil
 }
 
-// isGantryCredential tells whether an Authorization value carries a Gantry API token, or a
-// token of the server's own identity source.
+// isGantryCredential tells whether a credential header value carries a Gantry API token,
+// or a token of the server's own identity source.
 func (a *API) isGantryCredential(v string) bool {
 	if a.auth == nil { // authentication off: no identity source, but a token is still Gantry's
 		return auth.HasAPIToken(v)
 	}
 	return a.auth.Recognizes(v)
-}
-
-func withoutAuthorization(h http.Header) http.Header {
-	h = h.Clone()
-	h.Del("Authorization")
-	return h
 }
 
 // WriteError answers err with the one error mapping (handlers and the gateway alike).

@@ -19,7 +19,21 @@ var (
 	keyBootstrapped = []byte("admin_token_bootstrapped")
 )
 
-var tokenUserRE = regexp.MustCompile(`^[A-Za-z0-9_.@+:-]{1,255}$`)
+var userNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@+:-]{1,255}$`)
+
+// ValidateUserName is the one rule of user names, whatever their source: the user of an API
+// token, the name an OIDC token maps to (its prefix included), the owner an admin gives an
+// app or an API. A name that breaks it could own things yet never get a token of its own, or
+// carry a path, a newline or a space into logs and URLs.
+func ValidateUserName(name string) error {
+	if !userNameRE.MatchString(name) {
+		return invalid("user", "user name %q must match %s", name, userNameRE)
+	}
+	return nil
+}
+
+// UserNameRule describes the rule of ValidateUserName, for messages.
+func UserNameRule() string { return userNameRE.String() }
 
 // Token is an API token. Only a hash of its secret is kept: the secret is shown once, when
 // the token is made, and checked by hashing what a caller presents.
@@ -38,11 +52,13 @@ type Token struct {
 
 // Validate checks the token's fields; roles are the auth package's to check.
 func (t *Token) Validate() error {
-	switch {
-	case strings.TrimSpace(t.Name) == "" || len(t.Name) > 255 || strings.ContainsFunc(t.Name, isControl):
+	if strings.TrimSpace(t.Name) == "" || len(t.Name) > 255 || strings.ContainsFunc(t.Name, isControl) {
 		return invalid("name", "name is required: 1 to 255 characters, without control characters")
-	case !tokenUserRE.MatchString(t.User):
-		return invalid("user", "user %q must match %s", t.User, tokenUserRE)
+	}
+	if err := ValidateUserName(t.User); err != nil {
+		return err
+	}
+	switch {
 	case t.Role == "":
 		return invalid("role", "role is required")
 	case len(t.Hash) == 0:
