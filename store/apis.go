@@ -341,7 +341,9 @@ func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (A
 
 // checkAPIOverlap refuses an API that another would be confused with, or a host another
 // owner's API has: hostnames belong to one owner, so nobody serves pages in another's origin.
-// Another owner's APIs are never named.
+// For the same reason APIs without hosts, which answer any host nobody claims, belong to one
+// owner at a time: the first to have one, until it has none left. Another owner's APIs are
+// never named.
 func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 	return b.ForEach(func(k, v []byte) error {
 		if string(k) == a.Name {
@@ -352,6 +354,9 @@ func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 			return fmt.Errorf("decode API %s: %w", k, err)
 		}
 		if other.Owner != a.Owner {
+			if len(a.Hosts) == 0 && len(other.Hosts) == 0 {
+				return errorf(ErrConflict, "another owner's APIs answer any host (those without hosts): name the hosts this API answers")
+			}
 			if host, clash := a.hostClaimedBy(&other); clash {
 				return errorf(ErrConflict, "host %q is taken: another owner's API serves it", host)
 			}
