@@ -47,7 +47,11 @@ type API struct {
 	// function
 	Function *APIFunction `json:"function,omitempty"`
 
-	// Hostnames the API answers on; `*.example.com` matches any subdomain. None means any host.
+	// Hostnames the API answers on; `*.example.com` matches any subdomain. A host (or a wildcard
+	// covering it) belongs to one owner: another owner's gets 409. None means any host that no
+	// other owner's API claims; APIs without hosts belong to one owner at a time (the first to
+	// have one, until it has none left), so another owner's gets 409.
+	//
 	// Max Items: 64
 	Hosts []string `json:"hosts"`
 

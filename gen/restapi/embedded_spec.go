@@ -1256,7 +1256,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
           "type": "array",
           "maxItems": 64,
           "items": {
@@ -4279,7 +4279,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
           "type": "array",
           "maxItems": 64,
           "items": {
