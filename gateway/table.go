@@ -289,13 +289,14 @@ func (g *Gateway) addCert(t *table, s *store.API, cert *tls.Certificate) {
 	if len(s.Hosts) == 0 {
 		g.problems.report(slog.LevelWarn, "gateway: API has a certificate but no hosts: SNI never chooses it", "api", s.Name)
 	}
+	c := &apiCert{Certificate: cert, owner: s.Owner}
 	for _, h := range s.Hosts {
 		if _, wild := strings.CutPrefix(h, "*."); !wild && !validFor(cert.Leaf, h) {
 			g.problems.report(slog.LevelWarn, "gateway: API's certificate is not valid for its host: SNI does not choose it there",
 				"api", s.Name, "host", h)
 			continue
 		}
-		t.certs.add(h, cert)
+		t.certs.add(h, c)
 	}
 }
 
