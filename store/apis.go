@@ -34,9 +34,10 @@ const (
 const (
 	DefaultAPIMaxBody = 1 << 20
 	MaxAPIMaxBody     = 100 << 20
-	maxAPIHosts       = 64
-	maxAPIURIs        = 64
-	maxAPIUsers       = 100
+	// MaxAPIUsers bounds an API's basic users: each password sent costs a bcrypt hash.
+	MaxAPIUsers = 20
+	maxAPIHosts = 64
+	maxAPIURIs  = 64
 )
 
 // API exposes one function (an app's route) on the gateway, on hosts and paths of its own.
@@ -176,8 +177,8 @@ func (a *API) Validate() error {
 		return invalid("oidc.issuer", "issuer %q must be an absolute http(s) URL", a.OIDCIssuer)
 	case a.Auth == APIAuthBasic && len(a.BasicUsers) == 0:
 		return invalid("basic_users", "basic authentication needs at least one user")
-	case len(a.BasicUsers) > maxAPIUsers:
-		return invalid("basic_users", "at most %d users", maxAPIUsers)
+	case len(a.BasicUsers) > MaxAPIUsers:
+		return invalid("basic_users", "at most %d users", MaxAPIUsers)
 	case a.Timeout < 0 || a.Timeout > MaxTimeout:
 		return invalid("timeout", "timeout must be between 1 and %d seconds (0: the route's)", MaxTimeout)
 	case a.MaxBodyBytes < 0 || a.MaxBodyBytes > MaxAPIMaxBody:
