@@ -177,7 +177,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -1231,9 +1231,9 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
           "type": "array",
-          "maxItems": 100,
+          "maxItems": 20,
           "items": {
             "$ref": "#/definitions/ApiBasicUser"
           }
@@ -2601,7 +2601,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -4254,9 +4254,9 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
           "type": "array",
-          "maxItems": 100,
+          "maxItems": 20,
           "items": {
             "$ref": "#/definitions/ApiBasicUser"
           }
