@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -296,5 +297,92 @@ func TestBasicAuthFailureLimit(t *testing.T) {
 	counts = e.fire(t, e.plain, url, basicAuth("ada", "wrong"), 10)
 	if counts[401] != int(failureRate) || counts[429] != 10-int(failureRate) {
 		t.Errorf("a second later: answers %v, want %v 401s, the rest 429", counts, failureRate)
+	}
+}
+
+// TestBasicAuthBruteForce: a parallel brute force from one client gets 429s once its
+// failure budget is spent, however slow bcrypt is: each check moves the limiters' clock by
+// checkTime (bcrypt at its real cost on a busy machine), and the checks made never exceed
+// the budget of the time they took.
+func TestBasicAuthBruteForce(t *testing.T) {
+	const checkTime = 300 * time.Millisecond
+	e := newEnv(t, func(e *env, o *Options) {
+		o.checkPassword = func(hash []byte, password string) bool {
+			e.checks.Add(1)
+			e.clock.advance(checkTime)
+			return auth.CheckPassword(hash, password)
+		}
+	})
+	e.create(newAPI("members", func(a *store.API) {
+		a.Hosts, a.Auth = []string{"members.test"}, store.APIAuthBasic
+		a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "secret")}
+	}))
+	start := e.clock.now()
+	counts := e.fire(t, e.plain, "http://members.test/", basicAuth("ada", "wrong"), 80) // 8 at a time
+	checks := e.checks.Load()
+	budget := failureBurst + float64(failureRate)*e.clock.now().Sub(start).Seconds()
+	if counts[429] == 0 || counts[401]+counts[429] != 80 || counts[401] != int(checks) {
+		t.Errorf("80 wrong passwords, 8 at a time: answers %v after %d checks; want some 429 and a 401 per check", counts, checks)
+	}
+	if float64(checks) > budget+1e-9 {
+		t.Errorf("%d bcrypt checks, more than the failure budget of %.1f for the time they took", checks, budget)
+	}
+}
+
+// TestBasicAuthOneCheckPerClient: a client's checks run one at a time, so a client sending
+// many at once holds one of the bcrypt slots and never all of them: another client's check
+// runs meanwhile. A client's waiting attempts are charged to its failure budget before they
+// wait.
+func TestBasicAuthOneCheckPerClient(t *testing.T) {
+	entered, release := make(chan string, 16), make(chan struct{}) // passwords whose check began
+	e := newEnv(t, func(e *env, o *Options) {
+		o.Passwords = auth.NewPasswordPool(2)
+		o.checkPassword = func(hash []byte, password string) bool {
+			e.checks.Add(1)
+			entered <- password
+			<-release
+			return auth.CheckPassword(hash, password)
+		}
+	})
+	e.create(newAPI("members", func(a *store.API) {
+		a.Hosts, a.Auth = []string{"members.test"}, store.APIAuthBasic
+		a.BasicUsers = []store.BasicUser{basicUser(t, "ada", "secret")}
+	}))
+	const url = "http://members.test/"
+	answers := make(chan int, 16)
+	send := func(c *http.Client, password string) {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("ada", password)
+		go func() {
+			res, err := c.Do(req)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			res.Body.Close()
+			answers <- res.StatusCode
+		}()
+	}
+	send(e.plain, "a0")
+	if pw := <-entered; pw != "a0" {
+		t.Fatalf("check of %q began, want a0", pw)
+	}
+	for i := 1; i < 8; i++ {
+		send(e.plain, fmt.Sprintf("a%d", i))
+	}
+	send(e.client(e.plainAddr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}), "b0")
+	if pw := <-entered; pw != "b0" {
+		t.Errorf("while a check of client A ran, a check of %q began; want client B's (b0): one client took both slots", pw)
+	}
+	close(release)
+	counts := map[int]int{}
+	for range 9 {
+		counts[<-answers]++
+	}
+	if counts[401] != 9 || e.checks.Load() != 9 {
+		t.Errorf("answers %v after %d checks, want 9 checks and 401s (within the budget)", counts, e.checks.Load())
 	}
 }

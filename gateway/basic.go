@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"sync"
@@ -19,9 +18,10 @@ const (
 )
 
 // Failed basic authentication budget, per client address and API: the bcrypt checks that
-// wrong credentials may cost. A client beyond it is refused (429) without a check.
+// wrong credentials may cost. A client beyond it is refused (429) without a check. The rate
+// is below what one bcrypt slot checks a second, so the limit engages on any machine.
 const (
-	failureRate  rate.Limit = 5 // a second
+	failureRate  rate.Limit = 1 // a second
 	failureBurst            = 10
 )
 
@@ -31,10 +31,12 @@ func newFailureBuckets() *clientBuckets { return newClientBuckets(failureRate, f
 // basicUser checks the request's basic credentials against the API's users. bcrypt runs
 // once per user, password and stored hash within basicTTL: later requests hit the cache,
 // which no limit applies to. Failures are not cached: each wrong password costs one bcrypt
-// check, taken from the client address's failure budget (a success gives it back), and a
-// client whose budget is spent is refused before any check. The checks run at most
-// GOMAXPROCS at once (bcryptSlots), and unknown users cost one too, so that timing does not
-// tell which users exist.
+// check, taken from the client address's failure budget before the check (and before it
+// waits for one: a success gives it back), and a client whose budget is spent is refused
+// before any check. The checks run in the server's password pool, one at a time per client
+// address, so a client sending many at once holds one slot and waits for its own checks
+// (then finding the cache filled by the first, if it was right); unknown users cost one
+// too, so that timing does not tell which users exist.
 func (g *Gateway) basicUser(c *call) (string, error) {
 	user, password, ok := c.r.BasicAuth()
 	if !ok {
@@ -54,7 +56,9 @@ func (g *Gateway) basicUser(c *call) (string, error) {
 		failure.CancelAt(now)
 		return "", rateLimited(d)
 	}
-	ok, err := g.verifyPassword(c.r.Context(), hash, password)
+	err := g.passwords.Run(c.r.Context(), "client "+clientIP(c.r), func() {
+		ok = known && g.basic.has(key) || g.o.checkPassword(hash, password)
+	})
 	switch {
 	case err != nil:
 		failure.CancelAt(now) // not the client's failure
@@ -65,17 +69,6 @@ func (g *Gateway) basicUser(c *call) (string, error) {
 	failure.CancelAt(now)
 	g.basic.add(key)
 	return user, nil
-}
-
-// verifyPassword runs one bcrypt check when a slot is free.
-func (g *Gateway) verifyPassword(ctx context.Context, hash []byte, password string) (bool, error) {
-	select {
-	case g.bcryptSlots <- struct{}{}:
-		defer func() { <-g.bcryptSlots }()
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	return g.o.checkPassword(hash, password), nil
 }
 
 // challenge is a failed authentication with the API's challenge.

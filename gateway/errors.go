@@ -20,6 +20,11 @@ var (
 	// ErrBadPath: the request path is not canonical; it is refused before any matching, so
 	// that no spelling of a path reaches another API than the canonical one.
 	ErrBadPath = errors.New("the request path is not canonical: it has an empty, . or .. segment")
+	// ErrMisdirected: the request's Host is not served on this TLS connection: the Host's API
+	// has its own certificate that the connection's server name (SNI) did not select, or the
+	// certificate it selected is another owner's than the Host's. The client should open a
+	// connection for the Host (HTTP/2 clients do so on 421).
+	ErrMisdirected = errors.New("this host is not served on this TLS connection: connect with the host as the TLS server name (SNI)")
 )
 
 // maxRetryAfter caps the wait a RateLimitedError announces.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +53,9 @@ type Options struct {
 	// OIDC is the server's identity source: the issuer and audience of oidc APIs that name
 	// none, and the claims read from its tokens. Nil: oidc APIs must name both.
 	OIDC *auth.OIDCConfig
+	// Passwords runs the bcrypt checks of basic authentication, shared with the management
+	// API's hashing; default: a pool of the gateway's own.
+	Passwords *auth.PasswordPool
 	// DefaultCert, if set, serves TLS handshakes whose SNI names no API host.
 	DefaultCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// HTTPSPort is the port named in https_only redirects; 0 or 443 name none.
@@ -78,9 +80,9 @@ type Gateway struct {
 	table   atomic.Pointer[table]
 	metrics *metrics
 	basic   *basicCache
-	// bcryptSlots bounds the bcrypt checks running at once, so that a flood of wrong
-	// passwords costs at most the CPUs, never the whole process.
-	bcryptSlots chan struct{}
+	// passwords bounds the bcrypt checks running at once, one per client address, so that a
+	// flood of wrong passwords costs at most the pool's slots, never the whole process.
+	passwords *auth.PasswordPool
 
 	// buildMu serialises rebuilds; it guards the state kept across them.
 	buildMu   sync.Mutex
@@ -107,16 +109,19 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.Passwords == nil {
+		o.Passwords = auth.NewPasswordPool(0)
+	}
 	g := &Gateway{
 		o: o, now: o.now, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
-		basic:       newBasicCache(),
-		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		limiters:    map[string]*limiter{},
-		failures:    map[string]*clientBuckets{},
-		verifiers:   map[oidcKey]*auth.OIDC{},
-		apiStats:    map[string]*apiMetrics{},
-		changed:     make(chan struct{}, 1),
-		done:        make(chan struct{}),
+		basic:     newBasicCache(),
+		passwords: o.Passwords,
+		limiters:  map[string]*limiter{},
+		failures:  map[string]*clientBuckets{},
+		verifiers: map[oidcKey]*auth.OIDC{},
+		apiStats:  map[string]*apiMetrics{},
+		changed:   make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	g.problems = newProblemLog(g.log)
 	m, err := newMetrics(o.Registerer)

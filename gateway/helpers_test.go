@@ -303,6 +303,8 @@ func (c *echoCalls) WriteError(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrHTTPSRequired), errors.Is(err, ErrBadPath):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrMisdirected):
+		status = http.StatusMisdirectedRequest
 	case errors.Is(err, ErrAPIUnavailable):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrFunctionMissing):

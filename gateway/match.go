@@ -22,7 +22,9 @@ import (
 //     wildcard is tried first. When no API of a host tier matches the method and path,
 //     the next tier is tried, but a host that some API claims (its most specific bucket) is
 //     served by APIs of that bucket's owner only: another owner's wildcard or host-less
-//     API never answers it.
+//     API never answers it. APIs without hosts are those of one owner (the store refuses a
+//     second owner's; of older data, the owner of the oldest keeps them), so that a host
+//     nobody claims is not answered by APIs of two owners either.
 //   - Method: an API without methods takes any of the spec's (GET HEAD POST PUT PATCH
 //     DELETE OPTIONS), no other; one that takes GET takes HEAD too. A CORS preflight
 //     (OPTIONS with Access-Control-Request-Method) matches by the method it asks for.

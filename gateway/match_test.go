@@ -254,14 +254,20 @@ func TestHostClaim(t *testing.T) {
 	e.create(
 		newAPI("shop", func(a *store.API) { a.Hosts, a.URIs = []string{"shop.test"}, []string{"/api"} }),
 		newAPI("adaany", func(a *store.API) { a.URIs = []string{"/ada"} }),
-		newAPI("bobany", func(a *store.API) { a.Owner, a.App = "bob", "other" }), // uri "/"
+		newAPI("adaroot", nil), // uri "/"
+		newAPI("bobhost", func(a *store.API) {
+			a.Owner, a.App, a.Hosts, a.URIs = "bob", "other", []string{"bob.test"}, []string{"/api"}
+		}),
 	)
 	for _, tt := range []struct{ url, app, route string }{
 		{"http://shop.test/api/x", "shop", "/shop"},
-		{"http://shop.test/login", "", ""}, // bob's "/" must not serve ada's host
 		{"http://shop.test/ada/x", "shop", "/adaany"},
-		{"http://other.test/login", "other", "/bobany"},
+		{"http://shop.test/login", "shop", "/adaroot"},
+		{"http://bob.test/api/x", "other", "/bobhost"},
+		{"http://bob.test/login", "", ""}, // ada's "/" must not serve bob's host
+		{"http://bob.test/ada", "", ""},
 		{"http://other.test/ada", "shop", "/adaany"},
+		{"http://other.test/login", "shop", "/adaroot"},
 	} {
 		t.Run(tt.url, func(t *testing.T) {
 			before := e.calls.count()
@@ -409,4 +415,47 @@ func TestEscapedPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnyHostHasOneOwner: APIs without hosts answer only for one owner, the one of the
+// oldest among them, on every host nobody claims; another owner's host-less API (stored
+// before the store refused them) answers nothing, and never falls under the holder's URIs.
+func TestAnyHostHasOneOwner(t *testing.T) {
+	e := newEnv(t, nil)
+	older := time.Now().Add(-time.Hour)
+	e.g.buildMu.Lock()
+	tb := e.g.build(withDefaults([]store.API{ // as read from the store: in name order
+		newAPI("adaroot", func(a *store.API) { a.CreatedAt = older }), // uri "/"
+		newAPI("bobcatch", func(a *store.API) {
+			a.Owner, a.App, a.URIs, a.CreatedAt = "bob", "other", []string{"/bcatch"}, time.Now()
+		}),
+		newAPI("bobhost", func(a *store.API) {
+			a.Owner, a.App, a.Hosts, a.URIs = "bob", "other", []string{"bob.test"}, []string{"/api"}
+		}),
+	}...))
+	e.g.buildMu.Unlock()
+	for _, tt := range []struct{ name, host, path, want string }{
+		{"an unclaimed host is the holder's on the other owner's path", "nobody.test", "/bcatch", "adaroot"},
+		{"an unclaimed host is the holder's elsewhere", "nobody.test", "/x", "adaroot"},
+		{"a claimed host is its owner's only", "bob.test", "/api", "bobhost"},
+		{"the claimed host's other paths are nobody's", "bob.test", "/bcatch", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if en, _ := tb.match(tt.host, "GET", tt.path); en != nil {
+				got = en.api.name
+			}
+			if got != tt.want {
+				t.Errorf("%s%s → %q, want %q", tt.host, tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
+// withDefaults applies the store's defaults to APIs given to build directly.
+func withDefaults(apis ...store.API) []store.API {
+	for i := range apis {
+		apis[i].ApplyDefaults()
+	}
+	return apis
 }

@@ -56,14 +56,18 @@ func (g *Gateway) pipeline(a *api) handler {
 }
 
 // serve matches a request to an API and runs its pipeline, then records the outcome. A
-// path that is not canonical is refused before matching.
+// path that is not canonical is refused before matching; a request over TLS whose host the
+// connection's certificate was not chosen for is refused after it (421).
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, https bool) {
 	start := time.Now()
 	c := &call{w: statusWriter{ResponseWriter: w}, r: r, https: https}
 	host := hostname(r.Host)
+	tb := g.table.Load()
 	if path, ok := requestPath(r); !ok {
 		g.fail(c, ErrBadPath)
-	} else if e, n := g.table.Load().match(host, matchMethod(r), path); e != nil {
+	} else if e, n := tb.match(host, matchMethod(r), path); r.TLS != nil && tb.misdirected(r.TLS.ServerName, host, e) {
+		g.fail(c, ErrMisdirected)
+	} else if e != nil {
 		c.api, c.params, c.path = e.api, e.uri.bind(path), below(path, n)
 		e.api.serve(c)
 	} else {

@@ -20,7 +20,8 @@ import (
 // API that is disabled or cannot be compiled is in the table too, refusing its requests.
 type api struct {
 	name, owner string
-	app, route  string // the function
+	created     time.Time // when it was stored: the oldest API of a bucket names its owner
+	app, route  string    // the function
 	methods     methodSet
 	http, https bool // the protocols it is served on
 	httpsOnly   bool // plain HTTP GET and HEAD are redirected to https
@@ -45,23 +46,34 @@ type entry struct {
 	uri uriPattern
 }
 
-// bucket is the entries of one host (or of one wildcard's domain), sorted by URI
-// precedence, and the owner of their APIs: the owner of the host.
+// bucket is the entries of one host (or of one wildcard's domain, or of no host), sorted
+// by URI precedence, and the owner of their APIs: the owner of the host.
 type bucket struct {
 	entries []*entry
-	owner   string
-	// shared: APIs of several owners claim the host (which the store refuses). Then only
-	// the host's own APIs answer it, none of another tier.
+	owner   string // the owner of its oldest API
+	oldest  *api
+	// shared: APIs of several owners are in it (which the store refuses). A host bucket then
+	// answers with its own APIs only, none of another tier; the bucket of no host keeps
+	// only its owner's APIs.
 	shared bool
 }
 
 func (b *bucket) add(e *entry) {
-	if len(b.entries) == 0 {
-		b.owner = e.api.owner
-	} else if e.api.owner != b.owner {
+	if len(b.entries) > 0 && e.api.owner != b.entries[0].api.owner {
 		b.shared = true
 	}
+	if b.oldest == nil || olderThan(e.api, b.oldest) {
+		b.oldest, b.owner = e.api, e.api.owner
+	}
 	b.entries = append(b.entries, e)
+}
+
+// olderThan orders APIs by when they were stored, then by name.
+func olderThan(a, b *api) bool {
+	if !a.created.Equal(b.created) {
+		return a.created.Before(b.created)
+	}
+	return a.name < b.name
 }
 
 // admits tells whether a, an API of a less specific tier, may answer the host of b.
@@ -72,7 +84,7 @@ func (b *bucket) admits(a *api) bool { return !b.shared && a.owner == b.owner }
 type table struct {
 	exact map[string]*bucket // host → its bucket
 	wild  map[string]*bucket // "example.com" (for "*.example.com") → its bucket
-	any   []*entry           // APIs without hosts
+	any   bucket             // APIs without hosts, of one owner (see sort)
 	certs certTable
 }
 
@@ -103,7 +115,7 @@ func (t *table) match(host, method, path string) (*entry, int) {
 			return e, n
 		}
 	}
-	return firstMatch(t.any, method, path, claim)
+	return firstMatch(t.any.entries, method, path, claim)
 }
 
 // firstMatch is the first of entries that matches method and path and, with a claim,
@@ -125,7 +137,7 @@ func (t *table) add(a *api, s *store.API) {
 	for _, u := range s.URIs {
 		e := &entry{api: a, uri: compileURI(u)}
 		if len(s.Hosts) == 0 {
-			t.any = append(t.any, e)
+			t.any.add(e)
 		}
 		for _, h := range s.Hosts {
 			tier, key := t.exact, h
@@ -142,8 +154,11 @@ func (t *table) add(a *api, s *store.API) {
 	}
 }
 
-// sort orders every bucket by URI precedence.
+// sort orders every bucket by URI precedence, once every API is added. APIs without hosts
+// answer any host nobody claims: only those of one owner are kept, the owner of the oldest,
+// so that no host is answered by APIs of two owners (the store refuses a second owner's).
 func (t *table) sort() {
+	t.any.entries = slices.DeleteFunc(t.any.entries, func(e *entry) bool { return e.api.owner != t.any.owner })
 	for _, entries := range t.buckets() {
 		slices.SortStableFunc(entries, func(a, b *entry) int { return comparePatterns(&a.uri, &b.uri) })
 	}
@@ -155,7 +170,7 @@ func (t *table) buckets() [][]*entry {
 	for _, b := range slices.Concat(slices.Collect(maps.Values(t.exact)), slices.Collect(maps.Values(t.wild))) {
 		out = append(out, b.entries)
 	}
-	return append(out, t.any)
+	return append(out, t.any.entries)
 }
 
 // buildState is what one build keeps of the state that lives across builds: the next
@@ -211,7 +226,7 @@ func (g *Gateway) serving(s *store.API, st *buildState) (*api, *tls.Certificate)
 
 // refusing is an API that answers every request it matches with err.
 func (g *Gateway) refusing(s *store.API, err error) *api {
-	a := &api{name: s.Name, owner: s.Owner, methods: newMethodSet(s.Methods), stats: g.statsOf(s.Name), refusal: err}
+	a := &api{name: s.Name, owner: s.Owner, created: s.CreatedAt, methods: newMethodSet(s.Methods), stats: g.statsOf(s.Name), refusal: err}
 	a.serve = func(c *call) { g.fail(c, err) }
 	return a
 }
@@ -219,7 +234,7 @@ func (g *Gateway) refusing(s *store.API, err error) *api {
 // compile makes the serving form of one enabled API and parses its certificate.
 func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate, error) {
 	a := &api{
-		name: s.Name, owner: s.Owner, app: s.App, route: s.Route,
+		name: s.Name, owner: s.Owner, created: s.CreatedAt, app: s.App, route: s.Route,
 		methods:   newMethodSet(s.Methods),
 		http:      slices.Contains(s.Protocols, store.ProtocolHTTP),
 		https:     slices.Contains(s.Protocols, store.ProtocolHTTPS),
@@ -274,18 +289,24 @@ func (g *Gateway) addCert(t *table, s *store.API, cert *tls.Certificate) {
 	if len(s.Hosts) == 0 {
 		g.problems.report(slog.LevelWarn, "gateway: API has a certificate but no hosts: SNI never chooses it", "api", s.Name)
 	}
+	c := &apiCert{Certificate: cert, owner: s.Owner}
 	for _, h := range s.Hosts {
 		if _, wild := strings.CutPrefix(h, "*."); !wild && !validFor(cert.Leaf, h) {
 			g.problems.report(slog.LevelWarn, "gateway: API's certificate is not valid for its host: SNI does not choose it there",
 				"api", s.Name, "host", h)
 			continue
 		}
-		t.certs.add(h, cert)
+		t.certs.add(h, c)
 	}
 }
 
-// reportSharedHosts logs the hosts that APIs of several owners claim.
+// reportSharedHosts logs the hosts that APIs of several owners claim, and APIs without
+// hosts of several owners.
 func (g *Gateway) reportSharedHosts(t *table) {
+	if t.any.shared {
+		g.problems.report(slog.LevelWarn, "gateway: APIs of several owners have no hosts: only those of the owner of the oldest answer",
+			"owner", t.any.owner)
+	}
 	for _, tier := range []struct {
 		buckets map[string]*bucket
 		prefix  string

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,16 +14,27 @@ import (
 // certTable holds the APIs' certificates by host, parsed once per table build (the leaf
 // included). A host may have several candidates, in the order of their APIs.
 type certTable struct {
-	exact map[string][]*tls.Certificate
-	wild  map[string][]*tls.Certificate // by the domain of "*.domain"
+	exact map[string][]*apiCert
+	wild  map[string][]*apiCert // by the domain of "*.domain"
+}
+
+// apiCert is an API's certificate and the API's owner.
+type apiCert struct {
+	*tls.Certificate
+	owner string
+}
+
+// same tells whether two APIs' certificates are one: the same leaf, of the same owner.
+func (c *apiCert) same(d *apiCert) bool {
+	return c == d || c.owner == d.owner && bytes.Equal(c.Leaf.Raw, d.Leaf.Raw)
 }
 
 func newCertTable() certTable {
-	return certTable{exact: map[string][]*tls.Certificate{}, wild: map[string][]*tls.Certificate{}}
+	return certTable{exact: map[string][]*apiCert{}, wild: map[string][]*apiCert{}}
 }
 
 // add files c as a candidate for host.
-func (t certTable) add(host string, c *tls.Certificate) {
+func (t certTable) add(host string, c *apiCert) {
 	if domain, ok := strings.CutPrefix(host, "*."); ok {
 		t.wild[domain] = append(t.wild[domain], c)
 	} else {
@@ -33,7 +45,7 @@ func (t certTable) add(host string, c *tls.Certificate) {
 // lookup finds the certificate for a server name among the candidates of its hosts (by
 // the same host rules as requests): the first whose leaf names it exactly, else the first
 // whose leaf is valid for it through a wildcard; nil if none is valid for it.
-func (t certTable) lookup(name string) *tls.Certificate {
+func (t certTable) lookup(name string) *apiCert {
 	if c := t.first(name, namesExactly); c != nil {
 		return c
 	}
@@ -41,7 +53,7 @@ func (t certTable) lookup(name string) *tls.Certificate {
 }
 
 // first is the first candidate for name, exact hosts before wildcards, that fits it.
-func (t certTable) first(name string, fits func(leaf *x509.Certificate, name string) bool) *tls.Certificate {
+func (t certTable) first(name string, fits func(leaf *x509.Certificate, name string) bool) *apiCert {
 	for _, c := range t.exact[name] {
 		if fits(c.Leaf, name) {
 			return c
@@ -99,15 +111,36 @@ func (g *Gateway) TLSConfig() *tls.Config {
 // (an error returned here would send internal_error, whatever its type). Unknown names are
 // logged at debug level only, as scanners send them all day.
 func (g *Gateway) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if name != "" {
-		if c := g.table.Load().certs.lookup(name); c != nil {
-			return c, nil
-		}
+	if c := g.table.Load().certs.chosen(hello.ServerName); c != nil {
+		return c.Certificate, nil
 	}
 	if g.o.DefaultCert != nil {
 		return g.o.DefaultCert(hello)
 	}
 	g.log.Debug("gateway: TLS handshake refused: no certificate for the server name", "server_name", hello.ServerName)
 	return nil, nil
+}
+
+// chosen is the API certificate that a handshake with this server name (SNI) is served,
+// nil for none (the default certificate, or a failed handshake).
+func (t certTable) chosen(serverName string) *apiCert {
+	name := strings.ToLower(strings.TrimSuffix(serverName, "."))
+	if name == "" {
+		return nil
+	}
+	return t.lookup(name)
+}
+
+// misdirected tells whether a request on a TLS connection whose server name (SNI) was
+// serverName must not be served there, as e (nil: no API matched) would serve it: when the
+// host's API has its own certificate that the SNI did not select, or when the SNI selected
+// an API's certificate and e belongs to another owner. One owner's certificate never
+// fronts another owner's API, and a host's own certificate is never bypassed by naming
+// another host (or none) in the handshake, as HTTP/2 connection reuse and proxies may.
+func (t *table) misdirected(serverName, host string, e *entry) bool {
+	served := t.certs.chosen(serverName)
+	if own := t.certs.lookup(host); own != nil && (served == nil || !own.same(served)) {
+		return true
+	}
+	return served != nil && e != nil && e.api.owner != served.owner
 }

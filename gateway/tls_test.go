@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -172,5 +173,62 @@ func TestTLSConfig(t *testing.T) {
 	c := e.g.TLSConfig()
 	if c.MinVersion != tls.VersionTLS12 || !slices.Equal(c.NextProtos, []string{"h2", "http/1.1"}) || c.GetCertificate == nil {
 		t.Errorf("TLS config = min %x, protos %v", c.MinVersion, c.NextProtos)
+	}
+}
+
+// TestMisdirectedRequests: over real TLS connections, a request whose Host the connection's
+// certificate was not chosen for gets 421 without running a function: a Host whose API has
+// its own certificate that the SNI did not select, or a Host of another owner than the API
+// whose certificate the SNI selected. Requests that agree with their connection are served.
+func TestMisdirectedRequests(t *testing.T) {
+	e := newEnv(t, withDefaultCert("fallback.test"))
+	bob := func(a *store.API) { a.Owner, a.App = "bob", "other" }
+	e.create(
+		newAPI("a", withCert(e, "a.test")),
+		newAPI("a2", func(a *store.API) { a.Hosts = []string{"a2.test"} }), // ada's, no certificate
+		newAPI("b", func(a *store.API) { withCert(e, "b.test")(a); bob(a) }),
+		newAPI("bplain", func(a *store.API) { a.Hosts = []string{"bplain.test"}; bob(a) }),
+		newAPI("bany", func(a *store.API) { a.URIs = []string{"/any"}; bob(a) }), // any host nobody claims
+	)
+	for _, tt := range []struct {
+		name, sni, host string
+		status          int
+	}{
+		{"a host with its own certificate is served on it", "a.test", "a.test", http.StatusOK},
+		{"a host without a certificate is served on the default one", "fallback.test", "bplain.test", http.StatusOK},
+		{"the same owner's host without a certificate is served on the owner's", "a.test", "a2.test", http.StatusOK},
+		{"another owner's host with its own certificate is misdirected", "a.test", "b.test", http.StatusMisdirectedRequest},
+		{"a host whose own certificate the default stood in for is misdirected", "fallback.test", "a.test", http.StatusMisdirectedRequest},
+		{"another owner's host without a certificate is misdirected", "a.test", "bplain.test", http.StatusMisdirectedRequest},
+		{"a host nobody claims, answered by another owner's API, is misdirected", "a.test", "nobody.test", http.StatusMisdirectedRequest},
+		{"a host nobody claims is served on the default certificate", "fallback.test", "nobody.test", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/x"
+			if tt.host == "nobody.test" {
+				path = "/any"
+			}
+			req, err := http.NewRequestWithContext(t.Context(), "GET", "https://"+tt.sni+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			before := e.calls.count()
+			res, err := e.secure.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.TLS == nil || res.TLS.ServerName != tt.sni {
+				t.Fatalf("not over TLS with SNI %s: %+v", tt.sni, res.TLS)
+			}
+			if res.StatusCode != tt.status {
+				t.Fatalf("SNI %s, Host %s = %d %s, want %d", tt.sni, tt.host, res.StatusCode, body, tt.status)
+			}
+			if tt.status == http.StatusMisdirectedRequest && (string(body) != ErrMisdirected.Error() || e.calls.count() != before) {
+				t.Errorf("body %q (calls %d → %d), want %q without a call", body, before, e.calls.count(), ErrMisdirected)
+			}
+		})
 	}
 }

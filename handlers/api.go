@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-openapi/runtime"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/restapi"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
@@ -102,6 +103,12 @@ type Deps struct {
 	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
 	// capped. Defaults 1 MiB and 256 KiB.
 	MaxOutput, MaxLog int
+	// Passwords runs the bcrypt hashing of the passwords of APIs' basic users, shared with
+	// the gateway's checks; default: a pool of the API's own.
+	Passwords *auth.PasswordPool
+
+	// hashPassword hashes a password to store; auth.HashPassword unless a test watches it.
+	hashPassword func(password string) ([]byte, error)
 }
 
 // API implements every operation of swagger/swagger.yml. restapi.Config embeds one
@@ -119,6 +126,9 @@ type API struct {
 	maxCallBody int64
 	maxOutput   int
 	maxLog      int
+	// passwords bounds the bcrypt work of requests, one at a time per caller.
+	passwords    *auth.PasswordPool
+	hashPassword func(password string) ([]byte, error)
 }
 
 // New returns the API over its dependencies.
@@ -135,7 +145,13 @@ func New(d Deps) *API {
 	if d.MaxLog <= 0 {
 		d.MaxLog = 256 << 10
 	}
-	return &API{store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
+	if d.Passwords == nil {
+		d.Passwords = auth.NewPasswordPool(0)
+	}
+	if d.hashPassword == nil {
+		d.hashPassword = auth.HashPassword
+	}
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
 		corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 

@@ -48,8 +48,12 @@ func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middle
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}
+	hashes, err := a.hashPasswords(ctx, in.BasicUsers)
+	if err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
 	api := store.API{Name: in.Name, Owner: caller(ctx).Name, Enabled: true, MaxBodyBytes: store.DefaultAPIMaxBody}
-	if err := patchAPI(&api, in); err != nil {
+	if err := patchAPI(&api, in, hashes); err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
 	if err := a.checkOIDCSource(api); err != nil {
@@ -91,6 +95,10 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}
+	hashes, err := a.hashPasswords(ctx, in.BasicUsers) // before the store write: it waits for nothing slow
+	if err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
 	guard := apiGuard(ctx, params.API)
 	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
 		if err := guard(api.Owner); err != nil { // in the transaction: the owner cannot change meanwhile
@@ -100,7 +108,7 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 			auditNote(ctx, slog.String("old_owner", api.Owner), slog.String("new_owner", in.Owner))
 			api.Owner = in.Owner
 		}
-		if err := patchAPI(api, in); err != nil {
+		if err := patchAPI(api, in, hashes); err != nil {
 			return err
 		}
 		return a.checkOIDCSource(*api)
@@ -161,8 +169,9 @@ func ownerFilter(who auth.Identity, param *string, what string) (string, error) 
 }
 
 // patchAPI sets the fields present in m: lists and objects given replace the old ones.
-// Passwords are hashed here; a basic user sent without a password keeps its old one.
-func patchAPI(api *store.API, m *models.API) error {
+// The basic users' passwords come hashed (hashPasswords); a basic user sent without a
+// password keeps its old one.
+func patchAPI(api *store.API, m *models.API, hashes map[string][]byte) error {
 	if m.Function != nil {
 		api.App, api.Route = *m.Function.App, *m.Function.Route
 	}
@@ -200,7 +209,7 @@ func patchAPI(api *store.API, m *models.API) error {
 		}
 	}
 	if m.BasicUsers != nil {
-		users, err := basicUsers(api.BasicUsers, m.BasicUsers)
+		users, err := basicUsers(api.BasicUsers, m.BasicUsers, hashes)
 		if err != nil {
 			return err
 		}
@@ -232,8 +241,49 @@ func setTLS(api *store.API, t *models.APITLS) error {
 	return nil
 }
 
-// basicUsers hashes the passwords given; a user without one keeps its old hash.
-func basicUsers(old []store.BasicUser, in []*models.APIBasicUser) ([]store.BasicUser, error) {
+// hashPasswords hashes the passwords sent with basic users, by username, in the server's
+// password pool: one at a time per caller, so that one caller's many users (or many
+// requests) wait for their own hashes and never take the slots of others. It runs before
+// the store write, never inside it. Users sent without a password are not hashed (they
+// keep the stored hash); a password sent is hashed even if it is the stored one, since
+// comparing it with the stored hash would cost a bcrypt run too. Too many users, or a
+// password bcrypt cannot take, are refused before any hashing.
+func (a *API) hashPasswords(ctx context.Context, users []*models.APIBasicUser) (map[string][]byte, error) {
+	if len(users) > store.MaxAPIUsers {
+		return nil, errInvalidField("basic_users", fmt.Sprintf("at most %d users", store.MaxAPIUsers))
+	}
+	for _, u := range users {
+		if len(u.Password) > maxPasswordBytes {
+			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q: a password is at most %d bytes", *u.Username, maxPasswordBytes))
+		}
+	}
+	hashes := map[string][]byte{}
+	key := "owner " + caller(ctx).Name
+	for _, u := range users {
+		if u.Password == "" {
+			continue
+		}
+		var (
+			hash    []byte
+			hashErr error
+		)
+		if err := a.passwords.Run(ctx, key, func() { hash, hashErr = a.hashPassword(u.Password) }); err != nil {
+			return nil, err
+		}
+		if hashErr != nil {
+			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q: %v", *u.Username, hashErr))
+		}
+		hashes[*u.Username] = hash
+	}
+	return hashes, nil
+}
+
+// maxPasswordBytes is the longest password bcrypt takes.
+const maxPasswordBytes = 72
+
+// basicUsers are the users sent, with the hashes of the passwords sent; a user sent
+// without one keeps its old hash.
+func basicUsers(old []store.BasicUser, in []*models.APIBasicUser, hashes map[string][]byte) ([]store.BasicUser, error) {
 	oldHash := map[string][]byte{}
 	for _, u := range old {
 		oldHash[u.Username] = u.Hash
@@ -243,10 +293,7 @@ func basicUsers(old []store.BasicUser, in []*models.APIBasicUser) ([]store.Basic
 		name := *u.Username
 		hash := oldHash[name]
 		if u.Password != "" {
-			var err error
-			if hash, err = auth.HashPassword(u.Password); err != nil {
-				return nil, errInvalidField("basic_users", fmt.Sprintf("user %q: %v", name, err))
-			}
+			hash = hashes[name]
 		}
 		if hash == nil {
 			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q needs a password", name))

@@ -177,3 +177,33 @@ func TestAPIValidation(t *testing.T) {
 	expect(t, f.as(t, f.bob, "DELETE", "/v1/apis/x2", ""), 404)
 	expect(t, f.as(t, f.alice, "GET", "/v1/apis/x2", ""), 200)
 }
+
+// TestHostlessAPIsOfOneOwner: an API without hosts answers any host nobody claims, so two
+// owners' host-less APIs would share every such origin: the second owner gets 409.
+func TestHostlessAPIsOfOneOwner(t *testing.T) {
+	f := newAuthFixture(t)
+	api := func(name, app, uri, extra string) string {
+		return `{"api":{"name":"` + name + `","function":{"app":"` + app + `","route":"/f"},"uris":["` + uri + `"]` + extra + `}}`
+	}
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", api("root", "a", "/", "")), 201)
+	for _, tt := range []struct {
+		name, token, method, path, body string
+		status                          int
+	}{
+		{"another owner's host-less API on another path is refused", f.bob, "POST", "/v1/apis", api("bcatch", "b", "/bcatch", ""), 409},
+		{"the holder adds another", f.alice, "POST", "/v1/apis", api("more", "a", "/more", ""), 201},
+		{"another owner names its hosts", f.bob, "POST", "/v1/apis", api("bob", "b", "/", `,"hosts":["bob.example.com"]`), 201},
+		{"another owner may not drop its hosts", f.bob, "PATCH", "/v1/apis/bob", `{"api":{"hosts":[]}}`, 409},
+		{"an admin may not give a host-less API to another owner", f.admin, "PATCH", "/v1/apis/more", `{"api":{"owner":"bob"}}`, 409},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.as(t, tt.token, tt.method, tt.path, tt.body)
+			expect(t, res, tt.status)
+			if tt.status == 409 {
+				if msg, _ := get(res.body, "error", "message").(string); !strings.Contains(msg, "hosts") || strings.Contains(msg, "alice") {
+					t.Errorf("message %q: want it to say to name hosts, without naming the holder", msg)
+				}
+			}
+		})
+	}
+}

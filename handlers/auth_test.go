@@ -58,6 +58,12 @@ func (b *syncBuffer) String() string {
 
 func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 	t.Helper()
+	return newAuthFixtureWith(t, nil, cors...)
+}
+
+// newAuthFixtureWith is newAuthFixture with its Deps changed by mod.
+func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixture {
+	t.Helper()
 	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +82,15 @@ func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 	}
 	other, _ := auth.NewSecret(f.aliceTok)
 	f.wrong = other
-	f.h, err = New(Deps{
+	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
 		Audit: slog.New(slog.NewJSONHandler(f.audit, nil)),
 		Log:   slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}).Handler()
+	}
+	if mod != nil {
+		mod(&d)
+	}
+	f.h, err = New(d).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

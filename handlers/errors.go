@@ -62,6 +62,8 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusNotFound, message: err.Error()}
 	case errors.Is(err, gateway.ErrAPIUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(60)}
+	case errors.Is(err, gateway.ErrMisdirected):
+		return &apiError{status: http.StatusMisdirectedRequest, message: err.Error()}
 	case errors.Is(err, gateway.ErrBadPath):
 		return &apiError{status: http.StatusBadRequest, message: err.Error(), fields: "path"}
 	case errors.Is(err, gateway.ErrHTTPSRequired):

@@ -34,9 +34,10 @@ const (
 const (
 	DefaultAPIMaxBody = 1 << 20
 	MaxAPIMaxBody     = 100 << 20
-	maxAPIHosts       = 64
-	maxAPIURIs        = 64
-	maxAPIUsers       = 100
+	// MaxAPIUsers bounds an API's basic users: each password sent costs a bcrypt hash.
+	MaxAPIUsers = 20
+	maxAPIHosts = 64
+	maxAPIURIs  = 64
 )
 
 // API exposes one function (an app's route) on the gateway, on hosts and paths of its own.
@@ -176,8 +177,8 @@ func (a *API) Validate() error {
 		return invalid("oidc.issuer", "issuer %q must be an absolute http(s) URL", a.OIDCIssuer)
 	case a.Auth == APIAuthBasic && len(a.BasicUsers) == 0:
 		return invalid("basic_users", "basic authentication needs at least one user")
-	case len(a.BasicUsers) > maxAPIUsers:
-		return invalid("basic_users", "at most %d users", maxAPIUsers)
+	case len(a.BasicUsers) > MaxAPIUsers:
+		return invalid("basic_users", "at most %d users", MaxAPIUsers)
 	case a.Timeout < 0 || a.Timeout > MaxTimeout:
 		return invalid("timeout", "timeout must be between 1 and %d seconds (0: the route's)", MaxTimeout)
 	case a.MaxBodyBytes < 0 || a.MaxBodyBytes > MaxAPIMaxBody:
@@ -341,7 +342,9 @@ func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (A
 
 // checkAPIOverlap refuses an API that another would be confused with, or a host another
 // owner's API has: hostnames belong to one owner, so nobody serves pages in another's origin.
-// Another owner's APIs are never named.
+// For the same reason APIs without hosts, which answer any host nobody claims, belong to one
+// owner at a time: the first to have one, until it has none left. Another owner's APIs are
+// never named.
 func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 	return b.ForEach(func(k, v []byte) error {
 		if string(k) == a.Name {
@@ -352,6 +355,9 @@ func checkAPIOverlap(b *bolt.Bucket, a *API) error {
 			return fmt.Errorf("decode API %s: %w", k, err)
 		}
 		if other.Owner != a.Owner {
+			if len(a.Hosts) == 0 && len(other.Hosts) == 0 {
+				return errorf(ErrConflict, "another owner's APIs answer any host (those without hosts): name the hosts this API answers")
+			}
 			if host, clash := a.hostClaimedBy(&other); clash {
 				return errorf(ErrConflict, "host %q is taken: another owner's API serves it", host)
 			}

@@ -288,3 +288,67 @@ func TestGatewayHTTPSPortFlag(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGatewayMisdirected: over real TLS connections to the server's gateway, a request whose
+// Host is another owner's API than the one whose certificate the SNI chose gets 421 with the
+// Error body; a request that agrees with its connection is served (here: 502, as the API's
+// function does not exist, which the gateway says only once it serves the API).
+func TestGatewayMisdirected(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	_, secure := s.gatewayAddrs(t)
+	dir := t.TempDir()
+	pool := x509.NewCertPool()
+	for _, api := range []struct{ name, host, owner string }{{"ada", "a.shop.test", "ada"}, {"bob", "b.shop.test", "bob"}} {
+		certFile, keyFile := filepath.Join(dir, api.name+".pem"), filepath.Join(dir, api.name+".key")
+		pool.AddCert(writeCertFor(t, certFile, keyFile, api.host))
+		certPEM, _ := os.ReadFile(certFile)
+		keyPEM, _ := os.ReadFile(keyFile)
+		body, _ := json.Marshal(map[string]any{"api": map[string]any{
+			"name": api.name, "function": map[string]string{"app": "nope", "route": "/f"}, "hosts": []string{api.host},
+			"uris": []string{"/"}, "tls": map[string]string{"certificate": string(certPEM), "key": string(keyPEM)},
+		}})
+		s.mustCall(t, "POST", "/v1/apis", string(body), 201)
+		s.mustCall(t, "PATCH", "/v1/apis/"+api.name, `{"api":{"owner":"`+api.owner+`"}}`, 200)
+	}
+	send := func(sni, host string) (*http.Response, string, error) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: sni}}}
+		defer client.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", "https://"+secure+"/x", nil)
+		req.Host = host
+		res, err := client.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b), nil
+	}
+	eventually(t, "APIs served", func() error {
+		if res, raw, err := send("b.shop.test", "b.shop.test"); err != nil || res.StatusCode != 502 {
+			return fmt.Errorf("%v %v %s", err, res, raw)
+		}
+		return nil
+	})
+	for _, tt := range []struct {
+		sni, host string
+		status    int
+	}{
+		{"a.shop.test", "a.shop.test", 502},
+		{"a.shop.test", "b.shop.test", 421},
+		{"b.shop.test", "a.shop.test", 421},
+	} {
+		res, raw, err := send(tt.sni, tt.host)
+		if err != nil {
+			t.Fatalf("SNI %s, Host %s: %v", tt.sni, tt.host, err)
+		}
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if res.StatusCode != tt.status || json.Unmarshal([]byte(raw), &e) != nil || e.Error.Message == "" ||
+			res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("SNI %s, Host %s: %d %s %q, want %d with the Error body", tt.sni, tt.host, res.StatusCode,
+				res.Header.Get("Content-Type"), raw, tt.status)
+		}
+	}
+}

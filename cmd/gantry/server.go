@@ -256,10 +256,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer closeAudit()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	passwords := auth.NewPasswordPool(0) // the bcrypt work of the management API and the gateway
 	api := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
-		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil,
+		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
 	h, err := api.Handler()
 	if err != nil {
@@ -269,7 +270,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, metrics: metrics, log: log})
+	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, passwords: passwords, metrics: metrics, log: log})
 	if err != nil {
 		closeListeners(listeners)
 		return err

@@ -20,11 +20,12 @@ import (
 
 // gatewayDeps are what the gateway is built on.
 type gatewayDeps struct {
-	store   *store.DB
-	calls   gateway.Calls
-	oidc    *auth.OIDCConfig
-	metrics prometheus.Registerer
-	log     *slog.Logger
+	store     *store.DB
+	calls     gateway.Calls
+	oidc      *auth.OIDCConfig
+	passwords *auth.PasswordPool // shared with the management API
+	metrics   prometheus.Registerer
+	log       *slog.Logger
 }
 
 // startGateway opens the gateway's listeners (--gateway-addr, --gateway-tls-addr; either may be
@@ -74,7 +75,7 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (lns []l
 		return nil, nil, nil, fmt.Errorf("open the gateway access log: %w", err)
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
-		Store: d.store, Calls: d.calls, OIDC: d.oidc, DefaultCert: defaultCert, HTTPSPort: httpsPort,
+		Store: d.store, Calls: d.calls, OIDC: d.oidc, Passwords: d.passwords, DefaultCert: defaultCert, HTTPSPort: httpsPort,
 		Log: d.log, AccessLog: access, Registerer: d.metrics,
 	})
 	if err != nil {

@@ -30,8 +30,10 @@ type API struct {
 	// Enum: ["public","basic","oidc"]
 	Authentication string `json:"authentication,omitempty"`
 
-	// Users of `basic` authentication. Passwords are stored hashed (bcrypt) and never returned.
-	// Max Items: 100
+	// Users of `basic` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)
+	// and never returned; each password sent costs one bcrypt hash, run one at a time per caller.
+	//
+	// Max Items: 20
 	BasicUsers []*APIBasicUser `json:"basic_users"`
 
 	// cors
@@ -47,7 +49,11 @@ type API struct {
 	// function
 	Function *APIFunction `json:"function,omitempty"`
 
-	// Hostnames the API answers on; `*.example.com` matches any subdomain. None means any host.
+	// Hostnames the API answers on; `*.example.com` matches any subdomain. A host (or a wildcard
+	// covering it) belongs to one owner: another owner's gets 409. None means any host that no
+	// other owner's API claims; APIs without hosts belong to one owner at a time (the first to
+	// have one, until it has none left), so another owner's gets 409.
+	//
 	// Max Items: 64
 	Hosts []string `json:"hosts"`
 
@@ -229,7 +235,7 @@ func (m *API) validateBasicUsers(formats strfmt.Registry) error {
 
 	iBasicUsersSize := int64(len(m.BasicUsers))
 
-	if err := validate.MaxItems("basic_users", "body", iBasicUsersSize, 100); err != nil {
+	if err := validate.MaxItems("basic_users", "body", iBasicUsersSize, 20); err != nil {
 		return err
 	}
 

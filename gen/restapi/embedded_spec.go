@@ -177,7 +177,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -1231,9 +1231,9 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
           "type": "array",
-          "maxItems": 100,
+          "maxItems": 20,
           "items": {
             "$ref": "#/definitions/ApiBasicUser"
           }
@@ -1256,7 +1256,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
           "type": "array",
           "maxItems": 64,
           "items": {
@@ -2601,7 +2601,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one). An admin may give the API to another\n` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -4254,9 +4254,9 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication. Passwords are stored hashed (bcrypt) and never returned.",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
           "type": "array",
-          "maxItems": 100,
+          "maxItems": 20,
           "items": {
             "$ref": "#/definitions/ApiBasicUser"
           }
@@ -4279,7 +4279,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. None means any host.",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
           "type": "array",
           "maxItems": 64,
           "items": {

@@ -344,8 +344,9 @@ func (a *Client) ListApisContext(ctx context.Context, params *ListApisParams, au
 //
 // Only the fields present change; a list given replaces the old list. `tls` given replaces the
 // certificate and key (`{"tls":{}}` removes them); `basic_users` given replaces the users (a
-// user sent without `password` keeps its current one). An admin may give the API to another
-// `owner`.
+// user sent without `password` keeps its current one, at no cost; a password sent is hashed
+// again even if unchanged, as comparing it with the stored hash costs as much). An admin may
+// give the API to another `owner`.
 // .
 //
 // This method does not support injected context.
@@ -367,8 +368,9 @@ func (a *Client) PatchAPI(params *PatchAPIParams, authInfo runtime.ClientAuthInf
 //
 // Only the fields present change; a list given replaces the old list. `tls` given replaces the
 // certificate and key (`{"tls":{}}` removes them); `basic_users` given replaces the users (a
-// user sent without `password` keeps its current one). An admin may give the API to another
-// `owner`.
+// user sent without `password` keeps its current one, at no cost; a password sent is hashed
+// again even if unchanged, as comparing it with the stored hash costs as much). An admin may
+// give the API to another `owner`.
 // .
 //
 // Do not use the deprecated [PatchAPIParams.Context] with this method: it would be ignored.

@@ -33,8 +33,9 @@ func NewPatchAPI(ctx *middleware.Context, handler PatchAPIHandler) *PatchAPI {
 //
 // Only the fields present change; a list given replaces the old list. `tls` given replaces the
 // certificate and key (`{"tls":{}}` removes them); `basic_users` given replaces the users (a
-// user sent without `password` keeps its current one). An admin may give the API to another
-// `owner`.
+// user sent without `password` keeps its current one, at no cost; a password sent is hashed
+// again even if unchanged, as comparing it with the stored hash costs as much). An admin may
+// give the API to another `owner`.
 type PatchAPI struct {
 	Context *middleware.Context
 	Handler PatchAPIHandler
