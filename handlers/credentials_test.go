@@ -48,6 +48,7 @@ func (f *seenFunctions) seen() http.Header {
 }
 
 func (*seenFunctions) EnsureImage(context.Context, string) error { return nil }
+func (*seenFunctions) NetworkAllowed(string, string) error       { return nil }
 func (*seenFunctions) DrainRoute(string, string)                 {}
 func (*seenFunctions) DrainApp(string)                           {}
 func (*seenFunctions) Cancel(context.Context, string) (store.Execution, error) {
