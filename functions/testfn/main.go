@@ -436,8 +436,17 @@ func serveHTTP(f *fn) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	// TESTFN_UNIX_SOCKET serves the same handler on a Unix socket too: the runner's transport
+	// benchmark compares it with TCP over the bridge.
+	if path := os.Getenv("TESTFN_UNIX_SOCKET"); path != "" {
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
