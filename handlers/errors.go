@@ -85,7 +85,9 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
 	case errors.Is(err, runner.ErrShuttingDown):
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}
-	case errors.Is(err, runner.ErrNetworkUnavailable), errors.Is(err, runner.ErrNetworkNotAllowed):
+	case errors.Is(err, runner.ErrNetworkNotAllowed): // the app changed hands, or the network was unregistered
+		return &apiError{status: http.StatusForbidden, message: "the function may not run on its route's network: " + err.Error()}
+	case errors.Is(err, runner.ErrNetworkUnavailable):
 		log.Warn("route network unavailable", "err", err)
 		return &apiError{status: http.StatusServiceUnavailable, message: "the function's network is unavailable: " + err.Error(), header: retryAfter(30)}
 	case errors.Is(err, runner.ErrHeadersTooLarge):

@@ -225,11 +225,12 @@ func backoff(base time.Duration, attempt int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// retryable reports failures that are Gantry's or Docker's, not the function's.
+// retryable reports failures that are Gantry's or Docker's, not the function's, and that
+// another attempt may not meet (a network the owner may not use stays so).
 func retryable(err error) bool {
 	var fe *FunctionError
 	switch {
-	case err == nil, errors.As(err, &fe), errors.Is(err, ErrTimeout):
+	case err == nil, errors.As(err, &fe), errors.Is(err, ErrTimeout), errors.Is(err, ErrNetworkNotAllowed):
 		return false
 	case errors.Is(err, context.Canceled):
 		return false

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -60,6 +61,55 @@ func TestResponseHeadIsReadWithinItsBound(t *testing.T) {
 	}
 }
 
+// TestResponseHeadsAreParsedWithinBounds: interim heads are skipped, the fields of all heads
+// are bounded (many tiny headers cost more memory than their bytes), lines of a body are
+// not taken for fields, and statuses HTTP/1.1 gives no meaning to are refused.
+func TestResponseHeadsAreParsedWithinBounds(t *testing.T) {
+	fields := func(n int) string { return strings.Repeat("A: b\r\n", n) }
+	tests := []struct {
+		name, stream string
+		status       int    // of the answer, when it is read
+		body         string // of the answer
+		err          string // what the error says, when it is not
+	}{
+		{"an answer is read", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+		{"an early hint before it is skipped",
+			"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 201, "ok", ""},
+		{"five interim heads are skipped",
+			strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 5) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+		{"a sixth is a broken protocol", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 6) + "HTTP/1.1 200 OK\r\n\r\n", 0, "", "interim"},
+		{"a switch of protocols is a broken protocol", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", 0, "", "status 101"},
+		{"a status under 100 is a broken protocol", "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n", 0, "", "status 99"},
+		{"a status over 599 is a broken protocol", "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n", 0, "", "status 600"},
+		{"100 fields are read", "HTTP/1.1 200 OK\r\n" + fields(99) + "Content-Length: 2\r\n\r\nok", 200, "ok", ""},
+		{"101 fields are too many", "HTTP/1.1 200 OK\r\n" + fields(100) + "Content-Length: 2\r\n\r\nok", 0, "", errHeadTooLarge.Error()},
+		{"10,000 tiny fields within the byte bound are too many", "HTTP/1.1 200 OK\r\n" + fields(10000) + "\r\n", 0, "", errHeadTooLarge.Error()},
+		{"fields of interim heads count", "HTTP/1.1 103 Early Hints\r\n" + fields(60) + "\r\nHTTP/1.1 200 OK\r\n" + fields(41) + "\r\n", 0, "", errHeadTooLarge.Error()},
+		{"lines of a body are not fields",
+			"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("\n\n\n", 1000), 200, strings.Repeat("\n\n\n", 1000), ""},
+	}
+	req, _ := http.NewRequest("GET", "http://function/", nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := &headLimiter{conn: fakeConn{strings.NewReader(tt.stream)}}
+			resp, err := readResponse(bufio.NewReaderSize(lim, 16<<10), lim, 64<<10, req)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("readResponse = %v, want an error about %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("readResponse: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || err != nil || string(body) != tt.body {
+				t.Fatalf("answer %d %q %v, want %d %q", resp.StatusCode, body, err, tt.status, tt.body)
+			}
+		})
+	}
+}
+
 type fakeConn struct{ r *strings.Reader }
 
 func (f fakeConn) Read(p []byte) (int, error)     { return f.r.Read(p) }
@@ -101,23 +151,84 @@ func TestHotFunctionWithAHugeHead(t *testing.T) {
 	}
 }
 
+// TestHotFunctionWithManyHeaders: an answer with more header fields than the bound fails
+// the call as the function's, in both hot formats, and the container is replaced.
+func TestHotFunctionWithManyHeaders(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			rt := testRoute(format, func(rt *store.Route) { rt.Path = "/" + format })
+			res, err := r.Run(context.Background(), testCall(rt, `{"header_count":80}`))
+			if err != nil || res.Header.Get("X-H-79") != "v" {
+				t.Fatalf("80 headers: %v, headers %d", err, len(res.Header))
+			}
+			first := res.Header.Get("X-Container-Id")
+			_, err = r.Run(context.Background(), testCall(rt, fmt.Sprintf(`{"header_count":%d}`, MaxResponseHeaderFields+1)))
+			var fe *FunctionError
+			if !errors.As(err, &fe) || !strings.Contains(fe.Message, "header fields") {
+				t.Fatalf("%d headers: %v, want a FunctionError about the header fields", MaxResponseHeaderFields+1, err)
+			}
+			res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
+			if err != nil || string(res.Body) != "Hello next!" || res.Header.Get("X-Container-Id") == first {
+				t.Fatalf("the call after: %q %v, from container %q (before: %q)", res.Body, err, res.Header.Get("X-Container-Id"), first)
+			}
+		})
+	}
+}
+
+// TestHotFunctionWithEarlyHints: interim 1xx responses of an http-format function are not
+// its answer; the answer that follows is, and the next call gets its own. More interim
+// responses than the bound break the protocol: 502 and a new container.
+func TestHotFunctionWithEarlyHints(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	rt := testRoute(store.FormatHTTP, nil)
+	res, err := r.Run(context.Background(), testCall(rt, `{"interim":[103,103],"name":"hinted"}`))
+	if err != nil || res.Status != 200 || string(res.Body) != "Hello hinted!" {
+		t.Fatalf("a call answered after two early hints: %v %+v", err, res)
+	}
+	first := res.Header.Get("X-Container-Id")
+	res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
+	if err != nil || string(res.Body) != "Hello next!" || res.Header.Get("X-Container-Id") != first {
+		t.Fatalf("the next call on the same container: %v %q from %q (before: %q)", err, res.Body, res.Header.Get("X-Container-Id"), first)
+	}
+	_, err = r.Run(context.Background(), testCall(rt, `{"interim":[103,103,103,103,103,103]}`))
+	var fe *FunctionError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "interim") {
+		t.Fatalf("six early hints: %v, want a FunctionError about interim responses", err)
+	}
+	res, err = r.Run(context.Background(), testCall(rt, `{"name":"after"}`))
+	if err != nil || string(res.Body) != "Hello after!" || res.Header.Get("X-Container-Id") == first {
+		t.Fatalf("the call after: %v %q from %q (before: %q)", err, res.Body, res.Header.Get("X-Container-Id"), first)
+	}
+}
+
 func TestCallEnvBounds(t *testing.T) {
 	big := strings.Repeat("h", MaxHeaderEnvBytes)
 	tests := []struct {
 		name   string
 		url    string
+		params store.Params
 		header http.Header
 		want   error
 	}{
-		{"ordinary headers fit", "/fn?x=1", http.Header{"Accept": {"*/*"}, "X-Many": {"a", "b"}}, nil},
-		{"one header of 128 KiB does not", "/fn", http.Header{"X-Big": {strings.Repeat("h", 128<<10)}}, ErrHeadersTooLarge},
-		{"headers that add up past the bound do not", "/fn", http.Header{"X-A": {big[:MaxHeaderEnvBytes/2]}, "X-B": {big[:MaxHeaderEnvBytes/2]}}, ErrHeadersTooLarge},
-		{"a URL of 16 KiB fits", "/" + strings.Repeat("u", MaxURLEnvBytes-1), nil, nil},
-		{"a longer URL does not", "/" + strings.Repeat("u", MaxURLEnvBytes), nil, ErrURLTooLong},
+		{"ordinary headers fit", "/fn?x=1", nil, http.Header{"Accept": {"*/*"}, "X-Many": {"a", "b"}}, nil},
+		{"one header of 128 KiB does not", "/fn", nil, http.Header{"X-Big": {strings.Repeat("h", 128<<10)}}, ErrHeadersTooLarge},
+		{"headers that add up past the bound do not", "/fn", nil, http.Header{"X-A": {big[:MaxHeaderEnvBytes/2]}, "X-B": {big[:MaxHeaderEnvBytes/2]}}, ErrHeadersTooLarge},
+		{"a URL of 16 KiB fits", "/" + strings.Repeat("u", MaxURLEnvBytes-1), nil, nil, nil},
+		{"a longer URL does not", "/" + strings.Repeat("u", MaxURLEnvBytes), nil, nil, ErrURLTooLong},
+		{"a URL of 16 KiB that is all one parameter fits",
+			"/" + strings.Repeat("u", MaxURLEnvBytes-1), store.Params{"rest": strings.Repeat("u", MaxURLEnvBytes-len("FN_PARAM_=rest"))}, nil, nil},
+		// The gateway passes the parameters apart from a short URL: they are bounded too.
+		{"a parameter of 200 KiB beside a short URL does not", "/", store.Params{"id": strings.Repeat("p", 200<<10)}, nil, ErrURLTooLong},
+		{"parameters that add up past the bound do not", "/",
+			store.Params{"a": strings.Repeat("p", MaxParamEnvBytes/2), "b": strings.Repeat("p", MaxParamEnvBytes/2)}, nil, ErrURLTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := checkCallEnv(tt.url, tt.header); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			if err := checkCallEnv(tt.url, tt.params, tt.header); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("checkCallEnv = %v, want %v", err, tt.want)
 			}
 		})

@@ -23,7 +23,7 @@ var (
 	// container's environment takes (MaxHeaderEnvBytes) (431).
 	ErrHeadersTooLarge = errors.New("request headers too large")
 	// ErrURLTooLong: a default-format call's URL is more than its container's environment
-	// takes (MaxURLEnvBytes) (414).
+	// takes (MaxURLEnvBytes), or its path parameters are more than MaxParamEnvBytes (414).
 	ErrURLTooLong = errors.New("request URL too long")
 	// ErrStartTimeout: Docker did not create and start the container within StartTimeout (503).
 	ErrStartTimeout = errors.New("the function's container did not start in time; Docker may be overloaded")

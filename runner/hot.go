@@ -155,6 +155,9 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 		conn, err := d.DialContext(ctx, "tcp", c.addr)
 		if err == nil {
 			conn.Close()
+			if !c.alive() { // whoever answered has the address of a container that died
+				return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
+			}
 			return nil
 		}
 		select {
@@ -357,8 +360,8 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	body := newCappedBuffer(r.opts.MaxOutputBytes)
 	_, err = io.Copy(body, resp.Body) // read to the end, so the connection can serve the next call
 	resp.Body.Close()
-	if err != nil || resp.Close {
-		c.closeConn()
+	if err != nil || resp.Close || c.br.Buffered() > 0 {
+		c.closeConn() // bytes past the answer are no answer to the next call: start afresh
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
@@ -375,49 +378,13 @@ func (c *hotContainer) dial(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to the function: %w", err)
 	}
+	if !c.alive() { // Docker gives a dead container's address to the next one: never talk to that
+		conn.Close()
+		return errors.New("connect to the function: its container exited")
+	}
 	c.conn, c.head = conn, headLimiter{conn: conn, left: math.MaxInt}
 	c.br, c.bw = bufio.NewReaderSize(&c.head, 16<<10), bufio.NewWriterSize(conn, 16<<10)
 	return nil
-}
-
-// errHeadTooLarge: a function's response head went past MaxResponseHeadBytes.
-var errHeadTooLarge = errors.New("response head too large")
-
-// headTooLarge is the function's failure to keep its response head within the bound.
-func (r *Runner) headTooLarge() *FunctionError {
-	return &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function failed: its response head (status line and headers) is larger than %d bytes", r.opts.MaxResponseHeadBytes)}
-}
-
-// readResponse reads a response whose head is at most max bytes; br reads from lim.
-func readResponse(br *bufio.Reader, lim *headLimiter, max int, req *http.Request) (*http.Response, error) {
-	lim.left = max
-	resp, err := http.ReadResponse(br, req)
-	exhausted := lim.left <= 0 // the error is whatever the head parser made of the cut
-	lim.left = math.MaxInt
-	if err != nil && exhausted {
-		return nil, errHeadTooLarge
-	}
-	return resp, err
-}
-
-// headLimiter reads from a connection, no more than left bytes: while a response head is
-// read, left is the bound of the head (less what the reader buffers ahead of it), so a
-// function cannot make Gantry hold more than that of headers in memory.
-type headLimiter struct {
-	conn net.Conn
-	left int
-}
-
-func (l *headLimiter) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		return 0, errHeadTooLarge
-	}
-	if len(p) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.conn.Read(p)
-	l.left -= n
-	return n, err
 }
 
 func (c *hotContainer) closeConn() {
@@ -442,10 +409,10 @@ type jsonRequest struct {
 }
 
 type jsonResponse struct {
-	Status       int                 `json:"status"`
-	Headers      map[string][]string `json:"headers"`
-	Body         string              `json:"body"`
-	BodyEncoding string              `json:"body_encoding"`
+	Status       int             `json:"status"`
+	Headers      json.RawMessage `json:"headers"` // decoded once its size is checked
+	Body         string          `json:"body"`
+	BodyEncoding string          `json:"body_encoding"`
 }
 
 // callJSON writes the request envelope on the container's stdin and reads one response
@@ -498,7 +465,17 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if err := json.Unmarshal(a.line, &out); err != nil {
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid response envelope: %v", err)}
 	}
-	if headSize(out.Headers) > r.opts.MaxResponseHeadBytes {
+	// The headers are decoded only within the head's bounds, as those of the http format.
+	if len(out.Headers) > r.opts.MaxResponseHeadBytes {
+		return nil, r.headTooLarge()
+	}
+	var headers map[string][]string
+	if len(out.Headers) > 0 {
+		if err := json.Unmarshal(out.Headers, &headers); err != nil {
+			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid headers: %v", err)}
+		}
+	}
+	if size, fields := headSize(headers); size > r.opts.MaxResponseHeadBytes || fields > MaxResponseHeaderFields {
 		return nil, r.headTooLarge()
 	}
 	body := []byte(out.Body)
@@ -515,18 +492,19 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if out.Status < 200 || out.Status > 599 {
 		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
 	}
-	return &Result{Status: out.Status, Header: answerHeader(out.Headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
+	return &Result{Status: out.Status, Header: answerHeader(headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
 }
 
-// headSize is the size of headers as a response head carries them ("Name: value\r\n").
-func headSize(h map[string][]string) int {
-	n := 0
+// headSize is the size of headers as a response head carries them ("Name: value\r\n"),
+// and their number of fields; a name without values counts as one empty field.
+func headSize(h map[string][]string) (size, fields int) {
 	for k, vs := range h {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
+		size, fields = size+len(k)+4, fields+max(len(vs), 1)
+		for i, v := range vs {
+			size += len(v) + min(i, 1)*(len(k)+4)
 		}
 	}
-	return n
+	return size, fields
 }
 
 // readLine reads up to and without the next '\n', failing on lines longer than max.

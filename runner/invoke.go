@@ -116,7 +116,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Response, error) {
 		url += "?" + req.Query
 	}
 	if route.Format == store.FormatDefault {
-		if err := checkCallEnv(url, header); err != nil {
+		if err := checkCallEnv(url, params, header); err != nil {
 			return nil, err
 		}
 	}

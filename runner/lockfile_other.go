@@ -2,5 +2,7 @@
 
 package runner
 
+import "context"
+
 // lockFile takes no lock where flock is not available.
-func lockFile(string) (func(), error) { return func() {}, nil }
+func lockFile(context.Context, string) (func(), error) { return func() {}, nil }

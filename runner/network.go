@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
@@ -33,10 +35,12 @@ const (
 	DefaultFunctionNetwork = "gantry-functions"
 	// iccOption turns inter-container communication on a bridge network on or off.
 	iccOption = "com.docker.network.bridge.enable_icc"
+	// lockWait bounds the wait for another process creating the function network.
+	lockWait = 10 * time.Second
 )
 
 // ErrNetworkNotAllowed: a route names a network its app's owner may not use (400 when a
-// route is written, 503 when a call finds it so).
+// route is written, 403 when a call finds it so; an async call is not retried).
 var ErrNetworkNotAllowed = errors.New("network not allowed")
 
 // ErrNetworkUnavailable: the route's network is not there in Docker, or is not set up as
@@ -48,8 +52,9 @@ type networks struct {
 	managed    string              // Docker name of the function network
 	registered map[string][]string // name → owners who may use it (none listed: everyone)
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	resolved map[string]string // route network name → Docker network ID, once checked
+	resolve  sync.Mutex        // held while a network is looked up or created in Docker
 }
 
 func newNetworks(managed string, registered map[string][]string) *networks {
@@ -70,6 +75,26 @@ func (n *networks) allowed(owner, name string) error {
 		return fmt.Errorf("%w: network %q is registered for other owners", ErrNetworkNotAllowed, name)
 	}
 	return nil
+}
+
+// warnSharedNetworks warns of each registered network that more than one owner may use
+// while its containers reach each other: a tenant's function could reach another's there.
+func (r *Runner) warnSharedNetworks(ctx context.Context) {
+	for name, owners := range r.nets.registered {
+		if len(owners) == 1 {
+			continue
+		}
+		info, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil || info.Name != name || info.Options[iccOption] == "false" {
+			continue // missing (calls say so) or isolated
+		}
+		who := "every owner"
+		if len(owners) > 1 {
+			who = strings.Join(owners, ", ")
+		}
+		r.log.Warn("a registered network is shared while its containers reach each other: the functions of one owner can call another's containers directly; register it for one owner, or create it with "+iccOption+"=false",
+			"network", name, "owners", who)
+	}
 }
 
 // dockerName is the name of the Docker network behind a route network: the name Docker
@@ -94,9 +119,17 @@ func (r *Runner) networkMode(ctx context.Context, name string) (string, error) {
 		return store.NetworkNone, nil
 	}
 	n := r.nets
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if id, ok := n.resolved[name]; ok {
+	if _, ok := n.registered[name]; !ok && name != store.NetworkBridge {
+		// Callers check the owner first; this holds for calls recorded before a network
+		// was unregistered (async tasks keep their route as it was).
+		return "", n.allowed("", name)
+	}
+	if id, ok := n.cached(name); ok {
+		return id, nil
+	}
+	n.resolve.Lock() // one lookup at a time; calls on networks already resolved never wait for it
+	defer n.resolve.Unlock()
+	if id, ok := n.cached(name); ok {
 		return id, nil
 	}
 	var (
@@ -111,8 +144,18 @@ func (r *Runner) networkMode(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	n.mu.Lock()
 	n.resolved[name] = id
+	n.mu.Unlock()
 	return id, nil
+}
+
+// cached returns the Docker network ID of a route network resolved before.
+func (n *networks) cached(name string) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	id, ok := n.resolved[name]
+	return id, ok
 }
 
 // forgetNetwork drops what is known of a route network, after Docker said it is gone.
@@ -150,7 +193,11 @@ func (r *Runner) ensureFunctionNetwork(ctx context.Context) (string, error) {
 	if err != nil || found != nil {
 		return r.checkFunctionNetwork(found, err)
 	}
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "gantry-network-"+name+".lock"))
+	// The lock only spares Docker duplicates that would be removed anyway: a process that
+	// holds it too long delays the creation by lockWait at most.
+	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
+	unlock, err := lockFile(lockCtx, filepath.Join(os.TempDir(), "gantry-network-"+name+".lock"))
+	cancel()
 	if err != nil {
 		r.log.Warn("create the function network without a lock", "err", err)
 	}
@@ -158,10 +205,12 @@ func (r *Runner) ensureFunctionNetwork(ctx context.Context) (string, error) {
 	if found, err = r.functionNetwork(ctx); err != nil || found != nil { // made while we waited
 		return r.checkFunctionNetwork(found, err)
 	}
+	ipv6 := false // enable_icc filters IPv4 only: an IPv6 address would reach every container
 	created, err := r.docker.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver:  "bridge",
-		Options: map[string]string{iccOption: "false"},
-		Labels:  map[string]string{LabelManaged: "true"},
+		Driver:     "bridge",
+		EnableIPv6: &ipv6,
+		Options:    map[string]string{iccOption: "false"},
+		Labels:     map[string]string{LabelManaged: "true"},
 	})
 	if err != nil && !errdefs.IsConflict(err) { // a conflict: another Gantry made it meanwhile
 		return "", r.dockerError("create network "+name, err)
@@ -199,8 +248,8 @@ func (r *Runner) checkFunctionNetwork(n *network.Summary, err error) (string, er
 	if err != nil {
 		return "", err
 	}
-	if n.Driver != "bridge" || n.Options[iccOption] != "false" {
-		return "", fmt.Errorf("%w: Docker network %q exists but is not a bridge with %s=false; remove it and Gantry will create it", ErrNetworkUnavailable, n.Name, iccOption)
+	if n.Driver != "bridge" || n.Options[iccOption] != "false" || n.EnableIPv6 {
+		return "", fmt.Errorf("%w: Docker network %q exists but is not an IPv4-only bridge with %s=false; remove it and Gantry will create it", ErrNetworkUnavailable, n.Name, iccOption)
 	}
 	return n.ID, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -104,8 +107,18 @@ func TestNoFunctionReachesAnotherContainer(t *testing.T) {
 	for _, format := range []string{store.FormatDefault, store.FormatHTTP, store.FormatJSON} {
 		t.Run("a function of the "+format+" format cannot connect, but reaches the outside", func(t *testing.T) {
 			t.Parallel()
-			attacker := testRoute(format, func(rt *store.Route) { rt.App, rt.Path = "attacker", "/"+format })
+			attacker := testRoute(format, func(rt *store.Route) { rt.App, rt.Path = "attacker-"+format, "/"+format })
 			got := probe(t, r, attacker, addr, outside)
+			// Docker hands a freed address to the next container: had the victim's gone, the
+			// probe could have reached its own server there. Say so rather than blame isolation.
+			if now, _ := hotAddr(t, r, "victim", DefaultFunctionNetwork); now != addr {
+				t.Fatalf("the victim's container moved from %s to %s during the probe", addr, now)
+			}
+			if format != store.FormatDefault {
+				if own, _ := hotAddr(t, r, attacker.App, DefaultFunctionNetwork); own == addr {
+					t.Fatalf("the %s function's container has the victim's address %s", format, addr)
+				}
+			}
 			if !strings.HasPrefix(got[addr], "error:") {
 				t.Errorf("the %s function reached the victim's container at %s: %q", format, addr, got[addr])
 			}
@@ -199,6 +212,33 @@ func TestNetworksThatCannotServe(t *testing.T) {
 			t.Fatalf("call on a function network with ICC on: %v, want ErrNetworkUnavailable naming %s", err, iccOption)
 		}
 	})
+	t.Run("a function network with IPv6, which enable_icc does not filter", func(t *testing.T) {
+		t.Parallel()
+		name := fmt.Sprintf("gantry-test-ipv6-%d", stamp)
+		ipv6 := true
+		created, err := testDocker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", EnableIPv6: &ipv6,
+			Options: map[string]string{iccOption: "false"},
+			IPAM:    &network.IPAM{Config: []network.IPAMConfig{{Subnet: fmt.Sprintf("fd42:%x:%x::/64", stamp&0xffff, (stamp>>16)&0xffff)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = testDocker.NetworkRemove(ctx, created.ID) })
+		r := newTestRunner(t, Options{FunctionNetwork: name})
+		_, err = r.Run(ctx, testCall(testRoute(store.FormatDefault, nil), ""))
+		if !errors.Is(err, ErrNetworkUnavailable) || !strings.Contains(err.Error(), "IPv4-only") {
+			t.Fatalf("call on a function network with IPv6: %v, want ErrNetworkUnavailable", err)
+		}
+	})
+	t.Run("the function network Gantry creates has no IPv6", func(t *testing.T) {
+		t.Parallel()
+		name := fmt.Sprintf("gantry-test-made-%d", stamp)
+		t.Cleanup(func() { _ = testDocker.NetworkRemove(ctx, name) })
+		newTestRunner(t, Options{FunctionNetwork: name})
+		info, err := testDocker.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil || info.EnableIPv6 || info.Options[iccOption] != "false" {
+			t.Fatalf("the function network: IPv6 %v, %s=%q, %v", info.EnableIPv6, iccOption, info.Options[iccOption], err)
+		}
+	})
 	t.Run("Gantry processes starting together settle on one function network", func(t *testing.T) {
 		t.Parallel()
 		name := fmt.Sprintf("gantry-test-together-%d", stamp)
@@ -235,4 +275,87 @@ func TestNetworksThatCannotServe(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSharedOpenNetworksAreWarnedOf: at start-up the runner warns of each registered network
+// more than one owner may use while its containers reach each other, and of no other.
+func TestSharedOpenNetworksAreWarnedOf(t *testing.T) {
+	t.Parallel()
+	if testDocker == nil {
+		t.Skip("no Docker")
+	}
+	ctx := context.Background()
+	stamp := time.Now().UnixNano()
+	names := map[string]map[string]string{ // name → Docker options
+		fmt.Sprintf("gantry-test-open-all-%d", stamp):     nil,
+		fmt.Sprintf("gantry-test-open-two-%d", stamp):     nil,
+		fmt.Sprintf("gantry-test-open-one-%d", stamp):     nil,
+		fmt.Sprintf("gantry-test-isolated-all-%d", stamp): {iccOption: "false"},
+	}
+	for name, options := range names {
+		created, err := testDocker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Options: options})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = testDocker.NetworkRemove(ctx, created.ID) })
+	}
+	var logged strings.Builder
+	var mu sync.Mutex
+	r, err := New(ctx, testDocker, Options{
+		Instance: fmt.Sprintf("test-warn-%d", stamp), Labels: map[string]string{testLabel: "runner"},
+		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)),
+		Networks: map[string][]string{
+			fmt.Sprintf("gantry-test-open-all-%d", stamp):     nil,
+			fmt.Sprintf("gantry-test-open-two-%d", stamp):     {"alice", "bob"},
+			fmt.Sprintf("gantry-test-open-one-%d", stamp):     {"alice"},
+			fmt.Sprintf("gantry-test-isolated-all-%d", stamp): nil,
+			fmt.Sprintf("gantry-test-missing-%d", stamp):      nil,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(ctx) })
+	mu.Lock()
+	out := logged.String()
+	mu.Unlock()
+	for name, warned := range map[string]bool{"open-all": true, "open-two": true, "open-one": false, "isolated-all": false, "missing": false} {
+		full := fmt.Sprintf("network=gantry-test-%s-%d", name, stamp)
+		if strings.Contains(out, full) != warned {
+			t.Errorf("warned of %s: %v, want %v; log:\n%s", name, !warned, warned, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestDockerNotFoundErrorsAreClassified: Docker's "not found" on creating a container names
+// what is missing; an image whose name says "network" is still a missing image.
+func TestDockerNotFoundErrorsAreClassified(t *testing.T) {
+	tests := []struct {
+		name, msg string
+		want      error
+	}{
+		{"a missing image", "No such image: acme/probe:latest", ErrImageNotFound},
+		{"a missing image named for networks", "No such image: acme/network-probe:latest", ErrImageNotFound},
+		{"a missing network", "network gantry-team not found", ErrNetworkUnavailable},
+		{"a missing network, said otherwise", "No such network: gantry-team", ErrNetworkUnavailable},
+	}
+	r := &Runner{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := r.dockerError("create container", errdefs.ErrNotFound.WithMessage(tt.msg)); !errors.Is(err, tt.want) {
+				t.Fatalf("dockerError(%q) = %v, want %v", tt.msg, err, tt.want)
+			}
+		})
+	}
 }

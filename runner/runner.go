@@ -130,6 +130,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	if _, err := r.networkMode(ctx, store.NetworkBridge); err != nil { // ready before the first call
 		r.log.Warn("the function network is not ready; calls will try again", "network", opts.FunctionNetwork, "err", err)
 	}
+	r.warnSharedNetworks(ctx)
 	r.bg.Add(1)
 	go r.sweeper()
 	return r, nil
@@ -295,6 +296,8 @@ func (r *Runner) dockerError(op string, err error) error {
 	}
 	if errdefs.IsNotFound(err) && (op == "create container" || op == "start container") {
 		switch msg := strings.ToLower(err.Error()); {
+		case strings.Contains(msg, "no such image"): // first: an image's name may say "network"
+			return fmt.Errorf("%w: %v", ErrImageNotFound, err)
 		case strings.Contains(msg, "network"): // removed since Gantry checked it
 			return fmt.Errorf("%w: %v", ErrNetworkUnavailable, err)
 		case strings.Contains(msg, "image"):

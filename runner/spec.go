@@ -111,15 +111,26 @@ func callEnv(c *Call) map[string]string {
 const (
 	// MaxHeaderEnvBytes caps the request headers as FN_HEADER_<NAME>=value variables (431).
 	MaxHeaderEnvBytes = 32 << 10
-	// MaxURLEnvBytes caps FN_REQUEST_URL, and so the FN_PARAM_ values taken from it (414).
+	// MaxURLEnvBytes caps FN_REQUEST_URL (414).
 	MaxURLEnvBytes = 16 << 10
+	// MaxParamEnvBytes caps the path parameters as FN_PARAM_<NAME>=value variables (414).
+	// Parameters come from the request path, which the gateway does not pass on whole in
+	// FN_REQUEST_URL, so they have a budget of their own.
+	MaxParamEnvBytes = 16 << 10
 )
 
-// checkCallEnv refuses a default-format call whose URL or headers would not fit in the
-// container's environment.
-func checkCallEnv(url string, header http.Header) error {
+// checkCallEnv refuses a default-format call whose URL, path parameters or headers would
+// not fit in the container's environment.
+func checkCallEnv(url string, params store.Params, header http.Header) error {
 	if len(url) > MaxURLEnvBytes {
 		return fmt.Errorf("%w: a function of the default format takes a URL of at most %d bytes (its FN_REQUEST_URL)", ErrURLTooLong, MaxURLEnvBytes)
+	}
+	p := 0
+	for k, v := range params {
+		p += len("FN_PARAM_=") + len(k) + len(v)
+	}
+	if p > MaxParamEnvBytes {
+		return fmt.Errorf("%w: a function of the default format takes at most %d bytes of path parameters (its FN_PARAM_ variables)", ErrURLTooLong, MaxParamEnvBytes)
 	}
 	n := 0
 	for k, v := range header {

@@ -160,10 +160,24 @@ func TestRouteNetworks(t *testing.T) {
 	// Alice may use the network registered for her, until Docker loses it.
 	s.mustCallAs(t, alice, "POST", "/v1/apps/alice-app/routes", `{"route":{"path":"/team","image":"`+imgTestfn+`","network":"`+team+`"}}`, 201)
 	s.mustCallAs(t, alice, "POST", "/r/alice-app/team", `{"name":"team"}`, 200)
+
+	// Once the app is bob's, its route's network is not its owner's: calls are forbidden
+	// (403, no Retry-After), and an async call fails at once, without retries.
+	s.mustCall(t, "PATCH", "/v1/apps/alice-app", `{"app":{"owner":"bob"}}`, 200)
+	res, b := s.call(t, "POST", "/r/alice-app/team", `{}`)
+	if res.StatusCode != 403 || !strings.Contains(errorMessage(t, b), "network") || res.Header.Get("Retry-After") != "" {
+		t.Fatalf("a call on a network the new owner may not use: %d %s %v, want 403 naming the network", res.StatusCode, b, res.Header)
+	}
+	if res, b = s.callWith(t, "POST", "/r/alice-app/team", `{}`, "Gantry-Invoke-Type", "async"); res.StatusCode != 403 {
+		t.Fatalf("an async call on a network the new owner may not use: %d %s, want 403 before it is accepted", res.StatusCode, b)
+	}
+	s.mustCall(t, "PATCH", "/v1/apps/alice-app", `{"app":{"owner":"alice"}}`, 200)
+	s.mustCallAs(t, alice, "POST", "/r/alice-app/team", `{"name":"team"}`, 200)
+
 	if err := docker.NetworkRemove(ctx, created.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, b := s.call(t, "POST", "/r/alice-app/team", `{}`)
+	res, b = s.call(t, "POST", "/r/alice-app/team", `{}`)
 	if res.StatusCode != 503 || !strings.Contains(errorMessage(t, b), "network") || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("a call on a network Docker lost: %d %s %v, want 503 naming the network", res.StatusCode, b, res.Header)
 	}
@@ -221,5 +235,31 @@ func TestHeadersTooLargeForTheEnvironment(t *testing.T) {
 	res, b = s.callWith(t, "POST", "/r/a/hot", `{"name":"hot"}`, "X-Big", big)
 	if res.StatusCode != 200 || b != "Hello hot!" {
 		t.Fatalf("a 200 KiB header on an http-format call: %d %s", res.StatusCode, b)
+	}
+}
+
+// TestPathParamsTooLongForTheEnvironment: the gateway binds path parameters apart from the
+// short URL it passes on; a default-format call whose parameters would not fit in the
+// container's environment is refused with 414 before anything runs.
+func TestPathParamsTooLongForTheEnvironment(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	plain, _ := s.gatewayAddrs(t)
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/cold","image":"`+imgTestfn+`"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apis", `{"api":{"name":"p","function":{"app":"a","route":"/cold"},"hosts":["p.test"],"uris":["/p/:id"]}}`, 201)
+	eventually(t, "the API", func() error {
+		if res, raw := gatewayCall(t, plain, "POST", "p.test", "/p/1", `{"name":"one"}`); res.StatusCode != 200 || raw != "Hello one!" {
+			return fmt.Errorf("%d %s", res.StatusCode, raw)
+		}
+		return nil
+	})
+	before := countExecutions(t, s, "a")
+	res, raw := gatewayCall(t, plain, "POST", "p.test", "/p/"+strings.Repeat("p", 200<<10), `{}`)
+	if res.StatusCode != http.StatusRequestURITooLong || !strings.Contains(errorMessage(t, raw), "FN_PARAM_") {
+		t.Fatalf("a 200 KiB path parameter through the gateway: %d %.200s, want 414", res.StatusCode, raw)
+	}
+	if after := countExecutions(t, s, "a"); res.Header.Get("Gantry-Call-Id") != "" || after != before {
+		t.Fatalf("the refused call was recorded: %d executions, then %d", before, after)
 	}
 }

@@ -132,7 +132,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.asyncAttempts, "async-attempts", 5, "runs of an async call that Gantry or Docker fails, before it is FAILED")
 	f.DurationVar(&cfg.asyncBackoff, "async-backoff", time.Second, "delay before the first retry of an async call; doubles, at most 1m")
 	f.StringVar(&cfg.functionNetwork, "function-network", runner.DefaultFunctionNetwork, `Docker network of routes on network "bridge", created with inter-container communication off`)
-	f.StringArrayVar(&cfg.networks, "network", nil, `register a Docker network for routes: "NAME" for every owner, "NAME:OWNER,OWNER" for those; repeat the flag, or separate with ";"`)
+	f.StringArrayVar(&cfg.networks, "network", nil, `register a Docker network for routes: "NAME:OWNER,OWNER" for those owners, "NAME:*" for every owner; repeat the flag, or separate with ";"`)
 	f.StringVar(&cfg.auth, "auth", "token", `"token": /v1 needs an API or OIDC token; "none": authentication off (everyone is admin)`)
 	f.StringVar(&cfg.oidcIssuer, "oidc-issuer", "", "issuer URL of the external OIDC identity source whose tokens are accepted")
 	f.StringVar(&cfg.oidcAudience, "oidc-audience", "", "audience (client ID) OIDC tokens must be issued for; required with --oidc-issuer")
@@ -158,26 +158,44 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
-// parseNetworks reads the --network values: "NAME" (every owner may use it) or
-// "NAME:OWNER,OWNER", several separated by ";".
+// parseNetworks reads the --network values: "NAME:OWNER,OWNER" (those owners' apps may use
+// the network) or "NAME:*" (every owner's may), several separated by ";". A bare NAME is
+// refused: a network is shared between tenants only when the administrator says so.
 func parseNetworks(values []string, functionNetwork string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, v := range values {
-		for _, item := range strings.Split(v, ";") {
-			name, owners, _ := strings.Cut(strings.TrimSpace(item), ":")
-			switch name {
+		for item := range strings.SplitSeq(v, ";") {
+			name, owners, named := strings.Cut(strings.TrimSpace(item), ":")
+			switch name = strings.TrimSpace(name); name {
 			case "":
+				if named {
+					return nil, fmt.Errorf("%q names no network", item)
+				}
 				continue
 			case store.NetworkBridge, store.NetworkNone, "host", "default", functionNetwork:
 				return nil, fmt.Errorf("%q cannot be registered: it is Docker's or Gantry's own", name)
 			}
-			list := []string{}
+			list, everyone := []string{}, false
 			for o := range strings.SplitSeq(owners, ",") {
-				if o = strings.TrimSpace(o); o != "" {
+				switch o = strings.TrimSpace(o); {
+				case o == "*":
+					everyone = true
+				case o == "":
+				case store.ValidateUserName(o) != nil:
+					return nil, fmt.Errorf("network %s: owner %q is not a user name (%s)", name, o, store.UserNameRule())
+				default:
 					list = append(list, o)
 				}
 			}
-			out[name] = list
+			prev, seen := out[name]
+			switch {
+			case everyone || seen && prev == nil:
+				out[name] = nil // nil: every owner
+			case len(list) == 0:
+				return nil, fmt.Errorf("network %s: name the owners who may use it (%s:OWNER,OWNER), or %s:* for every owner", name, name, name)
+			default:
+				out[name] = append(out[name], list...)
+			}
 		}
 	}
 	return out, nil

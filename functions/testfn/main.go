@@ -49,6 +49,9 @@
 //	"header": {"K": "V"}    http, json: set these response headers
 //	"header_bytes": N       http, json: add about N bytes of response headers
 //	                        (X-Pad-<i>, 1000-byte values)
+//	"header_count": N       http, json: add N tiny response headers (X-H-<i>: v)
+//	"interim": [N, ..]      http: send these 1xx interim responses (as 103 Early
+//	                        Hints, with a Link header) before the answer
 //	"exit": N               default: exit with code N after writing the response
 //
 // Content-Type (http, json) is text/plain for greetings and output_bytes,
@@ -161,6 +164,8 @@ type input struct {
 	Status      int               `json:"status"`
 	Header      map[string]string `json:"header"`
 	HeaderBytes int               `json:"header_bytes"`
+	HeaderCount int               `json:"header_count"`
+	Interim     []int             `json:"interim"`
 	Connect     []string          `json:"connect"`
 	Addrs       bool              `json:"addrs"`
 	Exit        int               `json:"exit"`
@@ -196,6 +201,7 @@ type fn struct {
 // result is one call's response.
 type result struct {
 	status      int
+	interim     []int // http: 1xx codes sent before the answer
 	header      http.Header
 	body        []byte
 	xBytes      int    // when > 0, the body is this many 'x' instead
@@ -265,6 +271,10 @@ func (f *fn) run(in input, raw []byte, info func() requestInfo, reqContentType s
 	for i := 0; i*1000 < in.HeaderBytes; i++ {
 		res.header.Set("X-Pad-"+strconv.Itoa(i), pad)
 	}
+	for i := range in.HeaderCount {
+		res.header.Set("X-H-"+strconv.Itoa(i), "v")
+	}
+	res.interim = in.Interim
 	return res
 }
 
@@ -490,6 +500,11 @@ func (f *fn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return ri
 	}
 	res := f.run(parseInput(raw), raw, info, r.Header.Get("Content-Type"))
+	for _, code := range res.interim {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(code)
+		w.Header().Del("Link")
+	}
 	for k, v := range res.header {
 		w.Header()[k] = v
 	}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseNetworks(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		want   map[string][]string
+		err    string
+	}{
+		{"owners are listed", []string{"team-a:alice,oidc:carol"}, map[string][]string{"team-a": {"alice", "oidc:carol"}}, ""},
+		{"a star is every owner", []string{"shared:*"}, map[string][]string{"shared": nil}, ""},
+		{"several are separated by semicolons or repeated", []string{"a:alice; b:bob", "c:*"},
+			map[string][]string{"a": {"alice"}, "b": {"bob"}, "c": nil}, ""},
+		{"a network given twice gets both lists", []string{"a:alice", "a:bob"}, map[string][]string{"a": {"alice", "bob"}}, ""},
+		{"a star given once stays every owner", []string{"a:*", "a:bob"}, map[string][]string{"a": nil}, ""},
+		{"empty items are skipped", []string{";a:alice;"}, map[string][]string{"a": {"alice"}}, ""},
+		{"a bare name is refused: sharing is said, not implied", []string{"shared"}, nil, "shared:*"},
+		{"a name with an empty owner list is refused", []string{"shared:"}, nil, "name the owners"},
+		{"an owner that is no user name is refused", []string{"a:alice,bad name"}, nil, `"bad name"`},
+		{"an owner with a slash is refused", []string{"a:../x"}, nil, "is not a user name"},
+		{"owners without a name are refused", []string{":alice"}, nil, "names no network"},
+		{"Gantry's function network is refused", []string{"gantry-functions:*"}, nil, "Gantry's own"},
+		{"the host network is refused", []string{"host:alice"}, nil, "Gantry's own"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseNetworks(tt.values, "gantry-functions")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("parseNetworks(%q) = %v, %v; want an error saying %q", tt.values, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("parseNetworks(%q) = %#v, %v; want %#v", tt.values, got, err, tt.want)
+			}
+		})
+	}
+}
