@@ -305,7 +305,7 @@ func (c *echoCalls) WriteError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrMisdirected):
 		status = http.StatusMisdirectedRequest
-	case errors.Is(err, ErrAPIUnavailable):
+	case errors.Is(err, ErrAPIUnavailable), errors.Is(err, auth.ErrPasswordsBusy):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrFunctionMissing):
 		status = http.StatusBadGateway

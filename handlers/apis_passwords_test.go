@@ -87,7 +87,7 @@ func TestPasswordHashingBounded(t *testing.T) {
 		maxPerOwner         int
 	)
 	f := newAuthFixtureWith(t, func(d *Deps) {
-		d.Passwords = auth.NewPasswordPool(slots)
+		d.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{Slots: slots})
 		d.hashPassword = func(pw string) ([]byte, error) {
 			owner, _, _ := strings.Cut(pw, "-")
 			mu.Lock()
@@ -182,5 +182,47 @@ func TestPatchKeepsPasswords(t *testing.T) {
 					n, string(after.BasicUsers[0].Hash) == string(stored.BasicUsers[0].Hash))
 			}
 		})
+	}
+}
+
+// TestPasswordPoolFull: when the password pool has as many callers waiting as it takes,
+// a further write with passwords answers 503 with Retry-After, without hashing.
+func TestPasswordPoolFull(t *testing.T) {
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	var hashes atomic.Int32
+	pool := auth.NewPasswordPool(auth.PasswordPoolOptions{Slots: 1, MaxWaiting: 1})
+	f := newAuthFixtureWith(t, func(d *Deps) {
+		d.Passwords = pool
+		d.hashPassword = func(pw string) ([]byte, error) {
+			hashes.Add(1)
+			entered <- struct{}{}
+			<-release
+			return fastHash(pw)
+		}
+	})
+	running, waiting := make(chan int, 1), make(chan int, 1)
+	f.send(f.alice, "POST", "/v1/apis", basicAPI("a", "a.example.com", "alice", 1), running)
+	<-entered
+	f.send(f.bob, "POST", "/v1/apis", basicAPI("b", "b.example.com", "bob", 1), waiting)
+	waitUntil(t, func() bool { return pool.Waiting() == 1 })
+	res := f.as(t, f.admin, "POST", "/v1/apis", basicAPI("c", "c.example.com", "admin", 1))
+	expect(t, res, http.StatusServiceUnavailable)
+	if res.header.Get("Retry-After") == "" || hashes.Load() != 1 {
+		t.Errorf("Retry-After %q after %d hashes; want one, and only the running hash", res.header.Get("Retry-After"), hashes.Load())
+	}
+	close(release)
+	if a, b := <-running, <-waiting; a != http.StatusCreated || b != http.StatusCreated {
+		t.Errorf("the running and the waiting create = %d, %d; want 201", a, b)
+	}
+	expect(t, f.as(t, f.admin, "POST", "/v1/apis", basicAPI("c", "c.example.com", "admin", 1)), http.StatusCreated)
+}
+
+// waitUntil polls cond (a state the test waits for, not an assertion) for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the state waited for never came")
+		}
 	}
 }
