@@ -12,7 +12,7 @@ import (
 // with work waiting does not go ahead of another key that waited first.
 func TestPasswordPool(t *testing.T) {
 	t.Run("a key runs one at a time and the pool at most its slots", func(t *testing.T) {
-		p := NewPasswordPool(2)
+		p := NewPasswordPool(PasswordPoolOptions{Slots: 2})
 		var (
 			mu          sync.Mutex
 			running     int
@@ -51,7 +51,7 @@ func TestPasswordPool(t *testing.T) {
 		}
 	})
 	t.Run("another key is served before a key's second piece of work", func(t *testing.T) {
-		p := NewPasswordPool(1)
+		p := NewPasswordPool(PasswordPoolOptions{Slots: 1})
 		started := make(chan string, 3)
 		release := make(chan struct{})
 		work := func(name string) func() {
@@ -87,7 +87,7 @@ func TestPasswordPool(t *testing.T) {
 		}
 	})
 	t.Run("a cancelled wait does not run the work", func(t *testing.T) {
-		p := NewPasswordPool(1)
+		p := NewPasswordPool(PasswordPoolOptions{Slots: 1})
 		release := make(chan struct{})
 		go p.Run(t.Context(), "ada", func() { <-release })
 		waitFor(t, func() bool { return len(p.slots) == 1 })
@@ -98,6 +98,101 @@ func TestPasswordPool(t *testing.T) {
 			t.Errorf("= %v, ran %v; want context.Canceled without running", err, ran)
 		}
 		close(release)
+	})
+}
+
+// TestPasswordPoolWaitingCap: at most MaxWaiting callers wait for a slot, and at most
+// MaxWaitingPerKey of one key; a caller beyond either is refused at once with
+// ErrPasswordsBusy, without running its work, and the places free as waiters run or give up.
+func TestPasswordPoolWaitingCap(t *testing.T) {
+	// pool is a pool whose work blocks until release is closed; done gets each Run's error.
+	type pool struct {
+		*PasswordPool
+		release chan struct{}
+		done    chan error
+	}
+	newPool := func(t *testing.T, o PasswordPoolOptions) *pool {
+		p := &pool{PasswordPool: NewPasswordPool(o), release: make(chan struct{}), done: make(chan error, 16)}
+		t.Cleanup(func() {
+			select {
+			case <-p.release:
+			default:
+				close(p.release)
+			}
+		})
+		return p
+	}
+	// start runs key's work in the background.
+	start := func(p *pool, ctx context.Context, key string) {
+		go func() { p.done <- p.Run(ctx, key, func() { <-p.release }) }()
+	}
+	refused := func(t *testing.T, p *pool, key string) {
+		t.Helper()
+		ran := false
+		if err := p.Run(t.Context(), key, func() { ran = true }); !errors.Is(err, ErrPasswordsBusy) || ran {
+			t.Errorf("a caller of %s beyond the cap: %v, ran %v; want ErrPasswordsBusy without running", key, err, ran)
+		}
+	}
+	finish := func(t *testing.T, p *pool, n int) {
+		t.Helper()
+		close(p.release)
+		for range n {
+			if err := <-p.done; err != nil {
+				t.Error(err)
+			}
+		}
+		if p.Waiting() != 0 || len(p.turns) != 0 {
+			t.Errorf("%d waiting and %d keys kept after the work", p.Waiting(), len(p.turns))
+		}
+	}
+
+	t.Run("a caller beyond the pool's waiting cap is refused and the cap frees as work runs", func(t *testing.T) {
+		p := newPool(t, PasswordPoolOptions{Slots: 1, MaxWaiting: 2})
+		start(p, t.Context(), "ada")
+		waitFor(t, func() bool { return len(p.slots) == 1 })
+		start(p, t.Context(), "bob")
+		start(p, t.Context(), "carl")
+		waitFor(t, func() bool { return p.Waiting() == 2 })
+		refused(t, p, "dora")
+		finish(t, p, 3)
+		if err := p.Run(t.Context(), "dora", func() {}); err != nil {
+			t.Errorf("once the waiters ran: %v", err)
+		}
+	})
+	t.Run("one key's waiters are capped below the pool's", func(t *testing.T) {
+		p := newPool(t, PasswordPoolOptions{Slots: 1, MaxWaiting: 8, MaxWaitingPerKey: 2})
+		start(p, t.Context(), "ada")
+		waitFor(t, func() bool { return len(p.slots) == 1 })
+		start(p, t.Context(), "ada")
+		start(p, t.Context(), "ada")
+		waitFor(t, func() bool { return p.Waiting() == 2 })
+		refused(t, p, "ada")
+		start(p, t.Context(), "bob") // another key still gets a place
+		waitFor(t, func() bool { return p.Waiting() == 3 })
+		finish(t, p, 4)
+	})
+	t.Run("a waiter that gives up frees its place", func(t *testing.T) {
+		p := newPool(t, PasswordPoolOptions{Slots: 1, MaxWaiting: 1})
+		start(p, t.Context(), "ada")
+		waitFor(t, func() bool { return len(p.slots) == 1 })
+		ctx, cancel := context.WithCancel(t.Context())
+		start(p, ctx, "bob")
+		waitFor(t, func() bool { return p.Waiting() == 1 })
+		refused(t, p, "carl")
+		cancel()
+		if err := <-p.done; !errors.Is(err, context.Canceled) {
+			t.Errorf("the waiter that gave up: %v, want context.Canceled", err)
+		}
+		waitFor(t, func() bool { return p.Waiting() == 0 })
+		start(p, t.Context(), "carl")
+		waitFor(t, func() bool { return p.Waiting() == 1 })
+		finish(t, p, 2)
+	})
+	t.Run("the defaults scale with the slots", func(t *testing.T) {
+		p := NewPasswordPool(PasswordPoolOptions{Slots: 3})
+		if p.maxWaiting != 3*DefaultMaxWaitingPerSlot || p.maxWaitingPerKey != DefaultMaxWaitingPerKey {
+			t.Errorf("caps %d and %d per key, want %d and %d", p.maxWaiting, p.maxWaitingPerKey, 3*DefaultMaxWaitingPerSlot, DefaultMaxWaitingPerKey)
+		}
 	})
 }
 

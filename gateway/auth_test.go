@@ -336,7 +336,7 @@ func TestBasicAuthBruteForce(t *testing.T) {
 func TestBasicAuthOneCheckPerClient(t *testing.T) {
 	entered, release := make(chan string, 16), make(chan struct{}) // passwords whose check began
 	e := newEnv(t, func(e *env, o *Options) {
-		o.Passwords = auth.NewPasswordPool(2)
+		o.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{Slots: 2})
 		o.checkPassword = func(hash []byte, password string) bool {
 			e.checks.Add(1)
 			entered <- password

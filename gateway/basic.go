@@ -17,7 +17,7 @@ const (
 	basicMaxKeys = 10000
 )
 
-// Failed basic authentication budget, per client address and API: the bcrypt checks that
+// Failed basic authentication budget, per client (clientID) and API: the bcrypt checks that
 // wrong credentials may cost. A client beyond it is refused (429) without a check. The rate
 // is below what one bcrypt slot checks a second, so the limit engages on any machine.
 const (
@@ -31,12 +31,13 @@ func newFailureBuckets() *clientBuckets { return newClientBuckets(failureRate, f
 // basicUser checks the request's basic credentials against the API's users. bcrypt runs
 // once per user, password and stored hash within basicTTL: later requests hit the cache,
 // which no limit applies to. Failures are not cached: each wrong password costs one bcrypt
-// check, taken from the client address's failure budget before the check (and before it
-// waits for one: a success gives it back), and a client whose budget is spent is refused
-// before any check. The checks run in the server's password pool, one at a time per client
-// address, so a client sending many at once holds one slot and waits for its own checks
-// (then finding the cache filled by the first, if it was right); unknown users cost one
-// too, so that timing does not tell which users exist.
+// check, taken from the client's failure budget before the check (and before it waits for
+// one: a success gives it back), and a client whose budget is spent is refused before any
+// check. The checks run in the server's password pool, one at a time per client, so a
+// client sending many at once holds one slot and waits for its own checks (then finding
+// the cache filled by the first, if it was right); a pool with too many waiting refuses
+// the check (503). Unknown users cost one too, so that timing does not tell which users
+// exist. A client is an IPv4 address or an IPv6 /64 (clientID).
 func (g *Gateway) basicUser(c *call) (string, error) {
 	user, password, ok := c.r.BasicAuth()
 	if !ok {
@@ -51,17 +52,18 @@ func (g *Gateway) basicUser(c *call) (string, error) {
 		return user, nil
 	}
 	now := g.now()
-	failure := c.api.failures.get(clientKey{id: clientIP(c.r)}).ReserveN(now, 1)
+	client := clientID(c.r)
+	failure := c.api.failures.get(clientKey{id: client}).ReserveN(now, 1)
 	if d := failure.DelayFrom(now); d > 0 {
 		failure.CancelAt(now)
 		return "", rateLimited(d)
 	}
-	err := g.passwords.Run(c.r.Context(), "client "+clientIP(c.r), func() {
+	err := g.passwords.Run(c.r.Context(), "client "+client, func() {
 		ok = known && g.basic.has(key) || g.o.checkPassword(hash, password)
 	})
 	switch {
-	case err != nil:
-		failure.CancelAt(now) // not the client's failure
+	case err != nil: // the request ended, or the pool was full (503): not the client's failure
+		failure.CancelAt(now)
 		return "", err
 	case !ok || !known:
 		return "", g.challenge(c, auth.Unauthenticated("wrong username or password"))

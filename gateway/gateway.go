@@ -80,7 +80,7 @@ type Gateway struct {
 	table   atomic.Pointer[table]
 	metrics *metrics
 	basic   *basicCache
-	// passwords bounds the bcrypt checks running at once, one per client address, so that a
+	// passwords bounds the bcrypt checks running at once, one per client (clientID), so that a
 	// flood of wrong passwords costs at most the pool's slots, never the whole process.
 	passwords *auth.PasswordPool
 
@@ -110,7 +110,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		o.now = time.Now
 	}
 	if o.Passwords == nil {
-		o.Passwords = auth.NewPasswordPool(0)
+		o.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{})
 	}
 	g := &Gateway{
 		o: o, now: o.now, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),

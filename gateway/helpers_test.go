@@ -305,7 +305,7 @@ func (c *echoCalls) WriteError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrMisdirected):
 		status = http.StatusMisdirectedRequest
-	case errors.Is(err, ErrAPIUnavailable):
+	case errors.Is(err, ErrAPIUnavailable), errors.Is(err, auth.ErrPasswordsBusy):
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrFunctionMissing):
 		status = http.StatusBadGateway
@@ -406,7 +406,8 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{t: t, cert: cert, key: key, pool: pool}
 }
 
-// issue returns the PEM certificate and key of a server certificate for names.
+// issue returns the PEM certificate and key of a server certificate for names (host
+// names or IP addresses).
 func (ca *testCA) issue(names ...string) (certPEM, keyPEM string) {
 	ca.t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -418,9 +419,16 @@ func (ca *testCA) issue(names ...string) (certPEM, keyPEM string) {
 		ca.t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names { // an IP address goes in the IP names, as clients check it there
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

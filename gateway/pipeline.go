@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,27 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientID is the client the per-client limits (failed passwords, bcrypt turns, per-client
+// rate limits) know a request by: an IPv4 address, or an IPv6 address's /64. A host is
+// usually given a whole /64, so keyed by its addresses it would have 2^64 budgets and
+// could churn the limiters' tables; an IPv4 address mapped into IPv6 is the IPv4 client.
+func clientID(r *http.Request) string {
+	host := clientIP(r)
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return host
+	}
+	return prefix.String()
 }
 
 // statusWriter remembers the status of the response it writes.

@@ -36,7 +36,7 @@ func (l *limiter) wait(c *call, now time.Time) time.Duration {
 	if b == nil {
 		k := clientKey{user: c.user != "", id: c.user}
 		if !k.user {
-			k.id = clientIP(c.r)
+			k.id = clientID(c.r)
 		}
 		b = l.clients.get(k)
 	}
@@ -64,7 +64,7 @@ func (g *Gateway) limitRate(next handler) handler {
 	}
 }
 
-// clientKey is the identity a client is limited by: its user, else its address.
+// clientKey is the identity a client is limited by: its user, else its clientID.
 type clientKey struct {
 	user bool
 	id   string

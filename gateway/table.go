@@ -291,6 +291,11 @@ func (g *Gateway) addCert(t *table, s *store.API, cert *tls.Certificate) {
 	}
 	c := &apiCert{Certificate: cert, owner: s.Owner}
 	for _, h := range s.Hosts {
+		if isIP(h) { // clients send no SNI for an IP address: the certificate is never chosen for it
+			g.problems.report(slog.LevelWarn, "gateway: API has a certificate and an IP address host, which is served on the default certificate",
+				"api", s.Name, "host", h)
+			continue
+		}
 		if _, wild := strings.CutPrefix(h, "*."); !wild && !validFor(cert.Leaf, h) {
 			g.problems.report(slog.LevelWarn, "gateway: API's certificate is not valid for its host: SNI does not choose it there",
 				"api", s.Name, "host", h)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/certfile"
@@ -137,10 +138,19 @@ func (t certTable) chosen(serverName string) *apiCert {
 // an API's certificate and e belongs to another owner. One owner's certificate never
 // fronts another owner's API, and a host's own certificate is never bypassed by naming
 // another host (or none) in the handshake, as HTTP/2 connection reuse and proxies may.
+// An IP address host has no certificate of its own (clients send no SNI for it, so it is
+// served on the default certificate): a request to one that sends no SNI, as clients do,
+// is never misdirected.
 func (t *table) misdirected(serverName, host string, e *entry) bool {
 	served := t.certs.chosen(serverName)
-	if own := t.certs.lookup(host); own != nil && (served == nil || !own.same(served)) {
+	if own := t.certs.lookup(host); own != nil && !isIP(host) && (served == nil || !own.same(served)) {
 		return true
 	}
 	return served != nil && e != nil && e.api.owner != served.owner
+}
+
+// isIP tells whether a host is an IP address rather than a name.
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }

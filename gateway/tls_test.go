@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -228,6 +230,72 @@ func TestMisdirectedRequests(t *testing.T) {
 			}
 			if tt.status == http.StatusMisdirectedRequest && (string(body) != ErrMisdirected.Error() || e.calls.count() != before) {
 				t.Errorf("body %q (calls %d → %d), want %q without a call", body, before, e.calls.count(), ErrMisdirected)
+			}
+		})
+	}
+}
+
+// storedBefore is the store with APIs added that the store's validation refuses today but
+// an older version stored.
+type storedBefore struct {
+	*store.DB
+	old []store.API
+}
+
+func (s storedBefore) AllAPIs(ctx context.Context) ([]store.API, error) {
+	apis, err := s.DB.AllAPIs(ctx)
+	return append(apis, s.old...), err
+}
+
+// TestIPHostNeverMisdirected: clients send no SNI for an IP address, so an IP host is
+// served on the default certificate and never answered 421, even where an API stored
+// before certificates on IP hosts were refused has one (valid for the IP). A certificate
+// that an SNI did select still never fronts another owner's API.
+func TestIPHostNeverMisdirected(t *testing.T) {
+	e := newEnv(t, func(e *env, o *Options) {
+		withDefaultCert("fallback.test")(e, o)
+		old := newAPI("ip", withCert(e, "10.0.0.1"))
+		old.ApplyDefaults()
+		o.Store = storedBefore{DB: e.db, old: []store.API{old}}
+	})
+	e.create(
+		newAPI("plainip", func(a *store.API) { a.Hosts = []string{"10.0.0.2"} }),
+		newAPI("b", func(a *store.API) { withCert(e, "b.test")(a); a.Owner, a.App = "bob", "other" }),
+	)
+	if e.compiled("ip") == nil {
+		t.Fatal("the API stored before the rule is not served")
+	}
+	insecure := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, e.tlsAddr)
+		},
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the default certificate names no IP
+	}}
+	t.Cleanup(insecure.CloseIdleConnections)
+	for _, tt := range []struct {
+		name, url, host string
+		status          int
+	}{
+		{"an IP host whose API has a certificate is served without SNI", "https://10.0.0.1/x", "", http.StatusOK},
+		{"an IP host without a certificate is served without SNI", "https://10.0.0.2/x", "", http.StatusOK},
+		{"an IP host reached on another owner's certificate is misdirected", "https://b.test/x", "10.0.0.1", http.StatusMisdirectedRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), "GET", tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			res, err := insecure.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.status {
+				t.Errorf("GET %s (Host %q, SNI %q) = %d %s, want %d", tt.url, req.Host, res.TLS.ServerName, res.StatusCode, body, tt.status)
 			}
 		})
 	}

@@ -146,7 +146,7 @@ func New(d Deps) *API {
 		d.MaxLog = 256 << 10
 	}
 	if d.Passwords == nil {
-		d.Passwords = auth.NewPasswordPool(0)
+		d.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{})
 	}
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -48,16 +49,25 @@ func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middle
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}
+	newAPI := func() store.API {
+		return store.API{Name: in.Name, Owner: caller(ctx).Name, Enabled: true, MaxBodyBytes: store.DefaultAPIMaxBody}
+	}
+	// Refuse what will be refused anyway before hashing: an invalid API, a name taken.
+	if err := a.checkAPIWrite(newAPI(), in); err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	if _, err := a.store.GetAPI(ctx, in.Name); err == nil {
+		return a.errorResponse(fmt.Errorf("API %q %w", in.Name, store.ErrExists))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return a.errorResponse(err)
+	}
 	hashes, err := a.hashPasswords(ctx, in.BasicUsers)
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
-	api := store.API{Name: in.Name, Owner: caller(ctx).Name, Enabled: true, MaxBodyBytes: store.DefaultAPIMaxBody}
+	api := newAPI()
 	if err := patchAPI(&api, in, hashes); err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
-	}
-	if err := a.checkOIDCSource(api); err != nil {
-		return a.errorResponse(err)
 	}
 	created, err := a.store.CreateAPI(ctx, api)
 	if err != nil {
@@ -95,11 +105,26 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if err := a.checkOIDCIssuer(ctx, in); err != nil {
 		return a.errorResponse(err)
 	}
+	// Refuse what will be refused anyway before hashing: another owner's API or none (a
+	// cheap read; the write checks the owner again, in its transaction), an invalid result.
+	guard := apiGuard(ctx, params.API)
+	current, err := a.store.GetAPI(ctx, params.API)
+	if err == nil {
+		err = guard(current.Owner)
+	}
+	if err != nil {
+		return a.errorResponse(err)
+	}
+	if in.Owner != "" {
+		current.Owner = in.Owner
+	}
+	if err := a.checkAPIWrite(current, in); err != nil {
+		return a.errorResponse(withFieldPrefix("api", err))
+	}
 	hashes, err := a.hashPasswords(ctx, in.BasicUsers) // before the store write: it waits for nothing slow
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
-	guard := apiGuard(ctx, params.API)
 	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
 		if err := guard(api.Owner); err != nil { // in the transaction: the owner cannot change meanwhile
 			return err
@@ -241,21 +266,59 @@ func setTLS(api *store.API, t *models.APITLS) error {
 	return nil
 }
 
+// checkAPIWrite refuses, before any password is hashed, a write that the store would refuse
+// as invalid: it applies in to api (a copy: the stored API of a PATCH, a new one of a
+// create) with stand-ins for the hashes of the passwords sent, and validates the result as
+// the store will. Conflicts with other APIs are left to the store's write.
+func (a *API) checkAPIWrite(api store.API, in *models.API) error {
+	if err := checkBasicUsers(in.BasicUsers); err != nil {
+		return err
+	}
+	unhashed := map[string][]byte{}
+	for _, u := range in.BasicUsers {
+		if u.Password != "" {
+			unhashed[*u.Username] = []byte("not hashed yet")
+		}
+	}
+	if err := patchAPI(&api, in, unhashed); err != nil {
+		return err
+	}
+	api.ApplyDefaults()
+	if err := api.Validate(); err != nil {
+		return err
+	}
+	return a.checkOIDCSource(api)
+}
+
+// checkBasicUsers refuses basic users that cannot be stored, naming each by its place in
+// the list: a null, too many users, a password bcrypt cannot take.
+func checkBasicUsers(users []*models.APIBasicUser) error {
+	if len(users) > store.MaxAPIUsers {
+		return errInvalidField("basic_users", fmt.Sprintf("at most %d users", store.MaxAPIUsers))
+	}
+	for i, u := range users {
+		field := fmt.Sprintf("basic_users.%d", i)
+		switch {
+		case u == nil || u.Username == nil:
+			return errInvalidField(field, "a basic user is an object with a username")
+		case len(u.Password) > maxPasswordBytes:
+			return errInvalidField(field+".password", fmt.Sprintf("user %q: a password is at most %d bytes", *u.Username, maxPasswordBytes))
+		}
+	}
+	return nil
+}
+
 // hashPasswords hashes the passwords sent with basic users, by username, in the server's
 // password pool: one at a time per caller, so that one caller's many users (or many
-// requests) wait for their own hashes and never take the slots of others. It runs before
-// the store write, never inside it. Users sent without a password are not hashed (they
-// keep the stored hash); a password sent is hashed even if it is the stored one, since
-// comparing it with the stored hash would cost a bcrypt run too. Too many users, or a
-// password bcrypt cannot take, are refused before any hashing.
+// requests) wait for their own hashes and never take the slots of others. It runs after
+// every cheap check (checkAPIWrite, the API's owner) and before the store write, never
+// inside it. Users sent without a password are not hashed (they keep the stored hash); a
+// password sent is hashed even if it is the stored one, since comparing it with the stored
+// hash would cost a bcrypt run too. A pool with too many callers waiting refuses the
+// request (503) before it hashes anything.
 func (a *API) hashPasswords(ctx context.Context, users []*models.APIBasicUser) (map[string][]byte, error) {
-	if len(users) > store.MaxAPIUsers {
-		return nil, errInvalidField("basic_users", fmt.Sprintf("at most %d users", store.MaxAPIUsers))
-	}
-	for _, u := range users {
-		if len(u.Password) > maxPasswordBytes {
-			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q: a password is at most %d bytes", *u.Username, maxPasswordBytes))
-		}
+	if err := checkBasicUsers(users); err != nil { // checked already; hashPasswords stays safe on its own
+		return nil, err
 	}
 	hashes := map[string][]byte{}
 	key := "owner " + caller(ctx).Name
@@ -282,21 +345,24 @@ func (a *API) hashPasswords(ctx context.Context, users []*models.APIBasicUser) (
 const maxPasswordBytes = 72
 
 // basicUsers are the users sent, with the hashes of the passwords sent; a user sent
-// without one keeps its old hash.
+// without one keeps its old hash, and a new user sent without one is refused.
 func basicUsers(old []store.BasicUser, in []*models.APIBasicUser, hashes map[string][]byte) ([]store.BasicUser, error) {
+	if err := checkBasicUsers(in); err != nil {
+		return nil, err
+	}
 	oldHash := map[string][]byte{}
 	for _, u := range old {
 		oldHash[u.Username] = u.Hash
 	}
 	users := make([]store.BasicUser, 0, len(in))
-	for _, u := range in {
+	for i, u := range in {
 		name := *u.Username
 		hash := oldHash[name]
 		if u.Password != "" {
 			hash = hashes[name]
 		}
 		if hash == nil {
-			return nil, errInvalidField("basic_users", fmt.Sprintf("user %q needs a password", name))
+			return nil, errInvalidField(fmt.Sprintf("basic_users.%d.password", i), fmt.Sprintf("user %q is new: it needs a password", name))
 		}
 		users = append(users, store.BasicUser{Username: name, Hash: hash})
 	}

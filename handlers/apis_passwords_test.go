@@ -87,7 +87,7 @@ func TestPasswordHashingBounded(t *testing.T) {
 		maxPerOwner         int
 	)
 	f := newAuthFixtureWith(t, func(d *Deps) {
-		d.Passwords = auth.NewPasswordPool(slots)
+		d.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{Slots: slots})
 		d.hashPassword = func(pw string) ([]byte, error) {
 			owner, _, _ := strings.Cut(pw, "-")
 			mu.Lock()
@@ -182,5 +182,169 @@ func TestPatchKeepsPasswords(t *testing.T) {
 					n, string(after.BasicUsers[0].Hash) == string(stored.BasicUsers[0].Hash))
 			}
 		})
+	}
+}
+
+// countingHashes is a fixture whose password hashing is counted (and fast).
+func countingHashes(t *testing.T) (*authFixture, *atomic.Int32) {
+	var hashes atomic.Int32
+	f := newAuthFixtureWith(t, func(d *Deps) {
+		d.hashPassword = func(pw string) ([]byte, error) { hashes.Add(1); return fastHash(pw) }
+	})
+	return f, &hashes
+}
+
+// TestAPIBasicUsersNull: a null among the basic users is invalid input (400 naming its
+// place in the list), never a crash, and nothing is hashed for it.
+func TestAPIBasicUsersNull(t *testing.T) {
+	f, hashes := countingHashes(t)
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", basicAPI("x", "x.example.com", "alice", 1)), 201)
+	withUsers := func(users string) string {
+		return `{"api":{"name":"y","function":{"app":"a","route":"/f"},"uris":["/"],"hosts":["y.example.com"],` +
+			`"authentication":"basic","basic_users":` + users + `}}`
+	}
+	const valid = `{"username":"u0","password":"a-good-password"}`
+	for _, tt := range []struct {
+		name, method, path, body, field string
+	}{
+		{"a create with only a null user is refused naming it", "POST", "/v1/apis", withUsers(`[null]`), "api.basic_users.0"},
+		{"a create with a null user after a valid one is refused naming it", "POST", "/v1/apis", withUsers(`[` + valid + `,null]`), "api.basic_users.1"},
+		{"a patch with a null user is refused naming it", "PATCH", "/v1/apis/x", `{"api":{"basic_users":[null]}}`, "api.basic_users.0"},
+		{"a patch with a null user after a valid one is refused naming it", "PATCH", "/v1/apis/x", `{"api":{"basic_users":[` + valid + `,null]}}`, "api.basic_users.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hashes.Load()
+			res := f.as(t, f.alice, tt.method, tt.path, tt.body)
+			expect(t, res, 400)
+			if fields, _ := get(res.body, "error", "fields").(string); fields != tt.field {
+				t.Errorf("fields %q, want %q", fields, tt.field)
+			}
+			if n := hashes.Load() - before; n != 0 {
+				t.Errorf("%d passwords hashed for a refused request", n)
+			}
+		})
+	}
+}
+
+// TestAPIWriteRefusedBeforeHashing: a write that is refused anyway (another owner's API,
+// one that does not exist, an invalid body, a name taken) is refused before any of its
+// passwords is hashed.
+func TestAPIWriteRefusedBeforeHashing(t *testing.T) {
+	f, hashes := countingHashes(t)
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", basicAPI("x", "x.example.com", "alice", 1)), 201)
+	full := func(name, host string) string { return basicAPI(name, host, "bob", store.MaxAPIUsers) }
+	withBad := func(body, old, bad string) string { return strings.Replace(body, old, bad, 1) }
+	for _, tt := range []struct {
+		name, token, method, path, body string
+		status                          int
+	}{
+		{"another developer's patch of an API answers 404", f.bob, "PATCH", "/v1/apis/x", full("x", "x.example.com"), 404},
+		{"a patch of an API that does not exist answers 404", f.alice, "PATCH", "/v1/apis/nope", full("nope", "nope.example.com"), 404},
+		{"a patch with an invalid host answers 400", f.alice, "PATCH", "/v1/apis/x", full("x", "not..a.host"), 400},
+		{"a patch to oidc without an identity source answers 400", f.alice, "PATCH", "/v1/apis/x",
+			withBad(full("x", "x.example.com"), `"authentication":"basic"`, `"authentication":"oidc"`), 400},
+		{"a create with an invalid uri answers 400", f.alice, "POST", "/v1/apis", withBad(full("y", "y.example.com"), `"uris":["/"]`, `"uris":["/a/"]`), 400},
+		{"a create with a user twice answers 400", f.alice, "POST", "/v1/apis", withBad(full("y", "y.example.com"), `"username":"u1"`, `"username":"u0"`), 400},
+		{"a create of a name taken answers 409", f.bob, "POST", "/v1/apis", full("x", "other.example.com"), 409},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hashes.Load()
+			expect(t, f.as(t, tt.token, tt.method, tt.path, tt.body), tt.status)
+			if n := hashes.Load() - before; n != 0 {
+				t.Errorf("%d passwords hashed for a request refused with %d", n, tt.status)
+			}
+		})
+	}
+}
+
+// TestAPIUserWithoutPassword: a user sent without a password keeps its stored hash (no
+// bcrypt run); a new user sent without one is refused, naming its place in the list.
+func TestAPIUserWithoutPassword(t *testing.T) {
+	f, hashes := countingHashes(t)
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", basicAPI("x", "x.example.com", "alice", 2)), 201)
+	stored, err := f.s.GetAPI(t.Context(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, method, path, body string
+		status                   int
+		field                    string
+		hashed                   int32
+	}{
+		{"a new user without a password on create is refused naming it", "POST", "/v1/apis",
+			`{"api":{"name":"y","function":{"app":"a","route":"/f"},"uris":["/"],"hosts":["y.example.com"],"authentication":"basic",` +
+				`"basic_users":[{"username":"u0","password":"a-good-password"},{"username":"u1"}]}}`, 400, "api.basic_users.1.password", 0},
+		{"a new user without a password on patch is refused naming it", "PATCH", "/v1/apis/x",
+			`{"api":{"basic_users":[{"username":"u0"},{"username":"u1"},{"username":"u2"}]}}`, 400, "api.basic_users.2.password", 0},
+		{"stored users sent without passwords keep their hashes beside a new one", "PATCH", "/v1/apis/x",
+			`{"api":{"basic_users":[{"username":"u1"},{"username":"u2","password":"a-good-password"},{"username":"u0"}]}}`, 200, "", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hashes.Load()
+			res := f.as(t, f.alice, tt.method, tt.path, tt.body)
+			expect(t, res, tt.status)
+			if fields, _ := get(res.body, "error", "fields").(string); fields != tt.field {
+				t.Errorf("fields %q, want %q", fields, tt.field)
+			}
+			if n := hashes.Load() - before; n != tt.hashed {
+				t.Errorf("%d passwords hashed, want %d", n, tt.hashed)
+			}
+		})
+	}
+	after, err := f.s.GetAPI(t.Context(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	for _, u := range after.BasicUsers {
+		kept[u.Username] = string(u.Hash)
+	}
+	for _, u := range stored.BasicUsers {
+		if kept[u.Username] != string(u.Hash) {
+			t.Errorf("user %s: stored hash not kept", u.Username)
+		}
+	}
+}
+
+// TestPasswordPoolFull: when the password pool has as many callers waiting as it takes,
+// a further write with passwords answers 503 with Retry-After, without hashing.
+func TestPasswordPoolFull(t *testing.T) {
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	var hashes atomic.Int32
+	pool := auth.NewPasswordPool(auth.PasswordPoolOptions{Slots: 1, MaxWaiting: 1})
+	f := newAuthFixtureWith(t, func(d *Deps) {
+		d.Passwords = pool
+		d.hashPassword = func(pw string) ([]byte, error) {
+			hashes.Add(1)
+			entered <- struct{}{}
+			<-release
+			return fastHash(pw)
+		}
+	})
+	running, waiting := make(chan int, 1), make(chan int, 1)
+	f.send(f.alice, "POST", "/v1/apis", basicAPI("a", "a.example.com", "alice", 1), running)
+	<-entered
+	f.send(f.bob, "POST", "/v1/apis", basicAPI("b", "b.example.com", "bob", 1), waiting)
+	waitUntil(t, func() bool { return pool.Waiting() == 1 })
+	res := f.as(t, f.admin, "POST", "/v1/apis", basicAPI("c", "c.example.com", "admin", 1))
+	expect(t, res, http.StatusServiceUnavailable)
+	if res.header.Get("Retry-After") == "" || hashes.Load() != 1 {
+		t.Errorf("Retry-After %q after %d hashes; want one, and only the running hash", res.header.Get("Retry-After"), hashes.Load())
+	}
+	close(release)
+	if a, b := <-running, <-waiting; a != http.StatusCreated || b != http.StatusCreated {
+		t.Errorf("the running and the waiting create = %d, %d; want 201", a, b)
+	}
+	expect(t, f.as(t, f.admin, "POST", "/v1/apis", basicAPI("c", "c.example.com", "admin", 1)), http.StatusCreated)
+}
+
+// waitUntil polls cond (a state the test waits for, not an assertion) for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the state waited for never came")
+		}
 	}
 }

@@ -207,3 +207,33 @@ func TestHostlessAPIsOfOneOwner(t *testing.T) {
 		})
 	}
 }
+
+// TestAPICertificateOnIPHost: an API whose hosts include an IP address cannot carry its
+// own certificate (clients send no SNI for an IP address, so it would never be chosen):
+// 400 naming api.tls, whichever of the two a write adds.
+func TestAPICertificateOnIPHost(t *testing.T) {
+	f := newAuthFixture(t)
+	cert, key := testPEM(t, "named.example.com")
+	tlsField := `"tls":{"certificate":` + jsonString(cert) + `,"key":` + jsonString(key) + `}`
+	api := func(name, hosts, extra string) string {
+		return `{"api":{"name":"` + name + `","function":{"app":"a","route":"/f"},"uris":["/"],"hosts":` + hosts + extra + `}}`
+	}
+	expect(t, f.as(t, f.alice, "POST", "/v1/apis", api("named", `["named.example.com"]`, ","+tlsField)), 201)
+	for _, tt := range []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"a create with a certificate on an IP host is refused", "POST", "/v1/apis", api("ip", `["10.0.0.1"]`, ","+tlsField), 400},
+		{"a create of an IP host without a certificate is stored", "POST", "/v1/apis", api("plain", `["10.0.0.2"]`, ""), 201},
+		{"a patch giving an IP host to an API with a certificate is refused", "PATCH", "/v1/apis/named", `{"api":{"hosts":["named.example.com","10.0.0.3"]}}`, 400},
+		{"a patch giving a certificate to an API with an IP host is refused", "PATCH", "/v1/apis/plain", `{"api":{` + tlsField + `}}`, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.as(t, f.alice, tt.method, tt.path, tt.body)
+			expect(t, res, tt.status)
+			if fields, _ := get(res.body, "error", "fields").(string); tt.status == 400 && fields != "api.tls" {
+				t.Errorf("fields %q, want api.tls", fields)
+			}
+		})
+	}
+}

@@ -100,6 +100,8 @@ func toAPIError(log *slog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusUnauthorized, message: err.Error(), header: http.Header{"Www-Authenticate": {`Bearer realm="gantry"`}}}
 	case errors.Is(err, auth.ErrForbidden):
 		return &apiError{status: http.StatusForbidden, message: err.Error()}
+	case errors.Is(err, auth.ErrPasswordsBusy):
+		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(1)}
 	case errors.Is(err, auth.ErrUnavailable):
 		log.Warn("identity source unavailable", "err", err)
 		return &apiError{status: http.StatusServiceUnavailable, message: err.Error(), header: retryAfter(5)}

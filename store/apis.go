@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -171,6 +172,8 @@ func (a *API) Validate() error {
 		return invalid("https_only", "https_only needs the https protocol")
 	case (a.TLSCert == "") != (a.TLSKey == ""):
 		return invalid("tls", "a certificate and its key go together")
+	case a.TLSCert != "" && slices.ContainsFunc(a.Hosts, isIPHost):
+		return invalid("tls", "an API with an IP address host cannot have its own certificate: clients send no server name (SNI) for an IP address, so it is served on the gateway's default certificate")
 	case a.Auth != APIAuthPublic && a.Auth != APIAuthBasic && a.Auth != APIAuthOIDC:
 		return invalid("authentication", "authentication %q must be public, basic or oidc", a.Auth)
 	case a.OIDCIssuer != "" && !isHTTPURL(a.OIDCIssuer):
@@ -202,6 +205,12 @@ func (a *API) Validate() error {
 		}
 	}
 	return nil
+}
+
+// isIPHost tells whether a host is an IP address rather than a name.
+func isIPHost(h string) bool {
+	_, err := netip.ParseAddr(h)
+	return err == nil
 }
 
 func validateURI(u string) error {

@@ -69,3 +69,53 @@ func TestHostlessAPIsBelongToOneOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestAPICertificateOnIPHost: clients send no server name (SNI) for an IP address, so a
+// certificate of an API with an IP address host could never be chosen for it: refused
+// (naming tls), on create and on update; an IP host without a certificate is fine.
+func TestAPICertificateOnIPHost(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	withCert := func(a *API) { a.TLSCert, a.TLSKey = "certificate", "key" }
+	hosts := func(h ...string) func(*API) { return func(a *API) { a.Hosts = h } }
+	both := func(mods ...func(*API)) func(*API) {
+		return func(a *API) {
+			for _, m := range mods {
+				m(a)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		api  API
+		ok   bool
+	}{
+		{"a certificate on an IPv4 host is refused", testAPI("ip", "ada", "/", both(hosts("10.0.0.1"), withCert)), false},
+		{"a certificate on names and an IP host is refused", testAPI("mixed", "ada", "/", both(hosts("shop.test", "192.0.2.7"), withCert)), false},
+		{"an IP host without a certificate is stored", testAPI("plain", "ada", "/", hosts("10.0.0.2")), true},
+		{"a certificate on a name is stored", testAPI("named", "ada", "/", both(hosts("named.test"), withCert)), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.CreateAPI(ctx, tt.api)
+			var verr *ValidationError
+			if tt.ok && err != nil || !tt.ok && (!errors.As(err, &verr) || verr.Field != "tls") {
+				t.Fatalf("create %s: %v, want ok %v (else a validation error of tls)", tt.api.Name, err, tt.ok)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name, api string
+		change    func(*API)
+	}{
+		{"giving an IP host to an API with a certificate is refused", "named", hosts("named.test", "10.0.0.3")},
+		{"giving a certificate to an API with an IP host is refused", "plain", withCert},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.UpdateAPI(ctx, tt.api, func(a *API) error { tt.change(a); return nil })
+			var verr *ValidationError
+			if !errors.As(err, &verr) || verr.Field != "tls" {
+				t.Fatalf("update: %v, want a validation error of tls", err)
+			}
+		})
+	}
+}

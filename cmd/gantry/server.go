@@ -274,7 +274,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer closeAudit()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	passwords := auth.NewPasswordPool(0) // the bcrypt work of the management API and the gateway
+	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	api := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,

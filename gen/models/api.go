@@ -31,7 +31,11 @@ type API struct {
 	Authentication string `json:"authentication,omitempty"`
 
 	// Users of `basic` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)
-	// and never returned; each password sent costs one bcrypt hash, run one at a time per caller.
+	// and never returned; each password sent costs one bcrypt hash, run one at a time per caller
+	// after every other check of the request (503 with `Retry-After` when too many hashes wait).
+	// On PATCH a user sent without `password` keeps its stored one, unhashed again; a new user
+	// needs one. A null entry or a new user without a password is refused (400 naming
+	// `api.basic_users.N`).
 	//
 	// Max Items: 20
 	BasicUsers []*APIBasicUser `json:"basic_users"`
@@ -52,7 +56,8 @@ type API struct {
 	// Hostnames the API answers on; `*.example.com` matches any subdomain. A host (or a wildcard
 	// covering it) belongs to one owner: another owner's gets 409. None means any host that no
 	// other owner's API claims; APIs without hosts belong to one owner at a time (the first to
-	// have one, until it has none left), so another owner's gets 409.
+	// have one, until it has none left), so another owner's gets 409. An IPv4 address may be a
+	// host; the API may then have no certificate of its own (`tls`).
 	//
 	// Max Items: 64
 	Hosts []string `json:"hosts"`

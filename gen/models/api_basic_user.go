@@ -17,7 +17,10 @@ import (
 // swagger:model ApiBasicUser
 type APIBasicUser struct {
 
-	// Write-only. Required for a new user.
+	// Write-only. Required for a new user (400 naming `api.basic_users.N.password` without). Left
+	// out for a user the API has, it keeps the stored password and hash at no cost; sent, it is
+	// hashed anew, even if unchanged.
+	//
 	// Max Length: 72
 	// Min Length: 8
 	Password string `json:"password,omitempty"`

@@ -17,7 +17,10 @@ import (
 // swagger:model ApiTLS
 type APITLS struct {
 
-	// PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener.
+	// PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener. Not allowed
+	// on an API with an IP address among its hosts (400 naming `api.tls`): clients send no server
+	// name (SNI) for an IP address, so such a host is served on the gateway's default certificate.
+	//
 	// Max Length: 65536
 	Certificate string `json:"certificate,omitempty"`
 

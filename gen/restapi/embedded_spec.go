@@ -118,6 +118,9 @@ func init() {
           "415": {
             "$ref": "#/responses/UnsupportedMediaType"
           },
+          "503": {
+            "$ref": "#/responses/Busy"
+          },
           "default": {
             "$ref": "#/responses/ServerError"
           }
@@ -177,7 +180,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them). ` + "`" + `basic_users` + "`" + ` absent leaves the users as they\nare; given, it replaces them: a user sent without ` + "`" + `password` + "`" + ` keeps its stored password at no\ncost (no bcrypt run), so leave unchanged passwords out; a password sent is hashed again even\nif unchanged, as comparing it with the stored hash would cost as much. Nothing is hashed for\na PATCH that is refused (another owner's API answers 404, an invalid result 400). An admin\nmay give the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -220,6 +223,9 @@ func init() {
           },
           "415": {
             "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/Busy"
           },
           "default": {
             "$ref": "#/responses/ServerError"
@@ -1231,7 +1237,7 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller\nafter every other check of the request (503 with ` + "`" + `Retry-After` + "`" + ` when too many hashes wait).\nOn PATCH a user sent without ` + "`" + `password` + "`" + ` keeps its stored one, unhashed again; a new user\nneeds one. A null entry or a new user without a password is refused (400 naming\n` + "`" + `api.basic_users.N` + "`" + `).\n",
           "type": "array",
           "maxItems": 20,
           "items": {
@@ -1256,7 +1262,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409. An IPv4 address may be a\nhost; the API may then have no certificate of its own (` + "`" + `tls` + "`" + `).\n",
           "type": "array",
           "maxItems": 64,
           "items": {
@@ -1357,7 +1363,7 @@ func init() {
       ],
       "properties": {
         "password": {
-          "description": "Write-only. Required for a new user.",
+          "description": "Write-only. Required for a new user (400 naming ` + "`" + `api.basic_users.N.password` + "`" + ` without). Left\nout for a user the API has, it keeps the stored password and hash at no cost; sent, it is\nhashed anew, even if unchanged.\n",
           "type": "string",
           "maxLength": 72,
           "minLength": 8
@@ -1463,7 +1469,7 @@ func init() {
       "type": "object",
       "properties": {
         "certificate": {
-          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener.",
+          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener. Not allowed\non an API with an IP address among its hosts (400 naming ` + "`" + `api.tls` + "`" + `): clients send no server\nname (SNI) for an IP address, so such a host is served on the gateway's default certificate.\n",
           "type": "string",
           "maxLength": 65536
         },
@@ -2256,6 +2262,18 @@ func init() {
         "$ref": "#/definitions/Error"
       }
     },
+    "Busy": {
+      "description": "The server is too busy for this now: too many password hashes wait in its bcrypt pool\n(in all, or of the caller). Nothing was changed; try again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
+      }
+    },
     "Conflict": {
       "description": "The request conflicts with the current state.",
       "schema": {
@@ -2503,6 +2521,18 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "503": {
+            "description": "The server is too busy for this now: too many password hashes wait in its bcrypt pool\n(in all, or of the caller). Nothing was changed; try again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
           "default": {
             "description": "A fault in Gantry itself; the cause is logged on the server.",
             "schema": {
@@ -2601,7 +2631,7 @@ func init() {
         }
       },
       "patch": {
-        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them); ` + "`" + `basic_users` + "`" + ` given replaces the users (a\nuser sent without ` + "`" + `password` + "`" + ` keeps its current one, at no cost; a password sent is hashed\nagain even if unchanged, as comparing it with the stored hash costs as much). An admin may\ngive the API to another ` + "`" + `owner` + "`" + `.\n",
+        "description": "Only the fields present change; a list given replaces the old list. ` + "`" + `tls` + "`" + ` given replaces the\ncertificate and key (` + "`" + `{\"tls\":{}}` + "`" + ` removes them). ` + "`" + `basic_users` + "`" + ` absent leaves the users as they\nare; given, it replaces them: a user sent without ` + "`" + `password` + "`" + ` keeps its stored password at no\ncost (no bcrypt run), so leave unchanged passwords out; a password sent is hashed again even\nif unchanged, as comparing it with the stored hash would cost as much. Nothing is hashed for\na PATCH that is refused (another owner's API answers 404, an invalid result 400). An admin\nmay give the API to another ` + "`" + `owner` + "`" + `.\n",
         "tags": [
           "apis"
         ],
@@ -2670,6 +2700,18 @@ func init() {
             "description": "The request body is not JSON.",
             "schema": {
               "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The server is too busy for this now: too many password hashes wait in its bcrypt pool\n(in all, or of the caller). Nothing was changed; try again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
             }
           },
           "default": {
@@ -4254,7 +4296,7 @@ func init() {
           ]
         },
         "basic_users": {
-          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller.\n",
+          "description": "Users of ` + "`" + `basic` + "`" + ` authentication, at most 20 (400 beyond). Passwords are stored hashed (bcrypt)\nand never returned; each password sent costs one bcrypt hash, run one at a time per caller\nafter every other check of the request (503 with ` + "`" + `Retry-After` + "`" + ` when too many hashes wait).\nOn PATCH a user sent without ` + "`" + `password` + "`" + ` keeps its stored one, unhashed again; a new user\nneeds one. A null entry or a new user without a password is refused (400 naming\n` + "`" + `api.basic_users.N` + "`" + `).\n",
           "type": "array",
           "maxItems": 20,
           "items": {
@@ -4279,7 +4321,7 @@ func init() {
           "$ref": "#/definitions/ApiFunction"
         },
         "hosts": {
-          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409.\n",
+          "description": "Hostnames the API answers on; ` + "`" + `*.example.com` + "`" + ` matches any subdomain. A host (or a wildcard\ncovering it) belongs to one owner: another owner's gets 409. None means any host that no\nother owner's API claims; APIs without hosts belong to one owner at a time (the first to\nhave one, until it has none left), so another owner's gets 409. An IPv4 address may be a\nhost; the API may then have no certificate of its own (` + "`" + `tls` + "`" + `).\n",
           "type": "array",
           "maxItems": 64,
           "items": {
@@ -4380,7 +4422,7 @@ func init() {
       ],
       "properties": {
         "password": {
-          "description": "Write-only. Required for a new user.",
+          "description": "Write-only. Required for a new user (400 naming ` + "`" + `api.basic_users.N.password` + "`" + ` without). Left\nout for a user the API has, it keeps the stored password and hash at no cost; sent, it is\nhashed anew, even if unchanged.\n",
           "type": "string",
           "maxLength": 72,
           "minLength": 8
@@ -4486,7 +4528,7 @@ func init() {
       "type": "object",
       "properties": {
         "certificate": {
-          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener.",
+          "description": "PEM certificate chain for the API's hosts, served by SNI on the HTTPS listener. Not allowed\non an API with an IP address among its hosts (400 naming ` + "`" + `api.tls` + "`" + `): clients send no server\nname (SNI) for an IP address, so such a host is served on the gateway's default certificate.\n",
           "type": "string",
           "maxLength": 65536
         },
@@ -5293,6 +5335,18 @@ func init() {
       "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
       "schema": {
         "$ref": "#/definitions/Error"
+      }
+    },
+    "Busy": {
+      "description": "The server is too busy for this now: too many password hashes wait in its bcrypt pool\n(in all, or of the caller). Nothing was changed; try again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
       }
     },
     "Conflict": {

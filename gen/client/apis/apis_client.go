@@ -343,10 +343,12 @@ func (a *Client) ListApisContext(ctx context.Context, params *ListApisParams, au
 // PatchAPI changes the fields given.
 //
 // Only the fields present change; a list given replaces the old list. `tls` given replaces the
-// certificate and key (`{"tls":{}}` removes them); `basic_users` given replaces the users (a
-// user sent without `password` keeps its current one, at no cost; a password sent is hashed
-// again even if unchanged, as comparing it with the stored hash costs as much). An admin may
-// give the API to another `owner`.
+// certificate and key (`{"tls":{}}` removes them). `basic_users` absent leaves the users as they
+// are; given, it replaces them: a user sent without `password` keeps its stored password at no
+// cost (no bcrypt run), so leave unchanged passwords out; a password sent is hashed again even
+// if unchanged, as comparing it with the stored hash would cost as much. Nothing is hashed for
+// a PATCH that is refused (another owner's API answers 404, an invalid result 400). An admin
+// may give the API to another `owner`.
 // .
 //
 // This method does not support injected context.
@@ -367,10 +369,12 @@ func (a *Client) PatchAPI(params *PatchAPIParams, authInfo runtime.ClientAuthInf
 // PatchAPIContext changes the fields given.
 //
 // Only the fields present change; a list given replaces the old list. `tls` given replaces the
-// certificate and key (`{"tls":{}}` removes them); `basic_users` given replaces the users (a
-// user sent without `password` keeps its current one, at no cost; a password sent is hashed
-// again even if unchanged, as comparing it with the stored hash costs as much). An admin may
-// give the API to another `owner`.
+// certificate and key (`{"tls":{}}` removes them). `basic_users` absent leaves the users as they
+// are; given, it replaces them: a user sent without `password` keeps its stored password at no
+// cost (no bcrypt run), so leave unchanged passwords out; a password sent is hashed again even
+// if unchanged, as comparing it with the stored hash would cost as much. Nothing is hashed for
+// a PATCH that is refused (another owner's API answers 404, an invalid result 400). An admin
+// may give the API to another `owner`.
 // .
 //
 // Do not use the deprecated [PatchAPIParams.Context] with this method: it would be ignored.

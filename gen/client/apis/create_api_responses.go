@@ -9,8 +9,10 @@ import (
 	"io"
 
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/strfmt"
+	"github.com/go-openapi/swag/conv"
 )
 
 // CreateAPIReader is a Reader for the CreateAPI structure.
@@ -53,6 +55,12 @@ func (o *CreateAPIReader) ReadResponse(response runtime.ClientResponse, consumer
 		return nil, result
 	case 415:
 		result := NewCreateAPIUnsupportedMediaType()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
+	case 503:
+		result := NewCreateAPIServiceUnavailable()
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
 			return nil, err
 		}
@@ -477,6 +485,90 @@ func (o *CreateAPIUnsupportedMediaType) GetPayload() *models.Error {
 }
 
 func (o *CreateAPIUnsupportedMediaType) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCreateAPIServiceUnavailable creates a CreateAPIServiceUnavailable with default headers values
+func NewCreateAPIServiceUnavailable() *CreateAPIServiceUnavailable {
+	return &CreateAPIServiceUnavailable{}
+}
+
+// CreateAPIServiceUnavailable describes a response with status code 503, with default header values.
+//
+// The server is too busy for this now: too many password hashes wait in its bcrypt pool
+// (in all, or of the caller). Nothing was changed; try again after `Retry-After` seconds.
+type CreateAPIServiceUnavailable struct {
+
+	// Seconds to wait before trying again.
+	RetryAfter int64
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this create Api service unavailable response has a 2xx status code
+func (o *CreateAPIServiceUnavailable) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this create Api service unavailable response has a 3xx status code
+func (o *CreateAPIServiceUnavailable) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this create Api service unavailable response has a 4xx status code
+func (o *CreateAPIServiceUnavailable) IsClientError() bool {
+	return false
+}
+
+// IsServerError returns true when this create Api service unavailable response has a 5xx status code
+func (o *CreateAPIServiceUnavailable) IsServerError() bool {
+	return true
+}
+
+// IsCode returns true when this create Api service unavailable response a status code equal to that given
+func (o *CreateAPIServiceUnavailable) IsCode(code int) bool {
+	return code == 503
+}
+
+// Code gets the status code for the create Api service unavailable response
+func (o *CreateAPIServiceUnavailable) Code() int {
+	return 503
+}
+
+func (o *CreateAPIServiceUnavailable) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apis][%d] createApiServiceUnavailable %s", 503, payload)
+}
+
+func (o *CreateAPIServiceUnavailable) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[POST /apis][%d] createApiServiceUnavailable %s", 503, payload)
+}
+
+func (o *CreateAPIServiceUnavailable) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CreateAPIServiceUnavailable) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header Retry-After
+	hdrRetryAfter := response.GetHeader("Retry-After")
+
+	if hdrRetryAfter != "" {
+		valretryAfter, err := conv.ConvertInt64(hdrRetryAfter)
+		if err != nil {
+			return errors.InvalidType("Retry-After", "header", "int64", hdrRetryAfter)
+		}
+		o.RetryAfter = valretryAfter
+	}
 
 	o.Payload = new(models.Error)
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/swag/conv"
 )
 
 // CreateAPICreatedCode is the HTTP code returned for type CreateAPICreated
@@ -268,6 +269,69 @@ func (o *CreateAPIUnsupportedMediaType) SetPayload(payload *models.Error) {
 func (o *CreateAPIUnsupportedMediaType) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
 
 	rw.WriteHeader(415)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// CreateAPIServiceUnavailableCode is the HTTP code returned for type CreateAPIServiceUnavailable
+const CreateAPIServiceUnavailableCode int = 503
+
+// CreateAPIServiceUnavailable The server is too busy for this now: too many password hashes wait in its bcrypt pool
+// (in all, or of the caller). Nothing was changed; try again after `Retry-After` seconds.
+//
+// swagger:response createApiServiceUnavailable
+type CreateAPIServiceUnavailable struct {
+
+	// Seconds to wait before trying again.
+	RetryAfter int64 `json:"Retry-After"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewCreateAPIServiceUnavailable creates CreateAPIServiceUnavailable with default headers values
+func NewCreateAPIServiceUnavailable() *CreateAPIServiceUnavailable {
+
+	return &CreateAPIServiceUnavailable{}
+}
+
+// WithRetryAfter adds the retryAfter to the create Api service unavailable response
+func (o *CreateAPIServiceUnavailable) WithRetryAfter(retryAfter int64) *CreateAPIServiceUnavailable {
+	o.RetryAfter = retryAfter
+	return o
+}
+
+// SetRetryAfter sets the retryAfter to the create Api service unavailable response
+func (o *CreateAPIServiceUnavailable) SetRetryAfter(retryAfter int64) {
+	o.RetryAfter = retryAfter
+}
+
+// WithPayload adds the payload to the create Api service unavailable response
+func (o *CreateAPIServiceUnavailable) WithPayload(payload *models.Error) *CreateAPIServiceUnavailable {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the create Api service unavailable response
+func (o *CreateAPIServiceUnavailable) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *CreateAPIServiceUnavailable) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header Retry-After
+
+	retryAfter := conv.FormatInteger(o.RetryAfter)
+	if retryAfter != "" {
+		rw.Header().Set("Retry-After", retryAfter)
+	}
+
+	rw.WriteHeader(503)
 	if o.Payload != nil {
 		payload := o.Payload
 		if err := producer.Produce(rw, payload); err != nil {

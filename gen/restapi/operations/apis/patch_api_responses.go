@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/swag/conv"
 )
 
 // PatchAPIOKCode is the HTTP code returned for type PatchAPIOK
@@ -350,6 +351,69 @@ func (o *PatchAPIUnsupportedMediaType) SetPayload(payload *models.Error) {
 func (o *PatchAPIUnsupportedMediaType) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
 
 	rw.WriteHeader(415)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// PatchAPIServiceUnavailableCode is the HTTP code returned for type PatchAPIServiceUnavailable
+const PatchAPIServiceUnavailableCode int = 503
+
+// PatchAPIServiceUnavailable The server is too busy for this now: too many password hashes wait in its bcrypt pool
+// (in all, or of the caller). Nothing was changed; try again after `Retry-After` seconds.
+//
+// swagger:response patchApiServiceUnavailable
+type PatchAPIServiceUnavailable struct {
+
+	// Seconds to wait before trying again.
+	RetryAfter int64 `json:"Retry-After"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewPatchAPIServiceUnavailable creates PatchAPIServiceUnavailable with default headers values
+func NewPatchAPIServiceUnavailable() *PatchAPIServiceUnavailable {
+
+	return &PatchAPIServiceUnavailable{}
+}
+
+// WithRetryAfter adds the retryAfter to the patch Api service unavailable response
+func (o *PatchAPIServiceUnavailable) WithRetryAfter(retryAfter int64) *PatchAPIServiceUnavailable {
+	o.RetryAfter = retryAfter
+	return o
+}
+
+// SetRetryAfter sets the retryAfter to the patch Api service unavailable response
+func (o *PatchAPIServiceUnavailable) SetRetryAfter(retryAfter int64) {
+	o.RetryAfter = retryAfter
+}
+
+// WithPayload adds the payload to the patch Api service unavailable response
+func (o *PatchAPIServiceUnavailable) WithPayload(payload *models.Error) *PatchAPIServiceUnavailable {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the patch Api service unavailable response
+func (o *PatchAPIServiceUnavailable) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *PatchAPIServiceUnavailable) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header Retry-After
+
+	retryAfter := conv.FormatInteger(o.RetryAfter)
+	if retryAfter != "" {
+		rw.Header().Set("Retry-After", retryAfter)
+	}
+
+	rw.WriteHeader(503)
 	if o.Payload != nil {
 		payload := o.Payload
 		if err := producer.Produce(rw, payload); err != nil {
