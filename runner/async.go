@@ -187,7 +187,7 @@ func (w *Workers) runTask(t store.Task, owner string) {
 }
 
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *Result, err error) {
-	if err != nil && !retryable(err) && !errors.Is(err, context.Canceled) && int64(t.Attempts) <= t.Route.MaxRetries {
+	if functionFailed(err) && int64(t.Attempts) <= t.Route.MaxRetries {
 		// The function failed, and its route asks for another run.
 		if rerr := w.iv.store.RetryTask(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error()); rerr != nil {
 			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
@@ -223,6 +223,13 @@ func backoff(base time.Duration, attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, time.Minute)
+}
+
+// functionFailed reports a failure of the function itself: one a route's max_retries asks
+// to run again.
+func functionFailed(err error) bool {
+	var fe *FunctionError
+	return errors.As(err, &fe) || errors.Is(err, ErrTimeout)
 }
 
 // retryable reports failures that are Gantry's or Docker's, not the function's, and that

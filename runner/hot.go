@@ -158,7 +158,7 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 			if !c.alive() { // whoever answered has the address of a container that died
 				return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
 			}
-			return nil
+			return nil // the first call's connection checks it is still there
 		}
 		select {
 		case <-c.exited:
@@ -321,10 +321,14 @@ var errIdleConnClosed = errors.New("the function closed the idle connection")
 
 // roundTrip sends the request over the container's connection and reads the answer.
 func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Request, call *Call) (*Result, error) {
+	if c.conn != nil && !idleConnClean(c) {
+		c.closeConn() // the function wrote past its last answer, or closed: never hand that to this call
+	}
 	reused := c.conn != nil
-	if err := c.dial(ctx); err != nil {
+	if err := r.dialHot(ctx, c); err != nil {
 		return nil, err
 	}
+	c.head.got = 0
 	conn := c.conn
 	_ = conn.SetDeadline(call.Deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }) // cancelled: unblock now
@@ -338,7 +342,7 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	}
 	failed := func(what string, err error) (*Result, error) {
 		c.closeConn()
-		if reused && c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		if reused && c.head.got == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			return nil, fmt.Errorf("%w: %s: %v", errIdleConnClosed, what, err)
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -350,18 +354,26 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 		return failed("send request", err)
 	}
 	resp, err := readResponse(c.br, &c.head, r.opts.MaxResponseHeadBytes, req)
-	if errors.Is(err, errHeadTooLarge) {
+	var fe *FunctionError
+	switch {
+	case errors.Is(err, errHeadTooLarge):
 		c.closeConn()
 		return nil, r.headTooLarge()
-	}
-	if err != nil {
+	case errors.As(err, &fe):
+		c.closeConn()
+		return nil, fe
+	case err != nil && !connError(err):
+		// Not an answer: say so without echoing the bytes, which may not be this call's.
+		c.closeConn()
+		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the http protocol: its answer is not an HTTP/1.1 response"}
+	case err != nil:
 		return failed("read response", err)
 	}
 	body := newCappedBuffer(r.opts.MaxOutputBytes)
 	_, err = io.Copy(body, resp.Body) // read to the end, so the connection can serve the next call
 	resp.Body.Close()
-	if err != nil || resp.Close || c.br.Buffered() > 0 {
-		c.closeConn() // bytes past the answer are no answer to the next call: start afresh
+	if err != nil || resp.Close {
+		c.closeConn()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
@@ -369,8 +381,10 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	return &Result{Status: resp.StatusCode, Header: answerHeader(resp.Header), Body: body.Bytes(), OutputTruncated: body.truncated}, nil
 }
 
-// dial opens the container's connection if it has none.
-func (c *hotContainer) dial(ctx context.Context) error {
+// dialHot opens the container's connection if it has none. Docker gives a dead container's
+// address to the next container it starts, so a connection counts only once the container
+// is seen running at that address after it was made: whoever answered is then this container.
+func (r *Runner) dialHot(ctx context.Context, c *hotContainer) error {
 	if c.conn != nil {
 		return nil
 	}
@@ -378,13 +392,40 @@ func (c *hotContainer) dial(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to the function: %w", err)
 	}
-	if !c.alive() { // Docker gives a dead container's address to the next one: never talk to that
+	if err := r.stillAt(ctx, c); err != nil {
 		conn.Close()
-		return errors.New("connect to the function: its container exited")
+		return err
 	}
 	c.conn, c.head = conn, headLimiter{conn: conn, left: math.MaxInt}
 	c.br, c.bw = bufio.NewReaderSize(&c.head, 16<<10), bufio.NewWriterSize(conn, 16<<10)
 	return nil
+}
+
+// stillAt checks that the container is running and has its address c.addr.
+func (r *Runner) stillAt(ctx context.Context, c *hotContainer) error {
+	if !c.alive() {
+		return errors.New("connect to the function: its container exited")
+	}
+	info, err := r.docker.ContainerInspect(ctx, c.id)
+	if err != nil {
+		return r.callError(ctx, "inspect container", err)
+	}
+	if info.State != nil && info.State.Running && info.NetworkSettings != nil {
+		for _, ep := range info.NetworkSettings.Networks {
+			if ep != nil && ep.IPAddress != "" && net.JoinHostPort(ep.IPAddress, strconv.Itoa(hotPort)) == c.addr {
+				return nil
+			}
+		}
+	}
+	return errors.New("connect to the function: its container is no longer at its address")
+}
+
+// connError reports an error of the connection (closed, reset, timed out), as opposed to
+// bytes that are no HTTP answer.
+func connError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
 func (c *hotContainer) closeConn() {

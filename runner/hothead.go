@@ -48,7 +48,7 @@ func readResponse(br *bufio.Reader, lim *headLimiter, max int, req *http.Request
 			return nil, errHeadTooLarge
 		}
 		resp, err := http.ReadResponse(br, req)
-		if lim.left <= 0 || lim.scan.tooMany() { // the error is whatever the parser made of the cut
+		if err != nil && lim.left <= 0 || lim.scan.tooMany() { // the error is whatever the parser made of the cut
 			return nil, errHeadTooLarge
 		}
 		if err != nil {
@@ -73,6 +73,7 @@ type headLimiter struct {
 	conn net.Conn
 	left int
 	scan headScan
+	got  int // bytes read since the request was sent: none means nothing was answered
 }
 
 func (l *headLimiter) Read(p []byte) (int, error) {
@@ -84,6 +85,7 @@ func (l *headLimiter) Read(p []byte) (int, error) {
 	}
 	n, err := l.conn.Read(p)
 	l.left -= n
+	l.got += n
 	if l.scan.active && l.scan.feed(p[:n]) {
 		return n, errHeadTooLarge
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,11 +55,11 @@ type networks struct {
 
 	mu       sync.RWMutex
 	resolved map[string]string // route network name → Docker network ID, once checked
-	resolve  sync.Mutex        // held while a network is looked up or created in Docker
+	resolve  chan struct{}     // holds a token while a network is looked up or created in Docker
 }
 
 func newNetworks(managed string, registered map[string][]string) *networks {
-	return &networks{managed: managed, registered: registered, resolved: map[string]string{}}
+	return &networks{managed: managed, registered: registered, resolved: map[string]string{}, resolve: make(chan struct{}, 1)}
 }
 
 // allowed reports whether an app of owner may run its functions on the route network name.
@@ -85,7 +86,7 @@ func (r *Runner) warnSharedNetworks(ctx context.Context) {
 			continue
 		}
 		info, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{})
-		if err != nil || info.Name != name || info.Options[iccOption] == "false" {
+		if err != nil || info.Name != name || isolated(info.Options, info.EnableIPv6) {
 			continue // missing (calls say so) or isolated
 		}
 		who := "every owner"
@@ -95,6 +96,14 @@ func (r *Runner) warnSharedNetworks(ctx context.Context) {
 		r.log.Warn("a registered network is shared while its containers reach each other: the functions of one owner can call another's containers directly; register it for one owner, or create it with "+iccOption+"=false",
 			"network", name, "owners", who)
 	}
+}
+
+// isolated reports whether a bridge network's containers cannot reach each other:
+// inter-container communication off (Docker reads the option as a boolean), and no IPv6,
+// which that option does not filter.
+func isolated(options map[string]string, ipv6 bool) bool {
+	icc, err := strconv.ParseBool(options[iccOption])
+	return err == nil && !icc && !ipv6
 }
 
 // dockerName is the name of the Docker network behind a route network: the name Docker
@@ -127,8 +136,12 @@ func (r *Runner) networkMode(ctx context.Context, name string) (string, error) {
 	if id, ok := n.cached(name); ok {
 		return id, nil
 	}
-	n.resolve.Lock() // one lookup at a time; calls on networks already resolved never wait for it
-	defer n.resolve.Unlock()
+	select { // one lookup at a time; calls on networks already resolved never wait for it
+	case n.resolve <- struct{}{}:
+		defer func() { <-n.resolve }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	if id, ok := n.cached(name); ok {
 		return id, nil
 	}
@@ -248,7 +261,7 @@ func (r *Runner) checkFunctionNetwork(n *network.Summary, err error) (string, er
 	if err != nil {
 		return "", err
 	}
-	if n.Driver != "bridge" || n.Options[iccOption] != "false" || n.EnableIPv6 {
+	if n.Driver != "bridge" || !isolated(n.Options, n.EnableIPv6) {
 		return "", fmt.Errorf("%w: Docker network %q exists but is not an IPv4-only bridge with %s=false; remove it and Gantry will create it", ErrNetworkUnavailable, n.Name, iccOption)
 	}
 	return n.ID, nil

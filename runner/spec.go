@@ -113,7 +113,7 @@ const (
 	MaxHeaderEnvBytes = 32 << 10
 	// MaxURLEnvBytes caps FN_REQUEST_URL (414).
 	MaxURLEnvBytes = 16 << 10
-	// MaxParamEnvBytes caps the path parameters as FN_PARAM_<NAME>=value variables (414).
+	// MaxParamEnvBytes caps the values of the path parameters, the FN_PARAM_<NAME> variables (414).
 	// Parameters come from the request path, which the gateway does not pass on whole in
 	// FN_REQUEST_URL, so they have a budget of their own.
 	MaxParamEnvBytes = 16 << 10
@@ -126,8 +126,8 @@ func checkCallEnv(url string, params store.Params, header http.Header) error {
 		return fmt.Errorf("%w: a function of the default format takes a URL of at most %d bytes (its FN_REQUEST_URL)", ErrURLTooLong, MaxURLEnvBytes)
 	}
 	p := 0
-	for k, v := range params {
-		p += len("FN_PARAM_=") + len(k) + len(v)
+	for _, v := range params { // their names come from the route, bounded with it
+		p += len(v)
 	}
 	if p > MaxParamEnvBytes {
 		return fmt.Errorf("%w: a function of the default format takes at most %d bytes of path parameters (its FN_PARAM_ variables)", ErrURLTooLong, MaxParamEnvBytes)

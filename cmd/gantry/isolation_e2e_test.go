@@ -59,7 +59,7 @@ func TestTenantsCannotReachEachOthersFunctions(t *testing.T) {
 	alice, bob := createToken(t, s, "alice", "developer"), createToken(t, s, "bob", "developer")
 
 	s.mustCallAs(t, alice, "POST", "/v1/apps", `{"app":{"name":"alice-app","config":{"SECRET":"alice-secret"}}}`, 201)
-	s.mustCallAs(t, alice, "POST", "/v1/apps/alice-app/routes", `{"route":{"path":"/hot","image":"`+imgTestfn+`","format":"http","auth":"token"}}`, 201)
+	s.mustCallAs(t, alice, "POST", "/v1/apps/alice-app/routes", `{"route":{"path":"/hot","image":"`+imgTestfn+`","format":"http","auth":"token","idle_timeout":3600}}`, 201)
 	if b := s.mustCallAs(t, alice, "POST", "/r/alice-app/hot", `{"env":true,"env_keys":["SECRET"]}`, 200); !strings.Contains(b, "alice-secret") {
 		t.Fatalf("alice's function: %s", b)
 	}
@@ -81,6 +81,7 @@ func TestTenantsCannotReachEachOthersFunctions(t *testing.T) {
 	s.mustCallAs(t, bob, "POST", "/v1/apps", `{"app":{"name":"bob-app"}}`, 201)
 	for _, format := range []string{"default", "http", "json"} {
 		t.Run("bob's "+format+" function cannot connect to alice's", func(t *testing.T) {
+			// Alice's container idles for an hour (above): its address is not handed to Bob's.
 			s.mustCallAs(t, bob, "POST", "/v1/apps/bob-app/routes", `{"route":{"path":"/`+format+`","image":"`+imgTestfn+`","format":"`+format+`"}}`, 201)
 			b := s.mustCallAs(t, bob, "POST", "/r/bob-app/"+format, fmt.Sprintf(`{"connect":[%q,%q]}`, victim, outside), 200)
 			var got map[string]string
@@ -94,6 +95,9 @@ func TestTenantsCannotReachEachOthersFunctions(t *testing.T) {
 				t.Errorf("bob's %s function could not reach %s outside its network: %q", format, outside, got[outside])
 			}
 		})
+	}
+	if now := s.hotContainerAddr(t, "alice-app"); now != victim { // else a probe may have met a newer container there
+		t.Fatalf("alice's container moved from %s to %s during the probes", victim, now)
 	}
 }
 
@@ -261,5 +265,34 @@ func TestPathParamsTooLongForTheEnvironment(t *testing.T) {
 	}
 	if after := countExecutions(t, s, "a"); res.Header.Get("Gantry-Call-Id") != "" || after != before {
 		t.Fatalf("the refused call was recorded: %d executions, then %d", before, after)
+	}
+}
+
+// TestAsyncCallOnAnUnregisteredNetworkIsNotRetried: an async call accepted on a registered
+// network, then run by a server that no longer registers it, fails once and for good — it
+// is no failure of the function, which the route's max_retries would run again.
+func TestAsyncCallOnAnUnregisteredNetworkIsNotRetried(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	team := fmt.Sprintf("gantry-e2e-gone-%d", time.Now().UnixNano())
+	s := startServer(t, dir, "GANTRY_NETWORKS="+team+":alice", "GANTRY_ASYNC_WORKERS=0") // accepted, not run
+	alice := createToken(t, s, "alice", "developer")
+	s.mustCallAs(t, alice, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
+	s.mustCallAs(t, alice, "POST", "/v1/apps/a/routes", `{"route":{"path":"/team","image":"`+imgTestfn+`","type":"async","network":"`+team+`","max_retries":2}}`, 201)
+	res, b := s.callWith(t, "POST", "/r/a/team", `{}`, "Authorization", "Bearer "+alice)
+	if res.StatusCode != 202 {
+		t.Fatalf("async call: %d %s", res.StatusCode, b)
+	}
+	id := res.Header.Get("Gantry-Call-Id")
+	s.stop(t)
+
+	s2 := startServer(t, dir, "GANTRY_ASYNC_WORKERS=1", "GANTRY_ASYNC_BACKOFF=50ms")
+	waitFor(t, 20*time.Second, "the call on an unregistered network did not end", func() bool {
+		return s2.execution(t, id)["status"] == "FAILED"
+	})
+	time.Sleep(500 * time.Millisecond) // a retry, were there one, would have started by now
+	ex := s2.execution(t, id)
+	if ex["status"] != "FAILED" || fmt.Sprint(ex["attempts"]) != "1" || !strings.Contains(fmt.Sprint(ex["error"]), "network") {
+		t.Fatalf("the call on an unregistered network: %v, want FAILED after 1 attempt, naming the network", ex)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -194,7 +195,11 @@ func parseNetworks(values []string, functionNetwork string) (map[string][]string
 			case len(list) == 0:
 				return nil, fmt.Errorf("network %s: name the owners who may use it (%s:OWNER,OWNER), or %s:* for every owner", name, name, name)
 			default:
-				out[name] = append(out[name], list...)
+				for _, o := range list {
+					if !slices.Contains(out[name], o) { // an owner listed twice is still one owner
+						out[name] = append(out[name], o)
+					}
+				}
 			}
 		}
 	}

@@ -18,6 +18,7 @@ func TestParseNetworks(t *testing.T) {
 		{"several are separated by semicolons or repeated", []string{"a:alice; b:bob", "c:*"},
 			map[string][]string{"a": {"alice"}, "b": {"bob"}, "c": nil}, ""},
 		{"a network given twice gets both lists", []string{"a:alice", "a:bob"}, map[string][]string{"a": {"alice", "bob"}}, ""},
+		{"an owner listed twice is one owner", []string{"a:alice,alice", "a:alice"}, map[string][]string{"a": {"alice"}}, ""},
 		{"a star given once stays every owner", []string{"a:*", "a:bob"}, map[string][]string{"a": nil}, ""},
 		{"empty items are skipped", []string{";a:alice;"}, map[string][]string{"a": {"alice"}}, ""},
 		{"a bare name is refused: sharing is said, not implied", []string{"shared"}, nil, "shared:*"},

@@ -52,6 +52,8 @@
 //	"header_count": N       http, json: add N tiny response headers (X-H-<i>: v)
 //	"interim": [N, ..]      http: send these 1xx interim responses (as 103 Early
 //	                        Hints, with a Link header) before the answer
+//	"stray_ms": N           http: N ms after the answer, write a second, unasked-for
+//	                        answer ("stray") on the same connection
 //	"exit": N               default: exit with code N after writing the response
 //
 // Content-Type (http, json) is text/plain for greetings and output_bytes,
@@ -166,6 +168,7 @@ type input struct {
 	HeaderBytes int               `json:"header_bytes"`
 	HeaderCount int               `json:"header_count"`
 	Interim     []int             `json:"interim"`
+	StrayMs     int               `json:"stray_ms"`
 	Connect     []string          `json:"connect"`
 	Addrs       bool              `json:"addrs"`
 	Exit        int               `json:"exit"`
@@ -202,6 +205,7 @@ type fn struct {
 type result struct {
 	status      int
 	interim     []int // http: 1xx codes sent before the answer
+	strayMs     int   // http: a stray answer follows this long after
 	header      http.Header
 	body        []byte
 	xBytes      int    // when > 0, the body is this many 'x' instead
@@ -274,7 +278,7 @@ func (f *fn) run(in input, raw []byte, info func() requestInfo, reqContentType s
 	for i := range in.HeaderCount {
 		res.header.Set("X-H-"+strconv.Itoa(i), "v")
 	}
-	res.interim = in.Interim
+	res.interim, res.strayMs = in.Interim, in.StrayMs
 	return res
 }
 
@@ -509,11 +513,36 @@ func (f *fn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(res.bodyLen()))
+	if res.strayMs > 0 {
+		f.answerThenStray(w, res)
+		return
+	}
 	w.WriteHeader(res.status)
 	if err := res.writeBody(w); err != nil {
 		fmt.Fprintf(f.stderr, "testfn: write response: %v\n", err)
 	}
 	runtime.KeepAlive(res.keep)
+}
+
+// answerThenStray answers on the raw connection, then writes an answer nobody asked for
+// on it, as a broken server might: the next request on the connection must not get it.
+func (f *fn) answerThenStray(w http.ResponseWriter, res result) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		fmt.Fprintf(f.stderr, "testfn: hijack: %v\n", err)
+		return
+	}
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", res.status, http.StatusText(res.status))
+	_ = w.Header().Write(buf)
+	_, _ = buf.WriteString("\r\n")
+	_ = res.writeBody(buf)
+	_ = buf.Flush()
+	go func() {
+		time.Sleep(time.Duration(res.strayMs) * time.Millisecond)
+		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+		time.Sleep(time.Minute) // the connection stays open, never read again
+		conn.Close()
+	}()
 }
 
 // envelope is a json-format request.
