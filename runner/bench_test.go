@@ -20,7 +20,7 @@ func BenchmarkHotHTTPCall(b *testing.B) {
 		b.Skip("no Docker")
 	}
 	ctx := context.Background()
-	r, err := New(ctx, testDocker, Options{Instance: "bench-hot", Labels: map[string]string{testLabel: "runner"}})
+	r, err := New(ctx, testDocker, Options{Instance: "bench-hot", Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -208,23 +208,6 @@ func TestHotFunctionWithEarlyHints(t *testing.T) {
 	}
 }
 
-// TestHotFunctionStrayAnswerNeverReachesTheNextCall: an answer an http function writes on
-// its connection after the one asked for is never read as the next call's answer.
-func TestHotFunctionStrayAnswerNeverReachesTheNextCall(t *testing.T) {
-	t.Parallel()
-	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, nil)
-	res, err := r.Run(context.Background(), testCall(rt, `{"name":"first","stray_ms":20}`))
-	if err != nil || string(res.Body) != "Hello first!" {
-		t.Fatalf("the call that leaves a stray answer behind: %v %+v", err, res)
-	}
-	time.Sleep(300 * time.Millisecond) // the stray answer is on the connection by now
-	res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
-	if err != nil || string(res.Body) != "Hello next!" {
-		t.Fatalf("the next call: %v %q, want its own answer", err, res.Body)
-	}
-}
-
 func TestCallEnvBounds(t *testing.T) {
 	big := strings.Repeat("h", MaxHeaderEnvBytes)
 	tests := []struct {

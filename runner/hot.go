@@ -37,7 +37,8 @@ type hotContainer struct {
 
 	// An http function's keep-alive connection, used only by the call holding the container.
 	conn net.Conn
-	head headLimiter // conn as br reads it: bounded while a response head is read
+	raw  syscall.RawConn // conn's socket, to peek at it between calls
+	head headLimiter     // conn as br reads it: bounded while a response head is read
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -249,6 +250,9 @@ func (r *Runner) callHot(ctx context.Context, c *hotContainer, call *Call) (*Res
 	if errors.As(err, &fe) {
 		return res, false, fe
 	}
+	if errors.Is(err, ErrDockerUnavailable) || errors.Is(err, ErrStartTimeout) {
+		return res, true, err // Docker's trouble, not the container's (503)
+	}
 	// The container broke the protocol or died mid-call: explain, and replace it.
 	select {
 	case <-c.exited:
@@ -325,7 +329,10 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 		c.closeConn() // the function wrote past its last answer, or closed: never hand that to this call
 	}
 	reused := c.conn != nil
-	if err := r.dialHot(ctx, c); err != nil {
+	dialCtx, cancel := context.WithDeadline(ctx, call.Deadline)
+	err := r.dialHot(dialCtx, c)
+	cancel()
+	if err != nil {
 		return nil, err
 	}
 	c.head.got = 0
@@ -342,7 +349,9 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	}
 	failed := func(what string, err error) (*Result, error) {
 		c.closeConn()
-		if reused && c.head.got == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		// Sent again only when nothing came back on a reused connection, and the request
+		// either never left or may be repeated: a function that took it may have acted on it.
+		if reused && c.head.got == 0 && (what == "send request" || idempotent(req.Method)) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			return nil, fmt.Errorf("%w: %s: %v", errIdleConnClosed, what, err)
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -396,7 +405,10 @@ func (r *Runner) dialHot(ctx context.Context, c *hotContainer) error {
 		conn.Close()
 		return err
 	}
-	c.conn, c.head = conn, headLimiter{conn: conn, left: math.MaxInt}
+	c.conn, c.head, c.raw = conn, headLimiter{conn: conn, left: math.MaxInt}, nil
+	if sc, ok := conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	c.br, c.bw = bufio.NewReaderSize(&c.head, 16<<10), bufio.NewWriterSize(conn, 16<<10)
 	return nil
 }
@@ -418,6 +430,15 @@ func (r *Runner) stillAt(ctx context.Context, c *hotContainer) error {
 		}
 	}
 	return errors.New("connect to the function: its container is no longer at its address")
+}
+
+// idempotent reports the methods a call may be sent twice with (RFC 9110, 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // connError reports an error of the connection (closed, reset, timed out), as opposed to

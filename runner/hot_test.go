@@ -325,7 +325,7 @@ func (attachFails) ContainerAttach(context.Context, string, container.AttachOpti
 func TestHotStartFailureLeaksNothing(t *testing.T) {
 	t.Parallel()
 	instance := "test-attach-fails-" + time.Now().Format("150405.000000000")
-	r, err := New(context.Background(), attachFails{testDocker}, Options{Instance: instance, Labels: map[string]string{testLabel: "runner"}})
+	r, err := New(context.Background(), attachFails{testDocker}, Options{Instance: instance, Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestHotStartFailureLeaksNothing(t *testing.T) {
 func TestCloseEndsCallsInFlight(t *testing.T) {
 	t.Parallel()
 	instance := "test-close-" + time.Now().Format("150405.000000000")
-	r, err := New(context.Background(), testDocker, Options{Instance: instance, Labels: map[string]string{testLabel: "runner"}})
+	r, err := New(context.Background(), testDocker, Options{Instance: instance, Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,10 @@ import (
 // skip when no daemon is reachable, except under CI=true, where that is a failure.
 const testLabel = "gantry.test.package"
 
+// testLabelValue marks the containers of this test process: another process running these
+// tests at the same time keeps its own (TestMain removes what this one left behind).
+var testLabelValue = fmt.Sprintf("runner-%d", os.Getpid())
+
 var (
 	testDocker Docker
 	testImage  string // functions/testfn, built once per run (and reused across runs)
@@ -51,7 +55,7 @@ func runTests(m *testing.M) int {
 	}
 	code := m.Run()
 	// No container may outlive the tests that started it.
-	left, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"=runner"))})
+	left, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+testLabelValue))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "list containers:", err)
 		return 1
@@ -75,7 +79,7 @@ func newTestRunner(t *testing.T, opts Options) *Runner {
 	if opts.Instance == "" {
 		opts.Instance = fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
 	}
-	opts.Labels = map[string]string{testLabel: "runner"}
+	opts.Labels = map[string]string{testLabel: testLabelValue}
 	if testing.Verbose() {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {

@@ -313,7 +313,7 @@ func TestSharedOpenNetworksAreWarnedOf(t *testing.T) {
 	var logged strings.Builder
 	var mu sync.Mutex
 	r, err := New(ctx, testDocker, Options{
-		Instance: fmt.Sprintf("test-warn-%d", stamp), Labels: map[string]string{testLabel: "runner"},
+		Instance: fmt.Sprintf("test-warn-%d", stamp), Labels: map[string]string{testLabel: testLabelValue},
 		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)), Networks: registered,
 	})
 	if err != nil {

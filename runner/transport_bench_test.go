@@ -25,7 +25,7 @@ func BenchmarkHotTransport(b *testing.B) {
 		b.Skip("no Docker")
 	}
 	ctx := context.Background()
-	r, err := New(ctx, testDocker, Options{Instance: "bench-transport", Labels: map[string]string{testLabel: "runner"}})
+	r, err := New(ctx, testDocker, Options{Instance: "bench-transport", Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func BenchmarkHotTransport(b *testing.B) {
 			Image:  testImage,
 			User:   functionUser,
 			Env:    []string{"FN_FORMAT=http", "PORT=8080", "TESTFN_UNIX_SOCKET=/sock/fn.sock"},
-			Labels: map[string]string{testLabel: "runner"},
+			Labels: map[string]string{testLabel: testLabelValue},
 		},
 		&container.HostConfig{
 			NetworkMode:    container.NetworkMode(netID),

@@ -60,7 +60,8 @@
 // application/json for env and request, and the request's own Content-Type
 // (else application/octet-stream) for echo; "header" can override it.
 // For http and json every response carries X-Container-Id: the container's
-// hostname, so tests can count distinct containers. For http, GET /healthz
+// hostname, so tests can count distinct containers; for http also X-Conn, the
+// caller's address of the connection that carried the call. For http, GET /healthz
 // answers 200 "ok" without reading the input.
 //
 // # Default format
@@ -476,6 +477,7 @@ func (f *fn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.hostname != "" {
 		w.Header().Set("X-Container-Id", f.hostname)
 	}
+	w.Header().Set("X-Conn", r.RemoteAddr) // which connection carried the call
 	if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
