@@ -71,11 +71,13 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 		c.closeConn() // the function wrote past its last answer, or closed: never hand that to this call
 	}
 	reused := c.conn != nil
-	dialCtx, cancel := context.WithDeadline(ctx, call.Deadline)
-	err := r.dialHot(dialCtx, c)
-	cancel()
-	if err != nil {
-		return nil, err
+	if !reused { // a new connection: dialled and checked within the call's deadline
+		dialCtx, cancel := context.WithDeadline(ctx, call.Deadline)
+		err := r.dialHot(dialCtx, c)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	c.head.got = 0
 	conn := c.conn
