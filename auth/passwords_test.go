@@ -89,7 +89,7 @@ func TestPasswordPool(t *testing.T) {
 	t.Run("a cancelled wait does not run the work", func(t *testing.T) {
 		p := NewPasswordPool(PasswordPoolOptions{Slots: 1})
 		release := make(chan struct{})
-		go p.Run(t.Context(), "ada", func() { <-release })
+		go func() { _ = p.Run(t.Context(), "ada", func() { <-release }) }()
 		waitFor(t, func() bool { return len(p.slots) == 1 })
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()

@@ -21,8 +21,8 @@ const (
 // wrong credentials may cost. A client beyond it is refused (429) without a check. The rate
 // is below what one bcrypt slot checks a second, so the limit engages on any machine.
 const (
-	failureRate  rate.Limit = 1 // a second
-	failureBurst            = 10
+	failureRate  = rate.Limit(1) // a second
+	failureBurst = 10
 )
 
 // newFailureBuckets are the failure budgets of one API's clients.

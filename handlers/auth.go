@@ -75,7 +75,7 @@ func (a *API) serveAs(w http.ResponseWriter, r *http.Request, id auth.Identity, 
 // the spec's Principal. An operation the spec secures is thus refused (401) even if a path
 // slipped past authenticate.
 func principalAuthenticator(string, string, security.TokenAuthentication) runtime.Authenticator {
-	return security.HttpAuthenticator(func(r *http.Request) (bool, any, error) {
+	return security.HTTPAuthenticator(func(r *http.Request) (bool, any, error) {
 		id, ok := identity(r.Context())
 		if !ok {
 			return true, nil, auth.Unauthenticated("credentials are required: send Authorization: Bearer <token>")

@@ -121,7 +121,8 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 		select {
 		case res := <-waitC:
 			exitCode = res.StatusCode
-		case <-waitErrC:
+		case err := <-waitErrC:
+			_ = err // killed: the exit status is the timeout
 		case <-time.After(streamGrace):
 		}
 	}

@@ -8,7 +8,7 @@ import (
 // Errors of a call; handlers map each to its HTTP status in one place.
 var (
 	// ErrTimeout: the function ran past its route's timeout and its container was killed (504).
-	ErrTimeout = errors.New("Timed out")
+	ErrTimeout = errors.New("Timed out") //nolint:staticcheck // ST1005: the API's message, as IronFunctions sends it
 	// ErrBusy: no container of the route became free before the call's deadline (503).
 	ErrBusy = errors.New("no container free for this route; try again later")
 	// ErrDockerUnavailable: the Docker daemon cannot be reached (503).

@@ -150,7 +150,7 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 	for {
 		conn, err := d.DialContext(ctx, "tcp", c.addr)
 		if err == nil {
-			conn.Close()
+			_ = conn.Close()
 			if !c.alive() { // whoever answered has the address of a container that died
 				return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
 			}

@@ -124,7 +124,7 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	}
 	body := newCappedBuffer(r.opts.MaxOutputBytes)
 	_, err = io.Copy(body, resp.Body) // read to the end, so the connection can serve the next call
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil || resp.Close {
 		c.closeConn()
 	}
@@ -146,7 +146,7 @@ func (r *Runner) dialHot(ctx context.Context, c *hotContainer) error {
 		return fmt.Errorf("connect to the function: %w", err)
 	}
 	if err := r.stillAt(ctx, c); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return err
 	}
 	c.conn, c.head, c.raw = conn, headLimiter{conn: conn, left: math.MaxInt}, nil
@@ -195,7 +195,7 @@ func connError(err error) bool {
 
 func (c *hotContainer) closeConn() {
 	if c.conn != nil {
-		c.conn.Close()
+		_ = c.conn.Close()
 		c.conn = nil
 	}
 }

@@ -104,7 +104,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		}
 	}
 	capped := newCappedBuffer(r.opts.MaxOutputBytes)
-	capped.Write(body)
+	_, _ = capped.Write(body)
 	if out.Status == 0 {
 		out.Status = http.StatusOK
 	}

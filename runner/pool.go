@@ -111,7 +111,7 @@ func (p *pool) acquire(ctx context.Context, deadline time.Time) (*hotContainer, 
 		p.mu.Unlock()
 
 		timer := time.NewTimer(time.Until(deadline))
-		var expired <-chan time.Time = timer.C
+		expired := timer.C
 		select {
 		case g := <-ch:
 			if g.closed {

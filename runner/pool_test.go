@@ -26,7 +26,7 @@ type fakePool struct {
 func newFakePool(size int) *fakePool {
 	f := &fakePool{live: map[*hotContainer]bool{}, inUse: map[*hotContainer]bool{}, destroyed: map[*hotContainer]int{}}
 	f.pool = &pool{max: size, stop: make(chan struct{})}
-	f.pool.start = func(context.Context) (*hotContainer, error) {
+	f.start = func(context.Context) (*hotContainer, error) {
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
 		if f.failNext.Add(-1) >= 0 {
 			return nil, errors.New("start failed")
@@ -38,7 +38,7 @@ func newFakePool(size int) *fakePool {
 		f.most = max(f.most, len(f.live))
 		return c, nil
 	}
-	f.pool.destroy = func(c *hotContainer) {
+	f.destroy = func(c *hotContainer) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		delete(f.live, c)
@@ -120,8 +120,8 @@ func TestPoolAccountingUnderRaces(t *testing.T) {
 			}
 			f.pool.mu.Lock()
 			defer f.pool.mu.Unlock()
-			if f.pool.total != 0 || len(f.pool.waiters) != 0 || len(f.pool.idle) != 0 {
-				t.Errorf("after drain: total %d, waiters %d, idle %d; want all 0", f.pool.total, len(f.pool.waiters), len(f.pool.idle))
+			if f.total != 0 || len(f.waiters) != 0 || len(f.idle) != 0 {
+				t.Errorf("after drain: total %d, waiters %d, idle %d; want all 0", f.total, len(f.waiters), len(f.idle))
 			}
 			if round%2 == 0 && served.Load() == 0 { // odd rounds drain early: serving none is fine there
 				t.Error("no call was served")

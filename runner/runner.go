@@ -278,7 +278,7 @@ func (r *Runner) EnsureImage(ctx context.Context, ref string) error {
 	rc, err := r.docker.ImagePull(pullCtx, ref, image.PullOptions{})
 	if err == nil {
 		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
+		_ = rc.Close()
 		if _, ierr := r.docker.ImageInspect(ctx, ref); ierr == nil {
 			return nil
 		}

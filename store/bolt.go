@@ -136,11 +136,11 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		prunerDone: make(chan struct{}),
 	}
 	if err := s.migrate(ctx); err != nil {
-		bdb.Close()
+		_ = bdb.Close()
 		return nil, err
 	}
 	if err := s.loadIndex(); err != nil {
-		bdb.Close()
+		_ = bdb.Close()
 		return nil, err
 	}
 	go s.writeExecutions()

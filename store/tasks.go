@@ -61,7 +61,9 @@ func queueKey(t Task) []byte {
 	return append(k, t.ID...)
 }
 
-func queueKeyTime(k []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9]))) }
+func queueKeyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9]))) //nolint:gosec // G115: written from an int64 (queueKey)
+}
 
 // putExecution writes an execution and its route index entry (and its log when log is not nil).
 func putExecution(tx *bolt.Tx, ex Execution, log []byte) error {

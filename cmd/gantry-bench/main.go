@@ -153,7 +153,7 @@ func run(cfg config) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s %s\t\n", r.name, r.gantry, r.baseline, r.result, r.target, verdict)
 	}
-	w.Flush()
+	_ = w.Flush()
 	if failed > 0 {
 		return fmt.Errorf("%d targets missed", failed)
 	}
@@ -226,7 +226,7 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 		s.token = strings.TrimSpace(string(token))
 		return s, nil
 	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		return nil, fmt.Errorf("gantry did not listen within 30s")
 	}
 }
@@ -234,7 +234,7 @@ func startGantry(bin string, extra ...string) (*gantryServer, error) {
 func (s *gantryServer) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	_ = s.cmd.Wait()
-	os.RemoveAll(s.dir)
+	_ = os.RemoveAll(s.dir)
 }
 
 // rss is the server's resident memory in bytes.
@@ -697,7 +697,7 @@ func (b *bench) waitQueueEmpty(limit time.Duration) error {
 		}
 		var st struct{ Queued, Running int }
 		err = json.NewDecoder(res.Body).Decode(&st)
-		res.Body.Close()
+		_ = res.Body.Close()
 		if err != nil {
 			return err
 		}
@@ -721,7 +721,7 @@ func (b *bench) countExecutions(route, status string) (int, error) {
 			NextCursor string `json:"next_cursor"`
 		}
 		err = json.NewDecoder(res.Body).Decode(&page)
-		res.Body.Close()
+		_ = res.Body.Close()
 		if err != nil {
 			return 0, err
 		}

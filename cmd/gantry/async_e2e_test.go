@@ -136,7 +136,7 @@ func TestAsyncCallsSurviveACrash(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-s.done
+	<-s.done //nolint:errcheck // the exit status of a killed process
 	s2 := startServer(t, dir, "GANTRY_ASYNC_WORKERS=2")
 	if last := s2.execution(t, ids[len(ids)-1]); last["status"] == "SUCCESS" {
 		t.Fatal("the backlog drained before the crash: the test proves nothing")

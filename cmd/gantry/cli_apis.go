@@ -655,7 +655,7 @@ func newAPIsUpdateCmd(cf *clientFlags) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !anyChanged(cmd.Flags().Changed, apiUpdateFlagNames()) {
-				return fmt.Errorf("update API %q: nothing to change; give at least one of --%s, --%s, --%s, ...",
+				return fmt.Errorf("update API %q: nothing to change; give at least one of --%s, --%s, --%s (see --help)",
 					args[0], apiFlagHost, apiFlagPath, apiFlagFunction)
 			}
 			m, err := af.toModel(cmd.Flags().Changed, true)

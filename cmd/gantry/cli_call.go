@@ -64,7 +64,7 @@ func newCallCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			if token := cf.bearerToken(ep); res.StatusCode == http.StatusUnauthorized && res.Header.Get("Gantry-Call-Id") == "" && token != "" {
-				res.Body.Close()
+				_ = res.Body.Close()
 				if res, err = send(token); err != nil {
 					return err
 				}

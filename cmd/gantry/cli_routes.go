@@ -221,7 +221,7 @@ func newRoutesUpdateCmd(cf *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app, path := args[0], args[1]
 			if !anyChanged(cmd.Flags().Changed, routeFlagNames()) {
-				return fmt.Errorf("update route %s of app %q: nothing to change; give at least one of --%s, --%s, ...",
+				return fmt.Errorf("update route %s of app %q: nothing to change; give at least one of --%s, --%s (see --help)",
 					path, app, flagImage, flagMemory)
 			}
 			route, err := rf.toModel(cmd.Flags().Changed)

@@ -153,7 +153,7 @@ func TestRouteNetworks(t *testing.T) {
 			} {
 				b := s.mustCallAs(t, bob, req.method, req.path, req.body, 400)
 				var e struct{ Error struct{ Fields string } }
-				if json.Unmarshal([]byte(b), &e); e.Error.Fields != "route.network" {
+				if err := json.Unmarshal([]byte(b), &e); err != nil || e.Error.Fields != "route.network" {
 					t.Errorf("%s %s: %s, want the field route.network named", req.method, req.path, b)
 				}
 			}

@@ -363,7 +363,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger, errLevel slog.Level) *http.
 
 func closeListeners(ls []listener) {
 	for _, ln := range ls {
-		ln.Close()
+		_ = ln.Close()
 	}
 }
 
@@ -449,7 +449,7 @@ func writeSecretFile(path, content string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	_, err = tmp.WriteString(content) // CreateTemp made it 0600
 	if err == nil {
 		err = tmp.Sync()
@@ -476,7 +476,7 @@ func openLog(flag, def string) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { _ = f.Close() }, nil
 }
 
 // listener is a listener and whether it serves TLS.
@@ -512,7 +512,7 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 	if cfg.httpAddr != "" {
 		plain, err := net.Listen("tcp", cfg.httpAddr)
 		if err != nil {
-			ln.Close()
+			_ = ln.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 		}
 		warnIfExposed(log, plain.Addr(), cfg.auth)

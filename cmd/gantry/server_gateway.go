@@ -36,7 +36,7 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (lns []l
 	closeAll := func() {
 		for _, ln := range []net.Listener{plain, secure} {
 			if ln != nil {
-				ln.Close()
+				_ = ln.Close()
 			}
 		}
 	}

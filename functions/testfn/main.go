@@ -295,7 +295,7 @@ func tryConnect(addrs []string) map[string]string {
 		_ = conn.SetDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		line, _ := bufio.NewReader(conn).ReadString('\n')
-		conn.Close()
+		_ = conn.Close()
 		if line = strings.TrimSpace(line); line != "" {
 			out[addr] = "HTTP " + line
 		} else {
@@ -543,7 +543,7 @@ func (f *fn) answerThenStray(w http.ResponseWriter, res result) {
 		time.Sleep(time.Duration(res.strayMs) * time.Millisecond)
 		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
 		time.Sleep(time.Minute) // the connection stays open, never read again
-		conn.Close()
+		_ = conn.Close()
 	}()
 }
 

@@ -253,7 +253,7 @@ func serve(t *testing.T, r *Reloader) string {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			io.WriteString(w, req.Proto)
+			_, _ = io.WriteString(w, req.Proto)
 		}),
 		TLSConfig:         r.TLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,

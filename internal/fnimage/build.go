@@ -183,7 +183,7 @@ func buildIn(ctx context.Context, docker DockerAPI, root, name, tag string) (str
 	if err != nil {
 		return "", fmt.Errorf("build function %s: %w", name, err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	bin := filepath.Join(tmp, name)
 	if err := compile(ctx, root, name, bin); err != nil {
 		return "", fmt.Errorf("build function %s: %w", name, err)
