@@ -84,8 +84,11 @@ func series(t *testing.T, reg *prometheus.Registry, family string, labels ...str
 		}
 	metrics:
 		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
 			for i, l := range m.GetLabel() {
-				if l.GetValue() != labels[i] {
+				if l.GetValue() != labels[i] { //nolint:gosec // G602: the lengths are equal (checked above)
 					continue metrics
 				}
 			}

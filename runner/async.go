@@ -134,7 +134,7 @@ func (iv *Invoker) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worke
 	}
 	for i := range opts.Count {
 		w.wg.Add(1)
-		go w.loop(fmt.Sprintf("%s%d", w.run, i))
+		go w.loop(fmt.Sprintf("%s%d", w.run, i)) //nolint:gosec // G118: workers outlive the call that starts them
 	}
 	return w, nil
 }

@@ -132,7 +132,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	}
 	r.warnSharedNetworks(ctx)
 	r.bg.Add(1)
-	go r.sweeper()
+	go r.sweeper() //nolint:gosec // G118: the sweeper lives as long as the runner
 	return r, nil
 }
 

@@ -641,7 +641,9 @@ func TestMigrationFromSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	s := openTest(t, dir)
 	ex := exec(s, "app", "/p", StatusSuccess)

@@ -234,7 +234,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close the store", "err", err)
+		}
+	}()
 	if n, err := st.RecoverExecutions(ctx); err != nil {
 		return fmt.Errorf("recover executions: %w", err)
 	} else if n > 0 {
