@@ -124,60 +124,42 @@ func (fakeConn) SetDeadline(time.Time) error      { return nil }
 func (fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (fakeConn) SetWriteDeadline(time.Time) error { return nil }
 
-// TestHotFunctionWithAHugeHead: an answer whose head is over the bound fails the call as the
-// function's (502), and its container is replaced; a head within the bound is served.
-func TestHotFunctionWithAHugeHead(t *testing.T) {
+// TestHotFunctionWithAnOversizedHead: an answer whose head is over a bound (its bytes or its
+// number of fields) fails the call as the function's (502), in both hot formats, and its
+// container is replaced; a head within the bounds is served.
+func TestHotFunctionWithAnOversizedHead(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
-		t.Run(format, func(t *testing.T) {
-			t.Parallel()
-			rt := testRoute(format, func(rt *store.Route) { rt.Path = "/" + format })
-			res, err := r.Run(context.Background(), testCall(rt, `{"header_bytes":32768}`))
-			if err != nil || res.Header.Get("X-Pad-31") == "" {
-				t.Fatalf("a 32 KiB head: %v, headers %d", err, len(res.Header))
-			}
-			first := res.Header.Get("X-Container-Id")
-			_, err = r.Run(context.Background(), testCall(rt, `{"header_bytes":1048576}`))
-			var fe *FunctionError
-			if !errors.As(err, &fe) || !strings.Contains(fe.Message, "response head") {
-				t.Fatalf("a 1 MiB head: %v, want a FunctionError about the response head", err)
-			}
-			res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
-			if err != nil || string(res.Body) != "Hello next!" {
-				t.Fatalf("the call after: %q %v", res.Body, err)
-			}
-			if next := res.Header.Get("X-Container-Id"); next == first || next == "" {
-				t.Fatalf("the container that sent a huge head served again (%q)", next)
-			}
-		})
+	bounds := []struct {
+		name, within, withinHeader, over, says string
+	}{
+		{"bytes", `{"header_bytes":32768}`, "X-Pad-31", `{"header_bytes":1048576}`, "response head"},
+		{"fields", `{"header_count":80}`, "X-H-79", fmt.Sprintf(`{"header_count":%d}`, MaxResponseHeaderFields+1), "header fields"},
 	}
-}
-
-// TestHotFunctionWithManyHeaders: an answer with more header fields than the bound fails
-// the call as the function's, in both hot formats, and the container is replaced.
-func TestHotFunctionWithManyHeaders(t *testing.T) {
-	t.Parallel()
-	r := newTestRunner(t, Options{})
-	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
-		t.Run(format, func(t *testing.T) {
-			t.Parallel()
-			rt := testRoute(format, func(rt *store.Route) { rt.Path = "/" + format })
-			res, err := r.Run(context.Background(), testCall(rt, `{"header_count":80}`))
-			if err != nil || res.Header.Get("X-H-79") != "v" {
-				t.Fatalf("80 headers: %v, headers %d", err, len(res.Header))
-			}
-			first := res.Header.Get("X-Container-Id")
-			_, err = r.Run(context.Background(), testCall(rt, fmt.Sprintf(`{"header_count":%d}`, MaxResponseHeaderFields+1)))
-			var fe *FunctionError
-			if !errors.As(err, &fe) || !strings.Contains(fe.Message, "header fields") {
-				t.Fatalf("%d headers: %v, want a FunctionError about the header fields", MaxResponseHeaderFields+1, err)
-			}
-			res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
-			if err != nil || string(res.Body) != "Hello next!" || res.Header.Get("X-Container-Id") == first {
-				t.Fatalf("the call after: %q %v, from container %q (before: %q)", res.Body, err, res.Header.Get("X-Container-Id"), first)
-			}
-		})
+	for _, b := range bounds {
+		for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+			t.Run(b.name+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				rt := testRoute(format, func(rt *store.Route) { rt.Path = "/" + b.name + "-" + format })
+				res, err := r.Run(context.Background(), testCall(rt, b.within))
+				if err != nil || res.Header.Get(b.withinHeader) == "" {
+					t.Fatalf("a head within the bound (%s): %v, headers %d", b.within, err, len(res.Header))
+				}
+				first := res.Header.Get("X-Container-Id")
+				_, err = r.Run(context.Background(), testCall(rt, b.over))
+				var fe *FunctionError
+				if !errors.As(err, &fe) || !strings.Contains(fe.Message, b.says) {
+					t.Fatalf("a head over the bound (%s): %v, want a FunctionError about the %s", b.over, err, b.says)
+				}
+				res, err = r.Run(context.Background(), testCall(rt, `{"name":"next"}`))
+				if err != nil || string(res.Body) != "Hello next!" {
+					t.Fatalf("the call after: %q %v", res.Body, err)
+				}
+				if next := res.Header.Get("X-Container-Id"); next == first || next == "" {
+					t.Fatalf("the container that sent an oversized head served again (%q)", next)
+				}
+			})
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +24,7 @@ type hotContainer struct {
 	id       string
 	format   string
 	addr     string // ip:port of an http function
+	network  string // the Docker network addr is on
 	hj       types.HijackedResponse
 	stdout   *bufio.Reader // a json function's stdout
 	exited   chan struct{} // closed when the container's streams end: it died
@@ -136,16 +136,10 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 	if err != nil {
 		return r.callError(ctx, "inspect container", err)
 	}
-	ip := ""
-	if info.NetworkSettings != nil {
-		if ep := info.NetworkSettings.Networks[network]; ep != nil {
-			ip = ep.IPAddress
-		}
-	}
-	if ip == "" {
+	c.addr, c.network = httpAddr(info, network), network
+	if c.addr == "" {
 		return fmt.Errorf("container of an http function has no address on network %q", network)
 	}
-	c.addr = net.JoinHostPort(ip, strconv.Itoa(hotPort))
 	var d net.Dialer
 	for {
 		conn, err := d.DialContext(ctx, "tcp", c.addr)

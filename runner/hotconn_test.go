@@ -68,7 +68,7 @@ func TestStillAt(t *testing.T) {
 	id := containerOf(t, r, "still")
 	ctx := context.Background()
 	at := func(addr string) error {
-		return r.stillAt(ctx, &hotContainer{id: id, addr: addr, exited: make(chan struct{})})
+		return r.stillAt(ctx, &hotContainer{id: id, addr: addr, network: DefaultFunctionNetwork, exited: make(chan struct{})})
 	}
 	if err := at(addr); err != nil {
 		t.Fatalf("the container at its address: %v", err)
@@ -77,7 +77,7 @@ func TestStillAt(t *testing.T) {
 	if err := at(net.JoinHostPort(host, "8081")); err == nil || !strings.Contains(err.Error(), "no longer at its address") {
 		t.Fatalf("another address: %v, want an error", err)
 	}
-	gone := &hotContainer{id: id, addr: addr, exited: make(chan struct{})}
+	gone := &hotContainer{id: id, addr: addr, network: DefaultFunctionNetwork, exited: make(chan struct{})}
 	close(gone.exited)
 	if err := r.stillAt(ctx, gone); err == nil {
 		t.Fatal("a container whose streams ended counts as still there")

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -166,14 +168,22 @@ func (r *Runner) stillAt(ctx context.Context, c *hotContainer) error {
 	if err != nil {
 		return r.callError(ctx, "inspect container", err)
 	}
-	if info.State != nil && info.State.Running && info.NetworkSettings != nil {
-		for _, ep := range info.NetworkSettings.Networks {
-			if ep != nil && ep.IPAddress != "" && net.JoinHostPort(ep.IPAddress, strconv.Itoa(hotPort)) == c.addr {
-				return nil
-			}
-		}
+	if info.State != nil && info.State.Running && httpAddr(info, c.network) == c.addr {
+		return nil
 	}
 	return errors.New("connect to the function: its container is no longer at its address")
+}
+
+// httpAddr is the ip:port an http function's container serves on, on the Docker network
+// (keyed by name), or "" when it has no address there.
+func httpAddr(info container.InspectResponse, network string) string {
+	if info.NetworkSettings == nil {
+		return ""
+	}
+	if ep := info.NetworkSettings.Networks[network]; ep != nil && ep.IPAddress != "" {
+		return net.JoinHostPort(ep.IPAddress, strconv.Itoa(hotPort))
+	}
+	return ""
 }
 
 // idempotent reports the methods a call may be sent twice with (RFC 9110, 9.2.2).

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
@@ -68,12 +67,7 @@ func probe(t *testing.T, r *Runner, rt store.Route, addrs ...string) map[string]
 // hotAddr is the address of the one hot container of the route's app, and its network's gateway.
 func hotAddr(t *testing.T, r *Runner, app, dockerNetwork string) (addr, gateway string) {
 	t.Helper()
-	list, err := testDocker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelInstance+"="+r.opts.Instance), filters.Arg("label", LabelApp+"="+app))})
-	if err != nil || len(list) != 1 {
-		t.Fatalf("hot containers of %s: %d, %v", app, len(list), err)
-	}
-	info, err := testDocker.ContainerInspect(context.Background(), list[0].ID)
+	info, err := testDocker.ContainerInspect(context.Background(), containerOf(t, r, app))
 	if err != nil {
 		t.Fatal(err)
 	}
