@@ -33,7 +33,7 @@ test: ## Run all tests (unit, integration, black-box, fuzz seed corpora) with th
 
 .PHONY: bench
 bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
-	$(GO) test -run '^$$' -bench . -benchmem ./store/
+	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/
 	$(GO) run ./cmd/gantry-bench -gantry $(BIN)

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
-func openStore(t testing.TB) *store.DB {
+func openStore(t testing.TB) *bolt.DB {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +23,7 @@ func openStore(t testing.TB) *store.DB {
 	return s
 }
 
-func addToken(t testing.TB, s *store.DB, user, role string, expires *time.Time) (secret, id string) {
+func addToken(t testing.TB, s *bolt.DB, user, role string, expires *time.Time) (secret, id string) {
 	t.Helper()
 	id = s.NewID()
 	secret, hash := NewSecret(id)

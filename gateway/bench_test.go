@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // nopCalls answers every call with an empty 200: the gateway's own cost is what is measured.
@@ -20,7 +21,7 @@ func (*nopCalls) ServeCall(w http.ResponseWriter, _ *http.Request, _ runner.Requ
 // BenchmarkServe is the gateway's cost per request (match, pipeline, metrics; no access log)
 // among 200 APIs, without the network.
 func BenchmarkServe(b *testing.B) {
-	db, err := store.Open(b.Context(), b.TempDir(), store.Options{NoSync: true})
+	db, err := bolt.Open(b.Context(), b.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

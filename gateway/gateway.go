@@ -42,7 +42,7 @@ type Calls interface {
 // owners of apps (from memory).
 type Store interface {
 	AllAPIs(ctx context.Context) ([]store.API, error)
-	OnAPIsChanged(fn func())
+	store.Changes // the gateway rebuilds its table on every change of the APIs
 	AppOwner(app string) (string, error)
 }
 
@@ -92,9 +92,10 @@ type Gateway struct {
 	apiStats  map[string]*apiMetrics    // by API name
 	problems  *problemLog               // the configuration problems logged so far
 
-	changed chan struct{} // a pending change signal (capacity 1)
-	stop    context.CancelFunc
-	done    chan struct{}
+	changed     chan struct{} // a pending change signal (capacity 1)
+	stop        context.CancelFunc
+	unsubscribe func() // stops following the store's changes
+	done        chan struct{}
 }
 
 // New builds the first routing table and starts following API changes until ctx ends or
@@ -130,8 +131,13 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	}
 	g.metrics = m
 	// Follow changes before the first read, so that none falls between the two.
-	o.Store.OnAPIsChanged(g.signal)
+	g.unsubscribe = o.Store.Subscribe(func(c store.Change) {
+		if c.Kind == store.ChangeAPI || c.Kind == store.ChangeReset {
+			g.signal()
+		}
+	})
 	if err := g.Refresh(ctx); err != nil {
+		g.unsubscribe()
 		return nil, err
 	}
 	ctx, g.stop = context.WithCancel(ctx)
@@ -165,6 +171,7 @@ func (g *Gateway) Refresh(ctx context.Context) error {
 
 // Close stops following API changes. Handlers keep serving the last table.
 func (g *Gateway) Close() {
+	g.unsubscribe()
 	g.stop()
 	<-g.done
 }

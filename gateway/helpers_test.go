@@ -34,13 +34,14 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // env is a gateway over a real store, served on real loopback listeners: plain HTTP and
 // HTTPS (certificates chosen by the gateway's GetCertificate).
 type env struct {
 	t      *testing.T
-	db     *store.DB
+	db     *bolt.DB
 	g      *Gateway
 	calls  *echoCalls
 	reg    *prometheus.Registry
@@ -59,7 +60,7 @@ type env struct {
 func newEnv(t *testing.T, mod func(*env, *Options)) *env {
 	t.Helper()
 	ctx := t.Context()
-	db, err := store.Open(ctx, t.TempDir(), store.Options{NoSync: true})
+	db, err := bolt.Open(ctx, t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

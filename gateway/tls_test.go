@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // handshake dials the env's TLS listener with SNI name and returns the peer's certificate
@@ -238,7 +239,7 @@ func TestMisdirectedRequests(t *testing.T) {
 // storedBefore is the store with APIs added that the store's validation refuses today but
 // an older version stored.
 type storedBefore struct {
-	*store.DB
+	*bolt.DB
 	old []store.API
 }
 

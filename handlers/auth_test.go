@@ -21,13 +21,14 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/restapi"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // authFixture is an API with authentication on, over a real bbolt store, and the secrets
 // of its tokens.
 type authFixture struct {
 	h        http.Handler
-	s        *store.DB
+	s        *bolt.DB
 	admin    string // secret of an admin token
 	alice    string // developer
 	bob      string // developer
@@ -64,7 +65,7 @@ func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 // newAuthFixtureWith is newAuthFixture with its Deps changed by mod.
 func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixture {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	return f
 }
 
-func makeToken(t testing.TB, s *store.DB, user, role string, expires *time.Time) (secret, id string) {
+func makeToken(t testing.TB, s *bolt.DB, user, role string, expires *time.Time) (secret, id string) {
 	t.Helper()
 	id = s.NewID()
 	secret, hash := auth.NewSecret(id)

@@ -13,12 +13,13 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // seenFunctions stands for the runner: it admits a call as the invocation path does, and
 // keeps the request header the function would see.
 type seenFunctions struct {
-	s  *store.DB
+	s  *bolt.DB
 	mu sync.Mutex
 	h  http.Header
 }
@@ -62,7 +63,7 @@ func (*seenFunctions) Cancel(context.Context, string) (store.Execution, error) {
 func TestGantryCredentialsNeverReachAFunction(t *testing.T) {
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	for _, authOn := range []bool{true, false} {
-		s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+		s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

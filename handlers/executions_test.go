@@ -16,12 +16,13 @@ import (
 	"github.com/gantry-dev/gantry/gen/client"
 	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // newExecutionsTestHandler is newTestHandler that also returns the store, to seed executions.
-func newExecutionsTestHandler(t testing.TB) (http.Handler, *store.DB) {
+func newExecutionsTestHandler(t testing.TB) (http.Handler, *bolt.DB) {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func newExecutionsTestHandler(t testing.TB) (http.Handler, *store.DB) {
 }
 
 // seedExecutions records executions of a:/x, a:/y/z and b:/x, oldest first, and returns their IDs.
-func seedExecutions(t testing.TB, s *store.DB) []string {
+func seedExecutions(t testing.TB, s *bolt.DB) []string {
 	t.Helper()
 	start := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	var ids []string

@@ -11,7 +11,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/gantry-dev/gantry/auth"
-	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // TestUserNamesFollowOneRule: whatever its source, a user name follows store.ValidateUserName.
@@ -24,7 +24,7 @@ func TestUserNamesFollowOneRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = idp.Shutdown() })
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{NoSync: true})
+	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

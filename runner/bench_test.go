@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // BenchmarkHotHTTPCall splits the cost of a hot http call: the request alone on a
@@ -59,7 +60,7 @@ func BenchmarkHotHTTPCall(b *testing.B) {
 		}
 	})
 	b.Run("invoker", func(b *testing.B) {
-		s, err := store.Open(ctx, b.TempDir(), store.Options{})
+		s, err := bolt.Open(ctx, b.TempDir(), bolt.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,20 +1,13 @@
 package store
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
-
-var bucketAPIs = []byte("apis") // name -> API JSON
 
 // API authentication kinds.
 const (
@@ -129,33 +122,33 @@ func (a *API) ApplyDefaults() {
 func (a *API) Validate() error {
 	switch {
 	case !appNameRE.MatchString(a.Name):
-		return invalid("name", "API name %q must match %s", a.Name, appNameRE)
+		return Invalid("name", "API name %q must match %s", a.Name, appNameRE)
 	case len(a.Owner) > maxOwnerLen:
-		return invalid("owner", "owner is at most %d characters", maxOwnerLen)
+		return Invalid("owner", "owner is at most %d characters", maxOwnerLen)
 	case !appNameRE.MatchString(a.App):
-		return invalid("function.app", "app name %q must match %s", a.App, appNameRE)
+		return Invalid("function.app", "app name %q must match %s", a.App, appNameRE)
 	}
 	if err := ValidatePath(a.Route); err != nil {
-		return invalid("function.route", "%s", err.(*ValidationError).Message)
+		return Invalid("function.route", "%s", err.(*ValidationError).Message)
 	}
 	if len(a.Hosts) > maxAPIHosts {
-		return invalid("hosts", "at most %d hosts", maxAPIHosts)
+		return Invalid("hosts", "at most %d hosts", maxAPIHosts)
 	}
 	for _, h := range a.Hosts {
 		if len(h) > 253 || !hostRE.MatchString(h) {
-			return invalid("hosts", "%q is not a hostname (a wildcard is only a leading \"*.\")", h)
+			return Invalid("hosts", "%q is not a hostname (a wildcard is only a leading \"*.\")", h)
 		}
 		if rest, ok := strings.CutPrefix(h, "*."); ok && !strings.Contains(rest, ".") {
-			return invalid("hosts", "wildcard %q is too wide: name a domain below a top-level one (*.example.com)", h)
+			return Invalid("hosts", "wildcard %q is too wide: name a domain below a top-level one (*.example.com)", h)
 		}
 	}
 	for _, m := range a.Methods {
 		if !slices.Contains(apiMethods, m) {
-			return invalid("methods", "method %q must be one of %s", m, strings.Join(apiMethods, ", "))
+			return Invalid("methods", "method %q must be one of %s", m, strings.Join(apiMethods, ", "))
 		}
 	}
 	if len(a.URIs) == 0 || len(a.URIs) > maxAPIURIs {
-		return invalid("uris", "an API needs 1 to %d uris", maxAPIURIs)
+		return Invalid("uris", "an API needs 1 to %d uris", maxAPIURIs)
 	}
 	for _, u := range a.URIs {
 		if err := validateURI(u); err != nil {
@@ -164,44 +157,44 @@ func (a *API) Validate() error {
 	}
 	for _, p := range a.Protocols {
 		if p != ProtocolHTTP && p != ProtocolHTTPS {
-			return invalid("protocols", "protocol %q must be http or https", p)
+			return Invalid("protocols", "protocol %q must be http or https", p)
 		}
 	}
 	switch {
 	case a.HTTPSOnly && !slices.Contains(a.Protocols, ProtocolHTTPS):
-		return invalid("https_only", "https_only needs the https protocol")
+		return Invalid("https_only", "https_only needs the https protocol")
 	case (a.TLSCert == "") != (a.TLSKey == ""):
-		return invalid("tls", "a certificate and its key go together")
+		return Invalid("tls", "a certificate and its key go together")
 	case a.TLSCert != "" && slices.ContainsFunc(a.Hosts, isIPHost):
-		return invalid("tls", "an API with an IP address host cannot have its own certificate: clients send no server name (SNI) for an IP address, so it is served on the gateway's default certificate")
+		return Invalid("tls", "an API with an IP address host cannot have its own certificate: clients send no server name (SNI) for an IP address, so it is served on the gateway's default certificate")
 	case a.Auth != APIAuthPublic && a.Auth != APIAuthBasic && a.Auth != APIAuthOIDC:
-		return invalid("authentication", "authentication %q must be public, basic or oidc", a.Auth)
+		return Invalid("authentication", "authentication %q must be public, basic or oidc", a.Auth)
 	case a.OIDCIssuer != "" && !isHTTPURL(a.OIDCIssuer):
-		return invalid("oidc.issuer", "issuer %q must be an absolute http(s) URL", a.OIDCIssuer)
+		return Invalid("oidc.issuer", "issuer %q must be an absolute http(s) URL", a.OIDCIssuer)
 	case a.Auth == APIAuthBasic && len(a.BasicUsers) == 0:
-		return invalid("basic_users", "basic authentication needs at least one user")
+		return Invalid("basic_users", "basic authentication needs at least one user")
 	case len(a.BasicUsers) > MaxAPIUsers:
-		return invalid("basic_users", "at most %d users", MaxAPIUsers)
+		return Invalid("basic_users", "at most %d users", MaxAPIUsers)
 	case a.Timeout < 0 || a.Timeout > MaxTimeout:
-		return invalid("timeout", "timeout must be between 1 and %d seconds (0: the route's)", MaxTimeout)
+		return Invalid("timeout", "timeout must be between 1 and %d seconds (0: the route's)", MaxTimeout)
 	case a.MaxBodyBytes < 0 || a.MaxBodyBytes > MaxAPIMaxBody:
-		return invalid("max_body_bytes", "max_body_bytes must be between 0 and %d", MaxAPIMaxBody)
+		return Invalid("max_body_bytes", "max_body_bytes must be between 0 and %d", MaxAPIMaxBody)
 	}
 	seen := map[string]bool{}
 	for _, u := range a.BasicUsers {
 		if u.Username == "" || strings.Contains(u.Username, ":") || seen[u.Username] || len(u.Hash) == 0 {
-			return invalid("basic_users", "user %q: usernames must be unique, without ':', and have a password", u.Username)
+			return Invalid("basic_users", "user %q: usernames must be unique, without ':', and have a password", u.Username)
 		}
 		seen[u.Username] = true
 	}
 	if rl := a.RateLimit; rl != nil {
 		switch {
 		case rl.RPS <= 0 || rl.RPS > 1e6:
-			return invalid("rate_limit.rps", "rps must be above 0 and at most 1000000")
+			return Invalid("rate_limit.rps", "rps must be above 0 and at most 1000000")
 		case rl.Burst < 1 || rl.Burst > 1e6:
-			return invalid("rate_limit.burst", "burst must be between 1 and 1000000")
+			return Invalid("rate_limit.burst", "burst must be between 1 and 1000000")
 		case rl.Per != RatePerAPI && rl.Per != RatePerClient:
-			return invalid("rate_limit.per", "per must be api or client")
+			return Invalid("rate_limit.per", "per must be api or client")
 		}
 	}
 	return nil
@@ -215,22 +208,22 @@ func isIPHost(h string) bool {
 
 func validateURI(u string) error {
 	if !strings.HasPrefix(u, "/") || len(u) > maxPathLen {
-		return invalid("uris", "uri %q must start with / and be at most %d characters", u, maxPathLen)
+		return Invalid("uris", "uri %q must start with / and be at most %d characters", u, maxPathLen)
 	}
 	names := map[string]bool{}
 	for _, seg := range splitPath(u) {
 		if !uriSegmentRE.MatchString(seg) {
-			return invalid("uris", "uri %q: segment %q is neither a literal nor a :param", u, seg)
+			return Invalid("uris", "uri %q: segment %q is neither a literal nor a :param", u, seg)
 		}
 		if seg[0] == ':' {
 			if names[seg] {
-				return invalid("uris", "uri %q names %s twice", u, seg)
+				return Invalid("uris", "uri %q names %s twice", u, seg)
 			}
 			names[seg] = true
 		}
 	}
 	if u != "/" && strings.HasSuffix(u, "/") || strings.Contains(u, "//") {
-		return invalid("uris", "uri %q has an empty segment or a trailing /", u)
+		return Invalid("uris", "uri %q has an empty segment or a trailing /", u)
 	}
 	return nil
 }
@@ -286,187 +279,40 @@ func anyCommon(x, y []string) bool {
 func uriShapes(uris []string) []string {
 	out := make([]string, len(uris))
 	for i, u := range uris {
-		out[i] = shape(u)
+		out[i] = RouteShape(u)
 	}
 	return out
+}
+
+// APIConflict tells why a may not be stored beside other, an API stored before it (nil if
+// it may). Hostnames belong to one owner, so nobody serves pages in another's origin. For
+// the same reason APIs without hosts, which answer any host nobody claims, belong to one
+// owner at a time: the first to have one, until it has none left. Two APIs of one owner
+// may not answer the same requests either (longest match could not choose). Another
+// owner's API is never named. Backends call it, inside the write, with every other API.
+func APIConflict(a, other *API) error {
+	if other.Name == a.Name {
+		return nil
+	}
+	if other.Owner != a.Owner {
+		if len(a.Hosts) == 0 && len(other.Hosts) == 0 {
+			return Errorf(ErrConflict, "another owner's APIs answer any host (those without hosts): name the hosts this API answers")
+		}
+		if host, clash := a.hostClaimedBy(other); clash {
+			return Errorf(ErrConflict, "host %q is taken: another owner's API serves it", host)
+		}
+		if a.overlaps(other) {
+			return Errorf(ErrConflict, "another owner's API already answers the same hosts, methods and uris")
+		}
+		return nil
+	}
+	if a.overlaps(other) {
+		return Errorf(ErrConflict, "API %q already answers the same hosts, methods and uris", other.Name)
+	}
+	return nil
 }
 
 // APIFilter narrows a list of APIs.
 type APIFilter struct {
 	Owner string
-}
-
-// CreateAPI stores a new API; ErrExists if the name is taken, ErrConflict if it would
-// answer the same requests as another.
-func (s *DB) CreateAPI(ctx context.Context, a API) (API, error) {
-	a.ApplyDefaults()
-	if err := a.Validate(); err != nil {
-		return API{}, err
-	}
-	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		b := tx.Bucket(bucketAPIs)
-		if b.Get([]byte(a.Name)) != nil {
-			return nil, errorf(ErrExists, "API %q already exists", a.Name)
-		}
-		if err := checkAPIOverlap(b, &a); err != nil {
-			return nil, err
-		}
-		a.CreatedAt = s.now()
-		a.UpdatedAt = a.CreatedAt
-		return s.apisChanged(), putJSON(b, []byte(a.Name), a)
-	})
-	return a, err
-}
-
-// UpdateAPI applies fn to the stored API in one transaction. fn may not rename it.
-func (s *DB) UpdateAPI(ctx context.Context, name string, fn func(*API) error) (API, error) {
-	var a API
-	err := s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		b := tx.Bucket(bucketAPIs)
-		found, err := getJSON(b, []byte(name), &a)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, NotFound("API", name)
-		}
-		if err := fn(&a); err != nil {
-			return nil, err
-		}
-		if a.Name != name {
-			return nil, invalid("name", "an API cannot be renamed (%q to %q)", name, a.Name)
-		}
-		a.ApplyDefaults()
-		if err := a.Validate(); err != nil {
-			return nil, err
-		}
-		if err := checkAPIOverlap(b, &a); err != nil {
-			return nil, err
-		}
-		a.UpdatedAt = s.now()
-		return s.apisChanged(), putJSON(b, []byte(name), a)
-	})
-	return a, err
-}
-
-// checkAPIOverlap refuses an API that another would be confused with, or a host another
-// owner's API has: hostnames belong to one owner, so nobody serves pages in another's origin.
-// For the same reason APIs without hosts, which answer any host nobody claims, belong to one
-// owner at a time: the first to have one, until it has none left. Another owner's APIs are
-// never named.
-func checkAPIOverlap(b *bolt.Bucket, a *API) error {
-	return b.ForEach(func(k, v []byte) error {
-		if string(k) == a.Name {
-			return nil
-		}
-		var other API
-		if err := json.Unmarshal(v, &other); err != nil {
-			return fmt.Errorf("decode API %s: %w", k, err)
-		}
-		if other.Owner != a.Owner {
-			if len(a.Hosts) == 0 && len(other.Hosts) == 0 {
-				return errorf(ErrConflict, "another owner's APIs answer any host (those without hosts): name the hosts this API answers")
-			}
-			if host, clash := a.hostClaimedBy(&other); clash {
-				return errorf(ErrConflict, "host %q is taken: another owner's API serves it", host)
-			}
-			if a.overlaps(&other) {
-				return errorf(ErrConflict, "another owner's API already answers the same hosts, methods and uris")
-			}
-			return nil
-		}
-		if a.overlaps(&other) {
-			return errorf(ErrConflict, "API %q already answers the same hosts, methods and uris", other.Name)
-		}
-		return nil
-	})
-}
-
-// GetAPI reads one API.
-func (s *DB) GetAPI(ctx context.Context, name string) (API, error) {
-	var a API
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bucketAPIs), []byte(name), &a)
-		if err == nil && !found {
-			err = NotFound("API", name)
-		}
-		return err
-	})
-	return a, err
-}
-
-// ListAPIs returns one page of the APIs that pass f, in name order.
-func (s *DB) ListAPIs(ctx context.Context, f APIFilter, page Page) ([]API, string, error) {
-	apis := []API{}
-	var next string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		next, err = listPage(tx.Bucket(bucketAPIs), nil, page, func(v []byte) (bool, error) {
-			var a API
-			if err := json.Unmarshal(v, &a); err != nil {
-				return false, fmt.Errorf("decode API: %w", err)
-			}
-			if f.Owner != "" && a.Owner != f.Owner {
-				return false, nil
-			}
-			apis = append(apis, a)
-			return true, nil
-		})
-		return err
-	})
-	return apis, next, err
-}
-
-// AllAPIs reads every API, for the gateway to compile its routing table.
-func (s *DB) AllAPIs(ctx context.Context) ([]API, error) {
-	var apis []API
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAPIs).ForEach(func(k, v []byte) error {
-			var a API
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode API %s: %w", k, err)
-			}
-			apis = append(apis, a)
-			return nil
-		})
-	})
-	return apis, err
-}
-
-// DeleteAPI removes an API; guard, when set, vets its owner inside the transaction.
-func (s *DB) DeleteAPI(ctx context.Context, name string, guard AppGuard) error {
-	return s.update(ctx, func(tx *bolt.Tx) (func(), error) {
-		b := tx.Bucket(bucketAPIs)
-		var a API
-		found, err := getJSON(b, []byte(name), &a)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, NotFound("API", name)
-		}
-		if guard != nil {
-			if err := guard(a.Owner); err != nil {
-				return nil, err
-			}
-		}
-		return s.apisChanged(), b.Delete([]byte(name))
-	})
-}
-
-// OnAPIsChanged registers fn to be called after every committed change of the APIs (the
-// gateway recompiles its table). Register before serving; fn must not block.
-func (s *DB) OnAPIsChanged(fn func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.apiHooks = append(s.apiHooks, fn)
-}
-
-// apisChanged is the index step of an API change: it runs the hooks after the commit.
-func (s *DB) apisChanged() func() {
-	return func() {
-		for _, fn := range s.apiHooks {
-			fn()
-		}
-	}
 }

@@ -1,10 +1,13 @@
-// Package store owns Gantry's persistent state: the domain types (apps, routes,
-// executions), their validation and defaults, and the bbolt implementation that stores them.
+// Package store owns Gantry's domain: the types it keeps (apps, routes, executions, async
+// tasks, tokens, gateway APIs), their validation and defaults, the sentinel errors every
+// backend answers with, the ID source, the allowed execution status transitions, and the
+// Store interface that backends implement (one small interface per resource, with the
+// properties callers rely on written on it).
 //
-// Every route is also held in an in-memory match tree per app, so resolving the
-// route of an invocation never reads the database and never scans an app's routes.
+// It also holds the backend-neutral pieces every backend shares: the change feed's types
+// (Changes) and the route Index, an in-memory cache of apps and routes kept by that feed,
+// which resolves the route of a call without reading the database.
 //
-// Execution records are written off the call path: RecordExecution queues them for a
-// background writer that commits them in batches, and reads merge the records not yet
-// committed. A background pruner keeps the newest executions of each route.
+// Backends live below it (store/bolt; store/postgres later) and store/storetest is the one
+// conformance suite they all pass. This package imports no backend.
 package store

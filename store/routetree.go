@@ -40,9 +40,9 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// shape is a route path without its placeholder names: "/x/:/*". Two routes with the
+// RouteShape is a route path without its placeholder names: "/x/:/*". Two routes with the
 // same shape would match the same requests, so an app may have only one of them.
-func shape(path string) string {
+func RouteShape(path string) string {
 	segs := splitPath(path)
 	for i, s := range segs {
 		if s[0] == ':' || s[0] == '*' {

@@ -1,328 +1,180 @@
 package store
 
 import (
-	"errors"
-	"fmt"
-	"regexp"
-	"strings"
+	"context"
 	"time"
 )
 
-// Sentinel errors; callers test them with errors.Is.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-	// ErrConflict is a request that the current state forbids, such as deleting an app that has routes.
-	ErrConflict = errors.New("conflict")
-	// ErrInvalid marks a ValidationError.
-	ErrInvalid = errors.New("invalid")
-)
-
-// ValidationError names the field of a domain object that is invalid.
-type ValidationError struct {
-	Field   string
-	Message string
+// Store is everything Gantry keeps, as one backend serves it (store/bolt, and later
+// store/postgres). It is composed of one small interface per resource; consumers declare
+// the narrow interfaces they use rather than take a Store. The properties written on these
+// interfaces are what callers may rely on, on every backend: store/storetest checks each.
+type Store interface {
+	Apps
+	Routes
+	Resolver
+	Executions
+	Queue
+	Tokens
+	APIs
+	Changes
+	IDSource
+	Node
+	// Close stores every execution recorded so far and releases the store; a second Close
+	// does nothing and returns nil. After Close, RecordExecution drops its record (logged)
+	// without blocking and FlushExecutions fails.
+	Close() error
 }
 
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
-// Is makes errors.Is(err, ErrInvalid) true for every ValidationError.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-// kindError is a sentinel kind with a sentence for people: errors.Is matches the kind,
-// Error() reads as the sentence ("app \"x\" not found").
-type kindError struct {
-	kind error
-	msg  string
+// Apps are the apps. Names are unique. Writes that take an AppGuard run it inside the
+// write, against the owner stored at that moment, so that the owner cannot change between
+// the check and the write.
+type Apps interface {
+	// CreateApp stores a new app with a new ID; ErrExists if the name is taken.
+	CreateApp(ctx context.Context, app App) (App, error)
+	// PutApp creates the app or replaces its config; created tells which. A replaced app
+	// keeps its ID and owner unless app.Owner names a new one; a created app without one
+	// belongs to creator. guard vets the owner of an existing app.
+	PutApp(ctx context.Context, app App, creator string, guard AppGuard) (stored App, created bool, err error)
+	// UpdateApp applies fn to the stored app in one write; fn may not rename it.
+	UpdateApp(ctx context.Context, name string, fn func(*App) error) (App, error)
+	GetApp(ctx context.Context, name string) (App, error)
+	// ListApps returns a page of the apps that pass f, in name order, and the next cursor.
+	ListApps(ctx context.Context, f AppFilter, page Page) ([]App, string, error)
+	// DeleteApp removes an app; ErrConflict while it has routes.
+	DeleteApp(ctx context.Context, name string, guard AppGuard) error
 }
 
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+// Routes are the routes of apps, keyed by app and registered path. Two routes of an app
+// may not have the same shape ("/x/:id" beside "/x/:name"): ErrExists.
+type Routes interface {
+	// CreateRoute stores a new route of an existing app, with defaults applied.
+	CreateRoute(ctx context.Context, r Route, guard AppGuard) (Route, error)
+	// PutRoute creates the route or replaces all its fields; created tells which.
+	PutRoute(ctx context.Context, r Route, guard AppGuard) (stored Route, created bool, err error)
+	// UpdateRoute applies fn to the stored route in one write; fn may not move it.
+	UpdateRoute(ctx context.Context, app, path string, fn func(*Route) error, guard AppGuard) (Route, error)
+	// GetRoute reads the route with exactly this path.
+	GetRoute(ctx context.Context, app, path string) (Route, error)
+	// ListRoutes returns a page of an app's routes in path order; ErrNotFound without the app.
+	ListRoutes(ctx context.Context, app string, page Page) ([]Route, string, error)
+	DeleteRoute(ctx context.Context, app, path string, guard AppGuard) error
 }
 
-// NotFound is the error of a missing resource: what ("app", "API", "token", "execution")
-// and its name. Callers that hide others' resources answer with it, so that a resource
-// that is not yours reads exactly as one that does not exist.
-func NotFound(what, name string) error { return errorf(ErrNotFound, "%s %q not found", what, name) }
-
-func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+// Resolver answers the questions of every call from memory (an Index, a cache of the
+// store kept by its change feed): which route serves a path, who owns an app. On the
+// node that wrote, a write is seen as soon as it returns.
+type Resolver interface {
+	// Target resolves a call (see Index.Target).
+	Target(app, path, route, owner string) (Target, error)
+	// MatchRoute resolves the most specific route of app that matches path: at every
+	// segment a literal beats ":param", which beats "*rest".
+	MatchRoute(app, path string) (Route, Params, error)
+	// RouteByPath returns the route registered with exactly this path, of owner's app if set.
+	RouteByPath(app, path, owner string) (Route, error)
+	AppOwner(name string) (string, error)
+	// AppsOwnedBy returns owner's apps, name to ID.
+	AppsOwnedBy(owner string) map[string]string
+	AppID(name string) (string, error)
+	// AppConfig returns an app's config; the map is shared: read it, never write.
+	AppConfig(name string) (map[string]string, error)
 }
 
-// Route types.
-const (
-	TypeSync  = "sync"
-	TypeAsync = "async"
-)
-
-// Route formats: how Gantry talks to the function.
-const (
-	FormatDefault = "default"
-	FormatHTTP    = "http"
-	FormatJSON    = "json"
-)
-
-// Route auth: who may call a route at /r/.
-const (
-	AuthNone  = "none"  // anyone who reaches the server
-	AuthToken = "token" // callers with a valid Gantry or OIDC token
-)
-
-// Networks with a meaning of their own; any other name is a user-defined Docker network.
-const (
-	NetworkBridge = "bridge"
-	NetworkNone   = "none"
-)
-
-// Route defaults and bounds (mirrored in swagger/swagger.yml).
-const (
-	DefaultMemoryMiB      = 128
-	MinMemoryMiB          = 8
-	MaxMemoryMiB          = 8192
-	DefaultTimeout        = 30
-	MaxTimeout            = 300
-	DefaultIdleTimeout    = 30
-	MaxIdleTimeout        = 3600
-	DefaultMaxConcurrency = 1
-	MaxMaxConcurrency     = 100
-	MaxCPUs               = 64
-	MaxMaxRetries         = 10
-	maxPathLen            = 1024
-	maxHeaders            = 64
-	maxConfigKeys         = 256
-	// MaxConfigBytes caps a config (keys and values): it becomes the environment of the
-	// function's containers, where Linux takes no string over 128 KiB.
-	MaxConfigBytes = 32 << 10
-	maxOwnerLen    = 255
-)
-
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-
-// App groups routes and carries configuration shared by them.
-type App struct {
-	// ID tells this app from an earlier one of the same name: executions carry it, so a
-	// name deleted and made again does not show the old app's calls to the new owner.
-	ID     string            `json:"id,omitempty"`
-	Name   string            `json:"name"`
-	Config map[string]string `json:"config,omitempty"`
-	// Owner is the identity that created the app, or the one an admin gave it to. Apps made
-	// before authentication existed have none: only admins see them.
-	Owner     string    `json:"owner,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+// Executions are the records of calls. Their status changes only as CanTransition allows.
+type Executions interface {
+	// RecordExecution stores ex (and its log when log is not nil) without waiting for the
+	// disk; reads see it at once. It is for sync calls, whose record may be lost in a
+	// crash (the last few milliseconds); durable once FlushExecutions or Close returns.
+	// ex.ID must come from NewID. A record that CanTransition refuses is dropped and logged:
+	// against the record before it at once, against the stored one when it is written (a
+	// refused record may be read until then: FlushExecutions ends that).
+	RecordExecution(ex Execution, log []byte)
+	// AppendExecutionLog adds output that reached a call's log after it answered.
+	AppendExecutionLog(id string, tail []byte, truncated bool)
+	// FlushExecutions waits until every record made before it is stored.
+	FlushExecutions(ctx context.Context) error
+	GetExecution(ctx context.Context, id string) (Execution, error)
+	// GetExecutionLog reads the log of an execution: empty if none, ErrNotFound without it.
+	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
+	// ListExecutions returns a page of the executions that match f, newest first.
+	ListExecutions(ctx context.Context, f ExecutionFilter, page Page) ([]Execution, string, error)
+	// PruneExecutions keeps the newest keepPerRoute executions of each route and deletes
+	// the older final ones, with their logs; it returns how many it deleted.
+	PruneExecutions(ctx context.Context, keepPerRoute int) (int, error)
+	// RecoverExecutions ends FAILED the sync executions a previous run of this node left
+	// RUNNING (it stopped during their call). Call it at start-up, before any call runs.
+	RecoverExecutions(ctx context.Context) (int, error)
 }
 
-// Validate checks the app's fields.
-func (a *App) Validate() error {
-	if !appNameRE.MatchString(a.Name) {
-		return invalid("name", "app name %q must match %s", a.Name, appNameRE)
-	}
-	if len(a.Owner) > maxOwnerLen || strings.ContainsFunc(a.Owner, isControl) {
-		return invalid("owner", "owner must be at most %d characters, without control characters", maxOwnerLen)
-	}
-	return validateConfig("config", a.Config)
+// Queue holds the accepted async calls (tasks) until a worker has run them. Properties:
+//   - Durable: EnqueueTask returns once the task and its QUEUED execution are stored.
+//   - Order: LeaseTasks hands out the lowest priority value first, FIFO within a priority,
+//     and only tasks available now (not in a retry delay).
+//   - Exclusive leases: a task leased to one owner is handed to no other until its lease
+//     expires (or ReleaseLeases releases it), whatever the number of consumers and nodes.
+//   - At least once: a task whose worker died goes back to the queue when its lease
+//     expires, with no one having to notice; its next lease counts another attempt.
+//   - Only the lease holder may complete or retry a task: ErrConflict otherwise.
+type Queue interface {
+	// EnqueueTask stores an accepted async call and its QUEUED execution in one write.
+	EnqueueTask(ctx context.Context, t Task, ex Execution) error
+	// LeaseTasks leases up to n available tasks to owner for lease; their executions
+	// become RUNNING.
+	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
+	// CompleteTask ends a task owner leases, storing its final execution and log.
+	CompleteTask(ctx context.Context, id, owner string, ex Execution, log []byte) error
+	// RetryTask returns a task owner leases to the queue, available after delay; its
+	// execution is QUEUED again. A task cancelled while leased ends CANCELLED instead.
+	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
+	// CancelTask cancels a task: a queued one ends CANCELLED at once; a leased one is
+	// marked never to run again, a ChangeCancel is sent to every node, and CancelTask
+	// returns its lease's owner with ErrTaskRunning. ErrNotFound without such a task.
+	CancelTask(ctx context.Context, id string) (owner string, err error)
+	TaskStats(ctx context.Context) (TaskStats, error)
+	// ReleaseLeases makes available now the tasks leased to owners whose name starts with
+	// prefix but not with keep: the workers of a previous run of this node (dead, since
+	// its worker prefix names the node, see Node), whose leases need not be waited out.
+	// Other nodes' leases, and external runners', stand.
+	ReleaseLeases(ctx context.Context, prefix, keep string) (int, error)
 }
 
-// AppFilter narrows a list of apps.
-type AppFilter struct {
-	Owner string // only the apps of this owner; "" for all
+// Tokens are API tokens; only hashes of their secrets are kept.
+type Tokens interface {
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// Bootstrapped tells whether the first admin token was made.
+	Bootstrapped(ctx context.Context) (bool, error)
+	// BootstrapToken stores the first admin token, once: ErrExists after that, even
+	// when that token was deleted since.
+	BootstrapToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens returns a page of the tokens that pass f, newest first.
+	ListTokens(ctx context.Context, f TokenFilter, page Page) ([]Token, string, error)
+	// DeleteToken removes a token and those it made, and theirs, in one write.
+	DeleteToken(ctx context.Context, id string) (int, error)
 }
 
-// Route binds a path of an app to a Docker image and the limits it runs with.
-type Route struct {
-	App            string              `json:"app"`
-	Path           string              `json:"path"`
-	Image          string              `json:"image"`
-	Type           string              `json:"type"`
-	Format         string              `json:"format"`
-	MemoryMiB      int64               `json:"memory"`
-	CPUs           float64             `json:"cpus,omitempty"`
-	Timeout        int64               `json:"timeout"`      // seconds
-	IdleTimeout    int64               `json:"idle_timeout"` // seconds
-	MaxConcurrency int64               `json:"max_concurrency"`
-	MaxRetries     int64               `json:"max_retries,omitempty"`
-	Network        string              `json:"network"`
-	Auth           string              `json:"auth,omitempty"` // AuthNone ("" when stored before it existed) or AuthToken
-	Headers        map[string][]string `json:"headers,omitempty"`
-	Config         map[string]string   `json:"config,omitempty"`
-	CreatedAt      time.Time           `json:"created_at"`
-	UpdatedAt      time.Time           `json:"updated_at"`
+// APIs are the gateway's APIs. Writes refuse, inside the write, an API that APIConflict
+// refuses beside any other.
+type APIs interface {
+	CreateAPI(ctx context.Context, a API) (API, error)
+	UpdateAPI(ctx context.Context, name string, fn func(*API) error) (API, error)
+	GetAPI(ctx context.Context, name string) (API, error)
+	// ListAPIs returns a page of the APIs that pass f, in name order.
+	ListAPIs(ctx context.Context, f APIFilter, page Page) ([]API, string, error)
+	// AllAPIs reads every API, for the gateway's table.
+	AllAPIs(ctx context.Context) ([]API, error)
+	DeleteAPI(ctx context.Context, name string, guard AppGuard) error
 }
 
-// ApplyDefaults fills the fields left at their zero value with the documented defaults.
-func (r *Route) ApplyDefaults() {
-	if r.Type == "" {
-		r.Type = TypeSync
-	}
-	if r.Format == "" {
-		r.Format = FormatDefault
-	}
-	if r.MemoryMiB == 0 {
-		r.MemoryMiB = DefaultMemoryMiB
-	}
-	if r.Timeout == 0 {
-		r.Timeout = DefaultTimeout
-	}
-	if r.IdleTimeout == 0 {
-		r.IdleTimeout = DefaultIdleTimeout
-	}
-	if r.MaxConcurrency == 0 {
-		r.MaxConcurrency = DefaultMaxConcurrency
-	}
-	if r.Network == "" {
-		r.Network = NetworkBridge
-	}
-	if r.Auth == "" {
-		r.Auth = AuthNone
-	}
+// IDSource makes the IDs of new executions, tokens and apps (see IDs).
+type IDSource interface {
+	NewID() string
 }
 
-// Validate checks every field of a route whose defaults have been applied.
-func (r *Route) Validate() error {
-	if !appNameRE.MatchString(r.App) {
-		return invalid("app", "app name %q must match %s", r.App, appNameRE)
-	}
-	if err := ValidatePath(r.Path); err != nil {
-		return err
-	}
-	switch {
-	case strings.TrimSpace(r.Image) == "":
-		return invalid("image", "image is required")
-	case len(r.Image) > 512 || strings.ContainsAny(r.Image, " \t\r\n"):
-		return invalid("image", "image %q is not a valid image reference", r.Image)
-	case r.Type != TypeSync && r.Type != TypeAsync:
-		return invalid("type", "type %q must be %q or %q", r.Type, TypeSync, TypeAsync)
-	case r.Format != FormatDefault && r.Format != FormatHTTP && r.Format != FormatJSON:
-		return invalid("format", "format %q must be one of %q, %q, %q", r.Format, FormatDefault, FormatHTTP, FormatJSON)
-	case r.MemoryMiB < MinMemoryMiB || r.MemoryMiB > MaxMemoryMiB:
-		return invalid("memory", "memory must be between %d and %d MiB", MinMemoryMiB, MaxMemoryMiB)
-	case r.CPUs < 0 || r.CPUs > MaxCPUs:
-		return invalid("cpus", "cpus must be between 0 and %d", MaxCPUs)
-	case r.Timeout < 1 || r.Timeout > MaxTimeout:
-		return invalid("timeout", "timeout must be between 1 and %d seconds", MaxTimeout)
-	case r.IdleTimeout < 1 || r.IdleTimeout > MaxIdleTimeout:
-		return invalid("idle_timeout", "idle_timeout must be between 1 and %d seconds", MaxIdleTimeout)
-	case r.MaxConcurrency < 1 || r.MaxConcurrency > MaxMaxConcurrency:
-		return invalid("max_concurrency", "max_concurrency must be between 1 and %d", MaxMaxConcurrency)
-	case r.MaxRetries < 0 || r.MaxRetries > MaxMaxRetries:
-		return invalid("max_retries", "max_retries must be between 0 and %d", MaxMaxRetries)
-	case !networkRE.MatchString(r.Network) || r.Network == "host" || strings.HasPrefix(r.Network, "container:"):
-		return invalid("network", "network %q must be bridge, none or the name of a user-defined network", r.Network)
-	case r.Auth != AuthNone && r.Auth != AuthToken:
-		return invalid("auth", "auth %q must be %q or %q", r.Auth, AuthNone, AuthToken)
-	case r.Network == NetworkNone && r.Format == FormatHTTP:
-		return invalid("network", "the http format needs a network: Gantry reaches the function over it")
-	}
-	if len(r.Headers) > maxHeaders {
-		return invalid("headers", "at most %d headers", maxHeaders)
-	}
-	for name, values := range r.Headers {
-		if !headerNameRE.MatchString(name) {
-			return invalid("headers", "%q is not a valid header name", name)
-		}
-		for _, v := range values {
-			if strings.ContainsFunc(v, isControl) {
-				return invalid("headers", "the value of header %q has control characters", name)
-			}
-		}
-	}
-	return validateConfig("config", r.Config)
-}
-
-var (
-	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	configKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	segmentRE    = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()+,;=@-]+$`)
-	paramNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	networkRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$`)
-)
-
-func validateConfig(field string, cfg map[string]string) error {
-	if len(cfg) > maxConfigKeys {
-		return invalid(field, "at most %d config keys", maxConfigKeys)
-	}
-	size := 0
-	for k, v := range cfg {
-		size += len(k) + len(v) + 2 // "K=V" and its NUL in the environment
-	}
-	if size > MaxConfigBytes {
-		return invalid(field, "config is %d bytes; at most %d bytes of keys and values", size, MaxConfigBytes)
-	}
-	for k, v := range cfg {
-		if !configKeyRE.MatchString(k) {
-			return invalid(field, "config key %q must be an environment variable name (%s)", k, configKeyRE)
-		}
-		if strings.ContainsRune(v, 0) {
-			return invalid(field, "the value of config key %q contains a NUL byte", k)
-		}
-	}
-	return nil
-}
-
-// isControl reports the characters a header value may not hold (tab is allowed).
-func isControl(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }
-
-// ValidatePath checks a route path: it starts with "/", has no empty segments and no
-// trailing "/" (except the root "/"), ":name" segments match one segment and a "*name"
-// segment, only last, matches the rest of the path.
-func ValidatePath(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return invalid("path", "route path %q must start with /", p)
-	}
-	if len(p) > maxPathLen {
-		return invalid("path", "route path is longer than %d characters", maxPathLen)
-	}
-	if p == "/" {
-		return nil
-	}
-	segs := strings.Split(p[1:], "/")
-	params := map[string]bool{}
-	for i, s := range segs {
-		switch {
-		case s == "":
-			return invalid("path", "route path %q has an empty segment", p)
-		case s == "." || s == "..":
-			return invalid("path", "route path %q: segments . and .. are not allowed", p)
-		case s[0] == ':' || s[0] == '*':
-			name := s[1:]
-			if !paramNameRE.MatchString(name) {
-				return invalid("path", "route path %q: placeholder %q needs a name matching %s", p, s, paramNameRE)
-			}
-			if s[0] == '*' && i != len(segs)-1 {
-				return invalid("path", "route path %q: %q must be the last segment", p, s)
-			}
-			if params[name] {
-				return invalid("path", "route path %q uses the placeholder name %q twice", p, name)
-			}
-			params[name] = true
-		case !segmentRE.MatchString(s):
-			return invalid("path", "route path %q: segment %q has characters outside %s", p, s, segmentRE)
-		}
-	}
-	return nil
-}
-
-// Page asks for one page of a list: at most Limit items after the opaque Cursor.
-type Page struct {
-	Cursor string
-	Limit  int
-}
-
-// Bounds of a page size.
-const (
-	DefaultPageSize = 30
-	MaxPageSize     = 100
-)
-
-func (p Page) limit() int {
-	switch {
-	case p.Limit <= 0:
-		return DefaultPageSize
-	case p.Limit > MaxPageSize:
-		return MaxPageSize
-	}
-	return p.Limit
+// Node identifies the node (the server process's home) that opened the store. Gantry
+// labels the containers it starts with it, and names its queue workers with it: at
+// start-up a node reaps only containers with its own label and releases only leases of
+// its own workers, never another node's. bbolt's node is its data directory.
+type Node interface {
+	InstanceID() string
 }

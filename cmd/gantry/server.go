@@ -28,6 +28,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/certfile"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 type serverConfig struct {
@@ -230,7 +231,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	st, err := store.Open(ctx, cfg.dataDir, store.Options{KeepExecutionsPerRoute: cfg.keepExecutions, Logger: log})
+	st, err := bolt.Open(ctx, cfg.dataDir, bolt.Options{KeepExecutionsPerRoute: cfg.keepExecutions, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -388,7 +389,7 @@ func servePprof(addr string, log *slog.Logger) {
 // setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
 // with authentication on, it makes the admin token and writes it to the data dir.
 // The configured identity source (nil without --oidc-issuer) is also the gateway's default.
-func setUpAuth(ctx context.Context, cfg serverConfig, st *store.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
+func setUpAuth(ctx context.Context, cfg serverConfig, st *bolt.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
 	var idpConfig *auth.OIDCConfig
 	if cfg.oidcIssuer != "" {
 		idpConfig = &auth.OIDCConfig{
@@ -432,7 +433,7 @@ func setUpAuth(ctx context.Context, cfg serverConfig, st *store.DB, log *slog.Lo
 // bootstrapAdminToken makes the first admin token once per data dir: the token is written to
 // <data-dir>/admin.token (mode 0600) before its hash is stored, so a crash in between leaves
 // no token that nobody holds.
-func bootstrapAdminToken(ctx context.Context, st *store.DB, dataDir string) (path string, made bool, err error) {
+func bootstrapAdminToken(ctx context.Context, st *bolt.DB, dataDir string) (path string, made bool, err error) {
 	path = filepath.Join(dataDir, adminTokenFile)
 	done, err := st.Bootstrapped(ctx)
 	if err != nil || done {

@@ -15,12 +15,12 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/internal/certfile"
-	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // gatewayDeps are what the gateway is built on.
 type gatewayDeps struct {
-	store     *store.DB
+	store     *bolt.DB
 	calls     gateway.Calls
 	oidc      *auth.OIDCConfig
 	passwords *auth.PasswordPool // shared with the management API

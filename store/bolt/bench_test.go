@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 // Route lookup is on the path of every function call. MatchRoute must cost the same
@@ -16,7 +18,7 @@ func BenchmarkRouteLookup(b *testing.B) {
 		s := openTest(b, b.TempDir())
 		mustApp(b, s, "app")
 		for i := range n {
-			if _, err := s.CreateRoute(ctx, Route{App: "app", Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
+			if _, err := s.CreateRoute(ctx, store.Route{App: "app", Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -53,7 +55,7 @@ func BenchmarkCreate(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			if _, err := s.CreateApp(ctx, App{Name: fmt.Sprintf("app-%d", i)}); err != nil {
+			if _, err := s.CreateApp(ctx, store.App{Name: fmt.Sprintf("app-%d", i)}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -63,7 +65,7 @@ func BenchmarkCreate(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			if _, err := s.CreateRoute(ctx, Route{App: "routes", Path: fmt.Sprintf("/r%d", i), Image: "img"}, nil); err != nil {
+			if _, err := s.CreateRoute(ctx, store.Route{App: "routes", Path: fmt.Sprintf("/r%d", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -82,7 +84,7 @@ func BenchmarkMatchRouteScaling(b *testing.B) {
 	}{{"small", 10}, {"large", 10000}} {
 		mustApp(b, s, app.name)
 		for i := range app.n {
-			if _, err := s.CreateRoute(ctx, Route{App: app.name, Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
+			if _, err := s.CreateRoute(ctx, store.Route{App: app.name, Path: fmt.Sprintf("/svc%d/users/:id", i), Image: "img"}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -127,10 +129,10 @@ func BenchmarkRecordExecution(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					now := time.Now().UTC()
-					ex := Execution{ID: s.NewID(), App: "app", Route: "/hello/world", Type: TypeSync,
-						Status: StatusRunning, Container: ContainerHot, CreatedAt: now, StartedAt: now}
+					ex := store.Execution{ID: s.NewID(), App: "app", Route: "/hello/world", Type: store.TypeSync,
+						Status: store.StatusRunning, Container: store.ContainerHot, CreatedAt: now, StartedAt: now}
 					s.RecordExecution(ex, nil)
-					ex.Status, ex.CompletedAt = StatusSuccess, time.Now().UTC()
+					ex.Status, ex.CompletedAt = store.StatusSuccess, time.Now().UTC()
 					s.RecordExecution(ex, log)
 					if mode == "FlushEachCall" {
 						if err := s.FlushExecutions(ctx); err != nil {
@@ -145,4 +147,26 @@ func BenchmarkRecordExecution(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 		})
 	}
+}
+
+// BenchmarkEnqueueTask measures durable accepts (fsync on) from concurrent callers, as
+// async /r/ requests arrive: bbolt's Batch shares commits between them.
+func BenchmarkEnqueueTask(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.SetParallelism(32)
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := s.NewID()
+			if err := s.EnqueueTask(ctx, store.Task{ID: id, Route: store.Route{App: "app", Path: "/fn"}, Body: []byte(`{"name":"x"}`)}, store.Execution{App: "app", Route: "/fn", Type: store.TypeAsync}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "accepts/s")
 }

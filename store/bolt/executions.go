@@ -1,0 +1,253 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gantry-dev/gantry/store"
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ---- reads ----
+
+func execRoutePrefix(app, route string) []byte {
+	k := make([]byte, 0, len(app)+len(route)+2)
+	return append(append(append(append(k, app...), 0), route...), 0)
+}
+
+func execRouteKey(app, route, id string) []byte { return append(execRoutePrefix(app, route), id...) }
+
+// pendingExecution returns a copy of the pending record of id.
+func (s *DB) pendingExecution(id string) (store.Execution, []byte, bool, bool) {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	p := s.rec.pending[id]
+	if p == nil {
+		return store.Execution{}, nil, false, false
+	}
+	return p.ex.Clone(), bytes.Clone(p.log), p.hasLog, true
+}
+
+// GetExecution reads one execution, including one recorded but not yet committed.
+func (s *DB) GetExecution(ctx context.Context, id string) (store.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Execution{}, err
+	}
+	if ex, _, _, ok := s.pendingExecution(id); ok {
+		return ex, nil
+	}
+	var ex store.Execution
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &ex)
+		if err == nil && !found {
+			err = store.NotFound("execution", id)
+		}
+		return err
+	})
+	return ex, err
+}
+
+// GetExecutionLog reads the stderr log of an execution: empty if it has none, ErrNotFound
+// if the execution does not exist.
+func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, log, hasLog, pending := s.pendingExecution(id)
+	if hasLog {
+		return log, nil
+	}
+	log = []byte{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if !pending && tx.Bucket(bucketExecutions).Get([]byte(id)) == nil {
+			return store.NotFound("execution", id)
+		}
+		log = append(log, tx.Bucket(bucketExecLogs).Get([]byte(id))...) // copied out of the transaction
+		return nil
+	})
+	return log, err
+}
+
+// ListExecutions returns one page of the executions that match f, newest first, and the
+// cursor of the next page ("" on the last). Executions outlive their app and route, so
+// filtering on a deleted one is not an error. With App and Route set it reads only that
+// route's index; otherwise it scans executions from the newest.
+func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error) {
+	if f.Status != "" && !store.ValidStatus(f.Status) {
+		return nil, "", store.Invalid("status", "status %q must be one of %s", f.Status,
+			strings.Join([]string{store.StatusQueued, store.StatusRunning, store.StatusSuccess, store.StatusFailed, store.StatusCancelled}, ", "))
+	}
+	before := ""
+	if page.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(page.Cursor)
+		id, perr := ulid.ParseStrict(string(raw))
+		if err != nil || perr != nil {
+			return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
+		}
+		before = id.String()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	limit := page.Size()
+
+	// The pending snapshot is taken before the transaction begins: a record committed in
+	// between is then in both (and the pending copy wins), never in neither.
+	var fromPending []store.Execution
+	skip := map[string]bool{}
+	s.rec.mu.Lock()
+	for id, p := range s.rec.pending {
+		skip[id] = true
+		if (before == "" || id < before) && f.Match(p.ex.App, p.ex.AppID, p.ex.Route, p.ex.Status) {
+			fromPending = append(fromPending, p.ex.Clone())
+		}
+	}
+	s.rec.mu.Unlock()
+	slices.SortFunc(fromPending, func(a, b store.Execution) int { return strings.Compare(b.ID, a.ID) })
+
+	var fromDB []store.Execution
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		fromDB, err = scanExecutions(tx, f, before, skip, limit+1)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+
+	out := make([]store.Execution, 0, min(limit+1, len(fromPending)+len(fromDB)))
+	for i, j := 0, 0; len(out) <= limit && (i < len(fromPending) || j < len(fromDB)); {
+		if j == len(fromDB) || i < len(fromPending) && fromPending[i].ID > fromDB[j].ID {
+			out = append(out, fromPending[i])
+			i++
+		} else {
+			out = append(out, fromDB[j])
+			j++
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		return out, base64.RawURLEncoding.EncodeToString([]byte(out[limit-1].ID)), nil
+	}
+	return out, "", nil
+}
+
+// execHead is the part of a stored execution that filters look at; decoding only it skips
+// allocating the rest of records that do not match.
+type execHead struct {
+	App    string `json:"app"`
+	AppID  string `json:"app_id"`
+	Route  string `json:"route"`
+	Status string `json:"status"`
+}
+
+// scanExecutions reads up to n committed executions that match f, with IDs below before
+// ("" for no bound) and not in skip, newest first.
+func scanExecutions(tx *bolt.Tx, f store.ExecutionFilter, before string, skip map[string]bool, n int) ([]store.Execution, error) {
+	execs := tx.Bucket(bucketExecutions)
+	out := []store.Execution{}
+	visit := func(id, v []byte) (bool, error) {
+		if skip[string(id)] {
+			return false, nil
+		}
+		var h execHead
+		if err := json.Unmarshal(v, &h); err != nil {
+			return false, fmt.Errorf("decode execution %s: %w", id, err)
+		}
+		if !f.Match(h.App, h.AppID, h.Route, h.Status) {
+			return false, nil
+		}
+		var ex store.Execution
+		if err := json.Unmarshal(v, &ex); err != nil {
+			return false, fmt.Errorf("decode execution %s: %w", id, err)
+		}
+		out = append(out, ex)
+		return len(out) == n, nil
+	}
+
+	if f.App != "" && f.Route != "" {
+		prefix := execRoutePrefix(f.App, f.Route)
+		c := tx.Bucket(bucketExecByRoute).Cursor()
+		var upper []byte
+		if before != "" {
+			upper = append(bytes.Clone(prefix), before...)
+		} else {
+			upper = bytes.Clone(prefix)
+			upper[len(upper)-1]++ // just past every key with this prefix
+		}
+		for k := seekBefore(c, upper); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			id := k[len(prefix):]
+			v := execs.Get(id)
+			if v == nil {
+				continue // not written: the writer and the pruner change both buckets in one transaction
+			}
+			if full, err := visit(id, v); err != nil || full {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+
+	c := execs.Cursor()
+	var k, v []byte
+	if before == "" {
+		k, v = c.Last()
+	} else {
+		k = seekBefore(c, []byte(before))
+		if k != nil {
+			v = execs.Get(k)
+		}
+	}
+	for ; k != nil; k, v = c.Prev() {
+		if full, err := visit(k, v); err != nil || full {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// seekBefore positions c on the last key below upper and returns it (nil if there is none).
+func seekBefore(c *bolt.Cursor, upper []byte) []byte {
+	k, _ := c.Seek(upper)
+	if k == nil {
+		k, _ = c.Last()
+		return k
+	}
+	k, _ = c.Prev()
+	return k
+}
+
+func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+		b := tx.Bucket(bucketExecutions)
+		var stale []store.Execution
+		if err := b.ForEach(func(_, v []byte) error {
+			var ex store.Execution
+			if err := json.Unmarshal(v, &ex); err != nil {
+				return fmt.Errorf("decode execution: %w", err)
+			}
+			if ex.Status == store.StatusRunning && ex.Type == store.TypeSync {
+				stale = append(stale, ex)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		for _, ex := range stale {
+			ex.Status, ex.Reason, ex.Error, ex.CompletedAt = store.StatusFailed, store.ReasonError, "gantry stopped during the call", s.now()
+			if err := putJSON(b, []byte(ex.ID), ex); err != nil {
+				return nil, err
+			}
+		}
+		n = len(stale)
+		return nil, nil
+	})
+	return n, err
+}

@@ -1,0 +1,365 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketTasks     = []byte("tasks")
+	bucketTaskQueue = []byte("task_queue")
+)
+
+// queueKey orders the queue: priority, then the time the task becomes available, then ID
+// (FIFO within a priority). A leased task stays in the queue under its lease's expiry, so
+// a task whose worker died becomes available again with no one having to notice.
+func queueKey(t store.Task) []byte {
+	k := make([]byte, 0, 9+len(t.ID))
+	k = append(k, t.Priority)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.AvailableAt.UnixNano()))
+	return append(k, t.ID...)
+}
+
+func queueKeyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9]))) //nolint:gosec // G115: written from an int64 (queueKey)
+}
+
+// putExecution writes an execution and its route index entry (and its log when log is not nil).
+func putExecution(tx *bolt.Tx, ex store.Execution, log []byte) error {
+	if err := putJSON(tx.Bucket(bucketExecutions), []byte(ex.ID), ex); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketExecByRoute).Put(execRouteKey(ex.App, ex.Route, ex.ID), nil); err != nil {
+		return fmt.Errorf("index execution %s: %w", ex.ID, err)
+	}
+	if log != nil {
+		if err := tx.Bucket(bucketExecLogs).Put([]byte(ex.ID), log); err != nil {
+			return fmt.Errorf("store log of execution %s: %w", ex.ID, err)
+		}
+	}
+	return nil
+}
+
+func getTask(tx *bolt.Tx, id string) (store.Task, bool, error) {
+	var t store.Task
+	found, err := getJSON(tx.Bucket(bucketTasks), []byte(id), &t)
+	return t, found, err
+}
+
+func getExecutionTx(tx *bolt.Tx, id string) (store.Execution, error) {
+	var ex store.Execution
+	found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &ex)
+	if err == nil && !found {
+		err = store.NotFound("execution", id)
+	}
+	return ex, err
+}
+
+// saveTask stores t, moving its queue entry from the key it had (old) to the one it has now.
+func saveTask(tx *bolt.Tx, old []byte, t store.Task) error {
+	q := tx.Bucket(bucketTaskQueue)
+	if err := q.Delete(old); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+		return err
+	}
+	return q.Put(queueKey(t), nil)
+}
+
+// updateExecution applies fn to a stored execution, in tx, if store.CanTransition allows
+// its change of status (ErrConflict otherwise).
+func updateExecution(tx *bolt.Tx, id string, fn func(*store.Execution)) error {
+	ex, err := getExecutionTx(tx, id)
+	if err != nil {
+		return err
+	}
+	from := ex.Status
+	fn(&ex)
+	if !store.CanTransition(from, ex.Status) {
+		return store.TransitionError(id, from, ex.Status)
+	}
+	return putExecution(tx, ex, nil)
+}
+
+// finishCancelled removes a task and ends its execution CANCELLED, in tx.
+func (s *DB) finishCancelled(tx *bolt.Tx, t store.Task) error {
+	if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketTasks).Delete([]byte(t.ID)); err != nil {
+		return err
+	}
+	return updateExecution(tx, t.ID, func(ex *store.Execution) {
+		ex.Status, ex.Reason, ex.CompletedAt = store.StatusCancelled, store.ReasonClientRequest, s.now()
+	})
+}
+
+// EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
+// on disk (fsync) before it returns: accepted work is never lost. Concurrent callers share
+// commits (bbolt's Batch), which is what makes many accepts a second affordable.
+func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := s.now()
+	t.EnqueuedAt, t.AvailableAt = now, now
+	ex.ID, ex.Status, ex.CreatedAt = t.ID, store.StatusQueued, now
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTaskQueue).Put(queueKey(t), nil); err != nil {
+			return fmt.Errorf("queue task %s: %w", t.ID, err)
+		}
+		return putExecution(tx, ex, nil)
+	})
+}
+
+// LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
+// within a priority, each leased to owner for lease: no other consumer gets it until the
+// lease expires. Their executions become RUNNING.
+func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var leased []store.Task
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		leased = leased[:0]
+		now := s.now()
+		q := tx.Bucket(bucketTaskQueue)
+		var due [][]byte
+		c := q.Cursor()
+		for k, _ := c.First(); k != nil && len(due) < n; {
+			if queueKeyTime(k).After(now) { // the rest of this priority is not due: next priority
+				if k[0] == 255 {
+					break
+				}
+				k, _ = c.Seek([]byte{k[0] + 1})
+				continue
+			}
+			due = append(due, bytes.Clone(k))
+			k, _ = c.Next()
+		}
+		for _, k := range due {
+			id := string(k[9:])
+			t, found, err := getTask(tx, id)
+			if err != nil {
+				return err
+			}
+			if !found || !bytes.Equal(k, queueKey(t)) || t.Leased(now) {
+				if err := q.Delete(k); err != nil { // a stale queue entry
+					return err
+				}
+				continue
+			}
+			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
+				if err := s.finishCancelled(tx, t); err != nil {
+					return err
+				}
+				continue
+			}
+			t.Attempts++
+			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
+			t.AvailableAt = t.LeaseUntil
+			if err := saveTask(tx, k, t); err != nil {
+				return err
+			}
+			if err := updateExecution(tx, id, func(ex *store.Execution) {
+				ex.Status, ex.StartedAt, ex.Attempts = store.StatusRunning, now, t.Attempts
+			}); err != nil {
+				return err
+			}
+			leased = append(leased, t)
+		}
+		return nil
+	})
+	return leased, err
+}
+
+// holdsLease returns the task if owner leases it now.
+func (s *DB) holdsLease(tx *bolt.Tx, id, owner string) (store.Task, error) {
+	t, found, err := getTask(tx, id)
+	switch {
+	case err != nil:
+		return t, err
+	case !found:
+		return t, store.Errorf(store.ErrNotFound, "task %q not found: it finished or was cancelled", id)
+	case t.LeaseOwner != owner || !t.Leased(s.now()):
+		return t, store.Errorf(store.ErrConflict, "task %q is not leased to %q (the lease expired and the task went back to the queue)", id, owner)
+	}
+	return t, nil
+}
+
+// CompleteTask ends a task that owner leases: it deletes the task and stores the final
+// execution and its log in one transaction. ErrConflict if owner no longer holds the lease.
+func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !ex.Done() {
+		return store.Invalid("status", "a task ends with a final status (%s, %s or %s), not %q", store.StatusSuccess, store.StatusFailed, store.StatusCancelled, ex.Status)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, err := s.holdsLease(tx, id, owner)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
+			return err
+		}
+		old, err := getExecutionTx(tx, id)
+		if err != nil {
+			return err
+		}
+		if !store.CanTransition(old.Status, ex.Status) {
+			return store.TransitionError(id, old.Status, ex.Status)
+		}
+		ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.AppID, old.Route, old.Type, old.CreatedAt, t.Attempts
+		if ex.StartedAt.IsZero() {
+			ex.StartedAt = old.StartedAt
+		}
+		if ex.CompletedAt.IsZero() {
+			ex.CompletedAt = s.now()
+		}
+		return putExecution(tx, ex, log)
+	})
+}
+
+// RetryTask returns a task that owner leases to the queue, available again after delay,
+// noting why; its execution goes back to QUEUED.
+func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t, err := s.holdsLease(tx, id, owner)
+		if err != nil {
+			return err
+		}
+		if t.CancelRequested {
+			return s.finishCancelled(tx, t)
+		}
+		old := queueKey(t)
+		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
+		t.AvailableAt = s.now().Add(delay)
+		if err := saveTask(tx, old, t); err != nil {
+			return err
+		}
+		return updateExecution(tx, id, func(ex *store.Execution) { ex.Status, ex.Error = store.StatusQueued, reason })
+	})
+}
+
+// CancelTask cancels a task. A queued one never runs: its execution is CANCELLED with
+// reason client_request. A leased one is marked so that it is never run again, and
+// CancelTask returns its lease's owner with ErrTaskRunning: the caller stops the running
+// call if it can. ErrNotFound if there is no such task (it finished, or never existed).
+func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+		owner = ""
+		t, found, err := getTask(tx, id)
+		switch {
+		case err != nil:
+			return nil, err
+		case !found:
+			return nil, store.Errorf(store.ErrNotFound, "task %q not found", id)
+		case t.Leased(s.now()):
+			owner = t.LeaseOwner
+			t.CancelRequested = true // committed: returning an error here would roll it back
+			return []store.Change{{Kind: store.ChangeCancel, Name: id}}, putJSON(tx.Bucket(bucketTasks), []byte(id), t)
+		}
+		return nil, s.finishCancelled(tx, t)
+	})
+	if err == nil && owner != "" {
+		err = store.Errorf(store.ErrTaskRunning, "execution %q is running", id)
+	}
+	return owner, err
+}
+
+// TaskStats counts the tasks; it reads every task, so it is for status pages, not loops.
+func (s *DB) TaskStats(ctx context.Context) (store.TaskStats, error) {
+	var st store.TaskStats
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		now := s.now()
+		return tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
+			var t store.Task
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode task: %w", err)
+			}
+			switch {
+			case t.Leased(now):
+				st.Running++
+			default:
+				st.Queued++
+				if t.AvailableAt.After(now) {
+					st.Delayed++
+				}
+				if st.OldestAt.IsZero() || t.EnqueuedAt.Before(st.OldestAt) {
+					st.OldestAt = t.EnqueuedAt
+				}
+			}
+			return nil
+		})
+	})
+	return st, err
+}
+
+// ReleaseLeases returns to the queue, available now, the tasks leased to owners whose
+// name starts with prefix but not with keep: the workers of a previous run of this server,
+// dead since (one server owns a data dir), whose leases need not be waited out. Leases of
+// external runners (other prefixes) stand.
+func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		now := s.now()
+		var stale []store.Task
+		if err := tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
+			var t store.Task
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode task: %w", err)
+			}
+			if t.Leased(now) && strings.HasPrefix(t.LeaseOwner, prefix) && !strings.HasPrefix(t.LeaseOwner, keep) {
+				stale = append(stale, t)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, t := range stale {
+			old := queueKey(t)
+			t.LeaseOwner, t.LeaseUntil, t.AvailableAt = "", time.Time{}, now
+			if err := saveTask(tx, old, t); err != nil {
+				return err
+			}
+			if err := updateExecution(tx, t.ID, func(ex *store.Execution) {
+				if ex.Status == store.StatusRunning {
+					ex.Status = store.StatusQueued
+				}
+			}); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,44 @@
+package store
+
+// ChangeKind says what a Change is about.
+type ChangeKind uint8
+
+// Kinds of changes.
+const (
+	// ChangeReset: changes may have been missed (a subscriber fell behind, a connection to
+	// the database was lost): every cache must reload what it holds.
+	ChangeReset ChangeKind = iota
+	ChangeApp              // an app was created, changed or deleted: App
+	ChangeRoute            // a route was created, changed or deleted: App, Path
+	ChangeAPI              // a gateway API was created, changed or deleted: Name
+	// ChangeCancel: cancelling the call whose execution ID is Name was asked for while it
+	// was running (its task leased, see Queue.CancelTask). The node running it stops it.
+	ChangeCancel
+)
+
+// Change names what changed, not its new value: a subscriber reads the current state,
+// so changes that arrive late, twice or out of order still leave it right.
+type Change struct {
+	Kind ChangeKind
+	App  string // ChangeApp, ChangeRoute
+	Path string // ChangeRoute: the route's registered path
+	Name string // ChangeAPI: the API; ChangeCancel: the execution
+}
+
+// Changes is a store's change feed: what in-memory caches of the store (the route index,
+// the gateway's table, the running calls of a node) follow to stay correct.
+//
+// Properties every backend keeps, checked by storetest:
+//   - Every committed write of an app, route or API, and every cancel of a running task,
+//     is delivered to every subscriber, on every node sharing the store.
+//   - On the node that made a write, the change is delivered before the write returns, so
+//     a caller reads its own writes through the caches (a route created can be called at
+//     once). Other nodes get it soon after; a node that may have missed changes gets a
+//     ChangeReset instead.
+//   - Subscribers are called one change at a time, in commit order on the writing node.
+//     fn must return quickly and must not write to the store.
+type Changes interface {
+	// Subscribe calls fn with every change committed after it returns, until the returned
+	// function is called.
+	Subscribe(fn func(Change)) (unsubscribe func())
+}
