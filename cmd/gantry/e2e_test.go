@@ -323,12 +323,14 @@ func TestDataSurvivesRestart(t *testing.T) {
 func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	startServer(t, dir)
+	first := startServer(t, dir)
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "").CombinedOutput()
+	// With the same --ready-file too, which the first server's file must survive.
+	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "",
+		"--ready-file", first.readyFile).CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("second server: got %v, want a non-zero exit; output %s", err, out)
@@ -338,6 +340,11 @@ func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "in use by another gantry process") {
 		t.Fatalf("second server's message does not say why: %s", out)
+	}
+	present, cancelPresent := context.WithTimeout(ctx, time.Second) // there already, or gone
+	defer cancelPresent()
+	if info, err := readyfile.Wait(present, first.readyFile); err != nil || info.PID != first.cmd.Process.Pid {
+		t.Fatalf("the first server's ready file after the second failed: %+v %v", info, err)
 	}
 }
 
