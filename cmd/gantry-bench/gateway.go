@@ -1,12 +1,16 @@
 package main
 
+// This file holds benchmark (g): one hot function through the gateway's APIs, through /r/
+// and straight to its containers.
+
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/gen/models"
 )
 
 // gatewayHost is the hostname the benchmark's APIs answer on.
@@ -15,20 +19,22 @@ const gatewayHost = "gw.bench"
 // gateway compares one hot http function called through a public API and a basic-auth API
 // on the gateway, through /r/, and straight to its containers: latency at concurrency 1
 // and throughput at concurrency 8, side by side in one run.
-func (b *bench) gateway(n int, d time.Duration) ([]row, error) {
-	steps := []struct{ path, body string }{
-		{"/v1/apps/bench/routes", `{"route":{"path":"/gw","image":"` + b.images["hello-http"] + `","format":"http","max_concurrency":8,"idle_timeout":3600}}`},
-		{"/v1/apis", `{"api":{"name":"gw-public","function":{"app":"bench","route":"/gw"},"hosts":["` + gatewayHost + `"],"uris":["/public"]}}`},
-		{"/v1/apis", `{"api":{"name":"gw-basic","function":{"app":"bench","route":"/gw"},"hosts":["` + gatewayHost + `"],"uris":["/basic"],
-			"authentication":"basic","basic_users":[{"username":"bench","password":"bench-password"}]}}`},
+func (b *bench) gateway(ctx context.Context, n int, d time.Duration) ([]row, error) {
+	route := &models.Route{Path: "/gw", Image: b.images["hello-http"], Format: "http", MaxConcurrency: new(int64(8)), IdleTimeout: new(int64(3600))}
+	if err := b.srv.createRoute(ctx, benchApp, route); err != nil {
+		return nil, err
 	}
-	for _, s := range steps {
-		if err := b.do("POST", b.url(s.path), s.body); err != nil {
+	for _, api := range []*models.API{
+		{Name: "gw-public", Function: &models.APIFunction{App: new(benchApp), Route: new("/gw")}, Hosts: []string{gatewayHost}, Uris: []string{"/public"}},
+		{Name: "gw-basic", Function: &models.APIFunction{App: new(benchApp), Route: new("/gw")}, Hosts: []string{gatewayHost}, Uris: []string{"/basic"},
+			Authentication: models.APIAuthenticationBasic, BasicUsers: []*models.APIBasicUser{{Username: new(basicUser), Password: basicPassword}}},
+	} {
+		if err := b.srv.createAPI(ctx, api); err != nil {
 			return nil, err
 		}
 	}
 	paths := map[string]func() error{
-		"/r/":    func() error { return b.call(b.url("/r/bench/gw"), "", nil) },
+		"/r/":    func() error { return b.call(b.url("/r/"+benchApp+"/gw"), "", nil) },
 		"public": func() error { return b.call("http://"+b.srv.gateway+"/public", gatewayHost, nil) },
 		"basic":  func() error { return b.call("http://"+b.srv.gateway+"/basic", gatewayHost, basicAuth) },
 	}
@@ -44,7 +50,7 @@ func (b *bench) gateway(n int, d time.Duration) ([]row, error) {
 		}
 		wg.Wait()
 		var err error
-		if addrs, err = b.hotContainers("/gw"); err != nil {
+		if addrs, err = b.hotContainers(ctx, "/gw"); err != nil {
 			return nil, err
 		}
 	}
@@ -112,29 +118,7 @@ func (b *bench) gateway(n int, d time.Duration) ([]row, error) {
 	return rows, nil
 }
 
-var basicAuth = func(r *http.Request) { r.SetBasicAuth("bench", "bench-password") }
+// The basic-auth API's one user.
+const basicUser, basicPassword = "bench", "bench-password"
 
-// call POSTs a small body to url with host as the Host header ("" for the URL's) and
-// decorate applied; anything but 200 is an error.
-func (b *bench) call(url, host string, decorate func(*http.Request)) error {
-	req, err := http.NewRequest("POST", url, strings.NewReader(`{"name":"x"}`))
-	if err != nil {
-		return err
-	}
-	if host != "" {
-		req.Host = host
-	}
-	if decorate != nil {
-		decorate(req)
-	}
-	res, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", url, res.StatusCode, out)
-	}
-	return nil
-}
+var basicAuth = func(r *http.Request) { r.SetBasicAuth(basicUser, basicPassword) }

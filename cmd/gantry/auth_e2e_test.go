@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -334,26 +333,15 @@ func writeCertFor(t *testing.T, certFile, keyFile, cn string) *x509.Certificate 
 	return cert
 }
 
-var listeningAddrRE = regexp.MustCompile(`msg=listening addr=(\S+) tls=(\S+)`)
-
 func TestTLSWithCertificateReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first := writeCert(t, certFile, keyFile, "gantry-one")
 	s := startServer(t, filepath.Join(dir, "data"), "GANTRY_TLS_CERT="+certFile, "GANTRY_TLS_KEY="+keyFile, "GANTRY_HTTP_ADDR=127.0.0.1:0")
-	var tlsAddr, plainAddr string
-	for deadline := time.Now().Add(5 * time.Second); tlsAddr == "" || plainAddr == ""; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("listeners: %s", s.logText())
-		}
-		for _, m := range listeningAddrRE.FindAllStringSubmatch(s.logText(), -1) {
-			if m[2] == "true" {
-				tlsAddr = m[1]
-			} else {
-				plainAddr = m[1]
-			}
-		}
+	tlsAddr, plainAddr := s.ready.Addr, s.ready.HTTPAddr
+	if !s.ready.TLS || plainAddr == "" {
+		t.Fatalf("ready file %+v: want --addr with TLS and the plain --http-addr beside it", s.ready)
 	}
 
 	// handshake returns the certificate the server presents to a client that trusts roots.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +36,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/internal/fnimage"
+	"github.com/gantry-dev/gantry/internal/readyfile"
 	"github.com/gantry-dev/gantry/runner"
 )
 
@@ -93,22 +95,17 @@ func gantryCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 // server is a running `gantry server` process.
 type server struct {
-	cmd     *exec.Cmd
-	addr    string
-	dataDir string
-	token   string // the admin token the server wrote to its data dir ("" with --auth=none)
-	// The gateway's listeners (read them with gatewayAddrs: they are logged after startup).
-	gateway, gatewayTLS string
-	instance            string // labels the server's containers
-	done                chan error
-	mu                  sync.Mutex
-	log                 bytes.Buffer
+	cmd       *exec.Cmd
+	addr      string
+	dataDir   string
+	token     string // the admin token the server wrote to its data dir ("" with --auth=none)
+	readyFile string // its --ready-file
+	ready     readyfile.Info
+	instance  string // labels the server's containers
+	done      chan error
+	mu        sync.Mutex
+	log       bytes.Buffer
 }
-
-var (
-	listeningRE        = regexp.MustCompile(`msg=listening addr=(\S+) .*instance=(\S+)`)
-	gatewayListeningRE = regexp.MustCompile(`msg="gateway listening" addr=(\S+) tls=(\S+)`)
-)
 
 // startServer starts gantry server on a free loopback port with dataDir and waits until it listens.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
@@ -126,10 +123,16 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 	return s
 }
 
+// launch starts gantry server with its --ready-file in dataDir, and waits until the file says
+// where it listens.
 func launch(dataDir string, env ...string) (*server, error) {
-	s := &server{done: make(chan error, 1), dataDir: dataDir}
+	s := &server{done: make(chan error, 1), dataDir: dataDir, readyFile: filepath.Join(dataDir, "ready.json")}
+	// A server killed on this data dir left its file: never take it for this one's.
+	if err := readyfile.Remove(s.readyFile); err != nil {
+		return nil, err
+	}
 	s.cmd = gantryCmd(context.Background(), "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--gateway-addr", "127.0.0.1:0", "--gateway-tls-addr", "127.0.0.1:0")
+		"--gateway-addr", "127.0.0.1:0", "--gateway-tls-addr", "127.0.0.1:0", "--ready-file", s.readyFile)
 	s.cmd.Env = append(s.cmd.Env, env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -138,45 +141,30 @@ func launch(dataDir string, env ...string) (*server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	addr := make(chan []string, 1)
+	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			s.mu.Lock()
 			s.log.WriteString(sc.Text() + "\n")
 			s.mu.Unlock()
-			if m := gatewayListeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				s.mu.Lock()
-				if m[2] == "true" {
-					s.gatewayTLS = m[1]
-				} else {
-					s.gateway = m[1]
-				}
-				s.mu.Unlock()
-			}
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				select { // the first listener is the server's address; never block the log reader
-				case addr <- m[1:]:
-				default:
-				}
-			}
 		}
-		s.done <- s.cmd.Wait()
-	}()
-	select {
-	case m := <-addr:
-		s.addr, s.instance = m[0], m[1]
-		if b, err := os.ReadFile(filepath.Join(dataDir, "admin.token")); err == nil {
-			s.token = strings.TrimSpace(string(b))
-		}
-		return s, nil
-	case err := <-s.done:
+		err := s.cmd.Wait()
+		cancel(fmt.Errorf("server exited before it was ready (%v)", err))
 		s.done <- err
-		return s, fmt.Errorf("server exited before listening (%v): %s", err, s.logText())
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		return s, fmt.Errorf("server did not listen within 20s: %s", s.logText())
+	}()
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, 20*time.Second, errors.New("server not ready within 20s"))
+	defer cancelTimeout()
+	ready, err := readyfile.Wait(ctx, s.readyFile)
+	if err != nil {
+		_ = s.cmd.Process.Kill() // one that exited already is no error here
+		return s, fmt.Errorf("%w: %s", err, s.logText())
 	}
+	s.ready, s.addr, s.instance = ready, ready.Addr, ready.Instance
+	if b, err := os.ReadFile(filepath.Join(dataDir, "admin.token")); err == nil {
+		s.token = strings.TrimSpace(string(b))
+	}
+	return s, nil
 }
 
 func (s *server) logText() string {
@@ -196,6 +184,8 @@ func (s *server) stop(t *testing.T) {
 	case err := <-s.done:
 		if err != nil {
 			t.Errorf("server exited with %v after SIGTERM: %s", err, s.logText())
+		} else if _, err := os.Stat(s.readyFile); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the ready file %s outlived the server (stat: %v)", s.readyFile, err)
 		}
 	case <-time.After(15 * time.Second):
 		s.cmd.Process.Kill()
@@ -333,12 +323,14 @@ func TestDataSurvivesRestart(t *testing.T) {
 func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	startServer(t, dir)
+	first := startServer(t, dir)
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "").CombinedOutput()
+	// With the same --ready-file too, which the first server's file must survive.
+	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "",
+		"--ready-file", first.readyFile).CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("second server: got %v, want a non-zero exit; output %s", err, out)
@@ -348,6 +340,11 @@ func TestSecondServerOnSameDataDirFailsFast(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "in use by another gantry process") {
 		t.Fatalf("second server's message does not say why: %s", out)
+	}
+	present, cancelPresent := context.WithTimeout(ctx, time.Second) // there already, or gone
+	defer cancelPresent()
+	if info, err := readyfile.Wait(present, first.readyFile); err != nil || info.PID != first.cmd.Process.Pid {
+		t.Fatalf("the first server's ready file after the second failed: %+v %v", info, err)
 	}
 }
 
@@ -491,17 +488,13 @@ func TestNestedRoutePathsOverTheWire(t *testing.T) {
 	}
 }
 
-// gatewayAddrs returns the gateway's plain and HTTPS listener addresses.
+// gatewayAddrs returns the gateway's plain and HTTPS listener addresses, from the ready file.
 func (s *server) gatewayAddrs(t *testing.T) (plain, secure string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		s.mu.Lock()
-		plain, secure = s.gateway, s.gatewayTLS
-		s.mu.Unlock()
-		if plain != "" && secure != "" {
-			return plain, secure
-		}
+	plain, okPlain := s.ready.GatewayAddr(false)
+	secure, okSecure := s.ready.GatewayAddr(true)
+	if !okPlain || !okSecure {
+		t.Fatalf("the ready file names gateway listeners %+v, want a plain and an HTTPS one", s.ready.Gateway)
 	}
-	t.Fatalf("the gateway's listeners were not logged: %s", s.logText())
-	return "", ""
+	return plain, secure
 }

@@ -57,6 +57,7 @@ type serverConfig struct {
 	tlsCert, tlsKey   string
 	httpAddr          string // plain HTTP beside TLS, only when asked for
 	auditLog          string
+	readyFile         string // written once every listener is bound, removed on shutdown
 
 	gatewayAddr, gatewayTLSAddr   string // "" : that listener is off
 	gatewayTLSCert, gatewayTLSKey string // default certificate of the HTTPS listener
@@ -92,6 +93,7 @@ var serverEnv = map[string]string{
 	"tls-key":              "GANTRY_TLS_KEY",
 	"http-addr":            "GANTRY_HTTP_ADDR",
 	"audit-log":            "GANTRY_AUDIT_LOG",
+	"ready-file":           "GANTRY_READY_FILE",
 
 	"gateway-addr":       "GANTRY_GATEWAY_ADDR",
 	"gateway-tls-addr":   "GANTRY_GATEWAY_TLS_ADDR",
@@ -147,6 +149,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.httpAddr, "http-addr", "", "also serve plain HTTP on this address (with TLS on --addr)")
 	f.StringVar(&cfg.auditLog, "audit-log", "", `file of the audit log, JSON lines (default <data-dir>/audit.log; "-": stderr)`)
+	f.StringVar(&cfg.readyFile, "ready-file", "", `write this file atomically once every listener is bound, removed on shutdown: JSON of the bound addresses, {"addr","tls","http_addr","gateway":[{"addr","tls"}],"instance","data_dir","version","pid"}`)
 	f.StringVar(&cfg.gatewayAddr, "gateway-addr", "127.0.0.1:8081", `gateway listener for APIs over plain HTTP ("": off)`)
 	f.StringVar(&cfg.gatewayTLSAddr, "gateway-tls-addr", "127.0.0.1:8443", `gateway listener for APIs over HTTPS, certificates picked by SNI ("": off)`)
 	f.StringVar(&cfg.gatewayTLSCert, "gateway-tls-cert", "", "PEM certificate the gateway serves for hostnames no API has a certificate for")
@@ -240,6 +243,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			log.Error("close the store", "err", err)
 		}
 	}()
+	// A killed run's file says nothing of this one. (Only now: a second server started on a data
+	// dir in use has already failed above, without removing the running one's file.)
+	if err := removeReadyFile(cfg.readyFile); err != nil {
+		return err
+	}
 	if n, err := st.RecoverExecutions(ctx); err != nil {
 		return fmt.Errorf("recover executions: %w", err)
 	} else if n > 0 {
@@ -322,12 +330,18 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		go func() { served <- gwSrv.Serve(ln) }()
 		log.Info("gateway listening", "addr", ln.Addr().String(), "tls", ln.tls)
 	}
+	notReady, err := writeReadyFile(cfg, listeners, gwListeners, st.InstanceID(), log)
+	if err != nil {
+		return err
+	}
+	defer notReady()
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	notReady() // no longer accepting: whoever waits on the file must not take this server for ready
 	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
