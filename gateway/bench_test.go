@@ -4,17 +4,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // nopCalls answers every call with an empty 200: the gateway's own cost is what is measured.
-type nopCalls struct{ echoCalls }
+type nopCalls struct{}
 
-func (*nopCalls) ServeCall(w http.ResponseWriter, _ *http.Request, _ runner.Request, _ int64, _ time.Duration) {
+func (nopCalls) Prepare(http.ResponseWriter, *http.Request, invoke.Request, invoke.Limits) (*invoke.Call, error) {
+	return new(invoke.Call), nil
+}
+
+func (nopCalls) Serve(w http.ResponseWriter, _ *http.Request, _ *invoke.Call) {
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -39,7 +42,7 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	g, err := New(b.Context(), Options{Store: db, Calls: &nopCalls{}})
+	g, err := New(b.Context(), Options{Store: db, Calls: nopCalls{}})
 	if err != nil {
 		b.Fatal(err)
 	}

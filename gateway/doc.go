@@ -6,6 +6,8 @@
 // path. An API that is disabled or cannot be served keeps its paths and refuses them. TLS
 // certificates are chosen by SNI among those valid for the name, and a request whose Host
 // that choice does not fit (another owner's API, or a host with a certificate of its own) is
-// refused as misdirected. Statuses are not chosen
-// here: errors go to handlers' single mapping.
+// refused as misdirected. Calls go to the invocation service (invoke) directly; the gateway
+// decides the route's auth between resolving and running them. Errors are answered through
+// the one mapping (httperr); the gateway's own error kinds carry their answer
+// (httperr.Answerer, in errors.go).
 package gateway

@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-dev/gantry/auth"
-	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/httperr"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -29,13 +30,12 @@ const (
 	retryBuild = time.Second
 )
 
-// Calls is the one invocation path, as the gateway uses it (implemented by handlers).
+// Calls is the invocation service as the gateway uses it (invoke.Service): a call is read
+// and resolved (Prepare), its route's auth decided by the gateway, then run and answered
+// (Serve).
 type Calls interface {
-	// ServeCall reads the body (at most maxBody bytes), runs req with timeout (0: the
-	// route's) and writes the answer, errors included.
-	ServeCall(w http.ResponseWriter, r *http.Request, req runner.Request, maxBody int64, timeout time.Duration)
-	// WriteError answers err with the one error mapping.
-	WriteError(w http.ResponseWriter, err error)
+	Prepare(w http.ResponseWriter, r *http.Request, req invoke.Request, limits invoke.Limits) (*invoke.Call, error)
+	Serve(w http.ResponseWriter, r *http.Request, call *invoke.Call)
 }
 
 // Store is what the gateway reads of persistence: every API, when they change, and the
@@ -50,6 +50,10 @@ type Store interface {
 type Options struct {
 	Store Store // required
 	Calls Calls // required
+	// Auth is the server's authenticator: a call of a route with auth token needs its
+	// credentials, as on /r/, and Gantry's credentials never reach a function. Nil:
+	// authentication off.
+	Auth invoke.Authenticator
 	// OIDC is the server's identity source: the issuer and audience of oidc APIs that name
 	// none, and the claims read from its tokens. Nil: oidc APIs must name both.
 	OIDC *auth.OIDCConfig
@@ -68,12 +72,16 @@ type Options struct {
 	checkPassword func(hash []byte, password string) bool
 	// now is the clock of the rate and failure limiters; time.Now unless a test sets it.
 	now func() time.Time
+	// writeError answers the gateway's own refusals; the one error mapping (httperr) unless
+	// a test stands in for it.
+	writeError func(w http.ResponseWriter, err error)
 }
 
 // Gateway serves the stored APIs. Its routing table is compiled from the store and
 // replaced atomically when the APIs change; requests never read the store for it.
 type Gateway struct {
 	o       Options
+	admit   *invoke.Admitter // the route's auth of API calls
 	now     func() time.Time // the limiters' clock
 	log     *slog.Logger
 	access  *slog.Logger
@@ -102,7 +110,7 @@ type Gateway struct {
 // Close is called.
 func New(ctx context.Context, o Options) (*Gateway, error) {
 	if o.Store == nil || o.Calls == nil {
-		return nil, errors.New("gateway: a store and the invocation path are required")
+		return nil, errors.New("gateway: a store and the invocation service are required")
 	}
 	if o.checkPassword == nil {
 		o.checkPassword = auth.CheckPassword
@@ -114,7 +122,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		o.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{})
 	}
 	g := &Gateway{
-		o: o, now: o.now, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
+		o: o, admit: invoke.NewAdmitter(o.Auth), now: o.now, log: orDiscard(o.Log), access: orDiscard(o.AccessLog),
 		basic:     newBasicCache(),
 		passwords: o.Passwords,
 		limiters:  map[string]*limiter{},
@@ -125,6 +133,9 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		done:      make(chan struct{}),
 	}
 	g.problems = newProblemLog(g.log)
+	if g.o.writeError == nil {
+		g.o.writeError = func(w http.ResponseWriter, err error) { httperr.WriteError(w, g.log, err) }
+	}
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gantry-dev/gantry/auth"
-	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, mod func(*env, *Options)) *env {
 	e := &env{t: t, db: db, calls: &echoCalls{}, reg: prometheus.NewRegistry(), access: &syncBuffer{}, ca: newTestCA(t),
 		clock: &testClock{t: time.Now()}}
 	o := Options{
-		Store: db, Calls: e.calls, Registerer: e.reg, now: e.clock.now,
+		Store: db, Calls: e.calls, Registerer: e.reg, now: e.clock.now, writeError: e.calls.WriteError,
 		Log:       slog.New(slog.NewTextHandler(t.Output(), nil)),
 		AccessLog: slog.New(slog.NewJSONHandler(e.access, nil)),
 		checkPassword: func(hash []byte, password string) bool {
@@ -238,17 +238,25 @@ func basicUser(t *testing.T, name, password string) store.BasicUser {
 	return store.BasicUser{Username: name, Hash: h}
 }
 
-// echoCalls is a TEST DOUBLE of the invocation path: it records the requests it gets and
-// answers them with a JSON echo (the real path is tested end to end elsewhere). Its
-// WriteError is a tiny mapping for these tests only, not handlers' one.
+// echoCalls is a TEST DOUBLE of the invocation service: it records the requests it gets and
+// answers them with a JSON echo (the real path is tested in invoke and end to end). The
+// calls it hands out stand for resolved ones (they name no route, so the gateway's
+// admission lets them through). Its WriteError is a tiny mapping for these tests only, not
+// httperr's one.
 type echoCalls struct {
-	mu   sync.Mutex
-	n    int
-	last recorded
+	mu      sync.Mutex
+	n       int
+	last    recorded
+	pending map[*invoke.Call]pendingCall // prepared, not served yet
+}
+
+type pendingCall struct {
+	id  int
+	req invoke.Request
 }
 
 type recorded struct {
-	req     runner.Request
+	req     invoke.Request
 	header  http.Header // a copy of req.Header
 	method  string
 	maxBody int64
@@ -267,12 +275,25 @@ type echo struct {
 	Headers []string          `json:"headers"`
 }
 
-func (c *echoCalls) ServeCall(w http.ResponseWriter, r *http.Request, req runner.Request, maxBody int64, timeout time.Duration) {
+func (c *echoCalls) Prepare(_ http.ResponseWriter, r *http.Request, req invoke.Request, limits invoke.Limits) (*invoke.Call, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.n++
-	id := c.n
-	c.last = recorded{req: req, header: req.Header.Clone(), method: r.Method, maxBody: maxBody, timeout: timeout}
+	c.last = recorded{req: req, header: req.Header.Clone(), method: r.Method, maxBody: limits.MaxBody, timeout: limits.Timeout}
+	call := new(invoke.Call)
+	if c.pending == nil {
+		c.pending = map[*invoke.Call]pendingCall{}
+	}
+	c.pending[call] = pendingCall{id: c.n, req: req}
+	return call, nil
+}
+
+func (c *echoCalls) Serve(w http.ResponseWriter, r *http.Request, call *invoke.Call) {
+	c.mu.Lock()
+	p := c.pending[call]
+	delete(c.pending, call)
 	c.mu.Unlock()
+	id, req := p.id, p.req
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range req.Header {
 			if !yield(k) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"maps"
 	"net"
 	"net/http"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/rs/cors"
 
-	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -78,7 +79,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, https bool) {
 }
 
 // fail answers c with err through the one error mapping.
-func (g *Gateway) fail(c *call, err error) { g.o.Calls.WriteError(&c.w, err) }
+func (g *Gateway) fail(c *call, err error) { g.o.writeError(&c.w, err) }
 
 // checkProtocol keeps each API on its protocols: an https request to an API without https
 // finds no API; a plain one to an https-only API is redirected (GET, HEAD) or refused.
@@ -169,10 +170,12 @@ func (g *Gateway) authenticate(check func(c *call) (string, error)) middleware {
 	}
 }
 
-// invoke runs the API's function through the one invocation path, if it belongs to the
+// invoke runs the API's function through the invocation service, if it belongs to the
 // API's owner; a function that does not (or does not exist) is reported as missing. The
-// function sees the path below the URI as the client escaped it (RawPath), and the
-// request's headers as forwarded leaves them.
+// call is read (its body at most the API's max_body_bytes, and never more than the
+// server's bound), resolved, admitted here (the route's auth, as on /r/), then run (at
+// most the API's timeout) and answered. The function sees the path below the URI as the
+// client escaped it (RawPath), and the request's headers as forwarded leaves them.
 func (g *Gateway) invoke(c *call) {
 	a := c.api
 	if owner, err := g.o.Store.AppOwner(a.app); err != nil || a.owner == "" || owner != a.owner {
@@ -180,10 +183,23 @@ func (g *Gateway) invoke(c *call) {
 		return
 	}
 	forwarded(c)
-	g.o.Calls.ServeCall(&c.w, c.r, runner.Request{
+	fn, err := g.o.Calls.Prepare(&c.w, c.r, invoke.Request{
 		App: a.app, Route: a.route, Owner: a.owner, Params: c.params, Path: unescape(c.path), RawPath: c.path,
 		Query: c.r.URL.RawQuery, Header: c.r.Header,
-	}, a.maxBody, a.timeout)
+	}, invoke.Limits{MaxBody: a.maxBody, Timeout: a.timeout})
+	if err == nil {
+		err = g.admit.Admit(c.r.Context(), fn)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// The gateway's callers are not told the names behind an API; its owner finds them in the log.
+		g.log.Info("gateway call of a missing function", "app", a.app, "route", a.route)
+		err = ErrFunctionMissing
+	}
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.o.Calls.Serve(&c.w, c.r, fn)
 }
 
 // forwarded makes the request's headers fit to forward: no header a client may not choose
@@ -191,7 +207,7 @@ func (g *Gateway) invoke(c *call) {
 // request came from. The gateway is the edge: client-sent forwarding headers are replaced.
 func forwarded(c *call) {
 	h := c.r.Header
-	maps.DeleteFunc(h, func(k string, _ []string) bool { return runner.IsGantryHeader(k) })
+	maps.DeleteFunc(h, func(k string, _ []string) bool { return invoke.IsGantryHeader(k) })
 	h.Del("Forwarded")
 	h.Del("X-Real-Ip")
 	h.Set("X-Forwarded-For", clientIP(c.r))

@@ -17,7 +17,8 @@ import (
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/restapi"
-	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/httperr"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -66,11 +67,13 @@ type Store interface {
 	DeleteToken(ctx context.Context, id string) (int, error)
 }
 
-// Functions is what the API needs of the runner: the one invocation path, and the hooks
-// of route changes (the image of a new route must exist, its network must be one its
-// owner may use; a changed route's hot containers must go).
+// Functions is what the API needs of the invocation service (invoke.Service): function
+// calls over HTTP (read and resolved by Prepare, admitted here, run and answered by
+// Serve), cancels, and the hooks of route changes (the image of a new route must exist,
+// its network must be one its owner may use; a changed route's hot containers must go).
 type Functions interface {
-	Invoke(ctx context.Context, req runner.Request) (*runner.Response, error)
+	Prepare(w http.ResponseWriter, r *http.Request, req invoke.Request, limits invoke.Limits) (*invoke.Call, error)
+	Serve(w http.ResponseWriter, r *http.Request, call *invoke.Call)
 	EnsureImage(ctx context.Context, ref string) error
 	NetworkAllowed(owner, network string) error
 	DrainRoute(app, path string)
@@ -98,8 +101,6 @@ type Deps struct {
 	// OIDCDefault tells that the server has an identity source, the default of APIs with
 	// oidc authentication; without it they must name an issuer and audience.
 	OIDCDefault bool
-	// MaxCallBody caps the request body of a function call (413 above it). Default 1 MiB.
-	MaxCallBody int64
 	// MaxOutput and MaxLog cap what external runners report, as the runner's own calls are
 	// capped. Defaults 1 MiB and 256 KiB.
 	MaxOutput, MaxLog int
@@ -119,11 +120,11 @@ type API struct {
 	version     string
 	log         *slog.Logger
 	auth        Authenticator
+	admit       *invoke.Admitter // the route's auth of /r/ calls, with auth
 	audit       *slog.Logger
 	corsOrigins []string
 	metrics     http.Handler
 	oidcDefault bool
-	maxCallBody int64
 	maxOutput   int
 	maxLog      int
 	// passwords bounds the bcrypt work of requests, one at a time per caller.
@@ -135,9 +136,6 @@ type API struct {
 func New(d Deps) *API {
 	if d.Log == nil {
 		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if d.MaxCallBody <= 0 {
-		d.MaxCallBody = 1 << 20
 	}
 	if d.MaxOutput <= 0 {
 		d.MaxOutput = 1 << 20
@@ -152,7 +150,7 @@ func New(d Deps) *API {
 		d.hashPassword = auth.HashPassword
 	}
 	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
-		corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxCallBody: d.MaxCallBody, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
+		admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,
@@ -196,7 +194,7 @@ func (a *API) Handler() (http.Handler, error) {
 		switch p := r.URL.Path; {
 		case p == "/v1/swagger.json":
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				writeError(w, errMethodNotAllowed(r.Method, "GET, HEAD"))
+				httperr.Write(w, errMethodNotAllowed(r.Method, "GET, HEAD"))
 				return
 			}
 			w.Header().Set("Content-Type", runtime.JSONMime)
@@ -208,7 +206,7 @@ func (a *API) Handler() (http.Handler, error) {
 		case p == "/metrics" && a.metrics != nil:
 			a.serveMetrics(w, r)
 		default:
-			writeError(w, errPathNotFound(p))
+			httperr.Write(w, errPathNotFound(p))
 		}
 	}))), nil
 }
@@ -247,16 +245,12 @@ func strictJSONConsumer() runtime.Consumer {
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			writeError(w, errBodyTooLarge(max))
+			httperr.Write(w, httperr.BodyTooLarge(max))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
-}
-
-func tooLargeMessage(max int64) string {
-	return fmt.Sprintf("request body is larger than %d bytes", max)
 }
 
 // checkContentType is the one check of a management request's Content-Type: a request
@@ -280,11 +274,11 @@ func checkContentType(next http.Handler) http.Handler {
 		}
 		mediaType, params, err := mime.ParseMediaType(ct)
 		if err != nil || mediaType != runtime.JSONMime {
-			writeError(w, errUnsupportedMediaType(ct))
+			httperr.Write(w, errUnsupportedMediaType(ct))
 			return
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			writeError(w, errUnsupportedCharset(cs))
+			httperr.Write(w, errUnsupportedCharset(cs))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -335,7 +329,7 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 				return
 			}
 			a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-			writeError(cw, internalError)
+			httperr.Write(cw, httperr.Internal())
 		}()
 		next.ServeHTTP(cw, r)
 	})

@@ -11,50 +11,40 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
 
-// seenFunctions stands for the runner: it admits a call as the invocation path does, and
-// keeps the request header the function would see.
-type seenFunctions struct {
-	s  *bolt.DB
+// seenRunner stands for the runner behind the real invocation service: it answers every
+// call, and keeps the request header the function would see.
+type seenRunner struct {
 	mu sync.Mutex
 	h  http.Header
 }
 
-func (f *seenFunctions) Invoke(_ context.Context, req runner.Request) (*runner.Response, error) {
-	route, _, err := f.s.MatchRoute(req.App, req.Path)
-	if err != nil {
-		return nil, err
-	}
-	h, err := req.Admit(route)
-	if err != nil {
-		return nil, err
-	}
-	if h == nil {
-		h = req.Header
-	}
+func (f *seenRunner) Run(_ context.Context, call *runner.Call) (*runner.Result, error) {
 	f.mu.Lock()
-	f.h = h.Clone()
+	f.h = http.Header(call.Header).Clone()
 	f.mu.Unlock()
-	return &runner.Response{CallID: "c1", Route: route, Result: &runner.Result{Status: 200, Header: http.Header{}}}, nil
+	res := &runner.Result{Status: 200, Header: http.Header{}}
+	if call.Done != nil {
+		call.Done(res, nil)
+	}
+	return res, nil
 }
 
-func (f *seenFunctions) seen() http.Header {
+func (f *seenRunner) seen() http.Header {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.h
 }
 
-func (*seenFunctions) EnsureImage(context.Context, string) error { return nil }
-func (*seenFunctions) NetworkAllowed(string, string) error       { return nil }
-func (*seenFunctions) DrainRoute(string, string)                 {}
-func (*seenFunctions) DrainApp(string)                           {}
-func (*seenFunctions) Cancel(context.Context, string) (store.Execution, error) {
-	return store.Execution{}, store.ErrNotFound
-}
+func (*seenRunner) EnsureImage(context.Context, string) error { return nil }
+func (*seenRunner) NetworkAllowed(string, string) error       { return nil }
+func (*seenRunner) DrainRoute(string, string)                 {}
+func (*seenRunner) DrainApp(string)                           {}
 
 // TestGantryCredentialsNeverReachAFunction calls an open route and a route with auth token,
 // with authentication on and off, sending Gantry API tokens in every form a credential
@@ -69,8 +59,8 @@ func TestGantryCredentialsNeverReachAFunction(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		alice, _ := makeToken(t, s, "alice", auth.RoleDeveloper, nil)
-		fns := &seenFunctions{s: s}
-		deps := Deps{Store: s, Functions: fns}
+		fns := &seenRunner{}
+		deps := Deps{Store: s, Functions: invoke.New(s, fns, invoke.Options{})}
 		mode := "with authentication off"
 		if authOn {
 			deps.Auth, mode = auth.NewAuthenticator(s, nil), "with authentication on"

@@ -68,7 +68,7 @@ func (a *API) CancelExecution(ctx context.Context, params executions.CancelExecu
 		return a.errorResponse(err)
 	}
 	if a.functions == nil {
-		return errNoFunctions
+		return responder(errNoFunctions())
 	}
 	ex, err := a.functions.Cancel(ctx, params.ID)
 	if err != nil {

@@ -8,14 +8,11 @@ import (
 	"net"
 	"net/http"
 	"testing"
-
-	"github.com/gantry-dev/gantry/store"
-	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // BenchmarkHotHTTPCall splits the cost of a hot http call: the request alone on a
-// keep-alive connection to the container, the runner's path, and the full invocation
-// path with a real store (route match, execution records).
+// keep-alive connection to the container, and the runner's path. What the invocation
+// service adds (route match, execution records) is invoke's BenchmarkServiceOverhead.
 func BenchmarkHotHTTPCall(b *testing.B) {
 	if testDocker == nil {
 		b.Skip("no Docker")
@@ -26,7 +23,7 @@ func BenchmarkHotHTTPCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close(ctx)
-	rt := testRoute(store.FormatHTTP, nil)
+	rt := testRoute(FormatHTTP, nil)
 	if _, err := r.Run(ctx, testCall(rt, "{}")); err != nil {
 		b.Fatal(err)
 	}
@@ -55,32 +52,6 @@ func BenchmarkHotHTTPCall(b *testing.B) {
 	b.Run("runner", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := r.Run(ctx, testCall(rt, `{"name":"x"}`)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("invoker", func(b *testing.B) {
-		s, err := bolt.Open(ctx, b.TempDir(), bolt.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		if _, err := s.CreateApp(ctx, store.App{Name: "app"}); err != nil {
-			b.Fatal(err)
-		}
-		stored, err := s.CreateRoute(ctx, rt, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.DrainRoute(stored.App, stored.Path)
-		iv := NewInvoker(s, r)
-		req := Request{App: "app", Path: "/fn", Method: "POST", Header: http.Header{}, Body: []byte(`{"name":"x"}`)}
-		if _, err := iv.Invoke(ctx, req); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for b.Loop() {
-			if _, err := iv.Invoke(ctx, req); err != nil {
 				b.Fatal(err)
 			}
 		}

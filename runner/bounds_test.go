@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // endlessHead is a function's side of a connection that answers with a response head
@@ -137,10 +135,10 @@ func TestHotFunctionWithAnOversizedHead(t *testing.T) {
 		{"fields", `{"header_count":80}`, "X-H-79", fmt.Sprintf(`{"header_count":%d}`, MaxResponseHeaderFields+1), "header fields"},
 	}
 	for _, b := range bounds {
-		for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+		for _, format := range []string{FormatHTTP, FormatJSON} {
 			t.Run(b.name+"/"+format, func(t *testing.T) {
 				t.Parallel()
-				rt := testRoute(format, func(rt *store.Route) { rt.Path = "/" + b.name + "-" + format })
+				rt := testRoute(format, func(rt *Function) { rt.Path = "/" + b.name + "-" + format })
 				res, err := r.Run(context.Background(), testCall(rt, b.within))
 				if err != nil || res.Header.Get(b.withinHeader) == "" {
 					t.Fatalf("a head within the bound (%s): %v, headers %d", b.within, err, len(res.Header))
@@ -169,7 +167,7 @@ func TestHotFunctionWithAnOversizedHead(t *testing.T) {
 func TestHotFunctionWithEarlyHints(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, nil)
+	rt := testRoute(FormatHTTP, nil)
 	res, err := r.Run(context.Background(), testCall(rt, `{"interim":[103,103],"name":"hinted"}`))
 	if err != nil || res.Status != 200 || string(res.Body) != "Hello hinted!" {
 		t.Fatalf("a call answered after two early hints: %v %+v", err, res)
@@ -195,7 +193,7 @@ func TestCallEnvBounds(t *testing.T) {
 	tests := []struct {
 		name   string
 		url    string
-		params store.Params
+		params map[string]string
 		header http.Header
 		want   error
 	}{
@@ -205,16 +203,16 @@ func TestCallEnvBounds(t *testing.T) {
 		{"a URL of 16 KiB fits", "/" + strings.Repeat("u", MaxURLEnvBytes-1), nil, nil, nil},
 		{"a longer URL does not", "/" + strings.Repeat("u", MaxURLEnvBytes), nil, nil, ErrURLTooLong},
 		{"a URL of 16 KiB that is all one parameter fits",
-			"/" + strings.Repeat("u", MaxURLEnvBytes-1), store.Params{"rest": strings.Repeat("u", MaxURLEnvBytes-1)}, nil, nil},
+			"/" + strings.Repeat("u", MaxURLEnvBytes-1), map[string]string{"rest": strings.Repeat("u", MaxURLEnvBytes-1)}, nil, nil},
 		// The gateway passes the parameters apart from a short URL: they are bounded too.
-		{"a parameter of 200 KiB beside a short URL does not", "/", store.Params{"id": strings.Repeat("p", 200<<10)}, nil, ErrURLTooLong},
+		{"a parameter of 200 KiB beside a short URL does not", "/", map[string]string{"id": strings.Repeat("p", 200<<10)}, nil, ErrURLTooLong},
 		{"parameters that add up past the bound do not", "/",
-			store.Params{"a": strings.Repeat("p", MaxParamEnvBytes/2), "b": strings.Repeat("p", MaxParamEnvBytes/2+1)}, nil, ErrURLTooLong},
+			map[string]string{"a": strings.Repeat("p", MaxParamEnvBytes/2), "b": strings.Repeat("p", MaxParamEnvBytes/2+1)}, nil, ErrURLTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := checkCallEnv(tt.url, tt.params, tt.header); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Fatalf("checkCallEnv = %v, want %v", err, tt.want)
+			if err := CheckCallEnv(tt.url, tt.params, tt.header); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("CheckCallEnv = %v, want %v", err, tt.want)
 			}
 		})
 	}

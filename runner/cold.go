@@ -9,14 +9,12 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // streamGrace bounds the wait for a container's output streams to close after it exited.
 const streamGrace = 2 * time.Second
 
-// Run runs a call in a container of its route and returns what the function answered.
+// Run runs a call in a container of its function and returns what the function answered.
 // Errors: ErrTimeout, ErrBusy, ErrDockerUnavailable, ErrImageNotFound, ErrStartTimeout,
 // ErrShuttingDown, or a *FunctionError (the Result then still carries the log and exit
 // code). call.Done, if set, gets the outcome before Run returns.
@@ -37,11 +35,11 @@ func (r *Runner) Run(ctx context.Context, call *Call) (res *Result, err error) {
 			res = &Result{Header: http.Header{}}
 		}
 		if errors.Is(err, ErrNetworkUnavailable) {
-			r.forgetNetwork(call.Route.Network) // it went since it was checked: look again next time
+			r.forgetNetwork(call.Function.Network) // it went since it was checked: look again next time
 		}
 		call.finish(res, err)
 	}()
-	if call.Route.Format == store.FormatDefault {
+	if call.Function.Format == FormatDefault {
 		return r.runCold(ctx, call)
 	}
 	return r.runHot(ctx, call)
@@ -68,8 +66,8 @@ func (r *Runner) stoppedBy(ctx context.Context, err error) error {
 func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 	prepCtx, cancelPrep := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancelPrep()
-	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second) // FN_DEADLINE, approximately
-	created, err := r.createContainer(prepCtx, call.Route, callEnv(call), call.ID)
+	call.Deadline = time.Now().Add(call.Function.Timeout) // FN_DEADLINE, approximately
+	created, err := r.createContainer(prepCtx, &call.Function, callEnv(call), call.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +82,7 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 
 	// The wait is registered before the start so that a fast exit is not missed. It is
 	// not tied to the call: on a timeout the container is killed and its exit still awaited.
-	waitCtx, stopWait := context.WithTimeout(context.Background(), r.opts.StartTimeout+time.Duration(call.Route.Timeout)*time.Second+30*time.Second)
+	waitCtx, stopWait := context.WithTimeout(context.Background(), r.opts.StartTimeout+call.Function.Timeout+30*time.Second)
 	defer stopWait()
 	waitC, waitErrC := r.docker.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
 
@@ -92,7 +90,7 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 		return nil, r.callError(prepCtx, "start container", err)
 	}
 	ran := true
-	call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
+	call.Deadline = time.Now().Add(call.Function.Timeout)
 	ctx, cancel := context.WithDeadline(ctx, call.Deadline)
 	defer cancel()
 	go func() {
@@ -163,12 +161,12 @@ func (r *Runner) exitFailure(id string, code int) *FunctionError {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if info, err := r.docker.ContainerInspect(ctx, id); err == nil && info.State != nil && info.State.OOMKilled {
-		return exitError(code, store.ReasonKilled, "killed: out of memory")
+		return exitError(code, ReasonKilled, "killed: out of memory")
 	}
 	if code == 137 {
-		return exitError(code, store.ReasonKilled, "killed")
+		return exitError(code, ReasonKilled, "killed")
 	}
-	return exitError(code, store.ReasonBadExit, "")
+	return exitError(code, ReasonBadExit, "")
 }
 
 // kill stops a container at once; it is removed by whoever owns it.
@@ -180,15 +178,13 @@ func (r *Runner) kill(id string) {
 	}
 }
 
-// callError turns a Docker failure while a container is prepared into the runner's
-// errors. ctx is the preparation's context: its deadline is StartTimeout.
-// createContainer creates a container of the route on its network.
-func (r *Runner) createContainer(ctx context.Context, rt store.Route, env map[string]string, callID string) (container.CreateResponse, error) {
-	netMode, err := r.networkMode(ctx, rt.Network)
+// createContainer creates a container of the function on its network.
+func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[string]string, callID string) (container.CreateResponse, error) {
+	netMode, err := r.networkMode(ctx, fn.Network)
 	if err != nil {
 		return container.CreateResponse{}, r.callError(ctx, "network", err)
 	}
-	cfg, host := r.containerSpec(rt, env, callID, netMode)
+	cfg, host := r.containerSpec(fn, env, callID, netMode)
 	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return created, r.callError(ctx, "create container", err)
@@ -196,6 +192,8 @@ func (r *Runner) createContainer(ctx context.Context, rt store.Route, env map[st
 	return created, nil
 }
 
+// callError turns a Docker failure while a container is prepared into the runner's
+// errors. ctx is the preparation's context: its deadline is StartTimeout.
 func (r *Runner) callError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

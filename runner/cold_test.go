@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 func TestColdCalls(t *testing.T) {
@@ -18,7 +16,7 @@ func TestColdCalls(t *testing.T) {
 
 	tests := []struct {
 		name, body string
-		route      func(*store.Route)
+		route      func(*Function)
 		wantBody   string
 		wantErr    func(error) bool
 		check      func(t *testing.T, res *Result, err error)
@@ -27,16 +25,16 @@ func TestColdCalls(t *testing.T) {
 		{name: "hello john", body: `{"name":"John"}`, wantBody: "Hello John!"},
 		{name: "bad exit", body: `{"exit":3,"stderr":"boom"}`, check: func(t *testing.T, res *Result, err error) {
 			var fe *FunctionError
-			if !errors.As(err, &fe) || fe.Reason != store.ReasonBadExit || *fe.ExitCode != 3 {
+			if !errors.As(err, &fe) || fe.Reason != ReasonBadExit || *fe.ExitCode != 3 {
 				t.Fatalf("got %v, want a bad_exit with code 3", err)
 			}
 			if !strings.Contains(string(res.Log), "boom") {
 				t.Fatalf("stderr not in the log: %q", res.Log)
 			}
 		}},
-		{name: "out of memory", body: `{"alloc_mb":96}`, route: func(r *store.Route) { r.MemoryMiB = 16 }, check: func(t *testing.T, _ *Result, err error) {
+		{name: "out of memory", body: `{"alloc_mb":96}`, route: func(r *Function) { r.MemoryMiB = 16 }, check: func(t *testing.T, _ *Result, err error) {
 			var fe *FunctionError
-			if !errors.As(err, &fe) || fe.Reason != store.ReasonKilled {
+			if !errors.As(err, &fe) || fe.Reason != ReasonKilled {
 				t.Fatalf("got %v, want reason killed", err)
 			}
 		}},
@@ -47,11 +45,11 @@ func TestColdCalls(t *testing.T) {
 		}},
 		{name: "crash", body: `{"crash":true}`, check: func(t *testing.T, res *Result, err error) {
 			var fe *FunctionError
-			if !errors.As(err, &fe) || fe.Reason != store.ReasonBadExit || !strings.Contains(string(res.Log), "panic") {
+			if !errors.As(err, &fe) || fe.Reason != ReasonBadExit || !strings.Contains(string(res.Log), "panic") {
 				t.Fatalf("got %v with log %q, want a bad exit with the panic in the log", err, res.Log)
 			}
 		}},
-		{name: "environment", body: `{"env":true,"env_keys":["GREETING"]}`, route: func(r *store.Route) { r.Config = map[string]string{"GREETING": "hi"} }, check: func(t *testing.T, res *Result, err error) {
+		{name: "environment", body: `{"env":true,"env_keys":["GREETING"]}`, route: func(r *Function) { r.Env = map[string]string{"GREETING": "hi"} }, check: func(t *testing.T, res *Result, err error) {
 			var env map[string]string
 			if err != nil || json.Unmarshal(res.Body, &env) != nil {
 				t.Fatalf("env call: %v %q", err, res.Body)
@@ -70,9 +68,9 @@ func TestColdCalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			call := testCall(testRoute(store.FormatDefault, tt.route), tt.body)
+			call := testCall(testRoute(FormatDefault, tt.route), tt.body)
 			if tt.name == "environment" {
-				call.Route.Path, call.URL, call.Params = "/users/:id", "/users/42?x=1", store.Params{"id": "42"}
+				call.Function.Path, call.URL, call.Params = "/users/:id", "/users/42?x=1", map[string]string{"id": "42"}
 			}
 			res, err := r.Run(ctx, call)
 			if tt.check != nil {
@@ -89,7 +87,7 @@ func TestColdCalls(t *testing.T) {
 func TestColdTimeoutKillsTheContainer(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	call := testCall(testRoute(store.FormatDefault, func(r *store.Route) { r.Timeout = 1 }), `{"sleep_ms":20000}`)
+	call := testCall(testRoute(FormatDefault, func(r *Function) { r.Timeout = time.Second }), `{"sleep_ms":20000}`)
 	start := time.Now()
 	_, err := r.Run(context.Background(), call)
 	if !errors.Is(err, ErrTimeout) {

@@ -1,6 +1,7 @@
-// Package runner runs function calls in Docker containers: cold containers (one per
-// call) for the default format, pools of hot containers for the http and json formats,
-// with the limits of each route enforced by Docker. It also owns the single invocation
-// path (Invoker) that every caller of a function goes through: /r/ requests and the
-// async workers (Workers) today, the gateway, events and workflows later.
+// Package runner is Gantry's Docker driver: it runs function calls in containers, cold
+// ones (one per call) for the default format and pools of hot containers for the http and
+// json formats, with each function's limits enforced by Docker; it creates and checks the
+// function network, reaps and sweeps the containers of its instance, and drains pools
+// when a function changes. It takes its own call spec (Call, Function), assembled by the
+// invocation service (package invoke), and knows nothing of routes, executions or callers.
 package runner

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Errors of a call; handlers map each to its HTTP status in one place.
+// Errors of a call; httperr maps each to its HTTP status in one place.
 var (
 	// ErrTimeout: the function ran past its route's timeout and its container was killed (504).
 	ErrTimeout = errors.New("Timed out") //nolint:staticcheck // ST1005: the API's message, as IronFunctions sends it
@@ -29,10 +29,16 @@ var (
 	ErrStartTimeout = errors.New("the function's container did not start in time; Docker may be overloaded")
 )
 
+// Reasons of a FunctionError.
+const (
+	ReasonBadExit = "bad_exit" // a non-zero exit, a crash, a broken protocol
+	ReasonKilled  = "killed"   // killed: out of memory, or by a signal from outside
+)
+
 // FunctionError is a call that the function itself failed: a non-zero exit, an out-of-memory
 // kill, a crash of a hot container or a broken protocol (502).
 type FunctionError struct {
-	Reason   string // store.ReasonBadExit or store.ReasonKilled
+	Reason   string // ReasonBadExit or ReasonKilled
 	ExitCode *int
 	Message  string
 }

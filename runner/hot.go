@@ -15,8 +15,6 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // hotContainer is a running container that serves calls one at a time.
@@ -78,29 +76,29 @@ func (c *hotContainer) flushLateLog(max int) {
 	}
 }
 
-// startHot starts a container of the route and waits until it is ready for calls.
-func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[string]string) (*hotContainer, error) {
+// startHot starts a container of the function and waits until it is ready for calls.
+func (r *Runner) startHot(ctx context.Context, fn *Function) (*hotContainer, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
-	created, err := r.createContainer(ctx, rt, routeEnv(rt, appConfig), "")
+	created, err := r.createContainer(ctx, fn, functionEnv(fn), "")
 	if err != nil {
 		return nil, err
 	}
-	c := &hotContainer{id: created.ID, format: rt.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes)}
+	c := &hotContainer{id: created.ID, format: fn.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes)}
 	ok := false
 	defer func() {
 		if !ok {
 			r.destroyHot(c)
 		}
 	}()
-	c.hj, err = r.docker.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: rt.Format == store.FormatJSON, Stdout: true, Stderr: true})
+	c.hj, err = r.docker.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: fn.Format == FormatJSON, Stdout: true, Stderr: true})
 	if err != nil {
 		close(c.exited) // no streams to wait for
 		return nil, r.callError(ctx, "attach container", err)
 	}
 	var stdout io.Writer = logWriter{c}
 	var stdoutPipe *io.PipeWriter
-	if rt.Format == store.FormatJSON {
+	if fn.Format == FormatJSON {
 		pr, pw := io.Pipe()
 		c.stdout, stdoutPipe, stdout = bufio.NewReaderSize(pr, 64<<10), pw, pw
 	}
@@ -114,8 +112,8 @@ func (r *Runner) startHot(ctx context.Context, rt store.Route, appConfig map[str
 	if err := r.docker.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return nil, r.callError(ctx, "start container", err)
 	}
-	if rt.Format == store.FormatHTTP {
-		if err := r.waitHTTPReady(ctx, c, r.nets.dockerName(rt.Network)); err != nil {
+	if fn.Format == FormatHTTP {
+		if err := r.waitHTTPReady(ctx, c, r.nets.dockerName(fn.Network)); err != nil {
 			return nil, err
 		}
 	}
@@ -146,16 +144,16 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 		if err == nil {
 			_ = conn.Close()
 			if !c.alive() { // whoever answered has the address of a container that died
-				return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
+				return &FunctionError{Reason: ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
 			}
 			return nil // the first call's connection checks it is still there
 		}
 		select {
 		case <-c.exited:
-			return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
+			return &FunctionError{Reason: ReasonBadExit, Message: "the function's container exited before it listened on $PORT"}
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("the function did not listen on $PORT (%d) within %s", hotPort, r.opts.StartTimeout)}
+				return &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("the function did not listen on $PORT (%d) within %s", hotPort, r.opts.StartTimeout)}
 			}
 			return ctx.Err()
 		case <-time.After(3 * time.Millisecond):
@@ -184,7 +182,7 @@ func (r *Runner) destroyHot(c *hotContainer) {
 	}()
 }
 
-// runHot serves a call from the route's pool of hot containers.
+// runHot serves a call from the function's pool of hot containers.
 func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 	for {
 		p := r.poolFor(call)
@@ -193,12 +191,12 @@ func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 			if r.closing.Load() {
 				return nil, ErrShuttingDown
 			}
-			continue // the route changed while we waited: its new pool serves us
+			continue // the function changed while we waited: its new pool serves us
 		}
 		if err != nil {
 			return nil, err
 		}
-		call.Deadline = time.Now().Add(time.Duration(call.Route.Timeout) * time.Second)
+		call.Deadline = time.Now().Add(call.Function.Timeout)
 		res, healthy, err := r.callHot(ctx, c, call)
 		err = r.stoppedBy(ctx, err)
 		res.Ran = true
@@ -216,7 +214,7 @@ func (r *Runner) callHot(ctx context.Context, c *hotContainer, call *Call) (*Res
 		res *Result
 		err error
 	)
-	if c.format == store.FormatHTTP {
+	if c.format == FormatHTTP {
 		res, err = r.callHTTP(ctx, c, call)
 	} else {
 		res, err = r.callJSON(ctx, c, call)
@@ -248,7 +246,7 @@ func (r *Runner) callHot(ctx context.Context, c *hotContainer, call *Call) (*Res
 		return res, false, r.diedMidCall(c)
 	case <-time.After(50 * time.Millisecond):
 	}
-	return res, false, &FunctionError{Reason: store.ReasonBadExit, Message: "function failed: " + err.Error()}
+	return res, false, &FunctionError{Reason: ReasonBadExit, Message: "function failed: " + err.Error()}
 }
 
 // diedMidCall explains the death of a hot container during a call.
@@ -257,7 +255,7 @@ func (r *Runner) diedMidCall(c *hotContainer) *FunctionError {
 	defer cancel()
 	info, err := r.docker.ContainerInspect(ctx, c.id)
 	if err != nil || info.State == nil {
-		return &FunctionError{Reason: store.ReasonBadExit, Message: "the function's container died during the call"}
+		return &FunctionError{Reason: ReasonBadExit, Message: "the function's container died during the call"}
 	}
 	return r.exitFailure(c.id, info.State.ExitCode)
 }

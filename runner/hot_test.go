@@ -12,17 +12,15 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 func TestHotFormatsAnswer(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+	for _, format := range []string{FormatHTTP, FormatJSON} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format })
+			rt := testRoute(format, func(r *Function) { r.Path = "/" + format })
 			call := testCall(rt, `{"name":"John","status":201,"header":{"X-Fn":"yes"},"stderr":"logged","sleep_ms":300}`)
 			late := make(chan []byte, 1)
 			call.LateLog = func(log []byte, _ bool) { late <- log }
@@ -56,7 +54,7 @@ func TestHotFormatsAnswer(t *testing.T) {
 func TestHotSequentialCallsReuseContainers(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.MaxConcurrency = 2 })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.MaxConcurrency = 2 })
 	seen := map[string]bool{}
 	for i := range 200 {
 		res, err := r.Run(context.Background(), testCall(rt, `{}`))
@@ -73,7 +71,7 @@ func TestHotSequentialCallsReuseContainers(t *testing.T) {
 func TestHotConcurrencyIsBounded(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.MaxConcurrency = 4 })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.MaxConcurrency = 4 })
 
 	stop := make(chan struct{})
 	var most atomic.Int64
@@ -122,7 +120,7 @@ func TestHotConcurrencyIsBounded(t *testing.T) {
 func TestHotIdleContainersStop(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatJSON, func(r *store.Route) { r.IdleTimeout = 1; r.MaxConcurrency = 2 })
+	rt := testRoute(FormatJSON, func(r *Function) { r.IdleTimeout = time.Second; r.MaxConcurrency = 2 })
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
@@ -143,7 +141,7 @@ func TestHotIdleContainersStop(t *testing.T) {
 func TestHotContainerKilledFromOutsideIsReplaced(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, nil)
+	rt := testRoute(FormatHTTP, nil)
 	first, err := r.Run(context.Background(), testCall(rt, `{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -173,12 +171,12 @@ func TestHotContainerKilledFromOutsideIsReplaced(t *testing.T) {
 func TestHotFailuresReplaceTheContainer(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	for _, format := range []string{store.FormatHTTP, store.FormatJSON} {
+	for _, format := range []string{FormatHTTP, FormatJSON} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			// 3 s: short enough for the hung call, long enough for Docker, under a loaded
 			// machine, to report the crashed container's end before the crash call's deadline.
-			rt := testRoute(format, func(r *store.Route) { r.Path = "/" + format; r.Timeout = 3 })
+			rt := testRoute(format, func(r *Function) { r.Path = "/" + format; r.Timeout = 3 * time.Second })
 			warm, err := r.Run(context.Background(), testCall(rt, `{}`))
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +202,7 @@ func TestHotFailuresReplaceTheContainer(t *testing.T) {
 func TestHotBusyWhenNoContainerFrees(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.Timeout = 10 })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.Timeout = 10 * time.Second })
 	long := make(chan error, 1)
 	go func() {
 		_, err := r.Run(context.Background(), testCall(rt, `{"sleep_ms":3000}`))
@@ -229,7 +227,7 @@ func TestHotBusyWhenNoContainerFrees(t *testing.T) {
 func TestDrainRouteStopsItsContainers(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, nil)
+	rt := testRoute(FormatHTTP, nil)
 	if _, err := r.Run(context.Background(), testCall(rt, `{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +239,8 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := rt
-	v2.UpdatedAt = rt.UpdatedAt.Add(time.Second)
-	v2.Config = map[string]string{"V": "2"}
+	v2.RouteVersion = rt.RouteVersion.Add(time.Second)
+	v2.Env = map[string]string{"V": "2"}
 	res, err := r.Run(context.Background(), testCall(v2, `{"env":true,"env_keys":["V"]}`))
 	if err != nil || !strings.Contains(string(res.Body), `"V":"2"`) {
 		t.Fatalf("call on the new version: %q %v", res.Body, err)
@@ -257,11 +255,11 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 func TestAppChangeGetsNewContainers(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.Path = "/appversion" })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.Path = "/appversion" })
 	callWith := func(config string, version time.Time) string {
 		t.Helper()
 		c := testCall(rt, `{"env":true,"env_keys":["V"]}`)
-		c.AppConfig, c.AppVersion = map[string]string{"V": config}, version
+		c.Function.Env, c.Function.AppVersion = map[string]string{"V": config}, version
 		res, err := r.Run(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
@@ -284,7 +282,7 @@ func TestRestartReapsOrphans(t *testing.T) {
 	t.Parallel()
 	instance := "test-reap-" + time.Now().Format("150405.000000000")
 	crashed := newTestRunner(t, Options{Instance: instance})
-	if _, err := crashed.Run(context.Background(), testCall(testRoute(store.FormatHTTP, nil), `{}`)); err != nil {
+	if _, err := crashed.Run(context.Background(), testCall(testRoute(FormatHTTP, nil), `{}`)); err != nil {
 		t.Fatal(err)
 	}
 	if countContainers(t, instance) != 1 {
@@ -302,7 +300,8 @@ func TestSweeperRemovesExitedContainers(t *testing.T) {
 	r := newTestRunner(t, Options{SweepInterval: 200 * time.Millisecond})
 	// A container of this instance that exited without being removed, as when Docker
 	// was away at the end of its call.
-	cfg, host := r.containerSpec(testRoute(store.FormatDefault, nil), map[string]string{}, "left-behind", "none")
+	fn := testRoute(FormatDefault, nil)
+	cfg, host := r.containerSpec(&fn, map[string]string{}, "left-behind", "none")
 	cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = false, false, false // stdin at EOF: it answers and exits
 	created, err := testDocker.ContainerCreate(context.Background(), cfg, host, nil, nil, "")
 	if err != nil {
@@ -324,12 +323,13 @@ func (attachFails) ContainerAttach(context.Context, string, container.AttachOpti
 
 func TestHotStartFailureLeaksNothing(t *testing.T) {
 	t.Parallel()
+	needDocker(t)
 	instance := "test-attach-fails-" + time.Now().Format("150405.000000000")
 	r, err := New(context.Background(), attachFails{testDocker}, Options{Instance: instance, Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, format := range []string{store.FormatHTTP, store.FormatDefault} {
+	for _, format := range []string{FormatHTTP, FormatDefault} {
 		if _, err := r.Run(context.Background(), testCall(testRoute(format, nil), `{}`)); err == nil {
 			t.Fatalf("%s: a call whose attach failed succeeded", format)
 		}
@@ -344,13 +344,14 @@ func TestHotStartFailureLeaksNothing(t *testing.T) {
 
 func TestCloseEndsCallsInFlight(t *testing.T) {
 	t.Parallel()
+	needDocker(t)
 	instance := "test-close-" + time.Now().Format("150405.000000000")
 	r, err := New(context.Background(), testDocker, Options{Instance: instance, Labels: map[string]string{testLabel: testLabelValue}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	results := make(chan error, 2)
-	for _, format := range []string{store.FormatHTTP, store.FormatDefault} {
+	for _, format := range []string{FormatHTTP, FormatDefault} {
 		go func() {
 			_, err := r.Run(context.Background(), testCall(testRoute(format, nil), `{"sleep_ms":20000}`))
 			results <- err
@@ -375,7 +376,7 @@ func TestCloseEndsCallsInFlight(t *testing.T) {
 	if n := countContainers(t, instance); n != 0 {
 		t.Fatalf("%d containers left after Close", n)
 	}
-	if _, err := r.Run(context.Background(), testCall(testRoute(store.FormatHTTP, nil), `{}`)); !errors.Is(err, ErrShuttingDown) {
+	if _, err := r.Run(context.Background(), testCall(testRoute(FormatHTTP, nil), `{}`)); !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("a call after Close: %v", err)
 	}
 }
@@ -383,7 +384,7 @@ func TestCloseEndsCallsInFlight(t *testing.T) {
 func TestHotIdleConnectionClosedByTheFunction(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(r *store.Route) { r.Config = map[string]string{"TESTFN_IDLE_TIMEOUT_MS": "200"} })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.Env = map[string]string{"TESTFN_IDLE_TIMEOUT_MS": "200"} })
 	first, err := r.Run(context.Background(), testCall(rt, `{}`))
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // TestHotFunctionStrayAnswerNeverReachesTheNextCall: an answer an http function writes on
@@ -19,7 +17,7 @@ import (
 func TestHotFunctionStrayAnswerNeverReachesTheNextCall(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, nil)
+	rt := testRoute(FormatHTTP, nil)
 	first, err := r.Run(context.Background(), testCall(rt, `{"name":"first","stray_ms":20}`))
 	if err != nil || string(first.Body) != "Hello first!" {
 		t.Fatalf("the call that leaves a stray answer behind: %v %+v", err, first)
@@ -40,7 +38,7 @@ func TestHotFunctionStrayAnswerNeverReachesTheNextCall(t *testing.T) {
 func TestHotConnectionIsKeptAlive(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(rt *store.Route) { rt.Timeout = 1 })
+	rt := testRoute(FormatHTTP, func(rt *Function) { rt.Timeout = time.Second })
 	first, err := r.Run(context.Background(), testCall(rt, `{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +58,7 @@ func TestHotConnectionIsKeptAlive(t *testing.T) {
 func TestStillAt(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(store.FormatHTTP, func(rt *store.Route) { rt.App, rt.IdleTimeout = "still", store.MaxIdleTimeout })
+	rt := testRoute(FormatHTTP, func(rt *Function) { rt.App, rt.IdleTimeout = "still", time.Hour })
 	if _, err := r.Run(context.Background(), testCall(rt, `{}`)); err != nil {
 		t.Fatal(err)
 	}

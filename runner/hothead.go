@@ -8,8 +8,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // Bounds of the head of an http-format function's answer, beyond its size in bytes
@@ -29,7 +27,7 @@ var errHeadTooLarge = errors.New("response head too large")
 
 // headTooLarge is the function's failure to keep its response head within the bounds.
 func (r *Runner) headTooLarge() *FunctionError {
-	return &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf(
+	return &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf(
 		"function failed: its response head (status line and headers) is larger than %d bytes or has more than %d header fields",
 		r.opts.MaxResponseHeadBytes, MaxResponseHeaderFields)}
 }
@@ -56,11 +54,11 @@ func readResponse(br *bufio.Reader, lim *headLimiter, max int, req *http.Request
 		}
 		switch code := resp.StatusCode; {
 		case code < 100 || code > 599 || code == http.StatusSwitchingProtocols:
-			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the http protocol: status %d", code)}
+			return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the http protocol: status %d", code)}
 		case code >= 200:
 			return resp, nil
 		case interim == maxInterimResponses:
-			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the http protocol: more than %d interim (1xx) responses", maxInterimResponses)}
+			return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the http protocol: more than %d interim (1xx) responses", maxInterimResponses)}
 		}
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // answerHeader is a function's response headers as the caller gets them: canonical names,
@@ -36,9 +34,6 @@ func answerHeader(h map[string][]string) http.Header {
 // errCallTimedOut: a hot call ran past its deadline.
 var errCallTimedOut = errors.New("call timed out")
 
-// hopHeaders are meaningful only for one connection and never forwarded.
-var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // callHTTP forwards the call to the container's HTTP server over the container's own
 // keep-alive connection. The call holds the container, so it writes the request and
 // reads the response itself: no transport goroutines, no hand-offs on the hot path.
@@ -47,7 +42,7 @@ func (r *Runner) callHTTP(ctx context.Context, c *hotContainer, call *Call) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header = forwardHeader(call.Header)
+	req.Header = ForwardHeader(call.Header)
 	req.Header.Set("Gantry-Call-Id", call.ID)
 	req.Header.Set("Gantry-Deadline", call.Deadline.UTC().Format(time.RFC3339Nano))
 	for k, v := range call.Params {
@@ -120,7 +115,7 @@ func (r *Runner) roundTrip(ctx context.Context, c *hotContainer, req *http.Reque
 	case err != nil && !connError(err):
 		// Not an answer: say so without echoing the bytes, which may not be this call's.
 		c.closeConn()
-		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the http protocol: its answer is not an HTTP/1.1 response"}
+		return nil, &FunctionError{Reason: ReasonBadExit, Message: "function broke the http protocol: its answer is not an HTTP/1.1 response"}
 	case err != nil:
 		return failed("read response", err)
 	}

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // jsonRequest and jsonResponse are the envelopes of the json format, one per line.
@@ -49,7 +47,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		return nil, fmt.Errorf("encode request envelope: %w", err)
 	}
 	if c.stdout.Buffered() > 0 {
-		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the json protocol: it wrote to stdout between calls"}
+		return nil, &FunctionError{Reason: ReasonBadExit, Message: "function broke the json protocol: it wrote to stdout between calls"}
 	}
 	type answer struct {
 		line []byte
@@ -82,7 +80,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	}
 	var out jsonResponse
 	if err := json.Unmarshal(a.line, &out); err != nil {
-		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid response envelope: %v", err)}
+		return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid response envelope: %v", err)}
 	}
 	// The headers are decoded only within the head's bounds, as those of the http format.
 	if len(out.Headers) > r.opts.MaxResponseHeadBytes {
@@ -91,7 +89,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	var headers map[string][]string
 	if len(out.Headers) > 0 {
 		if err := json.Unmarshal(out.Headers, &headers); err != nil {
-			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid headers: %v", err)}
+			return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: invalid headers: %v", err)}
 		}
 	}
 	if size, fields := headSize(headers); size > r.opts.MaxResponseHeadBytes || fields > MaxResponseHeaderFields {
@@ -100,7 +98,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 	body := []byte(out.Body)
 	if out.BodyEncoding == "base64" {
 		if body, err = base64.StdEncoding.DecodeString(out.Body); err != nil {
-			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: "function broke the json protocol: body is not base64"}
+			return nil, &FunctionError{Reason: ReasonBadExit, Message: "function broke the json protocol: body is not base64"}
 		}
 	}
 	capped := newCappedBuffer(r.opts.MaxOutputBytes)
@@ -109,7 +107,7 @@ func (r *Runner) callJSON(ctx context.Context, c *hotContainer, call *Call) (*Re
 		out.Status = http.StatusOK
 	}
 	if out.Status < 200 || out.Status > 599 {
-		return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
+		return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: status %d", out.Status)}
 	}
 	return &Result{Status: out.Status, Header: answerHeader(headers), Body: capped.Bytes(), OutputTruncated: capped.truncated}, nil
 }
@@ -133,7 +131,7 @@ func readLine(rd *bufio.Reader, max int) ([]byte, error) {
 		chunk, err := rd.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > max {
-			return nil, &FunctionError{Reason: store.ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: response line longer than %d bytes", max)}
+			return nil, &FunctionError{Reason: ReasonBadExit, Message: fmt.Sprintf("function broke the json protocol: response line longer than %d bytes", max)}
 		}
 		if err == nil {
 			return bytes.TrimRight(line, "\r\n"), nil

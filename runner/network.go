@@ -16,8 +16,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // Function networks.
@@ -65,12 +63,12 @@ func newNetworks(managed string, registered map[string][]string) *networks {
 // allowed reports whether an app of owner may run its functions on the route network name.
 func (n *networks) allowed(owner, name string) error {
 	switch name {
-	case store.NetworkBridge, store.NetworkNone:
+	case NetworkBridge, NetworkNone:
 		return nil
 	}
 	owners, ok := n.registered[name]
 	if !ok {
-		return fmt.Errorf("%w: %q is not a network for functions: use %q (Gantry's isolated function network), %q, or a network an administrator registered", ErrNetworkNotAllowed, name, store.NetworkBridge, store.NetworkNone)
+		return fmt.Errorf("%w: %q is not a network for functions: use %q (Gantry's isolated function network), %q, or a network an administrator registered", ErrNetworkNotAllowed, name, NetworkBridge, NetworkNone)
 	}
 	if len(owners) > 0 && !slices.Contains(owners, owner) {
 		return fmt.Errorf("%w: network %q is registered for other owners", ErrNetworkNotAllowed, name)
@@ -109,7 +107,7 @@ func isolated(options map[string]string, ipv6 bool) bool {
 // dockerName is the name of the Docker network behind a route network: the name Docker
 // keys a container's network settings by.
 func (n *networks) dockerName(name string) string {
-	if name == store.NetworkBridge {
+	if name == NetworkBridge {
 		return n.managed
 	}
 	return name
@@ -124,11 +122,11 @@ func (r *Runner) NetworkAllowed(owner, name string) error { return r.nets.allowe
 // first time it is needed. Docker is given the ID, never a name it might resolve to another
 // network by prefix.
 func (r *Runner) networkMode(ctx context.Context, name string) (string, error) {
-	if name == store.NetworkNone {
-		return store.NetworkNone, nil
+	if name == NetworkNone {
+		return NetworkNone, nil
 	}
 	n := r.nets
-	if _, ok := n.registered[name]; !ok && name != store.NetworkBridge {
+	if _, ok := n.registered[name]; !ok && name != NetworkBridge {
 		// Callers check the owner first; this holds for calls recorded before a network
 		// was unregistered (async tasks keep their route as it was).
 		return "", n.allowed("", name)
@@ -149,7 +147,7 @@ func (r *Runner) networkMode(ctx context.Context, name string) (string, error) {
 		id  string
 		err error
 	)
-	if name == store.NetworkBridge {
+	if name == NetworkBridge {
 		id, err = r.ensureFunctionNetwork(ctx)
 	} else {
 		id, err = r.inspectNetwork(ctx, name)

@@ -17,8 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 func TestNetworkAllowed(t *testing.T) {
@@ -27,8 +25,8 @@ func TestNetworkAllowed(t *testing.T) {
 		name, owner, network string
 		ok                   bool
 	}{
-		{"Gantry's function network is for everyone", "bob", store.NetworkBridge, true},
-		{"no network is for everyone", "bob", store.NetworkNone, true},
+		{"Gantry's function network is for everyone", "bob", NetworkBridge, true},
+		{"no network is for everyone", "bob", NetworkNone, true},
 		{"a network registered for every owner is for everyone", "bob", "shared", true},
 		{"a network registered for owners is for them", "oidc:carol", "team-a", true},
 		{"a network registered for owners is not for others", "bob", "team-a", false},
@@ -50,7 +48,7 @@ func TestNetworkAllowed(t *testing.T) {
 
 // probe runs a function of the format that tries to reach each address, and returns what
 // each attempt gave ("HTTP ...", "connected" or "error: ...").
-func probe(t *testing.T, r *Runner, rt store.Route, addrs ...string) map[string]string {
+func probe(t *testing.T, r *Runner, rt Function, addrs ...string) map[string]string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"connect": addrs})
 	res, err := r.Run(context.Background(), testCall(rt, string(body)))
@@ -86,7 +84,7 @@ func TestNoFunctionReachesAnotherContainer(t *testing.T) {
 	r := newTestRunner(t, Options{})
 	// Idle for as long as routes allow: the subtests may wait their turn behind the package's
 	// other tests, and a container stopped meanwhile would hand its address to the next one.
-	victim := testRoute(store.FormatHTTP, func(rt *store.Route) { rt.App, rt.IdleTimeout = "victim", store.MaxIdleTimeout })
+	victim := testRoute(FormatHTTP, func(rt *Function) { rt.App, rt.IdleTimeout = "victim", time.Hour })
 	if res, err := r.Run(context.Background(), testCall(victim, `{"name":"victim"}`)); err != nil || string(res.Body) != "Hello victim!" {
 		t.Fatalf("victim: %v %v", res, err)
 	}
@@ -100,11 +98,11 @@ func TestNoFunctionReachesAnotherContainer(t *testing.T) {
 	// A server outside the function network, on the host.
 	outside := serveOn(t, net.JoinHostPort(gateway, "0"))
 
-	for _, format := range []string{store.FormatDefault, store.FormatHTTP, store.FormatJSON} {
+	for _, format := range []string{FormatDefault, FormatHTTP, FormatJSON} {
 		t.Run("a function of the "+format+" format cannot connect, but reaches the outside", func(t *testing.T) {
 			t.Parallel()
-			attacker := testRoute(format, func(rt *store.Route) {
-				rt.App, rt.Path, rt.IdleTimeout = "attacker-"+format, "/"+format, store.MaxIdleTimeout
+			attacker := testRoute(format, func(rt *Function) {
+				rt.App, rt.Path, rt.IdleTimeout = "attacker-"+format, "/"+format, time.Hour
 			})
 			got := probe(t, r, attacker, addr, outside)
 			// Docker hands a freed address to the next container: had the victim's gone, the
@@ -112,7 +110,7 @@ func TestNoFunctionReachesAnotherContainer(t *testing.T) {
 			if now, _ := hotAddr(t, r, "victim", DefaultFunctionNetwork); now != addr {
 				t.Fatalf("the victim's container moved from %s to %s during the probe", addr, now)
 			}
-			if format != store.FormatDefault {
+			if format != FormatDefault {
 				if own, _ := hotAddr(t, r, attacker.App, DefaultFunctionNetwork); own == addr {
 					t.Fatalf("the %s function's container has the victim's address %s", format, addr)
 				}
@@ -131,6 +129,7 @@ func TestNoFunctionReachesAnotherContainer(t *testing.T) {
 // registered with inter-container communication on, a function reaches another's container.
 func TestProbeSeesAnOpenNetwork(t *testing.T) {
 	t.Parallel()
+	needDocker(t)
 	name := fmt.Sprintf("gantry-test-open-%d", time.Now().UnixNano())
 	created, err := testDocker.NetworkCreate(context.Background(), name, network.CreateOptions{Driver: "bridge"})
 	if err != nil {
@@ -141,12 +140,12 @@ func TestProbeSeesAnOpenNetwork(t *testing.T) {
 		r.Close(context.Background())
 		_ = testDocker.NetworkRemove(context.Background(), created.ID)
 	})
-	victim := testRoute(store.FormatHTTP, func(rt *store.Route) { rt.App, rt.Network, rt.IdleTimeout = "victim", name, store.MaxIdleTimeout })
+	victim := testRoute(FormatHTTP, func(rt *Function) { rt.App, rt.Network, rt.IdleTimeout = "victim", name, time.Hour })
 	if _, err := r.Run(context.Background(), testCall(victim, "")); err != nil {
 		t.Fatal(err)
 	}
 	addr, _ := hotAddr(t, r, "victim", name)
-	attacker := testRoute(store.FormatDefault, func(rt *store.Route) { rt.App, rt.Network = "attacker", name })
+	attacker := testRoute(FormatDefault, func(rt *Function) { rt.App, rt.Network = "attacker", name })
 	if got := probe(t, r, attacker, addr); !strings.HasPrefix(got[addr], "HTTP HTTP/1.1 200") {
 		t.Fatalf("on an open network the probe did not reach %s: %q", addr, got[addr])
 	}
@@ -171,6 +170,7 @@ func serveOn(t *testing.T, addr string) string {
 // a registered network that appears later is picked up.
 func TestNetworksThatCannotServe(t *testing.T) {
 	t.Parallel()
+	needDocker(t)
 	ctx := context.Background()
 	stamp := time.Now().UnixNano()
 
@@ -178,7 +178,7 @@ func TestNetworksThatCannotServe(t *testing.T) {
 		t.Parallel()
 		name := fmt.Sprintf("gantry-test-later-%d", stamp)
 		r := newTestRunner(t, Options{Networks: map[string][]string{name: nil}})
-		rt := testRoute(store.FormatDefault, func(rt *store.Route) { rt.Network = name })
+		rt := testRoute(FormatDefault, func(rt *Function) { rt.Network = name })
 		if _, err := r.Run(ctx, testCall(rt, "")); !errors.Is(err, ErrNetworkUnavailable) {
 			t.Fatalf("call on a missing network: %v, want ErrNetworkUnavailable", err)
 		}
@@ -205,7 +205,7 @@ func TestNetworksThatCannotServe(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = testDocker.NetworkRemove(ctx, created.ID) })
 		r := newTestRunner(t, Options{FunctionNetwork: name})
-		_, err = r.Run(ctx, testCall(testRoute(store.FormatDefault, nil), ""))
+		_, err = r.Run(ctx, testCall(testRoute(FormatDefault, nil), ""))
 		if !errors.Is(err, ErrNetworkUnavailable) || !strings.Contains(err.Error(), iccOption+"=false") {
 			t.Fatalf("call on a function network with ICC on: %v, want ErrNetworkUnavailable naming %s", err, iccOption)
 		}
@@ -222,7 +222,7 @@ func TestNetworksThatCannotServe(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = testDocker.NetworkRemove(ctx, created.ID) })
 		r := newTestRunner(t, Options{FunctionNetwork: name})
-		_, err = r.Run(ctx, testCall(testRoute(store.FormatDefault, nil), ""))
+		_, err = r.Run(ctx, testCall(testRoute(FormatDefault, nil), ""))
 		if !errors.Is(err, ErrNetworkUnavailable) || !strings.Contains(err.Error(), "IPv4-only") {
 			t.Fatalf("call on a function network with IPv6: %v, want ErrNetworkUnavailable", err)
 		}
@@ -245,7 +245,7 @@ func TestNetworksThatCannotServe(t *testing.T) {
 		errs := make([]error, len(runners))
 		var wg sync.WaitGroup
 		for i, r := range runners {
-			wg.Go(func() { ids[i], errs[i] = r.networkMode(ctx, store.NetworkBridge) })
+			wg.Go(func() { ids[i], errs[i] = r.networkMode(ctx, NetworkBridge) })
 		}
 		wg.Wait()
 		for i := range ids {

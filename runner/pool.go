@@ -5,24 +5,20 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // errPoolDrained tells a waiting call that its pool was drained (route changed, or shutdown).
 var errPoolDrained = errors.New("pool drained")
 
-type poolKey = string // routeName(route)
+type poolKey = string // Function.name()
 
-// pool holds the hot containers of one version of a route: at most max of them, each
+// pool holds the hot containers of one version of a function: at most max of them, each
 // serving one call at a time. A call takes an idle container, or starts one while there
 // are fewer than max, or waits in line (FIFO) for one to be released until its deadline.
 type pool struct {
-	r          *Runner
-	route      store.Route
-	appConfig  map[string]string
-	appVersion time.Time // of appConfig
-	max        int
+	r   *Runner
+	fn  Function
+	max int
 	// start and destroy are the runner's startHot and destroyHot; tests of the pool's
 	// bookkeeping replace them.
 	start   func(ctx context.Context) (*hotContainer, error)
@@ -42,20 +38,21 @@ type grant struct {
 	closed bool
 }
 
-// poolFor returns the pool of the call's route and app versions, draining a pool of an older
-// version of either: a container keeps the config it was started with.
+// poolFor returns the pool of the call's function, route and app versions, draining a pool
+// of an older version of either: a container keeps the config it was started with.
 func (r *Runner) poolFor(call *Call) *pool {
-	key := routeName(call.Route)
+	fn := &call.Function
+	key := fn.name()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.pools[key]; p != nil && !p.isDrained() {
-		if !call.Route.UpdatedAt.After(p.route.UpdatedAt) && !call.AppVersion.After(p.appVersion) {
+		if !fn.RouteVersion.After(p.fn.RouteVersion) && !fn.AppVersion.After(p.fn.AppVersion) {
 			return p // the same versions, or a call that read older ones just before a change
 		}
 		go p.drain()
 	}
-	p := &pool{r: r, route: call.Route, appConfig: call.AppConfig, appVersion: call.AppVersion, max: int(call.Route.MaxConcurrency), stop: make(chan struct{}), destroy: r.destroyHot}
-	p.start = func(ctx context.Context) (*hotContainer, error) { return r.startHot(ctx, p.route, p.appConfig) }
+	p := &pool{r: r, fn: *fn, max: fn.MaxConcurrency, stop: make(chan struct{}), destroy: r.destroyHot}
+	p.start = func(ctx context.Context) (*hotContainer, error) { return r.startHot(ctx, &p.fn) }
 	r.pools[key] = p
 	r.bg.Add(1)
 	go p.janitor()
@@ -68,7 +65,7 @@ func (p *pool) isDrained() bool {
 	return p.drained
 }
 
-// DrainRoute stops the hot containers of a route (after it changed or was deleted):
+// DrainRoute stops the hot containers of a route's function (after it changed or was deleted):
 // idle ones at once, busy ones when their call ends.
 func (r *Runner) DrainRoute(app, path string) {
 	key := app + path
@@ -244,12 +241,15 @@ func (p *pool) drain() {
 	}
 }
 
-// janitor stops containers idle for longer than the route's idle_timeout, and retires the
+// janitor stops containers idle for longer than the function's IdleTimeout, and retires the
 // pool once it has been empty that long.
 func (p *pool) janitor() {
 	defer p.r.bg.Done()
-	idleTimeout := time.Duration(p.route.IdleTimeout) * time.Second
+	idleTimeout := p.fn.IdleTimeout
 	tick := min(idleTimeout/4, time.Second)
+	if tick <= 0 { // no idle timeout: containers stop at the first tick
+		tick = time.Millisecond
+	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	emptySince := time.Now()
@@ -284,8 +284,8 @@ func (p *pool) janitor() {
 			}
 			if retire {
 				p.r.mu.Lock()
-				if p.r.pools[routeName(p.route)] == p {
-					delete(p.r.pools, routeName(p.route))
+				if p.r.pools[p.fn.name()] == p {
+					delete(p.r.pools, p.fn.name())
 				}
 				p.r.mu.Unlock()
 				return

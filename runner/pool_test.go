@@ -174,22 +174,3 @@ func TestPoolWaiterGetsReleasedContainerOrBusyAtDeadline(t *testing.T) {
 		t.Fatalf("%d containers alive after drain and release", len(f.live))
 	}
 }
-
-func TestBackoffNeverOverflows(t *testing.T) {
-	for _, tt := range []struct {
-		base    time.Duration
-		attempt int
-		want    time.Duration
-	}{
-		{time.Second, 1, time.Second},
-		{time.Second, 3, 4 * time.Second},
-		{time.Second, 35, time.Minute},
-		{time.Second, 100, time.Minute},
-		{time.Hour, 23, time.Minute},
-		{200 * time.Millisecond, 2, 400 * time.Millisecond},
-	} {
-		if got := backoff(tt.base, tt.attempt); got != tt.want {
-			t.Errorf("backoff(%s, %d) = %s, want %s", tt.base, tt.attempt, got, tt.want)
-		}
-	}
-}

@@ -16,8 +16,6 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // Labels on every container Gantry starts.
@@ -127,7 +125,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	} else if n > 0 {
 		r.log.Info("reaped containers of a previous run", "count", n)
 	}
-	if _, err := r.networkMode(ctx, store.NetworkBridge); err != nil { // ready before the first call
+	if _, err := r.networkMode(ctx, NetworkBridge); err != nil { // ready before the first call
 		r.log.Warn("the function network is not ready; calls will try again", "network", opts.FunctionNetwork, "err", err)
 	}
 	r.warnSharedNetworks(ctx)
@@ -233,7 +231,7 @@ func (r *Runner) DrainApp(app string) {
 	r.mu.Lock()
 	var drained []*pool
 	for key, p := range r.pools {
-		if p.route.App == app {
+		if p.fn.App == app {
 			drained = append(drained, p)
 			delete(r.pools, key)
 		}
@@ -313,6 +311,3 @@ func short(id string) string {
 	}
 	return id
 }
-
-// routeName is how logs and labels name a route: "app/path" without the double slash.
-func routeName(rt store.Route) string { return rt.App + rt.Path }

@@ -7,12 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/gantry-dev/gantry/store"
 )
 
 // hotPort is the port hot http functions listen on inside their container ($PORT).
@@ -21,67 +18,18 @@ const hotPort = 8080
 // functionUser runs every function: nobody, never root in the container.
 const functionUser = "65534:65534"
 
-// Call is one function call on its way to a container.
-type Call struct {
-	ID        string
-	Route     store.Route
-	AppConfig map[string]string
-	// AppVersion is when the app's config last changed: hot containers started with an
-	// older config are not reused for the call.
-	AppVersion time.Time
-	Method     string
-	URL        string // the request's path under /r/{app}, with its query: "/hello/world?x=1"
-	Header     http.Header
-	Params     store.Params
-	Body       []byte
-	Deadline   time.Time
-	// Done, if set, is called once with the outcome, before a hot container is released
-	// to the next call (so that LateLog always comes after it).
-	Done func(*Result, error)
-	// LateLog, if set, receives what a hot container wrote after the call answered and
-	// before its next call: Docker delivers stdout and stderr from separate pipes, so the
-	// tail of a call's stderr may arrive after its response.
-	LateLog func(log []byte, truncated bool)
-
-	doneOnce sync.Once
-}
-
-// finish hands the outcome to Done, once.
-func (c *Call) finish(res *Result, err error) {
-	c.doneOnce.Do(func() {
-		if c.Done != nil {
-			c.Done(res, err)
-		}
-	})
-}
-
-// Result is what the function answered.
-type Result struct {
-	Status          int // HTTP status: the function's own for hot formats, 200 for the default format
-	Header          http.Header
-	Body            []byte
-	OutputTruncated bool
-	Log             []byte
-	LogTruncated    bool
-	ExitCode        *int
-	Ran             bool // a container ran the call (not so when it was busy, or Docker failed)
-	Hot             bool // served by a hot container
-}
-
-// routeEnv is the environment every container of a route gets: the app's config
-// overridden by the route's, then Gantry's FN_ variables.
-func routeEnv(rt store.Route, appConfig map[string]string) map[string]string {
-	env := maps.Clone(appConfig)
+// functionEnv is the environment every container of a function gets: its Env, then
+// Gantry's FN_ variables.
+func functionEnv(fn *Function) map[string]string {
+	env := maps.Clone(fn.Env)
 	if env == nil {
 		env = map[string]string{}
 	}
-	maps.Copy(env, rt.Config)
-	env["FN_APP_NAME"] = rt.App
-	env["FN_PATH"] = rt.Path
-	env["FN_FORMAT"] = rt.Format
-	env["FN_MEMORY"] = strconv.FormatInt(rt.MemoryMiB, 10)
-	env["FN_TYPE"] = rt.Type
-	if rt.Format == store.FormatHTTP {
+	env["FN_APP_NAME"] = fn.App
+	env["FN_PATH"] = fn.Path
+	env["FN_FORMAT"] = fn.Format
+	env["FN_MEMORY"] = strconv.FormatInt(fn.MemoryMiB, 10)
+	if fn.Format == FormatHTTP {
 		env["PORT"] = strconv.Itoa(hotPort)
 	}
 	return env
@@ -90,7 +38,7 @@ func routeEnv(rt store.Route, appConfig map[string]string) map[string]string {
 // callEnv adds the per-call variables of the default format: the call's metadata, its
 // route params as FN_PARAM_<NAME> and its request headers as FN_HEADER_<NAME>.
 func callEnv(c *Call) map[string]string {
-	env := routeEnv(c.Route, c.AppConfig)
+	env := functionEnv(&c.Function)
 	env["FN_CALL_ID"] = c.ID
 	env["FN_METHOD"] = c.Method
 	env["FN_REQUEST_URL"] = c.URL
@@ -119,9 +67,10 @@ const (
 	MaxParamEnvBytes = 16 << 10
 )
 
-// checkCallEnv refuses a default-format call whose URL, path parameters or headers would
-// not fit in the container's environment.
-func checkCallEnv(url string, params store.Params, header http.Header) error {
+// CheckCallEnv refuses a default-format call whose URL, path parameters or headers would
+// not fit in its container's environment (ErrURLTooLong, ErrHeadersTooLarge). The
+// invocation service checks it before anything runs or is recorded.
+func CheckCallEnv(url string, params map[string]string, header http.Header) error {
 	if len(url) > MaxURLEnvBytes {
 		return fmt.Errorf("%w: a function of the default format takes a URL of at most %d bytes (its FN_REQUEST_URL)", ErrURLTooLong, MaxURLEnvBytes)
 	}
@@ -167,19 +116,19 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// containerSpec is the Docker configuration of a route's container. The limits are
+// containerSpec is the Docker configuration of a function's container. The limits are
 // Docker's to enforce: memory without swap, CPUs, pids, a read-only root with a tmpfs
 // /tmp, no capabilities, no new privileges, the route's network (by default Gantry's
 // function network, where no container reaches another). The daemon keeps no
 // logs: Gantry reads the streams itself. netMode is what networkMode resolved the route's
 // network to.
-func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID, netMode string) (*container.Config, *container.HostConfig) {
+func (r *Runner) containerSpec(fn *Function, env map[string]string, callID, netMode string) (*container.Config, *container.HostConfig) {
 	labels := map[string]string{
 		LabelManaged:  "true",
 		LabelInstance: r.opts.Instance,
-		LabelApp:      rt.App,
-		LabelRoute:    rt.Path,
-		LabelFormat:   rt.Format,
+		LabelApp:      fn.App,
+		LabelRoute:    fn.Path,
+		LabelFormat:   fn.Format,
 	}
 	if callID != "" {
 		labels[LabelCall] = callID
@@ -188,19 +137,19 @@ func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID, ne
 	maps.Copy(all, r.opts.Labels)
 	maps.Copy(all, labels) // Gantry's own labels win
 	labels = all
-	interactive := rt.Format != store.FormatHTTP // default and json talk over stdin
+	interactive := fn.Format != FormatHTTP // default and json talk over stdin
 	cfg := &container.Config{
-		Image:        rt.Image,
+		Image:        fn.Image,
 		User:         functionUser,
 		Env:          envList(env),
 		Labels:       labels,
 		AttachStdin:  interactive,
 		OpenStdin:    interactive,
-		StdinOnce:    rt.Format == store.FormatDefault,
+		StdinOnce:    fn.Format == FormatDefault,
 		AttachStdout: true,
 		AttachStderr: true,
 	}
-	memory := rt.MemoryMiB << 20
+	memory := fn.MemoryMiB << 20
 	pids := r.opts.PidsLimit
 	host := &container.HostConfig{
 		NetworkMode:    container.NetworkMode(netMode),
@@ -212,7 +161,7 @@ func (r *Runner) containerSpec(rt store.Route, env map[string]string, callID, ne
 		Resources: container.Resources{
 			Memory:     memory,
 			MemorySwap: memory, // equal to Memory: no swap
-			NanoCPUs:   int64(rt.CPUs * 1e9),
+			NanoCPUs:   int64(fn.CPUs * 1e9),
 			PidsLimit:  &pids,
 			Ulimits:    []*container.Ulimit{{Name: "nofile", Soft: 1024, Hard: 1024}},
 		},

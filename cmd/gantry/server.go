@@ -26,6 +26,7 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/handlers"
 	"github.com/gantry-dev/gantry/internal/certfile"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
@@ -280,7 +281,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	})
 	defer closeRunner()
 
-	invoker := runner.NewInvoker(st, run)
+	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: st.InstanceID(), Log: log})
+	defer invoker.FollowCancels(st)()
 	authn, idp, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
 		return err
@@ -294,7 +296,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Version: version, Log: log, MaxCallBody: cfg.maxCallBody,
+		Store: st, Functions: invoker, Version: version, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -306,13 +308,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: api, oidc: idp, passwords: passwords, metrics: metrics, log: log})
+	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: invoker, auth: authn, oidc: idp, passwords: passwords, metrics: metrics, log: log})
 	if err != nil {
 		closeListeners(listeners)
 		return err
 	}
 	defer stopGateway()
-	workers, err := invoker.StartWorkers(ctx, runner.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
+	workers, err := invoker.StartWorkers(ctx, invoke.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
 	if err != nil {
 		closeListeners(append(listeners, gwListeners...))
 		return err

@@ -15,13 +15,15 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/internal/certfile"
+	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // gatewayDeps are what the gateway is built on.
 type gatewayDeps struct {
 	store     *bolt.DB
-	calls     gateway.Calls
+	calls     gateway.Calls        // the invocation service
+	auth      invoke.Authenticator // the server's (routes with auth token); nil: authentication off
 	oidc      *auth.OIDCConfig
 	passwords *auth.PasswordPool // shared with the management API
 	metrics   prometheus.Registerer
@@ -75,7 +77,7 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (lns []l
 		return nil, nil, nil, fmt.Errorf("open the gateway access log: %w", err)
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
-		Store: d.store, Calls: d.calls, OIDC: d.oidc, Passwords: d.passwords, DefaultCert: defaultCert, HTTPSPort: httpsPort,
+		Store: d.store, Calls: d.calls, Auth: d.auth, OIDC: d.oidc, Passwords: d.passwords, DefaultCert: defaultCert, HTTPSPort: httpsPort,
 		Log: d.log, AccessLog: access, Registerer: d.metrics,
 	})
 	if err != nil {

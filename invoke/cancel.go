@@ -1,0 +1,59 @@
+package invoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// FollowCancels stops the calls running in this process whose cancel another node (or
+// this one) asked the store for: the store's feed says so with a ChangeCancel. It returns
+// the function that stops following.
+func (s *Service) FollowCancels(feed store.Changes) (stop func()) {
+	return feed.Subscribe(func(c store.Change) {
+		if c.Kind != store.ChangeCancel {
+			return
+		}
+		s.mu.Lock()
+		if cancel := s.running[c.Name]; cancel != nil {
+			cancel(runner.ErrCancelled)
+		}
+		s.mu.Unlock()
+	})
+}
+
+// Cancel cancels a call and returns its execution. A queued call never runs (CANCELLED at
+// once). A running call in this process is stopped (its container killed; it ends
+// CANCELLED). An async call leased elsewhere is marked in the queue so that it is never
+// run again (its holder's result is still recorded). A finished call is a store.ErrConflict.
+func (s *Service) Cancel(ctx context.Context, id string) (store.Execution, error) {
+	owner, err := s.store.CancelTask(ctx, id)
+	switch {
+	case err == nil:
+		return s.store.GetExecution(ctx, id)
+	case !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound):
+		return store.Execution{}, err
+	}
+	s.mu.Lock()
+	cancel := s.running[id]
+	if cancel != nil {
+		cancel(runner.ErrCancelled)
+	} else if s.workers != "" && strings.HasPrefix(owner, s.workers) {
+		s.cancelled[id] = true // leased by one of our workers, not started yet
+	}
+	s.mu.Unlock()
+	ex, gerr := s.store.GetExecution(ctx, id)
+	switch {
+	case gerr != nil:
+		return store.Execution{}, gerr
+	case cancel != nil, errors.Is(err, store.ErrTaskRunning):
+		return ex, nil
+	case ex.Done():
+		return ex, fmt.Errorf("%w: execution %q already finished (%s)", store.ErrConflict, id, ex.Status)
+	}
+	return ex, fmt.Errorf("%w: execution %q is not running in this server", store.ErrConflict, id)
+}

@@ -1,0 +1,11 @@
+// Package invoke is Gantry's invocation service, the one path by which a function is
+// called: /r/ requests (handlers), the gateway's APIs and the async workers go through it,
+// and event deliveries and workflow steps will too. A call is resolved to its route and
+// app (Resolve), admitted by its caller, who decides the route's auth in between (Admitter
+// for Gantry's HTTP callers), then run (Run): a sync call at once, recorded as an
+// execution, an async one stored in the durable queue and answered as accepted. The
+// service runs the async workers, retries and settles their calls, cancels calls queued or
+// running in this process, and serves calls over HTTP (Prepare and Serve: the body read
+// within its bound, the function's answer with Gantry-Call-Id and Gantry-Route, errors
+// through httperr). Containers are the runner's; persistence is the store's.
+package invoke

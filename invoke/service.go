@@ -1,0 +1,102 @@
+package invoke
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Store is what the invocation service needs of persistence: routes resolved from memory,
+// execution records, and the durable queue of async calls.
+type Store interface {
+	Target(app, path, route, owner string) (store.Target, error)
+	NewID() string
+	RecordExecution(ex store.Execution, log []byte)
+	AppendExecutionLog(id string, tail []byte, truncated bool)
+	GetExecution(ctx context.Context, id string) (store.Execution, error)
+	CancelTask(ctx context.Context, id string) (owner string, err error)
+	Queue
+}
+
+// Queue is what async calls need of the store: the durable task queue.
+type Queue interface {
+	EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error
+	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
+	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
+	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
+	ReleaseLeases(ctx context.Context, prefix, keep string) (int, error)
+}
+
+// Runner is what the invocation service needs of the Docker driver (*runner.Runner).
+type Runner interface {
+	// Run runs a call and calls its Done with the outcome before it returns.
+	Run(ctx context.Context, call *runner.Call) (*runner.Result, error)
+	NetworkAllowed(owner, network string) error
+	EnsureImage(ctx context.Context, ref string) error
+	DrainRoute(app, path string)
+	DrainApp(app string)
+}
+
+// Options configure a Service; zero values take the defaults.
+type Options struct {
+	// MaxCallBody caps the request body of every call read over HTTP (Prepare; 413 above
+	// it), whatever the caller's own bound. Default 1 MiB.
+	MaxCallBody int64
+	// Node names this node (store.Node's InstanceID): its workers' leases carry it, so that
+	// at start-up it releases its own dead run's leases and never another node's.
+	Node string
+	Log  *slog.Logger // default: discard
+}
+
+// Service is the one invocation path of Gantry. It also knows the calls running in this
+// process, so that Cancel can stop them.
+type Service struct {
+	store       Store
+	runner      Runner
+	log         *slog.Logger
+	maxCallBody int64
+	now         func() time.Time
+	wake        chan struct{} // an accepted async call wakes an idle worker
+	leases      string        // the lease owner prefix of this node's workers, every run
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // calls running in this process, by execution id
+	// cancelled are calls cancelled while one of this run's workers leased them but had not
+	// started them yet: track stops them as they start.
+	cancelled map[string]bool
+	workers   string // the lease owner prefix of this run's workers ("" before StartWorkers)
+}
+
+// New returns the invocation service over a store and a runner.
+func New(s Store, r Runner, opts Options) *Service {
+	if opts.MaxCallBody <= 0 {
+		opts.MaxCallBody = 1 << 20
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{store: s, runner: r, log: opts.Log, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
+		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1),
+		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
+}
+
+// EnsureImage checks that a route's image is on this host, pulling it if it can.
+func (s *Service) EnsureImage(ctx context.Context, ref string) error {
+	return s.runner.EnsureImage(ctx, ref)
+}
+
+// NetworkAllowed reports whether an app of owner may run functions on the route network.
+func (s *Service) NetworkAllowed(owner, network string) error {
+	return s.runner.NetworkAllowed(owner, network)
+}
+
+// DrainRoute stops a route's hot containers after it changed or was deleted.
+func (s *Service) DrainRoute(app, path string) { s.runner.DrainRoute(app, path) }
+
+// DrainApp stops the hot containers of every route of an app after the app changed.
+func (s *Service) DrainApp(app string) { s.runner.DrainApp(app) }

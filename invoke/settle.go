@@ -1,0 +1,112 @@
+package invoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// settle ends a leased call that ran: done (SUCCESS or the function's failure), or back to
+// the queue after a backoff: when the function failed and its route's max_retries asks for
+// another run, or when Gantry or Docker failed, until MaxAttempts (a shutdown at once,
+// without counting against them).
+func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *runner.Result, err error) {
+	if functionFailed(err) && int64(t.Attempts) <= t.Route.MaxRetries {
+		// The function failed, and its route asks for another run.
+		if rerr := w.s.store.RetryTask(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error()); rerr != nil {
+			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
+		}
+		return
+	}
+	if retryable(err) {
+		if errors.Is(err, runner.ErrShuttingDown) || t.Attempts < w.opts.MaxAttempts {
+			delay := backoff(w.opts.Backoff, t.Attempts)
+			if errors.Is(err, runner.ErrShuttingDown) {
+				delay = 0
+			}
+			if rerr := w.s.store.RetryTask(ctx, t.ID, owner, delay, err.Error()); rerr != nil {
+				w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
+			}
+			return
+		}
+		err = fmt.Errorf("gave up after %d attempts: %w", t.Attempts, err)
+	}
+	ex := store.Execution{Type: store.TypeAsync, StartedAt: started}
+	finish(&ex, res, err, w.s.now())
+	ex.Output = res.Body
+	if cerr := w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log); cerr != nil {
+		w.opts.Log.Error("complete async call", "id", t.ID, "err", cerr)
+	}
+}
+
+// finish records the outcome of a call in its execution.
+func finish(ex *store.Execution, res *runner.Result, err error, now time.Time) {
+	ex.CompletedAt = now
+	ex.ExitCode = res.ExitCode
+	ex.OutputTruncated, ex.LogTruncated = res.OutputTruncated, res.LogTruncated
+	switch {
+	case res.Ran && res.Hot:
+		ex.Container = store.ContainerHot
+	case res.Ran:
+		ex.Container = store.ContainerCold
+	}
+	var fe *runner.FunctionError
+	switch {
+	case err == nil:
+		ex.Status = store.StatusSuccess
+		return
+	case errors.Is(err, runner.ErrTimeout):
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonTimeout
+	case errors.As(err, &fe):
+		ex.Status, ex.Reason = store.StatusFailed, failureReason(fe.Reason)
+	case errors.Is(err, runner.ErrBusy):
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonBusy
+	case errors.Is(err, context.Canceled), errors.Is(err, runner.ErrCancelled):
+		ex.Status, ex.Reason = store.StatusCancelled, store.ReasonClientRequest // cancelled, or the caller went away
+	default:
+		ex.Status, ex.Reason = store.StatusFailed, store.ReasonError
+	}
+	ex.Error = err.Error()
+}
+
+// failureReason is the execution's reason for a function's failure.
+func failureReason(reason string) string {
+	if reason == runner.ReasonKilled {
+		return store.ReasonKilled
+	}
+	return store.ReasonBadExit
+}
+
+// backoff is the delay before the retry that follows attempt: base, doubled at each
+// attempt, at most a minute (doubling stops there, so no shift ever overflows).
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// functionFailed reports a failure of the function itself: one a route's max_retries asks
+// to run again.
+func functionFailed(err error) bool {
+	var fe *runner.FunctionError
+	return errors.As(err, &fe) || errors.Is(err, runner.ErrTimeout)
+}
+
+// retryable reports failures that are Gantry's or Docker's, not the function's, and that
+// another attempt may not meet (a network the owner may not use stays so).
+func retryable(err error) bool {
+	var fe *runner.FunctionError
+	switch {
+	case err == nil, errors.As(err, &fe), errors.Is(err, runner.ErrTimeout), errors.Is(err, runner.ErrNetworkNotAllowed):
+		return false
+	case errors.Is(err, context.Canceled):
+		return false
+	}
+	return true
+}

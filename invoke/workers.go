@@ -1,0 +1,129 @@
+package invoke
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// WorkerOptions configure the async workers; zero values take the defaults.
+type WorkerOptions struct {
+	// Count is how many async calls run at once: it bounds the containers async work
+	// holds, so a backlog drains steadily and never starves sync calls. 0 runs none here:
+	// async calls are left to external runners (GET /v1/tasks).
+	Count int
+	// Poll is how often an idle worker looks at the queue (default 250ms); accepts wake one at once.
+	Poll time.Duration
+	// MaxAttempts bounds the runs of a call that fails for Gantry's or Docker's reasons
+	// (default 5); the function's own failures are final at once.
+	MaxAttempts int
+	// Backoff is the delay before the first retry (default 1s), doubled at each, at most a minute.
+	Backoff time.Duration
+	Log     *slog.Logger // default: the service's
+}
+
+// ownerPrefix names the leases of Gantry's own workers (external runners use others):
+// "gantry:<node>:<run>:<worker>".
+const ownerPrefix = "gantry:"
+
+// leaseFor is how long a worker's lease lasts: longer than any call may take. A worker
+// that dies with the whole server gives its leases back at the next start (ReleaseLeases).
+const leaseFor = time.Duration(store.MaxTimeout)*time.Second + 2*time.Minute
+
+// Workers run accepted async calls through the invocation path.
+type Workers struct {
+	s        *Service
+	opts     WorkerOptions
+	run      string // this run's lease owner prefix
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// StartWorkers starts the async workers after taking back the leases of this node's
+// previous run (dead, since this one starts): other nodes' leases stand.
+func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Workers, error) {
+	if opts.Poll <= 0 {
+		opts.Poll = 250 * time.Millisecond
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = s.log
+	}
+	w := &Workers{s: s, opts: opts, run: s.leases + s.store.NewID() + ":", stop: make(chan struct{})}
+	s.mu.Lock()
+	s.workers = w.run
+	s.mu.Unlock()
+	if n, err := s.store.ReleaseLeases(ctx, s.leases, w.run); err != nil {
+		return nil, fmt.Errorf("take back the leases of a previous run: %w", err)
+	} else if n > 0 {
+		opts.Log.Info("async calls of a previous run back in the queue", "count", n)
+	}
+	for i := range opts.Count {
+		w.wg.Add(1)
+		go w.loop(fmt.Sprintf("%s%d", w.run, i)) //nolint:gosec // G118: workers outlive the call that starts them
+	}
+	return w, nil
+}
+
+// StopLeasing makes the workers take no more calls; Wait then waits for the running ones.
+func (w *Workers) StopLeasing() { w.stopOnce.Do(func() { close(w.stop) }) }
+
+// Wait waits (up to ctx) for the calls running after StopLeasing; those that outlive ctx
+// are ended by the runner's Close and go back to the queue.
+func (w *Workers) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("invoke: async calls still running: %w", ctx.Err())
+	}
+}
+
+func (w *Workers) loop(owner string) {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		tasks, err := w.s.store.LeaseTasks(context.Background(), 1, owner, leaseFor)
+		if err != nil {
+			w.opts.Log.Error("lease async calls", "err", err)
+		}
+		if len(tasks) == 0 {
+			select {
+			case <-w.stop:
+				return
+			case <-w.s.wake:
+			case <-time.After(w.opts.Poll):
+			}
+			continue
+		}
+		for _, t := range tasks {
+			w.runTask(t, owner)
+		}
+	}
+}
+
+// runTask runs one leased call and settles it (settle), in Done, before a hot container
+// serves anyone else, so the task is final on disk before any late log of the call arrives.
+func (w *Workers) runTask(t store.Task, owner string) {
+	started := w.s.now()
+	_, _ = w.s.run(context.Background(), t, started, func(res *runner.Result, err error) {
+		w.settle(context.Background(), t, owner, started, res, err)
+	})
+}
