@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +22,6 @@ import (
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/handlers"
-	"github.com/gantry-dev/gantry/internal/certfile"
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
@@ -103,9 +99,6 @@ var serverEnv = map[string]string{
 	"gateway-access-log": "GANTRY_GATEWAY_ACCESS_LOG",
 	"gateway-https-port": "GANTRY_GATEWAY_HTTPS_PORT",
 }
-
-// adminTokenFile is where, in the data dir, the server writes the first admin token.
-const adminTokenFile = "admin.token"
 
 func newServerCmd() *cobra.Command {
 	var cfg serverConfig
@@ -368,189 +361,4 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// newHTTPServer serves h; errLevel is the level of the server's own errors (handshakes,
-// malformed requests): the gateway faces the internet, where they are routine.
-func newHTTPServer(h http.Handler, log *slog.Logger, errLevel slog.Level) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // a request body may not trickle in forever
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), errLevel),
-	}
-}
-
-func closeListeners(ls []listener) {
-	for _, ln := range ls {
-		_ = ln.Close()
-	}
-}
-
-// servePprof serves Go's profiler on a separate listener, for performance work only:
-// set GANTRY_PPROF_ADDR (e.g. 127.0.0.1:6060). Never expose it.
-func servePprof(addr string, log *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Warn("profiler listening", "addr", addr)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if err := srv.ListenAndServe(); err != nil {
-		log.Error("profiler", "err", err)
-	}
-}
-
-// setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
-// with authentication on, it makes the admin token and writes it to the data dir.
-// The configured identity source (nil without --oidc-issuer) is also the gateway's default.
-func setUpAuth(ctx context.Context, cfg serverConfig, st *bolt.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
-	var idpConfig *auth.OIDCConfig
-	if cfg.oidcIssuer != "" {
-		idpConfig = &auth.OIDCConfig{
-			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
-			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, UsernamePrefix: cfg.oidcUserPrefix, Log: log,
-		}
-	} else if cfg.oidcAudience != "" {
-		return nil, nil, errors.New("--oidc-audience needs --oidc-issuer")
-	}
-	switch cfg.auth {
-	case "none":
-		log.Warn("AUTHENTICATION IS OFF (--auth=none): anyone who reaches this server is an admin of it")
-		return nil, idpConfig, nil
-	case "token":
-	default:
-		return nil, nil, fmt.Errorf("--auth %q: must be token or none", cfg.auth)
-	}
-	var idp *auth.OIDC
-	if idpConfig != nil {
-		var err error
-		if idp, err = auth.NewOIDC(*idpConfig); err != nil {
-			return nil, nil, fmt.Errorf("--oidc-issuer: %w", err)
-		}
-		if err := idp.Discover(ctx); err != nil {
-			log.Warn("the OIDC identity source cannot be reached yet; its tokens get 503 until it can", "issuer", cfg.oidcIssuer, "err", err)
-		}
-		log.Info("OIDC tokens accepted", "issuer", cfg.oidcIssuer, "audience", cfg.oidcAudience)
-	}
-	path, made, err := bootstrapAdminToken(ctx, st, cfg.dataDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if made {
-		log.Warn("first start: an admin API token was made; keep it secret", "file", path)
-	} else {
-		log.Info("authentication on", "admin_token_file", path)
-	}
-	return auth.NewAuthenticator(st, idp), idpConfig, nil
-}
-
-// bootstrapAdminToken makes the first admin token once per data dir: the token is written to
-// <data-dir>/admin.token (mode 0600) before its hash is stored, so a crash in between leaves
-// no token that nobody holds.
-func bootstrapAdminToken(ctx context.Context, st *bolt.DB, dataDir string) (path string, made bool, err error) {
-	path = filepath.Join(dataDir, adminTokenFile)
-	done, err := st.Bootstrapped(ctx)
-	if err != nil || done {
-		return path, false, err
-	}
-	id := st.NewID()
-	secret, hash := auth.NewSecret(id)
-	if err := writeSecretFile(path, secret+"\n"); err != nil {
-		return path, false, fmt.Errorf("write the admin token: %w", err)
-	}
-	err = st.BootstrapToken(ctx, store.Token{ID: id, Name: "first admin token", User: "admin", Role: auth.RoleAdmin, Hash: hash, CreatedBy: "gantry server"})
-	return path, err == nil, err
-}
-
-// writeSecretFile replaces path with content, readable by its owner only, atomically.
-func writeSecretFile(path, content string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin.token-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	_, err = tmp.WriteString(content) // CreateTemp made it 0600
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// openLog opens a JSON-lines log: the file named by flag, def when it is "", stderr for "-".
-func openLog(flag, def string) (*slog.Logger, func(), error) {
-	if flag == "-" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), func() {}, nil
-	}
-	path := flag
-	if path == "" {
-		path = def
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, nil, err
-	}
-	return slog.New(slog.NewJSONHandler(f, nil)), func() { _ = f.Close() }, nil
-}
-
-// listener is a listener and whether it serves TLS.
-type listener struct {
-	net.Listener
-	tls bool
-}
-
-// listen opens --addr, with TLS when a certificate is given, and --http-addr if set.
-func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
-	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
-		return nil, errors.New("--tls-cert and --tls-key go together")
-	}
-	if cfg.tlsCert == "" && cfg.httpAddr != "" {
-		return nil, errors.New("--http-addr is plain HTTP beside TLS: give --tls-cert and --tls-key too, or use --addr")
-	}
-	var certs *certfile.Reloader
-	if cfg.tlsCert != "" {
-		var err error
-		if certs, err = certfile.New(cfg.tlsCert, cfg.tlsKey, log); err != nil {
-			return nil, err
-		}
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
-	if certs == nil {
-		warnIfExposed(log, ln.Addr(), cfg.auth)
-		return []listener{{Listener: ln}}, nil
-	}
-	out := []listener{{Listener: tls.NewListener(ln, certs.TLSConfig()), tls: true}}
-	if cfg.httpAddr != "" {
-		plain, err := net.Listen("tcp", cfg.httpAddr)
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
-		}
-		warnIfExposed(log, plain.Addr(), cfg.auth)
-		out = append(out, listener{Listener: plain})
-	}
-	return out, nil
-}
-
-// warnIfExposed warns when a plain-HTTP listener of the management API is reachable from
-// other machines: tokens would cross the network in clear, or, with --auth=none, anyone
-// there is an admin.
-func warnIfExposed(log *slog.Logger, addr net.Addr, authMode string) {
-	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		if authMode == "none" {
-			log.Warn("AUTHENTICATION IS OFF on a listener other machines can reach: anyone there is an admin", "addr", addr.String())
-			return
-		}
-		log.Warn("plain HTTP on a listener other machines can reach: API tokens cross the network in clear; use --tls-cert", "addr", addr.String())
-	}
 }

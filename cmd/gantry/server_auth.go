@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/handlers"
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
+)
+
+// adminTokenFile is where, in the data dir, the server writes the first admin token.
+const adminTokenFile = "admin.token"
+
+// setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
+// with authentication on, it makes the admin token and writes it to the data dir.
+// The configured identity source (nil without --oidc-issuer) is also the gateway's default.
+func setUpAuth(ctx context.Context, cfg serverConfig, st *bolt.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
+	var idpConfig *auth.OIDCConfig
+	if cfg.oidcIssuer != "" {
+		idpConfig = &auth.OIDCConfig{
+			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
+			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, UsernamePrefix: cfg.oidcUserPrefix, Log: log,
+		}
+	} else if cfg.oidcAudience != "" {
+		return nil, nil, errors.New("--oidc-audience needs --oidc-issuer")
+	}
+	switch cfg.auth {
+	case "none":
+		log.Warn("AUTHENTICATION IS OFF (--auth=none): anyone who reaches this server is an admin of it")
+		return nil, idpConfig, nil
+	case "token":
+	default:
+		return nil, nil, fmt.Errorf("--auth %q: must be token or none", cfg.auth)
+	}
+	var idp *auth.OIDC
+	if idpConfig != nil {
+		var err error
+		if idp, err = auth.NewOIDC(*idpConfig); err != nil {
+			return nil, nil, fmt.Errorf("--oidc-issuer: %w", err)
+		}
+		if err := idp.Discover(ctx); err != nil {
+			log.Warn("the OIDC identity source cannot be reached yet; its tokens get 503 until it can", "issuer", cfg.oidcIssuer, "err", err)
+		}
+		log.Info("OIDC tokens accepted", "issuer", cfg.oidcIssuer, "audience", cfg.oidcAudience)
+	}
+	path, made, err := bootstrapAdminToken(ctx, st, cfg.dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if made {
+		log.Warn("first start: an admin API token was made; keep it secret", "file", path)
+	} else {
+		log.Info("authentication on", "admin_token_file", path)
+	}
+	return auth.NewAuthenticator(st, idp), idpConfig, nil
+}
+
+// bootstrapAdminToken makes the first admin token once per data dir: the token is written to
+// <data-dir>/admin.token (mode 0600) before its hash is stored, so a crash in between leaves
+// no token that nobody holds.
+func bootstrapAdminToken(ctx context.Context, st *bolt.DB, dataDir string) (path string, made bool, err error) {
+	path = filepath.Join(dataDir, adminTokenFile)
+	done, err := st.Bootstrapped(ctx)
+	if err != nil || done {
+		return path, false, err
+	}
+	id := st.NewID()
+	secret, hash := auth.NewSecret(id)
+	if err := writeSecretFile(path, secret+"\n"); err != nil {
+		return path, false, fmt.Errorf("write the admin token: %w", err)
+	}
+	err = st.BootstrapToken(ctx, store.Token{ID: id, Name: "first admin token", User: "admin", Role: auth.RoleAdmin, Hash: hash, CreatedBy: "gantry server"})
+	return path, err == nil, err
+}
+
+// writeSecretFile replaces path with content, readable by its owner only, atomically.
+func writeSecretFile(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin.token-*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	_, err = tmp.WriteString(content) // CreateTemp made it 0600
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
