@@ -14,7 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// runnerOwner names an external runner's leases, apart from Gantry's own workers ("gantry:").
+// runnerOwner names an external runner's leases, apart from Gantry's own workers ("gantry@").
 func runnerOwner(name string) string { return "runner:" + name }
 
 // LeaseTasks leases queued async calls to an external runner.

@@ -62,15 +62,19 @@ func TestAnUnadmittedCallOfAnAuthRouteNeverRuns(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a call of an open route runs without admission", func(t *testing.T) {
+	t.Run("a call of an open route that nobody admitted is refused as its caller's bug, and runs once admitted", func(t *testing.T) {
 		e := newEnv(t)
 		e.route("/open", nil)
 		c, err := e.svc.Resolve(t.Context(), Request{App: "shop", Path: "/open", Method: "GET"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if resp, err := e.svc.Run(t.Context(), c); !errors.Is(err, ErrNotAdmitted) || resp != nil || len(e.fr.ran()) != 0 || len(e.executions()) != 0 {
+			t.Fatalf("Run: %v, %d calls, %d executions; want ErrNotAdmitted and nothing run or stored", err, len(e.fr.ran()), len(e.executions()))
+		}
+		c.Admit(nil)
 		if _, err := e.svc.Run(t.Context(), c); err != nil || len(e.fr.ran()) != 1 {
-			t.Fatalf("Run: %v, %d calls", err, len(e.fr.ran()))
+			t.Fatalf("Run once admitted: %v, %d calls", err, len(e.fr.ran()))
 		}
 	})
 	t.Run("a call Resolve did not make is refused, admitted or not", func(t *testing.T) {

@@ -13,6 +13,11 @@ import (
 // ErrNotResolved: Run was given a Call that Resolve did not make (a bug in its caller: 500).
 var ErrNotResolved = errors.New("invoke: the call was not resolved (Resolve makes calls)")
 
+// ErrNotAdmitted: Run was given a call of an open route that its caller did not admit (a
+// bug in the caller, 500: admission is also what keeps Gantry's credentials from the
+// function). A route with auth token answers 401 instead.
+var ErrNotAdmitted = errors.New("invoke: the call was not admitted (its caller decides the route's auth first)")
+
 // Request is a call to the function that serves Path of App.
 type Request struct {
 	App  string
@@ -36,8 +41,7 @@ type Request struct {
 
 // Call is a request resolved to its function: the route and the app it runs, and what its
 // caller decided about it. Only Resolve (or Prepare) makes a Call that Run takes, and Run
-// refuses a call of a route with auth token unless its caller admitted it (Admit): a call
-// nobody checked never runs.
+// refuses a call unless its caller admitted it (Admit): a call nobody checked never runs.
 type Call struct {
 	req      Request
 	target   store.Target // the route, the params bound, the app as it was resolved
@@ -58,7 +62,7 @@ func (c *Call) Route() store.Route { return c.target.Route }
 func (c *Call) Header() http.Header { return c.header }
 
 // Admit marks the call admitted by its caller, who checked the route's auth: Run refuses a
-// call of a route with auth token without it. header, when not nil, is the request header
+// call without it. header, when not nil, is the request header
 // the function sees instead of the caller's (less the credentials Gantry consumed).
 func (c *Call) Admit(header http.Header) {
 	if header != nil {

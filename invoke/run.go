@@ -15,17 +15,20 @@ import (
 
 // Run runs a resolved call: a sync call at once (recording its execution and how it
 // ended), an async one later (stored durably first, answered as Accepted). How it runs is
-// the caller's Gantry-Invoke-Type header, else the route's type. A call of a route with
-// auth token that its caller did not admit is refused (401) before anything runs or is
-// stored.
+// the caller's Gantry-Invoke-Type header, else the route's type. A call its caller did not
+// admit is refused before anything runs or is stored: 401 for a route with auth token,
+// ErrNotAdmitted (a bug of the caller) otherwise.
 func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 	if c == nil || !c.resolved {
 		return nil, ErrNotResolved
 	}
 	tg := c.target
 	route := tg.Route
-	if route.Auth == store.AuthToken && !c.admitted { // fail closed: nobody checked the caller
+	switch { // fail closed: nobody checked the caller
+	case !c.admitted && route.Auth == store.AuthToken:
 		return nil, auth.Unauthenticated("this route takes only callers with a token")
+	case !c.admitted:
+		return nil, ErrNotAdmitted
 	}
 	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil { // the app may have changed hands
 		return nil, err

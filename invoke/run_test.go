@@ -199,6 +199,7 @@ func TestTheFunctionSeesThePathAsTheClientEscapedIt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			c.Admit(nil)
 			resp, err := e.svc.Run(t.Context(), c)
 			if err != nil {
 				t.Fatal(err)

@@ -28,8 +28,12 @@ type WorkerOptions struct {
 }
 
 // ownerPrefix names the leases of Gantry's own workers (external runners use others):
-// "gantry:<node>:<run>:<worker>".
-const ownerPrefix = "gantry:"
+// "gantry@<node>:<run>:<worker>".
+const ownerPrefix = "gantry@"
+
+// legacyOwnerPrefix named them before nodes did ("gantry:<run>:<worker>"), when one
+// server owned a data dir: such a lease is this node's previous run's.
+const legacyOwnerPrefix = "gantry:"
 
 // leaseFor is how long a worker's lease lasts: longer than any call may take. A worker
 // that dies with the whole server gives its leases back at the next start (ReleaseLeases).
@@ -64,10 +68,12 @@ func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worker
 	s.mu.Lock()
 	s.workers = w.run
 	s.mu.Unlock()
-	if n, err := s.store.ReleaseLeases(ctx, s.leases, w.run); err != nil {
-		return nil, fmt.Errorf("take back the leases of a previous run: %w", err)
-	} else if n > 0 {
-		opts.Log.Info("async calls of a previous run back in the queue", "count", n)
+	for _, prefix := range []string{s.leases, legacyOwnerPrefix} {
+		if n, err := s.store.ReleaseLeases(ctx, prefix, w.run); err != nil {
+			return nil, fmt.Errorf("take back the leases of a previous run: %w", err)
+		} else if n > 0 {
+			opts.Log.Info("async calls of a previous run back in the queue", "count", n)
+		}
 	}
 	for i := range opts.Count {
 		w.wg.Add(1)

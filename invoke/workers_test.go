@@ -103,6 +103,14 @@ func TestWorkerShutdown(t *testing.T) {
 		if _, err := e.db.LeaseTasks(t.Context(), 1, ownerPrefix+"node-b:running:0", leaseFor); err != nil {
 			t.Fatal(err)
 		}
+		// A lease of a version before nodes named them: one server had the data dir.
+		legacy, err := e.call("POST", "/fn", http.Header{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.LeaseTasks(t.Context(), 1, legacyOwnerPrefix+"01JDQ8Z4M3ZK2V5S9X7QY4T6WB:0", leaseFor); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := e.call("POST", "/fn", http.Header{}, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -112,9 +120,9 @@ func TestWorkerShutdown(t *testing.T) {
 		if _, err := e.svc.StartWorkers(t.Context(), WorkerOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		tasks, err := e.db.LeaseTasks(t.Context(), 3, "test", time.Minute)
-		if err != nil || len(tasks) != 1 || tasks[0].ID != ours.CallID {
-			t.Fatalf("available after the start: %+v %v, want the previous run's call only", tasks, err)
+		tasks, err := e.db.LeaseTasks(t.Context(), 4, "test", time.Minute)
+		if err != nil || len(tasks) != 2 || tasks[0].ID != ours.CallID || tasks[1].ID != legacy.CallID {
+			t.Fatalf("available after the start: %+v %v, want the previous runs' calls only", tasks, err)
 		}
 	})
 

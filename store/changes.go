@@ -39,6 +39,6 @@ type Change struct {
 //     fn must return quickly and must not write to the store.
 type Changes interface {
 	// Subscribe calls fn with every change committed after it returns, until the returned
-	// function is called.
+	// function returns (it waits for a delivery in progress). fn must not unsubscribe itself.
 	Subscribe(fn func(Change)) (unsubscribe func())
 }

@@ -34,7 +34,9 @@ func NewIndex(src IndexSource) *Index {
 	return &Index{src: src, trees: map[string]*routeTree{}}
 }
 
-// Load reads every app and route again and replaces what the index held.
+// Load reads every app and route again and replaces what the index held. Load and Apply
+// are called by one follower of the feed at a time (the backend's), never concurrently: a
+// Load that raced an Apply could put back what the Apply had just replaced.
 func (ix *Index) Load(ctx context.Context) error {
 	trees := map[string]*routeTree{}
 	page := Page{Limit: MaxPageSize}
@@ -109,14 +111,26 @@ func (ix *Index) applyApp(ctx context.Context, name string) error {
 		return err
 	}
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	if t := ix.trees[name]; t != nil && t.appID == a.ID {
 		t.config, t.owner, t.appVersion = maps.Clone(a.Config), a.Owner, a.UpdatedAt
+		ix.mu.Unlock()
 		return nil
 	}
-	// A new app (or a new one of an old name): it has no routes yet; a route created
-	// meanwhile arrives as a change of its own.
-	ix.trees[name] = &routeTree{config: maps.Clone(a.Config), owner: a.Owner, appID: a.ID, appVersion: a.UpdatedAt}
+	ix.mu.Unlock()
+	// An app the index does not hold (new, a new one of an old name, or one whose changes
+	// came late or out of order): read it whole, routes included.
+	return ix.reloadApp(ctx, a)
+}
+
+// reloadApp reads app a with all its routes, outside the lock, and puts it in the index.
+func (ix *Index) reloadApp(ctx context.Context, a App) error {
+	t, err := ix.readApp(ctx, a)
+	if err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	ix.trees[a.Name] = t
+	ix.mu.Unlock()
 	return nil
 }
 
@@ -132,7 +146,14 @@ func (ix *Index) applyRoute(ctx context.Context, app, path string) error {
 	case t == nil && gone:
 	case t == nil: // the route's app is not indexed yet: read it whole
 		ix.mu.Unlock()
-		return ix.applyApp(ctx, app)
+		a, err := ix.src.GetApp(ctx, app)
+		if errors.Is(err, ErrNotFound) {
+			return nil // deleted since: its change follows
+		}
+		if err != nil {
+			return err
+		}
+		return ix.reloadApp(ctx, a)
 	case gone:
 		t.remove(path)
 	default:

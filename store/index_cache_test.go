@@ -175,6 +175,42 @@ func TestIndexFollowsChangesAndRecoversFromMissedOnesOnReset(t *testing.T) {
 			t.Fatalf("AppID(wiki) = %q, %v", id, err)
 		}
 	})
+	t.Run("changes out of order leave every route of the app in the index", func(t *testing.T) {
+		src.putApp(App{ID: "A4", Name: "docs", Owner: "eve"})
+		src.putRoute(route("docs", "/x"))
+		src.putRoute(route("docs", "/y"))
+		// The second route's change comes first, then the app's, then the first route's.
+		for _, c := range []Change{{Kind: ChangeRoute, App: "docs", Path: "/y"}, {Kind: ChangeApp, App: "docs"}, {Kind: ChangeRoute, App: "docs", Path: "/x"}} {
+			if err := ix.Apply(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []string{"/x", "/y"} {
+			if _, _, err := ix.MatchRoute("docs", p); err != nil {
+				t.Errorf("route %s: %v", p, err)
+			}
+		}
+	})
+	t.Run("an app made again under its name, its route's change first, keeps the route", func(t *testing.T) {
+		src.deleteRoute("docs", "/x")
+		src.deleteRoute("docs", "/y")
+		src.putApp(App{ID: "A5", Name: "docs", Owner: "fay"}) // deleted and made again
+		src.putRoute(route("docs", "/z"))
+		for _, c := range []Change{{Kind: ChangeRoute, App: "docs", Path: "/z"}, {Kind: ChangeApp, App: "docs"}} {
+			if err := ix.Apply(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := ix.MatchRoute("docs", "/z"); err != nil {
+			t.Errorf("route /z: %v", err)
+		}
+		if _, _, err := ix.MatchRoute("docs", "/x"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the old app's route /x: %v, want ErrNotFound", err)
+		}
+		if owner, _ := ix.AppOwner("docs"); owner != "fay" {
+			t.Errorf("owner %q, want fay", owner)
+		}
+	})
 	t.Run("a failed read is returned so that the caller reloads", func(t *testing.T) {
 		src.fail = errors.New("database unreachable")
 		defer func() { src.fail = nil }()

@@ -114,7 +114,8 @@ type Executions interface {
 //     expires (or ReleaseLeases releases it), whatever the number of consumers and nodes.
 //   - At least once: a task whose worker died goes back to the queue when its lease
 //     expires, with no one having to notice; its next lease counts another attempt.
-//   - Only the lease holder may complete or retry a task: ErrConflict otherwise.
+//   - Only the lease holder may complete or retry a task: ErrConflict when the lease is
+//     another's or expired, ErrNotFound when the task is gone (finished or cancelled).
 type Queue interface {
 	// EnqueueTask stores an accepted async call and its QUEUED execution in one write.
 	EnqueueTask(ctx context.Context, t Task, ex Execution) error

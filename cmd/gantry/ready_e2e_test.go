@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReadyFileNamesTheListenersWhileTheServerRuns: --ready-file exists while the server runs,
@@ -85,5 +88,30 @@ func TestReadyFileNamesTheListenersWhileTheServerRuns(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dataDir, ".ready.json-*")); len(left) != 0 {
 		t.Fatalf("temporary files of the ready file left: %v", left)
+	}
+}
+
+// TestUnwritableReadyFileStopsTheServer: a server that cannot say it is ready stops (as on
+// a signal: it drains and closes the store) and exits non-zero, saying why, rather than
+// serve without its ready file.
+func TestUnwritableReadyFileStopsTheServer(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	start := time.Now()
+	out, err := gantryCmd(ctx, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--gateway-addr", "", "--gateway-tls-addr", "",
+		"--ready-file", filepath.Join(dir, "no-such-dir", "ready.json")).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("got %v, want a non-zero exit; output %s", err, out)
+	}
+	if elapsed := time.Since(start); elapsed > 30*time.Second {
+		t.Fatalf("took %s to stop", elapsed)
+	}
+	for _, want := range []string{"ready", "shutting down", "stopped"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not say %q: %s", want, out)
+		}
 	}
 }

@@ -325,18 +325,20 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		go func() { served <- gwSrv.Serve(ln) }()
 		log.Info("gateway listening", "addr", ln.Addr().String(), "tls", ln.tls)
 	}
-	notReady, err := writeReadyFile(cfg, listeners, gwListeners, st.InstanceID(), log)
-	if err != nil {
-		return err
+	// A failure to serve (or to tell that it serves) stops the server as a signal does,
+	// draining what runs, and is returned at the end.
+	var failed error
+	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, st.InstanceID(), log); err != nil {
+		failed = err
+	} else {
+		defer notReady()
+		select {
+		case err := <-served:
+			failed = fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+		}
+		notReady() // no longer accepting: whoever waits on the file must not take this server for ready
 	}
-	defer notReady()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	notReady() // no longer accepting: whoever waits on the file must not take this server for ready
 	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
@@ -360,5 +362,5 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		log.Warn("async workers still settling", "err", err)
 	}
 	log.Info("stopped")
-	return nil
+	return failed
 }

@@ -86,7 +86,8 @@ type DB struct {
 
 	// index is the route index, a cache kept by this store's change feed: it serves the
 	// store.Resolver methods (resolver.go).
-	index *store.Index
+	index      *store.Index
+	indexStale bool // a reload of the index failed: the next change reloads it
 
 	// wmu serialises the writers that publish changes across their transaction and the
 	// delivery of the changes, so subscribers see commits in the order bbolt made them.
@@ -147,14 +148,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	// Subscribed first, the index is up to date before any other subscriber hears of a change.
-	s.Subscribe(func(c store.Change) {
-		if err := s.index.Apply(context.Background(), c); err != nil {
-			s.log.Error("route index update failed; reloading it", "err", err)
-			if err := s.index.Load(context.Background()); err != nil {
-				s.log.Error("route index reload failed", "err", err)
-			}
-		}
-	})
+	s.Subscribe(s.followIndex)
 	go s.writeExecutions()
 	pruneCtx, stop := context.WithCancel(context.Background())
 	s.stopPruner = stop
@@ -222,6 +216,26 @@ func (s *DB) migrate(ctx context.Context) error {
 		}
 		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, uint64(len(migrations))))
 	})
+}
+
+// followIndex applies a change to the route index. When that fails the index reloads
+// whole; while reloads fail too, every later change tries the reload again (the writers
+// deliver changes one at a time, under wmu, so indexStale needs no lock of its own).
+func (s *DB) followIndex(c store.Change) {
+	ctx := context.Background()
+	if !s.indexStale {
+		err := s.index.Apply(ctx, c)
+		if err == nil {
+			return
+		}
+		s.log.Error("route index update failed; reloading it", "err", err)
+	}
+	if err := s.index.Load(ctx); err != nil {
+		s.indexStale = true
+		s.log.Error("route index reload failed; the next change tries again", "err", err)
+		return
+	}
+	s.indexStale = false
 }
 
 // update runs fn in a write transaction and, once it committed, delivers the changes fn

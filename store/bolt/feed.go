@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/gantry-dev/gantry/store"
@@ -11,10 +12,17 @@ import (
 // (DB.update, under wmu: in commit order, before the write returns). No change is ever
 // missed, so no ChangeReset is ever sent.
 type subscribers struct {
-	mu   sync.Mutex
+	// mu is held for reading while a change is delivered, so that unsubscribing waits for
+	// a delivery in progress: once it returns, fn is never called again. A subscriber must
+	// therefore not unsubscribe from inside its own fn.
+	mu   sync.RWMutex
 	next int
-	fns  map[int]func(store.Change)
-	list []func(store.Change) // fns in subscription order, rebuilt on every change of fns
+	subs []subscriber // in subscription order
+}
+
+type subscriber struct {
+	id int
+	fn func(store.Change)
 }
 
 // Subscribe calls fn with every change committed after it returns (see store.Changes).
@@ -25,38 +33,23 @@ func (s *DB) Subscribe(fn func(store.Change)) (unsubscribe func()) {
 func (b *subscribers) add(fn func(store.Change)) func() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fns == nil {
-		b.fns = map[int]func(store.Change){}
-	}
 	id := b.next
 	b.next++
-	b.fns[id] = fn
-	b.rebuild()
+	b.subs = append(b.subs, subscriber{id: id, fn: fn})
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			b.mu.Lock()
 			defer b.mu.Unlock()
-			delete(b.fns, id)
-			b.rebuild()
+			b.subs = slices.DeleteFunc(b.subs, func(s subscriber) bool { return s.id == id })
 		})
 	}
 }
 
-func (b *subscribers) rebuild() {
-	b.list = b.list[:0:0]
-	for id := range b.next {
-		if fn, ok := b.fns[id]; ok {
-			b.list = append(b.list, fn)
-		}
-	}
-}
-
 func (b *subscribers) publish(c store.Change) {
-	b.mu.Lock()
-	list := b.list
-	b.mu.Unlock()
-	for _, fn := range list {
-		fn(c)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, s := range b.subs {
+		s.fn(c)
 	}
 }

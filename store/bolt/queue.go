@@ -91,6 +91,14 @@ func updateExecution(tx *bolt.Tx, id string, fn func(*store.Execution)) error {
 	return putExecution(tx, ex, nil)
 }
 
+// dropTask removes a task and its queue entry k, in tx.
+func dropTask(tx *bolt.Tx, k []byte, id string) error {
+	if err := tx.Bucket(bucketTaskQueue).Delete(k); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketTasks).Delete([]byte(id))
+}
+
 // finishCancelled removes a task and ends its execution CANCELLED, in tx.
 func (s *DB) finishCancelled(tx *bolt.Tx, t store.Task) error {
 	if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
@@ -164,6 +172,15 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			}
 			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
 				if err := s.finishCancelled(tx, t); err != nil {
+					return err
+				}
+				continue
+			}
+			if ex, err := getExecutionTx(tx, id); err == nil && ex.Done() {
+				// Its execution ended already: a task left behind, which must not run again
+				// (nor, refused by the transition table, stop the queue behind it).
+				s.log.Error("task dropped from the queue: its execution is final", "id", id, "status", ex.Status)
+				if err := dropTask(tx, k, id); err != nil {
 					return err
 				}
 				continue
@@ -350,12 +367,18 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 			if err := saveTask(tx, old, t); err != nil {
 				return err
 			}
-			if err := updateExecution(tx, t.ID, func(ex *store.Execution) {
-				if ex.Status == store.StatusRunning {
-					ex.Status = store.StatusQueued
-				}
-			}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			ex, err := getExecutionTx(tx, t.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
 				return err
+			}
+			if ex.Status == store.StatusRunning {
+				ex.Status = store.StatusQueued
+				if err := putExecution(tx, ex, nil); err != nil {
+					return err
+				}
 			}
 		}
 		n = len(stale)

@@ -243,9 +243,9 @@ func (s *DB) commitExecutions(ids []string) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var refused []error
+	var refused map[string]error
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		refused = refused[:0]
+		refused = map[string]error{}
 		for _, p := range batch {
 			if p.first != "" {
 				from, err := storedStatus(tx, p.ex.ID)
@@ -253,7 +253,7 @@ func (s *DB) commitExecutions(ids []string) error {
 					return err
 				}
 				if !store.CanTransition(from, p.first) {
-					refused = append(refused, store.TransitionError(p.ex.ID, from, p.first))
+					refused[p.ex.ID] = store.TransitionError(p.ex.ID, from, p.first)
 					continue
 				}
 			}
@@ -276,8 +276,10 @@ func (s *DB) commitExecutions(ids []string) error {
 		case cur == nil:
 		case cur.seq == p.seq:
 			delete(r.pending, p.ex.ID)
-		case err == nil:
-			cur.first = "" // its first record was checked (or refused) against the stored one
+		case err == nil && refused[p.ex.ID] == nil:
+			// Recorded again meanwhile: its first record was checked against the stored one.
+			// (A refused one keeps its first, checked again at the next commit.)
+			cur.first = ""
 		}
 	}
 	r.mu.Unlock()

@@ -56,6 +56,8 @@ func TestPendingVisibleBeforeCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: on a failure this one frees the writer before Close waits for it.
+	t.Cleanup(func() { _ = block.Rollback() })
 	a := exec(s, "app", "/p", store.StatusRunning)
 	s.RecordExecution(a, nil)
 	b := exec(s, "app", "/q", store.StatusSuccess)
@@ -220,21 +222,25 @@ func TestRecordBlocksWhileTheQueueIsFull(t *testing.T) {
 			recorded.Add(1)
 		}
 	}()
-	// Wait for the recorder to stop taking records.
-	last, still := int64(-1), 0
-	for still < 5 {
-		time.Sleep(20 * time.Millisecond)
-		n := recorded.Load()
-		if n == total {
+	// Wait until the queue is full: from then on RecordExecution must block.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.rec.mu.Lock()
+		full := len(s.rec.dirty) >= execQueueSize
+		s.rec.mu.Unlock()
+		if full && recorded.Load() >= execQueueSize {
+			break
+		}
+		if recorded.Load() == total {
 			t.Fatalf("all %d records were taken while the writer was blocked", total)
 		}
-		if n == last {
-			still++
-		} else {
-			last, still = n, 0
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue never filled: %d records taken", recorded.Load())
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	if last > total-1 || last < execQueueSize {
+	time.Sleep(50 * time.Millisecond) // a recorder that did not block would take the rest meanwhile
+	if last := recorded.Load(); last > total-1 || last < execQueueSize {
 		t.Fatalf("blocked after %d records, want between %d and %d", last, execQueueSize, total-1)
 	}
 	if err := block.Rollback(); err != nil {
