@@ -31,8 +31,9 @@ type WorkerOptions struct {
 // "gantry@<node>:<run>:<worker>".
 const ownerPrefix = "gantry@"
 
-// legacyOwnerPrefix named them before nodes did ("gantry:<run>:<worker>"), when one
-// server owned a data dir: such a lease is this node's previous run's.
+// legacyOwnerPrefix named them before ("gantry:<run>:<worker>"), when one server owned a
+// data dir (the bbolt store): such a lease is this node's previous run's. A store shared by
+// several nodes (PostgreSQL) never held one.
 const legacyOwnerPrefix = "gantry:"
 
 // leaseFor is how long a worker's lease lasts: longer than any call may take. A worker

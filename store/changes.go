@@ -39,6 +39,7 @@ type Change struct {
 //     fn must return quickly and must not write to the store.
 type Changes interface {
 	// Subscribe calls fn with every change committed after it returns, until the returned
-	// function returns (it waits for a delivery in progress). fn must not unsubscribe itself.
+	// function returns (it waits for a delivery in progress). fn must not call Subscribe
+	// or any unsubscribe function.
 	Subscribe(fn func(Change)) (unsubscribe func())
 }

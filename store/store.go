@@ -115,7 +115,8 @@ type Executions interface {
 //   - At least once: a task whose worker died goes back to the queue when its lease
 //     expires, with no one having to notice; its next lease counts another attempt.
 //   - Only the lease holder may complete or retry a task: ErrConflict when the lease is
-//     another's or expired, ErrNotFound when the task is gone (finished or cancelled).
+//     another's or expired, ErrNotFound when the task is gone (finished, cancelled, or
+//     dropped because its execution was final or gone).
 type Queue interface {
 	// EnqueueTask stores an accepted async call and its QUEUED execution in one write.
 	EnqueueTask(ctx context.Context, t Task, ex Execution) error

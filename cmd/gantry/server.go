@@ -329,6 +329,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	// draining what runs, and is returned at the end.
 	var failed error
 	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, st.InstanceID(), log); err != nil {
+		log.Error("cannot tell that the server is ready; stopping", "err", err)
 		failed = err
 	} else {
 		defer notReady()

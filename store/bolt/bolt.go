@@ -219,15 +219,16 @@ func (s *DB) migrate(ctx context.Context) error {
 }
 
 // followIndex applies a change to the route index. When that fails the index reloads
-// whole; while reloads fail too, every later change tries the reload again (the writers
-// deliver changes one at a time, under wmu, so indexStale needs no lock of its own).
+// whole; while reloads fail, every later change is still applied and tries the reload
+// again (the writers deliver changes one at a time, under wmu, so indexStale needs no
+// lock of its own).
 func (s *DB) followIndex(c store.Change) {
 	ctx := context.Background()
-	if !s.indexStale {
-		err := s.index.Apply(ctx, c)
-		if err == nil {
-			return
-		}
+	err := s.index.Apply(ctx, c)
+	if err == nil && !s.indexStale {
+		return
+	}
+	if err != nil {
 		s.log.Error("route index update failed; reloading it", "err", err)
 	}
 	if err := s.index.Load(ctx); err != nil {

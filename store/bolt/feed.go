@@ -13,8 +13,8 @@ import (
 // missed, so no ChangeReset is ever sent.
 type subscribers struct {
 	// mu is held for reading while a change is delivered, so that unsubscribing waits for
-	// a delivery in progress: once it returns, fn is never called again. A subscriber must
-	// therefore not unsubscribe from inside its own fn.
+	// a delivery in progress: once it returns, fn is never called again. A subscriber's fn
+	// must therefore not call Subscribe or any unsubscribe function.
 	mu   sync.RWMutex
 	next int
 	subs []subscriber // in subscription order

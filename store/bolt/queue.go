@@ -170,17 +170,22 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				}
 				continue
 			}
-			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
-				if err := s.finishCancelled(tx, t); err != nil {
+			ex, err := getExecutionTx(tx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err != nil || ex.Done() {
+				// Its execution is gone (pruned) or ended already: a task left behind, which
+				// must not run again, nor stop the queue behind it (the transition table
+				// refuses to move a final execution).
+				s.log.Error("task dropped from the queue: its execution is final or gone", "id", id, "status", ex.Status)
+				if err := dropTask(tx, k, id); err != nil {
 					return err
 				}
 				continue
 			}
-			if ex, err := getExecutionTx(tx, id); err == nil && ex.Done() {
-				// Its execution ended already: a task left behind, which must not run again
-				// (nor, refused by the transition table, stop the queue behind it).
-				s.log.Error("task dropped from the queue: its execution is final", "id", id, "status", ex.Status)
-				if err := dropTask(tx, k, id); err != nil {
+			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
+				if err := s.finishCancelled(tx, t); err != nil {
 					return err
 				}
 				continue
@@ -191,9 +196,12 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			if err := saveTask(tx, k, t); err != nil {
 				return err
 			}
-			if err := updateExecution(tx, id, func(ex *store.Execution) {
-				ex.Status, ex.StartedAt, ex.Attempts = store.StatusRunning, now, t.Attempts
-			}); err != nil {
+			from := ex.Status
+			ex.Status, ex.StartedAt, ex.Attempts = store.StatusRunning, now, t.Attempts
+			if !store.CanTransition(from, ex.Status) {
+				return store.TransitionError(id, from, ex.Status)
+			}
+			if err := putExecution(tx, ex, nil); err != nil {
 				return err
 			}
 			leased = append(leased, t)

@@ -70,3 +70,51 @@ func TestQueueSurvivesTasksWhoseExecutionDisagrees(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueSurvivesLeftoverTasks: tasks whose execution is gone (pruned) or was cancelled
+// while its execution had already ended are dropped; the tasks behind them are leased.
+func TestQueueSurvivesLeftoverTasks(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	mustApp(t, s, "app")
+	gone, cancelled, next := enqueue(t, s, 0), enqueue(t, s, 0), enqueue(t, s, 0)
+	if err := s.db.Update(func(tx *bolt.Tx) error { // pruned behind the queue's back
+		return tx.Bucket(bucketExecutions).Delete([]byte(gone))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, err := s.LeaseTasks(ctx, 1, "w", time.Minute); err != nil || len(tasks) != 0 { // the first due: dropped
+		t.Fatalf("LeaseTasks: %v %v, want the pruned task dropped and nothing leased", ids(tasks), err)
+	}
+	// cancelled: a cancel asked for, and its execution ended elsewhere.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		tk, _, err := getTask(tx, cancelled)
+		if err != nil {
+			return err
+		}
+		tk.CancelRequested = true
+		return putJSON(tx.Bucket(bucketTasks), []byte(tk.ID), tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	setStatus(t, s, cancelled, store.StatusSuccess)
+	var leased []string
+	for range 3 {
+		tasks, err := s.LeaseTasks(ctx, 5, "w2", time.Minute)
+		if err != nil {
+			t.Fatalf("LeaseTasks: %v", err)
+		}
+		leased = append(leased, ids(tasks)...)
+	}
+	for _, id := range leased {
+		if id == gone {
+			t.Fatal("the task of a pruned execution was leased")
+		}
+	}
+	if ex, err := s.GetExecution(ctx, cancelled); err != nil || ex.Status != store.StatusSuccess {
+		t.Fatalf("the cancelled task's final execution: %+v %v, want it left SUCCESS", ex, err)
+	}
+	if ex, err := s.GetExecution(ctx, next); err != nil || ex.Status != store.StatusRunning {
+		t.Fatalf("the task behind: %+v %v, want RUNNING", ex, err)
+	}
+}

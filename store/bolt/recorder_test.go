@@ -210,6 +210,8 @@ func TestRecordBlocksWhileTheQueueIsFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: on a failure this one frees the writer before Close waits for it.
+	t.Cleanup(func() { _ = block.Rollback() })
 	// The writer holds at most one batch it took before it blocked, and the queue takes
 	// execQueueSize more: twice that and one are more than both.
 	const total = 2*execQueueSize + 1

@@ -154,17 +154,35 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard store.AppG
 }
 
 // checkShape refuses, in tx, a new route whose path has the shape of another route of the
-// app ("/x/:name" beside "/x/:id"): both would match the same requests.
+// app ("/x/:name" beside "/x/:id"): both would match the same requests. Paths of the same
+// shape agree up to their first placeholder's sigil, so only the keys that share that
+// much are read; a path without placeholders has no other path of its shape.
 func checkShape(tx *bolt.Tx, r store.Route) error {
+	lit, ok := shapePrefix(r.Path)
+	if !ok {
+		return nil
+	}
 	want := store.RouteShape(r.Path)
-	prefix := routePrefix(r.App)
+	prefix := append(routePrefix(r.App), lit...)
 	c := tx.Bucket(bucketRoutes).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if other := string(k[len(prefix):]); other != r.Path && store.RouteShape(other) == want {
+		other := string(k[len(prefix)-len(lit):])
+		if other != r.Path && store.RouteShape(other) == want {
 			return store.Errorf(store.ErrExists, "route %s conflicts with route %s of app %q: they match the same requests", r.Path, other, r.App)
 		}
 	}
 	return nil
+}
+
+// shapePrefix is path up to its first placeholder's sigil ("/x/:" of "/x/:id/y"), and
+// whether it has a placeholder at all.
+func shapePrefix(path string) (string, bool) {
+	for i := 1; i < len(path); i++ {
+		if (path[i] == ':' || path[i] == '*') && path[i-1] == '/' {
+			return path[:i+1], true
+		}
+	}
+	return "", false
 }
 
 func routeChanged(app, path string) []store.Change {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -28,6 +29,11 @@ func changeCases() []testCase {
 			name:   "a subscriber hears nothing after it unsubscribed",
 			covers: []string{"Subscribe"},
 			run:    testUnsubscribeStopsDelivery,
+		},
+		{
+			name:   "unsubscribing waits for a delivery in progress, after which the subscriber is never called",
+			covers: []string{"Subscribe"},
+			run:    testUnsubscribeWaitsForADelivery,
 		},
 		{
 			name:   "subscribers are called one change at a time under concurrent writes",
@@ -242,5 +248,48 @@ func testResolverReadsItsOwnWrites(t *testing.T, s store.Store) {
 	}
 	if _, err := s.AppOwner("a"); err == nil || len(s.AppsOwnedBy("ann")) != 0 {
 		t.Fatalf("the resolver still knows the app right after DeleteApp: %v", err)
+	}
+}
+
+func testUnsubscribeWaitsForADelivery(t *testing.T, s store.Store) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls, after atomic.Int32
+	var unsubscribed atomic.Bool
+	var once sync.Once
+	unsubscribe := s.Subscribe(func(store.Change) {
+		if unsubscribed.Load() {
+			after.Add(1)
+		}
+		calls.Add(1)
+		once.Do(func() {
+			close(entered)
+			<-release // a slow subscriber, in the middle of a delivery
+		})
+	})
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.CreateApp(context.Background(), store.App{Name: "a"})
+		wrote <- err
+	}()
+	<-entered
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		unsubscribe()
+		unsubscribed.Store(true)
+	}()
+	select {
+	case <-done:
+		t.Fatal("unsubscribe returned while its subscriber was still being called")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	mustApp(t, s, "b", "")
+	if after.Load() != 0 || calls.Load() != 1 {
+		t.Fatalf("%d calls, %d after unsubscribe returned; want 1 and 0", calls.Load(), after.Load())
 	}
 }

@@ -142,12 +142,13 @@ func testSameShapeRoutesConflict(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustApp(t, s, "app", "")
 	mustApp(t, s, "other", "")
-	for _, p := range []string{"/x/:id", "/f/*a"} {
+	// The last one shares "/m/:" with "/m/:a/n/:b" but not its shape: no conflict.
+	for _, p := range []string{"/x/:id", "/f/*a", "/:top", "/m/:a/n/:b", "/m/:q/o/:r"} {
 		if _, err := s.CreateRoute(ctx, store.Route{App: "app", Path: p, Image: "img"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, p := range []string{"/x/:name", "/f/*b"} {
+	for _, p := range []string{"/x/:name", "/f/*b", "/:other", "/m/:c/n/:d"} {
 		if _, err := s.CreateRoute(ctx, store.Route{App: "app", Path: p, Image: "img"}, nil); !errors.Is(err, store.ErrExists) {
 			t.Errorf("create %s beside a route of the same shape: got %v, want ErrExists", p, err)
 		}
