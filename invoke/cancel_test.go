@@ -131,31 +131,12 @@ func TestCancel(t *testing.T) {
 
 	t.Run("a running async call is stopped and ends CANCELLED", func(t *testing.T) {
 		e := newEnv(t)
-		e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
-		e.fr.started = make(chan *runner.Call, 1)
-		e.fr.blockUntilCancelled()
-		w, err := e.svc.StartWorkers(t.Context(), WorkerOptions{Count: 1, Poll: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			w.StopLeasing()
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			defer cancel()
-			if err := w.Wait(ctx); err != nil {
-				t.Error(err)
-			}
-		}()
-		resp, err := e.call("POST", "/fn", http.Header{}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := e.startedCall()
-		if _, err := e.svc.Cancel(t.Context(), resp.CallID); err != nil || c.ID != resp.CallID {
-			t.Fatalf("Cancel: %v (running %s)", err, c.ID)
+		id := e.runningAsyncCall()
+		if _, err := e.svc.Cancel(t.Context(), id); err != nil {
+			t.Fatalf("Cancel: %v", err)
 		}
 		eventually(t, 5*time.Second, "the cancelled async call ends CANCELLED", func() bool {
-			return e.execution(resp.CallID).Status == store.StatusCancelled
+			return e.execution(id).Status == store.StatusCancelled
 		})
 	})
 
@@ -163,32 +144,13 @@ func TestCancel(t *testing.T) {
 		e := newEnv(t)
 		stop := e.svc.FollowCancels(e.db)
 		defer stop()
-		e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
-		e.fr.started = make(chan *runner.Call, 1)
-		e.fr.blockUntilCancelled()
-		w, err := e.svc.StartWorkers(t.Context(), WorkerOptions{Count: 1, Poll: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			w.StopLeasing()
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			defer cancel()
-			if err := w.Wait(ctx); err != nil {
-				t.Error(err)
-			}
-		}()
-		resp, err := e.call("POST", "/fn", http.Header{}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.startedCall()
+		id := e.runningAsyncCall()
 		// Another node's Cancel: it reaches only the store, whose feed tells every node.
-		if _, err := e.db.CancelTask(t.Context(), resp.CallID); !errors.Is(err, store.ErrTaskRunning) {
+		if _, err := e.db.CancelTask(t.Context(), id); !errors.Is(err, store.ErrTaskRunning) {
 			t.Fatalf("CancelTask: %v, want ErrTaskRunning", err)
 		}
 		eventually(t, 5*time.Second, "the call cancelled elsewhere ends CANCELLED", func() bool {
-			return e.execution(resp.CallID).Status == store.StatusCancelled
+			return e.execution(id).Status == store.StatusCancelled
 		})
 	})
 
@@ -221,4 +183,35 @@ func TestCancel(t *testing.T) {
 			t.Fatalf("Cancel: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// runningAsyncCall accepts an async call of a new route /fn whose function runs until it
+// is cancelled, starts one worker (stopped when the test ends), and returns the call's ID
+// once the worker runs it.
+func (e *env) runningAsyncCall() string {
+	t := e.t
+	t.Helper()
+	e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
+	e.fr.started = make(chan *runner.Call, 1)
+	e.fr.blockUntilCancelled()
+	w, err := e.svc.StartWorkers(t.Context(), WorkerOptions{Count: 1, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.StopLeasing()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.Wait(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	resp, err := e.call("POST", "/fn", http.Header{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.startedCall(); c.ID != resp.CallID {
+		t.Fatalf("running %s, want the call %s", c.ID, resp.CallID)
+	}
+	return resp.CallID
 }
