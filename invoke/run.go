@@ -3,7 +3,6 @@ package invoke
 import (
 	"context"
 	"errors"
-	"maps"
 	"net/http"
 	neturl "net/url"
 	"time"
@@ -113,14 +112,19 @@ func runnerCall(t store.Task, now time.Time) *runner.Call {
 	}
 }
 
+// typeEnv is the last layer of a function's environment: its route's type. The maps are
+// shared by every call and never written.
+var typeEnv = map[string]map[string]string{
+	store.TypeSync:  {"FN_TYPE": store.TypeSync},
+	store.TypeAsync: {"FN_TYPE": store.TypeAsync},
+}
+
 // function is what the runner makes a route's containers from: the route's image and
 // limits, and its environment, the app's config overridden by the route's, with the
-// route's type (the runner adds the other FN_ variables).
+// route's type (the runner adds the other FN_ variables). The layers are not merged here:
+// a call to a hot container never needs them merged.
 func function(rt store.Route, appConfig map[string]string, appVersion time.Time) runner.Function {
-	env := make(map[string]string, len(appConfig)+len(rt.Config)+1)
-	maps.Copy(env, appConfig)
-	maps.Copy(env, rt.Config)
-	env["FN_TYPE"] = rt.Type
+	env := []map[string]string{appConfig, rt.Config, typeEnv[rt.Type]}
 	return runner.Function{
 		App: rt.App, Path: rt.Path, Image: rt.Image, Format: rt.Format, MemoryMiB: rt.MemoryMiB, CPUs: rt.CPUs,
 		Timeout:        time.Duration(rt.Timeout) * time.Second,

@@ -127,7 +127,7 @@ func TestTheRunnerGetsTheFunctionOfTheRoute(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("function %+v, want %+v", got, want)
 	}
-	if env := map[string]string{"A": "app", "B": "route", "C": "route", "FN_TYPE": store.TypeSync}; !maps.Equal(c.Function.Env, env) {
+	if env := map[string]string{"A": "app", "B": "route", "C": "route", "FN_TYPE": store.TypeSync}; !maps.Equal(c.Function.Config(), env) {
 		t.Errorf("env %v, want the app's config under the route's, and FN_TYPE: %v", c.Function.Env, env)
 	}
 	if c.Method != "PUT" || c.URL != "/users/42" || string(c.Body) != "body" || c.Params["id"] != "42" || c.ID == "" {

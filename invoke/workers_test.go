@@ -37,7 +37,7 @@ func TestWorkersRunAcceptedCalls(t *testing.T) {
 		t.Fatalf("execution %+v, want the output of one attempt", ex)
 	}
 	c := e.fr.ran()[0]
-	if string(c.Body) != "in" || http.Header(c.Header).Get("X-Mine") != "1" || c.Function.Env["FN_TYPE"] != store.TypeAsync {
+	if string(c.Body) != "in" || http.Header(c.Header).Get("X-Mine") != "1" || c.Function.Config()["FN_TYPE"] != store.TypeAsync {
 		t.Fatalf("the worker ran %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -46,12 +47,27 @@ type Function struct {
 	MaxConcurrency int
 	// Network is NetworkBridge, NetworkNone or a network registered in Options.Networks.
 	Network string
-	// Env is the function's configuration, as its containers see it; the runner adds the
-	// FN_ variables of the function contract (and PORT), which win over it.
-	Env map[string]string
+	// Env is the function's configuration, as its containers see it, in layers (the
+	// app's config, the route's, ...): a later layer's value wins. The layers are only
+	// read, and merged only when a container starts, never for a call to a hot one. The
+	// runner adds the FN_ variables of the function contract (and PORT), which win over it.
+	Env []map[string]string
 	// RouteVersion and AppVersion are when the function's route and its app's
 	// configuration last changed: hot containers started with older ones are not reused.
 	RouteVersion, AppVersion time.Time
+}
+
+// Config is the function's configuration: its Env layers merged.
+func (f *Function) Config() map[string]string {
+	n := 0
+	for _, l := range f.Env {
+		n += len(l)
+	}
+	env := make(map[string]string, n+5) // and the FN_ variables functionEnv adds
+	for _, l := range f.Env {
+		maps.Copy(env, l)
+	}
+	return env
 }
 
 // name is how logs and pools name a function: "app/path" without the double slash.

@@ -49,7 +49,7 @@ func TestColdCalls(t *testing.T) {
 				t.Fatalf("got %v with log %q, want a bad exit with the panic in the log", err, res.Log)
 			}
 		}},
-		{name: "environment", body: `{"env":true,"env_keys":["GREETING"]}`, route: func(r *Function) { r.Env = map[string]string{"GREETING": "hi"} }, check: func(t *testing.T, res *Result, err error) {
+		{name: "environment", body: `{"env":true,"env_keys":["GREETING"]}`, route: func(r *Function) { r.Env = []map[string]string{{"GREETING": "hi"}} }, check: func(t *testing.T, res *Result, err error) {
 			var env map[string]string
 			if err != nil || json.Unmarshal(res.Body, &env) != nil {
 				t.Fatalf("env call: %v %q", err, res.Body)

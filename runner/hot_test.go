@@ -240,7 +240,7 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 	}
 	v2 := rt
 	v2.RouteVersion = rt.RouteVersion.Add(time.Second)
-	v2.Env = map[string]string{"V": "2"}
+	v2.Env = []map[string]string{{"V": "2"}}
 	res, err := r.Run(context.Background(), testCall(v2, `{"env":true,"env_keys":["V"]}`))
 	if err != nil || !strings.Contains(string(res.Body), `"V":"2"`) {
 		t.Fatalf("call on the new version: %q %v", res.Body, err)
@@ -259,7 +259,7 @@ func TestAppChangeGetsNewContainers(t *testing.T) {
 	callWith := func(config string, version time.Time) string {
 		t.Helper()
 		c := testCall(rt, `{"env":true,"env_keys":["V"]}`)
-		c.Function.Env, c.Function.AppVersion = map[string]string{"V": config}, version
+		c.Function.Env, c.Function.AppVersion = []map[string]string{{"V": config}}, version
 		res, err := r.Run(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
@@ -384,7 +384,7 @@ func TestCloseEndsCallsInFlight(t *testing.T) {
 func TestHotIdleConnectionClosedByTheFunction(t *testing.T) {
 	t.Parallel()
 	r := newTestRunner(t, Options{})
-	rt := testRoute(FormatHTTP, func(r *Function) { r.Env = map[string]string{"TESTFN_IDLE_TIMEOUT_MS": "200"} })
+	rt := testRoute(FormatHTTP, func(r *Function) { r.Env = []map[string]string{{"TESTFN_IDLE_TIMEOUT_MS": "200"}} })
 	first, err := r.Run(context.Background(), testCall(rt, `{}`))
 	if err != nil {
 		t.Fatal(err)

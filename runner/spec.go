@@ -21,10 +21,7 @@ const functionUser = "65534:65534"
 // functionEnv is the environment every container of a function gets: its Env, then
 // Gantry's FN_ variables.
 func functionEnv(fn *Function) map[string]string {
-	env := maps.Clone(fn.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
+	env := fn.Config()
 	env["FN_APP_NAME"] = fn.App
 	env["FN_PATH"] = fn.Path
 	env["FN_FORMAT"] = fn.Format
