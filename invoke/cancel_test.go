@@ -32,20 +32,8 @@ func TestCancel(t *testing.T) {
 	t.Run("a call one of this server's workers leased but did not start never runs", func(t *testing.T) {
 		e := newEnv(t)
 		e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
-		w, err := e.svc.StartWorkers(t.Context(), WorkerOptions{Count: 0, MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := e.call("POST", "/fn", http.Header{}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		owner := w.run + "0"
-		tasks, err := e.db.LeaseTasks(t.Context(), 1, owner, leaseFor)
-		if err != nil || len(tasks) != 1 {
-			t.Fatal(tasks, err)
-		}
-		ex, err := e.svc.Cancel(t.Context(), resp.CallID)
+		l := e.leasedByAWorker(WorkerOptions{Count: 0, MaxAttempts: 1})
+		ex, err := e.svc.Cancel(t.Context(), l.task.ID)
 		if err != nil || ex.Status != store.StatusRunning {
 			t.Fatalf("Cancel: %+v %v, want the RUNNING execution and no error", ex, err)
 		}
@@ -56,11 +44,11 @@ func TestCancel(t *testing.T) {
 			}
 			return nil, ctx.Err()
 		}
-		w.runTask(tasks[0], owner)
+		l.w.runTask(l.task, l.owner)
 		if ran {
 			t.Fatal("the function ran after its call was cancelled")
 		}
-		if ex := e.execution(resp.CallID); ex.Status != store.StatusCancelled || ex.Reason != store.ReasonClientRequest {
+		if ex := e.execution(l.task.ID); ex.Status != store.StatusCancelled || ex.Reason != store.ReasonClientRequest {
 			t.Fatalf("execution %s %s, want CANCELLED client_request", ex.Status, ex.Reason)
 		}
 	})

@@ -215,3 +215,31 @@ func (e *env) startedCall() *runner.Call {
 		return nil
 	}
 }
+
+// leased is an accepted async call that one of the service's workers leased and has not
+// started.
+type leased struct {
+	w     *Workers
+	owner string
+	task  store.Task
+}
+
+// leasedByAWorker starts workers with opts, accepts a call of /fn (an async route the test
+// made), and leases it as the workers' first would.
+func (e *env) leasedByAWorker(opts WorkerOptions) leased {
+	t := e.t
+	t.Helper()
+	w, err := e.svc.StartWorkers(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.call("POST", "/fn", http.Header{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	owner := w.run + "0"
+	tasks, err := e.db.LeaseTasks(t.Context(), 1, owner, leaseFor)
+	if err != nil || len(tasks) != 1 {
+		t.Fatal(tasks, err)
+	}
+	return leased{w: w, owner: owner, task: tasks[0]}
+}

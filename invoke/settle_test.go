@@ -67,30 +67,18 @@ func TestSettle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.route("/fn", func(r *store.Route) { r.Type, r.MaxRetries = store.TypeAsync, tt.maxRetries })
-			w, err := e.svc.StartWorkers(t.Context(), WorkerOptions{MaxAttempts: 3, Backoff: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := e.call("POST", "/fn", http.Header{}, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			owner := w.run + "0"
-			tasks, err := e.db.LeaseTasks(t.Context(), 1, owner, leaseFor)
-			if err != nil || len(tasks) != 1 {
-				t.Fatal(tasks, err)
-			}
+			l := e.leasedByAWorker(WorkerOptions{MaxAttempts: 3, Backoff: time.Hour})
+			w, owner, task := l.w, l.owner, l.task
 			if tt.cancelled {
-				if _, err := e.db.CancelTask(t.Context(), resp.CallID); !errors.Is(err, store.ErrTaskRunning) {
+				if _, err := e.db.CancelTask(t.Context(), task.ID); !errors.Is(err, store.ErrTaskRunning) {
 					t.Fatal(err)
 				}
 			}
-			task := tasks[0]
 			task.Attempts = tt.attempts
 			started := time.Now()
 			w.settle(t.Context(), task, owner, started, &runner.Result{Header: http.Header{}, Body: []byte(tt.body), Ran: true}, tt.err)
 
-			ex := e.execution(resp.CallID)
+			ex := e.execution(task.ID)
 			stats, err := e.db.TaskStats(t.Context())
 			if err != nil {
 				t.Fatal(err)
