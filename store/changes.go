@@ -14,6 +14,9 @@ const (
 	// ChangeCancel: cancelling the call whose execution ID is Name was asked for while it
 	// was running (its task leased, see Queue.CancelTask). The node running it stops it.
 	ChangeCancel
+	// ChangeTask: an async call was accepted (its execution is Name): an idle worker on any
+	// node may lease it now rather than at its next poll.
+	ChangeTask
 )
 
 // Change names what changed, not its new value: a subscriber reads the current state,
@@ -29,8 +32,9 @@ type Change struct {
 // the gateway's table, the running calls of a node) follow to stay correct.
 //
 // Properties every backend keeps, checked by storetest:
-//   - Every committed write of an app, route or API, and every cancel of a running task,
-//     is delivered to every subscriber, on every node sharing the store.
+//   - Every committed write of an app, route or API, every accepted task, every cancel of
+//     a running task and every RequestCancel is delivered to every subscriber, on every
+//     node sharing the store.
 //   - On the node that made a write, the change is delivered before the write returns, so
 //     a caller reads its own writes through the caches (a route created can be called at
 //     once). Other nodes get it soon after; a node that may have missed changes gets a

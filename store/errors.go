@@ -16,6 +16,9 @@ var (
 	// ErrTaskRunning: the task is leased to a worker or an external runner; it cannot be
 	// cancelled in the queue (its running call must be stopped instead).
 	ErrTaskRunning = errors.New("task is running")
+	// ErrUnavailable: the store cannot be reached now (its database is down or restarting);
+	// the same request may succeed later. Nothing was written.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // ValidationError names the field of a domain object that is invalid.

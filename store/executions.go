@@ -44,7 +44,9 @@ type Execution struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Error    string `json:"error,omitempty"`
 	// Container is ContainerCold, ContainerHot or "" when no container ran.
-	Container       string    `json:"container,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Node is the node (see store.Node) that ran the call, or runs it; "" before one did.
+	Node            string    `json:"node,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	CompletedAt     time.Time `json:"completed_at,omitzero"`

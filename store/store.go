@@ -20,6 +20,7 @@ type Store interface {
 	Changes
 	IDSource
 	Node
+	Nodes
 	// Close stores every execution recorded so far and releases the store; a second Close
 	// does nothing and returns nil. After Close, RecordExecution drops its record (logged)
 	// without blocking and FlushExecutions fails.
@@ -101,6 +102,11 @@ type Executions interface {
 	// PruneExecutions keeps the newest keepPerRoute executions of each route and deletes
 	// the older final ones, with their logs; it returns how many it deleted.
 	PruneExecutions(ctx context.Context, keepPerRoute int) (int, error)
+	// RequestCancel asks the node that runs execution id to stop it: a ChangeCancel naming
+	// it reaches every subscriber on every node. ErrNotFound without the execution,
+	// ErrConflict when it is final. For calls not in the queue (sync calls); a task is
+	// cancelled with CancelTask.
+	RequestCancel(ctx context.Context, id string) error
 	// RecoverExecutions ends FAILED the sync executions a previous run of this node left
 	// RUNNING (it stopped during their call). Call it at start-up, before any call runs.
 	RecoverExecutions(ctx context.Context) (int, error)
@@ -108,12 +114,14 @@ type Executions interface {
 
 // Queue holds the accepted async calls (tasks) until a worker has run them. Properties:
 //   - Durable: EnqueueTask returns once the task and its QUEUED execution are stored.
-//   - Order: LeaseTasks hands out the lowest priority value first, FIFO within a priority,
-//     and only tasks available now (not in a retry delay).
+//   - Order: LeaseTasks hands out the lowest priority value first, then the earliest
+//     AvailableAt (FIFO within a priority), and only tasks available now (not in a retry
+//     delay, not leased). A task keeps its place in line when its lease ends or is released.
 //   - Exclusive leases: a task leased to one owner is handed to no other until its lease
 //     expires (or ReleaseLeases releases it), whatever the number of consumers and nodes.
 //   - At least once: a task whose worker died goes back to the queue when its lease
-//     expires, with no one having to notice; its next lease counts another attempt.
+//     expires, with no one having to notice; its next lease counts another attempt. A
+//     live holder keeps its leases with RenewLeases, so leases can be short.
 //   - Only the lease holder may complete or retry a task: ErrConflict when the lease is
 //     another's or expired, ErrNotFound when the task is gone (finished, cancelled, or
 //     dropped because its execution was final or gone).
@@ -123,6 +131,10 @@ type Queue interface {
 	// LeaseTasks leases up to n available tasks to owner for lease; their executions
 	// become RUNNING.
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
+	// RenewLeases extends to now+lease every lease in force whose owner starts with
+	// prefix (a node's heartbeat for its workers) and returns how many it extended. A
+	// lease that ended already is not renewed: its task may be another's by now.
+	RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error)
 	// CompleteTask ends a task owner leases, storing its final execution and log.
 	CompleteTask(ctx context.Context, id, owner string, ex Execution, log []byte) error
 	// RetryTask returns a task owner leases to the queue, available after delay; its
@@ -133,10 +145,10 @@ type Queue interface {
 	// returns its lease's owner with ErrTaskRunning. ErrNotFound without such a task.
 	CancelTask(ctx context.Context, id string) (owner string, err error)
 	TaskStats(ctx context.Context) (TaskStats, error)
-	// ReleaseLeases makes available now the tasks leased to owners whose name starts with
-	// prefix but not with keep: the workers of a previous run of this node (dead, since
-	// its worker prefix names the node, see Node), whose leases need not be waited out.
-	// Other nodes' leases, and external runners', stand.
+	// ReleaseLeases returns to the queue, in their place in line, the tasks leased to
+	// owners whose name starts with prefix but not with keep: the workers of a previous run
+	// of this node (dead, since its worker prefix names the node, see Node), whose leases
+	// need not be waited out. Other nodes' leases, and external runners', stand.
 	ReleaseLeases(ctx context.Context, prefix, keep string) (int, error)
 }
 
@@ -171,6 +183,16 @@ type APIs interface {
 // IDSource makes the IDs of new executions, tokens and apps (see IDs).
 type IDSource interface {
 	NewID() string
+}
+
+// Nodes are the live nodes sharing the store, as their heartbeats tell.
+type Nodes interface {
+	// Heartbeat records that a node is alive now (the store's clock sets Heartbeat), with
+	// its figures; the first heartbeat of a node ID also sets StartedAt, as does one with
+	// another Run (the node restarted).
+	Heartbeat(ctx context.Context, n NodeInfo) error
+	// ListNodes returns the nodes whose last heartbeat is after since, in ID order.
+	ListNodes(ctx context.Context, since time.Time) ([]NodeInfo, error)
 }
 
 // Node identifies the node (the server process's home) that opened the store. Gantry

@@ -21,7 +21,10 @@ type Task struct {
 	Priority    uint8               `json:"priority"` // 0 runs first
 	Attempts    int                 `json:"attempts"` // runs started so far
 	EnqueuedAt  time.Time           `json:"enqueued_at"`
-	AvailableAt time.Time           `json:"available_at"` // when it may be leased: accept, end of a retry delay, or lease expiry
+	// AvailableAt is the task's place in line, and when it may first be leased: when it was
+	// accepted, or the end of its retry delay. Leasing does not move it, so a task whose
+	// lease ends (its worker died) is back where it was, ahead of those accepted after it.
+	AvailableAt time.Time `json:"available_at"`
 	LeaseOwner  string              `json:"lease_owner,omitempty"`
 	LeaseUntil  time.Time           `json:"lease_until,omitzero"`
 	LastError   string              `json:"last_error,omitempty"`

@@ -51,6 +51,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketTokens) },
 	// 5: gateway APIs keyed by name.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketAPIs) },
+	// 6: nodes keyed by ID, with their last heartbeat.
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketNodes) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -300,6 +300,9 @@ func TestExecutionsPersistAcrossReopen(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].ID != closing.ID {
 		t.Fatalf("list after reopen: %+v %v", list, err)
 	}
+	// IDs of two opens sort by their millisecond (within one, by the random part): the same
+	// property as IDs made on two nodes.
+	time.Sleep(2 * time.Millisecond)
 	if next := s.NewID(); next <= closing.ID {
 		t.Fatalf("new ID %s sorts before an existing one %s", next, closing.ID)
 	}

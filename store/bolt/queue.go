@@ -19,9 +19,10 @@ var (
 	bucketTaskQueue = []byte("task_queue")
 )
 
-// queueKey orders the queue: priority, then the time the task becomes available, then ID
-// (FIFO within a priority). A leased task stays in the queue under its lease's expiry, so
-// a task whose worker died becomes available again with no one having to notice.
+// queueKey orders the queue: priority, then the time the task became available (its place
+// in line), then ID (FIFO within a priority). A leased task stays at its place, passed over
+// while its lease is in force, so a task whose worker died is available again, ahead of
+// those accepted after it, with no one having to notice.
 func queueKey(t store.Task) []byte {
 	k := make([]byte, 0, 9+len(t.ID))
 	k = append(k, t.Priority)
@@ -122,7 +123,7 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 	now := s.now()
 	t.EnqueuedAt, t.AvailableAt = now, now
 	ex.ID, ex.Status, ex.CreatedAt = t.ID, store.StatusQueued, now
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	if err := s.db.Batch(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
 			return err
 		}
@@ -130,7 +131,13 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 			return fmt.Errorf("queue task %s: %w", t.ID, err)
 		}
 		return putExecution(tx, ex, nil)
-	})
+	}); err != nil {
+		return err
+	}
+	// Outside wmu (accepts share commits): the order of these against other changes does
+	// not matter to anyone, a worker that wakes leases whatever is due.
+	s.subs.publish(store.Change{Kind: store.ChangeTask, Name: t.ID})
+	return nil
 }
 
 // LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
@@ -155,7 +162,12 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				k, _ = c.Seek([]byte{k[0] + 1})
 				continue
 			}
-			due = append(due, bytes.Clone(k))
+			// A leased task keeps its place in line: passed over while its lease is in force.
+			if t, found, err := getTask(tx, string(k[9:])); err != nil {
+				return err
+			} else if !found || !t.Leased(now) {
+				due = append(due, bytes.Clone(k))
+			}
 			k, _ = c.Next()
 		}
 		for _, k := range due {
@@ -164,7 +176,7 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			if err != nil {
 				return err
 			}
-			if !found || !bytes.Equal(k, queueKey(t)) || t.Leased(now) {
+			if !found || !bytes.Equal(k, queueKey(t)) {
 				if err := q.Delete(k); err != nil { // a stale queue entry
 					return err
 				}
@@ -192,8 +204,7 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			}
 			t.Attempts++
 			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
-			t.AvailableAt = t.LeaseUntil
-			if err := saveTask(tx, k, t); err != nil {
+			if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil { // same place in line
 				return err
 			}
 			from := ex.Status
@@ -344,53 +355,69 @@ func (s *DB) TaskStats(ctx context.Context) (store.TaskStats, error) {
 	return st, err
 }
 
-// ReleaseLeases returns to the queue, available now, the tasks leased to owners whose
-// name starts with prefix but not with keep: the workers of a previous run of this server,
-// dead since (one server owns a data dir), whose leases need not be waited out. Leases of
-// external runners (other prefixes) stand.
+// ReleaseLeases returns to the queue, in their place in line, the tasks leased to owners
+// whose name starts with prefix but not with keep: the workers of a previous run of this
+// server, dead since (one server owns a data dir), whose leases need not be waited out.
+// Leases of external runners (other prefixes) stand.
 func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n = 0
+	err := s.eachLease(ctx, prefix, keep, func(tx *bolt.Tx, t store.Task) error {
+		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
+		if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+			return err
+		}
+		n++
+		ex, err := getExecutionTx(tx, t.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil || ex.Status != store.StatusRunning {
+			return err
+		}
+		ex.Status = store.StatusQueued
+		return putExecution(tx, ex, nil)
+	})
+	return n, err
+}
+
+// RenewLeases extends to now+lease the leases in force of owners whose name starts with prefix.
+func (s *DB) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
+	n := 0
+	err := s.eachLease(ctx, prefix, "", func(tx *bolt.Tx, t store.Task) error {
+		t.LeaseUntil = s.now().Add(lease)
+		n++
+		return putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t)
+	})
+	return n, err
+}
+
+// eachLease calls fn, in one write transaction, with each task under a lease in force whose
+// owner starts with prefix (and not with keep, when set). Leasing never moves a task in
+// the queue, so fn may rewrite the task under its key.
+func (s *DB) eachLease(ctx context.Context, prefix, keep string, fn func(tx *bolt.Tx, t store.Task) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
 		now := s.now()
-		var stale []store.Task
+		var leased []store.Task
 		if err := tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
 			var t store.Task
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode task: %w", err)
 			}
-			if t.Leased(now) && strings.HasPrefix(t.LeaseOwner, prefix) && !strings.HasPrefix(t.LeaseOwner, keep) {
-				stale = append(stale, t)
+			if t.Leased(now) && strings.HasPrefix(t.LeaseOwner, prefix) && (keep == "" || !strings.HasPrefix(t.LeaseOwner, keep)) {
+				leased = append(leased, t)
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, t := range stale {
-			old := queueKey(t)
-			t.LeaseOwner, t.LeaseUntil, t.AvailableAt = "", time.Time{}, now
-			if err := saveTask(tx, old, t); err != nil {
+		for _, t := range leased {
+			if err := fn(tx, t); err != nil {
 				return err
-			}
-			ex, err := getExecutionTx(tx, t.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if ex.Status == store.StatusRunning {
-				ex.Status = store.StatusQueued
-				if err := putExecution(tx, ex, nil); err != nil {
-					return err
-				}
 			}
 		}
-		n = len(stale)
 		return nil
 	})
-	return n, err
 }

@@ -304,3 +304,23 @@ func (s *spy) Close() error {
 	s.note()
 	return s.Store.Close()
 }
+
+func (s *spy) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
+	s.note()
+	return s.Store.RenewLeases(ctx, prefix, lease)
+}
+
+func (s *spy) RequestCancel(ctx context.Context, id string) error {
+	s.note()
+	return s.Store.RequestCancel(ctx, id)
+}
+
+func (s *spy) Heartbeat(ctx context.Context, n store.NodeInfo) error {
+	s.note()
+	return s.Store.Heartbeat(ctx, n)
+}
+
+func (s *spy) ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, error) {
+	s.note()
+	return s.Store.ListNodes(ctx, since)
+}

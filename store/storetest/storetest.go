@@ -43,7 +43,7 @@ func allCases() []testCase {
 	for _, cases := range [][]testCase{
 		appCases(), routeCases(), resolverCases(), changeCases(),
 		executionCases(), recorderCases(), retentionCases(), transitionCases(),
-		queueCases(), leaseCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
+		queueCases(), leaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
 	} {
 		all = append(all, cases...)
 	}
