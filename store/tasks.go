@@ -8,26 +8,26 @@ import (
 // is its execution's. It carries everything the call needs, taken when it was accepted,
 // so that later changes to the route do not change calls already accepted.
 type Task struct {
-	ID          string              `json:"id"`
-	Route       Route               `json:"route"`
-	AppConfig   map[string]string   `json:"app_config,omitempty"`
-	AppID       string              `json:"app_id,omitempty"`
-	AppVersion  time.Time           `json:"app_version,omitzero"` // when the app last changed
-	Params      Params              `json:"params,omitempty"`
-	Method      string              `json:"method"`
-	URL         string              `json:"url"` // path under the app, with the query
-	Header      map[string][]string `json:"header,omitempty"`
-	Body        []byte              `json:"body,omitempty"`
-	Priority    uint8               `json:"priority"` // 0 runs first
-	Attempts    int                 `json:"attempts"` // runs started so far
-	EnqueuedAt  time.Time           `json:"enqueued_at"`
+	ID         string              `json:"id"`
+	Route      Route               `json:"route"`
+	AppConfig  map[string]string   `json:"app_config,omitempty"`
+	AppID      string              `json:"app_id,omitempty"`
+	AppVersion time.Time           `json:"app_version,omitzero"` // when the app last changed
+	Params     Params              `json:"params,omitempty"`
+	Method     string              `json:"method"`
+	URL        string              `json:"url"` // path under the app, with the query
+	Header     map[string][]string `json:"header,omitempty"`
+	Body       []byte              `json:"body,omitempty"`
+	Priority   uint8               `json:"priority"` // 0 runs first
+	Attempts   int                 `json:"attempts"` // runs started so far
+	EnqueuedAt time.Time           `json:"enqueued_at"`
 	// AvailableAt is the task's place in line, and when it may first be leased: when it was
 	// accepted, or the end of its retry delay. Leasing does not move it, so a task whose
 	// lease ends (its worker died) is back where it was, ahead of those accepted after it.
 	AvailableAt time.Time `json:"available_at"`
-	LeaseOwner  string              `json:"lease_owner,omitempty"`
-	LeaseUntil  time.Time           `json:"lease_until,omitzero"`
-	LastError   string              `json:"last_error,omitempty"`
+	LeaseOwner  string    `json:"lease_owner,omitempty"`
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
 	// CancelRequested: cancelled while leased. It is not run again: a retry or the end of
 	// its lease finishes it CANCELLED; a result reported by its holder is still recorded.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
