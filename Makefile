@@ -27,9 +27,25 @@ run: build ## Build and start the server on 127.0.0.1:8080 with data in ./data
 images: ## Build the example function images gantry/hello, hello-http, hello-json (tag :dev; needs Docker)
 	$(GO) run ./internal/fnimage/cmd/build-images -tag-suffix dev hello hello-http hello-json
 
+# The PostgreSQL tests read GANTRY_TEST_POSTGRES; `make test` starts the throwaway cluster of
+# `make postgres` for them when the variable is unset and PostgreSQL's server is installed.
+PG_AVAILABLE := $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes)
+
 .PHONY: test
-test: ## Run all tests (unit, integration, black-box, fuzz seed corpora) with the race detector
+test: ## Run all tests (unit, integration, black-box, multi-node on PostgreSQL, fuzz seed corpora) with the race detector
+	@if [ -z "$$GANTRY_TEST_POSTGRES" ] && [ "$(PG_AVAILABLE)" = yes ]; then \
+		export GANTRY_TEST_POSTGRES=$$(scripts/test-postgres) || exit 1; \
+		echo "GANTRY_TEST_POSTGRES=$$GANTRY_TEST_POSTGRES (make postgres-stop stops it)"; \
+	fi; \
 	$(GO) test -race -count=1 ./...
+
+.PHONY: postgres
+postgres: ## Start a throwaway PostgreSQL on 127.0.0.1:55432 (data in /tmp/gantry-postgres) and print its DSN for GANTRY_TEST_POSTGRES
+	@scripts/test-postgres
+
+.PHONY: postgres-stop
+postgres-stop: ## Stop the throwaway PostgreSQL of `make postgres`
+	@scripts/test-postgres stop
 
 .PHONY: bench
 bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
