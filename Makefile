@@ -31,6 +31,10 @@ images: ## Build the example function images gantry/hello, hello-http, hello-jso
 test: ## Run all tests (unit, integration, black-box, fuzz seed corpora) with the race detector
 	$(GO) test -race -count=1 ./...
 
+.PHONY: postgres
+postgres: ## Start a throwaway PostgreSQL for the tests (scripts/test-postgres); export GANTRY_TEST_POSTGRES=<the URL it prints>
+	@scripts/test-postgres start
+
 .PHONY: bench
 bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
 	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/

@@ -70,7 +70,7 @@ func exec(t testing.TB, url, sql string) {
 	if err != nil {
 		t.Fatalf("connect to the test server (%s): %v", EnvURL, err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}

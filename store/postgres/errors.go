@@ -121,10 +121,11 @@ var (
 	brokenUserinfo = regexp.MustCompile(`(://[^/@:]*:)[^@]*@`)
 )
 
-// Redact returns url, a PostgreSQL URL or keyword/value connection string, with any
-// password replaced by "xxxxx": for logs and error messages.
+// Redact returns url, a PostgreSQL URL (or one of any scheme, given by mistake) or a
+// keyword/value connection string, with any password replaced by "xxxxx": for logs and
+// error messages.
 func Redact(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if strings.Contains(dsn, "://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			return brokenUserinfo.ReplaceAllString(kvPassword.ReplaceAllString(dsn, "${1}xxxxx"), "${1}xxxxx@")

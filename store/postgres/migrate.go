@@ -75,7 +75,7 @@ func (s *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	if err != nil {
 		return fmt.Errorf("postgres store: migrate: %w", dbError("connect", err))
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }() // releases the lock, whatever happened
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey("gantry migrate", s.schema)); err != nil {
 		return fmt.Errorf("postgres store: migrate: %w", dbError("lock the schema", err))
 	}

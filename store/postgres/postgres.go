@@ -134,12 +134,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&s.schema); err != nil {
+	var schema *string // NULL when no schema of the search_path exists
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return fail(fmt.Errorf("postgres store: cannot connect to %s: %s", where, reason(err)))
 	}
-	if s.schema == "" {
+	if schema == nil {
 		return fail(fmt.Errorf("postgres store: no schema of the search_path of %s exists: create it first", where))
 	}
+	s.schema = *schema
 	s.channel = channelName(s.schema)
 	s.apiLock = lockKey("gantry apis", s.schema)
 	if err := s.migrate(ctx, cc); err != nil {

@@ -68,6 +68,9 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 			return nil, err
 		}
 		if _, err := tx.Exec(ctx, insertExecution, execValues(ex)...); err != nil {
+			if isUniqueViolation(err) {
+				return nil, store.Errorf(store.ErrExists, "execution %q already exists", t.ID)
+			}
 			return nil, err
 		}
 		return []store.Change{{Kind: store.ChangeTask, Name: t.ID}}, nil

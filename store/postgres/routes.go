@@ -119,9 +119,13 @@ func insertRoute(ctx context.Context, tx pgx.Tx, r *store.Route) error {
 	if err != nil {
 		return err
 	}
-	return tx.QueryRow(ctx, `INSERT INTO routes (app, path, shape, route, created_at, updated_at)
+	err = tx.QueryRow(ctx, `INSERT INTO routes (app, path, shape, route, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, now(), now()) RETURNING created_at, updated_at`,
 		r.App, r.Path, store.RouteShape(r.Path), doc).Scan(&r.CreatedAt, &r.UpdatedAt)
+	if isUniqueViolation(err) { // checkShape ran under the app's lock: only a writer that skipped it gets here
+		return store.Errorf(store.ErrExists, "route %s conflicts with a route of app %q: they match the same requests", r.Path, r.App)
+	}
+	return err
 }
 
 // checkShape refuses, in tx, a new route whose path has the shape of another route of the

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const tokenColumns = "id, name, user_name, role, hash, created_by, parent_id, created_at, expires_at"
+const tokenColumns = "id, name, user_name, role, hash, created_by, parent_id, created_at, expires_at" //nolint:gosec // G101: column names, no credential
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var t store.Token
