@@ -13,6 +13,7 @@ import (
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 )
 
 // PostgreSQL error codes the store tells apart.
@@ -46,7 +47,7 @@ func isDBError(err error) bool {
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &pgErr) || errors.As(err, &netErr) || errors.As(err, &connErr) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		pgconn.Timeout(err) || pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "closed pool")
+		pgconn.Timeout(err) || pgconn.SafeToRetry(err) || errors.Is(err, puddle.ErrClosedPool)
 }
 
 // unavailable reports whether err means the database could not be reached or dropped the
@@ -67,7 +68,7 @@ func unavailable(err error) bool {
 	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		(pgconn.Timeout(err) && !errors.Is(err, context.Canceled)) || strings.Contains(err.Error(), "closed pool")
+		(pgconn.Timeout(err) && !errors.Is(err, context.Canceled)) || errors.Is(err, puddle.ErrClosedPool)
 }
 
 // isUniqueViolation reports a unique constraint refusing a row (the name is taken).

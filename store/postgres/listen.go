@@ -6,12 +6,18 @@ import (
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Backoff of the listener's reconnections.
+// Backoff of the listener's reconnections, and how it checks a quiet connection.
 const (
 	listenMinBackoff = 100 * time.Millisecond
 	listenMaxBackoff = 5 * time.Second
+	// listenPingInterval: after this long without a notification the listener pings the
+	// server, so that a connection the network dropped without a word (no reset, TCP
+	// keepalive far off) is found and replaced within about listenPingInterval+listenPingTimeout.
+	listenPingInterval = 15 * time.Second
+	listenPingTimeout  = 5 * time.Second
 )
 
 // listener hears the changes other nodes commit: it holds one connection of its own (not
@@ -79,7 +85,18 @@ func (l *listener) run() {
 // receive posts the changes of other handles until the connection fails or the listener stops.
 func (l *listener) receive() error {
 	for {
-		n, err := l.conn.WaitForNotification(l.ctx)
+		wait, cancel := context.WithTimeout(l.ctx, listenPingInterval)
+		n, err := l.conn.WaitForNotification(wait)
+		cancel()
+		if err != nil && l.ctx.Err() == nil && wait.Err() != nil && pgconn.Timeout(err) {
+			// Quiet for a while (a timeout leaves the connection usable): is it still there?
+			ping, cancel := context.WithTimeout(l.ctx, listenPingTimeout)
+			err = l.conn.Ping(ping)
+			cancel()
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}

@@ -133,7 +133,11 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 		case d.status == nil || store.StatusFinal(*d.status):
 			// Its execution is gone (pruned) or ended already: a task left behind, which must
 			// not run again, nor stop the queue behind it.
-			s.log.Error("task dropped from the queue: its execution is final or gone", "id", d.id, "status", d.status)
+			status := "gone"
+			if d.status != nil {
+				status = *d.status
+			}
+			s.log.Error("task dropped from the queue: its execution is final or gone", "id", d.id, "status", status)
 			if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", d.id); err != nil {
 				return nil, 0, err
 			}
