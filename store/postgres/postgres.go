@@ -69,7 +69,6 @@ type DB struct {
 	stopPruner context.CancelFunc
 	prunerDone chan struct{}
 	closeOnce  sync.Once
-	closeErr   error
 }
 
 var _ store.Store = (*DB)(nil)
@@ -173,8 +172,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	return s, nil
 }
 
-// Close stops the pruner, stores every execution recorded so far, stops listening and
-// closes the pool. Calling it again does nothing and returns nil.
+// Close stops the pruner, stores every execution recorded so far (a record that cannot be
+// stored is logged), stops listening and closes the pool. Calling it again does nothing.
 func (s *DB) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopPruner()
@@ -184,7 +183,7 @@ func (s *DB) Close() error {
 		s.feed.close()
 		s.pool.Close()
 	})
-	return s.closeErr
+	return nil
 }
 
 // scanTimesInUTC makes the connection read timestamptz values in UTC (pgx reads them in

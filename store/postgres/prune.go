@@ -12,11 +12,14 @@ const pruneChunk = 1000
 
 // pruneSQL deletes up to $3 final executions that are not among the newest $1 of their
 // route; $2 are the final statuses. The window runs on executions_by_route (app, route,
-// id DESC), the order it needs. An execution's log is a column of its row: it goes with it.
-const pruneSQL = `DELETE FROM executions WHERE id IN (
+// id DESC), the order it needs, and stops at the chunk's last victim; the victims are then
+// deleted by primary key (= ANY(ARRAY(...)), not IN, which would scan the table). An
+// execution's log is a column of its row: it goes with it. A final execution never changes
+// status, so a victim is still final when it is deleted.
+const pruneSQL = `DELETE FROM executions WHERE id = ANY (ARRAY(
 	SELECT id FROM (
 		SELECT id, status, row_number() OVER (PARTITION BY app, route ORDER BY id DESC) AS n FROM executions
-	) ranked WHERE n > $1 AND status = ANY($2) LIMIT $3)`
+	) ranked WHERE n > $1 AND status = ANY($2) LIMIT $3))`
 
 // PruneExecutions keeps the newest keepPerRoute executions of each (app, route) and deletes
 // the older ones, with their logs, pruneChunk at a time. Executions that are not final are
