@@ -2,9 +2,9 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
