@@ -36,8 +36,9 @@ postgres: ## Start a throwaway PostgreSQL for the tests (scripts/test-postgres);
 	@scripts/test-postgres start
 
 .PHONY: bench
-bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
+bench: build ## Run the benchmarks: store micro-benchmarks (postgres with GANTRY_TEST_POSTGRES), then gantry-bench (ratios vs baselines; needs Docker)
 	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/
+	$(GO) test -run '^$$' -bench . -benchmem ./store/postgres/
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/
 	$(GO) run ./cmd/gantry-bench -gantry $(BIN)
