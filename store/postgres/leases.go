@@ -139,7 +139,7 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 // RenewLeases extends to now+lease the leases in force of owners whose name starts with
 // prefix. A lease that ended already is not renewed: its task may be another's by now.
 func (s *DB) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE tasks SET lease_until = now() + $2 * interval '1 microsecond'
+	tag, err := s.pool.Exec(ctx, `UPDATE tasks SET lease_until = clock_timestamp() + $2 * interval '1 microsecond'
 		WHERE lease_owner <> '' AND lease_until > now() AND starts_with(lease_owner, $1)`, prefix, lease.Microseconds())
 	if err != nil {
 		return 0, dbError("renew leases", err)

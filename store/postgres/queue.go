@@ -13,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The queue's rules (see store.Queue) are judged by the database's clock, now(): one
-// clock for every node, so a lease ends at the same moment for all of them.
+// The queue's rules (see store.Queue) are judged by the database's clock: one clock for
+// every node, so a lease ends at the same moment for all of them. A transaction judges by
+// now() (its start); a lease runs from clock_timestamp(), when it is granted or renewed, so
+// that the time the granting transaction took is not taken from it.
 
 const taskColumns = "id, priority, available_at, enqueued_at, attempts, lease_owner, lease_until, last_error, cancel_requested, body, task"
 
@@ -154,7 +156,7 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 	if len(take) == 0 {
 		return nil, skipped, nil
 	}
-	rows, err = tx.Query(ctx, `UPDATE tasks SET attempts = attempts + 1, lease_owner = $2, lease_until = now() + $3 * interval '1 microsecond'
+	rows, err = tx.Query(ctx, `UPDATE tasks SET attempts = attempts + 1, lease_owner = $2, lease_until = clock_timestamp() + $3 * interval '1 microsecond'
 		WHERE id = ANY($1) RETURNING `+taskColumns, take, owner, lease.Microseconds())
 	if err != nil {
 		return nil, 0, err
