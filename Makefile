@@ -48,8 +48,9 @@ postgres-stop: ## Stop the throwaway PostgreSQL of `make postgres`
 	@scripts/test-postgres stop
 
 .PHONY: bench
-bench: build ## Run the benchmarks: store micro-benchmarks, then gantry-bench (ratios vs baselines; needs Docker)
+bench: build ## Run the benchmarks: store micro-benchmarks (postgres with GANTRY_TEST_POSTGRES), then gantry-bench (ratios vs baselines; needs Docker)
 	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/
+	$(GO) test -run '^$$' -bench . -benchmem ./store/postgres/
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/
 	$(GO) run ./cmd/gantry-bench -gantry $(BIN)

@@ -13,6 +13,7 @@ const module = "github.com/gantry-dev/gantry/"
 var allowed = map[string][]string{
 	"store":           {},
 	"store/bolt":      {"store"},
+	"store/postgres":  {"store"},
 	"store/storetest": {"store"},
 	"auth":            {"store"},
 	"runner":          {},
@@ -32,6 +33,9 @@ func TestEveryPackageImportsOnlyPackagesBelowIt(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if dep == "go.etcd.io/bbolt" && pkg != "store/bolt" {
 				t.Errorf("%s depends on bbolt: only store/bolt may", pkg)
+			}
+			if strings.HasPrefix(dep, "github.com/jackc/pgx/") && pkg != "store/postgres" {
+				t.Errorf("%s depends on pgx: only store/postgres (and tests, through internal/pgtest) may", pkg)
 			}
 			rest, ours := strings.CutPrefix(dep, module)
 			if !ours || rest == pkg || strings.HasPrefix(rest, "gen/") || strings.HasPrefix(rest, "internal/") {

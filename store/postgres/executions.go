@@ -1,0 +1,222 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/oklog/ulid/v2"
+)
+
+// execColumns are the columns of an execution but its log, in the order scanExecution
+// reads them and execValues gives them.
+const execColumns = "id, app, app_id, route, type, status, reason, exit_code, error, container, node, " +
+	"created_at, started_at, completed_at, attempts, output_truncated, log_truncated, output"
+
+func scanExecution(row pgx.Row) (store.Execution, error) {
+	var ex store.Execution
+	var started, completed *time.Time
+	err := row.Scan(&ex.ID, &ex.App, &ex.AppID, &ex.Route, &ex.Type, &ex.Status, &ex.Reason, &ex.ExitCode, &ex.Error,
+		&ex.Container, &ex.Node, &ex.CreatedAt, &started, &completed, &ex.Attempts, &ex.OutputTruncated, &ex.LogTruncated, &ex.Output)
+	ex.StartedAt, ex.CompletedAt = timeOrZero(started), timeOrZero(completed)
+	return ex, err
+}
+
+// execValues are the values of execColumns for ex.
+func execValues(ex store.Execution) []any {
+	var output []byte
+	if len(ex.Output) > 0 {
+		output = ex.Output
+	}
+	return []any{ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.Status, ex.Reason, ex.ExitCode, text(ex.Error),
+		ex.Container, ex.Node, ex.CreatedAt, optionalTime(ex.StartedAt), optionalTime(ex.CompletedAt), ex.Attempts,
+		ex.OutputTruncated, ex.LogTruncated, output}
+}
+
+// text makes free text (an error message that may quote a function's output) fit a text
+// column, which holds neither NUL bytes nor invalid UTF-8.
+func text(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+}
+
+// pendingExecution returns a copy of the pending record of id.
+func (s *DB) pendingExecution(id string) (ex store.Execution, log []byte, hasLog, pending bool) {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	p := s.rec.pending[id]
+	if p == nil {
+		return store.Execution{}, nil, false, false
+	}
+	return p.ex.Clone(), slices.Clone(p.log), p.hasLog, true
+}
+
+// GetExecution reads one execution, including one recorded but not yet stored.
+func (s *DB) GetExecution(ctx context.Context, id string) (store.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Execution{}, err
+	}
+	if ex, _, _, ok := s.pendingExecution(id); ok {
+		return ex, nil
+	}
+	ex, err := scanExecution(s.pool.QueryRow(ctx, "SELECT "+execColumns+" FROM executions WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Execution{}, store.NotFound("execution", id)
+	}
+	return ex, dbError("get execution", err)
+}
+
+// GetExecutionLog reads the stderr log of an execution: empty if it has none, ErrNotFound
+// if the execution does not exist.
+func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, log, hasLog, pending := s.pendingExecution(id)
+	if hasLog {
+		return log, nil
+	}
+	err := s.pool.QueryRow(ctx, "SELECT log FROM executions WHERE id = $1", id).Scan(&log)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && !pending:
+		return nil, store.NotFound("execution", id)
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, dbError("get execution log", err)
+	}
+	if log == nil {
+		log = []byte{}
+	}
+	return log, nil
+}
+
+// ListExecutions returns one page of the executions that match f, newest first, and the
+// cursor of the next page ("" on the last). Records not yet stored are merged in, and win
+// over their stored state. Executions outlive their app and route, so filtering on a
+// deleted one is not an error.
+func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error) {
+	if f.Status != "" && !store.ValidStatus(f.Status) {
+		return nil, "", store.Invalid("status", "status %q must be one of %s", f.Status,
+			strings.Join([]string{store.StatusQueued, store.StatusRunning, store.StatusSuccess, store.StatusFailed, store.StatusCancelled}, ", "))
+	}
+	before := ""
+	if page.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(page.Cursor)
+		id, perr := ulid.ParseStrict(string(raw))
+		if err != nil || perr != nil {
+			return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
+		}
+		before = id.String()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	limit := page.Size()
+
+	// The pending snapshot is taken before the query: a record stored in between is then
+	// in both (and the pending copy wins), never in neither.
+	var fromPending []store.Execution
+	var skip []string
+	s.rec.mu.Lock()
+	for id, p := range s.rec.pending {
+		skip = append(skip, id)
+		if (before == "" || id < before) && f.Match(p.ex.App, p.ex.AppID, p.ex.Route, p.ex.Status) {
+			fromPending = append(fromPending, p.ex.Clone())
+		}
+	}
+	s.rec.mu.Unlock()
+	slices.SortFunc(fromPending, func(a, b store.Execution) int { return strings.Compare(b.ID, a.ID) })
+
+	fromDB, err := s.queryExecutions(ctx, f, before, skip, limit+1)
+	if err != nil {
+		return nil, "", dbError("list executions", err)
+	}
+	out := make([]store.Execution, 0, min(limit+1, len(fromPending)+len(fromDB)))
+	for i, j := 0, 0; len(out) <= limit && (i < len(fromPending) || j < len(fromDB)); {
+		if j == len(fromDB) || i < len(fromPending) && fromPending[i].ID > fromDB[j].ID {
+			out = append(out, fromPending[i])
+			i++
+		} else {
+			out = append(out, fromDB[j])
+			j++
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		return out, base64.RawURLEncoding.EncodeToString([]byte(out[limit-1].ID)), nil
+	}
+	return out, "", nil
+}
+
+// queryExecutions reads up to n stored executions that match f, with IDs below before
+// ("" for no bound) and not in skip, newest first. Only the filters set are in the query,
+// so that the planner picks the index that serves them.
+func (s *DB) queryExecutions(ctx context.Context, f store.ExecutionFilter, before string, skip []string, n int) ([]store.Execution, error) {
+	if f.Apps != nil && len(f.Apps) == 0 {
+		return nil, nil // no app: nothing matches
+	}
+	var where []string
+	args := []any{n}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	for _, c := range []struct{ col, v string }{{"id <", before}, {"app =", f.App}, {"route =", f.Route}, {"status =", f.Status}} {
+		if c.v != "" {
+			where = append(where, c.col+" "+arg(c.v))
+		}
+	}
+	if f.Apps != nil {
+		names, ids := make([]string, 0, len(f.Apps)), make([]string, 0, len(f.Apps))
+		for name, id := range f.Apps {
+			names, ids = append(names, name), append(ids, id)
+		}
+		where = append(where, "(app, app_id) IN (SELECT * FROM unnest("+arg(names)+"::text[], "+arg(ids)+"::text[]))")
+	}
+	if len(skip) > 0 {
+		where = append(where, "id <> ALL("+arg(skip)+"::text[])")
+	}
+	q := "SELECT " + execColumns + " FROM executions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.pool.Query(ctx, q+" ORDER BY id DESC LIMIT $1", args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Execution, error) { return scanExecution(row) })
+}
+
+// RecoverExecutions ends FAILED the sync executions this node left RUNNING (it stopped
+// during their call): those whose Node is this node's, and those without a node, which
+// only a node of a version before executions named theirs can have left. Calls other
+// nodes run are theirs.
+func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE executions e SET status = $1, reason = $2, error = $3, completed_at = now()
+		WHERE status = $4 AND type = $5 AND node IN ($6, '') AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = e.id)`,
+		store.StatusFailed, store.ReasonError, "gantry stopped during the call", store.StatusRunning, store.TypeSync, s.node)
+	if err != nil {
+		return 0, dbError("recover executions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// RequestCancel asks the node running execution id to stop it (see store.Executions): a
+// ChangeCancel reaches the subscribers of every node.
+func (s *DB) RequestCancel(ctx context.Context, id string) error {
+	ex, err := s.GetExecution(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case ex.Done():
+		return store.Errorf(store.ErrConflict, "execution %q already finished (%s)", id, ex.Status)
+	}
+	return s.write(ctx, "request cancel", func(pgx.Tx) ([]store.Change, error) {
+		return []store.Change{{Kind: store.ChangeCancel, Name: id}}, nil
+	})
+}

@@ -1,0 +1,229 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// The queue's rules (see store.Queue) are judged by the database's clock: one clock for
+// every node, so a lease ends at the same moment for all of them. A transaction judges by
+// now() (its start); a lease runs from clock_timestamp(), when it is granted or renewed, so
+// that the time the granting transaction took is not taken from it.
+
+const taskColumns = "id, priority, available_at, enqueued_at, attempts, lease_owner, lease_until, last_error, cancel_requested, body, task"
+
+// scanTask reads taskColumns, then the columns of extra.
+func scanTask(row pgx.Row, extra ...any) (store.Task, error) {
+	var t store.Task
+	var doc, body []byte
+	var id, owner, lastErr string
+	var prio int16
+	var available, enqueued time.Time
+	var until *time.Time
+	var attempts int
+	var cancel bool
+	if err := row.Scan(append([]any{&id, &prio, &available, &enqueued, &attempts, &owner, &until, &lastErr, &cancel, &body, &doc}, extra...)...); err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal(doc, &t); err != nil {
+		return t, fmt.Errorf("decode task %s: %w", id, err)
+	}
+	// The columns are the truth of what the queue changes.
+	t.ID, t.Priority, t.AvailableAt, t.EnqueuedAt, t.Attempts = id, uint8(prio), available, enqueued, attempts //nolint:gosec // G115: stored from a uint8
+	t.LeaseOwner, t.LeaseUntil, t.LastError, t.CancelRequested, t.Body = owner, timeOrZero(until), lastErr, cancel, body
+	return t, nil
+}
+
+// taskDoc is the task column of t: the call it carries, without what has a column.
+func taskDoc(t store.Task) ([]byte, error) {
+	t.Body, t.Priority, t.Attempts, t.EnqueuedAt, t.AvailableAt = nil, 0, 0, time.Time{}, time.Time{}
+	t.LeaseOwner, t.LeaseUntil, t.LastError, t.CancelRequested = "", time.Time{}, "", false
+	return jsonValue(t)
+}
+
+// EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
+// committed (durable) before it returns, and tells every node's workers (ChangeTask).
+func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error {
+	doc, err := taskDoc(t)
+	if err != nil {
+		return err
+	}
+	ex.ID, ex.Status = t.ID, store.StatusQueued
+	// Unordered: accepts do not queue behind each other's commits; the order of their
+	// ChangeTask against other changes matters to nobody (a worker leases whatever is due).
+	return s.writeTx(ctx, "enqueue task", false, func(tx pgx.Tx) ([]store.Change, error) {
+		err := tx.QueryRow(ctx, `INSERT INTO tasks (id, priority, available_at, enqueued_at, attempts, body, task)
+			VALUES ($1, $2, now(), now(), $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING now()`,
+			t.ID, int16(t.Priority), t.Attempts, t.Body, doc).Scan(&ex.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, store.Errorf(store.ErrExists, "task %q already exists", t.ID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, insertExecution, execValues(ex)...); err != nil {
+			if isUniqueViolation(err) {
+				return nil, store.Errorf(store.ErrExists, "execution %q already exists", t.ID)
+			}
+			return nil, err
+		}
+		return []store.Change{{Kind: store.ChangeTask, Name: t.ID}}, nil
+	})
+}
+
+const insertExecution = `INSERT INTO executions (` + execColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+
+// LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
+// within a priority, each leased to owner for lease: no other consumer, on any node, gets
+// it until the lease ends (FOR UPDATE SKIP LOCKED: concurrent leasers pass over the rows
+// another holds). A leased task keeps its place in line. Their executions become RUNNING.
+// A task whose execution is final or gone is dropped; one cancelled while leased, whose
+// lease ended, ends CANCELLED.
+func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	var leased []store.Task
+	err := s.writeTx(ctx, "lease tasks", false, func(tx pgx.Tx) ([]store.Change, error) {
+		leased = leased[:0]
+		for len(leased) < n {
+			took, skipped, err := s.leaseSome(ctx, tx, n-len(leased), owner, lease)
+			if err != nil {
+				return nil, err
+			}
+			leased = append(leased, took...)
+			if skipped == 0 { // the queue has no more due now, or n were taken
+				break
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return leased, nil
+}
+
+// leaseSome leases up to n due tasks in tx; skipped counts those it dropped or ended
+// instead, whose places the caller may fill with others.
+func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, lease time.Duration) (took []store.Task, skipped int, err error) {
+	rows, err := tx.Query(ctx, `SELECT t.id, t.cancel_requested, e.status FROM tasks t LEFT JOIN executions e ON e.id = t.id
+		WHERE t.available_at <= now() AND (t.lease_until IS NULL OR t.lease_until <= now())
+		ORDER BY t.priority, t.available_at, t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	type due struct {
+		id     string
+		cancel bool
+		status *string
+	}
+	var dues []due
+	var d due
+	if _, err := pgx.ForEachRow(rows, []any{&d.id, &d.cancel, &d.status}, func() error { dues = append(dues, d); return nil }); err != nil {
+		return nil, 0, err
+	}
+	var take []string
+	for _, d := range dues {
+		switch {
+		case d.status == nil || store.StatusFinal(*d.status):
+			// Its execution is gone (pruned) or ended already: a task left behind, which must
+			// not run again, nor stop the queue behind it.
+			status := "gone"
+			if d.status != nil {
+				status = *d.status
+			}
+			s.log.Error("task dropped from the queue: its execution is final or gone", "id", d.id, "status", status)
+			if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", d.id); err != nil {
+				return nil, 0, err
+			}
+			skipped++
+		case d.cancel: // cancelled while leased, and the lease ended: it never runs again
+			if err := finishCancelled(ctx, tx, d.id); err != nil {
+				return nil, 0, err
+			}
+			skipped++
+		default:
+			take = append(take, d.id)
+		}
+	}
+	if len(take) == 0 {
+		return nil, skipped, nil
+	}
+	rows, err = tx.Query(ctx, `UPDATE tasks SET attempts = attempts + 1, lease_owner = $2, lease_until = clock_timestamp() + $3 * interval '1 microsecond'
+		WHERE id = ANY($1) RETURNING `+taskColumns, take, owner, lease.Microseconds())
+	if err != nil {
+		return nil, 0, err
+	}
+	took, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Task, error) { return scanTask(row) })
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(took, func(a, b store.Task) int { // the order of the line, which RETURNING does not keep
+		if a.Priority != b.Priority {
+			return int(a.Priority) - int(b.Priority)
+		}
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts
+		FROM tasks t WHERE t.id = e.id AND e.id = ANY($1) AND e.status IN ($3, $4)`,
+		take, store.StatusRunning, store.StatusQueued, store.StatusRunning)
+	if err != nil {
+		return nil, 0, err
+	}
+	if int(tag.RowsAffected()) != len(take) {
+		return nil, 0, store.Errorf(store.ErrConflict, "lease tasks: an execution changed status while its task was leased")
+	}
+	return took, skipped, nil
+}
+
+// finishCancelled removes a task and ends its execution CANCELLED, in tx.
+func finishCancelled(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", id); err != nil {
+		return err
+	}
+	return moveExecution(ctx, tx, id, store.StatusCancelled, ", reason = $3, completed_at = now()", store.ReasonClientRequest)
+}
+
+// moveExecution sets the status of a stored execution to to, and the columns of set (SQL
+// from $3 on, with args), if store.CanTransition allows it: ErrConflict otherwise,
+// ErrNotFound without the execution.
+func moveExecution(ctx context.Context, tx pgx.Tx, id, to, set string, args ...any) error {
+	var from string
+	err := tx.QueryRow(ctx, "SELECT status FROM executions WHERE id = $1 FOR UPDATE", id).Scan(&from)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.NotFound("execution", id)
+	}
+	if err != nil {
+		return err
+	}
+	if !store.CanTransition(from, to) {
+		return store.TransitionError(id, from, to)
+	}
+	_, err = tx.Exec(ctx, "UPDATE executions SET status = $2"+set+" WHERE id = $1", append([]any{id, to}, args...)...)
+	return err
+}
+
+// holdsLease locks the task and returns it if owner leases it now.
+func holdsLease(ctx context.Context, tx pgx.Tx, id, owner string) (store.Task, error) {
+	var leasedNow bool
+	t, err := scanTask(tx.QueryRow(ctx, "SELECT "+taskColumns+", coalesce(lease_until > now(), false) FROM tasks WHERE id = $1 FOR UPDATE", id), &leasedNow)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return t, store.Errorf(store.ErrNotFound, "task %q not found: it finished or was cancelled", id)
+	case err != nil:
+		return t, err
+	case t.LeaseOwner != owner || !leasedNow:
+		return t, store.Errorf(store.ErrConflict, "task %q is not leased to %q (the lease expired and the task went back to the queue)", id, owner)
+	}
+	return t, nil
+}
