@@ -193,12 +193,10 @@ func (s *DB) queryExecutions(ctx context.Context, f store.ExecutionFilter, befor
 }
 
 // RecoverExecutions ends FAILED the sync executions this node left RUNNING (it stopped
-// during their call): those whose Node is this node's, and those without a node, which
-// only a node of a version before executions named theirs can have left. Calls other
-// nodes run are theirs.
+// during their call): those whose Node is this node's. Calls other nodes run are theirs.
 func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE executions e SET status = $1, reason = $2, error = $3, completed_at = now()
-		WHERE status = $4 AND type = $5 AND node IN ($6, '') AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = e.id)`,
+		WHERE status = $4 AND type = $5 AND node = $6 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = e.id)`,
 		store.StatusFailed, store.ReasonError, "gantry stopped during the call", store.StatusRunning, store.TypeSync, s.node)
 	if err != nil {
 		return 0, dbError("recover executions", err)

@@ -28,7 +28,7 @@ func recorderCases() []testCase {
 		},
 		{
 			name:   "RecoverExecutions ends FAILED the sync executions left RUNNING and nothing else",
-			covers: []string{"RecoverExecutions", "GetExecution"},
+			covers: []string{"RecoverExecutions", "GetExecution", "InstanceID"},
 			run:    testRecoverExecutions,
 		},
 	}
@@ -120,8 +120,9 @@ func testLateLogKeepsTheLatestState(t *testing.T, s store.Store) {
 func testRecoverExecutions(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	running, done := s.NewID(), s.NewID()
-	s.RecordExecution(store.Execution{ID: running, App: "a", Route: "/r", Type: store.TypeSync, Status: store.StatusRunning}, nil)
-	s.RecordExecution(store.Execution{ID: done, App: "a", Route: "/r", Type: store.TypeSync, Status: store.StatusSuccess}, nil)
+	node := s.InstanceID() // the records of this node's previous run name it
+	s.RecordExecution(store.Execution{ID: running, App: "a", Route: "/r", Type: store.TypeSync, Status: store.StatusRunning, Node: node}, nil)
+	s.RecordExecution(store.Execution{ID: done, App: "a", Route: "/r", Type: store.TypeSync, Status: store.StatusSuccess, Node: node}, nil)
 	async := enqueue(t, s, 0) // an async call under a lease: its worker's to finish
 	if got, err := s.LeaseTasks(ctx, 1, "w", time.Minute); err != nil || len(got) != 1 {
 		t.Fatalf("lease: %v %v", taskIDs(got), err)
