@@ -48,12 +48,14 @@ postgres-stop: ## Stop the throwaway PostgreSQL of `make postgres`
 	@scripts/test-postgres stop
 
 .PHONY: bench
-bench: build ## Run the benchmarks: store micro-benchmarks (postgres with GANTRY_TEST_POSTGRES), then gantry-bench (ratios vs baselines; needs Docker)
-	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/
-	$(GO) test -run '^$$' -bench . -benchmem ./store/postgres/
-	$(GO) test -run '^$$' -bench . -benchmem ./auth/
-	$(GO) test -run '^$$' -bench . -benchmem ./gateway/
-	$(GO) run ./cmd/gantry-bench -gantry $(BIN)
+bench: build ## Run the benchmarks: store micro-benchmarks (bbolt, PostgreSQL), then gantry-bench (ratios vs baselines; needs Docker and PostgreSQL's server)
+	@# A PostgreSQL of its own with fsync on (the tests' runs without), as bbolt's fsync is measured.
+	export GANTRY_BENCH_POSTGRES=$$(GANTRY_PG_DURABLE=1 scripts/test-postgres start /tmp/gantry-postgres-bench 55433) && \
+	$(GO) test -run '^$$' -bench . -benchmem ./store/bolt/ && \
+	GANTRY_TEST_POSTGRES=$$GANTRY_BENCH_POSTGRES $(GO) test -run '^$$' -bench . -benchmem ./store/postgres/ && \
+	$(GO) test -run '^$$' -bench . -benchmem ./auth/ && \
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway/ && \
+	$(GO) run ./cmd/gantry-bench -gantry $(BIN) -postgres "$$GANTRY_BENCH_POSTGRES"
 
 .PHONY: generate
 generate: ## Regenerate gen/ from swagger/swagger.yml (pinned go-swagger via go run)

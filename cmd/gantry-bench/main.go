@@ -10,8 +10,11 @@
 //	(g) the gateway: a public and a basic-auth API vs /r/ vs the containers directly
 //	(async) durable accepts per second, the drain through workers, the bbolt file's
 //	    growth, and a backlog of cold calls with bounded concurrency
+//	(n) nodes: async accepts on PostgreSQL (1 and 2 nodes) vs bbolt, the hot path on a
+//	    PostgreSQL node vs a bbolt node, a route change reaching another node, and the
+//	    takeover of a killed node's leases (needs -postgres: a durable PostgreSQL server)
 //
-// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go); server.go
+// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go); server.go
 // runs the server under test, manage.go sets it up through the generated API client,
 // calls.go makes the measured calls with plain net/http, report.go prints the table.
 package main
@@ -38,12 +41,16 @@ type config struct {
 	hotN     int
 	duration time.Duration
 	rssMax   int
+	postgres string
+	changes  int
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway or async")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async or nodes")
+	flag.StringVar(&cfg.postgres, "postgres", os.Getenv("GANTRY_BENCH_POSTGRES"), "URL of a PostgreSQL server (with fsync) the nodes benchmark makes its databases in (GANTRY_BENCH_POSTGRES)")
+	flag.IntVar(&cfg.changes, "changes", 100, "route changes timed from one node to another")
 	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
 	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
@@ -71,7 +78,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	images, err := fnimage.BuildAll(ctx, docker, "hello", "hello-http")
+	images, err := fnimage.BuildAll(ctx, docker, "hello", "hello-http", "testfn")
 	if err != nil {
 		return err
 	}
@@ -119,6 +126,16 @@ func run(ctx context.Context, cfg config) error {
 	if want("async") {
 		progress("async calls: accepts, drain, backlog of cold calls")
 		rs, err := b.async(ctx, cfg.gantry, cfg.duration, cfg.backlog)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	if want("nodes") {
+		if cfg.postgres == "" {
+			return fmt.Errorf("the nodes benchmark needs a PostgreSQL server: -postgres URL or GANTRY_BENCH_POSTGRES (make bench starts one)")
+		}
+		rs, err := b.nodes(ctx, cfg.gantry, cfg.postgres, cfg.duration, cfg.hotN, cfg.changes)
 		if err != nil {
 			return err
 		}

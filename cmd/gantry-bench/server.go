@@ -37,12 +37,19 @@ type gantryServer struct {
 	instance string
 	dir      string
 	gateway  string         // the gateway's plain HTTP listener
+	token    string         // the admin token
 	api      *client.Gantry // the management API, with the admin token the server wrote to dir
 }
 
 // startGantry starts `gantry server` with its data in a new temporary directory, on free
 // loopback ports, and waits for its ready file.
 func startGantry(ctx context.Context, bin string, extra ...string) (*gantryServer, error) {
+	return startNode(ctx, bin, "", extra...)
+}
+
+// startNode is startGantry for a node that joins a shared store: token is the admin token
+// the first node made ("": the one this server writes to its data dir).
+func startNode(ctx context.Context, bin, token string, extra ...string) (*gantryServer, error) {
 	dir, err := os.MkdirTemp("", "gantry-bench-")
 	if err != nil {
 		return nil, err
@@ -82,12 +89,16 @@ func startGantry(ctx context.Context, bin string, extra ...string) (*gantryServe
 		s.kill()
 		return nil, errors.New("the ready file names no plain gateway listener")
 	}
-	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		s.stop()
-		return nil, fmt.Errorf("read the admin token: %w", err)
+	if token == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("read the admin token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
 	}
-	s.api = newAPIClient(s.addr, strings.TrimSpace(string(token)))
+	s.token = token
+	s.api = newAPIClient(s.addr, token)
 	return s, nil
 }
 

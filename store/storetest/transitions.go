@@ -164,11 +164,11 @@ func testQueueTransitions(t *testing.T, s store.Store) {
 			func(t *testing.T, id string) error { return s.RetryTask(ctx, id, "w", 0, "again") }},
 		{"LeaseTasks ends a task cancelled while it ran once its lease expired", store.StatusRunning, store.StatusCancelled,
 			func(t *testing.T, id string) {
-				lease(t, id, "dead", 50*time.Millisecond)
+				lease(t, id, "dead", 300*time.Millisecond) // long enough for the cancel to find it leased on a busy machine
 				if _, err := s.CancelTask(ctx, id); !errors.Is(err, store.ErrTaskRunning) {
 					t.Fatalf("cancel: %v", err)
 				}
-				time.Sleep(80 * time.Millisecond)
+				time.Sleep(400 * time.Millisecond)
 			},
 			func(t *testing.T, id string) error {
 				if got, err := s.LeaseTasks(ctx, 1, "w", time.Minute); err != nil || len(got) != 0 {
