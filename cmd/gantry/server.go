@@ -275,7 +275,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer closeRunner()
 
 	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: st.InstanceID(), Log: log})
-	defer invoker.FollowCancels(st)()
+	defer invoker.Follow(st)()
 	authn, idp, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
 		return err
