@@ -68,6 +68,7 @@ func TestAStoreOutageIsA503(t *testing.T) {
 		{"a management request whose token cannot be looked up", tokensDown, "GET", "/v1/apps"},
 		{"a call of a route with auth token whose token cannot be looked up", tokensDown, "POST", "/r/a/private"},
 		{"a management request whose store read fails", listsDown, "GET", "/v1/apps"},
+		{"a list of nodes whose store read fails", listsDown, "GET", "/v1/nodes"},
 	} {
 		t.Run(tt.name+" is a 503 to try again", func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(""))
