@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,7 +59,8 @@ type TokenStore interface {
 var dummyHash = HashSecret(TokenPrefix)
 
 // verifyToken returns the identity of a Gantry API token; ErrUnauthenticated when it is
-// malformed, unknown (or revoked: revoking deletes it), wrong or expired.
+// malformed, unknown (or revoked: revoking deletes it), wrong or expired; the store's own
+// error (store.ErrUnavailable when it cannot be reached) when it cannot be looked up.
 // compare is subtle.ConstantTimeCompare (tests watch it through this parameter).
 func verifyToken(ctx context.Context, tokens TokenStore, secret string, now time.Time, compare func(x, y []byte) int) (Identity, error) {
 	id, ok := tokenID(secret)
@@ -71,7 +73,10 @@ func verifyToken(ctx context.Context, tokens TokenStore, secret string, now time
 	case errors.Is(err, store.ErrNotFound):
 		want = dummyHash
 	case err != nil:
-		return Identity{}, err
+		// The store could not say (store.ErrUnavailable: its database is down): the token
+		// may well be valid, so this is no "unknown token" (401) but the store's failure
+		// (503, try again), never an answer about the credential.
+		return Identity{}, fmt.Errorf("check API token: %w", err)
 	}
 	if compare(HashSecret(secret), want) != 1 || err != nil {
 		return Identity{}, Unauthenticated("unknown or revoked API token")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -141,4 +142,42 @@ func TestTokenComparisonIsConstantTime(t *testing.T) {
 			t.Errorf("%s: %d constant-time comparisons, want 1", name, calls)
 		}
 	}
+}
+
+// failingTokens is a token store that cannot be reached (its database is down).
+type failingTokens struct{ err error }
+
+func (f failingTokens) GetToken(context.Context, string) (store.Token, error) {
+	return store.Token{}, f.err
+}
+
+// TestAStoreOutageIsNoBadToken: a token that cannot be looked up is not called unknown
+// (401, which would make clients drop a good token): the store's error comes back, so the
+// caller answers 503 and the client tries again.
+func TestAStoreOutageIsNoBadToken(t *testing.T) {
+	good, _ := NewSecret("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"a store that cannot be reached", fmt.Errorf("get token: %w", store.ErrUnavailable)},
+		{"a store that answers too late", context.DeadlineExceeded},
+	} {
+		t.Run(tt.name+" leaves the token undecided", func(t *testing.T) {
+			a := NewAuthenticator(failingTokens{tt.err}, nil)
+			_, err := a.Authenticate(context.Background(), "Bearer "+good)
+			if errors.Is(err, ErrUnauthenticated) || !errors.Is(err, tt.err) {
+				t.Fatalf("Authenticate: %v, want the store's error and no ErrUnauthenticated", err)
+			}
+			if strings.Contains(err.Error(), good) {
+				t.Fatalf("the error repeats the credential: %v", err)
+			}
+		})
+	}
+	t.Run("a malformed token is still refused without asking the store", func(t *testing.T) {
+		a := NewAuthenticator(failingTokens{store.ErrUnavailable}, nil)
+		if _, err := a.Authenticate(context.Background(), "Bearer gantry_short"); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("Authenticate: %v, want ErrUnauthenticated", err)
+		}
+	})
 }

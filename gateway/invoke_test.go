@@ -34,6 +34,7 @@ func (r *headerRunner) NetworkAllowed(string, string) error       { return nil }
 func (r *headerRunner) EnsureImage(context.Context, string) error { return nil }
 func (r *headerRunner) DrainRoute(string, string)                 {}
 func (r *headerRunner) DrainApp(string)                           {}
+func (r *headerRunner) HotContainers() int                        { return 0 }
 
 func (r *headerRunner) seen() []http.Header {
 	r.mu.Lock()

@@ -65,6 +65,8 @@ type Store interface {
 	GetToken(ctx context.Context, id string) (store.Token, error)
 	ListTokens(ctx context.Context, f store.TokenFilter, page store.Page) ([]store.Token, string, error)
 	DeleteToken(ctx context.Context, id string) (int, error)
+
+	ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, error)
 }
 
 // Functions is what the API needs of the invocation service (invoke.Service): function
@@ -88,6 +90,7 @@ type Deps struct {
 	// and route images are not checked.
 	Functions Functions
 	Version   string // reported by GET /v1/version
+	Node      string // this node's ID, reported by GET /v1/version
 	Log       *slog.Logger
 	// Auth verifies credentials. Nil turns authentication off: every caller is an
 	// anonymous admin, and routes' `auth: token` is not enforced.
@@ -118,6 +121,7 @@ type API struct {
 	store       Store
 	functions   Functions
 	version     string
+	node        string
 	log         *slog.Logger
 	auth        Authenticator
 	admit       *invoke.Admitter // the route's auth of /r/ calls, with auth
@@ -130,6 +134,7 @@ type API struct {
 	// passwords bounds the bcrypt work of requests, one at a time per caller.
 	passwords    *auth.PasswordPool
 	hashPassword func(password string) ([]byte, error)
+	now          func() time.Time // the clock of node liveness; tests move it
 }
 
 // New returns the API over its dependencies.
@@ -149,8 +154,8 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, version: d.Version, log: d.Log, auth: d.Auth, audit: d.Audit,
-		admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
 // Handler returns everything Gantry serves over HTTP: the management API under /v1,
@@ -167,6 +172,7 @@ func (a *API) Handler() (http.Handler, error) {
 		AuthAPI:       a,
 		ExecutionsAPI: a,
 		MetaAPI:       a,
+		NodesAPI:      a,
 		RoutesAPI:     a,
 		TasksAPI:      a,
 		Logger: func(format string, args ...any) {

@@ -133,6 +133,7 @@ func executionToModel(e store.Execution) *models.Execution {
 		Reason:          e.Reason,
 		Error:           e.Error,
 		Container:       e.Container,
+		Node:            e.Node,
 		CreatedAt:       dateTime(e.CreatedAt),
 		StartedAt:       dateTime(e.StartedAt),
 		CompletedAt:     dateTime(e.CompletedAt),

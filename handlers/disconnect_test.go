@@ -71,6 +71,14 @@ var listFillers = map[string]func(t *testing.T, f *authFixture){
 			}
 		}
 	},
+	"listNodes": func(t *testing.T, f *authFixture) {
+		for i := range 100 {
+			n := store.NodeInfo{ID: fmt.Sprintf("node-%03d", i), Run: "r", Version: strings.Repeat("v", 2048), Addr: "10.0.0.1:8080"}
+			if err := f.s.Heartbeat(context.Background(), n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
 	"leaseTasks": func(t *testing.T, f *authFixture) {
 		rt := store.Route{App: "shop", Path: "/hello", Image: "img"}
 		for range 100 {

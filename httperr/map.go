@@ -11,6 +11,10 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
+// StoreUnavailableMessage answers a request the store could not serve now (its database is
+// down or restarting): the cause, which may name hosts, goes to the log only.
+const StoreUnavailableMessage = "the store is unavailable now; try again"
+
 // From is the one place that maps Gantry's errors to HTTP answers. A 500 means a bug in
 // Gantry: its cause is logged and the client gets a generic message.
 func From(log *slog.Logger, err error) *Error {
@@ -22,6 +26,9 @@ func From(log *slog.Logger, err error) *Error {
 	switch {
 	case errors.As(err, &answerer):
 		return answerer.Answer()
+	case errors.Is(err, store.ErrUnavailable): // before the kinds it may wrap: nothing was done, try again
+		log.Warn("store unavailable", "err", err)
+		return retry(http.StatusServiceUnavailable, StoreUnavailableMessage, 5)
 	case errors.Is(err, runner.ErrTimeout):
 		return New(http.StatusGatewayTimeout, "Timed out")
 	case errors.As(err, &fnErr):

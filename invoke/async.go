@@ -55,9 +55,6 @@ func (s *Service) accept(ctx context.Context, t store.Task) (*Response, error) {
 	if err := s.store.EnqueueTask(ctx, t, store.Execution{App: rt.App, AppID: t.AppID, Route: rt.Path, Type: store.TypeAsync}); err != nil {
 		return nil, fmt.Errorf("accept async call: %w", err)
 	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.wakeWorker() // at once here; other nodes' workers through the feed's ChangeTask (Follow)
 	return &Response{CallID: t.ID, Route: rt, Accepted: true, Result: &runner.Result{Header: http.Header{}}}, nil
 }

@@ -10,26 +10,13 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// FollowCancels stops the calls running in this process whose cancel another node (or
-// this one) asked the store for: the store's feed says so with a ChangeCancel. It returns
-// the function that stops following.
-func (s *Service) FollowCancels(feed store.Changes) (stop func()) {
-	return feed.Subscribe(func(c store.Change) {
-		if c.Kind != store.ChangeCancel {
-			return
-		}
-		s.mu.Lock()
-		if cancel := s.running[c.Name]; cancel != nil {
-			cancel(runner.ErrCancelled)
-		}
-		s.mu.Unlock()
-	})
-}
-
 // Cancel cancels a call and returns its execution. A queued call never runs (CANCELLED at
 // once). A running call in this process is stopped (its container killed; it ends
 // CANCELLED). An async call leased elsewhere is marked in the queue so that it is never
-// run again (its holder's result is still recorded). A finished call is a store.ErrConflict.
+// run again (its holder's result is still recorded), and its node stops it if it runs it.
+// A sync call running on another node is asked to stop through the store
+// (RequestCancel): that node's follower (Follow) stops it. Either way the execution is
+// answered as it is now, still RUNNING. A finished call is a store.ErrConflict.
 func (s *Service) Cancel(ctx context.Context, id string) (store.Execution, error) {
 	owner, err := s.store.CancelTask(ctx, id)
 	switch {
@@ -54,6 +41,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (store.Execution, error
 		return ex, nil
 	case ex.Done():
 		return ex, fmt.Errorf("%w: execution %q already finished (%s)", store.ErrConflict, id, ex.Status)
+	case ex.Status == store.StatusRunning: // not in the queue, not here: a sync call of another node
+		if err := s.store.RequestCancel(ctx, id); err != nil {
+			return ex, err
+		}
+		return ex, nil
 	}
-	return ex, fmt.Errorf("%w: execution %q is not running in this server", store.ErrConflict, id)
+	return ex, fmt.Errorf("%w: execution %q is not running", store.ErrConflict, id)
 }

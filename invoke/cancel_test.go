@@ -130,7 +130,7 @@ func TestCancel(t *testing.T) {
 
 	t.Run("a running async call whose cancel another node asked the store for is stopped through the feed", func(t *testing.T) {
 		e := newEnv(t)
-		stop := e.svc.FollowCancels(e.db)
+		stop := e.svc.Follow(e.db)
 		defer stop()
 		id := e.runningAsyncCall()
 		// Another node's Cancel: it reaches only the store, whose feed tells every node.
@@ -155,13 +155,36 @@ func TestCancel(t *testing.T) {
 		}
 	})
 
-	t.Run("a sync call running in another server is a conflict", func(t *testing.T) {
+	t.Run("a sync call running on another node is stopped by that node, through the store", func(t *testing.T) {
 		e := newEnv(t)
-		id := e.db.NewID()
-		e.db.RecordExecution(store.Execution{ID: id, App: "shop", Route: "/fn", Type: store.TypeSync, Status: store.StatusRunning}, nil)
-		ex, err := e.svc.Cancel(t.Context(), id)
-		if !errors.Is(err, store.ErrConflict) || ex.Status != store.StatusRunning {
-			t.Fatalf("Cancel: %s %v, want ErrConflict", ex.Status, err)
+		e.route("/fn", nil)
+		e.fr.started = make(chan *runner.Call, 1)
+		e.fr.blockUntilCancelled()
+		defer e.svc.Follow(e.db)() // node a runs the call
+		b := e.otherNode("node-b")
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.call("POST", "/fn", http.Header{}, "")
+			done <- err
+		}()
+		c := e.startedCall()
+		ex, err := b.svc.Cancel(t.Context(), c.ID) // the cancel reaches node b
+		if err != nil || ex.ID != c.ID || ex.Status != store.StatusRunning || ex.Node != "node-a" {
+			t.Fatalf("Cancel on node b: %+v %v, want the RUNNING execution of node a", ex, err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, runner.ErrCancelled) {
+				t.Fatalf("the call ended with %v, want ErrCancelled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the call cancelled on another node still runs after 5s")
+		}
+		if ex := e.execution(c.ID); ex.Status != store.StatusCancelled || ex.Reason != store.ReasonClientRequest {
+			t.Fatalf("execution %s %s, want CANCELLED client_request", ex.Status, ex.Reason)
+		}
+		if len(b.fr.ran()) != 0 {
+			t.Fatal("node b ran a call")
 		}
 	})
 

@@ -30,6 +30,7 @@ type fakeRunner struct {
 	started chan *runner.Call // if set, gets each call as it starts
 	netErr  error             // NetworkAllowed's answer
 	drained []string
+	hot     int // HotContainers' answer
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c *runner.Call) (*runner.Result, error) {
@@ -62,6 +63,12 @@ func (f *fakeRunner) NetworkAllowed(string, string) error       { return f.netEr
 func (f *fakeRunner) EnsureImage(context.Context, string) error { return nil }
 func (f *fakeRunner) DrainRoute(app, path string)               { f.drain(app + path) }
 func (f *fakeRunner) DrainApp(app string)                       { f.drain(app) }
+
+func (f *fakeRunner) HotContainers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hot
+}
 
 func (f *fakeRunner) drain(what string) {
 	f.mu.Lock()
@@ -115,6 +122,14 @@ func newEnv(t *testing.T) *env {
 	}
 	fr := &fakeRunner{}
 	return &env{t: t, db: db, fr: fr, svc: New(db, fr, Options{Node: "node-a", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+}
+
+// otherNode is a second node over the same store: another service, with a runner of its
+// own, named node. bbolt serves one process, but two services that share its store and
+// its feed are two nodes to each other.
+func (e *env) otherNode(node string) *env {
+	fr := &fakeRunner{}
+	return &env{t: e.t, db: e.db, fr: fr, svc: New(e.db, fr, Options{Node: node, Log: e.svc.log})}
 }
 
 // route stores a route of app shop at path, with the defaults, changed by mod.
@@ -237,7 +252,7 @@ func (e *env) leasedByAWorker(opts WorkerOptions) leased {
 		t.Fatal(err)
 	}
 	owner := w.run + "0"
-	tasks, err := e.db.LeaseTasks(t.Context(), 1, owner, leaseFor)
+	tasks, err := e.db.LeaseTasks(t.Context(), 1, owner, store.DefaultLease)
 	if err != nil || len(tasks) != 1 {
 		t.Fatal(tasks, err)
 	}

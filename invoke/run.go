@@ -53,7 +53,7 @@ func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 	}
 	now := s.now()
 	ex := store.Execution{
-		ID: t.ID, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeSync,
+		ID: t.ID, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeSync, Node: s.node,
 		Status: store.StatusRunning, CreatedAt: now, StartedAt: now,
 	}
 	s.store.RecordExecution(ex, nil)

@@ -20,6 +20,8 @@ type Store interface {
 	AppendExecutionLog(id string, tail []byte, truncated bool)
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
 	CancelTask(ctx context.Context, id string) (owner string, err error)
+	// RequestCancel asks the node running a call outside the queue (a sync call) to stop it.
+	RequestCancel(ctx context.Context, id string) error
 	Queue
 }
 
@@ -30,6 +32,7 @@ type Queue interface {
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
 	ReleaseLeases(ctx context.Context, prefix, keep string) (int, error)
+	RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error)
 }
 
 // Runner is what the invocation service needs of the Docker driver (*runner.Runner).
@@ -40,6 +43,8 @@ type Runner interface {
 	EnsureImage(ctx context.Context, ref string) error
 	DrainRoute(app, path string)
 	DrainApp(app string)
+	// HotContainers is how many hot containers the runner keeps now, idle or busy.
+	HotContainers() int
 }
 
 // Options configure a Service; zero values take the defaults.
@@ -47,8 +52,9 @@ type Options struct {
 	// MaxCallBody caps the request body of every call read over HTTP (Prepare; 413 above
 	// it), whatever the caller's own bound. Default 1 MiB.
 	MaxCallBody int64
-	// Node names this node (store.Node's InstanceID): its workers' leases carry it, so that
-	// at start-up it releases its own dead run's leases and never another node's.
+	// Node names this node (store.Node's InstanceID, or --node): its workers' leases carry
+	// it, so that at start-up it releases its own dead run's leases and never another
+	// node's, and so does every execution record the service writes (Execution.Node).
 	Node string
 	Log  *slog.Logger // default: discard
 }
@@ -59,6 +65,7 @@ type Service struct {
 	store       Store
 	runner      Runner
 	log         *slog.Logger
+	node        string
 	maxCallBody int64
 	now         func() time.Time
 	wake        chan struct{} // an accepted async call wakes an idle worker
@@ -80,7 +87,7 @@ func New(s Store, r Runner, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{store: s, runner: r, log: opts.Log, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
+	return &Service{store: s, runner: r, log: opts.Log, node: opts.Node, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
 		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1),
 		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
 }
@@ -100,3 +107,17 @@ func (s *Service) DrainRoute(app, path string) { s.runner.DrainRoute(app, path) 
 
 // DrainApp stops the hot containers of every route of an app after the app changed.
 func (s *Service) DrainApp(app string) { s.runner.DrainApp(app) }
+
+// Figures are what the node tells of its work at each heartbeat.
+type Figures struct {
+	Running int // calls running in this process now, sync and async
+	Hot     int // hot containers the runner keeps, idle or busy
+}
+
+// Figures are the service's figures now.
+func (s *Service) Figures() Figures {
+	s.mu.Lock()
+	running := len(s.running)
+	s.mu.Unlock()
+	return Figures{Running: running, Hot: s.runner.HotContainers()}
+}

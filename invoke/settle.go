@@ -35,7 +35,7 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 		}
 		err = fmt.Errorf("gave up after %d attempts: %w", t.Attempts, err)
 	}
-	ex := store.Execution{Type: store.TypeAsync, StartedAt: started}
+	ex := store.Execution{Type: store.TypeAsync, StartedAt: started, Node: w.s.node}
 	finish(&ex, res, err, w.s.now())
 	ex.Output = res.Body
 	if cerr := w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log); cerr != nil {

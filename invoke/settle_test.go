@@ -91,7 +91,7 @@ func TestSettle(t *testing.T) {
 					t.Fatalf("delayed %v, want %v", delayed, tt.wantDelay)
 				}
 				if !tt.wantDelay {
-					if again, err := e.db.LeaseTasks(t.Context(), 1, owner, leaseFor); err != nil || len(again) != 1 {
+					if again, err := e.db.LeaseTasks(t.Context(), 1, owner, store.DefaultLease); err != nil || len(again) != 1 {
 						t.Fatalf("the call is not available again at once: %v %v", again, err)
 					}
 				}

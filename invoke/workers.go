@@ -24,7 +24,12 @@ type WorkerOptions struct {
 	MaxAttempts int
 	// Backoff is the delay before the first retry (default 1s), doubled at each, at most a minute.
 	Backoff time.Duration
-	Log     *slog.Logger // default: the service's
+	// Lease is how long a worker's lease on a call lasts unless renewed (default
+	// store.DefaultLease). While the workers hold leases, they renew them every Lease/3, so
+	// a call may run longer than its lease; a node that dies stops renewing, and its calls
+	// go back to the queue (in their place in line) within Lease, for any node to run.
+	Lease time.Duration
+	Log   *slog.Logger // default: the service's
 }
 
 // ownerPrefix names the leases of Gantry's own workers (external runners use others):
@@ -36,10 +41,6 @@ const ownerPrefix = "gantry@"
 // several nodes (PostgreSQL) never held one.
 const legacyOwnerPrefix = "gantry:"
 
-// leaseFor is how long a worker's lease lasts: longer than any call may take. A worker
-// that dies with the whole server gives its leases back at the next start (ReleaseLeases).
-const leaseFor = time.Duration(store.MaxTimeout)*time.Second + 2*time.Minute
-
 // Workers run accepted async calls through the invocation path.
 type Workers struct {
 	s        *Service
@@ -47,7 +48,9 @@ type Workers struct {
 	run      string // this run's lease owner prefix
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the worker loops
+	done     chan struct{}  // closed once every worker loop returned: no lease is held
+	renewed  chan struct{}  // closed once the lease renewal stopped
 }
 
 // StartWorkers starts the async workers after taking back the leases of this node's
@@ -62,10 +65,13 @@ func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worker
 	if opts.Backoff <= 0 {
 		opts.Backoff = time.Second
 	}
+	if opts.Lease <= 0 {
+		opts.Lease = store.DefaultLease
+	}
 	if opts.Log == nil {
 		opts.Log = s.log
 	}
-	w := &Workers{s: s, opts: opts, run: s.leases + s.store.NewID() + ":", stop: make(chan struct{})}
+	w := &Workers{s: s, opts: opts, run: s.leases + s.store.NewID() + ":", stop: make(chan struct{}), done: make(chan struct{}), renewed: make(chan struct{})}
 	s.mu.Lock()
 	s.workers = w.run
 	s.mu.Unlock()
@@ -80,6 +86,8 @@ func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worker
 		w.wg.Add(1)
 		go w.loop(fmt.Sprintf("%s%d", w.run, i)) //nolint:gosec // G118: workers outlive the call that starts them
 	}
+	go func() { w.wg.Wait(); close(w.done) }()
+	go w.renewLeases() //nolint:gosec // G118: the renewal outlives the call that starts the workers, until their last call ends
 	return w, nil
 }
 
@@ -87,15 +95,38 @@ func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worker
 func (w *Workers) StopLeasing() { w.stopOnce.Do(func() { close(w.stop) }) }
 
 // Wait waits (up to ctx) for the calls running after StopLeasing; those that outlive ctx
-// are ended by the runner's Close and go back to the queue.
+// are ended by the runner's Close and go back to the queue. Their leases are renewed until
+// they end, so that no other node takes them while they drain.
 func (w *Workers) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("invoke: async calls still running: %w", ctx.Err())
+	for _, ended := range []chan struct{}{w.done, w.renewed} { // the calls, then the renewal in progress
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return fmt.Errorf("invoke: async calls still running: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// renewLeases is the heartbeat of this run's leases: every Lease/3 it extends every lease
+// its workers hold, until the last worker loop has returned (after StopLeasing, once the
+// calls that were running have settled). A renewal that fails is logged, and tried again
+// at the next beat: two beats may fail before a lease ends.
+func (w *Workers) renewLeases() {
+	defer close(w.renewed)
+	t := time.NewTicker(w.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), w.opts.Lease/3)
+			if _, err := w.s.store.RenewLeases(ctx, w.run, w.opts.Lease); err != nil {
+				w.opts.Log.Error("renew the leases of async calls", "err", err)
+			}
+			cancel()
+		}
 	}
 }
 
@@ -107,7 +138,7 @@ func (w *Workers) loop(owner string) {
 			return
 		default:
 		}
-		tasks, err := w.s.store.LeaseTasks(context.Background(), 1, owner, leaseFor)
+		tasks, err := w.s.store.LeaseTasks(context.Background(), 1, owner, w.opts.Lease)
 		if err != nil {
 			w.opts.Log.Error("lease async calls", "err", err)
 		}

@@ -94,13 +94,13 @@ func TestWorkerShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.LeaseTasks(t.Context(), 1, ownerPrefix+"node-a:previous:0", leaseFor); err != nil {
+		if _, err := e.db.LeaseTasks(t.Context(), 1, ownerPrefix+"node-a:previous:0", store.DefaultLease); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.call("POST", "/fn", http.Header{}, ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.LeaseTasks(t.Context(), 1, ownerPrefix+"node-b:running:0", leaseFor); err != nil {
+		if _, err := e.db.LeaseTasks(t.Context(), 1, ownerPrefix+"node-b:running:0", store.DefaultLease); err != nil {
 			t.Fatal(err)
 		}
 		// A lease of a version before nodes named them: one server had the data dir.
@@ -108,13 +108,13 @@ func TestWorkerShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.LeaseTasks(t.Context(), 1, legacyOwnerPrefix+"01JDQ8Z4M3ZK2V5S9X7QY4T6WB:0", leaseFor); err != nil {
+		if _, err := e.db.LeaseTasks(t.Context(), 1, legacyOwnerPrefix+"01JDQ8Z4M3ZK2V5S9X7QY4T6WB:0", store.DefaultLease); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.call("POST", "/fn", http.Header{}, ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.LeaseTasks(t.Context(), 1, "runner:elsewhere", leaseFor); err != nil {
+		if _, err := e.db.LeaseTasks(t.Context(), 1, "runner:elsewhere", store.DefaultLease); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.StartWorkers(t.Context(), WorkerOptions{}); err != nil {

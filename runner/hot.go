@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,8 @@ type hotContainer struct {
 	logMu sync.Mutex
 	log   *cappedBuffer      // stderr (and an http function's stdout) of the current call
 	late  func([]byte, bool) // receives what arrives after the last call answered
+
+	counted atomic.Bool // in the runner's count of hot containers (HotContainers)
 }
 
 func (c *hotContainer) alive() bool {
@@ -118,6 +121,8 @@ func (r *Runner) startHot(ctx context.Context, fn *Function) (*hotContainer, err
 		}
 	}
 	ok = true
+	c.counted.Store(true)
+	r.hot.Add(1)
 	return c, nil
 }
 
@@ -163,6 +168,9 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 
 // destroyHot kills and removes a hot container in the background.
 func (r *Runner) destroyHot(c *hotContainer) {
+	if c.counted.Swap(false) {
+		r.hot.Add(-1)
+	}
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()

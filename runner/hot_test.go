@@ -132,10 +132,13 @@ func TestHotIdleContainersStop(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := countContainers(t, r.opts.Instance); n == 0 {
-		t.Fatal("no hot container after the calls")
+	if n := countContainers(t, r.opts.Instance); n == 0 || r.HotContainers() != n {
+		t.Fatalf("%d hot containers after the calls, %d counted: want some, all counted", n, r.HotContainers())
 	}
 	eventually(t, 8*time.Second, "idle containers outlived idle_timeout=1s", func() bool { return countContainers(t, r.opts.Instance) == 0 })
+	if n := r.HotContainers(); n != 0 {
+		t.Fatalf("%d hot containers still counted after they stopped", n)
+	}
 }
 
 func TestHotContainerKilledFromOutsideIsReplaced(t *testing.T) {
@@ -231,7 +234,13 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 	if _, err := r.Run(context.Background(), testCall(rt, `{}`)); err != nil {
 		t.Fatal(err)
 	}
+	if n := r.HotContainers(); n != 1 {
+		t.Fatalf("%d hot containers counted after a call, want 1", n)
+	}
 	r.DrainRoute(rt.App, rt.Path)
+	if n := r.HotContainers(); n != 0 {
+		t.Fatalf("%d hot containers counted after the drain, want 0", n)
+	}
 	eventually(t, 10*time.Second, "drained route still has containers", func() bool { return countContainers(t, r.opts.Instance) == 0 })
 
 	// A new version of the route gets new containers; the old version's go.
@@ -333,6 +342,9 @@ func TestHotStartFailureLeaksNothing(t *testing.T) {
 		if _, err := r.Run(context.Background(), testCall(testRoute(format, nil), `{}`)); err == nil {
 			t.Fatalf("%s: a call whose attach failed succeeded", format)
 		}
+	}
+	if n := r.HotContainers(); n != 0 {
+		t.Fatalf("%d hot containers counted, though none started", n)
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)

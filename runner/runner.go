@@ -108,6 +108,7 @@ type Runner struct {
 	mu      sync.Mutex
 	closed  bool
 	pools   map[poolKey]*pool
+	hot     atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
 }
 
 // New returns a runner and reaps the containers a previous run of this instance left behind.
@@ -225,6 +226,10 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
 		return fmt.Errorf("runner: %s: %w", what, ctx.Err())
 	}
 }
+
+// HotContainers is how many hot containers the runner keeps now: ready ones, idle or
+// serving a call, and those of drained pools still finishing theirs.
+func (r *Runner) HotContainers() int { return int(r.hot.Load()) }
 
 // DrainApp stops the hot containers of every route of an app (its config changed, or it went).
 func (r *Runner) DrainApp(app string) {

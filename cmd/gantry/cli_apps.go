@@ -46,7 +46,7 @@ func newVersionCmd(cf *clientFlags) *cobra.Command {
 			server := res.GetPayload()
 			return s.out.show(versionOutput{Client: models.Version{Version: &version}, Server: server},
 				func(w io.Writer) error {
-					return writeFields(w, []field{{"Server version", versionString(server)}})
+					return writeFields(w, versionFields(server))
 				})
 		},
 	}

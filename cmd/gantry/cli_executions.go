@@ -174,6 +174,7 @@ func executionFields(e *models.Execution) []field {
 		{"Exit code", formatInt(e.ExitCode, "")},
 		{"Error", orDash(e.Error)},
 		{"Container", orDash(e.Container)},
+		{"Node", orDash(e.Node)},
 		{"Created", formatTime(e.CreatedAt)},
 		{"Started", formatTime(e.StartedAt)},
 		{"Completed", formatTime(e.CompletedAt)},

@@ -395,7 +395,7 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "gantry", SilenceUsage: true, SilenceErrors: true}
 	cf := addClientFlags(root)
-	root.AddCommand(newVersionCmd(cf), newAppsCmd(cf), newRoutesCmd(cf), newExecutionsCmd(cf))
+	root.AddCommand(newVersionCmd(cf), newAppsCmd(cf), newRoutesCmd(cf), newExecutionsCmd(cf), newNodesCmd(cf))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newWhoamiCmd(cf),
 		newTokensCmd(cf),
 		newAPIsCmd(cf),
+		newNodesCmd(cf),
 	)
 	return root
 }

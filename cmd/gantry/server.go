@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,12 +23,15 @@ import (
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
-	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 type serverConfig struct {
 	addr            string
 	dataDir         string
+	store           string // --store URL: "" for a bolt store in dataDir
+	storePassword   string // --store-password-file
+	node            string // --node: "" for the store's instance ID (bolt) or the data dir's node-id
+	lease           time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
 	maxCallBody     int64
@@ -63,20 +64,24 @@ type serverConfig struct {
 }
 
 // serverEnv names the environment variable of each server flag.
-var serverEnv = map[string]string{
-	"addr":             "GANTRY_ADDR",
-	"data-dir":         "GANTRY_DATA_DIR",
-	"shutdown-timeout": "GANTRY_SHUTDOWN_TIMEOUT",
-	"log-level":        "GANTRY_LOG_LEVEL",
-	"max-call-body":    "GANTRY_MAX_CALL_BODY",
-	"max-output":       "GANTRY_MAX_OUTPUT",
-	"max-log":          "GANTRY_MAX_LOG",
-	"keep-executions":  "GANTRY_KEEP_EXECUTIONS",
-	"async-workers":    "GANTRY_ASYNC_WORKERS",
-	"async-attempts":   "GANTRY_ASYNC_ATTEMPTS",
-	"async-backoff":    "GANTRY_ASYNC_BACKOFF",
-	"function-network": "GANTRY_FUNCTION_NETWORK",
-	"network":          "GANTRY_NETWORKS",
+var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment variables, not credentials
+	"addr":                "GANTRY_ADDR",
+	"data-dir":            "GANTRY_DATA_DIR",
+	"store":               "GANTRY_STORE",
+	"store-password-file": "GANTRY_STORE_PASSWORD_FILE",
+	"node":                "GANTRY_NODE",
+	"lease":               "GANTRY_LEASE",
+	"shutdown-timeout":    "GANTRY_SHUTDOWN_TIMEOUT",
+	"log-level":           "GANTRY_LOG_LEVEL",
+	"max-call-body":       "GANTRY_MAX_CALL_BODY",
+	"max-output":          "GANTRY_MAX_OUTPUT",
+	"max-log":             "GANTRY_MAX_LOG",
+	"keep-executions":     "GANTRY_KEEP_EXECUTIONS",
+	"async-workers":       "GANTRY_ASYNC_WORKERS",
+	"async-attempts":      "GANTRY_ASYNC_ATTEMPTS",
+	"async-backoff":       "GANTRY_ASYNC_BACKOFF",
+	"function-network":    "GANTRY_FUNCTION_NETWORK",
+	"network":             "GANTRY_NETWORKS",
 
 	"auth":                 "GANTRY_AUTH",
 	"oidc-issuer":          "GANTRY_OIDC_ISSUER",
@@ -119,7 +124,11 @@ func newServerCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address (HTTPS with --tls-cert and --tls-key)")
-	f.StringVar(&cfg.dataDir, "data-dir", "./data", "directory of the bbolt database")
+	f.StringVar(&cfg.dataDir, "data-dir", "./data", "this node's own directory: audit and access logs, admin.token, node-id, and the bbolt database unless --store says otherwise")
+	f.StringVar(&cfg.store, "store", "", "where state is kept: bolt://PATH (bolt://./data, bolt:///var/lib/gantry) or postgres://USER@HOST/DB, shared by several nodes (default: bbolt in --data-dir)")
+	f.StringVar(&cfg.storePassword, "store-password-file", "", "file holding the password of a postgres --store (one trailing newline dropped)")
+	f.StringVar(&cfg.node, "node", "", "this node's ID, "+nodeIDRule.String()+": its containers' gantry.instance label and its leases (default: the bbolt store's ID, or the one kept in <data-dir>/node-id)")
+	f.DurationVar(&cfg.lease, "lease", store.DefaultLease, "lease of an async call on a worker, renewed every third of it while the node lives: a dead node's calls are back in the queue within it (at least 1s)")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.Int64Var(&cfg.maxCallBody, "max-call-body", 1<<20, "largest request body of a function call, in bytes (413 above)")
@@ -157,53 +166,6 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
-// parseNetworks reads the --network values: "NAME:OWNER,OWNER" (those owners' apps may use
-// the network) or "NAME:*" (every owner's may), several separated by ";". A bare NAME is
-// refused: a network is shared between tenants only when the administrator says so.
-func parseNetworks(values []string, functionNetwork string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, v := range values {
-		for item := range strings.SplitSeq(v, ";") {
-			name, owners, named := strings.Cut(strings.TrimSpace(item), ":")
-			switch name = strings.TrimSpace(name); name {
-			case "":
-				if named {
-					return nil, fmt.Errorf("%q names no network", item)
-				}
-				continue
-			case store.NetworkBridge, store.NetworkNone, "host", "default", functionNetwork:
-				return nil, fmt.Errorf("%q cannot be registered: it is Docker's or Gantry's own", name)
-			}
-			list, everyone := []string{}, false
-			for o := range strings.SplitSeq(owners, ",") {
-				switch o = strings.TrimSpace(o); {
-				case o == "*":
-					everyone = true
-				case o == "":
-				case store.ValidateUserName(o) != nil:
-					return nil, fmt.Errorf("network %s: owner %q is not a user name (%s)", name, o, store.UserNameRule())
-				default:
-					list = append(list, o)
-				}
-			}
-			prev, seen := out[name]
-			switch {
-			case everyone || seen && prev == nil:
-				out[name] = nil // nil: every owner
-			case len(list) == 0:
-				return nil, fmt.Errorf("network %s: name the owners who may use it (%s:OWNER,OWNER), or %s:* for every owner", name, name, name)
-			default:
-				for _, o := range list {
-					if !slices.Contains(out[name], o) { // an owner listed twice is still one owner
-						out[name] = append(out[name], o)
-					}
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
 // applyEnv sets each flag not given on the command line from its environment variable,
 // failing on a value the flag does not accept.
 func applyEnv(cmd *cobra.Command, vars map[string]string) error {
@@ -227,8 +189,22 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	st, err := bolt.Open(ctx, cfg.dataDir, bolt.Options{KeepExecutionsPerRoute: cfg.keepExecutions, Logger: log})
+	if cfg.lease < time.Second {
+		return fmt.Errorf("--lease %s: at least 1s", cfg.lease)
+	}
+	spec, err := parseStore(cfg.store, cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := readStorePassword(cfg.storePassword, &spec); err != nil {
+		return err
+	}
+	if cfg.node != "" { // a bad --node fails before anything is opened
+		if err := validateNodeID(cfg.node, "--node"); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(ctx, spec, cfg.keepExecutions, log)
 	if err != nil {
 		return err
 	}
@@ -237,6 +213,10 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			log.Error("close the store", "err", err)
 		}
 	}()
+	node, err := nodeID(cfg.node, spec, st.InstanceID(), cfg.dataDir)
+	if err != nil {
+		return err
+	}
 	// A killed run's file says nothing of this one. (Only now: a second server started on a data
 	// dir in use has already failed above, without removing the running one's file.)
 	if err := removeReadyFile(cfg.readyFile); err != nil {
@@ -258,7 +238,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return fmt.Errorf("--network: %w", err)
 	}
 	run, err := runner.New(ctx, docker, runner.Options{
-		Instance: st.InstanceID(), MaxOutputBytes: cfg.maxOutput, MaxLogBytes: cfg.maxLog, Log: log,
+		Instance: node, MaxOutputBytes: cfg.maxOutput, MaxLogBytes: cfg.maxLog, Log: log,
 		FunctionNetwork: cfg.functionNetwork, Networks: networks,
 	})
 	if err != nil {
@@ -274,8 +254,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	})
 	defer closeRunner()
 
-	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: st.InstanceID(), Log: log})
-	defer invoker.FollowCancels(st)()
+	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: node, Log: log})
+	defer invoker.Follow(st)()
 	authn, idp, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
 		return err
@@ -289,7 +269,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Version: version, Log: log,
+		Store: st, Functions: invoker, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -307,11 +287,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	defer stopGateway()
-	workers, err := invoker.StartWorkers(ctx, invoke.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Log: log})
+	workers, err := invoker.StartWorkers(ctx, invoke.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Lease: cfg.lease, Log: log})
 	if err != nil {
 		closeListeners(append(listeners, gwListeners...))
 		return err
 	}
+	// The node tells the store it lives from before it is ready until it has drained.
+	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
+	defer stopHeartbeat()
 	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
@@ -319,7 +302,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	served := make(chan error, len(listeners)+len(gwListeners))
 	for _, ln := range listeners {
 		go func() { served <- srv.Serve(ln) }()
-		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "instance", st.InstanceID(), "version", version)
+		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "store", spec.String(), "node", node, "version", version)
 	}
 	for _, ln := range gwListeners {
 		go func() { served <- gwSrv.Serve(ln) }()
@@ -328,7 +311,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	// A failure to serve (or to tell that it serves) stops the server as a signal does,
 	// draining what runs, and is returned at the end.
 	var failed error
-	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, st.InstanceID(), log); err != nil {
+	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, node, log); err != nil {
 		log.Error("cannot tell that the server is ready; stopping", "err", err)
 		failed = err
 	} else {
@@ -362,6 +345,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err := workers.Wait(waitCtx); err != nil { // their last results, before the store closes
 		log.Warn("async workers still settling", "err", err)
 	}
+	stopHeartbeat()
 	log.Info("stopped")
 	return failed
 }

@@ -11,16 +11,23 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/handlers"
 	"github.com/gantry-dev/gantry/store"
-	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // adminTokenFile is where, in the data dir, the server writes the first admin token.
 const adminTokenFile = "admin.token"
 
+// authStore is what authentication needs of the store: the tokens, and the first one.
+type authStore interface {
+	auth.TokenStore
+	Bootstrapped(ctx context.Context) (bool, error)
+	BootstrapToken(ctx context.Context, t store.Token) error
+	NewID() string
+}
+
 // setUpAuth builds the authenticator, or returns nil with --auth=none. On the first start
 // with authentication on, it makes the admin token and writes it to the data dir.
 // The configured identity source (nil without --oidc-issuer) is also the gateway's default.
-func setUpAuth(ctx context.Context, cfg serverConfig, st *bolt.DB, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
+func setUpAuth(ctx context.Context, cfg serverConfig, st authStore, log *slog.Logger) (handlers.Authenticator, *auth.OIDCConfig, error) {
 	var idpConfig *auth.OIDCConfig
 	if cfg.oidcIssuer != "" {
 		idpConfig = &auth.OIDCConfig{
@@ -53,18 +60,24 @@ func setUpAuth(ctx context.Context, cfg serverConfig, st *bolt.DB, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	if made {
+	switch {
+	case made:
 		log.Warn("first start: an admin API token was made; keep it secret", "file", path)
-	} else {
+	case path == "":
+		log.Info("authentication on; the first admin token was made by another node, whose data dir holds it")
+	default:
 		log.Info("authentication on", "admin_token_file", path)
 	}
 	return auth.NewAuthenticator(st, idp), idpConfig, nil
 }
 
-// bootstrapAdminToken makes the first admin token once per data dir: the token is written to
+// bootstrapAdminToken makes the first admin token once per store: the token is written to
 // <data-dir>/admin.token (mode 0600) before its hash is stored, so a crash in between leaves
-// no token that nobody holds.
-func bootstrapAdminToken(ctx context.Context, st *bolt.DB, dataDir string) (path string, made bool, err error) {
+// no token that nobody holds. Nodes that share a store and start at once may both find no
+// token yet: the store takes the first one's (BootstrapToken refuses the others with
+// ErrExists), and a node whose token was refused removes its file, which holds a token that
+// nobody stored, and goes on: path is then "" (the token is in the other node's data dir).
+func bootstrapAdminToken(ctx context.Context, st authStore, dataDir string) (path string, made bool, err error) {
 	path = filepath.Join(dataDir, adminTokenFile)
 	done, err := st.Bootstrapped(ctx)
 	if err != nil || done {
@@ -72,10 +85,19 @@ func bootstrapAdminToken(ctx context.Context, st *bolt.DB, dataDir string) (path
 	}
 	id := st.NewID()
 	secret, hash := auth.NewSecret(id)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return path, false, fmt.Errorf("write the admin token: %w", err)
+	}
 	if err := writeSecretFile(path, secret+"\n"); err != nil {
 		return path, false, fmt.Errorf("write the admin token: %w", err)
 	}
 	err = st.BootstrapToken(ctx, store.Token{ID: id, Name: "first admin token", User: "admin", Role: auth.RoleAdmin, Hash: hash, CreatedBy: "gantry server"})
+	if errors.Is(err, store.ErrExists) { // another node made it between our look and our write
+		if rerr := os.Remove(path); rerr != nil {
+			return path, false, fmt.Errorf("remove an admin token that was not stored: %w", rerr)
+		}
+		return "", false, nil
+	}
 	return path, err == nil, err
 }
 

@@ -16,12 +16,11 @@ import (
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/internal/certfile"
 	"github.com/gantry-dev/gantry/invoke"
-	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // gatewayDeps are what the gateway is built on.
 type gatewayDeps struct {
-	store     *bolt.DB
+	store     gateway.Store
 	calls     gateway.Calls        // the invocation service
 	auth      invoke.Authenticator // the server's (routes with auth token); nil: authentication off
 	oidc      *auth.OIDCConfig

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,32 @@ func TestParseNetworks(t *testing.T) {
 				t.Fatalf("parseNetworks(%q) = %#v, %v; want %#v", tt.values, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestEveryServerFlagIsDocumented: each flag of gantry server has its environment variable,
+// and README's table of flags names both.
+func TestEveryServerFlagIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Running the server\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := regexp.MustCompile(`(?m)^\s+--([a-z-]+)`).FindAllStringSubmatch(newServerCmd().Flags().FlagUsages(), -1)
+	if len(names) < len(serverEnv) {
+		t.Fatalf("%d flags found in the usage, fewer than serverEnv's %d", len(names), len(serverEnv))
+	}
+	for _, m := range names {
+		flag := m[1]
+		env, ok := serverEnv[flag]
+		switch {
+		case !ok:
+			t.Errorf("--%s has no environment variable in serverEnv", flag)
+		case !strings.Contains(section, "| `--"+flag+"`") && !strings.Contains(section, ", `--"+flag+"`"):
+			t.Errorf("--%s is not in README's table of flags", flag)
+		case !strings.Contains(section, "`"+env+"`"):
+			t.Errorf("%s (--%s) is not in README's table of flags", env, flag)
+		}
 	}
 }

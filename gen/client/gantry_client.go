@@ -10,6 +10,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/auth"
 	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/gen/client/meta"
+	"github.com/gantry-dev/gantry/gen/client/nodes"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/client/tasks"
 	"github.com/go-openapi/runtime"
@@ -65,6 +66,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Auth = auth.New(transport, formats)
 	cli.Executions = executions.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
+	cli.Nodes = nodes.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
 	cli.Tasks = tasks.New(transport, formats)
 
@@ -136,6 +138,8 @@ type Gantry struct {
 
 	Meta meta.ClientService
 
+	Nodes nodes.ClientService
+
 	Routes routes.ClientService
 
 	Tasks tasks.ClientService
@@ -151,6 +155,7 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Auth.SetTransport(transport)
 	c.Executions.SetTransport(transport)
 	c.Meta.SetTransport(transport)
+	c.Nodes.SetTransport(transport)
 	c.Routes.SetTransport(transport)
 	c.Tasks.SetTransport(transport)
 }

@@ -51,6 +51,9 @@ type Execution struct {
 	// The function's log was longer than the limit and was cut.
 	LogTruncated bool `json:"log_truncated,omitempty"`
 
+	// The node (server process) that ran the call, or runs it; absent before one did, and for external runners.
+	Node string `json:"node,omitempty"`
+
 	// The function's output, kept for async calls only (whose caller does not wait for it).
 	Output string `json:"output,omitempty"`
 

@@ -16,6 +16,9 @@ import (
 // swagger:model Version
 type Version struct {
 
+	// ID of the node (server process) that answered.
+	Node string `json:"node,omitempty"`
+
 	// Version of the server.
 	// Required: true
 	Version *string `json:"version"`

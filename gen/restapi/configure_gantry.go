@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/go-openapi/errors"
@@ -90,6 +91,12 @@ type MetaAPI interface {
 	GetVersion(ctx context.Context, params meta.GetVersionParams) middleware.Responder
 }
 
+// NodesAPI
+type NodesAPI interface {
+	// ListNodes List the live nodes (admin only).
+	ListNodes(ctx context.Context, params nodes.ListNodesParams) middleware.Responder
+}
+
 // RoutesAPI
 type RoutesAPI interface {
 	// CreateRoute Create a route.
@@ -123,6 +130,7 @@ type Config struct {
 	AuthAPI
 	ExecutionsAPI
 	MetaAPI
+	NodesAPI
 	RoutesAPI
 	TasksAPI
 	Logger func(string, ...any)
@@ -332,6 +340,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.ListExecutions(ctx, params)
+	})
+
+	api.NodesListNodesHandler = nodes.ListNodesHandlerFunc(func(params nodes.ListNodesParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListNodes(ctx, params)
 	})
 
 	api.RoutesListRoutesHandler = routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams, principal *models.Principal) middleware.Responder {

@@ -15,8 +15,9 @@
 //
 //	* Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
 //	* Errors are `{"error": {"message": "...", "fields": "..."}}` with a 4xx status for bad input
-//	  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for
-//	  Gantry's own faults.
+//	  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with
+//	  `Retry-After` when the store cannot be reached now (try again), and 500 only for Gantry's own
+//	  faults.
 //	* Lists are paginated with `per_page` (default 30, at most 100) and the opaque `cursor` taken from
 //	  the previous page's `next_cursor`; `next_cursor` is absent on the last page.
 //	* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.

@@ -26,7 +26,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -984,7 +984,7 @@ func init() {
         }
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],
@@ -1057,6 +1057,36 @@ func init() {
           "$ref": "#/parameters/executionID"
         }
       ]
+    },
+    "/nodes": {
+      "get": {
+        "description": "The nodes whose last heartbeat is at most 15 seconds old (three heartbeats), in ID order:\na node that stopped or died drops out of the list within that time. Not paginated: a\nstore is shared by a few nodes.\n",
+        "tags": [
+          "nodes"
+        ],
+        "summary": "List the live nodes (admin only).",
+        "operationId": "listNodes",
+        "responses": {
+          "200": {
+            "description": "The live nodes.",
+            "schema": {
+              "$ref": "#/definitions/NodesWrapper"
+            }
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
     },
     "/tasks": {
       "get": {
@@ -1669,6 +1699,10 @@ func init() {
           "description": "The function's log was longer than the limit and was cut.",
           "type": "boolean"
         },
+        "node": {
+          "description": "The node (server process) that ran the call, or runs it; absent before one did, and for external runners.",
+          "type": "string"
+        },
         "output": {
           "description": "The function's output, kept for async calls only (whose caller does not wait for it).",
           "type": "string"
@@ -1746,6 +1780,65 @@ func init() {
         "next_cursor": {
           "description": "Cursor of the next page; absent on the last page.",
           "type": "string"
+        }
+      }
+    },
+    "Node": {
+      "description": "A node (server process) sharing the store, as its last heartbeat told (read-only).",
+      "type": "object",
+      "required": [
+        "id",
+        "started_at",
+        "heartbeat",
+        "running",
+        "hot"
+      ],
+      "properties": {
+        "addr": {
+          "description": "Address of the node's management API.",
+          "type": "string"
+        },
+        "heartbeat": {
+          "description": "When the node's last heartbeat was recorded.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "hot": {
+          "description": "Hot containers the node kept at its last heartbeat.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "id": {
+          "description": "The node's ID (` + "`" + `gantry server --node` + "`" + `); its containers carry it in the ` + "`" + `gantry.instance` + "`" + ` label.",
+          "type": "string"
+        },
+        "running": {
+          "description": "Calls running on the node at its last heartbeat, sync and async.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "started_at": {
+          "description": "When the node's current run started.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "version": {
+          "description": "Version of the node's server.",
+          "type": "string"
+        }
+      }
+    },
+    "NodesWrapper": {
+      "type": "object",
+      "required": [
+        "nodes"
+      ],
+      "properties": {
+        "nodes": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Node"
+          }
         }
       }
     },
@@ -2198,6 +2291,10 @@ func init() {
         "version"
       ],
       "properties": {
+        "node": {
+          "description": "ID of the node (server process) that answered.",
+          "type": "string"
+        },
         "version": {
           "description": "Version of the server.",
           "type": "string"
@@ -2316,6 +2413,18 @@ func init() {
         }
       }
     },
+    "Unavailable": {
+      "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
+      }
+    },
     "UnsupportedMediaType": {
       "description": "The request body is not JSON.",
       "schema": {
@@ -2362,6 +2471,10 @@ func init() {
       "name": "apis"
     },
     {
+      "description": "The nodes (server processes) that share this server's store, as their heartbeats tell: each\nnode records one every 5 seconds, with its figures.\n",
+      "name": "nodes"
+    },
+    {
       "description": "Server information.",
       "name": "meta"
     }
@@ -2379,7 +2492,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for\n  Gantry's own faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -3923,7 +4036,7 @@ func init() {
         }
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped and ends CANCELLED; a sync caller gets 409 ` + "`" + `the call was cancelled` + "`" + `.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
+        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],
@@ -4045,6 +4158,60 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/nodes": {
+      "get": {
+        "description": "The nodes whose last heartbeat is at most 15 seconds old (three heartbeats), in ID order:\na node that stopped or died drops out of the list within that time. Not paginated: a\nstore is shared by a few nodes.\n",
+        "tags": [
+          "nodes"
+        ],
+        "summary": "List the live nodes (admin only).",
+        "operationId": "listNodes",
+        "responses": {
+          "200": {
+            "description": "The live nodes.",
+            "schema": {
+              "$ref": "#/definitions/NodesWrapper"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
     },
     "/tasks": {
       "get": {
@@ -4744,6 +4911,10 @@ func init() {
           "description": "The function's log was longer than the limit and was cut.",
           "type": "boolean"
         },
+        "node": {
+          "description": "The node (server process) that ran the call, or runs it; absent before one did, and for external runners.",
+          "type": "string"
+        },
         "output": {
           "description": "The function's output, kept for async calls only (whose caller does not wait for it).",
           "type": "string"
@@ -4821,6 +4992,65 @@ func init() {
         "next_cursor": {
           "description": "Cursor of the next page; absent on the last page.",
           "type": "string"
+        }
+      }
+    },
+    "Node": {
+      "description": "A node (server process) sharing the store, as its last heartbeat told (read-only).",
+      "type": "object",
+      "required": [
+        "id",
+        "started_at",
+        "heartbeat",
+        "running",
+        "hot"
+      ],
+      "properties": {
+        "addr": {
+          "description": "Address of the node's management API.",
+          "type": "string"
+        },
+        "heartbeat": {
+          "description": "When the node's last heartbeat was recorded.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "hot": {
+          "description": "Hot containers the node kept at its last heartbeat.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "id": {
+          "description": "The node's ID (` + "`" + `gantry server --node` + "`" + `); its containers carry it in the ` + "`" + `gantry.instance` + "`" + ` label.",
+          "type": "string"
+        },
+        "running": {
+          "description": "Calls running on the node at its last heartbeat, sync and async.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "started_at": {
+          "description": "When the node's current run started.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "version": {
+          "description": "Version of the node's server.",
+          "type": "string"
+        }
+      }
+    },
+    "NodesWrapper": {
+      "type": "object",
+      "required": [
+        "nodes"
+      ],
+      "properties": {
+        "nodes": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Node"
+          }
         }
       }
     },
@@ -5273,6 +5503,10 @@ func init() {
         "version"
       ],
       "properties": {
+        "node": {
+          "description": "ID of the node (server process) that answered.",
+          "type": "string"
+        },
         "version": {
           "description": "Version of the server.",
           "type": "string"
@@ -5391,6 +5625,18 @@ func init() {
         }
       }
     },
+    "Unavailable": {
+      "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
+      }
+    },
     "UnsupportedMediaType": {
       "description": "The request body is not JSON.",
       "schema": {
@@ -5435,6 +5681,10 @@ func init() {
     {
       "description": "APIs expose functions on the gateway listeners (separate from this API): on hostnames and\npaths of their own, with the authentication, CORS, TLS and limits each API chooses. An API\nnames its function (app and route) and may point at one that does not exist yet (calls get\n502 until it does). Changes apply at the gateway within a second, without a restart.\n",
       "name": "apis"
+    },
+    {
+      "description": "The nodes (server processes) that share this server's store, as their heartbeats tell: each\nnode records one every 5 seconds, with its figures.\n",
+      "name": "nodes"
     },
     {
       "description": "Server information.",

@@ -109,7 +109,9 @@ type ClientService interface {
 // CancelExecution cancels a call.
 //
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
-// its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
+// its container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409
+// `the call was cancelled`. The answer is the execution as it is then: RUNNING until the
+// container has stopped.
 // A call leased to an external runner is never run again: CANCELLED when its lease ends, unless
 // the runner reports its result first. A finished call cannot be cancelled: 409.
 // .
@@ -132,7 +134,9 @@ func (a *Client) CancelExecution(params *CancelExecutionParams, authInfo runtime
 // CancelExecutionContext cancels a call.
 //
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
-// its container stopped and ends CANCELLED; a sync caller gets 409 `the call was cancelled`.
+// its container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409
+// `the call was cancelled`. The answer is the execution as it is then: RUNNING until the
+// container has stopped.
 // A call leased to an external runner is never run again: CANCELLED when its lease ends, unless
 // the runner reports its result first. A finished call cannot be cancelled: 409.
 // .

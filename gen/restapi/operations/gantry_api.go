@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/go-openapi/errors"
@@ -187,6 +188,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation executions.ListExecutions has not yet been implemented")
 		}),
 
+		NodesListNodesHandler: nodes.ListNodesHandlerFunc(func(params nodes.ListNodesParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation nodes.ListNodes has not yet been implemented")
+		}),
+
 		RoutesListRoutesHandler: routes.ListRoutesHandlerFunc(func(params routes.ListRoutesParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -282,8 +290,9 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 //   - Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
 //
 //   - Errors are `{"error": {"message": "...", "fields": "..."}}` with a 4xx status for bad input
-//     (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON) and 5xx only for
-//     Gantry's own faults.
+//     (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with
+//     `Retry-After` when the store cannot be reached now (try again), and 500 only for Gantry's own
+//     faults.
 //
 //   - Lists are paginated with `per_page` (default 30, at most 100) and the opaque `cursor` taken from
 //     the previous page's `next_cursor`; `next_cursor` is absent on the last page.
@@ -374,6 +383,8 @@ type GantryAPI struct {
 	AppsListAppsHandler apps.ListAppsHandler
 	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
 	ExecutionsListExecutionsHandler executions.ListExecutionsHandler
+	// NodesListNodesHandler sets the operation handler for the list nodes operation
+	NodesListNodesHandler nodes.ListNodesHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
 	RoutesListRoutesHandler routes.ListRoutesHandler
 	// AuthListTokensHandler sets the operation handler for the list tokens operation
@@ -537,6 +548,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.ExecutionsListExecutionsHandler == nil {
 		unregistered = append(unregistered, "executions.ListExecutionsHandler")
+	}
+	if o.NodesListNodesHandler == nil {
+		unregistered = append(unregistered, "nodes.ListNodesHandler")
 	}
 	if o.RoutesListRoutesHandler == nil {
 		unregistered = append(unregistered, "routes.ListRoutesHandler")
@@ -751,6 +765,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/executions"] = executions.NewListExecutions(o.context, o.ExecutionsListExecutionsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/nodes"] = nodes.NewListNodes(o.context, o.NodesListNodesHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
