@@ -7,10 +7,12 @@ import (
 
 // Follow keeps this node's part of the store's change feed: a ChangeCancel stops the call
 // it names if it runs in this process (another node, or this one, asked the store to
-// cancel it), and a ChangeTask (an async call accepted on any node) wakes an idle worker
-// here, rather than at its next poll. A ChangeReset needs nothing: a missed cancel leaves
-// its task marked in the queue (its settle ends it CANCELLED), and a missed task is found
-// at the next poll. It returns the function that stops following.
+// cancel it); a ChangeTask (an async call accepted on any node) wakes an idle worker
+// here, rather than at its next poll; a ChangeRoute or ChangeApp drains the hot containers
+// of what changed, which carry its old config. A ChangeReset needs nothing: a missed
+// cancel leaves its task marked in the queue (its settle ends it CANCELLED), a missed task
+// is found at the next poll, and a hot pool of an older route or app version is drained
+// by the first call that resolves the new one (runner's pools are keyed by version). It returns the function that stops following.
 func (s *Service) Follow(feed store.Changes) (stop func()) {
 	return feed.Subscribe(func(c store.Change) {
 		switch c.Kind {
@@ -22,6 +24,10 @@ func (s *Service) Follow(feed store.Changes) (stop func()) {
 			s.mu.Unlock()
 		case store.ChangeTask:
 			s.wakeWorker()
+		case store.ChangeRoute: // changed or deleted, here or on another node: its containers
+			go s.runner.DrainRoute(c.App, c.Path) // have the old config (destroying them waits on Docker)
+		case store.ChangeApp:
+			go s.runner.DrainApp(c.App)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package invoke
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -207,4 +208,24 @@ func TestFigures(t *testing.T) {
 	if got := e.svc.Figures(); got.Running != 0 {
 		t.Fatalf("after the calls: %+v, want none running", got)
 	}
+}
+
+// TestChangesOnAnyNodeDrainHotContainers: a route or app changed on one node drains the
+// hot containers of it on every node following the feed (they carry the old config).
+func TestChangesOnAnyNodeDrainHotContainers(t *testing.T) {
+	a := newEnv(t)
+	a.route("/fn", nil)
+	b := a.otherNode("node-b")
+	defer b.svc.Follow(a.db)()
+	if _, err := a.db.UpdateRoute(t.Context(), "shop", "/fn", func(r *store.Route) error { r.Timeout = 7; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.db.UpdateApp(t.Context(), "shop", func(app *store.App) error { app.Config = map[string]string{"K": "v"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "node b drains the route, then the app", func() bool {
+		b.fr.mu.Lock()
+		defer b.fr.mu.Unlock()
+		return slices.Contains(b.fr.drained, "shop/fn") && slices.Contains(b.fr.drained, "shop")
+	})
 }

@@ -17,9 +17,7 @@ import (
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *runner.Result, err error) {
 	if functionFailed(err) && int64(t.Attempts) <= t.Route.MaxRetries {
 		// The function failed, and its route asks for another run.
-		if rerr := w.s.store.RetryTask(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error()); rerr != nil {
-			w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
-		}
+		w.requeue(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error())
 		return
 	}
 	if retryable(err) {
@@ -28,9 +26,7 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 			if errors.Is(err, runner.ErrShuttingDown) {
 				delay = 0
 			}
-			if rerr := w.s.store.RetryTask(ctx, t.ID, owner, delay, err.Error()); rerr != nil {
-				w.opts.Log.Error("requeue async call", "id", t.ID, "err", rerr)
-			}
+			w.requeue(ctx, t.ID, owner, delay, err.Error())
 			return
 		}
 		err = fmt.Errorf("gave up after %d attempts: %w", t.Attempts, err)
@@ -38,8 +34,40 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 	ex := store.Execution{Type: store.TypeAsync, StartedAt: started, Node: w.s.node}
 	finish(&ex, res, err, w.s.now())
 	ex.Output = res.Body
-	if cerr := w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log); cerr != nil {
-		w.opts.Log.Error("complete async call", "id", t.ID, "err", cerr)
+	cerr := w.persist(func() error { return w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log) })
+	switch {
+	case cerr == nil:
+	case errors.Is(cerr, store.ErrConflict), errors.Is(cerr, store.ErrNotFound):
+		// The lease ended (another node runs the call again) or the task went: this result is not the call's.
+		w.opts.Log.Warn("async call result dropped: its lease was no longer this worker's", "id", t.ID, "err", cerr)
+	default:
+		// Never keep a lease this node renews but no worker will settle: back to the queue.
+		w.opts.Log.Error("complete async call; running it again", "id", t.ID, "err", cerr)
+		w.requeue(ctx, t.ID, owner, 0, "its result could not be stored: "+cerr.Error())
+	}
+}
+
+// requeue returns a leased call to the queue (RetryTask), waiting out a store outage.
+func (w *Workers) requeue(ctx context.Context, id, owner string, delay time.Duration, reason string) {
+	if err := w.persist(func() error { return w.s.store.RetryTask(ctx, id, owner, delay, reason) }); err != nil {
+		w.opts.Log.Error("requeue async call", "id", id, "err", err)
+	}
+}
+
+// persist runs a write of a settle until the store takes it or refuses it for another reason
+// than an outage: a result that was not stored would leave a lease this node keeps renewing
+// and no worker settles. An outage longer than the lease gives the call to another node
+// (the write then fails with ErrConflict), as a dead node's would be.
+func (w *Workers) persist(write func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := write()
+		if !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		w.opts.Log.Warn("store unavailable; settling the async call again shortly", "err", err, "in", wait)
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // TestSettle: a leased async call that ran is done (SUCCESS, or the function's failure)
@@ -179,5 +181,79 @@ func TestBackoffNeverOverflows(t *testing.T) {
 		if got := backoff(tt.base, tt.attempt); got != tt.want {
 			t.Errorf("backoff(%s, %d) = %s, want %s", tt.base, tt.attempt, got, tt.want)
 		}
+	}
+}
+
+// outageStore is a store whose settling writes fail as if the database were away, until
+// fails of them have failed.
+type outageStore struct {
+	*bolt.DB
+	mu    sync.Mutex
+	fails int
+}
+
+func (o *outageStore) down() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fails == 0 {
+		return false
+	}
+	o.fails--
+	return true
+}
+
+func (o *outageStore) CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error {
+	if o.down() {
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return o.DB.CompleteTask(ctx, id, owner, ex, log)
+}
+
+func (o *outageStore) RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error {
+	if o.down() {
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return o.DB.RetryTask(ctx, id, owner, delay, reason)
+}
+
+// TestSettleWaitsOutAStoreOutage: a result the store cannot take now is stored once it is
+// back, never dropped with its lease left to be renewed forever by a live node.
+func TestSettleWaitsOutAStoreOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(ctx context.Context, c *runner.Call) (*runner.Result, error)
+		want string
+	}{
+		{"a completion", nil, store.StatusSuccess},
+		{"a retry", func(context.Context, *runner.Call) (*runner.Result, error) {
+			return &runner.Result{Header: http.Header{}}, errors.New("docker went away")
+		}, store.StatusQueued},
+	} {
+		t.Run(tc.name+" is stored once the store is back", func(t *testing.T) {
+			e := newEnv(t)
+			e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
+			flaky := &outageStore{DB: e.db, fails: 3}
+			e.fr.run = tc.run
+			svc := New(flaky, e.fr, Options{Node: "node-a", Log: e.svc.log})
+			resp, err := e.call("POST", "/fn", http.Header{}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := svc.StartWorkers(t.Context(), WorkerOptions{Count: 1, Backoff: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the call settles after the outage", func() bool {
+				ex := e.execution(resp.CallID)
+				return ex.Status == tc.want && (tc.want != store.StatusQueued || ex.Error != "")
+			})
+			w.StopLeasing()
+			if err := w.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if flaky.fails != 0 {
+				t.Fatalf("%d failures left: the outage never met the settle", flaky.fails)
+			}
+		})
 	}
 }

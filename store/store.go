@@ -129,7 +129,8 @@ type Queue interface {
 	// EnqueueTask stores an accepted async call and its QUEUED execution in one write.
 	EnqueueTask(ctx context.Context, t Task, ex Execution) error
 	// LeaseTasks leases up to n available tasks to owner for lease; their executions
-	// become RUNNING.
+	// become RUNNING on this node (Node: InstanceID, the node whose workers run them, or
+	// that handed them to an external runner).
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
 	// RenewLeases extends to now+lease every lease in force whose owner starts with
 	// prefix (a node's heartbeat for its workers) and returns how many it extended. A

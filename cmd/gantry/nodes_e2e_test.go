@@ -83,7 +83,7 @@ func TestServerFlagsThatFailTheStart(t *testing.T) {
 		{"a malformed URL", []string{"--store", "postgres://gantry:hunter2@db:port/gantry"}, nil, "malformed URL"},
 		{"a malformed URL from the environment", nil, []string{"GANTRY_STORE=postgres://gantry:hunter2@db:port/gantry"}, "malformed URL"},
 		{"a path that is no URL", []string{"--store", "./data"}, nil, "is not a store URL"},
-		{"a postgres store, not wired in this version", []string{"--store", "postgres://gantry:hunter2@db/gantry"}, nil, "postgres store: not wired yet"},
+		{"a postgres store that does not answer", []string{"--store", "postgres://gantry:hunter2@127.0.0.1:1/gantry?connect_timeout=2"}, nil, "cannot connect to 127.0.0.1:1"},
 		{"a password file with a bolt store", []string{"--store-password-file", pwFile}, nil, "is for a postgres store"},
 		{"a node ID with a slash", []string{"--node", "a/b"}, nil, "must match"},
 		{"a lease under a second", []string{"--lease", "500ms"}, nil, "--lease 500ms: at least 1s"},

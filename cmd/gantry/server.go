@@ -204,7 +204,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			return err
 		}
 	}
-	st, err := openStore(ctx, spec, cfg.keepExecutions, log)
+	// A bolt store names its node itself unless --node does; a shared store is opened by a
+	// node that knows its ID.
+	node := cfg.node
+	if node == "" && spec.kind != storeBolt {
+		if node, err = nodeID("", spec, "", cfg.dataDir); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(ctx, spec, node, cfg.keepExecutions, log)
 	if err != nil {
 		return err
 	}
@@ -213,8 +221,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			log.Error("close the store", "err", err)
 		}
 	}()
-	node, err := nodeID(cfg.node, spec, st.InstanceID(), cfg.dataDir)
-	if err != nil {
+	if node, err = nodeID(cfg.node, spec, st.InstanceID(), cfg.dataDir); err != nil {
 		return err
 	}
 	// A killed run's file says nothing of this one. (Only now: a second server started on a data

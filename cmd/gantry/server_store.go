@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
+	"github.com/gantry-dev/gantry/store/postgres"
 )
 
 // Kinds of store.
@@ -123,14 +124,14 @@ func readStorePassword(path string, spec *storeSpec) error {
 	return nil
 }
 
-// openStore opens the store spec names.
-func openStore(ctx context.Context, spec storeSpec, keepExecutions int, log *slog.Logger) (store.Store, error) {
+// openStore opens the store spec names, for node (the store's InstanceID; "" with a bolt
+// store: the ID the store keeps).
+func openStore(ctx context.Context, spec storeSpec, node string, keepExecutions int, log *slog.Logger) (store.Store, error) {
 	switch spec.kind {
 	case storeBolt:
-		return bolt.Open(ctx, spec.path, bolt.Options{KeepExecutionsPerRoute: keepExecutions, Logger: log})
+		return bolt.Open(ctx, spec.path, bolt.Options{Node: node, KeepExecutionsPerRoute: keepExecutions, Logger: log})
 	case storePostgres:
-		// TODO(issue 12): postgres.Open(ctx, spec.url, spec.password, ...) once store/postgres lands.
-		return nil, fmt.Errorf("%s: postgres store: not wired yet", spec)
+		return postgres.Open(ctx, spec.url, postgres.Options{Node: node, Password: spec.password, KeepExecutionsPerRoute: keepExecutions, Logger: log})
 	}
 	return nil, fmt.Errorf("unknown store kind %q", spec.kind)
 }

@@ -75,6 +75,9 @@ type Options struct {
 	KeepExecutionsPerRoute int
 	// PruneInterval is how often the pruner runs. Default DefaultPruneInterval.
 	PruneInterval time.Duration
+	// Node names the node that opens the store (InstanceID), when the operator gave it one;
+	// default: an ID made at the store's first open and kept in it.
+	Node string
 	// Logger receives what background work (the execution writer and pruner) cannot
 	// return to a caller. Default slog.Default().
 	Logger *slog.Logger
@@ -143,6 +146,9 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err := s.migrate(ctx); err != nil {
 		_ = bdb.Close()
 		return nil, err
+	}
+	if opts.Node != "" {
+		s.instance = opts.Node
 	}
 	s.index = store.NewIndex(s)
 	if err := s.index.Load(ctx); err != nil {
@@ -355,8 +361,9 @@ func listPage(b *bolt.Bucket, prefix []byte, page store.Page, visit func(v []byt
 // returned before.
 func (s *DB) NewID() string { return s.ids.Next(time.Now()) }
 
-// InstanceID identifies this data directory, made at its first open. Gantry labels its
-// containers with it, so a restarted server finds the ones its previous run left behind.
+// InstanceID names the node: Options.Node, or else an ID of this data directory made at its
+// first open. Gantry labels its containers with it, so a restarted server finds the ones
+// its previous run left behind.
 func (s *DB) InstanceID() string { return s.instance }
 
 var _ store.Store = (*DB)(nil)

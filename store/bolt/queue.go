@@ -208,7 +208,7 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				return err
 			}
 			from := ex.Status
-			ex.Status, ex.StartedAt, ex.Attempts = store.StatusRunning, now, t.Attempts
+			ex.Status, ex.StartedAt, ex.Attempts, ex.Node = store.StatusRunning, now, t.Attempts, s.instance
 			if !store.CanTransition(from, ex.Status) {
 				return store.TransitionError(id, from, ex.Status)
 			}

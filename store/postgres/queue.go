@@ -174,9 +174,9 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts
+	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts, node = $5
 		FROM tasks t WHERE t.id = e.id AND e.id = ANY($1) AND e.status IN ($3, $4)`,
-		take, store.StatusRunning, store.StatusQueued, store.StatusRunning)
+		take, store.StatusRunning, store.StatusQueued, store.StatusRunning, s.node)
 	if err != nil {
 		return nil, 0, err
 	}

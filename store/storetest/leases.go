@@ -14,7 +14,7 @@ func leaseCases() []testCase {
 	return []testCase{
 		{
 			name:   "a task whose lease expired goes back to the queue and its next lease counts another attempt",
-			covers: []string{"LeaseTasks", "CompleteTask", "GetExecution"},
+			covers: []string{"LeaseTasks", "CompleteTask", "GetExecution", "InstanceID"},
 			run:    testExpiredLeaseGoesBackToTheQueue,
 		},
 		{
@@ -49,8 +49,8 @@ func testExpiredLeaseGoesBackToTheQueue(t *testing.T, s store.Store) {
 	if err != nil || len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 {
 		t.Fatalf("after the lease expired: %+v %v", got, err)
 	}
-	if ex, _ := s.GetExecution(ctx, id); ex.Status != store.StatusRunning || ex.Attempts != 2 {
-		t.Fatalf("the execution of the second lease: %+v", ex)
+	if ex, _ := s.GetExecution(ctx, id); ex.Status != store.StatusRunning || ex.Attempts != 2 || ex.Node != s.InstanceID() {
+		t.Fatalf("the execution of the second lease: %+v, want RUNNING, attempt 2, on node %q", ex, s.InstanceID())
 	}
 	if err := s.CompleteTask(ctx, id, "dead-worker", store.Execution{Status: store.StatusSuccess}, nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("the first worker's late result: %v, want ErrConflict", err)
