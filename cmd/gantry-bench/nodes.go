@@ -139,7 +139,7 @@ func (n *nodesBench) database(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connect to the benchmark's PostgreSQL: %w", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "gantry_bench_" + hex.EncodeToString(b[:])
@@ -169,7 +169,7 @@ func (n *nodesBench) close(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	for _, db := range n.dbs {
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
 	}
@@ -217,7 +217,7 @@ func (n *nodesBench) propagation(ctx context.Context, a, b *gantryServer, change
 			if err != nil {
 				return 0, 0, err
 			}
-			res.Body.Close()
+			_ = res.Body.Close()
 			if res.StatusCode != http.StatusNotFound {
 				took = append(took, time.Since(created))
 				break

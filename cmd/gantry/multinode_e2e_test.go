@@ -6,10 +6,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	neturl "net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -372,8 +369,8 @@ func TestRefusedDatabasePasswordIsOneClearLine(t *testing.T) {
 func TestNodeRidesOutADatabaseOutage(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
-	p := startProxy(t, hostOf(t, url))
-	s := startServer(t, t.TempDir(), "GANTRY_STORE="+withHost(t, url, p.addr), "GANTRY_NODE=solo", "GANTRY_ASYNC_WORKERS=2")
+	p := pgtest.NewProxy(t, url)
+	s := startServer(t, t.TempDir(), "GANTRY_STORE="+p.URL(), "GANTRY_NODE=solo", "GANTRY_ASYNC_WORKERS=2")
 	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
 	s.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/work","image":"`+imgTestfn+`","format":"http","type":"async","max_concurrency":2}}`, 201)
 
@@ -406,13 +403,13 @@ func TestNodeRidesOutADatabaseOutage(t *testing.T) {
 		}
 	})
 	time.Sleep(time.Second)
-	p.cut()
+	p.Cut()
 	waitFor(t, 10*time.Second, "management requests answer 503 with Retry-After while the database is unreachable", func() bool {
 		res, body := s.call(t, "GET", "/v1/apps", "")
 		return res.StatusCode == 503 && res.Header.Get("Retry-After") != "" && strings.Contains(body, `"error"`)
 	})
 	time.Sleep(2 * time.Second)
-	p.restore()
+	p.Restore()
 	waitFor(t, 20*time.Second, "the node recovers by itself once the database is back", func() bool {
 		res, _ := s.call(t, "GET", "/v1/apps", "")
 		return res.StatusCode == 200
@@ -431,93 +428,4 @@ func TestNodeRidesOutADatabaseOutage(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls accepted and completed, %d refused with 503 during the outage", len(accepted), refused)
-}
-
-// proxy forwards TCP connections to a target until cut, which drops every connection and
-// refuses new ones, as a network partition does; restore listens again on the same address.
-type proxy struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, addr: ln.Addr().String(), target: target}
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) restore() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
-// hostOf is the host:port of a database URL.
-func hostOf(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := neturl.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Host
-}
-
-// withHost is a database URL with its host:port replaced.
-func withHost(t *testing.T, raw, hostPort string) string {
-	t.Helper()
-	u, err := neturl.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = hostPort
-	return u.String()
 }

@@ -232,7 +232,10 @@ func (s *DB) writeExecutions() {
 		r.mu.Unlock()
 		for len(ids) > 0 {
 			n := min(len(ids), execMaxBatch)
-			if err := s.commitExecutions(ids[:n]); err != nil {
+			if kept, err := s.commitExecutions(ids[:n]); err != nil && kept {
+				s.log.Warn("execution records kept for the next write: the database is unavailable", "count", n, "err", err)
+				failed = errors.Join(failed, err)
+			} else if err != nil {
 				s.log.Error("execution records lost", "count", n, "err", err)
 				failed = errors.Join(failed, err)
 			}
@@ -253,9 +256,11 @@ func (s *DB) writeExecutions() {
 }
 
 // commitExecutions stores the latest pending state of ids in one transaction, then drops
-// from the pending map the entries not recorded again meanwhile. On failure the entries
-// are dropped too: keeping them would grow the map without bound while the database fails.
-func (s *DB) commitExecutions(ids []string) error {
+// from the pending map the entries not recorded again meanwhile. When the database is
+// unavailable they are kept for the next write (kept), as long as the queue is less than
+// half full; on any other failure, or past that, they are dropped: keeping them would grow
+// the map without bound, or block calls, while the database fails.
+func (s *DB) commitExecutions(ids []string) (kept bool, err error) {
 	r := s.rec
 	batch := make([]pendingExec, 0, len(ids))
 	r.mu.Lock()
@@ -266,22 +271,30 @@ func (s *DB) commitExecutions(ids []string) error {
 	}
 	r.mu.Unlock()
 	if len(batch) == 0 {
-		return nil
+		return false, nil
 	}
 	// Rows are locked in ID order by every writer of several executions: no deadlock.
 	slices.SortFunc(batch, func(a, b pendingExec) int { return strings.Compare(a.ex.ID, b.ex.ID) })
 	ctx, cancel := context.WithTimeout(context.Background(), execWriteTimeout)
 	defer cancel()
 	var refused map[string]error
-	err := s.write(ctx, "store executions", func(tx pgx.Tx) ([]store.Change, error) {
+	err = s.write(ctx, "store executions", func(tx pgx.Tx) ([]store.Change, error) {
 		var err error
 		refused, err = storeExecutions(ctx, tx, batch)
 		return nil, err
 	})
 	r.mu.Lock()
+	// Through an outage the records stay pending (and readable) for the next write, while
+	// the queue has room; past half of it they go, so that sync calls never wait on it.
+	kept = errors.Is(err, store.ErrUnavailable) && len(r.dirty)+len(batch) < execQueueSize/2
 	for _, p := range batch {
 		switch cur := r.pending[p.ex.ID]; {
 		case cur == nil:
+		case cur.seq == p.seq && kept:
+			if !cur.dirty {
+				cur.dirty = true
+				r.dirty = append(r.dirty, p.ex.ID)
+			}
 		case cur.seq == p.seq:
 			delete(r.pending, p.ex.ID)
 		case err == nil && refused[p.ex.ID] == nil:
@@ -294,5 +307,5 @@ func (s *DB) commitExecutions(ids []string) error {
 	for _, e := range refused {
 		s.log.Error("execution record dropped", "err", e)
 	}
-	return err
+	return kept, err
 }
