@@ -132,8 +132,10 @@ func TestHotIdleContainersStop(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := countContainers(t, r.opts.Instance); n == 0 || r.HotContainers() != n {
-		t.Fatalf("%d hot containers after the calls, %d counted: want some, all counted", n, r.HotContainers())
+	// Counted first: one the janitor is removing (idle for 1s on a busy machine) may leave
+	// the count before Docker's list.
+	if c, n := r.HotContainers(), countContainers(t, r.opts.Instance); c == 0 || c > n {
+		t.Fatalf("%d hot containers counted after the calls, %d in Docker: want some, none that Docker lacks", c, n)
 	}
 	eventually(t, 8*time.Second, "idle containers outlived idle_timeout=1s", func() bool { return countContainers(t, r.opts.Instance) == 0 })
 	if n := r.HotContainers(); n != 0 {
