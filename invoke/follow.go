@@ -10,9 +10,11 @@ import (
 // cancel it); a ChangeTask (an async call accepted on any node) wakes an idle worker
 // here, rather than at its next poll; a ChangeRoute or ChangeApp drains the hot containers
 // of what changed, which carry its old config. A ChangeReset needs nothing: a missed
-// cancel leaves its task marked in the queue (its settle ends it CANCELLED), a missed task
-// is found at the next poll, and a hot pool of an older route or app version is drained
-// by the first call that resolves the new one (runner's pools are keyed by version). It returns the function that stops following.
+// cancel of an async call leaves its task marked in the queue, and the next lease renewal
+// (within Lease/3) stops it here; a missed task is found at the next poll; a hot pool of
+// an older route or app version is drained by the first call that resolves the new one
+// (runner's pools are keyed by version). A missed cancel of a sync call is lost: it runs
+// to its end (its cancel asked for nothing durable). It returns the function that stops following.
 func (s *Service) Follow(feed store.Changes) (stop func()) {
 	return feed.Subscribe(func(c store.Change) {
 		switch c.Kind {
@@ -39,4 +41,16 @@ func (s *Service) wakeWorker() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// stopHere stops a call of this node's workers whose cancel was asked for: at once if it
+// runs, else as it starts (see track).
+func (s *Service) stopHere(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cancel := s.running[id]; cancel != nil {
+		cancel(runner.ErrCancelled)
+		return
+	}
+	s.cancelled[id] = true
 }

@@ -2,13 +2,16 @@ package invoke
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/bolt"
 )
 
 // Tests of several nodes sharing one store: two services over one bbolt store and its feed.
@@ -228,4 +231,67 @@ func TestChangesOnAnyNodeDrainHotContainers(t *testing.T) {
 		defer b.fr.mu.Unlock()
 		return slices.Contains(b.fr.drained, "shop/fn") && slices.Contains(b.fr.drained, "shop")
 	})
+}
+
+// lostGrantStore grants a lease and answers as if the database went away before it said so.
+type lostGrantStore struct {
+	*bolt.DB
+	lost atomic.Bool
+}
+
+func (l *lostGrantStore) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	tasks, err := l.DB.LeaseTasks(ctx, n, owner, lease)
+	if len(tasks) > 0 && l.lost.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("%w: connection reset as the commit was answered", store.ErrUnavailable)
+	}
+	return tasks, err
+}
+
+// TestOnlyLeasesAWorkerHoldsAreRenewed: a lease granted while the node heard an error (no
+// worker runs its call) is not kept alive by the node's heartbeat: it ends within the
+// lease and the call runs, once.
+func TestOnlyLeasesAWorkerHoldsAreRenewed(t *testing.T) {
+	const lease = 500 * time.Millisecond
+	e := newEnv(t)
+	e.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
+	lossy := &lostGrantStore{DB: e.db}
+	svc := New(lossy, e.fr, Options{Node: "node-a", Log: e.svc.log})
+	resp, err := e.call("POST", "/fn", http.Header{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := svc.StartWorkers(t.Context(), WorkerOptions{Count: 1, Poll: 10 * time.Millisecond, Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.StopLeasing(); _ = w.Wait(context.Background()) }()
+	eventually(t, 10*lease, "the call whose lease grant was lost runs", func() bool { return e.execution(resp.CallID).Status == store.StatusSuccess })
+	if ex := e.execution(resp.CallID); ex.Attempts != 2 || len(e.fr.ran()) != 1 {
+		t.Fatalf("attempts %d, runs %d: want the lost grant counted, and one run", ex.Attempts, len(e.fr.ran()))
+	}
+}
+
+// TestARenewalStopsACancelTheNodeMissed: a cancel of an async call whose ChangeCancel the
+// running node never heard stops the call at the node's next lease renewal.
+func TestARenewalStopsACancelTheNodeMissed(t *testing.T) {
+	const lease = 600 * time.Millisecond
+	a := newEnv(t) // runs the call, and does not follow the feed: it misses the ChangeCancel
+	a.route("/fn", func(r *store.Route) { r.Type = store.TypeAsync })
+	a.fr.started = make(chan *runner.Call, 1)
+	a.fr.runFor(time.Minute)
+	a.startWorkers(WorkerOptions{Count: 1, Poll: 10 * time.Millisecond, Lease: lease})
+	resp, err := a.call("POST", "/fn", http.Header{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.startedCall()
+	b := a.otherNode("node-b")
+	if _, err := b.svc.Cancel(t.Context(), resp.CallID); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := time.Now()
+	eventually(t, 5*time.Second, "the call ends CANCELLED", func() bool { return a.execution(resp.CallID).Status == store.StatusCancelled })
+	if d := time.Since(cancelled); d > lease {
+		t.Fatalf("stopped %v after the cancel, want within a renewal (%v)", d, lease/3)
+	}
 }

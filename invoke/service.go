@@ -32,7 +32,7 @@ type Queue interface {
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
 	ReleaseLeases(ctx context.Context, prefix, keep string) (int, error)
-	RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error)
+	RenewLeases(ctx context.Context, held []store.Lease, lease time.Duration) (int, []string, error)
 }
 
 // Runner is what the invocation service needs of the Docker driver (*runner.Runner).

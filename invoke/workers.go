@@ -51,6 +51,9 @@ type Workers struct {
 	wg       sync.WaitGroup // the worker loops
 	done     chan struct{}  // closed once every worker loop returned: no lease is held
 	renewed  chan struct{}  // closed once the lease renewal stopped
+
+	heldMu sync.Mutex
+	held   map[string]string // the leases the workers hold now: task ID to owner
 }
 
 // StartWorkers starts the async workers after taking back the leases of this node's
@@ -71,7 +74,7 @@ func (s *Service) StartWorkers(ctx context.Context, opts WorkerOptions) (*Worker
 	if opts.Log == nil {
 		opts.Log = s.log
 	}
-	w := &Workers{s: s, opts: opts, run: s.leases + s.store.NewID() + ":", stop: make(chan struct{}), done: make(chan struct{}), renewed: make(chan struct{})}
+	w := &Workers{s: s, opts: opts, run: s.leases + s.store.NewID() + ":", stop: make(chan struct{}), done: make(chan struct{}), renewed: make(chan struct{}), held: map[string]string{}}
 	s.mu.Lock()
 	s.workers = w.run
 	s.mu.Unlock()
@@ -108,8 +111,9 @@ func (w *Workers) Wait(ctx context.Context) error {
 	return nil
 }
 
-// renewLeases is the heartbeat of this run's leases: every Lease/3 it extends every lease
-// its workers hold, until the last worker loop has returned (after StopLeasing, once the
+// renewLeases is the heartbeat of this run's leases: every Lease/3 it extends the leases
+// its workers hold (only those: a lease no worker settles, say one whose grant this node
+// never heard of, ends within Lease), stops those cancelled meanwhile, until the last worker loop has returned (after StopLeasing, once the
 // calls that were running have settled). A renewal that fails is logged, and tried again
 // at the next beat: two beats may fail before a lease ends.
 func (w *Workers) renewLeases() {
@@ -122,10 +126,14 @@ func (w *Workers) renewLeases() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), w.opts.Lease/3)
-			if _, err := w.s.store.RenewLeases(ctx, w.run, w.opts.Lease); err != nil {
+			_, stop, err := w.s.store.RenewLeases(ctx, w.holding(), w.opts.Lease)
+			cancel()
+			if err != nil {
 				w.opts.Log.Error("renew the leases of async calls", "err", err)
 			}
-			cancel()
+			for _, id := range stop { // cancelled, and this node missed the ChangeCancel
+				w.s.stopHere(id)
+			}
 		}
 	}
 }
@@ -152,7 +160,11 @@ func (w *Workers) loop(owner string) {
 			continue
 		}
 		for _, t := range tasks {
+			w.hold(t.ID, owner)
+		}
+		for _, t := range tasks {
 			w.runTask(t, owner)
+			w.release(t.ID)
 		}
 	}
 }
@@ -164,4 +176,32 @@ func (w *Workers) runTask(t store.Task, owner string) {
 	_, _ = w.s.run(context.Background(), t, started, func(res *runner.Result, err error) {
 		w.settle(context.Background(), t, owner, started, res, err)
 	})
+}
+
+// hold notes a lease a worker holds, for the renewal.
+func (w *Workers) hold(id, owner string) {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	w.held[id] = owner
+}
+
+// release forgets a lease once its call settled.
+func (w *Workers) release(id string) {
+	w.heldMu.Lock()
+	delete(w.held, id)
+	w.heldMu.Unlock()
+	w.s.mu.Lock()
+	delete(w.s.cancelled, id) // a stop that came after the call ended
+	w.s.mu.Unlock()
+}
+
+// holding lists the leases the workers hold now.
+func (w *Workers) holding() []store.Lease {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	held := make([]store.Lease, 0, len(w.held))
+	for id, owner := range w.held {
+		held = append(held, store.Lease{ID: id, Owner: owner})
+	}
+	return held
 }

@@ -132,13 +132,16 @@ type Queue interface {
 	// become RUNNING on this node (Node: InstanceID, the node whose workers run them, or
 	// that handed them to an external runner).
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
-	// RenewLeases extends to now+lease every lease in force whose owner starts with
-	// prefix (a node's heartbeat for its workers) and returns how many it extended. A
-	// lease that ended already is not renewed: its task may be another's by now.
-	RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error)
+	// RenewLeases extends to now+lease each of the held leases that is still in force
+	// (a node's heartbeat for the calls its workers run) and returns how many it
+	// extended, and the IDs among those whose cancel was asked for (CancelTask): the node
+	// stops them, should it have missed their ChangeCancel. A lease that ended already is
+	// not renewed (its task may be another's by now), nor one held by another owner.
+	RenewLeases(ctx context.Context, held []Lease, lease time.Duration) (renewed int, cancelled []string, err error)
 	// CompleteTask ends a task owner leases, storing its final execution and log.
 	CompleteTask(ctx context.Context, id, owner string, ex Execution, log []byte) error
-	// RetryTask returns a task owner leases to the queue, available after delay; its
+	// RetryTask returns a task owner leases to the queue, available after delay (at its
+	// place in line when delay is 0: a call handed back by a node that shuts down); its
 	// execution is QUEUED again. A task cancelled while leased ends CANCELLED instead.
 	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
 	// CancelTask cancels a task: a queued one ends CANCELLED at once; a leased one is

@@ -45,3 +45,9 @@ type TaskStats struct {
 }
 
 // TaskStats counts the tasks; it reads every task, so it is for status pages, not loops.
+
+// Lease names a leased task and the owner that holds it.
+type Lease struct {
+	ID    string
+	Owner string
+}

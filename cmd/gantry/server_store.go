@@ -67,11 +67,8 @@ func parseStore(raw, dataDir string) (storeSpec, error) {
 		return storeSpec{kind: storeBolt, path: rest}, nil
 	case "postgres", "postgresql":
 		if _, err := url.Parse(raw); err != nil {
-			var uerr *url.Error
-			if errors.As(err, &uerr) { // its message quotes the URL, password and all
-				err = uerr.Err
-			}
-			return storeSpec{}, fmt.Errorf("--store %q is a malformed URL: %s", shown, redactStoreURL(err.Error()))
+			// url's message quotes a part of the URL, which may be a part of the password.
+			return storeSpec{}, fmt.Errorf("--store %q is a malformed URL (percent-encode characters such as # ? / @ : in the user name and password)", shown)
 		}
 		return storeSpec{kind: storePostgres, url: raw}, nil
 	default:

@@ -61,6 +61,8 @@ func (s *DB) RequestCancel(ctx context.Context, id string) error {
 	case ex.Done():
 		return store.Errorf(store.ErrConflict, "execution %q already finished (%s)", id, ex.Status)
 	}
+	s.wmu.Lock() // delivered one at a time with every other change
+	defer s.wmu.Unlock()
 	s.subs.publish(store.Change{Kind: store.ChangeCancel, Name: id})
 	return nil
 }

@@ -134,8 +134,10 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 	}); err != nil {
 		return err
 	}
-	// Outside wmu (accepts share commits): the order of these against other changes does
-	// not matter to anyone, a worker that wakes leases whatever is due.
+	// Accepts share commits (Batch), outside wmu; their changes are delivered under it, one
+	// at a time with every other change (a worker that wakes leases whatever is due).
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.subs.publish(store.Change{Kind: store.ChangeTask, Name: t.ID})
 	return nil
 }
@@ -290,7 +292,9 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 		}
 		old := queueKey(t)
 		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
-		t.AvailableAt = s.now().Add(delay)
+		if delay > 0 { // without one, it keeps its place in line
+			t.AvailableAt = s.now().Add(delay)
+		}
 		if err := saveTask(tx, old, t); err != nil {
 			return err
 		}
@@ -380,15 +384,35 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 	return n, err
 }
 
-// RenewLeases extends to now+lease the leases in force of owners whose name starts with prefix.
-func (s *DB) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
-	n := 0
-	err := s.eachLease(ctx, prefix, "", func(tx *bolt.Tx, t store.Task) error {
-		t.LeaseUntil = s.now().Add(lease)
-		n++
-		return putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t)
+// RenewLeases extends to now+lease each held lease still in force, and tells which of
+// them were cancelled (see store.Queue).
+func (s *DB) RenewLeases(ctx context.Context, held []store.Lease, lease time.Duration) (renewed int, cancelled []string, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		renewed, cancelled = 0, nil
+		now := s.now()
+		for _, l := range held {
+			t, found, err := getTask(tx, l.ID)
+			if err != nil {
+				return err
+			}
+			if !found || t.LeaseOwner != l.Owner || !t.Leased(now) {
+				continue
+			}
+			t.LeaseUntil = now.Add(lease)
+			if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil { // same place in line
+				return err
+			}
+			renewed++
+			if t.CancelRequested {
+				cancelled = append(cancelled, t.ID)
+			}
+		}
+		return nil
 	})
-	return n, err
+	return renewed, cancelled, err
 }
 
 // eachLease calls fn, in one write transaction, with each task under a lease in force whose

@@ -64,8 +64,10 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 		if t.CancelRequested {
 			return nil, finishCancelled(ctx, tx, id)
 		}
+		// Without a delay it keeps its place in line (a call handed back by a node that stops).
 		if _, err := tx.Exec(ctx, `UPDATE tasks SET lease_owner = '', lease_until = NULL, last_error = $2,
-			available_at = now() + $3 * interval '1 microsecond' WHERE id = $1`, id, text(reason), delay.Microseconds()); err != nil {
+			available_at = CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 microsecond' ELSE available_at END
+			WHERE id = $1`, id, text(reason), delay.Microseconds()); err != nil {
 			return nil, err
 		}
 		return nil, moveExecution(ctx, tx, id, store.StatusQueued, ", error = $3", text(reason))
@@ -120,8 +122,8 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 	n := 0
 	err := s.writeTx(ctx, "release leases", false, func(tx pgx.Tx) ([]store.Change, error) {
 		rows, err := tx.Query(ctx, `UPDATE tasks SET lease_owner = '', lease_until = NULL
-			WHERE lease_owner <> '' AND lease_until > now() AND starts_with(lease_owner, $1)
-				AND ($2 = '' OR NOT starts_with(lease_owner, $2)) RETURNING id`, prefix, keep)
+			WHERE lease_owner <> '' AND lease_until > now() AND left(lease_owner, length($1)) = $1
+				AND ($2 = '' OR left(lease_owner, length($2)) <> $2) RETURNING id`, prefix, keep)
 		if err != nil {
 			return nil, err
 		}
@@ -136,13 +138,32 @@ func (s *DB) ReleaseLeases(ctx context.Context, prefix, keep string) (int, error
 	return n, err
 }
 
-// RenewLeases extends to now+lease the leases in force of owners whose name starts with
-// prefix. A lease that ended already is not renewed: its task may be another's by now.
-func (s *DB) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE tasks SET lease_until = clock_timestamp() + $2 * interval '1 microsecond'
-		WHERE lease_owner <> '' AND lease_until > now() AND starts_with(lease_owner, $1)`, prefix, lease.Microseconds())
-	if err != nil {
-		return 0, dbError("renew leases", err)
+// RenewLeases extends to now+lease each held lease still in force, and returns how many,
+// with the IDs among them whose cancel was asked for (see store.Queue).
+func (s *DB) RenewLeases(ctx context.Context, held []store.Lease, lease time.Duration) (int, []string, error) {
+	if len(held) == 0 {
+		return 0, nil, ctx.Err()
 	}
-	return int(tag.RowsAffected()), nil
+	ids, owners := make([]string, len(held)), make([]string, len(held))
+	for i, l := range held {
+		ids[i], owners[i] = l.ID, l.Owner
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE tasks t SET lease_until = clock_timestamp() + $3 * interval '1 microsecond'
+		FROM unnest($1::text[], $2::text[]) AS h(id, owner)
+		WHERE t.id = h.id AND t.lease_owner = h.owner AND t.lease_until > now()
+		RETURNING t.id, t.cancel_requested`, ids, owners, lease.Microseconds())
+	if err != nil {
+		return 0, nil, dbError("renew leases", err)
+	}
+	renewed, cancelled := 0, []string(nil)
+	var id string
+	var cancel bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &cancel}, func() error {
+		renewed++
+		if cancel {
+			cancelled = append(cancelled, id)
+		}
+		return nil
+	})
+	return renewed, cancelled, dbError("renew leases", err)
 }

@@ -15,14 +15,16 @@ import (
 )
 
 const (
-	// execQueueSize bounds the records waiting for the writer; RecordExecution blocks when it is full.
+	// execQueueSize bounds the records waiting for the writer; past it RecordExecution drops
+	// (logged) rather than make calls wait on a database that does not answer.
 	execQueueSize = 4096
 	// execMaxBatch bounds the records written in one transaction (one INSERT), to keep it short.
 	execMaxBatch = 1024
 	// execCommitInterval is how long the writer gathers records before it stores them.
 	execCommitInterval = 100 * time.Millisecond
-	// execWriteTimeout bounds one batch's transaction.
-	execWriteTimeout = 30 * time.Second
+	// execWriteTimeout bounds one batch's transaction: a database that stops answering
+	// keeps the writer no longer than this from its queue.
+	execWriteTimeout = 5 * time.Second
 )
 
 // The hot path of a call must not wait for the database, so RecordExecution only queues
@@ -59,11 +61,11 @@ type recorder struct {
 	mu      sync.Mutex // guards every field below
 	pending map[string]*pendingExec
 	seq     uint64
+	dropped uint64              // records dropped because the queue was full
 	dirty   []string            // IDs recorded since the writer last took the list
 	tails   map[string]*logTail // late log output of executions not pending
 	flushes []chan error
 	closed  bool
-	room    *sync.Cond // signalled when the writer takes the dirty list
 
 	wake     chan struct{} // buffered(1): store now
 	finished chan struct{} // closed when the writer has stored everything and returned
@@ -76,7 +78,6 @@ func newRecorder() *recorder {
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
-	r.room = sync.NewCond(&r.mu)
 	return r
 }
 
@@ -91,7 +92,6 @@ func (r *recorder) signal() {
 func (r *recorder) close() {
 	r.mu.Lock()
 	r.closed = true
-	r.room.Broadcast()
 	r.mu.Unlock()
 	r.signal()
 	<-r.finished
@@ -99,8 +99,8 @@ func (r *recorder) close() {
 
 // RecordExecution stores ex, replacing any earlier record with its ID, and its stderr log
 // when log is not nil (a nil log keeps the one recorded before). It returns without waiting
-// for the database, blocking only while the write queue is full; reads see the record at
-// once. A zero CreatedAt is set from the ID. Records with an invalid ID, refused by
+// for the database; reads see the record at once. A new record that finds the write queue
+// full (the database has not answered for a while) is dropped and logged. A zero CreatedAt is set from the ID. Records with an invalid ID, refused by
 // store.CanTransition, or made after Close, are dropped and logged.
 func (s *DB) RecordExecution(ex store.Execution, log []byte) {
 	made, ok := store.ValidID(ex.ID)
@@ -114,8 +114,16 @@ func (s *DB) RecordExecution(ex store.Execution, log []byte) {
 	ex = ex.Clone() // the caller may reuse its buffers
 	r := s.rec
 	r.mu.Lock()
-	for len(r.dirty) >= execQueueSize && !r.closed {
-		r.room.Wait() // the writer is behind: wait for it, keeping memory bounded
+	if len(r.dirty) >= execQueueSize && !r.closed && r.pending[ex.ID] == nil {
+		// The writer is that far behind only while the database does not answer: a call
+		// never waits on it (its record is lost, as in a crash of this node).
+		r.dropped++
+		dropped := r.dropped
+		r.mu.Unlock()
+		if dropped&(dropped-1) == 0 { // logged at 1, 2, 4, 8, ... drops
+			s.log.Error("execution records dropped: the database is not keeping up", "id", ex.ID, "dropped_so_far", dropped)
+		}
+		return
 	}
 	if r.closed {
 		r.mu.Unlock()
@@ -228,7 +236,6 @@ func (s *DB) writeExecutions() {
 				p.dirty = false
 			}
 		}
-		r.room.Broadcast()
 		r.mu.Unlock()
 		for len(ids) > 0 {
 			n := min(len(ids), execMaxBatch)

@@ -66,6 +66,9 @@ func (s *DB) tryWrite(ctx context.Context, ordered bool, fn func(tx pgx.Tx) ([]s
 		defer s.commitMu.Unlock()
 	}
 	if err := tx.Commit(ctx); err != nil {
+		// The commit may have happened all the same (the connection broke as it answered),
+		// and this node skips its own notifications: its caches reload rather than miss it.
+		s.feed.post([]store.Change{{Kind: store.ChangeReset}})
 		return nil, err
 	}
 	return s.feed.post(changes), nil

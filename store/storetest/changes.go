@@ -37,7 +37,7 @@ func changeCases() []testCase {
 		},
 		{
 			name:   "subscribers are called one change at a time under concurrent writes",
-			covers: []string{"Subscribe"},
+			covers: []string{"Subscribe", "EnqueueTask", "RequestCancel"},
 			run:    testSubscribersAreCalledOneAtATime,
 		},
 		{
@@ -190,11 +190,17 @@ func testSubscribersAreCalledOneAtATime(t *testing.T, s store.Store) {
 		heard.Add(1)
 		inside.Add(-1)
 	})()
+	running := newExec(s, "app", "/fn", store.StatusRunning)
+	s.RecordExecution(running, nil)
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range 4 { // every kind of writer that delivers changes: apps, accepts, cancels
 		wg.Go(func() {
 			for i := range 10 {
 				if _, err := s.CreateApp(ctx, store.App{Name: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+					t.Error(err)
+				}
+				enqueue(t, s, 0)
+				if err := s.RequestCancel(ctx, running.ID); err != nil {
 					t.Error(err)
 				}
 			}
@@ -204,8 +210,8 @@ func testSubscribersAreCalledOneAtATime(t *testing.T, s store.Store) {
 	if n := overlaps.Load(); n != 0 {
 		t.Fatalf("the subscriber was called %d times while it was running", n)
 	}
-	if n := heard.Load(); n < 40 {
-		t.Fatalf("heard %d changes of 40 writes", n)
+	if n := heard.Load(); n < 120 {
+		t.Fatalf("heard %d changes of 120 writes", n)
 	}
 }
 

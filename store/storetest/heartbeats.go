@@ -13,12 +13,12 @@ func heartbeatCases() []testCase {
 	return []testCase{
 		{
 			name:   "a renewed lease outlives its first term, a lease not renewed ends, and only the prefix's leases are renewed",
-			covers: []string{"RenewLeases", "LeaseTasks", "CompleteTask"},
+			covers: []string{"RenewLeases", "LeaseTasks", "CompleteTask", "CancelTask"},
 			run:    testRenewLeases,
 		},
 		{
-			name:   "a task whose lease ends or is released keeps its place in line, ahead of those accepted after it",
-			covers: []string{"LeaseTasks", "ReleaseLeases", "EnqueueTask"},
+			name:   "a task whose lease ends or is released, or that is retried without delay, keeps its place in line",
+			covers: []string{"LeaseTasks", "ReleaseLeases", "EnqueueTask", "RetryTask"},
 			run:    testLeaseKeepsPlaceInLine,
 		},
 		{
@@ -41,17 +41,26 @@ func heartbeatCases() []testCase {
 
 func testRenewLeases(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	renewed, lapsed, other := enqueue(t, s, 0), enqueue(t, s, 0), enqueue(t, s, 0)
-	for _, l := range []struct{ id, owner string }{{renewed, "gantry@a:r1:0"}, {lapsed, "gantry@a:r0:0"}, {other, "gantry@b:r1:0"}} {
+	renewed, lapsed, other, cancelled := enqueue(t, s, 0), enqueue(t, s, 0), enqueue(t, s, 0), enqueue(t, s, 0)
+	for _, l := range []struct{ id, owner string }{{renewed, "gantry@a:r1:0"}, {lapsed, "gantry@a:r0:0"}, {other, "gantry@b:r1:0"}, {cancelled, "gantry@a:r1:1"}} {
 		if got, err := s.LeaseTasks(ctx, 1, l.owner, 400*time.Millisecond); err != nil || len(got) != 1 || got[0].ID != l.id {
 			t.Fatalf("lease to %s: %v %v", l.owner, taskIDs(got), err)
 		}
 	}
-	if n, err := s.RenewLeases(ctx, "gantry@a:r1:", time.Hour); err != nil || n != 1 {
-		t.Fatalf("renewed %d (%v), want 1: only gantry@a:r1:'s lease", n, err)
+	if _, err := s.CancelTask(ctx, cancelled); !errors.Is(err, store.ErrTaskRunning) {
+		t.Fatalf("cancel of a leased task: %v", err)
+	}
+	held := []store.Lease{{ID: renewed, Owner: "gantry@a:r1:0"}, {ID: cancelled, Owner: "gantry@a:r1:1"},
+		{ID: other, Owner: "gantry@a:r1:2"}} // other is gantry@b's: not renewed by a claim of another owner
+	n, stop, err := s.RenewLeases(ctx, held, time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("renewed %d (%v), want 2: the leases held, not another owner's", n, err)
+	}
+	if !slices.Equal(stop, []string{cancelled}) {
+		t.Fatalf("cancelled %v, want [%s]: a holder that missed the cancel learns it at its next renewal", stop, cancelled)
 	}
 	time.Sleep(600 * time.Millisecond)
-	if n, err := s.RenewLeases(ctx, "gantry@a:r0:", time.Hour); err != nil || n != 0 {
+	if n, _, err := s.RenewLeases(ctx, []store.Lease{{ID: lapsed, Owner: "gantry@a:r0:0"}}, time.Hour); err != nil || n != 0 {
 		t.Fatalf("renewed %d lapsed leases (%v), want 0: a lease that ended may be another's", n, err)
 	}
 	got, err := s.LeaseTasks(ctx, 10, "gantry@c:r1:0", time.Hour)
@@ -88,6 +97,13 @@ func testLeaseKeepsPlaceInLine(t *testing.T, s store.Store) {
 	got, err = s.LeaseTasks(ctx, 1, "gantry@n:new:1", time.Hour)
 	if err != nil || len(got) != 1 || got[0].ID != second {
 		t.Fatalf("after its lease was released: leased %v (%v), want %s ahead of %v accepted after it", taskIDs(got), err, second, later)
+	}
+	if err := s.RetryTask(ctx, second, "gantry@n:new:1", 0, "the node shuts down"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.LeaseTasks(ctx, 1, "gantry@n:new:1", time.Hour)
+	if err != nil || len(got) != 1 || got[0].ID != second {
+		t.Fatalf("after a retry without delay: leased %v (%v), want %s ahead of %v accepted after it", taskIDs(got), err, second, later)
 	}
 	got, _ = s.LeaseTasks(ctx, 5, "gantry@n:new:2", time.Hour)
 	if !slices.Equal(taskIDs(got), later) {

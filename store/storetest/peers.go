@@ -239,7 +239,7 @@ func testPeersShareTheLeaseClock(t *testing.T, a, b store.Store) {
 	if got, err := b.LeaseTasks(ctx, 10, "b:r:1", time.Minute); err != nil || len(got) != 0 {
 		t.Fatalf("node b leased %v (%v) while node a's leases are in force", taskIDs(got), err)
 	}
-	if n, err := a.RenewLeases(ctx, "a:r:1", time.Hour); err != nil || n != 1 {
+	if n, _, err := a.RenewLeases(ctx, []store.Lease{{ID: renewed, Owner: "a:r:1"}}, time.Hour); err != nil || n != 1 {
 		t.Fatalf("renewed %d (%v), want 1", n, err)
 	}
 	time.Sleep(400 * time.Millisecond)

@@ -305,9 +305,9 @@ func (s *spy) Close() error {
 	return s.Store.Close()
 }
 
-func (s *spy) RenewLeases(ctx context.Context, prefix string, lease time.Duration) (int, error) {
+func (s *spy) RenewLeases(ctx context.Context, held []store.Lease, lease time.Duration) (int, []string, error) {
 	s.note()
-	return s.Store.RenewLeases(ctx, prefix, lease)
+	return s.Store.RenewLeases(ctx, held, lease)
 }
 
 func (s *spy) RequestCancel(ctx context.Context, id string) error {
