@@ -269,6 +269,9 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 		if ex.StartedAt.IsZero() {
 			ex.StartedAt = old.StartedAt
 		}
+		if ex.Node == "" { // an external runner's result: the node that leased it stays
+			ex.Node = old.Node
+		}
 		if ex.CompletedAt.IsZero() {
 			ex.CompletedAt = s.now()
 		}

@@ -12,7 +12,7 @@ import (
 // completeExecution writes the final state of a task's execution (execValues, then its
 // log): a NULL completed_at is now, a NULL log keeps the stored one.
 const completeExecution = `UPDATE executions SET app = $2, app_id = $3, route = $4, type = $5, status = $6, reason = $7,
-	exit_code = $8, error = $9, container = $10, node = $11, created_at = $12, started_at = $13,
+	exit_code = $8, error = $9, container = $10, node = coalesce(nullif($11, ''), node), created_at = $12, started_at = $13,
 	completed_at = coalesce($14, now()), attempts = $15, output_truncated = $16, log_truncated = $17, output = $18,
 	log = coalesce($19, log)
 	WHERE id = $1`

@@ -58,8 +58,8 @@ func testExpiredLeaseGoesBackToTheQueue(t *testing.T, s store.Store) {
 	if err := s.CompleteTask(ctx, id, "w2", store.Execution{Status: store.StatusSuccess}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ex, _ := s.GetExecution(ctx, id); ex.Status != store.StatusSuccess || ex.Attempts != 2 {
-		t.Fatalf("completed after two attempts: %+v", ex)
+	if ex, _ := s.GetExecution(ctx, id); ex.Status != store.StatusSuccess || ex.Attempts != 2 || ex.Node != s.InstanceID() {
+		t.Fatalf("completed after two attempts: %+v, want the node that leased it kept (the result named none)", ex)
 	}
 }
 
