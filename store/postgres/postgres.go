@@ -65,6 +65,7 @@ type DB struct {
 	feed     *feed
 	listen   *listener
 	rec      *recorder // pending records and writer of executions
+	acc      *accepter // writers of accepted tasks, in shared transactions
 
 	stopPruner context.CancelFunc
 	prunerDone chan struct{}
@@ -159,6 +160,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	s.Subscribe(s.followIndex)
 	s.listen.start()
 	go s.writeExecutions()
+	s.startAccepter()
 	pruneCtx, stop := context.WithCancel(context.Background())
 	s.stopPruner = stop
 	if opts.KeepExecutionsPerRoute < 0 {
@@ -179,6 +181,7 @@ func (s *DB) Close() error {
 		s.stopPruner()
 		<-s.prunerDone
 		s.rec.close()
+		s.acc.stop()
 		s.listen.stop()
 		s.feed.close()
 		s.pool.Close()

@@ -51,36 +51,14 @@ func taskDoc(t store.Task) ([]byte, error) {
 
 // EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
 // committed (durable) before it returns, and tells every node's workers (ChangeTask).
+// Concurrent accepts share transactions (accept.go).
 func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error {
 	doc, err := taskDoc(t)
 	if err != nil {
 		return err
 	}
-	ex.ID, ex.Status = t.ID, store.StatusQueued
-	// Unordered: accepts do not queue behind each other's commits; the order of their
-	// ChangeTask against other changes matters to nobody (a worker leases whatever is due).
-	return s.writeTx(ctx, "enqueue task", false, func(tx pgx.Tx) ([]store.Change, error) {
-		err := tx.QueryRow(ctx, `INSERT INTO tasks (id, priority, available_at, enqueued_at, attempts, body, task)
-			VALUES ($1, $2, now(), now(), $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING now()`,
-			t.ID, int16(t.Priority), t.Attempts, t.Body, doc).Scan(&ex.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, store.Errorf(store.ErrExists, "task %q already exists", t.ID)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(ctx, insertExecution, execValues(ex)...); err != nil {
-			if isUniqueViolation(err) {
-				return nil, store.Errorf(store.ErrExists, "execution %q already exists", t.ID)
-			}
-			return nil, err
-		}
-		return []store.Change{{Kind: store.ChangeTask, Name: t.ID}}, nil
-	})
+	return s.enqueue(ctx, &acceptReq{t: t, doc: doc, ex: ex, done: make(chan error, 1)})
 }
-
-const insertExecution = `INSERT INTO executions (` + execColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 
 // LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
 // within a priority, each leased to owner for lease: no other consumer, on any node, gets
