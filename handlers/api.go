@@ -71,15 +71,14 @@ type Store interface {
 
 // Functions is what the API needs of the invocation service (invoke.Service): function
 // calls over HTTP (read and resolved by Prepare, admitted here, run and answered by
-// Serve), cancels, and the hooks of route changes (the image of a new route must exist,
-// its network must be one its owner may use; a changed route's hot containers must go).
+// Serve), cancels, and the checks of route writes (the image of a new route must exist,
+// its network must be one its owner may use). A changed route's hot containers go on every
+// node when the store's feed tells it (invoke.Service.Follow), this one included.
 type Functions interface {
 	Prepare(w http.ResponseWriter, r *http.Request, req invoke.Request, limits invoke.Limits) (*invoke.Call, error)
 	Serve(w http.ResponseWriter, r *http.Request, call *invoke.Call)
 	EnsureImage(ctx context.Context, ref string) error
 	NetworkAllowed(owner, network string) error
-	DrainRoute(app, path string)
-	DrainApp(app string)
 	Cancel(ctx context.Context, id string) (store.Execution, error)
 }
 

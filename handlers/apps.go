@@ -67,7 +67,6 @@ func (a *API) PutApp(ctx context.Context, params apps.PutAppParams) middleware.R
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("app", err))
 	}
-	a.appChanged(app.Name)
 	if created {
 		return apps.NewPutAppCreated().WithPayload(appWrapper(app))
 	}
@@ -95,7 +94,6 @@ func (a *API) PatchApp(ctx context.Context, params apps.PatchAppParams) middlewa
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("app", err))
 	}
-	a.appChanged(app.Name)
 	return apps.NewPatchAppOK().WithPayload(appWrapper(app))
 }
 
@@ -104,16 +102,7 @@ func (a *API) DeleteApp(ctx context.Context, params apps.DeleteAppParams) middle
 	if err := a.store.DeleteApp(ctx, params.App, appGuard(ctx, params.App)); err != nil {
 		return a.errorResponse(err)
 	}
-	a.appChanged(params.App)
 	return apps.NewDeleteAppNoContent()
-}
-
-// appChanged stops the hot containers of an app whose config changed or which went:
-// they were started with the old config in their environment.
-func (a *API) appChanged(app string) {
-	if a.functions != nil {
-		a.functions.DrainApp(app)
-	}
 }
 
 // bodyApp returns the app in the body (required by the spec), checking that its name, if

@@ -78,13 +78,6 @@ func (a *API) checkImage(ctx context.Context, image string) error {
 	return err
 }
 
-// routeChanged stops the hot containers of a route that changed or went away.
-func (a *API) routeChanged(app, path string) {
-	if a.functions != nil {
-		a.functions.DrainRoute(app, path)
-	}
-}
-
 // ListRoutes answers one page of an app's routes in path order.
 func (a *API) ListRoutes(ctx context.Context, params routes.ListRoutesParams) middleware.Responder {
 	if err := a.checkApp(ctx, params.App); err != nil {
@@ -146,7 +139,6 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
-	a.routeChanged(r.App, r.Path)
 	if created {
 		return routes.NewPutRouteCreated().WithPayload(routeWrapper(r))
 	}
@@ -170,7 +162,6 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
-	a.routeChanged(r.App, r.Path)
 	return routes.NewPatchRouteOK().WithPayload(routeWrapper(r))
 }
 
@@ -183,6 +174,5 @@ func (a *API) DeleteRoute(ctx context.Context, params routes.DeleteRouteParams) 
 	if err := a.store.DeleteRoute(ctx, params.App, path, appGuard(ctx, params.App)); err != nil {
 		return a.errorResponse(err)
 	}
-	a.routeChanged(params.App, path)
 	return routes.NewDeleteRouteNoContent()
 }

@@ -102,12 +102,6 @@ func (s *Service) NetworkAllowed(owner, network string) error {
 	return s.runner.NetworkAllowed(owner, network)
 }
 
-// DrainRoute stops a route's hot containers after it changed or was deleted.
-func (s *Service) DrainRoute(app, path string) { s.runner.DrainRoute(app, path) }
-
-// DrainApp stops the hot containers of every route of an app after the app changed.
-func (s *Service) DrainApp(app string) { s.runner.DrainApp(app) }
-
 // Figures are what the node tells of its work at each heartbeat.
 type Figures struct {
 	Running int // calls running in this process now, sync and async

@@ -2,21 +2,15 @@ package invoke
 
 import (
 	"errors"
-	"slices"
 	"testing"
 
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
-// TestRouteChangesReachTheRunner: the hooks of route and app changes are the runner's.
-func TestRouteChangesReachTheRunner(t *testing.T) {
+// TestImageAndNetworkChecksAreTheRunners: the route checks of the management API are the runner's.
+func TestImageAndNetworkChecksAreTheRunners(t *testing.T) {
 	e := newEnv(t)
-	e.svc.DrainRoute("shop", "/fn")
-	e.svc.DrainApp("shop")
-	if !slices.Equal(e.fr.drained, []string{"shop/fn", "shop"}) {
-		t.Fatalf("drained %v, want the route then the app", e.fr.drained)
-	}
 	if err := e.svc.EnsureImage(t.Context(), "img"); err != nil {
 		t.Fatal(err)
 	}
