@@ -95,6 +95,32 @@ func TestNodesShareTheWork(t *testing.T) {
 	a.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/slow","image":"`+imgTestfn+`","timeout":120}}`, 201)
 	a.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/slow-async","image":"`+imgTestfn+`","type":"async","timeout":120}}`, 201)
 
+	t.Run("every node lists the three live nodes and names itself in its version", func(t *testing.T) {
+		for _, s := range c.nodes {
+			_, body := s.mustCall(t, "GET", "/v1/nodes", "", 200)
+			var list struct {
+				Nodes []struct {
+					ID      string `json:"id"`
+					Addr    string `json:"addr"`
+					Version string `json:"version"`
+				} `json:"nodes"`
+			}
+			if err := json.Unmarshal([]byte(body), &list); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, n := range list.Nodes {
+				ids = append(ids, n.ID)
+			}
+			if !slices.Equal(ids, []string{"n1", "n2", "n3"}) {
+				t.Fatalf("node %s lists %v, want n1 n2 n3", s.instance, ids)
+			}
+			if _, body := s.mustCall(t, "GET", "/v1/version", "", 200); !strings.Contains(body, `"node":"`+s.instance+`"`) {
+				t.Fatalf("node %s: version %s does not name it", s.instance, body)
+			}
+		}
+	})
+
 	t.Run("sync calls through each node succeed and are recorded once, by the node that ran them", func(t *testing.T) {
 		served := map[string]string{} // call id -> node
 		for i, s := range c.nodes {
