@@ -58,6 +58,8 @@ type failingNodes struct {
 	beats int
 }
 
+func (f *failingNodes) RecoverDeadNodes(context.Context, time.Duration) (int, error) { return 0, nil }
+
 func (f *failingNodes) Heartbeat(context.Context, store.NodeInfo) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -20,4 +20,7 @@ type NodeInfo struct {
 const (
 	DefaultLease      = 15 * time.Second
 	DefaultLeaseRenew = DefaultLease / 3
+	// DeadNodeAfter is how long a node stays silent before the others take it for dead
+	// and end its sync calls (RecoverDeadNodes): twelve missed heartbeats.
+	DeadNodeAfter = 12 * DefaultLeaseRenew
 )

@@ -197,6 +197,12 @@ type Nodes interface {
 	Heartbeat(ctx context.Context, n NodeInfo) error
 	// ListNodes returns the nodes whose last heartbeat is after since, in ID order.
 	ListNodes(ctx context.Context, since time.Time) ([]NodeInfo, error)
+	// RecoverDeadNodes ends FAILED the sync executions left RUNNING by nodes not heard from
+	// for silentFor (by the store's clock): they died during those calls and have not come
+	// back (a node that does recovers its own at start, RecoverExecutions). Executions of
+	// live nodes, of nodes that never sent a heartbeat, and async ones (their leases end)
+	// are left alone. It returns how many it ended.
+	RecoverDeadNodes(ctx context.Context, silentFor time.Duration) (int, error)
 }
 
 // Node identifies the node (the server process's home) that opened the store. Gantry

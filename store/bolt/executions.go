@@ -224,6 +224,12 @@ func seekBefore(c *bolt.Cursor, upper []byte) []byte {
 }
 
 func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
+	return s.failRunningSync(ctx, "gantry stopped during the call", func(store.Execution) bool { return true })
+}
+
+// failRunningSync ends FAILED, with reason error and why, the stored sync executions left
+// RUNNING that match.
+func (s *DB) failRunningSync(ctx context.Context, why string, match func(store.Execution) bool) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		b := tx.Bucket(bucketExecutions)
@@ -233,7 +239,7 @@ func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
 			if err := json.Unmarshal(v, &ex); err != nil {
 				return fmt.Errorf("decode execution: %w", err)
 			}
-			if ex.Status == store.StatusRunning && ex.Type == store.TypeSync {
+			if ex.Status == store.StatusRunning && ex.Type == store.TypeSync && match(ex) {
 				stale = append(stale, ex)
 			}
 			return nil
@@ -241,7 +247,7 @@ func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
 			return nil, err
 		}
 		for _, ex := range stale {
-			ex.Status, ex.Reason, ex.Error, ex.CompletedAt = store.StatusFailed, store.ReasonError, "gantry stopped during the call", s.now()
+			ex.Status, ex.Reason, ex.Error, ex.CompletedAt = store.StatusFailed, store.ReasonError, why, s.now()
 			if err := putJSON(b, []byte(ex.ID), ex); err != nil {
 				return nil, err
 			}

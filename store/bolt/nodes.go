@@ -51,6 +51,29 @@ func (s *DB) ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, 
 	return out, err
 }
 
+// RecoverDeadNodes ends FAILED the sync executions that nodes silent for silentFor left
+// RUNNING (see store.Nodes). On a bbolt store the only live node is this process; the
+// others are names this data dir had before (--node changed), whose calls ended with them.
+func (s *DB) RecoverDeadNodes(ctx context.Context, silentFor time.Duration) (int, error) {
+	dead := map[string]bool{}
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		cutoff := s.now().Add(-silentFor)
+		return tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
+			var n store.NodeInfo
+			if err := json.Unmarshal(v, &n); err != nil {
+				return fmt.Errorf("decode node: %w", err)
+			}
+			if n.Heartbeat.Before(cutoff) {
+				dead[n.ID] = true
+			}
+			return nil
+		})
+	}); err != nil || len(dead) == 0 {
+		return 0, err // nobody died: no scan of the executions
+	}
+	return s.failRunningSync(ctx, "its node stopped during the call", func(ex store.Execution) bool { return dead[ex.Node] })
+}
+
 // RequestCancel asks the node running execution id to stop it (see store.Executions). One
 // process holds a bbolt store: the change reaches this process's subscribers only.
 func (s *DB) RequestCancel(ctx context.Context, id string) error {

@@ -23,6 +23,19 @@ func (s *DB) Heartbeat(ctx context.Context, n store.NodeInfo) error {
 	return dbError("heartbeat", err)
 }
 
+// RecoverDeadNodes ends FAILED the sync executions that nodes silent for silentFor left
+// RUNNING (see store.Nodes).
+func (s *DB) RecoverDeadNodes(ctx context.Context, silentFor time.Duration) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE executions e SET status = $1, reason = $2, error = $3, completed_at = now()
+		WHERE status = $4 AND type = $5 AND node IN (SELECT id FROM nodes WHERE heartbeat < now() - $6 * interval '1 microsecond')
+			AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = e.id)`,
+		store.StatusFailed, store.ReasonError, "its node stopped during the call", store.StatusRunning, store.TypeSync, silentFor.Microseconds())
+	if err != nil {
+		return 0, dbError("recover the executions of dead nodes", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // ListNodes returns the nodes heard from after since, in ID order.
 func (s *DB) ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, run, version, addr, started_at, heartbeat, running, hot

@@ -27,6 +27,11 @@ func heartbeatCases() []testCase {
 			run:    testHeartbeatsListNodes,
 		},
 		{
+			name:   "RecoverDeadNodes ends the sync calls of nodes gone silent, never a live node's, an unknown node's or an async call",
+			covers: []string{"RecoverDeadNodes", "Heartbeat", "RecordExecution", "FlushExecutions", "GetExecution"},
+			run:    testRecoverDeadNodes,
+		},
+		{
 			name:   "RequestCancel of a running execution delivers ChangeCancel; a final one is a conflict, an unknown one not found",
 			covers: []string{"RequestCancel", "Subscribe", "RecordExecution"},
 			run:    testRequestCancel,
@@ -189,5 +194,43 @@ func testEnqueueDeliversChangeTask(t *testing.T, s store.Store) {
 	id := enqueue(t, s, 0)
 	if got := heard.take(); !slices.Contains(got, store.Change{Kind: store.ChangeTask, Name: id}) {
 		t.Fatalf("heard %+v by the time EnqueueTask returned, want a ChangeTask of %s", got, id)
+	}
+}
+
+func testRecoverDeadNodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	running := func(node string) string {
+		ex := newExec(s, "app", "/fn", store.StatusRunning)
+		ex.Node, ex.CompletedAt = node, time.Time{}
+		s.RecordExecution(ex, nil)
+		return ex.ID
+	}
+	if err := s.Heartbeat(ctx, store.NodeInfo{ID: "dead", Run: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	ofDead, ofLive, ofStranger := running("dead"), running("live"), running("never-heard-of")
+	async := enqueue(t, s, 0)
+	if got, err := s.LeaseTasks(ctx, 1, "w", time.Minute); err != nil || len(got) != 1 {
+		t.Fatalf("lease: %v %v", taskIDs(got), err)
+	}
+	flush(t, s)
+	time.Sleep(300 * time.Millisecond)
+	if err := s.Heartbeat(ctx, store.NodeInfo{ID: "live", Run: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RecoverDeadNodes(ctx, 200*time.Millisecond)
+	if err != nil || n != 1 {
+		t.Fatalf("recovered %d (%v), want 1: the dead node's sync call", n, err)
+	}
+	if ex, _ := s.GetExecution(ctx, ofDead); ex.Status != store.StatusFailed || ex.Reason != store.ReasonError || ex.CompletedAt.IsZero() {
+		t.Fatalf("the dead node's call: %+v, want FAILED (error)", ex)
+	}
+	for _, id := range []string{ofLive, ofStranger, async} {
+		if ex, _ := s.GetExecution(ctx, id); ex.Status != store.StatusRunning {
+			t.Fatalf("execution %+v changed, want it RUNNING", ex)
+		}
+	}
+	if n, err := s.RecoverDeadNodes(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("nobody silent for an hour: recovered %d (%v)", n, err)
 	}
 }

@@ -324,3 +324,8 @@ func (s *spy) ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo,
 	s.note()
 	return s.Store.ListNodes(ctx, since)
 }
+
+func (s *spy) RecoverDeadNodes(ctx context.Context, silentFor time.Duration) (int, error) {
+	s.note()
+	return s.Store.RecoverDeadNodes(ctx, silentFor)
+}
