@@ -101,7 +101,7 @@ type DB struct {
 
 	log *slog.Logger
 	ids *store.IDs
-	rec *recorder // queue, pending records and writer of executions
+	rec *store.Recorder // pending execution records and their writer (recorder.go)
 
 	stopPruner context.CancelFunc
 	prunerDone chan struct{}
@@ -140,7 +140,6 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
 		log:        opts.Logger,
 		ids:        store.NewIDs(),
-		rec:        newRecorder(),
 		prunerDone: make(chan struct{}),
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -157,7 +156,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	}
 	// Subscribed first, the index is up to date before any other subscriber hears of a change.
 	s.Subscribe(s.followIndex)
-	go s.writeExecutions()
+	s.rec = store.NewRecorder(s, store.RecorderOptions{Log: s.log})
 	pruneCtx, stop := context.WithCancel(context.Background())
 	s.stopPruner = stop
 	if opts.KeepExecutionsPerRoute < 0 {
@@ -177,7 +176,7 @@ func (s *DB) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopPruner()
 		<-s.prunerDone
-		s.rec.close()
+		s.rec.Close()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr

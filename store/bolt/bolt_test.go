@@ -69,9 +69,8 @@ func countKeys(t testing.TB, s *DB, bucket []byte) int {
 
 // pendingCount is the number of records the writer has not committed.
 func pendingCount(s *DB) int {
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	return len(s.rec.pending)
+	n, _ := s.rec.Backlog()
+	return n
 }
 
 func enqueue(t testing.TB, s *DB, prio uint8) string {

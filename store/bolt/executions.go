@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/store"
@@ -23,23 +22,12 @@ func execRoutePrefix(app, route string) []byte {
 
 func execRouteKey(app, route, id string) []byte { return append(execRoutePrefix(app, route), id...) }
 
-// pendingExecution returns a copy of the pending record of id.
-func (s *DB) pendingExecution(id string) (store.Execution, []byte, bool, bool) {
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	p := s.rec.pending[id]
-	if p == nil {
-		return store.Execution{}, nil, false, false
-	}
-	return p.ex.Clone(), bytes.Clone(p.log), p.hasLog, true
-}
-
 // GetExecution reads one execution, including one recorded but not yet committed.
 func (s *DB) GetExecution(ctx context.Context, id string) (store.Execution, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Execution{}, err
 	}
-	if ex, _, _, ok := s.pendingExecution(id); ok {
+	if ex, _, _, ok := s.rec.Pending(id); ok {
 		return ex, nil
 	}
 	var ex store.Execution
@@ -59,7 +47,7 @@ func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, log, hasLog, pending := s.pendingExecution(id)
+	_, log, hasLog, pending := s.rec.Pending(id)
 	if hasLog {
 		return log, nil
 	}
@@ -99,17 +87,11 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page s
 
 	// The pending snapshot is taken before the transaction begins: a record committed in
 	// between is then in both (and the pending copy wins), never in neither.
-	var fromPending []store.Execution
-	skip := map[string]bool{}
-	s.rec.mu.Lock()
-	for id, p := range s.rec.pending {
+	fromPending, pendingIDs := s.rec.PendingList(f, before)
+	skip := make(map[string]bool, len(pendingIDs))
+	for _, id := range pendingIDs {
 		skip[id] = true
-		if (before == "" || id < before) && f.Match(p.ex.App, p.ex.AppID, p.ex.Route, p.ex.Status) {
-			fromPending = append(fromPending, p.ex.Clone())
-		}
 	}
-	s.rec.mu.Unlock()
-	slices.SortFunc(fromPending, func(a, b store.Execution) int { return strings.Compare(b.ID, a.ID) })
 
 	var fromDB []store.Execution
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -223,6 +205,9 @@ func seekBefore(c *bolt.Cursor, upper []byte) []byte {
 	return k
 }
 
+// RecoverExecutions ends the sync executions that a previous run of Gantry left RUNNING:
+// it stopped or crashed during their call, whose caller got no answer. They become
+// FAILED with reason error. Call it at start-up, before any call runs.
 func (s *DB) RecoverExecutions(ctx context.Context) (int, error) {
 	return s.failRunningSync(ctx, "gantry stopped during the call", func(store.Execution) bool { return true })
 }

@@ -6,287 +6,60 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/gantry-dev/gantry/store"
 	bolt "go.etcd.io/bbolt"
 )
 
-const (
-	// execQueueSize bounds the records waiting for the writer; RecordExecution blocks when it is full.
-	execQueueSize = 4096
-	// execMaxBatch bounds the records written in one transaction, to keep it short.
-	execMaxBatch = 1024
-	// execCommitInterval is how long the writer gathers records before it commits them.
-	execCommitInterval = 100 * time.Millisecond
-	// pruneChunk bounds the executions deleted in one transaction.
-	pruneChunk = 1000
-)
+// Execution records go through a store.Recorder (write-behind: the call path never waits
+// for fsync), which hands them here in batches: one bbolt transaction per batch.
 
-// The hot path of a call must not wait for fsync, so RecordExecution only queues the record
-// and a writer goroutine stores what is queued in one bbolt transaction per batch (group
-// commit). Until a record is committed it stays in a pending map that every read consults,
-// so readers never notice the delay.
-//
-// Durability: a crash (not Close) loses the records of sync calls still queued, at most
-// the last few milliseconds. Accepted work of async calls must not depend on this path;
-// it is stored synchronously elsewhere before the call is acknowledged.
+// pruneChunk bounds the executions deleted in one transaction.
+const pruneChunk = 1000
 
-// pendingExec is the latest recorded state of an execution not yet committed.
-type pendingExec struct {
-	ex     store.Execution
-	log    []byte
-	hasLog bool
-	seq    uint64 // recorder.seq when it was last recorded
-	dirty  bool   // in recorder.dirty
-	// first is the status of the first record of this entry, not yet checked against the
-	// stored one ("" once it was: when the entry outlived a commit). Every later record was
-	// checked against the one before it, in RecordExecution.
-	first string
-}
+// RecordExecution stores ex, replacing any earlier record with its ID, and its stderr log
+// when log is not nil (see store.Executions and store.Recorder). It returns without waiting
+// for the disk, blocking only while the write queue is full; reads see the record at once.
+func (s *DB) RecordExecution(ex store.Execution, log []byte) { s.rec.Record(ex, log) }
 
-// logTail is output that reached an execution's log late; the writer appends it to the
-// stored log, reading the record in its own transaction, so it never carries a stale copy.
-type logTail struct {
-	log       []byte
-	truncated bool
-}
-
-// recorder holds the execution records not yet on disk. Recording appends to a dirty
-// list under mu; the writer takes the list every execCommitInterval and commits it in one
-// transaction. Nothing wakes the writer per record (a cross-thread wake-up per call is
-// costly); it is signalled only for a full batch, a flush or close.
-type recorder struct {
-	mu      sync.Mutex // guards every field below
-	pending map[string]*pendingExec
-	seq     uint64
-	dirty   []string            // IDs recorded since the writer last took the list
-	tails   map[string]*logTail // late log output of executions not pending: appended at commit
-	flushes []chan error
-	closed  bool
-	room    *sync.Cond // signalled when the writer takes the dirty list
-
-	wake     chan struct{} // buffered(1): commit now
-	finished chan struct{} // closed when the writer has stored everything and returned
-}
-
-func newRecorder() *recorder {
-	r := &recorder{
-		pending:  map[string]*pendingExec{},
-		tails:    map[string]*logTail{},
-		wake:     make(chan struct{}, 1),
-		finished: make(chan struct{}),
-	}
-	r.room = sync.NewCond(&r.mu)
-	return r
-}
-
-func (r *recorder) signal() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-// close stops accepting records and waits until the writer has stored them all.
-func (r *recorder) close() {
-	r.mu.Lock()
-	r.closed = true
-	r.room.Broadcast()
-	r.mu.Unlock()
-	r.signal()
-	<-r.finished
-}
-
-// RecordExecution stores ex, replacing any earlier record with its ID, and its stderr log when
-// log is not nil (a nil log keeps the one recorded before). It returns without waiting for
-// the disk, blocking only while the write queue is full; reads see the record at once.
-// ex.ID must come from NewID, and an execution keeps its App and Route. A zero CreatedAt
-// is set from the ID. Records with an invalid ID, or made after Close, are dropped and logged.
-//
-// Records are durable once FlushExecutions or Close returns. A crash loses the records still
-// queued, at most the last few milliseconds of sync calls; accepted async work is stored
-// synchronously elsewhere, never only through this queue.
-func (s *DB) RecordExecution(ex store.Execution, log []byte) {
-	made, ok := store.ValidID(ex.ID)
-	if !ok {
-		s.log.Error("execution record dropped: its ID is not a ULID from NewID", "id", ex.ID, "app", ex.App, "route", ex.Route)
-		return
-	}
-	if ex.CreatedAt.IsZero() {
-		ex.CreatedAt = made
-	}
-	ex = ex.Clone() // the caller may reuse its buffers
-	r := s.rec
-	r.mu.Lock()
-	for len(r.dirty) >= execQueueSize && !r.closed {
-		r.room.Wait() // the writer is behind: wait for it, keeping memory bounded
-	}
-	if r.closed {
-		r.mu.Unlock()
-		s.log.Error("execution record dropped: the store is closed", "id", ex.ID)
-		return
-	}
-	p := r.pending[ex.ID]
-	if p == nil {
-		p = &pendingExec{first: ex.Status}
-		r.pending[ex.ID] = p
-	} else if !store.CanTransition(p.ex.Status, ex.Status) {
-		r.mu.Unlock()
-		s.log.Error("execution record dropped", "id", ex.ID, "err", store.TransitionError(ex.ID, p.ex.Status, ex.Status))
-		return
-	}
-	r.seq++
-	p.ex, p.seq = ex, r.seq
-	if log != nil {
-		p.log, p.hasLog = bytes.Clone(log), true
-	}
-	if !p.dirty {
-		p.dirty = true
-		r.dirty = append(r.dirty, ex.ID)
-	}
-	full := len(r.dirty) >= execMaxBatch
-	r.mu.Unlock()
-	if full {
-		r.signal()
-	}
+// AppendExecutionLog adds output that reached a call's log after it answered.
+func (s *DB) AppendExecutionLog(id string, tail []byte, truncated bool) {
+	s.rec.AppendLog(id, tail, truncated)
 }
 
 // FlushExecutions waits until every record made before the call is committed to disk.
-// It returns an error if writing a record failed since the previous flush.
-func (s *DB) FlushExecutions(ctx context.Context) error {
-	done := make(chan error, 1)
-	r := s.rec
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return errors.New("flush executions: the store is closed")
-	}
-	r.flushes = append(r.flushes, done)
-	r.mu.Unlock()
-	r.signal()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("flush executions: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("flush executions: %w", ctx.Err())
-	}
-}
+func (s *DB) FlushExecutions(ctx context.Context) error { return s.rec.Flush(ctx) }
 
-// writeExecutions is the writer goroutine: every execCommitInterval, or when signalled, it
-// takes the dirty list and commits it, execMaxBatch records a transaction, then answers
-// the flushes waiting. It returns once the recorder is closed and everything is stored.
-func (s *DB) writeExecutions() {
-	r := s.rec
-	defer close(r.finished)
-	tick := time.NewTicker(execCommitInterval)
-	defer tick.Stop()
-	var failed error // write errors since the last answered flush
-	for {
-		select {
-		case <-tick.C:
-		case <-r.wake:
-		}
-		r.mu.Lock()
-		ids, flushes, closed := r.dirty, r.flushes, r.closed
-		r.dirty, r.flushes = nil, nil
-		var tails map[string]*logTail // taken whole, never shared with AppendExecutionLog
-		if len(r.tails) > 0 {
-			tails, r.tails = r.tails, map[string]*logTail{}
-		}
-		for _, id := range ids {
-			if p := r.pending[id]; p != nil {
-				p.dirty = false
-			}
-		}
-		r.room.Broadcast()
-		r.mu.Unlock()
-		for len(ids) > 0 {
-			n := min(len(ids), execMaxBatch)
-			if err := s.commitExecutions(ids[:n]); err != nil {
-				s.log.Error("execution records lost", "count", n, "err", err)
-				failed = errors.Join(failed, err)
-			}
-			ids = ids[n:]
-		}
-		if err := s.commitTails(tails); err != nil {
-			s.log.Error("late log output lost", "count", len(tails), "err", err)
-			failed = errors.Join(failed, err)
-		}
-		for _, f := range flushes {
-			f <- failed
-			failed = nil
-		}
-		if closed {
-			return
-		}
-	}
-}
-
-// commitExecutions writes the latest pending state of ids in one transaction, then drops
-// from the pending map the entries not recorded again meanwhile. On failure the entries
-// are dropped too: keeping them would grow the map without bound while the disk fails.
-func (s *DB) commitExecutions(ids []string) error {
-	r := s.rec
-	batch := make([]pendingExec, 0, len(ids))
-	r.mu.Lock()
-	for _, id := range ids {
-		if p := r.pending[id]; p != nil { // nil: an earlier batch already wrote its latest state
-			batch = append(batch, *p)
-		}
-	}
-	r.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
+// StoreRecords commits a batch of the recorder's in one transaction (store.RecordWriter).
+func (s *DB) StoreRecords(batch []store.PendingRecord) (map[string]error, error) {
 	var refused map[string]error
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		refused = map[string]error{}
 		for _, p := range batch {
-			if p.first != "" {
-				from, err := storedStatus(tx, p.ex.ID)
+			if p.First != "" {
+				from, err := storedStatus(tx, p.Ex.ID)
 				if err != nil {
 					return err
 				}
-				if !store.CanTransition(from, p.first) {
-					refused[p.ex.ID] = store.TransitionError(p.ex.ID, from, p.first)
+				if !store.CanTransition(from, p.First) {
+					refused[p.Ex.ID] = store.TransitionError(p.Ex.ID, from, p.First)
 					continue
 				}
 			}
 			var log []byte // nil keeps the stored log
-			if p.hasLog {
-				log = p.log
+			if p.HasLog {
+				log = p.Log
 				if log == nil {
 					log = []byte{}
 				}
 			}
-			if err := putExecution(tx, p.ex, log); err != nil {
+			if err := putExecution(tx, p.Ex, log); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	r.mu.Lock()
-	for _, p := range batch {
-		switch cur := r.pending[p.ex.ID]; {
-		case cur == nil:
-		case cur.seq == p.seq:
-			delete(r.pending, p.ex.ID)
-		case err == nil && refused[p.ex.ID] == nil:
-			// Recorded again meanwhile: its first record was checked against the stored one.
-			// (A refused one keeps its first, checked again at the next commit.)
-			cur.first = ""
-		}
-	}
-	r.mu.Unlock()
-	for _, e := range refused {
-		s.log.Error("execution record dropped", "err", e)
-	}
-	return err
+	return refused, err
 }
 
 // storedStatus returns the status of a stored execution, "" if there is none.
@@ -302,38 +75,9 @@ func storedStatus(tx *bolt.Tx, id string) (string, error) {
 	return h.Status, nil
 }
 
-func (s *DB) AppendExecutionLog(id string, tail []byte, truncated bool) {
-	r := s.rec
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return
-	}
-	if p := r.pending[id]; p != nil {
-		p.log, p.hasLog = append(p.log, tail...), true
-		p.ex.LogTruncated = p.ex.LogTruncated || truncated
-		r.seq++
-		p.seq = r.seq
-		if !p.dirty {
-			p.dirty = true
-			r.dirty = append(r.dirty, id)
-		}
-		return
-	}
-	t := r.tails[id]
-	if t == nil {
-		t = &logTail{}
-		r.tails[id] = t
-	}
-	t.log = append(t.log, tail...)
-	t.truncated = t.truncated || truncated
-}
-
-// commitTails appends late log output to stored executions, in one transaction.
-func (s *DB) commitTails(tails map[string]*logTail) error {
-	if len(tails) == 0 {
-		return nil
-	}
+// AppendLogs appends late log output to stored executions, in one transaction
+// (store.RecordWriter), reading each record in it, so it never carries a stale copy.
+func (s *DB) AppendLogs(tails map[string]*store.LogTail) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		logs := tx.Bucket(bucketExecLogs)
 		for id, t := range tails {
@@ -344,11 +88,11 @@ func (s *DB) commitTails(tails map[string]*logTail) error {
 			if err != nil {
 				return err
 			}
-			log := append(bytes.Clone(logs.Get([]byte(id))), t.log...)
+			log := append(bytes.Clone(logs.Get([]byte(id))), t.Log...)
 			if err := logs.Put([]byte(id), log); err != nil {
 				return err
 			}
-			if t.truncated && !ex.LogTruncated {
+			if t.Truncated && !ex.LogTruncated {
 				ex.LogTruncated = true
 				if err := putJSON(tx.Bucket(bucketExecutions), []byte(id), ex); err != nil {
 					return err
@@ -358,7 +102,3 @@ func (s *DB) commitTails(tails map[string]*logTail) error {
 		return nil
 	})
 }
-
-// RecoverExecutions ends the sync executions that a previous run of Gantry left RUNNING:
-// it stopped or crashed during their call, whose caller got no answer. They become
-// FAILED with reason error. Call it at start-up, before any call runs.

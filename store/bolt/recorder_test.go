@@ -201,6 +201,8 @@ func TestConcurrentRecordsAreAllCommitted(t *testing.T) {
 	}
 }
 
+const execQueueSize = store.DefaultRecordQueue
+
 // While the writer cannot commit, RecordExecution takes at most execQueueSize records
 // beyond the batch the writer holds, then blocks until the writer catches up: memory
 // stays bounded. Nothing is lost.
@@ -227,9 +229,8 @@ func TestRecordBlocksWhileTheQueueIsFull(t *testing.T) {
 	// Wait until the queue is full: from then on RecordExecution must block.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s.rec.mu.Lock()
-		full := len(s.rec.dirty) >= execQueueSize
-		s.rec.mu.Unlock()
+		_, queued := s.rec.Backlog()
+		full := queued >= execQueueSize
 		if full && recorded.Load() >= execQueueSize {
 			break
 		}

@@ -26,11 +26,11 @@ ON CONFLICT (id) DO UPDATE SET app = EXCLUDED.app, app_id = EXCLUDED.app_id, rou
 // checked against the stored execution is checked now, against the stored row locked
 // (FOR UPDATE): store.CanTransition refusing it, the entry is left out and returned in
 // refused.
-func storeExecutions(ctx context.Context, tx pgx.Tx, batch []pendingExec) (refused map[string]error, err error) {
+func storeExecutions(ctx context.Context, tx pgx.Tx, batch []store.PendingRecord) (refused map[string]error, err error) {
 	var check []string
 	for _, p := range batch {
-		if p.first != "" {
-			check = append(check, p.ex.ID)
+		if p.First != "" {
+			check = append(check, p.Ex.ID)
 		}
 	}
 	stored := map[string]string{}
@@ -47,8 +47,8 @@ func storeExecutions(ctx context.Context, tx pgx.Tx, batch []pendingExec) (refus
 	refused = map[string]error{}
 	var c execArrays
 	for _, p := range batch {
-		if p.first != "" && !store.CanTransition(stored[p.ex.ID], p.first) {
-			refused[p.ex.ID] = store.TransitionError(p.ex.ID, stored[p.ex.ID], p.first)
+		if p.First != "" && !store.CanTransition(stored[p.Ex.ID], p.First) {
+			refused[p.Ex.ID] = store.TransitionError(p.Ex.ID, stored[p.Ex.ID], p.First)
 			continue
 		}
 		c.add(p)
@@ -74,8 +74,8 @@ type execArrays struct {
 	outputs, logs                                       [][]byte
 }
 
-func (c *execArrays) add(p pendingExec) {
-	ex := p.ex
+func (c *execArrays) add(p store.PendingRecord) {
+	ex := p.Ex
 	c.ids = append(c.ids, ex.ID)
 	c.apps = append(c.apps, ex.App)
 	c.appIDs = append(c.appIDs, ex.AppID)
@@ -103,8 +103,8 @@ func (c *execArrays) add(p pendingExec) {
 	}
 	c.outputs = append(c.outputs, output)
 	var log []byte // nil (NULL) keeps the stored log
-	if p.hasLog {
-		log = p.log
+	if p.HasLog {
+		log = p.Log
 		if log == nil {
 			log = []byte{}
 		}
@@ -112,17 +112,29 @@ func (c *execArrays) add(p pendingExec) {
 	c.logs = append(c.logs, log)
 }
 
-// commitTails appends late log output to stored executions, in one statement; unknown
-// executions are skipped.
-func (s *DB) commitTails(tails map[string]*logTail) error {
-	if len(tails) == 0 {
-		return nil
-	}
+// StoreRecords stores a batch of the recorder's (sorted by ID) in one transaction
+// (store.RecordWriter), within execWriteTimeout: a database that stops answering keeps the
+// writer no longer than that from its queue.
+func (s *DB) StoreRecords(batch []store.PendingRecord) (map[string]error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), execWriteTimeout)
+	defer cancel()
+	var refused map[string]error
+	err := s.write(ctx, "store executions", func(tx pgx.Tx) ([]store.Change, error) {
+		var err error
+		refused, err = storeExecutions(ctx, tx, batch)
+		return nil, err
+	})
+	return refused, err
+}
+
+// AppendLogs appends late log output to stored executions, in one statement
+// (store.RecordWriter); unknown executions are skipped.
+func (s *DB) AppendLogs(tails map[string]*store.LogTail) error {
 	var ids []string
 	var logs [][]byte
 	var truncated []bool
 	for id, t := range tails {
-		ids, logs, truncated = append(ids, id), append(logs, t.log), append(truncated, t.truncated)
+		ids, logs, truncated = append(ids, id), append(logs, t.Log), append(truncated, t.Truncated)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), execWriteTimeout)
 	defer cancel()

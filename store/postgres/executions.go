@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,23 +44,12 @@ func text(s string) string {
 	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
-// pendingExecution returns a copy of the pending record of id.
-func (s *DB) pendingExecution(id string) (ex store.Execution, log []byte, hasLog, pending bool) {
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	p := s.rec.pending[id]
-	if p == nil {
-		return store.Execution{}, nil, false, false
-	}
-	return p.ex.Clone(), slices.Clone(p.log), p.hasLog, true
-}
-
 // GetExecution reads one execution, including one recorded but not yet stored.
 func (s *DB) GetExecution(ctx context.Context, id string) (store.Execution, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Execution{}, err
 	}
-	if ex, _, _, ok := s.pendingExecution(id); ok {
+	if ex, _, _, ok := s.rec.Pending(id); ok {
 		return ex, nil
 	}
 	ex, err := scanExecution(s.pool.QueryRow(ctx, "SELECT "+execColumns+" FROM executions WHERE id = $1", id))
@@ -77,7 +65,7 @@ func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, log, hasLog, pending := s.pendingExecution(id)
+	_, log, hasLog, pending := s.rec.Pending(id)
 	if hasLog {
 		return log, nil
 	}
@@ -120,17 +108,7 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page s
 
 	// The pending snapshot is taken before the query: a record stored in between is then
 	// in both (and the pending copy wins), never in neither.
-	var fromPending []store.Execution
-	var skip []string
-	s.rec.mu.Lock()
-	for id, p := range s.rec.pending {
-		skip = append(skip, id)
-		if (before == "" || id < before) && f.Match(p.ex.App, p.ex.AppID, p.ex.Route, p.ex.Status) {
-			fromPending = append(fromPending, p.ex.Clone())
-		}
-	}
-	s.rec.mu.Unlock()
-	slices.SortFunc(fromPending, func(a, b store.Execution) int { return strings.Compare(b.ID, a.ID) })
+	fromPending, skip := s.rec.PendingList(f, before)
 
 	fromDB, err := s.queryExecutions(ctx, f, before, skip, limit+1)
 	if err != nil {

@@ -64,8 +64,8 @@ type DB struct {
 	commitMu sync.Mutex
 	feed     *feed
 	listen   *listener
-	rec      *recorder // pending records and writer of executions
-	acc      *accepter // writers of accepted tasks, in shared transactions
+	rec      *store.Recorder // pending execution records and their writer (recorder.go)
+	acc      *accepter       // writers of accepted tasks, in shared transactions
 
 	stopPruner context.CancelFunc
 	prunerDone chan struct{}
@@ -126,7 +126,6 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		log:        opts.Logger,
 		ids:        store.NewIDs(),
 		feed:       newFeed(),
-		rec:        newRecorder(),
 		prunerDone: make(chan struct{}),
 	}
 	fail := func(err error) (*DB, error) {
@@ -159,7 +158,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// Subscribed first, the index is up to date before any other subscriber hears of a change.
 	s.Subscribe(s.followIndex)
 	s.listen.start()
-	go s.writeExecutions()
+	s.rec = store.NewRecorder(s, store.RecorderOptions{DropWhenFull: true, Log: s.log})
 	s.startAccepter()
 	pruneCtx, stop := context.WithCancel(context.Background())
 	s.stopPruner = stop
@@ -180,7 +179,7 @@ func (s *DB) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopPruner()
 		<-s.prunerDone
-		s.rec.close()
+		s.rec.Close()
 		s.acc.stop()
 		s.listen.stop()
 		s.feed.close()
