@@ -241,42 +241,6 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 }
 
-// Backlog tells how many executions are pending (recorded, not yet stored) and how many of
-// them wait on the writer's list.
-func (r *Recorder) Backlog() (pending, queued int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pending), len(r.dirty)
-}
-
-// Pending returns a copy of the pending record of id, if there is one.
-func (r *Recorder) Pending(id string) (ex Execution, log []byte, hasLog, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.pending[id]
-	if p == nil {
-		return Execution{}, nil, false, false
-	}
-	return p.Ex.Clone(), bytes.Clone(p.Log), p.HasLog, true
-}
-
-// PendingList returns, newest first, copies of the pending records that match f and sort
-// before before ("" : all), and the IDs of every pending record: a list reads the stored
-// executions without those (the pending copy wins). Take it before reading the stored
-// ones: a record stored in between is then in both, never in neither.
-func (r *Recorder) PendingList(f ExecutionFilter, before string) (matching []Execution, ids []string) {
-	r.mu.Lock()
-	for id, p := range r.pending {
-		ids = append(ids, id)
-		if (before == "" || id < before) && f.Match(p.Ex.App, p.Ex.AppID, p.Ex.Route, p.Ex.Status) {
-			matching = append(matching, p.Ex.Clone())
-		}
-	}
-	r.mu.Unlock()
-	slices.SortFunc(matching, func(a, b Execution) int { return strings.Compare(b.ID, a.ID) })
-	return matching, ids
-}
-
 // write is the writer goroutine: every Interval, or when signalled, it takes the dirty
 // list and stores it, MaxBatch records a transaction, then answers the flushes waiting.
 // It returns once the recorder is closed and everything is stored.

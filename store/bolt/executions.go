@@ -3,13 +3,10 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/gantry-dev/gantry/store"
-	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -67,57 +64,22 @@ func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
 // filtering on a deleted one is not an error. With App and Route set it reads only that
 // route's index; otherwise it scans executions from the newest.
 func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error) {
-	if f.Status != "" && !store.ValidStatus(f.Status) {
-		return nil, "", store.Invalid("status", "status %q must be one of %s", f.Status,
-			strings.Join([]string{store.StatusQueued, store.StatusRunning, store.StatusSuccess, store.StatusFailed, store.StatusCancelled}, ", "))
-	}
-	before := ""
-	if page.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(page.Cursor)
-		id, perr := ulid.ParseStrict(string(raw))
-		if err != nil || perr != nil {
-			return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
-		}
-		before = id.String()
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	limit := page.Size()
-
-	// The pending snapshot is taken before the transaction begins: a record committed in
-	// between is then in both (and the pending copy wins), never in neither.
-	fromPending, pendingIDs := s.rec.PendingList(f, before)
-	skip := make(map[string]bool, len(pendingIDs))
-	for _, id := range pendingIDs {
-		skip[id] = true
-	}
-
-	var fromDB []store.Execution
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		fromDB, err = scanExecutions(tx, f, before, skip, limit+1)
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-
-	out := make([]store.Execution, 0, min(limit+1, len(fromPending)+len(fromDB)))
-	for i, j := 0, 0; len(out) <= limit && (i < len(fromPending) || j < len(fromDB)); {
-		if j == len(fromDB) || i < len(fromPending) && fromPending[i].ID > fromDB[j].ID {
-			out = append(out, fromPending[i])
-			i++
-		} else {
-			out = append(out, fromDB[j])
-			j++
+	return s.rec.List(f, page, func(before string, pending []string, n int) ([]store.Execution, error) {
+		skip := make(map[string]bool, len(pending))
+		for _, id := range pending {
+			skip[id] = true
 		}
-	}
-	if len(out) > limit {
-		out = out[:limit]
-		return out, base64.RawURLEncoding.EncodeToString([]byte(out[limit-1].ID)), nil
-	}
-	return out, "", nil
+		var stored []store.Execution
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			var err error
+			stored, err = scanExecutions(tx, f, before, skip, n)
+			return err
+		})
+		return stored, err
+	})
 }
 
 // execHead is the part of a stored execution that filters look at; decoding only it skips

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/jackc/pgx/v5"
-	"github.com/oklog/ulid/v2"
 )
 
 // execColumns are the columns of an execution but its log, in the order scanExecution
@@ -88,47 +86,13 @@ func (s *DB) GetExecutionLog(ctx context.Context, id string) ([]byte, error) {
 // over their stored state. Executions outlive their app and route, so filtering on a
 // deleted one is not an error.
 func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error) {
-	if f.Status != "" && !store.ValidStatus(f.Status) {
-		return nil, "", store.Invalid("status", "status %q must be one of %s", f.Status,
-			strings.Join([]string{store.StatusQueued, store.StatusRunning, store.StatusSuccess, store.StatusFailed, store.StatusCancelled}, ", "))
-	}
-	before := ""
-	if page.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(page.Cursor)
-		id, perr := ulid.ParseStrict(string(raw))
-		if err != nil || perr != nil {
-			return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
-		}
-		before = id.String()
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	limit := page.Size()
-
-	// The pending snapshot is taken before the query: a record stored in between is then
-	// in both (and the pending copy wins), never in neither.
-	fromPending, skip := s.rec.PendingList(f, before)
-
-	fromDB, err := s.queryExecutions(ctx, f, before, skip, limit+1)
-	if err != nil {
-		return nil, "", dbError("list executions", err)
-	}
-	out := make([]store.Execution, 0, min(limit+1, len(fromPending)+len(fromDB)))
-	for i, j := 0, 0; len(out) <= limit && (i < len(fromPending) || j < len(fromDB)); {
-		if j == len(fromDB) || i < len(fromPending) && fromPending[i].ID > fromDB[j].ID {
-			out = append(out, fromPending[i])
-			i++
-		} else {
-			out = append(out, fromDB[j])
-			j++
-		}
-	}
-	if len(out) > limit {
-		out = out[:limit]
-		return out, base64.RawURLEncoding.EncodeToString([]byte(out[limit-1].ID)), nil
-	}
-	return out, "", nil
+	return s.rec.List(f, page, func(before string, skip []string, n int) ([]store.Execution, error) {
+		stored, err := s.queryExecutions(ctx, f, before, skip, n)
+		return stored, dbError("list executions", err)
+	})
 }
 
 // queryExecutions reads up to n stored executions that match f, with IDs below before
