@@ -331,6 +331,14 @@ func TestNodeKilledMidCall(t *testing.T) {
 	}
 	spare := startServer(t, t.TempDir(), env("spare", 3)...) // idle: nothing is left to lease
 	spare.token = front.token
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the spare's log:\n%s", spare.logText())
+			for _, id := range ids {
+				t.Logf("execution %s: %v", id, front.execution(t, id))
+			}
+		}
+	})
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +349,20 @@ func TestNodeKilledMidCall(t *testing.T) {
 	// it); the spare's idle workers poll every 250ms. When the spare leased a call is its
 	// execution's started_at (the database's clock, on this machine), read once the spare
 	// has it, running or done already. The target (lease + 2s) is measured by make bench
-	// (n); this run shares two cores with the rest of make test, so it allows for that.
+	// (n); this run shares two cores with the rest of make test, so it allows for that. On a
+	// machine that loaded the spare's own 3s lease may lapse too (a renewal late), and the
+	// call is leased a third time: then the first takeover's time is not on record.
 	for _, id := range ids {
 		var ex map[string]any
 		waitFor(t, 30*time.Second, "call "+id+" taken over by the spare", func() bool {
 			ex = front.execution(t, id)
-			return ex["node"] == "spare" && ex["attempts"] == 2.0
+			attempts, _ := ex["attempts"].(float64)
+			return ex["node"] == "spare" && attempts >= 2
 		})
+		if ex["attempts"] != 2.0 {
+			t.Logf("call %s taken over, at attempt %v: %v", id, ex["attempts"], ex)
+			continue
+		}
 		started, err := time.Parse(time.RFC3339Nano, ex["started_at"].(string))
 		if err != nil {
 			t.Fatal(err)
