@@ -17,6 +17,11 @@ const (
 	// ChangeTask: an async call was accepted (its execution is Name): an idle worker on any
 	// node may lease it now rather than at its next poll.
 	ChangeTask
+	// ChangeRun: a workflow run changed (its status, its steps, new events): Name is the run.
+	ChangeRun
+	// ChangeChild: a call that a workflow run started (Task.Parent) reached a final
+	// status: Name is the run, Path the call's execution. The engine moves the run on.
+	ChangeChild
 )
 
 // Change names what changed, not its new value: a subscriber reads the current state,
@@ -24,8 +29,8 @@ const (
 type Change struct {
 	Kind ChangeKind
 	App  string // ChangeApp, ChangeRoute
-	Path string // ChangeRoute: the route's registered path
-	Name string // ChangeAPI: the API; ChangeCancel: the execution
+	Path string // ChangeRoute: the route's registered path; ChangeChild: the call's execution
+	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run
 }
 
 // Changes is a store's change feed: what in-memory caches of the store (the route index,

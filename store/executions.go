@@ -55,6 +55,9 @@ type Execution struct {
 	LogTruncated    bool      `json:"log_truncated,omitempty"`
 	// Output is the function's response body, kept for async calls whose caller is not waiting.
 	Output []byte `json:"output,omitempty"`
+	// Parent and Step name the workflow run and the step this call is an attempt of, if any.
+	Parent string `json:"parent,omitempty"`
+	Step   string `json:"step,omitempty"`
 }
 
 // Duration is how long the function ran: CompletedAt - StartedAt, or 0 if either is unset.

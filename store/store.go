@@ -18,6 +18,8 @@ type Store interface {
 	Tokens
 	APIs
 	Changes
+	Workflows
+	Runs
 	IDSource
 	Node
 	Nodes

@@ -31,6 +31,10 @@ type Task struct {
 	// CancelRequested: cancelled while leased. It is not run again: a retry or the end of
 	// its lease finishes it CANCELLED; a result reported by its holder is still recorded.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Parent is the workflow run whose step this call is, if any: when the call reaches a
+	// final status, however it ends (completed, cancelled, dropped), the store sends a
+	// ChangeChild naming it.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Leased reports whether a lease on the task is in force at now.
