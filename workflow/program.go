@@ -315,7 +315,7 @@ func (p *Program) compileStep(i int) error {
 	if sp.When != "" {
 		prog, err := expr.Compile(sp.When, expr.Env(conditionEnv()), expr.AsBool())
 		if err != nil {
-			return store.Invalid(f+".when", "the condition does not compile: %s", oneLine(err.Error()))
+			return store.Invalid(f+".when", "the condition does not compile: %s", firstLine(err.Error()))
 		}
 		sp.when = prog
 	}
@@ -393,3 +393,9 @@ func (p *Program) Index(name string) int {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// firstLine drops what follows an error's first line (expr points at the culprit below it).
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
+}

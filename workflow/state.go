@@ -119,7 +119,7 @@ func (p *Program) Condition(i int, st State) (bool, error) {
 	}
 	out, err := expr.Run(sp.when, exprValue(p.document(st)))
 	if err != nil {
-		return false, fmt.Errorf("step %s: condition %q: %s", sp.Name, sp.When, oneLine(err.Error()))
+		return false, fmt.Errorf("step %s: condition %q: %s", sp.Name, sp.When, firstLine(err.Error()))
 	}
 	b, ok := out.(bool)
 	if !ok {
