@@ -238,7 +238,7 @@ func (m *mover) startStep(i int) {
 		items, err := m.mapItems(i)
 		if err != nil {
 			reason := store.ReasonError
-			if len(items) > MaxMapItems {
+			if errors.Is(err, ErrTooManyItems) {
 				reason = store.ReasonLimit
 			}
 			m.endStep(i, store.StatusFailed, reason, "map: "+err.Error(), nil)
