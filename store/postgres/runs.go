@@ -69,19 +69,14 @@ func insertEvents(ctx context.Context, tx pgx.Tx, id string, events []store.RunE
 }
 
 // CreateRun stores a new run, QUEUED, with its first events (numbered from 1), and tells
-// the subscribers (ChangeRun). Its workflow's row is locked to share, so that the workflow
-// is not deleted meanwhile: ErrNotFound without it. With an IdempotencyKey already used by
-// the same TriggeredBy it stores nothing and returns that run, created false; two creating
-// at once, one stores its run and the other gets it (the unique index on the key decides).
+// the subscribers (ChangeRun). An empty ID gets a new one. Its workflow's row, if there is
+// one, is locked to share: DeleteWorkflow, which locks it to update, cannot pass this run
+// unseen. With an IdempotencyKey already used by the same TriggeredBy it stores nothing
+// and returns that run, created false; two creating at once, one stores its run and the
+// other gets it (the unique index on the key decides).
 func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent) (stored store.Run, created bool, err error) {
-	if r.Status == "" {
-		r.Status = store.StatusQueued
-	}
 	if !store.CanRunTransition("", r.Status) {
 		return store.Run{}, false, store.Invalid("status", "a run starts %s, not %q", store.StatusQueued, r.Status)
-	}
-	if r.Workflow == "" {
-		return store.Run{}, false, store.Invalid("workflow", "a run needs its workflow")
 	}
 	if r.ID == "" {
 		r.ID = s.NewID()
@@ -89,12 +84,11 @@ func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent
 	in := r
 	err = s.write(ctx, "create run", func(tx pgx.Tx) ([]store.Change, error) {
 		r = in
-		var now time.Time
-		err := tx.QueryRow(ctx, "SELECT now() FROM workflows WHERE name = $1 FOR SHARE", r.Workflow).Scan(&now)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, store.NotFound("workflow", r.Workflow)
+		if _, err := tx.Exec(ctx, "SELECT FROM workflows WHERE name = $1 FOR SHARE", r.Workflow); err != nil {
+			return nil, err
 		}
-		if err != nil {
+		var now time.Time
+		if err := tx.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
 			return nil, err
 		}
 		if r.IdempotencyKey != "" {
@@ -167,6 +161,10 @@ func (s *DB) ListRuns(ctx context.Context, f store.RunFilter, page store.Page) (
 	before, err := decodeCursor(page.Cursor)
 	if err != nil {
 		return nil, "", err
+	}
+	if f.Status != "" && !store.ValidStatus(f.Status) {
+		return nil, "", store.Invalid("status", "status %q must be one of %s, %s, %s, %s, %s", f.Status,
+			store.StatusQueued, store.StatusRunning, store.StatusSuccess, store.StatusFailed, store.StatusCancelled)
 	}
 	var where []string
 	args := []any{page.Size() + 1}
@@ -282,7 +280,7 @@ func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (st
 		if !store.CanRunTransition(old.Status, r.Status) {
 			return nil, store.Errorf(store.ErrConflict, "run %q is %s: it cannot become %s", id, old.Status, r.Status)
 		}
-		r.Events = old.Events
+		r.Events, r.CreatedAt = old.Events, old.CreatedAt // the store's to keep
 		events := numberEvents(&r, upd.Events, now)
 		calls, err := stepCalls(id, upd.Calls)
 		if err != nil {
@@ -318,15 +316,13 @@ func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (st
 }
 
 // runKept refuses an update that changes what a run is rather than where it is: its ID,
-// workflow, owner, trigger and creation.
+// workflow, owner or trigger (columns that lists filter on).
 func runKept(old, r store.Run) error {
 	switch {
 	case r.ID != old.ID:
 		return store.Invalid("id", "run %q cannot change its ID (to %q)", old.ID, r.ID)
 	case r.Workflow != old.Workflow || r.Owner != old.Owner || r.TriggeredBy != old.TriggeredBy || r.IdempotencyKey != old.IdempotencyKey:
 		return store.Invalid("run", "run %q cannot change its workflow, owner, trigger or idempotency key", old.ID)
-	case !r.CreatedAt.Equal(old.CreatedAt):
-		return store.Invalid("created_at", "run %q cannot change when it was created", old.ID)
 	}
 	return nil
 }
