@@ -523,6 +523,17 @@ func TestTokensAPI(t *testing.T) {
 		t.Fatalf("svc whoami: %s", res.raw)
 	}
 
+	// An admin makes end users' tokens; a developer may not.
+	expect(t, f.as(t, f.alice, "POST", "/v1/auth/tokens", `{"token":{"name":"x","role":"user"}}`), 403)
+	res = f.as(t, f.admin, "POST", "/v1/auth/tokens", `{"token":{"name":"portal","user":"uma","role":"user"}}`)
+	expect(t, res, 201)
+	uma, _ := get(res.body, "token", "secret").(string)
+	if res := f.as(t, uma, "GET", "/v1/auth/whoami", ""); get(res.body, "principal", "role") != "user" {
+		t.Fatalf("uma whoami: %s", res.raw)
+	}
+	expect(t, f.as(t, uma, "POST", "/v1/auth/tokens", `{"token":{"name":"more","role":"user"}}`), 403)
+	expect(t, f.as(t, f.admin, "DELETE", "/v1/auth/tokens/"+get(res.body, "token", "id").(string), ""), 204)
+
 	// Lists never carry secrets; a developer's holds its own tokens.
 	res = f.as(t, f.alice, "GET", "/v1/auth/tokens", "")
 	expect(t, res, 200)
