@@ -129,7 +129,7 @@ func TestRunEventsStreamResumesWithoutGapOrDuplicate(t *testing.T) {
 	f.api.keepAlive = 50 * time.Millisecond
 	srv := httptest.NewServer(f.h)
 	defer srv.Close()
-	run := f.triggerAs(t, f.uma) // event 1
+	run := f.triggerAs(t, f.uma)        // event 1
 	appendEvents(t, f.s, run, 1, false) // event 2
 	url := srv.URL + "/v1/executions/" + run + "/events"
 
