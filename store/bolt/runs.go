@@ -136,7 +136,9 @@ func (s *DB) GetRun(ctx context.Context, id string) (store.Run, error) {
 
 // UpdateRun changes a run in one write transaction (see store.Runs): fn sees the stored
 // run; its events are numbered after the run's last and its calls accepted as EnqueueTask
-// accepts them. Then ChangeRun and a ChangeTask per call go to the subscribers.
+// accepts them. Then ChangeRun and a ChangeTask per call go to the subscribers. fn runs
+// inside the write transaction, under the lock that orders this store's writes: it must
+// be quick and must not call the store.
 func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (store.RunUpdate, error)) (store.Run, error) {
 	var out store.Run
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
