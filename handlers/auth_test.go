@@ -88,7 +88,7 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
 		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
 		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Workflows: testEngine{s: s},
+		Workflows: idleEngine(s),
 	}
 	if mod != nil {
 		mod(&d)
