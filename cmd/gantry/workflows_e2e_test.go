@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/pgtest"
+	"github.com/gantry-dev/gantry/runner"
 )
 
 // fiveSteps is a chain of five steps over the test function (one container per call): each
@@ -176,5 +179,74 @@ func TestAWorkflowOverBothSurfaces(t *testing.T) {
 		if out, _ := json.Marshal(run["outputs"]); run["status"] != "SUCCESS" || string(out) != want {
 			t.Errorf("%s: %v with outputs %s, want SUCCESS with %s", loc, run["status"], out, want)
 		}
+	}
+}
+
+// TestAWorkflowRunsAcrossNodes: two nodes share one PostgreSQL database; a map over 12
+// items started on one node has its items run by both nodes' workers, and the run moves on
+// wherever an item ends: it completes once, with every item run once, and a cancel asked
+// of the other node reaches a run's step running anywhere.
+func TestAWorkflowRunsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, pgtest.Database(t), 2, "GANTRY_ASYNC_WORKERS=2")
+	a, b := c.nodes[0], c.nodes[1]
+	a.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"wf"}}`, 201)
+	a.mustCall(t, "POST", "/v1/apps/wf/routes", `{"route":{"path":"/hot","image":"`+imgTestfn+`","format":"http","max_concurrency":2}}`, 201)
+	a.mustCall(t, "POST", "/v1/apps/wf/routes", `{"route":{"path":"/slow","image":"`+imgTestfn+`","timeout":120}}`, 201)
+	a.mustCall(t, "PUT", "/v1/workflows/fan", `{"workflow": {
+	  "inputs": {"type": "object", "properties": {"items": {"type": "array"}}},
+	  "outputs": {"all": "$.steps.each.output[*].v"},
+	  "steps": [{"name": "each", "map": {"items": "$.inputs.items", "max_concurrency": 4},
+	             "call": {"app": "wf", "path": "/hot"}, "input": {"echo": true, "sleep_ms": 300, "v": "$.item"}}]}}`, 201)
+	res, _ := a.mustCall(t, "POST", "/v1/workflows/fan", `{"inputs": {"items": [0,1,2,3,4,5,6,7,8,9,10,11]}}`, 201)
+	id := strings.TrimPrefix(res.Header.Get("Location"), "/v1/executions/")
+	var run map[string]any
+	waitFor(t, 2*time.Minute, "the map run ends (read on the other node)", func() bool {
+		run = b.run(t, id)
+		return run["status"] != "RUNNING" && run["status"] != "QUEUED"
+	})
+	if out, _ := json.Marshal(run["outputs"]); run["status"] != "SUCCESS" || string(out) != `{"all":[0,1,2,3,4,5,6,7,8,9,10,11]}` {
+		t.Fatalf("the run ended %v with outputs %s", run["status"], out)
+	}
+	nodes := map[string]int{}
+	_, body := a.mustCall(t, "GET", "/v1/executions?app=wf&per_page=100", "", 200)
+	var list struct{ Executions []map[string]any }
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range list.Executions {
+		if ex["parent"] == id {
+			nodes[fmt.Sprint(ex["node"])]++
+		}
+	}
+	if nodes["n1"]+nodes["n2"] != 12 || nodes["n1"] == 0 || nodes["n2"] == 0 {
+		t.Errorf("the 12 items ran on nodes %v: want 12 calls, on both nodes", nodes)
+	}
+
+	a.mustCall(t, "PUT", "/v1/workflows/long", `{"workflow": {"steps": [
+	  {"name": "long", "call": {"app": "wf", "path": "/slow"}, "input": {"sleep_ms": 60000}},
+	  {"name": "later", "needs": ["long"], "call": {"app": "wf", "path": "/hot"}}]}}`, 201)
+	res, _ = a.mustCall(t, "POST", "/v1/workflows/long", `{}`, 201)
+	id = strings.TrimPrefix(res.Header.Get("Location"), "/v1/executions/")
+	var label string
+	waitFor(t, time.Minute, "the long step runs", func() bool {
+		steps, _ := b.run(t, id)["steps"].([]any)
+		calls, _ := steps[0].(map[string]any)["calls"].([]any)
+		if len(calls) == 0 {
+			return false
+		}
+		label = runner.LabelCall + "=" + fmt.Sprint(calls[0])
+		return a.runningContainers(t, label)+b.runningContainers(t, label) > 0
+	})
+	other := a // cancel through the node that does not run the step
+	if a.runningContainers(t, label) > 0 {
+		other = b
+	}
+	other.mustCall(t, "DELETE", "/v1/executions/"+id, "", 202)
+	waitFor(t, 15*time.Second, "the step's container is gone and the run CANCELLED", func() bool {
+		return a.containers(t, label)+b.containers(t, label) == 0 && a.run(t, id)["status"] == "CANCELLED"
+	})
+	if st := stepStatus(a.run(t, id), "later"); st != "CANCELLED" {
+		t.Errorf("the step after the cancelled one is %s, want CANCELLED", st)
 	}
 }
