@@ -52,9 +52,12 @@ type Run struct {
 	Reason         string `json:"reason,omitempty"`
 	Error          string `json:"error,omitempty"`
 	// CancelRequested: a cancel was asked for; the engine stops the running steps and ends the run CANCELLED.
-	CancelRequested bool            `json:"cancel_requested,omitempty"`
-	Inputs          json.RawMessage `json:"inputs,omitempty"`
-	Outputs         json.RawMessage `json:"outputs,omitempty"`
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Stopping is the final status a run ends in once its running calls have stopped (a
+	// step failed: FAILED; a cancel: CANCELLED); pending steps never start meanwhile.
+	Stopping string          `json:"stopping,omitempty"`
+	Inputs   json.RawMessage `json:"inputs,omitempty"`
+	Outputs  json.RawMessage `json:"outputs,omitempty"`
 	// Definition is the definition of WorkflowVersion, which the run follows to its end.
 	Definition json.RawMessage `json:"definition"`
 	Steps      []StepRun       `json:"steps"`
@@ -104,7 +107,8 @@ type StepRun struct {
 type ItemRun struct {
 	Status   string          `json:"status"`
 	Attempts int             `json:"attempts,omitempty"`
-	Call     string          `json:"call,omitempty"` // the call execution of its last attempt
+	Call     string          `json:"call,omitempty"`   // the call execution of its last attempt
+	WakeAt   time.Time       `json:"wake_at,omitzero"` // when its next attempt is due
 	Reason   string          `json:"reason,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Output   json.RawMessage `json:"output,omitempty"`

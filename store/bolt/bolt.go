@@ -53,6 +53,12 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketAPIs) },
 	// 6: nodes keyed by ID, with their last heartbeat.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketNodes) },
+	// 7: workflows keyed by name; runs keyed by ID (a ULID), their index by triggered_by +
+	// "\x00" + idempotency key, the IDs of the runs not final, and run events keyed by
+	// run ID + "\x00" + seq (big-endian).
+	func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketWorkflows, bucketRuns, bucketRunByKey, bucketRunsActive, bucketRunEvents)
+	},
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -121,17 +121,7 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 		return err
 	}
 	now := s.now()
-	t.EnqueuedAt, t.AvailableAt = now, now
-	ex.ID, ex.Status, ex.CreatedAt = t.ID, store.StatusQueued, now
-	if err := s.db.Batch(func(tx *bolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketTaskQueue).Put(queueKey(t), nil); err != nil {
-			return fmt.Errorf("queue task %s: %w", t.ID, err)
-		}
-		return putExecution(tx, ex, nil)
-	}); err != nil {
+	if err := s.db.Batch(func(tx *bolt.Tx) error { return enqueueTx(tx, t, ex, now) }); err != nil {
 		return err
 	}
 	// Accepts share commits (Batch), outside wmu; their changes are delivered under it, one
@@ -142,6 +132,33 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 	return nil
 }
 
+// enqueueTx stores an accepted async call, available at now, and its QUEUED execution, in
+// tx: the body of EnqueueTask, shared with the writes that accept calls among other things
+// (UpdateRun). The caller publishes the ChangeTask once tx committed.
+func enqueueTx(tx *bolt.Tx, t store.Task, ex store.Execution, now time.Time) error {
+	if t.ID == "" {
+		return store.Invalid("id", "a task has an ID")
+	}
+	t.EnqueuedAt, t.AvailableAt = now, now
+	ex.ID, ex.Status, ex.CreatedAt = t.ID, store.StatusQueued, now
+	if err := putJSON(tx.Bucket(bucketTasks), []byte(t.ID), t); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketTaskQueue).Put(queueKey(t), nil); err != nil {
+		return fmt.Errorf("queue task %s: %w", t.ID, err)
+	}
+	return putExecution(tx, ex, nil)
+}
+
+// childDone is the change a task that leaves the queue final sends: a ChangeChild naming
+// its parent run, if it has one (see store.Task.Parent).
+func childDone(t store.Task) []store.Change {
+	if t.Parent == "" {
+		return nil
+	}
+	return []store.Change{{Kind: store.ChangeChild, Name: t.Parent, Path: t.ID}}
+}
+
 // LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
 // within a priority, each leased to owner for lease: no other consumer gets it until the
 // lease expires. Their executions become RUNNING.
@@ -150,8 +167,9 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 		return nil, err
 	}
 	var leased []store.Task
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		leased = leased[:0]
+		var changes []store.Change // of the tasks that leave the queue final
 		now := s.now()
 		q := tx.Bucket(bucketTaskQueue)
 		var due [][]byte
@@ -166,7 +184,7 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			}
 			// A leased task keeps its place in line: passed over while its lease is in force.
 			if t, found, err := getTask(tx, string(k[9:])); err != nil {
-				return err
+				return nil, err
 			} else if !found || !t.Leased(now) {
 				due = append(due, bytes.Clone(k))
 			}
@@ -176,17 +194,17 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			id := string(k[9:])
 			t, found, err := getTask(tx, id)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !found || !bytes.Equal(k, queueKey(t)) {
 				if err := q.Delete(k); err != nil { // a stale queue entry
-					return err
+					return nil, err
 				}
 				continue
 			}
 			ex, err := getExecutionTx(tx, id)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
+				return nil, err
 			}
 			if err != nil || ex.Done() {
 				// Its execution is gone (pruned) or ended already: a task left behind, which
@@ -194,32 +212,34 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				// refuses to move a final execution).
 				s.log.Error("task dropped from the queue: its execution is final or gone", "id", id, "status", ex.Status)
 				if err := dropTask(tx, k, id); err != nil {
-					return err
+					return nil, err
 				}
+				changes = append(changes, childDone(t)...)
 				continue
 			}
 			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
 				if err := s.finishCancelled(tx, t); err != nil {
-					return err
+					return nil, err
 				}
+				changes = append(changes, childDone(t)...)
 				continue
 			}
 			t.Attempts++
 			t.LeaseOwner, t.LeaseUntil = owner, now.Add(lease)
 			if err := putJSON(tx.Bucket(bucketTasks), []byte(id), t); err != nil { // same place in line
-				return err
+				return nil, err
 			}
 			from := ex.Status
 			ex.Status, ex.StartedAt, ex.Attempts, ex.Node = store.StatusRunning, now, t.Attempts, s.instance
 			if !store.CanTransition(from, ex.Status) {
-				return store.TransitionError(id, from, ex.Status)
+				return nil, store.TransitionError(id, from, ex.Status)
 			}
 			if err := putExecution(tx, ex, nil); err != nil {
-				return err
+				return nil, err
 			}
 			leased = append(leased, t)
 		}
-		return nil
+		return changes, nil
 	})
 	return leased, err
 }
@@ -247,25 +267,26 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 	if !ex.Done() {
 		return store.Invalid("status", "a task ends with a final status (%s, %s or %s), not %q", store.StatusSuccess, store.StatusFailed, store.StatusCancelled, ex.Status)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		t, err := s.holdsLease(tx, id, owner)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
-			return err
+			return nil, err
 		}
 		old, err := getExecutionTx(tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !store.CanTransition(old.Status, ex.Status) {
-			return store.TransitionError(id, old.Status, ex.Status)
+			return nil, store.TransitionError(id, old.Status, ex.Status)
 		}
 		ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.AppID, old.Route, old.Type, old.CreatedAt, t.Attempts
+		ex.Parent, ex.Step = old.Parent, old.Step // a workflow step's call stays one
 		if ex.StartedAt.IsZero() {
 			ex.StartedAt = old.StartedAt
 		}
@@ -275,7 +296,7 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 		if ex.CompletedAt.IsZero() {
 			ex.CompletedAt = s.now()
 		}
-		return putExecution(tx, ex, log)
+		return childDone(t), putExecution(tx, ex, log)
 	})
 }
 
@@ -285,13 +306,13 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		t, err := s.holdsLease(tx, id, owner)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if t.CancelRequested {
-			return s.finishCancelled(tx, t)
+			return childDone(t), s.finishCancelled(tx, t)
 		}
 		old := queueKey(t)
 		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
@@ -299,9 +320,9 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 			t.AvailableAt = s.now().Add(delay)
 		}
 		if err := saveTask(tx, old, t); err != nil {
-			return err
+			return nil, err
 		}
-		return updateExecution(tx, id, func(ex *store.Execution) { ex.Status, ex.Error = store.StatusQueued, reason })
+		return nil, updateExecution(tx, id, func(ex *store.Execution) { ex.Status, ex.Error = store.StatusQueued, reason })
 	})
 }
 
@@ -326,7 +347,7 @@ func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error
 			t.CancelRequested = true // committed: returning an error here would roll it back
 			return []store.Change{{Kind: store.ChangeCancel, Name: id}}, putJSON(tx.Bucket(bucketTasks), []byte(id), t)
 		}
-		return nil, s.finishCancelled(tx, t)
+		return childDone(t), s.finishCancelled(tx, t)
 	})
 	if err == nil && owner != "" {
 		err = store.Errorf(store.ErrTaskRunning, "execution %q is running", id)

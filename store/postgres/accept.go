@@ -105,40 +105,47 @@ func (s *DB) storeAccepts(ctx context.Context, batch []*acceptReq) error {
 	// Unordered: accepts do not queue behind other writes' commits; the order of their
 	// ChangeTask against other changes matters to nobody (a worker leases whatever is due).
 	return s.writeTx(ctx, "enqueue task", false, func(tx pgx.Tx) ([]store.Change, error) {
-		b := &pgx.Batch{}
-		for _, r := range batch {
-			r.ex.ID, r.ex.Status = r.t.ID, store.StatusQueued
-			b.Queue(`INSERT INTO tasks (id, priority, available_at, enqueued_at, attempts, body, task)
-				VALUES ($1, $2, now(), now(), $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING now()`,
-				r.t.ID, int16(r.t.Priority), r.t.Attempts, r.t.Body, r.doc)
-			values := execValues(r.ex)
-			values[11] = nil // created_at: accepted now, the transaction's time, as the task
-			b.Queue(`INSERT INTO executions (`+execColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()), $13, $14, $15, $16, $17, $18)`, values...)
-		}
-		res := tx.SendBatch(ctx, b)
-		changes := make([]store.Change, 0, len(batch))
-		for _, r := range batch {
-			var created time.Time
-			if err := res.QueryRow().Scan(&created); errors.Is(err, pgx.ErrNoRows) {
-				_ = res.Close()
-				return nil, store.Errorf(store.ErrExists, "task %q already exists", r.t.ID)
-			} else if err != nil {
-				_ = res.Close()
-				return nil, err
-			}
-			if _, err := res.Exec(); err != nil {
-				_ = res.Close()
-				if isUniqueViolation(err) {
-					return nil, store.Errorf(store.ErrExists, "execution %q already exists", r.t.ID)
-				}
-				return nil, err
-			}
-			changes = append(changes, store.Change{Kind: store.ChangeTask, Name: r.t.ID})
-		}
-		if err := res.Close(); err != nil {
-			return nil, fmt.Errorf("enqueue tasks: %w", err)
-		}
-		return changes, nil
+		return storeTasks(ctx, tx, batch)
 	})
+}
+
+// storeTasks stores accepted tasks and their QUEUED executions in tx, in one round trip,
+// and returns their ChangeTasks. EnqueueTask's batches and UpdateRun's step calls both
+// store their tasks with it.
+func storeTasks(ctx context.Context, tx pgx.Tx, batch []*acceptReq) ([]store.Change, error) {
+	b := &pgx.Batch{}
+	for _, r := range batch {
+		r.ex.ID, r.ex.Status = r.t.ID, store.StatusQueued
+		b.Queue(`INSERT INTO tasks (id, priority, available_at, enqueued_at, attempts, body, task)
+			VALUES ($1, $2, now(), now(), $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING now()`,
+			r.t.ID, int16(r.t.Priority), r.t.Attempts, r.t.Body, r.doc)
+		values := execValues(r.ex)
+		values[11] = nil // created_at: accepted now, the transaction's time, as the task
+		b.Queue(`INSERT INTO executions (`+execColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()), $13, $14, $15, $16, $17, $18, $19, $20)`, values...)
+	}
+	res := tx.SendBatch(ctx, b)
+	changes := make([]store.Change, 0, len(batch))
+	for _, r := range batch {
+		var created time.Time
+		if err := res.QueryRow().Scan(&created); errors.Is(err, pgx.ErrNoRows) {
+			_ = res.Close()
+			return nil, store.Errorf(store.ErrExists, "task %q already exists", r.t.ID)
+		} else if err != nil {
+			_ = res.Close()
+			return nil, err
+		}
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			if isUniqueViolation(err) {
+				return nil, store.Errorf(store.ErrExists, "execution %q already exists", r.t.ID)
+			}
+			return nil, err
+		}
+		changes = append(changes, store.Change{Kind: store.ChangeTask, Name: r.t.ID})
+	}
+	if err := res.Close(); err != nil {
+		return nil, fmt.Errorf("enqueue tasks: %w", err)
+	}
+	return changes, nil
 }

@@ -23,6 +23,14 @@
 // consumers on every node never share one; a lease is an end time (lease_until) judged by
 // the database's clock, and a leased task keeps its place in line.
 //
+// Workflows and runs. A run is a row whose columns serve its lists (newest first, by
+// workflow, status, viewer; the active ones) beside its document (json); its events are
+// rows of run_events numbered from 1. UpdateRun locks the run's row (FOR UPDATE), so
+// updates of a run are serialized on every node, and stores the run, its events and its
+// step calls (tasks and executions written as EnqueueTask writes them) in one transaction.
+// A task with a Parent that leaves the queue final, by whichever path (completed,
+// cancelled, dropped), sends ChangeChild naming the run in the transaction that removes it.
+//
 // Executions. RecordExecution is write-behind, as bbolt's recorder is: records wait in
 // memory, where reads find them, and a writer goroutine stores them in batches, one
 // INSERT ... ON CONFLICT per batch, checking store.CanTransition against the stored rows it

@@ -14,7 +14,7 @@ import (
 const completeExecution = `UPDATE executions SET app = $2, app_id = $3, route = $4, type = $5, status = $6, reason = $7,
 	exit_code = $8, error = $9, container = $10, node = coalesce(nullif($11, ''), node), created_at = $12, started_at = $13,
 	completed_at = coalesce($14, now()), attempts = $15, output_truncated = $16, log_truncated = $17, output = $18,
-	log = coalesce($19, log)
+	parent = $19, step = $20, log = coalesce($21, log)
 	WHERE id = $1`
 
 // CompleteTask ends a task that owner leases: it deletes the task and stores the final
@@ -30,7 +30,8 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", id); err != nil {
+		changes, err := removeTask(ctx, tx, id)
+		if err != nil {
 			return nil, err
 		}
 		old, err := scanExecution(tx.QueryRow(ctx, "SELECT "+execColumns+" FROM executions WHERE id = $1 FOR UPDATE", id))
@@ -44,11 +45,12 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 			return nil, store.TransitionError(id, old.Status, ex.Status)
 		}
 		ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.CreatedAt, ex.Attempts = old.ID, old.App, old.AppID, old.Route, old.Type, old.CreatedAt, t.Attempts
+		ex.Parent, ex.Step = old.Parent, old.Step
 		if ex.StartedAt.IsZero() {
 			ex.StartedAt = old.StartedAt
 		}
 		_, err = tx.Exec(ctx, completeExecution, append(execValues(ex), log)...)
-		return nil, err
+		return changes, err
 	})
 }
 
@@ -62,7 +64,7 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 			return nil, err
 		}
 		if t.CancelRequested {
-			return nil, finishCancelled(ctx, tx, id)
+			return finishCancelled(ctx, tx, id)
 		}
 		// Without a delay it keeps its place in line (a call handed back by a node that stops).
 		if _, err := tx.Exec(ctx, `UPDATE tasks SET lease_owner = '', lease_until = NULL, last_error = $2,
@@ -95,7 +97,7 @@ func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error
 			_, err := tx.Exec(ctx, "UPDATE tasks SET cancel_requested = true WHERE id = $1", id)
 			return []store.Change{{Kind: store.ChangeCancel, Name: id}}, err
 		}
-		return nil, finishCancelled(ctx, tx, id)
+		return finishCancelled(ctx, tx, id)
 	})
 	if err == nil && owner != "" {
 		err = store.Errorf(store.ErrTaskRunning, "execution %q is running", id)

@@ -70,17 +70,19 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 	var leased []store.Task
 	err := s.writeTx(ctx, "lease tasks", false, func(tx pgx.Tx) ([]store.Change, error) {
 		leased = leased[:0]
+		var changes []store.Change // of the workflow steps' calls that ended instead
 		for len(leased) < n {
-			took, skipped, err := s.leaseSome(ctx, tx, n-len(leased), owner, lease)
+			took, ended, skipped, err := s.leaseSome(ctx, tx, n-len(leased), owner, lease)
 			if err != nil {
 				return nil, err
 			}
 			leased = append(leased, took...)
+			changes = append(changes, ended...)
 			if skipped == 0 { // the queue has no more due now, or n were taken
 				break
 			}
 		}
-		return nil, nil
+		return changes, nil
 	})
 	if err != nil {
 		return nil, err
@@ -90,12 +92,12 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 
 // leaseSome leases up to n due tasks in tx; skipped counts those it dropped or ended
 // instead, whose places the caller may fill with others.
-func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, lease time.Duration) (took []store.Task, skipped int, err error) {
+func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, lease time.Duration) (took []store.Task, ended []store.Change, skipped int, err error) {
 	rows, err := tx.Query(ctx, `SELECT t.id, t.cancel_requested, e.status FROM tasks t LEFT JOIN executions e ON e.id = t.id
 		WHERE t.available_at <= now() AND (t.lease_until IS NULL OR t.lease_until <= now())
 		ORDER BY t.priority, t.available_at, t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`, n)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	type due struct {
 		id     string
@@ -105,7 +107,7 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 	var dues []due
 	var d due
 	if _, err := pgx.ForEachRow(rows, []any{&d.id, &d.cancel, &d.status}, func() error { dues = append(dues, d); return nil }); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	var take []string
 	for _, d := range dues {
@@ -118,30 +120,34 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 				status = *d.status
 			}
 			s.log.Error("task dropped from the queue: its execution is final or gone", "id", d.id, "status", status)
-			if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", d.id); err != nil {
-				return nil, 0, err
+			child, err := removeTask(ctx, tx, d.id)
+			if err != nil {
+				return nil, nil, 0, err
 			}
+			ended = append(ended, child...)
 			skipped++
 		case d.cancel: // cancelled while leased, and the lease ended: it never runs again
-			if err := finishCancelled(ctx, tx, d.id); err != nil {
-				return nil, 0, err
+			child, err := finishCancelled(ctx, tx, d.id)
+			if err != nil {
+				return nil, nil, 0, err
 			}
+			ended = append(ended, child...)
 			skipped++
 		default:
 			take = append(take, d.id)
 		}
 	}
 	if len(take) == 0 {
-		return nil, skipped, nil
+		return nil, ended, skipped, nil
 	}
 	rows, err = tx.Query(ctx, `UPDATE tasks SET attempts = attempts + 1, lease_owner = $2, lease_until = clock_timestamp() + $3 * interval '1 microsecond'
 		WHERE id = ANY($1) RETURNING `+taskColumns, take, owner, lease.Microseconds())
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	took, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Task, error) { return scanTask(row) })
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	slices.SortFunc(took, func(a, b store.Task) int { // the order of the line, which RETURNING does not keep
 		if a.Priority != b.Priority {
@@ -156,20 +162,45 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 		FROM tasks t WHERE t.id = e.id AND e.id = ANY($1) AND e.status IN ($3, $4)`,
 		take, store.StatusRunning, store.StatusQueued, store.StatusRunning, s.node)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if int(tag.RowsAffected()) != len(take) {
-		return nil, 0, store.Errorf(store.ErrConflict, "lease tasks: an execution changed status while its task was leased")
+		return nil, nil, 0, store.Errorf(store.ErrConflict, "lease tasks: an execution changed status while its task was leased")
 	}
-	return took, skipped, nil
+	return took, ended, skipped, nil
 }
 
-// finishCancelled removes a task and ends its execution CANCELLED, in tx.
-func finishCancelled(ctx context.Context, tx pgx.Tx, id string) error {
-	if _, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = $1", id); err != nil {
-		return err
+// finishCancelled removes a task and ends its execution CANCELLED, in tx; it returns the
+// ChangeChild to send if the task is a workflow step's call.
+func finishCancelled(ctx context.Context, tx pgx.Tx, id string) ([]store.Change, error) {
+	changes, err := removeTask(ctx, tx, id)
+	if err != nil {
+		return nil, err
 	}
-	return moveExecution(ctx, tx, id, store.StatusCancelled, ", reason = $3, completed_at = now()", store.ReasonClientRequest)
+	return changes, moveExecution(ctx, tx, id, store.StatusCancelled, ", reason = $3, completed_at = now()", store.ReasonClientRequest)
+}
+
+// removeTask deletes a task that leaves the queue for good (its call reached a final
+// status, or it was dropped) in tx, and returns the ChangeChild that tells its workflow
+// run, if it is a step's call (Task.Parent, kept in the task column).
+func removeTask(ctx context.Context, tx pgx.Tx, id string) ([]store.Change, error) {
+	var parent string
+	err := tx.QueryRow(ctx, "DELETE FROM tasks WHERE id = $1 RETURNING coalesce(task->>'parent', '')", id).Scan(&parent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return childDone(parent, id), nil
+}
+
+// childDone is the ChangeChild of call id ending, if it has a parent run.
+func childDone(parent, id string) []store.Change {
+	if parent == "" {
+		return nil
+	}
+	return []store.Change{{Kind: store.ChangeChild, Name: parent, Path: id}}
 }
 
 // moveExecution sets the status of a stored execution to to, and the columns of set (SQL

@@ -41,6 +41,20 @@ func (s *DB) writeTx(ctx context.Context, op string, ordered bool, fn func(tx pg
 	}
 }
 
+// writeOnce is write without running fn again: for a write whose fn calls a caller's
+// function that must run once (UpdateRun). A transaction that failed because of another
+// one fails (its error says so) rather than run again.
+func (s *DB) writeOnce(ctx context.Context, op string, fn func(tx pgx.Tx) ([]store.Change, error)) error {
+	delivered, err := s.tryWrite(ctx, true, fn)
+	if err != nil {
+		return dbError(op, err)
+	}
+	if delivered != nil {
+		<-delivered
+	}
+	return nil
+}
+
 func (s *DB) tryWrite(ctx context.Context, ordered bool, fn func(tx pgx.Tx) ([]store.Change, error)) (<-chan struct{}, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

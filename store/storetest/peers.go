@@ -81,6 +81,11 @@ func peerCases() []peerCase {
 			covers: []string{"Heartbeat", "ListNodes"},
 			run:    testPeersListEachOther,
 		},
+		{
+			name:   "updates of one run from two nodes are serialized, and the end of its call on one node reaches the other",
+			covers: []string{"Subscribe", "CreateRun", "UpdateRun", "GetRun", "ListRunEvents", "LeaseTasks", "CompleteTask"},
+			run:    testPeersShareRuns,
+		},
 	}
 }
 

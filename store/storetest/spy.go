@@ -329,3 +329,57 @@ func (s *spy) RecoverDeadNodes(ctx context.Context, silentFor time.Duration) (in
 	s.note()
 	return s.Store.RecoverDeadNodes(ctx, silentFor)
 }
+
+// ---- Workflows ----
+
+func (s *spy) PutWorkflow(ctx context.Context, w store.Workflow, guard store.AppGuard) (store.Workflow, bool, error) {
+	s.note()
+	return s.Store.PutWorkflow(ctx, w, guard)
+}
+
+func (s *spy) GetWorkflow(ctx context.Context, name string) (store.Workflow, error) {
+	s.note()
+	return s.Store.GetWorkflow(ctx, name)
+}
+
+func (s *spy) ListWorkflows(ctx context.Context, f store.WorkflowFilter, page store.Page) ([]store.Workflow, string, error) {
+	s.note()
+	return s.Store.ListWorkflows(ctx, f, page)
+}
+
+func (s *spy) DeleteWorkflow(ctx context.Context, name string, guard store.AppGuard) error {
+	s.note()
+	return s.Store.DeleteWorkflow(ctx, name, guard)
+}
+
+// ---- Runs ----
+
+func (s *spy) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent) (store.Run, bool, error) {
+	s.note()
+	return s.Store.CreateRun(ctx, r, events)
+}
+
+func (s *spy) GetRun(ctx context.Context, id string) (store.Run, error) {
+	s.note()
+	return s.Store.GetRun(ctx, id)
+}
+
+func (s *spy) ListRuns(ctx context.Context, f store.RunFilter, page store.Page) ([]store.Run, string, error) {
+	s.note()
+	return s.Store.ListRuns(ctx, f, page)
+}
+
+func (s *spy) ActiveRuns(ctx context.Context) ([]string, error) {
+	s.note()
+	return s.Store.ActiveRuns(ctx)
+}
+
+func (s *spy) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (store.RunUpdate, error)) (store.Run, error) {
+	s.note()
+	return s.Store.UpdateRun(ctx, id, fn)
+}
+
+func (s *spy) ListRunEvents(ctx context.Context, id string, after int64, limit int) ([]store.RunEvent, error) {
+	s.note()
+	return s.Store.ListRunEvents(ctx, id, after, limit)
+}

@@ -1,0 +1,66 @@
+package invoke
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	neturl "net/url"
+	"time"
+
+	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// StepRequest is a call that a workflow step makes: resolved now, and accepted by the
+// workflow engine in the same store write as the change of its run (store.UpdateRun).
+type StepRequest struct {
+	App    string
+	Path   string // the path under the app, as /r/ calls take it
+	Method string
+	Header http.Header
+	Body   []byte
+	// Timeout, when positive, is the call's time limit instead of its route's (whole
+	// seconds, rounded up).
+	Timeout time.Duration
+	// Parent and Step name the run and the step whose attempt this call is.
+	Parent, Step string
+}
+
+// StepCall resolves a step's call to its function as an async call would be (the route
+// and app as they are now, kept in the task) and returns it ready for the queue. The
+// route's max_retries does not apply: the step's own retry policy makes each further
+// attempt a new call, which the run lists. Gantry's and Docker's own failures are retried
+// within the call as for every async call.
+func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
+	tg, err := s.store.Target(req.App, req.Path, "", "")
+	if err != nil {
+		return store.StepCall{}, err
+	}
+	route := tg.Route
+	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil {
+		return store.StepCall{}, err
+	}
+	route.MaxRetries = 0
+	if req.Timeout > 0 {
+		route.Timeout = int64(math.Ceil(req.Timeout.Seconds()))
+	}
+	url := (&neturl.URL{Path: req.Path}).EscapedPath()
+	header := runner.ForwardHeader(req.Header)
+	if route.Format == store.FormatDefault {
+		if err := runner.CheckCallEnv(url, tg.Params, header); err != nil {
+			return store.StepCall{}, err
+		}
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	if req.Parent == "" {
+		return store.StepCall{}, fmt.Errorf("step call of %s%s: no parent run", req.App, req.Path)
+	}
+	id := s.store.NewID()
+	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
+		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent}
+	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync, Parent: req.Parent, Step: req.Step}
+	return store.StepCall{Task: t, Execution: ex}, nil
+}
