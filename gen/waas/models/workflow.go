@@ -16,7 +16,7 @@ import (
 // swagger:model Workflow
 type Workflow struct {
 
-	// The Gantry app the workflow belongs to.
+	// Always empty (a Gantry workflow belongs to no one app; its steps may call several).
 	ApplicationID string `json:"application_id"`
 
 	// Always empty (an Alien4Cloud notion the client only displays).

@@ -26,7 +26,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` where configured.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
+    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
     "title": "Gantry HPCWaaS compatibility API",
     "license": {
       "name": "Apache-2.0",
@@ -59,7 +59,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "delete": {
         "tags": [
@@ -86,7 +89,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -96,7 +102,7 @@ func init() {
     },
     "/executions/{id}/logs": {
       "get": {
-        "description": "Entries of the chosen levels, oldest first; ` + "`" + `from` + "`" + ` indexes that filtered sequence, which only\ngrows, so a follower asks again with ` + "`" + `from` + "`" + ` + the number of entries it got. When there is no\nentry at ` + "`" + `from` + "`" + ` yet, the answer waits until there is one or ` + "`" + `timeout` + "`" + ` has passed (then ` + "`" + `logs` + "`" + `\nis empty). ` + "`" + `timeout` + "`" + ` defaults to 30s, under the client's own one-minute limit.\n",
+        "description": "Entries of the chosen levels, oldest first; ` + "`" + `from` + "`" + ` indexes that filtered sequence, which only\ngrows, so a follower asks again with ` + "`" + `from` + "`" + ` + the number of entries it got. When there is no\nentry at ` + "`" + `from` + "`" + ` yet, the answer waits until there is one or ` + "`" + `timeout` + "`" + ` has passed (then ` + "`" + `logs` + "`" + `\nis empty) — also for an execution that is over, as upstream does, so that a follower that\nasks again at once (` + "`" + `waas executions logs --follow` + "`" + `) does not spin. ` + "`" + `timeout` + "`" + ` defaults to\n30s, under the client's own one-minute limit; ` + "`" + `0s` + "`" + ` answers at once.\n\nThe sequence is built from the execution's event log (the events of ` + "`" + `/v1/executions/{id}/events` + "`" + `),\nin event order, one entry per event, at the event's time: ` + "`" + `queued` + "`" + `, ` + "`" + `started` + "`" + `, a step's\nstart, end, skip or sleep, ` + "`" + `cancelling` + "`" + ` and ` + "`" + `finished` + "`" + ` are INFO, ` + "`" + `step_retrying` + "`" + ` (an attempt\nfailed, another follows) is WARN, and a step or execution that ended FAILED is ERROR. Right\nafter the event that ends an attempt of a step (its ` + "`" + `step_finished` + "`" + ` or ` + "`" + `step_retrying` + "`" + `) come\nthe lines of that attempt's call log, INFO, at the same time, each as ` + "`" + `[step] line` + "`" + `\n(` + "`" + `[step item N]` + "`" + ` for an item of a map step, ` + "`" + `attempt N` + "`" + ` after the first). DEBUG is not used\nyet. A hot function's output written after its call answered, if it arrives after the\nattempt's lines were first served, is added to them then (the one case where entries after\nthem move).\n",
         "tags": [
           "executions"
         ],
@@ -158,7 +164,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -168,6 +177,7 @@ func init() {
     },
     "/workflows": {
       "get": {
+        "description": "All of them in one answer, in name order (the client never pages), at most 1000: a caller\nwho may run more gets the first 1000 by name.\n",
         "tags": [
           "workflows"
         ],
@@ -186,7 +196,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/workflows/{name}": {
@@ -207,6 +220,13 @@ func init() {
             "name": "name",
             "in": "path",
             "required": true
+          },
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "A second trigger with the same key by the same caller starts nothing and answers the\nexecution the first one started (201, the same ` + "`" + `Location` + "`" + `), as on ` + "`" + `/v1` + "`" + `.\n",
+            "name": "Idempotency-Key",
+            "in": "header"
           },
           {
             "name": "body",
@@ -238,7 +258,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     }
   },
@@ -395,7 +418,8 @@ func init() {
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "token_id": {
@@ -421,7 +445,7 @@ func init() {
       ],
       "properties": {
         "application_id": {
-          "description": "The Gantry app the workflow belongs to.",
+          "description": "Always empty (a Gantry workflow belongs to no one app; its steps may call several).",
           "type": "string",
           "x-omitempty": false
         },
@@ -501,7 +525,7 @@ func init() {
   },
   "securityDefinitions": {
     "basic": {
-      "description": "HTTP Basic (` + "`" + `waas --user user:password` + "`" + `), where the server configures it.",
+      "description": "HTTP Basic (` + "`" + `waas --user user:password` + "`" + `): the password is a Gantry API token or OIDC token\n(the user name is ignored; a token as the user name with an empty password is taken too).\nAccepted wherever authentication is on; ` + "`" + `/v1` + "`" + ` takes Bearer only.\n",
       "type": "basic"
     },
     "bearer": {
@@ -542,7 +566,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` where configured.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
+    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
     "title": "Gantry HPCWaaS compatibility API",
     "license": {
       "name": "Apache-2.0",
@@ -589,7 +613,10 @@ func init() {
               "$ref": "#/definitions/Errors"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "delete": {
         "tags": [
@@ -630,7 +657,10 @@ func init() {
               "$ref": "#/definitions/Errors"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -644,7 +674,7 @@ func init() {
     },
     "/executions/{id}/logs": {
       "get": {
-        "description": "Entries of the chosen levels, oldest first; ` + "`" + `from` + "`" + ` indexes that filtered sequence, which only\ngrows, so a follower asks again with ` + "`" + `from` + "`" + ` + the number of entries it got. When there is no\nentry at ` + "`" + `from` + "`" + ` yet, the answer waits until there is one or ` + "`" + `timeout` + "`" + ` has passed (then ` + "`" + `logs` + "`" + `\nis empty). ` + "`" + `timeout` + "`" + ` defaults to 30s, under the client's own one-minute limit.\n",
+        "description": "Entries of the chosen levels, oldest first; ` + "`" + `from` + "`" + ` indexes that filtered sequence, which only\ngrows, so a follower asks again with ` + "`" + `from` + "`" + ` + the number of entries it got. When there is no\nentry at ` + "`" + `from` + "`" + ` yet, the answer waits until there is one or ` + "`" + `timeout` + "`" + ` has passed (then ` + "`" + `logs` + "`" + `\nis empty) — also for an execution that is over, as upstream does, so that a follower that\nasks again at once (` + "`" + `waas executions logs --follow` + "`" + `) does not spin. ` + "`" + `timeout` + "`" + ` defaults to\n30s, under the client's own one-minute limit; ` + "`" + `0s` + "`" + ` answers at once.\n\nThe sequence is built from the execution's event log (the events of ` + "`" + `/v1/executions/{id}/events` + "`" + `),\nin event order, one entry per event, at the event's time: ` + "`" + `queued` + "`" + `, ` + "`" + `started` + "`" + `, a step's\nstart, end, skip or sleep, ` + "`" + `cancelling` + "`" + ` and ` + "`" + `finished` + "`" + ` are INFO, ` + "`" + `step_retrying` + "`" + ` (an attempt\nfailed, another follows) is WARN, and a step or execution that ended FAILED is ERROR. Right\nafter the event that ends an attempt of a step (its ` + "`" + `step_finished` + "`" + ` or ` + "`" + `step_retrying` + "`" + `) come\nthe lines of that attempt's call log, INFO, at the same time, each as ` + "`" + `[step] line` + "`" + `\n(` + "`" + `[step item N]` + "`" + ` for an item of a map step, ` + "`" + `attempt N` + "`" + ` after the first). DEBUG is not used\nyet. A hot function's output written after its call answered, if it arrives after the\nattempt's lines were first served, is added to them then (the one case where entries after\nthem move).\n",
         "tags": [
           "executions"
         ],
@@ -723,7 +753,10 @@ func init() {
               "$ref": "#/definitions/Errors"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -737,6 +770,7 @@ func init() {
     },
     "/workflows": {
       "get": {
+        "description": "All of them in one answer, in name order (the client never pages), at most 1000: a caller\nwho may run more gets the first 1000 by name.\n",
         "tags": [
           "workflows"
         ],
@@ -766,7 +800,10 @@ func init() {
               "$ref": "#/definitions/Errors"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/workflows/{name}": {
@@ -787,6 +824,13 @@ func init() {
             "name": "name",
             "in": "path",
             "required": true
+          },
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "A second trigger with the same key by the same caller starts nothing and answers the\nexecution the first one started (201, the same ` + "`" + `Location` + "`" + `), as on ` + "`" + `/v1` + "`" + `.\n",
+            "name": "Idempotency-Key",
+            "in": "header"
           },
           {
             "name": "body",
@@ -835,7 +879,10 @@ func init() {
               "$ref": "#/definitions/Errors"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     }
   },
@@ -992,7 +1039,8 @@ func init() {
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "token_id": {
@@ -1018,7 +1066,7 @@ func init() {
       ],
       "properties": {
         "application_id": {
-          "description": "The Gantry app the workflow belongs to.",
+          "description": "Always empty (a Gantry workflow belongs to no one app; its steps may call several).",
           "type": "string",
           "x-omitempty": false
         },
@@ -1098,7 +1146,7 @@ func init() {
   },
   "securityDefinitions": {
     "basic": {
-      "description": "HTTP Basic (` + "`" + `waas --user user:password` + "`" + `), where the server configures it.",
+      "description": "HTTP Basic (` + "`" + `waas --user user:password` + "`" + `): the password is a Gantry API token or OIDC token\n(the user name is ignored; a token as the user name with an empty password is taken too).\nAccepted wherever authentication is on; ` + "`" + `/v1` + "`" + ` takes Bearer only.\n",
       "type": "basic"
     },
     "bearer": {

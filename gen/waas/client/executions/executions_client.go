@@ -205,7 +205,20 @@ func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionPa
 // Entries of the chosen levels, oldest first; `from` indexes that filtered sequence, which only
 // grows, so a follower asks again with `from` + the number of entries it got. When there is no
 // entry at `from` yet, the answer waits until there is one or `timeout` has passed (then `logs`
-// is empty). `timeout` defaults to 30s, under the client's own one-minute limit.
+// is empty) — also for an execution that is over, as upstream does, so that a follower that
+// asks again at once (`waas executions logs --follow`) does not spin. `timeout` defaults to
+// 30s, under the client's own one-minute limit; `0s` answers at once.
+//
+// The sequence is built from the execution's event log (the events of `/v1/executions/{id}/events`),
+// in event order, one entry per event, at the event's time: `queued`, `started`, a step's
+// start, end, skip or sleep, `cancelling` and `finished` are INFO, `step_retrying` (an attempt
+// failed, another follows) is WARN, and a step or execution that ended FAILED is ERROR. Right
+// after the event that ends an attempt of a step (its `step_finished` or `step_retrying`) come
+// the lines of that attempt's call log, INFO, at the same time, each as `[step] line`
+// (`[step item N]` for an item of a map step, `attempt N` after the first). DEBUG is not used
+// yet. A hot function's output written after its call answered, if it arrives after the
+// attempt's lines were first served, is added to them then (the one case where entries after
+// them move).
 // .
 //
 // This method does not support injected context.
@@ -228,7 +241,20 @@ func (a *Client) GetExecutionLogs(params *GetExecutionLogsParams, authInfo runti
 // Entries of the chosen levels, oldest first; `from` indexes that filtered sequence, which only
 // grows, so a follower asks again with `from` + the number of entries it got. When there is no
 // entry at `from` yet, the answer waits until there is one or `timeout` has passed (then `logs`
-// is empty). `timeout` defaults to 30s, under the client's own one-minute limit.
+// is empty) — also for an execution that is over, as upstream does, so that a follower that
+// asks again at once (`waas executions logs --follow`) does not spin. `timeout` defaults to
+// 30s, under the client's own one-minute limit; `0s` answers at once.
+//
+// The sequence is built from the execution's event log (the events of `/v1/executions/{id}/events`),
+// in event order, one entry per event, at the event's time: `queued`, `started`, a step's
+// start, end, skip or sleep, `cancelling` and `finished` are INFO, `step_retrying` (an attempt
+// failed, another follows) is WARN, and a step or execution that ended FAILED is ERROR. Right
+// after the event that ends an attempt of a step (its `step_finished` or `step_retrying`) come
+// the lines of that attempt's call log, INFO, at the same time, each as `[step] line`
+// (`[step item N]` for an item of a map step, `attempt N` after the first). DEBUG is not used
+// yet. A hot function's output written after its call answered, if it arrives after the
+// attempt's lines were first served, is added to them then (the one case where entries after
+// them move).
 // .
 //
 // Do not use the deprecated [GetExecutionLogsParams.Context] with this method: it would be ignored.

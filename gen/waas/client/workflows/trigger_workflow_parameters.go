@@ -63,6 +63,13 @@ TriggerWorkflowParams contains all the parameters to send to the API endpoint
 */
 type TriggerWorkflowParams struct {
 
+	// IdempotencyKey.
+	//
+	// A second trigger with the same key by the same caller starts nothing and answers the
+	// execution the first one started (201, the same `Location`), as on `/v1`.
+	//
+	IdempotencyKey *string
+
 	// Body.
 	Body *models.TriggerBody
 
@@ -128,6 +135,17 @@ func (o *TriggerWorkflowParams) SetHTTPClient(client *http.Client) {
 	o.HTTPClient = client
 }
 
+// WithIdempotencyKey adds the idempotencyKey to the trigger workflow params.
+func (o *TriggerWorkflowParams) WithIdempotencyKey(idempotencyKey *string) *TriggerWorkflowParams {
+	o.SetIdempotencyKey(idempotencyKey)
+	return o
+}
+
+// SetIdempotencyKey adds the idempotencyKey to the trigger workflow params.
+func (o *TriggerWorkflowParams) SetIdempotencyKey(idempotencyKey *string) {
+	o.IdempotencyKey = idempotencyKey
+}
+
 // WithBody adds the body to the trigger workflow params.
 func (o *TriggerWorkflowParams) WithBody(body *models.TriggerBody) *TriggerWorkflowParams {
 	o.SetBody(body)
@@ -156,6 +174,14 @@ func (o *TriggerWorkflowParams) WriteToRequest(r runtime.ClientRequest, reg strf
 		return err
 	}
 	var res []error
+
+	if o.IdempotencyKey != nil {
+
+		// header param Idempotency-Key
+		if err := r.SetHeaderParam("Idempotency-Key", *o.IdempotencyKey); err != nil {
+			return err
+		}
+	}
 	if o.Body != nil {
 		if err := r.SetBodyParam(o.Body); err != nil {
 			return err

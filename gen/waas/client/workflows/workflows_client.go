@@ -72,6 +72,10 @@ type ClientService interface {
 
 // ListWorkflows lists the workflows the caller may trigger.
 //
+// All of them in one answer, in name order (the client never pages), at most 1000: a caller
+// who may run more gets the first 1000 by name.
+// .
+//
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
 //
@@ -88,6 +92,10 @@ func (a *Client) ListWorkflows(params *ListWorkflowsParams, authInfo runtime.Cli
 }
 
 // ListWorkflowsContext lists the workflows the caller may trigger.
+//
+// All of them in one answer, in name order (the client never pages), at most 1000: a caller
+// who may run more gets the first 1000 by name.
+// .
 //
 // Do not use the deprecated [ListWorkflowsParams.Context] with this method: it would be ignored.
 func (a *Client) ListWorkflowsContext(ctx context.Context, params *ListWorkflowsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListWorkflowsOK, error) {

@@ -104,7 +104,11 @@ func NewWaasAPI(spec *loads.Document) *WaasAPI {
 //     `status` a number, for every error, go-openapi's own included.
 //   - The client sends no `Content-Type`; a request with a body and none is taken as JSON.
 //   - Credentials: `Authorization: Bearer <token>` (a Gantry API token or OIDC token, as on `/v1`)
-//     or `Authorization: Basic ...` where configured.
+//     or `Authorization: Basic ...` with that token as the password and any user name
+//     (`waas --user me:<token>`). Every role may call every operation (`x-gantry-roles`), end users
+//     (role `user`) included; what each caller sees is decided as on `/v1`: the workflows it may
+//     run, the executions it may see, anything else answers 404.
+//   - Execution ids are Gantry's run ids (the ids of `/v1/executions`), never containing `/`.
 //   - Execution status words: `RUNNING` (also while queued or being cancelled), `SUCCESS`, `FAILED`,
 //     `CANCELLED`.
 type WaasAPI struct {

@@ -30,6 +30,9 @@ func NewListWorkflows(ctx *middleware.Context, handler ListWorkflowsHandler) *Li
 // ListWorkflows swagger:route GET /workflows workflows listWorkflows
 //
 // List the workflows the caller may trigger.
+//
+// All of them in one answer, in name order (the client never pages), at most 1000: a caller
+// who may run more gets the first 1000 by name.
 type ListWorkflows struct {
 	Context *middleware.Context
 	Handler ListWorkflowsHandler

@@ -28,6 +28,12 @@ func NewTriggerWorkflowParams() TriggerWorkflowParams {
 type TriggerWorkflowParams struct {
 	// HTTP Request Object
 	HTTPRequest *http.Request `json:"-"`
+	// A second trigger with the same key by the same caller starts nothing and answers the
+	// execution the first one started (201, the same `Location`), as on `/v1`.
+	//
+	// Max Length: 255
+	// In: header
+	IdempotencyKey *string
 	// In: body
 	Body *models.TriggerBody
 	// The workflow's `id` as listed (or its name).
@@ -44,6 +50,10 @@ func (o *TriggerWorkflowParams) BindRequest(r *http.Request, route *middleware.M
 	var res []error
 
 	o.HTTPRequest = r
+
+	if err := o.bindIdempotencyKey(r.Header[http.CanonicalHeaderKey("Idempotency-Key")], true, route.Formats); err != nil {
+		res = append(res, err)
+	}
 
 	if runtime.HasBody(r) {
 		defer func() {
@@ -76,6 +86,37 @@ func (o *TriggerWorkflowParams) BindRequest(r *http.Request, route *middleware.M
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+// bindIdempotencyKey binds and validates parameter IdempotencyKey from header.
+func (o *TriggerWorkflowParams) bindIdempotencyKey(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+	o.IdempotencyKey = &raw
+
+	if err := o.validateIdempotencyKey(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateIdempotencyKey carries out validations for parameter IdempotencyKey
+func (o *TriggerWorkflowParams) validateIdempotencyKey(formats strfmt.Registry) error {
+
+	if err := validate.MaxLength("Idempotency-Key", "header", *o.IdempotencyKey, 255); err != nil {
+		return err
+	}
+
 	return nil
 }
 
