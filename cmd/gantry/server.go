@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/workflow"
 )
 
 type serverConfig struct {
@@ -278,8 +279,10 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
+	// Workflow runs move on through the invocation path, on whichever node their calls end.
+	engine := workflow.New(st, invoker, workflow.Options{Log: log})
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Version: version, Node: node, Log: log,
+		Store: st, Functions: invoker, Workflows: engine, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -302,6 +305,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		closeListeners(append(listeners, gwListeners...))
 		return err
 	}
+	engine.Start(ctx) // resumes the runs left unfinished (a crash, a restart)
+	stopEngine := sync.OnceFunc(engine.Stop)
+	defer stopEngine()
 	// The node tells the store it lives from before it is ready until it has drained.
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
@@ -355,6 +361,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err := workers.Wait(waitCtx); err != nil { // their last results, before the store closes
 		log.Warn("async workers still settling", "err", err)
 	}
+	stopEngine() // a run whose call ended meanwhile moves on at the next start, or on another node
 	stopHeartbeat()
 	log.Info("stopped")
 	return failed
