@@ -461,8 +461,8 @@ func TestEveryWaaSOperationNeedsCredentials(t *testing.T) {
 			t.Errorf("with %.12s...: %d %s", cred, res.status, res.body)
 		}
 	}
-	// Without an engine, a trigger is refused in the same shape, never with go-openapi's 415.
-	waasCall(t, f.h, basic("alice", f.alice), "POST", "/waas/workflows/sum", `{"inputs":{"n":"1"}}`).expectError(t, 503, "service_unavailable", "workflows")
+	// A trigger without Content-Type reaches the operation (never go-openapi's 415): no such workflow.
+	waasCall(t, f.h, basic("alice", f.alice), "POST", "/waas/workflows/sum", `{"inputs":{"n":"1"}}`).expectError(t, 404, "not_found", "sum")
 	waasCall(t, f.h, bearer(f.alice), "POST", "/waas/workflows/sum", "x").expectError(t, 400, "bad_request", "")
 	r := httptest.NewRequest("POST", "/waas/workflows/sum", strings.NewReader(`{}`))
 	r.Header.Set("Authorization", bearer(f.alice))
