@@ -58,12 +58,12 @@ bench: build ## Run the benchmarks: store micro-benchmarks (bbolt, PostgreSQL), 
 	$(GO) run ./cmd/gantry-bench -gantry $(BIN) -postgres "$$GANTRY_BENCH_POSTGRES"
 
 .PHONY: generate
-generate: ## Regenerate gen/ from swagger/swagger.yml (pinned go-swagger via go run)
+generate: ## Regenerate gen/ from swagger/swagger.yml and gen/waas/ from swagger/waas.yml (pinned go-swagger via go run)
 	$(GO) generate ./swagger
 
 .PHONY: check-generate
-check-generate: generate ## Fail if gen/ differs from what swagger/swagger.yml generates
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date with swagger/swagger.yml: run 'make generate' and commit"; exit 1; }
+check-generate: generate ## Fail if gen/ (gen/waas/ included) differs from what swagger/swagger.yml and swagger/waas.yml generate
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date with swagger/swagger.yml or swagger/waas.yml: run 'make generate' and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard gen/); if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked"; exit 1; fi
 
 .PHONY: lint

@@ -173,8 +173,9 @@ func New(d Deps) *API {
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
-// Handler returns everything Gantry serves over HTTP: the management API under /v1,
-// function calls under /r/, and a JSON 404 elsewhere. Paths are dispatched as they
+// Handler returns everything Gantry serves over HTTP: the management API under /v1, the
+// hpcwaas-api compatibility surface under /waas (waas.go), function calls under /r/, and a
+// JSON 404 elsewhere. Paths are dispatched as they
 // come, never cleaned or redirected.
 func (a *API) Handler() (http.Handler, error) {
 	public, err := loadPublicOperations()
@@ -215,6 +216,10 @@ func (a *API) Handler() (http.Handler, error) {
 		}
 		management.ServeHTTP(w, r)
 	}))
+	waas, err := a.waasHandler()
+	if err != nil {
+		return nil, err
+	}
 	spec := []byte(restapi.SwaggerJSON)
 	return a.withCORS(a.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
@@ -227,6 +232,8 @@ func (a *API) Handler() (http.Handler, error) {
 			_, _ = w.Write(spec)
 		case strings.HasPrefix(p, "/v1/"):
 			v1.ServeHTTP(w, r)
+		case p == waasBasePath || strings.HasPrefix(p, waasBasePath+"/"):
+			waas.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/r/"):
 			a.invoke(w, r)
 		case p == "/metrics" && a.metrics != nil:
@@ -269,9 +276,14 @@ func strictJSONConsumer() runtime.Consumer {
 // limitBody answers 413 to bodies over max; the JSON consumer sees http.MaxBytesError
 // for streamed bodies that grow past it, and serveError maps that to 413 too.
 func limitBody(max int64, next http.Handler) http.Handler {
+	return limitBodyAnswering(max, httperr.Write, next)
+}
+
+// limitBodyAnswering is limitBody answering its error with write (the /waas error shape).
+func limitBodyAnswering(max int64, write errorWriter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			httperr.Write(w, httperr.BodyTooLarge(max))
+			write(w, httperr.BodyTooLarge(max))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -287,6 +299,15 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // charsets and malformed values alike. The router, which would look a wildcard up among
 // its consumers and find none, only ever sees application/json.
 func checkContentType(next http.Handler) http.Handler {
+	return checkContentTypeAnswering(httperr.Write, next)
+}
+
+// errorWriter answers an error of the HTTP edge in a surface's error shape: httperr.Write
+// on /v1, writeWaaSError on /waas.
+type errorWriter func(http.ResponseWriter, *httperr.Error)
+
+// checkContentTypeAnswering is checkContentType answering its errors with write.
+func checkContentTypeAnswering(write errorWriter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength == 0 { // no body (a chunked one is -1): nothing is decoded
 			next.ServeHTTP(w, r)
@@ -300,11 +321,11 @@ func checkContentType(next http.Handler) http.Handler {
 		}
 		mediaType, params, err := mime.ParseMediaType(ct)
 		if err != nil || mediaType != runtime.JSONMime {
-			httperr.Write(w, errUnsupportedMediaType(ct))
+			write(w, errUnsupportedMediaType(ct))
 			return
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			httperr.Write(w, errUnsupportedCharset(cs))
+			write(w, errUnsupportedCharset(cs))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -26,8 +26,11 @@ type roleOperation struct {
 	roles []string
 }
 
-func loadOperationRoles() (operationRoles, error) {
-	doc, err := loads.Analyzed(restapi.SwaggerJSON, "")
+func loadOperationRoles() (operationRoles, error) { return operationRolesOf(restapi.SwaggerJSON) }
+
+// operationRolesOf reads the operation roles of a spec (swagger.yml's, or waas.yml's).
+func operationRolesOf(specJSON []byte) (operationRoles, error) {
+	doc, err := loads.Analyzed(specJSON, "")
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}

@@ -1,6 +1,8 @@
-// Package swagger holds Gantry's API contract, swagger.yml, the single source of truth
-// for the management API. `go generate ./swagger` (or `make generate`) regenerates
-// ../gen/models, ../gen/restapi and ../gen/client from it; nothing in gen/ is edited by hand.
+// Package swagger holds Gantry's API contracts: swagger.yml, the single source of truth
+// for the management API (/v1), and waas.yml, the hpcwaas-api compatibility surface (/waas;
+// WAAS.md records what its client needs). `go generate ./swagger` (or `make generate`)
+// regenerates ../gen/{models,restapi,client} from swagger.yml and ../gen/waas/{models,restapi,client}
+// from waas.yml; nothing in gen/ is edited by hand.
 package swagger
 
 //go:generate bash generate.sh
