@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// Roles. An admin may do everything; a developer works on the apps it owns.
+// Roles. An admin may do everything; a developer works on the apps (and workflows) it
+// owns; a user (an end user) may only run the workflows shared with it and follow its runs.
 const (
 	RoleAdmin     = "admin"
 	RoleDeveloper = "developer"
+	RoleUser      = "user"
 )
 
 // Kinds of credentials an Identity comes from.
@@ -22,7 +24,7 @@ const (
 // Identity is an authenticated caller.
 type Identity struct {
 	Name    string   // user or service account; owner of the apps it creates
-	Role    string   // RoleAdmin or RoleDeveloper
+	Role    string   // RoleAdmin, RoleDeveloper or RoleUser
 	Kind    string   // KindToken, KindOIDC or KindNone
 	Groups  []string // from the identity source's groups claim
 	TokenID string   // the API token used, for KindToken

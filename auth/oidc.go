@@ -38,10 +38,13 @@ type OIDCConfig struct {
 	// UsernamePrefix is put before every OIDC user name (e.g. "oidc:"), so that a name
 	// chosen at the identity source cannot be taken for a Gantry token user such as "admin".
 	UsernamePrefix string
-	GroupsClaim    string       // default "groups": a JSON array of strings or a single string; absent = no groups
-	AdminGroup     string       // optional: its members are admins, everyone else is a developer
-	HTTPClient     *http.Client // optional: for discovery and key set requests (custom CAs, tests)
-	Log            *slog.Logger // optional
+	GroupsClaim    string // default "groups": a JSON array of strings or a single string; absent = no groups
+	AdminGroup     string // optional: its members are admins, everyone else is a developer
+	// UserGroup (optional): its members who are not admins are end users (RoleUser), who
+	// may only run the workflows shared with them; everyone else is a developer.
+	UserGroup  string
+	HTTPClient *http.Client // optional: for discovery and key set requests (custom CAs, tests)
+	Log        *slog.Logger // optional
 }
 
 // OIDC verifies the ID tokens of an OpenID Connect identity source and maps them to an
@@ -286,8 +289,11 @@ func (o *OIDC) identity(tok *oidc.IDToken) (Identity, error) {
 		return Identity{}, Unauthenticated("OIDC token %q claim is not a string or a list of strings", o.cfg.GroupsClaim)
 	}
 	role := RoleDeveloper
-	if o.cfg.AdminGroup != "" && slices.Contains(groups, o.cfg.AdminGroup) {
+	switch {
+	case o.cfg.AdminGroup != "" && slices.Contains(groups, o.cfg.AdminGroup):
 		role = RoleAdmin
+	case o.cfg.UserGroup != "" && slices.Contains(groups, o.cfg.UserGroup):
+		role = RoleUser
 	}
 	exp := tok.Expiry
 	return Identity{Name: name, Role: role, Kind: KindOIDC, Groups: groups, ExpiresAt: &exp}, nil

@@ -43,7 +43,7 @@ func (g *Gateway) verifier(s *store.API, verifiers map[oidcKey]*auth.OIDC) (*aut
 		verifiers[key] = v
 		return v, nil
 	}
-	cfg.AdminGroup = "" // roles mean nothing here
+	cfg.AdminGroup, cfg.UserGroup = "", "" // roles mean nothing here
 	if cfg.Log == nil {
 		cfg.Log = g.log
 	}

@@ -67,6 +67,16 @@ type Store interface {
 	DeleteToken(ctx context.Context, id string) (int, error)
 
 	ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, error)
+
+	GetWorkflow(ctx context.Context, name string) (store.Workflow, error)
+	ListWorkflows(ctx context.Context, f store.WorkflowFilter, page store.Page) ([]store.Workflow, string, error)
+	GetRun(ctx context.Context, id string) (store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter, page store.Page) ([]store.Run, string, error)
+	ListRunEvents(ctx context.Context, id string, after int64, limit int) ([]store.RunEvent, error)
+
+	// Subscribe follows the store's changes (store.Changes): followers of a run's events
+	// and log wake on its ChangeRun.
+	Subscribe(fn func(store.Change)) (unsubscribe func())
 }
 
 // Functions is what the API needs of the invocation service (invoke.Service): function
@@ -88,6 +98,9 @@ type Deps struct {
 	// Functions runs function calls. Without it (management-only tests) /r/ answers 503
 	// and route images are not checked.
 	Functions Functions
+	// Workflows is the workflow engine. Without it, defining, running and cancelling
+	// workflows answer 503; reading them and their runs works.
+	Workflows Workflows
 	Version   string // reported by GET /v1/version
 	Node      string // this node's ID, reported by GET /v1/version
 	Log       *slog.Logger
@@ -119,6 +132,7 @@ type Deps struct {
 type API struct {
 	store       Store
 	functions   Functions
+	workflows   Workflows
 	version     string
 	node        string
 	log         *slog.Logger
@@ -134,6 +148,8 @@ type API struct {
 	passwords    *auth.PasswordPool
 	hashPassword func(password string) ([]byte, error)
 	now          func() time.Time // the clock of node liveness; tests move it
+	// keepAlive is the time between keep-alive comments of event streams; tests shorten it.
+	keepAlive time.Duration
 }
 
 // New returns the API over its dependencies.
@@ -153,7 +169,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
@@ -162,6 +178,10 @@ func New(d Deps) *API {
 // come, never cleaned or redirected.
 func (a *API) Handler() (http.Handler, error) {
 	public, err := loadPublicOperations()
+	if err != nil {
+		return nil, err
+	}
+	roles, err := loadOperationRoles()
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +194,7 @@ func (a *API) Handler() (http.Handler, error) {
 		NodesAPI:      a,
 		RoutesAPI:     a,
 		TasksAPI:      a,
+		WorkflowsAPI:  a,
 		Logger: func(format string, args ...any) {
 			if a.log.Enabled(context.Background(), slog.LevelDebug) {
 				a.log.Debug(fmt.Sprintf(format, args...))
@@ -186,7 +207,7 @@ func (a *API) Handler() (http.Handler, error) {
 		return nil, fmt.Errorf("build management API: %w", err)
 	}
 	api.ServeError = a.serveError
-	management := a.authenticate(public, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h))))
+	management := a.authenticate(public, roles, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h))))
 	v1 := a.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasDotSegment(r.URL.Path) { // the router would clean it and re-target the request
 			a.WriteError(w, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path)))

@@ -42,9 +42,11 @@ func caller(ctx context.Context) auth.Identity {
 }
 
 // authenticate checks credentials before routing: a /v1 request passes only with a valid
-// identity, except the operations the spec declares public (`security: []`). With
-// authentication off (no Authenticator) every caller is auth.Anonymous, an admin.
-func (a *API) authenticate(public publicOperations, next http.Handler) http.Handler {
+// identity, except the operations the spec declares public (`security: []`), and only to
+// an operation the identity's role may call (roles: admins and developers any, other roles
+// those the spec opens to them with x-gantry-roles; 403 otherwise). With authentication
+// off (no Authenticator) every caller is auth.Anonymous, an admin.
+func (a *API) authenticate(public publicOperations, roles operationRoles, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.auth == nil {
 			a.serveAs(w, r, auth.Anonymous, next)
@@ -55,6 +57,9 @@ func (a *API) authenticate(public publicOperations, next http.Handler) http.Hand
 			return
 		}
 		id, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err == nil && !roles.allows(id.Role, r.Method, r.URL.Path) {
+			err = auth.Forbidden("role %s may not call %s %s", id.Role, r.Method, r.URL.Path)
+		}
 		if err != nil {
 			a.WriteError(w, err)
 			return
@@ -146,9 +151,10 @@ func matchSegments(template, segs []string) bool {
 
 // ---- authorization ----
 
-// mayUse tells whether id may see and change the apps of owner.
+// mayUse tells whether id may see and change the apps (and workflows) of owner. An end
+// user (role user) owns nothing, whatever its name.
 func mayUse(id auth.Identity, owner string) bool {
-	return id.IsAdmin() || (id.Name != "" && id.Name == owner)
+	return id.IsAdmin() || (id.Role != auth.RoleUser && id.Name != "" && id.Name == owner)
 }
 
 // ownerGuard answers a resource the caller may not use (another owner's) with notFound, the

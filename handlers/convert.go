@@ -126,7 +126,10 @@ func mergeConfig(base, patch map[string]string) map[string]string {
 func executionToModel(e store.Execution) *models.Execution {
 	m := &models.Execution{
 		ID:              e.ID,
+		Kind:            kindCall,
 		App:             e.App,
+		Parent:          e.Parent,
+		Step:            e.Step,
 		Route:           e.Route,
 		Type:            e.Type,
 		Status:          e.Status,

@@ -50,6 +50,7 @@ type serverConfig struct {
 	oidcUsernameClaim string
 	oidcGroupsClaim   string
 	oidcAdminGroup    string
+	oidcUserGroup     string
 	oidcUserPrefix    string
 	corsOrigins       []string
 	tlsCert, tlsKey   string
@@ -89,6 +90,7 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"oidc-username-claim":  "GANTRY_OIDC_USERNAME_CLAIM",
 	"oidc-groups-claim":    "GANTRY_OIDC_GROUPS_CLAIM",
 	"oidc-admin-group":     "GANTRY_OIDC_ADMIN_GROUP",
+	"oidc-user-group":      "GANTRY_OIDC_USER_GROUP",
 	"oidc-username-prefix": "GANTRY_OIDC_USERNAME_PREFIX",
 	"cors-origins":         "GANTRY_CORS_ORIGINS",
 	"tls-cert":             "GANTRY_TLS_CERT",
@@ -146,6 +148,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.oidcUsernameClaim, "oidc-username-claim", "sub", "OIDC claim that names the user")
 	f.StringVar(&cfg.oidcGroupsClaim, "oidc-groups-claim", "groups", "OIDC claim that lists the user's groups")
 	f.StringVar(&cfg.oidcAdminGroup, "oidc-admin-group", "", "members of this OIDC group are admins; everyone else is a developer")
+	f.StringVar(&cfg.oidcUserGroup, "oidc-user-group", "", "members of this OIDC group (not admins) are end users (role user), who may only run the workflows shared with them")
 	f.StringVar(&cfg.oidcUserPrefix, "oidc-username-prefix", "oidc:", `put before OIDC user names, so they cannot be taken for token users such as "admin"`)
 	f.StringSliceVar(&cfg.corsOrigins, "cors-origins", nil, `origins browsers may call the API from, comma-separated ("*": any); none: CORS off`)
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS on --addr; reloaded when the file changes")

@@ -32,7 +32,7 @@ func setUpAuth(ctx context.Context, cfg serverConfig, st authStore, log *slog.Lo
 	if cfg.oidcIssuer != "" {
 		idpConfig = &auth.OIDCConfig{
 			Issuer: cfg.oidcIssuer, Audience: cfg.oidcAudience, UsernameClaim: cfg.oidcUsernameClaim,
-			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, UsernamePrefix: cfg.oidcUserPrefix, Log: log,
+			GroupsClaim: cfg.oidcGroupsClaim, AdminGroup: cfg.oidcAdminGroup, UserGroup: cfg.oidcUserGroup, UsernamePrefix: cfg.oidcUserPrefix, Log: log,
 		}
 	} else if cfg.oidcAudience != "" {
 		return nil, nil, errors.New("--oidc-audience needs --oidc-issuer")

@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/nodes"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/client/tasks"
+	"github.com/gantry-dev/gantry/gen/client/workflows"
 	"github.com/go-openapi/runtime"
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
@@ -69,6 +70,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Nodes = nodes.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
 	cli.Tasks = tasks.New(transport, formats)
+	cli.Workflows = workflows.New(transport, formats)
 
 	return cli
 }
@@ -144,6 +146,8 @@ type Gantry struct {
 
 	Tasks tasks.ClientService
 
+	Workflows workflows.ClientService
+
 	Transport runtime.ContextualTransport
 }
 
@@ -158,4 +162,5 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Nodes.SetTransport(transport)
 	c.Routes.SetTransport(transport)
 	c.Tasks.SetTransport(transport)
+	c.Workflows.SetTransport(transport)
 }

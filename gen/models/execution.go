@@ -5,6 +5,8 @@ package models
 import (
 	"context"
 	"encoding/json"
+	stderrors "errors"
+	"strconv"
 
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
@@ -13,12 +15,13 @@ import (
 	"github.com/go-openapi/validate"
 )
 
-// Execution The record of one function call (read-only).
+// Execution The record of one function call (kind `call`) or one run of a workflow (kind `workflow`),
+// read-only. Fields that apply to one kind only are absent on the other.
 //
 // swagger:model Execution
 type Execution struct {
 
-	// App of the route that ran.
+	// App of the route that ran (calls).
 	App string `json:"app,omitempty"`
 
 	// Runs started, for async calls (more than 1 after a retry or a crash).
@@ -48,6 +51,13 @@ type Execution struct {
 	// Unique ID, a ULID; IDs sort by creation time. Sent as `Gantry-Call-Id` on the call's response.
 	ID string `json:"id,omitempty"`
 
+	// The run's inputs, defaults applied (runs).
+	Inputs any `json:"inputs,omitempty"`
+
+	// `call`: a function call. `workflow`: a run of a workflow.
+	// Enum: ["call","workflow"]
+	Kind string `json:"kind,omitempty"`
+
 	// The function's log was longer than the limit and was cut.
 	LogTruncated bool `json:"log_truncated,omitempty"`
 
@@ -60,16 +70,23 @@ type Execution struct {
 	// The function's output was longer than the limit and was cut.
 	OutputTruncated bool `json:"output_truncated,omitempty"`
 
-	// Why the execution failed or was cancelled; absent otherwise. `timeout`: it ran past the
+	// The run's outputs, once it is SUCCESS (runs).
+	Outputs any `json:"outputs,omitempty"`
+
+	// The workflow run whose step this call is an attempt of, if any (calls).
+	Parent string `json:"parent,omitempty"`
+
+	// Why the execution failed or was cancelled; absent otherwise. A run takes the reason of the
+	// step that failed it; `limit`: it passed a bound of runs (`error` says which). `timeout`: it ran past the
 	// route's timeout and was killed. `killed`: its container was killed (e.g. out of memory).
 	// `bad_exit`: the function exited with a non-zero code or broke its format's protocol.
 	// `client_request`: the caller went away or cancelled it. `error`: Gantry or Docker failed.
 	// `busy`: no container of the route was free in time.
 	//
-	// Enum: ["timeout","killed","bad_exit","client_request","error","busy"]
+	// Enum: ["timeout","killed","bad_exit","client_request","error","busy","limit"]
 	Reason string `json:"reason,omitempty"`
 
-	// Path of the route that ran.
+	// Path of the route that ran (calls).
 	Route string `json:"route,omitempty"`
 
 	// When the function started running; absent while queued.
@@ -82,9 +99,24 @@ type Execution struct {
 	// Enum: ["QUEUED","RUNNING","SUCCESS","FAILED","CANCELLED"]
 	Status string `json:"status,omitempty"`
 
+	// The step of `parent` this call is an attempt of (calls).
+	Step string `json:"step,omitempty"`
+
+	// Where each step of the run is, in the definition's order (runs).
+	Steps []*ExecutionStep `json:"steps,omitempty"`
+
+	// Who started the run (runs).
+	TriggeredBy string `json:"triggered_by,omitempty"`
+
 	// Type of the call.
 	// Enum: ["sync","async"]
 	Type string `json:"type,omitempty"`
+
+	// The workflow (runs).
+	Workflow string `json:"workflow,omitempty"`
+
+	// The version of the workflow the run follows (runs).
+	WorkflowVersion int64 `json:"workflow_version,omitempty"`
 }
 
 // Validate validates this execution
@@ -103,6 +135,10 @@ func (m *Execution) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateReason(formats); err != nil {
 		res = append(res, err)
 	}
@@ -112,6 +148,10 @@ func (m *Execution) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSteps(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -191,11 +231,53 @@ func (m *Execution) validateCreatedAt(formats strfmt.Registry) error {
 	return nil
 }
 
+var executionTypeKindPropEnum []any
+
+func init() {
+	var res []string
+	if err := json.Unmarshal([]byte(`["call","workflow"]`), &res); err != nil {
+		panic(err)
+	}
+	for _, v := range res {
+		executionTypeKindPropEnum = append(executionTypeKindPropEnum, v)
+	}
+}
+
+const (
+
+	// ExecutionKindCall captures enum value "call"
+	ExecutionKindCall string = "call"
+
+	// ExecutionKindWorkflow captures enum value "workflow"
+	ExecutionKindWorkflow string = "workflow"
+)
+
+// prop value enum
+func (m *Execution) validateKindEnum(path, location string, value string) error {
+	if err := validate.EnumCase(path, location, value, executionTypeKindPropEnum, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *Execution) validateKind(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Kind) { // not required
+		return nil
+	}
+
+	// value enum
+	if err := m.validateKindEnum("kind", "body", m.Kind); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 var executionTypeReasonPropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["timeout","killed","bad_exit","client_request","error","busy"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["timeout","killed","bad_exit","client_request","error","busy","limit"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -222,6 +304,9 @@ const (
 
 	// ExecutionReasonBusy captures enum value "busy"
 	ExecutionReasonBusy string = "busy"
+
+	// ExecutionReasonLimit captures enum value "limit"
+	ExecutionReasonLimit string = "limit"
 )
 
 // prop value enum
@@ -308,6 +393,36 @@ func (m *Execution) validateStatus(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *Execution) validateSteps(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Steps) { // not required
+		return nil
+	}
+
+	for i := 0; i < len(m.Steps); i++ {
+		if typeutils.IsZero(m.Steps[i]) { // not required
+			continue
+		}
+
+		if m.Steps[i] != nil {
+			if err := m.Steps[i].Validate(formats); err != nil {
+				ve := new(errors.Validation)
+				if stderrors.As(err, &ve) {
+					return ve.ValidateName("steps" + "." + strconv.Itoa(i))
+				}
+				ce := new(errors.CompositeError)
+				if stderrors.As(err, &ce) {
+					return ce.ValidateName("steps" + "." + strconv.Itoa(i))
+				}
+
+				return err
+			}
+		}
+
+	}
+
+	return nil
+}
+
 var executionTypeTypePropEnum []any
 
 func init() {
@@ -350,8 +465,46 @@ func (m *Execution) validateType(formats strfmt.Registry) error {
 	return nil
 }
 
-// ContextValidate validates this execution based on context it is used
-func (m *Execution) ContextValidate(_ context.Context, _ strfmt.Registry) error {
+// ContextValidate validate this execution based on the context it is used
+func (m *Execution) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.contextValidateSteps(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *Execution) contextValidateSteps(ctx context.Context, formats strfmt.Registry) error {
+
+	for i := 0; i < len(m.Steps); i++ {
+
+		if m.Steps[i] != nil {
+
+			if typeutils.IsZero(m.Steps[i]) { // not required
+				continue
+			}
+
+			if err := m.Steps[i].ContextValidate(ctx, formats); err != nil {
+				ve := new(errors.Validation)
+				if stderrors.As(err, &ve) {
+					return ve.ValidateName("steps" + "." + strconv.Itoa(i))
+				}
+				ce := new(errors.CompositeError)
+				if stderrors.As(err, &ce) {
+					return ce.ValidateName("steps" + "." + strconv.Itoa(i))
+				}
+
+				return err
+			}
+		}
+
+	}
+
 	return nil
 }
 

@@ -31,7 +31,7 @@ type Principal struct {
 
 	// role
 	// Required: true
-	// Enum: ["admin","developer"]
+	// Enum: ["admin","developer","user"]
 	Role *string `json:"role"`
 
 	// ID of the API token used (kind `token` only).
@@ -119,7 +119,7 @@ var principalTypeRolePropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["admin","developer"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["admin","developer","user"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -134,6 +134,9 @@ const (
 
 	// PrincipalRoleDeveloper captures enum value "developer"
 	PrincipalRoleDeveloper string = "developer"
+
+	// PrincipalRoleUser captures enum value "user"
+	PrincipalRoleUser string = "user"
 )
 
 // prop value enum

@@ -37,8 +37,10 @@ type Token struct {
 	// Min Length: 1
 	Name string `json:"name,omitempty"`
 
-	// Default `developer`.
-	// Enum: ["admin","developer"]
+	// Default `developer`. `user`: an end user, who may only list, describe and run the workflows
+	// shared with it and follow its own runs.
+	//
+	// Enum: ["admin","developer","user"]
 	Role string `json:"role,omitempty"`
 
 	// The bearer token itself; only in the response that creates it (read-only).
@@ -123,7 +125,7 @@ var tokenTypeRolePropEnum []any
 
 func init() {
 	var res []string
-	if err := json.Unmarshal([]byte(`["admin","developer"]`), &res); err != nil {
+	if err := json.Unmarshal([]byte(`["admin","developer","user"]`), &res); err != nil {
 		panic(err)
 	}
 	for _, v := range res {
@@ -138,6 +140,9 @@ const (
 
 	// TokenRoleDeveloper captures enum value "developer"
 	TokenRoleDeveloper string = "developer"
+
+	// TokenRoleUser captures enum value "user"
+	TokenRoleUser string = "user"
 )
 
 // prop value enum

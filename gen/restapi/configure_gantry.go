@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/gantry-dev/gantry/gen/models"
@@ -18,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
@@ -75,13 +77,15 @@ type AuthAPI interface {
 
 // ExecutionsAPI
 type ExecutionsAPI interface {
-	// CancelExecution Cancel a call.
+	// CancelExecution Cancel a call or a workflow run.
 	CancelExecution(ctx context.Context, params executions.CancelExecutionParams) middleware.Responder
-	// GetExecution Get an execution.
+	// GetExecution Get an execution (a call or a workflow run).
 	GetExecution(ctx context.Context, params executions.GetExecutionParams) middleware.Responder
+	// GetExecutionEvents The numbered events of a workflow run, as JSON or as Server-Sent Events.
+	GetExecutionEvents(ctx context.Context, params executions.GetExecutionEventsParams) middleware.Responder
 	// GetExecutionLog Get the log (stderr) of an execution, as plain text.
 	GetExecutionLog(ctx context.Context, params executions.GetExecutionLogParams) middleware.Responder
-	// ListExecutions List executions, newest first.
+	// ListExecutions List executions (calls and workflow runs), newest first.
 	ListExecutions(ctx context.Context, params executions.ListExecutionsParams) middleware.Responder
 }
 
@@ -123,6 +127,20 @@ type TasksAPI interface {
 	ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder
 }
 
+// WorkflowsAPI
+type WorkflowsAPI interface {
+	// DeleteWorkflow Delete a workflow; its finished runs stay.
+	DeleteWorkflow(ctx context.Context, params workflows.DeleteWorkflowParams) middleware.Responder
+	// GetWorkflow Describe a workflow, with its expected inputs and outputs and its steps.
+	GetWorkflow(ctx context.Context, params workflows.GetWorkflowParams) middleware.Responder
+	// ListWorkflows List the workflows the caller may see, in name order.
+	ListWorkflows(ctx context.Context, params workflows.ListWorkflowsParams) middleware.Responder
+	// PutWorkflow Create or replace a workflow (each change is a new version).
+	PutWorkflow(ctx context.Context, params workflows.PutWorkflowParams) middleware.Responder
+	// TriggerWorkflow Run a workflow.
+	TriggerWorkflow(ctx context.Context, params workflows.TriggerWorkflowParams) middleware.Responder
+}
+
 // Config is configuration for Handler
 type Config struct {
 	ApisAPI
@@ -133,6 +151,7 @@ type Config struct {
 	NodesAPI
 	RoutesAPI
 	TasksAPI
+	WorkflowsAPI
 	Logger func(string, ...any)
 	// InnerMiddleware is for the handler executors. These do not apply to the swagger.json document.
 	// The middleware executes after routing but before authentication, binding and validation
@@ -191,6 +210,12 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		api.JSONConsumer = runtime.JSONConsumer()
 	}
 	api.JSONProducer = runtime.JSONProducer()
+	api.TextEventStreamProducer = runtime.ProducerFunc(func(w io.Writer, data any) error {
+		_ = w
+		_ = data
+
+		return errors.NotImplemented("textEventStream producer has not yet been implemented")
+	})
 	api.TxtProducer = runtime.TextProducer()
 
 	api.BearerAuth = func(token string) (*models.Principal, error) {
@@ -259,6 +284,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.DeleteRoute(ctx, params)
 	})
 
+	api.WorkflowsDeleteWorkflowHandler = workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteWorkflow(ctx, params)
+	})
+
 	api.ApisGetAPIHandler = apis.GetAPIHandlerFunc(func(params apis.GetAPIParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -278,6 +310,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetExecution(ctx, params)
+	})
+
+	api.ExecutionsGetExecutionEventsHandler = executions.GetExecutionEventsHandlerFunc(func(params executions.GetExecutionEventsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetExecutionEvents(ctx, params)
 	})
 
 	api.ExecutionsGetExecutionLogHandler = executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams, principal *models.Principal) middleware.Responder {
@@ -312,6 +351,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx := params.HTTPRequest.Context()
 
 		return c.GetVersion(ctx, params)
+	})
+
+	api.WorkflowsGetWorkflowHandler = workflows.GetWorkflowHandlerFunc(func(params workflows.GetWorkflowParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetWorkflow(ctx, params)
 	})
 
 	api.TasksLeaseTasksHandler = tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams, principal *models.Principal) middleware.Responder {
@@ -363,6 +409,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.ListTokens(ctx, params)
 	})
 
+	api.WorkflowsListWorkflowsHandler = workflows.ListWorkflowsHandlerFunc(func(params workflows.ListWorkflowsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListWorkflows(ctx, params)
+	})
+
 	api.ApisPatchAPIHandler = apis.PatchAPIHandlerFunc(func(params apis.PatchAPIParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -398,6 +451,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.PutRoute(ctx, params)
 	})
 
+	api.WorkflowsPutWorkflowHandler = workflows.PutWorkflowHandlerFunc(func(params workflows.PutWorkflowParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PutWorkflow(ctx, params)
+	})
+
 	api.TasksReportTaskResultHandler = tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -410,6 +470,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.RevokeToken(ctx, params)
+	})
+
+	api.WorkflowsTriggerWorkflowHandler = workflows.TriggerWorkflowHandlerFunc(func(params workflows.TriggerWorkflowParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.TriggerWorkflow(ctx, params)
 	})
 
 	api.AuthWhoamiHandler = auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {

@@ -11,7 +11,9 @@
 //	  `bearer` security definition). Missing, malformed, unknown, expired or revoked credentials get
 //	  401. Role `admin` may do everything; role `developer` sees and changes only the apps it owns
 //	  (and their routes and executions): anything else is answered 404, as if it did not exist.
-//	  Admin-only operations answer a developer 403.
+//	  Admin-only operations answer a developer 403. Role `user` (end users, see the `workflows` tag)
+//	  may call only the operations whose description says so (marked `x-gantry-roles: [user]` in
+//	  this document); any other operation answers it 403.
 //
 //	* Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
 //	* Errors are `{"error": {"message": "...", "fields": "..."}}` with a 4xx status for bad input
@@ -37,6 +39,7 @@
 //
 //	Produces:
 //	  - application/json
+//	  - text/event-stream
 //	  - text/plain
 //
 // swagger:meta

@@ -26,7 +26,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403. Role ` + "`" + `user` + "`" + ` (end users, see the ` + "`" + `workflows` + "`" + ` tag)\n  may call only the operations whose description says so (marked ` + "`" + `x-gantry-roles: [user]` + "`" + ` in\n  this document); any other operation answers it 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -763,7 +763,7 @@ func init() {
         }
       },
       "post": {
-        "description": "An admin creates tokens for any user or service account, with either role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
+        "description": "An admin creates tokens for any user or service account, with any role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
         "tags": [
           "auth"
         ],
@@ -890,18 +890,38 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/executions": {
       "get": {
-        "description": "The filters given are combined (AND).",
+        "description": "The filters given are combined (AND). Without ` + "`" + `kind` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `app` + "`" + ` or ` + "`" + `route` + "`" + `, calls\nand workflow runs come merged in one list, newest first (the cursor carries both). ` + "`" + `app` + "`" + `\nor ` + "`" + `route` + "`" + ` list calls only; ` + "`" + `workflow` + "`" + ` lists runs only. An admin sees every execution; a\ndeveloper the calls of its apps and the runs of its workflows and the runs it triggered;\na ` + "`" + `user` + "`" + ` the runs it triggered.\n",
         "tags": [
           "executions"
         ],
-        "summary": "List executions, newest first.",
+        "summary": "List executions (calls and workflow runs), newest first.",
         "operationId": "listExecutions",
         "parameters": [
+          {
+            "enum": [
+              "call",
+              "workflow"
+            ],
+            "type": "string",
+            "description": "Only executions of this kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "pattern": "^[A-Za-z0-9_-]{1,255}$",
+            "type": "string",
+            "description": "Only the runs of this workflow (implies ` + "`" + `kind=workflow` + "`" + `).",
+            "name": "workflow",
+            "in": "query"
+          },
           {
             "pattern": "^[A-Za-z0-9_-]{1,255}$",
             "type": "string",
@@ -952,15 +972,19 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/executions/{id}": {
       "get": {
+        "description": "IDs of calls and of workflow runs never collide. A ` + "`" + `user` + "`" + ` sees only the runs it triggered.\nFor a run, ` + "`" + `outputs` + "`" + ` are filled once it is SUCCESS. Against the three statuses of the\nworkflow REST API (RUNNING/SUCCESS/FAILED): QUEUED and RUNNING are its RUNNING, SUCCESS is\nSUCCESS, FAILED and CANCELLED are its FAILED (the /waas surface sends CANCELLED as is);\nthat API's unwrapped ` + "`" + `{\"id\",\"status\",\"outputs\"}` + "`" + ` is this ` + "`" + `execution` + "`" + ` object's fields of\nthose names.\n",
         "tags": [
           "executions"
         ],
-        "summary": "Get an execution.",
+        "summary": "Get an execution (a call or a workflow run).",
         "operationId": "getExecution",
         "responses": {
           "200": {
@@ -981,18 +1005,21 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
+        "description": "A workflow run: its pending steps never start, its running steps' calls are cancelled as\nbelow, and it ends CANCELLED (reason client_request); the answer is the run as it is then.\nA ` + "`" + `user` + "`" + ` may cancel the runs it triggered. A finished run cannot be cancelled: 409.\n\nA call:\nA queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],
-        "summary": "Cancel a call.",
+        "summary": "Cancel a call or a workflow run.",
         "operationId": "cancelExecution",
         "responses": {
           "202": {
-            "description": "The call is cancelled (queued) or being stopped (running).",
+            "description": "The execution is cancelled (queued) or being stopped (running).",
             "schema": {
               "$ref": "#/definitions/ExecutionWrapper"
             }
@@ -1009,10 +1036,86 @@ func init() {
           "409": {
             "$ref": "#/responses/Conflict"
           },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
           "default": {
             "$ref": "#/responses/ServerError"
           }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/executionID"
         }
+      ]
+    },
+    "/executions/{id}/events": {
+      "get": {
+        "description": "A run's events form an append-only log numbered from 1 (` + "`" + `seq` + "`" + `): queued, started,\nstep_started, step_retrying, step_scheduled, step_sleeping, step_skipped, step_finished,\ncancelling, and last ` + "`" + `finished` + "`" + `. A call has no events: 404.\n\n` + "`" + `Accept: application/json` + "`" + ` (the default): up to ` + "`" + `limit` + "`" + ` events with ` + "`" + `seq` + "`" + ` \u003e ` + "`" + `after` + "`" + `.\n\n` + "`" + `Accept: text/event-stream` + "`" + `: Server-Sent Events, each ` + "`" + `id: SEQ` + "`" + `, ` + "`" + `event: TYPE` + "`" + `,\n` + "`" + `data: \u003cthe event as JSON\u003e` + "`" + `, from after ` + "`" + `Last-Event-ID` + "`" + ` (or ` + "`" + `after` + "`" + `) on, as they happen; a\ncomment line (` + "`" + `: keep-alive` + "`" + `) every 15 seconds; the stream ends after the ` + "`" + `finished` + "`" + `\nevent. Reconnecting with the last ` + "`" + `id` + "`" + ` received as ` + "`" + `Last-Event-ID` + "`" + ` resumes with no gap\nand no duplicate.\n",
+        "produces": [
+          "application/json",
+          "text/event-stream"
+        ],
+        "tags": [
+          "executions"
+        ],
+        "summary": "The numbered events of a workflow run, as JSON or as Server-Sent Events.",
+        "operationId": "getExecutionEvents",
+        "parameters": [
+          {
+            "minimum": 0,
+            "type": "integer",
+            "format": "int64",
+            "default": 0,
+            "description": "Only events with ` + "`" + `seq` + "`" + ` greater than this.",
+            "name": "after",
+            "in": "query"
+          },
+          {
+            "maximum": 1000,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 100,
+            "description": "At most this many events (JSON only).",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "maxLength": 32,
+            "type": "string",
+            "description": "The SSE resume point (the last ` + "`" + `id` + "`" + ` received); wins over ` + "`" + `after` + "`" + `.",
+            "name": "Last-Event-ID",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The events (JSON), or the event stream.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionEventsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -1022,7 +1125,7 @@ func init() {
     },
     "/executions/{id}/log": {
       "get": {
-        "description": "The function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the execution tells\nwhen it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.\n",
+        "description": "A call: the function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the\nexecution tells when it was cut). Empty when the function wrote nothing.\n\nA workflow run: the logs of its steps' calls, in the order of the steps, each attempt\nunder a header line ` + "`" + `== step NAME attempt N (call ID) ==` + "`" + ` (a map step's items: ` + "`" + `== step\nNAME item I attempt N (call ID) ==` + "`" + `). With ` + "`" + `follow=true` + "`" + ` the answer streams: what is\nthere now, then each attempt's log as it ends, until the run is final (a keep-alive\nnewline is never sent; the connection stays open). ` + "`" + `follow` + "`" + ` is ignored for a call.\n\nErrors are JSON, as everywhere.\n",
         "produces": [
           "text/plain"
         ],
@@ -1031,6 +1134,15 @@ func init() {
         ],
         "summary": "Get the log (stderr) of an execution, as plain text.",
         "operationId": "getExecutionLog",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "For a workflow run, stream the log until the run is final.",
+            "name": "follow",
+            "in": "query"
+          }
+        ],
         "responses": {
           "200": {
             "description": "The log.",
@@ -1050,7 +1162,10 @@ func init() {
           "default": {
             "$ref": "#/responses/ServerError"
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -1250,6 +1365,243 @@ func init() {
         },
         "security": []
       }
+    },
+    "/workflows": {
+      "get": {
+        "description": "An admin lists every workflow; anyone else those it owns or that are shared with it\n(` + "`" + `run_access` + "`" + `).\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "List the workflows the caller may see, in name order.",
+        "operationId": "listWorkflows",
+        "parameters": [
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of workflows.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
+    },
+    "/workflows/{name}": {
+      "get": {
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Describe a workflow, with its expected inputs and outputs and its steps.",
+        "operationId": "getWorkflow",
+        "responses": {
+          "200": {
+            "description": "The workflow, with ` + "`" + `summary` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "put": {
+        "description": "The definition is checked as a whole: unknown fields, unknown steps in ` + "`" + `needs` + "`" + `, cycles,\nduplicate step names, a call of a route that does not exist or of an app the caller may not\nuse, expressions that do not compile and invalid inputs schemas answer 400 naming the field\n(e.g. ` + "`" + `workflow.steps[2].needs` + "`" + `). A new workflow belongs to the caller. Replacing makes a\nnew ` + "`" + `version` + "`" + `; runs already started keep the version they started with. A ` + "`" + `name` + "`" + ` in the\nbody must equal the path's. Another developer's workflow answers 404 (even when shared with\nthe caller); a ` + "`" + `user` + "`" + ` gets 403.\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Create or replace a workflow (each change is a new version).",
+        "operationId": "putWorkflow",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The workflow was replaced.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "201": {
+            "description": "The workflow was created.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "Checks the inputs against the workflow's inputs schema (defaults applied; a missing or\ninvalid input answers 400 naming it, e.g. ` + "`" + `inputs.size` + "`" + `) and stores a new QUEUED run of\nthe workflow's current version, which starts at once. The body may be absent (no inputs).\nWith an ` + "`" + `Idempotency-Key` + "`" + ` the caller used before, nothing new is run: the answer is the\nrun that key started (201, the same ` + "`" + `Location` + "`" + `).\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Run a workflow.",
+        "operationId": "triggerWorkflow",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/WorkflowTrigger"
+            }
+          },
+          {
+            "maxLength": 255,
+            "minLength": 1,
+            "type": "string",
+            "description": "A key of the caller's; the same key (by the same caller) gives the same run.",
+            "name": "Idempotency-Key",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The run (kind ` + "`" + `workflow` + "`" + `), QUEUED or further.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            },
+            "headers": {
+              "Location": {
+                "type": "string",
+                "description": "` + "`" + `/v1/executions/{id}` + "`" + ` of the run."
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "delete": {
+        "description": "409 while runs of it are not finished, unless ` + "`" + `force=true` + "`" + `, which cancels them first.\nAnother developer's workflow answers 404; a ` + "`" + `user` + "`" + ` gets 403.\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Delete a workflow; its finished runs stay.",
+        "operationId": "deleteWorkflow",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "Cancel the unfinished runs first.",
+            "name": "force",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "The workflow was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/workflowName"
+        }
+      ]
     }
   },
   "definitions": {
@@ -1643,11 +1995,11 @@ func init() {
       }
     },
     "Execution": {
-      "description": "The record of one function call (read-only).",
+      "description": "The record of one function call (kind ` + "`" + `call` + "`" + `) or one run of a workflow (kind ` + "`" + `workflow` + "`" + `),\nread-only. Fields that apply to one kind only are absent on the other.\n",
       "type": "object",
       "properties": {
         "app": {
-          "description": "App of the route that ran.",
+          "description": "App of the route that ran (calls).",
           "type": "string"
         },
         "attempts": {
@@ -1695,6 +2047,19 @@ func init() {
           "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
           "type": "string"
         },
+        "inputs": {
+          "description": "The run's inputs, defaults applied (runs).",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "kind": {
+          "description": "` + "`" + `call` + "`" + `: a function call. ` + "`" + `workflow` + "`" + `: a run of a workflow.",
+          "type": "string",
+          "enum": [
+            "call",
+            "workflow"
+          ]
+        },
         "log_truncated": {
           "description": "The function's log was longer than the limit and was cut.",
           "type": "boolean"
@@ -1711,8 +2076,17 @@ func init() {
           "description": "The function's output was longer than the limit and was cut.",
           "type": "boolean"
         },
+        "outputs": {
+          "description": "The run's outputs, once it is SUCCESS (runs).",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "parent": {
+          "description": "The workflow run whose step this call is an attempt of, if any (calls).",
+          "type": "string"
+        },
         "reason": {
-          "description": "Why the execution failed or was cancelled; absent otherwise. ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
+          "description": "Why the execution failed or was cancelled; absent otherwise. A run takes the reason of the\nstep that failed it; ` + "`" + `limit` + "`" + `: it passed a bound of runs (` + "`" + `error` + "`" + ` says which). ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
           "type": "string",
           "enum": [
             "timeout",
@@ -1720,11 +2094,12 @@ func init() {
             "bad_exit",
             "client_request",
             "error",
-            "busy"
+            "busy",
+            "limit"
           ]
         },
         "route": {
-          "description": "Path of the route that ran.",
+          "description": "Path of the route that ran (calls).",
           "type": "string"
         },
         "started_at": {
@@ -1744,6 +2119,22 @@ func init() {
             "CANCELLED"
           ]
         },
+        "step": {
+          "description": "The step of ` + "`" + `parent` + "`" + ` this call is an attempt of (calls).",
+          "type": "string"
+        },
+        "steps": {
+          "description": "Where each step of the run is, in the definition's order (runs).",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/ExecutionStep"
+          },
+          "x-omitempty": true
+        },
+        "triggered_by": {
+          "description": "Who started the run (runs).",
+          "type": "string"
+        },
         "type": {
           "description": "Type of the call.",
           "type": "string",
@@ -1751,6 +2142,203 @@ func init() {
             "sync",
             "async"
           ]
+        },
+        "workflow": {
+          "description": "The workflow (runs).",
+          "type": "string"
+        },
+        "workflow_version": {
+          "description": "The version of the workflow the run follows (runs).",
+          "type": "integer",
+          "format": "int64"
+        }
+      }
+    },
+    "ExecutionEvent": {
+      "description": "One event of a workflow run (read-only).",
+      "type": "object",
+      "required": [
+        "seq",
+        "time",
+        "type"
+      ],
+      "properties": {
+        "seq": {
+          "description": "Its number, from 1; the SSE ` + "`" + `id` + "`" + `.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 0
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-order": 1
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "queued",
+            "started",
+            "step_started",
+            "step_finished",
+            "step_retrying",
+            "step_skipped",
+            "step_sleeping",
+            "step_scheduled",
+            "cancelling",
+            "finished"
+          ],
+          "x-order": 2
+        },
+        "step": {
+          "type": "string",
+          "x-order": 3
+        },
+        "item": {
+          "description": "The item of a map step.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true,
+          "x-order": 4
+        },
+        "attempt": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 5
+        },
+        "call": {
+          "description": "The call execution of the attempt.",
+          "type": "string",
+          "x-order": 6
+        },
+        "status": {
+          "type": "string",
+          "x-order": 7
+        },
+        "reason": {
+          "type": "string",
+          "x-order": 8
+        },
+        "message": {
+          "type": "string",
+          "x-order": 9
+        }
+      }
+    },
+    "ExecutionEventsWrapper": {
+      "type": "object",
+      "required": [
+        "events"
+      ],
+      "properties": {
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/ExecutionEvent"
+          }
+        }
+      }
+    },
+    "ExecutionStep": {
+      "description": "Where a step of a workflow run is (read-only).",
+      "type": "object",
+      "properties": {
+        "name": {
+          "type": "string",
+          "x-order": 0
+        },
+        "status": {
+          "description": "` + "`" + `PENDING` + "`" + ` until its needs are done; ` + "`" + `QUEUED` + "`" + ` with its call accepted (or waiting out a\nretry's backoff or a sleep); ` + "`" + `RUNNING` + "`" + `; then ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `, ` + "`" + `SKIPPED` + "`" + ` (its ` + "`" + `when` + "`" + `\nwas false) or ` + "`" + `CANCELLED` + "`" + `.\n",
+          "type": "string",
+          "enum": [
+            "PENDING",
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "SKIPPED",
+            "CANCELLED"
+          ],
+          "x-order": 1
+        },
+        "attempts": {
+          "description": "Attempts started (of a map step, over all its items).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "calls": {
+          "description": "The call executions of its attempts, in order (of a map step, its items' calls).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-omitempty": true,
+          "x-order": 3
+        },
+        "reason": {
+          "description": "Why it failed or was cancelled.",
+          "type": "string",
+          "x-order": 4
+        },
+        "error": {
+          "description": "What went wrong, for a person to read.",
+          "type": "string",
+          "x-order": 5
+        },
+        "started_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 6
+        },
+        "completed_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 7
+        },
+        "items": {
+          "x-order": 8,
+          "$ref": "#/definitions/ExecutionStepItems"
+        }
+      }
+    },
+    "ExecutionStepItems": {
+      "description": "The items of a map step, counted by status.",
+      "type": "object",
+      "properties": {
+        "cancelled": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "failed": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "pending": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "queued": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "running": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "skipped": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "success": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "total": {
+          "type": "integer",
+          "format": "int64"
         }
       }
     },
@@ -1875,7 +2463,8 @@ func init() {
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "token_id": {
@@ -2238,11 +2827,12 @@ func init() {
           "minLength": 1
         },
         "role": {
-          "description": "Default ` + "`" + `developer` + "`" + `.",
+          "description": "Default ` + "`" + `developer` + "`" + `. ` + "`" + `user` + "`" + `: an end user, who may only list, describe and run the workflows\nshared with it and follow its own runs.\n",
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "secret": {
@@ -2300,6 +2890,187 @@ func init() {
           "type": "string"
         }
       }
+    },
+    "Workflow": {
+      "description": "A workflow definition. On PUT only ` + "`" + `description` + "`" + `, ` + "`" + `inputs` + "`" + `, ` + "`" + `outputs` + "`" + `, ` + "`" + `steps` + "`" + ` and\n` + "`" + `run_access` + "`" + ` are read (` + "`" + `name` + "`" + `, if given, must equal the path's); the rest is read-only.\n",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name of the workflow (the path's).",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "owner": {
+          "description": "The developer who defined it (read-only).",
+          "type": "string",
+          "x-order": 1
+        },
+        "version": {
+          "description": "1 when created, one more at every PUT (read-only).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "description": {
+          "type": "string",
+          "maxLength": 4096,
+          "x-order": 3
+        },
+        "inputs": {
+          "description": "A JSON Schema (draft 2020-12 unless ` + "`" + `$schema` + "`" + ` says otherwise) of a run's inputs object.",
+          "type": "object",
+          "additionalProperties": true,
+          "x-order": 4
+        },
+        "outputs": {
+          "description": "The run's outputs: name → a JSONPath over the run's state\n` + "`" + `{\"inputs\": ..., \"steps\": {\"\u003cname\u003e\": {\"output\": ..., \"status\": ...}}}` + "`" + `.\n",
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "x-order": 5
+        },
+        "steps": {
+          "description": "The steps (see the README's workflow reference): each has a ` + "`" + `name` + "`" + ` and one of ` + "`" + `call` + "`" + `\n(` + "`" + `{app, path, method, headers}` + "`" + `, with ` + "`" + `input` + "`" + ` and optionally ` + "`" + `map` + "`" + `) or ` + "`" + `sleep` + "`" + `, and\noptionally ` + "`" + `needs` + "`" + `, ` + "`" + `when` + "`" + `, ` + "`" + `timeout` + "`" + `, ` + "`" + `retry` + "`" + `, ` + "`" + `on_failure` + "`" + `. Unknown fields are refused.\n",
+          "type": "array",
+          "maxItems": 500,
+          "items": {
+            "type": "object",
+            "additionalProperties": true
+          },
+          "x-order": 6
+        },
+        "run_access": {
+          "description": "Who besides its owner and admins may list, describe and run it, and follow the runs they\ntrigger: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + ` (an identity source group) or ` + "`" + `authenticated` + "`" + `.\n",
+          "type": "array",
+          "maxItems": 100,
+          "items": {
+            "type": "string",
+            "pattern": "^(authenticated|user:.{1,255}|group:.{1,255})$"
+          },
+          "x-omitempty": true,
+          "x-order": 7
+        },
+        "created_at": {
+          "description": "When the workflow was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "updated_at": {
+          "description": "When its current version was written (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        },
+        "summary": {
+          "x-order": 10,
+          "$ref": "#/definitions/WorkflowSummary"
+        }
+      }
+    },
+    "WorkflowStepSummary": {
+      "type": "object",
+      "properties": {
+        "name": {
+          "type": "string",
+          "x-order": 0
+        },
+        "kind": {
+          "type": "string",
+          "enum": [
+            "call",
+            "map",
+            "sleep"
+          ],
+          "x-order": 1
+        },
+        "needs": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-omitempty": true,
+          "x-order": 2
+        },
+        "app": {
+          "type": "string",
+          "x-order": 3
+        },
+        "path": {
+          "type": "string",
+          "x-order": 4
+        }
+      }
+    },
+    "WorkflowSummary": {
+      "description": "What a workflow expects and gives, and its steps (read-only; GET /workflows/{name} only).",
+      "type": "object",
+      "properties": {
+        "inputs": {
+          "description": "The inputs' JSON Schema.",
+          "type": "object",
+          "additionalProperties": true,
+          "x-order": 0
+        },
+        "outputs": {
+          "description": "The names of its outputs.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-order": 1
+        },
+        "steps": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/WorkflowStepSummary"
+          },
+          "x-order": 2
+        }
+      }
+    },
+    "WorkflowTrigger": {
+      "type": "object",
+      "properties": {
+        "inputs": {
+          "description": "The run's inputs, as the workflow's inputs schema describes them.",
+          "type": "object",
+          "additionalProperties": true
+        }
+      }
+    },
+    "WorkflowWrapper": {
+      "type": "object",
+      "required": [
+        "workflow"
+      ],
+      "properties": {
+        "workflow": {
+          "$ref": "#/definitions/Workflow"
+        }
+      }
+    },
+    "WorkflowsWrapper": {
+      "type": "object",
+      "required": [
+        "workflows"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "workflows": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Workflow"
+          }
+        }
+      }
     }
   },
   "parameters": {
@@ -2348,6 +3119,14 @@ func init() {
       "type": "string",
       "description": "Path of the route. It may have several segments: ` + "`" + `/v1/apps/myapp/routes/hello/world` + "`" + `\naddresses the route ` + "`" + `/hello/world` + "`" + `. Clients may also send it URL-encoded\n(` + "`" + `/v1/apps/myapp/routes/%2Fhello%2Fworld` + "`" + `).\n",
       "name": "route",
+      "in": "path",
+      "required": true
+    },
+    "workflowName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the workflow.",
+      "name": "name",
       "in": "path",
       "required": true
     }
@@ -2475,6 +3254,10 @@ func init() {
       "name": "nodes"
     },
     {
+      "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",
+      "name": "workflows"
+    },
+    {
       "description": "Server information.",
       "name": "meta"
     }
@@ -2492,7 +3275,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
+    "description": "Gantry is a serverless functions platform. Developers register **apps** and **routes**\n(a route binds a URL path to a Docker image); callers invoke them over HTTP.\n\nThis document is the contract of the management API under ` + "`" + `/v1` + "`" + `. Conventions:\n\n* Every operation but GET /version needs credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (see the\n  ` + "`" + `bearer` + "`" + ` security definition). Missing, malformed, unknown, expired or revoked credentials get\n  401. Role ` + "`" + `admin` + "`" + ` may do everything; role ` + "`" + `developer` + "`" + ` sees and changes only the apps it owns\n  (and their routes and executions): anything else is answered 404, as if it did not exist.\n  Admin-only operations answer a developer 403. Role ` + "`" + `user` + "`" + ` (end users, see the ` + "`" + `workflows` + "`" + ` tag)\n  may call only the operations whose description says so (marked ` + "`" + `x-gantry-roles: [user]` + "`" + ` in\n  this document); any other operation answers it 403.\n\n* Bodies are JSON, wrapped in the resource name: ` + "`" + `{\"app\": {...}}` + "`" + `, ` + "`" + `{\"apps\": [...], \"next_cursor\": \"...\"}` + "`" + `.\n* Errors are ` + "`" + `{\"error\": {\"message\": \"...\", \"fields\": \"...\"}}` + "`" + ` with a 4xx status for bad input\n  (400 invalid, 404 missing, 409 conflict, 413 body over 1 MiB, 415 not JSON); 503 with\n  ` + "`" + `Retry-After` + "`" + ` when the store cannot be reached now (try again), and 500 only for Gantry's own\n  faults.\n* Lists are paginated with ` + "`" + `per_page` + "`" + ` (default 30, at most 100) and the opaque ` + "`" + `cursor` + "`" + ` taken from\n  the previous page's ` + "`" + `next_cursor` + "`" + `; ` + "`" + `next_cursor` + "`" + ` is absent on the last page.\n* Timestamps are RFC 3339, UTC. Fields documented as read-only are set by the server and ignored on input.\n\nFunction calls are not part of this document because they take any method and body:\n` + "`" + `ANY /r/{app}/{route...}` + "`" + ` runs the route whose path matches and answers with the function's output.\n",
     "title": "Gantry",
     "license": {
       "name": "Apache-2.0",
@@ -3699,7 +4482,7 @@ func init() {
         }
       },
       "post": {
-        "description": "An admin creates tokens for any user or service account, with either role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
+        "description": "An admin creates tokens for any user or service account, with any role. A developer may\ncreate ` + "`" + `developer` + "`" + ` tokens for itself only (403 otherwise). ` + "`" + `user` + "`" + ` defaults to the caller.\n",
         "tags": [
           "auth"
         ],
@@ -3898,18 +4681,38 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/executions": {
       "get": {
-        "description": "The filters given are combined (AND).",
+        "description": "The filters given are combined (AND). Without ` + "`" + `kind` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `app` + "`" + ` or ` + "`" + `route` + "`" + `, calls\nand workflow runs come merged in one list, newest first (the cursor carries both). ` + "`" + `app` + "`" + `\nor ` + "`" + `route` + "`" + ` list calls only; ` + "`" + `workflow` + "`" + ` lists runs only. An admin sees every execution; a\ndeveloper the calls of its apps and the runs of its workflows and the runs it triggered;\na ` + "`" + `user` + "`" + ` the runs it triggered.\n",
         "tags": [
           "executions"
         ],
-        "summary": "List executions, newest first.",
+        "summary": "List executions (calls and workflow runs), newest first.",
         "operationId": "listExecutions",
         "parameters": [
+          {
+            "enum": [
+              "call",
+              "workflow"
+            ],
+            "type": "string",
+            "description": "Only executions of this kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "pattern": "^[A-Za-z0-9_-]{1,255}$",
+            "type": "string",
+            "description": "Only the runs of this workflow (implies ` + "`" + `kind=workflow` + "`" + `).",
+            "name": "workflow",
+            "in": "query"
+          },
           {
             "pattern": "^[A-Za-z0-9_-]{1,255}$",
             "type": "string",
@@ -3986,15 +4789,19 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       }
     },
     "/executions/{id}": {
       "get": {
+        "description": "IDs of calls and of workflow runs never collide. A ` + "`" + `user` + "`" + ` sees only the runs it triggered.\nFor a run, ` + "`" + `outputs` + "`" + ` are filled once it is SUCCESS. Against the three statuses of the\nworkflow REST API (RUNNING/SUCCESS/FAILED): QUEUED and RUNNING are its RUNNING, SUCCESS is\nSUCCESS, FAILED and CANCELLED are its FAILED (the /waas surface sends CANCELLED as is);\nthat API's unwrapped ` + "`" + `{\"id\",\"status\",\"outputs\"}` + "`" + ` is this ` + "`" + `execution` + "`" + ` object's fields of\nthose names.\n",
         "tags": [
           "executions"
         ],
-        "summary": "Get an execution.",
+        "summary": "Get an execution (a call or a workflow run).",
         "operationId": "getExecution",
         "responses": {
           "200": {
@@ -4033,18 +4840,21 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "delete": {
-        "description": "A queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
+        "description": "A workflow run: its pending steps never start, its running steps' calls are cancelled as\nbelow, and it ends CANCELLED (reason client_request); the answer is the run as it is then.\nA ` + "`" + `user` + "`" + ` may cancel the runs it triggered. A finished run cannot be cancelled: 409.\n\nA call:\nA queued call never runs and becomes CANCELLED (reason client_request). A running call has\nits container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409\n` + "`" + `the call was cancelled` + "`" + `. The answer is the execution as it is then: RUNNING until the\ncontainer has stopped.\nA call leased to an external runner is never run again: CANCELLED when its lease ends, unless\nthe runner reports its result first. A finished call cannot be cancelled: 409.\n",
         "tags": [
           "executions"
         ],
-        "summary": "Cancel a call.",
+        "summary": "Cancel a call or a workflow run.",
         "operationId": "cancelExecution",
         "responses": {
           "202": {
-            "description": "The call is cancelled (queued) or being stopped (running).",
+            "description": "The execution is cancelled (queued) or being stopped (running).",
             "schema": {
               "$ref": "#/definitions/ExecutionWrapper"
             }
@@ -4079,13 +4889,121 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
           "default": {
             "description": "A fault in Gantry itself; the cause is logged on the server.",
             "schema": {
               "$ref": "#/definitions/Error"
             }
           }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
+          "name": "id",
+          "in": "path",
+          "required": true
         }
+      ]
+    },
+    "/executions/{id}/events": {
+      "get": {
+        "description": "A run's events form an append-only log numbered from 1 (` + "`" + `seq` + "`" + `): queued, started,\nstep_started, step_retrying, step_scheduled, step_sleeping, step_skipped, step_finished,\ncancelling, and last ` + "`" + `finished` + "`" + `. A call has no events: 404.\n\n` + "`" + `Accept: application/json` + "`" + ` (the default): up to ` + "`" + `limit` + "`" + ` events with ` + "`" + `seq` + "`" + ` \u003e ` + "`" + `after` + "`" + `.\n\n` + "`" + `Accept: text/event-stream` + "`" + `: Server-Sent Events, each ` + "`" + `id: SEQ` + "`" + `, ` + "`" + `event: TYPE` + "`" + `,\n` + "`" + `data: \u003cthe event as JSON\u003e` + "`" + `, from after ` + "`" + `Last-Event-ID` + "`" + ` (or ` + "`" + `after` + "`" + `) on, as they happen; a\ncomment line (` + "`" + `: keep-alive` + "`" + `) every 15 seconds; the stream ends after the ` + "`" + `finished` + "`" + `\nevent. Reconnecting with the last ` + "`" + `id` + "`" + ` received as ` + "`" + `Last-Event-ID` + "`" + ` resumes with no gap\nand no duplicate.\n",
+        "produces": [
+          "application/json",
+          "text/event-stream"
+        ],
+        "tags": [
+          "executions"
+        ],
+        "summary": "The numbered events of a workflow run, as JSON or as Server-Sent Events.",
+        "operationId": "getExecutionEvents",
+        "parameters": [
+          {
+            "minimum": 0,
+            "type": "integer",
+            "format": "int64",
+            "default": 0,
+            "description": "Only events with ` + "`" + `seq` + "`" + ` greater than this.",
+            "name": "after",
+            "in": "query"
+          },
+          {
+            "maximum": 1000,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 100,
+            "description": "At most this many events (JSON only).",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "maxLength": 32,
+            "type": "string",
+            "description": "The SSE resume point (the last ` + "`" + `id` + "`" + ` received); wins over ` + "`" + `after` + "`" + `.",
+            "name": "Last-Event-ID",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The events (JSON), or the event stream.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionEventsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -4100,7 +5018,7 @@ func init() {
     },
     "/executions/{id}/log": {
       "get": {
-        "description": "The function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the execution tells\nwhen it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.\n",
+        "description": "A call: the function's stderr as it wrote it, capped in size (` + "`" + `log_truncated` + "`" + ` on the\nexecution tells when it was cut). Empty when the function wrote nothing.\n\nA workflow run: the logs of its steps' calls, in the order of the steps, each attempt\nunder a header line ` + "`" + `== step NAME attempt N (call ID) ==` + "`" + ` (a map step's items: ` + "`" + `== step\nNAME item I attempt N (call ID) ==` + "`" + `). With ` + "`" + `follow=true` + "`" + ` the answer streams: what is\nthere now, then each attempt's log as it ends, until the run is final (a keep-alive\nnewline is never sent; the connection stays open). ` + "`" + `follow` + "`" + ` is ignored for a call.\n\nErrors are JSON, as everywhere.\n",
         "produces": [
           "text/plain"
         ],
@@ -4109,6 +5027,15 @@ func init() {
         ],
         "summary": "Get the log (stderr) of an execution, as plain text.",
         "operationId": "getExecutionLog",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "For a workflow run, stream the log until the run is final.",
+            "name": "follow",
+            "in": "query"
+          }
+        ],
         "responses": {
           "200": {
             "description": "The log.",
@@ -4146,7 +5073,10 @@ func init() {
               "$ref": "#/definitions/Error"
             }
           }
-        }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
       },
       "parameters": [
         {
@@ -4446,6 +5376,394 @@ func init() {
         },
         "security": []
       }
+    },
+    "/workflows": {
+      "get": {
+        "description": "An admin lists every workflow; anyone else those it owns or that are shared with it\n(` + "`" + `run_access` + "`" + `).\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "List the workflows the caller may see, in name order.",
+        "operationId": "listWorkflows",
+        "parameters": [
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of workflows.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
+    },
+    "/workflows/{name}": {
+      "get": {
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Describe a workflow, with its expected inputs and outputs and its steps.",
+        "operationId": "getWorkflow",
+        "responses": {
+          "200": {
+            "description": "The workflow, with ` + "`" + `summary` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "put": {
+        "description": "The definition is checked as a whole: unknown fields, unknown steps in ` + "`" + `needs` + "`" + `, cycles,\nduplicate step names, a call of a route that does not exist or of an app the caller may not\nuse, expressions that do not compile and invalid inputs schemas answer 400 naming the field\n(e.g. ` + "`" + `workflow.steps[2].needs` + "`" + `). A new workflow belongs to the caller. Replacing makes a\nnew ` + "`" + `version` + "`" + `; runs already started keep the version they started with. A ` + "`" + `name` + "`" + ` in the\nbody must equal the path's. Another developer's workflow answers 404 (even when shared with\nthe caller); a ` + "`" + `user` + "`" + ` gets 403.\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Create or replace a workflow (each change is a new version).",
+        "operationId": "putWorkflow",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The workflow was replaced.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "201": {
+            "description": "The workflow was created.",
+            "schema": {
+              "$ref": "#/definitions/WorkflowWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "Checks the inputs against the workflow's inputs schema (defaults applied; a missing or\ninvalid input answers 400 naming it, e.g. ` + "`" + `inputs.size` + "`" + `) and stores a new QUEUED run of\nthe workflow's current version, which starts at once. The body may be absent (no inputs).\nWith an ` + "`" + `Idempotency-Key` + "`" + ` the caller used before, nothing new is run: the answer is the\nrun that key started (201, the same ` + "`" + `Location` + "`" + `).\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Run a workflow.",
+        "operationId": "triggerWorkflow",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/WorkflowTrigger"
+            }
+          },
+          {
+            "maxLength": 255,
+            "minLength": 1,
+            "type": "string",
+            "description": "A key of the caller's; the same key (by the same caller) gives the same run.",
+            "name": "Idempotency-Key",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The run (kind ` + "`" + `workflow` + "`" + `), QUEUED or further.",
+            "schema": {
+              "$ref": "#/definitions/ExecutionWrapper"
+            },
+            "headers": {
+              "Location": {
+                "type": "string",
+                "description": "` + "`" + `/v1/executions/{id}` + "`" + ` of the run."
+              }
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "delete": {
+        "description": "409 while runs of it are not finished, unless ` + "`" + `force=true` + "`" + `, which cancels them first.\nAnother developer's workflow answers 404; a ` + "`" + `user` + "`" + ` gets 403.\n",
+        "tags": [
+          "workflows"
+        ],
+        "summary": "Delete a workflow; its finished runs stay.",
+        "operationId": "deleteWorkflow",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "Cancel the unfinished runs first.",
+            "name": "force",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "The workflow was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "type": "string",
+          "description": "Name of the workflow.",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
     }
   },
   "definitions": {
@@ -4855,11 +6173,11 @@ func init() {
       }
     },
     "Execution": {
-      "description": "The record of one function call (read-only).",
+      "description": "The record of one function call (kind ` + "`" + `call` + "`" + `) or one run of a workflow (kind ` + "`" + `workflow` + "`" + `),\nread-only. Fields that apply to one kind only are absent on the other.\n",
       "type": "object",
       "properties": {
         "app": {
-          "description": "App of the route that ran.",
+          "description": "App of the route that ran (calls).",
           "type": "string"
         },
         "attempts": {
@@ -4907,6 +6225,19 @@ func init() {
           "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
           "type": "string"
         },
+        "inputs": {
+          "description": "The run's inputs, defaults applied (runs).",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "kind": {
+          "description": "` + "`" + `call` + "`" + `: a function call. ` + "`" + `workflow` + "`" + `: a run of a workflow.",
+          "type": "string",
+          "enum": [
+            "call",
+            "workflow"
+          ]
+        },
         "log_truncated": {
           "description": "The function's log was longer than the limit and was cut.",
           "type": "boolean"
@@ -4923,8 +6254,17 @@ func init() {
           "description": "The function's output was longer than the limit and was cut.",
           "type": "boolean"
         },
+        "outputs": {
+          "description": "The run's outputs, once it is SUCCESS (runs).",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "parent": {
+          "description": "The workflow run whose step this call is an attempt of, if any (calls).",
+          "type": "string"
+        },
         "reason": {
-          "description": "Why the execution failed or was cancelled; absent otherwise. ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
+          "description": "Why the execution failed or was cancelled; absent otherwise. A run takes the reason of the\nstep that failed it; ` + "`" + `limit` + "`" + `: it passed a bound of runs (` + "`" + `error` + "`" + ` says which). ` + "`" + `timeout` + "`" + `: it ran past the\nroute's timeout and was killed. ` + "`" + `killed` + "`" + `: its container was killed (e.g. out of memory).\n` + "`" + `bad_exit` + "`" + `: the function exited with a non-zero code or broke its format's protocol.\n` + "`" + `client_request` + "`" + `: the caller went away or cancelled it. ` + "`" + `error` + "`" + `: Gantry or Docker failed.\n` + "`" + `busy` + "`" + `: no container of the route was free in time.\n",
           "type": "string",
           "enum": [
             "timeout",
@@ -4932,11 +6272,12 @@ func init() {
             "bad_exit",
             "client_request",
             "error",
-            "busy"
+            "busy",
+            "limit"
           ]
         },
         "route": {
-          "description": "Path of the route that ran.",
+          "description": "Path of the route that ran (calls).",
           "type": "string"
         },
         "started_at": {
@@ -4956,6 +6297,22 @@ func init() {
             "CANCELLED"
           ]
         },
+        "step": {
+          "description": "The step of ` + "`" + `parent` + "`" + ` this call is an attempt of (calls).",
+          "type": "string"
+        },
+        "steps": {
+          "description": "Where each step of the run is, in the definition's order (runs).",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/ExecutionStep"
+          },
+          "x-omitempty": true
+        },
+        "triggered_by": {
+          "description": "Who started the run (runs).",
+          "type": "string"
+        },
         "type": {
           "description": "Type of the call.",
           "type": "string",
@@ -4963,6 +6320,203 @@ func init() {
             "sync",
             "async"
           ]
+        },
+        "workflow": {
+          "description": "The workflow (runs).",
+          "type": "string"
+        },
+        "workflow_version": {
+          "description": "The version of the workflow the run follows (runs).",
+          "type": "integer",
+          "format": "int64"
+        }
+      }
+    },
+    "ExecutionEvent": {
+      "description": "One event of a workflow run (read-only).",
+      "type": "object",
+      "required": [
+        "seq",
+        "time",
+        "type"
+      ],
+      "properties": {
+        "seq": {
+          "description": "Its number, from 1; the SSE ` + "`" + `id` + "`" + `.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 0
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-order": 1
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "queued",
+            "started",
+            "step_started",
+            "step_finished",
+            "step_retrying",
+            "step_skipped",
+            "step_sleeping",
+            "step_scheduled",
+            "cancelling",
+            "finished"
+          ],
+          "x-order": 2
+        },
+        "step": {
+          "type": "string",
+          "x-order": 3
+        },
+        "item": {
+          "description": "The item of a map step.",
+          "type": "integer",
+          "format": "int64",
+          "x-nullable": true,
+          "x-order": 4
+        },
+        "attempt": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 5
+        },
+        "call": {
+          "description": "The call execution of the attempt.",
+          "type": "string",
+          "x-order": 6
+        },
+        "status": {
+          "type": "string",
+          "x-order": 7
+        },
+        "reason": {
+          "type": "string",
+          "x-order": 8
+        },
+        "message": {
+          "type": "string",
+          "x-order": 9
+        }
+      }
+    },
+    "ExecutionEventsWrapper": {
+      "type": "object",
+      "required": [
+        "events"
+      ],
+      "properties": {
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/ExecutionEvent"
+          }
+        }
+      }
+    },
+    "ExecutionStep": {
+      "description": "Where a step of a workflow run is (read-only).",
+      "type": "object",
+      "properties": {
+        "name": {
+          "type": "string",
+          "x-order": 0
+        },
+        "status": {
+          "description": "` + "`" + `PENDING` + "`" + ` until its needs are done; ` + "`" + `QUEUED` + "`" + ` with its call accepted (or waiting out a\nretry's backoff or a sleep); ` + "`" + `RUNNING` + "`" + `; then ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `, ` + "`" + `SKIPPED` + "`" + ` (its ` + "`" + `when` + "`" + `\nwas false) or ` + "`" + `CANCELLED` + "`" + `.\n",
+          "type": "string",
+          "enum": [
+            "PENDING",
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "SKIPPED",
+            "CANCELLED"
+          ],
+          "x-order": 1
+        },
+        "attempts": {
+          "description": "Attempts started (of a map step, over all its items).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "calls": {
+          "description": "The call executions of its attempts, in order (of a map step, its items' calls).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-omitempty": true,
+          "x-order": 3
+        },
+        "reason": {
+          "description": "Why it failed or was cancelled.",
+          "type": "string",
+          "x-order": 4
+        },
+        "error": {
+          "description": "What went wrong, for a person to read.",
+          "type": "string",
+          "x-order": 5
+        },
+        "started_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 6
+        },
+        "completed_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 7
+        },
+        "items": {
+          "x-order": 8,
+          "$ref": "#/definitions/ExecutionStepItems"
+        }
+      }
+    },
+    "ExecutionStepItems": {
+      "description": "The items of a map step, counted by status.",
+      "type": "object",
+      "properties": {
+        "cancelled": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "failed": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "pending": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "queued": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "running": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "skipped": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "success": {
+          "type": "integer",
+          "format": "int64"
+        },
+        "total": {
+          "type": "integer",
+          "format": "int64"
         }
       }
     },
@@ -5087,7 +6641,8 @@ func init() {
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "token_id": {
@@ -5450,11 +7005,12 @@ func init() {
           "minLength": 1
         },
         "role": {
-          "description": "Default ` + "`" + `developer` + "`" + `.",
+          "description": "Default ` + "`" + `developer` + "`" + `. ` + "`" + `user` + "`" + `: an end user, who may only list, describe and run the workflows\nshared with it and follow its own runs.\n",
           "type": "string",
           "enum": [
             "admin",
-            "developer"
+            "developer",
+            "user"
           ]
         },
         "secret": {
@@ -5512,6 +7068,187 @@ func init() {
           "type": "string"
         }
       }
+    },
+    "Workflow": {
+      "description": "A workflow definition. On PUT only ` + "`" + `description` + "`" + `, ` + "`" + `inputs` + "`" + `, ` + "`" + `outputs` + "`" + `, ` + "`" + `steps` + "`" + ` and\n` + "`" + `run_access` + "`" + ` are read (` + "`" + `name` + "`" + `, if given, must equal the path's); the rest is read-only.\n",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name of the workflow (the path's).",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "owner": {
+          "description": "The developer who defined it (read-only).",
+          "type": "string",
+          "x-order": 1
+        },
+        "version": {
+          "description": "1 when created, one more at every PUT (read-only).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "description": {
+          "type": "string",
+          "maxLength": 4096,
+          "x-order": 3
+        },
+        "inputs": {
+          "description": "A JSON Schema (draft 2020-12 unless ` + "`" + `$schema` + "`" + ` says otherwise) of a run's inputs object.",
+          "type": "object",
+          "additionalProperties": true,
+          "x-order": 4
+        },
+        "outputs": {
+          "description": "The run's outputs: name → a JSONPath over the run's state\n` + "`" + `{\"inputs\": ..., \"steps\": {\"\u003cname\u003e\": {\"output\": ..., \"status\": ...}}}` + "`" + `.\n",
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "x-order": 5
+        },
+        "steps": {
+          "description": "The steps (see the README's workflow reference): each has a ` + "`" + `name` + "`" + ` and one of ` + "`" + `call` + "`" + `\n(` + "`" + `{app, path, method, headers}` + "`" + `, with ` + "`" + `input` + "`" + ` and optionally ` + "`" + `map` + "`" + `) or ` + "`" + `sleep` + "`" + `, and\noptionally ` + "`" + `needs` + "`" + `, ` + "`" + `when` + "`" + `, ` + "`" + `timeout` + "`" + `, ` + "`" + `retry` + "`" + `, ` + "`" + `on_failure` + "`" + `. Unknown fields are refused.\n",
+          "type": "array",
+          "maxItems": 500,
+          "items": {
+            "type": "object",
+            "additionalProperties": true
+          },
+          "x-order": 6
+        },
+        "run_access": {
+          "description": "Who besides its owner and admins may list, describe and run it, and follow the runs they\ntrigger: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + ` (an identity source group) or ` + "`" + `authenticated` + "`" + `.\n",
+          "type": "array",
+          "maxItems": 100,
+          "items": {
+            "type": "string",
+            "pattern": "^(authenticated|user:.{1,255}|group:.{1,255})$"
+          },
+          "x-omitempty": true,
+          "x-order": 7
+        },
+        "created_at": {
+          "description": "When the workflow was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "updated_at": {
+          "description": "When its current version was written (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        },
+        "summary": {
+          "x-order": 10,
+          "$ref": "#/definitions/WorkflowSummary"
+        }
+      }
+    },
+    "WorkflowStepSummary": {
+      "type": "object",
+      "properties": {
+        "name": {
+          "type": "string",
+          "x-order": 0
+        },
+        "kind": {
+          "type": "string",
+          "enum": [
+            "call",
+            "map",
+            "sleep"
+          ],
+          "x-order": 1
+        },
+        "needs": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-omitempty": true,
+          "x-order": 2
+        },
+        "app": {
+          "type": "string",
+          "x-order": 3
+        },
+        "path": {
+          "type": "string",
+          "x-order": 4
+        }
+      }
+    },
+    "WorkflowSummary": {
+      "description": "What a workflow expects and gives, and its steps (read-only; GET /workflows/{name} only).",
+      "type": "object",
+      "properties": {
+        "inputs": {
+          "description": "The inputs' JSON Schema.",
+          "type": "object",
+          "additionalProperties": true,
+          "x-order": 0
+        },
+        "outputs": {
+          "description": "The names of its outputs.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-order": 1
+        },
+        "steps": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/WorkflowStepSummary"
+          },
+          "x-order": 2
+        }
+      }
+    },
+    "WorkflowTrigger": {
+      "type": "object",
+      "properties": {
+        "inputs": {
+          "description": "The run's inputs, as the workflow's inputs schema describes them.",
+          "type": "object",
+          "additionalProperties": true
+        }
+      }
+    },
+    "WorkflowWrapper": {
+      "type": "object",
+      "required": [
+        "workflow"
+      ],
+      "properties": {
+        "workflow": {
+          "$ref": "#/definitions/Workflow"
+        }
+      }
+    },
+    "WorkflowsWrapper": {
+      "type": "object",
+      "required": [
+        "workflows"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "workflows": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Workflow"
+          }
+        }
+      }
     }
   },
   "parameters": {
@@ -5560,6 +7297,14 @@ func init() {
       "type": "string",
       "description": "Path of the route. It may have several segments: ` + "`" + `/v1/apps/myapp/routes/hello/world` + "`" + `\naddresses the route ` + "`" + `/hello/world` + "`" + `. Clients may also send it URL-encoded\n(` + "`" + `/v1/apps/myapp/routes/%2Fhello%2Fworld` + "`" + `).\n",
       "name": "route",
+      "in": "path",
+      "required": true
+    },
+    "workflowName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the workflow.",
+      "name": "name",
       "in": "path",
       "required": true
     }
@@ -5685,6 +7430,10 @@ func init() {
     {
       "description": "The nodes (server processes) that share this server's store, as their heartbeats tell: each\nnode records one every 5 seconds, with its figures.\n",
       "name": "nodes"
+    },
+    {
+      "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",
+      "name": "workflows"
     },
     {
       "description": "Server information.",

@@ -90,7 +90,7 @@ type ClientService interface {
 
 // CreateToken creates an API token the response carries its secret shown this once.
 //
-// An admin creates tokens for any user or service account, with either role. A developer may
+// An admin creates tokens for any user or service account, with any role. A developer may
 // create `developer` tokens for itself only (403 otherwise). `user` defaults to the caller.
 // .
 //
@@ -111,7 +111,7 @@ func (a *Client) CreateToken(params *CreateTokenParams, authInfo runtime.ClientA
 
 // CreateTokenContext creates an API token the response carries its secret shown this once.
 //
-// An admin creates tokens for any user or service account, with either role. A developer may
+// An admin creates tokens for any user or service account, with any role. A developer may
 // create `developer` tokens for itself only (403 otherwise). `user` defaults to the caller.
 // .
 //

@@ -9,8 +9,10 @@ import (
 	"io"
 
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/strfmt"
+	"github.com/go-openapi/swag/conv"
 )
 
 // CancelExecutionReader is a Reader for the CancelExecution structure.
@@ -51,6 +53,12 @@ func (o *CancelExecutionReader) ReadResponse(response runtime.ClientResponse, co
 			return nil, err
 		}
 		return nil, result
+	case 503:
+		result := NewCancelExecutionServiceUnavailable()
+		if err := result.readResponse(response, consumer, o.formats); err != nil {
+			return nil, err
+		}
+		return nil, result
 	default:
 		result := NewCancelExecutionDefault(response.Code())
 		if err := result.readResponse(response, consumer, o.formats); err != nil {
@@ -70,7 +78,7 @@ func NewCancelExecutionAccepted() *CancelExecutionAccepted {
 
 // CancelExecutionAccepted describes a response with status code 202, with default header values.
 //
-// The call is cancelled (queued) or being stopped (running).
+// The execution is cancelled (queued) or being stopped (running).
 type CancelExecutionAccepted struct {
 	Payload *models.ExecutionWrapper
 }
@@ -403,6 +411,90 @@ func (o *CancelExecutionConflict) GetPayload() *models.Error {
 }
 
 func (o *CancelExecutionConflict) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	o.Payload = new(models.Error)
+
+	// response payload
+	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
+		return err
+	}
+
+	return nil
+}
+
+// NewCancelExecutionServiceUnavailable creates a CancelExecutionServiceUnavailable with default headers values
+func NewCancelExecutionServiceUnavailable() *CancelExecutionServiceUnavailable {
+	return &CancelExecutionServiceUnavailable{}
+}
+
+// CancelExecutionServiceUnavailable describes a response with status code 503, with default header values.
+//
+// The store cannot be reached now (its database is down or restarting). Nothing was changed;
+// try again after `Retry-After` seconds.
+type CancelExecutionServiceUnavailable struct {
+
+	// Seconds to wait before trying again.
+	RetryAfter int64
+
+	Payload *models.Error
+}
+
+// IsSuccess returns true when this cancel execution service unavailable response has a 2xx status code
+func (o *CancelExecutionServiceUnavailable) IsSuccess() bool {
+	return false
+}
+
+// IsRedirect returns true when this cancel execution service unavailable response has a 3xx status code
+func (o *CancelExecutionServiceUnavailable) IsRedirect() bool {
+	return false
+}
+
+// IsClientError returns true when this cancel execution service unavailable response has a 4xx status code
+func (o *CancelExecutionServiceUnavailable) IsClientError() bool {
+	return false
+}
+
+// IsServerError returns true when this cancel execution service unavailable response has a 5xx status code
+func (o *CancelExecutionServiceUnavailable) IsServerError() bool {
+	return true
+}
+
+// IsCode returns true when this cancel execution service unavailable response a status code equal to that given
+func (o *CancelExecutionServiceUnavailable) IsCode(code int) bool {
+	return code == 503
+}
+
+// Code gets the status code for the cancel execution service unavailable response
+func (o *CancelExecutionServiceUnavailable) Code() int {
+	return 503
+}
+
+func (o *CancelExecutionServiceUnavailable) Error() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /executions/{id}][%d] cancelExecutionServiceUnavailable %s", 503, payload)
+}
+
+func (o *CancelExecutionServiceUnavailable) String() string {
+	payload, _ := json.Marshal(o.Payload)
+	return fmt.Sprintf("[DELETE /executions/{id}][%d] cancelExecutionServiceUnavailable %s", 503, payload)
+}
+
+func (o *CancelExecutionServiceUnavailable) GetPayload() *models.Error {
+	return o.Payload
+}
+
+func (o *CancelExecutionServiceUnavailable) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
+
+	// hydrates response header Retry-After
+	hdrRetryAfter := response.GetHeader("Retry-After")
+
+	if hdrRetryAfter != "" {
+		valretryAfter, err := conv.ConvertInt64(hdrRetryAfter)
+		if err != nil {
+			return errors.InvalidType("Retry-After", "header", "int64", hdrRetryAfter)
+		}
+		o.RetryAfter = valretryAfter
+	}
 
 	o.Payload = new(models.Error)
 

@@ -71,6 +71,11 @@ func WithAcceptApplicationJSON(r *runtime.ClientOperation) {
 	r.ProducesMediaTypes = []string{"application/json"}
 }
 
+// WithAcceptTextEventStream sets the Accept header to "text/event-stream".
+func WithAcceptTextEventStream(r *runtime.ClientOperation) {
+	r.ProducesMediaTypes = []string{"text/event-stream"}
+}
+
 // WithAcceptTextPlain sets the Accept header to "text/plain".
 func WithAcceptTextPlain(r *runtime.ClientOperation) {
 	r.ProducesMediaTypes = []string{"text/plain"}
@@ -79,17 +84,23 @@ func WithAcceptTextPlain(r *runtime.ClientOperation) {
 // ClientService is the interface for Client methods.
 type ClientService interface {
 
-	// CancelExecution cancel a call.
+	// CancelExecution cancel a call or a workflow run.
 	CancelExecution(params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error)
 
-	// CancelExecutionContext cancel a call.
+	// CancelExecutionContext cancel a call or a workflow run.
 	CancelExecutionContext(ctx context.Context, params *CancelExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CancelExecutionAccepted, error)
 
-	// GetExecution get an execution.
+	// GetExecution get an execution a call or a workflow run.
 	GetExecution(params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error)
 
-	// GetExecutionContext get an execution.
+	// GetExecutionContext get an execution a call or a workflow run.
 	GetExecutionContext(ctx context.Context, params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error)
+
+	// GetExecutionEvents the numbered events of a workflow run as JSON or as server sent events.
+	GetExecutionEvents(params *GetExecutionEventsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionEventsOK, error)
+
+	// GetExecutionEventsContext the numbered events of a workflow run as JSON or as server sent events.
+	GetExecutionEventsContext(ctx context.Context, params *GetExecutionEventsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionEventsOK, error)
 
 	// GetExecutionLog get the log stderr of an execution as plain text.
 	GetExecutionLog(params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error)
@@ -97,17 +108,22 @@ type ClientService interface {
 	// GetExecutionLogContext get the log stderr of an execution as plain text.
 	GetExecutionLogContext(ctx context.Context, params *GetExecutionLogParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionLogOK, error)
 
-	// ListExecutions list executions newest first.
+	// ListExecutions list executions calls and workflow runs newest first.
 	ListExecutions(params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error)
 
-	// ListExecutionsContext list executions newest first.
+	// ListExecutionsContext list executions calls and workflow runs newest first.
 	ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
 
-// CancelExecution cancels a call.
+// CancelExecution cancels a call or a workflow run.
 //
+// A workflow run: its pending steps never start, its running steps' calls are cancelled as
+// below, and it ends CANCELLED (reason client_request); the answer is the run as it is then.
+// A `user` may cancel the runs it triggered. A finished run cannot be cancelled: 409.
+//
+// A call:
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409
 // `the call was cancelled`. The answer is the execution as it is then: RUNNING until the
@@ -131,8 +147,13 @@ func (a *Client) CancelExecution(params *CancelExecutionParams, authInfo runtime
 	return a.CancelExecutionContext(ctx, params, authInfo, opts...)
 }
 
-// CancelExecutionContext cancels a call.
+// CancelExecutionContext cancels a call or a workflow run.
 //
+// A workflow run: its pending steps never start, its running steps' calls are cancelled as
+// below, and it ends CANCELLED (reason client_request); the answer is the run as it is then.
+// A `user` may cancel the runs it triggered. A finished run cannot be cancelled: 409.
+//
+// A call:
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409
 // `the call was cancelled`. The answer is the execution as it is then: RUNNING until the
@@ -184,7 +205,15 @@ func (a *Client) CancelExecutionContext(ctx context.Context, params *CancelExecu
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
-// GetExecution gets an execution.
+// GetExecution gets an execution a call or a workflow run.
+//
+// IDs of calls and of workflow runs never collide. A `user` sees only the runs it triggered.
+// For a run, `outputs` are filled once it is SUCCESS. Against the three statuses of the
+// workflow REST API (RUNNING/SUCCESS/FAILED): QUEUED and RUNNING are its RUNNING, SUCCESS is
+// SUCCESS, FAILED and CANCELLED are its FAILED (the /waas surface sends CANCELLED as is);
+// that API's unwrapped `{"id","status","outputs"}` is this `execution` object's fields of
+// those names.
+// .
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
@@ -201,7 +230,15 @@ func (a *Client) GetExecution(params *GetExecutionParams, authInfo runtime.Clien
 	return a.GetExecutionContext(ctx, params, authInfo, opts...)
 }
 
-// GetExecutionContext gets an execution.
+// GetExecutionContext gets an execution a call or a workflow run.
+//
+// IDs of calls and of workflow runs never collide. A `user` sees only the runs it triggered.
+// For a run, `outputs` are filled once it is SUCCESS. Against the three statuses of the
+// workflow REST API (RUNNING/SUCCESS/FAILED): QUEUED and RUNNING are its RUNNING, SUCCESS is
+// SUCCESS, FAILED and CANCELLED are its FAILED (the /waas surface sends CANCELLED as is);
+// that API's unwrapped `{"id","status","outputs"}` is this `execution` object's fields of
+// those names.
+// .
 //
 // Do not use the deprecated [GetExecutionParams.Context] with this method: it would be ignored.
 func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionOK, error) {
@@ -246,10 +283,106 @@ func (a *Client) GetExecutionContext(ctx context.Context, params *GetExecutionPa
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
+// GetExecutionEvents thes numbered events of a workflow run as JSON or as server sent events.
+//
+// A run's events form an append-only log numbered from 1 (`seq`): queued, started,
+// step_started, step_retrying, step_scheduled, step_sleeping, step_skipped, step_finished,
+// cancelling, and last `finished`. A call has no events: 404.
+//
+// `Accept: application/json` (the default): up to `limit` events with `seq` > `after`.
+//
+// `Accept: text/event-stream`: Server-Sent Events, each `id: SEQ`, `event: TYPE`,
+// `data: <the event as JSON>`, from after `Last-Event-ID` (or `after`) on, as they happen; a
+// comment line (`: keep-alive`) every 15 seconds; the stream ends after the `finished`
+// event. Reconnecting with the last `id` received as `Last-Event-ID` resumes with no gap
+// and no duplicate.
+// .
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.GetExecutionEventsContext] instead.
+func (a *Client) GetExecutionEvents(params *GetExecutionEventsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionEventsOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.GetExecutionEventsContext(ctx, params, authInfo, opts...)
+}
+
+// GetExecutionEventsContext thes numbered events of a workflow run as JSON or as server sent events.
+//
+// A run's events form an append-only log numbered from 1 (`seq`): queued, started,
+// step_started, step_retrying, step_scheduled, step_sleeping, step_skipped, step_finished,
+// cancelling, and last `finished`. A call has no events: 404.
+//
+// `Accept: application/json` (the default): up to `limit` events with `seq` > `after`.
+//
+// `Accept: text/event-stream`: Server-Sent Events, each `id: SEQ`, `event: TYPE`,
+// `data: <the event as JSON>`, from after `Last-Event-ID` (or `after`) on, as they happen; a
+// comment line (`: keep-alive`) every 15 seconds; the stream ends after the `finished`
+// event. Reconnecting with the last `id` received as `Last-Event-ID` resumes with no gap
+// and no duplicate.
+// .
+//
+// Do not use the deprecated [GetExecutionEventsParams.Context] with this method: it would be ignored.
+func (a *Client) GetExecutionEventsContext(ctx context.Context, params *GetExecutionEventsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetExecutionEventsOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewGetExecutionEventsParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "getExecutionEvents",
+		Method:             "GET",
+		PathPattern:        "/executions/{id}/events",
+		ProducesMediaTypes: []string{"application/json", "text/event-stream"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"http"},
+		Params:             params,
+		Reader:             &GetExecutionEventsReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*GetExecutionEventsOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*GetExecutionEventsDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
 // GetExecutionLog gets the log stderr of an execution as plain text.
 //
-// The function's stderr as it wrote it, capped in size (`log_truncated` on the execution tells
-// when it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.
+// A call: the function's stderr as it wrote it, capped in size (`log_truncated` on the
+// execution tells when it was cut). Empty when the function wrote nothing.
+//
+// A workflow run: the logs of its steps' calls, in the order of the steps, each attempt
+// under a header line `== step NAME attempt N (call ID) ==` (a map step's items: `== step
+// NAME item I attempt N (call ID) ==`). With `follow=true` the answer streams: what is
+// there now, then each attempt's log as it ends, until the run is final (a keep-alive
+// newline is never sent; the connection stays open). `follow` is ignored for a call.
+//
+// Errors are JSON, as everywhere.
 // .
 //
 // This method does not support injected context.
@@ -269,8 +402,16 @@ func (a *Client) GetExecutionLog(params *GetExecutionLogParams, authInfo runtime
 
 // GetExecutionLogContext gets the log stderr of an execution as plain text.
 //
-// The function's stderr as it wrote it, capped in size (`log_truncated` on the execution tells
-// when it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.
+// A call: the function's stderr as it wrote it, capped in size (`log_truncated` on the
+// execution tells when it was cut). Empty when the function wrote nothing.
+//
+// A workflow run: the logs of its steps' calls, in the order of the steps, each attempt
+// under a header line `== step NAME attempt N (call ID) ==` (a map step's items: `== step
+// NAME item I attempt N (call ID) ==`). With `follow=true` the answer streams: what is
+// there now, then each attempt's log as it ends, until the run is final (a keep-alive
+// newline is never sent; the connection stays open). `follow` is ignored for a call.
+//
+// Errors are JSON, as everywhere.
 // .
 //
 // Do not use the deprecated [GetExecutionLogParams.Context] with this method: it would be ignored.
@@ -316,9 +457,14 @@ func (a *Client) GetExecutionLogContext(ctx context.Context, params *GetExecutio
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
-// ListExecutions lists executions newest first.
+// ListExecutions lists executions calls and workflow runs newest first.
 //
-// The filters given are combined (AND)..
+// The filters given are combined (AND). Without `kind`, `workflow`, `app` or `route`, calls
+// and workflow runs come merged in one list, newest first (the cursor carries both). `app`
+// or `route` list calls only; `workflow` lists runs only. An admin sees every execution; a
+// developer the calls of its apps and the runs of its workflows and the runs it triggered;
+// a `user` the runs it triggered.
+// .
 //
 // This method does not support injected context.
 // However, timeout and opentracing contexts are honored whenever enabled.
@@ -335,9 +481,14 @@ func (a *Client) ListExecutions(params *ListExecutionsParams, authInfo runtime.C
 	return a.ListExecutionsContext(ctx, params, authInfo, opts...)
 }
 
-// ListExecutionsContext lists executions newest first.
+// ListExecutionsContext lists executions calls and workflow runs newest first.
 //
-// The filters given are combined (AND)..
+// The filters given are combined (AND). Without `kind`, `workflow`, `app` or `route`, calls
+// and workflow runs come merged in one list, newest first (the cursor carries both). `app`
+// or `route` list calls only; `workflow` lists runs only. An admin sees every execution; a
+// developer the calls of its apps and the runs of its workflows and the runs it triggered;
+// a `user` the runs it triggered.
+// .
 //
 // Do not use the deprecated [ListExecutionsParams.Context] with this method: it would be ignored.
 func (a *Client) ListExecutionsContext(ctx context.Context, params *ListExecutionsParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListExecutionsOK, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/runtime"
 	cr "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
+	"github.com/go-openapi/swag/conv"
 )
 
 // NewGetExecutionLogParams creates a new GetExecutionLogParams object,
@@ -62,6 +63,11 @@ GetExecutionLogParams contains all the parameters to send to the API endpoint
 */
 type GetExecutionLogParams struct {
 
+	// Follow.
+	//
+	// For a workflow run, stream the log until the run is final.
+	Follow *bool
+
 	// ID.
 	//
 	// ID of the execution (the `Gantry-Call-Id` of the call).
@@ -84,7 +90,18 @@ func (o *GetExecutionLogParams) WithDefaults() *GetExecutionLogParams {
 //
 // All values with no default are reset to their zero value.
 func (o *GetExecutionLogParams) SetDefaults() {
-	// no default values defined for this parameter
+	var (
+		followDefault = bool(false)
+	)
+
+	val := GetExecutionLogParams{
+		Follow: &followDefault,
+	}
+
+	val.inner.timeout = o.inner.timeout
+	val.inner.ctx = o.inner.ctx
+	val.HTTPClient = o.HTTPClient
+	*o = val
 }
 
 // WithTimeout adds the timeout to the get execution log params.
@@ -124,6 +141,17 @@ func (o *GetExecutionLogParams) SetHTTPClient(client *http.Client) {
 	o.HTTPClient = client
 }
 
+// WithFollow adds the follow to the get execution log params.
+func (o *GetExecutionLogParams) WithFollow(follow *bool) *GetExecutionLogParams {
+	o.SetFollow(follow)
+	return o
+}
+
+// SetFollow adds the follow to the get execution log params.
+func (o *GetExecutionLogParams) SetFollow(follow *bool) {
+	o.Follow = follow
+}
+
 // WithID adds the id to the get execution log params.
 func (o *GetExecutionLogParams) WithID(id string) *GetExecutionLogParams {
 	o.SetID(id)
@@ -141,6 +169,23 @@ func (o *GetExecutionLogParams) WriteToRequest(r runtime.ClientRequest, reg strf
 		return err
 	}
 	var res []error
+
+	if o.Follow != nil {
+
+		// query param follow
+		var qrFollow bool
+
+		if o.Follow != nil {
+			qrFollow = *o.Follow
+		}
+		qFollow := conv.FormatBool(qrFollow)
+		if qFollow != "" {
+
+			if err := r.SetQueryParam("follow", qFollow); err != nil {
+				return err
+			}
+		}
+	}
 
 	// path param id
 	if err := r.SetPathParam("id", o.ID); err != nil {

@@ -73,6 +73,11 @@ type ListExecutionsParams struct {
 	// Opaque cursor from the previous page's `next_cursor`.
 	Cursor *string
 
+	// Kind.
+	//
+	// Only executions of this kind.
+	Kind *string
+
 	// PerPage.
 	//
 	// Page size.
@@ -90,6 +95,11 @@ type ListExecutionsParams struct {
 	//
 	// Only executions with this status.
 	Status *string
+
+	// Workflow.
+	//
+	// Only the runs of this workflow (implies `kind=workflow`).
+	Workflow *string
 
 	HTTPClient *http.Client
 
@@ -181,6 +191,17 @@ func (o *ListExecutionsParams) SetCursor(cursor *string) {
 	o.Cursor = cursor
 }
 
+// WithKind adds the kind to the list executions params.
+func (o *ListExecutionsParams) WithKind(kind *string) *ListExecutionsParams {
+	o.SetKind(kind)
+	return o
+}
+
+// SetKind adds the kind to the list executions params.
+func (o *ListExecutionsParams) SetKind(kind *string) {
+	o.Kind = kind
+}
+
 // WithPerPage adds the perPage to the list executions params.
 func (o *ListExecutionsParams) WithPerPage(perPage *int64) *ListExecutionsParams {
 	o.SetPerPage(perPage)
@@ -212,6 +233,17 @@ func (o *ListExecutionsParams) WithStatus(status *string) *ListExecutionsParams 
 // SetStatus adds the status to the list executions params.
 func (o *ListExecutionsParams) SetStatus(status *string) {
 	o.Status = status
+}
+
+// WithWorkflow adds the workflow to the list executions params.
+func (o *ListExecutionsParams) WithWorkflow(workflow *string) *ListExecutionsParams {
+	o.SetWorkflow(workflow)
+	return o
+}
+
+// SetWorkflow adds the workflow to the list executions params.
+func (o *ListExecutionsParams) SetWorkflow(workflow *string) {
+	o.Workflow = workflow
 }
 
 // WriteToRequest writes these params to a [runtime.ClientRequest].
@@ -250,6 +282,23 @@ func (o *ListExecutionsParams) WriteToRequest(r runtime.ClientRequest, reg strfm
 		if qCursor != "" {
 
 			if err := r.SetQueryParam("cursor", qCursor); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.Kind != nil {
+
+		// query param kind
+		var qrKind string
+
+		if o.Kind != nil {
+			qrKind = *o.Kind
+		}
+		qKind := qrKind
+		if qKind != "" {
+
+			if err := r.SetQueryParam("kind", qKind); err != nil {
 				return err
 			}
 		}
@@ -301,6 +350,23 @@ func (o *ListExecutionsParams) WriteToRequest(r runtime.ClientRequest, reg strfm
 		if qStatus != "" {
 
 			if err := r.SetQueryParam("status", qStatus); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.Workflow != nil {
+
+		// query param workflow
+		var qrWorkflow string
+
+		if o.Workflow != nil {
+			qrWorkflow = *o.Workflow
+		}
+		qWorkflow := qrWorkflow
+		if qWorkflow != "" {
+
+			if err := r.SetQueryParam("workflow", qWorkflow); err != nil {
 				return err
 			}
 		}

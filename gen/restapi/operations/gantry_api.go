@@ -4,6 +4,7 @@ package operations
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
@@ -47,7 +49,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 		JSONConsumer: runtime.JSONConsumer(),
 
 		JSONProducer: runtime.JSONProducer(),
-		TxtProducer:  runtime.TextProducer(),
+		TextEventStreamProducer: runtime.ProducerFunc(func(w io.Writer, data any) error {
+			_ = w
+			_ = data
+
+			return errors.NotImplemented("textEventStream producer has not yet been implemented")
+		}),
+		TxtProducer: runtime.TextProducer(),
 
 		ExecutionsCancelExecutionHandler: executions.CancelExecutionHandlerFunc(func(params executions.CancelExecutionParams, principal *models.Principal) middleware.Responder {
 			_ = params
@@ -105,6 +113,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.DeleteRoute has not yet been implemented")
 		}),
 
+		WorkflowsDeleteWorkflowHandler: workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation workflows.DeleteWorkflow has not yet been implemented")
+		}),
+
 		ApisGetAPIHandler: apis.GetAPIHandlerFunc(func(params apis.GetAPIParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -124,6 +139,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation executions.GetExecution has not yet been implemented")
+		}),
+
+		ExecutionsGetExecutionEventsHandler: executions.GetExecutionEventsHandlerFunc(func(params executions.GetExecutionEventsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation executions.GetExecutionEvents has not yet been implemented")
 		}),
 
 		ExecutionsGetExecutionLogHandler: executions.GetExecutionLogHandlerFunc(func(params executions.GetExecutionLogParams, principal *models.Principal) middleware.Responder {
@@ -158,6 +180,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = params
 
 			return middleware.NotImplemented("operation meta.GetVersion has not yet been implemented")
+		}),
+
+		WorkflowsGetWorkflowHandler: workflows.GetWorkflowHandlerFunc(func(params workflows.GetWorkflowParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation workflows.GetWorkflow has not yet been implemented")
 		}),
 
 		TasksLeaseTasksHandler: tasks.LeaseTasksHandlerFunc(func(params tasks.LeaseTasksParams, principal *models.Principal) middleware.Responder {
@@ -209,6 +238,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation auth.ListTokens has not yet been implemented")
 		}),
 
+		WorkflowsListWorkflowsHandler: workflows.ListWorkflowsHandlerFunc(func(params workflows.ListWorkflowsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation workflows.ListWorkflows has not yet been implemented")
+		}),
+
 		ApisPatchAPIHandler: apis.PatchAPIHandlerFunc(func(params apis.PatchAPIParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -244,6 +280,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.PutRoute has not yet been implemented")
 		}),
 
+		WorkflowsPutWorkflowHandler: workflows.PutWorkflowHandlerFunc(func(params workflows.PutWorkflowParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation workflows.PutWorkflow has not yet been implemented")
+		}),
+
 		TasksReportTaskResultHandler: tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -256,6 +299,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation auth.RevokeToken has not yet been implemented")
+		}),
+
+		WorkflowsTriggerWorkflowHandler: workflows.TriggerWorkflowHandlerFunc(func(params workflows.TriggerWorkflowParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation workflows.TriggerWorkflow has not yet been implemented")
 		}),
 
 		AuthWhoamiHandler: auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {
@@ -285,7 +335,9 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 //     `bearer` security definition). Missing, malformed, unknown, expired or revoked credentials get
 //     401. Role `admin` may do everything; role `developer` sees and changes only the apps it owns
 //     (and their routes and executions): anything else is answered 404, as if it did not exist.
-//     Admin-only operations answer a developer 403.
+//     Admin-only operations answer a developer 403. Role `user` (end users, see the `workflows` tag)
+//     may call only the operations whose description says so (marked `x-gantry-roles: [user]` in
+//     this document); any other operation answers it 403.
 //
 //   - Bodies are JSON, wrapped in the resource name: `{"app": {...}}`, `{"apps": [...], "next_cursor": "..."}`.
 //
@@ -332,6 +384,9 @@ type GantryAPI struct {
 	// JSONProducer registers a producer for the following mime types:
 	//   - application/json
 	JSONProducer runtime.Producer
+	// TextEventStreamProducer registers a producer for the following mime types:
+	//   - text/event-stream
+	TextEventStreamProducer runtime.Producer
 	// TxtProducer registers a producer for the following mime types:
 	//   - text/plain
 	TxtProducer runtime.Producer
@@ -359,12 +414,16 @@ type GantryAPI struct {
 	AppsDeleteAppHandler apps.DeleteAppHandler
 	// RoutesDeleteRouteHandler sets the operation handler for the delete route operation
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
+	// WorkflowsDeleteWorkflowHandler sets the operation handler for the delete workflow operation
+	WorkflowsDeleteWorkflowHandler workflows.DeleteWorkflowHandler
 	// ApisGetAPIHandler sets the operation handler for the get Api operation
 	ApisGetAPIHandler apis.GetAPIHandler
 	// AppsGetAppHandler sets the operation handler for the get app operation
 	AppsGetAppHandler apps.GetAppHandler
 	// ExecutionsGetExecutionHandler sets the operation handler for the get execution operation
 	ExecutionsGetExecutionHandler executions.GetExecutionHandler
+	// ExecutionsGetExecutionEventsHandler sets the operation handler for the get execution events operation
+	ExecutionsGetExecutionEventsHandler executions.GetExecutionEventsHandler
 	// ExecutionsGetExecutionLogHandler sets the operation handler for the get execution log operation
 	ExecutionsGetExecutionLogHandler executions.GetExecutionLogHandler
 	// RoutesGetRouteHandler sets the operation handler for the get route operation
@@ -375,6 +434,8 @@ type GantryAPI struct {
 	AuthGetTokenHandler auth.GetTokenHandler
 	// MetaGetVersionHandler sets the operation handler for the get version operation
 	MetaGetVersionHandler meta.GetVersionHandler
+	// WorkflowsGetWorkflowHandler sets the operation handler for the get workflow operation
+	WorkflowsGetWorkflowHandler workflows.GetWorkflowHandler
 	// TasksLeaseTasksHandler sets the operation handler for the lease tasks operation
 	TasksLeaseTasksHandler tasks.LeaseTasksHandler
 	// ApisListApisHandler sets the operation handler for the list apis operation
@@ -389,6 +450,8 @@ type GantryAPI struct {
 	RoutesListRoutesHandler routes.ListRoutesHandler
 	// AuthListTokensHandler sets the operation handler for the list tokens operation
 	AuthListTokensHandler auth.ListTokensHandler
+	// WorkflowsListWorkflowsHandler sets the operation handler for the list workflows operation
+	WorkflowsListWorkflowsHandler workflows.ListWorkflowsHandler
 	// ApisPatchAPIHandler sets the operation handler for the patch Api operation
 	ApisPatchAPIHandler apis.PatchAPIHandler
 	// AppsPatchAppHandler sets the operation handler for the patch app operation
@@ -399,10 +462,14 @@ type GantryAPI struct {
 	AppsPutAppHandler apps.PutAppHandler
 	// RoutesPutRouteHandler sets the operation handler for the put route operation
 	RoutesPutRouteHandler routes.PutRouteHandler
+	// WorkflowsPutWorkflowHandler sets the operation handler for the put workflow operation
+	WorkflowsPutWorkflowHandler workflows.PutWorkflowHandler
 	// TasksReportTaskResultHandler sets the operation handler for the report task result operation
 	TasksReportTaskResultHandler tasks.ReportTaskResultHandler
 	// AuthRevokeTokenHandler sets the operation handler for the revoke token operation
 	AuthRevokeTokenHandler auth.RevokeTokenHandler
+	// WorkflowsTriggerWorkflowHandler sets the operation handler for the trigger workflow operation
+	WorkflowsTriggerWorkflowHandler workflows.TriggerWorkflowHandler
 	// AuthWhoamiHandler sets the operation handler for the whoami operation
 	AuthWhoamiHandler auth.WhoamiHandler
 
@@ -481,6 +548,9 @@ func (o *GantryAPI) Validate() error {
 	if o.JSONProducer == nil {
 		unregistered = append(unregistered, "JSONProducer")
 	}
+	if o.TextEventStreamProducer == nil {
+		unregistered = append(unregistered, "TextEventStreamProducer")
+	}
 	if o.TxtProducer == nil {
 		unregistered = append(unregistered, "TxtProducer")
 	}
@@ -513,6 +583,9 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesDeleteRouteHandler == nil {
 		unregistered = append(unregistered, "routes.DeleteRouteHandler")
 	}
+	if o.WorkflowsDeleteWorkflowHandler == nil {
+		unregistered = append(unregistered, "workflows.DeleteWorkflowHandler")
+	}
 	if o.ApisGetAPIHandler == nil {
 		unregistered = append(unregistered, "apis.GetAPIHandler")
 	}
@@ -521,6 +594,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.ExecutionsGetExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.GetExecutionHandler")
+	}
+	if o.ExecutionsGetExecutionEventsHandler == nil {
+		unregistered = append(unregistered, "executions.GetExecutionEventsHandler")
 	}
 	if o.ExecutionsGetExecutionLogHandler == nil {
 		unregistered = append(unregistered, "executions.GetExecutionLogHandler")
@@ -536,6 +612,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.MetaGetVersionHandler == nil {
 		unregistered = append(unregistered, "meta.GetVersionHandler")
+	}
+	if o.WorkflowsGetWorkflowHandler == nil {
+		unregistered = append(unregistered, "workflows.GetWorkflowHandler")
 	}
 	if o.TasksLeaseTasksHandler == nil {
 		unregistered = append(unregistered, "tasks.LeaseTasksHandler")
@@ -558,6 +637,9 @@ func (o *GantryAPI) Validate() error {
 	if o.AuthListTokensHandler == nil {
 		unregistered = append(unregistered, "auth.ListTokensHandler")
 	}
+	if o.WorkflowsListWorkflowsHandler == nil {
+		unregistered = append(unregistered, "workflows.ListWorkflowsHandler")
+	}
 	if o.ApisPatchAPIHandler == nil {
 		unregistered = append(unregistered, "apis.PatchAPIHandler")
 	}
@@ -573,11 +655,17 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesPutRouteHandler == nil {
 		unregistered = append(unregistered, "routes.PutRouteHandler")
 	}
+	if o.WorkflowsPutWorkflowHandler == nil {
+		unregistered = append(unregistered, "workflows.PutWorkflowHandler")
+	}
 	if o.TasksReportTaskResultHandler == nil {
 		unregistered = append(unregistered, "tasks.ReportTaskResultHandler")
 	}
 	if o.AuthRevokeTokenHandler == nil {
 		unregistered = append(unregistered, "auth.RevokeTokenHandler")
+	}
+	if o.WorkflowsTriggerWorkflowHandler == nil {
+		unregistered = append(unregistered, "workflows.TriggerWorkflowHandler")
 	}
 	if o.AuthWhoamiHandler == nil {
 		unregistered = append(unregistered, "auth.WhoamiHandler")
@@ -642,6 +730,8 @@ func (o *GantryAPI) ProducersFor(mediaTypes []string) map[string]runtime.Produce
 		switch mt {
 		case "application/json":
 			result["application/json"] = o.JSONProducer
+		case "text/event-stream":
+			result["text/event-stream"] = o.TextEventStreamProducer
 		case "text/plain":
 			result["text/plain"] = o.TxtProducer
 		}
@@ -717,6 +807,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/apps/{app}/routes/{route}"] = routes.NewDeleteRoute(o.context, o.RoutesDeleteRouteHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/workflows/{name}"] = workflows.NewDeleteWorkflow(o.context, o.WorkflowsDeleteWorkflowHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -729,6 +823,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/executions/{id}"] = executions.NewGetExecution(o.context, o.ExecutionsGetExecutionHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/executions/{id}/events"] = executions.NewGetExecutionEvents(o.context, o.ExecutionsGetExecutionEventsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -749,6 +847,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/version"] = meta.NewGetVersion(o.context, o.MetaGetVersionHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/workflows/{name}"] = workflows.NewGetWorkflow(o.context, o.WorkflowsGetWorkflowHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -777,6 +879,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/auth/tokens"] = auth.NewListTokens(o.context, o.AuthListTokensHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/workflows"] = workflows.NewListWorkflows(o.context, o.WorkflowsListWorkflowsHandler)
 	if o.handlers["PATCH"] == nil {
 		o.handlers["PATCH"] = make(map[string]http.Handler)
 	}
@@ -797,6 +903,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
 	o.handlers["PUT"]["/apps/{app}/routes/{route}"] = routes.NewPutRoute(o.context, o.RoutesPutRouteHandler)
+	if o.handlers["PUT"] == nil {
+		o.handlers["PUT"] = make(map[string]http.Handler)
+	}
+	o.handlers["PUT"]["/workflows/{name}"] = workflows.NewPutWorkflow(o.context, o.WorkflowsPutWorkflowHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
@@ -805,6 +915,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/auth/tokens/{id}"] = auth.NewRevokeToken(o.context, o.AuthRevokeTokenHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/workflows/{name}"] = workflows.NewTriggerWorkflow(o.context, o.WorkflowsTriggerWorkflowHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}

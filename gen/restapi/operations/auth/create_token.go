@@ -31,7 +31,7 @@ func NewCreateToken(ctx *middleware.Context, handler CreateTokenHandler) *Create
 //
 // Create an API token; the response carries its secret, shown this once.
 //
-// An admin creates tokens for any user or service account, with either role. A developer may
+// An admin creates tokens for any user or service account, with any role. A developer may
 // create `developer` tokens for itself only (403 otherwise). `user` defaults to the caller.
 type CreateToken struct {
 	Context *middleware.Context

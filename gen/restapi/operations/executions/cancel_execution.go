@@ -29,8 +29,13 @@ func NewCancelExecution(ctx *middleware.Context, handler CancelExecutionHandler)
 
 // CancelExecution swagger:route DELETE /executions/{id} executions cancelExecution
 //
-// Cancel a call.
+// Cancel a call or a workflow run.
 //
+// A workflow run: its pending steps never start, its running steps' calls are cancelled as
+// below, and it ends CANCELLED (reason client_request); the answer is the run as it is then.
+// A `user` may cancel the runs it triggered. A finished run cannot be cancelled: 409.
+//
+// A call:
 // A queued call never runs and becomes CANCELLED (reason client_request). A running call has
 // its container stopped, by whichever node runs it, and ends CANCELLED; a sync caller gets 409
 // `the call was cancelled`. The answer is the execution as it is then: RUNNING until the

@@ -7,12 +7,13 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/swag/conv"
 )
 
 // CancelExecutionAcceptedCode is the HTTP code returned for type CancelExecutionAccepted
 const CancelExecutionAcceptedCode int = 202
 
-// CancelExecutionAccepted The call is cancelled (queued) or being stopped (running).
+// CancelExecutionAccepted The execution is cancelled (queued) or being stopped (running).
 //
 // swagger:response cancelExecutionAccepted
 type CancelExecutionAccepted struct {
@@ -227,6 +228,69 @@ func (o *CancelExecutionConflict) SetPayload(payload *models.Error) {
 func (o *CancelExecutionConflict) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
 
 	rw.WriteHeader(409)
+	if o.Payload != nil {
+		payload := o.Payload
+		if err := producer.Produce(rw, payload); err != nil {
+			panic(err) // let the recovery middleware deal with this
+		}
+	}
+}
+
+// CancelExecutionServiceUnavailableCode is the HTTP code returned for type CancelExecutionServiceUnavailable
+const CancelExecutionServiceUnavailableCode int = 503
+
+// CancelExecutionServiceUnavailable The store cannot be reached now (its database is down or restarting). Nothing was changed;
+// try again after `Retry-After` seconds.
+//
+// swagger:response cancelExecutionServiceUnavailable
+type CancelExecutionServiceUnavailable struct {
+
+	// Seconds to wait before trying again.
+	RetryAfter int64 `json:"Retry-After"`
+
+	// In: Body
+	Payload *models.Error `json:"body,omitempty"`
+}
+
+// NewCancelExecutionServiceUnavailable creates CancelExecutionServiceUnavailable with default headers values
+func NewCancelExecutionServiceUnavailable() *CancelExecutionServiceUnavailable {
+
+	return &CancelExecutionServiceUnavailable{}
+}
+
+// WithRetryAfter adds the retryAfter to the cancel execution service unavailable response
+func (o *CancelExecutionServiceUnavailable) WithRetryAfter(retryAfter int64) *CancelExecutionServiceUnavailable {
+	o.RetryAfter = retryAfter
+	return o
+}
+
+// SetRetryAfter sets the retryAfter to the cancel execution service unavailable response
+func (o *CancelExecutionServiceUnavailable) SetRetryAfter(retryAfter int64) {
+	o.RetryAfter = retryAfter
+}
+
+// WithPayload adds the payload to the cancel execution service unavailable response
+func (o *CancelExecutionServiceUnavailable) WithPayload(payload *models.Error) *CancelExecutionServiceUnavailable {
+	o.Payload = payload
+	return o
+}
+
+// SetPayload sets the payload to the cancel execution service unavailable response
+func (o *CancelExecutionServiceUnavailable) SetPayload(payload *models.Error) {
+	o.Payload = payload
+}
+
+// WriteResponse to the client
+func (o *CancelExecutionServiceUnavailable) WriteResponse(rw http.ResponseWriter, producer runtime.Producer) {
+
+	// response header Retry-After
+
+	retryAfter := conv.FormatInteger(o.RetryAfter)
+	if retryAfter != "" {
+		rw.Header().Set("Retry-After", retryAfter)
+	}
+
+	rw.WriteHeader(503)
 	if o.Payload != nil {
 		payload := o.Payload
 		if err := producer.Produce(rw, payload); err != nil {

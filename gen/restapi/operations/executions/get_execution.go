@@ -29,7 +29,14 @@ func NewGetExecution(ctx *middleware.Context, handler GetExecutionHandler) *GetE
 
 // GetExecution swagger:route GET /executions/{id} executions getExecution
 //
-// Get an execution.
+// Get an execution (a call or a workflow run).
+//
+// IDs of calls and of workflow runs never collide. A `user` sees only the runs it triggered.
+// For a run, `outputs` are filled once it is SUCCESS. Against the three statuses of the
+// workflow REST API (RUNNING/SUCCESS/FAILED): QUEUED and RUNNING are its RUNNING, SUCCESS is
+// SUCCESS, FAILED and CANCELLED are its FAILED (the /waas surface sends CANCELLED as is);
+// that API's unwrapped `{"id","status","outputs"}` is this `execution` object's fields of
+// those names.
 type GetExecution struct {
 	Context *middleware.Context
 	Handler GetExecutionHandler

@@ -31,8 +31,16 @@ func NewGetExecutionLog(ctx *middleware.Context, handler GetExecutionLogHandler)
 //
 // Get the log (stderr) of an execution, as plain text.
 //
-// The function's stderr as it wrote it, capped in size (`log_truncated` on the execution tells
-// when it was cut). Empty when the function wrote nothing. Errors are JSON, as everywhere.
+// A call: the function's stderr as it wrote it, capped in size (`log_truncated` on the
+// execution tells when it was cut). Empty when the function wrote nothing.
+//
+// A workflow run: the logs of its steps' calls, in the order of the steps, each attempt
+// under a header line `== step NAME attempt N (call ID) ==` (a map step's items: `== step
+// NAME item I attempt N (call ID) ==`). With `follow=true` the answer streams: what is
+// there now, then each attempt's log as it ends, until the run is final (a keep-alive
+// newline is never sent; the connection stays open). `follow` is ignored for a call.
+//
+// Errors are JSON, as everywhere.
 type GetExecutionLog struct {
 	Context *middleware.Context
 	Handler GetExecutionLogHandler

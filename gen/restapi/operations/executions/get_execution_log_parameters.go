@@ -6,17 +6,26 @@ import (
 	"net/http"
 
 	"github.com/go-openapi/errors"
+	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/go-openapi/strfmt"
+	"github.com/go-openapi/swag/conv"
 	"github.com/go-openapi/validate"
 )
 
 // NewGetExecutionLogParams creates a new GetExecutionLogParams object
-//
-// There are no default values defined in the spec.
+// with the default values initialized.
 func NewGetExecutionLogParams() GetExecutionLogParams {
 
-	return GetExecutionLogParams{}
+	var (
+		// initialize parameters with default values
+
+		followDefault = bool(false)
+	)
+
+	return GetExecutionLogParams{
+		Follow: &followDefault,
+	}
 }
 
 // GetExecutionLogParams contains all the bound params for the get execution log operation
@@ -26,6 +35,10 @@ func NewGetExecutionLogParams() GetExecutionLogParams {
 type GetExecutionLogParams struct {
 	// HTTP Request Object
 	HTTPRequest *http.Request `json:"-"`
+	// For a workflow run, stream the log until the run is final.
+	// In: query
+	// Default: false
+	Follow *bool
 	// ID of the execution (the `Gantry-Call-Id` of the call).
 	// Required: true
 	// Max Length: 64
@@ -41,6 +54,12 @@ func (o *GetExecutionLogParams) BindRequest(r *http.Request, route *middleware.M
 	var res []error
 
 	o.HTTPRequest = r
+	qs := runtime.Values(r.URL.Query())
+
+	qFollow, qhkFollow, _ := qs.GetOK("follow")
+	if err := o.bindFollow(qFollow, qhkFollow, route.Formats); err != nil {
+		res = append(res, err)
+	}
 
 	rID, rhkID, _ := route.Params.GetOK("id")
 	if err := o.bindID(rID, rhkID, route.Formats); err != nil {
@@ -49,6 +68,30 @@ func (o *GetExecutionLogParams) BindRequest(r *http.Request, route *middleware.M
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+// bindFollow binds and validates parameter Follow from query.
+func (o *GetExecutionLogParams) bindFollow(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		// Default values have been previously initialized by NewGetExecutionLogParams()
+		return nil
+	}
+
+	value, err := conv.ConvertBool(raw)
+	if err != nil {
+		return errors.InvalidType("follow", "query", "bool", raw)
+	}
+	o.Follow = &value
+
 	return nil
 }
 

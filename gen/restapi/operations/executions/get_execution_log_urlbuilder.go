@@ -7,11 +7,15 @@ import (
 	"net/url"
 	golangswaggerpaths "path"
 	"strings"
+
+	"github.com/go-openapi/swag/conv"
 )
 
 // GetExecutionLogURL generates an URL for the get execution log operation
 type GetExecutionLogURL struct {
 	ID string
+
+	Follow *bool
 
 	_basePath string
 	// avoid unkeyed usage
@@ -51,6 +55,18 @@ func (o *GetExecutionLogURL) Build() (*url.URL, error) {
 		_basePath = "/v1"
 	}
 	_result.Path = golangswaggerpaths.Join(_basePath, _path)
+
+	qs := make(url.Values)
+
+	var followQ string
+	if o.Follow != nil {
+		followQ = conv.FormatBool(*o.Follow)
+	}
+	if followQ != "" {
+		qs.Set("follow", followQ)
+	}
+
+	_result.RawQuery = qs.Encode()
 
 	return &_result, nil
 }

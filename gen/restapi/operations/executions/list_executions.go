@@ -29,9 +29,13 @@ func NewListExecutions(ctx *middleware.Context, handler ListExecutionsHandler) *
 
 // ListExecutions swagger:route GET /executions executions listExecutions
 //
-// List executions, newest first.
+// List executions (calls and workflow runs), newest first.
 //
-// The filters given are combined (AND).
+// The filters given are combined (AND). Without `kind`, `workflow`, `app` or `route`, calls
+// and workflow runs come merged in one list, newest first (the cursor carries both). `app`
+// or `route` list calls only; `workflow` lists runs only. An admin sees every execution; a
+// developer the calls of its apps and the runs of its workflows and the runs it triggered;
+// a `user` the runs it triggered.
 type ListExecutions struct {
 	Context *middleware.Context
 	Handler ListExecutionsHandler

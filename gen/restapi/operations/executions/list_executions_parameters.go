@@ -43,6 +43,9 @@ type ListExecutionsParams struct {
 	// Max Length: 1024
 	// In: query
 	Cursor *string
+	// Only executions of this kind.
+	// In: query
+	Kind *string
 	// Page size.
 	// Maximum: 100
 	// Minimum: 1
@@ -56,6 +59,10 @@ type ListExecutionsParams struct {
 	// Only executions with this status.
 	// In: query
 	Status *string
+	// Only the runs of this workflow (implies `kind=workflow`).
+	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// In: query
+	Workflow *string
 }
 
 // BindRequest both binds and validates a request, it assumes that complex things implement a Validatable(strfmt.Registry) error interface
@@ -78,6 +85,11 @@ func (o *ListExecutionsParams) BindRequest(r *http.Request, route *middleware.Ma
 		res = append(res, err)
 	}
 
+	qKind, qhkKind, _ := qs.GetOK("kind")
+	if err := o.bindKind(qKind, qhkKind, route.Formats); err != nil {
+		res = append(res, err)
+	}
+
 	qPerPage, qhkPerPage, _ := qs.GetOK("per_page")
 	if err := o.bindPerPage(qPerPage, qhkPerPage, route.Formats); err != nil {
 		res = append(res, err)
@@ -90,6 +102,11 @@ func (o *ListExecutionsParams) BindRequest(r *http.Request, route *middleware.Ma
 
 	qStatus, qhkStatus, _ := qs.GetOK("status")
 	if err := o.bindStatus(qStatus, qhkStatus, route.Formats); err != nil {
+		res = append(res, err)
+	}
+
+	qWorkflow, qhkWorkflow, _ := qs.GetOK("workflow")
+	if err := o.bindWorkflow(qWorkflow, qhkWorkflow, route.Formats); err != nil {
 		res = append(res, err)
 	}
 	if len(res) > 0 {
@@ -156,6 +173,38 @@ func (o *ListExecutionsParams) bindCursor(rawData []string, hasKey bool, formats
 func (o *ListExecutionsParams) validateCursor(formats strfmt.Registry) error {
 
 	if err := validate.MaxLength("cursor", "query", *o.Cursor, 1024); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// bindKind binds and validates parameter Kind from query.
+func (o *ListExecutionsParams) bindKind(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+	o.Kind = &raw
+
+	if err := o.validateKind(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateKind carries out validations for parameter Kind
+func (o *ListExecutionsParams) validateKind(formats strfmt.Registry) error {
+
+	if err := validate.EnumCase("kind", "query", *o.Kind, []any{"call", "workflow"}, true); err != nil {
 		return err
 	}
 
@@ -262,6 +311,38 @@ func (o *ListExecutionsParams) bindStatus(rawData []string, hasKey bool, formats
 func (o *ListExecutionsParams) validateStatus(formats strfmt.Registry) error {
 
 	if err := validate.EnumCase("status", "query", *o.Status, []any{"QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"}, true); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// bindWorkflow binds and validates parameter Workflow from query.
+func (o *ListExecutionsParams) bindWorkflow(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+	o.Workflow = &raw
+
+	if err := o.validateWorkflow(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateWorkflow carries out validations for parameter Workflow
+func (o *ListExecutionsParams) validateWorkflow(formats strfmt.Registry) error {
+
+	if err := validate.Pattern("workflow", "query", *o.Workflow, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
 		return err
 	}
 

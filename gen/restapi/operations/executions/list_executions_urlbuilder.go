@@ -12,11 +12,13 @@ import (
 
 // ListExecutionsURL generates an URL for the list executions operation
 type ListExecutionsURL struct {
-	App     *string
-	Cursor  *string
-	PerPage *int64
-	Route   *string
-	Status  *string
+	App      *string
+	Cursor   *string
+	Kind     *string
+	PerPage  *int64
+	Route    *string
+	Status   *string
+	Workflow *string
 
 	_basePath string
 	// avoid unkeyed usage
@@ -68,6 +70,14 @@ func (o *ListExecutionsURL) Build() (*url.URL, error) {
 		qs.Set("cursor", cursorQ)
 	}
 
+	var kindQ string
+	if o.Kind != nil {
+		kindQ = *o.Kind
+	}
+	if kindQ != "" {
+		qs.Set("kind", kindQ)
+	}
+
 	var perPageQ string
 	if o.PerPage != nil {
 		perPageQ = conv.FormatInteger(*o.PerPage)
@@ -90,6 +100,14 @@ func (o *ListExecutionsURL) Build() (*url.URL, error) {
 	}
 	if statusQ != "" {
 		qs.Set("status", statusQ)
+	}
+
+	var workflowQ string
+	if o.Workflow != nil {
+		workflowQ = *o.Workflow
+	}
+	if workflowQ != "" {
+		qs.Set("workflow", workflowQ)
 	}
 
 	_result.RawQuery = qs.Encode()
