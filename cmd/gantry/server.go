@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/workflow"
 )
 
 type serverConfig struct {
@@ -278,8 +279,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
+	// The workflow engine moves runs on as their step calls end (on any node); it resumes the
+	// unfinished runs now, and leaves them in the store when it stops.
+	engine := workflow.New(st, invoker, workflow.Options{Log: log})
+	engine.Start(ctx)
+	defer engine.Stop()
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Version: version, Node: node, Log: log,
+		Store: st, Functions: invoker, Workflows: engine, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
