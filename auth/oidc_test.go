@@ -281,6 +281,23 @@ func TestOIDCVerifyAccepts(t *testing.T) {
 			want:   Identity{Name: "ada@example.com", Role: RoleDeveloper, Kind: KindOIDC},
 		},
 		{
+			name:   "user group",
+			config: func(c *OIDCConfig) { c.UserGroup = "hpc-users" },
+			claims: func(c jwt.MapClaims) { c["groups"] = []string{"hpc-users"} },
+			want:   Identity{Name: "ada@example.com", Role: RoleUser, Kind: KindOIDC, Groups: []string{"hpc-users"}},
+		},
+		{
+			name:   "admin group wins over user group",
+			config: func(c *OIDCConfig) { c.UserGroup = "hpc-users" },
+			claims: func(c jwt.MapClaims) { c["groups"] = []string{"hpc-users", "admins"} },
+			want:   Identity{Name: "ada@example.com", Role: RoleAdmin, Kind: KindOIDC, Groups: []string{"hpc-users", "admins"}},
+		},
+		{
+			name:   "outside the user group is a developer",
+			config: func(c *OIDCConfig) { c.UserGroup = "hpc-users" },
+			want:   Identity{Name: "ada@example.com", Role: RoleDeveloper, Kind: KindOIDC, Groups: []string{"dev", "ops"}},
+		},
+		{
 			name:   "no admin group configured",
 			config: func(c *OIDCConfig) { c.AdminGroup = "" },
 			claims: func(c jwt.MapClaims) { c["groups"] = []string{""} },

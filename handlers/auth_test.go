@@ -86,8 +86,9 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	f.wrong = other
 	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
-		Audit: slog.New(slog.NewJSONHandler(f.audit, nil)),
-		Log:   slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
+		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Workflows: testEngine{s: s},
 	}
 	if mod != nil {
 		mod(&d)
@@ -236,6 +237,8 @@ var validBodies = map[string]string{
 	"createToken":      `{"token":{"name":"made-by-test"}}`,
 	"createApi":        `{"api":{"name":"made-by-test","function":{"app":"x","route":"/y"},"uris":["/made-by-test"]}}`,
 	"patchApi":         `{"api":{"enabled":false}}`,
+	"putWorkflow":      `{"workflow":{"steps":[{"name":"nap","sleep":"1s"}]}}`,
+	"triggerWorkflow":  `{"inputs":{}}`,
 }
 
 func body(t testing.TB, o specOperation) string {
@@ -255,7 +258,7 @@ func body(t testing.TB, o specOperation) string {
 // operations the spec declares public answer.
 func TestEveryOperationNeedsCredentials(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow"})
 	creds := map[string]string{
 		"none":            "",
 		"garbage":         "not-a-token",
@@ -332,15 +335,23 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		CreatedAt: now, StartedAt: now, CompletedAt: now}, []byte("alice's log"))
 
 	expect(t, f.as(t, f.alice, "POST", "/v1/apis", `{"api":{"name":"alices-api","function":{"app":"alices","route":"/hello"},"uris":["/a"]}}`), 201)
-	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api"})
+	expect(t, f.as(t, f.alice, "PUT", "/v1/workflows/alices-wf", `{"workflow":{"steps":[{"name":"hi","call":{"app":"alices","path":"/hello"}}]}}`), 201)
+	res := f.as(t, f.alice, "POST", "/v1/workflows/alices-wf", "")
+	expect(t, res, 201)
+	runID, _ := get(res.body, "execution", "id").(string)
+	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf"})
 	for _, o := range ops {
 		path := o.path
-		if strings.HasPrefix(o.template, "/auth/tokens/{id}") {
+		switch {
+		case strings.HasPrefix(o.template, "/auth/tokens/{id}"):
 			path = strings.Replace(path, exID, f.aliceTok, 1)
+		case strings.HasPrefix(o.template, "/executions/{id}/events"): // a run's
+			path = strings.Replace(path, exID, runID, 1)
 		}
 		res := f.as(t, f.bob, o.method, path, body(t, o))
 		switch {
-		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{id}") && !adminOnly(o.template):
+		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{name}"),
+			strings.Contains(o.template, "{id}") && !adminOnly(o.template):
 			if res.status != http.StatusNotFound {
 				t.Errorf("%s as another developer: %d, want 404; %s", o.id, res.status, res.raw)
 			}
@@ -355,8 +366,14 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		}
 	}
 	// Still alice's, untouched.
-	res := f.as(t, f.alice, "GET", "/v1/apps/alices/routes/hello", "")
+	res = f.as(t, f.alice, "GET", "/v1/apps/alices/routes/hello", "")
 	expect(t, res, 200)
+	if res := f.as(t, f.alice, "GET", "/v1/workflows/alices-wf", ""); res.status != 200 || get(res.body, "workflow", "version") != 1.0 {
+		t.Fatalf("alice's workflow changed by bob? %s", res.raw)
+	}
+	if res := f.as(t, f.alice, "GET", "/v1/executions/"+runID, ""); res.status != 200 || get(res.body, "execution", "status") != "QUEUED" {
+		t.Fatalf("alice's run changed by bob? %s", res.raw)
+	}
 	expect(t, f.as(t, f.alice, "GET", "/v1/executions/"+exID, ""), 200)
 	expect(t, f.as(t, f.alice, "GET", "/v1/auth/tokens/"+f.aliceTok, ""), 200)
 	if res := f.as(t, f.alice, "GET", "/v1/apis/alices-api", ""); res.status != 200 || get(res.body, "api", "enabled") != true {
@@ -367,8 +384,11 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		t.Errorf("bob lists %d executions of alice's", n)
 	}
 	expect(t, f.as(t, f.bob, "GET", "/v1/executions?app=alices", ""), 404)
-	if n := len(get(f.as(t, f.alice, "GET", "/v1/executions", "").body, "executions").([]any)); n != 1 {
-		t.Errorf("alice lists %d executions, want 1", n)
+	if n := len(get(f.as(t, f.alice, "GET", "/v1/executions", "").body, "executions").([]any)); n != 2 {
+		t.Errorf("alice lists %d executions, want 2 (a call and a run)", n)
+	}
+	if n := len(get(f.as(t, f.bob, "GET", "/v1/workflows", "").body, "workflows").([]any)); n != 0 {
+		t.Errorf("bob lists %d workflows of alice's", n)
 	}
 	// The name deleted and made again by bob is another app: alice's execution stays hers.
 	expect(t, f.as(t, f.alice, "DELETE", "/v1/apps/alices/routes/hello", ""), 204)
@@ -502,6 +522,17 @@ func TestTokensAPI(t *testing.T) {
 	if get(res.body, "principal", "name") != "svc-deploy" || get(res.body, "principal", "role") != "admin" {
 		t.Fatalf("svc whoami: %s", res.raw)
 	}
+
+	// An admin makes end users' tokens; a developer may not.
+	expect(t, f.as(t, f.alice, "POST", "/v1/auth/tokens", `{"token":{"name":"x","role":"user"}}`), 403)
+	res = f.as(t, f.admin, "POST", "/v1/auth/tokens", `{"token":{"name":"portal","user":"uma","role":"user"}}`)
+	expect(t, res, 201)
+	uma, _ := get(res.body, "token", "secret").(string)
+	if res := f.as(t, uma, "GET", "/v1/auth/whoami", ""); get(res.body, "principal", "role") != "user" {
+		t.Fatalf("uma whoami: %s", res.raw)
+	}
+	expect(t, f.as(t, uma, "POST", "/v1/auth/tokens", `{"token":{"name":"more","role":"user"}}`), 403)
+	expect(t, f.as(t, f.admin, "DELETE", "/v1/auth/tokens/"+get(res.body, "token", "id").(string), ""), 204)
 
 	// Lists never carry secrets; a developer's holds its own tokens.
 	res = f.as(t, f.alice, "GET", "/v1/auth/tokens", "")

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -58,6 +59,24 @@ var listFillers = map[string]func(t *testing.T, f *authFixture){
 				Reason: store.ReasonBadExit, Error: strings.Repeat("e", 2048), CreatedAt: now, StartedAt: now, CompletedAt: now}, nil)
 		}
 		if err := f.s.FlushExecutions(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	},
+	"listWorkflows": func(t *testing.T, f *authFixture) {
+		for i := range 100 {
+			def := fmt.Sprintf(`{"description":%q,"steps":[{"name":"nap","sleep":"1s"}]}`, strings.Repeat("d", 2048))
+			if _, _, err := f.s.PutWorkflow(context.Background(), store.Workflow{Name: fmt.Sprintf("wf-%03d", i), Owner: "admin", Definition: json.RawMessage(def)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
+	"getExecutionEvents": func(t *testing.T, f *authFixture) {
+		events := make([]store.RunEvent, 1000)
+		for i := range events {
+			events[i] = store.RunEvent{Type: store.EventStepStarted, Time: time.Now(), Step: "s", Message: strings.Repeat("m", 256)}
+		}
+		run := store.Run{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Workflow: "flow", Owner: "admin", TriggeredBy: "admin", Status: store.StatusQueued}
+		if _, _, err := f.s.CreateRun(context.Background(), run, events); err != nil {
 			t.Fatal(err)
 		}
 	},
@@ -124,7 +143,7 @@ func (w *writeErrorSpy) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // write fails, which is the client's doing, not a bug of Gantry: neither the server's error
 // log nor Gantry's log may say "panic".
 func TestClientGoneMidAnswerIsNoPanic(t *testing.T) {
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow"})
 	lists := 0
 	for _, o := range ops {
 		if !o.list {

@@ -41,6 +41,9 @@ func (a *API) badRequest(field, format string, args ...any) middleware.Responder
 // ("memory" becomes "route.memory").
 func withFieldPrefix(prefix string, err error) error {
 	var verr *store.ValidationError
+	if errors.As(err, &verr) && verr.Field == "" {
+		return &store.ValidationError{Field: prefix, Message: verr.Message}
+	}
 	if errors.As(err, &verr) && !strings.HasPrefix(verr.Field, prefix+".") {
 		return &store.ValidationError{Field: prefix + "." + verr.Field, Message: verr.Message}
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"mime"
+	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/gantry-dev/gantry/auth"
@@ -143,7 +145,14 @@ func (a *API) GetExecutionEvents(ctx context.Context, params executions.GetExecu
 	for _, e := range events {
 		out.Events = append(out.Events, eventToModel(e))
 	}
-	return executions.NewGetExecutionEventsOK().WithPayload(out)
+	// JSON whatever the router negotiated: with no Accept header it may pick the stream's type.
+	return middleware.ResponderFunc(func(w http.ResponseWriter, _ runtime.Producer) {
+		w.Header().Set("Content-Type", runtime.JSONMime)
+		w.WriteHeader(http.StatusOK)
+		if err := runtime.JSONProducer().Produce(w, out); err != nil {
+			a.log.Debug("the client went away before the answer was written", "err", err)
+		}
+	})
 }
 
 // wantsEventStream tells whether an Accept header asks for text/event-stream before (or

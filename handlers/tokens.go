@@ -19,7 +19,8 @@ func (a *API) Whoami(ctx context.Context, _ authops.WhoamiParams) middleware.Res
 }
 
 // CreateToken makes an API token and answers its secret, this once. An admin makes tokens
-// for anyone with either role; a developer makes developer tokens for itself.
+// for anyone with any role (admin, developer, user); a developer makes developer tokens for
+// itself; an end user makes none (the spec does not open this operation to it).
 func (a *API) CreateToken(ctx context.Context, params authops.CreateTokenParams) middleware.Responder {
 	in, who := params.Body.Token, caller(ctx)
 	if in.Name == "" {

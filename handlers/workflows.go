@@ -54,6 +54,14 @@ func (a *API) PutWorkflow(ctx context.Context, params workflows.PutWorkflowParam
 	if a.workflows == nil {
 		return a.errorResponse(errNoWorkflows())
 	}
+	// Another's workflow is not found before its definition is looked at (the store's guard
+	// checks the owner again inside the write).
+	guard := workflowGuard(ctx, params.Name)
+	if old, err := a.store.GetWorkflow(ctx, params.Name); err == nil {
+		if err := guard(old.Owner); err != nil {
+			return a.errorResponse(err)
+		}
+	}
 	w, err := workflowFromModel(params.Name, caller(ctx).Name, in)
 	if err != nil {
 		return a.errorResponse(err)
@@ -65,7 +73,7 @@ func (a *API) PutWorkflow(ctx context.Context, params workflows.PutWorkflowParam
 		_, _, err := a.store.MatchRoute(app, path)
 		return err
 	}
-	stored, created, err := a.workflows.Put(ctx, w, mayCall, workflowGuard(ctx, params.Name))
+	stored, created, err := a.workflows.Put(ctx, w, mayCall, guard)
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("workflow", err))
 	}

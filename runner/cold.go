@@ -185,9 +185,19 @@ func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[stri
 		return container.CreateResponse{}, r.callError(ctx, "network", err)
 	}
 	cfg, host := r.containerSpec(fn, env, callID, netMode)
-	created, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, "")
-	if err != nil {
+	// The daemon may create the container although the request is abandoned (a cancel or
+	// a deadline that lands during the create): the create is not tied to the caller's
+	// context, only bounded by StartTimeout, so that its ID is known and a container made
+	// for a caller that went away is removed, never left behind in the "created" state.
+	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.StartTimeout)
+	defer cancel()
+	created, err := r.docker.ContainerCreate(createCtx, cfg, host, nil, nil, "")
+	switch {
+	case err != nil:
 		return created, r.callError(ctx, "create container", err)
+	case ctx.Err() != nil:
+		r.removeLater(created.ID)
+		return container.CreateResponse{}, r.callError(ctx, "create container", ctx.Err())
 	}
 	return created, nil
 }

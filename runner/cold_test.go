@@ -98,3 +98,25 @@ func TestColdTimeoutKillsTheContainer(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the timed-out container is still there", func() bool { return countContainers(t, r.opts.Instance) == 0 })
 }
+
+// TestColdCallCancelledWhileItStartsLeavesNoContainer: a call cancelled at any moment of
+// its start (the create, the attach, the start of its container) leaves no container
+// behind, even one the daemon created for a request the call had abandoned.
+func TestColdCallCancelledWhileItStartsLeavesNoContainer(t *testing.T) {
+	t.Parallel()
+	r := newTestRunner(t, Options{})
+	for i := range 25 {
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 0 { // a cancel, or a deadline
+			time.AfterFunc(time.Duration(i)*2*time.Millisecond, cancel)
+		} else {
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(i)*2*time.Millisecond)
+		}
+		_, err := r.Run(ctx, testCall(testRoute(FormatDefault, nil), `{"sleep_ms":20000}`))
+		cancel()
+		if err == nil {
+			t.Fatalf("call %d cancelled after %dms succeeded", i, 2*i)
+		}
+	}
+	eventually(t, 10*time.Second, "containers of cancelled calls are still there", func() bool { return countContainers(t, r.opts.Instance) == 0 })
+}

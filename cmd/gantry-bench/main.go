@@ -13,8 +13,10 @@
 //	(n) nodes: async accepts on PostgreSQL (1 and 2 nodes) vs bbolt, the hot path on a
 //	    PostgreSQL node vs a bbolt node, a route change reaching another node, and the
 //	    takeover of a killed node's leases (needs -postgres: a durable PostgreSQL server)
+//	(w) workflows: the engine's added latency per step (10 sequential steps vs 10 /r/
+//	    calls), 200 concurrent 3-step runs, and a cancel reaching a running step
 //
-// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go); server.go
+// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go, workflows.go); server.go
 // runs the server under test, manage.go sets it up through the generated API client,
 // calls.go makes the measured calls with plain net/http, report.go prints the table.
 package main
@@ -43,14 +45,16 @@ type config struct {
 	rssMax   int
 	postgres string
 	changes  int
+	wfRuns   int
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async or nodes")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async, nodes or workflows")
 	flag.StringVar(&cfg.postgres, "postgres", os.Getenv("GANTRY_BENCH_POSTGRES"), "URL of a PostgreSQL server (with fsync) the nodes benchmark makes its databases in (GANTRY_BENCH_POSTGRES)")
 	flag.IntVar(&cfg.changes, "changes", 100, "route changes timed from one node to another")
+	flag.IntVar(&cfg.wfRuns, "workflow-runs", 30, "runs of the 10-step workflow timed against 10 /r/ calls")
 	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
 	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
@@ -136,6 +140,14 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("the nodes benchmark needs a PostgreSQL server: -postgres URL or GANTRY_BENCH_POSTGRES (make bench starts one)")
 		}
 		rs, err := b.nodes(ctx, cfg.gantry, cfg.postgres, cfg.duration, cfg.hotN, cfg.changes)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	if want("workflows") {
+		progress("workflows: added latency per step, concurrent runs, cancel")
+		rs, err := b.workflows(ctx, cfg.wfRuns)
 		if err != nil {
 			return err
 		}

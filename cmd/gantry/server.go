@@ -279,11 +279,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
-	// The workflow engine moves runs on as their step calls end (on any node); it resumes the
-	// unfinished runs now, and leaves them in the store when it stops.
+	// Workflow runs move on through the invocation path, on whichever node their calls end.
 	engine := workflow.New(st, invoker, workflow.Options{Log: log})
-	engine.Start(ctx)
-	defer engine.Stop()
 	api := handlers.New(handlers.Deps{
 		Store: st, Functions: invoker, Workflows: engine, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
@@ -308,6 +305,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		closeListeners(append(listeners, gwListeners...))
 		return err
 	}
+	engine.Start(ctx) // resumes the runs left unfinished (a crash, a restart)
+	stopEngine := sync.OnceFunc(engine.Stop)
+	defer stopEngine()
 	// The node tells the store it lives from before it is ready until it has drained.
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
@@ -361,6 +361,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err := workers.Wait(waitCtx); err != nil { // their last results, before the store closes
 		log.Warn("async workers still settling", "err", err)
 	}
+	stopEngine() // a run whose call ended meanwhile moves on at the next start, or on another node
 	stopHeartbeat()
 	log.Info("stopped")
 	return failed

@@ -1,190 +1,180 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gantry-dev/gantry/internal/fnimage"
 )
 
-// cliResult is what a gantry CLI command did: its stdout, its stderr and its exit code.
-type cliResult struct {
-	stdout, stderr string
-	code           int
-}
-
-// run runs a gantry CLI command against the server and tells what it did.
-func (s *server) run(t *testing.T, args ...string) cliResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := gantryCmd(ctx, args...)
-	cmd.Env = append(cmd.Env, "GANTRY_API_URL=http://"+s.addr, "GANTRY_DATA_DIR="+s.dataDir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("gantry %s: %v", strings.Join(args, " "), err)
-	}
-	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
-}
-
-// TestWorkflowsCLIWalkthrough runs the README's workflow walkthrough with the repository's
-// example workflow over the example functions, against a real server and Docker.
-func TestWorkflowsCLIWalkthrough(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	images := map[string]string{"hello": imgHello}
-	for _, name := range []string{"hello-http", "hello-json"} {
-		img, err := fnimage.Build(ctx, docker, name, "")
-		if err != nil {
-			t.Fatalf("build %s: %v", name, err)
+// fiveSteps is a chain of five steps over the test function (one container per call): each
+// echoes its input after a while, and passes a number on, one more at each step.
+func fiveSteps() string {
+	var steps []string
+	for i := 1; i <= 5; i++ {
+		in := `"$.inputs.n"`
+		needs := ""
+		if i > 1 {
+			in = fmt.Sprintf(`"$.steps.s%d.output.n"`, i-1)
+			needs = fmt.Sprintf(`"needs": ["s%d"], `, i-1)
 		}
-		images[name] = img
+		steps = append(steps, fmt.Sprintf(`{"name": "s%d", %s"call": {"app": "wf", "path": "/step"}, "input": {"echo": true, "sleep_ms": 800, "n": %s, "step": %d}}`, i, needs, in, i))
 	}
-	s := startServer(t, t.TempDir())
-	s.cli(t, "apps", "create", "examples")
-	s.cli(t, "routes", "create", "examples", "/hello", "--image", images["hello"])
-	s.cli(t, "routes", "create", "examples", "/hello-http", "--image", images["hello-http"], "--format", "http")
-	s.cli(t, "routes", "create", "examples", "/hello-json", "--image", images["hello-json"], "--format", "json")
-	s.cli(t, "routes", "create", "examples", "/testfn", "--image", imgTestfn, "--timeout", "120")
+	return `{"workflow": {"inputs": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+	  "outputs": {"n": "$.steps.s5.output.n", "last": "$.steps.s5.output.step"},
+	  "steps": [` + strings.Join(steps, ",") + `]}}`
+}
 
-	// Apply the example as YAML, then the same as JSON: a new version each time.
-	example := filepath.Join("..", "..", "functions", "examples", "workflows", "pipeline.yaml")
-	if out := s.cli(t, "workflows", "apply", "-f", example); out != "workflow \"pipeline\" created (version 1)\n" {
-		t.Fatalf("apply YAML: %q", out)
+// run reads a workflow run through the API.
+func (s *server) run(t *testing.T, id string) map[string]any {
+	t.Helper()
+	ex := s.execution(t, id)
+	if ex["kind"] != "workflow" {
+		t.Fatalf("execution %s is of kind %v, want workflow", id, ex["kind"])
 	}
-	w, err := readWorkflowFile(example, "", nil)
+	return ex
+}
+
+// stepStatus is the status of a step of a run.
+func stepStatus(run map[string]any, name string) string {
+	steps, _ := run["steps"].([]any)
+	for _, s := range steps {
+		if st, _ := s.(map[string]any); st["name"] == name {
+			status, _ := st["status"].(string)
+			return status
+		}
+	}
+	return ""
+}
+
+// TestAWorkflowRunSurvivesKill9: the server is killed with SIGKILL in the middle of a
+// 5-step run and started again on its data dir: the run completes with the right outputs,
+// no step that had completed runs again (the calls of each step are counted), and
+// nothing stays RUNNING.
+func TestAWorkflowRunSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := launch(dir, "GANTRY_ASYNC_WORKERS=4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(w)
-	asJSONFile := filepath.Join(t.TempDir(), "pipeline.json")
-	if err := os.WriteFile(asJSONFile, b, 0o600); err != nil {
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"wf"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/wf/routes", `{"route":{"path":"/step","image":"`+imgTestfn+`"}}`, 201)
+	s.mustCall(t, "PUT", "/v1/workflows/five", fiveSteps(), 201)
+	res, _ := s.mustCall(t, "POST", "/v1/workflows/five", `{"inputs": {"n": 10}}`, 201)
+	loc := res.Header.Get("Location")
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if loc != "/v1/executions/"+id || id == "" {
+		t.Fatalf("Location %q", loc)
+	}
+	waitFor(t, time.Minute, "step s3 runs", func() bool { return stepStatus(s.run(t, id), "s3") == "RUNNING" })
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if out := s.cli(t, "workflows", "apply", "-f", asJSONFile); out != "workflow \"pipeline\" updated (version 2)\n" {
-		t.Fatalf("apply JSON: %q", out)
-	}
-	if out := s.cli(t, "workflows", "list"); !regexp.MustCompile(`(?m)^pipeline\s+2\s+4\s+admin\s+Greets a name`).MatchString(out) {
-		t.Fatalf("list:\n%s", out)
-	}
-	out := s.cli(t, "workflows", "describe", "pipeline")
-	for _, re := range []string{
-		`(?m)^Version:\s+2$`, `(?m)^Run access:\s+authenticated$`, `(?m)^name\s+string\s+no\s+"World"\s+Who to greet$`,
-		`(?m)^combined\s+\$\.steps\.combine\.output$`, `(?m)^combine\s+call\s+examples/hello\s+via_http,via_json\s+-$`,
-	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("describe lacks %s:\n%s", re, out)
-		}
-	}
-
-	// Run it and wait: one line per event on stderr, the outputs on stdout, exit code 0.
-	res := s.run(t, "workflows", "run", "pipeline", "--input", "name=Ada", "--wait")
-	if res.code != 0 {
-		t.Fatalf("run --wait: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
-	}
-	var outputs map[string]string
-	if err := json.Unmarshal([]byte(res.stdout), &outputs); err != nil {
-		t.Fatalf("run --wait printed %q: %v", res.stdout, err)
-	}
-	want := map[string]string{"greeting": "Hello Ada!", "http": "Hello Hello Ada!!", "json": "Hello Hello Ada!!", "combined": "Hello Hello Hello Ada!!!"}
-	if !equalMaps(outputs, want) {
-		t.Errorf("outputs %v, want %v", outputs, want)
-	}
-	id := regexp.MustCompile(`^execution (\w{26}) of workflow pipeline \(version 2\)\n`).FindStringSubmatch(res.stderr)
-	if id == nil {
-		t.Fatalf("stderr does not start with the execution:\n%s", res.stderr)
-	}
-	progress := []string{
-		`#1 run queued`, `#2 run started`, `step prepare started \(attempt 1, call \w{26}\)`,
-		`step prepare finished: SUCCESS`, `step via_http started`, `step via_json started`,
-		`step via_http finished: SUCCESS`, `step via_json finished: SUCCESS`, `step combine finished: SUCCESS`,
-		`#11 run finished: SUCCESS\n$`,
-	}
-	for _, re := range progress {
-		if !regexp.MustCompile(re).MatchString(res.stderr) {
-			t.Errorf("progress lacks %s:\n%s", re, res.stderr)
-		}
-	}
-	if n := strings.Count(res.stderr, "\n"); n != 12 {
-		t.Errorf("%d lines of progress, want the execution and 11 events:\n%s", n, res.stderr)
-	}
-
-	// The run among the executions, shown with its steps and outputs, and its events.
-	if out := s.cli(t, "executions", "list", "--workflow", "pipeline"); !regexp.MustCompile(`(?m)^` + id[1] + `\s+pipeline\s+2\s+SUCCESS\s+-\s+admin`).MatchString(out) {
-		t.Errorf("executions list --workflow:\n%s", out)
-	}
-	if out := s.cli(t, "executions", "list", "--kind", "call"); strings.Contains(out, id[1]) || !strings.Contains(out, "/hello-json") {
-		t.Errorf("executions list --kind call:\n%s", out)
-	}
-	out = s.cli(t, "executions", "show", id[1])
-	for _, re := range []string{`(?m)^Status:\s+SUCCESS$`, `(?m)^Inputs:\s+\{"name":"Ada"\}$`, `(?m)^via_json\s+SUCCESS\s+1\s+-\s+\w{26}\s`, `"combined": "Hello Hello Hello Ada!!!"`} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("show lacks %s:\n%s", re, out)
-		}
-	}
-	if out := s.cli(t, "executions", "events", id[1]); !regexp.MustCompile(`(?m)^11\s+\S+\s+finished\s+-\s+-\s+SUCCESS`).MatchString(out) {
-		t.Errorf("events:\n%s", out)
-	}
-	if out := s.cli(t, "executions", "events", id[1], "--follow", "--after", "9", "-o", "json"); strings.Count(out, "\n") != 2 || !strings.Contains(out, `"type":"finished"`) {
-		t.Errorf("events --follow of a finished run after 9:\n%s", out)
-	}
-	if out := s.cli(t, "executions", "logs", id[1], "--follow"); strings.Count(out, "== step ") != 4 {
-		t.Errorf("logs --follow:\n%s", out)
-	}
-
-	// A run that fails: the reason on stderr, exit code 1.
-	failing := filepath.Join(t.TempDir(), "failing.yaml")
-	if err := os.WriteFile(failing, []byte("steps:\n  - name: boom\n    call: {app: examples, path: /testfn}\n    input: {exit: 3}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.cli(t, "workflows", "apply", "-f", failing, "--name", "failing")
-	res = s.run(t, "workflows", "run", "failing", "--wait")
-	if res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, "step boom finished: FAILED (attempt 1, bad_exit") ||
-		!regexp.MustCompile(`gantry: the run did not succeed: execution \w{26} ended FAILED \(bad_exit\)`).MatchString(res.stderr) {
-		t.Errorf("run --wait of a failing run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
-	}
-
-	// Cancel a run mid-step: it ends CANCELLED and waiting on it fails.
-	slow := filepath.Join(t.TempDir(), "slow.json")
-	if err := os.WriteFile(slow, []byte(`{"name":"slow","steps":[{"name":"nap","call":{"app":"examples","path":"/testfn"},"input":{"sleep_ms":60000}},`+
-		`{"name":"after","needs":["nap"],"call":{"app":"examples","path":"/hello"}}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.cli(t, "workflows", "apply", "-f", slow)
-	runID := strings.TrimSpace(s.cli(t, "workflows", "run", "slow", "--idempotency-key", "once"))
-	if again := strings.TrimSpace(s.cli(t, "workflows", "run", "slow", "--idempotency-key", "once")); again != runID || len(runID) != 26 {
-		t.Fatalf("runs with one idempotency key: %q then %q", runID, again)
-	}
-	waitFor(t, 30*time.Second, "the step nap running", func() bool {
-		return regexp.MustCompile(`(?m)^nap\s+RUNNING`).MatchString(s.cli(t, "executions", "show", runID))
+	<-s.done //nolint:errcheck // the exit status of a killed process
+	token := s.token
+	s = startServer(t, dir, "GANTRY_ASYNC_WORKERS=4")
+	s.token = token
+	var run map[string]any
+	waitFor(t, 2*time.Minute, "the run ends", func() bool {
+		run = s.run(t, id)
+		return run["status"] != "RUNNING" && run["status"] != "QUEUED"
 	})
-	if out := s.cli(t, "executions", "cancel", runID); !strings.Contains(out, "execution "+runID) || !strings.Contains(out, "cancelled") {
-		t.Errorf("cancel: %q", out)
+	if run["status"] != "SUCCESS" {
+		t.Fatalf("the run ended %v: %v", run["status"], run)
 	}
-	res = s.run(t, "executions", "events", runID, "--follow")
-	if res.code != 0 || !strings.Contains(res.stdout, "run cancelling") || !strings.Contains(res.stdout, "run finished: CANCELLED (client_request)") || strings.Contains(res.stdout, "step after started") {
-		t.Errorf("events --follow of the cancelled run: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if out, _ := json.Marshal(run["outputs"]); string(out) != `{"last":5,"n":10}` {
+		t.Errorf("outputs %s, want n 10 and last 5", out)
 	}
-	if out, err := s.cliErr("executions", "cancel", runID); err == nil || !strings.Contains(out, "already finished") {
-		t.Errorf("cancel of a finished run: %v %q", err, out)
+	// Every call the run made, by step: the steps that had completed before the kill ran
+	// once; the one running then may have run again (at least once); none is unfinished.
+	_, body := s.mustCall(t, "GET", "/v1/executions?app=wf&per_page=100", "", 200)
+	var list struct{ Executions []map[string]any }
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, ex := range list.Executions {
+		if ex["parent"] != id {
+			continue
+		}
+		calls[fmt.Sprint(ex["step"])]++
+		if ex["status"] != "SUCCESS" {
+			t.Errorf("call %v of step %v ended %v", ex["id"], ex["step"], ex["status"])
+		}
+	}
+	t.Logf("calls per step: %v", calls)
+	for _, step := range []string{"s1", "s2", "s4", "s5"} {
+		if calls[step] != 1 {
+			t.Errorf("step %s made %d calls, want 1", step, calls[step])
+		}
+	}
+	if calls["s3"] < 1 || calls["s3"] > 2 {
+		t.Errorf("step s3, running at the kill, made %d calls, want 1 or 2", calls["s3"])
+	}
+	_, body = s.mustCall(t, "GET", "/v1/executions?status=RUNNING", "", 200)
+	if strings.Contains(body, `"id"`) {
+		t.Errorf("executions still RUNNING after the run ended: %s", body)
+	}
+}
+
+// TestAWorkflowOverBothSurfaces triggers one workflow on /v1 (201, Location, the execution)
+// and on /waas (201, Location, an empty body, no Content-Type sent and string inputs) and
+// follows both to their outputs.
+func TestAWorkflowOverBothSurfaces(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=4")
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"wf"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/wf/routes", `{"route":{"path":"/hot","image":"`+imgTestfn+`","format":"http"}}`, 201)
+	s.mustCall(t, "PUT", "/v1/workflows/diamond", `{"workflow": {
+	  "inputs": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+	  "outputs": {"a": "$.steps.a.output.x", "b": "$.steps.b.output.x"},
+	  "steps": [
+	    {"name": "prepare", "call": {"app": "wf", "path": "/hot"}, "input": {"echo": true, "n": "$.inputs.n"}},
+	    {"name": "a", "needs": ["prepare"], "call": {"app": "wf", "path": "/hot"}, "input": {"echo": true, "x": "$.steps.prepare.output.n"}},
+	    {"name": "b", "needs": ["prepare"], "call": {"app": "wf", "path": "/hot"}, "input": {"echo": true, "x": "b"}},
+	    {"name": "combine", "needs": ["a", "b"], "call": {"app": "wf", "path": "/hot"}, "input": {"echo": true}}
+	  ]}}`, 201)
+
+	res, body := s.mustCall(t, "POST", "/v1/workflows/diamond", `{"inputs": {"n": 4}}`, 201)
+	v1 := res.Header.Get("Location")
+	var created struct{ Execution map[string]any }
+	if err := json.Unmarshal([]byte(body), &created); err != nil || "/v1/executions/"+fmt.Sprint(created.Execution["id"]) != v1 {
+		t.Fatalf("trigger on /v1: Location %q, body %s (%v)", v1, body, err)
 	}
 
-	if out, err := s.cliErr("workflows", "describe", "nope"); err == nil || !strings.Contains(out, `"nope"`) {
-		t.Errorf("describe of a missing workflow: %v %q", err, out)
+	req, err := http.NewRequest("POST", "http://"+s.addr+"/waas/workflows/diamond", strings.NewReader(`{"inputs": {"n": "5"}}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out := s.cli(t, "workflows", "delete", "pipeline"); out != "workflow \"pipeline\" deleted\n" {
-		t.Errorf("delete: %q", out)
+	req.Header.Set("Authorization", "Bearer "+s.token) // and no Content-Type, as the waas client sends it
+	wres, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wbody, _ := io.ReadAll(wres.Body)
+	wres.Body.Close()
+	waas := wres.Header.Get("Location")
+	if wres.StatusCode != 201 || len(wbody) != 0 || wres.Header.Get("Content-Length") != "0" || !strings.HasPrefix(waas, "/waas/executions/") {
+		t.Fatalf("trigger on /waas: %d, Location %q, Content-Length %q, body %q", wres.StatusCode, waas, wres.Header.Get("Content-Length"), wbody)
+	}
+
+	for loc, want := range map[string]string{v1: `{"a":4,"b":"b"}`, "/v1/executions/" + waas[strings.LastIndex(waas, "/")+1:]: `{"a":5,"b":"b"}`} {
+		var run map[string]any
+		waitFor(t, time.Minute, "the run of "+loc+" ends", func() bool {
+			_, b := s.mustCall(t, "GET", loc, "", 200)
+			var w struct{ Execution map[string]any }
+			_ = json.Unmarshal([]byte(b), &w)
+			run = w.Execution
+			return run["status"] != "RUNNING" && run["status"] != "QUEUED"
+		})
+		if out, _ := json.Marshal(run["outputs"]); run["status"] != "SUCCESS" || string(out) != want {
+			t.Errorf("%s: %v with outputs %s, want SUCCESS with %s", loc, run["status"], out, want)
+		}
 	}
 }
