@@ -6,6 +6,7 @@ package main
 // generated client's errors into messages for a person.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -178,8 +179,29 @@ func isLoopback(host string) bool {
 // session is what a subcommand needs while it runs.
 type session struct {
 	api    *client.Gantry
+	raw    rawAPI // for what the generated client cannot do (streams)
 	out    printer
 	stderr io.Writer
+}
+
+// rawAPI sends plain HTTP requests to the API, as the generated client does: the same
+// base URL, TLS trust and credentials.
+type rawAPI struct {
+	base   string // scheme://host/prefix/v1
+	client *http.Client
+	token  string
+}
+
+// newRequest builds a request of path (under /v1) with the client's credentials.
+func (r rawAPI) newRequest(ctx context.Context, method, path string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	return req, nil
 }
 
 // session builds the client and printer for one run of cmd.
@@ -188,8 +210,17 @@ func (cf *clientFlags) session(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	ep, err := parseAPIURL(cf.apiURL)
+	if err != nil {
+		return nil, err
+	}
+	httpClient, err := cf.httpClient()
+	if err != nil {
+		return nil, err
+	}
 	return &session{
 		api:    api,
+		raw:    rawAPI{base: ep.String(), client: httpClient, token: cf.bearerToken(ep)},
 		out:    printer{w: cmd.OutOrStdout(), format: cf.output},
 		stderr: cmd.ErrOrStderr(),
 	}, nil

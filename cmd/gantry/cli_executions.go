@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +24,7 @@ func newExecutionsCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "executions",
 		Aliases: []string{"execution", "exec"},
-		Short:   "Inspect the records of function calls",
+		Short:   "Inspect the records of function calls and workflow runs",
 	}
 	cmd.AddCommand(
 		newExecutionsCancelCmd(cf),
@@ -30,15 +32,18 @@ func newExecutionsCmd(cf *clientFlags) *cobra.Command {
 		newExecutionsListCmd(cf),
 		newExecutionsGetCmd(cf),
 		newExecutionsLogsCmd(cf),
+		newExecutionsEventsCmd(cf),
 	)
 	return cmd
 }
 
 // executionFilter holds the filter flags of `executions list`; empty ones are not sent.
 type executionFilter struct {
-	app    string
-	route  string
-	status string
+	app      string
+	route    string
+	status   string
+	workflow string
+	kind     string
 }
 
 func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
@@ -47,7 +52,7 @@ func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
 		ef executionFilter
 	)
 	cmd := &cobra.Command{
-		Use:     "list [--app APP] [--route PATH] [--status STATUS]",
+		Use:     "list [--app APP] [--route PATH] [--workflow NAME] [--kind call|workflow] [--status STATUS]",
 		Aliases: []string{"ls"},
 		Short:   "List executions, newest first",
 		Args:    cobra.NoArgs,
@@ -57,12 +62,16 @@ func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			ef.status = strings.ToUpper(ef.status)
+			ef.kind = strings.ToLower(ef.kind)
+			if ef.kind != "" && ef.kind != "call" && ef.kind != "workflow" {
+				return fmt.Errorf("--kind %q: want call or workflow", ef.kind)
+			}
 			fetch := func(ctx context.Context, cursor string, perPage int64) ([]*models.Execution, string, error) {
 				return s.listExecutionsPage(ctx, ef, cursor, perPage)
 			}
 			return runList(cmd, s, pf, "executions", fetch, func(items []*models.Execution, next string) error {
 				return s.out.show(&models.ExecutionsWrapper{Executions: items, NextCursor: next}, func(w io.Writer) error {
-					return writeTable(w, executionTable(items))
+					return writeTable(w, executionsTable(items))
 				})
 			})
 		},
@@ -70,6 +79,8 @@ func newExecutionsListCmd(cf *clientFlags) *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&ef.app, "app", "", "only executions of this app")
 	fs.StringVar(&ef.route, "route", "", "only executions of this route path, e.g. /hello/world (use with --app)")
+	fs.StringVar(&ef.workflow, "workflow", "", "only the runs of this workflow")
+	fs.StringVar(&ef.kind, "kind", "", "only executions of this kind: call (function calls) or workflow (workflow runs)")
 	fs.StringVar(&ef.status, "status", "", "only executions with this status: QUEUED, RUNNING, SUCCESS, FAILED or CANCELLED")
 	addPageFlags(cmd, &pf)
 	return cmd
@@ -86,6 +97,12 @@ func (s *session) listExecutionsPage(ctx context.Context, ef executionFilter, cu
 	if ef.status != "" {
 		params.SetStatus(&ef.status)
 	}
+	if ef.workflow != "" {
+		params.SetWorkflow(&ef.workflow)
+	}
+	if ef.kind != "" {
+		params.SetKind(&ef.kind)
+	}
 	if cursor != "" {
 		params.SetCursor(&cursor)
 	}
@@ -99,40 +116,45 @@ func (s *session) listExecutionsPage(ctx context.Context, ef executionFilter, cu
 
 func newExecutionsGetCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show an execution",
-		Args:  cobra.ExactArgs(1),
+		Use:     "get ID",
+		Aliases: []string{"show"},
+		Short:   "Show an execution: a call, or a workflow run with its steps and outputs",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			params := executions.NewGetExecutionParams().WithID(args[0])
-			res, err := s.api.Executions.GetExecutionContext(cmd.Context(), params, nil)
+			e, err := s.getExecution(cmd.Context(), args[0])
 			if err != nil {
-				return clientError(fmt.Sprintf("get execution %s", args[0]), err)
+				return err
 			}
-			w := res.GetPayload()
-			if w == nil || w.Execution == nil {
-				return errors.New("the server's answer has no execution")
-			}
-			return s.out.show(w, func(out io.Writer) error {
-				return writeFields(out, executionFields(w.Execution))
+			return s.out.show(&models.ExecutionWrapper{Execution: e}, func(out io.Writer) error {
+				if e.Kind == "workflow" {
+					return writeRun(out, e)
+				}
+				return writeFields(out, executionFields(e))
 			})
 		},
 	}
 }
 
 func newExecutionsLogsCmd(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:     "logs ID",
+	var follow bool
+	cmd := &cobra.Command{
+		Use:     "logs ID [--follow]",
 		Aliases: []string{"log"},
 		Short:   "Print the log (stderr) of an execution as it is, whatever --output says",
-		Args:    cobra.ExactArgs(1),
+		Long: "Print the log of an execution: a call's stderr, or a workflow run's step logs in the order\n" +
+			"of the steps, each attempt under a header line. --follow streams a run's log until it ends.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := cf.session(cmd)
 			if err != nil {
 				return err
+			}
+			if follow {
+				return s.followLog(cmd.Context(), args[0])
 			}
 			params := executions.NewGetExecutionLogParams().WithID(args[0])
 			res, err := s.api.Executions.GetExecutionLogContext(cmd.Context(), params, nil)
@@ -145,9 +167,95 @@ func newExecutionsLogsCmd(cf *clientFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "for a workflow run, stream the log until the run ends")
+	return cmd
 }
 
-// executionTable is the header and rows of `gantry executions list`.
+// followLog copies the streamed log of execution id (?follow=true) to the output as it
+// comes. The generated client would read it whole before answering.
+func (s *session) followLog(ctx context.Context, id string) error {
+	op := fmt.Sprintf("follow the log of execution %s", id)
+	req, err := s.raw.newRequest(ctx, http.MethodGet, "/executions/"+url.PathEscape(id)+"/log?follow=true")
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/plain")
+	res, err := s.raw.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: cannot reach the Gantry API at %s: %w", op, req.URL.Redacted(), errors.Unwrap(err))
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return rawError(op, res)
+	}
+	if _, err := io.Copy(s.out.w, res.Body); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// getExecution reads execution id (a call or a workflow run).
+func (s *session) getExecution(ctx context.Context, id string) (*models.Execution, error) {
+	res, err := s.api.Executions.GetExecutionContext(ctx, executions.NewGetExecutionParams().WithID(id), nil)
+	if err != nil {
+		return nil, clientError(fmt.Sprintf("get execution %s", id), err)
+	}
+	w := res.GetPayload()
+	if w == nil || w.Execution == nil {
+		return nil, errors.New("the server's answer has no execution")
+	}
+	return w.Execution, nil
+}
+
+// executionsTable is the table of `gantry executions list`: calls' columns when all are
+// calls, runs' when all are workflow runs, and the columns both have when they are mixed.
+func executionsTable(items []*models.Execution) table {
+	calls, runs := 0, 0
+	for _, e := range items {
+		switch {
+		case e == nil:
+		case e.Kind == "workflow":
+			runs++
+		default:
+			calls++
+		}
+	}
+	switch {
+	case runs == 0:
+		return executionTable(items)
+	case calls == 0:
+		return runTable(items)
+	}
+	t := table{header: []string{"ID", "KIND", "OF", "STATUS", "REASON", "DURATION", "CREATED"}}
+	for _, e := range items {
+		if e == nil {
+			continue
+		}
+		kind, of := "call", e.App+e.Route
+		if e.Kind == "workflow" {
+			kind, of = "workflow", e.Workflow
+		}
+		t.rows = append(t.rows, []string{e.ID, kind, orDash(of), orDash(e.Status), orDash(e.Reason), formatDurationMs(e.DurationMs), formatTime(e.CreatedAt)})
+	}
+	return t
+}
+
+// runTable lists workflow runs.
+func runTable(items []*models.Execution) table {
+	t := table{header: []string{"ID", "WORKFLOW", "VERSION", "STATUS", "REASON", "TRIGGERED BY", "DURATION", "CREATED"}}
+	for _, e := range items {
+		if e == nil {
+			continue
+		}
+		t.rows = append(t.rows, []string{
+			e.ID, orDash(e.Workflow), strconv.FormatInt(e.WorkflowVersion, 10), orDash(e.Status), orDash(e.Reason),
+			orDash(e.TriggeredBy), formatDurationMs(e.DurationMs), formatTime(e.CreatedAt),
+		})
+	}
+	return t
+}
+
+// executionTable is the header and rows of `gantry executions list` of calls.
 func executionTable(items []*models.Execution) table {
 	header := []string{"ID", "APP", "ROUTE", "STATUS", "REASON", "EXIT", "CONTAINER", "DURATION", "CREATED"}
 	rows := make([][]string, 0, len(items))
@@ -199,7 +307,7 @@ func formatDurationMs(ms *int64) string {
 func newExecutionsCancelCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID",
-		Short: "Cancel a queued or running call",
+		Short: "Cancel a queued or running call or workflow run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := cf.session(cmd)
@@ -211,8 +319,15 @@ func newExecutionsCancelCmd(cf *clientFlags) *cobra.Command {
 				return clientError(fmt.Sprintf("cancel execution %s", args[0]), err)
 			}
 			w := res.GetPayload()
+			if w == nil || w.Execution == nil {
+				return errors.New("the server's answer has no execution")
+			}
 			return s.out.show(w, func(out io.Writer) error {
-				_, err := fmt.Fprintf(out, "execution %s cancelled (%s)\n", args[0], w.Execution.Status)
+				format := "execution %s cancelled (%s)\n"
+				if statusActive(w.Execution.Status) {
+					format = "execution %s is being cancelled (%s until it has stopped)\n"
+				}
+				_, err := fmt.Fprintf(out, format, args[0], w.Execution.Status)
 				return err
 			})
 		},

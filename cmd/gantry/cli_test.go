@@ -371,6 +371,7 @@ type recorded struct {
 	method  string
 	rawPath string
 	query   url.Values
+	header  http.Header
 	body    string
 }
 
@@ -380,7 +381,7 @@ func fakeAPI(t *testing.T, answer func(r *http.Request) (int, string)) (string, 
 	var seen []recorded
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		seen = append(seen, recorded{method: r.Method, rawPath: r.URL.EscapedPath(), query: r.URL.Query(), body: string(b)})
+		seen = append(seen, recorded{method: r.Method, rawPath: r.URL.EscapedPath(), query: r.URL.Query(), header: r.Header.Clone(), body: string(b)})
 		status, body := answer(r)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -395,7 +396,7 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "gantry", SilenceUsage: true, SilenceErrors: true}
 	cf := addClientFlags(root)
-	root.AddCommand(newVersionCmd(cf), newAppsCmd(cf), newRoutesCmd(cf), newExecutionsCmd(cf), newNodesCmd(cf))
+	root.AddCommand(newVersionCmd(cf), newAppsCmd(cf), newRoutesCmd(cf), newExecutionsCmd(cf), newNodesCmd(cf), newWorkflowsCmd(cf))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -144,8 +144,8 @@ func (tf *tokenCreateFlags) toModel(name string, now time.Time, changed func(str
 		t.User = tf.user
 	}
 	if changed(flagRole) {
-		if tf.role != models.TokenRoleAdmin && tf.role != models.TokenRoleDeveloper {
-			return nil, fmt.Errorf("--%s %q: must be %q or %q", flagRole, tf.role, models.TokenRoleAdmin, models.TokenRoleDeveloper)
+		if tf.role != models.TokenRoleAdmin && tf.role != models.TokenRoleDeveloper && tf.role != models.TokenRoleUser {
+			return nil, fmt.Errorf("--%s %q: must be %q, %q or %q", flagRole, tf.role, models.TokenRoleAdmin, models.TokenRoleDeveloper, models.TokenRoleUser)
 		}
 		t.Role = tf.role
 	}
@@ -241,7 +241,7 @@ func newTokensCreateCmd(cf *clientFlags) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&tf.user, flagUser, "", "user or service account the token acts as (default: the caller)")
-	fs.StringVar(&tf.role, flagRole, "", `role of the token: "admin" or "developer" (server default developer)`)
+	fs.StringVar(&tf.role, flagRole, "", `role of the token: "admin", "developer" or "user" (an end user, who may only run the workflows shared with it; server default developer)`)
 	fs.StringVar(&tf.expiresIn, flagExpiresIn, "", "expire after this long, e.g. 12h or 30d (default: never)")
 	fs.StringVar(&tf.expiresAt, flagExpiresAt, "", "expire at this RFC 3339 time, e.g. 2030-01-02T15:04:05Z (default: never)")
 	fs.BoolVarP(&tf.quiet, flagQuiet, "q", false, "print only the secret, for scripts")

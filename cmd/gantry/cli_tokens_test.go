@@ -282,7 +282,7 @@ func TestTokensCreateCLIRejectsBadFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{name: "role", args: []string{"--role", "owner"}, wantErr: `--role "owner": must be "admin" or "developer"`},
+		{name: "role", args: []string{"--role", "owner"}, wantErr: `--role "owner": must be "admin", "developer" or "user"`},
 		{name: "negative expiry", args: []string{"--expires-in", "-1h"}, wantErr: `--expires-in "-1h": must be positive`},
 		{name: "bad expiry", args: []string{"--expires-in", "soon"}, wantErr: `--expires-in "soon": want a duration`},
 		{name: "bad time", args: []string{"--expires-at", "2030-01-02"}, wantErr: `--expires-at "2030-01-02": want an RFC 3339 time`},

@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newRoutesCmd(cf),
 		newCallCmd(cf),
 		newExecutionsCmd(cf),
+		newWorkflowsCmd(cf),
 		newWhoamiCmd(cf),
 		newTokensCmd(cf),
 		newAPIsCmd(cf),
