@@ -71,6 +71,7 @@ type Engine struct {
 	programs map[[32]byte]*Program // parsed definitions, by the hash of their text
 
 	unsubscribe func()
+	cancelLife  context.CancelFunc // ends the engine's own work (Start's context)
 	wg          sync.WaitGroup
 	done        chan struct{}
 }
@@ -93,19 +94,22 @@ func New(s Store, calls Calls, opts Options) *Engine {
 	return e
 }
 
-// Start follows the store's feed, resumes the unfinished runs, and starts the movers.
+// Start follows the store's feed, resumes the unfinished runs, and starts the movers,
+// which work until Stop (ctx bounds the first sweep only).
 func (e *Engine) Start(ctx context.Context) {
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancelLife = cancel
 	e.unsubscribe = e.store.Subscribe(func(c store.Change) {
 		switch c.Kind {
 		case store.ChangeChild:
 			e.kick(c.Name)
 		case store.ChangeReset:
-			go e.sweep(context.Background())
+			go e.sweep(life)
 		}
 	})
 	for range e.opts.Movers {
 		e.wg.Add(1)
-		go e.mover()
+		go e.mover(life)
 	}
 	e.wg.Add(1)
 	go func() {
@@ -117,7 +121,7 @@ func (e *Engine) Start(ctx context.Context) {
 			case <-e.done:
 				return
 			case <-t.C:
-				e.sweep(context.Background())
+				e.sweep(life)
 			}
 		}
 	}()
@@ -143,6 +147,9 @@ func (e *Engine) Stop() {
 	e.mu.Unlock()
 	close(e.done)
 	e.wg.Wait()
+	if e.cancelLife != nil {
+		e.cancelLife() // a sweep started by a ChangeReset stops reading
+	}
 }
 
 // sweep kicks every unfinished run.
@@ -173,7 +180,7 @@ func (e *Engine) kick(id string) {
 	}
 }
 
-func (e *Engine) mover() {
+func (e *Engine) mover(ctx context.Context) {
 	defer e.wg.Done()
 	for {
 		e.mu.Lock()
@@ -190,7 +197,7 @@ func (e *Engine) mover() {
 		e.busy[id] = true
 		e.mu.Unlock()
 
-		e.advance(context.Background(), id)
+		e.advance(ctx, id)
 
 		e.mu.Lock()
 		delete(e.busy, id)
