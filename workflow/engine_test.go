@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,4 +273,31 @@ func containers(t *testing.T, call string) int {
 		t.Fatal(err)
 	}
 	return len(list)
+}
+
+func TestARunPastItsBoundsEndsFailedWithReasonLimit(t *testing.T) {
+	e := newEnv(t, "")
+	t.Run("a map over more items than MaxMapItems never starts one", func(t *testing.T) {
+		w := e.put("many", `{"inputs": {"type": "object"}, "steps": [{"name": "each", "map": {"items": "$.inputs.items"}, "call": {"app": "wf", "path": "/hot"}}]}`)
+		items := make([]int, MaxMapItems+1)
+		in, _ := json.Marshal(map[string]any{"items": items})
+		r := e.wait(e.start(w, string(in)).ID, time.Minute)
+		s := step(t, r, "each")
+		if r.Status != store.StatusFailed || r.Reason != store.ReasonLimit || s.Reason != store.ReasonLimit || len(s.Calls) != 0 {
+			t.Errorf("run %s (%s: %s), step %s (%s) with %d calls; want FAILED limit, no call", r.Status, r.Reason, r.Error, s.Status, s.Reason, len(s.Calls))
+		}
+	})
+	t.Run("outputs that take the state past MaxStateBytes stop the run", func(t *testing.T) {
+		w := e.put("big", `{"steps": [
+		  {"name": "each", "map": {"items": "$.inputs.items", "max_concurrency": 2}, "call": {"app": "wf", "path": "/hot"}, "input": {"output_bytes": 900000}},
+		  {"name": "after", "needs": ["each"], "call": {"app": "wf", "path": "/hot"}}
+		], "outputs": {"n": "$.steps.each.output[0]"}}`)
+		r := e.wait(e.start(w, `{"items": [1, 2, 3, 4, 5, 6]}`).ID, 2*time.Minute)
+		if r.Status != store.StatusFailed || r.Reason != store.ReasonLimit || !strings.Contains(r.Error, "bytes") {
+			t.Errorf("run %s (%s: %s), want FAILED limit naming the bytes", r.Status, r.Reason, r.Error)
+		}
+		if s := step(t, r, "after"); len(s.Calls) != 0 {
+			t.Errorf("the step after the state passed its bound started (%d calls)", len(s.Calls))
+		}
+	})
 }

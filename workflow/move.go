@@ -51,6 +51,7 @@ func (m *mover) move() {
 	for i := range r.Steps {
 		m.collect(i)
 	}
+	m.st() // the state with the outputs just collected: past MaxStateBytes, the run stops
 	if r.Stopping == "" {
 		for m.startReady() {
 		}
@@ -390,9 +391,10 @@ func (m *mover) finishIfDone() {
 			return
 		}
 	}
+	st := m.st() // first: a state past its bound stops the run
 	status := r.Stopping
 	if status == "" {
-		out, err := m.p.Outputs(*m.st())
+		out, err := m.p.Outputs(*st)
 		switch {
 		case err != nil:
 			status, r.Reason, r.Error = store.StatusFailed, store.ReasonError, "outputs: "+err.Error()
