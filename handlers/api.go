@@ -150,6 +150,7 @@ type API struct {
 	now          func() time.Time // the clock of node liveness; tests move it
 	// keepAlive is the time between keep-alive comments of event streams; tests shorten it.
 	keepAlive time.Duration
+	maxRunLog int // MaxRunLog; tests lower it
 }
 
 // New returns the API over its dependencies.
@@ -169,7 +170,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 

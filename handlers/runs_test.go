@@ -247,6 +247,11 @@ func TestRunLog(t *testing.T) {
 	if status != 200 || log != want {
 		t.Fatalf("log %d %q, want %q", status, log, want)
 	}
+	f.api.maxRunLog = 10 // past it, the log stops at the next attempt, and says so
+	_, log = f.text(t, f.uma, "/v1/executions/"+run+"/log")
+	if want := "== step add attempt 1 (call " + calls[0] + ") ==\nlog of attempt 1\n== the log of this run stops here"; !strings.HasPrefix(log, want) {
+		t.Fatalf("a log past its bound: %q, want it to start with %q", log, want)
+	}
 	// The calls of the run are not the end user's to read.
 	expect(t, f.as(t, f.uma, "GET", "/v1/executions/"+calls[0], ""), 404)
 	if res := f.as(t, f.alice, "GET", "/v1/executions/"+calls[0], ""); get(res.body, "execution", "parent") != run || get(res.body, "execution", "step") != "add" {

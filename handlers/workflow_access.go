@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -197,9 +198,17 @@ func (a *API) runLog(ctx context.Context, run store.Run) ([]byte, error) {
 	}
 	var out []byte
 	for _, at := range attempts {
+		if len(out) >= a.maxRunLog {
+			out = fmt.Appendf(out, "== the log of this run stops here: it passed %d bytes; each call's own log is at /v1/executions/{call}/log ==\n", a.maxRunLog)
+			break
+		}
 		if out, err = a.appendAttemptLog(ctx, out, at); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
+
+// MaxRunLog bounds the log of a run answered at once (a map of thousands of calls would
+// otherwise make one answer of gigabytes); a followed log streams, attempt by attempt.
+const MaxRunLog = 16 << 20

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/models"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
+	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/workflow"
 )
 
@@ -19,7 +20,7 @@ func (a *API) ListWorkflows(ctx context.Context, params workflows.ListWorkflowsP
 	}
 	out := &models.WorkflowsWrapper{Workflows: make([]*models.Workflow, 0, len(list)), NextCursor: next}
 	for _, w := range list {
-		out.Workflows = append(out.Workflows, workflowToModel(w))
+		out.Workflows = append(out.Workflows, a.workflowForCaller(ctx, w))
 	}
 	return workflows.NewListWorkflowsOK().WithPayload(out)
 }
@@ -31,7 +32,7 @@ func (a *API) GetWorkflow(ctx context.Context, params workflows.GetWorkflowParam
 	if err != nil {
 		return a.errorResponse(err)
 	}
-	m := workflowToModel(w)
+	m := a.workflowForCaller(ctx, w)
 	if p, err := workflow.Parse(w.Definition); err == nil {
 		m.Summary = summaryToModel(p.Describe())
 	} else { // stored by a version that took it: the definition is still answered
@@ -120,4 +121,15 @@ func (a *API) TriggerWorkflow(ctx context.Context, params workflows.TriggerWorkf
 	auditNote(ctx, slog.String("run", run.ID))
 	return workflows.NewTriggerWorkflowCreated().WithLocation("/v1/executions/" + run.ID).
 		WithPayload(&models.ExecutionWrapper{Execution: runToModel(run)})
+}
+
+// workflowForCaller is a workflow as the caller may see it: whole for its owner and admins;
+// for those it is shared with, without its steps' definitions (their headers may hold the
+// owner's secrets) and its run_access (others' names): the summary tells them what to run.
+func (a *API) workflowForCaller(ctx context.Context, w store.Workflow) *models.Workflow {
+	m := workflowToModel(w)
+	if !mayUse(caller(ctx), w.Owner) {
+		m.Steps, m.RunAccess = []any{}, nil
+	}
+	return m
 }

@@ -89,7 +89,14 @@ func TestWorkflowsDefineDescribeList(t *testing.T) {
 		if list := get(res.body, "workflows").([]any); len(list) != 1 || get(list[0], "name") != "adder" {
 			t.Fatalf("uma's list: %s", res.raw)
 		}
-		expect(t, f.as(t, f.uma, "GET", "/v1/workflows/adder", ""), 200)
+		res = f.as(t, f.uma, "GET", "/v1/workflows/adder", "")
+		expect(t, res, 200)
+		// The summary tells what to run; the steps' definitions (their headers may hold the
+		// owner's secrets) and the names it is shared with are the owner's.
+		if steps, _ := get(res.body, "workflow", "steps").([]any); len(steps) != 0 || get(res.body, "workflow", "run_access") != nil ||
+			get(res.body, "workflow", "summary", "steps") == nil {
+			t.Fatalf("uma's view of adder: %s", res.raw)
+		}
 		expect(t, f.as(t, f.uma, "GET", "/v1/workflows/b-flow", ""), 404)
 		if n := len(get(f.as(t, f.ursula, "GET", "/v1/workflows", "").body, "workflows").([]any)); n != 0 {
 			t.Fatalf("ursula lists %d workflows", n)

@@ -27,8 +27,8 @@ type Admitter struct {
 func NewAdmitter(a Authenticator) *Admitter { return &Admitter{auth: a} }
 
 // Admit lets a call of a route with `auth: token` through only with valid credentials
-// (any identity: the route's auth says who may call, not who owns; with authentication
-// off, nothing is checked), and marks the call admitted. It is the one place where
+// (any identity but an end user's: the route's auth says who may call, not who owns; with
+// authentication off, nothing is checked), and marks the call admitted. It is the one place where
 // Gantry's credentials are kept from a function, and from the async queue: the
 // Authorization a route with auth token consumed, and on any route every credential header
 // (Authorization, Proxy-Authorization) one of whose values holds an API token or a token
@@ -39,8 +39,12 @@ func (a *Admitter) Admit(ctx context.Context, c *Call) error {
 	header := c.Header()
 	var drop []string
 	if c.Route().Auth == store.AuthToken && a.auth != nil {
-		if _, err := a.auth.Authenticate(ctx, header.Get("Authorization")); err != nil {
+		id, err := a.auth.Authenticate(ctx, header.Get("Authorization"))
+		if err != nil {
 			return err
+		}
+		if id.Role == auth.RoleUser { // end users run the workflows shared with them, not functions
+			return auth.Forbidden("an end user (role user) may run workflows shared with it, not call functions")
 		}
 		drop = append(drop, "Authorization")
 	}

@@ -17,8 +17,11 @@ import (
 type tokenAuth struct{}
 
 func (tokenAuth) Authenticate(_ context.Context, authorization string) (auth.Identity, error) {
-	if authorization == "Bearer good" {
-		return auth.Identity{Name: "ann"}, nil
+	switch authorization {
+	case "Bearer good":
+		return auth.Identity{Name: "ann", Role: auth.RoleDeveloper}, nil
+	case "Bearer good-end-user":
+		return auth.Identity{Name: "eve", Role: auth.RoleUser}, nil
 	}
 	return auth.Identity{}, auth.Unauthenticated("no valid token")
 }
@@ -109,6 +112,8 @@ func TestAdmitter(t *testing.T) {
 			http.Header{"Authorization": {"Bearer good"}}, nil, nil, nil},
 		{"a route with auth token refuses a bad token", tokenAuth{}, store.AuthToken,
 			http.Header{"Authorization": {"Bearer bad"}}, auth.ErrUnauthenticated, nil, nil},
+		{"a route with auth token refuses an end user's token: end users run workflows only", tokenAuth{}, store.AuthToken,
+			http.Header{"Authorization": {"Bearer good-end-user"}}, auth.ErrForbidden, nil, nil},
 		{"a route with auth token refuses a call without credentials", tokenAuth{}, store.AuthToken,
 			http.Header{}, auth.ErrUnauthenticated, nil, nil},
 		{"with authentication off a route with auth token is not enforced", nil, store.AuthToken,

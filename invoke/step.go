@@ -14,7 +14,10 @@ import (
 // StepRequest is a call that a workflow step makes: resolved now, and accepted by the
 // workflow engine in the same store write as the change of its run (store.UpdateRun).
 type StepRequest struct {
-	App    string
+	App string
+	// AppID, when set, is the app the step must call: the app of that name when the
+	// workflow was defined, not a later one of the same name (another developer's, perhaps).
+	AppID  string
 	Path   string // the path under the app, as /r/ calls take it
 	Method string
 	Header http.Header
@@ -35,6 +38,9 @@ func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
 	tg, err := s.store.Target(req.App, req.Path, "", "")
 	if err != nil {
 		return store.StepCall{}, err
+	}
+	if req.AppID != "" && tg.AppID != req.AppID {
+		return store.StepCall{}, store.Errorf(store.ErrNotFound, "app %q is not the app the workflow was defined over (it was deleted, and this one made since)", req.App)
 	}
 	route := tg.Route
 	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil {

@@ -18,9 +18,12 @@ type Workflow struct {
 	Definition json.RawMessage `json:"definition"`
 	// RunAccess names who besides its owner and admins may list, describe, run and follow
 	// it: "user:NAME", "group:NAME" (an identity source group) or "authenticated".
-	RunAccess []string  `json:"run_access,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	RunAccess []string `json:"run_access,omitempty"`
+	// Apps are the apps its steps call, name to ID, as they were when it was stored: a
+	// step calls that app only, never a later app of the same name (another's, perhaps).
+	Apps      map[string]string `json:"apps,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
 }
 
 // WorkflowFilter selects workflows; empty fields match everything.
@@ -58,9 +61,11 @@ type Run struct {
 	Stopping string          `json:"stopping,omitempty"`
 	Inputs   json.RawMessage `json:"inputs,omitempty"`
 	Outputs  json.RawMessage `json:"outputs,omitempty"`
-	// Definition is the definition of WorkflowVersion, which the run follows to its end.
-	Definition json.RawMessage `json:"definition"`
-	Steps      []StepRun       `json:"steps"`
+	// Definition is the definition of WorkflowVersion, which the run follows to its end,
+	// and Apps the IDs of the apps its steps call (Workflow.Apps).
+	Definition json.RawMessage   `json:"definition"`
+	Apps       map[string]string `json:"apps,omitempty"`
+	Steps      []StepRun         `json:"steps"`
 	// Events is the sequence number of the run's last event (its events are 1..Events).
 	Events      int64     `json:"events"`
 	CreatedAt   time.Time `json:"created_at"`

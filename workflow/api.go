@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,18 @@ func (e *Engine) Put(ctx context.Context, w store.Workflow, mayCall func(app, pa
 	if err := p.CheckCalls(mayCall); err != nil {
 		return store.Workflow{}, false, err
 	}
+	// The apps as they are now: a step never calls a later app of the same name.
+	w.Apps = map[string]string{}
+	for i, sp := range p.Steps {
+		if sp.Call == nil {
+			continue
+		}
+		id, err := e.store.AppID(sp.Call.App)
+		if err != nil {
+			return store.Workflow{}, false, store.Invalid(fmt.Sprintf("steps[%d].call.app", i), "%s", err)
+		}
+		w.Apps[sp.Call.App] = id
+	}
 	w.Description = p.Def.Description
 	return e.store.PutWorkflow(ctx, w, guard)
 }
@@ -68,7 +81,7 @@ func (e *Engine) Trigger(ctx context.Context, w store.Workflow, inputs json.RawM
 		return store.Run{}, false, err
 	}
 	r := store.Run{ID: e.store.NewID(), Workflow: w.Name, WorkflowVersion: w.Version, Owner: w.Owner, TriggeredBy: opts.TriggeredBy,
-		IdempotencyKey: opts.IdempotencyKey, Status: store.StatusQueued, Inputs: in, Definition: w.Definition,
+		IdempotencyKey: opts.IdempotencyKey, Status: store.StatusQueued, Inputs: in, Definition: w.Definition, Apps: w.Apps,
 		Steps: make([]store.StepRun, len(p.Steps)), CreatedAt: e.now()}
 	for i, s := range p.Steps {
 		r.Steps[i] = store.StepRun{Name: s.Name, Status: store.StatusPending}
@@ -79,8 +92,14 @@ func (e *Engine) Trigger(ctx context.Context, w store.Workflow, inputs json.RawM
 	}
 	if created {
 		e.kick(stored.ID)
+		return stored, true, nil
 	}
-	return stored, created, nil
+	// The key names one request: used again for another workflow or other inputs, it is a
+	// client's mistake, not a retry.
+	if stored.Workflow != w.Name || !bytes.Equal(stored.Inputs, in) {
+		return store.Run{}, false, store.Errorf(store.ErrConflict, "Idempotency-Key %q was used for a run of workflow %q with other inputs (execution %s)", opts.IdempotencyKey, stored.Workflow, stored.ID)
+	}
+	return stored, false, nil
 }
 
 // Cancel asks a run to stop: its steps not started never start, its running calls are
@@ -104,8 +123,10 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, error) {
 		}
 		m := &mover{r: r, p: p, results: results, now: e.now(), stepOf: e.calls.StepCall}
 		if !r.CancelRequested {
-			r.CancelRequested, r.Stopping = true, store.StatusCancelled
-			r.Reason, r.Error = store.ReasonClientRequest, "cancelled"
+			r.CancelRequested = true
+			if r.Stopping == "" { // a run stopping FAILED already ends FAILED, for its reason
+				r.Stopping, r.Reason, r.Error = store.StatusCancelled, store.ReasonClientRequest, "cancelled"
+			}
 			m.event(store.RunEvent{Type: store.EventCancelling, Status: r.Status, Reason: store.ReasonClientRequest})
 		}
 		if p.Steps == nil {

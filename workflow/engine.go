@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/invoke"
@@ -24,6 +25,7 @@ type Store interface {
 	ActiveRuns(ctx context.Context) ([]string, error)
 	UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (store.RunUpdate, error)) (store.Run, error)
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
+	AppID(name string) (string, error)
 	Subscribe(fn func(store.Change)) (unsubscribe func())
 	NewID() string
 }
@@ -66,6 +68,8 @@ type Engine struct {
 	again   map[string]bool // kicked while busy: move once more
 	timers  map[string]*time.Timer
 	stopped bool
+
+	moves atomic.Int64 // writes of runs tried by advance: a run whose timer loops would show
 
 	progMu   sync.Mutex
 	programs map[[32]byte]*Program // parsed definitions, by the hash of their text
@@ -234,6 +238,7 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		return
 	}
 	var cancels []string
+	e.moves.Add(1)
 	stored, err := e.store.UpdateRun(ctx, id, func(r *store.Run) (store.RunUpdate, error) {
 		p, err := e.program(r.Definition)
 		if err != nil { // a stored definition that no longer parses: the run cannot go on
@@ -309,12 +314,15 @@ func (e *Engine) results(ctx context.Context, r store.Run) (map[string]store.Exe
 
 // arm sets a timer for the next wake-up of a run (a sleep or a retry's backoff ending).
 func (e *Engine) arm(r store.Run) {
+	// Wake-ups due already are left out: a move just ran, and what it did not start waits
+	// for something else (a map item due waits for a free slot: an item's end wakes the run).
 	var next time.Time
+	now := e.now()
 	if !r.Done() {
 		for _, s := range r.Steps {
-			next = earliest(next, s.WakeAt)
+			next = earliest(next, s.WakeAt, now)
 			for _, it := range s.Items {
-				next = earliest(next, it.WakeAt)
+				next = earliest(next, it.WakeAt, now)
 			}
 		}
 	}
@@ -351,8 +359,12 @@ func (e *Engine) retryLater(id string) {
 	})
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || !b.IsZero() && b.Before(a) {
+// earliest is the earlier of a and b, leaving out b when it is not after now.
+func earliest(a, b, now time.Time) time.Time {
+	if b.IsZero() || !b.After(now) {
+		return a
+	}
+	if a.IsZero() || b.Before(a) {
 		return b
 	}
 	return a

@@ -301,3 +301,78 @@ func TestARunPastItsBoundsEndsFailedWithReasonLimit(t *testing.T) {
 		}
 	})
 }
+
+func TestAFailedMapItemFailsTheRunForItsOwnReason(t *testing.T) {
+	e := newEnv(t, "")
+	w := e.put("items", `{"steps": [{"name": "each", "map": {"items": "$.inputs.items", "max_concurrency": 4},
+	  "call": {"app": "wf", "path": "/cold"}, "input": {"sleep_ms": "$.item.sleep", "exit": "$.item.exit"}}]}`)
+	r := e.wait(e.start(w, `{"items": [{"sleep": 20000, "exit": 0}, {"sleep": 20000, "exit": 0}, {"sleep": 0, "exit": 3}, {"sleep": 20000, "exit": 0}]}`).ID, time.Minute)
+	if r.Status != store.StatusFailed || r.Reason != store.ReasonBadExit || !strings.Contains(r.Error, "item 2") {
+		t.Errorf("run %s (%s: %s), want FAILED bad_exit naming item 2: the items cancelled after it are the engine's doing", r.Status, r.Reason, r.Error)
+	}
+}
+
+func TestAMapItemDueForARetryWaitsForASlotWithoutLooping(t *testing.T) {
+	e := newEnv(t, "")
+	w := e.put("slot", `{"steps": [{"name": "each", "map": {"items": "$.inputs.items", "max_concurrency": 1},
+	  "call": {"app": "wf", "path": "/cold"}, "input": {"sleep_ms": "$.item.sleep", "exit": "$.item.exit"},
+	  "retry": {"max_attempts": 2, "backoff": "10ms"}, "on_failure": "continue"}]}`)
+	before := e.engine.moves.Load()
+	r := e.wait(e.start(w, `{"items": [{"sleep": 0, "exit": 1}, {"sleep": 3000, "exit": 0}]}`).ID, time.Minute)
+	if r.Status != store.StatusSuccess {
+		t.Fatalf("run %s (%s: %s)", r.Status, r.Reason, r.Error)
+	}
+	// A handful of moves: start, each call's end, the retry's. A wake-up looping while the
+	// slot is taken would make hundreds in the 3 s the second item runs.
+	if moves := e.engine.moves.Load() - before; moves > 20 {
+		t.Errorf("%d moves of a run of 3 calls", moves)
+	}
+	if s := step(t, r, "each"); s.Status != store.StatusFailed || len(s.Calls) != 3 {
+		t.Errorf("step %s with %d calls, want FAILED after 3 calls (item 0 twice)", s.Status, len(s.Calls))
+	}
+}
+
+func TestAStepNeverCallsALaterAppOfTheSameName(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	w := e.put("pinned", `{"steps": [{"name": "one", "call": {"app": "wf", "path": "/hot"}}]}`)
+	for _, path := range []string{"/hot", "/cold"} {
+		if err := e.st.DeleteRoute(ctx, "wf", path, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.DeleteApp(ctx, "wf", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateApp(ctx, store.App{Name: "wf", Owner: "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateRoute(ctx, store.Route{App: "wf", Path: "/hot", Image: testImage, Format: store.FormatHTTP}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := e.wait(e.start(w, ``).ID, time.Minute)
+	if s := step(t, r, "one"); r.Status != store.StatusFailed || len(s.Calls) != 0 || !strings.Contains(s.Error, "not the app") {
+		t.Errorf("run %s, step %s (%s) with %d calls: a step called another app of the same name", r.Status, s.Status, s.Error, len(s.Calls))
+	}
+}
+
+func TestIdempotencyKeysAndTruncatedOutputs(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	w := e.put("big-output", `{"steps": [{"name": "one", "call": {"app": "wf", "path": "/hot"}, "input": {"output_bytes": 2000000, "n": "$.inputs.n"}}]}`)
+	first, created, err := e.engine.Trigger(ctx, w, json.RawMessage(`{"n": 1}`), TriggerOptions{TriggeredBy: "dev", IdempotencyKey: "k"})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	again, created, err := e.engine.Trigger(ctx, w, json.RawMessage(`{"n": 1}`), TriggerOptions{TriggeredBy: "dev", IdempotencyKey: "k"})
+	if err != nil || created || again.ID != first.ID {
+		t.Errorf("the same key again: run %s created %v (%v), want run %s", again.ID, created, err, first.ID)
+	}
+	if _, _, err := e.engine.Trigger(ctx, w, json.RawMessage(`{"n": 2}`), TriggerOptions{TriggeredBy: "dev", IdempotencyKey: "k"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("the same key with other inputs: %v, want ErrConflict", err)
+	}
+	r := e.wait(first.ID, time.Minute)
+	if s := step(t, r, "one"); r.Status != store.StatusFailed || s.Reason != store.ReasonLimit || len(s.Output) != 0 {
+		t.Errorf("run %s, step %s (%s) with output of %d bytes: a cut output must not pass for the whole", r.Status, s.Status, s.Reason, len(s.Output))
+	}
+}

@@ -83,6 +83,10 @@ func (m *mover) collect(i int) {
 		if !ok {
 			return
 		}
+		if ex.Status == store.StatusSuccess && ex.OutputTruncated {
+			m.endStep(i, store.StatusFailed, store.ReasonLimit, truncated(ex), nil)
+			return
+		}
 		if ex.Status == store.StatusSuccess {
 			m.endStep(i, store.StatusSuccess, "", "", outputJSON(ex.Output))
 			return
@@ -106,8 +110,11 @@ func (m *mover) collectItems(i int) {
 		}
 		item := j
 		switch {
+		case ex.Status == store.StatusSuccess && ex.OutputTruncated:
+			it.Status, it.Reason, it.Error = store.StatusFailed, store.ReasonLimit, truncated(ex)
 		case ex.Status == store.StatusSuccess:
 			it.Status, it.Output = store.StatusSuccess, outputJSON(ex.Output)
+			m.state = nil // its size counts
 		case m.retries(sp, ex, it.Attempts):
 			it.Status, it.WakeAt = store.StatusQueued, m.now.Add(sp.Retry.Delay(it.Attempts))
 			m.event(store.RunEvent{Type: store.EventStepRetrying, Step: s.Name, Item: &item, Attempt: it.Attempts, Call: ex.ID, Status: ex.Status, Reason: ex.Reason, Message: ex.Error})
@@ -117,16 +124,23 @@ func (m *mover) collectItems(i int) {
 		}
 		m.event(store.RunEvent{Type: store.EventStepFinished, Step: s.Name, Item: &item, Attempt: it.Attempts, Call: ex.ID, Status: it.Status, Reason: it.Reason, Message: it.Error})
 	}
-	var failed *store.ItemRun
+	// The step fails with its first FAILED item; items cancelled are the engine's doing
+	// once one failed (or a cancel's), and count only when none failed.
+	var failed, cancelled *store.ItemRun
 	done := true
 	for j := range s.Items {
 		it := &s.Items[j]
 		switch {
 		case !store.StatusFinal(it.Status):
 			done = false
-		case it.Status != store.StatusSuccess && failed == nil:
+		case it.Status == store.StatusFailed && failed == nil:
 			failed = it
+		case it.Status == store.StatusCancelled && cancelled == nil:
+			cancelled = it
 		}
+	}
+	if failed == nil {
+		failed = cancelled
 	}
 	switch {
 	case failed != nil: // the step fails as soon as one item does: its other items stop
@@ -138,8 +152,8 @@ func (m *mover) collectItems(i int) {
 		}
 	case done:
 		outs := make([]json.RawMessage, len(s.Items))
-		for j, it := range s.Items {
-			outs[j] = it.Output
+		for j := range s.Items {
+			outs[j], s.Items[j].Output = s.Items[j].Output, nil // kept once: in the step's output
 		}
 		out, _ := json.Marshal(outs)
 		m.endStep(i, store.StatusSuccess, "", "", out)
@@ -219,7 +233,11 @@ func (m *mover) needsDone(sp *StepProgram) bool {
 // startStep starts a step whose needs are done: skipped, asleep, or its first call(s).
 func (m *mover) startStep(i int) {
 	s, sp := &m.r.Steps[i], &m.p.Steps[i]
-	ok, err := m.p.Condition(i, *m.st())
+	st := m.st()
+	if m.r.Stopping != "" { // the state passed its bound: nothing starts
+		return
+	}
+	ok, err := m.p.Condition(i, *st)
 	switch {
 	case err != nil:
 		m.r.Steps[i].StartedAt = m.now
@@ -286,6 +304,9 @@ func (m *mover) startItems(i int) {
 func (m *mover) attempt(i, j int) {
 	s, sp := &m.r.Steps[i], &m.p.Steps[i]
 	st := m.st()
+	if m.r.Stopping != "" {
+		return
+	}
 	var body []byte
 	var err error
 	var items []any
@@ -308,8 +329,8 @@ func (m *mover) attempt(i, j int) {
 		if body != nil && header.Get("Content-Type") == "" {
 			header.Set("Content-Type", "application/json")
 		}
-		sc, err = m.stepOf(invoke.StepRequest{App: sp.Call.App, Path: sp.Call.Path, Method: sp.Call.Method, Header: header, Body: body,
-			Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name})
+		sc, err = m.stepOf(invoke.StepRequest{App: sp.Call.App, AppID: m.r.Apps[sp.Call.App], Path: sp.Call.Path, Method: sp.Call.Method,
+			Header: header, Body: body, Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name})
 	}
 	if err != nil {
 		if j >= 0 {
@@ -449,6 +470,9 @@ func runState(r store.Run) (State, int) {
 			size += len(s.Output)
 			_ = json.Unmarshal(s.Output, &ss.Output)
 		}
+		for _, it := range s.Items { // the outputs of a map step's items, until it ends
+			size += len(it.Output)
+		}
 		st.Steps[s.Name] = ss
 	}
 	return st, size
@@ -461,6 +485,12 @@ func outputJSON(body []byte) json.RawMessage {
 		b, _ = json.Marshal(string(body))
 	}
 	return b
+}
+
+// truncated is the error of a call whose output passed the runner's cap: the state never
+// takes a cut output for the whole.
+func truncated(ex store.Execution) string {
+	return fmt.Sprintf("call %s: its output passed the cap on a call's output and was cut; the run's state takes no cut output", ex.ID)
 }
 
 func callError(ex store.Execution) string {

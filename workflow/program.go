@@ -213,6 +213,9 @@ func checkDurations(sp *StepProgram, f string) error {
 		if sp.Timeout, err = positiveDuration(sp.Step.Timeout, f+".timeout"); err != nil {
 			return err
 		}
+		if max := time.Duration(store.MaxTimeout) * time.Second; sp.Timeout > max { // a route's own bound
+			return store.Invalid(f+".timeout", "timeout %s is longer than a call may run (%s)", sp.Timeout, max)
+		}
 	}
 	return nil
 }

@@ -140,6 +140,7 @@ func TestParseRefusesInvalidDefinitions(t *testing.T) {
 		{"a sleep that is not a duration", one(`{"name":"a","sleep":"soon"}`), "steps[0].sleep", "not a duration"},
 		{"a negative sleep", one(`{"name":"a","sleep":"-1s"}`), "steps[0].sleep", "positive"},
 		{"a sleep longer than a week", one(`{"name":"a","sleep":"169h"}`), "steps[0].sleep", "longer than"},
+		{"a timeout longer than a call may run", one(`{"name":"a",` + call + `,"timeout":"2000000h"}`), "steps[0].timeout", "longer than a call may run"},
 		{"a zero timeout", one(`{"name":"a",` + call + `,"timeout":"0s"}`), "steps[0].timeout", "positive"},
 		{"a timeout that is not a duration", one(`{"name":"a",` + call + `,"timeout":"30"}`), "steps[0].timeout", "not a duration"},
 		{"retry with no attempts", one(`{"name":"a",` + call + `,"retry":{"max_attempts":0}}`), "steps[0].retry.max_attempts", "between 1 and 20"},

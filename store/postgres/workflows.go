@@ -10,15 +10,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const workflowColumns = "name, owner, version, definition, description, run_access, created_at, updated_at"
+const workflowColumns = "name, owner, version, definition, description, run_access, apps, created_at, updated_at"
 
 func scanWorkflow(row pgx.Row) (store.Workflow, error) {
 	var w store.Workflow
-	var def, access []byte
-	if err := row.Scan(&w.Name, &w.Owner, &w.Version, &def, &w.Description, &access, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	var def, access, apps []byte
+	if err := row.Scan(&w.Name, &w.Owner, &w.Version, &def, &w.Description, &access, &apps, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return w, err
 	}
 	w.Definition = json.RawMessage(def)
+	if apps != nil {
+		if err := json.Unmarshal(apps, &w.Apps); err != nil {
+			return w, fmt.Errorf("decode apps of workflow %s: %w", w.Name, err)
+		}
+	}
 	if access != nil {
 		if err := json.Unmarshal(access, &w.RunAccess); err != nil {
 			return w, fmt.Errorf("decode run_access of workflow %s: %w", w.Name, err)
@@ -27,21 +32,26 @@ func scanWorkflow(row pgx.Row) (store.Workflow, error) {
 	return w, nil
 }
 
-// workflowValues are the definition and run_access columns of w (run_access NULL when empty).
-func workflowValues(w store.Workflow) (def, access []byte, err error) {
+// workflowValues are the definition, run_access and apps columns of w (the last two NULL when empty).
+func workflowValues(w store.Workflow) (def, access, apps []byte, err error) {
 	def = []byte(w.Definition)
 	if len(def) == 0 {
 		def = []byte("null")
 	}
 	if !json.Valid(def) {
-		return nil, nil, store.Invalid("definition", "the definition of workflow %q is not JSON", w.Name)
+		return nil, nil, nil, store.Invalid("definition", "the definition of workflow %q is not JSON", w.Name)
 	}
 	if len(w.RunAccess) > 0 {
 		if access, err = jsonValue(w.RunAccess); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return def, access, nil
+	if len(w.Apps) > 0 {
+		if apps, err = jsonValue(w.Apps); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return def, access, apps, nil
 }
 
 // PutWorkflow creates the workflow (Version 1, owned by w.Owner) or replaces its
@@ -51,7 +61,7 @@ func (s *DB) PutWorkflow(ctx context.Context, w store.Workflow, guard store.AppG
 	if w.Name == "" {
 		return store.Workflow{}, false, store.Invalid("name", "a workflow needs a name")
 	}
-	def, access, err := workflowValues(w)
+	def, access, apps, err := workflowValues(w)
 	if err != nil {
 		return store.Workflow{}, false, err
 	}
@@ -68,17 +78,17 @@ func (s *DB) PutWorkflow(ctx context.Context, w store.Workflow, guard store.AppG
 				}
 				w.Owner, created = old.Owner, false
 				err := tx.QueryRow(ctx, `UPDATE workflows SET version = version + 1, definition = $2, description = $3,
-					run_access = $4, updated_at = now() WHERE name = $1 RETURNING version, created_at, updated_at`,
-					w.Name, def, w.Description, access).Scan(&w.Version, &w.CreatedAt, &w.UpdatedAt)
+					run_access = $4, apps = $5, updated_at = now() WHERE name = $1 RETURNING version, created_at, updated_at`,
+					w.Name, def, w.Description, access, apps).Scan(&w.Version, &w.CreatedAt, &w.UpdatedAt)
 				return nil, err
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return nil, err
 			}
 			created = true
-			err = tx.QueryRow(ctx, `INSERT INTO workflows (name, owner, version, definition, description, run_access, created_at, updated_at)
-				VALUES ($1, $2, 1, $3, $4, $5, now(), now()) ON CONFLICT (name) DO NOTHING
-				RETURNING version, created_at, updated_at`, w.Name, w.Owner, def, w.Description, access).Scan(&w.Version, &w.CreatedAt, &w.UpdatedAt)
+			err = tx.QueryRow(ctx, `INSERT INTO workflows (name, owner, version, definition, description, run_access, apps, created_at, updated_at)
+				VALUES ($1, $2, 1, $3, $4, $5, $6, now(), now()) ON CONFLICT (name) DO NOTHING
+				RETURNING version, created_at, updated_at`, w.Name, w.Owner, def, w.Description, access, apps).Scan(&w.Version, &w.CreatedAt, &w.UpdatedAt)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return nil, err
 			}

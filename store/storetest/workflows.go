@@ -61,8 +61,11 @@ func testWorkflowVersions(t *testing.T, s store.Store) {
 		t.Fatalf("create: %+v created=%v %v", v1, created, err)
 	}
 	time.Sleep(5 * time.Millisecond) // a later UpdatedAt
+	if got, err := s.GetWorkflow(ctx, "etl"); err != nil || len(got.RunAccess) != 1 || got.RunAccess[0] != "user:bob" || got.Apps != nil {
+		t.Fatalf("get after the create: %+v %v", got, err)
+	}
 	v2, created, err := s.PutWorkflow(ctx, store.Workflow{Name: "etl", Owner: "mallory", Description: "two",
-		Definition: json.RawMessage(`{"steps":[{"name":"b"}]}`)}, nil)
+		Definition: json.RawMessage(`{"steps":[{"name":"b"}]}`), Apps: map[string]string{"a": "01A", "b": "01B"}}, nil)
 	if err != nil || created || v2.Version != 2 {
 		t.Fatalf("replace: %+v created=%v %v", v2, created, err)
 	}
@@ -71,6 +74,7 @@ func testWorkflowVersions(t *testing.T, s store.Store) {
 	}
 	got, err := s.GetWorkflow(ctx, "etl")
 	if err != nil || got.Version != 2 || got.Owner != "ann" || got.Description != "two" || len(got.RunAccess) != 0 ||
+		len(got.Apps) != 2 || got.Apps["a"] != "01A" || got.Apps["b"] != "01B" ||
 		!jsonEqual(got.Definition, `{"steps":[{"name":"b"}]}`) || !got.CreatedAt.Equal(v1.CreatedAt) {
 		t.Fatalf("get after the replace: %+v %v", got, err)
 	}

@@ -10,6 +10,7 @@ CREATE TABLE workflows (
     definition  json NOT NULL,
     description text NOT NULL DEFAULT '',
     run_access  json,
+    apps        json,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL
 );
