@@ -320,7 +320,7 @@ func TestNodeKilledMidCall(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = victim.cmd.Process.Kill() }) // when the test fails before the kill
 	victim.token = front.token
-	ids := front.submitWith(t, "/r/a/work", 3, `,"sleep_ms":5000`)
+	ids := front.submitWith(t, "/r/a/work", 3, `,"sleep_ms":15000`)
 	waitFor(t, 20*time.Second, "the victim runs all three calls", func() bool {
 		return len(front.executionsOf(t, "a", "/work", "RUNNING")) == 3 && victim.runningContainers(t) == 3
 	})

@@ -19,8 +19,9 @@ var allowed = map[string][]string{
 	"runner":          {},
 	"httperr":         {"auth", "runner", "store"},
 	"invoke":          {"httperr", "auth", "runner", "store"},
+	"workflow":        {"invoke", "httperr", "auth", "runner", "store"},
 	"gateway":         {"invoke", "httperr", "auth", "runner", "store"},
-	"handlers":        {"invoke", "httperr", "auth", "runner", "store"},
+	"handlers":        {"workflow", "invoke", "httperr", "auth", "runner", "store"},
 }
 
 // TestEveryPackageImportsOnlyPackagesBelowIt reads the dependencies go list reports.
