@@ -112,16 +112,10 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, error) {
 			return store.Run{}, err
 		}
 	}
-	var cancels []string
-	stored, err := e.store.UpdateRun(ctx, id, func(r *store.Run) (store.RunUpdate, error) {
+	stored, err := e.write(ctx, id, results, func(r *store.Run, m *mover) error {
 		if r.Done() {
-			return store.RunUpdate{}, store.Errorf(store.ErrConflict, "execution %q already finished (%s)", r.ID, r.Status)
+			return store.Errorf(store.ErrConflict, "execution %q already finished (%s)", r.ID, r.Status)
 		}
-		p, err := e.program(r.Definition)
-		if err != nil {
-			p = &Program{}
-		}
-		m := &mover{r: r, p: p, results: results, now: e.now(), stepOf: e.calls.StepCall}
 		if !r.CancelRequested {
 			r.CancelRequested = true
 			if r.Stopping == "" { // a run stopping FAILED already ends FAILED, for its reason
@@ -129,27 +123,13 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, error) {
 			}
 			m.event(store.RunEvent{Type: store.EventCancelling, Status: r.Status, Reason: store.ReasonClientRequest})
 		}
-		if p.Steps == nil {
-			m.finishBroken()
-		} else {
-			m.move()
-		}
-		cancels = m.cancels
-		if !m.changed {
-			return store.RunUpdate{}, errNoChange
-		}
-		return m.update, nil
+		return nil
 	})
-	if errors.Is(err, errNoChange) {
+	if errors.Is(err, errNoChange) { // cancelled already: the cancel is answered again
 		stored, err = e.store.GetRun(ctx, id)
 	}
 	if err != nil {
 		return store.Run{}, err
-	}
-	for _, call := range cancels {
-		if _, err := e.calls.Cancel(ctx, call); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			e.log.Warn("workflow engine: stop a step's call", "run", id, "call", call, "err", err)
-		}
 	}
 	e.arm(stored)
 	return stored, nil

@@ -237,6 +237,22 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		e.retryLater(id)
 		return
 	}
+	stored, err := e.write(ctx, id, results, nil)
+	switch {
+	case errors.Is(err, errNoChange):
+		stored = r
+	case err != nil:
+		e.log.Warn("workflow engine: move run", "run", id, "err", err)
+		e.retryLater(id)
+		return
+	}
+	e.arm(stored)
+}
+
+// write moves run id on in one store write, with the results of its calls that ended:
+// first (when set) prepare changes it — a cancel —, then a move. The calls the move stops
+// are stopped once the write is stored. errNoChange when nothing changed.
+func (e *Engine) write(ctx context.Context, id string, results map[string]store.Execution, prepare func(r *store.Run, m *mover) error) (store.Run, error) {
 	var cancels []string
 	e.moves.Add(1)
 	stored, err := e.store.UpdateRun(ctx, id, func(r *store.Run) (store.RunUpdate, error) {
@@ -246,6 +262,11 @@ func (e *Engine) advance(ctx context.Context, id string) {
 			p = &Program{}
 		}
 		m := &mover{r: r, p: p, results: results, now: e.now(), stepOf: e.calls.StepCall}
+		if prepare != nil {
+			if err := prepare(r, m); err != nil {
+				return store.RunUpdate{}, err
+			}
+		}
 		if p.Steps == nil { // no program: end the run without moving its steps
 			m.finishBroken()
 		} else {
@@ -257,20 +278,12 @@ func (e *Engine) advance(ctx context.Context, id string) {
 		}
 		return m.update, nil
 	})
-	switch {
-	case errors.Is(err, errNoChange):
-		stored = r
-	case err != nil:
-		e.log.Warn("workflow engine: move run", "run", id, "err", err)
-		e.retryLater(id)
-		return
-	}
-	for _, call := range cancels {
+	for _, call := range cancels { // also after errNoChange: a stopping run's calls are stopped again
 		if _, err := e.calls.Cancel(ctx, call); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			e.log.Warn("workflow engine: stop a step's call", "run", id, "call", call, "err", err)
 		}
 	}
-	e.arm(stored)
+	return stored, err
 }
 
 // results reads the final executions of the calls a run waits for.
