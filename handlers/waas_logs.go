@@ -252,7 +252,7 @@ func waasLogs(entries []waasLogEntry, from, size int64) *waasmodels.Logs {
 	page := []*waasmodels.LogEntry{}
 	if from < total {
 		end := total
-		if size >= 0 && from+size < end {
+		if size >= 0 && size < end-from { // from+size may pass the largest int64
 			end = from + size
 		}
 		for _, e := range entries[from:end] {

@@ -96,8 +96,11 @@ func (e *Engine) Trigger(ctx context.Context, w store.Workflow, inputs json.RawM
 	}
 	// The key names one request: used again for another workflow or other inputs, it is a
 	// client's mistake, not a retry.
-	if stored.Workflow != w.Name || !bytes.Equal(stored.Inputs, in) {
-		return store.Run{}, false, store.Errorf(store.ErrConflict, "Idempotency-Key %q was used for a run of workflow %q with other inputs (execution %s)", opts.IdempotencyKey, stored.Workflow, stored.ID)
+	switch {
+	case stored.Workflow != w.Name:
+		return store.Run{}, false, store.Errorf(store.ErrConflict, "Idempotency-Key %q was used for a run of another workflow, %q (execution %s)", opts.IdempotencyKey, stored.Workflow, stored.ID)
+	case !bytes.Equal(stored.Inputs, in):
+		return store.Run{}, false, store.Errorf(store.ErrConflict, "Idempotency-Key %q was used for a run of %q with other inputs (execution %s)", opts.IdempotencyKey, stored.Workflow, stored.ID)
 	}
 	return stored, false, nil
 }

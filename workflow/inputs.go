@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -86,6 +87,9 @@ func (p *Program) Inputs(raw json.RawMessage, coerceStrings bool) (json.RawMessa
 		if err := p.schema.Validate(any(obj)); err != nil {
 			return nil, schemaError(err, obj)
 		}
+	}
+	if err := finiteNumbers(obj, "inputs", 0); err != nil {
+		return nil, err
 	}
 	b, err := encodeJSON(obj)
 	if err != nil {
@@ -319,4 +323,32 @@ func instanceField(loc []string, v any) string {
 		}
 	}
 	return b.String()
+}
+
+// finiteNumbers refuses numbers that no float64 holds (1e400): JSON allows them, but the
+// clients that read runs back (Go's, JavaScript's) cannot decode them, and one stored run
+// would break every list it is in.
+func finiteNumbers(v any, field string, depth int) error {
+	if depth > maxSchemaDepth*4 {
+		return nil
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(x), 64); err != nil || math.IsInf(f, 0) {
+			return store.Invalid(field, "%s is out of the range of a number (a float64)", x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			if err := finiteNumbers(e, field+"."+k, depth+1); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := finiteNumbers(e, fmt.Sprintf("%s[%d]", field, i), depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

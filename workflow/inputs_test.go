@@ -53,6 +53,9 @@ func TestInputs(t *testing.T) {
 		{"a fraction is no integer", `{"name":"ab","n":"1.5"}`, true, "", "inputs.n", "not an integer"},
 		{"a string that is no boolean is refused when coerced", `{"name":"ab","dry":"maybe"}`, true, "", "inputs.dry", "not a boolean"},
 		{"without coercion a string integer is refused", `{"name":"ab","n":"7"}`, false, "", "inputs.n", "want integer"},
+		{"a number no float64 holds is refused: clients could not read the run back", `{"name":"ab","ratio":1e400}`, false, "", "inputs.ratio", "out of the range"},
+		{"a coerced one too", `{"name":"ab","n":"1e999"}`, true, "", "inputs.n", "out of the range"},
+		{"an undeclared input out of range too", `{"name":"ab","extra":{"x":[-1e400]}}`, false, "", "inputs.extra.x[0]", "out of the range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,13 +30,16 @@ const eventFinished = "finished"
 // followOptions tune how a dropped event stream is resumed.
 type followOptions struct {
 	// retries is how many times in a row a stream may fail to connect or drop without
-	// delivering an event before following gives up.
+	// delivering an event before following gives up, once giveUp has passed too.
 	retries int
+	// giveUp is how long following keeps trying without an event: a server restarted
+	// (after a crash, or a node replaced) is waited for, as the run goes on there.
+	giveUp time.Duration
 	// backoff is the wait before the first reconnect; it doubles up to maxBackoff.
 	backoff, maxBackoff time.Duration
 }
 
-var defaultFollow = followOptions{retries: 8, backoff: 250 * time.Millisecond, maxBackoff: 5 * time.Second}
+var defaultFollow = followOptions{retries: 8, giveUp: 5 * time.Minute, backoff: 250 * time.Millisecond, maxBackoff: 5 * time.Second}
 
 // followEvents calls fn with each event of run id after after, in order, as they happen,
 // until the run's finished event (or, when the server ends a stream of a final run without
@@ -45,6 +48,7 @@ func (s *session) followEvents(ctx context.Context, id string, after int64, opts
 	last := after
 	failures := 0
 	backoff := opts.backoff
+	since := time.Now() // the last event, or the start
 	for {
 		before := last
 		done, err := s.readEventStream(ctx, id, &last, fn)
@@ -70,8 +74,8 @@ func (s *session) followEvents(ctx context.Context, id string, after int64, opts
 			}
 		}
 		if last > before {
-			failures, backoff = 0, opts.backoff
-		} else if failures++; failures > opts.retries {
+			failures, backoff, since = 0, opts.backoff, time.Now()
+		} else if failures++; failures > opts.retries && time.Since(since) >= opts.giveUp {
 			if err == nil {
 				err = errors.New("the stream keeps ending without events")
 			}

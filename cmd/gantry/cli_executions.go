@@ -191,6 +191,15 @@ func (s *session) followLog(ctx context.Context, id string) error {
 	if _, err := io.Copy(s.out.w, res.Body); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// The server ends the stream when the execution is final, or when it stops (a restart):
+	// a log cut short is not taken for the whole.
+	ex, err := s.getExecution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: the stream ended; %w", op, err)
+	}
+	if st := ex.Status; st != "SUCCESS" && st != "FAILED" && st != "CANCELLED" {
+		return fmt.Errorf("%s: the stream ended while the execution is %s (the server stopped?): follow it again", op, st)
+	}
 	return nil
 }
 

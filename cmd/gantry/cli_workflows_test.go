@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,5 +485,34 @@ func TestExecutionsEventsFollowStopsOnAClientError(t *testing.T) {
 	_, _, err := runCLI(t, "--api-url", u, "executions", "events", "C1", "--follow")
 	if err == nil || err.Error() != `execution "C1" is a function call: only workflow runs have events` || len(*seen) != 1 {
 		t.Errorf("err %v after %d requests", err, len(*seen))
+	}
+}
+
+// TestFollowingWaitsOutAServerAway: a server that answers 503 (restarting, a node replaced)
+// more times in a row than the retries is waited for until the time budget passes; the
+// events then come, each once.
+func TestFollowingWaitsOutAServerAway(t *testing.T) {
+	srv := &sseServer{events: []string{`{"seq":1,"time":"2024-05-06T07:08:09Z","type":"finished","status":"SUCCESS"}`}}
+	var calls atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 6 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	s := &session{raw: rawAPI{base: ts.URL + "/v1", client: ts.Client(), token: "tok"}}
+	var got []int64
+	opts := followOptions{retries: 2, giveUp: 10 * time.Second, backoff: time.Millisecond, maxBackoff: 5 * time.Millisecond}
+	err := s.followEvents(t.Context(), "R1", 0, opts, func(e *models.ExecutionEvent) error { got = append(got, *e.Seq); return nil })
+	if err != nil || !reflect.DeepEqual(got, []int64{1}) {
+		t.Fatalf("events %v, %v: following gave up before its time budget", got, err)
+	}
+	calls.Store(-1000) // the server stays away: following gives up once the budget passed
+	opts.giveUp = 50 * time.Millisecond
+	start := time.Now()
+	if err := s.followEvents(t.Context(), "R1", 0, opts, func(*models.ExecutionEvent) error { return nil }); err == nil || time.Since(start) < opts.giveUp {
+		t.Fatalf("a server away for good: %v after %s", err, time.Since(start))
 	}
 }
