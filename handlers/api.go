@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-openapi/runtime"
@@ -151,6 +152,11 @@ type API struct {
 	// keepAlive is the time between keep-alive comments of event streams; tests shorten it.
 	keepAlive time.Duration
 	maxRunLog int // MaxRunLog; tests lower it
+	// waasLogBound bounds the entries of a run's /waas log (waasLogBounds); tests lower it.
+	waasLogBound waasLogBounds
+	// streamsEnd is closed by EndStreams: open streams and long polls end on it.
+	streamsEnd     chan struct{}
+	endStreamsOnce sync.Once
 }
 
 // New returns the API over its dependencies.
@@ -170,7 +176,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
@@ -377,6 +383,10 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 				return
 			}
 			a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			if p := r.URL.Path; p == waasBasePath || strings.HasPrefix(p, waasBasePath+"/") {
+				writeWaaSError(cw, httperr.Internal())
+				return
+			}
 			httperr.Write(cw, httperr.Internal())
 		}()
 		next.ServeHTTP(cw, r)

@@ -284,6 +284,19 @@ func TestRecoverPanicsTellsAGoneClientFromABug(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a bug answers the error shape of its surface", func(t *testing.T) {
+		for _, c := range []struct{ path, want string }{
+			{"/v1/apps", `{"error":{"message":"internal server error"}}`},
+			{"/waas/workflows", `{"errors":[{"detail":"internal server error","id":"internal_server_error","status":500,"title":"Internal Server Error"}]}`},
+		} {
+			rec := httptest.NewRecorder()
+			New(Deps{}).recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("index out of range") })).
+				ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
+			if rec.Code != http.StatusInternalServerError || strings.TrimSpace(rec.Body.String()) != c.want {
+				t.Errorf("%s: %d %s, want 500 %s", c.path, rec.Code, rec.Body.String(), c.want)
+			}
+		}
+	})
 	t.Run("an aborted handler is left to net/http", func(t *testing.T) {
 		defer func() {
 			if v := recover(); v != http.ErrAbortHandler {

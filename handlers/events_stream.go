@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/go-openapi/runtime"
@@ -15,7 +16,30 @@ import (
 
 // Streams of a run (Server-Sent Events of its events, its followed log) are written with
 // plain net/http through a responder of the generated server, flushed as they go, and end
-// when the run is final or the client goes away. Both wait for the run with waitRun.
+// when the run is final, the client goes away, or the server stops (EndStreams). Both wait
+// for the run with waitRun.
+
+// errStreamsEnded is what waitRun answers once EndStreams was called.
+var errStreamsEnded = errors.New("the server is stopping: streams end")
+
+// EndStreams ends what waits on a run: open event streams (their clients resume with
+// Last-Event-ID), followed logs, and /waas long polls (which answer what they have).
+// http.Server.Shutdown does not cancel the context of a request, so without it a stream
+// would hold a shutdown up for its whole drain timeout. Call it as shutdown starts; it may
+// be called more than once.
+func (a *API) EndStreams() {
+	a.endStreamsOnce.Do(func() { close(a.streamsEnd) })
+}
+
+// streamsEnded tells whether EndStreams was called.
+func (a *API) streamsEnded() bool {
+	select {
+	case <-a.streamsEnd:
+		return true
+	default:
+		return false
+	}
+}
 
 // eventStream streams a run's events after after as Server-Sent Events: `id: SEQ`,
 // `event: TYPE`, `data: JSON`; a keep-alive comment when nothing happened for a while;
@@ -107,16 +131,23 @@ func (a *API) followRun(ctx context.Context, id string, seen int64, keepAlive fu
 }
 
 // followRunLog streams a run's log: the attempts whose calls ended so far, in the order of
-// the steps, then each attempt as its call ends, until the run is final (when the rest
-// is written as it is).
+// the steps, then each attempt as an event names its call's end (step_finished or
+// step_retrying), until the run is final, when the rest is written as it is. Each attempt is
+// written and flushed on its own; past a.maxRunLog bytes the log stops, as runLog's does.
+// Calls no event named (items cancelled after another failed) come when the run is final.
 func (a *API) followRunLog(ctx context.Context, run store.Run) middleware.Responder {
 	return middleware.ResponderFunc(func(w http.ResponseWriter, _ runtime.Producer) {
 		rc := http.NewResponseController(w)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
+		if rc.Flush() != nil { // the answer starts, even with no attempt to write yet
+			return
+		}
 		var st runLogState
 		written := map[string]bool{}
+		size := 0
+		var out []byte
 		for {
 			final := run.Done()
 			attempts, err := st.attempts(ctx, a.store, run)
@@ -124,27 +155,33 @@ func (a *API) followRunLog(ctx context.Context, run store.Run) middleware.Respon
 				a.streamEnded(ctx, "log", run.ID, err)
 				return
 			}
-			var out []byte
 			for _, at := range attempts {
-				if written[at.call] {
+				if written[at.call] || (!final && !st.ended[at.call]) {
 					continue
 				}
-				if !final {
-					ex, err := a.store.GetExecution(ctx, at.call)
-					if err != nil || !store.StatusFinal(ex.Status) {
-						continue
-					}
+				if size >= a.maxRunLog {
+					_, _ = io.WriteString(w, runLogStops(a.maxRunLog))
+					_ = rc.Flush()
+					return
 				}
-				if out, err = a.appendAttemptLog(ctx, out, at); err != nil {
+				if out, err = a.appendAttemptLog(ctx, out[:0], at); err != nil {
 					a.streamEnded(ctx, "log", run.ID, err)
 					return
 				}
 				written[at.call] = true
+				size += len(out)
+				if _, err := w.Write(out); err != nil || rc.Flush() != nil {
+					return
+				}
 			}
-			if _, err := w.Write(out); err != nil || rc.Flush() != nil || final {
+			if final {
 				return
 			}
 			if _, err := a.followRun(ctx, run.ID, run.Events, func() error { return nil }); err != nil {
+				if errors.Is(err, errStreamsEnded) {
+					_, _ = io.WriteString(w, "== the server is stopping: this log is not over; ask again to read the rest ==\n")
+					_ = rc.Flush()
+				}
 				a.streamEnded(ctx, "log", run.ID, err)
 				return
 			}
@@ -156,9 +193,13 @@ func (a *API) followRunLog(ctx context.Context, run store.Run) middleware.Respon
 	})
 }
 
-// streamEnded logs why a stream stopped early, unless the client went away.
+// streamEnded logs why a stream stopped early, unless the client went away or the server
+// is stopping.
 func (a *API) streamEnded(ctx context.Context, what, id string, err error) {
-	if ctx.Err() == nil {
+	switch {
+	case errors.Is(err, errStreamsEnded):
+		a.log.Debug("stream of a run ended: the server is stopping", "stream", what, "run", id)
+	case ctx.Err() == nil:
 		a.log.Warn("stream of a run ended early", "stream", what, "run", id, "err", err)
 	}
 }

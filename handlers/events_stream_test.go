@@ -207,49 +207,172 @@ func TestRunEventsStreamResumesWithoutGapOrDuplicate(t *testing.T) {
 	}
 }
 
+// TestRunLogFollow: a followed log writes each attempt as soon as an event names its end,
+// while the run goes on, and ends with the run; past maxRunLog it stops as the log does.
 func TestRunLogFollow(t *testing.T) {
 	f := newWorkflowFixture(t)
 	srv := httptest.NewServer(f.h)
 	defer srv.Close()
 	run := f.triggerAs(t, f.uma)
 	appID, _ := f.s.AppID("calc")
-	call := f.s.NewID()
+	calls := []string{f.s.NewID(), f.s.NewID()}
 	now := time.Now()
-	f.s.RecordExecution(store.Execution{ID: call, App: "calc", AppID: appID, Route: "/add", Type: store.TypeAsync, Status: store.StatusRunning, Parent: run, Step: "add", CreatedAt: now}, nil)
-	if _, err := f.s.UpdateRun(context.Background(), run, func(r *store.Run) (store.RunUpdate, error) {
-		r.Status, r.Steps[0].Status, r.Steps[0].Calls = store.StatusRunning, store.StatusRunning, []string{call}
-		return store.RunUpdate{Events: []store.RunEvent{{Type: store.EventStepStarted, Step: "add", Attempt: 1, Call: call}}}, nil
-	}); err != nil {
-		t.Fatal(err)
+	record := func(call, status, log string) {
+		f.s.RecordExecution(store.Execution{ID: call, App: "calc", AppID: appID, Route: "/add", Type: store.TypeAsync, Status: status, Parent: run, Step: "add",
+			CreatedAt: now, StartedAt: now, CompletedAt: time.Now()}, []byte(log))
 	}
+	update := func(calls []string, events ...store.RunEvent) {
+		t.Helper()
+		if _, err := f.s.UpdateRun(context.Background(), run, func(r *store.Run) (store.RunUpdate, error) {
+			r.Status, r.Steps[0].Status, r.Steps[0].Calls = store.StatusRunning, store.StatusRunning, calls
+			return store.RunUpdate{Events: events}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(calls[0], store.StatusRunning, "")
+	update(calls[:1], store.RunEvent{Type: store.EventStepStarted, Step: "add", Attempt: 1, Call: calls[0]})
 	req := authed(newRequest(t, "GET", "/v1/executions/"+run+"/log?follow=true", ""), f.uma)
 	req.URL, _ = req.URL.Parse(srv.URL + "/v1/executions/" + run + "/log?follow=true")
-	got := make(chan string, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			got <- err.Error()
-			return
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body := bufio.NewReader(res.Body)
+	readLines := func(n int) string {
+		t.Helper()
+		got := make(chan string, 1)
+		go func() {
+			var b strings.Builder
+			for range n {
+				line, err := body.ReadString('\n')
+				b.WriteString(line)
+				if err != nil {
+					break
+				}
+			}
+			got <- b.String()
+		}()
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %d lines of the followed log", n)
+			return ""
 		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		got <- string(b)
+	}
+
+	// The first attempt fails; its retrying event names it: it is written, the run goes on.
+	record(calls[0], store.StatusFailed, "oops\n")
+	record(calls[1], store.StatusRunning, "")
+	update(calls, store.RunEvent{Type: store.EventStepRetrying, Step: "add", Attempt: 1, Call: calls[0], Status: store.StatusFailed},
+		store.RunEvent{Type: store.EventStepStarted, Step: "add", Attempt: 2, Call: calls[1]})
+	if got, want := readLines(2), "== step add attempt 1 (call "+calls[0]+") ==\noops\n"; got != want {
+		t.Fatalf("the first attempt: %q, want %q", got, want)
+	}
+	// The second ends with the run.
+	record(calls[1], store.StatusSuccess, "added\n")
+	appendEvents(t, f.s, run, 0, true)
+	rest, err := io.ReadAll(body)
+	if want := "== step add attempt 2 (call " + calls[1] + ") ==\nadded\n"; err != nil || string(rest) != want {
+		t.Fatalf("the rest of the followed log %q (%v), want %q", rest, err, want)
+	}
+
+	// Past maxRunLog, the followed log of a finished run stops as its log does.
+	f.api.maxRunLog = 10
+	_, want := f.text(t, f.uma, "/v1/executions/"+run+"/log")
+	_, got := f.text(t, f.uma, "/v1/executions/"+run+"/log?follow=true")
+	if !strings.Contains(want, "== the log of this run stops here") || got != want {
+		t.Fatalf("a followed log past its bound: %q, want %q", got, want)
+	}
+}
+
+// TestEndStreamsEndsStreamsAndLongPolls: after EndStreams, an open event stream, a followed
+// log and a /waas long poll end at once, and the server shuts down without waiting for them.
+func TestEndStreamsEndsStreamsAndLongPolls(t *testing.T) {
+	f := newWorkflowFixture(t)
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	run := f.triggerAs(t, f.uma) // running forever: the idle engine moves nothing
+	appendEvents(t, f.s, run, 1, false)
+	done := f.triggerAs(t, f.uma)
+	appendEvents(t, f.s, done, 0, true)
+
+	res, stream := openStream(t, srv.URL+"/v1/executions/"+run+"/events", f.uma)
+	defer res.Body.Close()
+	for range 2 { // queued, step_started
+		if _, err := stream.next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logReq := authed(newRequest(t, "GET", "/v1/executions/"+run+"/log?follow=true", ""), f.uma)
+	logReq.URL, _ = logReq.URL.Parse(srv.URL + "/v1/executions/" + run + "/log?follow=true")
+	logRes, err := http.DefaultClient.Do(logReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logRes.Body.Close()
+	type answer struct {
+		name string
+		body string
+	}
+	answers := make(chan answer, 4)
+	for _, id := range []string{run, done} { // waiting on a running run, and on a final one
+		go func() {
+			req, _ := http.NewRequest("GET", srv.URL+"/waas/executions/"+id+"/logs?from=100&timeout=5m", nil)
+			req.Header.Set("Authorization", bearer(f.uma))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{"long poll", err.Error()}
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			answers <- answer{"long poll", fmt.Sprint(res.StatusCode, " ", strings.TrimSpace(string(b)))}
+		}()
+	}
+	go func() {
+		b, err := io.ReadAll(logRes.Body)
+		answers <- answer{"followed log", fmt.Sprint(string(b), err)}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	go func() {
+		_, err := stream.next()
+		answers <- answer{"event stream", fmt.Sprint(err)}
+	}()
+	time.Sleep(200 * time.Millisecond)
 	select {
-	case b := <-got:
-		t.Fatalf("the followed log ended while the run runs: %q", b)
+	case a := <-answers:
+		t.Fatalf("the %s ended before EndStreams: %s", a.name, a.body)
 	default:
 	}
-	f.s.RecordExecution(store.Execution{ID: call, App: "calc", AppID: appID, Route: "/add", Type: store.TypeAsync, Status: store.StatusSuccess, Parent: run, Step: "add",
-		CreatedAt: now, StartedAt: now, CompletedAt: time.Now()}, []byte("added\n"))
-	appendEvents(t, f.s, run, 0, true)
-	select {
-	case b := <-got:
-		if want := "== step add attempt 1 (call " + call + ") ==\nadded\n"; b != want {
-			t.Fatalf("followed log %q, want %q", b, want)
+
+	start := time.Now()
+	f.api.EndStreams()
+	f.api.EndStreams() // again: nothing happens
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for range 4 {
+		a := <-answers
+		switch a.name {
+		case "long poll":
+			if !strings.HasPrefix(a.body, `200 {"from":100,"logs":[],"total_results":`) {
+				t.Errorf("a long poll answered %s", a.body)
+			}
+		case "followed log":
+			if !strings.Contains(a.body, "the server is stopping") {
+				t.Errorf("the followed log: %q", a.body)
+			}
+		case "event stream":
+			if a.body != io.EOF.Error() {
+				t.Errorf("the event stream ended with %s", a.body)
+			}
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the followed log did not end with the run")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the streams ended %s after EndStreams", took)
 	}
 }

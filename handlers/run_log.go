@@ -27,10 +27,12 @@ func (at runAttempt) header() string {
 }
 
 // runLogState tells where each call of a run belongs, from the run's step_started events,
+// and which calls ended, from the step_finished and step_retrying events that name them;
 // read once and then only the new ones (a followed log reads them again and again).
 type runLogState struct {
 	seen  int64
 	calls map[string]store.RunEvent
+	ended map[string]bool
 }
 
 const eventPage = 1000
@@ -39,7 +41,7 @@ const eventPage = 1000
 // the order they were made.
 func (st *runLogState) attempts(ctx context.Context, s Store, run store.Run) ([]runAttempt, error) {
 	if st.calls == nil {
-		st.calls = map[string]store.RunEvent{}
+		st.calls, st.ended = map[string]store.RunEvent{}, map[string]bool{}
 	}
 	for st.seen < run.Events {
 		events, err := s.ListRunEvents(ctx, run.ID, st.seen, eventPage)
@@ -50,8 +52,14 @@ func (st *runLogState) attempts(ctx context.Context, s Store, run store.Run) ([]
 			break
 		}
 		for _, e := range events {
-			if e.Type == store.EventStepStarted && e.Call != "" {
+			if e.Call == "" {
+				continue
+			}
+			switch e.Type {
+			case store.EventStepStarted:
 				st.calls[e.Call] = e
+			case store.EventStepFinished, store.EventStepRetrying:
+				st.ended[e.Call] = true
 			}
 		}
 		st.seen = events[len(events)-1].Seq

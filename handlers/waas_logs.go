@@ -42,16 +42,39 @@ type waasLogEntry struct {
 	content string
 }
 
+// waasLogBounds bound the lines of calls' logs in a run's /waas log, so that a request does
+// not read and hold every line of a map of thousands of items: at most attemptLines lines of
+// an attempt's call log, and no line at all once the log holds entries entries or bytes
+// bytes of content (events still follow: there are at most store.MaxRunEvents). Each cut is
+// one WARN entry. The cuts depend only on what comes before them, so `from` stays stable.
+type waasLogBounds struct {
+	attemptLines int
+	entries      int64
+	bytes        int64
+}
+
+var defaultWaaSLogBounds = waasLogBounds{attemptLines: 2000, entries: 200_000, bytes: 16 << 20}
+
 // waasLog builds a run's log entries, append-only, from its events in order (see
 // eventEntry) and, right after the event that ends an attempt of a step (step_finished or
-// step_retrying naming its call), the lines of that call's log (attemptEntries). It reads
-// the events it has not seen yet on each call of more, so a long poll reads each once.
+// step_retrying naming its call), the lines of that call's log (attemptEntries), within
+// bound. It keeps only the window asked for: the entries of the levels of mask numbered
+// [from, from+size) (size -1: to the end), and counts the others. It reads the events it
+// has not seen yet on each call of more, so a long poll reads each once.
 type waasLog struct {
-	run     store.Run
+	run        store.Run
+	bound      waasLogBounds
+	mask       int
+	from, size int64
+
 	seen    int64
-	entries []waasLogEntry
-	logged  map[string]bool // calls whose lines are in entries
+	logged  map[string]bool // calls whose lines were added
 	started map[string]store.RunEvent
+	entries int64 // of every level
+	bytes   int64 // of the content of every entry
+	cut     bool  // no more lines of calls' logs (bound)
+	total   int64 // entries of the levels of mask
+	page    []waasLogEntry
 }
 
 // more appends the entries of the events after the last one seen.
@@ -68,7 +91,7 @@ func (l *waasLog) more(ctx context.Context, s Store) error {
 			return nil
 		}
 		for _, e := range events {
-			l.entries = append(l.entries, l.eventEntry(e))
+			l.add(l.eventEntry(e))
 			switch e.Type {
 			case store.EventStepStarted:
 				if e.Call != "" {
@@ -84,6 +107,32 @@ func (l *waasLog) more(ctx context.Context, s Store) error {
 			}
 			l.seen = e.Seq
 		}
+	}
+}
+
+// next counts the next entry, of level with n bytes of content, and tells whether it is
+// in the window (then the caller adds it to page).
+func (l *waasLog) next(level, n int) bool {
+	l.entries++
+	l.bytes += int64(n)
+	if level&l.mask == 0 {
+		return false
+	}
+	in := inWindow(l.total, l.from, l.size)
+	l.total++
+	return in
+}
+
+// inWindow tells whether entry i is in the window of size entries from from (size -1: to
+// the end); from+size may pass the largest int64.
+func inWindow(i, from, size int64) bool {
+	return i >= from && (size < 0 || i-from < size)
+}
+
+// add counts an entry, and keeps it when it is in the window.
+func (l *waasLog) add(e waasLogEntry) {
+	if l.next(e.level, len(e.content)) {
+		l.page = append(l.page, e)
 	}
 }
 
@@ -146,8 +195,13 @@ func (l *waasLog) eventEntry(e store.RunEvent) waasLogEntry {
 }
 
 // attemptEntries appends the lines of the log of the call an event ends, INFO, at the
-// event's time, each led by the step (and item, and attempt after the first) it comes from.
+// event's time, each led by the step (and item, and attempt after the first) it comes from;
+// at most bound.attemptLines of them, then a WARN entry telling how many more there are and
+// where to read them; none once the log passed its bound (one WARN entry says so, once).
 func (l *waasLog) attemptEntries(ctx context.Context, s Store, e store.RunEvent) error {
+	if l.cut || l.mask&(waasInfo|waasWarn) == 0 { // nothing of it would be seen
+		return nil
+	}
 	log, err := s.GetExecutionLog(ctx, e.Call)
 	if errors.Is(err, store.ErrNotFound) || len(log) == 0 {
 		return nil
@@ -167,22 +221,30 @@ func (l *waasLog) attemptEntries(ctx context.Context, s Store, e store.RunEvent)
 		prefix += fmt.Sprintf(" attempt %d", attempt)
 	}
 	prefix += "] "
+	lines, more := 0, 0
 	for line := range bytes.Lines(log) {
+		if lines == l.bound.attemptLines {
+			more++
+			continue
+		}
+		if l.entries >= l.bound.entries || l.bytes >= l.bound.bytes {
+			l.cut = true
+			l.add(waasLogEntry{level: waasWarn, time: e.Time, content: fmt.Sprintf(
+				"the call logs of this execution stop here: it passed %d entries or %d bytes; its events still follow, and each call's log is whole at GET /v1/executions/{call}/log",
+				l.bound.entries, l.bound.bytes)})
+			return nil
+		}
+		lines++
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		l.entries = append(l.entries, waasLogEntry{level: waasInfo, time: e.Time, content: prefix + string(line)})
-	}
-	return nil
-}
-
-// filtered returns the entries whose level is in mask.
-func (l *waasLog) filtered(mask int) []waasLogEntry {
-	var out []waasLogEntry
-	for _, e := range l.entries {
-		if e.level&mask != 0 {
-			out = append(out, e)
+		if l.next(waasInfo, len(prefix)+len(line)) {
+			l.page = append(l.page, waasLogEntry{level: waasInfo, time: e.Time, content: prefix + string(line)})
 		}
 	}
-	return out
+	if more > 0 {
+		l.add(waasLogEntry{level: waasWarn, time: e.Time, content: fmt.Sprintf(
+			"%sthis attempt's log goes on for %d more lines, not shown here; it is whole at GET /v1/executions/%s/log", prefix, more, e.Call)})
+	}
+	return nil
 }
 
 // GetExecutionLogs answers the entries of a run's log of the chosen levels from index
@@ -191,7 +253,9 @@ func (l *waasLog) filtered(mask int) []waasLogEntry {
 // to `timeout` (30s by default, at most 5m), and then answers what there is, possibly
 // nothing. A final run gets no new entry, but is waited on all the same, as upstream does:
 // `waas executions logs --follow` asks again at once, forever, without a pause of its own,
-// and an immediate empty answer would make it spin against the server.
+// and an immediate empty answer would make it spin against the server. The log is bounded
+// (waasLogBounds), and only the page answered is held. A wait ends early, answering what
+// there is, when the server stops (EndStreams).
 func (s *WaaS) GetExecutionLogs(ctx context.Context, params executions.GetExecutionLogsParams) middleware.Responder {
 	from, size, mask := int64(0), int64(-1), 0
 	if params.From != nil {
@@ -220,24 +284,30 @@ func (s *WaaS) GetExecutionLogs(ctx context.Context, params executions.GetExecut
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l := &waasLog{run: run}
+	l := &waasLog{run: run, bound: s.a.waasLogBound, mask: mask, from: from, size: size}
 	for {
 		if err := l.more(ctx, s.a.store); err != nil {
 			return s.fail(err)
 		}
-		entries := l.filtered(mask)
-		if int64(len(entries)) > from || waitCtx.Err() != nil {
-			return executions.NewGetExecutionLogsOK().WithPayload(waasLogs(entries, from, size))
+		if l.total > from || waitCtx.Err() != nil || s.a.streamsEnded() {
+			return executions.NewGetExecutionLogsOK().WithPayload(waasLogs(l.page, from, l.total))
 		}
 		if run.Done() { // nothing more will come
-			<-waitCtx.Done()
+			select {
+			case <-waitCtx.Done():
+			case <-s.a.streamsEnd:
+			}
 			if ctx.Err() != nil {
 				return s.fail(ctx.Err())
 			}
 			continue
 		}
-		if err := s.a.waitRun(waitCtx, run.ID, l.seen); err != nil && (ctx.Err() != nil || waitCtx.Err() == nil) {
-			return s.fail(err) // the client went away, or the store failed
+		err := s.a.waitRun(waitCtx, run.ID, l.seen)
+		if ctx.Err() != nil {
+			return s.fail(ctx.Err()) // the client went away
+		}
+		if err != nil && waitCtx.Err() == nil && !errors.Is(err, errStreamsEnded) {
+			return s.fail(err) // the store failed
 		}
 		if run, err = s.a.store.GetRun(ctx, run.ID); err != nil {
 			return s.fail(err)
@@ -246,19 +316,12 @@ func (s *WaaS) GetExecutionLogs(ctx context.Context, params executions.GetExecut
 	}
 }
 
-// waasLogs is the answer: entries[from:][:size] (size -1: all), the count of entries, from.
-func waasLogs(entries []waasLogEntry, from, size int64) *waasmodels.Logs {
-	total := int64(len(entries))
-	page := []*waasmodels.LogEntry{}
-	if from < total {
-		end := total
-		if size >= 0 && size < end-from { // from+size may pass the largest int64
-			end = from + size
-		}
-		for _, e := range entries[from:end] {
-			level, content, ts := waasLevelNames[e.level], e.content, strfmt.DateTime(e.time.UTC())
-			page = append(page, &waasmodels.LogEntry{Level: &level, Content: &content, Timestamp: &ts})
-		}
+// waasLogs is the answer: the entries of the window, which starts at from, of total.
+func waasLogs(page []waasLogEntry, from, total int64) *waasmodels.Logs {
+	out := []*waasmodels.LogEntry{}
+	for _, e := range page {
+		level, content, ts := waasLevelNames[e.level], e.content, strfmt.DateTime(e.time.UTC())
+		out = append(out, &waasmodels.LogEntry{Level: &level, Content: &content, Timestamp: &ts})
 	}
-	return &waasmodels.Logs{Logs: page, TotalResults: &total, From: &from}
+	return &waasmodels.Logs{Logs: out, TotalResults: &total, From: &from}
 }

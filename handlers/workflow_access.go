@@ -154,7 +154,7 @@ func (a *API) cancelRun(ctx context.Context, id string) (store.Run, error) {
 }
 
 // waitRun returns when the run has events after seen, or is final, or ctx ends (with its
-// error). It wakes on the store's ChangeRun of the run (and on a ChangeReset), so followers
+// error), or EndStreams is called (errStreamsEnded). It wakes on the store's ChangeRun of the run (and on a ChangeReset), so followers
 // on every node sharing the store see a change as soon as the feed delivers it.
 func (a *API) waitRun(ctx context.Context, id string, seen int64) error {
 	wake := make(chan struct{}, 1)
@@ -179,6 +179,8 @@ func (a *API) waitRun(ctx context.Context, id string, seen int64) error {
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-a.streamsEnd:
+			return errStreamsEnded
 		}
 	}
 }
@@ -199,7 +201,7 @@ func (a *API) runLog(ctx context.Context, run store.Run) ([]byte, error) {
 	var out []byte
 	for _, at := range attempts {
 		if len(out) >= a.maxRunLog {
-			out = fmt.Appendf(out, "== the log of this run stops here: it passed %d bytes; each call's own log is at /v1/executions/{call}/log ==\n", a.maxRunLog)
+			out = append(out, runLogStops(a.maxRunLog)...)
 			break
 		}
 		if out, err = a.appendAttemptLog(ctx, out, at); err != nil {
@@ -207,6 +209,11 @@ func (a *API) runLog(ctx context.Context, run store.Run) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// runLogStops is the last line of a run's log cut past max bytes.
+func runLogStops(limit int) string {
+	return fmt.Sprintf("== the log of this run stops here: it passed %d bytes; each call's own log is at /v1/executions/{call}/log ==\n", limit)
 }
 
 // MaxRunLog bounds the log of a run answered at once (a map of thousands of calls would

@@ -343,6 +343,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
+	api.EndStreams()      // Shutdown does not cancel requests: event streams, followed logs and long polls end now
 	var drained sync.WaitGroup
 	for _, s := range []*http.Server{srv, gwSrv} {
 		drained.Go(func() {

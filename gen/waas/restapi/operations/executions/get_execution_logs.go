@@ -48,6 +48,17 @@ func NewGetExecutionLogs(ctx *middleware.Context, handler GetExecutionLogsHandle
 // yet. A hot function's output written after its call answered, if it arrives after the
 // attempt's lines were first served, is added to them then (the one case where entries after
 // them move).
+//
+// The lines of calls' logs are bounded, so that a map of thousands of items does not make
+// every answer huge: at most 2,000 lines of an attempt, followed by one WARN entry
+// `[step] this attempt's log goes on for N more lines, not shown here; it is whole at GET
+// /v1/executions/{call}/log`; and no more lines once the log holds 200,000 entries or 16 MiB
+// of content, where one WARN entry says `the call logs of this execution stop here` (the
+// events still follow). Each call's log is whole at `GET /v1/executions/{call}/log` of the
+// management API. A cut depends only on what comes before it, so `from` stays stable.
+//
+// When the server stops, a waiting answer ends early with what there is (possibly nothing);
+// ask again.
 type GetExecutionLogs struct {
 	Context *middleware.Context
 	Handler GetExecutionLogsHandler
