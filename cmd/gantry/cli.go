@@ -111,22 +111,24 @@ func parseAPIURL(raw string) (apiEndpoint, error) {
 	return apiEndpoint{scheme: u.Scheme, host: u.Host, basePath: base}, nil
 }
 
-// newClient builds the generated API client for --api-url.
-func (cf *clientFlags) newClient() (*client.Gantry, error) {
+// newClient builds the generated API client for --api-url, on httpClient, with the
+// endpoint and the bearer token it uses (the raw requests of streams use them too).
+func (cf *clientFlags) newClient() (*client.Gantry, apiEndpoint, *http.Client, string, error) {
 	ep, err := parseAPIURL(cf.apiURL)
 	if err != nil {
-		return nil, err
+		return nil, ep, nil, "", err
 	}
 	httpClient, err := cf.httpClient()
 	if err != nil {
-		return nil, err
+		return nil, ep, nil, "", err
 	}
 	transport := httptransport.NewWithClient(ep.host, ep.basePath, []string{ep.scheme}, httpClient)
 	transport.SetDebug(false) // go-openapi's DEBUG=1 would print the bearer token
-	if token := cf.bearerToken(ep); token != "" {
+	token := cf.bearerToken(ep)
+	if token != "" {
 		transport.DefaultAuthentication = httptransport.BearerToken(token)
 	}
-	return client.New(transport, strfmt.Default), nil
+	return client.New(transport, strfmt.Default), ep, httpClient, token, nil
 }
 
 // httpClient is the HTTP client of every request the CLI makes; it trusts --ca-cert.
@@ -206,21 +208,13 @@ func (r rawAPI) newRequest(ctx context.Context, method, path string) (*http.Requ
 
 // session builds the client and printer for one run of cmd.
 func (cf *clientFlags) session(cmd *cobra.Command) (*session, error) {
-	api, err := cf.newClient()
-	if err != nil {
-		return nil, err
-	}
-	ep, err := parseAPIURL(cf.apiURL)
-	if err != nil {
-		return nil, err
-	}
-	httpClient, err := cf.httpClient()
+	api, ep, httpClient, token, err := cf.newClient()
 	if err != nil {
 		return nil, err
 	}
 	return &session{
 		api:    api,
-		raw:    rawAPI{base: ep.String(), client: httpClient, token: cf.bearerToken(ep)},
+		raw:    rawAPI{base: ep.String(), client: httpClient, token: token}, // the same client and credentials
 		out:    printer{w: cmd.OutOrStdout(), format: cf.output},
 		stderr: cmd.ErrOrStderr(),
 	}, nil
