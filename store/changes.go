@@ -22,6 +22,9 @@ const (
 	// ChangeChild: a call that a workflow run started (Task.Parent) reached a final
 	// status: Name is the run, Path the call's execution. The engine moves the run on.
 	ChangeChild
+	// ChangeSecret: a secret's value or record changed, or it was deleted: Name is the
+	// secret (its record's name). Hot containers holding it are drained.
+	ChangeSecret
 )
 
 // Change names what changed, not its new value: a subscriber reads the current state,
@@ -30,7 +33,7 @@ type Change struct {
 	Kind ChangeKind
 	App  string // ChangeApp, ChangeRoute
 	Path string // ChangeRoute: the route's registered path; ChangeChild: the call's execution
-	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run
+	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run; ChangeSecret: the secret
 }
 
 // Changes is a store's change feed: what in-memory caches of the store (the route index,

@@ -70,8 +70,11 @@ type Route struct {
 	Auth           string              `json:"auth,omitempty"` // AuthNone ("" when stored before it existed) or AuthToken
 	Headers        map[string][]string `json:"headers,omitempty"`
 	Config         map[string]string   `json:"config,omitempty"`
-	CreatedAt      time.Time           `json:"created_at"`
-	UpdatedAt      time.Time           `json:"updated_at"`
+	// Secrets are the secrets the function's containers get as files under
+	// /run/secrets/<name>/<key>: function secret names and "ssh:<user>".
+	Secrets   []string  `json:"secrets,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // ApplyDefaults fills the fields left at their zero value with the documented defaults.
@@ -137,6 +140,9 @@ func (r *Route) Validate() error {
 		return Invalid("auth", "auth %q must be %q or %q", r.Auth, AuthNone, AuthToken)
 	case r.Network == NetworkNone && r.Format == FormatHTTP:
 		return Invalid("network", "the http format needs a network: Gantry reaches the function over it")
+	}
+	if err := ValidateSecretRefs("secrets", r.Secrets, false); err != nil {
+		return err
 	}
 	if len(r.Headers) > maxHeaders {
 		return Invalid("headers", "at most %d headers", maxHeaders)

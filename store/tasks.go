@@ -35,6 +35,9 @@ type Task struct {
 	// final status, however it ends (completed, cancelled, dropped), the store sends a
 	// ChangeChild naming it.
 	Parent string `json:"parent,omitempty"`
+	// Secrets are secrets the call gets besides its route's (a workflow step's), by name
+	// with "ssh:@caller" resolved: names only, never values.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Leased reports whether a lease on the task is in force at now.
