@@ -102,9 +102,13 @@ type Deps struct {
 	// Workflows is the workflow engine. Without it, defining, running and cancelling
 	// workflows answer 503; reading them and their runs works.
 	Workflows Workflows
-	Version   string // reported by GET /v1/version
-	Node      string // this node's ID, reported by GET /v1/version
-	Log       *slog.Logger
+	// Secrets keeps function secrets and users' SSH keys. Without it the operations of
+	// /v1/secrets, /v1/users/{user}/ssh-key and /waas's SSH keys answer 503, and so does a
+	// route write that names secrets.
+	Secrets Secrets
+	Version string // reported by GET /v1/version
+	Node    string // this node's ID, reported by GET /v1/version
+	Log     *slog.Logger
 	// Auth verifies credentials. Nil turns authentication off: every caller is an
 	// anonymous admin, and routes' `auth: token` is not enforced.
 	Auth Authenticator
@@ -134,6 +138,7 @@ type API struct {
 	store       Store
 	functions   Functions
 	workflows   Workflows
+	secrets     Secrets
 	version     string
 	node        string
 	log         *slog.Logger
@@ -176,7 +181,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
@@ -201,6 +206,8 @@ func (a *API) Handler() (http.Handler, error) {
 		MetaAPI:       a,
 		NodesAPI:      a,
 		RoutesAPI:     a,
+		SecretsAPI:    a,
+		SSHKeysAPI:    a,
 		TasksAPI:      a,
 		WorkflowsAPI:  a,
 		Logger: func(format string, args ...any) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/go-openapi/strfmt"
@@ -37,11 +38,15 @@ func routeToModel(r store.Route) *models.Route {
 		Auth:           r.Auth,
 		Headers:        r.Headers,
 		Config:         r.Config,
+		Secrets:        r.Secrets,
 		CreatedAt:      dateTime(r.CreatedAt),
 		UpdatedAt:      dateTime(r.UpdatedAt),
 	}
 	if r.CPUs != 0 {
 		m.Cpus = &r.CPUs
+	}
+	if m.Secrets == nil {
+		m.Secrets = []string{} // always answered: [] when none
 	}
 	return m
 }
@@ -55,7 +60,8 @@ func routeFromModel(app, path string, m *models.Route) store.Route {
 }
 
 // patchRoute sets the fields present in m (PATCH). Config keys set to "" and headers set
-// to an empty list are removed.
+// to an empty list are removed. Secrets given replace the route's (an empty list removes
+// them); absent or null, they stay.
 func patchRoute(r *store.Route, m *models.Route) {
 	if m.Image != "" {
 		r.Image = m.Image
@@ -79,6 +85,9 @@ func patchRoute(r *store.Route, m *models.Route) {
 	setIfPresent(&r.MaxConcurrency, m.MaxConcurrency)
 	setIfPresent(&r.MaxRetries, m.MaxRetries)
 	r.Config = mergeConfig(r.Config, m.Config)
+	if m.Secrets != nil {
+		r.Secrets = slices.Clone(m.Secrets)
+	}
 	if len(m.Headers) > 0 {
 		headers := maps.Clone(r.Headers)
 		if headers == nil {

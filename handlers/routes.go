@@ -27,14 +27,18 @@ func routeParam(p string) string {
 }
 
 // bodyRoute returns the route in the body (required by the spec), checking that its path,
-// if any, is the URL's, that its image, if any, exists, and that its network, if any, is
-// one the app's owner may use.
+// if any, is the URL's, that its image, if any, exists, that its network, if any, is one
+// the app's owner may use, and that its secrets, if given, exist and may be used by the
+// app's routes (checkRouteSecrets).
 func (a *API) bodyRoute(ctx context.Context, app string, body *models.RouteWrapper, urlPath string) (*models.Route, middleware.Responder) {
 	in := body.Route
 	if in.Path != "" && in.Path != urlPath {
 		return nil, a.badRequest("route.path", "route.path %q differs from the route in the URL (%q); a route's path cannot be changed", in.Path, urlPath)
 	}
 	if err := a.checkNetwork(app, in.Network); err != nil {
+		return nil, a.errorResponse(err)
+	}
+	if err := a.checkRouteSecrets(ctx, app, in.Secrets); err != nil {
 		return nil, a.errorResponse(err)
 	}
 	if err := a.checkImage(ctx, in.Image); err != nil {

@@ -20,17 +20,17 @@ import (
 
 // The /waas surface (swagger/waas.yml, swagger/WAAS.md): the hpcwaas-api workflow REST API,
 // served unwrapped and exactly so that its `waas` client works against
-// `--api_url https://HOST/waas`, over the same services as /v1 (workflow_access.go): the
-// same authentication, the same access rules (others' workflows and runs are not found),
-// the same trigger, cancel and wait, and the one error mapping (httperr), written in that
-// API's error shape (waas_errors.go).
+// `--api_url https://HOST/waas`, over the same services as /v1 (workflow_access.go,
+// ssh_keys.go): the same authentication, the same access rules (others' workflows, runs and
+// SSH keys are not found), the same trigger, cancel and wait, the same SSH keys, and the
+// one error mapping (httperr), written in that API's error shape (waas_errors.go).
 
 // waasBasePath is where the surface is served (waas.yml's basePath).
 const waasBasePath = "/waas"
 
-// WaaS implements the operations of swagger/waas.yml (gen/waas/restapi's WorkflowsAPI and
-// ExecutionsAPI) over the API's services; an operation without a method here fails to
-// compile.
+// WaaS implements the operations of swagger/waas.yml (gen/waas/restapi's WorkflowsAPI,
+// ExecutionsAPI and SSHKeysAPI) over the API's services; an operation without a method
+// here fails to compile.
 type WaaS struct {
 	a *API
 }
@@ -51,6 +51,7 @@ func (a *API) waasHandler() (http.Handler, error) {
 	h, api, err := waasrestapi.HandlerAPI(waasrestapi.Config{
 		WorkflowsAPI:  s,
 		ExecutionsAPI: s,
+		SSHKeysAPI:    s,
 		Logger: func(format string, args ...any) {
 			if a.log.Enabled(context.Background(), slog.LevelDebug) {
 				a.log.Debug(fmt.Sprintf(format, args...))

@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -55,6 +56,8 @@ func TestTheOneMapping(t *testing.T) {
 		{"the store unavailable is 503, without its cause", fmt.Errorf("get app: %w: dial tcp 10.0.0.5:5432: connection refused", store.ErrUnavailable), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"the store unavailable while a caller waits is 503 too, never a 500", fmt.Errorf("%w: %w", store.ErrUnavailable, context.DeadlineExceeded), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"the store unavailable beside a not found is still 503", errors.Join(store.ErrUnavailable, store.ErrNotFound), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
+		{"the secret store unavailable is 503, without its cause", fmt.Errorf("store secret %q: %w: Put https://vault.internal:8200: connection refused", "db", secrets.ErrUnavailable), 503, "the secret store is unavailable: it cannot be reached or is sealed; try again", "", http.Header{"Retry-After": {"5"}}},
+		{"the secret store unavailable beside a conflict is still 503", errors.Join(store.ErrConflict, secrets.ErrUnavailable), 503, "the secret store is unavailable: it cannot be reached or is sealed; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"a request cancelled is 503", context.Canceled, 503, "request cancelled or timed out", "", http.Header{"Retry-After": {"1"}}},
 		{"a request timed out is 503", context.DeadlineExceeded, 503, "request cancelled or timed out", "", http.Header{"Retry-After": {"1"}}},
 		{"no API is 404", gateway.ErrNoAPI, 404, "", "", nil},
@@ -94,6 +97,13 @@ func TestTheOneMapping(t *testing.T) {
 		var logged bytes.Buffer
 		got := httperr.From(slog.New(slog.NewTextHandler(&logged, nil)), errors.New("secret detail"))
 		if got.Status != 500 || got.Message != "internal server error" || !strings.Contains(logged.String(), "secret detail") {
+			t.Fatalf("From = %d %q (log %q)", got.Status, got.Message, logged.String())
+		}
+	})
+	t.Run("a secret key that opens nothing is a 500, logged as an error", func(t *testing.T) {
+		var logged bytes.Buffer
+		got := httperr.From(slog.New(slog.NewTextHandler(&logged, nil)), fmt.Errorf("open secret %q: %w", "db", secrets.ErrWrongKey))
+		if got.Status != 500 || got.Message != "internal server error" || !strings.Contains(logged.String(), "level=ERROR") || !strings.Contains(logged.String(), "wrong secret key") {
 			t.Fatalf("From = %d %q (log %q)", got.Status, got.Message, logged.String())
 		}
 	})

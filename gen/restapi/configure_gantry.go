@@ -18,6 +18,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
@@ -117,6 +119,30 @@ type RoutesAPI interface {
 	PutRoute(ctx context.Context, params routes.PutRouteParams) middleware.Responder
 }
 
+// SecretsAPI
+type SecretsAPI interface {
+	// CreateSecret Create a secret; the caller owns it.
+	CreateSecret(ctx context.Context, params secrets.CreateSecretParams) middleware.Responder
+	// DeleteSecret Delete a secret with every version of its value.
+	DeleteSecret(ctx context.Context, params secrets.DeleteSecretParams) middleware.Responder
+	// GetSecret Get a secret's record (name, owner, keys, versions), never its values.
+	GetSecret(ctx context.Context, params secrets.GetSecretParams) middleware.Responder
+	// ListSecrets List secrets in name order, without their values.
+	ListSecrets(ctx context.Context, params secrets.ListSecretsParams) middleware.Responder
+	// PutSecret Create a secret, or store a new value of it (a new version).
+	PutSecret(ctx context.Context, params secrets.PutSecretParams) middleware.Responder
+}
+
+// SSHKeysAPI
+type SSHKeysAPI interface {
+	// CreateSSHKey Generate the user's SSH key pair, or a new one (rotation); answers the public key, this once.
+	CreateSSHKey(ctx context.Context, params ssh_keys.CreateSSHKeyParams) middleware.Responder
+	// DeleteSSHKey Delete the user's SSH key pair, every version of it.
+	DeleteSSHKey(ctx context.Context, params ssh_keys.DeleteSSHKeyParams) middleware.Responder
+	// GetSSHKey Describe the user's SSH key (type, fingerprint, versions); no key material.
+	GetSSHKey(ctx context.Context, params ssh_keys.GetSSHKeyParams) middleware.Responder
+}
+
 // TasksAPI
 type TasksAPI interface {
 	// GetTaskStats Depth and age of the async queue.
@@ -150,6 +176,8 @@ type Config struct {
 	MetaAPI
 	NodesAPI
 	RoutesAPI
+	SecretsAPI
+	SSHKeysAPI
 	TasksAPI
 	WorkflowsAPI
 	Logger func(string, ...any)
@@ -256,6 +284,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.CreateRoute(ctx, params)
 	})
 
+	api.SSHKeysCreateSSHKeyHandler = ssh_keys.CreateSSHKeyHandlerFunc(func(params ssh_keys.CreateSSHKeyParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateSSHKey(ctx, params)
+	})
+
+	api.SecretsCreateSecretHandler = secrets.CreateSecretHandlerFunc(func(params secrets.CreateSecretParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateSecret(ctx, params)
+	})
+
 	api.AuthCreateTokenHandler = auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -282,6 +324,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteRoute(ctx, params)
+	})
+
+	api.SSHKeysDeleteSSHKeyHandler = ssh_keys.DeleteSSHKeyHandlerFunc(func(params ssh_keys.DeleteSSHKeyParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteSSHKey(ctx, params)
+	})
+
+	api.SecretsDeleteSecretHandler = secrets.DeleteSecretHandlerFunc(func(params secrets.DeleteSecretParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteSecret(ctx, params)
 	})
 
 	api.WorkflowsDeleteWorkflowHandler = workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
@@ -331,6 +387,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetRoute(ctx, params)
+	})
+
+	api.SSHKeysGetSSHKeyHandler = ssh_keys.GetSSHKeyHandlerFunc(func(params ssh_keys.GetSSHKeyParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetSSHKey(ctx, params)
+	})
+
+	api.SecretsGetSecretHandler = secrets.GetSecretHandlerFunc(func(params secrets.GetSecretParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetSecret(ctx, params)
 	})
 
 	api.TasksGetTaskStatsHandler = tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
@@ -402,6 +472,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.ListRoutes(ctx, params)
 	})
 
+	api.SecretsListSecretsHandler = secrets.ListSecretsHandlerFunc(func(params secrets.ListSecretsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListSecrets(ctx, params)
+	})
+
 	api.AuthListTokensHandler = auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -449,6 +526,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.PutRoute(ctx, params)
+	})
+
+	api.SecretsPutSecretHandler = secrets.PutSecretHandlerFunc(func(params secrets.PutSecretParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PutSecret(ctx, params)
 	})
 
 	api.WorkflowsPutWorkflowHandler = workflows.PutWorkflowHandlerFunc(func(params workflows.PutWorkflowParams, principal *models.Principal) middleware.Responder {

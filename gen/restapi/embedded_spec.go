@@ -1203,6 +1203,225 @@ func init() {
         }
       }
     },
+    "/secrets": {
+      "get": {
+        "description": "A developer lists its own secrets. An admin lists every secret, or one owner's with ` + "`" + `owner` + "`" + `.\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "List secrets in name order, without their values.",
+        "operationId": "listSecrets",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the secrets of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of secrets.",
+            "schema": {
+              "$ref": "#/definitions/SecretsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + ` and ` + "`" + `data` + "`" + ` are required. The answer is the secret's record (version 1), never its\nvalues. 409 if the name is taken (by anyone).\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Create a secret; the caller owns it.",
+        "operationId": "createSecret",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SecretInputWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The secret was created.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/secrets/{name}": {
+      "get": {
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Get a secret's record (name, owner, keys, versions), never its values.",
+        "operationId": "getSecret",
+        "responses": {
+          "200": {
+            "description": "The secret's record.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "put": {
+        "description": "` + "`" + `data` + "`" + ` replaces the whole value: the keys not given are gone from the new version. The\nprevious versions are kept until the secret is deleted. A new secret belongs to the caller;\nan existing one keeps its owner. A ` + "`" + `name` + "`" + ` in the body must equal the path's. Another\ndeveloper's secret answers 404. Routes' hot containers that hold the secret are replaced\n(they get the new value on their next start).\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Create a secret, or store a new value of it (a new version).",
+        "operationId": "putSecret",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SecretInputWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A new version was stored.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "201": {
+            "description": "The secret was created.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "description": "Routes that still name the secret keep it in their ` + "`" + `secrets` + "`" + `; their calls fail until it\nexists again or the route stops naming it. Another developer's secret answers 404.\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Delete a secret with every version of its value.",
+        "operationId": "deleteSecret",
+        "responses": {
+          "204": {
+            "description": "The secret was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/secretName"
+        }
+      ]
+    },
     "/tasks": {
       "get": {
         "description": "Returns up to ` + "`" + `n` + "`" + ` tasks that are due, oldest first. Each is RUNNING, leased to ` + "`" + `runner` + "`" + ` for\n` + "`" + `lease` + "`" + ` seconds: no other consumer gets it until the lease expires. Report its outcome with\nPOST /tasks/{id}/result before then, or it goes back to the queue.\n",
@@ -1342,6 +1561,131 @@ func init() {
       "parameters": [
         {
           "$ref": "#/parameters/executionID"
+        }
+      ]
+    },
+    "/users/{user_id}/ssh-key": {
+      "get": {
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Describe the user's SSH key (type, fingerprint, versions); no key material.",
+        "operationId": "getSSHKey",
+        "responses": {
+          "200": {
+            "description": "The key's metadata.",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "post": {
+        "description": "Generates a key pair (ed25519 unless the body asks for ` + "`" + `rsa` + "`" + `), stores the private key (OpenSSH\nPEM) in the secret store and answers the public key as an ` + "`" + `authorized_keys` + "`" + ` line,\n` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `, with its fingerprint. **The public key is in this answer\nonly: it cannot be seen again** (GET shows the fingerprint); save it now, e.g. into the login\nnode's ` + "`" + `~/.ssh/authorized_keys` + "`" + `. The private key is never answered by any operation.\n\nA second POST **rotates**: a new pair replaces the current one (a new ` + "`" + `version` + "`" + `); the secret\nstore keeps the previous private key as an earlier version until the key is deleted, but\nfunctions get the current one only. The body is optional. A developer or end user may only\ngive its own name as ` + "`" + `user_id` + "`" + `; an admin any. Another user's ` + "`" + `user_id` + "`" + ` answers 404.\n",
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate the user's SSH key pair, or a new one (rotation); answers the public key, this once.",
+        "operationId": "createSSHKey",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyRequest"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyCreated"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "delete": {
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Delete the user's SSH key pair, every version of it.",
+        "operationId": "deleteSSHKey",
+        "responses": {
+          "204": {
+            "description": "The key was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "503": {
+            "$ref": "#/responses/SecretsUnavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/userID"
         }
       ]
     },
@@ -2580,6 +2924,16 @@ func init() {
           "maxLength": 1024,
           "pattern": "^/"
         },
+        "secrets": {
+          "description": "The secrets the function's containers get as files, ` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + ` (a tmpfs,\nmode 0400; never environment variables): names of secrets (` + "`" + `/secrets` + "`" + `) and ` + "`" + `ssh:\u003cuser\u003e` + "`" + `, a\nuser's SSH private key (` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `). At most 16, no duplicates.\nEach must exist when the route is written (400 naming ` + "`" + `route.secrets` + "`" + ` otherwise): a secret\nowned by the app's owner, and ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` only for the app's owner as ` + "`" + `\u003cuser\u003e` + "`" + `, unless an\nadmin writes the route. Absent or null leaves them unchanged (PATCH) or none (POST, PUT);\n` + "`" + `[]` + "`" + ` removes them all. Always answered, ` + "`" + `[]` + "`" + ` when none.\n",
+          "type": "array",
+          "maxItems": 16,
+          "items": {
+            "type": "string",
+            "maxLength": 300
+          },
+          "x-omitempty": false
+        },
         "timeout": {
           "description": "Seconds a call may run before its container is killed. Default 30.",
           "type": "integer",
@@ -2629,6 +2983,232 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/Route"
+          }
+        }
+      }
+    },
+    "SSHKey": {
+      "description": "What may be known of a user's SSH key pair (read-only); never key material.",
+      "type": "object",
+      "properties": {
+        "bits": {
+          "description": "Size of an RSA key; absent for ed25519.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "comment": {
+          "description": "The comment of the public key line.",
+          "type": "string"
+        },
+        "created_at": {
+          "description": "When the first pair was generated.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who generated the first pair.",
+          "type": "string"
+        },
+        "fingerprint": {
+          "description": "SHA256 fingerprint of the current public key.",
+          "type": "string"
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "ed25519",
+            "rsa"
+          ]
+        },
+        "updated_at": {
+          "description": "When the current pair was generated.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "user": {
+          "description": "The user the key belongs to.",
+          "type": "string"
+        },
+        "version": {
+          "description": "The current pair's version (each POST adds one).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "versions": {
+          "description": "The versions of the private key the secret store keeps, oldest first.",
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      }
+    },
+    "SSHKeyCreated": {
+      "description": "A generated key pair's public half, answered once.",
+      "type": "object",
+      "required": [
+        "public_key",
+        "fingerprint"
+      ],
+      "properties": {
+        "fingerprint": {
+          "description": "Its SHA256 fingerprint, as ` + "`" + `ssh-keygen -l` + "`" + ` shows it: ` + "`" + `SHA256:...` + "`" + `.",
+          "type": "string"
+        },
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline: ` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `.",
+          "type": "string"
+        }
+      }
+    },
+    "SSHKeyRequest": {
+      "description": "What key pair to generate; every field is optional.",
+      "type": "object",
+      "properties": {
+        "bits": {
+          "description": "Size of an RSA key, 3072 to 8192 (default 4096); leave it out for ed25519.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "comment": {
+          "description": "The comment ending the public key line; default ` + "`" + `gantry:\u003cuser_id\u003e` + "`" + `.",
+          "type": "string",
+          "maxLength": 255
+        },
+        "type": {
+          "description": "Key type; default ` + "`" + `ed25519` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "ed25519",
+            "rsa"
+          ]
+        }
+      }
+    },
+    "SSHKeyWrapper": {
+      "type": "object",
+      "required": [
+        "ssh_key"
+      ],
+      "properties": {
+        "ssh_key": {
+          "$ref": "#/definitions/SSHKey"
+        }
+      }
+    },
+    "Secret": {
+      "description": "The record of a secret (read-only); never its values.",
+      "type": "object",
+      "properties": {
+        "created_at": {
+          "description": "When the secret was created.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who created the secret.",
+          "type": "string"
+        },
+        "keys": {
+          "description": "The keys of the current value, sorted (the files under ` + "`" + `/run/secrets/\u003cname\u003e/` + "`" + `).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "name": {
+          "description": "Name of the secret; routes name it in ` + "`" + `secrets` + "`" + `.",
+          "type": "string"
+        },
+        "owner": {
+          "description": "Who owns the secret (its creator); only routes of this owner's apps may name it.",
+          "type": "string"
+        },
+        "updated_at": {
+          "description": "When the current version was stored.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "version": {
+          "description": "The current version (1 for the first value; each write adds one).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "versions": {
+          "description": "The versions the secret store keeps, oldest first.",
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      }
+    },
+    "SecretData": {
+      "description": "The value of a secret: key → value. Each key becomes a file, ` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + `, and\nmust match ` + "`" + `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$` + "`" + `; each value is a UTF-8 string of at most 64 KiB\n(binary data: encode it, e.g. in base64). 1 to 16 keys. Write-only: never answered.\n",
+      "type": "object",
+      "additionalProperties": {
+        "type": "string"
+      }
+    },
+    "SecretInput": {
+      "description": "A secret as written (POST, PUT); ` + "`" + `data` + "`" + ` appears in no answer.",
+      "type": "object",
+      "required": [
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/SecretData"
+        },
+        "name": {
+          "description": "Name of the secret. Required on POST; on PUT, if given, it must equal the path's.",
+          "type": "string",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"
+        }
+      }
+    },
+    "SecretInputWrapper": {
+      "type": "object",
+      "required": [
+        "secret"
+      ],
+      "properties": {
+        "secret": {
+          "$ref": "#/definitions/SecretInput"
+        }
+      }
+    },
+    "SecretWrapper": {
+      "type": "object",
+      "required": [
+        "secret"
+      ],
+      "properties": {
+        "secret": {
+          "$ref": "#/definitions/Secret"
+        }
+      }
+    },
+    "SecretsWrapper": {
+      "type": "object",
+      "required": [
+        "secrets"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "secrets": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Secret"
           }
         }
       }
@@ -3122,6 +3702,22 @@ func init() {
       "in": "path",
       "required": true
     },
+    "secretName": {
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "type": "string",
+      "description": "Name of the secret.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
+    "userID": {
+      "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$",
+      "type": "string",
+      "description": "The user whose SSH key this is: the name of the caller's identity (` + "`" + `GET /auth/whoami` + "`" + `) for its\nown key; an admin may give any user.\n",
+      "name": "user_id",
+      "in": "path",
+      "required": true
+    },
     "workflowName": {
       "pattern": "^[A-Za-z0-9_-]{1,255}$",
       "type": "string",
@@ -3166,6 +3762,18 @@ func init() {
       "description": "The resource does not exist.",
       "schema": {
         "$ref": "#/definitions/Error"
+      }
+    },
+    "SecretsUnavailable": {
+      "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
       }
     },
     "ServerError": {
@@ -3256,6 +3864,14 @@ func init() {
     {
       "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",
       "name": "workflows"
+    },
+    {
+      "description": "Function secrets: API keys, passwords and the like that a route's function reads as files,\n` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + `, never as environment variables. A secret is a set of keys, each\nwith a value (a UTF-8 string, at most 64 KiB; at most 16 keys). Values are **write-only**: no\noperation ever returns one; a secret's record shows its name, owner, keys and versions. Every\nwrite makes a new version; earlier versions are kept until the secret is deleted. A secret is\nowned like an app: a developer sees and changes its own (another's answers 404, as if it did\nnot exist), an admin all of them. A route names the secrets its function gets (` + "`" + `secrets` + "`" + `).\n503 with ` + "`" + `Retry-After` + "`" + ` when the secret store (Vault) cannot be reached or is sealed; nothing\nwas changed then.\n",
+      "name": "secrets"
+    },
+    {
+      "description": "SSH key pairs of users (end users of HPC workflows among them): Gantry generates the pair,\nkeeps the private key in its secret store and answers the public key once, when the pair is\nmade; the private key never leaves the secret store through the API. A route or workflow step\nthat names ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` gets the private key as the file ` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `.\nA caller manages its own key (any role, ` + "`" + `user` + "`" + ` included); an admin any user's. Another user's\nkey answers 404, as a missing key does.\n",
+      "name": "ssh-keys"
     },
     {
       "description": "Server information.",
@@ -5143,6 +5759,394 @@ func init() {
         }
       }
     },
+    "/secrets": {
+      "get": {
+        "description": "A developer lists its own secrets. An admin lists every secret, or one owner's with ` + "`" + `owner` + "`" + `.\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "List secrets in name order, without their values.",
+        "operationId": "listSecrets",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the secrets of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of secrets.",
+            "schema": {
+              "$ref": "#/definitions/SecretsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + ` and ` + "`" + `data` + "`" + ` are required. The answer is the secret's record (version 1), never its\nvalues. 409 if the name is taken (by anyone).\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Create a secret; the caller owns it.",
+        "operationId": "createSecret",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SecretInputWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The secret was created.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/secrets/{name}": {
+      "get": {
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Get a secret's record (name, owner, keys, versions), never its values.",
+        "operationId": "getSecret",
+        "responses": {
+          "200": {
+            "description": "The secret's record.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "put": {
+        "description": "` + "`" + `data` + "`" + ` replaces the whole value: the keys not given are gone from the new version. The\nprevious versions are kept until the secret is deleted. A new secret belongs to the caller;\nan existing one keeps its owner. A ` + "`" + `name` + "`" + ` in the body must equal the path's. Another\ndeveloper's secret answers 404. Routes' hot containers that hold the secret are replaced\n(they get the new value on their next start).\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Create a secret, or store a new value of it (a new version).",
+        "operationId": "putSecret",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SecretInputWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A new version was stored.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "201": {
+            "description": "The secret was created.",
+            "schema": {
+              "$ref": "#/definitions/SecretWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "description": "Routes that still name the secret keep it in their ` + "`" + `secrets` + "`" + `; their calls fail until it\nexists again or the route stops naming it. Another developer's secret answers 404.\n",
+        "tags": [
+          "secrets"
+        ],
+        "summary": "Delete a secret with every version of its value.",
+        "operationId": "deleteSecret",
+        "responses": {
+          "204": {
+            "description": "The secret was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "type": "string",
+          "description": "Name of the secret.",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/tasks": {
       "get": {
         "description": "Returns up to ` + "`" + `n` + "`" + ` tasks that are due, oldest first. Each is RUNNING, leased to ` + "`" + `runner` + "`" + ` for\n` + "`" + `lease` + "`" + ` seconds: no other consumer gets it until the lease expires. Report its outcome with\nPOST /tasks/{id}/result before then, or it goes back to the queue.\n",
@@ -5348,6 +6352,229 @@ func init() {
           "type": "string",
           "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
           "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/users/{user_id}/ssh-key": {
+      "get": {
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Describe the user's SSH key (type, fingerprint, versions); no key material.",
+        "operationId": "getSSHKey",
+        "responses": {
+          "200": {
+            "description": "The key's metadata.",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "post": {
+        "description": "Generates a key pair (ed25519 unless the body asks for ` + "`" + `rsa` + "`" + `), stores the private key (OpenSSH\nPEM) in the secret store and answers the public key as an ` + "`" + `authorized_keys` + "`" + ` line,\n` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `, with its fingerprint. **The public key is in this answer\nonly: it cannot be seen again** (GET shows the fingerprint); save it now, e.g. into the login\nnode's ` + "`" + `~/.ssh/authorized_keys` + "`" + `. The private key is never answered by any operation.\n\nA second POST **rotates**: a new pair replaces the current one (a new ` + "`" + `version` + "`" + `); the secret\nstore keeps the previous private key as an earlier version until the key is deleted, but\nfunctions get the current one only. The body is optional. A developer or end user may only\ngive its own name as ` + "`" + `user_id` + "`" + `; an admin any. Another user's ` + "`" + `user_id` + "`" + ` answers 404.\n",
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate the user's SSH key pair, or a new one (rotation); answers the public key, this once.",
+        "operationId": "createSSHKey",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyRequest"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyCreated"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "delete": {
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Delete the user's SSH key pair, every version of it.",
+        "operationId": "deleteSSHKey",
+        "responses": {
+          "204": {
+            "description": "The key was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$",
+          "type": "string",
+          "description": "The user whose SSH key this is: the name of the caller's identity (` + "`" + `GET /auth/whoami` + "`" + `) for its\nown key; an admin may give any user.\n",
+          "name": "user_id",
           "in": "path",
           "required": true
         }
@@ -6758,6 +7985,16 @@ func init() {
           "maxLength": 1024,
           "pattern": "^/"
         },
+        "secrets": {
+          "description": "The secrets the function's containers get as files, ` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + ` (a tmpfs,\nmode 0400; never environment variables): names of secrets (` + "`" + `/secrets` + "`" + `) and ` + "`" + `ssh:\u003cuser\u003e` + "`" + `, a\nuser's SSH private key (` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `). At most 16, no duplicates.\nEach must exist when the route is written (400 naming ` + "`" + `route.secrets` + "`" + ` otherwise): a secret\nowned by the app's owner, and ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` only for the app's owner as ` + "`" + `\u003cuser\u003e` + "`" + `, unless an\nadmin writes the route. Absent or null leaves them unchanged (PATCH) or none (POST, PUT);\n` + "`" + `[]` + "`" + ` removes them all. Always answered, ` + "`" + `[]` + "`" + ` when none.\n",
+          "type": "array",
+          "maxItems": 16,
+          "items": {
+            "type": "string",
+            "maxLength": 300
+          },
+          "x-omitempty": false
+        },
         "timeout": {
           "description": "Seconds a call may run before its container is killed. Default 30.",
           "type": "integer",
@@ -6807,6 +8044,232 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/Route"
+          }
+        }
+      }
+    },
+    "SSHKey": {
+      "description": "What may be known of a user's SSH key pair (read-only); never key material.",
+      "type": "object",
+      "properties": {
+        "bits": {
+          "description": "Size of an RSA key; absent for ed25519.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "comment": {
+          "description": "The comment of the public key line.",
+          "type": "string"
+        },
+        "created_at": {
+          "description": "When the first pair was generated.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who generated the first pair.",
+          "type": "string"
+        },
+        "fingerprint": {
+          "description": "SHA256 fingerprint of the current public key.",
+          "type": "string"
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "ed25519",
+            "rsa"
+          ]
+        },
+        "updated_at": {
+          "description": "When the current pair was generated.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "user": {
+          "description": "The user the key belongs to.",
+          "type": "string"
+        },
+        "version": {
+          "description": "The current pair's version (each POST adds one).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "versions": {
+          "description": "The versions of the private key the secret store keeps, oldest first.",
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      }
+    },
+    "SSHKeyCreated": {
+      "description": "A generated key pair's public half, answered once.",
+      "type": "object",
+      "required": [
+        "public_key",
+        "fingerprint"
+      ],
+      "properties": {
+        "fingerprint": {
+          "description": "Its SHA256 fingerprint, as ` + "`" + `ssh-keygen -l` + "`" + ` shows it: ` + "`" + `SHA256:...` + "`" + `.",
+          "type": "string"
+        },
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline: ` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `.",
+          "type": "string"
+        }
+      }
+    },
+    "SSHKeyRequest": {
+      "description": "What key pair to generate; every field is optional.",
+      "type": "object",
+      "properties": {
+        "bits": {
+          "description": "Size of an RSA key, 3072 to 8192 (default 4096); leave it out for ed25519.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "comment": {
+          "description": "The comment ending the public key line; default ` + "`" + `gantry:\u003cuser_id\u003e` + "`" + `.",
+          "type": "string",
+          "maxLength": 255
+        },
+        "type": {
+          "description": "Key type; default ` + "`" + `ed25519` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "ed25519",
+            "rsa"
+          ]
+        }
+      }
+    },
+    "SSHKeyWrapper": {
+      "type": "object",
+      "required": [
+        "ssh_key"
+      ],
+      "properties": {
+        "ssh_key": {
+          "$ref": "#/definitions/SSHKey"
+        }
+      }
+    },
+    "Secret": {
+      "description": "The record of a secret (read-only); never its values.",
+      "type": "object",
+      "properties": {
+        "created_at": {
+          "description": "When the secret was created.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "created_by": {
+          "description": "Who created the secret.",
+          "type": "string"
+        },
+        "keys": {
+          "description": "The keys of the current value, sorted (the files under ` + "`" + `/run/secrets/\u003cname\u003e/` + "`" + `).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "name": {
+          "description": "Name of the secret; routes name it in ` + "`" + `secrets` + "`" + `.",
+          "type": "string"
+        },
+        "owner": {
+          "description": "Who owns the secret (its creator); only routes of this owner's apps may name it.",
+          "type": "string"
+        },
+        "updated_at": {
+          "description": "When the current version was stored.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "version": {
+          "description": "The current version (1 for the first value; each write adds one).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "versions": {
+          "description": "The versions the secret store keeps, oldest first.",
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      }
+    },
+    "SecretData": {
+      "description": "The value of a secret: key → value. Each key becomes a file, ` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + `, and\nmust match ` + "`" + `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$` + "`" + `; each value is a UTF-8 string of at most 64 KiB\n(binary data: encode it, e.g. in base64). 1 to 16 keys. Write-only: never answered.\n",
+      "type": "object",
+      "additionalProperties": {
+        "type": "string"
+      }
+    },
+    "SecretInput": {
+      "description": "A secret as written (POST, PUT); ` + "`" + `data` + "`" + ` appears in no answer.",
+      "type": "object",
+      "required": [
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/SecretData"
+        },
+        "name": {
+          "description": "Name of the secret. Required on POST; on PUT, if given, it must equal the path's.",
+          "type": "string",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"
+        }
+      }
+    },
+    "SecretInputWrapper": {
+      "type": "object",
+      "required": [
+        "secret"
+      ],
+      "properties": {
+        "secret": {
+          "$ref": "#/definitions/SecretInput"
+        }
+      }
+    },
+    "SecretWrapper": {
+      "type": "object",
+      "required": [
+        "secret"
+      ],
+      "properties": {
+        "secret": {
+          "$ref": "#/definitions/Secret"
+        }
+      }
+    },
+    "SecretsWrapper": {
+      "type": "object",
+      "required": [
+        "secrets"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "secrets": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Secret"
           }
         }
       }
@@ -7300,6 +8763,22 @@ func init() {
       "in": "path",
       "required": true
     },
+    "secretName": {
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "type": "string",
+      "description": "Name of the secret.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
+    "userID": {
+      "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$",
+      "type": "string",
+      "description": "The user whose SSH key this is: the name of the caller's identity (` + "`" + `GET /auth/whoami` + "`" + `) for its\nown key; an admin may give any user.\n",
+      "name": "user_id",
+      "in": "path",
+      "required": true
+    },
     "workflowName": {
       "pattern": "^[A-Za-z0-9_-]{1,255}$",
       "type": "string",
@@ -7344,6 +8823,18 @@ func init() {
       "description": "The resource does not exist.",
       "schema": {
         "$ref": "#/definitions/Error"
+      }
+    },
+    "SecretsUnavailable": {
+      "description": "The secret store cannot serve now (Vault unreachable or sealed), or this server has no secret\nstore (secrets are not configured), or the store is unavailable. Nothing was changed; try again\nafter ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+      "schema": {
+        "$ref": "#/definitions/Error"
+      },
+      "headers": {
+        "Retry-After": {
+          "type": "integer",
+          "description": "Seconds to wait before trying again."
+        }
       }
     },
     "ServerError": {
@@ -7434,6 +8925,14 @@ func init() {
     {
       "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",
       "name": "workflows"
+    },
+    {
+      "description": "Function secrets: API keys, passwords and the like that a route's function reads as files,\n` + "`" + `/run/secrets/\u003cname\u003e/\u003ckey\u003e` + "`" + `, never as environment variables. A secret is a set of keys, each\nwith a value (a UTF-8 string, at most 64 KiB; at most 16 keys). Values are **write-only**: no\noperation ever returns one; a secret's record shows its name, owner, keys and versions. Every\nwrite makes a new version; earlier versions are kept until the secret is deleted. A secret is\nowned like an app: a developer sees and changes its own (another's answers 404, as if it did\nnot exist), an admin all of them. A route names the secrets its function gets (` + "`" + `secrets` + "`" + `).\n503 with ` + "`" + `Retry-After` + "`" + ` when the secret store (Vault) cannot be reached or is sealed; nothing\nwas changed then.\n",
+      "name": "secrets"
+    },
+    {
+      "description": "SSH key pairs of users (end users of HPC workflows among them): Gantry generates the pair,\nkeeps the private key in its secret store and answers the public key once, when the pair is\nmade; the private key never leaves the secret store through the API. A route or workflow step\nthat names ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` gets the private key as the file ` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `.\nA caller manages its own key (any role, ` + "`" + `user` + "`" + ` included); an admin any user's. Another user's\nkey answers 404, as a missing key does.\n",
+      "name": "ssh-keys"
     },
     {
       "description": "Server information.",

@@ -16,6 +16,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
@@ -85,6 +87,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.CreateRoute has not yet been implemented")
 		}),
 
+		SSHKeysCreateSSHKeyHandler: ssh_keys.CreateSSHKeyHandlerFunc(func(params ssh_keys.CreateSSHKeyParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation ssh_keys.CreateSSHKey has not yet been implemented")
+		}),
+
+		SecretsCreateSecretHandler: secrets.CreateSecretHandlerFunc(func(params secrets.CreateSecretParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation secrets.CreateSecret has not yet been implemented")
+		}),
+
 		AuthCreateTokenHandler: auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -111,6 +127,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation routes.DeleteRoute has not yet been implemented")
+		}),
+
+		SSHKeysDeleteSSHKeyHandler: ssh_keys.DeleteSSHKeyHandlerFunc(func(params ssh_keys.DeleteSSHKeyParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation ssh_keys.DeleteSSHKey has not yet been implemented")
+		}),
+
+		SecretsDeleteSecretHandler: secrets.DeleteSecretHandlerFunc(func(params secrets.DeleteSecretParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation secrets.DeleteSecret has not yet been implemented")
 		}),
 
 		WorkflowsDeleteWorkflowHandler: workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
@@ -160,6 +190,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation routes.GetRoute has not yet been implemented")
+		}),
+
+		SSHKeysGetSSHKeyHandler: ssh_keys.GetSSHKeyHandlerFunc(func(params ssh_keys.GetSSHKeyParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation ssh_keys.GetSSHKey has not yet been implemented")
+		}),
+
+		SecretsGetSecretHandler: secrets.GetSecretHandlerFunc(func(params secrets.GetSecretParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation secrets.GetSecret has not yet been implemented")
 		}),
 
 		TasksGetTaskStatsHandler: tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
@@ -231,6 +275,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.ListRoutes has not yet been implemented")
 		}),
 
+		SecretsListSecretsHandler: secrets.ListSecretsHandlerFunc(func(params secrets.ListSecretsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation secrets.ListSecrets has not yet been implemented")
+		}),
+
 		AuthListTokensHandler: auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -278,6 +329,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation routes.PutRoute has not yet been implemented")
+		}),
+
+		SecretsPutSecretHandler: secrets.PutSecretHandlerFunc(func(params secrets.PutSecretParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation secrets.PutSecret has not yet been implemented")
 		}),
 
 		WorkflowsPutWorkflowHandler: workflows.PutWorkflowHandlerFunc(func(params workflows.PutWorkflowParams, principal *models.Principal) middleware.Responder {
@@ -406,6 +464,10 @@ type GantryAPI struct {
 	AppsCreateAppHandler apps.CreateAppHandler
 	// RoutesCreateRouteHandler sets the operation handler for the create route operation
 	RoutesCreateRouteHandler routes.CreateRouteHandler
+	// SSHKeysCreateSSHKeyHandler sets the operation handler for the create SSH key operation
+	SSHKeysCreateSSHKeyHandler ssh_keys.CreateSSHKeyHandler
+	// SecretsCreateSecretHandler sets the operation handler for the create secret operation
+	SecretsCreateSecretHandler secrets.CreateSecretHandler
 	// AuthCreateTokenHandler sets the operation handler for the create token operation
 	AuthCreateTokenHandler auth.CreateTokenHandler
 	// ApisDeleteAPIHandler sets the operation handler for the delete Api operation
@@ -414,6 +476,10 @@ type GantryAPI struct {
 	AppsDeleteAppHandler apps.DeleteAppHandler
 	// RoutesDeleteRouteHandler sets the operation handler for the delete route operation
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
+	// SSHKeysDeleteSSHKeyHandler sets the operation handler for the delete SSH key operation
+	SSHKeysDeleteSSHKeyHandler ssh_keys.DeleteSSHKeyHandler
+	// SecretsDeleteSecretHandler sets the operation handler for the delete secret operation
+	SecretsDeleteSecretHandler secrets.DeleteSecretHandler
 	// WorkflowsDeleteWorkflowHandler sets the operation handler for the delete workflow operation
 	WorkflowsDeleteWorkflowHandler workflows.DeleteWorkflowHandler
 	// ApisGetAPIHandler sets the operation handler for the get Api operation
@@ -428,6 +494,10 @@ type GantryAPI struct {
 	ExecutionsGetExecutionLogHandler executions.GetExecutionLogHandler
 	// RoutesGetRouteHandler sets the operation handler for the get route operation
 	RoutesGetRouteHandler routes.GetRouteHandler
+	// SSHKeysGetSSHKeyHandler sets the operation handler for the get SSH key operation
+	SSHKeysGetSSHKeyHandler ssh_keys.GetSSHKeyHandler
+	// SecretsGetSecretHandler sets the operation handler for the get secret operation
+	SecretsGetSecretHandler secrets.GetSecretHandler
 	// TasksGetTaskStatsHandler sets the operation handler for the get task stats operation
 	TasksGetTaskStatsHandler tasks.GetTaskStatsHandler
 	// AuthGetTokenHandler sets the operation handler for the get token operation
@@ -448,6 +518,8 @@ type GantryAPI struct {
 	NodesListNodesHandler nodes.ListNodesHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
 	RoutesListRoutesHandler routes.ListRoutesHandler
+	// SecretsListSecretsHandler sets the operation handler for the list secrets operation
+	SecretsListSecretsHandler secrets.ListSecretsHandler
 	// AuthListTokensHandler sets the operation handler for the list tokens operation
 	AuthListTokensHandler auth.ListTokensHandler
 	// WorkflowsListWorkflowsHandler sets the operation handler for the list workflows operation
@@ -462,6 +534,8 @@ type GantryAPI struct {
 	AppsPutAppHandler apps.PutAppHandler
 	// RoutesPutRouteHandler sets the operation handler for the put route operation
 	RoutesPutRouteHandler routes.PutRouteHandler
+	// SecretsPutSecretHandler sets the operation handler for the put secret operation
+	SecretsPutSecretHandler secrets.PutSecretHandler
 	// WorkflowsPutWorkflowHandler sets the operation handler for the put workflow operation
 	WorkflowsPutWorkflowHandler workflows.PutWorkflowHandler
 	// TasksReportTaskResultHandler sets the operation handler for the report task result operation
@@ -571,6 +645,12 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesCreateRouteHandler == nil {
 		unregistered = append(unregistered, "routes.CreateRouteHandler")
 	}
+	if o.SSHKeysCreateSSHKeyHandler == nil {
+		unregistered = append(unregistered, "ssh_keys.CreateSSHKeyHandler")
+	}
+	if o.SecretsCreateSecretHandler == nil {
+		unregistered = append(unregistered, "secrets.CreateSecretHandler")
+	}
 	if o.AuthCreateTokenHandler == nil {
 		unregistered = append(unregistered, "auth.CreateTokenHandler")
 	}
@@ -582,6 +662,12 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesDeleteRouteHandler == nil {
 		unregistered = append(unregistered, "routes.DeleteRouteHandler")
+	}
+	if o.SSHKeysDeleteSSHKeyHandler == nil {
+		unregistered = append(unregistered, "ssh_keys.DeleteSSHKeyHandler")
+	}
+	if o.SecretsDeleteSecretHandler == nil {
+		unregistered = append(unregistered, "secrets.DeleteSecretHandler")
 	}
 	if o.WorkflowsDeleteWorkflowHandler == nil {
 		unregistered = append(unregistered, "workflows.DeleteWorkflowHandler")
@@ -603,6 +689,12 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesGetRouteHandler == nil {
 		unregistered = append(unregistered, "routes.GetRouteHandler")
+	}
+	if o.SSHKeysGetSSHKeyHandler == nil {
+		unregistered = append(unregistered, "ssh_keys.GetSSHKeyHandler")
+	}
+	if o.SecretsGetSecretHandler == nil {
+		unregistered = append(unregistered, "secrets.GetSecretHandler")
 	}
 	if o.TasksGetTaskStatsHandler == nil {
 		unregistered = append(unregistered, "tasks.GetTaskStatsHandler")
@@ -634,6 +726,9 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesListRoutesHandler == nil {
 		unregistered = append(unregistered, "routes.ListRoutesHandler")
 	}
+	if o.SecretsListSecretsHandler == nil {
+		unregistered = append(unregistered, "secrets.ListSecretsHandler")
+	}
 	if o.AuthListTokensHandler == nil {
 		unregistered = append(unregistered, "auth.ListTokensHandler")
 	}
@@ -654,6 +749,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.RoutesPutRouteHandler == nil {
 		unregistered = append(unregistered, "routes.PutRouteHandler")
+	}
+	if o.SecretsPutSecretHandler == nil {
+		unregistered = append(unregistered, "secrets.PutSecretHandler")
 	}
 	if o.WorkflowsPutWorkflowHandler == nil {
 		unregistered = append(unregistered, "workflows.PutWorkflowHandler")
@@ -794,6 +892,14 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/users/{user_id}/ssh-key"] = ssh_keys.NewCreateSSHKey(o.context, o.SSHKeysCreateSSHKeyHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/secrets"] = secrets.NewCreateSecret(o.context, o.SecretsCreateSecretHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/auth/tokens"] = auth.NewCreateToken(o.context, o.AuthCreateTokenHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
@@ -807,6 +913,14 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/apps/{app}/routes/{route}"] = routes.NewDeleteRoute(o.context, o.RoutesDeleteRouteHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/users/{user_id}/ssh-key"] = ssh_keys.NewDeleteSSHKey(o.context, o.SSHKeysDeleteSSHKeyHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/secrets/{name}"] = secrets.NewDeleteSecret(o.context, o.SecretsDeleteSecretHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
@@ -835,6 +949,14 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/apps/{app}/routes/{route}"] = routes.NewGetRoute(o.context, o.RoutesGetRouteHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/users/{user_id}/ssh-key"] = ssh_keys.NewGetSSHKey(o.context, o.SSHKeysGetSSHKeyHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/secrets/{name}"] = secrets.NewGetSecret(o.context, o.SecretsGetSecretHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -878,6 +1000,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/secrets"] = secrets.NewListSecrets(o.context, o.SecretsListSecretsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/auth/tokens"] = auth.NewListTokens(o.context, o.AuthListTokensHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -903,6 +1029,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
 	o.handlers["PUT"]["/apps/{app}/routes/{route}"] = routes.NewPutRoute(o.context, o.RoutesPutRouteHandler)
+	if o.handlers["PUT"] == nil {
+		o.handlers["PUT"] = make(map[string]http.Handler)
+	}
+	o.handlers["PUT"]["/secrets/{name}"] = secrets.NewPutSecret(o.context, o.SecretsPutSecretHandler)
 	if o.handlers["PUT"] == nil {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/gantry-dev/gantry/gen/waas/client/executions"
+	"github.com/gantry-dev/gantry/gen/waas/client/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/waas/client/workflows"
 	"github.com/go-openapi/runtime"
 	httptransport "github.com/go-openapi/runtime/client"
@@ -56,6 +57,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Waas {
 	cli := new(Waas)
 	cli.Transport = transport
 	cli.Executions = executions.New(transport, formats)
+	cli.SSHKeys = ssh_keys.New(transport, formats)
 	cli.Workflows = workflows.New(transport, formats)
 
 	return cli
@@ -118,6 +120,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type Waas struct {
 	Executions executions.ClientService
 
+	SSHKeys ssh_keys.ClientService
+
 	Workflows workflows.ClientService
 
 	Transport runtime.ContextualTransport
@@ -127,5 +131,6 @@ type Waas struct {
 func (c *Waas) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.Executions.SetTransport(transport)
+	c.SSHKeys.SetTransport(transport)
 	c.Workflows.SetTransport(transport)
 }

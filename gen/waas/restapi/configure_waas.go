@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/waas/models"
 	"github.com/gantry-dev/gantry/gen/waas/restapi/operations"
 	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/executions"
+	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
@@ -33,6 +34,14 @@ type ExecutionsAPI interface {
 	GetExecutionLogs(ctx context.Context, params executions.GetExecutionLogsParams) middleware.Responder
 }
 
+// SSHKeysAPI
+type SSHKeysAPI interface {
+	// CreateSSHKey Generate (or rotate) the caller's SSH key pair; answers its id and public key, this once.
+	CreateSSHKey(ctx context.Context, params ssh_keys.CreateSSHKeyParams) middleware.Responder
+	// CreateUserSSHKey Generate (or rotate) the user's SSH key pair; answers the public key, this once.
+	CreateUserSSHKey(ctx context.Context, params ssh_keys.CreateUserSSHKeyParams) middleware.Responder
+}
+
 // WorkflowsAPI
 type WorkflowsAPI interface {
 	// ListWorkflows List the workflows the caller may trigger.
@@ -44,6 +53,7 @@ type WorkflowsAPI interface {
 // Config is configuration for Handler
 type Config struct {
 	ExecutionsAPI
+	SSHKeysAPI
 	WorkflowsAPI
 	Logger func(string, ...any)
 	// InnerMiddleware is for the handler executors. These do not apply to the swagger.json document.
@@ -130,6 +140,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.WaasAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.CancelExecution(ctx, params)
+	})
+
+	api.SSHKeysCreateSSHKeyHandler = ssh_keys.CreateSSHKeyHandlerFunc(func(params ssh_keys.CreateSSHKeyParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateSSHKey(ctx, params)
+	})
+
+	api.SSHKeysCreateUserSSHKeyHandler = ssh_keys.CreateUserSSHKeyHandlerFunc(func(params ssh_keys.CreateUserSSHKeyParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateUserSSHKey(ctx, params)
 	})
 
 	api.ExecutionsGetExecutionHandler = executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {

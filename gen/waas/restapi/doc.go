@@ -4,7 +4,7 @@
 //
 //	A drop-in for the eflows4hpc "hpcwaas-api" workflow REST API, so that its Go client and the
 //	`waas` CLI work unchanged with `--api_url https://HOST/waas`. It serves Gantry's own workflows
-//	and runs (the same services as `/v1`); WAAS.md beside this file is the contract as that client
+//	and runs and users' SSH keys (the same services as `/v1`); WAAS.md beside this file is the contract as that client
 //	reads it, and this document follows it. Conventions differ from `/v1` on purpose:
 //
 //	* Errors are `{"errors": [{"id": "not_found", "status": 404, "title": "Not Found", "detail": "..."}]}`,
@@ -14,7 +14,7 @@
 //	  or `Authorization: Basic ...` with that token as the password and any user name
 //	  (`waas --user me:<token>`). Every role may call every operation (`x-gantry-roles`), end users
 //	  (role `user`) included; what each caller sees is decided as on `/v1`: the workflows it may
-//	  run, the executions it may see, anything else answers 404.
+//	  run, the executions it may see, its own SSH key; anything else answers 404.
 //	* Execution ids are Gantry's run ids (the ids of `/v1/executions`), never containing `/`.
 //	* Execution status words: `RUNNING` (also while queued or being cancelled), `SUCCESS`, `FAILED`,
 //	  `CANCELLED`.

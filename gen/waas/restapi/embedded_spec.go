@@ -26,7 +26,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
+    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs and users' SSH keys (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, its own SSH key; anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
     "title": "Gantry HPCWaaS compatibility API",
     "license": {
       "name": "Apache-2.0",
@@ -174,6 +174,91 @@ func init() {
           "$ref": "#/parameters/executionID"
         }
       ]
+    },
+    "/ssh_keys": {
+      "post": {
+        "description": "The path the existing clients call (` + "`" + `api/ssh_keys.go` + "`" + ` of hpcwaas-api): the key is the\ncaller's own (what ` + "`" + `/v1/users/{caller}/ssh-key` + "`" + ` manages), so a second call rotates it. The\nbody is optional and may come without ` + "`" + `Content-Type` + "`" + `; ` + "`" + `metadata` + "`" + ` is kept with the key's record\n(string values as they are, any other JSON value as its JSON text; at most 32 keys). ` + "`" + `id` + "`" + ` is\nthe new key pair's id (each rotation makes a new one).\n",
+        "consumes": [
+          "application/json"
+        ],
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate (or rotate) the caller's SSH key pair; answers its id and public key, this once.",
+        "operationId": "createSSHKey",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyGenerationRequest"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/SSHKey"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
+    },
+    "/users/{user_id}/ssh-key": {
+      "post": {
+        "description": "The design's path of ` + "`" + `POST /v1/users/{user_id}/ssh-key` + "`" + `, in this surface's shapes: an\ned25519 pair, the public key as an ` + "`" + `authorized_keys` + "`" + ` line without newline\n(` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `), **shown this once**; the private key stays in the\nsecret store. A second POST rotates (a new pair). The body, if any, is not read. A caller may\nonly give its own name as ` + "`" + `user_id` + "`" + ` (an admin any); another user's answers 404.\n",
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate (or rotate) the user's SSH key pair; answers the public key, this once.",
+        "operationId": "createUserSSHKey",
+        "parameters": [
+          {
+            "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$",
+            "type": "string",
+            "description": "The user whose key this is (the caller's own name, unless the caller is an admin).",
+            "name": "user_id",
+            "in": "path",
+            "required": true
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/UserSSHKey"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
     },
     "/workflows": {
       "get": {
@@ -427,6 +512,33 @@ func init() {
         }
       }
     },
+    "SSHKey": {
+      "type": "object",
+      "required": [
+        "id",
+        "public_key"
+      ],
+      "properties": {
+        "id": {
+          "description": "The id of the new key pair.",
+          "type": "string"
+        },
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline.",
+          "type": "string"
+        }
+      }
+    },
+    "SSHKeyGenerationRequest": {
+      "type": "object",
+      "properties": {
+        "metadata": {
+          "description": "Kept with the key's record; null or absent for none.",
+          "type": "object",
+          "additionalProperties": {}
+        }
+      }
+    },
     "TriggerBody": {
       "type": "object",
       "properties": {
@@ -434,6 +546,18 @@ func init() {
           "description": "The run's inputs by name; null or absent for none. Values may be strings of any declared type.",
           "type": "object",
           "additionalProperties": {}
+        }
+      }
+    },
+    "UserSSHKey": {
+      "type": "object",
+      "required": [
+        "public_key"
+      ],
+      "properties": {
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline.",
+          "type": "string"
         }
       }
     },
@@ -506,7 +630,7 @@ func init() {
       }
     },
     "ServerError": {
-      "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+      "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
       "schema": {
         "$ref": "#/definitions/Errors"
       }
@@ -551,6 +675,10 @@ func init() {
     {
       "description": "A workflow run (an execution, in this API), its status and outputs, cancelling it, its log.",
       "name": "executions"
+    },
+    {
+      "description": "SSH key pairs: Gantry generates the pair, keeps the private key in its secret store (the same\nkey as ` + "`" + `/v1/users/{user_id}/ssh-key` + "`" + `) and answers the public key, this once. A workflow step\nthat names ` + "`" + `ssh:@caller` + "`" + ` reaches a login node with the key of the user who triggered the run.\n",
+      "name": "ssh-keys"
     }
   ]
 }`))
@@ -566,7 +694,7 @@ func init() {
   ],
   "swagger": "2.0",
   "info": {
-    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
+    "description": "A drop-in for the eflows4hpc \"hpcwaas-api\" workflow REST API, so that its Go client and the\n` + "`" + `waas` + "`" + ` CLI work unchanged with ` + "`" + `--api_url https://HOST/waas` + "`" + `. It serves Gantry's own workflows\nand runs and users' SSH keys (the same services as ` + "`" + `/v1` + "`" + `); WAAS.md beside this file is the contract as that client\nreads it, and this document follows it. Conventions differ from ` + "`" + `/v1` + "`" + ` on purpose:\n\n* Errors are ` + "`" + `{\"errors\": [{\"id\": \"not_found\", \"status\": 404, \"title\": \"Not Found\", \"detail\": \"...\"}]}` + "`" + `,\n  ` + "`" + `status` + "`" + ` a number, for every error, go-openapi's own included.\n* The client sends no ` + "`" + `Content-Type` + "`" + `; a request with a body and none is taken as JSON.\n* Credentials: ` + "`" + `Authorization: Bearer \u003ctoken\u003e` + "`" + ` (a Gantry API token or OIDC token, as on ` + "`" + `/v1` + "`" + `)\n  or ` + "`" + `Authorization: Basic ...` + "`" + ` with that token as the password and any user name\n  (` + "`" + `waas --user me:\u003ctoken\u003e` + "`" + `). Every role may call every operation (` + "`" + `x-gantry-roles` + "`" + `), end users\n  (role ` + "`" + `user` + "`" + `) included; what each caller sees is decided as on ` + "`" + `/v1` + "`" + `: the workflows it may\n  run, the executions it may see, its own SSH key; anything else answers 404.\n* Execution ids are Gantry's run ids (the ids of ` + "`" + `/v1/executions` + "`" + `), never containing ` + "`" + `/` + "`" + `.\n* Execution status words: ` + "`" + `RUNNING` + "`" + ` (also while queued or being cancelled), ` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + `,\n  ` + "`" + `CANCELLED` + "`" + `.\n",
     "title": "Gantry HPCWaaS compatibility API",
     "license": {
       "name": "Apache-2.0",
@@ -608,7 +736,7 @@ func init() {
             }
           },
           "default": {
-            "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
             "schema": {
               "$ref": "#/definitions/Errors"
             }
@@ -652,7 +780,7 @@ func init() {
             }
           },
           "default": {
-            "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
             "schema": {
               "$ref": "#/definitions/Errors"
             }
@@ -748,7 +876,7 @@ func init() {
             }
           },
           "default": {
-            "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
             "schema": {
               "$ref": "#/definitions/Errors"
             }
@@ -767,6 +895,122 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/ssh_keys": {
+      "post": {
+        "description": "The path the existing clients call (` + "`" + `api/ssh_keys.go` + "`" + ` of hpcwaas-api): the key is the\ncaller's own (what ` + "`" + `/v1/users/{caller}/ssh-key` + "`" + ` manages), so a second call rotates it. The\nbody is optional and may come without ` + "`" + `Content-Type` + "`" + `; ` + "`" + `metadata` + "`" + ` is kept with the key's record\n(string values as they are, any other JSON value as its JSON text; at most 32 keys). ` + "`" + `id` + "`" + ` is\nthe new key pair's id (each rotation makes a new one).\n",
+        "consumes": [
+          "application/json"
+        ],
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate (or rotate) the caller's SSH key pair; answers its id and public key, this once.",
+        "operationId": "createSSHKey",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/SSHKeyGenerationRequest"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/SSHKey"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `detail` + "`" + ` says why.",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid.",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string"
+              }
+            }
+          },
+          "default": {
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
+    },
+    "/users/{user_id}/ssh-key": {
+      "post": {
+        "description": "The design's path of ` + "`" + `POST /v1/users/{user_id}/ssh-key` + "`" + `, in this surface's shapes: an\ned25519 pair, the public key as an ` + "`" + `authorized_keys` + "`" + ` line without newline\n(` + "`" + `ssh-ed25519 AAAA... gantry:\u003cuser_id\u003e` + "`" + `), **shown this once**; the private key stays in the\nsecret store. A second POST rotates (a new pair). The body, if any, is not read. A caller may\nonly give its own name as ` + "`" + `user_id` + "`" + ` (an admin any); another user's answers 404.\n",
+        "tags": [
+          "ssh-keys"
+        ],
+        "summary": "Generate (or rotate) the user's SSH key pair; answers the public key, this once.",
+        "operationId": "createUserSSHKey",
+        "parameters": [
+          {
+            "pattern": "^[A-Za-z0-9_.@+:-]{1,255}$",
+            "type": "string",
+            "description": "The user whose key this is (the caller's own name, unless the caller is an admin).",
+            "name": "user_id",
+            "in": "path",
+            "required": true
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The pair was generated; the public key is answered this once.",
+            "schema": {
+              "$ref": "#/definitions/UserSSHKey"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `detail` + "`" + ` says why.",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid.",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string"
+              }
+            }
+          },
+          "404": {
+            "description": "The workflow or execution does not exist, or the caller may not see it.",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            }
+          },
+          "default": {
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
+            "schema": {
+              "$ref": "#/definitions/Errors"
+            }
+          }
+        },
+        "x-gantry-roles": [
+          "user"
+        ]
+      }
     },
     "/workflows": {
       "get": {
@@ -795,7 +1039,7 @@ func init() {
             }
           },
           "default": {
-            "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
             "schema": {
               "$ref": "#/definitions/Errors"
             }
@@ -874,7 +1118,7 @@ func init() {
             }
           },
           "default": {
-            "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+            "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
             "schema": {
               "$ref": "#/definitions/Errors"
             }
@@ -1048,6 +1292,33 @@ func init() {
         }
       }
     },
+    "SSHKey": {
+      "type": "object",
+      "required": [
+        "id",
+        "public_key"
+      ],
+      "properties": {
+        "id": {
+          "description": "The id of the new key pair.",
+          "type": "string"
+        },
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline.",
+          "type": "string"
+        }
+      }
+    },
+    "SSHKeyGenerationRequest": {
+      "type": "object",
+      "properties": {
+        "metadata": {
+          "description": "Kept with the key's record; null or absent for none.",
+          "type": "object",
+          "additionalProperties": {}
+        }
+      }
+    },
     "TriggerBody": {
       "type": "object",
       "properties": {
@@ -1055,6 +1326,18 @@ func init() {
           "description": "The run's inputs by name; null or absent for none. Values may be strings of any declared type.",
           "type": "object",
           "additionalProperties": {}
+        }
+      }
+    },
+    "UserSSHKey": {
+      "type": "object",
+      "required": [
+        "public_key"
+      ],
+      "properties": {
+        "public_key": {
+          "description": "The public key as an ` + "`" + `authorized_keys` + "`" + ` line, without newline.",
+          "type": "string"
         }
       }
     },
@@ -1127,7 +1410,7 @@ func init() {
       }
     },
     "ServerError": {
-      "description": "Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).",
+      "description": "Any other error: 503 with ` + "`" + `Retry-After` + "`" + ` when the store or the secret store cannot be reached now\n(or this server has no secret store), 500 for Gantry's own faults.\n",
       "schema": {
         "$ref": "#/definitions/Errors"
       }
@@ -1172,6 +1455,10 @@ func init() {
     {
       "description": "A workflow run (an execution, in this API), its status and outputs, cancelling it, its log.",
       "name": "executions"
+    },
+    {
+      "description": "SSH key pairs: Gantry generates the pair, keeps the private key in its secret store (the same\nkey as ` + "`" + `/v1/users/{user_id}/ssh-key` + "`" + `) and answers the public key, this once. A workflow step\nthat names ` + "`" + `ssh:@caller` + "`" + ` reaches a login node with the key of the user who triggered the run.\n",
+      "name": "ssh-keys"
     }
   ]
 }`))

@@ -199,7 +199,8 @@ func NewListWorkflowsDefault(code int) *ListWorkflowsDefault {
 
 // ListWorkflowsDefault describes a response with status code -1, with default header values.
 //
-// Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 type ListWorkflowsDefault struct {
 	_statusCode int
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantry-dev/gantry/gen/waas/models"
 	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/executions"
+	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/ssh_keys"
 	"github.com/gantry-dev/gantry/gen/waas/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/loads"
@@ -47,6 +48,20 @@ func NewWaasAPI(spec *loads.Document) *WaasAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation executions.CancelExecution has not yet been implemented")
+		}),
+
+		SSHKeysCreateSSHKeyHandler: ssh_keys.CreateSSHKeyHandlerFunc(func(params ssh_keys.CreateSSHKeyParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation ssh_keys.CreateSSHKey has not yet been implemented")
+		}),
+
+		SSHKeysCreateUserSSHKeyHandler: ssh_keys.CreateUserSSHKeyHandlerFunc(func(params ssh_keys.CreateUserSSHKeyParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation ssh_keys.CreateUserSSHKey has not yet been implemented")
 		}),
 
 		ExecutionsGetExecutionHandler: executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {
@@ -97,7 +112,7 @@ func NewWaasAPI(spec *loads.Document) *WaasAPI {
 
 // WaasAPI A drop-in for the eflows4hpc "hpcwaas-api" workflow REST API, so that its Go client and the
 // `waas` CLI work unchanged with `--api_url https://HOST/waas`. It serves Gantry's own workflows
-// and runs (the same services as `/v1`); WAAS.md beside this file is the contract as that client
+// and runs and users' SSH keys (the same services as `/v1`); WAAS.md beside this file is the contract as that client
 // reads it, and this document follows it. Conventions differ from `/v1` on purpose:
 //
 //   - Errors are `{"errors": [{"id": "not_found", "status": 404, "title": "Not Found", "detail": "..."}]}`,
@@ -107,7 +122,7 @@ func NewWaasAPI(spec *loads.Document) *WaasAPI {
 //     or `Authorization: Basic ...` with that token as the password and any user name
 //     (`waas --user me:<token>`). Every role may call every operation (`x-gantry-roles`), end users
 //     (role `user`) included; what each caller sees is decided as on `/v1`: the workflows it may
-//     run, the executions it may see, anything else answers 404.
+//     run, the executions it may see, its own SSH key; anything else answers 404.
 //   - Execution ids are Gantry's run ids (the ids of `/v1/executions`), never containing `/`.
 //   - Execution status words: `RUNNING` (also while queued or being cancelled), `SUCCESS`, `FAILED`,
 //     `CANCELLED`.
@@ -156,6 +171,10 @@ type WaasAPI struct {
 
 	// ExecutionsCancelExecutionHandler sets the operation handler for the cancel execution operation
 	ExecutionsCancelExecutionHandler executions.CancelExecutionHandler
+	// SSHKeysCreateSSHKeyHandler sets the operation handler for the create SSH key operation
+	SSHKeysCreateSSHKeyHandler ssh_keys.CreateSSHKeyHandler
+	// SSHKeysCreateUserSSHKeyHandler sets the operation handler for the create user SSH key operation
+	SSHKeysCreateUserSSHKeyHandler ssh_keys.CreateUserSSHKeyHandler
 	// ExecutionsGetExecutionHandler sets the operation handler for the get execution operation
 	ExecutionsGetExecutionHandler executions.GetExecutionHandler
 	// ExecutionsGetExecutionLogsHandler sets the operation handler for the get execution logs operation
@@ -250,6 +269,12 @@ func (o *WaasAPI) Validate() error {
 
 	if o.ExecutionsCancelExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.CancelExecutionHandler")
+	}
+	if o.SSHKeysCreateSSHKeyHandler == nil {
+		unregistered = append(unregistered, "ssh_keys.CreateSSHKeyHandler")
+	}
+	if o.SSHKeysCreateUserSSHKeyHandler == nil {
+		unregistered = append(unregistered, "ssh_keys.CreateUserSSHKeyHandler")
 	}
 	if o.ExecutionsGetExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.GetExecutionHandler")
@@ -374,6 +399,14 @@ func (o *WaasAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/executions/{id}"] = executions.NewCancelExecution(o.context, o.ExecutionsCancelExecutionHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/ssh_keys"] = ssh_keys.NewCreateSSHKey(o.context, o.SSHKeysCreateSSHKeyHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/users/{user_id}/ssh-key"] = ssh_keys.NewCreateUserSSHKey(o.context, o.SSHKeysCreateUserSSHKeyHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}

@@ -174,7 +174,8 @@ func (o *CancelExecutionConflict) WriteResponse(rw http.ResponseWriter, producer
 	}
 }
 
-// CancelExecutionDefault Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// CancelExecutionDefault Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 //
 // swagger:response cancelExecutionDefault
 type CancelExecutionDefault struct {

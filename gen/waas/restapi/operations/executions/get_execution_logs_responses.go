@@ -192,7 +192,8 @@ func (o *GetExecutionLogsNotFound) WriteResponse(rw http.ResponseWriter, produce
 	}
 }
 
-// GetExecutionLogsDefault Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// GetExecutionLogsDefault Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 //
 // swagger:response getExecutionLogsDefault
 type GetExecutionLogsDefault struct {

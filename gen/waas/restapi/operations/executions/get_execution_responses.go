@@ -151,7 +151,8 @@ func (o *GetExecutionNotFound) WriteResponse(rw http.ResponseWriter, producer ru
 	}
 }
 
-// GetExecutionDefault Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// GetExecutionDefault Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 //
 // swagger:response getExecutionDefault
 type GetExecutionDefault struct {

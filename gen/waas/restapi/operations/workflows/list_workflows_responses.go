@@ -110,7 +110,8 @@ func (o *ListWorkflowsUnauthorized) WriteResponse(rw http.ResponseWriter, produc
 	}
 }
 
-// ListWorkflowsDefault Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// ListWorkflowsDefault Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 //
 // swagger:response listWorkflowsDefault
 type ListWorkflowsDefault struct {

@@ -195,7 +195,8 @@ func (o *TriggerWorkflowNotFound) WriteResponse(rw http.ResponseWriter, producer
 	}
 }
 
-// TriggerWorkflowDefault Any other error (503 when the store cannot be reached now, 500 for Gantry's own faults).
+// TriggerWorkflowDefault Any other error: 503 with `Retry-After` when the store or the secret store cannot be reached now
+// (or this server has no secret store), 500 for Gantry's own faults.
 //
 // swagger:response triggerWorkflowDefault
 type TriggerWorkflowDefault struct {
