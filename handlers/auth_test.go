@@ -20,6 +20,7 @@ import (
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/restapi"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
@@ -39,6 +40,8 @@ type authFixture struct {
 	audit    *syncBuffer
 	log      *syncBuffer
 	aliceTok string // ID of alice's token
+	// secrets is the secret service of the API (the embedded backend over s).
+	secrets *secrets.Service
 }
 
 type syncBuffer struct {
@@ -84,11 +87,13 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	}
 	other, _ := auth.NewSecret(f.aliceTok)
 	f.wrong = other
+	f.secrets = newTestSecrets(t, s)
 	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
 		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
 		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Workflows: idleEngine(s),
+		Secrets:   f.secrets,
 	}
 	if mod != nil {
 		mod(&d)
@@ -239,6 +244,9 @@ var validBodies = map[string]string{
 	"patchApi":         `{"api":{"enabled":false}}`,
 	"putWorkflow":      `{"workflow":{"steps":[{"name":"nap","sleep":"1s"}]}}`,
 	"triggerWorkflow":  `{"inputs":{}}`,
+	"createSecret":     `{"secret":{"name":"made-by-test","data":{"k":"v"}}}`,
+	"putSecret":        `{"secret":{"data":{"k":"v"}}}`,
+	"createSSHKey":     `{}`,
 }
 
 func body(t testing.TB, o specOperation) string {
@@ -258,7 +266,7 @@ func body(t testing.TB, o specOperation) string {
 // operations the spec declares public answer.
 func TestEveryOperationNeedsCredentials(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
 	creds := map[string]string{
 		"none":            "",
 		"garbage":         "not-a-token",
@@ -307,6 +315,12 @@ func TestEveryOperationNeedsCredentials(t *testing.T) {
 	if n := len(get(res.body, "apps").([]any)); n != 0 {
 		t.Fatalf("refused requests created %d apps", n)
 	}
+	res = f.as(t, f.admin, "GET", "/v1/secrets", "")
+	expect(t, res, 200)
+	if n := len(get(res.body, "secrets").([]any)); n != 0 {
+		t.Fatalf("refused requests created %d secrets", n)
+	}
+	expect(t, f.as(t, f.admin, "GET", "/v1/users/alice/ssh-key", ""), 404)
 	// Nor did any of them leak a secret or a 500 into the log.
 	for _, secret := range []string{f.wrong, f.expired, f.revoked, f.alice, f.admin} {
 		if strings.Contains(f.log.String(), secret) || strings.Contains(f.audit.String(), secret) {
@@ -339,7 +353,10 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	res := f.as(t, f.alice, "POST", "/v1/workflows/alices-wf", "")
 	expect(t, res, 201)
 	runID, _ := get(res.body, "execution", "id").(string)
-	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf"})
+	// A secret and an SSH key of alice's: {name} of /secrets/{name} is the workflow's name.
+	expect(t, f.as(t, f.alice, "POST", "/v1/secrets", `{"secret":{"name":"alices-wf","data":{"k":"alice's value"}}}`), 201)
+	expect(t, f.as(t, f.alice, "POST", "/v1/users/alice/ssh-key", ""), 201)
+	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf", "user_id": "alice"})
 	for _, o := range ops {
 		path := o.path
 		switch {
@@ -351,7 +368,7 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		res := f.as(t, f.bob, o.method, path, body(t, o))
 		switch {
 		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{name}"),
-			strings.Contains(o.template, "{id}") && !adminOnly(o.template):
+			strings.Contains(o.template, "{user_id}"), strings.Contains(o.template, "{id}") && !adminOnly(o.template):
 			if res.status != http.StatusNotFound {
 				t.Errorf("%s as another developer: %d, want 404; %s", o.id, res.status, res.raw)
 			}
@@ -378,6 +395,15 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	expect(t, f.as(t, f.alice, "GET", "/v1/auth/tokens/"+f.aliceTok, ""), 200)
 	if res := f.as(t, f.alice, "GET", "/v1/apis/alices-api", ""); res.status != 200 || get(res.body, "api", "enabled") != true {
 		t.Fatalf("alice's API changed by bob? %s", res.raw)
+	}
+	if res := f.as(t, f.alice, "GET", "/v1/secrets/alices-wf", ""); res.status != 200 || get(res.body, "secret", "version") != 1.0 {
+		t.Fatalf("alice's secret changed by bob? %s", res.raw)
+	}
+	if res := f.as(t, f.alice, "GET", "/v1/users/alice/ssh-key", ""); res.status != 200 || get(res.body, "ssh_key", "version") != 1.0 {
+		t.Fatalf("alice's SSH key changed by bob? %s", res.raw)
+	}
+	if n := len(get(f.as(t, f.bob, "GET", "/v1/secrets", "").body, "secrets").([]any)); n != 1 { // made-by-test, bob's own
+		t.Errorf("bob lists %d secrets, want his one", n)
 	}
 	// Bob's lists hold nothing of alice's.
 	if n := len(get(f.as(t, f.bob, "GET", "/v1/executions", "").body, "executions").([]any)); n != 0 {

@@ -434,7 +434,7 @@ func TestEveryWaaSOperationNeedsCredentials(t *testing.T) {
 	for method, byPath := range doc.Analyzer.Operations() {
 		for p, op := range byPath {
 			ops++
-			target := doc.BasePath() + strings.ReplaceAll(strings.ReplaceAll(p, "{name}", "sum"), "{id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+			target := doc.BasePath() + strings.NewReplacer("{name}", "sum", "{id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "{user_id}", "alice").Replace(p)
 			body := ""
 			if method == "POST" {
 				body = `{"inputs":null}`
@@ -452,8 +452,11 @@ func TestEveryWaaSOperationNeedsCredentials(t *testing.T) {
 			}
 		}
 	}
-	if ops != 5 {
-		t.Errorf("%d operations in waas.yml, want 5", ops)
+	if ops != 7 {
+		t.Errorf("%d operations in waas.yml, want 7", ops)
+	}
+	if res := f.as(t, f.admin, "GET", "/v1/users/alice/ssh-key", ""); res.status != 404 {
+		t.Errorf("a refused request made a key: %d %s", res.status, res.raw)
 	}
 	// A developer's token, as Bearer, as the Basic password or as the Basic user, passes.
 	for _, cred := range []string{bearer(f.alice), basic("anyone", f.alice), basic(f.alice, "")} {

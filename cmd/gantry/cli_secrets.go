@@ -87,33 +87,30 @@ func (f *secretValueFlags) data() (models.SecretData, error) {
 		return nil, fmt.Errorf("no value: give --%s KEY=VALUE or --%s KEY=PATH (repeatable)", flagFromLiteral, flagFromFile)
 	}
 	out := models.SecretData{}
-	add := func(flag, k, v string) error {
-		if _, dup := out[k]; dup {
-			return fmt.Errorf("--%s: key %q given more than once", flag, k)
+	key := func(flag, pair string) (string, string, error) {
+		k, v, err := splitKeyValue(flag, pair)
+		if err != nil {
+			return "", "", err
 		}
-		out[k] = v
-		return nil
+		if _, dup := out[k]; dup {
+			return "", "", fmt.Errorf("--%s: key %q given more than once", flag, k)
+		}
+		return k, v, nil
 	}
 	for _, p := range f.literals {
-		k, v, err := splitKeyValue(flagFromLiteral, p)
-		if err == nil {
-			err = add(flagFromLiteral, k, v)
-		}
+		k, v, err := key(flagFromLiteral, p)
 		if err != nil {
 			return nil, err
 		}
+		out[k] = v
 	}
 	for _, p := range f.files {
-		k, path, err := splitKeyValue(flagFromFile, p)
+		k, path, err := key(flagFromFile, p)
 		if err != nil {
 			return nil, err
 		}
-		v, err := readSecretFile(path)
-		if err != nil {
+		if out[k], err = readSecretFile(path); err != nil {
 			return nil, fmt.Errorf("--%s %s=%s: %w", flagFromFile, k, path, err)
-		}
-		if err := add(flagFromFile, k, v); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
