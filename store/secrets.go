@@ -52,8 +52,11 @@ const SSHKeyFile = "private_key"
 // SSHKeySecretName is the name of the record of user's SSH key pair.
 func SSHKeySecretName(user string) string { return SSHKeyPrefix + user }
 
+// TLSKeyPrefix starts the names of the records of APIs' TLS private keys: "tls:<api>".
+const TLSKeyPrefix = "tls:"
+
 // TLSKeySecretName is the name of the record of an API's TLS private key.
-func TLSKeySecretName(api string) string { return "tls:" + api }
+func TLSKeySecretName(api string) string { return TLSKeyPrefix + api }
 
 // Secret is the record of a secret: everything about it but its value, which a secret
 // backend (Vault, or the store's own encrypted values) keeps, versioned, at Path. The
@@ -187,42 +190,55 @@ type SecretFilter struct {
 type SecretGuard func(owner string) error
 
 // Secrets are the records of secrets (never their values). Names are unique across kinds.
+// Writes validate the record they store (Secret.Validate); the store sets CreatedAt (at
+// CreateSecret) and UpdatedAt (at every write).
 // Properties every backend keeps (storetest):
 //   - A record whose Version is 0 (its first write not committed) is not listed and is
 //     returned only by GetSecret and PendingSecrets.
 //   - Every committed write sends a ChangeSecret naming the secret to every subscriber on
-//     every node (hot containers that hold it are drained).
+//     every node (hot containers that hold it are drained), on the writing node before the
+//     write returns.
+//   - Guards run inside the write, against the record stored at that moment.
 type Secrets interface {
 	// CreateSecret stores a new record; ErrExists if the name is taken.
 	CreateSecret(ctx context.Context, s Secret) (Secret, error)
-	// UpdateSecret applies fn to the stored record in one write (fn may not rename it);
-	// ErrNotFound without it. guard, if set, vets its owner first.
+	// UpdateSecret applies fn to the stored record in one write; ErrNotFound without it.
+	// guard, if set, vets its owner first. fn may not rename it (ErrInvalid) nor change its
+	// CreatedAt; when guard or fn fails, its error is returned and nothing is written.
 	UpdateSecret(ctx context.Context, name string, fn func(*Secret) error, guard SecretGuard) (Secret, error)
+	// GetSecret reads a record, committed or not; ErrNotFound without it.
 	GetSecret(ctx context.Context, name string) (Secret, error)
-	// ListSecrets returns a page of the committed records that pass f, in name order.
+	// ListSecrets returns a page of the committed records that pass f, in name order, and
+	// the cursor of the next page ("" on the last).
 	ListSecrets(ctx context.Context, f SecretFilter, page Page) ([]Secret, string, error)
-	// PendingSecrets returns every record with a pending write (for recovery).
+	// PendingSecrets returns every record with a pending write (for recovery), in name order.
 	PendingSecrets(ctx context.Context) ([]Secret, error)
 	// DeleteSecret removes a record; ErrNotFound without it. guard, if set, vets it first
-	// (inside the write).
+	// (inside the write). The values at its Path are the secret backend's to delete.
 	DeleteSecret(ctx context.Context, name string, guard func(Secret) error) error
 }
 
 // SecretValues are the sealed (encrypted) values of the embedded secret backend, versioned
-// per path. The store never sees a value in clear: the backend seals before and opens after.
+// per path (a path is not empty and holds no NUL byte: ErrInvalid). The store never sees a
+// value in clear: the backend seals before and opens after. The versions of a path are
+// numbered from 1; a path's latest version is the highest it keeps.
 type SecretValues interface {
-	// PutSecretValue stores a sealed value as the next version of path (1 for the first)
-	// and returns that version.
+	// PutSecretValue stores a sealed value as the next version of path, one above its
+	// latest (1 for the first, and again after DeleteSecretValues; a destroyed latest
+	// version's number is given again), and returns that version. Concurrent puts on one
+	// path, from any nodes, get distinct versions.
 	PutSecretValue(ctx context.Context, path string, sealed []byte) (int, error)
 	// GetSecretValue reads a version of path; version 0 reads the latest. ErrNotFound
 	// without it. It returns the version read.
 	GetSecretValue(ctx context.Context, path string, version int) ([]byte, int, error)
 	// DestroySecretValues removes these versions of path (the missing ones are ignored);
-	// later versions keep their numbers.
+	// the others keep their numbers. Once the latest is destroyed, the highest left is.
 	DestroySecretValues(ctx context.Context, path string, versions []int) error
 	// DeleteSecretValues removes every version of path; nothing to remove is not an error.
 	DeleteSecretValues(ctx context.Context, path string) error
 	// RewriteSecretValues replaces every stored value by fn's result in one write: all of
-	// them or (fn or the write failed) none. It returns how many it rewrote.
+	// them or (fn or the write failed) none. Values put meanwhile wait for it (none is
+	// left out). It returns how many it rewrote. fn may be called again for a value when
+	// the write is retried.
 	RewriteSecretValues(ctx context.Context, fn func(path string, version int, sealed []byte) ([]byte, error)) (int, error)
 }

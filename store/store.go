@@ -20,6 +20,8 @@ type Store interface {
 	Changes
 	Workflows
 	Runs
+	Secrets
+	SecretValues
 	IDSource
 	Node
 	Nodes

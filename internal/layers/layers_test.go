@@ -17,11 +17,12 @@ var allowed = map[string][]string{
 	"store/storetest": {"store"},
 	"auth":            {"store"},
 	"runner":          {},
-	"httperr":         {"auth", "runner", "store"},
-	"invoke":          {"httperr", "auth", "runner", "store"},
-	"workflow":        {"invoke", "httperr", "auth", "runner", "store"},
-	"gateway":         {"invoke", "httperr", "auth", "runner", "store"},
-	"handlers":        {"workflow", "invoke", "httperr", "auth", "runner", "store"},
+	"secrets":         {"store"},
+	"httperr":         {"auth", "runner", "secrets", "store"},
+	"invoke":          {"httperr", "auth", "runner", "secrets", "store"},
+	"workflow":        {"invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"gateway":         {"invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"handlers":        {"workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
 }
 
 // TestEveryPackageImportsOnlyPackagesBelowIt reads the dependencies go list reports.

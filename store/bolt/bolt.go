@@ -59,6 +59,9 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketWorkflows, bucketRuns, bucketRunByKey, bucketRunsActive, bucketRunEvents)
 	},
+	// 8: secrets' records keyed by name; sealed secret values keyed by path + "\x00" +
+	// version (big-endian uint32), so that the versions of a path sort numerically.
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSecrets, bucketSecretValues) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -86,6 +86,11 @@ func peerCases() []peerCase {
 			covers: []string{"Subscribe", "CreateRun", "UpdateRun", "GetRun", "ListRunEvents", "LeaseTasks", "CompleteTask"},
 			run:    testPeersShareRuns,
 		},
+		{
+			name:   "a write of a secret's record on one node reaches the other's subscribers, and puts of values from both nodes get distinct versions",
+			covers: []string{"Subscribe", "CreateSecret", "UpdateSecret", "DeleteSecret", "GetSecret", "PutSecretValue", "GetSecretValue"},
+			run:    testPeersShareSecrets,
+		},
 	}
 }
 

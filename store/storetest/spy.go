@@ -13,7 +13,8 @@ import (
 // spy is the store a case gets: it passes every call to the backend and notes the name of
 // the method, so that Run can tell a case that claims a method it never calls. A method
 // added to store.Store reaches the backend through the embedded Store without being
-// noted: the first case that claims it fails until spy has a method of that name here.
+// noted: the first case that claims it fails until spy has a method of that name here
+// (or in secretspy.go).
 type spy struct {
 	store.Store
 	mu    sync.Mutex

@@ -44,7 +44,7 @@ func allCases() []testCase {
 		appCases(), routeCases(), resolverCases(), changeCases(),
 		executionCases(), recorderCases(), retentionCases(), transitionCases(),
 		queueCases(), leaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
-		workflowCases(), runCases(), runChangeCases(),
+		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
 	} {
 		all = append(all, cases...)
 	}
