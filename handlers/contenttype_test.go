@@ -14,7 +14,7 @@ import (
 // checked the same way.
 func TestEveryOperationRefusesContentTypesOtherThanJSON(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
 	const json = 0 // want: whatever the operation answers a JSON body (never 415, never 5xx)
 	for _, c := range []struct {
 		name, contentType string

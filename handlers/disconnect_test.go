@@ -90,6 +90,18 @@ var listFillers = map[string]func(t *testing.T, f *authFixture){
 			}
 		}
 	},
+	"listSecrets": func(t *testing.T, f *authFixture) {
+		data := map[string][]byte{}
+		for k := range 16 {
+			data[fmt.Sprintf("%02d", k)+strings.Repeat("k", 61)] = []byte("v")
+		}
+		for i := range 100 {
+			name := fmt.Sprintf("big-%03d", i) + strings.Repeat("s", 56)
+			if _, _, err := f.secrets.PutSecret(context.Background(), name, "admin", strings.Repeat("c", 255), data, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
 	"listNodes": func(t *testing.T, f *authFixture) {
 		for i := range 100 {
 			n := store.NodeInfo{ID: fmt.Sprintf("node-%03d", i), Run: "r", Version: strings.Repeat("v", 2048), Addr: "10.0.0.1:8080"}
@@ -143,7 +155,7 @@ func (w *writeErrorSpy) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // write fails, which is the client's doing, not a bug of Gantry: neither the server's error
 // log nor Gantry's log may say "panic".
 func TestClientGoneMidAnswerIsNoPanic(t *testing.T) {
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
 	lists := 0
 	for _, o := range ops {
 		if !o.list {

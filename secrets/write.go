@@ -40,12 +40,12 @@ func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][
 		if !samePending(r.Pending, p) {
 			return store.Errorf(store.ErrConflict, "secret %q was written by another request meanwhile", rec.Name)
 		}
+		if p.By != "" && !r.Committed() { // the first value: before the version commits it
+			r.CreatedBy = p.By
+		}
 		r.Version = version
 		r.Versions = append(r.Versions, version)
 		r.Keys, r.SSH, r.Pending = p.Keys, p.SSH, nil
-		if p.By != "" && !r.Committed() {
-			r.CreatedBy = p.By
-		}
 		r.UpdatedAt = s.now()
 		return nil
 	}, nil)
