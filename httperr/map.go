@@ -8,12 +8,17 @@ import (
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 )
 
 // StoreUnavailableMessage answers a request the store could not serve now (its database is
 // down or restarting): the cause, which may name hosts, goes to the log only.
 const StoreUnavailableMessage = "the store is unavailable now; try again"
+
+// SecretsUnavailableMessage answers a request that needed the secret store (Vault down,
+// sealed, refusing Gantry's credentials): the cause goes to the log only.
+const SecretsUnavailableMessage = "the secret store is unavailable now; try again"
 
 // From is the one place that maps Gantry's errors to HTTP answers. A 500 means a bug in
 // Gantry: its cause is logged and the client gets a generic message.
@@ -40,6 +45,9 @@ func From(log *slog.Logger, err error) *Error {
 	case errors.Is(err, runner.ErrDockerUnavailable):
 		log.Warn("docker unavailable", "err", err)
 		return retry(http.StatusServiceUnavailable, "functions cannot run now: the container runtime (Docker) is unavailable", 5)
+	case errors.Is(err, secrets.ErrUnavailable): // the cause may name hosts: to the log only
+		log.Warn("secret store unavailable", "err", err)
+		return retry(http.StatusServiceUnavailable, SecretsUnavailableMessage, 5)
 	case errors.Is(err, runner.ErrStartTimeout), errors.Is(err, runner.ErrShuttingDown):
 		return retry(http.StatusServiceUnavailable, err.Error(), 5)
 	case errors.Is(err, runner.ErrNetworkNotAllowed): // the app changed hands, or the network was unregistered

@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -45,6 +46,8 @@ func TestTheOneMapping(t *testing.T) {
 		{"a cancelled call is 409", runner.ErrCancelled, 409, "", "", nil},
 		{"no container free is 503 for a second", runner.ErrBusy, 503, "", "", http.Header{"Retry-After": {"1"}}},
 		{"Docker unavailable is 503", runner.ErrDockerUnavailable, 503, "functions cannot run now: the container runtime (Docker) is unavailable", "", http.Header{"Retry-After": {"5"}}},
+		{"the secret store unavailable is 503, without its cause", fmt.Errorf("secrets of app/fn: %w: vault at 10.0.0.9:8200 is sealed", secrets.ErrUnavailable), 503, "the secret store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
+		{"a secret that does not exist is 409 naming it", fmt.Errorf("the secrets of app/fn: %w", store.Errorf(store.ErrConflict, "secret %q does not exist", "db")), 409, `the secrets of app/fn: secret "db" does not exist`, "", nil},
 		{"a container slow to start is 503", runner.ErrStartTimeout, 503, "", "", http.Header{"Retry-After": {"5"}}},
 		{"a shutdown is 503", runner.ErrShuttingDown, 503, "", "", http.Header{"Retry-After": {"5"}}},
 		{"a network refused to the owner is 403", runner.ErrNetworkNotAllowed, 403, "the function may not run on its route's network: network not allowed", "", nil},
