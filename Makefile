@@ -39,6 +39,10 @@ test: ## Run all tests (unit, integration, black-box, multi-node on PostgreSQL, 
 	fi; \
 	$(GO) test -race -count=1 ./...
 
+.PHONY: test-vault
+test-vault: ## Test the Vault secret backend against a real in-process Vault (module test/vault; a cold build takes minutes)
+	cd test/vault && $(GO) test -race -count=1 ./...
+
 .PHONY: postgres
 postgres: ## Start a throwaway PostgreSQL on 127.0.0.1:55432 (data in /tmp/gantry-postgres) and print its DSN for GANTRY_TEST_POSTGRES
 	@scripts/test-postgres
