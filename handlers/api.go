@@ -51,7 +51,7 @@ type Store interface {
 	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error)
 
-	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
+	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	TaskStats(ctx context.Context) (store.TaskStats, error)
 
