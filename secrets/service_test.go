@@ -184,7 +184,7 @@ func TestOnlyTheNewestVersionsAreKept(t *testing.T) {
 		svc := newService(t, st, e, secrets.Options{})
 		var rec store.Secret
 		for i := range secrets.KeepVersions + 2 {
-			if rec, _, err = svc.PutSecret(ctx, "s", "alice", "alice", map[string][]byte{"k": []byte{byte('a' + i)}}, nil); err != nil {
+			if rec, _, err = svc.PutSecret(ctx, "s", "alice", "alice", map[string][]byte{"k": {byte('a' + i)}}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
