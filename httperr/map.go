@@ -8,12 +8,17 @@ import (
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 )
 
 // StoreUnavailableMessage answers a request the store could not serve now (its database is
 // down or restarting): the cause, which may name hosts, goes to the log only.
 const StoreUnavailableMessage = "the store is unavailable now; try again"
+
+// SecretsUnavailableMessage answers a request the secret store (Vault) could not serve now:
+// the cause goes to the log only.
+const SecretsUnavailableMessage = "the secret store is unavailable now; try again"
 
 // From is the one place that maps Gantry's errors to HTTP answers. A 500 means a bug in
 // Gantry: its cause is logged and the client gets a generic message.
@@ -29,6 +34,9 @@ func From(log *slog.Logger, err error) *Error {
 	case errors.Is(err, store.ErrUnavailable): // before the kinds it may wrap: nothing was done, try again
 		log.Warn("store unavailable", "err", err)
 		return retry(http.StatusServiceUnavailable, StoreUnavailableMessage, 5)
+	case errors.Is(err, secrets.ErrUnavailable): // Vault down, sealed or refusing Gantry: nothing was left half-written
+		log.Warn("secret store unavailable", "err", err)
+		return retry(http.StatusServiceUnavailable, SecretsUnavailableMessage, 5)
 	case errors.Is(err, runner.ErrTimeout):
 		return New(http.StatusGatewayTimeout, "Timed out")
 	case errors.As(err, &fnErr):

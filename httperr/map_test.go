@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/gateway"
 	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -55,6 +56,7 @@ func TestTheOneMapping(t *testing.T) {
 		{"the store unavailable is 503, without its cause", fmt.Errorf("get app: %w: dial tcp 10.0.0.5:5432: connection refused", store.ErrUnavailable), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"the store unavailable while a caller waits is 503 too, never a 500", fmt.Errorf("%w: %w", store.ErrUnavailable, context.DeadlineExceeded), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"the store unavailable beside a not found is still 503", errors.Join(store.ErrUnavailable, store.ErrNotFound), 503, "the store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
+		{"the secret store unavailable is 503, without its cause", fmt.Errorf("store secret %q: %w: vault sealed at https://10.0.0.9:8200", "tls:shop", secrets.ErrUnavailable), 503, "the secret store is unavailable now; try again", "", http.Header{"Retry-After": {"5"}}},
 		{"a request cancelled is 503", context.Canceled, 503, "request cancelled or timed out", "", http.Header{"Retry-After": {"1"}}},
 		{"a request timed out is 503", context.DeadlineExceeded, 503, "request cancelled or timed out", "", http.Header{"Retry-After": {"1"}}},
 		{"no API is 404", gateway.ErrNoAPI, 404, "", "", nil},
