@@ -16,8 +16,8 @@ import (
 // down or restarting): the cause, which may name hosts, goes to the log only.
 const StoreUnavailableMessage = "the store is unavailable now; try again"
 
-// SecretsUnavailableMessage answers a request the secret store (Vault) could not serve now:
-// the cause goes to the log only.
+// SecretsUnavailableMessage answers a request that needed the secret store (Vault down,
+// sealed, refusing Gantry's credentials): the cause goes to the log only.
 const SecretsUnavailableMessage = "the secret store is unavailable now; try again"
 
 // From is the one place that maps Gantry's errors to HTTP answers. A 500 means a bug in
@@ -34,9 +34,6 @@ func From(log *slog.Logger, err error) *Error {
 	case errors.Is(err, store.ErrUnavailable): // before the kinds it may wrap: nothing was done, try again
 		log.Warn("store unavailable", "err", err)
 		return retry(http.StatusServiceUnavailable, StoreUnavailableMessage, 5)
-	case errors.Is(err, secrets.ErrUnavailable): // Vault down, sealed or refusing Gantry: nothing was left half-written
-		log.Warn("secret store unavailable", "err", err)
-		return retry(http.StatusServiceUnavailable, SecretsUnavailableMessage, 5)
 	case errors.Is(err, runner.ErrTimeout):
 		return New(http.StatusGatewayTimeout, "Timed out")
 	case errors.As(err, &fnErr):
@@ -48,6 +45,9 @@ func From(log *slog.Logger, err error) *Error {
 	case errors.Is(err, runner.ErrDockerUnavailable):
 		log.Warn("docker unavailable", "err", err)
 		return retry(http.StatusServiceUnavailable, "functions cannot run now: the container runtime (Docker) is unavailable", 5)
+	case errors.Is(err, secrets.ErrUnavailable): // the cause may name hosts: to the log only
+		log.Warn("secret store unavailable", "err", err)
+		return retry(http.StatusServiceUnavailable, SecretsUnavailableMessage, 5)
 	case errors.Is(err, runner.ErrStartTimeout), errors.Is(err, runner.ErrShuttingDown):
 		return retry(http.StatusServiceUnavailable, err.Error(), 5)
 	case errors.Is(err, runner.ErrNetworkNotAllowed): // the app changed hands, or the network was unregistered
