@@ -123,6 +123,9 @@ type Deps struct {
 	// Passwords runs the bcrypt hashing of the passwords of APIs' basic users, shared with
 	// the gateway's checks; default: a pool of the API's own.
 	Passwords *auth.PasswordPool
+	// TLSKeys keeps the private keys of the APIs' certificates (the secret service). Nil:
+	// API writes that bring a key answer 503.
+	TLSKeys TLSKeys
 
 	// hashPassword hashes a password to store; auth.HashPassword unless a test watches it.
 	hashPassword func(password string) ([]byte, error)
@@ -148,6 +151,7 @@ type API struct {
 	// passwords bounds the bcrypt work of requests, one at a time per caller.
 	passwords    *auth.PasswordPool
 	hashPassword func(password string) ([]byte, error)
+	tlsKeys      TLSKeys
 	now          func() time.Time // the clock of node liveness; tests move it
 	// keepAlive is the time between keep-alive comments of event streams; tests shorten it.
 	keepAlive time.Duration
@@ -176,7 +180,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 

@@ -39,6 +39,7 @@ type authFixture struct {
 	audit    *syncBuffer
 	log      *syncBuffer
 	aliceTok string // ID of alice's token
+	dir      string // the store's directory
 }
 
 type syncBuffer struct {
@@ -66,12 +67,13 @@ func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 // newAuthFixtureWith is newAuthFixture with its Deps changed by mod.
 func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixture {
 	t.Helper()
-	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
+	dir := t.TempDir()
+	s, err := bolt.Open(context.Background(), dir, bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	f := &authFixture{s: s, audit: &syncBuffer{}, log: &syncBuffer{}}
+	f := &authFixture{s: s, dir: dir, audit: &syncBuffer{}, log: &syncBuffer{}}
 	f.admin, _ = makeToken(t, s, "admin", auth.RoleAdmin, nil)
 	f.alice, f.aliceTok = makeToken(t, s, "alice", auth.RoleDeveloper, nil)
 	f.bob, _ = makeToken(t, s, "bob", auth.RoleDeveloper, nil)
@@ -89,6 +91,7 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
 		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Workflows: idleEngine(s),
+		TLSKeys:   newTestSecrets(t, s, nil),
 	}
 	if mod != nil {
 		mod(&d)
