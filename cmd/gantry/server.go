@@ -294,8 +294,10 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	// Workflow runs move on through the invocation path, on whichever node their calls end.
 	engine := workflow.New(st, invoker, workflow.Options{Log: log})
+	stopTLSKeys := startTLSKeys(ctx, st, secretSvc, log) // keys in clear of older records move to the secret store
+	defer stopTLSKeys()
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Workflows: engine, Version: version, Node: node, Log: log,
+		Store: st, Functions: invoker, Workflows: engine, TLSKeys: secretSvc, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -307,7 +309,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: invoker, auth: authn, oidc: idp, passwords: passwords, metrics: metrics, log: log})
+	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: invoker, tlsKeys: secretSvc, auth: authn, oidc: idp, passwords: passwords, metrics: metrics, log: log})
 	if err != nil {
 		closeListeners(listeners)
 		return err
