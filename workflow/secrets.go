@@ -50,3 +50,24 @@ func stepSecrets(refs []string, caller string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// CheckSecrets calls check(ref) for every secret a step names, but "ssh:@caller" (the
+// key of whoever runs it, lent by that user for the run), and returns the first error:
+// one of kind store.ErrNotFound or store.ErrInvalid as a *store.ValidationError of field
+// "steps[i].secrets" with check's message, any other as it is.
+func (p *Program) CheckSecrets(check func(ref string) error) error {
+	for i, sp := range p.Steps {
+		for _, ref := range sp.Secrets {
+			if ref == store.SSHKeyPrefix+store.SSHCaller {
+				continue
+			}
+			if err := check(ref); err != nil {
+				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+					return store.Invalid(fmt.Sprintf("steps[%d].secrets", i), "%s", err.Error())
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}

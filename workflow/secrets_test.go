@@ -203,3 +203,27 @@ func TestAStepGetsItsSecretsAsFiles(t *testing.T) {
 		t.Fatalf("run %s %q, step %s %q; want both FAILED saying %s", r.Status, r.Error, clone.Status, clone.Error, want)
 	}
 }
+
+func TestCheckSecretsSeesEveryNamedSecretButTheCallers(t *testing.T) {
+	p, err := Parse([]byte(one(`{"name":"a",` + call + `,"secrets":["db","ssh:@caller","ssh:bob"]}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	if err := p.CheckSecrets(func(ref string) error { seen = append(seen, ref); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []string{"db", "ssh:bob"}) {
+		t.Fatalf("checked %v, want db and ssh:bob", seen)
+	}
+	err = p.CheckSecrets(func(ref string) error {
+		if ref == "ssh:bob" {
+			return store.NotFound("secret", ref)
+		}
+		return nil
+	})
+	var verr *store.ValidationError
+	if !errors.As(err, &verr) || verr.Field != "steps[0].secrets" {
+		t.Fatalf("a missing secret: %v, want a validation error of steps[0].secrets", err)
+	}
+}
