@@ -4,7 +4,8 @@
 // method and longest URI on a canonical path, and runs it through the API's pipeline
 // (protocol, CORS, authentication, rate limit, forwarding headers) into the one invocation
 // path. An API that is disabled or cannot be served keeps its paths and refuses them. TLS
-// certificates are chosen by SNI among those valid for the name, and a request whose Host
+// certificates are chosen by SNI among those valid for the name (their private keys read
+// from the secret store, certs.go), and a request whose Host
 // that choice does not fit (another owner's API, or a host with a certificate of its own) is
 // refused as misdirected. Calls go to the invocation service (invoke) directly; the gateway
 // decides the route's auth between resolving and running them. Errors are answered through

@@ -42,7 +42,8 @@ type Calls interface {
 // owners of apps (from memory).
 type Store interface {
 	AllAPIs(ctx context.Context) ([]store.API, error)
-	store.Changes // the gateway rebuilds its table on every change of the APIs
+	// The gateway rebuilds its table on every change of the APIs and of their TLS keys.
+	store.Changes
 	AppOwner(app string) (string, error)
 }
 
@@ -50,6 +51,10 @@ type Store interface {
 type Options struct {
 	Store Store // required
 	Calls Calls // required
+	// TLSKeys reads the private keys of the APIs' certificates from the secret store. Nil:
+	// only keys still in the API records (written before keys moved to the secret store)
+	// are served; an API whose key is in the secret store refuses its requests.
+	TLSKeys TLSKeys
 	// Auth is the server's authenticator: a call of a route with auth token needs its
 	// credentials, as on /r/, and Gantry's credentials never reach a function. Nil:
 	// authentication off.
@@ -72,6 +77,9 @@ type Options struct {
 	checkPassword func(hash []byte, password string) bool
 	// now is the clock of the rate and failure limiters; time.Now unless a test sets it.
 	now func() time.Time
+	// keyRetry is the wait before a build that could not read some key is made again;
+	// retryKeys unless a test shortens it.
+	keyRetry time.Duration
 	// writeError answers the gateway's own refusals; the one error mapping (httperr) unless
 	// a test stands in for it.
 	writeError func(w http.ResponseWriter, err error)
@@ -100,6 +108,11 @@ type Gateway struct {
 	apiStats  map[string]*apiMetrics    // by API name
 	problems  *problemLog               // the configuration problems logged so far
 
+	certs certCache // the certificates made with keys from the secret store (under buildMu)
+	// keysUnread: the last build could not read some key from the secret store; follow
+	// builds again after retryKeys.
+	keysUnread atomic.Bool
+
 	changed     chan struct{} // a pending change signal (capacity 1)
 	stop        context.CancelFunc
 	unsubscribe func() // stops following the store's changes
@@ -118,6 +131,9 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.keyRetry <= 0 {
+		o.keyRetry = retryKeys
+	}
 	if o.Passwords == nil {
 		o.Passwords = auth.NewPasswordPool(auth.PasswordPoolOptions{})
 	}
@@ -129,6 +145,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 		failures:  map[string]*clientBuckets{},
 		verifiers: map[oidcKey]*auth.OIDC{},
 		apiStats:  map[string]*apiMetrics{},
+		certs:     certCache{},
 		changed:   make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -142,11 +159,7 @@ func New(ctx context.Context, o Options) (*Gateway, error) {
 	}
 	g.metrics = m
 	// Follow changes before the first read, so that none falls between the two.
-	g.unsubscribe = o.Store.Subscribe(func(c store.Change) {
-		if c.Kind == store.ChangeAPI || c.Kind == store.ChangeReset {
-			g.signal()
-		}
-	})
+	g.unsubscribe = o.Store.Subscribe(g.onChange)
 	if err := g.Refresh(ctx); err != nil {
 		g.unsubscribe()
 		return nil, err
@@ -168,7 +181,23 @@ func (g *Gateway) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, r.TLS != nil) })
 }
 
-// Refresh rebuilds the routing table from the store now.
+// onChange follows the store's changes: the table is rebuilt when an API changes, or the
+// TLS key of one (a secret named store.TLSKeySecretName(api): a key written after its API's
+// record is served as soon as it is there).
+func (g *Gateway) onChange(c store.Change) {
+	switch c.Kind {
+	case store.ChangeAPI, store.ChangeReset:
+		g.signal()
+	case store.ChangeSecret:
+		if _, ok := store.TLSKeyAPI(c.Name); ok {
+			g.signal()
+		}
+	}
+}
+
+// Refresh rebuilds the routing table from the store now, with the APIs' keys from the
+// secret store. A key the secret store cannot give now leaves its API without its
+// certificate (loadCerts), not the table without its APIs.
 func (g *Gateway) Refresh(ctx context.Context) error {
 	g.buildMu.Lock()
 	defer g.buildMu.Unlock()
@@ -176,7 +205,9 @@ func (g *Gateway) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: read the APIs: %w", err)
 	}
-	g.table.Store(g.build(apis))
+	g.problems.newBuild()
+	certs := g.loadCerts(ctx, apis)
+	g.table.Store(g.build(apis, certs))
 	return nil
 }
 
@@ -196,10 +227,13 @@ func (g *Gateway) signal() {
 }
 
 // follow rebuilds the table after each change signal, coalescing bursts, and retries a
-// rebuild that failed.
+// rebuild that failed or could not read some key.
 func (g *Gateway) follow(ctx context.Context) {
 	defer close(g.done)
 	var retry <-chan time.Time
+	if g.keysUnread.Load() { // the first build, made by New
+		retry = time.After(g.o.keyRetry)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -220,9 +254,12 @@ func (g *Gateway) follow(ctx context.Context) {
 		err := g.Refresh(bctx)
 		cancel()
 		retry = nil
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
 			g.log.Error("gateway: rebuild failed; serving the previous APIs", "err", err)
 			retry = time.After(retryBuild)
+		case err == nil && g.keysUnread.Load():
+			retry = time.After(g.o.keyRetry)
 		}
 	}
 }

@@ -432,7 +432,7 @@ func TestAnyHostHasOneOwner(t *testing.T) {
 		newAPI("bobhost", func(a *store.API) {
 			a.Owner, a.App, a.Hosts, a.URIs = "bob", "other", []string{"bob.test"}, []string{"/api"}
 		}),
-	}...))
+	}...), nil)
 	e.g.buildMu.Unlock()
 	for _, tt := range []struct{ name, host, path, want string }{
 		{"an unclaimed host is the holder's on the other owner's path", "nobody.test", "/bcatch", "adaroot"},

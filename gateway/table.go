@@ -181,21 +181,21 @@ type buildState struct {
 	verifiers map[oidcKey]*auth.OIDC
 }
 
-// build compiles the stored APIs into a table. An API that is disabled, or that cannot be
-// compiled (a broken certificate, an unusable OIDC setting), stays in the table refusing
-// its requests (ErrNoAPI, ErrAPIUnavailable), so that they never fall through to a shorter
-// URI or another tier; the problem is logged once. State kept across builds (rate and
+// build compiles the stored APIs into a table, with their certificates made by loadCerts.
+// An API that is disabled, or that cannot be compiled (a broken certificate or a missing
+// key, an unusable OIDC setting), stays in the table refusing its requests (ErrNoAPI,
+// ErrAPIUnavailable), so that they never fall through to a shorter URI or another tier;
+// the problem is logged once. State kept across builds (rate and
 // failure limiters, OIDC verifiers, metrics) is reused for APIs whose settings did not
 // change and dropped for the others. Called under buildMu.
-func (g *Gateway) build(apis []store.API) *table {
-	g.problems.newBuild()
+func (g *Gateway) build(apis []store.API, certs map[string]certResult) *table {
 	t := newTable()
 	st := &buildState{limiters: map[string]*limiter{}, failures: map[string]*clientBuckets{}, verifiers: map[oidcKey]*auth.OIDC{}}
 	stored := map[string]bool{}
 	for i := range apis {
 		s := &apis[i]
 		stored[s.Name] = true
-		a, cert := g.serving(s, st)
+		a, cert := g.serving(s, st, certs[s.Name])
 		t.add(a, s)
 		g.addCert(t, s, cert)
 	}
@@ -207,21 +207,25 @@ func (g *Gateway) build(apis []store.API) *table {
 }
 
 // serving is the table's form of a stored API: compiled, or refusing its requests, and its
-// certificate if it is served.
-func (g *Gateway) serving(s *store.API, st *buildState) (*api, *tls.Certificate) {
+// certificate (c, made by loadCerts) if it is served.
+func (g *Gateway) serving(s *store.API, st *buildState, c certResult) (*api, *tls.Certificate) {
 	if !s.Enabled {
 		return g.refusing(s, ErrNoAPI), nil
 	}
 	if s.Owner == "" {
 		g.problems.report(slog.LevelWarn, "gateway: API has no owner; its calls fail as a missing function", "api", s.Name)
 	}
-	a, cert, err := g.compile(s, st)
+	err := c.err
+	var a *api
+	if err == nil {
+		a, err = g.compile(s, st)
+	}
 	if err != nil {
 		g.problems.report(slog.LevelError, "gateway: API not served: its requests are refused (503)",
 			"api", s.Name, "owner", s.Owner, "err", err)
 		return g.refusing(s, ErrAPIUnavailable), nil
 	}
-	return a, cert
+	return a, c.cert
 }
 
 // refusing is an API that answers every request it matches with err.
@@ -231,8 +235,8 @@ func (g *Gateway) refusing(s *store.API, err error) *api {
 	return a
 }
 
-// compile makes the serving form of one enabled API and parses its certificate.
-func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate, error) {
+// compile makes the serving form of one enabled API.
+func (g *Gateway) compile(s *store.API, st *buildState) (*api, error) {
 	a := &api{
 		name: s.Name, owner: s.Owner, created: s.CreatedAt, app: s.App, route: s.Route,
 		methods:   newMethodSet(s.Methods),
@@ -242,10 +246,6 @@ func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate,
 		timeout:   time.Duration(s.Timeout) * time.Second,
 		maxBody:   s.MaxBodyBytes,
 		cors:      newCORS(s),
-	}
-	cert, err := parseCert(s)
-	if err != nil {
-		return nil, nil, err
 	}
 	switch s.Auth {
 	case store.APIAuthPublic:
@@ -262,12 +262,12 @@ func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate,
 	case store.APIAuthOIDC:
 		v, err := g.verifier(s, st.verifiers)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		a.oidc = v
 		a.challenge = fmt.Sprintf("Bearer realm=%q", s.Name)
 	default:
-		return nil, nil, fmt.Errorf("unknown authentication %q", s.Auth)
+		return nil, fmt.Errorf("unknown authentication %q", s.Auth)
 	}
 	if s.RateLimit != nil {
 		a.limit = g.limiters[s.Name]
@@ -278,7 +278,7 @@ func (g *Gateway) compile(s *store.API, st *buildState) (*api, *tls.Certificate,
 	}
 	a.stats = g.statsOf(s.Name)
 	a.serve = g.pipeline(a)
-	return a, cert, nil
+	return a, nil
 }
 
 // addCert files a served API's certificate under the hosts it is valid for.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/certfile"
-	"github.com/gantry-dev/gantry/store"
 )
 
 // certTable holds the APIs' certificates by host, parsed once per table build (the leaf
@@ -83,12 +82,9 @@ func namesExactly(leaf *x509.Certificate, name string) bool {
 // validFor tells whether a certificate is valid for the host, by the rules clients check.
 func validFor(leaf *x509.Certificate, name string) bool { return leaf.VerifyHostname(name) == nil }
 
-// parseCert parses an API's certificate and key, with its leaf; nil without a certificate.
-func parseCert(s *store.API) (*tls.Certificate, error) {
-	if s.TLSCert == "" {
-		return nil, nil
-	}
-	c, err := certfile.ParsePair([]byte(s.TLSCert), []byte(s.TLSKey))
+// parseCert parses an API's certificate (PEM chain) and its key, with its leaf.
+func parseCert(certPEM string, key []byte) (*tls.Certificate, error) {
+	c, err := certfile.ParsePair([]byte(certPEM), key)
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}

@@ -51,7 +51,7 @@ type Store interface {
 	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error)
 
-	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
+	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	TaskStats(ctx context.Context) (store.TaskStats, error)
 
@@ -127,6 +127,9 @@ type Deps struct {
 	// Passwords runs the bcrypt hashing of the passwords of APIs' basic users, shared with
 	// the gateway's checks; default: a pool of the API's own.
 	Passwords *auth.PasswordPool
+	// TLSKeys keeps the private keys of the APIs' certificates (the secret service). Nil:
+	// API writes that bring a key answer 503.
+	TLSKeys TLSKeys
 
 	// hashPassword hashes a password to store; auth.HashPassword unless a test watches it.
 	hashPassword func(password string) ([]byte, error)
@@ -153,6 +156,7 @@ type API struct {
 	// passwords bounds the bcrypt work of requests, one at a time per caller.
 	passwords    *auth.PasswordPool
 	hashPassword func(password string) ([]byte, error)
+	tlsKeys      TLSKeys
 	now          func() time.Time // the clock of node liveness; tests move it
 	// keepAlive is the time between keep-alive comments of event streams; tests shorten it.
 	keepAlive time.Duration
@@ -181,7 +185,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 

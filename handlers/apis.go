@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -69,8 +68,13 @@ func (a *API) CreateAPI(ctx context.Context, params apis.CreateAPIParams) middle
 	if err := patchAPI(&api, in, hashes); err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
+	key, err := a.putTLSKey(ctx, api.Name, api.Owner, nil, in.TLS) // before the record that names it
+	if err != nil {
+		return a.errorResponse(err)
+	}
 	created, err := a.store.CreateAPI(ctx, api)
 	if err != nil {
+		a.undoTLSKey(ctx, key, err)
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
 	return apis.NewCreateAPICreated().WithPayload(&models.APIWrapper{API: apiToModel(created)})
@@ -125,6 +129,10 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("api", err))
 	}
+	key, err := a.putTLSKey(ctx, params.API, current.Owner, &current, in.TLS) // before the record that names it
+	if err != nil {
+		return a.errorResponse(err)
+	}
 	api, err := a.store.UpdateAPI(ctx, params.API, func(api *store.API) error {
 		if err := guard(api.Owner); err != nil { // in the transaction: the owner cannot change meanwhile
 			return err
@@ -139,16 +147,21 @@ func (a *API) PatchAPI(ctx context.Context, params apis.PatchAPIParams) middlewa
 		return a.checkOIDCSource(*api)
 	})
 	if err != nil {
+		a.undoTLSKey(ctx, key, err)
 		return a.errorResponse(withFieldPrefix("api", err))
+	}
+	if removesTLS(in.TLS) { // once the record no longer names it
+		a.dropTLSKey(ctx, params.API)
 	}
 	return apis.NewPatchAPIOK().WithPayload(&models.APIWrapper{API: apiToModel(api)})
 }
 
-// DeleteAPI deletes an API; the gateway stops serving it within a second.
+// DeleteAPI deletes an API, then its TLS key; the gateway stops serving it within a second.
 func (a *API) DeleteAPI(ctx context.Context, params apis.DeleteAPIParams) middleware.Responder {
 	if err := a.store.DeleteAPI(ctx, params.API, apiGuard(ctx, params.API)); err != nil {
 		return a.errorResponse(err)
 	}
+	a.dropTLSKey(ctx, params.API)
 	return apis.NewDeleteAPINoContent()
 }
 
@@ -247,23 +260,6 @@ func setList(dst *[]string, src []string) {
 	if src != nil {
 		*dst = append([]string{}, src...)
 	}
-}
-
-// setTLS stores the certificate and key given, after checking they are a pair;
-// an empty object removes them.
-func setTLS(api *store.API, t *models.APITLS) error {
-	if t.Certificate == "" && t.Key == "" {
-		api.TLSCert, api.TLSKey = "", ""
-		return nil
-	}
-	if t.Key == "" && t.Certificate == api.TLSCert { // the tls object of a GET, sent back: unchanged
-		return nil
-	}
-	if _, err := tls.X509KeyPair([]byte(t.Certificate), []byte(t.Key)); err != nil {
-		return errInvalidField("tls", "the certificate and key are not a valid PEM pair: "+err.Error())
-	}
-	api.TLSCert, api.TLSKey = t.Certificate, t.Key
-	return nil
 }
 
 // checkAPIWrite refuses, before any password is hashed, a write that the store would refuse

@@ -80,8 +80,11 @@ func TestAPIsCRUD(t *testing.T) {
 
 	// The password hash is stored, checkable, and kept when a user is sent without one.
 	stored, err := f.s.GetAPI(t.Context(), "shop")
-	if err != nil || !auth.CheckPassword(stored.BasicUsers[0].Hash, "correct horse") || stored.TLSKey != key {
+	if err != nil || !auth.CheckPassword(stored.BasicUsers[0].Hash, "correct horse") || stored.TLSKey != "" {
 		t.Fatalf("stored: %+v %v", stored.BasicUsers, err)
+	}
+	if got, err := f.api.tlsKeys.TLSKey(t.Context(), "shop"); err != nil || string(got) != key {
+		t.Fatalf("the key in the secret store: %v", err)
 	}
 	res = f.as(t, f.alice, "PATCH", "/v1/apis/shop", `{"api":{"basic_users":[{"username":"alice"},{"username":"bob","password":"hunter2hunter2"}],"tls":{},"rate_limit":{"rps":0},"hosts":[]}}`)
 	expect(t, res, 200)

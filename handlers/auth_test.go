@@ -40,7 +40,9 @@ type authFixture struct {
 	audit    *syncBuffer
 	log      *syncBuffer
 	aliceTok string // ID of alice's token
-	// secrets is the secret service of the API (the embedded backend over s).
+	dir      string // the store's directory
+	// secrets is the secret service of the API (the embedded backend over s): its Secrets
+	// and its TLSKeys.
 	secrets *secrets.Service
 }
 
@@ -69,12 +71,13 @@ func newAuthFixture(t testing.TB, cors ...string) *authFixture {
 // newAuthFixtureWith is newAuthFixture with its Deps changed by mod.
 func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixture {
 	t.Helper()
-	s, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{NoSync: true})
+	dir := t.TempDir()
+	s, err := bolt.Open(context.Background(), dir, bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	f := &authFixture{s: s, audit: &syncBuffer{}, log: &syncBuffer{}}
+	f := &authFixture{s: s, dir: dir, audit: &syncBuffer{}, log: &syncBuffer{}}
 	f.admin, _ = makeToken(t, s, "admin", auth.RoleAdmin, nil)
 	f.alice, f.aliceTok = makeToken(t, s, "alice", auth.RoleDeveloper, nil)
 	f.bob, _ = makeToken(t, s, "bob", auth.RoleDeveloper, nil)
@@ -87,13 +90,14 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	}
 	other, _ := auth.NewSecret(f.aliceTok)
 	f.wrong = other
-	f.secrets = newTestSecrets(t, s)
+	f.secrets = newTestSecrets(t, s, nil)
 	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
 		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
 		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Workflows: idleEngine(s),
 		Secrets:   f.secrets,
+		TLSKeys:   f.secrets,
 	}
 	if mod != nil {
 		mod(&d)

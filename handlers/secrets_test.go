@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,25 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
-	"github.com/gantry-dev/gantry/store/bolt"
 )
-
-// newTestSecrets is a real secret service over the test's store: the embedded backend
-// (AES-256-GCM values in the store) under a random key.
-func newTestSecrets(t testing.TB, s *bolt.DB) *secrets.Service {
-	t.Helper()
-	key := make([]byte, secrets.KeySize)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	backend, err := secrets.OpenEmbedded(context.Background(), s, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := secrets.New(s, backend, secrets.Options{})
-	t.Cleanup(svc.Close)
-	return svc
-}
 
 // bodyLog keeps every response body a handler wrote, so that a test can tell that a value
 // appears in none.

@@ -17,7 +17,9 @@ import (
 // runnerOwner names an external runner's leases, apart from Gantry's own workers ("gantry@").
 func runnerOwner(name string) string { return "runner:" + name }
 
-// LeaseTasks leases queued async calls to an external runner.
+// LeaseTasks leases queued async calls to an external runner: only calls without secrets,
+// since a runner could get their names but never their files; those wait in line for
+// Gantry's own workers.
 func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) middleware.Responder {
 	if err := requireAdmin(ctx, "leasing tasks"); err != nil {
 		return a.errorResponse(err)
@@ -29,7 +31,7 @@ func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) mid
 	if params.Lease != nil {
 		lease = *params.Lease
 	}
-	leased, err := a.store.LeaseTasks(ctx, int(n), runnerOwner(params.Runner), time.Duration(lease)*time.Second)
+	leased, err := a.store.LeaseTasksWithoutSecrets(ctx, int(n), runnerOwner(params.Runner), time.Duration(lease)*time.Second)
 	if err != nil {
 		return a.errorResponse(err)
 	}

@@ -16,9 +16,9 @@ import (
 // down or restarting): the cause, which may name hosts, goes to the log only.
 const StoreUnavailableMessage = "the store is unavailable now; try again"
 
-// SecretStoreUnavailableMessage answers a request the secret store (Vault) could not serve
-// now: the cause, which may name hosts, goes to the log only.
-const SecretStoreUnavailableMessage = "the secret store is unavailable: it cannot be reached or is sealed; try again"
+// SecretsUnavailableMessage answers a request that needed the secret store (Vault down,
+// sealed, refusing Gantry's credentials): the cause goes to the log only.
+const SecretsUnavailableMessage = "the secret store is unavailable now; try again"
 
 // From is the one place that maps Gantry's errors to HTTP answers. A 500 means a bug in
 // Gantry: its cause is logged and the client gets a generic message.
@@ -34,9 +34,9 @@ func From(log *slog.Logger, err error) *Error {
 	case errors.Is(err, store.ErrUnavailable): // before the kinds it may wrap: nothing was done, try again
 		log.Warn("store unavailable", "err", err)
 		return retry(http.StatusServiceUnavailable, StoreUnavailableMessage, 5)
-	case errors.Is(err, secrets.ErrUnavailable): // Vault down or sealed: nothing was left half-written
+	case errors.Is(err, secrets.ErrUnavailable): // Vault down or sealed: nothing was left half-written; the cause may name hosts
 		log.Warn("secret store unavailable", "err", err)
-		return retry(http.StatusServiceUnavailable, SecretStoreUnavailableMessage, 5)
+		return retry(http.StatusServiceUnavailable, SecretsUnavailableMessage, 5)
 	case errors.Is(err, secrets.ErrWrongKey): // an operator's or Gantry's fault, never the client's
 		log.Error("the secret store's values do not open with this node's key", "err", err)
 		return Internal()

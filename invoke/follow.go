@@ -9,11 +9,12 @@ import (
 // it names if it runs in this process (another node, or this one, asked the store to
 // cancel it); a ChangeTask (an async call accepted on any node) wakes an idle worker
 // here, rather than at its next poll; a ChangeRoute or ChangeApp drains the hot containers
-// of what changed, which carry its old config. A ChangeReset needs nothing: a missed
-// cancel of an async call leaves its task marked in the queue, and the next lease renewal
-// (within Lease/3) stops it here; a missed task is found at the next poll; a hot pool of
-// an older route or app version is drained by the first call that resolves the new one
-// (runner's pools are keyed by version). A missed cancel of a sync call is lost: it runs
+// of what changed, which carry its old config, and a ChangeSecret those that hold the
+// secret's old value. A ChangeReset needs nothing: a missed cancel of an async call leaves
+// its task marked in the queue, and the next lease renewal (within Lease/3) stops it here;
+// a missed task is found at the next poll; a hot pool of an older route, app or secrets
+// version is drained by the first call that resolves the new one (runner's pools are
+// keyed by version). A missed cancel of a sync call is lost: it runs
 // to its end (its cancel asked for nothing durable). It returns the function that stops following.
 func (s *Service) Follow(feed store.Changes) (stop func()) {
 	return feed.Subscribe(func(c store.Change) {
@@ -30,6 +31,10 @@ func (s *Service) Follow(feed store.Changes) (stop func()) {
 			go s.runner.DrainRoute(c.App, c.Path) // have the old config (destroying them waits on Docker)
 		case store.ChangeApp:
 			go s.runner.DrainApp(c.App)
+		case store.ChangeSecret: // its value changed, or it went: containers that hold it have the old one
+			if d, ok := s.runner.(secretDrainer); ok {
+				go d.DrainSecret(c.Name)
+			}
 		}
 	})
 }

@@ -63,6 +63,7 @@ func (f *fakeRunner) NetworkAllowed(string, string) error       { return f.netEr
 func (f *fakeRunner) EnsureImage(context.Context, string) error { return nil }
 func (f *fakeRunner) DrainRoute(app, path string)               { f.drain(app + path) }
 func (f *fakeRunner) DrainApp(app string)                       { f.drain(app) }
+func (f *fakeRunner) DrainSecret(ref string)                    { f.drain("secret " + ref) }
 
 func (f *fakeRunner) HotContainers() int {
 	f.mu.Lock()

@@ -71,12 +71,22 @@ func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 // run runs task t as a call from now, for sync calls and async workers alike: tracked so
 // that Cancel can stop it, its late log appended to its execution, and done told how it
 // ended before its container serves anyone else. A call stopped by Cancel ends with
-// runner.ErrCancelled.
+// runner.ErrCancelled. A call whose secrets cannot be had (one does not exist, or the
+// service has no secret store) ends before anything runs, done told why.
 func (s *Service) run(ctx context.Context, t store.Task, now time.Time, done func(*runner.Result, error)) (*runner.Result, error) {
 	ctx, untrack := s.track(ctx, t.ID)
 	defer untrack()
 	call := runnerCall(t, now)
 	call.Done = done
+	refs, version, err := s.secretsOf(t)
+	if err != nil {
+		res := &runner.Result{Header: http.Header{}}
+		if done != nil {
+			done(res, err)
+		}
+		return res, err
+	}
+	call.Function.Secrets, call.Function.SecretsVersion = refs, version
 	call.LateLog = func(tail []byte, truncated bool) { s.store.AppendExecutionLog(t.ID, tail, truncated) }
 	res, err := s.runner.Run(ctx, call)
 	if err != nil && errors.Is(context.Cause(ctx), runner.ErrCancelled) {

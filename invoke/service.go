@@ -56,7 +56,10 @@ type Options struct {
 	// it, so that at start-up it releases its own dead run's leases and never another
 	// node's, and so does every execution record the service writes (Execution.Node).
 	Node string
-	Log  *slog.Logger // default: discard
+	// Secrets tells when the secrets calls name last changed (the secret service). Without
+	// it, a call of a route or step that names secrets fails, and never runs.
+	Secrets Secrets
+	Log     *slog.Logger // default: discard
 }
 
 // Service is the one invocation path of Gantry. It also knows the calls running in this
@@ -64,6 +67,7 @@ type Options struct {
 type Service struct {
 	store       Store
 	runner      Runner
+	secrets     Secrets // nil: calls that name secrets fail
 	log         *slog.Logger
 	node        string
 	maxCallBody int64
@@ -87,7 +91,7 @@ func New(s Store, r Runner, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{store: s, runner: r, log: opts.Log, node: opts.Node, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
+	return &Service{store: s, runner: r, secrets: opts.Secrets, log: opts.Log, node: opts.Node, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
 		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1),
 		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
 }

@@ -127,11 +127,18 @@ func functionFailed(err error) bool {
 }
 
 // retryable reports failures that are Gantry's or Docker's, not the function's, and that
-// another attempt may not meet (a network the owner may not use stays so).
+// another attempt may not meet (a network the owner may not use stays so, as does a
+// secret that does not exist, or a server without a secret store; a secret store that
+// cannot answer now is retried).
 func retryable(err error) bool {
-	var fe *runner.FunctionError
+	var (
+		fe      *runner.FunctionError
+		noStore *noSecretStore
+	)
 	switch {
 	case err == nil, errors.As(err, &fe), errors.Is(err, runner.ErrTimeout), errors.Is(err, runner.ErrNetworkNotAllowed):
+		return false
+	case errors.Is(err, store.ErrConflict), errors.As(err, &noStore):
 		return false
 	case errors.Is(err, context.Canceled):
 		return false

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"time"
 
 	"github.com/gantry-dev/gantry/runner"
@@ -27,13 +28,18 @@ type StepRequest struct {
 	Timeout time.Duration
 	// Parent and Step name the run and the step whose attempt this call is.
 	Parent, Step string
+	// Secrets are secrets the call gets besides its route's: the step's, by name, with
+	// "ssh:@caller" already resolved to the run's caller ("ssh:<user>"). Names only: the
+	// task keeps them (Task.Secrets), and the values are read when a container starts.
+	Secrets []string
 }
 
 // StepCall resolves a step's call to its function as an async call would be (the route
 // and app as they are now, kept in the task) and returns it ready for the queue. The
 // route's max_retries does not apply: the step's own retry policy makes each further
 // attempt a new call, which the run lists. Gantry's and Docker's own failures are retried
-// within the call as for every async call.
+// within the call as for every async call. The step's secrets are checked when the call
+// runs, as every call's: one that does not exist fails the call (FAILED, naming it).
 func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
 	tg, err := s.store.Target(req.App, req.Path, "", "")
 	if err != nil {
@@ -64,9 +70,12 @@ func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
 	if req.Parent == "" {
 		return store.StepCall{}, fmt.Errorf("step call of %s%s: no parent run", req.App, req.Path)
 	}
+	if err := store.ValidateSecretRefs("secrets", req.Secrets, false); err != nil { // "ssh:@caller" must be resolved by now
+		return store.StepCall{}, err
+	}
 	id := s.store.NewID()
 	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
-		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent}
+		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent, Secrets: slices.Clone(req.Secrets)}
 	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync, Parent: req.Parent, Step: req.Step}
 	return store.StepCall{Task: t, Execution: ex}, nil
 }

@@ -28,8 +28,9 @@ const (
 
 // Function is what the containers of one function are made from, assembled by the caller
 // (the invocation service) from a route and its app. Hot containers are pooled per
-// function (App and Path); a call of a newer version of either drains the pool of an
-// older one, since a container keeps what it was started with.
+// function (App and Path) and set of Secrets; a call of a newer version of the route, the
+// app or the secrets drains the pool of an older one, since a container keeps what it was
+// started with.
 type Function struct {
 	App   string // the app: labels, logs, FN_APP_NAME
 	Path  string // the route's path: labels, logs, FN_PATH
@@ -55,6 +56,13 @@ type Function struct {
 	// RouteVersion and AppVersion are when the function's route and its app's
 	// configuration last changed: hot containers started with older ones are not reused.
 	RouteVersion, AppVersion time.Time
+	// Secrets name the secrets its containers get as files, SecretsTarget/<ref>/<key>
+	// (values from Options.Secrets, read when a container starts): never in the
+	// environment, labels, logs or errors.
+	Secrets []string
+	// SecretsVersion is when the newest of Secrets last changed: hot containers started
+	// with an older one are not reused.
+	SecretsVersion time.Time
 }
 
 // Config is the function's configuration: its Env layers merged.

@@ -67,12 +67,12 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 	prepCtx, cancelPrep := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancelPrep()
 	call.Deadline = time.Now().Add(call.Function.Timeout) // FN_DEADLINE, approximately
-	created, err := r.createContainer(prepCtx, &call.Function, callEnv(call), call.ID)
+	created, secrets, err := r.createContainer(prepCtx, &call.Function, callEnv(call), call.ID)
 	if err != nil {
 		return nil, err
 	}
 	id := created.ID
-	defer r.removeLater(id)
+	defer r.removeLater(id, secrets)
 
 	hj, err := r.docker.ContainerAttach(prepCtx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
@@ -178,13 +178,25 @@ func (r *Runner) kill(id string) {
 	}
 }
 
-// createContainer creates a container of the function on its network.
-func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[string]string, callID string) (container.CreateResponse, error) {
+// createContainer creates a container of the function on its network, with its secrets
+// (if it names any) mounted from a directory of its own, which it returns: whoever removes
+// the container removes that directory after it (removeLater, destroyHot).
+func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[string]string, callID string) (container.CreateResponse, string, error) {
 	netMode, err := r.networkMode(ctx, fn.Network)
 	if err != nil {
-		return container.CreateResponse{}, r.callError(ctx, "network", err)
+		return container.CreateResponse{}, "", r.callError(ctx, "network", err)
+	}
+	secrets, err := r.writeSecrets(ctx, fn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return container.CreateResponse{}, "", r.callError(ctx, "read secrets", err)
+		}
+		return container.CreateResponse{}, "", err
 	}
 	cfg, host := r.containerSpec(fn, env, callID, netMode)
+	if secrets != "" {
+		host.Mounts = append(host.Mounts, secretsMount(secrets))
+	}
 	// The daemon may create the container although the request is abandoned (a cancel or
 	// a deadline that lands during the create): the create is not tied to the caller's
 	// context, only bounded by StartTimeout, so that its ID is known and a container made
@@ -194,12 +206,13 @@ func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[stri
 	created, err := r.docker.ContainerCreate(createCtx, cfg, host, nil, nil, "")
 	switch {
 	case err != nil:
-		return created, r.callError(ctx, "create container", err)
+		r.removeSecrets(secrets)
+		return created, "", r.callError(ctx, "create container", err)
 	case ctx.Err() != nil:
-		r.removeLater(created.ID)
-		return container.CreateResponse{}, r.callError(ctx, "create container", ctx.Err())
+		r.removeLater(created.ID, secrets)
+		return container.CreateResponse{}, "", r.callError(ctx, "create container", ctx.Err())
 	}
-	return created, nil
+	return created, secrets, nil
 }
 
 // callError turns a Docker failure while a container is prepared into the runner's

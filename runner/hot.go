@@ -28,6 +28,7 @@ type hotContainer struct {
 	stdout   *bufio.Reader // a json function's stdout
 	exited   chan struct{} // closed when the container's streams end: it died
 	lastUsed time.Time
+	secrets  string // the directory mounted at SecretsTarget ("": none), removed with the container
 
 	// An http function's keep-alive connection, used only by the call holding the container.
 	conn net.Conn
@@ -83,11 +84,11 @@ func (c *hotContainer) flushLateLog(max int) {
 func (r *Runner) startHot(ctx context.Context, fn *Function) (*hotContainer, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
-	created, err := r.createContainer(ctx, fn, functionEnv(fn), "")
+	created, secrets, err := r.createContainer(ctx, fn, functionEnv(fn), "")
 	if err != nil {
 		return nil, err
 	}
-	c := &hotContainer{id: created.ID, format: fn.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes)}
+	c := &hotContainer{id: created.ID, format: fn.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes), secrets: secrets}
 	ok := false
 	defer func() {
 		if !ok {
@@ -166,7 +167,7 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 	}
 }
 
-// destroyHot kills and removes a hot container in the background.
+// destroyHot kills and removes a hot container, then its secrets, in the background.
 func (r *Runner) destroyHot(c *hotContainer) {
 	if c.counted.Swap(false) {
 		r.hot.Add(-1)
@@ -187,6 +188,7 @@ func (r *Runner) destroyHot(c *hotContainer) {
 		}
 		c.closeConn()
 		r.remove(ctx, c.id)
+		r.removeSecrets(c.secrets)
 	}()
 }
 

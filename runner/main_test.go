@@ -2,8 +2,10 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"testing"
@@ -83,6 +85,13 @@ func needDocker(t *testing.T) {
 func newTestRunner(t *testing.T, opts Options) *Runner {
 	t.Helper()
 	needDocker(t)
+	return newTestRunnerWith(t, testDocker, opts)
+}
+
+// newTestRunnerWith is newTestRunner over docker (the real client, or a wrapper of it).
+func newTestRunnerWith(t *testing.T, docker Docker, opts Options) *Runner {
+	t.Helper()
+	needDocker(t)
 	if opts.Instance == "" {
 		opts.Instance = fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
 	}
@@ -92,7 +101,7 @@ func newTestRunner(t *testing.T, opts Options) *Runner {
 	} else {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r, err := New(context.Background(), testDocker, opts)
+	r, err := New(context.Background(), docker, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +113,9 @@ func newTestRunner(t *testing.T, opts Options) *Runner {
 		}
 		if n := countContainers(t, opts.Instance); n != 0 {
 			t.Errorf("%d containers of the runner remain after Close", n)
+		}
+		if _, err := os.Stat(r.opts.SecretsDir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the secrets directory of the runner remains after Close (%v)", err)
 		}
 	})
 	return r

@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -10,13 +12,15 @@ import (
 // errPoolDrained tells a waiting call that its pool was drained (route changed, or shutdown).
 var errPoolDrained = errors.New("pool drained")
 
-type poolKey = string // Function.name()
+// poolKey names a pool: its function's name and the set of its secrets (Function.poolKey).
+type poolKey = string
 
 // pool holds the hot containers of one version of a function: at most max of them, each
 // serving one call at a time. A call takes an idle container, or starts one while there
 // are fewer than max, or waits in line (FIFO) for one to be released until its deadline.
 type pool struct {
 	r   *Runner
+	key poolKey
 	fn  Function
 	max int
 	// start and destroy are the runner's startHot and destroyHot; tests of the pool's
@@ -38,20 +42,21 @@ type grant struct {
 	closed bool
 }
 
-// poolFor returns the pool of the call's function, route and app versions, draining a pool
-// of an older version of either: a container keeps the config it was started with.
+// poolFor returns the pool of the call's function, secrets, and route, app and secrets
+// versions, draining a pool of an older version of any: a container keeps the config and
+// the secrets it was started with.
 func (r *Runner) poolFor(call *Call) *pool {
 	fn := &call.Function
-	key := fn.name()
+	key := fn.poolKey()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.pools[key]; p != nil && !p.isDrained() {
-		if !fn.RouteVersion.After(p.fn.RouteVersion) && !fn.AppVersion.After(p.fn.AppVersion) {
+		if !fn.RouteVersion.After(p.fn.RouteVersion) && !fn.AppVersion.After(p.fn.AppVersion) && !fn.SecretsVersion.After(p.fn.SecretsVersion) {
 			return p // the same versions, or a call that read older ones just before a change
 		}
 		go p.drain()
 	}
-	p := &pool{r: r, fn: *fn, max: fn.MaxConcurrency, stop: make(chan struct{}), destroy: r.destroyHot}
+	p := &pool{r: r, key: key, fn: *fn, max: fn.MaxConcurrency, stop: make(chan struct{}), destroy: r.destroyHot}
 	p.start = func(ctx context.Context) (*hotContainer, error) { return r.startHot(ctx, &p.fn) }
 	r.pools[key] = p
 	r.bg.Add(1)
@@ -65,15 +70,46 @@ func (p *pool) isDrained() bool {
 	return p.drained
 }
 
-// DrainRoute stops the hot containers of a route's function (after it changed or was deleted):
-// idle ones at once, busy ones when their call ends.
+// poolKey names the pool of f: its name, and its secrets (sorted, each once), so that
+// calls of one route that name different secrets (workflow steps that add their own)
+// never share containers.
+func (f *Function) poolKey() poolKey {
+	if len(f.Secrets) == 0 {
+		return f.name()
+	}
+	return f.name() + "\x00" + strings.Join(sortedRefs(f.Secrets), "\x00")
+}
+
+// DrainRoute stops the hot containers of a route's function (after it changed or was
+// deleted), whatever secrets their calls named: idle ones at once, busy ones when their
+// call ends.
 func (r *Runner) DrainRoute(app, path string) {
-	key := app + path
+	r.drainPools(func(fn *Function) bool { return fn.App == app && fn.Path == path })
+}
+
+// DrainSecret stops the hot containers that hold a secret (after it changed or was
+// deleted): those of every pool whose function names ref.
+func (r *Runner) DrainSecret(ref string) {
+	r.drainPools(func(fn *Function) bool { return slices.Contains(fn.Secrets, ref) })
+}
+
+// DrainApp stops the hot containers of every route of an app (its config changed, or it went).
+func (r *Runner) DrainApp(app string) {
+	r.drainPools(func(fn *Function) bool { return fn.App == app })
+}
+
+// drainPools drains, and forgets, the pools whose function matches.
+func (r *Runner) drainPools(match func(*Function) bool) {
 	r.mu.Lock()
-	p := r.pools[key]
-	delete(r.pools, key)
+	var drained []*pool
+	for key, p := range r.pools {
+		if match(&p.fn) {
+			drained = append(drained, p)
+			delete(r.pools, key)
+		}
+	}
 	r.mu.Unlock()
-	if p != nil {
+	for _, p := range drained {
 		p.drain()
 	}
 }
@@ -284,8 +320,8 @@ func (p *pool) janitor() {
 			}
 			if retire {
 				p.r.mu.Lock()
-				if p.r.pools[p.fn.name()] == p {
-					delete(p.r.pools, p.fn.name())
+				if p.r.pools[p.key] == p {
+					delete(p.r.pools, p.key)
 				}
 				p.r.mu.Unlock()
 				return

@@ -59,7 +59,15 @@ type Options struct {
 	// Networks are the Docker networks an administrator registered for routes, each with
 	// the owners whose apps may use it (none: every owner).
 	Networks map[string][]string
-	Log      *slog.Logger
+	// Secrets gives the values of the secrets a function names (Function.Secrets); without
+	// it, a call of such a function fails.
+	Secrets Secrets
+	// SecretsDir is where the secrets of this instance's containers are written, one
+	// directory per container, bind-mounted read-only at SecretsTarget. It must be on a
+	// tmpfs of this host, where the Docker daemon runs (default DefaultSecretsDir(Instance),
+	// on /dev/shm); what is in it when the runner starts is a previous run's, and is removed.
+	SecretsDir string
+	Log        *slog.Logger
 }
 
 func (o *Options) applyDefaults() {
@@ -86,6 +94,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.FunctionNetwork == "" {
 		o.FunctionNetwork = DefaultFunctionNetwork
+	}
+	if o.SecretsDir == "" {
+		o.SecretsDir = DefaultSecretsDir(o.Instance)
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -126,6 +137,8 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	} else if n > 0 {
 		r.log.Info("reaped containers of a previous run", "count", n)
 	}
+	r.removeAllSecrets() // the secrets of the containers just reaped, or of those Docker lost
+	r.checkSecretsDir()
 	if _, err := r.networkMode(ctx, NetworkBridge); err != nil { // ready before the first call
 		r.log.Warn("the function network is not ready; calls will try again", "network", opts.FunctionNetwork, "err", err)
 	}
@@ -210,7 +223,9 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 	reapCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := r.Reap(reapCtx); err != nil {
+	_, err := r.Reap(reapCtx)
+	r.removeAllSecrets()
+	if err != nil {
 		return errors.Join(werr, err)
 	}
 	return werr
@@ -231,22 +246,6 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup, what string) error {
 // serving a call, and those of drained pools still finishing theirs.
 func (r *Runner) HotContainers() int { return int(r.hot.Load()) }
 
-// DrainApp stops the hot containers of every route of an app (its config changed, or it went).
-func (r *Runner) DrainApp(app string) {
-	r.mu.Lock()
-	var drained []*pool
-	for key, p := range r.pools {
-		if p.fn.App == app {
-			drained = append(drained, p)
-			delete(r.pools, key)
-		}
-	}
-	r.mu.Unlock()
-	for _, p := range drained {
-		p.drain()
-	}
-}
-
 // remove force-removes a container; "already gone" is success.
 func (r *Runner) remove(ctx context.Context, id string) {
 	err := r.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
@@ -255,14 +254,16 @@ func (r *Runner) remove(ctx context.Context, id string) {
 	}
 }
 
-// removeLater removes a container in the background, off the call's path. Close waits for it.
-func (r *Runner) removeLater(id string) {
+// removeLater removes a container, then its secrets directory (secrets, "" if none), in
+// the background, off the call's path. Close waits for it.
+func (r *Runner) removeLater(id, secrets string) {
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		r.remove(ctx, id)
+		r.removeSecrets(secrets) // even if the removal failed: the call that needed them is over
 	}()
 }
 

@@ -240,8 +240,7 @@ func createKey(path string) ([]byte, error) {
 	}
 	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
 	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("secret key file: %w", err)
+		return nil, fmt.Errorf("secret key file: %w", errors.Join(err, os.Remove(path)))
 	}
 	return key, nil
 }

@@ -174,6 +174,32 @@ func TestEmbeddedKeyIsCheckedAndRotates(t *testing.T) {
 	})
 }
 
+func TestOnlyTheNewestVersionsAreKept(t *testing.T) {
+	eachStore(t, func(t *testing.T, st backendStore) {
+		ctx := t.Context()
+		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := newService(t, st, e, secrets.Options{})
+		var rec store.Secret
+		for i := range secrets.KeepVersions + 2 {
+			if rec, _, err = svc.PutSecret(ctx, "s", "alice", "alice", map[string][]byte{"k": {byte('a' + i)}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(rec.Versions) != secrets.KeepVersions || rec.Versions[0] != 3 || rec.Version != secrets.KeepVersions+2 {
+			t.Fatalf("versions: %v (current %d)", rec.Versions, rec.Version)
+		}
+		for v, kept := range map[int]bool{1: false, 2: false, 3: true} {
+			_, err := e.Get(ctx, "secrets/s", v)
+			if kept != (err == nil) || !kept && !errors.Is(err, secrets.ErrNotFound) {
+				t.Errorf("version %d: %v (kept: %v)", v, err, kept)
+			}
+		}
+	})
+}
+
 func TestKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "secret.key")

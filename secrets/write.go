@@ -24,6 +24,10 @@ import (
 // failed never sees its value take effect. A delete is marked, then the value's path is
 // removed, then the record: from the mark on it is finished, never undone.
 
+// KeepVersions is how many versions of a secret are kept (Vault's KV v2 keeps 10 by
+// default): a write beyond it destroys the oldest.
+const KeepVersions = 10
+
 // write stores data for rec (Name, Kind, Owner, Path set), committing p's Keys and SSH.
 func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][]byte, p *store.SecretPending, guard store.SecretGuard) (store.Secret, bool, error) {
 	p.Op, p.Since = store.SecretOpPut, s.now()
@@ -32,11 +36,13 @@ func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][
 		return store.Secret{}, false, err
 	}
 	version, err := s.backend.Put(ctx, rec.Path, data)
+	var dropped []int // versions beyond KeepVersions, destroyed once the new one is committed
 	if err != nil {
 		s.undo(ctx, marked)
 		return store.Secret{}, false, fmt.Errorf("store secret %q: %w", rec.Name, err)
 	}
 	done, err := s.store.UpdateSecret(ctx, rec.Name, func(r *store.Secret) error {
+		dropped = nil // fn may run again when the store retries the write
 		if !samePending(r.Pending, p) {
 			return store.Errorf(store.ErrConflict, "secret %q was written by another request meanwhile", rec.Name)
 		}
@@ -45,6 +51,10 @@ func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][
 		}
 		r.Version = version
 		r.Versions = append(r.Versions, version)
+		if n := len(r.Versions) - KeepVersions; n > 0 {
+			dropped = append(dropped, r.Versions[:n]...)
+			r.Versions = slices.Clone(r.Versions[n:])
+		}
 		r.Keys, r.SSH, r.Pending = p.Keys, p.SSH, nil
 		r.UpdatedAt = s.now()
 		return nil
@@ -52,6 +62,11 @@ func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][
 	if err != nil {
 		s.undo(ctx, marked)
 		return store.Secret{}, false, fmt.Errorf("commit secret %q: %w", rec.Name, err)
+	}
+	if len(dropped) > 0 {
+		if err := s.backend.Destroy(ctx, rec.Path, dropped); err != nil { // unlisted: never read again
+			s.log.Warn("destroy old versions of a secret", "secret", rec.Name, "versions", dropped, "err", err)
+		}
 	}
 	return done, created, nil
 }

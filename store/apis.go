@@ -49,7 +49,14 @@ type API struct {
 	HTTPSOnly bool     `json:"https_only,omitempty"`
 
 	TLSCert string `json:"tls_cert,omitempty"` // PEM chain
-	TLSKey  string `json:"tls_key,omitempty"`  // PEM; never leaves the server
+	// TLSKeySecret names the secret that holds the certificate's private key:
+	// TLSKeySecretName(Name), of kind SecretKindTLSKey, written before the API that refers
+	// to it. The store never holds a new key in clear.
+	TLSKeySecret string `json:"tls_key_secret,omitempty"`
+	// TLSKey is the private key (PEM) in clear, as records written before keys moved to the
+	// secret store hold it: read, never written by Gantry any more, and moved to the secret
+	// store at start-up (its one writer is that migration, which clears it).
+	TLSKey string `json:"tls_key,omitempty"`
 
 	Auth         string      `json:"auth"` // APIAuthPublic, APIAuthBasic or APIAuthOIDC
 	BasicUsers   []BasicUser `json:"basic_users,omitempty"`
@@ -163,8 +170,12 @@ func (a *API) Validate() error {
 	switch {
 	case a.HTTPSOnly && !slices.Contains(a.Protocols, ProtocolHTTPS):
 		return Invalid("https_only", "https_only needs the https protocol")
-	case (a.TLSCert == "") != (a.TLSKey == ""):
+	case (a.TLSCert == "") != (a.TLSKey == "" && a.TLSKeySecret == ""):
 		return Invalid("tls", "a certificate and its key go together")
+	case a.TLSKey != "" && a.TLSKeySecret != "":
+		return Invalid("tls", "an API's key is either in its record (written before keys moved to the secret store) or in the secret store, not both")
+	case a.TLSKeySecret != "" && a.TLSKeySecret != TLSKeySecretName(a.Name):
+		return Invalid("tls", "an API's key is the secret %q, not %q", TLSKeySecretName(a.Name), a.TLSKeySecret)
 	case a.TLSCert != "" && slices.ContainsFunc(a.Hosts, isIPHost):
 		return Invalid("tls", "an API with an IP address host cannot have its own certificate: clients send no server name (SNI) for an IP address, so it is served on the gateway's default certificate")
 	case a.Auth != APIAuthPublic && a.Auth != APIAuthBasic && a.Auth != APIAuthOIDC:
@@ -198,6 +209,13 @@ func (a *API) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TLSKeyAPI is the API whose TLS key the secret name holds (the inverse of
+// TLSKeySecretName); false for the name of another kind of secret.
+func TLSKeyAPI(secret string) (string, bool) {
+	api, ok := strings.CutPrefix(secret, TLSKeySecretName(""))
+	return api, ok && api != ""
 }
 
 // isIPHost tells whether a host is an IP address rather than a name.

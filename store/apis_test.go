@@ -48,3 +48,50 @@ func TestAPIConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestAPITLSKeyValidation: a certificate needs its key, in the record (as records written
+// before keys moved to the secret store hold it) or named in the secret store, and a key
+// needs its certificate; a record names its own key's secret only, and never both.
+func TestAPITLSKeyValidation(t *testing.T) {
+	tls := func(cert, key, secret string) *API {
+		a := &API{Name: "shop", Owner: "ada", App: "shop", Route: "/f", URIs: []string{"/"}, Hosts: []string{"shop.test"},
+			TLSCert: cert, TLSKey: key, TLSKeySecret: secret}
+		a.ApplyDefaults()
+		return a
+	}
+	for _, tt := range []struct {
+		name string
+		api  *API
+		ok   bool
+	}{
+		{"no certificate and no key is valid", tls("", "", ""), true},
+		{"a certificate with its key named in the secret store is valid", tls("CERT", "", "tls:shop"), true},
+		{"a certificate with its key in the record (a legacy record) is valid", tls("CERT", "KEY", ""), true},
+		{"a certificate without a key is refused", tls("CERT", "", ""), false},
+		{"a key named in the secret store without a certificate is refused", tls("", "", "tls:shop"), false},
+		{"a key in the record without a certificate is refused", tls("", "KEY", ""), false},
+		{"a key both in the record and in the secret store is refused", tls("CERT", "KEY", "tls:shop"), false},
+		{"the key of another API is refused", tls("CERT", "", "tls:other"), false},
+		{"a secret of another kind is refused", tls("CERT", "", "db-password"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.api.Validate()
+			var verr *ValidationError
+			if tt.ok && err != nil || !tt.ok && (!errors.As(err, &verr) || verr.Field != "tls") {
+				t.Fatalf("Validate = %v, want ok %v (else a validation error of tls)", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestTLSKeyAPI: the API of a TLS key secret's name, the inverse of TLSKeySecretName.
+func TestTLSKeyAPI(t *testing.T) {
+	if api, ok := TLSKeyAPI(TLSKeySecretName("shop-api")); !ok || api != "shop-api" {
+		t.Fatalf("TLSKeyAPI(TLSKeySecretName(shop-api)) = %q %v", api, ok)
+	}
+	for _, name := range []string{"db-password", SSHKeySecretName("ada"), TLSKeySecretName(""), "tlsshop"} {
+		if api, ok := TLSKeyAPI(name); ok {
+			t.Errorf("TLSKeyAPI(%q) = %q, want none", name, api)
+		}
+	}
+}

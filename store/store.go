@@ -121,6 +121,10 @@ type Executions interface {
 //   - Order: LeaseTasks hands out the lowest priority value first, then the earliest
 //     AvailableAt (FIFO within a priority), and only tasks available now (not in a retry
 //     delay, not leased). A task keeps its place in line when its lease ends or is released.
+//   - Secrets stay home: a task that needs secrets (Task.NeedsSecrets) is never leased by
+//     LeaseTasksWithoutSecrets, the lease of external runners, which get no secret files;
+//     it stays in line, in its place, for the workers that lease everything (LeaseTasks),
+//     its attempts and lease untouched.
 //   - Exclusive leases: a task leased to one owner is handed to no other until its lease
 //     expires (or ReleaseLeases releases it), whatever the number of consumers and nodes.
 //   - At least once: a task whose worker died goes back to the queue when its lease
@@ -136,6 +140,11 @@ type Queue interface {
 	// become RUNNING on this node (Node: InstanceID, the node whose workers run them, or
 	// that handed them to an external runner).
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
+	// LeaseTasksWithoutSecrets leases as LeaseTasks does, in the same order, but only
+	// tasks that need no secrets (Task.NeedsSecrets): the lease of external runners, which
+	// could get a secret's name but never its files. A task that needs secrets is never
+	// leased to them; it stays in line, in its place, for the workers that lease everything.
+	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
 	// RenewLeases extends to now+lease each of the held leases that is still in force
 	// (a node's heartbeat for the calls its workers run) and returns how many it
 	// extended, and the IDs among those whose cancel was asked for (CancelTask): the node

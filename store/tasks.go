@@ -40,6 +40,11 @@ type Task struct {
 	Secrets []string `json:"secrets,omitempty"`
 }
 
+// NeedsSecrets reports whether a call of the task gets secrets (its route's or its own):
+// only Gantry's own workers, which deliver them, may run it (see
+// Queue.LeaseTasksWithoutSecrets).
+func (t Task) NeedsSecrets() bool { return len(t.Route.Secrets) > 0 || len(t.Secrets) > 0 }
+
 // Leased reports whether a lease on the task is in force at now.
 func (t Task) Leased(now time.Time) bool { return t.LeaseOwner != "" && now.Before(t.LeaseUntil) }
 

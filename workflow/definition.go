@@ -37,6 +37,10 @@ type Step struct {
 	Timeout   string `json:"timeout,omitempty"` // a call's time limit, instead of its route's
 	Retry     *Retry `json:"retry,omitempty"`
 	OnFailure string `json:"on_failure,omitempty"` // "fail" (default) or "continue"
+	// Secrets are secrets the step's calls get as files besides their route's: function
+	// secret names, "ssh:<user>", and "ssh:@caller", the SSH key of the user who triggered
+	// the run (resolved when each call starts; a caller without one fails the step).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Call names the function a step calls.

@@ -77,6 +77,7 @@ type env struct {
 	calls   *invoke.Service
 	workers *invoke.Workers
 	engine  *Engine
+	secrets *testSecrets // the secret service of the runner and the invocation path
 	stops   []func()
 }
 
@@ -96,14 +97,14 @@ func newEnv(t *testing.T, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, st: st}
-	run, err := runner.New(ctx, testDocker, runner.Options{Instance: st.InstanceID(), Labels: map[string]string{testLabel: testLabelValue}, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	e := &env{t: t, dir: dir, st: st, secrets: newTestSecrets()}
+	run, err := runner.New(ctx, testDocker, runner.Options{Instance: st.InstanceID(), Labels: map[string]string{testLabel: testLabelValue}, Secrets: e.secrets, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.run = run
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.calls = invoke.New(st, run, invoke.Options{Node: st.InstanceID(), Log: log})
+	e.calls = invoke.New(st, run, invoke.Options{Node: st.InstanceID(), Secrets: e.secrets, Log: log})
 	e.stops = append(e.stops, e.calls.Follow(st))
 	if e.workers, err = e.calls.StartWorkers(ctx, invoke.WorkerOptions{Count: 8, Backoff: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)

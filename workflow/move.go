@@ -320,6 +320,10 @@ func (m *mover) attempt(i, j int) {
 	} else {
 		body, err = m.p.Body(i, *st, nil, 0)
 	}
+	var secrets []string
+	if err == nil {
+		secrets, err = stepSecrets(sp.Secrets, m.r.TriggeredBy)
+	}
 	var sc store.StepCall
 	if err == nil {
 		header := http.Header{}
@@ -330,7 +334,7 @@ func (m *mover) attempt(i, j int) {
 			header.Set("Content-Type", "application/json")
 		}
 		sc, err = m.stepOf(invoke.StepRequest{App: sp.Call.App, AppID: m.r.Apps[sp.Call.App], Path: sp.Call.Path, Method: sp.Call.Method,
-			Header: header, Body: body, Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name})
+			Header: header, Body: body, Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name, Secrets: secrets})
 	}
 	if err != nil {
 		if j >= 0 {

@@ -134,6 +134,9 @@ func (p *Program) checkSteps() error {
 		if err := checkKind(&sp, f); err != nil {
 			return err
 		}
+		if err := checkSecrets(s, f); err != nil {
+			return err
+		}
 		if err := checkDurations(&sp, f); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -63,6 +64,8 @@ type serverConfig struct {
 	gatewayTLSCert, gatewayTLSKey string // default certificate of the HTTPS listener
 	gatewayAccessLog              string
 	gatewayHTTPSPort              int // port of https_only redirects, when clients reach HTTPS elsewhere
+
+	secrets secretsConfig
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -163,6 +166,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert")
 	f.IntVar(&cfg.gatewayHTTPSPort, "gateway-https-port", 0, "port clients reach the gateway's HTTPS on, for https_only redirects (default: --gateway-tls-addr's; 443: none in the URL)")
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
+	cfg.secrets.flags(f)
+	maps.Copy(serverEnv, secretsEnv)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -233,6 +238,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err := removeReadyFile(cfg.readyFile); err != nil {
 		return err
 	}
+	if cfg.secrets.rotateKey != "" { // a maintenance run: nothing is served
+		return rotateSecretKey(ctx, cfg.secrets, cfg.dataDir, st, log)
+	}
+	secretSvc, closeSecrets, err := openSecrets(ctx, cfg.secrets, cfg.dataDir, st, log)
+	if err != nil {
+		return err
+	}
+	defer closeSecrets()
 	if n, err := st.RecoverExecutions(ctx); err != nil {
 		return fmt.Errorf("recover executions: %w", err)
 	} else if n > 0 {
@@ -250,7 +263,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	run, err := runner.New(ctx, docker, runner.Options{
 		Instance: node, MaxOutputBytes: cfg.maxOutput, MaxLogBytes: cfg.maxLog, Log: log,
-		FunctionNetwork: cfg.functionNetwork, Networks: networks,
+		FunctionNetwork: cfg.functionNetwork, Networks: networks, Secrets: secretSvc, SecretsDir: cfg.secrets.containerDir(node),
 	})
 	if err != nil {
 		return err
@@ -265,7 +278,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	})
 	defer closeRunner()
 
-	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: node, Log: log})
+	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: node, Log: log, Secrets: secretSvc})
 	defer invoker.Follow(st)()
 	authn, idp, err := setUpAuth(ctx, cfg, st, log)
 	if err != nil {
@@ -281,8 +294,10 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	// Workflow runs move on through the invocation path, on whichever node their calls end.
 	engine := workflow.New(st, invoker, workflow.Options{Log: log})
+	stopTLSKeys := startTLSKeys(ctx, st, secretSvc, log) // keys in clear of older records move to the secret store
+	defer stopTLSKeys()
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Workflows: engine, Version: version, Node: node, Log: log,
+		Store: st, Functions: invoker, Workflows: engine, TLSKeys: secretSvc, Secrets: secretSvc, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -294,7 +309,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: invoker, auth: authn, oidc: idp, passwords: passwords, metrics: metrics, log: log})
+	gwListeners, gwSrv, stopGateway, err := startGateway(ctx, cfg, gatewayDeps{store: st, calls: invoker, tlsKeys: secretSvc, auth: authn, oidc: idp, passwords: passwords, metrics: metrics, log: log})
 	if err != nil {
 		closeListeners(listeners)
 		return err

@@ -27,6 +27,9 @@ type gatewayDeps struct {
 	passwords *auth.PasswordPool // shared with the management API
 	metrics   prometheus.Registerer
 	log       *slog.Logger
+	// tlsKeys reads the APIs' TLS keys from the secret store (the secret service); nil: only
+	// keys still in API records are served.
+	tlsKeys gateway.TLSKeys
 }
 
 // startGateway opens the gateway's listeners (--gateway-addr, --gateway-tls-addr; either may be
@@ -76,7 +79,7 @@ func startGateway(ctx context.Context, cfg serverConfig, d gatewayDeps) (lns []l
 		return nil, nil, nil, fmt.Errorf("open the gateway access log: %w", err)
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
-		Store: d.store, Calls: d.calls, Auth: d.auth, OIDC: d.oidc, Passwords: d.passwords, DefaultCert: defaultCert, HTTPSPort: httpsPort,
+		Store: d.store, Calls: d.calls, TLSKeys: d.tlsKeys, Auth: d.auth, OIDC: d.oidc, Passwords: d.passwords, DefaultCert: defaultCert, HTTPSPort: httpsPort,
 		Log: d.log, AccessLog: access, Registerer: d.metrics,
 	})
 	if err != nil {

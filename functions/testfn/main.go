@@ -39,6 +39,15 @@
 //	                        else "error: ..." (1 s per address)
 //	"addrs": true           a JSON array of the container's own interface
 //	                        addresses (CIDR form, loopback left out)
+//	"files": ["/p", ..]     a JSON object: for each path, what it is, never its
+//	                        content: {"sha256": hex, "size": n, "mode": "0400",
+//	                        "uid": n} for a file (mode: the octal permission
+//	                        bits), {"dir": true, "mode": ..., "uid": n} for a
+//	                        directory, or {"error": "..."} (secrets under
+//	                        /run/secrets/<name>/<key> are checked this way)
+//	"write": ["/p", ..]     a JSON object: for each path, "written" when a
+//	                        file could be created (or truncated) and written
+//	                        there, else "error: ..." (read-only mounts)
 //	otherwise               "Hello <name>!" if "name" is a non-empty string,
 //	                        else "Hello World!" (no newline)
 //
@@ -104,7 +113,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,6 +183,8 @@ type input struct {
 	StrayMs     int               `json:"stray_ms"`
 	Connect     []string          `json:"connect"`
 	Addrs       bool              `json:"addrs"`
+	Files       []string          `json:"files"`
+	Write       []string          `json:"write"`
 	Exit        int               `json:"exit"`
 }
 
@@ -256,6 +269,12 @@ func (f *fn) run(in input, raw []byte, info func() requestInfo, reqContentType s
 	case in.Addrs:
 		res.body = mustJSON(ownAddrs())
 		res.contentType = "application/json"
+	case len(in.Files) > 0:
+		res.body = mustJSON(describeFiles(in.Files))
+		res.contentType = "application/json"
+	case len(in.Write) > 0:
+		res.body = mustJSON(tryWrite(in.Write))
+		res.contentType = "application/json"
 	default:
 		res.body = []byte(greeting(in.Name))
 		res.contentType = "text/plain; charset=utf-8"
@@ -312,6 +331,58 @@ func ownAddrs() []string {
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() {
 			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// fileInfo is what "files" tells of a path: never its content.
+type fileInfo struct {
+	SHA256 string `json:"sha256,omitempty"`
+	Size   *int64 `json:"size,omitempty"`
+	Dir    bool   `json:"dir,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	UID    *int64 `json:"uid,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// describeFiles tells, for each path, its hash, size, mode and owner.
+func describeFiles(paths []string) map[string]fileInfo {
+	out := make(map[string]fileInfo, len(paths))
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			out[p] = fileInfo{Error: err.Error()}
+			continue
+		}
+		info := fileInfo{Dir: fi.IsDir(), Mode: fmt.Sprintf("%04o", fi.Mode().Perm())}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid := int64(st.Uid)
+			info.UID = &uid
+		}
+		if !fi.IsDir() {
+			b, err := os.ReadFile(p) //nolint:gosec // G304: reading the paths it is asked about is the point
+			if err != nil {
+				out[p] = fileInfo{Error: err.Error()}
+				continue
+			}
+			sum := sha256.Sum256(b)
+			size := int64(len(b))
+			info.SHA256, info.Size = hex.EncodeToString(sum[:]), &size
+		}
+		out[p] = info
+	}
+	return out
+}
+
+// tryWrite tries to write a file at each path, and says how it went.
+func tryWrite(paths []string) map[string]string {
+	out := make(map[string]string, len(paths))
+	for _, p := range paths {
+		if err := os.WriteFile(p, []byte("testfn"), 0o600); err != nil {
+			out[p] = "error: " + err.Error()
+		} else {
+			out[p] = "written"
 		}
 	}
 	return out

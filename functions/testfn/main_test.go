@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -215,4 +219,47 @@ func TestJSON(t *testing.T) {
 		t.Errorf("reply to an invalid envelope: status %d, want 500", replies[5].Status)
 	}
 	check(6, 200, "xxxxx")
+}
+
+func TestFilesAndWrite(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/k"
+	if err := os.WriteFile(file, []byte("value"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	in := fmt.Sprintf(`{"files":[%q,%q,%q]}`, file, dir, dir+"/missing")
+	var stdout bytes.Buffer
+	if _, err := newFn(io.Discard).serveDefault(strings.NewReader(in), &stdout); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]fileInfo
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout.Bytes())
+	}
+	sum := sha256.Sum256([]byte("value"))
+	if f := got[file]; f.SHA256 != hex.EncodeToString(sum[:]) || f.Size == nil || *f.Size != 5 || f.Mode != "0400" || f.UID == nil || int(*f.UID) != os.Getuid() || f.Dir {
+		t.Errorf("file: %+v", f)
+	}
+	if d := got[dir]; !d.Dir || d.SHA256 != "" || d.Mode == "" {
+		t.Errorf("dir: %+v", d)
+	}
+	if m := got[dir+"/missing"]; m.Error == "" || m.Mode != "" {
+		t.Errorf("missing: %+v", m)
+	}
+	if strings.Contains(stdout.String(), "value") {
+		t.Errorf("the content came out: %s", stdout.Bytes())
+	}
+
+	stdout.Reset()
+	in = fmt.Sprintf(`{"write":[%q,%q]}`, dir+"/new", dir+"/no/such/dir")
+	if _, err := newFn(io.Discard).serveDefault(strings.NewReader(in), &stdout); err != nil {
+		t.Fatal(err)
+	}
+	var wrote map[string]string
+	if err := json.Unmarshal(stdout.Bytes(), &wrote); err != nil {
+		t.Fatal(err)
+	}
+	if wrote[dir+"/new"] != "written" || !strings.HasPrefix(wrote[dir+"/no/such/dir"], "error: ") {
+		t.Errorf("write: %v", wrote)
+	}
 }

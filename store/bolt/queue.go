@@ -163,6 +163,17 @@ func childDone(t store.Task) []store.Change {
 // within a priority, each leased to owner for lease: no other consumer gets it until the
 // lease expires. Their executions become RUNNING.
 func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	return s.leaseTasks(ctx, n, owner, lease, false)
+}
+
+// LeaseTasksWithoutSecrets leases as LeaseTasks does, passing over the tasks that need
+// secrets: they keep their place in line, untouched, for Gantry's own workers.
+func (s *DB) LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	return s.leaseTasks(ctx, n, owner, lease, true)
+}
+
+// leaseTasks is LeaseTasks, and LeaseTasksWithoutSecrets when withoutSecrets is set.
+func (s *DB) leaseTasks(ctx context.Context, n int, owner string, lease time.Duration, withoutSecrets bool) ([]store.Task, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -183,9 +194,12 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				continue
 			}
 			// A leased task keeps its place in line: passed over while its lease is in force.
-			if t, found, err := getTask(tx, string(k[9:])); err != nil {
+			// So does one that needs secrets when the lease is without them.
+			t, found, err := getTask(tx, string(k[9:]))
+			if err != nil {
 				return nil, err
-			} else if !found || !t.Leased(now) {
+			}
+			if passed := found && (t.Leased(now) || withoutSecrets && t.NeedsSecrets()); !passed {
 				due = append(due, bytes.Clone(k))
 			}
 			k, _ = c.Next()

@@ -183,7 +183,11 @@ func TestADatabaseThatWentAwayIsUnavailable(t *testing.T) {
 		"CreateApp":      func() error { _, err := s.CreateApp(ctx, store.App{Name: "b"}); return err },
 		"ListExecutions": func() error { _, _, err := s.ListExecutions(ctx, store.ExecutionFilter{}, store.Page{}); return err },
 		"LeaseTasks":     func() error { _, err := s.LeaseTasks(ctx, 1, "w", time.Minute); return err },
-		"TaskStats":      func() error { _, err := s.TaskStats(ctx); return err },
+		"LeaseTasksWithoutSecrets": func() error {
+			_, err := s.LeaseTasksWithoutSecrets(ctx, 1, "runner:r", time.Minute)
+			return err
+		},
+		"TaskStats": func() error { _, err := s.TaskStats(ctx); return err },
 	} {
 		if err := call(); !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s with the database gone: %v, want ErrUnavailable", name, err)

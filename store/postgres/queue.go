@@ -67,12 +67,24 @@ func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) 
 // A task whose execution is final or gone is dropped; one cancelled while leased, whose
 // lease ended, ends CANCELLED.
 func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	return s.leaseTasks(ctx, n, owner, lease, false)
+}
+
+// LeaseTasksWithoutSecrets leases as LeaseTasks does, passing over the tasks that need
+// secrets (needs_secrets): they keep their place in line, untouched, for Gantry's own
+// workers.
+func (s *DB) LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	return s.leaseTasks(ctx, n, owner, lease, true)
+}
+
+// leaseTasks is LeaseTasks, and LeaseTasksWithoutSecrets when withoutSecrets is set.
+func (s *DB) leaseTasks(ctx context.Context, n int, owner string, lease time.Duration, withoutSecrets bool) ([]store.Task, error) {
 	var leased []store.Task
 	err := s.writeTx(ctx, "lease tasks", false, func(tx pgx.Tx) ([]store.Change, error) {
 		leased = leased[:0]
 		var changes []store.Change // of the workflow steps' calls that ended instead
 		for len(leased) < n {
-			took, ended, skipped, err := s.leaseSome(ctx, tx, n-len(leased), owner, lease)
+			took, ended, skipped, err := s.leaseSome(ctx, tx, n-len(leased), owner, lease, withoutSecrets)
 			if err != nil {
 				return nil, err
 			}
@@ -90,12 +102,27 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 	return leased, nil
 }
 
-// leaseSome leases up to n due tasks in tx; skipped counts those it dropped or ended
-// instead, whose places the caller may fill with others.
-func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, lease time.Duration) (took []store.Task, ended []store.Change, skipped int, err error) {
-	rows, err := tx.Query(ctx, `SELECT t.id, t.cancel_requested, e.status FROM tasks t LEFT JOIN executions e ON e.id = t.id
+// The due tasks in line, for leaseSome; dueForRunners is the line of external runners,
+// without the tasks that need secrets (the filter is written out, not a parameter, so that
+// every plan may read the partial index tasks_in_line_without_secrets).
+const (
+	dueInLine = `SELECT t.id, t.cancel_requested, e.status FROM tasks t LEFT JOIN executions e ON e.id = t.id
 		WHERE t.available_at <= now() AND (t.lease_until IS NULL OR t.lease_until <= now())
-		ORDER BY t.priority, t.available_at, t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`, n)
+		ORDER BY t.priority, t.available_at, t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`
+	dueForRunners = `SELECT t.id, t.cancel_requested, e.status FROM tasks t LEFT JOIN executions e ON e.id = t.id
+		WHERE NOT t.needs_secrets AND t.available_at <= now() AND (t.lease_until IS NULL OR t.lease_until <= now())
+		ORDER BY t.priority, t.available_at, t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`
+)
+
+// leaseSome leases up to n due tasks in tx (only those without secrets when withoutSecrets
+// is set); skipped counts those it dropped or ended instead, whose places the caller may
+// fill with others.
+func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, lease time.Duration, withoutSecrets bool) (took []store.Task, ended []store.Change, skipped int, err error) {
+	query := dueInLine
+	if withoutSecrets {
+		query = dueForRunners
+	}
+	rows, err := tx.Query(ctx, query, n)
 	if err != nil {
 		return nil, nil, 0, err
 	}

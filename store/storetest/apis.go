@@ -28,6 +28,11 @@ func apiCases() []testCase {
 			covers: []string{"CreateAPI", "UpdateAPI"},
 			run:    testAPICertificateOnIPHost,
 		},
+		{
+			name:   "an API names its TLS key's secret; a certificate without a key is refused",
+			covers: []string{"CreateAPI", "UpdateAPI", "GetAPI"},
+			run:    testAPITLSKeySecret,
+		},
 	}
 }
 
@@ -232,5 +237,54 @@ func testAPICertificateOnIPHost(t *testing.T, s store.Store) {
 				t.Fatalf("update: %v, want a validation error of tls", err)
 			}
 		})
+	}
+}
+
+// testAPITLSKeySecret: the name of an API's TLS key secret is stored and read back; a
+// record that would have a certificate without a key, or the key of another API, is
+// refused (naming tls), on create and on update; a legacy key in the record is read back
+// and replaced by the secret's name in one update.
+func testAPITLSKeySecret(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	named := testAPI("named", "ada", "/", func(a *store.API) {
+		a.Hosts, a.TLSCert, a.TLSKeySecret = []string{"named.test"}, "certificate", store.TLSKeySecretName("named")
+	})
+	if _, err := s.CreateAPI(ctx, named); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetAPI(ctx, "named")
+	if err != nil || got.TLSKeySecret != store.TLSKeySecretName("named") || got.TLSKey != "" || got.TLSCert != "certificate" {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+	legacy := testAPI("legacy", "ada", "/", func(a *store.API) {
+		a.Hosts, a.TLSCert, a.TLSKey = []string{"legacy.test"}, "certificate", "key"
+	})
+	if _, err := s.CreateAPI(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := s.UpdateAPI(ctx, "legacy", func(a *store.API) error {
+		a.TLSKey, a.TLSKeySecret = "", store.TLSKeySecretName(a.Name)
+		return nil
+	})
+	if err != nil || moved.TLSKey != "" || moved.TLSKeySecret != store.TLSKeySecretName("legacy") {
+		t.Fatalf("moved: %+v %v", moved, err)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var verr *store.ValidationError
+		if !errors.As(err, &verr) || verr.Field != "tls" {
+			t.Errorf("%s: %v, want a validation error of tls", what, err)
+		}
+	}
+	_, err = s.CreateAPI(ctx, testAPI("nokey", "ada", "/", func(a *store.API) { a.Hosts, a.TLSCert = []string{"nokey.test"}, "certificate" }))
+	refused("create a certificate without a key", err)
+	_, err = s.CreateAPI(ctx, testAPI("stolen", "bob", "/", func(a *store.API) {
+		a.Hosts, a.TLSCert, a.TLSKeySecret = []string{"stolen.test"}, "certificate", store.TLSKeySecretName("named")
+	}))
+	refused("create naming another API's key", err)
+	_, err = s.UpdateAPI(ctx, "named", func(a *store.API) error { a.TLSKeySecret = ""; return nil })
+	refused("update dropping the key of a certificate", err)
+	if got, _ := s.GetAPI(ctx, "named"); got.TLSKeySecret == "" {
+		t.Error("a refused update changed the record")
 	}
 }

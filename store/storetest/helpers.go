@@ -80,8 +80,16 @@ func reversed(ids []string) []string {
 // enqueue accepts an async call of app/fn at priority prio and returns its ID.
 func enqueue(t *testing.T, s store.Store, prio uint8) string {
 	t.Helper()
+	return enqueueWith(t, s, prio, func(*store.Task) {})
+}
+
+// enqueueWith accepts an async call of app/fn at priority prio, as edit leaves it, and
+// returns its ID.
+func enqueueWith(t *testing.T, s store.Store, prio uint8, edit func(*store.Task)) string {
+	t.Helper()
 	id := s.NewID()
 	task := store.Task{ID: id, Route: store.Route{App: "app", Path: "/fn", Image: "img"}, Method: "POST", URL: "/fn", Body: []byte("in"), Priority: prio}
+	edit(&task)
 	if err := s.EnqueueTask(t.Context(), task, store.Execution{App: "app", Route: "/fn", Type: store.TypeAsync}); err != nil {
 		t.Fatal(err)
 	}

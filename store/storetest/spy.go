@@ -195,6 +195,11 @@ func (s *spy) LeaseTasks(ctx context.Context, n int, owner string, lease time.Du
 	return s.Store.LeaseTasks(ctx, n, owner, lease)
 }
 
+func (s *spy) LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
+	s.note()
+	return s.Store.LeaseTasksWithoutSecrets(ctx, n, owner, lease)
+}
+
 func (s *spy) CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error {
 	s.note()
 	return s.Store.CompleteTask(ctx, id, owner, ex, log)

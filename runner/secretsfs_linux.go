@@ -1,0 +1,15 @@
+package runner
+
+import "syscall"
+
+// tmpfsMagic is the f_type of a tmpfs (linux/magic.h TMPFS_MAGIC).
+const tmpfsMagic = 0x01021994
+
+// onTmpfs tells whether dir is on a tmpfs.
+func onTmpfs(dir string) (bool, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return false, err
+	}
+	return st.Type == tmpfsMagic, nil
+}
