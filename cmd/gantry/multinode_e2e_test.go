@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,21 +17,25 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/secrets"
 )
 
-// cluster is n nodes on one database; node i is named "n<i+1>".
+// cluster is n nodes on one database; node i is named "<prefix>n<i+1>", the prefix
+// given to startCluster: nodes of clusters that run at once must not share names, as a
+// node removes the containers its name's earlier run left.
 type cluster struct {
-	url   string
-	nodes []*server
-	dirs  []string
-	env   []string
+	prefix string
+	url    string
+	nodes  []*server
+	dirs   []string
+	env    []string
 }
 
 // startCluster starts n nodes on a new database, one after another (the first makes the
 // admin token, which every node then accepts).
-func startCluster(t *testing.T, url string, n int, env ...string) *cluster {
+func startCluster(t *testing.T, prefix, url string, n int, env ...string) *cluster {
 	t.Helper()
-	c := &cluster{url: url, env: env}
+	c := &cluster{prefix: prefix, url: url, env: append(env, sharedSecretKey(t))}
 	for i := range n {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.nodes = append(c.nodes, c.start(t, i))
@@ -38,15 +43,26 @@ func startCluster(t *testing.T, url string, n int, env ...string) *cluster {
 	return c
 }
 
+// sharedSecretKey makes the key file of the embedded secret store that every node of a
+// shared store must be given, and returns the environment variable naming it.
+func sharedSecretKey(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "secret.key")
+	if _, err := secrets.LoadKey(path, true); err != nil {
+		t.Fatal(err)
+	}
+	return "GANTRY_SECRET_KEY_FILE=" + path
+}
+
 // nodeEnv is the environment of node i.
 func (c *cluster) nodeEnv(i int) []string {
-	return append([]string{"GANTRY_STORE=" + c.url, fmt.Sprintf("GANTRY_NODE=n%d", i+1)}, c.env...)
+	return append([]string{"GANTRY_STORE=" + c.url, fmt.Sprintf("GANTRY_NODE=%sn%d", c.prefix, i+1)}, c.env...)
 }
 
 func (c *cluster) start(t *testing.T, i int) *server {
 	t.Helper()
 	s := startServer(t, c.dirs[i], c.nodeEnv(i)...)
-	if want := fmt.Sprintf("n%d", i+1); s.instance != want {
+	if want := fmt.Sprintf("%sn%d", c.prefix, i+1); s.instance != want {
 		t.Fatalf("node %d reports instance %q, want %q", i, s.instance, want)
 	}
 	if i > 0 {
@@ -86,7 +102,7 @@ func (s *server) executionsOf(t *testing.T, app, route, status string) []map[str
 // reaches the node running the call; route and API changes reach every node within 1 s.
 func TestNodesShareTheWork(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, pgtest.Database(t), 3, "GANTRY_ASYNC_WORKERS=2")
+	c := startCluster(t, "", pgtest.Database(t), 3, "GANTRY_ASYNC_WORKERS=2")
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	a.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
 	a.mustCall(t, "POST", "/v1/apps/a/routes", `{"route":{"path":"/sync","image":"`+imgTestfn+`","format":"http","max_concurrency":4}}`, 201)
@@ -307,8 +323,9 @@ func TestNodeKilledMidCall(t *testing.T) {
 	t.Parallel()
 	const lease = 3 * time.Second
 	url := pgtest.Database(t)
+	key := sharedSecretKey(t)
 	env := func(node string, workers int) []string {
-		return []string{"GANTRY_STORE=" + url, "GANTRY_NODE=" + node, fmt.Sprintf("GANTRY_ASYNC_WORKERS=%d", workers), "GANTRY_LEASE=" + lease.String()}
+		return []string{"GANTRY_STORE=" + url, "GANTRY_NODE=" + node, fmt.Sprintf("GANTRY_ASYNC_WORKERS=%d", workers), "GANTRY_LEASE=" + lease.String(), key}
 	}
 	front := startServer(t, t.TempDir(), env("front", 0)...) // accepts calls, runs none
 	front.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"a"}}`, 201)
@@ -483,4 +500,21 @@ func TestNodeRidesOutADatabaseOutage(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls accepted and completed, %d refused with 503 during the outage", len(accepted), refused)
+}
+
+// TestANodeWithAnotherSecretKeyRefusesToStart: the nodes of a shared store must have one
+// key; a node given another (its own default one) stops before it serves, saying why.
+func TestANodeWithAnotherSecretKeyRefusesToStart(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	first := startServer(t, t.TempDir(), "GANTRY_STORE="+url, "GANTRY_NODE=keyed-1", sharedSecretKey(t))
+	first.mustCall(t, "POST", "/v1/secrets", `{"secret":{"name":"s","data":{"k":"v"}}}`, 201)
+	s, err := launch(t.TempDir(), "GANTRY_STORE="+url, "GANTRY_NODE=keyed-2")
+	if err == nil {
+		s.stop(t)
+		t.Fatal("a node with another secret key started")
+	}
+	if !strings.Contains(err.Error(), "wrong secret key") || !strings.Contains(err.Error(), "--secret-key-file") {
+		t.Fatalf("the node's failure does not say why: %v", err)
+	}
 }

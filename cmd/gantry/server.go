@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -109,6 +108,18 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"gateway-tls-key":    "GANTRY_GATEWAY_TLS_KEY",
 	"gateway-access-log": "GANTRY_GATEWAY_ACCESS_LOG",
 	"gateway-https-port": "GANTRY_GATEWAY_HTTPS_PORT",
+
+	"secret-key-file":      "GANTRY_SECRET_KEY_FILE",
+	"rotate-secret-key":    "GANTRY_ROTATE_SECRET_KEY",
+	"secrets-dir":          "GANTRY_SECRETS_DIR",
+	"vault-addr":           "GANTRY_VAULT_ADDR",
+	"vault-mount":          "GANTRY_VAULT_MOUNT",
+	"vault-prefix":         "GANTRY_VAULT_PREFIX",
+	"vault-ca-cert":        "GANTRY_VAULT_CA_CERT",
+	"vault-namespace":      "GANTRY_VAULT_NAMESPACE",
+	"vault-token-file":     "GANTRY_VAULT_TOKEN_FILE",
+	"vault-role-id":        "GANTRY_VAULT_ROLE_ID",
+	"vault-secret-id-file": "GANTRY_VAULT_SECRET_ID_FILE",
 }
 
 func newServerCmd() *cobra.Command {
@@ -167,7 +178,6 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.gatewayHTTPSPort, "gateway-https-port", 0, "port clients reach the gateway's HTTPS on, for https_only redirects (default: --gateway-tls-addr's; 443: none in the URL)")
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	cfg.secrets.flags(f)
-	maps.Copy(serverEnv, secretsEnv)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"

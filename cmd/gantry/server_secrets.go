@@ -26,19 +26,6 @@ type secretsConfig struct {
 	vaultTokenFile, vaultRoleID, vaultSecretIDFile                  string
 }
 
-var secretsEnv = map[string]string{ //nolint:gosec // G101: names of environment variables, not credentials
-	"secret-key-file":      "GANTRY_SECRET_KEY_FILE",
-	"secrets-dir":          "GANTRY_SECRETS_DIR",
-	"vault-addr":           "GANTRY_VAULT_ADDR",
-	"vault-mount":          "GANTRY_VAULT_MOUNT",
-	"vault-prefix":         "GANTRY_VAULT_PREFIX",
-	"vault-ca-cert":        "GANTRY_VAULT_CA_CERT",
-	"vault-namespace":      "GANTRY_VAULT_NAMESPACE",
-	"vault-token-file":     "GANTRY_VAULT_TOKEN_FILE",
-	"vault-role-id":        "GANTRY_VAULT_ROLE_ID",
-	"vault-secret-id-file": "GANTRY_VAULT_SECRET_ID_FILE",
-}
-
 func (c *secretsConfig) flags(f *pflag.FlagSet) {
 	f.StringVar(&c.keyFile, "secret-key-file", "", "key file of the embedded secret store (no Vault): base64 of 32 bytes, mode 0600; every node of a shared store needs the same one (default <data-dir>/secret.key, created on first start)")
 	f.StringVar(&c.rotateKey, "rotate-secret-key", "", "re-seal every secret of the embedded store under the key in this file (created if missing), then exit; start the nodes again with --secret-key-file set to it")

@@ -188,7 +188,7 @@ func TestAWorkflowOverBothSurfaces(t *testing.T) {
 // of the other node reaches a run's step running anywhere.
 func TestAWorkflowRunsAcrossNodes(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, pgtest.Database(t), 2, "GANTRY_ASYNC_WORKERS=2")
+	c := startCluster(t, "wf-", pgtest.Database(t), 2, "GANTRY_ASYNC_WORKERS=2")
 	a, b := c.nodes[0], c.nodes[1]
 	a.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"wf"}}`, 201)
 	a.mustCall(t, "POST", "/v1/apps/wf/routes", `{"route":{"path":"/hot","image":"`+imgTestfn+`","format":"http","max_concurrency":2}}`, 201)
@@ -219,7 +219,7 @@ func TestAWorkflowRunsAcrossNodes(t *testing.T) {
 			nodes[fmt.Sprint(ex["node"])]++
 		}
 	}
-	if nodes["n1"]+nodes["n2"] != 12 || nodes["n1"] == 0 || nodes["n2"] == 0 {
+	if nodes["wf-n1"]+nodes["wf-n2"] != 12 || nodes["wf-n1"] == 0 || nodes["wf-n2"] == 0 {
 		t.Errorf("the 12 items ran on nodes %v: want 12 calls, on both nodes", nodes)
 	}
 
