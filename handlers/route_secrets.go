@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/workflow"
 )
 
 // routeSecretsField is the field of a route write that names its secrets.
@@ -34,34 +35,51 @@ func (a *API) checkRouteSecrets(ctx context.Context, app string, refs []string) 
 	}
 	admin := caller(ctx).IsAdmin()
 	for _, ref := range refs {
-		if user, ok := strings.CutPrefix(ref, store.SSHKeyPrefix); ok {
-			if err := a.checkRouteSSHKey(ctx, ref, user, owner, admin); err != nil {
-				return err
-			}
-			continue
-		}
-		rec, err := a.secrets.Get(ctx, ref)
-		switch {
-		case errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable),
-			err == nil && (rec.Kind != store.SecretKindSecret || rec.Owner != owner && !admin):
-			return errInvalidField(routeSecretsField, fmt.Sprintf("secret %q does not exist: the app's owner creates it first (POST /v1/secrets)", ref))
-		case err != nil:
+		if err := a.checkSecretUse(ctx, routeSecretsField, ref, owner, admin); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkRouteSSHKey refuses ssh:<user> (ref) in a route of an app of owner unless the user
-// is the owner or the caller an admin, and unless the user has a key. Whether another
-// user has a key is not told.
-func (a *API) checkRouteSSHKey(ctx context.Context, ref, user, owner string, admin bool) error {
+// checkStepSecrets refuses, with a 400 naming steps[i].secrets, a workflow whose steps name
+// secrets its owner may not give them, by the rules of routes' secrets; "ssh:@caller" is
+// the key of whoever runs it, lent for that run, and always allowed.
+func (a *API) checkStepSecrets(ctx context.Context, owner string, p *workflow.Program) error {
+	admin := caller(ctx).IsAdmin()
+	return p.CheckSecrets(func(ref string) error {
+		if a.secrets == nil {
+			return errNoSecrets()
+		}
+		return a.checkSecretUse(ctx, "", ref, owner, admin)
+	})
+}
+
+// checkSecretUse refuses ref in a resource of owner (field names it in the error; "" lets
+// the caller name it) unless it exists and is the owner's to give, or the caller is an admin.
+func (a *API) checkSecretUse(ctx context.Context, field, ref, owner string, admin bool) error {
+	if user, ok := strings.CutPrefix(ref, store.SSHKeyPrefix); ok {
+		return a.checkSSHKeyUse(ctx, field, ref, user, owner, admin)
+	}
+	rec, err := a.secrets.Get(ctx, ref)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable),
+		err == nil && (rec.Kind != store.SecretKindSecret || rec.Owner != owner && !admin):
+		return errInvalidField(field, fmt.Sprintf("secret %q does not exist: its owner %q creates it first (POST /v1/secrets)", ref, owner))
+	}
+	return err
+}
+
+// checkSSHKeyUse refuses ssh:<user> (ref) in a resource of owner unless the user is the
+// owner or the caller an admin, and unless the user has a key. Whether another user has a
+// key is not told.
+func (a *API) checkSSHKeyUse(ctx context.Context, field, ref, user, owner string, admin bool) error {
 	if user != owner && !admin {
-		return errInvalidField(routeSecretsField, fmt.Sprintf("secret %q: only routes of apps that %q owns may use its SSH key (or routes an admin writes)", ref, user))
+		return errInvalidField(field, fmt.Sprintf("secret %q: only what %q owns may use its SSH key (or what an admin writes)", ref, user))
 	}
 	_, err := a.secrets.SSHKeyRecord(ctx, user)
 	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable) {
-		return errInvalidField(routeSecretsField, fmt.Sprintf("secret %q: user %q has no SSH key (POST /v1/users/%s/ssh-key makes one)", ref, user, user))
+		return errInvalidField(field, fmt.Sprintf("secret %q: user %q has no SSH key (POST /v1/users/%s/ssh-key makes one)", ref, user, user))
 	}
 	return err
 }

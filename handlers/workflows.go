@@ -58,14 +58,23 @@ func (a *API) PutWorkflow(ctx context.Context, params workflows.PutWorkflowParam
 	// Another's workflow is not found before its definition is looked at (the store's guard
 	// checks the owner again inside the write).
 	guard := workflowGuard(ctx, params.Name)
+	owner := caller(ctx).Name
 	if old, err := a.store.GetWorkflow(ctx, params.Name); err == nil {
 		if err := guard(old.Owner); err != nil {
 			return a.errorResponse(err)
 		}
+		owner = old.Owner
 	}
 	w, err := workflowFromModel(params.Name, caller(ctx).Name, in)
 	if err != nil {
 		return a.errorResponse(err)
+	}
+	// The secrets its steps name must be its owner's to give (a definition that does not
+	// parse is refused by Put, with the reason).
+	if p, err := workflow.Parse(w.Definition); err == nil {
+		if err := a.checkStepSecrets(ctx, owner, p); err != nil {
+			return a.errorResponse(withFieldPrefix("workflow", err))
+		}
 	}
 	mayCall := func(app, path string) error {
 		if err := a.checkApp(ctx, app); err != nil {

@@ -131,6 +131,34 @@ func TestWorkflowDefinitionsRefused(t *testing.T) {
 	expect(t, f.as(t, f.alice, "GET", "/v1/workflows/bad", ""), 404)
 }
 
+func TestAWorkflowNamesOnlySecretsItsOwnerMayGive(t *testing.T) {
+	f := newWorkflowFixture(t)
+	expect(t, f.as(t, f.alice, "POST", "/v1/secrets", `{"secret":{"name":"alices","data":{"k":"v"}}}`), 201)
+	expect(t, f.as(t, f.bob, "POST", "/v1/secrets", `{"secret":{"name":"bobs","data":{"k":"v"}}}`), 201)
+	expect(t, f.as(t, f.alice, "POST", "/v1/users/alice/ssh-key", ``), 201)
+	expect(t, f.as(t, f.bob, "POST", "/v1/users/bob/ssh-key", ``), 201)
+	step := func(secrets string) string {
+		return `{"workflow":{"steps":[{"name":"a","call":{"app":"calc","path":"/add"},"secrets":[` + secrets + `]}]}}`
+	}
+	for _, c := range []struct{ name, secrets string }{
+		{"another developer's secret", `"bobs"`},
+		{"another user's SSH key", `"ssh:bob"`},
+		{"a secret that does not exist", `"ghost"`},
+		{"an SSH key that does not exist", `"ssh:alice","ssh:carol"`},
+	} {
+		t.Run(c.name+" is a 400 naming the step's secrets", func(t *testing.T) {
+			res := f.as(t, f.alice, "PUT", "/v1/workflows/sec", step(c.secrets))
+			expect(t, res, 400)
+			if fields, _ := get(res.body, "error", "fields").(string); fields != "workflow.steps[0].secrets" {
+				t.Fatalf("fields %q: %s", fields, res.raw)
+			}
+		})
+	}
+	expect(t, f.as(t, f.alice, "PUT", "/v1/workflows/sec", step(`"alices","ssh:alice","ssh:@caller"`)), 201)
+	// An admin may name anyone's; the workflow stays alice's, replaced by the admin.
+	expect(t, f.as(t, f.admin, "PUT", "/v1/workflows/sec", step(`"bobs","ssh:bob"`)), 200)
+}
+
 func TestTriggerWorkflow(t *testing.T) {
 	f := newWorkflowFixture(t)
 	trigger := func(token, key, body string) response {

@@ -61,3 +61,32 @@ func TestValidateSecretPath(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSecretRefs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refs   []string
+		caller bool
+		ok     bool
+	}{
+		{"secret names and SSH keys", []string{"db-password", "api.key_2", "ssh:alice", "ssh:oidc:bob@x"}, false, true},
+		{"the caller's key in a step", []string{"ssh:@caller"}, true, true},
+		{"the caller's key in a route", []string{"ssh:@caller"}, false, false},
+		{"an upper-case name", []string{"DB"}, false, false},
+		{"a name with a slash", []string{"a/b"}, false, false},
+		{"a name twice", []string{"db", "db"}, false, false},
+		{"the SSH key of user ..", []string{"ssh:.."}, false, false},
+		{"the SSH key of no user", []string{"ssh:"}, false, false},
+		{"17 secrets", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateSecretRefs("secrets", tc.refs, tc.caller)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ValidateSecretRefs(%v, %v): %v", tc.refs, tc.caller, err)
+			}
+		})
+	}
+	if err := ValidateSSHUser("@caller"); err == nil {
+		t.Fatal(`a user named "@caller" may have an SSH key, which steps take for their run's caller's`)
+	}
+}

@@ -169,12 +169,13 @@ func ValidateSecretRefs(field string, refs []string, caller bool) error {
 }
 
 // ValidateSSHUser checks a user id that may have an SSH key: a user name that is usable as
-// one segment of a path ("." and ".." are not).
+// one segment of a path ("." and ".." are not), and not SSHCaller, which workflow steps
+// use to name the key of their run's caller.
 func ValidateSSHUser(user string) error {
 	if err := ValidateUserName(user); err != nil {
 		return err
 	}
-	if strings.Trim(user, ".") == "" {
+	if strings.Trim(user, ".") == "" || user == SSHCaller {
 		return Invalid("user", "user name %q cannot have an SSH key", user)
 	}
 	return nil

@@ -157,3 +157,25 @@ func sshKeyLine(t *testing.T, dir string) string {
 	}
 	return lines[2]
 }
+
+// TestExternalRunnersNeverGetCallsThatNeedSecrets: an external runner could only get the
+// secrets' names and would run the function without its files; such calls wait for
+// Gantry's own workers.
+func TestExternalRunnersNeverGetCallsThatNeedSecrets(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "GANTRY_ASYNC_WORKERS=0")
+	value := "runner-" + rand.Text()
+	s.mustCall(t, "POST", "/v1/secrets", `{"secret":{"name":"tok","data":{"t":"`+value+`"}}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"x"}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/x/routes", `{"route":{"path":"/sec","image":"`+imgTestfn+`","type":"async","secrets":["tok"]}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/x/routes", `{"route":{"path":"/plain","image":"`+imgTestfn+`","type":"async"}}`, 201)
+	withSecrets := s.submit(t, "/r/x/sec", 1)[0]
+	plain := s.submit(t, "/r/x/plain", 1)[0]
+	_, body := s.mustCall(t, "GET", "/v1/tasks?runner=r1&lease=60&n=5", "", 200)
+	if strings.Contains(body, withSecrets) || strings.Contains(body, value) || !strings.Contains(body, plain) {
+		t.Fatalf("an external runner's lease: %s", body)
+	}
+	if ex := s.execution(t, withSecrets); ex["status"] != "QUEUED" {
+		t.Fatalf("the call that needs secrets: %v, want it QUEUED for Gantry's workers", ex)
+	}
+}
