@@ -75,7 +75,7 @@ func (a *API) checkSecretUse(ctx context.Context, field, ref, owner string, admi
 // key is not told.
 func (a *API) checkSSHKeyUse(ctx context.Context, field, ref, user, owner string, admin bool) error {
 	if user != owner && !admin {
-		return errInvalidField(field, fmt.Sprintf("secret %q: only what %q owns may use its SSH key (or what an admin writes)", ref, user))
+		return errInvalidField(field, fmt.Sprintf("secret %q: only routes of apps that %q owns, and its workflows, may use its SSH key", ref, user))
 	}
 	_, err := a.secrets.SSHKeyRecord(ctx, user)
 	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable) {

@@ -193,7 +193,7 @@ func (s *Service) Delete(ctx context.Context, name, kind string, guard store.Sec
 		if r.Pending != nil && r.Pending.Op == store.SecretOpPut && !s.stale(r.Pending) {
 			return store.Errorf(store.ErrConflict, "secret %q is being written; try again", name)
 		}
-		r.Pending = &store.SecretPending{Op: store.SecretOpDelete, Since: s.now()}
+		r.Pending = &store.SecretPending{Op: store.SecretOpDelete, ID: s.store.NewID(), Since: s.now()}
 		return nil
 	}, guard)
 	if err != nil {
@@ -214,13 +214,13 @@ func (s *Service) finishDelete(ctx context.Context, rec store.Secret) error {
 		return fmt.Errorf("delete secret %q: %w", rec.Name, err)
 	}
 	err := s.store.DeleteSecret(ctx, rec.Name, func(r store.Secret) error {
-		if r.Pending == nil || r.Pending.Op != store.SecretOpDelete {
-			return store.Errorf(store.ErrConflict, "secret %q was written again while it was deleted", rec.Name)
+		if !samePending(r.Pending, rec.Pending) {
+			return errMoved
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // another node finished it
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errMoved) {
+		return nil // another node finished it, or took the mark over to finish it
 	}
 	return err
 }

@@ -30,7 +30,7 @@ const KeepVersions = 10
 
 // write stores data for rec (Name, Kind, Owner, Path set), committing p's Keys and SSH.
 func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][]byte, p *store.SecretPending, guard store.SecretGuard) (store.Secret, bool, error) {
-	p.Op, p.Since = store.SecretOpPut, s.now()
+	p.Op, p.ID, p.Since = store.SecretOpPut, s.store.NewID(), s.now()
 	marked, created, err := s.mark(ctx, rec, p, guard)
 	if err != nil {
 		return store.Secret{}, false, err
@@ -72,16 +72,12 @@ func (s *Service) write(ctx context.Context, rec store.Secret, data map[string][
 }
 
 // undo settles a write that failed after its mark. When that fails too (the backend is
-// away), the mark is left for the next write of the secret, or Recover, to settle: it is
-// dated back so that neither waits for PendingGrace.
+// away), settle leaves the mark for the next write of the secret, or Recover, dated back
+// so that neither waits for PendingGrace.
 func (s *Service) undo(ctx context.Context, marked store.Secret) {
-	ctx = context.WithoutCancel(ctx)
-	err := s.settle(ctx, marked)
-	if err == nil {
-		return
+	if _, err := s.settle(context.WithoutCancel(ctx), marked); err != nil {
+		s.log.Warn("a failed secret write is not undone yet; the next write or recovery will", "secret", marked.Name, "err", err)
 	}
-	s.log.Warn("a failed secret write is not undone yet; the next write or recovery will", "secret", marked.Name, "err", err)
-	s.abandon(ctx, marked)
 }
 
 // abandon dates the mark of marked back to the zero time, if it is still there: the write
@@ -132,7 +128,7 @@ func (s *Service) mark(ctx context.Context, rec store.Secret, p *store.SecretPen
 		case errors.Is(err, store.ErrNotFound) && attempt < 3: // deleted meanwhile: create it
 			continue
 		case errors.Is(err, errStale) && attempt < 3:
-			if err := s.settle(ctx, *stale); err != nil {
+			if _, err := s.settle(ctx, *stale); err != nil {
 				return store.Secret{}, false, err
 			}
 			continue
@@ -145,8 +141,10 @@ func (s *Service) mark(ctx context.Context, rec store.Secret, p *store.SecretPen
 
 var errStale = errors.New("stale pending write")
 
+// samePending reports whether a is the mark b: the same ID (marks of records written before
+// IDs existed compare by operation and time).
 func samePending(a, b *store.SecretPending) bool {
-	return a != nil && b != nil && a.Op == b.Op && a.Since.Equal(b.Since)
+	return a != nil && b != nil && a.Op == b.Op && a.ID == b.ID && a.Since.Equal(b.Since)
 }
 
 func (s *Service) stale(p *store.SecretPending) bool {
@@ -157,11 +155,42 @@ func (s *Service) stale(p *store.SecretPending) bool {
 // finished; a put is undone (the versions the backend holds beyond the record's are
 // destroyed, a record never committed is removed with its path). It does nothing if the
 // mark changed meanwhile.
-func (s *Service) settle(ctx context.Context, rec store.Secret) error {
-	p := rec.Pending
-	if p == nil {
-		return nil
+//
+// It first takes the mark over, in one store write that checks the mark is still rec's, so
+// that of all who may settle it (its own writer undoing a failure, a writer that found it
+// stale, Recover on every node) exactly one does, and acts on the record as it stands then:
+// a writer whose mark was taken over meanwhile does nothing, and a version committed since
+// is never destroyed. A backend write of the interrupted writer that lands after the
+// takeover is left unreferenced (never read; later writes take later versions).
+func (s *Service) settle(ctx context.Context, rec store.Secret) (settled bool, err error) {
+	if rec.Pending == nil {
+		return false, nil
 	}
+	claimed, err := s.store.UpdateSecret(ctx, rec.Name, func(r *store.Secret) error {
+		if !samePending(r.Pending, rec.Pending) {
+			return errMoved
+		}
+		p := *r.Pending
+		p.ID, p.Since = s.store.NewID(), s.now()
+		r.Pending = &p
+		return nil
+	}, nil)
+	if errors.Is(err, errMoved) || errors.Is(err, store.ErrNotFound) {
+		return false, nil // settled, or taken over, by someone else
+	}
+	if err != nil {
+		return false, fmt.Errorf("settle secret %q: %w", rec.Name, err)
+	}
+	if err := s.settleClaimed(ctx, claimed); err != nil {
+		s.abandon(context.WithoutCancel(ctx), claimed) // the next writer or Recover goes on from it
+		return false, err
+	}
+	return true, nil
+}
+
+// settleClaimed settles rec, whose mark this settle holds.
+func (s *Service) settleClaimed(ctx context.Context, rec store.Secret) error {
+	p := rec.Pending
 	if p.Op == store.SecretOpDelete {
 		return s.finishDelete(ctx, rec)
 	}
@@ -224,8 +253,12 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		if !s.stale(rec.Pending) {
 			continue
 		}
-		if err := s.settle(ctx, rec); err != nil {
+		settled, err := s.settle(ctx, rec)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !settled { // another node's, or a writer's, meanwhile
 			continue
 		}
 		n++

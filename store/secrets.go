@@ -89,7 +89,11 @@ type Secret struct {
 
 // SecretPending is a write to the backend that has begun.
 type SecretPending struct {
-	Op    string    `json:"op"` // SecretOpPut or SecretOpDelete
+	Op string `json:"op"` // SecretOpPut or SecretOpDelete
+	// ID names this mark: whoever acts on a mark (its writer, or one settling it) first
+	// checks, inside a store write, that it is still the record's, and takes it over with
+	// a new ID of its own to settle it.
+	ID    string    `json:"id,omitempty"`
 	Since time.Time `json:"since"`
 	// Keys and SSH are what the record holds once a put is committed.
 	Keys []string    `json:"keys,omitempty"`
