@@ -8,7 +8,7 @@ import (
 )
 
 // TestRouteSecrets: a route names secrets that exist and are its app owner's to give (an
-// admin may name any); anything else is a 400 naming route.secrets, and another's secret
+// admin writing it too); anything else is a 400 naming route.secrets, and another's secret
 // reads as a missing one. PATCH replaces the list or, with [], empties it.
 func TestRouteSecrets(t *testing.T) {
 	f := newAuthFixture(t)
@@ -80,12 +80,14 @@ func TestRouteSecrets(t *testing.T) {
 		t.Errorf("a route without secrets answers %s", res.raw)
 	}
 
-	// An admin may name any secret in anyone's route.
-	res = f.as(t, f.admin, "PUT", "/v1/apps/a/routes/r", route(`["bobs","ssh:bob"]`))
-	if expect(t, res, 200); fmt.Sprint(get(res.body, "route", "secrets")) != "[bobs ssh:bob]" {
+	// An admin writing alice's route gives it only alice's secrets: calls get only their
+	// app owner's (they check again).
+	res = f.as(t, f.admin, "PUT", "/v1/apps/a/routes/r", route(`["db","ssh:alice"]`))
+	if expect(t, res, 200); fmt.Sprint(get(res.body, "route", "secrets")) != "[db ssh:alice]" {
 		t.Errorf("admin's route: %s", res.raw)
 	}
-	refused(f.as(t, f.admin, "PUT", "/v1/apps/a/routes/r", route(`["ssh:carol"]`)), `user "carol" has no SSH key`)
+	refused(f.as(t, f.admin, "PUT", "/v1/apps/a/routes/r", route(`["bobs"]`)), `secret "bobs" does not exist`)
+	refused(f.as(t, f.admin, "PUT", "/v1/apps/a/routes/r", route(`["ssh:bob"]`)), `only routes of apps that "bob" owns`)
 	// A deleted secret can no longer be named.
 	expect(t, f.as(t, f.alice, "DELETE", "/v1/secrets/db", ""), 204)
 	refused(f.as(t, f.alice, "PATCH", "/v1/apps/a/routes/r", `{"route":{"secrets":["db"]}}`), `secret "db" does not exist`)

@@ -155,8 +155,9 @@ func TestAWorkflowNamesOnlySecretsItsOwnerMayGive(t *testing.T) {
 		})
 	}
 	expect(t, f.as(t, f.alice, "PUT", "/v1/workflows/sec", step(`"alices","ssh:alice","ssh:@caller"`)), 201)
-	// An admin may name anyone's; the workflow stays alice's, replaced by the admin.
-	expect(t, f.as(t, f.admin, "PUT", "/v1/workflows/sec", step(`"bobs","ssh:bob"`)), 200)
+	// An admin replacing alice's workflow gives its steps alice's secrets only.
+	expect(t, f.as(t, f.admin, "PUT", "/v1/workflows/sec", step(`"bobs"`)), 400)
+	expect(t, f.as(t, f.admin, "PUT", "/v1/workflows/sec", step(`"alices","ssh:alice"`)), 200)
 }
 
 func TestTriggerWorkflow(t *testing.T) {

@@ -22,9 +22,11 @@ import (
 // it must not be handed one (the lease to external runners refuses tasks that name
 // secrets, rather than hand out names it cannot use).
 type Secrets interface {
-	// Version is when the newest of refs last changed; for a ref that does not exist, an
-	// error wrapping store.ErrConflict that names it.
-	Version(refs []string) (time.Time, error)
+	// Version is when the newest of refs last changed, refs being owner's to give a
+	// function (a secret owner owns, owner's own SSH key) or the SSH key of lent ("" for
+	// none); for a ref that does not exist or is not theirs, an error wrapping
+	// store.ErrConflict that names it.
+	Version(owner, lent string, refs []string) (time.Time, error)
 }
 
 // secretDrainer is the runner's drain of the hot containers that hold a secret
@@ -79,9 +81,29 @@ func (s *Service) secretsOf(t store.Task) ([]string, time.Time, error) {
 	if s.secrets == nil {
 		return nil, time.Time{}, &noSecretStore{route: name}
 	}
-	version, err := s.secrets.Version(refs)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("the secrets of %s: %w", name, err)
+	// Checked at every call against who owns them now: an app that changed hands, or a
+	// secret deleted and made again by another, gives its functions nobody else's.
+	var version time.Time
+	if len(t.Route.Secrets) > 0 {
+		owner, err := s.store.AppOwner(t.Route.App)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("the secrets of %s: %w", name, err)
+		}
+		if version, err = s.secrets.Version(owner, "", t.Route.Secrets); err != nil {
+			return nil, time.Time{}, fmt.Errorf("the secrets of %s: %w", name, err)
+		}
+	}
+	if len(t.Secrets) > 0 {
+		if t.SecretsOwner == "" {
+			return nil, time.Time{}, store.Errorf(store.ErrConflict, "the secrets of %s: the call names secrets without their owner", name)
+		}
+		v, err := s.secrets.Version(t.SecretsOwner, t.SecretsLent, t.Secrets)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("the secrets of %s: %w", name, err)
+		}
+		if v.After(version) {
+			version = v
+		}
 	}
 	return refs, version, nil
 }

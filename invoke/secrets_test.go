@@ -20,7 +20,7 @@ import (
 // changed: the test double of the secret service.
 type versions map[string]time.Time
 
-func (v versions) Version(refs []string) (time.Time, error) {
+func (v versions) Version(_, _ string, refs []string) (time.Time, error) {
 	var newest time.Time
 	for _, ref := range refs {
 		at, ok := v[ref]
@@ -129,11 +129,13 @@ func TestCallsWithoutTheirSecretsNeverRun(t *testing.T) {
 func TestStepCallsCarryTheirSecrets(t *testing.T) {
 	e := newEnv(t).withSecrets(versions{"db": dbChanged, "ssh:bob": keyChanged})
 	e.route("/fn", func(r *store.Route) { r.Secrets = []string{"db"} })
-	sc, err := e.svc.StepCall(StepRequest{App: "shop", Path: "/fn", Parent: "run-1", Step: "s", Secrets: []string{"ssh:bob", "db"}})
+	sc, err := e.svc.StepCall(StepRequest{App: "shop", Path: "/fn", Parent: "run-1", Step: "s",
+		Secrets: []string{"ssh:bob", "db"}, SecretsOwner: "ada", SecretsLent: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(sc.Task.Secrets, []string{"ssh:bob", "db"}) || !slices.Equal(sc.Task.Route.Secrets, []string{"db"}) {
+	if !slices.Equal(sc.Task.Secrets, []string{"ssh:bob", "db"}) || !slices.Equal(sc.Task.Route.Secrets, []string{"db"}) ||
+		sc.Task.SecretsOwner != "ada" || sc.Task.SecretsLent != "bob" {
 		t.Fatalf("task secrets %v, route's %v", sc.Task.Secrets, sc.Task.Route.Secrets)
 	}
 	if _, err := e.svc.run(t.Context(), sc.Task, time.Now(), func(*runner.Result, error) {}); err != nil {

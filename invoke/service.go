@@ -15,6 +15,7 @@ import (
 // execution records, and the durable queue of async calls.
 type Store interface {
 	Target(app, path, route, owner string) (store.Target, error)
+	AppOwner(name string) (string, error)
 	NewID() string
 	RecordExecution(ex store.Execution, log []byte)
 	AppendExecutionLog(id string, tail []byte, truncated bool)

@@ -32,6 +32,9 @@ type StepRequest struct {
 	// "ssh:@caller" already resolved to the run's caller ("ssh:<user>"). Names only: the
 	// task keeps them (Task.Secrets), and the values are read when a container starts.
 	Secrets []string
+	// SecretsOwner owns the secrets of Secrets (the workflow's owner), but for the SSH key
+	// of SecretsLent (the run's caller, "ssh:@caller"). See store.Task.
+	SecretsOwner, SecretsLent string
 }
 
 // StepCall resolves a step's call to its function as an async call would be (the route
@@ -75,7 +78,8 @@ func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
 	}
 	id := s.store.NewID()
 	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
-		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent, Secrets: slices.Clone(req.Secrets)}
+		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent,
+		Secrets: slices.Clone(req.Secrets), SecretsOwner: req.SecretsOwner, SecretsLent: req.SecretsLent}
 	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync, Parent: req.Parent, Step: req.Step}
 	return store.StepCall{Task: t, Execution: ex}, nil
 }

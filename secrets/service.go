@@ -44,8 +44,8 @@ type Service struct {
 	log     *slog.Logger
 
 	mu       sync.Mutex
-	versions map[string]time.Time // committed records' UpdatedAt, a cache of the store
-	gen      uint64               // counts the changes observed: a read older than one is not cached
+	versions map[string]cachedSecret // committed records, a cache of the store
+	gen      uint64                  // counts the changes observed: a read older than one is not cached
 	unsub    func()
 }
 
@@ -63,7 +63,7 @@ func New(st Store, b Backend, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Service{store: st, backend: b, opts: opts, log: opts.Log, versions: map[string]time.Time{}}
+	s := &Service{store: st, backend: b, opts: opts, log: opts.Log, versions: map[string]cachedSecret{}}
 	s.unsub = st.Subscribe(s.observe)
 	return s
 }
@@ -263,35 +263,64 @@ func missing(name string) error {
 	return store.Errorf(store.ErrConflict, "secret %q does not exist", name)
 }
 
-// Version is when the newest of refs last changed: the pool key of hot containers. It
-// reads the store only for records it has not cached since they last changed.
-func (s *Service) Version(refs []string) (time.Time, error) {
+// Version is when the newest of refs last changed: the pool key of hot containers. Each
+// ref must be owner's to give a function: a function secret owner owns, or owner's own SSH
+// key; or the SSH key of lent (a workflow run's caller, who lent it to the run; "" for
+// none). A ref that does not exist, or is not theirs (an app that changed hands, a name
+// deleted and taken by another), fails with store.ErrConflict naming it. It reads the
+// store only for records it has not cached since they last changed.
+func (s *Service) Version(owner, lent string, refs []string) (time.Time, error) {
 	var newest time.Time
 	for _, ref := range refs {
-		s.mu.Lock()
-		v, ok := s.versions[ref]
-		gen := s.gen
-		s.mu.Unlock()
-		if !ok {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			rec, err := s.store.GetSecret(ctx, ref)
-			cancel()
-			if errors.Is(err, store.ErrNotFound) || err == nil && !rec.Committed() {
-				return time.Time{}, missing(ref)
-			}
-			if err != nil {
-				return time.Time{}, err
-			}
-			v = rec.UpdatedAt
-			s.mu.Lock()
-			if s.gen == gen {
-				s.versions[ref] = v
-			}
-			s.mu.Unlock()
+		c, err := s.cached(ref)
+		if err != nil {
+			return time.Time{}, err
 		}
-		if v.After(newest) {
-			newest = v
+		switch {
+		case c.kind == store.SecretKindSSHKey && lent != "" && c.owner == lent:
+		case c.kind == store.SecretKindSecret, c.kind == store.SecretKindSSHKey:
+			if c.owner != owner {
+				return time.Time{}, store.Errorf(store.ErrConflict, "secret %q is not %q's: a function gets only its owner's secrets", ref, owner)
+			}
+		default:
+			return time.Time{}, missing(ref)
+		}
+		if c.updated.After(newest) {
+			newest = c.updated
 		}
 	}
 	return newest, nil
+}
+
+// cachedSecret is what Version needs of a record.
+type cachedSecret struct {
+	kind, owner string
+	updated     time.Time
+}
+
+// cached returns the cached record of name, reading the store on a miss.
+func (s *Service) cached(name string) (cachedSecret, error) {
+	s.mu.Lock()
+	c, ok := s.versions[name]
+	gen := s.gen
+	s.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec, err := s.store.GetSecret(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !rec.Committed() {
+		return cachedSecret{}, missing(name)
+	}
+	if err != nil {
+		return cachedSecret{}, err
+	}
+	c = cachedSecret{kind: rec.Kind, owner: rec.Owner, updated: rec.UpdatedAt}
+	s.mu.Lock()
+	if s.gen == gen {
+		s.versions[name] = c
+	}
+	s.mu.Unlock()
+	return c, nil
 }

@@ -431,3 +431,53 @@ func TestSSHKeyOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionGivesAFunctionOnlyItsOwnersSecrets: what a call may get is checked against
+// who owns the secrets when it runs.
+func TestVersionGivesAFunctionOnlyItsOwnersSecrets(t *testing.T) {
+	eachStore(t, func(t *testing.T, st backendStore) {
+		ctx := t.Context()
+		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := newService(t, st, e, secrets.Options{})
+		if _, _, err := svc.PutSecret(ctx, "db", "alice", "alice", map[string][]byte{"k": []byte("a")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"alice", "bob"} {
+			if _, err := svc.GenerateSSHKey(ctx, u, u, secrets.KeyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name, owner, lent string
+			refs              []string
+			ok                bool
+		}{
+			{"the owner's secret and key", "alice", "", []string{"db", "ssh:alice"}, true},
+			{"another's secret", "bob", "", []string{"db"}, false},
+			{"another's key", "alice", "", []string{"ssh:bob"}, false},
+			{"a key lent by the run's caller", "alice", "bob", []string{"db", "ssh:bob"}, true},
+			{"a secret is never lent", "bob", "alice", []string{"db"}, false},
+			{"a secret that does not exist", "alice", "", []string{"ghost"}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := svc.Version(tc.owner, tc.lent, tc.refs)
+				if (err == nil) != tc.ok || err != nil && !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("Version(%s, %q, %v): %v", tc.owner, tc.lent, tc.refs, err)
+				}
+			})
+		}
+		// The name deleted, then taken by bob: alice's functions no longer get it.
+		if err := svc.Delete(ctx, "db", store.SecretKindSecret, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.PutSecret(ctx, "db", "bob", "bob", map[string][]byte{"k": []byte("b")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Version("alice", "", []string{"db"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("alice's function after bob took the name: %v", err)
+		}
+	})
+}

@@ -36,8 +36,12 @@ type Task struct {
 	// ChangeChild naming it.
 	Parent string `json:"parent,omitempty"`
 	// Secrets are secrets the call gets besides its route's (a workflow step's), by name
-	// with "ssh:@caller" resolved: names only, never values.
-	Secrets []string `json:"secrets,omitempty"`
+	// with "ssh:@caller" resolved: names only, never values. They are SecretsOwner's (the
+	// workflow's owner when the run started), but for the SSH key of SecretsLent, the run's
+	// caller, who lent it to the run; the route's are its app's owner's when the call runs.
+	Secrets      []string `json:"secrets,omitempty"`
+	SecretsOwner string   `json:"secrets_owner,omitempty"`
+	SecretsLent  string   `json:"secrets_lent,omitempty"`
 }
 
 // NeedsSecrets reports whether a call of the task gets secrets (its route's or its own):

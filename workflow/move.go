@@ -334,7 +334,8 @@ func (m *mover) attempt(i, j int) {
 			header.Set("Content-Type", "application/json")
 		}
 		sc, err = m.stepOf(invoke.StepRequest{App: sp.Call.App, AppID: m.r.Apps[sp.Call.App], Path: sp.Call.Path, Method: sp.Call.Method,
-			Header: header, Body: body, Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name, Secrets: secrets})
+			Header: header, Body: body, Timeout: sp.Timeout, Parent: m.r.ID, Step: s.Name,
+			Secrets: secrets, SecretsOwner: m.r.Owner, SecretsLent: lentBy(sp.Secrets, m.r.TriggeredBy)})
 	}
 	if err != nil {
 		if j >= 0 {

@@ -51,6 +51,15 @@ func stepSecrets(refs []string, caller string) ([]string, error) {
 	return out, nil
 }
 
+// lentBy is the user who lends its SSH key to a step that names "ssh:@caller" (the run's
+// caller), "" for a step that does not.
+func lentBy(refs []string, caller string) string {
+	if slices.Contains(refs, store.SSHKeyPrefix+store.SSHCaller) {
+		return caller
+	}
+	return ""
+}
+
 // CheckSecrets calls check(ref) for every secret a step names, but "ssh:@caller" (the
 // key of whoever runs it, lent by that user for the run), and returns the first error:
 // one of kind store.ErrNotFound or store.ErrInvalid as a *store.ValidationError of field

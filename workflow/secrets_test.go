@@ -56,7 +56,7 @@ func (s *testSecrets) Files(_ context.Context, refs []string) (map[string]map[st
 	return out, nil
 }
 
-func (s *testSecrets) Version(refs []string) (time.Time, error) {
+func (s *testSecrets) Version(_, _ string, refs []string) (time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var newest time.Time
@@ -141,7 +141,7 @@ func TestAStepsCallNamesTheCallersKey(t *testing.T) {
 		{caller: "", err: `step a failed: secrets: "ssh:@caller" is the SSH key of the run's caller, and this run has no caller`},
 	} {
 		var got []invoke.StepRequest
-		r := store.Run{ID: "run-1", TriggeredBy: tt.caller, Status: store.StatusQueued, Steps: []store.StepRun{{Name: "a", Status: store.StatusPending}}}
+		r := store.Run{ID: "run-1", Owner: "wendy", TriggeredBy: tt.caller, Status: store.StatusQueued, Steps: []store.StepRun{{Name: "a", Status: store.StatusPending}}}
 		m := &mover{r: &r, p: p, now: time.Now(), stepOf: func(req invoke.StepRequest) (store.StepCall, error) {
 			got = append(got, req)
 			return store.StepCall{Task: store.Task{ID: "call-1"}}, nil
@@ -153,8 +153,8 @@ func TestAStepsCallNamesTheCallersKey(t *testing.T) {
 			}
 			continue
 		}
-		if len(got) != 1 || strings.Join(got[0].Secrets, " ") != tt.want {
-			t.Fatalf("caller %q: calls %+v, want one naming %s", tt.caller, got, tt.want)
+		if len(got) != 1 || strings.Join(got[0].Secrets, " ") != tt.want || got[0].SecretsOwner != "wendy" || got[0].SecretsLent != tt.caller {
+			t.Fatalf("caller %q: calls %+v, want one naming %s, the workflow owner's but for the key the caller lent", tt.caller, got, tt.want)
 		}
 	}
 }

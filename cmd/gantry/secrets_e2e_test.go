@@ -89,6 +89,15 @@ func TestSecretsReachFunctionsAsFilesAndLeakNowhere(t *testing.T) {
 		t.Fatalf("async call: %v", ex)
 	}
 
+	// The app changes hands: its functions no longer get the old owner's secrets.
+	must("PATCH", "/v1/apps/sec", `{"app":{"owner":"dev"}}`, 200)
+	res, body = s.call(t, "POST", "/r/sec/read", files)
+	answers.WriteString(body)
+	if res.StatusCode != 409 || !strings.Contains(body, `is not \"dev\"'s`) {
+		t.Fatalf("a call after the app changed hands: %d %s, want 409 naming the secret", res.StatusCode, body)
+	}
+	must("PATCH", "/v1/apps/sec", `{"app":{"owner":"admin"}}`, 200)
+
 	// Every record and log the server keeps of those calls.
 	list := must("GET", "/v1/executions?per_page=100", "", 200)
 	var execs struct{ Executions []struct{ ID string } }
