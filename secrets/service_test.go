@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,6 +281,103 @@ func TestAFailedWriteLeavesNothingHalfWritten(t *testing.T) {
 		rec, err := ok.SSHKeyRecord(ctx, "bob")
 		if err != nil || rec.Pending != nil || rec.Version != 1 || rec.SSH.Fingerprint != first.Record.SSH.Fingerprint {
 			t.Fatalf("after a failed rotation: %+v, %v", rec, err)
+		}
+	})
+}
+
+// away is a Backend that fails every operation, as a sealed or stopped Vault does, while
+// down is set: a failed write cannot be undone at once either.
+type away struct {
+	secrets.Backend
+	down atomic.Bool
+}
+
+func (a *away) err() error {
+	if a.down.Load() {
+		return fmt.Errorf("vault is sealed: %w", secrets.ErrUnavailable)
+	}
+	return nil
+}
+
+func (a *away) Put(ctx context.Context, path string, data map[string][]byte) (int, error) {
+	if err := a.err(); err != nil {
+		return 0, err
+	}
+	return a.Backend.Put(ctx, path, data)
+}
+
+func (a *away) Current(ctx context.Context, path string) (int, error) {
+	if err := a.err(); err != nil {
+		return 0, err
+	}
+	return a.Backend.Current(ctx, path)
+}
+
+func (a *away) Destroy(ctx context.Context, path string, versions []int) error {
+	if err := a.err(); err != nil {
+		return err
+	}
+	return a.Backend.Destroy(ctx, path, versions)
+}
+
+func (a *away) Delete(ctx context.Context, path string) error {
+	if err := a.err(); err != nil {
+		return err
+	}
+	return a.Backend.Delete(ctx, path)
+}
+
+// TestAFirstWriteGivenUpWhileTheBackendWasAwayTakesNoName: a first write that failed with
+// the backend away, its undo too, leaves a pending record that reads as not found; once
+// the backend is back, the same create succeeds at once (not only after recovery), even
+// through a guard that refuses every existing secret (POST /v1/secrets) or another
+// owner's (PUT by another developer).
+func TestAFirstWriteGivenUpWhileTheBackendWasAwayTakesNoName(t *testing.T) {
+	eachStore(t, func(t *testing.T, st backendStore) {
+		ctx := t.Context()
+		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &away{Backend: e}
+		svc := newService(t, st, b, secrets.Options{})
+		data := map[string][]byte{"k": []byte("v")}
+		taken := func(string) error { return store.Errorf(store.ErrExists, "secret already exists") }
+		onlyBob := func(owner string) error {
+			if owner != "bob" {
+				return store.NotFound("secret", "other")
+			}
+			return nil
+		}
+		for _, tc := range []struct {
+			name, owner string
+			guard       store.SecretGuard
+		}{
+			{"fresh", "alice", taken},
+			{"other", "bob", onlyBob},
+		} {
+			b.down.Store(true)
+			if _, _, err := svc.PutSecret(ctx, tc.name, "alice", "alice", data, tc.guard); !errors.Is(err, secrets.ErrUnavailable) {
+				t.Fatalf("%s: put with the backend away: %v", tc.name, err)
+			}
+			if rec, err := st.GetSecret(ctx, tc.name); err != nil || rec.Pending == nil || rec.Committed() {
+				t.Fatalf("%s: the given-up write's record: %+v, %v; want a pending one left to settle", tc.name, rec, err)
+			}
+			if _, err := svc.Get(ctx, tc.name); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: Get after a failed first write: %v", tc.name, err)
+			}
+			b.down.Store(false)
+			rec, created, err := svc.PutSecret(ctx, tc.name, tc.owner, tc.owner, data, tc.guard)
+			if err != nil || !created || rec.Version != 1 || rec.Owner != tc.owner || rec.Pending != nil {
+				t.Fatalf("%s: the same create with the backend back: %+v, created %t, %v", tc.name, rec, created, err)
+			}
+			if v, _ := e.Current(ctx, "secrets/"+tc.name); v != 1 {
+				t.Fatalf("%s: the backend is at version %d, want 1", tc.name, v)
+			}
+			// A committed secret is guarded again.
+			if _, _, err := svc.PutSecret(ctx, tc.name, "carol", "carol", data, taken); !errors.Is(err, store.ErrExists) {
+				t.Fatalf("%s: a create of an existing secret: %v", tc.name, err)
+			}
 		}
 	})
 }

@@ -111,6 +111,15 @@ func (s *Service) mark(ctx context.Context, rec store.Secret, p *store.SecretPen
 		}
 		var stale *store.Secret
 		marked, err := s.store.UpdateSecret(ctx, rec.Name, func(r *store.Secret) error {
+			// A first write given up (never committed, its mark stale: the backend was away
+			// even for the undo) is no secret yet: guard, which vets existing ones (and may
+			// refuse any, as a create does), must not keep it from being settled and the
+			// name created again.
+			if abandoned := !r.Committed() && r.Pending != nil && s.stale(r.Pending); guard != nil && !abandoned {
+				if err := guard(r.Owner); err != nil {
+					return err
+				}
+			}
 			switch {
 			case r.Kind != rec.Kind:
 				return store.Errorf(store.ErrExists, "the name %q is taken", rec.Name)
@@ -123,7 +132,7 @@ func (s *Service) mark(ctx context.Context, rec store.Secret, p *store.SecretPen
 			}
 			r.Pending = p
 			return nil
-		}, guard)
+		}, nil)
 		switch {
 		case errors.Is(err, store.ErrNotFound) && attempt < 3: // deleted meanwhile: create it
 			continue

@@ -6,7 +6,9 @@
 //
 // Cluster is the fixture for every test of the module: start one with NewCluster, give
 // Gantry its Addr, CACertFile and credentials (a token file, or an AppRole role id and a
-// secret id file), and seal, unseal or stop it to see what Gantry does.
+// secret id file), and seal, unseal or stop it to see what Gantry does. The backend tests
+// drive secrets.Vault directly; the server tests (server_test.go) run the whole `gantry
+// server`, built by TestMain, against a cluster, and need a Docker daemon as the server does.
 package vaulttest
 
 import (
