@@ -66,6 +66,8 @@ type Options struct {
 	// directory per container, bind-mounted read-only at SecretsTarget. It must be on a
 	// tmpfs of this host, where the Docker daemon runs (default DefaultSecretsDir(Instance),
 	// on /dev/shm); what is in it when the runner starts is a previous run's, and is removed.
+	// It and its parent must be directories of the server's user that no one else may
+	// write to (the runner makes them, mode 0700), or New fails: prepareSecretsDir.
 	SecretsDir string
 	Log        *slog.Logger
 }
@@ -129,6 +131,13 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 		return nil, errors.New("runner: Options.Instance is required")
 	}
 	opts.applyDefaults()
+	secretsDirMade := true
+	if err := prepareSecretsDir(opts.SecretsDir); errors.Is(err, errUnsafeSecretsDir) {
+		return nil, fmt.Errorf("runner: %w", err)
+	} else if err != nil {
+		secretsDirMade = false
+		opts.Log.Warn("the secrets directory cannot be made: calls of functions with secrets will fail", "dir", opts.SecretsDir, "err", err)
+	}
 	r := &Runner{docker: docker, opts: opts, log: opts.Log, nets: newNetworks(opts.FunctionNetwork, opts.Networks),
 		pools: map[poolKey]*pool{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -137,8 +146,10 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 	} else if n > 0 {
 		r.log.Info("reaped containers of a previous run", "count", n)
 	}
-	r.removeAllSecrets() // the secrets of the containers just reaped, or of those Docker lost
-	r.checkSecretsDir()
+	if secretsDirMade {
+		r.removeLeftoverSecrets()
+		r.checkSecretsDir()
+	}
 	if _, err := r.networkMode(ctx, NetworkBridge); err != nil { // ready before the first call
 		r.log.Warn("the function network is not ready; calls will try again", "network", opts.FunctionNetwork, "err", err)
 	}

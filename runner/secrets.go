@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,9 +73,8 @@ func (r *Runner) writeSecrets(ctx context.Context, fn *Function) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("secrets of %s: %w", fn.name(), err)
 	}
-	if err := os.MkdirAll(r.opts.SecretsDir, 0o700); err != nil {
-		return "", fmt.Errorf("secrets of %s: %w", fn.name(), err)
-	}
+	// The directory was made and checked by New (prepareSecretsDir); one that is gone is
+	// not made again here, unchecked.
 	dir, err := os.MkdirTemp(r.opts.SecretsDir, "c-")
 	if err != nil {
 		return "", fmt.Errorf("secrets of %s: %w", fn.name(), err)
@@ -167,11 +167,26 @@ func (r *Runner) removeSecrets(dir string) {
 	}
 }
 
-// removeAllSecrets removes the secrets directories of every container of this instance: at
-// start, those a previous run left (it crashed); at Close, whatever remains.
+// removeAllSecrets removes the secrets directory of this instance, with the directories of
+// its containers: at Close.
 func (r *Runner) removeAllSecrets() {
 	if err := os.RemoveAll(r.opts.SecretsDir); err != nil {
 		r.log.Error("remove the secrets of this instance's containers", "dir", r.opts.SecretsDir, "err", err)
+	}
+}
+
+// removeLeftoverSecrets removes, at start, what a previous run left in the secrets
+// directory (it crashed): the directories of the containers just reaped, or of those
+// Docker lost. The directory itself, checked by prepareSecretsDir, stays.
+func (r *Runner) removeLeftoverSecrets() {
+	entries, err := os.ReadDir(r.opts.SecretsDir)
+	if err != nil {
+		return // not made: prepareSecretsDir warned
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(r.opts.SecretsDir, e.Name())); err != nil {
+			r.log.Error("remove the secrets of a previous run's container", "dir", filepath.Join(r.opts.SecretsDir, e.Name()), "err", err)
+		}
 	}
 }
 
@@ -182,14 +197,88 @@ func sortedRefs(refs []string) []string {
 	return slices.Compact(s)
 }
 
-// checkSecretsDir makes the secrets directory of this instance, and warns when it is not
-// on a tmpfs (values would be written to disk) or cannot be made (calls of functions with
-// secrets will fail).
-func (r *Runner) checkSecretsDir() {
-	if err := os.MkdirAll(r.opts.SecretsDir, 0o700); err != nil {
-		r.log.Warn("the secrets directory cannot be made: calls of functions with secrets will fail", "dir", r.opts.SecretsDir, "err", err)
-		return
+// errUnsafeSecretsDir: a directory on the way to the secrets directory could be changed by
+// someone else than this process's user.
+var errUnsafeSecretsDir = errors.New("unsafe secrets directory")
+
+// prepareSecretsDir makes the secrets directory of this instance, and every directory
+// missing above it, mode 0700, and then checks, without following symbolic links, every
+// directory from the first one it made, and at least the secrets directory and its parent
+// (/dev/shm/gantry-secrets by default: /dev/shm is writable by every user): each must be a
+// directory, not a symbolic link, of this process's user (its euid), writable by no group
+// or other user, and the secrets directory itself mode 0700. Else it returns an error
+// wrapping errUnsafeSecretsDir that names the directory and what is wrong with it: the
+// secrets of containers would be written into, and removed through, a tree someone else
+// controls. Such a directory is not repaired, but refused; one the runner made is accepted
+// again at the next start.
+//
+// A directory that cannot be made is another error: the server warns, and calls of
+// functions with secrets fail.
+func prepareSecretsDir(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
 	}
+	var paths []string // from the root down to dir
+	for p := dir; ; p = filepath.Dir(p) {
+		paths = append(paths, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	slices.Reverse(paths)
+	made := false
+	for i, p := range paths {
+		_, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			made = true
+			if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if made || i >= len(paths)-2 {
+			if err := checkSecretsPath(p, i == len(paths)-1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkSecretsPath checks one directory on the way to the secrets directory (last: the
+// secrets directory itself).
+func checkSecretsPath(path string, last bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	unsafe := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s %s; remove it (the server makes it again, mode 0700) or choose another --secrets-dir", errUnsafeSecretsDir, path, fmt.Sprintf(format, args...))
+	}
+	mode := fi.Mode()
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		return unsafe("is a symbolic link")
+	case !mode.IsDir():
+		return unsafe("is not a directory")
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return unsafe("is owned by uid %d, not by this process's user (uid %d)", uid, os.Geteuid())
+	}
+	switch {
+	case last && mode.Perm() != 0o700:
+		return unsafe("has mode %#o, not 0700", mode.Perm())
+	case mode.Perm()&0o022 != 0:
+		return unsafe("has mode %#o: its group or other users may write to it", mode.Perm())
+	}
+	return nil
+}
+
+// checkSecretsDir warns when the secrets directory is not on a tmpfs: values would be
+// written to disk.
+func (r *Runner) checkSecretsDir() {
 	if tmpfs, err := onTmpfs(r.opts.SecretsDir); err == nil && !tmpfs {
 		r.log.Warn("the secrets directory is not on a tmpfs: secret values will be written to disk", "dir", r.opts.SecretsDir)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,6 +338,160 @@ func TestSecretsLeftoversRemovedAtStart(t *testing.T) {
 	if n := secretDirs(t, r); n != 0 {
 		t.Fatalf("%d secrets directories of a previous run survived the start", n)
 	}
+}
+
+func TestSecretsDirOfSomeoneElseIsRefused(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	// Each case makes base/secrets/node (the parent and the secrets directory), or something
+	// else in their place, and returns what New must name.
+	tests := []struct {
+		name string
+		make func(t *testing.T, base, parent, dir string) (path, problem string)
+	}{
+		{"a symbolic link in place of the secrets directory", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, parent, 0o700)
+			other := filepath.Join(base, "other")
+			mkdir(t, other, 0o700)
+			symlink(t, other, dir)
+			return dir, "is a symbolic link"
+		}},
+		{"a symbolic link in place of the parent", func(t *testing.T, base, parent, dir string) (string, string) {
+			other := filepath.Join(base, "other")
+			mkdir(t, filepath.Join(other, "node", "c-1"), 0o700)
+			symlink(t, other, parent)
+			return parent, "is a symbolic link"
+		}},
+		{"a file in place of the secrets directory", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, parent, 0o700)
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir, "is not a directory"
+		}},
+		{"a secrets directory anyone may write to", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, dir, 0o700)
+			chmod(t, dir, 0o777)
+			return dir, "has mode 0777, not 0700"
+		}},
+		{"a secrets directory others may read", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, dir, 0o700)
+			chmod(t, dir, 0o755)
+			return dir, "has mode 0755, not 0700"
+		}},
+		{"a parent anyone may write to", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, dir, 0o700)
+			chmod(t, parent, 0o1777)
+			return parent, "has mode 0777: its group or other users may write to it"
+		}},
+		{"a secrets directory of another user", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, dir, 0o700)
+			chown(t, dir, functionUID)
+			return dir, fmt.Sprintf("is owned by uid %d, not by this process's user", functionUID)
+		}},
+		{"a parent of another user", func(t *testing.T, base, parent, dir string) (string, string) {
+			mkdir(t, dir, 0o700)
+			chown(t, parent, functionUID)
+			return parent, fmt.Sprintf("is owned by uid %d, not by this process's user", functionUID)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			parent := filepath.Join(base, "secrets")
+			dir := filepath.Join(parent, "node")
+			path, problem := tt.make(t, base, parent, dir)
+			before := tree(t, base)
+			r, err := New(context.Background(), testDocker, Options{Instance: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano()), SecretsDir: dir})
+			if err == nil {
+				_ = r.Close(context.Background())
+				t.Fatalf("New accepted the secrets directory %s", dir)
+			}
+			if !errors.Is(err, errUnsafeSecretsDir) || !strings.Contains(err.Error(), path+" "+problem) {
+				t.Fatalf("got %v, want an error saying %s %s", err, path, problem)
+			}
+			if after := tree(t, base); after != before {
+				t.Fatalf("New changed what it refused:\n%s\nwant\n%s", after, before)
+			}
+		})
+	}
+}
+
+func TestSecretsDirOfAnEarlierStartIsAccepted(t *testing.T) {
+	t.Parallel()
+	parent := filepath.Join(t.TempDir(), "made", "secrets")
+	dir := filepath.Join(parent, "node")
+	if err := prepareSecretsDir(dir); err != nil { // a start that crashed, and left a container's secrets
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Dir(parent), parent, dir} {
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v %v, want a directory of mode 0700", p, fi.Mode(), err)
+		}
+	}
+	mkdir(t, filepath.Join(dir, "c-crashed", "db"), 0o700)
+	r := newTestRunner(t, Options{SecretsDir: dir})
+	if n := secretDirs(t, r); n != 0 {
+		t.Fatalf("%d secrets directories of a previous run survived the start", n)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	newTestRunner(t, Options{SecretsDir: dir}) // the parent the first runner made, the second accepts
+}
+
+func mkdir(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chown(t *testing.T, path string, uid int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("giving a directory to another user takes root")
+	}
+	if err := os.Lchown(path, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, path string) {
+	t.Helper()
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tree lists what is under dir: paths, modes and owners, without following links.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		uid, _ := fileOwner(fi)
+		fmt.Fprintf(&b, "%s %v %d\n", path, fi.Mode(), uid)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // The rules below need no Docker.

@@ -1,6 +1,9 @@
 package runner
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // tmpfsMagic is the f_type of a tmpfs (linux/magic.h TMPFS_MAGIC).
 const tmpfsMagic = 0x01021994
@@ -12,4 +15,13 @@ func onTmpfs(dir string) (bool, error) {
 		return false, err
 	}
 	return st.Type == tmpfsMagic, nil
+}
+
+// fileOwner is the uid of the owner of fi.
+func fileOwner(fi os.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }

@@ -87,8 +87,8 @@ func (f *secretValueFlags) data() (models.SecretData, error) {
 		return nil, fmt.Errorf("no value: give --%s KEY=VALUE or --%s KEY=PATH (repeatable)", flagFromLiteral, flagFromFile)
 	}
 	out := models.SecretData{}
-	key := func(flag, pair string) (string, string, error) {
-		k, v, err := splitKeyValue(flag, pair)
+	key := func(flag string, i int, pair string) (string, string, error) {
+		k, v, err := splitSecretPair(flag, i, pair)
 		if err != nil {
 			return "", "", err
 		}
@@ -97,15 +97,15 @@ func (f *secretValueFlags) data() (models.SecretData, error) {
 		}
 		return k, v, nil
 	}
-	for _, p := range f.literals {
-		k, v, err := key(flagFromLiteral, p)
+	for i, p := range f.literals {
+		k, v, err := key(flagFromLiteral, i+1, p)
 		if err != nil {
 			return nil, err
 		}
 		out[k] = v
 	}
-	for _, p := range f.files {
-		k, path, err := key(flagFromFile, p)
+	for i, p := range f.files {
+		k, path, err := key(flagFromFile, i+1, p)
 		if err != nil {
 			return nil, err
 		}
@@ -114,6 +114,20 @@ func (f *secretValueFlags) data() (models.SecretData, error) {
 		}
 	}
 	return out, nil
+}
+
+// splitSecretPair splits the i-th (from 1) KEY=VALUE of --flag. Its errors name the flag
+// and the position, never the argument: a malformed one (hunter2, =hunter2) may be all
+// value.
+func splitSecretPair(flag string, i int, pair string) (string, string, error) {
+	k, v, ok := strings.Cut(pair, "=")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("--%s number %d: want KEY=VALUE (KEY= for an empty value), and it has no '=' (not shown: it may be a value)", flag, i)
+	case strings.TrimSpace(k) == "":
+		return "", "", fmt.Errorf("--%s number %d: empty key; want KEY=VALUE (not shown: it holds a value)", flag, i)
+	}
+	return k, v, nil
 }
 
 // readSecretFile reads a file that holds one value of a secret. Its content is never part

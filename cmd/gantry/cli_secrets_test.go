@@ -159,6 +159,10 @@ func TestSecretsValueFlagsRefuseBadInput(t *testing.T) {
 	if err := os.WriteFile(big, []byte(strings.Repeat("x", 64<<10+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	text := filepath.Join(dir, "text")
+	if err := os.WriteFile(text, []byte("file-hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	u, seen := fakeAPI(t, func(*http.Request) (int, string) { return 201, testSecretAnswer })
 	for _, c := range []struct {
 		name string
@@ -170,13 +174,22 @@ func TestSecretsValueFlagsRefuseBadInput(t *testing.T) {
 		{"a file over 64 KiB", []string{"secrets", "update", "db", "--from-file", "k=" + big}, "larger than 65536 bytes"},
 		{"a missing file", []string{"secrets", "create", "db", "--from-file", "k=" + filepath.Join(dir, "none")}, "no such file"},
 		{"a key twice", []string{"secrets", "create", "db", "--from-literal", "k=1", "--from-file", "k=" + big}, `key "k" given more than once`},
-		{"no key", []string{"secrets", "create", "db", "--from-literal", "=v"}, "empty key"},
-		{"no equals", []string{"secrets", "create", "db", "--from-literal", "k"}, "want KEY=VALUE"},
+		{"no key", []string{"secrets", "create", "db", "--from-literal", "=hunter2"}, "--from-literal number 1: empty key"},
+		{"a blank key", []string{"secrets", "create", "db", "--from-literal", "k=1", "--from-literal", " =hunter2"}, "--from-literal number 2: empty key"},
+		{"no equals", []string{"secrets", "create", "db", "--from-literal", "k=1", "--from-literal", "hunter2"}, "--from-literal number 2: want KEY=VALUE"},
+		{"no equals in a file's", []string{"secrets", "update", "db", "--from-file", "hunter2"}, "--from-file number 1: want KEY=VALUE"},
+		{"a file's key twice", []string{"secrets", "create", "db", "--from-file", "k=" + text, "--from-file", "k=" + text}, `--from-file: key "k" given more than once`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := runRootCLI(t, u, c.args...)
+			out, errOut, err := runRootCLI(t, u, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err %v, want one saying %q", err, c.want)
+			}
+			// No value is shown: not the literal, nor what the files hold.
+			for _, v := range []string{"hunter2", "xxxx", "\xff"} {
+				if err != nil && strings.Contains(err.Error(), v) || strings.Contains(out+errOut, v) {
+					t.Errorf("a value (%q) is shown: err %v, stdout %q, stderr %q", v, err, out, errOut)
+				}
 			}
 		})
 	}
