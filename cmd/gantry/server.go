@@ -249,7 +249,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	if cfg.secrets.rotateKey != "" { // a maintenance run: nothing is served
-		return rotateSecretKey(ctx, cfg.secrets, cfg.dataDir, st, log)
+		return rotateSecretKey(ctx, cfg.secrets, cfg.dataDir, st, spec.kind != storeBolt, log)
 	}
 	secretSvc, closeSecrets, err := openSecrets(ctx, cfg.secrets, cfg.dataDir, st, log)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -28,7 +30,7 @@ type secretsConfig struct {
 
 func (c *secretsConfig) flags(f *pflag.FlagSet) {
 	f.StringVar(&c.keyFile, "secret-key-file", "", "key file of the embedded secret store (no Vault): base64 of 32 bytes, mode 0600; every node of a shared store needs the same one (default <data-dir>/secret.key, created on first start)")
-	f.StringVar(&c.rotateKey, "rotate-secret-key", "", "re-seal every secret of the embedded store under the key in this file (created if missing), then exit; start the nodes again with --secret-key-file set to it")
+	f.StringVar(&c.rotateKey, "rotate-secret-key", "", "re-seal every secret of the embedded store under the key in this file (created if missing), then exit; every node stopped first (refused while one of a shared store lives), and started again with --secret-key-file set to it")
 	f.StringVar(&c.filesDir, "secrets-dir", "", "tmpfs directory under which the secret files of function containers are written and bind-mounted from, one directory per node (default /dev/shm/gantry-secrets)")
 	f.StringVar(&c.vaultAddr, "vault-addr", "", "keep secrets in HashiCorp Vault at this address (KV v2) instead of the embedded store")
 	f.StringVar(&c.vaultMount, "vault-mount", "secret", "mount path of Vault's KV v2 secrets engine")
@@ -104,11 +106,31 @@ func loadSecretKey(cfg secretsConfig, dataDir string) ([]byte, error) {
 	return secrets.LoadKey(keyPath(cfg, dataDir), cfg.keyFile == "")
 }
 
+// rotationStore is what a key rotation needs of the store.
+type rotationStore interface {
+	secrets.Values
+	ListNodes(ctx context.Context, since time.Time) ([]store.NodeInfo, error)
+}
+
+// rotateWhenSilentFor is how long every node of a shared store must have been silent
+// before the key is rotated: a node heartbeats every store.DefaultLeaseRenew, so one silent
+// that long (six beats) has stopped.
+const rotateWhenSilentFor = 2 * store.DefaultLease
+
 // rotateSecretKey re-seals every value of the embedded store under the key of
-// cfg.rotateKey (made when missing) and reports what the operator does next.
-func rotateSecretKey(ctx context.Context, cfg secretsConfig, dataDir string, st secrets.Values, log *slog.Logger) error {
+// cfg.rotateKey (made when missing) and reports what the operator does next. On a shared
+// store it refuses while any node lives (this process is none: it does not heartbeat): a
+// node keeps the old key in memory, so its reads would fail, and what it wrote would be
+// sealed with the old key, lost at its next start. A bolt store needs no such check: its
+// file is locked by the server that uses it, so none does now.
+func rotateSecretKey(ctx context.Context, cfg secretsConfig, dataDir string, st rotationStore, shared bool, log *slog.Logger) error {
 	if cfg.vaultAddr != "" {
 		return errors.New("--rotate-secret-key rotates the key of the embedded secret store; with --vault-addr, Vault seals the secrets")
+	}
+	if shared {
+		if err := noLiveNodes(ctx, st, time.Now()); err != nil {
+			return err
+		}
 	}
 	oldKey, err := secrets.LoadKey(keyPath(cfg, dataDir), false)
 	if err != nil {
@@ -125,6 +147,23 @@ func rotateSecretKey(ctx context.Context, cfg secretsConfig, dataDir string, st 
 	log.Info("secret key rotated: every value is sealed with the new key", "values", n, "new_key_file", cfg.rotateKey)
 	fmt.Fprintf(os.Stderr, "rotated %d secret values; start every node with --secret-key-file %s (the old key no longer opens them)\n", n, cfg.rotateKey)
 	return nil
+}
+
+// noLiveNodes fails when a node of the store sent a heartbeat within rotateWhenSilentFor
+// of now, naming each one and how long ago it was seen.
+func noLiveNodes(ctx context.Context, st rotationStore, now time.Time) error {
+	live, err := st.ListNodes(ctx, now.Add(-rotateWhenSilentFor))
+	if err != nil {
+		return fmt.Errorf("list the nodes of the store: %w", err)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	seen := make([]string, len(live))
+	for i, n := range live {
+		seen[i] = fmt.Sprintf("node %s was seen %ds ago", n.ID, int(max(now.Sub(n.Heartbeat), 0).Round(time.Second)/time.Second))
+	}
+	return fmt.Errorf("--rotate-secret-key: stop every node first: %s (a node silent for %s is taken for stopped)", strings.Join(seen, ", "), rotateWhenSilentFor)
 }
 
 // openVault logs in to Vault; its token is watched and renewed, and renewed by a new login
