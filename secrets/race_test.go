@@ -103,10 +103,7 @@ func TestAWriterTakenOverNeverUndoesTheWriteThatTookOver(t *testing.T) {
 func TestRecoveriesRacingSettleEachMarkOnce(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		svc := newService(t, st, e, secrets.Options{})
 		if _, _, err := svc.PutSecret(ctx, "kept", "alice", "alice", map[string][]byte{"k": []byte("v1")}, nil); err != nil {
 			t.Fatal(err)

@@ -91,6 +91,16 @@ func newKey(t *testing.T) []byte {
 	return k
 }
 
+// openEmbedded opens the embedded backend over st with a new key.
+func openEmbedded(t *testing.T, st store.Store) *secrets.Embedded {
+	t.Helper()
+	e, err := secrets.OpenEmbedded(t.Context(), st, newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func newService(t *testing.T, st store.Store, b secrets.Backend, opts secrets.Options) *secrets.Service {
 	svc := secrets.New(st, b, opts)
 	t.Cleanup(svc.Close)
@@ -100,10 +110,7 @@ func newService(t *testing.T, st store.Store, b secrets.Backend, opts secrets.Op
 func TestEmbeddedSecretsRoundTripAndAreNeverInClear(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		svc := newService(t, st, e, secrets.Options{})
 		value := []byte("correct horse battery staple " + rand.Text())
 		rec, created, err := svc.PutSecret(ctx, "db-password", "alice", "alice", map[string][]byte{"password": value}, nil)
@@ -179,12 +186,12 @@ func TestEmbeddedKeyIsCheckedAndRotates(t *testing.T) {
 func TestOnlyTheNewestVersionsAreKept(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		svc := newService(t, st, e, secrets.Options{})
-		var rec store.Secret
+		var (
+			rec store.Secret
+			err error
+		)
 		for i := range secrets.KeepVersions + 2 {
 			if rec, _, err = svc.PutSecret(ctx, "s", "alice", "alice", map[string][]byte{"k": {byte('a' + i)}}, nil); err != nil {
 				t.Fatal(err)
@@ -252,13 +259,10 @@ func (f *failing) Put(ctx context.Context, path string, data map[string][]byte) 
 func TestAFailedWriteLeavesNothingHalfWritten(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		down := &failing{Backend: e, put: func() error { return secrets.ErrUnavailable }}
 		svc := newService(t, st, down, secrets.Options{})
-		_, _, err = svc.PutSecret(ctx, "fresh", "alice", "alice", map[string][]byte{"k": []byte("v")}, nil)
+		_, _, err := svc.PutSecret(ctx, "fresh", "alice", "alice", map[string][]byte{"k": []byte("v")}, nil)
 		if !errors.Is(err, secrets.ErrUnavailable) {
 			t.Fatalf("put with the backend down: %v", err)
 		}
@@ -335,10 +339,7 @@ func (a *away) Delete(ctx context.Context, path string) error {
 func TestAFirstWriteGivenUpWhileTheBackendWasAwayTakesNoName(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		b := &away{Backend: e}
 		svc := newService(t, st, b, secrets.Options{})
 		data := map[string][]byte{"k": []byte("v")}
@@ -388,10 +389,7 @@ func TestAFirstWriteGivenUpWhileTheBackendWasAwayTakesNoName(t *testing.T) {
 func TestRecoveryUndoesAWriteACrashInterrupted(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		svc := newService(t, st, e, secrets.Options{})
 		if _, _, err := svc.PutSecret(ctx, "kept", "alice", "alice", map[string][]byte{"k": []byte("v1")}, nil); err != nil {
 			t.Fatal(err)
@@ -536,10 +534,7 @@ func TestSSHKeyOptions(t *testing.T) {
 func TestVersionGivesAFunctionOnlyItsOwnersSecrets(t *testing.T) {
 	eachStore(t, func(t *testing.T, st backendStore) {
 		ctx := t.Context()
-		e, err := secrets.OpenEmbedded(ctx, st, newKey(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openEmbedded(t, st)
 		svc := newService(t, st, e, secrets.Options{})
 		if _, _, err := svc.PutSecret(ctx, "db", "alice", "alice", map[string][]byte{"k": []byte("a")}, nil); err != nil {
 			t.Fatal(err)
