@@ -96,11 +96,7 @@ func newSSHKeyCreateCmd(cf *clientFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := kf.toModel(cmd.Flags().Changed)
-			s, err := cf.session(cmd)
-			if err != nil {
-				return err
-			}
-			user, err := s.sshKeyUser(cmd.Context(), kf.user, cmd.Flags().Changed(flagUser))
+			s, user, err := cf.sshKeySession(cmd, kf.user)
 			if err != nil {
 				return err
 			}
@@ -135,6 +131,20 @@ func newSSHKeyCreateCmd(cf *clientFlags) *cobra.Command {
 	return cmd
 }
 
+// sshKeySession opens the session of an ssh-key command and resolves whose key it is about:
+// --user when given, else the caller.
+func (cf *clientFlags) sshKeySession(cmd *cobra.Command, user string) (*session, string, error) {
+	s, err := cf.session(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := s.sshKeyUser(cmd.Context(), user, cmd.Flags().Changed(flagUser))
+	if err != nil {
+		return nil, "", err
+	}
+	return s, u, nil
+}
+
 func newSSHKeyGetCmd(cf *clientFlags) *cobra.Command {
 	var user string
 	cmd := &cobra.Command{
@@ -142,11 +152,7 @@ func newSSHKeyGetCmd(cf *clientFlags) *cobra.Command {
 		Short: "Show the SSH key's type, fingerprint and versions (no key material)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := cf.session(cmd)
-			if err != nil {
-				return err
-			}
-			u, err := s.sshKeyUser(cmd.Context(), user, cmd.Flags().Changed(flagUser))
+			s, u, err := cf.sshKeySession(cmd, user)
 			if err != nil {
 				return err
 			}
@@ -175,11 +181,7 @@ func newSSHKeyDeleteCmd(cf *clientFlags) *cobra.Command {
 		Short:   "Delete the SSH key pair, every version of it",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := cf.session(cmd)
-			if err != nil {
-				return err
-			}
-			u, err := s.sshKeyUser(cmd.Context(), user, cmd.Flags().Changed(flagUser))
+			s, u, err := cf.sshKeySession(cmd, user)
 			if err != nil {
 				return err
 			}
