@@ -25,6 +25,10 @@ const (
 	// ChangeSecret: a secret's value or record changed, or it was deleted: Name is the
 	// secret (its record's name). Hot containers holding it are drained.
 	ChangeSecret
+	// ChangeSubscription: an event subscription was created, changed or deleted: Name.
+	ChangeSubscription
+	// ChangeSchedule: a schedule was created, changed, deleted, or fired a tick: Name.
+	ChangeSchedule
 )
 
 // Change names what changed, not its new value: a subscriber reads the current state,
@@ -33,7 +37,8 @@ type Change struct {
 	Kind ChangeKind
 	App  string // ChangeApp, ChangeRoute
 	Path string // ChangeRoute: the route's registered path; ChangeChild: the call's execution
-	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run; ChangeSecret: the secret
+	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run; ChangeSecret: the secret;
+	// ChangeSubscription, ChangeSchedule: the subscription or schedule
 }
 
 // Changes is a store's change feed: what in-memory caches of the store (the route index,

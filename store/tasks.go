@@ -42,6 +42,12 @@ type Task struct {
 	Secrets      []string `json:"secrets,omitempty"`
 	SecretsOwner string   `json:"secrets_owner,omitempty"`
 	SecretsLent  string   `json:"secrets_lent,omitempty"`
+	// Delivery is the event delivery this call makes, if any: when the call reaches a final
+	// status, however it ends, the store ends the delivery in the same write (see Delivery).
+	Delivery string `json:"delivery,omitempty"`
+	// Retry, when set, is how the function's failures are retried (a delivery's
+	// subscription's policy), instead of its route's max_retries and the workers' backoff.
+	Retry *RetryPolicy `json:"retry,omitempty"`
 }
 
 // NeedsSecrets reports whether a call of the task gets secrets (its route's or its own):

@@ -66,6 +66,9 @@ type Run struct {
 	Definition json.RawMessage   `json:"definition"`
 	Apps       map[string]string `json:"apps,omitempty"`
 	Steps      []StepRun         `json:"steps"`
+	// Delivery is the event delivery this run makes, if any: when the run ends, the store
+	// ends the delivery in the same write (see Delivery).
+	Delivery string `json:"delivery,omitempty"`
 	// Events is the sequence number of the run's last event (its events are 1..Events).
 	Events      int64     `json:"events"`
 	CreatedAt   time.Time `json:"created_at"`
