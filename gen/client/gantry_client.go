@@ -8,12 +8,15 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/apis"
 	"github.com/gantry-dev/gantry/gen/client/apps"
 	"github.com/gantry-dev/gantry/gen/client/auth"
+	"github.com/gantry-dev/gantry/gen/client/events"
 	"github.com/gantry-dev/gantry/gen/client/executions"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/nodes"
 	"github.com/gantry-dev/gantry/gen/client/routes"
+	"github.com/gantry-dev/gantry/gen/client/schedules"
 	"github.com/gantry-dev/gantry/gen/client/secrets"
 	"github.com/gantry-dev/gantry/gen/client/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/client/subscriptions"
 	"github.com/gantry-dev/gantry/gen/client/tasks"
 	"github.com/gantry-dev/gantry/gen/client/workflows"
 	"github.com/go-openapi/runtime"
@@ -67,12 +70,15 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Apis = apis.New(transport, formats)
 	cli.Apps = apps.New(transport, formats)
 	cli.Auth = auth.New(transport, formats)
+	cli.Events = events.New(transport, formats)
 	cli.Executions = executions.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
 	cli.Nodes = nodes.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
+	cli.Schedules = schedules.New(transport, formats)
 	cli.Secrets = secrets.New(transport, formats)
 	cli.SSHKeys = ssh_keys.New(transport, formats)
+	cli.Subscriptions = subscriptions.New(transport, formats)
 	cli.Tasks = tasks.New(transport, formats)
 	cli.Workflows = workflows.New(transport, formats)
 
@@ -140,6 +146,8 @@ type Gantry struct {
 
 	Auth auth.ClientService
 
+	Events events.ClientService
+
 	Executions executions.ClientService
 
 	Meta meta.ClientService
@@ -148,9 +156,13 @@ type Gantry struct {
 
 	Routes routes.ClientService
 
+	Schedules schedules.ClientService
+
 	Secrets secrets.ClientService
 
 	SSHKeys ssh_keys.ClientService
+
+	Subscriptions subscriptions.ClientService
 
 	Tasks tasks.ClientService
 
@@ -165,12 +177,15 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Apis.SetTransport(transport)
 	c.Apps.SetTransport(transport)
 	c.Auth.SetTransport(transport)
+	c.Events.SetTransport(transport)
 	c.Executions.SetTransport(transport)
 	c.Meta.SetTransport(transport)
 	c.Nodes.SetTransport(transport)
 	c.Routes.SetTransport(transport)
+	c.Schedules.SetTransport(transport)
 	c.Secrets.SetTransport(transport)
 	c.SSHKeys.SetTransport(transport)
+	c.Subscriptions.SetTransport(transport)
 	c.Tasks.SetTransport(transport)
 	c.Workflows.SetTransport(transport)
 }

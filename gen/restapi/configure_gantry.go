@@ -14,12 +14,15 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apis"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/events"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/schedules"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/subscriptions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
@@ -77,6 +80,20 @@ type AuthAPI interface {
 	Whoami(ctx context.Context, params auth.WhoamiParams) middleware.Responder
 }
 
+// EventsAPI
+type EventsAPI interface {
+	// GetDelivery Get a delivery (an event handed to one subscription).
+	GetDelivery(ctx context.Context, params events.GetDeliveryParams) middleware.Responder
+	// GetEvent Get an event with its deliveries and the status of each delivery's execution.
+	GetEvent(ctx context.Context, params events.GetEventParams) middleware.Responder
+	// ListEvents List the events the caller may see, newest first.
+	ListEvents(ctx context.Context, params events.ListEventsParams) middleware.Responder
+	// PublishEvent Publish CloudEvents (structured, binary or batched).
+	PublishEvent(ctx context.Context, params events.PublishEventParams) middleware.Responder
+	// Redeliver Deliver a finished delivery again (a dead letter, typically), with a new execution.
+	Redeliver(ctx context.Context, params events.RedeliverParams) middleware.Responder
+}
+
 // ExecutionsAPI
 type ExecutionsAPI interface {
 	// CancelExecution Cancel a call or a workflow run.
@@ -119,6 +136,20 @@ type RoutesAPI interface {
 	PutRoute(ctx context.Context, params routes.PutRouteParams) middleware.Responder
 }
 
+// SchedulesAPI
+type SchedulesAPI interface {
+	// CreateSchedule Create a schedule; the caller owns it.
+	CreateSchedule(ctx context.Context, params schedules.CreateScheduleParams) middleware.Responder
+	// DeleteSchedule Delete a schedule; what its ticks fired stays.
+	DeleteSchedule(ctx context.Context, params schedules.DeleteScheduleParams) middleware.Responder
+	// GetSchedule Get a schedule, with its next run and last tick.
+	GetSchedule(ctx context.Context, params schedules.GetScheduleParams) middleware.Responder
+	// ListSchedules List schedules in name order.
+	ListSchedules(ctx context.Context, params schedules.ListSchedulesParams) middleware.Responder
+	// PatchSchedule Change the fields given.
+	PatchSchedule(ctx context.Context, params schedules.PatchScheduleParams) middleware.Responder
+}
+
 // SecretsAPI
 type SecretsAPI interface {
 	// CreateSecret Create a secret; the caller owns it.
@@ -141,6 +172,22 @@ type SSHKeysAPI interface {
 	DeleteSSHKey(ctx context.Context, params ssh_keys.DeleteSSHKeyParams) middleware.Responder
 	// GetSSHKey Describe the user's SSH key (type, fingerprint, versions); no key material.
 	GetSSHKey(ctx context.Context, params ssh_keys.GetSSHKeyParams) middleware.Responder
+}
+
+// SubscriptionsAPI
+type SubscriptionsAPI interface {
+	// CreateSubscription Create a subscription; the caller owns it.
+	CreateSubscription(ctx context.Context, params subscriptions.CreateSubscriptionParams) middleware.Responder
+	// DeleteSubscription Delete a subscription; its deliveries, queued ones included, stay.
+	DeleteSubscription(ctx context.Context, params subscriptions.DeleteSubscriptionParams) middleware.Responder
+	// GetSubscription Get a subscription.
+	GetSubscription(ctx context.Context, params subscriptions.GetSubscriptionParams) middleware.Responder
+	// ListDeadLetters List the subscription's dead letters (deliveries DEAD_LETTERED), oldest first.
+	ListDeadLetters(ctx context.Context, params subscriptions.ListDeadLettersParams) middleware.Responder
+	// ListSubscriptions List subscriptions in name order.
+	ListSubscriptions(ctx context.Context, params subscriptions.ListSubscriptionsParams) middleware.Responder
+	// PatchSubscription Change the fields given.
+	PatchSubscription(ctx context.Context, params subscriptions.PatchSubscriptionParams) middleware.Responder
 }
 
 // TasksAPI
@@ -172,12 +219,15 @@ type Config struct {
 	ApisAPI
 	AppsAPI
 	AuthAPI
+	EventsAPI
 	ExecutionsAPI
 	MetaAPI
 	NodesAPI
 	RoutesAPI
+	SchedulesAPI
 	SecretsAPI
 	SSHKeysAPI
+	SubscriptionsAPI
 	TasksAPI
 	WorkflowsAPI
 	Logger func(string, ...any)
@@ -199,8 +249,14 @@ type Config struct {
 	// Authenticator to use for all Basic authentication
 	BearerAuthenticator func(string, security.ScopedTokenAuthentication) runtime.Authenticator
 
+	// BinConsumer is a bin consumer that will replace the default if not nil.
+	BinConsumer runtime.Consumer
+
 	// JSONConsumer is a json consumer that will replace the default if not nil.
 	JSONConsumer runtime.Consumer
+
+	// TxtConsumer is a txt consumer that will replace the default if not nil.
+	TxtConsumer runtime.Consumer
 }
 
 // Handler returns an http.Handler given the handler configuration
@@ -232,10 +288,22 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		api.BearerAuthenticator = c.BearerAuthenticator
 	}
 
+	if c.BinConsumer != nil {
+		api.BinConsumer = c.BinConsumer
+	} else {
+		api.BinConsumer = runtime.ByteStreamConsumer()
+	}
+
 	if c.JSONConsumer != nil {
 		api.JSONConsumer = c.JSONConsumer
 	} else {
 		api.JSONConsumer = runtime.JSONConsumer()
+	}
+
+	if c.TxtConsumer != nil {
+		api.TxtConsumer = c.TxtConsumer
+	} else {
+		api.TxtConsumer = runtime.TextConsumer()
 	}
 	api.JSONProducer = runtime.JSONProducer()
 	api.TextEventStreamProducer = runtime.ProducerFunc(func(w io.Writer, data any) error {
@@ -291,11 +359,25 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.CreateSSHKey(ctx, params)
 	})
 
+	api.SchedulesCreateScheduleHandler = schedules.CreateScheduleHandlerFunc(func(params schedules.CreateScheduleParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateSchedule(ctx, params)
+	})
+
 	api.SecretsCreateSecretHandler = secrets.CreateSecretHandlerFunc(func(params secrets.CreateSecretParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
 
 		return c.CreateSecret(ctx, params)
+	})
+
+	api.SubscriptionsCreateSubscriptionHandler = subscriptions.CreateSubscriptionHandlerFunc(func(params subscriptions.CreateSubscriptionParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateSubscription(ctx, params)
 	})
 
 	api.AuthCreateTokenHandler = auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
@@ -333,11 +415,25 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.DeleteSSHKey(ctx, params)
 	})
 
+	api.SchedulesDeleteScheduleHandler = schedules.DeleteScheduleHandlerFunc(func(params schedules.DeleteScheduleParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteSchedule(ctx, params)
+	})
+
 	api.SecretsDeleteSecretHandler = secrets.DeleteSecretHandlerFunc(func(params secrets.DeleteSecretParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteSecret(ctx, params)
+	})
+
+	api.SubscriptionsDeleteSubscriptionHandler = subscriptions.DeleteSubscriptionHandlerFunc(func(params subscriptions.DeleteSubscriptionParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteSubscription(ctx, params)
 	})
 
 	api.WorkflowsDeleteWorkflowHandler = workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
@@ -359,6 +455,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetApp(ctx, params)
+	})
+
+	api.EventsGetDeliveryHandler = events.GetDeliveryHandlerFunc(func(params events.GetDeliveryParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetDelivery(ctx, params)
+	})
+
+	api.EventsGetEventHandler = events.GetEventHandlerFunc(func(params events.GetEventParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetEvent(ctx, params)
 	})
 
 	api.ExecutionsGetExecutionHandler = executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {
@@ -396,11 +506,25 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.GetSSHKey(ctx, params)
 	})
 
+	api.SchedulesGetScheduleHandler = schedules.GetScheduleHandlerFunc(func(params schedules.GetScheduleParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetSchedule(ctx, params)
+	})
+
 	api.SecretsGetSecretHandler = secrets.GetSecretHandlerFunc(func(params secrets.GetSecretParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetSecret(ctx, params)
+	})
+
+	api.SubscriptionsGetSubscriptionHandler = subscriptions.GetSubscriptionHandlerFunc(func(params subscriptions.GetSubscriptionParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetSubscription(ctx, params)
 	})
 
 	api.TasksGetTaskStatsHandler = tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
@@ -451,6 +575,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.ListApps(ctx, params)
 	})
 
+	api.SubscriptionsListDeadLettersHandler = subscriptions.ListDeadLettersHandlerFunc(func(params subscriptions.ListDeadLettersParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListDeadLetters(ctx, params)
+	})
+
+	api.EventsListEventsHandler = events.ListEventsHandlerFunc(func(params events.ListEventsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListEvents(ctx, params)
+	})
+
 	api.ExecutionsListExecutionsHandler = executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -472,11 +610,25 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.ListRoutes(ctx, params)
 	})
 
+	api.SchedulesListSchedulesHandler = schedules.ListSchedulesHandlerFunc(func(params schedules.ListSchedulesParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListSchedules(ctx, params)
+	})
+
 	api.SecretsListSecretsHandler = secrets.ListSecretsHandlerFunc(func(params secrets.ListSecretsParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
 
 		return c.ListSecrets(ctx, params)
+	})
+
+	api.SubscriptionsListSubscriptionsHandler = subscriptions.ListSubscriptionsHandlerFunc(func(params subscriptions.ListSubscriptionsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListSubscriptions(ctx, params)
 	})
 
 	api.AuthListTokensHandler = auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
@@ -514,6 +666,27 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.PatchRoute(ctx, params)
 	})
 
+	api.SchedulesPatchScheduleHandler = schedules.PatchScheduleHandlerFunc(func(params schedules.PatchScheduleParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PatchSchedule(ctx, params)
+	})
+
+	api.SubscriptionsPatchSubscriptionHandler = subscriptions.PatchSubscriptionHandlerFunc(func(params subscriptions.PatchSubscriptionParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PatchSubscription(ctx, params)
+	})
+
+	api.EventsPublishEventHandler = events.PublishEventHandlerFunc(func(params events.PublishEventParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PublishEvent(ctx, params)
+	})
+
 	api.AppsPutAppHandler = apps.PutAppHandlerFunc(func(params apps.PutAppParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -540,6 +713,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.PutWorkflow(ctx, params)
+	})
+
+	api.EventsRedeliverHandler = events.RedeliverHandlerFunc(func(params events.RedeliverParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.Redeliver(ctx, params)
 	})
 
 	api.TasksReportTaskResultHandler = tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {

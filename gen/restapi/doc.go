@@ -35,7 +35,11 @@
 //	License: Apache-2.0 https://www.apache.org/licenses/LICENSE-2.0
 //
 //	Consumes:
+//	  - application/octet-stream
+//	  - application/cloudevents+json
+//	  - application/cloudevents-batch+json
 //	  - application/json
+//	  - text/plain
 //
 //	Produces:
 //	  - application/json

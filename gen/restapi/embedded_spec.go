@@ -896,6 +896,272 @@ func init() {
         ]
       }
     },
+    "/deliveries/{id}": {
+      "get": {
+        "description": "A delivery to another developer's subscription answers 404.",
+        "tags": [
+          "events"
+        ],
+        "summary": "Get a delivery (an event handed to one subscription).",
+        "operationId": "getDelivery",
+        "responses": {
+          "200": {
+            "description": "The delivery.",
+            "schema": {
+              "$ref": "#/definitions/DeliveryWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/deliveryID"
+        }
+      ]
+    },
+    "/deliveries/{id}/redeliver": {
+      "post": {
+        "description": "The delivery becomes ` + "`" + `QUEUED` + "`" + ` again with a new call of the subscription's function (or run\nof its workflow), as it is now, retried by the subscription's current ` + "`" + `retry` + "`" + `; its earlier\nexecutions stay in ` + "`" + `executions` + "`" + `. 409 while it is ` + "`" + `QUEUED` + "`" + `. The function receives the same\nevent (same ` + "`" + `id` + "`" + `): a redelivery is a duplicate to an idempotent function. A delivery to\nanother developer's subscription answers 404.\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "Deliver a finished delivery again (a dead letter, typically), with a new execution.",
+        "operationId": "redeliver",
+        "responses": {
+          "202": {
+            "description": "The delivery, ` + "`" + `QUEUED` + "`" + ` with its new execution.",
+            "schema": {
+              "$ref": "#/definitions/DeliveryWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/deliveryID"
+        }
+      ]
+    },
+    "/events": {
+      "get": {
+        "description": "Newest first (by ` + "`" + `key` + "`" + `). The filters given are combined (AND). A developer lists the events\nit may see (see the ` + "`" + `events` + "`" + ` tag); an admin every event. The events come without their\ndeliveries (GET /events/{key} has them).\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "List the events the caller may see, newest first.",
+        "operationId": "listEvents",
+        "parameters": [
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Only events of this type (exact).",
+            "name": "type",
+            "in": "query"
+          },
+          {
+            "maxLength": 4096,
+            "type": "string",
+            "description": "Only events of this source (exact).",
+            "name": "source",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only events received at or after this time (RFC 3339).",
+            "name": "since",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of events.",
+            "schema": {
+              "$ref": "#/definitions/EventsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "Takes CloudEvents 1.0 in the three modes of the CloudEvents HTTP binding:\n\n* **structured**: ` + "`" + `Content-Type: application/cloudevents+json` + "`" + `, the whole event as a JSON\n  object (the ` + "`" + `event` + "`" + ` body below): its attributes, ` + "`" + `data` + "`" + ` (JSON) or ` + "`" + `data_base64` + "`" + `, and\n  extension attributes as top-level members;\n* **binary**: any other ` + "`" + `Content-Type` + "`" + ` (that of the data): the attributes as ` + "`" + `ce-id` + "`" + `,\n  ` + "`" + `ce-source` + "`" + `, ` + "`" + `ce-type` + "`" + `, ` + "`" + `ce-specversion` + "`" + `, optional ` + "`" + `ce-subject` + "`" + `, ` + "`" + `ce-time` + "`" + `,\n  ` + "`" + `ce-dataschema` + "`" + `, extensions as other ` + "`" + `ce-*` + "`" + ` headers; the body is the event's data;\n* **batched**: ` + "`" + `Content-Type: application/cloudevents-batch+json` + "`" + `, a JSON array of\n  structured events.\n\n` + "`" + `id` + "`" + `, ` + "`" + `source` + "`" + `, ` + "`" + `type` + "`" + ` and ` + "`" + `specversion` + "`" + ` are required (400 naming the missing one);\n` + "`" + `specversion` + "`" + ` must be ` + "`" + `1.0` + "`" + `. The event (each event of a batch) and one delivery per\nmatching subscription are stored in one transaction before the answer: once answered,\nevery delivery runs, even if the server dies then. An event, or a batch, over the\nserver's ` + "`" + `--max-event-size` + "`" + ` (256 KiB by default) answers 413. Nothing is stored for a\nrequest that is refused (a batch is taken or refused whole).\n\nPublishing an event with the ` + "`" + `source` + "`" + ` and ` + "`" + `id` + "`" + ` of one published before stores nothing and\nmakes no delivery: the answer is the earlier event with its deliveries, with 200 instead of\n202. A batch answers 202 when at least one of its events was new, else 200; each event of\n` + "`" + `events` + "`" + ` is the stored one, new or earlier.\n\nThe publisher owns its events; an admin's are public (see the ` + "`" + `events` + "`" + ` tag).\n",
+        "consumes": [
+          "application/cloudevents+json",
+          "application/cloudevents-batch+json",
+          "application/json",
+          "application/octet-stream",
+          "text/plain"
+        ],
+        "tags": [
+          "events"
+        ],
+        "summary": "Publish CloudEvents (structured, binary or batched).",
+        "operationId": "publishEvent",
+        "parameters": [
+          {
+            "description": "The event in structured mode; an array of them in batched mode; the data in binary mode.",
+            "name": "event",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/CloudEvent"
+            }
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `id` + "`" + `.",
+            "name": "ce-id",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `source` + "`" + `.",
+            "name": "ce-source",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `type` + "`" + `.",
+            "name": "ce-type",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: ` + "`" + `1.0` + "`" + `.",
+            "name": "ce-specversion",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `subject` + "`" + `.",
+            "name": "ce-subject",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `time` + "`" + ` (RFC 3339).",
+            "name": "ce-time",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `dataschema` + "`" + `.",
+            "name": "ce-dataschema",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The event (` + "`" + `event` + "`" + `; ` + "`" + `events` + "`" + ` for a batch) was published before, with the same ` + "`" + `source` + "`" + `\nand ` + "`" + `id` + "`" + `: nothing new was stored; its deliveries are the earlier ones.\n",
+            "schema": {
+              "$ref": "#/definitions/PublishedEvents"
+            }
+          },
+          "202": {
+            "description": "The event (` + "`" + `event` + "`" + `; ` + "`" + `events` + "`" + ` for a batch) and its deliveries are stored; the deliveries\nrun asynchronously.\n",
+            "schema": {
+              "$ref": "#/definitions/PublishedEvents"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/responses/Unavailable"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/events/{key}": {
+      "get": {
+        "description": "The trace of an event: each delivery it made (to the caller's subscriptions, for a\ndeveloper), its status, and the status of its current execution (a call:\nGET /executions/{execution_id}; a workflow run likewise).\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "Get an event with its deliveries and the status of each delivery's execution.",
+        "operationId": "getEvent",
+        "responses": {
+          "200": {
+            "description": "The event, with ` + "`" + `deliveries` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/EventWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/eventKey"
+        }
+      ]
+    },
     "/executions": {
       "get": {
         "description": "The filters given are combined (AND). Without ` + "`" + `kind` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `app` + "`" + ` or ` + "`" + `route` + "`" + `, calls\nand workflow runs come merged in one list, newest first (the cursor carries both). ` + "`" + `app` + "`" + `\nor ` + "`" + `route` + "`" + ` list calls only; ` + "`" + `workflow` + "`" + ` lists runs only. An admin sees every execution; a\ndeveloper the calls of its apps and the runs of its workflows and the runs it triggered;\na ` + "`" + `user` + "`" + ` the runs it triggered.\n",
@@ -1203,6 +1469,203 @@ func init() {
         }
       }
     },
+    "/schedules": {
+      "get": {
+        "description": "A developer lists its own schedules; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "List schedules in name order.",
+        "operationId": "listSchedules",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the schedules of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of schedules.",
+            "schema": {
+              "$ref": "#/definitions/SchedulesWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + `, ` + "`" + `cron` + "`" + ` and ` + "`" + `target` + "`" + ` (exactly one of ` + "`" + `call` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `event` + "`" + `) are required. A\ncall's app and route, or a workflow, must exist and be the caller's unless an admin\ncreates it (400 naming the field otherwise). ` + "`" + `next_run` + "`" + ` tells when it fires first.\n",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Create a schedule; the caller owns it.",
+        "operationId": "createSchedule",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The schedule was created.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/schedules/{name}": {
+      "get": {
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Get a schedule, with its next run and last tick.",
+        "operationId": "getSchedule",
+        "responses": {
+          "200": {
+            "description": "The schedule.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Delete a schedule; what its ticks fired stays.",
+        "operationId": "deleteSchedule",
+        "responses": {
+          "204": {
+            "description": "The schedule was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; a ` + "`" + `target` + "`" + ` given replaces the old one. ` + "`" + `next_run` + "`" + ` is\ncomputed again from now. A ` + "`" + `name` + "`" + ` in the body must equal the path's. An admin may give the\nschedule to another ` + "`" + `owner` + "`" + `. Ticks already fired are never fired again.\n",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchSchedule",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated schedule.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/scheduleName"
+        }
+      ]
+    },
     "/secrets": {
       "get": {
         "description": "A developer lists its own secrets. An admin lists every secret, or one owner's with ` + "`" + `owner` + "`" + `.\n",
@@ -1419,6 +1882,246 @@ func init() {
       "parameters": [
         {
           "$ref": "#/parameters/secretName"
+        }
+      ]
+    },
+    "/subscriptions": {
+      "get": {
+        "description": "A developer lists its own subscriptions; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "List subscriptions in name order.",
+        "operationId": "listSubscriptions",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the subscriptions of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of subscriptions.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + `, ` + "`" + `filter.type` + "`" + ` and ` + "`" + `target` + "`" + ` are required. The target must exist and be the caller's\n(an app's route, or a workflow; 400 naming ` + "`" + `subscription.target` + "`" + ` otherwise), unless an admin\ncreates it. Scope ` + "`" + `all` + "`" + ` is for admins (403 otherwise). It receives the events published\nafter it is created.\n",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Create a subscription; the caller owns it.",
+        "operationId": "createSubscription",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The subscription was created.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/subscriptions/{name}": {
+      "get": {
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Get a subscription.",
+        "operationId": "getSubscription",
+        "responses": {
+          "200": {
+            "description": "The subscription.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Delete a subscription; its deliveries, queued ones included, stay.",
+        "operationId": "deleteSubscription",
+        "responses": {
+          "204": {
+            "description": "The subscription was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; ` + "`" + `filter` + "`" + `, ` + "`" + `target` + "`" + ` and ` + "`" + `retry` + "`" + ` given replace the old ones\n(fields left out of them take their defaults). A ` + "`" + `name` + "`" + ` in the body must equal the path's.\nAn admin may give the subscription to another ` + "`" + `owner` + "`" + `. Deliveries already made keep the\ntarget and retry they were made with.\n",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchSubscription",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated subscription.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/subscriptionName"
+        }
+      ]
+    },
+    "/subscriptions/{name}/dead-letters": {
+      "get": {
+        "description": "Redeliver one with POST /deliveries/{id}/redeliver.",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "List the subscription's dead letters (deliveries DEAD_LETTERED), oldest first.",
+        "operationId": "listDeadLetters",
+        "parameters": [
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of dead letters.",
+            "schema": {
+              "$ref": "#/definitions/DeliveriesWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/subscriptionName"
         }
       ]
     },
@@ -2307,11 +3010,183 @@ func init() {
         }
       }
     },
+    "CloudEvent": {
+      "description": "A CloudEvents 1.0 event in structured mode, as published. Extension attributes are further\ntop-level members (lower-case letters and digits, at most 20 characters, string values).\n",
+      "type": "object",
+      "required": [
+        "id",
+        "source",
+        "type",
+        "specversion"
+      ],
+      "properties": {
+        "data": {
+          "description": "The data, when it is JSON."
+        },
+        "data_base64": {
+          "description": "The data in base64, when it is not JSON.",
+          "type": "string",
+          "format": "byte"
+        },
+        "datacontenttype": {
+          "description": "The media type of ` + "`" + `data` + "`" + `; JSON when absent.",
+          "type": "string"
+        },
+        "dataschema": {
+          "type": "string"
+        },
+        "id": {
+          "description": "Unique within its source; ` + "`" + `source` + "`" + ` + ` + "`" + `id` + "`" + ` is the event's identity (and the idempotency key).",
+          "type": "string",
+          "minLength": 1
+        },
+        "source": {
+          "description": "A URI-reference naming the event's origin.",
+          "type": "string",
+          "minLength": 1
+        },
+        "specversion": {
+          "type": "string",
+          "enum": [
+            "1.0"
+          ]
+        },
+        "subject": {
+          "type": "string"
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "type": {
+          "description": "The type, e.g. ` + "`" + `com.example.order.created` + "`" + `.",
+          "type": "string",
+          "minLength": 1
+        }
+      },
+      "additionalProperties": true
+    },
     "Config": {
       "description": "Environment variables passed to the function.",
       "type": "object",
       "additionalProperties": {
         "type": "string"
+      }
+    },
+    "DeliveriesWrapper": {
+      "type": "object",
+      "required": [
+        "deliveries"
+      ],
+      "properties": {
+        "deliveries": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Delivery"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
+    "Delivery": {
+      "description": "An event handed to one subscription (read-only).",
+      "type": "object",
+      "properties": {
+        "id": {
+          "type": "string",
+          "x-order": 0
+        },
+        "event": {
+          "description": "The event's ` + "`" + `key` + "`" + `.",
+          "type": "string",
+          "x-order": 1
+        },
+        "subscription": {
+          "type": "string",
+          "x-order": 2
+        },
+        "owner": {
+          "description": "The subscription's owner when the delivery was made.",
+          "type": "string",
+          "x-order": 3
+        },
+        "status": {
+          "description": "` + "`" + `QUEUED` + "`" + ` until its execution ends: ` + "`" + `DELIVERED` + "`" + ` when it succeeded, else ` + "`" + `DEAD_LETTERED` + "`" + `\n(the subscription keeps dead letters) or ` + "`" + `DISCARDED` + "`" + `. A redelivery makes it ` + "`" + `QUEUED` + "`" + ` again.\n",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "DELIVERED",
+            "DEAD_LETTERED",
+            "DISCARDED"
+          ],
+          "x-order": 4
+        },
+        "workflow": {
+          "description": "` + "`" + `execution_id` + "`" + ` is a workflow run (else a call).",
+          "type": "boolean",
+          "x-order": 5
+        },
+        "execution_id": {
+          "description": "The current execution (GET /executions/{id}).",
+          "type": "string",
+          "x-order": 6
+        },
+        "execution_status": {
+          "description": "The status of the current execution; absent when its record is gone.",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED"
+          ],
+          "x-order": 7
+        },
+        "executions": {
+          "description": "Every execution of the delivery, oldest first (one more per redelivery).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-order": 8
+        },
+        "dead_letter": {
+          "description": "The subscription's dead-letter policy when the delivery was made.",
+          "type": "string",
+          "enum": [
+            "keep",
+            "discard"
+          ],
+          "x-order": 9
+        },
+        "created_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 10
+        },
+        "updated_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 11
+        }
+      }
+    },
+    "DeliveryWrapper": {
+      "type": "object",
+      "required": [
+        "delivery"
+      ],
+      "properties": {
+        "delivery": {
+          "$ref": "#/definitions/Delivery"
+        }
       }
     },
     "Error": {
@@ -2335,6 +3210,125 @@ func init() {
               "type": "string"
             }
           }
+        }
+      }
+    },
+    "Event": {
+      "description": "An event Gantry accepted (read-only): its CloudEvents attributes as published, Gantry's\n` + "`" + `key` + "`" + `, who may see it, and the deliveries it made.\n",
+      "type": "object",
+      "properties": {
+        "key": {
+          "description": "Gantry's ID of the event (sortable by arrival); what GET /events/{key} takes.",
+          "type": "string",
+          "x-order": 0
+        },
+        "id": {
+          "description": "The CloudEvents ` + "`" + `id` + "`" + `, as published.",
+          "type": "string",
+          "x-order": 1
+        },
+        "source": {
+          "type": "string",
+          "x-order": 2
+        },
+        "type": {
+          "type": "string",
+          "x-order": 3
+        },
+        "specversion": {
+          "type": "string",
+          "x-order": 4
+        },
+        "subject": {
+          "type": "string",
+          "x-order": 5
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 6
+        },
+        "datacontenttype": {
+          "type": "string",
+          "x-order": 7
+        },
+        "dataschema": {
+          "type": "string",
+          "x-order": 8
+        },
+        "extensions": {
+          "description": "The extension attributes.",
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "x-order": 9
+        },
+        "data": {
+          "description": "The data when it is JSON (` + "`" + `datacontenttype` + "`" + ` absent, ` + "`" + `application/json` + "`" + ` or ` + "`" + `*+json` + "`" + `).",
+          "x-order": 10
+        },
+        "data_base64": {
+          "description": "The data in base64 when it is not JSON.",
+          "type": "string",
+          "format": "byte",
+          "x-order": 11
+        },
+        "owner": {
+          "description": "Who published it, or for a system event the owner of the resource it is about.",
+          "type": "string",
+          "x-order": 12
+        },
+        "public": {
+          "description": "Published by an admin; every subscription of scope ` + "`" + `own` + "`" + ` may receive it.",
+          "type": "boolean",
+          "x-order": 13
+        },
+        "received_at": {
+          "description": "When Gantry stored it.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 14
+        },
+        "deliveries": {
+          "description": "The deliveries it made, in subscription name order (a developer sees those of its own\nsubscriptions). Absent in lists.\n",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Delivery"
+          },
+          "x-omitempty": true,
+          "x-order": 15
+        }
+      }
+    },
+    "EventWrapper": {
+      "type": "object",
+      "required": [
+        "event"
+      ],
+      "properties": {
+        "event": {
+          "$ref": "#/definitions/Event"
+        }
+      }
+    },
+    "EventsWrapper": {
+      "type": "object",
+      "required": [
+        "events"
+      ],
+      "properties": {
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Event"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
         }
       }
     },
@@ -2715,6 +3709,25 @@ func init() {
         }
       }
     },
+    "FunctionTarget": {
+      "type": "object",
+      "required": [
+        "app",
+        "path"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "path": {
+          "description": "A path under the app, as ` + "`" + `/r/{app}/...` + "`" + ` calls take it (it may fill a route's ` + "`" + `:param` + "`" + `s).",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
     "Node": {
       "description": "A node (server process) sharing the store, as its last heartbeat told (read-only).",
       "type": "object",
@@ -2825,6 +3838,45 @@ func init() {
       "properties": {
         "principal": {
           "$ref": "#/definitions/Principal"
+        }
+      }
+    },
+    "PublishedEvents": {
+      "description": "The answer of a publish; ` + "`" + `event` + "`" + ` for one event, ` + "`" + `events` + "`" + ` for a batch (in its order).",
+      "type": "object",
+      "properties": {
+        "event": {
+          "$ref": "#/definitions/Event"
+        },
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Event"
+          },
+          "x-omitempty": true
+        }
+      }
+    },
+    "RetryPolicy": {
+      "description": "How a delivery's call is retried when the function fails: up to ` + "`" + `max_attempts` + "`" + ` runs in all,\nwaiting ` + "`" + `initial` + "`" + ` before the second, doubled each time, at most ` + "`" + `max` + "`" + `. Durations are Go\ndurations (` + "`" + `500ms` + "`" + `, ` + "`" + `10s` + "`" + `, ` + "`" + `5m` + "`" + `). Failures of Gantry or Docker are retried whatever this says.\n",
+      "type": "object",
+      "properties": {
+        "initial": {
+          "description": "Wait before the second run. Default ` + "`" + `1s` + "`" + `.",
+          "type": "string",
+          "maxLength": 32
+        },
+        "max": {
+          "description": "Longest wait between two runs. Default ` + "`" + `5m` + "`" + `.",
+          "type": "string",
+          "maxLength": 32
+        },
+        "max_attempts": {
+          "description": "Runs in all, the first included. Default 5.",
+          "type": "integer",
+          "format": "int64",
+          "minimum": 1,
+          "x-nullable": true
         }
       }
     },
@@ -3099,6 +4151,223 @@ func init() {
         }
       }
     },
+    "Schedule": {
+      "description": "A schedule that fires its target on a clock.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the schedule (read-only); a schedule deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 2
+        },
+        "cron": {
+          "description": "When it fires: 5 fields (` + "`" + `minute hour day-of-month month day-of-week` + "`" + `), or 6 with seconds\nfirst; ` + "`" + `@every 30s` + "`" + `, ` + "`" + `@hourly` + "`" + `, ` + "`" + `@daily` + "`" + `, ` + "`" + `@weekly` + "`" + `, ` + "`" + `@monthly` + "`" + `, ` + "`" + `@yearly` + "`" + `. Required on create.\n",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-order": 3
+        },
+        "timezone": {
+          "description": "The IANA time zone the cron is read in (` + "`" + `Europe/Paris` + "`" + `); default ` + "`" + `UTC` + "`" + `. On a day a\nclock change skips (spring forward), a tick in the skipped hour fires once, at the first\ninstant after the gap; on a day it repeats an hour (fall back), it fires once, at the first\nof the two.\n",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 4
+        },
+        "target": {
+          "x-order": 5,
+          "$ref": "#/definitions/ScheduleTarget"
+        },
+        "missed": {
+          "description": "The ticks missed while no node was up: ` + "`" + `skip` + "`" + ` (default) fires none of them; ` + "`" + `run_once` + "`" + `\nfires the last one, once, late.\n",
+          "type": "string",
+          "enum": [
+            "skip",
+            "run_once"
+          ],
+          "x-order": 6
+        },
+        "enabled": {
+          "description": "A disabled schedule does not fire. Default true.",
+          "type": "boolean",
+          "x-nullable": true,
+          "x-order": 7
+        },
+        "next_run": {
+          "description": "The next tick (read-only); absent when disabled.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "last_tick": {
+          "description": "The last tick fired or skipped (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 10
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 11
+        }
+      }
+    },
+    "ScheduleTarget": {
+      "description": "What a tick fires, exactly one of ` + "`" + `call` + "`" + `, ` + "`" + `workflow` + "`" + ` and ` + "`" + `event` + "`" + `.",
+      "type": "object",
+      "properties": {
+        "call": {
+          "$ref": "#/definitions/ScheduledCall"
+        },
+        "event": {
+          "$ref": "#/definitions/ScheduledEvent"
+        },
+        "workflow": {
+          "$ref": "#/definitions/ScheduledWorkflow"
+        }
+      }
+    },
+    "ScheduleWrapper": {
+      "type": "object",
+      "required": [
+        "schedule"
+      ],
+      "properties": {
+        "schedule": {
+          "$ref": "#/definitions/Schedule"
+        }
+      }
+    },
+    "ScheduledCall": {
+      "description": "An async call of a function (an execution of type ` + "`" + `async` + "`" + `).",
+      "type": "object",
+      "required": [
+        "app",
+        "path"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "body": {
+          "description": "The request body.",
+          "type": "string",
+          "maxLength": 262144
+        },
+        "headers": {
+          "description": "Request headers of the call.",
+          "type": "object",
+          "additionalProperties": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "method": {
+          "description": "Default ` + "`" + `POST` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "GET",
+            "POST",
+            "PUT",
+            "PATCH",
+            "DELETE"
+          ]
+        },
+        "path": {
+          "description": "A path under the app, as ` + "`" + `/r/{app}/...` + "`" + ` calls take it.",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
+    "ScheduledEvent": {
+      "description": "An event to publish; its ` + "`" + `source` + "`" + ` is ` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, its ` + "`" + `id` + "`" + ` ` + "`" + `\u003cschedule id\u003e:\u003ctick\u003e` + "`" + `.",
+      "type": "object",
+      "required": [
+        "type"
+      ],
+      "properties": {
+        "data": {
+          "description": "The data (JSON)."
+        },
+        "datacontenttype": {
+          "description": "Default ` + "`" + `application/json` + "`" + `.",
+          "type": "string",
+          "maxLength": 255
+        },
+        "subject": {
+          "type": "string",
+          "maxLength": 1024
+        },
+        "type": {
+          "type": "string",
+          "maxLength": 1024,
+          "minLength": 1
+        }
+      }
+    },
+    "ScheduledWorkflow": {
+      "description": "A run of a workflow.",
+      "type": "object",
+      "required": [
+        "name"
+      ],
+      "properties": {
+        "inputs": {
+          "description": "The run's inputs, checked against the workflow's inputs schema at each tick.",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "name": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        }
+      }
+    },
+    "SchedulesWrapper": {
+      "type": "object",
+      "required": [
+        "schedules"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "schedules": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Schedule"
+          }
+        }
+      }
+    },
     "Secret": {
       "description": "The record of a secret (read-only); never its values.",
       "type": "object",
@@ -3209,6 +4478,142 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/Secret"
+          }
+        }
+      }
+    },
+    "Subscription": {
+      "description": "A subscription of a function or a workflow to the events that match its filter.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 1
+        },
+        "filter": {
+          "x-order": 2,
+          "$ref": "#/definitions/SubscriptionFilter"
+        },
+        "target": {
+          "x-order": 3,
+          "$ref": "#/definitions/SubscriptionTarget"
+        },
+        "enabled": {
+          "description": "A disabled subscription receives nothing (the events published meanwhile are not delivered later). Default true.",
+          "type": "boolean",
+          "x-nullable": true,
+          "x-order": 4
+        },
+        "retry": {
+          "x-order": 5,
+          "$ref": "#/definitions/RetryPolicy"
+        },
+        "dead_letter": {
+          "description": "After the last attempt: ` + "`" + `keep` + "`" + ` (default) the delivery as ` + "`" + `DEAD_LETTERED` + "`" + `, or ` + "`" + `discard` + "`" + ` it (` + "`" + `DISCARDED` + "`" + `).",
+          "type": "string",
+          "enum": [
+            "keep",
+            "discard"
+          ],
+          "x-order": 6
+        },
+        "scope": {
+          "description": "Whose events it receives: ` + "`" + `own` + "`" + ` (default) its owner's, public ones and the system events\nabout its owner's resources; ` + "`" + `all` + "`" + ` every event (admins only).\n",
+          "type": "string",
+          "enum": [
+            "own",
+            "all"
+          ],
+          "x-order": 7
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        }
+      }
+    },
+    "SubscriptionFilter": {
+      "description": "Which events match. All the fields given must match.",
+      "type": "object",
+      "required": [
+        "type"
+      ],
+      "properties": {
+        "source": {
+          "description": "An exact source.",
+          "type": "string",
+          "maxLength": 4096
+        },
+        "subject": {
+          "description": "A prefix of the subject.",
+          "type": "string",
+          "maxLength": 1024
+        },
+        "type": {
+          "description": "An exact type, a prefix ending in ` + "`" + `.*` + "`" + ` (` + "`" + `com.example.*` + "`" + ` matches ` + "`" + `com.example.a` + "`" + ` and ` + "`" + `com.example.a.b` + "`" + `), or ` + "`" + `*` + "`" + ` for every type.",
+          "type": "string",
+          "maxLength": 1024,
+          "minLength": 1
+        }
+      }
+    },
+    "SubscriptionTarget": {
+      "description": "What a delivery runs, exactly one of ` + "`" + `function` + "`" + ` and ` + "`" + `workflow` + "`" + `.",
+      "type": "object",
+      "properties": {
+        "function": {
+          "$ref": "#/definitions/FunctionTarget"
+        },
+        "workflow": {
+          "description": "The name of a workflow, which runs once per delivery.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        }
+      }
+    },
+    "SubscriptionWrapper": {
+      "type": "object",
+      "required": [
+        "subscription"
+      ],
+      "properties": {
+        "subscription": {
+          "$ref": "#/definitions/Subscription"
+        }
+      }
+    },
+    "SubscriptionsWrapper": {
+      "type": "object",
+      "required": [
+        "subscriptions"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "subscriptions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Subscription"
           }
         }
       }
@@ -3677,6 +5082,22 @@ func init() {
       "name": "cursor",
       "in": "query"
     },
+    "deliveryID": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "ID of the delivery.",
+      "name": "id",
+      "in": "path",
+      "required": true
+    },
+    "eventKey": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "Gantry's key of the event (` + "`" + `key` + "`" + ` of the event, not its CloudEvents ` + "`" + `id` + "`" + `).",
+      "name": "key",
+      "in": "path",
+      "required": true
+    },
     "executionID": {
       "maxLength": 64,
       "type": "string",
@@ -3702,10 +5123,26 @@ func init() {
       "in": "path",
       "required": true
     },
+    "scheduleName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the schedule.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
     "secretName": {
       "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the secret.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
+    "subscriptionName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the subscription.",
       "name": "name",
       "in": "path",
       "required": true
@@ -3872,6 +5309,18 @@ func init() {
     {
       "description": "SSH key pairs of users (end users of HPC workflows among them): Gantry generates the pair,\nkeeps the private key in its secret store and answers the public key once, when the pair is\nmade; the private key never leaves the secret store through the API. A route or workflow step\nthat names ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` gets the private key as the file ` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `.\nA caller manages its own key (any role, ` + "`" + `user` + "`" + ` included); an admin any user's. Another user's\nkey answers 404, as a missing key does.\n",
       "name": "ssh-keys"
+    },
+    {
+      "description": "CloudEvents 1.0 published to Gantry (by anyone with credentials, by schedules, and by Gantry\nitself: system events), and the deliveries they made. Each event is handed to every enabled\nsubscription whose filter matches it and that may see it, as its own **delivery**: an async\ncall of the subscription's function (or a run of its workflow), stored with the event in one\ntransaction before the publish is answered.\n\n**Visibility.** An event belongs to its publisher (` + "`" + `owner` + "`" + `); an event an admin publishes is\n**public**; a system event belongs to the owner of the resource it is about. A subscription of\nscope ` + "`" + `own` + "`" + ` receives its owner's events, public events, and the system events about its\nowner's resources; a subscription of scope ` + "`" + `all` + "`" + ` (admins only) receives every event. A\ndeveloper lists and reads the events it may see by the same rule, and of an event's\ndeliveries those of its own subscriptions; an admin sees everything. Another developer's\nevent, delivery or subscription answers 404, as if it did not exist.\n\n**Delivery semantics.** At least once: a delivery's call is retried with exponential backoff\n(the subscription's ` + "`" + `retry` + "`" + `) when the function fails, and it survives restarts (the queue is\nin the store). Functions must therefore be idempotent: the event's ` + "`" + `source` + "`" + ` + ` + "`" + `id` + "`" + ` is the\nidempotency key (a redelivery or a retry carries the same). Order is not promised, not even\nbetween two events of one publisher. After the last attempt the delivery is ` + "`" + `DEAD_LETTERED` + "`" + `\n(listed by GET /subscriptions/{name}/dead-letters, and redelivered by POST\n/deliveries/{id}/redeliver), or ` + "`" + `DISCARDED` + "`" + ` when the subscription's ` + "`" + `dead_letter` + "`" + ` is\n` + "`" + `discard` + "`" + `. A function receives the event in binary CloudEvents HTTP mode: its data as the\nbody (stdin of the ` + "`" + `default` + "`" + ` format), ` + "`" + `Content-Type` + "`" + ` its ` + "`" + `datacontenttype` + "`" + `, its attributes as\n` + "`" + `ce-*` + "`" + ` headers (` + "`" + `http` + "`" + ` and ` + "`" + `json` + "`" + ` formats) or ` + "`" + `CE_*` + "`" + ` environment variables (` + "`" + `default` + "`" + ` format:\n` + "`" + `CE_ID` + "`" + `, ` + "`" + `CE_SOURCE` + "`" + `, ` + "`" + `CE_TYPE` + "`" + `, ` + "`" + `CE_SPECVERSION` + "`" + `, ` + "`" + `CE_SUBJECT` + "`" + `, ` + "`" + `CE_TIME` + "`" + `, extensions in upper\ncase).\n",
+      "name": "events"
+    },
+    {
+      "description": "A subscription hands the events that match its filter to a function (an app's route) or a\nworkflow, each event as its own delivery: two subscriptions on one type both receive it.\nOwned like apps: a developer sees and changes its own (another's answers 404), an admin all\nof them. Gantry's own events can be subscribed to like any other: ` + "`" + `dev.gantry.execution.finished` + "`" + `\n(a call or run ended: its status, reason, app and route), ` + "`" + `dev.gantry.workflow.finished` + "`" + ` and\n` + "`" + `dev.gantry.route.changed` + "`" + ` (a route was created, changed or deleted).\n",
+      "name": "subscriptions"
+    },
+    {
+      "description": "A schedule fires on a clock: a cron expression in a time zone. Each tick makes an async call\nof a function (with a body), a run of a workflow (with inputs) or an event to publish (source\n` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, id ` + "`" + `\u003cschedule id\u003e:\u003ctick, RFC 3339\u003e` + "`" + `). Each tick fires **exactly\nonce**, across restarts and across the nodes that share a store: the tick's time is claimed\nin the store in the same transaction as what it fires. Owned like apps: a developer sees and\nchanges its own (another's answers 404), an admin all of them.\n",
+      "name": "schedules"
     },
     {
       "description": "Server information.",
@@ -5303,6 +6752,409 @@ func init() {
         ]
       }
     },
+    "/deliveries/{id}": {
+      "get": {
+        "description": "A delivery to another developer's subscription answers 404.",
+        "tags": [
+          "events"
+        ],
+        "summary": "Get a delivery (an event handed to one subscription).",
+        "operationId": "getDelivery",
+        "responses": {
+          "200": {
+            "description": "The delivery.",
+            "schema": {
+              "$ref": "#/definitions/DeliveryWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the delivery.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/deliveries/{id}/redeliver": {
+      "post": {
+        "description": "The delivery becomes ` + "`" + `QUEUED` + "`" + ` again with a new call of the subscription's function (or run\nof its workflow), as it is now, retried by the subscription's current ` + "`" + `retry` + "`" + `; its earlier\nexecutions stay in ` + "`" + `executions` + "`" + `. 409 while it is ` + "`" + `QUEUED` + "`" + `. The function receives the same\nevent (same ` + "`" + `id` + "`" + `): a redelivery is a duplicate to an idempotent function. A delivery to\nanother developer's subscription answers 404.\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "Deliver a finished delivery again (a dead letter, typically), with a new execution.",
+        "operationId": "redeliver",
+        "responses": {
+          "202": {
+            "description": "The delivery, ` + "`" + `QUEUED` + "`" + ` with its new execution.",
+            "schema": {
+              "$ref": "#/definitions/DeliveryWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "ID of the delivery.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/events": {
+      "get": {
+        "description": "Newest first (by ` + "`" + `key` + "`" + `). The filters given are combined (AND). A developer lists the events\nit may see (see the ` + "`" + `events` + "`" + ` tag); an admin every event. The events come without their\ndeliveries (GET /events/{key} has them).\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "List the events the caller may see, newest first.",
+        "operationId": "listEvents",
+        "parameters": [
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Only events of this type (exact).",
+            "name": "type",
+            "in": "query"
+          },
+          {
+            "maxLength": 4096,
+            "type": "string",
+            "description": "Only events of this source (exact).",
+            "name": "source",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only events received at or after this time (RFC 3339).",
+            "name": "since",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of events.",
+            "schema": {
+              "$ref": "#/definitions/EventsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "Takes CloudEvents 1.0 in the three modes of the CloudEvents HTTP binding:\n\n* **structured**: ` + "`" + `Content-Type: application/cloudevents+json` + "`" + `, the whole event as a JSON\n  object (the ` + "`" + `event` + "`" + ` body below): its attributes, ` + "`" + `data` + "`" + ` (JSON) or ` + "`" + `data_base64` + "`" + `, and\n  extension attributes as top-level members;\n* **binary**: any other ` + "`" + `Content-Type` + "`" + ` (that of the data): the attributes as ` + "`" + `ce-id` + "`" + `,\n  ` + "`" + `ce-source` + "`" + `, ` + "`" + `ce-type` + "`" + `, ` + "`" + `ce-specversion` + "`" + `, optional ` + "`" + `ce-subject` + "`" + `, ` + "`" + `ce-time` + "`" + `,\n  ` + "`" + `ce-dataschema` + "`" + `, extensions as other ` + "`" + `ce-*` + "`" + ` headers; the body is the event's data;\n* **batched**: ` + "`" + `Content-Type: application/cloudevents-batch+json` + "`" + `, a JSON array of\n  structured events.\n\n` + "`" + `id` + "`" + `, ` + "`" + `source` + "`" + `, ` + "`" + `type` + "`" + ` and ` + "`" + `specversion` + "`" + ` are required (400 naming the missing one);\n` + "`" + `specversion` + "`" + ` must be ` + "`" + `1.0` + "`" + `. The event (each event of a batch) and one delivery per\nmatching subscription are stored in one transaction before the answer: once answered,\nevery delivery runs, even if the server dies then. An event, or a batch, over the\nserver's ` + "`" + `--max-event-size` + "`" + ` (256 KiB by default) answers 413. Nothing is stored for a\nrequest that is refused (a batch is taken or refused whole).\n\nPublishing an event with the ` + "`" + `source` + "`" + ` and ` + "`" + `id` + "`" + ` of one published before stores nothing and\nmakes no delivery: the answer is the earlier event with its deliveries, with 200 instead of\n202. A batch answers 202 when at least one of its events was new, else 200; each event of\n` + "`" + `events` + "`" + ` is the stored one, new or earlier.\n\nThe publisher owns its events; an admin's are public (see the ` + "`" + `events` + "`" + ` tag).\n",
+        "consumes": [
+          "application/cloudevents+json",
+          "application/cloudevents-batch+json",
+          "application/json",
+          "application/octet-stream",
+          "text/plain"
+        ],
+        "tags": [
+          "events"
+        ],
+        "summary": "Publish CloudEvents (structured, binary or batched).",
+        "operationId": "publishEvent",
+        "parameters": [
+          {
+            "description": "The event in structured mode; an array of them in batched mode; the data in binary mode.",
+            "name": "event",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/CloudEvent"
+            }
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `id` + "`" + `.",
+            "name": "ce-id",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `source` + "`" + `.",
+            "name": "ce-source",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `type` + "`" + `.",
+            "name": "ce-type",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: ` + "`" + `1.0` + "`" + `.",
+            "name": "ce-specversion",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `subject` + "`" + `.",
+            "name": "ce-subject",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `time` + "`" + ` (RFC 3339).",
+            "name": "ce-time",
+            "in": "header"
+          },
+          {
+            "type": "string",
+            "description": "Binary mode: the event's ` + "`" + `dataschema` + "`" + `.",
+            "name": "ce-dataschema",
+            "in": "header"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The event (` + "`" + `event` + "`" + `; ` + "`" + `events` + "`" + ` for a batch) was published before, with the same ` + "`" + `source` + "`" + `\nand ` + "`" + `id` + "`" + `: nothing new was stored; its deliveries are the earlier ones.\n",
+            "schema": {
+              "$ref": "#/definitions/PublishedEvents"
+            }
+          },
+          "202": {
+            "description": "The event (` + "`" + `event` + "`" + `; ` + "`" + `events` + "`" + ` for a batch) and its deliveries are stored; the deliveries\nrun asynchronously.\n",
+            "schema": {
+              "$ref": "#/definitions/PublishedEvents"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "503": {
+            "description": "The store cannot be reached now (its database is down or restarting). Nothing was changed;\ntry again after ` + "`" + `Retry-After` + "`" + ` seconds.\n",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "Retry-After": {
+                "type": "integer",
+                "description": "Seconds to wait before trying again."
+              }
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/events/{key}": {
+      "get": {
+        "description": "The trace of an event: each delivery it made (to the caller's subscriptions, for a\ndeveloper), its status, and the status of its current execution (a call:\nGET /executions/{execution_id}; a workflow run likewise).\n",
+        "tags": [
+          "events"
+        ],
+        "summary": "Get an event with its deliveries and the status of each delivery's execution.",
+        "operationId": "getEvent",
+        "responses": {
+          "200": {
+            "description": "The event, with ` + "`" + `deliveries` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/EventWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "maxLength": 64,
+          "type": "string",
+          "description": "Gantry's key of the event (` + "`" + `key` + "`" + ` of the event, not its CloudEvents ` + "`" + `id` + "`" + `).",
+          "name": "key",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/executions": {
       "get": {
         "description": "The filters given are combined (AND). Without ` + "`" + `kind` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `app` + "`" + ` or ` + "`" + `route` + "`" + `, calls\nand workflow runs come merged in one list, newest first (the cursor carries both). ` + "`" + `app` + "`" + `\nor ` + "`" + `route` + "`" + ` list calls only; ` + "`" + `workflow` + "`" + ` lists runs only. An admin sees every execution; a\ndeveloper the calls of its apps and the runs of its workflows and the runs it triggered;\na ` + "`" + `user` + "`" + ` the runs it triggered.\n",
@@ -5759,6 +7611,327 @@ func init() {
         }
       }
     },
+    "/schedules": {
+      "get": {
+        "description": "A developer lists its own schedules; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "List schedules in name order.",
+        "operationId": "listSchedules",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the schedules of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of schedules.",
+            "schema": {
+              "$ref": "#/definitions/SchedulesWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + `, ` + "`" + `cron` + "`" + ` and ` + "`" + `target` + "`" + ` (exactly one of ` + "`" + `call` + "`" + `, ` + "`" + `workflow` + "`" + `, ` + "`" + `event` + "`" + `) are required. A\ncall's app and route, or a workflow, must exist and be the caller's unless an admin\ncreates it (400 naming the field otherwise). ` + "`" + `next_run` + "`" + ` tells when it fires first.\n",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Create a schedule; the caller owns it.",
+        "operationId": "createSchedule",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The schedule was created.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/schedules/{name}": {
+      "get": {
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Get a schedule, with its next run and last tick.",
+        "operationId": "getSchedule",
+        "responses": {
+          "200": {
+            "description": "The schedule.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Delete a schedule; what its ticks fired stays.",
+        "operationId": "deleteSchedule",
+        "responses": {
+          "204": {
+            "description": "The schedule was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; a ` + "`" + `target` + "`" + ` given replaces the old one. ` + "`" + `next_run` + "`" + ` is\ncomputed again from now. A ` + "`" + `name` + "`" + ` in the body must equal the path's. An admin may give the\nschedule to another ` + "`" + `owner` + "`" + `. Ticks already fired are never fired again.\n",
+        "tags": [
+          "schedules"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchSchedule",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated schedule.",
+            "schema": {
+              "$ref": "#/definitions/ScheduleWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "type": "string",
+          "description": "Name of the schedule.",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/secrets": {
       "get": {
         "description": "A developer lists its own secrets. An admin lists every secret, or one owner's with ` + "`" + `owner` + "`" + `.\n",
@@ -6141,6 +8314,404 @@ func init() {
           "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "type": "string",
           "description": "Name of the secret.",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/subscriptions": {
+      "get": {
+        "description": "A developer lists its own subscriptions; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "List subscriptions in name order.",
+        "operationId": "listSubscriptions",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the subscriptions of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of subscriptions.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + `, ` + "`" + `filter.type` + "`" + ` and ` + "`" + `target` + "`" + ` are required. The target must exist and be the caller's\n(an app's route, or a workflow; 400 naming ` + "`" + `subscription.target` + "`" + ` otherwise), unless an admin\ncreates it. Scope ` + "`" + `all` + "`" + ` is for admins (403 otherwise). It receives the events published\nafter it is created.\n",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Create a subscription; the caller owns it.",
+        "operationId": "createSubscription",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The subscription was created.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/subscriptions/{name}": {
+      "get": {
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Get a subscription.",
+        "operationId": "getSubscription",
+        "responses": {
+          "200": {
+            "description": "The subscription.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Delete a subscription; its deliveries, queued ones included, stay.",
+        "operationId": "deleteSubscription",
+        "responses": {
+          "204": {
+            "description": "The subscription was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "patch": {
+        "description": "Only the fields present change; ` + "`" + `filter` + "`" + `, ` + "`" + `target` + "`" + ` and ` + "`" + `retry` + "`" + ` given replace the old ones\n(fields left out of them take their defaults). A ` + "`" + `name` + "`" + ` in the body must equal the path's.\nAn admin may give the subscription to another ` + "`" + `owner` + "`" + `. Deliveries already made keep the\ntarget and retry they were made with.\n",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "Change the fields given.",
+        "operationId": "patchSubscription",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated subscription.",
+            "schema": {
+              "$ref": "#/definitions/SubscriptionWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "type": "string",
+          "description": "Name of the subscription.",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/subscriptions/{name}/dead-letters": {
+      "get": {
+        "description": "Redeliver one with POST /deliveries/{id}/redeliver.",
+        "tags": [
+          "subscriptions"
+        ],
+        "summary": "List the subscription's dead letters (deliveries DEAD_LETTERED), oldest first.",
+        "operationId": "listDeadLetters",
+        "parameters": [
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of dead letters.",
+            "schema": {
+              "$ref": "#/definitions/DeliveriesWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "type": "string",
+          "description": "Name of the subscription.",
           "name": "name",
           "in": "path",
           "required": true
@@ -7352,11 +9923,183 @@ func init() {
         }
       }
     },
+    "CloudEvent": {
+      "description": "A CloudEvents 1.0 event in structured mode, as published. Extension attributes are further\ntop-level members (lower-case letters and digits, at most 20 characters, string values).\n",
+      "type": "object",
+      "required": [
+        "id",
+        "source",
+        "type",
+        "specversion"
+      ],
+      "properties": {
+        "data": {
+          "description": "The data, when it is JSON."
+        },
+        "data_base64": {
+          "description": "The data in base64, when it is not JSON.",
+          "type": "string",
+          "format": "byte"
+        },
+        "datacontenttype": {
+          "description": "The media type of ` + "`" + `data` + "`" + `; JSON when absent.",
+          "type": "string"
+        },
+        "dataschema": {
+          "type": "string"
+        },
+        "id": {
+          "description": "Unique within its source; ` + "`" + `source` + "`" + ` + ` + "`" + `id` + "`" + ` is the event's identity (and the idempotency key).",
+          "type": "string",
+          "minLength": 1
+        },
+        "source": {
+          "description": "A URI-reference naming the event's origin.",
+          "type": "string",
+          "minLength": 1
+        },
+        "specversion": {
+          "type": "string",
+          "enum": [
+            "1.0"
+          ]
+        },
+        "subject": {
+          "type": "string"
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "type": {
+          "description": "The type, e.g. ` + "`" + `com.example.order.created` + "`" + `.",
+          "type": "string",
+          "minLength": 1
+        }
+      },
+      "additionalProperties": true
+    },
     "Config": {
       "description": "Environment variables passed to the function.",
       "type": "object",
       "additionalProperties": {
         "type": "string"
+      }
+    },
+    "DeliveriesWrapper": {
+      "type": "object",
+      "required": [
+        "deliveries"
+      ],
+      "properties": {
+        "deliveries": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Delivery"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
+    "Delivery": {
+      "description": "An event handed to one subscription (read-only).",
+      "type": "object",
+      "properties": {
+        "id": {
+          "type": "string",
+          "x-order": 0
+        },
+        "event": {
+          "description": "The event's ` + "`" + `key` + "`" + `.",
+          "type": "string",
+          "x-order": 1
+        },
+        "subscription": {
+          "type": "string",
+          "x-order": 2
+        },
+        "owner": {
+          "description": "The subscription's owner when the delivery was made.",
+          "type": "string",
+          "x-order": 3
+        },
+        "status": {
+          "description": "` + "`" + `QUEUED` + "`" + ` until its execution ends: ` + "`" + `DELIVERED` + "`" + ` when it succeeded, else ` + "`" + `DEAD_LETTERED` + "`" + `\n(the subscription keeps dead letters) or ` + "`" + `DISCARDED` + "`" + `. A redelivery makes it ` + "`" + `QUEUED` + "`" + ` again.\n",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "DELIVERED",
+            "DEAD_LETTERED",
+            "DISCARDED"
+          ],
+          "x-order": 4
+        },
+        "workflow": {
+          "description": "` + "`" + `execution_id` + "`" + ` is a workflow run (else a call).",
+          "type": "boolean",
+          "x-order": 5
+        },
+        "execution_id": {
+          "description": "The current execution (GET /executions/{id}).",
+          "type": "string",
+          "x-order": 6
+        },
+        "execution_status": {
+          "description": "The status of the current execution; absent when its record is gone.",
+          "type": "string",
+          "enum": [
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED"
+          ],
+          "x-order": 7
+        },
+        "executions": {
+          "description": "Every execution of the delivery, oldest first (one more per redelivery).",
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "x-order": 8
+        },
+        "dead_letter": {
+          "description": "The subscription's dead-letter policy when the delivery was made.",
+          "type": "string",
+          "enum": [
+            "keep",
+            "discard"
+          ],
+          "x-order": 9
+        },
+        "created_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 10
+        },
+        "updated_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 11
+        }
+      }
+    },
+    "DeliveryWrapper": {
+      "type": "object",
+      "required": [
+        "delivery"
+      ],
+      "properties": {
+        "delivery": {
+          "$ref": "#/definitions/Delivery"
+        }
       }
     },
     "Error": {
@@ -7395,6 +10138,125 @@ func init() {
         },
         "message": {
           "description": "What went wrong, for a person to read.",
+          "type": "string"
+        }
+      }
+    },
+    "Event": {
+      "description": "An event Gantry accepted (read-only): its CloudEvents attributes as published, Gantry's\n` + "`" + `key` + "`" + `, who may see it, and the deliveries it made.\n",
+      "type": "object",
+      "properties": {
+        "key": {
+          "description": "Gantry's ID of the event (sortable by arrival); what GET /events/{key} takes.",
+          "type": "string",
+          "x-order": 0
+        },
+        "id": {
+          "description": "The CloudEvents ` + "`" + `id` + "`" + `, as published.",
+          "type": "string",
+          "x-order": 1
+        },
+        "source": {
+          "type": "string",
+          "x-order": 2
+        },
+        "type": {
+          "type": "string",
+          "x-order": 3
+        },
+        "specversion": {
+          "type": "string",
+          "x-order": 4
+        },
+        "subject": {
+          "type": "string",
+          "x-order": 5
+        },
+        "time": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 6
+        },
+        "datacontenttype": {
+          "type": "string",
+          "x-order": 7
+        },
+        "dataschema": {
+          "type": "string",
+          "x-order": 8
+        },
+        "extensions": {
+          "description": "The extension attributes.",
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "x-order": 9
+        },
+        "data": {
+          "description": "The data when it is JSON (` + "`" + `datacontenttype` + "`" + ` absent, ` + "`" + `application/json` + "`" + ` or ` + "`" + `*+json` + "`" + `).",
+          "x-order": 10
+        },
+        "data_base64": {
+          "description": "The data in base64 when it is not JSON.",
+          "type": "string",
+          "format": "byte",
+          "x-order": 11
+        },
+        "owner": {
+          "description": "Who published it, or for a system event the owner of the resource it is about.",
+          "type": "string",
+          "x-order": 12
+        },
+        "public": {
+          "description": "Published by an admin; every subscription of scope ` + "`" + `own` + "`" + ` may receive it.",
+          "type": "boolean",
+          "x-order": 13
+        },
+        "received_at": {
+          "description": "When Gantry stored it.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 14
+        },
+        "deliveries": {
+          "description": "The deliveries it made, in subscription name order (a developer sees those of its own\nsubscriptions). Absent in lists.\n",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Delivery"
+          },
+          "x-omitempty": true,
+          "x-order": 15
+        }
+      }
+    },
+    "EventWrapper": {
+      "type": "object",
+      "required": [
+        "event"
+      ],
+      "properties": {
+        "event": {
+          "$ref": "#/definitions/Event"
+        }
+      }
+    },
+    "EventsWrapper": {
+      "type": "object",
+      "required": [
+        "events"
+      ],
+      "properties": {
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Event"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
           "type": "string"
         }
       }
@@ -7776,6 +10638,25 @@ func init() {
         }
       }
     },
+    "FunctionTarget": {
+      "type": "object",
+      "required": [
+        "app",
+        "path"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "path": {
+          "description": "A path under the app, as ` + "`" + `/r/{app}/...` + "`" + ` calls take it (it may fill a route's ` + "`" + `:param` + "`" + `s).",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
     "Node": {
       "description": "A node (server process) sharing the store, as its last heartbeat told (read-only).",
       "type": "object",
@@ -7886,6 +10767,45 @@ func init() {
       "properties": {
         "principal": {
           "$ref": "#/definitions/Principal"
+        }
+      }
+    },
+    "PublishedEvents": {
+      "description": "The answer of a publish; ` + "`" + `event` + "`" + ` for one event, ` + "`" + `events` + "`" + ` for a batch (in its order).",
+      "type": "object",
+      "properties": {
+        "event": {
+          "$ref": "#/definitions/Event"
+        },
+        "events": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Event"
+          },
+          "x-omitempty": true
+        }
+      }
+    },
+    "RetryPolicy": {
+      "description": "How a delivery's call is retried when the function fails: up to ` + "`" + `max_attempts` + "`" + ` runs in all,\nwaiting ` + "`" + `initial` + "`" + ` before the second, doubled each time, at most ` + "`" + `max` + "`" + `. Durations are Go\ndurations (` + "`" + `500ms` + "`" + `, ` + "`" + `10s` + "`" + `, ` + "`" + `5m` + "`" + `). Failures of Gantry or Docker are retried whatever this says.\n",
+      "type": "object",
+      "properties": {
+        "initial": {
+          "description": "Wait before the second run. Default ` + "`" + `1s` + "`" + `.",
+          "type": "string",
+          "maxLength": 32
+        },
+        "max": {
+          "description": "Longest wait between two runs. Default ` + "`" + `5m` + "`" + `.",
+          "type": "string",
+          "maxLength": 32
+        },
+        "max_attempts": {
+          "description": "Runs in all, the first included. Default 5.",
+          "type": "integer",
+          "format": "int64",
+          "minimum": 1,
+          "x-nullable": true
         }
       }
     },
@@ -8160,6 +11080,223 @@ func init() {
         }
       }
     },
+    "Schedule": {
+      "description": "A schedule that fires its target on a clock.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the schedule (read-only); a schedule deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 2
+        },
+        "cron": {
+          "description": "When it fires: 5 fields (` + "`" + `minute hour day-of-month month day-of-week` + "`" + `), or 6 with seconds\nfirst; ` + "`" + `@every 30s` + "`" + `, ` + "`" + `@hourly` + "`" + `, ` + "`" + `@daily` + "`" + `, ` + "`" + `@weekly` + "`" + `, ` + "`" + `@monthly` + "`" + `, ` + "`" + `@yearly` + "`" + `. Required on create.\n",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-order": 3
+        },
+        "timezone": {
+          "description": "The IANA time zone the cron is read in (` + "`" + `Europe/Paris` + "`" + `); default ` + "`" + `UTC` + "`" + `. On a day a\nclock change skips (spring forward), a tick in the skipped hour fires once, at the first\ninstant after the gap; on a day it repeats an hour (fall back), it fires once, at the first\nof the two.\n",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 4
+        },
+        "target": {
+          "x-order": 5,
+          "$ref": "#/definitions/ScheduleTarget"
+        },
+        "missed": {
+          "description": "The ticks missed while no node was up: ` + "`" + `skip` + "`" + ` (default) fires none of them; ` + "`" + `run_once` + "`" + `\nfires the last one, once, late.\n",
+          "type": "string",
+          "enum": [
+            "skip",
+            "run_once"
+          ],
+          "x-order": 6
+        },
+        "enabled": {
+          "description": "A disabled schedule does not fire. Default true.",
+          "type": "boolean",
+          "x-nullable": true,
+          "x-order": 7
+        },
+        "next_run": {
+          "description": "The next tick (read-only); absent when disabled.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "last_tick": {
+          "description": "The last tick fired or skipped (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 10
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 11
+        }
+      }
+    },
+    "ScheduleTarget": {
+      "description": "What a tick fires, exactly one of ` + "`" + `call` + "`" + `, ` + "`" + `workflow` + "`" + ` and ` + "`" + `event` + "`" + `.",
+      "type": "object",
+      "properties": {
+        "call": {
+          "$ref": "#/definitions/ScheduledCall"
+        },
+        "event": {
+          "$ref": "#/definitions/ScheduledEvent"
+        },
+        "workflow": {
+          "$ref": "#/definitions/ScheduledWorkflow"
+        }
+      }
+    },
+    "ScheduleWrapper": {
+      "type": "object",
+      "required": [
+        "schedule"
+      ],
+      "properties": {
+        "schedule": {
+          "$ref": "#/definitions/Schedule"
+        }
+      }
+    },
+    "ScheduledCall": {
+      "description": "An async call of a function (an execution of type ` + "`" + `async` + "`" + `).",
+      "type": "object",
+      "required": [
+        "app",
+        "path"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        },
+        "body": {
+          "description": "The request body.",
+          "type": "string",
+          "maxLength": 262144
+        },
+        "headers": {
+          "description": "Request headers of the call.",
+          "type": "object",
+          "additionalProperties": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "method": {
+          "description": "Default ` + "`" + `POST` + "`" + `.",
+          "type": "string",
+          "enum": [
+            "GET",
+            "POST",
+            "PUT",
+            "PATCH",
+            "DELETE"
+          ]
+        },
+        "path": {
+          "description": "A path under the app, as ` + "`" + `/r/{app}/...` + "`" + ` calls take it.",
+          "type": "string",
+          "maxLength": 1024,
+          "pattern": "^/"
+        }
+      }
+    },
+    "ScheduledEvent": {
+      "description": "An event to publish; its ` + "`" + `source` + "`" + ` is ` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, its ` + "`" + `id` + "`" + ` ` + "`" + `\u003cschedule id\u003e:\u003ctick\u003e` + "`" + `.",
+      "type": "object",
+      "required": [
+        "type"
+      ],
+      "properties": {
+        "data": {
+          "description": "The data (JSON)."
+        },
+        "datacontenttype": {
+          "description": "Default ` + "`" + `application/json` + "`" + `.",
+          "type": "string",
+          "maxLength": 255
+        },
+        "subject": {
+          "type": "string",
+          "maxLength": 1024
+        },
+        "type": {
+          "type": "string",
+          "maxLength": 1024,
+          "minLength": 1
+        }
+      }
+    },
+    "ScheduledWorkflow": {
+      "description": "A run of a workflow.",
+      "type": "object",
+      "required": [
+        "name"
+      ],
+      "properties": {
+        "inputs": {
+          "description": "The run's inputs, checked against the workflow's inputs schema at each tick.",
+          "type": "object",
+          "additionalProperties": true
+        },
+        "name": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        }
+      }
+    },
+    "SchedulesWrapper": {
+      "type": "object",
+      "required": [
+        "schedules"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "schedules": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Schedule"
+          }
+        }
+      }
+    },
     "Secret": {
       "description": "The record of a secret (read-only); never its values.",
       "type": "object",
@@ -8270,6 +11407,142 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/Secret"
+          }
+        }
+      }
+    },
+    "Subscription": {
+      "description": "A subscription of a function or a workflow to the events that match its filter.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "x-order": 0
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
+          "type": "string",
+          "maxLength": 255,
+          "x-order": 1
+        },
+        "filter": {
+          "x-order": 2,
+          "$ref": "#/definitions/SubscriptionFilter"
+        },
+        "target": {
+          "x-order": 3,
+          "$ref": "#/definitions/SubscriptionTarget"
+        },
+        "enabled": {
+          "description": "A disabled subscription receives nothing (the events published meanwhile are not delivered later). Default true.",
+          "type": "boolean",
+          "x-nullable": true,
+          "x-order": 4
+        },
+        "retry": {
+          "x-order": 5,
+          "$ref": "#/definitions/RetryPolicy"
+        },
+        "dead_letter": {
+          "description": "After the last attempt: ` + "`" + `keep` + "`" + ` (default) the delivery as ` + "`" + `DEAD_LETTERED` + "`" + `, or ` + "`" + `discard` + "`" + ` it (` + "`" + `DISCARDED` + "`" + `).",
+          "type": "string",
+          "enum": [
+            "keep",
+            "discard"
+          ],
+          "x-order": 6
+        },
+        "scope": {
+          "description": "Whose events it receives: ` + "`" + `own` + "`" + ` (default) its owner's, public ones and the system events\nabout its owner's resources; ` + "`" + `all` + "`" + ` every event (admins only).\n",
+          "type": "string",
+          "enum": [
+            "own",
+            "all"
+          ],
+          "x-order": 7
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 9
+        }
+      }
+    },
+    "SubscriptionFilter": {
+      "description": "Which events match. All the fields given must match.",
+      "type": "object",
+      "required": [
+        "type"
+      ],
+      "properties": {
+        "source": {
+          "description": "An exact source.",
+          "type": "string",
+          "maxLength": 4096
+        },
+        "subject": {
+          "description": "A prefix of the subject.",
+          "type": "string",
+          "maxLength": 1024
+        },
+        "type": {
+          "description": "An exact type, a prefix ending in ` + "`" + `.*` + "`" + ` (` + "`" + `com.example.*` + "`" + ` matches ` + "`" + `com.example.a` + "`" + ` and ` + "`" + `com.example.a.b` + "`" + `), or ` + "`" + `*` + "`" + ` for every type.",
+          "type": "string",
+          "maxLength": 1024,
+          "minLength": 1
+        }
+      }
+    },
+    "SubscriptionTarget": {
+      "description": "What a delivery runs, exactly one of ` + "`" + `function` + "`" + ` and ` + "`" + `workflow` + "`" + `.",
+      "type": "object",
+      "properties": {
+        "function": {
+          "$ref": "#/definitions/FunctionTarget"
+        },
+        "workflow": {
+          "description": "The name of a workflow, which runs once per delivery.",
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,255}$"
+        }
+      }
+    },
+    "SubscriptionWrapper": {
+      "type": "object",
+      "required": [
+        "subscription"
+      ],
+      "properties": {
+        "subscription": {
+          "$ref": "#/definitions/Subscription"
+        }
+      }
+    },
+    "SubscriptionsWrapper": {
+      "type": "object",
+      "required": [
+        "subscriptions"
+      ],
+      "properties": {
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        },
+        "subscriptions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Subscription"
           }
         }
       }
@@ -8738,6 +12011,22 @@ func init() {
       "name": "cursor",
       "in": "query"
     },
+    "deliveryID": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "ID of the delivery.",
+      "name": "id",
+      "in": "path",
+      "required": true
+    },
+    "eventKey": {
+      "maxLength": 64,
+      "type": "string",
+      "description": "Gantry's key of the event (` + "`" + `key` + "`" + ` of the event, not its CloudEvents ` + "`" + `id` + "`" + `).",
+      "name": "key",
+      "in": "path",
+      "required": true
+    },
     "executionID": {
       "maxLength": 64,
       "type": "string",
@@ -8763,10 +12052,26 @@ func init() {
       "in": "path",
       "required": true
     },
+    "scheduleName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the schedule.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
     "secretName": {
       "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the secret.",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
+    "subscriptionName": {
+      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "type": "string",
+      "description": "Name of the subscription.",
       "name": "name",
       "in": "path",
       "required": true
@@ -8933,6 +12238,18 @@ func init() {
     {
       "description": "SSH key pairs of users (end users of HPC workflows among them): Gantry generates the pair,\nkeeps the private key in its secret store and answers the public key once, when the pair is\nmade; the private key never leaves the secret store through the API. A route or workflow step\nthat names ` + "`" + `ssh:\u003cuser\u003e` + "`" + ` gets the private key as the file ` + "`" + `/run/secrets/ssh:\u003cuser\u003e/private_key` + "`" + `.\nA caller manages its own key (any role, ` + "`" + `user` + "`" + ` included); an admin any user's. Another user's\nkey answers 404, as a missing key does.\n",
       "name": "ssh-keys"
+    },
+    {
+      "description": "CloudEvents 1.0 published to Gantry (by anyone with credentials, by schedules, and by Gantry\nitself: system events), and the deliveries they made. Each event is handed to every enabled\nsubscription whose filter matches it and that may see it, as its own **delivery**: an async\ncall of the subscription's function (or a run of its workflow), stored with the event in one\ntransaction before the publish is answered.\n\n**Visibility.** An event belongs to its publisher (` + "`" + `owner` + "`" + `); an event an admin publishes is\n**public**; a system event belongs to the owner of the resource it is about. A subscription of\nscope ` + "`" + `own` + "`" + ` receives its owner's events, public events, and the system events about its\nowner's resources; a subscription of scope ` + "`" + `all` + "`" + ` (admins only) receives every event. A\ndeveloper lists and reads the events it may see by the same rule, and of an event's\ndeliveries those of its own subscriptions; an admin sees everything. Another developer's\nevent, delivery or subscription answers 404, as if it did not exist.\n\n**Delivery semantics.** At least once: a delivery's call is retried with exponential backoff\n(the subscription's ` + "`" + `retry` + "`" + `) when the function fails, and it survives restarts (the queue is\nin the store). Functions must therefore be idempotent: the event's ` + "`" + `source` + "`" + ` + ` + "`" + `id` + "`" + ` is the\nidempotency key (a redelivery or a retry carries the same). Order is not promised, not even\nbetween two events of one publisher. After the last attempt the delivery is ` + "`" + `DEAD_LETTERED` + "`" + `\n(listed by GET /subscriptions/{name}/dead-letters, and redelivered by POST\n/deliveries/{id}/redeliver), or ` + "`" + `DISCARDED` + "`" + ` when the subscription's ` + "`" + `dead_letter` + "`" + ` is\n` + "`" + `discard` + "`" + `. A function receives the event in binary CloudEvents HTTP mode: its data as the\nbody (stdin of the ` + "`" + `default` + "`" + ` format), ` + "`" + `Content-Type` + "`" + ` its ` + "`" + `datacontenttype` + "`" + `, its attributes as\n` + "`" + `ce-*` + "`" + ` headers (` + "`" + `http` + "`" + ` and ` + "`" + `json` + "`" + ` formats) or ` + "`" + `CE_*` + "`" + ` environment variables (` + "`" + `default` + "`" + ` format:\n` + "`" + `CE_ID` + "`" + `, ` + "`" + `CE_SOURCE` + "`" + `, ` + "`" + `CE_TYPE` + "`" + `, ` + "`" + `CE_SPECVERSION` + "`" + `, ` + "`" + `CE_SUBJECT` + "`" + `, ` + "`" + `CE_TIME` + "`" + `, extensions in upper\ncase).\n",
+      "name": "events"
+    },
+    {
+      "description": "A subscription hands the events that match its filter to a function (an app's route) or a\nworkflow, each event as its own delivery: two subscriptions on one type both receive it.\nOwned like apps: a developer sees and changes its own (another's answers 404), an admin all\nof them. Gantry's own events can be subscribed to like any other: ` + "`" + `dev.gantry.execution.finished` + "`" + `\n(a call or run ended: its status, reason, app and route), ` + "`" + `dev.gantry.workflow.finished` + "`" + ` and\n` + "`" + `dev.gantry.route.changed` + "`" + ` (a route was created, changed or deleted).\n",
+      "name": "subscriptions"
+    },
+    {
+      "description": "A schedule fires on a clock: a cron expression in a time zone. Each tick makes an async call\nof a function (with a body), a run of a workflow (with inputs) or an event to publish (source\n` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, id ` + "`" + `\u003cschedule id\u003e:\u003ctick, RFC 3339\u003e` + "`" + `). Each tick fires **exactly\nonce**, across restarts and across the nodes that share a store: the tick's time is claimed\nin the store in the same transaction as what it fires. Owned like apps: a developer sees and\nchanges its own (another's answers 404), an admin all of them.\n",
+      "name": "schedules"
     },
     {
       "description": "Server information.",

@@ -12,12 +12,15 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apis"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/apps"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/events"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/schedules"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/subscriptions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
 	"github.com/go-openapi/errors"
@@ -48,7 +51,9 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 		APIKeyAuthenticator: security.APIKeyAuth,
 		BearerAuthenticator: security.BearerAuth,
 
+		BinConsumer:  runtime.ByteStreamConsumer(),
 		JSONConsumer: runtime.JSONConsumer(),
+		TxtConsumer:  runtime.TextConsumer(),
 
 		JSONProducer: runtime.JSONProducer(),
 		TextEventStreamProducer: runtime.ProducerFunc(func(w io.Writer, data any) error {
@@ -94,11 +99,25 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation ssh_keys.CreateSSHKey has not yet been implemented")
 		}),
 
+		SchedulesCreateScheduleHandler: schedules.CreateScheduleHandlerFunc(func(params schedules.CreateScheduleParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation schedules.CreateSchedule has not yet been implemented")
+		}),
+
 		SecretsCreateSecretHandler: secrets.CreateSecretHandlerFunc(func(params secrets.CreateSecretParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation secrets.CreateSecret has not yet been implemented")
+		}),
+
+		SubscriptionsCreateSubscriptionHandler: subscriptions.CreateSubscriptionHandlerFunc(func(params subscriptions.CreateSubscriptionParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.CreateSubscription has not yet been implemented")
 		}),
 
 		AuthCreateTokenHandler: auth.CreateTokenHandlerFunc(func(params auth.CreateTokenParams, principal *models.Principal) middleware.Responder {
@@ -136,11 +155,25 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation ssh_keys.DeleteSSHKey has not yet been implemented")
 		}),
 
+		SchedulesDeleteScheduleHandler: schedules.DeleteScheduleHandlerFunc(func(params schedules.DeleteScheduleParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation schedules.DeleteSchedule has not yet been implemented")
+		}),
+
 		SecretsDeleteSecretHandler: secrets.DeleteSecretHandlerFunc(func(params secrets.DeleteSecretParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation secrets.DeleteSecret has not yet been implemented")
+		}),
+
+		SubscriptionsDeleteSubscriptionHandler: subscriptions.DeleteSubscriptionHandlerFunc(func(params subscriptions.DeleteSubscriptionParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.DeleteSubscription has not yet been implemented")
 		}),
 
 		WorkflowsDeleteWorkflowHandler: workflows.DeleteWorkflowHandlerFunc(func(params workflows.DeleteWorkflowParams, principal *models.Principal) middleware.Responder {
@@ -162,6 +195,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation apps.GetApp has not yet been implemented")
+		}),
+
+		EventsGetDeliveryHandler: events.GetDeliveryHandlerFunc(func(params events.GetDeliveryParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.GetDelivery has not yet been implemented")
+		}),
+
+		EventsGetEventHandler: events.GetEventHandlerFunc(func(params events.GetEventParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.GetEvent has not yet been implemented")
 		}),
 
 		ExecutionsGetExecutionHandler: executions.GetExecutionHandlerFunc(func(params executions.GetExecutionParams, principal *models.Principal) middleware.Responder {
@@ -199,11 +246,25 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation ssh_keys.GetSSHKey has not yet been implemented")
 		}),
 
+		SchedulesGetScheduleHandler: schedules.GetScheduleHandlerFunc(func(params schedules.GetScheduleParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation schedules.GetSchedule has not yet been implemented")
+		}),
+
 		SecretsGetSecretHandler: secrets.GetSecretHandlerFunc(func(params secrets.GetSecretParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation secrets.GetSecret has not yet been implemented")
+		}),
+
+		SubscriptionsGetSubscriptionHandler: subscriptions.GetSubscriptionHandlerFunc(func(params subscriptions.GetSubscriptionParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.GetSubscription has not yet been implemented")
 		}),
 
 		TasksGetTaskStatsHandler: tasks.GetTaskStatsHandlerFunc(func(params tasks.GetTaskStatsParams, principal *models.Principal) middleware.Responder {
@@ -254,6 +315,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation apps.ListApps has not yet been implemented")
 		}),
 
+		SubscriptionsListDeadLettersHandler: subscriptions.ListDeadLettersHandlerFunc(func(params subscriptions.ListDeadLettersParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.ListDeadLetters has not yet been implemented")
+		}),
+
+		EventsListEventsHandler: events.ListEventsHandlerFunc(func(params events.ListEventsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.ListEvents has not yet been implemented")
+		}),
+
 		ExecutionsListExecutionsHandler: executions.ListExecutionsHandlerFunc(func(params executions.ListExecutionsParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -275,11 +350,25 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.ListRoutes has not yet been implemented")
 		}),
 
+		SchedulesListSchedulesHandler: schedules.ListSchedulesHandlerFunc(func(params schedules.ListSchedulesParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation schedules.ListSchedules has not yet been implemented")
+		}),
+
 		SecretsListSecretsHandler: secrets.ListSecretsHandlerFunc(func(params secrets.ListSecretsParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation secrets.ListSecrets has not yet been implemented")
+		}),
+
+		SubscriptionsListSubscriptionsHandler: subscriptions.ListSubscriptionsHandlerFunc(func(params subscriptions.ListSubscriptionsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.ListSubscriptions has not yet been implemented")
 		}),
 
 		AuthListTokensHandler: auth.ListTokensHandlerFunc(func(params auth.ListTokensParams, principal *models.Principal) middleware.Responder {
@@ -317,6 +406,27 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation routes.PatchRoute has not yet been implemented")
 		}),
 
+		SchedulesPatchScheduleHandler: schedules.PatchScheduleHandlerFunc(func(params schedules.PatchScheduleParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation schedules.PatchSchedule has not yet been implemented")
+		}),
+
+		SubscriptionsPatchSubscriptionHandler: subscriptions.PatchSubscriptionHandlerFunc(func(params subscriptions.PatchSubscriptionParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation subscriptions.PatchSubscription has not yet been implemented")
+		}),
+
+		EventsPublishEventHandler: events.PublishEventHandlerFunc(func(params events.PublishEventParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.PublishEvent has not yet been implemented")
+		}),
+
 		AppsPutAppHandler: apps.PutAppHandlerFunc(func(params apps.PutAppParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -343,6 +453,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation workflows.PutWorkflow has not yet been implemented")
+		}),
+
+		EventsRedeliverHandler: events.RedeliverHandlerFunc(func(params events.RedeliverParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.Redeliver has not yet been implemented")
 		}),
 
 		TasksReportTaskResultHandler: tasks.ReportTaskResultHandlerFunc(func(params tasks.ReportTaskResultParams, principal *models.Principal) middleware.Responder {
@@ -435,9 +552,17 @@ type GantryAPI struct {
 	// It has a default implementation in the security package, however you can replace it for your particular usage.
 	BearerAuthenticator func(string, security.ScopedTokenAuthentication) runtime.Authenticator
 
+	// BinConsumer registers a consumer for the following mime types:
+	//   - application/octet-stream
+	BinConsumer runtime.Consumer
 	// JSONConsumer registers a consumer for the following mime types:
+	//   - application/cloudevents+json
+	//   - application/cloudevents-batch+json
 	//   - application/json
 	JSONConsumer runtime.Consumer
+	// TxtConsumer registers a consumer for the following mime types:
+	//   - text/plain
+	TxtConsumer runtime.Consumer
 
 	// JSONProducer registers a producer for the following mime types:
 	//   - application/json
@@ -466,8 +591,12 @@ type GantryAPI struct {
 	RoutesCreateRouteHandler routes.CreateRouteHandler
 	// SSHKeysCreateSSHKeyHandler sets the operation handler for the create SSH key operation
 	SSHKeysCreateSSHKeyHandler ssh_keys.CreateSSHKeyHandler
+	// SchedulesCreateScheduleHandler sets the operation handler for the create schedule operation
+	SchedulesCreateScheduleHandler schedules.CreateScheduleHandler
 	// SecretsCreateSecretHandler sets the operation handler for the create secret operation
 	SecretsCreateSecretHandler secrets.CreateSecretHandler
+	// SubscriptionsCreateSubscriptionHandler sets the operation handler for the create subscription operation
+	SubscriptionsCreateSubscriptionHandler subscriptions.CreateSubscriptionHandler
 	// AuthCreateTokenHandler sets the operation handler for the create token operation
 	AuthCreateTokenHandler auth.CreateTokenHandler
 	// ApisDeleteAPIHandler sets the operation handler for the delete Api operation
@@ -478,14 +607,22 @@ type GantryAPI struct {
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
 	// SSHKeysDeleteSSHKeyHandler sets the operation handler for the delete SSH key operation
 	SSHKeysDeleteSSHKeyHandler ssh_keys.DeleteSSHKeyHandler
+	// SchedulesDeleteScheduleHandler sets the operation handler for the delete schedule operation
+	SchedulesDeleteScheduleHandler schedules.DeleteScheduleHandler
 	// SecretsDeleteSecretHandler sets the operation handler for the delete secret operation
 	SecretsDeleteSecretHandler secrets.DeleteSecretHandler
+	// SubscriptionsDeleteSubscriptionHandler sets the operation handler for the delete subscription operation
+	SubscriptionsDeleteSubscriptionHandler subscriptions.DeleteSubscriptionHandler
 	// WorkflowsDeleteWorkflowHandler sets the operation handler for the delete workflow operation
 	WorkflowsDeleteWorkflowHandler workflows.DeleteWorkflowHandler
 	// ApisGetAPIHandler sets the operation handler for the get Api operation
 	ApisGetAPIHandler apis.GetAPIHandler
 	// AppsGetAppHandler sets the operation handler for the get app operation
 	AppsGetAppHandler apps.GetAppHandler
+	// EventsGetDeliveryHandler sets the operation handler for the get delivery operation
+	EventsGetDeliveryHandler events.GetDeliveryHandler
+	// EventsGetEventHandler sets the operation handler for the get event operation
+	EventsGetEventHandler events.GetEventHandler
 	// ExecutionsGetExecutionHandler sets the operation handler for the get execution operation
 	ExecutionsGetExecutionHandler executions.GetExecutionHandler
 	// ExecutionsGetExecutionEventsHandler sets the operation handler for the get execution events operation
@@ -496,8 +633,12 @@ type GantryAPI struct {
 	RoutesGetRouteHandler routes.GetRouteHandler
 	// SSHKeysGetSSHKeyHandler sets the operation handler for the get SSH key operation
 	SSHKeysGetSSHKeyHandler ssh_keys.GetSSHKeyHandler
+	// SchedulesGetScheduleHandler sets the operation handler for the get schedule operation
+	SchedulesGetScheduleHandler schedules.GetScheduleHandler
 	// SecretsGetSecretHandler sets the operation handler for the get secret operation
 	SecretsGetSecretHandler secrets.GetSecretHandler
+	// SubscriptionsGetSubscriptionHandler sets the operation handler for the get subscription operation
+	SubscriptionsGetSubscriptionHandler subscriptions.GetSubscriptionHandler
 	// TasksGetTaskStatsHandler sets the operation handler for the get task stats operation
 	TasksGetTaskStatsHandler tasks.GetTaskStatsHandler
 	// AuthGetTokenHandler sets the operation handler for the get token operation
@@ -512,14 +653,22 @@ type GantryAPI struct {
 	ApisListApisHandler apis.ListApisHandler
 	// AppsListAppsHandler sets the operation handler for the list apps operation
 	AppsListAppsHandler apps.ListAppsHandler
+	// SubscriptionsListDeadLettersHandler sets the operation handler for the list dead letters operation
+	SubscriptionsListDeadLettersHandler subscriptions.ListDeadLettersHandler
+	// EventsListEventsHandler sets the operation handler for the list events operation
+	EventsListEventsHandler events.ListEventsHandler
 	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
 	ExecutionsListExecutionsHandler executions.ListExecutionsHandler
 	// NodesListNodesHandler sets the operation handler for the list nodes operation
 	NodesListNodesHandler nodes.ListNodesHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
 	RoutesListRoutesHandler routes.ListRoutesHandler
+	// SchedulesListSchedulesHandler sets the operation handler for the list schedules operation
+	SchedulesListSchedulesHandler schedules.ListSchedulesHandler
 	// SecretsListSecretsHandler sets the operation handler for the list secrets operation
 	SecretsListSecretsHandler secrets.ListSecretsHandler
+	// SubscriptionsListSubscriptionsHandler sets the operation handler for the list subscriptions operation
+	SubscriptionsListSubscriptionsHandler subscriptions.ListSubscriptionsHandler
 	// AuthListTokensHandler sets the operation handler for the list tokens operation
 	AuthListTokensHandler auth.ListTokensHandler
 	// WorkflowsListWorkflowsHandler sets the operation handler for the list workflows operation
@@ -530,6 +679,12 @@ type GantryAPI struct {
 	AppsPatchAppHandler apps.PatchAppHandler
 	// RoutesPatchRouteHandler sets the operation handler for the patch route operation
 	RoutesPatchRouteHandler routes.PatchRouteHandler
+	// SchedulesPatchScheduleHandler sets the operation handler for the patch schedule operation
+	SchedulesPatchScheduleHandler schedules.PatchScheduleHandler
+	// SubscriptionsPatchSubscriptionHandler sets the operation handler for the patch subscription operation
+	SubscriptionsPatchSubscriptionHandler subscriptions.PatchSubscriptionHandler
+	// EventsPublishEventHandler sets the operation handler for the publish event operation
+	EventsPublishEventHandler events.PublishEventHandler
 	// AppsPutAppHandler sets the operation handler for the put app operation
 	AppsPutAppHandler apps.PutAppHandler
 	// RoutesPutRouteHandler sets the operation handler for the put route operation
@@ -538,6 +693,8 @@ type GantryAPI struct {
 	SecretsPutSecretHandler secrets.PutSecretHandler
 	// WorkflowsPutWorkflowHandler sets the operation handler for the put workflow operation
 	WorkflowsPutWorkflowHandler workflows.PutWorkflowHandler
+	// EventsRedeliverHandler sets the operation handler for the redeliver operation
+	EventsRedeliverHandler events.RedeliverHandler
 	// TasksReportTaskResultHandler sets the operation handler for the report task result operation
 	TasksReportTaskResultHandler tasks.ReportTaskResultHandler
 	// AuthRevokeTokenHandler sets the operation handler for the revoke token operation
@@ -615,8 +772,14 @@ func (o *GantryAPI) RegisterFormat(name string, format strfmt.Format, validator 
 func (o *GantryAPI) Validate() error {
 	var unregistered []string
 
+	if o.BinConsumer == nil {
+		unregistered = append(unregistered, "BinConsumer")
+	}
 	if o.JSONConsumer == nil {
 		unregistered = append(unregistered, "JSONConsumer")
+	}
+	if o.TxtConsumer == nil {
+		unregistered = append(unregistered, "TxtConsumer")
 	}
 
 	if o.JSONProducer == nil {
@@ -648,8 +811,14 @@ func (o *GantryAPI) Validate() error {
 	if o.SSHKeysCreateSSHKeyHandler == nil {
 		unregistered = append(unregistered, "ssh_keys.CreateSSHKeyHandler")
 	}
+	if o.SchedulesCreateScheduleHandler == nil {
+		unregistered = append(unregistered, "schedules.CreateScheduleHandler")
+	}
 	if o.SecretsCreateSecretHandler == nil {
 		unregistered = append(unregistered, "secrets.CreateSecretHandler")
+	}
+	if o.SubscriptionsCreateSubscriptionHandler == nil {
+		unregistered = append(unregistered, "subscriptions.CreateSubscriptionHandler")
 	}
 	if o.AuthCreateTokenHandler == nil {
 		unregistered = append(unregistered, "auth.CreateTokenHandler")
@@ -666,8 +835,14 @@ func (o *GantryAPI) Validate() error {
 	if o.SSHKeysDeleteSSHKeyHandler == nil {
 		unregistered = append(unregistered, "ssh_keys.DeleteSSHKeyHandler")
 	}
+	if o.SchedulesDeleteScheduleHandler == nil {
+		unregistered = append(unregistered, "schedules.DeleteScheduleHandler")
+	}
 	if o.SecretsDeleteSecretHandler == nil {
 		unregistered = append(unregistered, "secrets.DeleteSecretHandler")
+	}
+	if o.SubscriptionsDeleteSubscriptionHandler == nil {
+		unregistered = append(unregistered, "subscriptions.DeleteSubscriptionHandler")
 	}
 	if o.WorkflowsDeleteWorkflowHandler == nil {
 		unregistered = append(unregistered, "workflows.DeleteWorkflowHandler")
@@ -677,6 +852,12 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.AppsGetAppHandler == nil {
 		unregistered = append(unregistered, "apps.GetAppHandler")
+	}
+	if o.EventsGetDeliveryHandler == nil {
+		unregistered = append(unregistered, "events.GetDeliveryHandler")
+	}
+	if o.EventsGetEventHandler == nil {
+		unregistered = append(unregistered, "events.GetEventHandler")
 	}
 	if o.ExecutionsGetExecutionHandler == nil {
 		unregistered = append(unregistered, "executions.GetExecutionHandler")
@@ -693,8 +874,14 @@ func (o *GantryAPI) Validate() error {
 	if o.SSHKeysGetSSHKeyHandler == nil {
 		unregistered = append(unregistered, "ssh_keys.GetSSHKeyHandler")
 	}
+	if o.SchedulesGetScheduleHandler == nil {
+		unregistered = append(unregistered, "schedules.GetScheduleHandler")
+	}
 	if o.SecretsGetSecretHandler == nil {
 		unregistered = append(unregistered, "secrets.GetSecretHandler")
+	}
+	if o.SubscriptionsGetSubscriptionHandler == nil {
+		unregistered = append(unregistered, "subscriptions.GetSubscriptionHandler")
 	}
 	if o.TasksGetTaskStatsHandler == nil {
 		unregistered = append(unregistered, "tasks.GetTaskStatsHandler")
@@ -717,6 +904,12 @@ func (o *GantryAPI) Validate() error {
 	if o.AppsListAppsHandler == nil {
 		unregistered = append(unregistered, "apps.ListAppsHandler")
 	}
+	if o.SubscriptionsListDeadLettersHandler == nil {
+		unregistered = append(unregistered, "subscriptions.ListDeadLettersHandler")
+	}
+	if o.EventsListEventsHandler == nil {
+		unregistered = append(unregistered, "events.ListEventsHandler")
+	}
 	if o.ExecutionsListExecutionsHandler == nil {
 		unregistered = append(unregistered, "executions.ListExecutionsHandler")
 	}
@@ -726,8 +919,14 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesListRoutesHandler == nil {
 		unregistered = append(unregistered, "routes.ListRoutesHandler")
 	}
+	if o.SchedulesListSchedulesHandler == nil {
+		unregistered = append(unregistered, "schedules.ListSchedulesHandler")
+	}
 	if o.SecretsListSecretsHandler == nil {
 		unregistered = append(unregistered, "secrets.ListSecretsHandler")
+	}
+	if o.SubscriptionsListSubscriptionsHandler == nil {
+		unregistered = append(unregistered, "subscriptions.ListSubscriptionsHandler")
 	}
 	if o.AuthListTokensHandler == nil {
 		unregistered = append(unregistered, "auth.ListTokensHandler")
@@ -744,6 +943,15 @@ func (o *GantryAPI) Validate() error {
 	if o.RoutesPatchRouteHandler == nil {
 		unregistered = append(unregistered, "routes.PatchRouteHandler")
 	}
+	if o.SchedulesPatchScheduleHandler == nil {
+		unregistered = append(unregistered, "schedules.PatchScheduleHandler")
+	}
+	if o.SubscriptionsPatchSubscriptionHandler == nil {
+		unregistered = append(unregistered, "subscriptions.PatchSubscriptionHandler")
+	}
+	if o.EventsPublishEventHandler == nil {
+		unregistered = append(unregistered, "events.PublishEventHandler")
+	}
 	if o.AppsPutAppHandler == nil {
 		unregistered = append(unregistered, "apps.PutAppHandler")
 	}
@@ -755,6 +963,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.WorkflowsPutWorkflowHandler == nil {
 		unregistered = append(unregistered, "workflows.PutWorkflowHandler")
+	}
+	if o.EventsRedeliverHandler == nil {
+		unregistered = append(unregistered, "events.RedeliverHandler")
 	}
 	if o.TasksReportTaskResultHandler == nil {
 		unregistered = append(unregistered, "tasks.ReportTaskResultHandler")
@@ -807,8 +1018,17 @@ func (o *GantryAPI) Authorizer() runtime.Authorizer {
 func (o *GantryAPI) ConsumersFor(mediaTypes []string) map[string]runtime.Consumer {
 	result := make(map[string]runtime.Consumer, len(mediaTypes))
 	for _, mt := range mediaTypes {
-		if mt == "application/json" {
+		switch mt {
+		case "application/octet-stream":
+			result["application/octet-stream"] = o.BinConsumer
+		case "application/cloudevents+json":
+			result["application/cloudevents+json"] = o.JSONConsumer
+		case "application/cloudevents-batch+json":
+			result["application/cloudevents-batch+json"] = o.JSONConsumer
+		case "application/json":
 			result["application/json"] = o.JSONConsumer
+		case "text/plain":
+			result["text/plain"] = o.TxtConsumer
 		}
 
 		if c, ok := o.customConsumers[mt]; ok {
@@ -896,7 +1116,15 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/schedules"] = schedules.NewCreateSchedule(o.context, o.SchedulesCreateScheduleHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/secrets"] = secrets.NewCreateSecret(o.context, o.SecretsCreateSecretHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/subscriptions"] = subscriptions.NewCreateSubscription(o.context, o.SubscriptionsCreateSubscriptionHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
@@ -920,7 +1148,15 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
+	o.handlers["DELETE"]["/schedules/{name}"] = schedules.NewDeleteSchedule(o.context, o.SchedulesDeleteScheduleHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
 	o.handlers["DELETE"]["/secrets/{name}"] = secrets.NewDeleteSecret(o.context, o.SecretsDeleteSecretHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/subscriptions/{name}"] = subscriptions.NewDeleteSubscription(o.context, o.SubscriptionsDeleteSubscriptionHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
@@ -933,6 +1169,14 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/apps/{app}"] = apps.NewGetApp(o.context, o.AppsGetAppHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/deliveries/{id}"] = events.NewGetDelivery(o.context, o.EventsGetDeliveryHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/events/{key}"] = events.NewGetEvent(o.context, o.EventsGetEventHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -956,7 +1200,15 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/schedules/{name}"] = schedules.NewGetSchedule(o.context, o.SchedulesGetScheduleHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/secrets/{name}"] = secrets.NewGetSecret(o.context, o.SecretsGetSecretHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/subscriptions/{name}"] = subscriptions.NewGetSubscription(o.context, o.SubscriptionsGetSubscriptionHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -988,6 +1240,14 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/subscriptions/{name}/dead-letters"] = subscriptions.NewListDeadLetters(o.context, o.SubscriptionsListDeadLettersHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/events"] = events.NewListEvents(o.context, o.EventsListEventsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/executions"] = executions.NewListExecutions(o.context, o.ExecutionsListExecutionsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -1000,7 +1260,15 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/schedules"] = schedules.NewListSchedules(o.context, o.SchedulesListSchedulesHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/secrets"] = secrets.NewListSecrets(o.context, o.SecretsListSecretsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/subscriptions"] = subscriptions.NewListSubscriptions(o.context, o.SubscriptionsListSubscriptionsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -1021,6 +1289,18 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["PATCH"] = make(map[string]http.Handler)
 	}
 	o.handlers["PATCH"]["/apps/{app}/routes/{route}"] = routes.NewPatchRoute(o.context, o.RoutesPatchRouteHandler)
+	if o.handlers["PATCH"] == nil {
+		o.handlers["PATCH"] = make(map[string]http.Handler)
+	}
+	o.handlers["PATCH"]["/schedules/{name}"] = schedules.NewPatchSchedule(o.context, o.SchedulesPatchScheduleHandler)
+	if o.handlers["PATCH"] == nil {
+		o.handlers["PATCH"] = make(map[string]http.Handler)
+	}
+	o.handlers["PATCH"]["/subscriptions/{name}"] = subscriptions.NewPatchSubscription(o.context, o.SubscriptionsPatchSubscriptionHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/events"] = events.NewPublishEvent(o.context, o.EventsPublishEventHandler)
 	if o.handlers["PUT"] == nil {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
@@ -1037,6 +1317,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
 	o.handlers["PUT"]["/workflows/{name}"] = workflows.NewPutWorkflow(o.context, o.WorkflowsPutWorkflowHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/deliveries/{id}/redeliver"] = events.NewRedeliver(o.context, o.EventsRedeliverHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
