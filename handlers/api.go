@@ -75,6 +75,23 @@ type Store interface {
 	ListRuns(ctx context.Context, f store.RunFilter, page store.Page) ([]store.Run, string, error)
 	ListRunEvents(ctx context.Context, id string, after int64, limit int) ([]store.RunEvent, error)
 
+	GetEvent(ctx context.Context, key string) (store.Event, error)
+	ListEvents(ctx context.Context, f store.EventFilter, page store.Page) ([]store.Event, string, error)
+	GetDelivery(ctx context.Context, id string) (store.Delivery, error)
+	ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error)
+
+	CreateSubscription(ctx context.Context, s store.Subscription) (store.Subscription, error)
+	UpdateSubscription(ctx context.Context, name string, fn func(*store.Subscription) error, guard store.AppGuard) (store.Subscription, error)
+	GetSubscription(ctx context.Context, name string) (store.Subscription, error)
+	ListSubscriptions(ctx context.Context, f store.SubscriptionFilter, page store.Page) ([]store.Subscription, string, error)
+	DeleteSubscription(ctx context.Context, name string, guard store.AppGuard) error
+
+	CreateSchedule(ctx context.Context, s store.Schedule) (store.Schedule, error)
+	UpdateSchedule(ctx context.Context, name string, fn func(*store.Schedule) error, guard store.AppGuard) (store.Schedule, error)
+	GetSchedule(ctx context.Context, name string) (store.Schedule, error)
+	ListSchedules(ctx context.Context, f store.ScheduleFilter, page store.Page) ([]store.Schedule, string, error)
+	DeleteSchedule(ctx context.Context, name string, guard store.AppGuard) error
+
 	// Subscribe follows the store's changes (store.Changes): followers of a run's events
 	// and log wake on its ChangeRun.
 	Subscribe(fn func(store.Change)) (unsubscribe func())
@@ -106,9 +123,16 @@ type Deps struct {
 	// /v1/secrets, /v1/users/{user}/ssh-key and /waas's SSH keys answer 503, and so does a
 	// route write that names secrets.
 	Secrets Secrets
-	Version string // reported by GET /v1/version
-	Node    string // this node's ID, reported by GET /v1/version
-	Log     *slog.Logger
+	// Events is the events service. Without it, publishing, redelivering and writing
+	// subscriptions answer 503, and route writes publish no dev.gantry.route.changed;
+	// reading events, deliveries and subscriptions works.
+	Events Events
+	// CheckSchedule checks schedule writes (schedule.Check). Without it, writing schedules
+	// answers 503; reading them works.
+	CheckSchedule CheckSchedule
+	Version       string // reported by GET /v1/version
+	Node          string // this node's ID, reported by GET /v1/version
+	Log           *slog.Logger
 	// Auth verifies credentials. Nil turns authentication off: every caller is an
 	// anonymous admin, and routes' `auth: token` is not enforced.
 	Auth Authenticator
@@ -138,21 +162,24 @@ type Deps struct {
 // API implements every operation of swagger/swagger.yml. restapi.Config embeds one
 // interface per tag, so an operation without a method here fails to compile.
 type API struct {
-	store       Store
-	functions   Functions
-	workflows   Workflows
-	secrets     Secrets
-	version     string
-	node        string
-	log         *slog.Logger
-	auth        Authenticator
-	admit       *invoke.Admitter // the route's auth of /r/ calls, with auth
-	audit       *slog.Logger
-	corsOrigins []string
-	metrics     http.Handler
-	oidcDefault bool
-	maxOutput   int
-	maxLog      int
+	store     Store
+	functions Functions
+	workflows Workflows
+	secrets   Secrets
+	events    Events
+	// checkSchedule is the scheduler's check of schedule writes.
+	checkSchedule CheckSchedule
+	version       string
+	node          string
+	log           *slog.Logger
+	auth          Authenticator
+	admit         *invoke.Admitter // the route's auth of /r/ calls, with auth
+	audit         *slog.Logger
+	corsOrigins   []string
+	metrics       http.Handler
+	oidcDefault   bool
+	maxOutput     int
+	maxLog        int
 	// passwords bounds the bcrypt work of requests, one at a time per caller.
 	passwords    *auth.PasswordPool
 	hashPassword func(password string) ([]byte, error)
@@ -185,7 +212,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, events: d.Events, checkSchedule: d.CheckSchedule, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
@@ -203,17 +230,20 @@ func (a *API) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	h, api, err := restapi.HandlerAPI(restapi.Config{
-		ApisAPI:       a,
-		AppsAPI:       a,
-		AuthAPI:       a,
-		ExecutionsAPI: a,
-		MetaAPI:       a,
-		NodesAPI:      a,
-		RoutesAPI:     a,
-		SecretsAPI:    a,
-		SSHKeysAPI:    a,
-		TasksAPI:      a,
-		WorkflowsAPI:  a,
+		ApisAPI:          a,
+		AppsAPI:          a,
+		AuthAPI:          a,
+		EventsAPI:        a,
+		ExecutionsAPI:    a,
+		MetaAPI:          a,
+		NodesAPI:         a,
+		RoutesAPI:        a,
+		SchedulesAPI:     a,
+		SecretsAPI:       a,
+		SSHKeysAPI:       a,
+		SubscriptionsAPI: a,
+		TasksAPI:         a,
+		WorkflowsAPI:     a,
 		Logger: func(format string, args ...any) {
 			if a.log.Enabled(context.Background(), slog.LevelDebug) {
 				a.log.Debug(fmt.Sprintf(format, args...))
@@ -226,7 +256,8 @@ func (a *API) Handler() (http.Handler, error) {
 		return nil, fmt.Errorf("build management API: %w", err)
 	}
 	api.ServeError = a.serveError
-	management := a.authenticate(public, roles, limitBody(MaxManagementBody, checkContentType(nestedRoutePaths(h))))
+	router := nestedRoutePaths(h)
+	management := a.authenticate(public, roles, eventBodies(router, limitBody(MaxManagementBody, checkContentType(router))))
 	v1 := a.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasDotSegment(r.URL.Path) { // the router would clean it and re-target the request
 			a.WriteError(w, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path)))

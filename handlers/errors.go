@@ -10,6 +10,7 @@ import (
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -76,6 +77,27 @@ func errUnsupportedMediaType(contentType string) *httperr.Error {
 
 func errUnsupportedCharset(charset string) *httperr.Error {
 	return &httperr.Error{Status: http.StatusUnsupportedMediaType, Message: fmt.Sprintf("charset %q is not supported: send UTF-8", charset), Fields: "Content-Type"}
+}
+
+func errNoEvents() *httperr.Error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Message: "this server publishes no events", Header: httperr.RetryAfter(60)}
+}
+
+func errNoSchedules() *httperr.Error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Message: "this server checks no schedules", Header: httperr.RetryAfter(60)}
+}
+
+// eventReadError maps the errors of events.ReadHTTP that are not the store's: a body over
+// the bound (413) and a request that is no CloudEvent Gantry reads (415). Its validation
+// errors (400, naming the attribute) go through the one mapping as they are.
+func eventReadError(err error, limit int64) error {
+	switch {
+	case errors.Is(err, events.ErrTooLarge):
+		return httperr.BodyTooLarge(limit)
+	case errors.Is(err, events.ErrContentType):
+		return &httperr.Error{Status: http.StatusUnsupportedMediaType, Message: err.Error(), Fields: "Content-Type"}
+	}
+	return err
 }
 
 func errNoFunctions() *httperr.Error {

@@ -114,6 +114,7 @@ func (a *API) CreateRoute(ctx context.Context, params routes.CreateRouteParams) 
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
+	a.routeChanged(ctx, r.App, r.Path, "created")
 	return routes.NewCreateRouteCreated().WithPayload(routeWrapper(r))
 }
 
@@ -144,8 +145,10 @@ func (a *API) PutRoute(ctx context.Context, params routes.PutRouteParams) middle
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
 	if created {
+		a.routeChanged(ctx, r.App, r.Path, "created")
 		return routes.NewPutRouteCreated().WithPayload(routeWrapper(r))
 	}
+	a.routeChanged(ctx, r.App, r.Path, "updated")
 	return routes.NewPutRouteOK().WithPayload(routeWrapper(r))
 }
 
@@ -166,6 +169,7 @@ func (a *API) PatchRoute(ctx context.Context, params routes.PatchRouteParams) mi
 	if err != nil {
 		return a.errorResponse(withFieldPrefix("route", err))
 	}
+	a.routeChanged(ctx, r.App, r.Path, "updated")
 	return routes.NewPatchRouteOK().WithPayload(routeWrapper(r))
 }
 
@@ -178,5 +182,20 @@ func (a *API) DeleteRoute(ctx context.Context, params routes.DeleteRouteParams) 
 	if err := a.store.DeleteRoute(ctx, params.App, path, appGuard(ctx, params.App)); err != nil {
 		return a.errorResponse(err)
 	}
+	a.routeChanged(ctx, params.App, path, "deleted")
 	return routes.NewDeleteRouteNoContent()
+}
+
+// routeChanged publishes dev.gantry.route.changed for a route written (change: created,
+// updated or deleted), owned by the app's owner; nothing without an events service.
+func (a *API) routeChanged(ctx context.Context, app, path, change string) {
+	if a.events == nil {
+		return
+	}
+	owner, err := a.store.AppOwner(app)
+	if err != nil { // the app went meanwhile: nobody's resource to tell about
+		a.log.Debug("route changed: its app is gone", "app", app, "path", path, "err", err)
+		return
+	}
+	a.events.RouteChanged(ctx, app, path, owner, change)
 }
