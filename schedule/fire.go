@@ -77,6 +77,12 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 		}
 		s.log.Debug("scheduler: tick", "schedule", sc.Name, "tick", t.tick, "fired", t.fire, "next", t.next)
 		sc.LastTick, sc.NextRun = t.tick, t.next
+		s.mu.Lock()
+		if held, ok := s.schedules[sc.Name]; ok && held.ID == sc.ID && held.LastTick.Before(t.tick) {
+			held.LastTick, held.NextRun = t.tick, t.next
+			s.schedules[sc.Name] = held
+		}
+		s.mu.Unlock()
 		if t.next.IsZero() {
 			return time.Time{}
 		}
