@@ -22,6 +22,9 @@ type Store interface {
 	Runs
 	Secrets
 	SecretValues
+	Events
+	Subscriptions
+	Schedules
 	IDSource
 	Node
 	Nodes
