@@ -14,9 +14,9 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// eventToModel is an event without its deliveries: its data as JSON when its content type
+// cloudEventToModel is an event without its deliveries: its data as JSON when its content type
 // is JSON (or unset) and the data is valid JSON, else in base64.
-func eventToModel(ev store.Event) *models.Event {
+func cloudEventToModel(ev store.Event) *models.Event {
 	m := &models.Event{
 		Key: ev.Key, ID: ev.EventID, Source: ev.Source, Type: ev.Type, Specversion: ev.SpecVersion,
 		Subject: ev.Subject, Time: dateTime(ev.Time), Datacontenttype: ev.DataContentType, Dataschema: ev.DataSchema,
@@ -163,32 +163,20 @@ func patchSchedule(s *store.Schedule, m *models.Schedule) error {
 		}
 	}
 	if w := m.Target.Workflow; w != nil {
-		inputs, err := rawJSON("target.workflow.inputs", w.Inputs)
+		inputs, err := rawJSON(w.Inputs)
 		if err != nil {
-			return err
+			return errInvalidField("target.workflow.inputs", err.Error())
 		}
 		s.Target.Workflow = &store.ScheduledWorkflow{Name: deref(w.Name), Inputs: inputs}
 	}
 	if e := m.Target.Event; e != nil {
-		data, err := rawJSON("target.event.data", e.Data)
+		data, err := rawJSON(e.Data)
 		if err != nil {
-			return err
+			return errInvalidField("target.event.data", err.Error())
 		}
 		s.Target.Event = &store.ScheduledEvent{Type: deref(e.Type), Subject: e.Subject, DataContentType: e.Datacontenttype, Data: data}
 	}
 	return nil
-}
-
-// rawJSON is a JSON value of a request body as text (nil when absent).
-func rawJSON(field string, v any) (json.RawMessage, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, errInvalidField(field, fmt.Sprintf("%s is not JSON: %v", field, err))
-	}
-	return b, nil
 }
 
 // parseDuration reads a duration of a request body ("500ms", "10s", "5m"); "" is zero.

@@ -94,7 +94,7 @@ func (a *API) PublishEvent(ctx context.Context, params eventsops.PublishEventPar
 	out, created := &models.PublishedEvents{}, false
 	for _, p := range published {
 		created = created || p.Created
-		m := eventToModel(p.Event)
+		m := cloudEventToModel(p.Event)
 		m.Deliveries = make([]*models.Delivery, 0, len(p.Deliveries))
 		for _, d := range p.Deliveries {
 			if mayUse(who, d.Owner) {
@@ -134,7 +134,7 @@ func (a *API) ListEvents(ctx context.Context, params eventsops.ListEventsParams)
 	}
 	out := &models.EventsWrapper{Events: make([]*models.Event, 0, len(list)), NextCursor: next}
 	for _, ev := range list {
-		out.Events = append(out.Events, eventToModel(ev))
+		out.Events = append(out.Events, cloudEventToModel(ev))
 	}
 	return eventsops.NewListEventsOK().WithPayload(out)
 }
@@ -159,7 +159,7 @@ func (a *API) GetEvent(ctx context.Context, params eventsops.GetEventParams) mid
 	if err != nil {
 		return a.errorResponse(err)
 	}
-	m := eventToModel(ev)
+	m := cloudEventToModel(ev)
 	m.Deliveries = make([]*models.Delivery, 0, len(ev.Deliveries))
 	for _, id := range ev.Deliveries {
 		d, err := a.store.GetDelivery(ctx, id)
