@@ -91,6 +91,11 @@ func peerCases() []peerCase {
 			covers: []string{"Subscribe", "CreateSecret", "UpdateSecret", "DeleteSecret", "GetSecret", "PutSecretValue", "GetSecretValue"},
 			run:    testPeersShareSecrets,
 		},
+		{
+			name:   "a tick claimed at once on two nodes fires once, and an event published at once on both is stored once",
+			covers: []string{"Subscribe", "CreateSchedule", "ClaimTick", "GetSchedule", "TaskStats", "PublishEvents"},
+			run:    testPeersClaimTicksOnce,
+		},
 	}
 }
 

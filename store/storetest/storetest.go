@@ -45,6 +45,7 @@ func allCases() []testCase {
 		executionCases(), recorderCases(), retentionCases(), transitionCases(),
 		queueCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
 		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
+		eventCases(), deliveryCases(), subscriptionCases(), scheduleCases(),
 	} {
 		all = append(all, cases...)
 	}
