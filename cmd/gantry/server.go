@@ -19,9 +19,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/handlers"
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/runner"
+	"github.com/gantry-dev/gantry/schedule"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/workflow"
 )
@@ -36,6 +38,8 @@ type serverConfig struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	maxCallBody     int64
+	maxEventSize    int64 // --max-event-size: bound of a POST /v1/events body
+	schedules       bool  // --schedules: this node fires schedules' ticks
 	maxOutput       int
 	maxLog          int
 	keepExecutions  int
@@ -78,6 +82,8 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"shutdown-timeout":    "GANTRY_SHUTDOWN_TIMEOUT",
 	"log-level":           "GANTRY_LOG_LEVEL",
 	"max-call-body":       "GANTRY_MAX_CALL_BODY",
+	"max-event-size":      "GANTRY_MAX_EVENT_SIZE",
+	"schedules":           "GANTRY_SCHEDULES",
 	"max-output":          "GANTRY_MAX_OUTPUT",
 	"max-log":             "GANTRY_MAX_LOG",
 	"keep-executions":     "GANTRY_KEEP_EXECUTIONS",
@@ -149,6 +155,8 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.Int64Var(&cfg.maxCallBody, "max-call-body", 1<<20, "largest request body of a function call, in bytes (413 above)")
+	f.Int64Var(&cfg.maxEventSize, "max-event-size", events.DefaultMaxEventBytes, "largest body of a publish (POST /v1/events), in bytes, whatever its mode: an event, or a batch's events together (413 above)")
+	f.BoolVar(&cfg.schedules, "schedules", true, "fire the ticks of schedules on this node (false: it serves them but fires none; other nodes sharing the store do, each tick once)")
 	f.IntVar(&cfg.maxOutput, "max-output", 1<<20, "bytes of a function's response kept; the rest is dropped and flagged")
 	f.IntVar(&cfg.maxLog, "max-log", 256<<10, "bytes of a call's log (stderr) kept")
 	f.IntVar(&cfg.keepExecutions, "keep-executions", 1000, "executions kept per route, newest first (-1: all)")
@@ -304,10 +312,20 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	passwords := auth.NewPasswordPool(auth.PasswordPoolOptions{}) // the bcrypt work of the management API and the gateway
 	// Workflow runs move on through the invocation path, on whichever node their calls end.
 	engine := workflow.New(st, invoker, workflow.Options{Log: log})
+	if cfg.maxEventSize <= 0 {
+		return fmt.Errorf("--max-event-size %d: at least 1 byte", cfg.maxEventSize)
+	}
+	// Events are matched against a cache of the subscriptions that follows the store's feed,
+	// and the calls that finish here become system events: both from before the first request.
+	eventSvc := events.New(st, invoker, engine, events.Options{MaxEventBytes: cfg.maxEventSize, Log: log})
+	eventSvc.Start(ctx)
+	stopEvents := sync.OnceFunc(eventSvc.Stop)
+	defer stopEvents()
+	scheduler := schedule.New(st, invoker, eventSvc, engine, schedule.Options{Log: log})
 	stopTLSKeys := startTLSKeys(ctx, st, secretSvc, log) // keys in clear of older records move to the secret store
 	defer stopTLSKeys()
 	api := handlers.New(handlers.Deps{
-		Store: st, Functions: invoker, Workflows: engine, TLSKeys: secretSvc, Secrets: secretSvc, Version: version, Node: node, Log: log,
+		Store: st, Functions: invoker, Workflows: engine, Events: eventSvc, CheckSchedule: schedule.Check, TLSKeys: secretSvc, Secrets: secretSvc, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
 	})
@@ -333,6 +351,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	engine.Start(ctx) // resumes the runs left unfinished (a crash, a restart)
 	stopEngine := sync.OnceFunc(engine.Stop)
 	defer stopEngine()
+	stopScheduler := func() {}
+	if cfg.schedules { // after the engine: a tick may start a workflow run
+		scheduler.Start(ctx)
+		stopScheduler = sync.OnceFunc(scheduler.Stop)
+	}
+	defer stopScheduler()
 	// The node tells the store it lives from before it is ready until it has drained.
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
@@ -365,6 +389,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		notReady() // no longer accepting: whoever waits on the file must not take this server for ready
 	}
 	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout)
+	stopScheduler() // no tick fires while the node drains; the next is another node's, or this one's next run's
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
@@ -388,6 +413,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		log.Warn("async workers still settling", "err", err)
 	}
 	stopEngine() // a run whose call ended meanwhile moves on at the next start, or on another node
+	stopEvents() // after the calls: the system events of those that ended while draining are published
 	stopHeartbeat()
 	log.Info("stopped")
 	return failed
