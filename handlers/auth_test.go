@@ -19,7 +19,9 @@ import (
 	"github.com/go-openapi/spec"
 
 	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/gen/restapi"
+	"github.com/gantry-dev/gantry/schedule"
 	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
@@ -44,6 +46,8 @@ type authFixture struct {
 	// secrets is the secret service of the API (the embedded backend over s): its Secrets
 	// and its TLSKeys.
 	secrets *secrets.Service
+	// events is the events service of the API, started, over s.
+	events *events.Service
 }
 
 type syncBuffer struct {
@@ -91,13 +95,17 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	other, _ := auth.NewSecret(f.aliceTok)
 	f.wrong = other
 	f.secrets = newTestSecrets(t, s, nil)
+	engine := idleEngine(s)
+	f.events = startEvents(t, s, engine)
 	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
-		Audit:     slog.New(slog.NewJSONHandler(f.audit, nil)),
-		Log:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Workflows: idleEngine(s),
-		Secrets:   f.secrets,
-		TLSKeys:   f.secrets,
+		Audit:         slog.New(slog.NewJSONHandler(f.audit, nil)),
+		Log:           slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Workflows:     engine,
+		Secrets:       f.secrets,
+		TLSKeys:       f.secrets,
+		Events:        f.events,
+		CheckSchedule: schedule.Check,
 	}
 	if mod != nil {
 		mod(&d)
@@ -136,6 +144,15 @@ func (f *authFixture) as(t testing.TB, token, method, path, body string) respons
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return serve(t, f.h, req)
+}
+
+// publish publishes a structured event with a bearer token.
+func (f *authFixture) publish(t testing.TB, token, event string) response {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(event))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	return serve(t, f.h, req)
 }
 
@@ -236,21 +253,26 @@ func exampleValue(p spec.Parameter) string {
 // validBodies hold a valid body for every operation that takes one, so that a request is
 // refused for who sends it, not for what it sends.
 var validBodies = map[string]string{
-	"createApp":        `{"app":{"name":"made-by-test"}}`,
-	"putApp":           `{"app":{}}`,
-	"patchApp":         `{"app":{}}`,
-	"createRoute":      `{"route":{"path":"/made","image":"img"}}`,
-	"putRoute":         `{"route":{"image":"img"}}`,
-	"patchRoute":       `{"route":{}}`,
-	"reportTaskResult": `{"runner":"r1","status":"SUCCESS"}`,
-	"createToken":      `{"token":{"name":"made-by-test"}}`,
-	"createApi":        `{"api":{"name":"made-by-test","function":{"app":"x","route":"/y"},"uris":["/made-by-test"]}}`,
-	"patchApi":         `{"api":{"enabled":false}}`,
-	"putWorkflow":      `{"workflow":{"steps":[{"name":"nap","sleep":"1s"}]}}`,
-	"triggerWorkflow":  `{"inputs":{}}`,
-	"createSecret":     `{"secret":{"name":"made-by-test","data":{"k":"v"}}}`,
-	"putSecret":        `{"secret":{"data":{"k":"v"}}}`,
-	"createSSHKey":     `{}`,
+	"createApp":          `{"app":{"name":"made-by-test"}}`,
+	"putApp":             `{"app":{}}`,
+	"patchApp":           `{"app":{}}`,
+	"createRoute":        `{"route":{"path":"/made","image":"img"}}`,
+	"putRoute":           `{"route":{"image":"img"}}`,
+	"patchRoute":         `{"route":{}}`,
+	"reportTaskResult":   `{"runner":"r1","status":"SUCCESS"}`,
+	"createToken":        `{"token":{"name":"made-by-test"}}`,
+	"createApi":          `{"api":{"name":"made-by-test","function":{"app":"x","route":"/y"},"uris":["/made-by-test"]}}`,
+	"patchApi":           `{"api":{"enabled":false}}`,
+	"putWorkflow":        `{"workflow":{"steps":[{"name":"nap","sleep":"1s"}]}}`,
+	"triggerWorkflow":    `{"inputs":{}}`,
+	"createSecret":       `{"secret":{"name":"made-by-test","data":{"k":"v"}}}`,
+	"putSecret":          `{"secret":{"data":{"k":"v"}}}`,
+	"createSSHKey":       `{}`,
+	"publishEvent":       `{"specversion":"1.0","id":"e1","source":"/test","type":"com.example.made"}`,
+	"createSubscription": `{"subscription":{"name":"made-by-test","filter":{"type":"com.example.*"},"target":{"function":{"app":"made-by-test","path":"/made"}}}}`,
+	"patchSubscription":  `{"subscription":{"enabled":false}}`,
+	"createSchedule":     `{"schedule":{"name":"made-by-test","cron":"@hourly","target":{"event":{"type":"com.example.tick"}}}}`,
+	"patchSchedule":      `{"schedule":{"enabled":false}}`,
 }
 
 func body(t testing.TB, o specOperation) string {
@@ -270,7 +292,7 @@ func body(t testing.TB, o specOperation) string {
 // operations the spec declares public answer.
 func TestEveryOperationNeedsCredentials(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice", "key": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
 	creds := map[string]string{
 		"none":            "",
 		"garbage":         "not-a-token",
@@ -360,7 +382,19 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	// A secret and an SSH key of alice's: {name} of /secrets/{name} is the workflow's name.
 	expect(t, f.as(t, f.alice, "POST", "/v1/secrets", `{"secret":{"name":"alices-wf","data":{"k":"alice's value"}}}`), 201)
 	expect(t, f.as(t, f.alice, "POST", "/v1/users/alice/ssh-key", ""), 201)
-	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf", "user_id": "alice"})
+	// A subscription and a schedule of alice's under the same {name}, an event she published
+	// and the delivery it made to her subscription.
+	expect(t, f.as(t, f.alice, "POST", "/v1/subscriptions", `{"subscription":{"name":"alices-wf","filter":{"type":"com.alice.*"},"target":{"function":{"app":"alices","path":"/hello"}}}}`), 201)
+	expect(t, f.as(t, f.alice, "POST", "/v1/schedules", `{"schedule":{"name":"alices-wf","cron":"@hourly","target":{"call":{"app":"alices","path":"/hello"}}}}`), 201)
+	res = f.publish(t, f.alice, `{"specversion":"1.0","id":"a1","source":"/alice","type":"com.alice.order"}`)
+	expect(t, res, 202)
+	eventKey, _ := get(res.body, "event", "key").(string)
+	deliveries, _ := get(res.body, "event", "deliveries").([]any)
+	if eventKey == "" || len(deliveries) != 1 {
+		t.Fatalf("alice's event: %s", res.raw)
+	}
+	deliveryID, _ := get(deliveries[0], "id").(string)
+	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf", "user_id": "alice", "key": eventKey})
 	for _, o := range ops {
 		path := o.path
 		switch {
@@ -368,10 +402,12 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 			path = strings.Replace(path, exID, f.aliceTok, 1)
 		case strings.HasPrefix(o.template, "/executions/{id}/events"): // a run's
 			path = strings.Replace(path, exID, runID, 1)
+		case strings.HasPrefix(o.template, "/deliveries/{id}"):
+			path = strings.Replace(path, exID, deliveryID, 1)
 		}
 		res := f.as(t, f.bob, o.method, path, body(t, o))
 		switch {
-		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{name}"),
+		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{name}"), strings.Contains(o.template, "{key}"),
 			strings.Contains(o.template, "{user_id}"), strings.Contains(o.template, "{id}") && !adminOnly(o.template):
 			if res.status != http.StatusNotFound {
 				t.Errorf("%s as another developer: %d, want 404; %s", o.id, res.status, res.raw)
@@ -406,6 +442,24 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	if res := f.as(t, f.alice, "GET", "/v1/users/alice/ssh-key", ""); res.status != 200 || get(res.body, "ssh_key", "version") != 1.0 {
 		t.Fatalf("alice's SSH key changed by bob? %s", res.raw)
 	}
+	if res := f.as(t, f.alice, "GET", "/v1/subscriptions/alices-wf", ""); res.status != 200 || get(res.body, "subscription", "enabled") != true {
+		t.Fatalf("alice's subscription changed by bob? %s", res.raw)
+	}
+	if res := f.as(t, f.alice, "GET", "/v1/schedules/alices-wf", ""); res.status != 200 || get(res.body, "schedule", "enabled") != true {
+		t.Fatalf("alice's schedule changed by bob? %s", res.raw)
+	}
+	if res := f.as(t, f.alice, "GET", "/v1/deliveries/"+deliveryID, ""); res.status != 200 || get(res.body, "delivery", "status") != "QUEUED" {
+		t.Fatalf("alice's delivery changed by bob? %s", res.raw)
+	}
+	for _, list := range []string{"subscriptions", "schedules", "events"} {
+		res := f.as(t, f.bob, "GET", "/v1/"+list, "")
+		expect(t, res, 200)
+		for _, item := range get(res.body, list).([]any) {
+			if get(item, "owner") == "alice" {
+				t.Errorf("bob lists alice's %s: %s", list, res.raw)
+			}
+		}
+	}
 	if n := len(get(f.as(t, f.bob, "GET", "/v1/secrets", "").body, "secrets").([]any)); n != 1 { // made-by-test, bob's own
 		t.Errorf("bob lists %d secrets, want his one", n)
 	}
@@ -414,8 +468,8 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		t.Errorf("bob lists %d executions of alice's", n)
 	}
 	expect(t, f.as(t, f.bob, "GET", "/v1/executions?app=alices", ""), 404)
-	if n := len(get(f.as(t, f.alice, "GET", "/v1/executions", "").body, "executions").([]any)); n != 2 {
-		t.Errorf("alice lists %d executions, want 2 (a call and a run)", n)
+	if n := len(get(f.as(t, f.alice, "GET", "/v1/executions", "").body, "executions").([]any)); n != 3 {
+		t.Errorf("alice lists %d executions, want 3 (a call, a run and her delivery's queued call)", n)
 	}
 	if n := len(get(f.as(t, f.bob, "GET", "/v1/workflows", "").body, "workflows").([]any)); n != 0 {
 		t.Errorf("bob lists %d workflows of alice's", n)

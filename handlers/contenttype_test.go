@@ -11,10 +11,11 @@ import (
 // body under content types that are not plain JSON: wildcards, odd parameters, malformed or
 // empty values. Each answer is a 4xx in the Error model, 415 where the type is not JSON, and
 // never a 500. Operations that take no body get one too: any /v1 request with a body is
-// checked the same way.
+// checked the same way. publishEvent is the exception: it takes CloudEvents, in any content
+// type in binary mode (TestPublishModes).
 func TestEveryOperationRefusesContentTypesOtherThanJSON(t *testing.T) {
 	f := newAuthFixture(t)
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice", "key": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
 	const json = 0 // want: whatever the operation answers a JSON body (never 415, never 5xx)
 	for _, c := range []struct {
 		name, contentType string
@@ -38,6 +39,9 @@ func TestEveryOperationRefusesContentTypesOtherThanJSON(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, o := range ops {
+				if o.id == "publishEvent" {
+					continue
+				}
 				b := body(t, o)
 				if b == "" {
 					b = "{}"

@@ -155,7 +155,7 @@ func (w *writeErrorSpy) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // write fails, which is the client's doing, not a bug of Gantry: neither the server's error
 // log nor Gantry's log may say "panic".
 func TestClientGoneMidAnswerIsNoPanic(t *testing.T) {
-	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice"})
+	ops := specOperations(t, map[string]string{"app": "shop", "route": "hello", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "api": "shop-api", "name": "flow", "user_id": "alice", "key": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
 	lists := 0
 	for _, o := range ops {
 		if !o.list {

@@ -100,7 +100,7 @@ func TestSecretsWalkAsAnotherDeveloper(t *testing.T) {
 	f := newAuthFixture(t)
 	expect(t, f.as(t, f.alice, "POST", "/v1/secrets", `{"secret":{"name":"alices","data":{"k":"v"}}}`), 201)
 	expect(t, f.as(t, f.alice, "POST", "/v1/users/alice/ssh-key", ""), 201)
-	ops := specOperations(t, map[string]string{"app": "x", "route": "x", "id": "x", "api": "x", "name": "alices", "user_id": "alice"})
+	ops := specOperations(t, map[string]string{"app": "x", "route": "x", "id": "x", "api": "x", "name": "alices", "user_id": "alice", "key": "x"})
 	walked := 0
 	for _, o := range ops {
 		if !strings.HasPrefix(o.template, "/secrets/") && !strings.HasPrefix(o.template, "/users/") {

@@ -127,7 +127,7 @@ func TestEveryOperationAsAnEndUser(t *testing.T) {
 			}
 		}
 	}
-	ops := specOperations(t, map[string]string{"app": "calc", "route": "add", "id": run, "api": "shop-api", "name": "adder", "user_id": "uma"}) // uma's own SSH key
+	ops := specOperations(t, map[string]string{"app": "calc", "route": "add", "id": run, "api": "shop-api", "name": "adder", "user_id": "uma", "key": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}) // uma's own SSH key
 	for _, o := range ops {
 		res := f.as(t, f.uma, o.method, o.path, body(t, o))
 		switch {

@@ -1,6 +1,10 @@
 package handlers
 
 import (
+	"context"
+	"testing"
+
+	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store/bolt"
 	"github.com/gantry-dev/gantry/workflow"
@@ -13,4 +17,14 @@ import (
 // workflow and in cmd/gantry, over Docker.
 func idleEngine(s *bolt.DB) *workflow.Engine {
 	return workflow.New(s, invoke.New(s, &seenRunner{}, invoke.Options{}), workflow.Options{})
+}
+
+// startEvents is a started events service over s, whose deliveries' calls stay queued (no
+// worker runs them) and whose workflow runs are engine's.
+func startEvents(t testing.TB, s *bolt.DB, engine *workflow.Engine) *events.Service {
+	t.Helper()
+	svc := events.New(s, invoke.New(s, &seenRunner{}, invoke.Options{}), engine, events.Options{})
+	svc.Start(context.Background())
+	t.Cleanup(svc.Stop)
+	return svc
 }
