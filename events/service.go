@@ -73,6 +73,7 @@ type Service struct {
 
 	system   chan systemEvent // system events to publish, bounded
 	runs     chan string      // runs that changed, to look at for dev.gantry.workflow.finished
+	reloads  chan struct{}    // the subscriptions changed: reload them
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -92,7 +93,7 @@ func New(s Store, calls Calls, flows Workflows, opts Options) *Service {
 	}
 	return &Service{store: s, calls: calls, flows: flows, opts: opts, log: opts.Log,
 		subs:   subscriptionCache{dirty: map[string]bool{}, reset: true},
-		system: make(chan systemEvent, opts.SystemQueue), runs: make(chan string, opts.SystemQueue), stop: make(chan struct{})}
+		system: make(chan systemEvent, opts.SystemQueue), runs: make(chan string, opts.SystemQueue), reloads: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // MaxEventBytes is the bound of a POST /v1/events request's body (Options.MaxEventBytes).

@@ -78,8 +78,10 @@ func (s *Service) Start(ctx context.Context) {
 		switch c.Kind {
 		case store.ChangeSubscription:
 			s.subs.changed(c.Name)
+			s.reload()
 		case store.ChangeReset:
 			s.subs.changed("")
+			s.reload()
 		case store.ChangeRun:
 			if s.wants(TypeWorkflowFinished) {
 				select {
@@ -96,9 +98,39 @@ func (s *Service) Start(ctx context.Context) {
 	s.unsub = append(s.unsub, s.calls.OnFinished(s.executionFinished))
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.unsub = append(s.unsub, cancel)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.publishSystem(life)
 	go s.watchRuns(life)
+	go s.reloadSubscriptions(life)
+}
+
+// reload asks reloadSubscriptions for a reload of what changed.
+func (s *Service) reload() {
+	select {
+	case s.reloads <- struct{}{}:
+	default: // one is asked for already
+	}
+}
+
+// reloadSubscriptions reloads the subscriptions that changed soon after they did, for
+// the system events (which look at them without reloading, see wants); a publish reloads
+// them itself first. A reload that fails is tried again a second later.
+func (s *Service) reloadSubscriptions(ctx context.Context) {
+	defer s.wg.Done()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.reloads:
+		case <-retry:
+		}
+		retry = nil
+		if _, err := s.subs.get(ctx, s.store); err != nil {
+			s.log.Warn("events: reload the subscriptions", "err", err)
+			retry = time.After(time.Second)
+		}
+	}
 }
 
 // Stop stops following the store and publishing system events; those still queued are
