@@ -42,8 +42,11 @@ func (c *subscriptionCache) current() []store.Subscription {
 	return c.sorted
 }
 
-// get returns the subscriptions, reloading what changed first.
+// get returns the subscriptions, reloading what changed first. A reload in progress
+// (another reader's, which took the marks) is waited for: its result is what changed.
 func (c *subscriptionCache) get(ctx context.Context, s Store) ([]store.Subscription, error) {
+	c.refresh.Lock()
+	c.refresh.Unlock() //nolint:staticcheck // SA2001: waits for a reload in progress
 	c.mu.Lock()
 	stale := c.reset || len(c.dirty) > 0
 	sorted := c.sorted

@@ -240,7 +240,12 @@ const maxSystemBatch = 64
 // publishSome publishes system events that a subscription receives, retrying a store
 // outage for a while.
 func (s *Service) publishSome(ctx context.Context, evs []store.Event) {
-	subs := s.subs.current()
+	// What changed is reloaded first (off the call path: this runs in the background), so
+	// that a subscription written before the event happened receives it.
+	subs, err := s.subs.get(ctx, s.store)
+	if err != nil {
+		subs = s.subs.current()
+	}
 	keep := evs[:0]
 	for _, ev := range evs {
 		if anyReceives(subs, ev) {
