@@ -20,6 +20,17 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
+// bigFillerApp makes the app shop with its route /hello, that subscriptions and schedules call.
+func bigFillerApp(t *testing.T, f *authFixture) {
+	t.Helper()
+	if _, err := f.s.CreateApp(context.Background(), store.App{Name: "shop", Owner: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.CreateRoute(context.Background(), store.Route{App: "shop", Path: "/hello", Image: "img"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // listFillers store enough of what each list operation answers for a page of it to be far
 // larger than what the sockets below buffer, so that the server is still writing when the
 // client goes away. A list operation added to the spec needs one here.
@@ -60,6 +71,47 @@ var listFillers = map[string]func(t *testing.T, f *authFixture){
 		}
 		if err := f.s.FlushExecutions(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+	},
+	"listEvents": func(t *testing.T, f *authFixture) {
+		evs := make([]store.Event, 100)
+		for i := range evs {
+			evs[i] = store.Event{EventID: fmt.Sprint(i), Source: "/big", Type: "com.example.big", SpecVersion: "1.0", Owner: "admin", Public: true,
+				DataContentType: "text/plain", Data: []byte(strings.Repeat("x", 2048))}
+		}
+		if _, err := f.events.Publish(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+	},
+	"listSubscriptions": func(t *testing.T, f *authFixture) {
+		bigFillerApp(t, f)
+		for i := range 100 {
+			body := fmt.Sprintf(`{"subscription":{"name":"big-%03d","filter":{"type":"com.example.big","source":"/%s","subject":"%[2]s"},"target":{"function":{"app":"shop","path":"/hello"}}}}`, i, strings.Repeat("s", 1000))
+			expect(t, f.as(t, f.admin, "POST", "/v1/subscriptions", body), http.StatusCreated)
+		}
+	},
+	"listSchedules": func(t *testing.T, f *authFixture) {
+		bigFillerApp(t, f)
+		for i := range 100 {
+			body := fmt.Sprintf(`{"schedule":{"name":"big-%03d","cron":"@hourly","target":{"call":{"app":"shop","path":"/hello","body":"%s"}}}}`, i, strings.Repeat("b", 2048))
+			expect(t, f.as(t, f.admin, "POST", "/v1/schedules", body), http.StatusCreated)
+		}
+	},
+	"listDeadLetters": func(t *testing.T, f *authFixture) { // of the subscription "flow"
+		bigFillerApp(t, f)
+		expect(t, f.as(t, f.admin, "POST", "/v1/subscriptions", `{"subscription":{"name":"flow","filter":{"type":"com.example.big"},"target":{"function":{"app":"shop","path":"/hello"}},"retry":{"max_attempts":1}}}`), http.StatusCreated)
+		evs := make([]store.Event, 100)
+		for i := range evs {
+			evs[i] = store.Event{EventID: fmt.Sprint(i), Source: "/big", Type: "com.example.big", SpecVersion: "1.0", Owner: "admin", Public: true}
+		}
+		if _, err := f.events.Publish(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+		res := f.as(t, f.admin, "GET", "/v1/tasks?runner=r1&n=100", "")
+		expect(t, res, http.StatusOK)
+		for _, task := range get(res.body, "tasks").([]any) {
+			id, _ := get(task, "id").(string)
+			expect(t, f.as(t, f.admin, "POST", "/v1/tasks/"+id+"/result", `{"runner":"r1","status":"FAILED","error":"`+strings.Repeat("e", 512)+`"}`), http.StatusOK)
 		}
 	},
 	"listWorkflows": func(t *testing.T, f *authFixture) {
