@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-openapi/runtime"
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/spf13/cobra"
@@ -124,6 +125,7 @@ func (cf *clientFlags) newClient() (*client.Gantry, apiEndpoint, *http.Client, s
 	}
 	transport := httptransport.NewWithClient(ep.host, ep.basePath, []string{ep.scheme}, httpClient)
 	transport.SetDebug(false) // go-openapi's DEBUG=1 would print the bearer token
+	transport.Producers[cloudEventsJSON] = runtime.JSONProducer() // events publish (structured mode)
 	token := cf.bearerToken(ep)
 	if token != "" {
 		transport.DefaultAuthentication = httptransport.BearerToken(token)

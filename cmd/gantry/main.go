@@ -40,6 +40,10 @@ func newRootCmd() *cobra.Command {
 		newNodesCmd(cf),
 		newSecretsCmd(cf),
 		newSSHKeyCmd(cf),
+		newEventsCmd(cf),
+		newDeliveriesCmd(cf),
+		newSubscriptionsCmd(cf),
+		newSchedulesCmd(cf),
 	)
 	return root
 }
