@@ -124,7 +124,7 @@ func (cf *clientFlags) newClient() (*client.Gantry, apiEndpoint, *http.Client, s
 		return nil, ep, nil, "", err
 	}
 	transport := httptransport.NewWithClient(ep.host, ep.basePath, []string{ep.scheme}, httpClient)
-	transport.SetDebug(false) // go-openapi's DEBUG=1 would print the bearer token
+	transport.SetDebug(false)                                     // go-openapi's DEBUG=1 would print the bearer token
 	transport.Producers[cloudEventsJSON] = runtime.JSONProducer() // events publish (structured mode)
 	token := cf.bearerToken(ep)
 	if token != "" {
