@@ -23,7 +23,7 @@ type RetryPolicy struct {
 	// Max Length: 32
 	Initial string `json:"initial,omitempty"`
 
-	// Longest wait between two runs. Default `5m`.
+	// Longest wait between two runs. Default `1m` (or `initial`, when longer).
 	// Max Length: 32
 	Max string `json:"max,omitempty"`
 

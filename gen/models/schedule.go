@@ -20,7 +20,7 @@ import (
 type Schedule struct {
 
 	// Unique name. Required on create; immutable.
-	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	Name string `json:"name,omitempty"`
 
 	// Gantry's ID of the schedule (read-only); a schedule deleted and made again under its name has a new one.
@@ -129,7 +129,7 @@ func (m *Schedule) validateName(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := validate.Pattern("name", "body", m.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+	if err := validate.Pattern("name", "body", m.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
 		return err
 	}
 

@@ -20,7 +20,7 @@ import (
 type Subscription struct {
 
 	// Unique name. Required on create; immutable.
-	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	Name string `json:"name,omitempty"`
 
 	// The identity that owns it (read-only; an admin may change it on PATCH).
@@ -109,7 +109,7 @@ func (m *Subscription) validateName(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := validate.Pattern("name", "body", m.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+	if err := validate.Pattern("name", "body", m.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
 		return err
 	}
 

@@ -18,7 +18,7 @@ import (
 type SubscriptionFilter struct {
 
 	// An exact source.
-	// Max Length: 4096
+	// Max Length: 1024
 	Source string `json:"source,omitempty"`
 
 	// A prefix of the subject.
@@ -59,7 +59,7 @@ func (m *SubscriptionFilter) validateSource(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := validate.MaxLength("source", "body", m.Source, 4096); err != nil {
+	if err := validate.MaxLength("source", "body", m.Source, 1024); err != nil {
 		return err
 	}
 

@@ -3867,7 +3867,7 @@ func init() {
           "maxLength": 32
         },
         "max": {
-          "description": "Longest wait between two runs. Default ` + "`" + `5m` + "`" + `.",
+          "description": "Longest wait between two runs. Default ` + "`" + `1m` + "`" + ` (or ` + "`" + `initial` + "`" + `, when longer).",
           "type": "string",
           "maxLength": 32
         },
@@ -4158,7 +4158,7 @@ func init() {
         "name": {
           "description": "Unique name. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
         },
         "id": {
@@ -4489,7 +4489,7 @@ func init() {
         "name": {
           "description": "Unique name. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
         },
         "owner": {
@@ -4560,7 +4560,7 @@ func init() {
         "source": {
           "description": "An exact source.",
           "type": "string",
-          "maxLength": 4096
+          "maxLength": 1024
         },
         "subject": {
           "description": "A prefix of the subject.",
@@ -5124,7 +5124,7 @@ func init() {
       "required": true
     },
     "scheduleName": {
-      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the schedule.",
       "name": "name",
@@ -5140,7 +5140,7 @@ func init() {
       "required": true
     },
     "subscriptionName": {
-      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the subscription.",
       "name": "name",
@@ -7923,7 +7923,7 @@ func init() {
       },
       "parameters": [
         {
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "type": "string",
           "description": "Name of the schedule.",
           "name": "name",
@@ -8632,7 +8632,7 @@ func init() {
       },
       "parameters": [
         {
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "type": "string",
           "description": "Name of the subscription.",
           "name": "name",
@@ -8709,7 +8709,7 @@ func init() {
       },
       "parameters": [
         {
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "type": "string",
           "description": "Name of the subscription.",
           "name": "name",
@@ -10796,7 +10796,7 @@ func init() {
           "maxLength": 32
         },
         "max": {
-          "description": "Longest wait between two runs. Default ` + "`" + `5m` + "`" + `.",
+          "description": "Longest wait between two runs. Default ` + "`" + `1m` + "`" + ` (or ` + "`" + `initial` + "`" + `, when longer).",
           "type": "string",
           "maxLength": 32
         },
@@ -11087,7 +11087,7 @@ func init() {
         "name": {
           "description": "Unique name. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
         },
         "id": {
@@ -11418,7 +11418,7 @@ func init() {
         "name": {
           "description": "Unique name. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[A-Za-z0-9_-]{1,255}$",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
         },
         "owner": {
@@ -11489,7 +11489,7 @@ func init() {
         "source": {
           "description": "An exact source.",
           "type": "string",
-          "maxLength": 4096
+          "maxLength": 1024
         },
         "subject": {
           "description": "A prefix of the subject.",
@@ -12053,7 +12053,7 @@ func init() {
       "required": true
     },
     "scheduleName": {
-      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the schedule.",
       "name": "name",
@@ -12069,7 +12069,7 @@ func init() {
       "required": true
     },
     "subscriptionName": {
-      "pattern": "^[A-Za-z0-9_-]{1,255}$",
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
       "type": "string",
       "description": "Name of the subscription.",
       "name": "name",

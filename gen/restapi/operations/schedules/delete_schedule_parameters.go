@@ -28,7 +28,7 @@ type DeleteScheduleParams struct {
 	HTTPRequest *http.Request `json:"-"`
 	// Name of the schedule.
 	// Required: true
-	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	// In: path
 	Name string
 }
@@ -73,7 +73,7 @@ func (o *DeleteScheduleParams) bindName(rawData []string, hasKey bool, formats s
 // validateName carries out validations for parameter Name
 func (o *DeleteScheduleParams) validateName(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("name", "path", o.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
 		return err
 	}
 

@@ -41,7 +41,7 @@ type ListDeadLettersParams struct {
 	Cursor *string
 	// Name of the subscription.
 	// Required: true
-	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	// In: path
 	Name string
 	// Page size.
@@ -135,7 +135,7 @@ func (o *ListDeadLettersParams) bindName(rawData []string, hasKey bool, formats 
 // validateName carries out validations for parameter Name
 func (o *ListDeadLettersParams) validateName(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("name", "path", o.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
 		return err
 	}
 

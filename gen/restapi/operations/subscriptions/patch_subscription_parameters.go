@@ -35,7 +35,7 @@ type PatchSubscriptionParams struct {
 	Body *models.SubscriptionWrapper
 	// Name of the subscription.
 	// Required: true
-	// Pattern: ^[A-Za-z0-9_-]{1,255}$
+	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	// In: path
 	Name string
 }
@@ -110,7 +110,7 @@ func (o *PatchSubscriptionParams) bindName(rawData []string, hasKey bool, format
 // validateName carries out validations for parameter Name
 func (o *PatchSubscriptionParams) validateName(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("name", "path", o.Name, `^[A-Za-z0-9_-]{1,255}$`); err != nil {
+	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
 		return err
 	}
 
