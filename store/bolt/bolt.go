@@ -62,6 +62,13 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 8: secrets' records keyed by name; sealed secret values keyed by path + "\x00" +
 	// version (big-endian uint32), so that the versions of a path sort numerically.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSecrets, bucketSecretValues) },
+	// 9: events keyed by Key (a ULID), their index by source and id (see eventSourceKey);
+	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID and by
+	// subscription + "\x00" + ID; subscriptions and schedules keyed by name.
+	func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketEvents, bucketEventBySource, bucketDeliveries, bucketDeliveryByEvent, bucketDeliveryBySub,
+			bucketSubscriptions, bucketSchedules)
+	},
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -100,17 +100,21 @@ func dropTask(tx *bolt.Tx, k []byte, id string) error {
 	return tx.Bucket(bucketTasks).Delete([]byte(id))
 }
 
-// finishCancelled removes a task and ends its execution CANCELLED, in tx.
-func (s *DB) finishCancelled(tx *bolt.Tx, t store.Task) error {
+// finishCancelled removes a task and ends its execution CANCELLED, in tx, and returns
+// the changes to send (see taskDone).
+func (s *DB) finishCancelled(tx *bolt.Tx, t store.Task) ([]store.Change, error) {
 	if err := tx.Bucket(bucketTaskQueue).Delete(queueKey(t)); err != nil {
-		return err
+		return nil, err
 	}
 	if err := tx.Bucket(bucketTasks).Delete([]byte(t.ID)); err != nil {
-		return err
+		return nil, err
 	}
-	return updateExecution(tx, t.ID, func(ex *store.Execution) {
+	if err := updateExecution(tx, t.ID, func(ex *store.Execution) {
 		ex.Status, ex.Reason, ex.CompletedAt = store.StatusCancelled, store.ReasonClientRequest, s.now()
-	})
+	}); err != nil {
+		return nil, err
+	}
+	return s.taskDone(tx, t, store.StatusCancelled)
 }
 
 // EnqueueTask stores an accepted async call and its QUEUED execution in one transaction,
@@ -150,13 +154,19 @@ func enqueueTx(tx *bolt.Tx, t store.Task, ex store.Execution, now time.Time) err
 	return putExecution(tx, ex, nil)
 }
 
-// childDone is the change a task that leaves the queue final sends: a ChangeChild naming
-// its parent run, if it has one (see store.Task.Parent).
-func childDone(t store.Task) []store.Change {
-	if t.Parent == "" {
-		return nil
+// taskDone is what every write that takes a task out of the queue for good does besides,
+// in tx, whichever way the call ended (completed, cancelled, dropped), with its execution
+// status: it ends the task's delivery (see store.Task.Delivery), and returns the change to
+// send once tx committed, a ChangeChild naming its parent run if it has one (see
+// store.Task.Parent).
+func (s *DB) taskDone(tx *bolt.Tx, t store.Task, status string) ([]store.Change, error) {
+	if err := s.deliveryDone(tx, t.Delivery, t.ID, status); err != nil {
+		return nil, err
 	}
-	return []store.Change{{Kind: store.ChangeChild, Name: t.Parent, Path: t.ID}}
+	if t.Parent == "" {
+		return nil, nil
+	}
+	return []store.Change{{Kind: store.ChangeChild, Name: t.Parent, Path: t.ID}}, nil
 }
 
 // LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
@@ -225,17 +235,26 @@ func (s *DB) leaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 				// must not run again, nor stop the queue behind it (the transition table
 				// refuses to move a final execution).
 				s.log.Error("task dropped from the queue: its execution is final or gone", "id", id, "status", ex.Status)
+				status := ex.Status
+				if err != nil { // gone: how the call ended is not known, but it did not succeed
+					status = store.StatusFailed
+				}
 				if err := dropTask(tx, k, id); err != nil {
 					return nil, err
 				}
-				changes = append(changes, childDone(t)...)
+				done, err := s.taskDone(tx, t, status)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, done...)
 				continue
 			}
 			if t.CancelRequested { // cancelled while leased, and the lease ended: it never runs again
-				if err := s.finishCancelled(tx, t); err != nil {
+				done, err := s.finishCancelled(tx, t)
+				if err != nil {
 					return nil, err
 				}
-				changes = append(changes, childDone(t)...)
+				changes = append(changes, done...)
 				continue
 			}
 			t.Attempts++
@@ -310,7 +329,10 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 		if ex.CompletedAt.IsZero() {
 			ex.CompletedAt = s.now()
 		}
-		return childDone(t), putExecution(tx, ex, log)
+		if err := putExecution(tx, ex, log); err != nil {
+			return nil, err
+		}
+		return s.taskDone(tx, t, ex.Status)
 	})
 }
 
@@ -326,7 +348,7 @@ func (s *DB) RetryTask(ctx context.Context, id, owner string, delay time.Duratio
 			return nil, err
 		}
 		if t.CancelRequested {
-			return childDone(t), s.finishCancelled(tx, t)
+			return s.finishCancelled(tx, t)
 		}
 		old := queueKey(t)
 		t.LeaseOwner, t.LeaseUntil, t.LastError = "", time.Time{}, reason
@@ -361,7 +383,7 @@ func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error
 			t.CancelRequested = true // committed: returning an error here would roll it back
 			return []store.Change{{Kind: store.ChangeCancel, Name: id}}, putJSON(tx.Bucket(bucketTasks), []byte(id), t)
 		}
-		return childDone(t), s.finishCancelled(tx, t)
+		return s.finishCancelled(tx, t)
 	})
 	if err == nil && owner != "" {
 		err = store.Errorf(store.ErrTaskRunning, "execution %q is running", id)

@@ -77,8 +77,28 @@ func (s *DB) appendRunEvents(tx *bolt.Tx, r *store.Run, events []store.RunEvent)
 // store.Runs). An empty ID gets a new one. With an IdempotencyKey the same TriggeredBy
 // used already, it writes nothing and returns that run, created false.
 func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent) (stored store.Run, created bool, err error) {
+	r, err = s.prepareRun(r)
+	if err != nil {
+		return store.Run{}, false, err
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+		stored, created, err = s.createRunTx(tx, r, events)
+		if err != nil || !created {
+			return nil, err
+		}
+		return []store.Change{{Kind: store.ChangeRun, Name: stored.ID}}, nil
+	})
+	if err != nil {
+		return store.Run{}, false, err
+	}
+	return stored, created, nil
+}
+
+// prepareRun checks a new run and sets what CreateRun sets before its write: an ID when
+// it has none, CreatedAt when unset.
+func (s *DB) prepareRun(r store.Run) (store.Run, error) {
 	if !store.CanRunTransition("", r.Status) {
-		return store.Run{}, false, store.Invalid("status", "a run starts %s, not %q", store.StatusQueued, r.Status)
+		return store.Run{}, store.Invalid("status", "a run starts %s, not %q", store.StatusQueued, r.Status)
 	}
 	if r.ID == "" {
 		r.ID = s.NewID()
@@ -87,40 +107,34 @@ func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent
 		r.CreatedAt = s.now()
 	}
 	r.Events = 0
-	err = s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
-		created = false
-		if r.IdempotencyKey != "" {
-			byKey := tx.Bucket(bucketRunByKey)
-			k := runKeyKey(r.TriggeredBy, r.IdempotencyKey)
-			if id := byKey.Get(k); id != nil {
-				prev, err := getRunTx(tx, string(id))
-				if err != nil {
-					return nil, err
-				}
-				stored = prev
-				return nil, nil
-			}
-			if err := byKey.Put(k, []byte(r.ID)); err != nil {
-				return nil, err
-			}
+	return r, nil
+}
+
+// createRunTx stores a prepared run and its first events in tx: the body of CreateRun,
+// shared with the writes that create runs among other things (PublishEvents, Redeliver).
+// The caller sends the ChangeRun once tx committed, when created.
+func (s *DB) createRunTx(tx *bolt.Tx, r store.Run, events []store.RunEvent) (store.Run, bool, error) {
+	if r.IdempotencyKey != "" {
+		byKey := tx.Bucket(bucketRunByKey)
+		k := runKeyKey(r.TriggeredBy, r.IdempotencyKey)
+		if id := byKey.Get(k); id != nil {
+			prev, err := getRunTx(tx, string(id))
+			return prev, false, err
 		}
-		if tx.Bucket(bucketRuns).Get([]byte(r.ID)) != nil {
-			return nil, store.Errorf(store.ErrExists, "run %q already exists", r.ID)
+		if err := byKey.Put(k, []byte(r.ID)); err != nil {
+			return store.Run{}, false, err
 		}
-		run := r
-		if err := s.appendRunEvents(tx, &run, events); err != nil {
-			return nil, err
-		}
-		if err := putRun(tx, run); err != nil {
-			return nil, err
-		}
-		stored, created = run, true
-		return []store.Change{{Kind: store.ChangeRun, Name: run.ID}}, nil
-	})
-	if err != nil {
+	}
+	if tx.Bucket(bucketRuns).Get([]byte(r.ID)) != nil {
+		return store.Run{}, false, store.Errorf(store.ErrExists, "run %q already exists", r.ID)
+	}
+	if err := s.appendRunEvents(tx, &r, events); err != nil {
 		return store.Run{}, false, err
 	}
-	return stored, created, nil
+	if err := putRun(tx, r); err != nil {
+		return store.Run{}, false, err
+	}
+	return r, true, nil
 }
 
 // GetRun reads one run.
@@ -174,6 +188,11 @@ func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (st
 		}
 		if err := putRun(tx, r); err != nil {
 			return nil, err
+		}
+		if r.Done() { // it ends here (a final run never changes): so does its delivery
+			if err := s.deliveryDone(tx, old.Delivery, id, r.Status); err != nil {
+				return nil, err
+			}
 		}
 		out = r
 		return changes, nil

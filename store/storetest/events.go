@@ -12,7 +12,7 @@ import (
 func eventCases() []testCase {
 	return []testCase{
 		{
-			name: "publishing stores the event and its deliveries with their calls QUEUED and their runs created, in one write, and sets Key, ReceivedAt and Deliveries",
+			name:   "publishing stores the event and its deliveries with their calls QUEUED and their runs created, in one write, and sets Key, ReceivedAt and Deliveries",
 			covers: []string{"PublishEvents", "GetEvent", "GetDelivery", "GetExecution", "GetRun", "ListRunEvents", "LeaseTasks", "Subscribe"},
 			run:    testPublishStores,
 		},
@@ -287,7 +287,7 @@ func testListEvents(t *testing.T, s store.Store) {
 		f    store.EventFilter
 		keep func(pub) bool
 	}{
-		{"every event", store.EventFilter{}, func(pub) bool { return true }},
+		{"all events", store.EventFilter{}, func(pub) bool { return true }},
 		{"of a type", store.EventFilter{Type: "t.a"}, func(p pub) bool { return p.typ == "t.a" }},
 		{"of a type that is a prefix of others", store.EventFilter{Type: "t"}, func(pub) bool { return false }},
 		{"from a source", store.EventFilter{Source: "/y"}, func(p pub) bool { return p.source == "/y" }},
@@ -375,7 +375,7 @@ func testListDeliveries(t *testing.T, s store.Store) {
 		f    store.DeliveryFilter
 		keep func(store.Delivery) bool
 	}{
-		{"every delivery", store.DeliveryFilter{}, func(store.Delivery) bool { return true }},
+		{"all deliveries", store.DeliveryFilter{}, func(store.Delivery) bool { return true }},
 		{"of an event", store.DeliveryFilter{Event: all[2].Event}, func(d store.Delivery) bool { return d.Event == all[2].Event }},
 		{"to a subscription", store.DeliveryFilter{Subscription: "s2"}, func(d store.Delivery) bool { return d.Subscription == "s2" }},
 		{"with a status", store.DeliveryFilter{Status: store.DeliveryQueued}, func(d store.Delivery) bool { return d.ID != delivered }},

@@ -13,7 +13,7 @@ import (
 func scheduleCases() []testCase {
 	return []testCase{
 		{
-			name: "a schedule is created once by name with an ID, updated and deleted under its guard, and every write sends ChangeSchedule",
+			name:   "a schedule is created once by name with an ID, updated and deleted under its guard, and every write sends ChangeSchedule",
 			covers: []string{"CreateSchedule", "GetSchedule", "UpdateSchedule", "DeleteSchedule", "Subscribe"},
 			run:    testScheduleWrites,
 		},

@@ -12,7 +12,7 @@ import (
 func subscriptionCases() []testCase {
 	return []testCase{
 		{
-			name: "a subscription is created once by name, updated and deleted under its guard, and every write sends ChangeSubscription",
+			name:   "a subscription is created once by name, updated and deleted under its guard, and every write sends ChangeSubscription",
 			covers: []string{"CreateSubscription", "GetSubscription", "UpdateSubscription", "DeleteSubscription", "Subscribe"},
 			run:    testSubscriptionWrites,
 		},
