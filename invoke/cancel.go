@@ -20,8 +20,12 @@ import (
 func (s *Service) Cancel(ctx context.Context, id string) (store.Execution, error) {
 	owner, err := s.store.CancelTask(ctx, id)
 	switch {
-	case err == nil:
-		return s.store.GetExecution(ctx, id)
+	case err == nil: // it was queued: it ended CANCELLED
+		ex, err := s.store.GetExecution(ctx, id)
+		if err == nil && ex.Done() {
+			s.tellFinished(ex, nil)
+		}
+		return ex, err
 	case !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound):
 		return store.Execution{}, err
 	}

@@ -61,6 +61,7 @@ func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 	res, runErr := s.run(ctx, t, now, func(res *runner.Result, err error) {
 		finish(&ex, res, err, s.now())
 		s.store.RecordExecution(ex, res.Log)
+		s.tellFinished(ex, nil)
 	})
 	if res == nil {
 		res = &runner.Result{Header: http.Header{}}

@@ -82,6 +82,10 @@ type Service struct {
 	// started them yet: track stops them as they start.
 	cancelled map[string]bool
 	workers   string // the lease owner prefix of this run's workers ("" before StartWorkers)
+
+	finMu    sync.Mutex
+	finished map[int]func(Finished) // OnFinished's subscribers
+	finSeq   int
 }
 
 // New returns the invocation service over a store and a runner.

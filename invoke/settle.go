@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gantry-dev/gantry/runner"
@@ -11,11 +12,24 @@ import (
 )
 
 // settle ends a leased call that ran: done (SUCCESS or the function's failure), or back to
-// the queue after a backoff: when the function failed and its route's max_retries asks for
-// another run, or when Gantry or Docker failed, until MaxAttempts (a shutdown at once,
-// without counting against them).
+// the queue after a backoff: when the function failed and its retry policy (Task.Retry, an
+// event delivery's) or else its route's max_retries asks for another run, or when Gantry
+// or Docker failed, until MaxAttempts (a shutdown at once, without counting against them).
+// For a call with a retry policy, an http or json function's answer with a status of 500
+// or more is the function's failure too (statusFailure).
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *runner.Result, err error) {
-	if functionFailed(err) && int64(t.Attempts) <= t.Route.MaxRetries {
+	if err == nil && t.Retry != nil {
+		err = statusFailure(res)
+	}
+	switch {
+	case !functionFailed(err):
+	case t.Retry != nil && t.Attempts < t.Retry.MaxAttempts:
+		// The function failed, and the delivery's policy asks for another run.
+		w.requeue(ctx, t.ID, owner, t.Retry.Delay(t.Attempts), err.Error())
+		return
+	case t.Retry != nil:
+		err = fmt.Errorf("failed %d attempts: %w", t.Attempts, err)
+	case int64(t.Attempts) <= t.Route.MaxRetries:
 		// The function failed, and its route asks for another run.
 		w.requeue(ctx, t.ID, owner, backoff(w.opts.Backoff, t.Attempts), err.Error())
 		return
@@ -37,6 +51,9 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 	cerr := w.persist(func() error { return w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log) })
 	switch {
 	case cerr == nil:
+		ex.ID, ex.App, ex.AppID, ex.Route, ex.Parent, ex.Attempts = t.ID, t.Route.App, t.AppID, t.Route.Path, t.Parent, t.Attempts
+		ex.CreatedAt = t.EnqueuedAt
+		w.s.tellFinished(ex, &t)
 	case errors.Is(cerr, store.ErrConflict), errors.Is(cerr, store.ErrNotFound):
 		// The lease ended (another node runs the call again) or the task went: this result is not the call's.
 		w.opts.Log.Warn("async call result dropped: its lease was no longer this worker's", "id", t.ID, "err", cerr)
@@ -117,6 +134,18 @@ func backoff(base time.Duration, attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, time.Minute)
+}
+
+// statusFailure is the failure of a call whose function answered with a status of 500 or
+// more (an http or json function's own status; a default-format call always answers 200):
+// nil for any other answer. A call with a retry policy (an event delivery) counts such an
+// answer as the function's failure, retried and recorded FAILED (bad_exit); other calls
+// keep it as the function's answer, SUCCESS, as their caller reads it.
+func statusFailure(res *runner.Result) error {
+	if res == nil || res.Status < http.StatusInternalServerError {
+		return nil
+	}
+	return &runner.FunctionError{Reason: runner.ReasonBadExit, Message: fmt.Sprintf("the function answered %d %s", res.Status, http.StatusText(res.Status))}
 }
 
 // functionFailed reports a failure of the function itself: one a route's max_retries asks

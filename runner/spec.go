@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,8 @@ func functionEnv(fn *Function) map[string]string {
 }
 
 // callEnv adds the per-call variables of the default format: the call's metadata, its
-// route params as FN_PARAM_<NAME> and its request headers as FN_HEADER_<NAME>.
+// route params as FN_PARAM_<NAME>, its request headers as FN_HEADER_<NAME>, and the
+// CloudEvents attributes of its ce-* headers as CE_<NAME> (see ceAttribute).
 func callEnv(c *Call) map[string]string {
 	env := functionEnv(&c.Function)
 	env["FN_CALL_ID"] = c.ID
@@ -45,8 +47,35 @@ func callEnv(c *Call) map[string]string {
 	}
 	for k, v := range c.Header {
 		env["FN_HEADER_"+envName(k)] = strings.Join(v, ", ")
+		if name, ok := ceAttribute(k); ok && len(v) > 0 {
+			env["CE_"+envName(name)] = ceValue(v[0])
+		}
 	}
 	return env
+}
+
+// ceAttribute is the CloudEvents attribute a ce-* request header carries (binary mode of
+// the CloudEvents HTTP binding: ce-id, ce-type, an extension's ce-<name>): a
+// default-format function gets each as CE_<NAME> (CE_ID, CE_SOURCE, CE_TYPE, ...), the
+// way an http function reads the headers. Any call's ce-* headers are so passed, an event
+// delivery's or a caller's own.
+func ceAttribute(header string) (string, bool) {
+	if len(header) <= 3 || !strings.EqualFold(header[:3], "ce-") {
+		return "", false
+	}
+	return header[3:], true
+}
+
+// ceValue is a ce-* header's value as the attribute's: percent-decoded, as the binding
+// encodes what a header cannot carry; a value not validly encoded is taken as it is.
+func ceValue(v string) string {
+	if !strings.Contains(v, "%") {
+		return v
+	}
+	if d, err := url.PathUnescape(v); err == nil {
+		return d
+	}
+	return v
 }
 
 // Bounds of what a default-format call adds to its container's environment. Linux refuses
@@ -84,9 +113,12 @@ func CheckCallEnv(url string, params map[string]string, header http.Header) erro
 		for i, s := range v {
 			n += len(s) + min(i, 1)*len(", ")
 		}
+		if _, ok := ceAttribute(k); ok && len(v) > 0 { // CE_<NAME>=value besides
+			n += len("CE_=") + len(k) + len(v[0])
+		}
 	}
 	if n > MaxHeaderEnvBytes {
-		return fmt.Errorf("%w: a function of the default format takes at most %d bytes of request headers (its FN_HEADER_ variables)", ErrHeadersTooLarge, MaxHeaderEnvBytes)
+		return fmt.Errorf("%w: a function of the default format takes at most %d bytes of request headers (its FN_HEADER_ and CE_ variables)", ErrHeadersTooLarge, MaxHeaderEnvBytes)
 	}
 	return nil
 }

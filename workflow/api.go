@@ -72,21 +72,12 @@ func checkRunAccess(entries []string) error {
 // it returns; the engine then starts it. A second trigger by the same TriggeredBy with the
 // same IdempotencyKey answers the first's run, created false.
 func (e *Engine) Trigger(ctx context.Context, w store.Workflow, inputs json.RawMessage, opts TriggerOptions) (store.Run, bool, error) {
-	p, err := e.program(w.Definition)
-	if err != nil {
-		return store.Run{}, false, fmt.Errorf("workflow %q: its definition: %w", w.Name, err)
-	}
-	in, err := p.Inputs(inputs, opts.CoerceStrings)
+	r, events, err := e.Prepare(w, inputs, opts)
 	if err != nil {
 		return store.Run{}, false, err
 	}
-	r := store.Run{ID: e.store.NewID(), Workflow: w.Name, WorkflowVersion: w.Version, Owner: w.Owner, TriggeredBy: opts.TriggeredBy,
-		IdempotencyKey: opts.IdempotencyKey, Status: store.StatusQueued, Inputs: in, Definition: w.Definition, Apps: w.Apps,
-		Steps: make([]store.StepRun, len(p.Steps)), CreatedAt: e.now()}
-	for i, s := range p.Steps {
-		r.Steps[i] = store.StepRun{Name: s.Name, Status: store.StatusPending}
-	}
-	stored, created, err := e.store.CreateRun(ctx, r, []store.RunEvent{{Type: store.EventQueued, Status: store.StatusQueued, Time: r.CreatedAt}})
+	in := r.Inputs
+	stored, created, err := e.store.CreateRun(ctx, r, events)
 	if err != nil {
 		return store.Run{}, false, err
 	}
@@ -104,6 +95,38 @@ func (e *Engine) Trigger(ctx context.Context, w store.Workflow, inputs json.RawM
 	}
 	return stored, false, nil
 }
+
+// Prepare makes a run of w with inputs, QUEUED, and its first events, ready to store (it
+// stores nothing: Trigger stores it with CreateRun, the events service with the event
+// that makes it). The inputs are checked against the workflow's inputs schema: refused,
+// they are Prepare's error, unless opts.KeepRefused, when the run is made with the inputs
+// as given and set to fail (FAILED, reason error, its error naming the refusal) at its
+// first move, without starting a step. Once stored, Kick starts it on this node.
+func (e *Engine) Prepare(w store.Workflow, inputs json.RawMessage, opts TriggerOptions) (store.Run, []store.RunEvent, error) {
+	p, err := e.program(w.Definition)
+	if err != nil {
+		return store.Run{}, nil, fmt.Errorf("workflow %q: its definition: %w", w.Name, err)
+	}
+	in, refused := p.Inputs(inputs, opts.CoerceStrings)
+	if refused != nil && (!opts.KeepRefused || !json.Valid(inputs)) {
+		return store.Run{}, nil, refused
+	}
+	r := store.Run{ID: e.store.NewID(), Workflow: w.Name, WorkflowVersion: w.Version, Owner: w.Owner, TriggeredBy: opts.TriggeredBy,
+		IdempotencyKey: opts.IdempotencyKey, Status: store.StatusQueued, Inputs: in, Definition: w.Definition, Apps: w.Apps,
+		Steps: make([]store.StepRun, len(p.Steps)), CreatedAt: e.now()}
+	for i, s := range p.Steps {
+		r.Steps[i] = store.StepRun{Name: s.Name, Status: store.StatusPending}
+	}
+	if refused != nil {
+		r.Inputs = bytes.Clone(inputs)
+		r.Stopping, r.Reason, r.Error = store.StatusFailed, store.ReasonError, "the inputs were refused: "+refused.Error()
+	}
+	return r, []store.RunEvent{{Type: store.EventQueued, Status: store.StatusQueued, Time: r.CreatedAt}}, nil
+}
+
+// Kick asks the engine to move run id on now (a run stored by another than Trigger: an
+// event's delivery): its first move starts it.
+func (e *Engine) Kick(id string) { e.kick(id) }
 
 // Cancel asks a run to stop: its steps not started never start, its running calls are
 // stopped (through the calls' own cancel, on whichever node runs them), and it ends

@@ -8,4 +8,8 @@ type TriggerOptions struct {
 	IdempotencyKey string
 	// CoerceStrings converts inputs sent as strings to the types the inputs' schema declares.
 	CoerceStrings bool
+	// KeepRefused makes Prepare make a run of inputs the workflow's schema refuses, set to
+	// fail at its first move (an event's delivery: the failure is the delivery's, kept as a
+	// dead letter and redelivered once the workflow takes it).
+	KeepRefused bool
 }

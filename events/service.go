@@ -1,0 +1,224 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/gantry-dev/gantry/invoke"
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/workflow"
+)
+
+// Store is what the events service needs of persistence.
+type Store interface {
+	PublishEvents(ctx context.Context, events []store.EventPublish) ([]store.Published, error)
+	GetEvent(ctx context.Context, key string) (store.Event, error)
+	GetDelivery(ctx context.Context, id string) (store.Delivery, error)
+	Redeliver(ctx context.Context, id string, next store.NewDelivery) (store.Delivery, error)
+	GetSubscription(ctx context.Context, name string) (store.Subscription, error)
+	AllSubscriptions(ctx context.Context) ([]store.Subscription, error)
+	GetWorkflow(ctx context.Context, name string) (store.Workflow, error)
+	GetRun(ctx context.Context, id string) (store.Run, error)
+	Target(app, path, route, owner string) (store.Target, error)
+	AppOwner(name string) (string, error)
+	Subscribe(fn func(store.Change)) (unsubscribe func())
+	NewID() string
+}
+
+// Calls is what the events service needs of the invocation path (*invoke.Service): the
+// calls of deliveries made ready for the queue, and the calls that finish on this node.
+type Calls interface {
+	DeliveryCall(req invoke.DeliveryRequest) (store.StepCall, error)
+	OnFinished(fn func(invoke.Finished)) (unsubscribe func())
+}
+
+// Workflows is what the events service needs of the workflow engine (*workflow.Engine):
+// runs made ready to store, and started once stored.
+type Workflows interface {
+	Prepare(w store.Workflow, inputs json.RawMessage, opts workflow.TriggerOptions) (store.Run, []store.RunEvent, error)
+	Kick(id string)
+}
+
+// Options configure a Service; zero values take the defaults.
+type Options struct {
+	// MaxEventBytes bounds the body of a POST /v1/events request, whatever its mode (the
+	// events of a batch share it): what the handlers pass ReadHTTP. Default 256 KiB.
+	MaxEventBytes int64
+	// SystemQueue bounds the system events waiting to be published (default 1024): one
+	// that finds it full is dropped, and logged, so that no call ever waits on them.
+	SystemQueue int
+	Log         *slog.Logger // default: discard
+}
+
+// DefaultMaxEventBytes is MaxEventBytes's default.
+const DefaultMaxEventBytes = 256 << 10
+
+// Service publishes events: it matches them against the subscriptions (a cache of the
+// store's, kept by its change feed), stores each with a delivery per matching subscription
+// in one write, and publishes Gantry's own events (Start).
+type Service struct {
+	store Store
+	calls Calls
+	flows Workflows
+	opts  Options
+	log   *slog.Logger
+
+	subs subscriptionCache
+
+	system   chan systemEvent // system events to publish, bounded
+	runs     chan string      // runs that changed, to look at for dev.gantry.workflow.finished
+	reloads  chan struct{}    // the subscriptions changed: reload them
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	unsub    []func()
+}
+
+// New returns the events service; Start starts its following of the store and its system events.
+func New(s Store, calls Calls, flows Workflows, opts Options) *Service {
+	if opts.MaxEventBytes <= 0 {
+		opts.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if opts.SystemQueue <= 0 {
+		opts.SystemQueue = 1024
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{store: s, calls: calls, flows: flows, opts: opts, log: opts.Log,
+		subs:   subscriptionCache{dirty: map[string]bool{}, reset: true},
+		system: make(chan systemEvent, opts.SystemQueue), runs: make(chan string, opts.SystemQueue), reloads: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// MaxEventBytes is the bound of a POST /v1/events request's body (Options.MaxEventBytes).
+func (s *Service) MaxEventBytes() int64 { return s.opts.MaxEventBytes }
+
+// SystemPrefix starts the types of Gantry's own events; nobody else may publish one.
+const SystemPrefix = "dev.gantry."
+
+// Publish publishes events: each is checked (store.ValidateEvent; a type under
+// dev.gantry. is Gantry's own), matched against the subscriptions (Receives), and stored
+// with one delivery per subscription it reaches, in subscription name order, in one write
+// for all of them (store.PublishEvents), durable before Publish returns. Owner and Public
+// are the caller's to set: the publisher, and whether it is an admin. An event published
+// before (its Source and EventID) makes no new delivery: its Published tells the first
+// one's. A subscription whose delivery cannot be made (its function or workflow is gone,
+// or is no longer its owner's) is left out, and logged.
+func (s *Service) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
+	for i, ev := range evs {
+		field := func(err error) error {
+			var ve *store.ValidationError
+			if len(evs) > 1 && errors.As(err, &ve) {
+				return &store.ValidationError{Field: fmt.Sprintf("events[%d].%s", i, ve.Field), Message: ve.Message}
+			}
+			return err
+		}
+		if err := store.ValidateEvent(ev); err != nil {
+			return nil, field(err)
+		}
+		if strings.HasPrefix(ev.Type, SystemPrefix) {
+			return nil, field(store.Invalid("type", "types under %q are Gantry's own events, not %q", SystemPrefix, ev.Type))
+		}
+	}
+	return s.publish(ctx, evs)
+}
+
+// publish matches the events and stores them with their deliveries, then starts the
+// workflow runs they made.
+func (s *Service) publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
+	subs, err := s.subs.get(ctx, s.store)
+	if err != nil {
+		return nil, fmt.Errorf("publish events: read the subscriptions: %w", err)
+	}
+	batch := make([]store.EventPublish, len(evs))
+	for i, ev := range evs {
+		batch[i].Event = ev
+		for _, sub := range subs {
+			if !Receives(sub, ev) {
+				continue
+			}
+			nd, err := s.build(ctx, sub, ev, s.store.NewID())
+			if err != nil {
+				s.log.Warn("event not delivered to a subscription: its target cannot be called", "subscription", sub.Name,
+					"owner", sub.Owner, "type", ev.Type, "source", ev.Source, "id", ev.EventID, "err", err)
+				continue
+			}
+			batch[i].Deliveries = append(batch[i].Deliveries, nd)
+		}
+	}
+	pubs, err := s.store.PublishEvents(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pubs {
+		if !p.Created {
+			continue
+		}
+		for _, d := range p.Deliveries {
+			if d.Workflow {
+				s.flows.Kick(d.Execution)
+			}
+		}
+	}
+	return pubs, nil
+}
+
+// Redeliver gives a final delivery a new call (or run), made as its first was, with its
+// subscription as it is now, and returns it QUEUED again. ErrNotFound without the
+// delivery, ErrConflict while it is QUEUED or when its subscription is gone, or cannot
+// call its target any more.
+func (s *Service) Redeliver(ctx context.Context, id string) (store.Delivery, error) {
+	d, err := s.store.GetDelivery(ctx, id)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	if !d.Done() {
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s is still queued (execution %s)", d.ID, d.Execution)
+	}
+	sub, err := s.store.GetSubscription(ctx, d.Subscription)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: its subscription %q was deleted", d.ID, d.Subscription)
+	}
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	ev, err := s.store.GetEvent(ctx, d.Event)
+	if err != nil {
+		return store.Delivery{}, fmt.Errorf("delivery %s: its event: %w", d.ID, err)
+	}
+	next, err := s.build(ctx, sub, ev, d.ID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: subscription %q cannot call its target: %v", d.ID, sub.Name, err)
+		}
+		return store.Delivery{}, err
+	}
+	stored, err := s.store.Redeliver(ctx, id, next)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	if next.Run != nil {
+		s.flows.Kick(next.Run.ID)
+	}
+	return stored, nil
+}
+
+// CanSee reports whether viewer may see an event (the visibility rule): an admin sees
+// every event; anyone else the events it published (Owner), the public ones (published by
+// an admin), and the system events about its resources (whose Owner is the resource's).
+func CanSee(viewer string, admin bool, ev store.Event) bool {
+	return admin || ev.Public || ev.Owner == viewer
+}
+
+// Receives reports whether a subscription receives an event: it is enabled, its filter
+// matches the event, and its owner may see the event — every event for scope all (admins'
+// subscriptions only), else by CanSee.
+func Receives(sub store.Subscription, ev store.Event) bool {
+	return sub.Enabled && CanSee(sub.Owner, sub.Scope == store.ScopeAll, ev) && sub.Filter.Matches(ev)
+}
