@@ -30,7 +30,7 @@ func (s *DB) CompleteTask(ctx context.Context, id, owner string, ex store.Execut
 		if err != nil {
 			return nil, err
 		}
-		changes, err := removeTask(ctx, tx, id)
+		changes, err := removeTask(ctx, tx, id, ex.Status)
 		if err != nil {
 			return nil, err
 		}

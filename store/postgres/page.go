@@ -77,3 +77,39 @@ func timeOrZero(t *time.Time) time.Time {
 	}
 	return *t
 }
+
+// visiblePage reads one page of a list of which visible keeps some items (all, when nil),
+// a chunk at a time, so that a page is full whenever enough items pass it: read(after, n)
+// returns up to n items that follow the key after ("" for the start) in list order. It
+// returns the page and the cursor of the next one ("" on the last).
+func visiblePage[T any](page store.Page, visible func(T) bool, key func(T) string, read func(after string, n int) ([]T, error)) ([]T, string, error) {
+	after, err := decodeCursor(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	size := page.Size()
+	out := []T{}
+	for {
+		chunk := size + 1 - len(out)
+		if visible != nil {
+			chunk = max(chunk, store.MaxPageSize) // most may be hidden: read ahead
+		}
+		got, err := read(after, chunk)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, v := range got {
+			if visible != nil && !visible(v) {
+				continue
+			}
+			if len(out) == size { // one more passes: there is a next page
+				return out, encodeCursor(key(out[len(out)-1])), nil
+			}
+			out = append(out, v)
+		}
+		if len(got) < chunk {
+			return out, "", nil
+		}
+		after = key(got[len(got)-1])
+	}
+}

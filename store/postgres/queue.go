@@ -53,11 +53,21 @@ func taskDoc(t store.Task) ([]byte, error) {
 // committed (durable) before it returns, and tells every node's workers (ChangeTask).
 // Concurrent accepts share transactions (accept.go).
 func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error {
-	doc, err := taskDoc(t)
+	req, err := newAccept(t, ex)
 	if err != nil {
 		return err
 	}
-	return s.enqueue(ctx, &acceptReq{t: t, doc: doc, ex: ex, done: make(chan error, 1)})
+	req.done = make(chan error, 1)
+	return s.enqueue(ctx, req)
+}
+
+// newAccept is the accept of task t and its execution ex, for storeTasks.
+func newAccept(t store.Task, ex store.Execution) (*acceptReq, error) {
+	doc, err := taskDoc(t)
+	if err != nil {
+		return nil, err
+	}
+	return &acceptReq{t: t, doc: doc, ex: ex}, nil
 }
 
 // LeaseTasks hands out up to n tasks available now, lowest priority value first and FIFO
@@ -147,7 +157,11 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 				status = *d.status
 			}
 			s.log.Error("task dropped from the queue: its execution is final or gone", "id", d.id, "status", status)
-			child, err := removeTask(ctx, tx, d.id)
+			final := store.StatusFailed // gone: what became of the call is unknown
+			if d.status != nil {
+				final = *d.status
+			}
+			child, err := removeTask(ctx, tx, d.id, final)
 			if err != nil {
 				return nil, nil, 0, err
 			}
@@ -200,23 +214,28 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 // finishCancelled removes a task and ends its execution CANCELLED, in tx; it returns the
 // ChangeChild to send if the task is a workflow step's call.
 func finishCancelled(ctx context.Context, tx pgx.Tx, id string) ([]store.Change, error) {
-	changes, err := removeTask(ctx, tx, id)
+	changes, err := removeTask(ctx, tx, id, store.StatusCancelled)
 	if err != nil {
 		return nil, err
 	}
 	return changes, moveExecution(ctx, tx, id, store.StatusCancelled, ", reason = $3, completed_at = now()", store.ReasonClientRequest)
 }
 
-// removeTask deletes a task that leaves the queue for good (its call reached a final
-// status, or it was dropped) in tx, and returns the ChangeChild that tells its workflow
-// run, if it is a step's call (Task.Parent, kept in the task column).
-func removeTask(ctx context.Context, tx pgx.Tx, id string) ([]store.Change, error) {
-	var parent string
-	err := tx.QueryRow(ctx, "DELETE FROM tasks WHERE id = $1 RETURNING coalesce(task->>'parent', '')", id).Scan(&parent)
+// removeTask deletes a task that leaves the queue for good (its call reached final, the
+// final status of its execution, or it was dropped) in tx. It ends the event delivery the
+// call makes, if any (Task.Delivery, see endDelivery), and returns the ChangeChild that
+// tells its workflow run, if it is a step's call (Task.Parent); both are kept in the task
+// column. Every path out of the queue goes through it.
+func removeTask(ctx context.Context, tx pgx.Tx, id, final string) ([]store.Change, error) {
+	var parent, delivery string
+	err := tx.QueryRow(ctx, "DELETE FROM tasks WHERE id = $1 RETURNING coalesce(task->>'parent', ''), coalesce(task->>'delivery', '')", id).Scan(&parent, &delivery)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := endDelivery(ctx, tx, delivery, id, final); err != nil {
 		return nil, err
 	}
 	return childDone(parent, id), nil

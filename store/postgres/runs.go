@@ -84,50 +84,8 @@ func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent
 	in := r
 	err = s.write(ctx, "create run", func(tx pgx.Tx) ([]store.Change, error) {
 		r = in
-		if _, err := tx.Exec(ctx, "SELECT FROM workflows WHERE name = $1 FOR SHARE", r.Workflow); err != nil {
-			return nil, err
-		}
-		var now time.Time
-		if err := tx.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
-			return nil, err
-		}
-		if r.IdempotencyKey != "" {
-			old, err := s.runByKey(ctx, tx, r.TriggeredBy, r.IdempotencyKey)
-			if err == nil {
-				r, created = old, false
-				return nil, nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return nil, err
-			}
-		}
-		r.CreatedAt, r.Events, created = now, 0, true
-		numbered := numberEvents(&r, events, now)
-		doc, err := jsonValue(r)
-		if err != nil {
-			return nil, err
-		}
-		// DO NOTHING on any conflict: a run of the same key committed meanwhile (the unique
-		// index waits for it), or a run of the same ID.
-		tag, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT DO NOTHING`, r.ID, r.Workflow, r.Owner, r.TriggeredBy, r.IdempotencyKey, r.Status, r.CreatedAt, doc)
-		if err != nil {
-			return nil, err
-		}
-		if tag.RowsAffected() == 0 {
-			if r.IdempotencyKey != "" {
-				old, err := s.runByKey(ctx, tx, r.TriggeredBy, r.IdempotencyKey)
-				if err == nil {
-					r, created = old, false
-					return nil, nil
-				}
-				if !errors.Is(err, pgx.ErrNoRows) {
-					return nil, err
-				}
-			}
-			return nil, store.Errorf(store.ErrExists, "run %q already exists", r.ID)
-		}
-		if err := insertEvents(ctx, tx, r.ID, numbered); err != nil {
+		var err error
+		if created, err = s.insertRun(ctx, tx, &r, events); err != nil || !created {
 			return nil, err
 		}
 		return []store.Change{{Kind: store.ChangeRun, Name: r.ID}}, nil
@@ -136,6 +94,57 @@ func (s *DB) CreateRun(ctx context.Context, r store.Run, events []store.RunEvent
 		return store.Run{}, false, err
 	}
 	return r, created, nil
+}
+
+// insertRun stores run r, which has an ID, and its first events in tx, as CreateRun does
+// (CreateRun, PublishEvents and Redeliver create runs with it): r becomes the stored run.
+// With an IdempotencyKey already used by the same TriggeredBy it stores nothing, sets r to
+// that run and returns false. The caller sends the ChangeRun of a run created.
+func (s *DB) insertRun(ctx context.Context, tx pgx.Tx, r *store.Run, events []store.RunEvent) (created bool, err error) {
+	if _, err := tx.Exec(ctx, "SELECT FROM workflows WHERE name = $1 FOR SHARE", r.Workflow); err != nil {
+		return false, err
+	}
+	var now time.Time
+	if err := tx.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return false, err
+	}
+	if r.IdempotencyKey != "" {
+		old, err := s.runByKey(ctx, tx, r.TriggeredBy, r.IdempotencyKey)
+		if err == nil {
+			*r = old
+			return false, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return false, err
+		}
+	}
+	r.CreatedAt, r.Events = now, 0
+	numbered := numberEvents(r, events, now)
+	doc, err := jsonValue(r)
+	if err != nil {
+		return false, err
+	}
+	// DO NOTHING on any conflict: a run of the same key committed meanwhile (the unique
+	// index waits for it), or a run of the same ID.
+	tag, err := tx.Exec(ctx, `INSERT INTO runs (`+runColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT DO NOTHING`, r.ID, r.Workflow, r.Owner, r.TriggeredBy, r.IdempotencyKey, r.Status, r.CreatedAt, doc)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		if r.IdempotencyKey != "" {
+			old, err := s.runByKey(ctx, tx, r.TriggeredBy, r.IdempotencyKey)
+			if err == nil {
+				*r = old
+				return false, nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return false, err
+			}
+		}
+		return false, store.Errorf(store.ErrExists, "run %q already exists", r.ID)
+	}
+	return true, insertEvents(ctx, tx, r.ID, numbered)
 }
 
 // runByKey reads the run that by triggered with key; pgx.ErrNoRows without one. Each
@@ -252,7 +261,8 @@ func (s *DB) ListRunEvents(ctx context.Context, id string, after int64, limit in
 // written. The run, its new events (numbered after its last) and its step calls (each a
 // task and its QUEUED execution, stored as EnqueueTask stores them) are committed together;
 // then a ChangeRun naming the run, and a ChangeTask per call, reach the subscribers of
-// every node. ErrConflict when store.CanRunTransition refuses the run's new status.
+// every node. A run that reaches a final status ends its event delivery in the same
+// transaction (Run.Delivery, see endDelivery). ErrConflict when store.CanRunTransition refuses the run's new status.
 func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (store.RunUpdate, error)) (store.Run, error) {
 	var r store.Run
 	var fnErr error
@@ -295,6 +305,11 @@ func (s *DB) UpdateRun(ctx context.Context, id string, fn func(r *store.Run) (st
 		}
 		if err := insertEvents(ctx, tx, id, events); err != nil {
 			return nil, err
+		}
+		if r.Done() && !old.Done() {
+			if err := endDelivery(ctx, tx, old.Delivery, id, r.Status); err != nil {
+				return nil, err
+			}
 		}
 		changes := []store.Change{{Kind: store.ChangeRun, Name: id}}
 		if len(calls) > 0 {
@@ -341,11 +356,11 @@ func stepCalls(run string, calls []store.StepCall) ([]*acceptReq, error) {
 		if c.Execution.Parent == "" {
 			c.Execution.Parent = c.Task.Parent
 		}
-		doc, err := taskDoc(c.Task)
+		req, err := newAccept(c.Task, c.Execution)
 		if err != nil {
 			return nil, err
 		}
-		reqs[i] = &acceptReq{t: c.Task, doc: doc, ex: c.Execution}
+		reqs[i] = req
 	}
 	return reqs, nil
 }

@@ -1,0 +1,65 @@
+-- Schema 5: events, the deliveries they make, subscriptions and schedules.
+--
+-- As in schema 1: names and IDs sort bytewise (COLLATE "C"), documents are json, and the
+-- columns that lists filter or order on are explicit (and the truth of what they hold).
+
+-- An event is its document (event: a store.Event). Source and event_id name it: the unique
+-- constraint is what makes a publish idempotent when two nodes publish the same event at
+-- once (INSERT ... ON CONFLICT DO NOTHING: one stores it, the other reads it). Events are
+-- listed newest first (by key, a ULID: the primary key read backwards), by type or source.
+CREATE TABLE events (
+    key         text COLLATE "C" PRIMARY KEY,
+    source      text COLLATE "C" NOT NULL,
+    event_id    text COLLATE "C" NOT NULL,
+    type        text COLLATE "C" NOT NULL,
+    owner       text COLLATE "C" NOT NULL DEFAULT '',
+    received_at timestamptz NOT NULL,
+    event       json NOT NULL,
+    CONSTRAINT events_source_id_key UNIQUE (source, event_id)
+);
+CREATE INDEX events_by_type ON events (type, key DESC);
+CREATE INDEX events_by_source ON events (source, key DESC);
+
+-- A delivery: one event handed to one subscription, by a call (execution is its task's ID)
+-- or a workflow run (execution is the run's ID). Listed oldest first (by ID), by event, or
+-- by subscription and status (dead letters). deliveries_waiting finds the delivery a call
+-- or run that ends moves, among the few still QUEUED.
+CREATE TABLE deliveries (
+    id           text COLLATE "C" PRIMARY KEY,
+    event        text COLLATE "C" NOT NULL,
+    subscription text COLLATE "C" NOT NULL,
+    owner        text COLLATE "C" NOT NULL DEFAULT '',
+    execution    text COLLATE "C" NOT NULL,
+    executions   text[] COLLATE "C" NOT NULL,
+    workflow     boolean NOT NULL DEFAULT false,
+    status       text NOT NULL,
+    dead_letter  text NOT NULL,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+CREATE INDEX deliveries_by_event ON deliveries (event, id);
+CREATE INDEX deliveries_by_subscription ON deliveries (subscription, status, id);
+CREATE INDEX deliveries_by_status ON deliveries (status, id);
+CREATE INDEX deliveries_waiting ON deliveries (execution) WHERE status = 'QUEUED';
+
+CREATE TABLE subscriptions (
+    name         text COLLATE "C" PRIMARY KEY,
+    owner        text COLLATE "C" NOT NULL DEFAULT '',
+    subscription json NOT NULL,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+
+-- A schedule is its document (schedule: a store.Schedule) beside the columns ClaimTick
+-- moves: last_tick is the tick claimed last, compared and set by one conditional UPDATE, so
+-- that a tick is claimed once whatever the number of nodes.
+CREATE TABLE schedules (
+    name       text COLLATE "C" PRIMARY KEY,
+    id         text COLLATE "C" NOT NULL UNIQUE,
+    owner      text COLLATE "C" NOT NULL DEFAULT '',
+    last_tick  timestamptz,
+    next_run   timestamptz,
+    schedule   json NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
