@@ -38,8 +38,7 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 		return time.Time{}
 	}
 	c, err := s.clockOf(sc)
-	if err != nil { // stored before a rule it breaks: it cannot fire until it is changed
-		s.log.Warn("scheduler: a schedule that cannot fire", "schedule", sc.Name, "err", err)
+	if err != nil { // stored before a rule it breaks: it cannot fire until it is changed (logged once)
 		return time.Time{}
 	}
 	s.mu.Lock()
