@@ -148,7 +148,7 @@ func (f *fixture) queued() map[string][]store.Task {
 	}
 	byTick := map[string][]store.Task{}
 	for _, t := range f.tasks {
-		tick := t.Header[invoke.HeaderScheduleTick]
+		tick := t.Header["Ce-Time"]
 		if len(tick) != 1 {
 			f.t.Fatalf("task %s has tick header %v, want one", t.ID, tick)
 		}
@@ -188,7 +188,7 @@ func TestACallTickQueuesOneExecutionCarryingItsTick(t *testing.T) {
 		t.Fatalf("queued by tick = %v, want one task of tick %s", got, rfc(t0))
 	}
 	task := got[rfc(t0)][0]
-	if task.Header[invoke.HeaderSchedule][0] != "minutely" || task.Method != "POST" || string(task.Body) != `{"n":1}` || task.URL != "/hook" {
+	if task.Header["Ce-Source"][0] != invoke.ScheduleSource("minutely") || task.Method != "POST" || string(task.Body) != `{"n":1}` || task.URL != "/hook" {
 		t.Errorf("task = %s %s %q, headers %v: want POST /hook with the schedule's body and name", task.Method, task.URL, task.Body, task.Header)
 	}
 	ex, err := f.db.GetExecution(t.Context(), task.ID)
@@ -474,7 +474,7 @@ func (f *fixture) checkEverySecond(name string, n int) {
 		if len(tasks) != 1 {
 			t.Errorf("tick %s fired %d times", tick, len(tasks))
 		}
-		if sc := tasks[0].Header[invoke.HeaderSchedule][0]; sc != name {
+		if sc := tasks[0].Header["Ce-Source"][0]; sc != invoke.ScheduleSource(name) {
 			t.Errorf("schedule %s fired", sc)
 		}
 		at, err := time.Parse(time.RFC3339, tick)
