@@ -35,11 +35,12 @@ func (c *subscriptionCache) changed(name string) {
 	c.dirty[name] = true
 }
 
-// current returns the subscriptions as last loaded, without reloading (nil before the first load).
-func (c *subscriptionCache) current() []store.Subscription {
+// current returns the subscriptions as last loaded, without reloading, and whether some
+// changed since.
+func (c *subscriptionCache) current() ([]store.Subscription, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sorted
+	return c.sorted, c.reset || len(c.dirty) > 0
 }
 
 // get returns the subscriptions, reloading what changed first. A reload in progress

@@ -253,3 +253,36 @@ func TestAWorkflowSubscriptionRunsTheWorkflowWithTheEvent(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRouteChangedPublishesAnEventToTheAppOwnersSubscriptions: a route written through
+// the API (the handlers call RouteChanged) publishes dev.gantry.route.changed, owned by
+// the app's owner.
+func TestRouteChangedPublishesAnEventToTheAppOwnersSubscriptions(t *testing.T) {
+	e := newEnv(t)
+	e.subscribe(store.Subscription{Name: "routes", Filter: store.EventMatch{Type: TypeRouteChanged, Subject: "/new"}, Target: store.DeliveryTarget{App: "shop", Path: "/hot"}}, false)
+	e.subscribe(store.Subscription{Name: "bobs-routes", Owner: "bob", Filter: store.EventMatch{Type: TypeRouteChanged}, Target: store.DeliveryTarget{App: "bobs", Path: "/hot"}}, false)
+	e.svc.RouteChanged(t.Context(), "shop", "/other", "ada", "created") // no subscription's subject: not stored
+	e.svc.RouteChanged(t.Context(), "shop", "/new", "ada", "created")
+	deadline := time.Now().Add(30 * time.Second)
+	var evs []store.Event
+	for len(evs) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no route.changed event within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		evs = e.listEvents(TypeRouteChanged)
+	}
+	var data RouteChange
+	if err := json.Unmarshal(evs[0].Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Source != AppSource("shop") || evs[0].Subject != "/new" || evs[0].Owner != "ada" || data != (RouteChange{App: "shop", Path: "/new", Change: "created"}) {
+		t.Fatalf("events %+v (data %+v), want the one about /new", evs, data)
+	}
+	if len(evs[0].Deliveries) != 1 {
+		t.Fatalf("%d deliveries, want ada's subscription's only", len(evs[0].Deliveries))
+	}
+	if d := e.settled(evs[0].Deliveries[0], time.Minute); d.Subscription != "routes" || d.Status != store.DeliveryDelivered {
+		t.Fatalf("delivery to %s %s, want DELIVERED to routes", d.Subscription, d.Status)
+	}
+}

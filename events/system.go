@@ -178,9 +178,14 @@ func (s *Service) systemEvent(typ, source, subject, id, owner string, data any) 
 }
 
 // wants reports whether an enabled subscription may receive system events of type typ
-// (before their owner is known): none, and they are not even made.
+// (before their owner is known): none, and they are not even made. While the cache is
+// stale (a subscription changed, not reloaded yet) it may: publishSome decides.
 func (s *Service) wants(typ string) bool {
-	for _, sub := range s.subs.current() {
+	subs, stale := s.subs.current()
+	if stale {
+		return true
+	}
+	for _, sub := range subs {
 		if sub.Enabled && typeMatches(sub.Filter.Type, typ) {
 			return true
 		}
@@ -240,11 +245,10 @@ const maxSystemBatch = 64
 // publishSome publishes system events that a subscription receives, retrying a store
 // outage for a while.
 func (s *Service) publishSome(ctx context.Context, evs []store.Event) {
-	// What changed is reloaded first (off the call path: this runs in the background), so
-	// that a subscription written before the event happened receives it.
 	subs, err := s.subs.get(ctx, s.store)
 	if err != nil {
-		subs = s.subs.current()
+		s.log.Error("system events dropped: the subscriptions could not be read", "count", len(evs), "err", err)
+		return
 	}
 	keep := evs[:0]
 	for _, ev := range evs {

@@ -3,10 +3,8 @@ package invoke
 import (
 	"fmt"
 	"net/http"
-	neturl "net/url"
 	"time"
 
-	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -35,34 +33,17 @@ type DeliveryRequest struct {
 // apply: the subscription's retry policy (Task.Retry) retries the function's failures (see
 // Workers), and Gantry's and Docker's own failures are retried as for every async call.
 func (s *Service) DeliveryCall(req DeliveryRequest) (store.StepCall, error) {
-	tg, err := s.store.Target(req.App, req.Path, "", "")
-	if err != nil {
-		return store.StepCall{}, err
-	}
-	if req.Owner != "" && tg.AppOwner != req.Owner {
-		return store.StepCall{}, store.Errorf(store.ErrNotFound, "app %q is not %s's (it changed hands since the subscription was made)", req.App, req.Owner)
-	}
 	if req.Delivery == "" {
 		return store.StepCall{}, fmt.Errorf("delivery call of %s%s: no delivery", req.App, req.Path)
 	}
-	route := tg.Route
-	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil {
+	c, _, err := s.prepare(queuedCall{App: req.App, Path: req.Path, Owner: req.Owner, Header: BinaryHeader(req.Event), Body: req.Event.Data})
+	if err != nil {
 		return store.StepCall{}, err
 	}
-	route.MaxRetries = 0
-	url := (&neturl.URL{Path: req.Path}).EscapedPath()
-	header := BinaryHeader(req.Event)
-	if route.Format == store.FormatDefault {
-		if err := runner.CheckCallEnv(url, tg.Params, header); err != nil {
-			return store.StepCall{}, err
-		}
-	}
 	retry := req.Retry
-	id := s.store.NewID()
-	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
-		Method: http.MethodPost, URL: url, Header: header, Body: req.Event.Data, Delivery: req.Delivery, Retry: &retry}
-	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync}
-	return store.StepCall{Task: t, Execution: ex}, nil
+	c.Task.Route.MaxRetries = 0
+	c.Task.Delivery, c.Task.Retry = req.Delivery, &retry
+	return c, nil
 }
 
 // BinaryHeader is an event's attributes as the headers of the CloudEvents HTTP binding's

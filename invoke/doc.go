@@ -1,6 +1,7 @@
 // Package invoke is Gantry's invocation service, the one path by which a function is
 // called: /r/ requests (handlers), the gateway's APIs and the async workers go through it,
-// and event deliveries and workflow steps will too. A call is resolved to its route and
+// as do event deliveries (DeliveryCall: the event in binary CloudEvents mode, retried by
+// its subscription's policy) and workflow steps (StepCall). A call is resolved to its route and
 // app (Resolve), admitted by its caller, who decides the route's auth in between (Admitter
 // for Gantry's HTTP callers), then run (Run): a sync call at once, recorded as an
 // execution, an async one stored in the durable queue and answered as accepted. The
@@ -9,5 +10,6 @@
 // the store's feed (Follow), on another node, tells the store that its node lives
 // (StartHeartbeat), and serves calls over HTTP (Prepare and Serve: the body read
 // within its bound, the function's answer with Gantry-Call-Id and Gantry-Route, errors
-// through httperr). Containers are the runner's; persistence is the store's.
+// through httperr), and tells who subscribes (OnFinished) of the calls that end here.
+// Containers are the runner's; persistence is the store's.
 package invoke

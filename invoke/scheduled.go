@@ -3,20 +3,25 @@ package invoke
 import (
 	"fmt"
 	"net/http"
-	neturl "net/url"
+	"strings"
 	"time"
 
-	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
-// Headers that a call made by a schedule carries (in its task): the schedule's name and
-// the tick it fires, RFC 3339 in UTC. A tick's call is made once, so the tick is the
-// call's idempotency key.
-const (
-	HeaderSchedule     = "Gantry-Schedule"
-	HeaderScheduleTick = "Gantry-Schedule-Tick"
-)
+// TypeScheduleTick is the CloudEvents type of a schedule's call: a tick's call carries
+// the tick as an event in binary mode (see ScheduledCall).
+const TypeScheduleTick = "dev.gantry.schedule.tick"
+
+// ScheduleSource is the CloudEvents source of the events of the schedule named name: the
+// events its ticks publish, and the ce-source of its calls.
+func ScheduleSource(name string) string { return "/gantry/schedules/" + name }
+
+// ScheduleTickID is the CloudEvents id of a tick of the schedule whose ID is id: the
+// tick's idempotency key, the same on every node.
+func ScheduleTickID(id string, tick time.Time) string {
+	return id + ":" + tick.UTC().Format(time.RFC3339)
+}
 
 // ScheduledRequest is the call that a schedule's tick makes: resolved when it fires, and
 // accepted by the scheduler in the same store write as the claim of its tick
@@ -27,44 +32,36 @@ type ScheduledRequest struct {
 	Method string // default POST
 	Header http.Header
 	Body   []byte
-	// Schedule and Tick name the schedule and the tick that makes the call.
-	Schedule string
-	Tick     time.Time
+	// AppID, when set, is the app the call must reach (the app of that name when the
+	// schedule was written, not a later one of the same name).
+	AppID string
+	// ScheduleID, Schedule and Tick name the schedule and the tick that makes the call.
+	ScheduleID, Schedule string
+	Tick                 time.Time
 }
 
 // ScheduledCall resolves a schedule's call to its function as an async call would be (the
-// route and app as they are now, kept in the task) and returns it ready for the queue,
-// with HeaderSchedule and HeaderScheduleTick set over the schedule's own headers (whose
-// Gantry-* ones are dropped, as a caller's are). The route's max_retries applies, as to
-// every async call: a tick fires once, and its call is retried as any call.
+// route and app as they are now, kept in the task) and returns it ready for the queue.
+// The tick reaches the function as a CloudEvent in binary mode, over the schedule's own
+// headers (whose Gantry-* ones are dropped, as a caller's are): ce-type
+// dev.gantry.schedule.tick, ce-source /gantry/schedules/<name>, ce-id "<schedule ID>:<tick>"
+// (the tick's idempotency key), ce-time the tick; the body is the schedule's. The route's
+// max_retries applies, as to every async call: a tick fires once, and its call is retried
+// as any call.
 func (s *Service) ScheduledCall(req ScheduledRequest) (store.StepCall, error) {
-	if req.Schedule == "" || req.Tick.IsZero() {
+	if req.Schedule == "" || req.ScheduleID == "" || req.Tick.IsZero() {
 		return store.StepCall{}, fmt.Errorf("scheduled call of %s%s: no schedule or tick", req.App, req.Path)
 	}
-	tg, err := s.store.Target(req.App, req.Path, "", "")
-	if err != nil {
-		return store.StepCall{}, err
-	}
-	route := tg.Route
-	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil {
-		return store.StepCall{}, err
-	}
-	url := (&neturl.URL{Path: req.Path}).EscapedPath()
-	header := runner.ForwardHeader(req.Header)
-	header.Set(HeaderSchedule, req.Schedule)
-	header.Set(HeaderScheduleTick, req.Tick.UTC().Format(time.RFC3339))
-	if route.Format == store.FormatDefault {
-		if err := runner.CheckCallEnv(url, tg.Params, header); err != nil {
-			return store.StepCall{}, err
+	header := http.Header{}
+	for k, v := range req.Header {
+		if !strings.HasPrefix(strings.ToLower(k), "ce-") {
+			header[k] = v
 		}
 	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodPost
+	for k, v := range BinaryHeader(store.Event{EventID: ScheduleTickID(req.ScheduleID, req.Tick), Source: ScheduleSource(req.Schedule),
+		Type: TypeScheduleTick, SpecVersion: "1.0", Time: req.Tick}) {
+		header[k] = v
 	}
-	id := s.store.NewID()
-	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
-		Method: method, URL: url, Header: header, Body: req.Body}
-	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync}
-	return store.StepCall{Task: t, Execution: ex}, nil
+	c, _, err := s.prepare(queuedCall{App: req.App, Path: req.Path, AppID: req.AppID, Method: req.Method, Header: header, Body: req.Body})
+	return c, err
 }

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	neturl "net/url"
 	"slices"
 	"time"
 
-	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -44,42 +42,21 @@ type StepRequest struct {
 // within the call as for every async call. The step's secrets are checked when the call
 // runs, as every call's: one that does not exist fails the call (FAILED, naming it).
 func (s *Service) StepCall(req StepRequest) (store.StepCall, error) {
-	tg, err := s.store.Target(req.App, req.Path, "", "")
-	if err != nil {
-		return store.StepCall{}, err
-	}
-	if req.AppID != "" && tg.AppID != req.AppID {
-		return store.StepCall{}, store.Errorf(store.ErrNotFound, "app %q is not the app the workflow was defined over (it was deleted, and this one made since)", req.App)
-	}
-	route := tg.Route
-	if err := s.runner.NetworkAllowed(tg.AppOwner, route.Network); err != nil {
-		return store.StepCall{}, err
-	}
-	route.MaxRetries = 0
-	if req.Timeout > 0 {
-		route.Timeout = int64(math.Ceil(req.Timeout.Seconds()))
-	}
-	url := (&neturl.URL{Path: req.Path}).EscapedPath()
-	header := runner.ForwardHeader(req.Header)
-	if route.Format == store.FormatDefault {
-		if err := runner.CheckCallEnv(url, tg.Params, header); err != nil {
-			return store.StepCall{}, err
-		}
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodPost
-	}
 	if req.Parent == "" {
 		return store.StepCall{}, fmt.Errorf("step call of %s%s: no parent run", req.App, req.Path)
 	}
 	if err := store.ValidateSecretRefs("secrets", req.Secrets, false); err != nil { // "ssh:@caller" must be resolved by now
 		return store.StepCall{}, err
 	}
-	id := s.store.NewID()
-	t := store.Task{ID: id, Route: route, AppConfig: tg.AppConfig, AppID: tg.AppID, AppVersion: tg.AppVersion, Params: tg.Params,
-		Method: method, URL: url, Header: header, Body: req.Body, Parent: req.Parent,
-		Secrets: slices.Clone(req.Secrets), SecretsOwner: req.SecretsOwner, SecretsLent: req.SecretsLent}
-	ex := store.Execution{ID: id, App: route.App, AppID: tg.AppID, Route: route.Path, Type: store.TypeAsync, Parent: req.Parent, Step: req.Step}
-	return store.StepCall{Task: t, Execution: ex}, nil
+	c, _, err := s.prepare(queuedCall{App: req.App, Path: req.Path, AppID: req.AppID, Method: req.Method, Header: req.Header, Body: req.Body})
+	if err != nil {
+		return store.StepCall{}, err
+	}
+	c.Task.Route.MaxRetries = 0
+	if req.Timeout > 0 {
+		c.Task.Route.Timeout = int64(math.Ceil(req.Timeout.Seconds()))
+	}
+	c.Task.Parent, c.Execution.Parent, c.Execution.Step = req.Parent, req.Parent, req.Step
+	c.Task.Secrets, c.Task.SecretsOwner, c.Task.SecretsLent = slices.Clone(req.Secrets), req.SecretsOwner, req.SecretsLent
+	return c, nil
 }

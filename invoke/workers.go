@@ -20,7 +20,8 @@ type WorkerOptions struct {
 	// Poll is how often an idle worker looks at the queue (default 250ms); accepts wake one at once.
 	Poll time.Duration
 	// MaxAttempts bounds the runs of a call that fails for Gantry's or Docker's reasons
-	// (default 5); the function's own failures are final at once.
+	// (default 5); the function's own failures are final at once, unless its route's
+	// max_retries or its own retry policy (Task.Retry, an event delivery's) asks for more.
 	MaxAttempts int
 	// Backoff is the delay before the first retry (default 1s), doubled at each, at most a minute.
 	Backoff time.Duration

@@ -29,9 +29,10 @@
 // A tick is claimed in the store (store.ClaimTick), which moves the schedule's LastTick
 // to it and NextRun to the tick after it, once: a second claim of a tick, by another node
 // sharing the store or after a restart, writes nothing. The claim of a call target
-// accepts the call (an async call through the one invocation path, its task carrying the
-// headers Gantry-Schedule: <name> and Gantry-Schedule-Tick: <tick, RFC 3339 UTC>) in the
-// same write. An event target is published through the events service first, then the
+// accepts the call (an async call through the one invocation path, carrying its tick as a
+// CloudEvent in binary mode: ce-type dev.gantry.schedule.tick, ce-source
+// /gantry/schedules/<name>, ce-id <schedule ID>:<tick, RFC 3339 UTC>, ce-time the tick) in
+// the same write. An event target is published through the events service first, then the
 // tick claimed: the event's source is /gantry/schedules/<name>, its id
 // <schedule ID>:<tick, RFC 3339 UTC>, its time the tick and its owner the schedule's, and
 // a second publish of one source and id makes nothing new. A workflow target is triggered

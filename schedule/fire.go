@@ -38,8 +38,7 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 		return time.Time{}
 	}
 	c, err := s.clockOf(sc)
-	if err != nil { // stored before a rule it breaks: it cannot fire until it is changed
-		s.log.Warn("scheduler: a schedule that cannot fire", "schedule", sc.Name, "err", err)
+	if err != nil { // stored before a rule it breaks: it cannot fire until it is changed (logged once)
 		return time.Time{}
 	}
 	s.mu.Lock()
@@ -173,8 +172,8 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 	tick := plan.tick.UTC()
 	switch tg := sc.Target; {
 	case tg.Call != nil:
-		call, err := s.calls.ScheduledCall(invoke.ScheduledRequest{App: tg.Call.App, Path: tg.Call.Path, Method: tg.Call.Method,
-			Header: tg.Call.Header, Body: tg.Call.Body, Schedule: sc.Name, Tick: tick})
+		call, err := s.calls.ScheduledCall(invoke.ScheduledRequest{App: tg.Call.App, Path: tg.Call.Path, AppID: tg.Call.AppID,
+			Method: tg.Call.Method, Header: tg.Call.Header, Body: tg.Call.Body, ScheduleID: sc.ID, Schedule: sc.Name, Tick: tick})
 		if err != nil {
 			return false, fmt.Errorf("the call of %s%s: %w", tg.Call.App, tg.Call.Path, err)
 		}
@@ -202,7 +201,7 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 // schedule's owner.
 func TickEvent(sc store.Schedule, tick time.Time) store.Event {
 	e := sc.Target.Event
-	ev := store.Event{EventID: sc.ID + ":" + tick.UTC().Format(time.RFC3339), Source: "/gantry/schedules/" + sc.Name,
+	ev := store.Event{EventID: invoke.ScheduleTickID(sc.ID, tick), Source: invoke.ScheduleSource(sc.Name),
 		Type: e.Type, SpecVersion: "1.0", Subject: e.Subject, Time: tick.UTC(), DataContentType: e.DataContentType,
 		Owner: sc.Owner}
 	if len(e.Data) > 0 {

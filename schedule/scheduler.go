@@ -212,6 +212,9 @@ func (s *Scheduler) clockOf(sc store.Schedule) (clock, error) {
 		}
 		c.clock, c.err = parseClock(sc.Cron, sc.Timezone)
 		s.clocks[key] = c
+		if c.err != nil {
+			s.log.Warn("scheduler: a schedule that cannot fire until it is changed", "schedule", sc.Name, "err", c.err)
+		}
 	}
 	return c.clock, c.err
 }

@@ -35,7 +35,7 @@ func (idleRunner) HotContainers() int                        { return 0 }
 
 // storePublisher publishes events straight into the store, with no subscriptions to
 // deliver them to: the events service's Publish less its matching.
-type storePublisher struct{ db *bolt.DB }
+type storePublisher struct{ db store.Events }
 
 func (p storePublisher) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
 	pubs := make([]store.EventPublish, len(evs))
@@ -49,7 +49,7 @@ func (p storePublisher) Publish(ctx context.Context, evs []store.Event) ([]store
 // and the tasks read from its queue so far.
 type fixture struct {
 	t     *testing.T
-	db    *bolt.DB
+	db    store.Store
 	calls *invoke.Service
 	flows *workflow.Engine
 
@@ -57,6 +57,7 @@ type fixture struct {
 	tasks []store.Task // leased once each by queued, in the order they were read
 }
 
+// newFixture is a fixture over a bbolt store in t.TempDir().
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db, err := bolt.Open(t.Context(), t.TempDir(), bolt.Options{NoSync: true})
@@ -64,13 +65,22 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.CreateApp(t.Context(), store.App{Name: "shop", Owner: "ada"}); err != nil {
-		t.Fatal(err)
+	return newFixtureOn(t, db, true)
+}
+
+// newFixtureOn is a fixture over db, a node of it: with seed, it makes app shop and its
+// route /hook.
+func newFixtureOn(t *testing.T, db store.Store, seed bool) *fixture {
+	t.Helper()
+	if seed {
+		if _, err := db.CreateApp(t.Context(), store.App{Name: "shop", Owner: "ada"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateRoute(t.Context(), store.Route{App: "shop", Path: "/hook", Image: "img"}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := db.CreateRoute(t.Context(), store.Route{App: "shop", Path: "/hook", Image: "img"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	calls := invoke.New(db, idleRunner{}, invoke.Options{Node: "node-a"})
+	calls := invoke.New(db, idleRunner{}, invoke.Options{Node: db.InstanceID()})
 	return &fixture{t: t, db: db, calls: calls, flows: workflow.New(db, calls, workflow.Options{})}
 }
 
@@ -138,7 +148,7 @@ func (f *fixture) queued() map[string][]store.Task {
 	}
 	byTick := map[string][]store.Task{}
 	for _, t := range f.tasks {
-		tick := t.Header[invoke.HeaderScheduleTick]
+		tick := t.Header["Ce-Time"]
 		if len(tick) != 1 {
 			f.t.Fatalf("task %s has tick header %v, want one", t.ID, tick)
 		}
@@ -178,7 +188,7 @@ func TestACallTickQueuesOneExecutionCarryingItsTick(t *testing.T) {
 		t.Fatalf("queued by tick = %v, want one task of tick %s", got, rfc(t0))
 	}
 	task := got[rfc(t0)][0]
-	if task.Header[invoke.HeaderSchedule][0] != "minutely" || task.Method != "POST" || string(task.Body) != `{"n":1}` || task.URL != "/hook" {
+	if task.Header["Ce-Source"][0] != invoke.ScheduleSource("minutely") || task.Method != "POST" || string(task.Body) != `{"n":1}` || task.URL != "/hook" {
 		t.Errorf("task = %s %s %q, headers %v: want POST /hook with the schedule's body and name", task.Method, task.URL, task.Body, task.Header)
 	}
 	ex, err := f.db.GetExecution(t.Context(), task.ID)
@@ -446,17 +456,26 @@ func TestEverySecondFiresOnTime(t *testing.T) {
 	s.Start(t.Context())
 	time.Sleep(4500 * time.Millisecond)
 	s.Stop()
+	f.checkEverySecond("fast", 3)
+}
+
+// checkEverySecond checks the ticks queued so far: at least n, all of schedule name, each
+// once, every second from the first to the last, each execution made within a second of
+// its tick.
+func (f *fixture) checkEverySecond(name string, n int) {
+	t := f.t
+	t.Helper()
 	got := f.queued()
-	if len(got) < 3 {
-		t.Fatalf("%d ticks fired in 4.5s, want at least 3", len(got))
+	if len(got) < n {
+		t.Fatalf("%d ticks fired, want at least %d", len(got), n)
 	}
 	var ticks []time.Time
 	for tick, tasks := range got {
 		if len(tasks) != 1 {
 			t.Errorf("tick %s fired %d times", tick, len(tasks))
 		}
-		if name := tasks[0].Header[invoke.HeaderSchedule][0]; name != "fast" {
-			t.Errorf("schedule %s fired", name)
+		if sc := tasks[0].Header["Ce-Source"][0]; sc != invoke.ScheduleSource(name) {
+			t.Errorf("schedule %s fired", sc)
 		}
 		at, err := time.Parse(time.RFC3339, tick)
 		if err != nil {
@@ -471,7 +490,6 @@ func TestEverySecondFiresOnTime(t *testing.T) {
 			t.Errorf("tick %s made its execution at %s, %s after it; want within a second", tick, ex.CreatedAt.Format(time.RFC3339Nano), d)
 		}
 	}
-	// every second between the first and the last fired
 	first, last := ticks[0], ticks[0]
 	for _, at := range ticks {
 		first, last = minTime(first, at), maxTime(last, at)

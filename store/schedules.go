@@ -46,7 +46,10 @@ type ScheduleTarget struct {
 // ScheduledCall is an async call of a function: App and Path (under the app, as /r/ calls
 // take it), with a method (default POST), headers and a body.
 type ScheduledCall struct {
-	App    string      `json:"app"`
+	App string `json:"app"`
+	// AppID is the app's ID when the schedule was written: a tick calls that app only, never
+	// a later app of the same name (another developer's, perhaps).
+	AppID  string      `json:"app_id,omitempty"`
 	Path   string      `json:"path"`
 	Method string      `json:"method,omitempty"`
 	Header http.Header `json:"header,omitempty"`

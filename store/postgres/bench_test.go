@@ -98,3 +98,27 @@ func BenchmarkQueue(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 	})
 }
+
+// PublishEvents: events published one per call from concurrent callers, each with one
+// matching subscription (a delivery and its call), as POST /v1/events publishes them; each
+// publish is its own transaction (PostgreSQL shares the WAL flushes of concurrent commits).
+func BenchmarkPublishEvents(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.Schema(b), Options{Node: "bench", Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p := publishOne(s, "/bench", fmt.Sprintf("e%d", n.Add(1)), "sub")
+			if _, err := s.PublishEvents(ctx, []store.EventPublish{p}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

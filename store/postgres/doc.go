@@ -33,6 +33,18 @@
 // A task with a Parent that leaves the queue final, by whichever path (completed,
 // cancelled, dropped), sends ChangeChild naming the run in the transaction that removes it.
 //
+// Events, deliveries, schedules. PublishEvents stores a slice of events in one
+// transaction: INSERT ... ON CONFLICT (source, event_id) DO NOTHING (events in (source, id)
+// order, so that two publishers never wait for each other in a circle) stores each new
+// one; one that was there (or was stored meanwhile by another node, whose insert ours
+// waited for) is read back with its deliveries. The deliveries, their calls (accepted as
+// EnqueueTask accepts them, storeTasks) and their runs (created as CreateRun creates them,
+// insertRun) are written in the same transaction. Every path by which a call leaves the
+// queue (removeTask) and UpdateRun making a run final end the call's or run's delivery
+// (endDelivery) in their own transaction, unless it was redelivered since. ClaimTick is one
+// conditional UPDATE (last_tick before the tick), so a tick is claimed once however many
+// nodes race for it: the losers wait on the row's lock, then find the condition false.
+//
 // Executions. RecordExecution is write-behind, as bbolt's recorder is: records wait in
 // memory, where reads find them, and a writer goroutine stores them in batches, one
 // INSERT ... ON CONFLICT per batch, checking store.CanTransition against the stored rows it

@@ -51,6 +51,9 @@ type publishing struct {
 // in the slice, stores nothing and reads as it was stored, with its deliveries. After the
 // commit, a ChangeTask per call and a ChangeRun per run reach every node.
 func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]store.Published, error) {
+	if len(events) == 0 {
+		return []store.Published{}, nil
+	}
 	items, err := s.readyEvents(events)
 	if err != nil {
 		return nil, err

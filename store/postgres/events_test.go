@@ -265,3 +265,38 @@ func deliveryIDs(ds []store.Delivery) []string {
 	}
 	return out
 }
+
+// A call whose execution is gone (deleted behind the store's back: no path of the store
+// deletes the execution of a queued call) is dropped at its lease: its delivery ends as a
+// failed call's does, under the subscription's policy.
+func TestADeliveryWhoseCallLostItsExecutionEndsWhenTheCallIsDropped(t *testing.T) {
+	for _, c := range []struct{ policy, want string }{
+		{store.DeadLetterKeep, store.DeliveryDeadLettered},
+		{store.DeadLetterDiscard, store.DeliveryDiscarded},
+	} {
+		t.Run("under policy "+c.policy+" it ends "+c.want, func(t *testing.T) {
+			dsn := pgtest.Schema(t)
+			s := openTest(t, dsn, "n")
+			p := publishOne(s, "/src", "e1", "sub")
+			p.Deliveries[0].Delivery.DeadLetter = c.policy
+			pub, err := s.PublishEvents(t.Context(), []store.EventPublish{p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := pub[0].Deliveries[0]
+			if _, err := s.pool.Exec(t.Context(), "DELETE FROM executions WHERE id = $1", d.Execution); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.LeaseTasks(t.Context(), 10, "w", time.Minute); err != nil || len(got) != 0 {
+				t.Fatalf("lease: %v %v, want the call dropped", ids(got), err)
+			}
+			got, err := s.GetDelivery(t.Context(), d.ID)
+			if err != nil || got.Status != c.want || !got.UpdatedAt.After(d.UpdatedAt) {
+				t.Fatalf("the delivery after its call was dropped: %+v %v, want %s, updated after %s", got, err, c.want, d.UpdatedAt)
+			}
+			if st, err := s.TaskStats(t.Context()); err != nil || st.Queued != 0 {
+				t.Fatalf("tasks left: %+v %v", st, err)
+			}
+		})
+	}
+}

@@ -221,11 +221,12 @@ func finishCancelled(ctx context.Context, tx pgx.Tx, id string) ([]store.Change,
 	return changes, moveExecution(ctx, tx, id, store.StatusCancelled, ", reason = $3, completed_at = now()", store.ReasonClientRequest)
 }
 
-// removeTask deletes a task that leaves the queue for good (its call reached final, the
-// final status of its execution, or it was dropped) in tx. It ends the event delivery the
-// call makes, if any (Task.Delivery, see endDelivery), and returns the ChangeChild that
-// tells its workflow run, if it is a step's call (Task.Parent); both are kept in the task
-// column. Every path out of the queue goes through it.
+// removeTask deletes a task that leaves the queue for good in tx: its call reached the
+// final status final, or it was dropped (final is then its execution's status, FAILED when
+// the execution is gone). It ends the event delivery the call makes, if any (Task.Delivery,
+// see endDelivery), and returns the ChangeChild that tells its workflow run, if it is a
+// step's call (Task.Parent); both are kept in the task column. Every path out of the queue
+// goes through it.
 func removeTask(ctx context.Context, tx pgx.Tx, id, final string) ([]store.Change, error) {
 	var parent, delivery string
 	err := tx.QueryRow(ctx, "DELETE FROM tasks WHERE id = $1 RETURNING coalesce(task->>'parent', ''), coalesce(task->>'delivery', '')", id).Scan(&parent, &delivery)

@@ -21,9 +21,10 @@ CREATE INDEX events_by_type ON events (type, key DESC);
 CREATE INDEX events_by_source ON events (source, key DESC);
 
 -- A delivery: one event handed to one subscription, by a call (execution is its task's ID)
--- or a workflow run (execution is the run's ID). Listed oldest first (by ID), by event, or
--- by subscription and status (dead letters). deliveries_waiting finds the delivery a call
--- or run that ends moves, among the few still QUEUED.
+-- or a workflow run (execution is the run's ID). Listed oldest first (by ID), by event, by
+-- subscription and status (dead letters), or by status. deliveries_waiting finds, from the
+-- side of an execution or a run, the delivery that waits on it (those still QUEUED, a few
+-- at any time); a call or run that ends finds its own by ID (Task.Delivery, Run.Delivery).
 CREATE TABLE deliveries (
     id           text COLLATE "C" PRIMARY KEY,
     event        text COLLATE "C" NOT NULL,
