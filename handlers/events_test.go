@@ -301,6 +301,10 @@ func TestSchedulesCRUD(t *testing.T) {
 	if get(res.body, "schedule", "target", "call", "method") != "POST" || get(res.body, "schedule", "id") == "" || get(res.body, "schedule", "last_tick") != nil {
 		t.Errorf("schedule: %s", res.raw)
 	}
+	stored, err := f.s.GetSchedule(context.Background(), "nightly")
+	if appID, _ := f.s.AppID("shop"); err != nil || stored.Target.Call == nil || stored.Target.Call.AppID != appID || appID == "" {
+		t.Errorf("the call is not pinned to app shop's ID %q: %+v, %v", appID, stored.Target.Call, err)
+	}
 	for _, tt := range []struct {
 		name, token, method, path, body string
 		status                          int

@@ -147,7 +147,9 @@ func (a *API) checkScheduleWrite(ctx context.Context, sc *store.Schedule, in *mo
 
 // checkScheduleTarget checks that the caller may fire a schedule's target: a call of a
 // route of one of its apps, a run of one of its workflows, an event of a type that is not
-// Gantry's own. Another's app or workflow reads as one that does not exist.
+// Gantry's own. Another's app or workflow reads as one that does not exist. A call is
+// pinned to its app's ID (store.ScheduledCall.AppID): its ticks never call a later app of
+// the same name.
 func (a *API) checkScheduleTarget(ctx context.Context, t store.ScheduleTarget) error {
 	who := caller(ctx)
 	switch {
@@ -157,6 +159,9 @@ func (a *API) checkScheduleTarget(ctx context.Context, t store.ScheduleTarget) e
 			return errInvalidField("target.call.app", "app \""+t.Call.App+"\" not found")
 		}
 		if err != nil {
+			return err
+		}
+		if t.Call.AppID, err = a.store.AppID(t.Call.App); err != nil {
 			return err
 		}
 		if _, _, err := a.store.MatchRoute(t.Call.App, t.Call.Path); errors.Is(err, store.ErrNotFound) {
