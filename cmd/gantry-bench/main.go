@@ -15,8 +15,10 @@
 //	    takeover of a killed node's leases (needs -postgres: a durable PostgreSQL server)
 //	(w) workflows: the engine's added latency per step (10 sequential steps vs 10 /r/
 //	    calls), 200 concurrent 3-step runs, and a cancel reaching a running step
+//	(e) events: durable publishes per second with one matching subscription, and the
+//	    fan-out of one event to 10 subscribed hot functions (publish to the last start)
 //
-// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go, workflows.go); server.go
+// One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go, workflows.go, events.go); server.go
 // runs the server under test, manage.go sets it up through the generated API client,
 // calls.go makes the measured calls with plain net/http, report.go prints the table.
 package main
@@ -46,14 +48,16 @@ type config struct {
 	postgres string
 	changes  int
 	wfRuns   int
+	fanOuts  int
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async, nodes or workflows")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async, nodes, workflows or events")
 	flag.StringVar(&cfg.postgres, "postgres", os.Getenv("GANTRY_BENCH_POSTGRES"), "URL of a PostgreSQL server (with fsync) the nodes benchmark makes its databases in (GANTRY_BENCH_POSTGRES)")
 	flag.IntVar(&cfg.changes, "changes", 100, "route changes timed from one node to another")
+	flag.IntVar(&cfg.fanOuts, "fan-outs", 50, "events published one at a time to 10 subscribed hot functions")
 	flag.IntVar(&cfg.wfRuns, "workflow-runs", 30, "runs of the 10-step workflow timed against 10 /r/ calls")
 	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
@@ -148,6 +152,14 @@ func run(ctx context.Context, cfg config) error {
 	if want("workflows") {
 		progress("workflows: added latency per step, concurrent runs, cancel")
 		rs, err := b.workflows(ctx, cfg.wfRuns)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	if want("events") {
+		progress("events: durable publishes, fan-out to 10 hot functions")
+		rs, err := b.events(ctx, cfg.gantry, cfg.duration, cfg.fanOuts)
 		if err != nil {
 			return err
 		}
