@@ -39,8 +39,8 @@ func (s *Service) Follow(feed store.Changes) (stop func()) {
 	})
 }
 
-// wakeWorker wakes one idle worker, if one waits; an accept that finds none waiting is
-// found by the next worker to look at the queue.
+// wakeWorker wakes one idle worker, now or as soon as one is idle (up to wakeUps wait);
+// an accept past those is found by the next worker to look at the queue.
 func (s *Service) wakeWorker() {
 	select {
 	case s.wake <- struct{}{}:

@@ -88,6 +88,10 @@ type Service struct {
 	finSeq   int
 }
 
+// wakeUps is how many accepts may wait to wake an idle worker: calls accepted together (an
+// event's deliveries) wake as many workers at once, whose leases then share a commit.
+const wakeUps = 64
+
 // New returns the invocation service over a store and a runner.
 func New(s Store, r Runner, opts Options) *Service {
 	if opts.MaxCallBody <= 0 {
@@ -97,7 +101,7 @@ func New(s Store, r Runner, opts Options) *Service {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Service{store: s, runner: r, secrets: opts.Secrets, log: opts.Log, node: opts.Node, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
-		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1),
+		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, wakeUps),
 		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
 }
 

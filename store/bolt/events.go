@@ -141,26 +141,20 @@ func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]
 		ready[i] = p
 	}
 	var out []store.Published
-	var changes []store.Change
-	// Batch may run fn again (alone, when the batch it shared failed): it starts afresh.
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		out, changes = make([]store.Published, 0, len(ready)), changes[:0]
+	err := s.batch(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+		var changes []store.Change
+		out = make([]store.Published, 0, len(ready))
 		for _, p := range ready {
 			pub, err := s.publishTx(tx, p, now, &changes)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out = append(out, pub)
 		}
-		return nil
+		return changes, nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	for _, c := range changes {
-		s.subs.publish(c)
 	}
 	return out, nil
 }

@@ -121,19 +121,13 @@ func (s *DB) finishCancelled(tx *bolt.Tx, t store.Task) ([]store.Change, error) 
 // on disk (fsync) before it returns: accepted work is never lost. Concurrent callers share
 // commits (bbolt's Batch), which is what makes many accepts a second affordable.
 func (s *DB) EnqueueTask(ctx context.Context, t store.Task, ex store.Execution) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	now := s.now()
-	if err := s.db.Batch(func(tx *bolt.Tx) error { return enqueueTx(tx, t, ex, now) }); err != nil {
-		return err
-	}
-	// Accepts share commits (Batch), outside wmu; their changes are delivered under it, one
-	// at a time with every other change (a worker that wakes leases whatever is due).
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.subs.publish(store.Change{Kind: store.ChangeTask, Name: t.ID})
-	return nil
+	return s.batch(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+		if err := enqueueTx(tx, t, ex, now); err != nil {
+			return nil, err
+		}
+		return []store.Change{{Kind: store.ChangeTask, Name: t.ID}}, nil
+	})
 }
 
 // enqueueTx stores an accepted async call, available at now, and its QUEUED execution, in
@@ -182,37 +176,56 @@ func (s *DB) LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, 
 	return s.leaseTasks(ctx, n, owner, lease, true)
 }
 
+// dueTasks returns the queue keys of up to n tasks that may be leased at now, in line
+// order: a leased task keeps its place in line, passed over while its lease is in force,
+// as does one that needs secrets when the lease is without them (withoutSecrets).
+func dueTasks(tx *bolt.Tx, n int, now time.Time, withoutSecrets bool) ([][]byte, error) {
+	var due [][]byte
+	c := tx.Bucket(bucketTaskQueue).Cursor()
+	for k, _ := c.First(); k != nil && len(due) < n; {
+		if queueKeyTime(k).After(now) { // the rest of this priority is not due: next priority
+			if k[0] == 255 {
+				break
+			}
+			k, _ = c.Seek([]byte{k[0] + 1})
+			continue
+		}
+		t, found, err := getTask(tx, string(k[9:]))
+		if err != nil {
+			return nil, err
+		}
+		if passed := found && (t.Leased(now) || withoutSecrets && t.NeedsSecrets()); !passed {
+			due = append(due, bytes.Clone(k))
+		}
+		k, _ = c.Next()
+	}
+	return due, nil
+}
+
 // leaseTasks is LeaseTasks, and LeaseTasksWithoutSecrets when withoutSecrets is set.
 func (s *DB) leaseTasks(ctx context.Context, n int, owner string, lease time.Duration, withoutSecrets bool) ([]store.Task, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Idle workers look often: a look that finds nothing due writes nothing.
+	var due [][]byte
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		due, err = dueTasks(tx, 1, s.now(), withoutSecrets)
+		return err
+	}); err != nil || len(due) == 0 {
+		return nil, err
+	}
 	var leased []store.Task
-	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
+	// Workers woken together lease together: their leases share commits (batch).
+	err := s.batch(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		leased = leased[:0]
 		var changes []store.Change // of the tasks that leave the queue final
 		now := s.now()
 		q := tx.Bucket(bucketTaskQueue)
-		var due [][]byte
-		c := q.Cursor()
-		for k, _ := c.First(); k != nil && len(due) < n; {
-			if queueKeyTime(k).After(now) { // the rest of this priority is not due: next priority
-				if k[0] == 255 {
-					break
-				}
-				k, _ = c.Seek([]byte{k[0] + 1})
-				continue
-			}
-			// A leased task keeps its place in line: passed over while its lease is in force.
-			// So does one that needs secrets when the lease is without them.
-			t, found, err := getTask(tx, string(k[9:]))
-			if err != nil {
-				return nil, err
-			}
-			if passed := found && (t.Leased(now) || withoutSecrets && t.NeedsSecrets()); !passed {
-				due = append(due, bytes.Clone(k))
-			}
-			k, _ = c.Next()
+		due, err := dueTasks(tx, n, now, withoutSecrets)
+		if err != nil {
+			return nil, err
 		}
 		for _, k := range due {
 			id := string(k[9:])
