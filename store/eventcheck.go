@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // subscriptionName is what a subscription's name may be.
@@ -58,8 +59,8 @@ func ValidateEvent(e Event) error {
 		{"id", e.EventID}, {"source", e.Source}, {"type", e.Type}, {"subject", e.Subject},
 		{"datacontenttype", e.DataContentType}, {"dataschema", e.DataSchema},
 	} {
-		if len(a.value) > MaxEventAttr {
-			return Invalid(a.name, "the event's %s is longer than %d bytes", a.name, MaxEventAttr)
+		if err := checkEventString(a.name, a.value); err != nil {
+			return err
 		}
 	}
 	if len(e.Extensions) > MaxEventExtensions {
@@ -69,8 +70,26 @@ func ValidateEvent(e Event) error {
 		if err := ValidateExtensionName(name); err != nil {
 			return err
 		}
-		if len(v) > MaxEventAttr {
-			return Invalid(name, "the event's %s is longer than %d bytes", name, MaxEventAttr)
+		if err := checkEventString(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkEventString checks the value of a string attribute: at most MaxEventAttr bytes of
+// UTF-8 without control characters (U+0000-U+001F, U+007F-U+009F), as CloudEvents 1.0's
+// String type is.
+func checkEventString(name, v string) error {
+	if len(v) > MaxEventAttr {
+		return Invalid(name, "the event's %s is longer than %d bytes", name, MaxEventAttr)
+	}
+	if !utf8.ValidString(v) {
+		return Invalid(name, "the event's %s is not valid UTF-8", name)
+	}
+	for _, r := range v {
+		if r <= 0x1f || r >= 0x7f && r <= 0x9f {
+			return Invalid(name, "the event's %s holds a control character (U+%04X)", name, r)
 		}
 	}
 	return nil

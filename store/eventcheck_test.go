@@ -103,6 +103,11 @@ func TestValidateEvent(t *testing.T) {
 	}{
 		{name: "a complete event is valid", mod: func(*Event) {}},
 		{name: "no id is refused", mod: func(e *Event) { e.EventID = "" }, field: "id"},
+		{name: "a NUL in the id is refused", mod: func(e *Event) { e.EventID = "a\x00b" }, field: "id"},
+		{name: "invalid UTF-8 in the source is refused", mod: func(e *Event) { e.Source = "/a\xffb" }, field: "source"},
+		{name: "a C1 control character in the subject is refused", mod: func(e *Event) { e.Subject = "a\u0085b" }, field: "subject"},
+		{name: "a newline in an extension's value is refused", mod: func(e *Event) { e.Extensions = map[string]string{"tenant": "a\nb"} }, field: "tenant"},
+		{name: "non-ASCII letters are valid", mod: func(e *Event) { e.Subject = "commandes/é/ü" }},
 		{name: "no source is refused", mod: func(e *Event) { e.Source = "" }, field: "source"},
 		{name: "no type is refused", mod: func(e *Event) { e.Type = "" }, field: "type"},
 		{name: "no specversion is refused", mod: func(e *Event) { e.SpecVersion = "" }, field: "specversion"},

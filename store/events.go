@@ -132,6 +132,7 @@ type Events interface {
 	// runs created) in one write, durable before it returns; an event whose Source and
 	// EventID were published before stores nothing (Published.Created false). Key,
 	// ReceivedAt, Deliveries of the events and the deliveries' status and times are set here.
+	// An event that ValidateEvent refuses fails the whole slice, writing nothing.
 	PublishEvents(ctx context.Context, events []EventPublish) ([]Published, error)
 	// GetEvent reads an event by its Key.
 	GetEvent(ctx context.Context, key string) (Event, error)

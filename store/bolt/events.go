@@ -126,7 +126,13 @@ func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]
 	}
 	now := s.now()
 	ready := make([]store.EventPublish, len(events))
+	if len(events) == 0 {
+		return nil, nil
+	}
 	for i, p := range events {
+		if err := store.ValidateEvent(p.Event); err != nil {
+			return nil, err
+		}
 		p.Event.Key, p.Event.ReceivedAt, p.Event.Deliveries = s.NewID(), now, nil
 		ds := make([]store.NewDelivery, len(p.Deliveries))
 		for j, nd := range p.Deliveries {

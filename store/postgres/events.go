@@ -82,11 +82,8 @@ func (s *DB) readyEvents(events []store.EventPublish) ([]publishing, error) {
 	seen := make(map[[2]string]int, len(events))
 	for i, p := range events {
 		ev := p.Event
-		switch {
-		case ev.Source == "":
-			return nil, store.Invalid("source", "an event needs a source")
-		case ev.EventID == "":
-			return nil, store.Invalid("id", "an event needs an id")
+		if err := store.ValidateEvent(ev); err != nil {
+			return nil, err
 		}
 		name := [2]string{ev.Source, ev.EventID}
 		if j, ok := seen[name]; ok {

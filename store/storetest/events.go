@@ -22,6 +22,11 @@ func eventCases() []testCase {
 			run:    testPublishIsIdempotent,
 		},
 		{
+			name:   "an event that ValidateEvent refuses fails its whole slice, and nothing of the slice is stored",
+			covers: []string{"PublishEvents", "ListEvents", "TaskStats"},
+			run:    testPublishRefusesInvalid,
+		},
+		{
 			name:   "GetEvent and GetDelivery answer ErrNotFound for what was never stored",
 			covers: []string{"GetEvent", "GetDelivery"},
 			run:    testEventNotFound,
@@ -210,6 +215,28 @@ func testPublishIsIdempotent(t *testing.T, s store.Store) {
 	}
 	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 3 {
 		t.Fatalf("events %v (%v), want 3", eventKeys(evs), err)
+	}
+}
+
+func testPublishRefusesInvalid(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	good := store.EventPublish{Event: newEvent("/shop", "fine", "com.shop.created"), Deliveries: []store.NewDelivery{callDelivery(s, "orders", store.DeadLetterKeep)}}
+	for _, bad := range []store.Event{
+		newEvent("", "no-source", "t"),
+		newEvent("/shop", "", "t"),
+		newEvent("/shop", "nul\x00", "t"),
+		{EventID: "v", Source: "/shop", Type: "t", SpecVersion: "0.3"},
+	} {
+		_, err := s.PublishEvents(ctx, []store.EventPublish{good, {Event: bad}})
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("publish %+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 0 {
+		t.Fatalf("events stored: %v, %v; want none", evs, err)
+	}
+	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 0 {
+		t.Fatalf("queue %+v, %v: the refused slice's call was accepted", st, err)
 	}
 }
 
