@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/gen/models"
 	eventsops "github.com/gantry-dev/gantry/gen/restapi/operations/events"
@@ -118,7 +119,7 @@ func (a *API) PublishEvent(ctx context.Context, params eventsops.PublishEventPar
 
 // ListEvents answers one page of the events the caller may see, newest first.
 func (a *API) ListEvents(ctx context.Context, params eventsops.ListEventsParams) middleware.Responder {
-	f := store.EventFilter{Visible: eventVisible(caller(ctx).Name, caller(ctx).IsAdmin())}
+	f := store.EventFilter{Viewer: eventViewer(caller(ctx))}
 	if params.Type != nil {
 		f.Type = *params.Type
 	}
@@ -139,13 +140,13 @@ func (a *API) ListEvents(ctx context.Context, params eventsops.ListEventsParams)
 	return eventsops.NewListEventsOK().WithPayload(out)
 }
 
-// eventVisible is the store filter of the events a caller may see (events.CanSee); none
-// for an admin, who sees them all.
-func eventVisible(name string, admin bool) func(store.Event) bool {
-	if admin {
-		return nil
+// eventViewer is the EventFilter.Viewer of a caller: the store keeps the events the caller
+// may see, as events.CanSee does; none for an admin, who sees them all.
+func eventViewer(who auth.Identity) string {
+	if who.IsAdmin() {
+		return ""
 	}
-	return func(ev store.Event) bool { return events.CanSee(name, false, ev) }
+	return who.Name
 }
 
 // GetEvent answers an event with its deliveries (those to the caller's subscriptions, for

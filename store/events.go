@@ -115,15 +115,28 @@ type EventFilter struct {
 	Type   string
 	Source string
 	Since  time.Time // received at or after
-	// Visible, when set, keeps only the events it accepts (those a caller may see).
-	Visible func(Event) bool
+	// Viewer, when set, keeps only the events a developer of that name may see: those it
+	// owns (Owner is Viewer) and the public ones. It is the rule events.CanSee applies to
+	// anyone but an admin, for whom it is left empty. The stores apply it in their query.
+	Viewer string
 }
 
 // DeliveryFilter selects deliveries; empty fields match everything.
 type DeliveryFilter struct {
 	Event        string
 	Subscription string
-	Status       string
+	Status       string // one of the delivery statuses (DeliveryQueued, ...)
+}
+
+// Validate checks what both stores refuse in a filter: a status that is none of the
+// delivery statuses (ErrInvalid, naming the field).
+func (f DeliveryFilter) Validate() error {
+	switch f.Status {
+	case "", DeliveryQueued, DeliveryDelivered, DeliveryDeadLettered, DeliveryDiscarded:
+		return nil
+	}
+	return Invalid("status", "status %q must be one of %s, %s, %s, %s", f.Status,
+		DeliveryQueued, DeliveryDelivered, DeliveryDeadLettered, DeliveryDiscarded)
 }
 
 // Events are the events Gantry accepted and the deliveries they made.
@@ -136,10 +149,12 @@ type Events interface {
 	PublishEvents(ctx context.Context, events []EventPublish) ([]Published, error)
 	// GetEvent reads an event by its Key.
 	GetEvent(ctx context.Context, key string) (Event, error)
-	// ListEvents returns a page of the events that match f, newest first (by Key).
+	// ListEvents returns a page of the events that match f, newest first (by Key);
+	// ErrInvalid for a cursor this store did not give out.
 	ListEvents(ctx context.Context, f EventFilter, page Page) ([]Event, string, error)
 	GetDelivery(ctx context.Context, id string) (Delivery, error)
-	// ListDeliveries returns a page of the deliveries that match f, oldest first (by ID).
+	// ListDeliveries returns a page of the deliveries that match f, oldest first (by ID);
+	// ErrInvalid for a filter that f.Validate refuses.
 	ListDeliveries(ctx context.Context, f DeliveryFilter, page Page) ([]Delivery, string, error)
 	// Redeliver makes a final delivery QUEUED again with a new call or run (next:
 	// only its Call or Run and RunEvents are read), in one write; ErrConflict while it is

@@ -97,16 +97,14 @@ func (s *DB) ListAPIs(ctx context.Context, f store.APIFilter, page store.Page) (
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketAPIs), nil, page, func(v []byte) (bool, error) {
-			var a store.API
+		apis, next, err = listPage(tx.Bucket(bucketAPIs), nil, page, func(v []byte) (a store.API, kept bool, err error) {
 			if err := json.Unmarshal(v, &a); err != nil {
-				return false, fmt.Errorf("decode API: %w", err)
+				return a, false, fmt.Errorf("decode API: %w", err)
 			}
 			if f.Owner != "" && a.Owner != f.Owner {
-				return false, nil
+				return a, false, nil
 			}
-			apis = append(apis, a)
-			return true, nil
+			return a, true, nil
 		})
 		return err
 	})

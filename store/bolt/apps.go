@@ -110,16 +110,14 @@ func (s *DB) ListApps(ctx context.Context, f store.AppFilter, page store.Page) (
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketApps), nil, page, func(v []byte) (bool, error) {
-			var a store.App
+		apps, next, err = listPage(tx.Bucket(bucketApps), nil, page, func(v []byte) (a store.App, kept bool, err error) {
 			if err := json.Unmarshal(v, &a); err != nil {
-				return false, fmt.Errorf("decode app: %w", err)
+				return a, false, fmt.Errorf("decode app: %w", err)
 			}
 			if f.Owner != "" && a.Owner != f.Owner {
-				return false, nil
+				return a, false, nil
 			}
-			apps = append(apps, a)
-			return true, nil
+			return a, true, nil
 		})
 		return err
 	})

@@ -63,11 +63,12 @@ var migrations = []func(tx *bolt.Tx) error{
 	// version (big-endian uint32), so that the versions of a path sort numerically.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSecrets, bucketSecretValues) },
 	// 9: events keyed by Key (a ULID), their index by source and id (see eventSourceKey);
-	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID and by
-	// subscription + "\x00" + ID; subscriptions and schedules keyed by name.
+	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID, by
+	// subscription + "\x00" + ID and by subscription + "\x00" + status + "\x00" + ID;
+	// subscriptions and schedules keyed by name.
 	func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketEvents, bucketEventBySource, bucketDeliveries, bucketDeliveryByEvent, bucketDeliveryBySub,
-			bucketSubscriptions, bucketSchedules)
+			bucketDeliveryBySubStatus, bucketSubscriptions, bucketSchedules)
 	},
 }
 
@@ -366,16 +367,18 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
-// listPage visits the values whose keys start with prefix and sort after the cursor until
-// visit has kept page.limit() of them, and returns the cursor of the next page, or "" when
-// there is none. A cursor is the base64 of the last key's suffix after prefix, opaque to clients.
-func listPage(b *bolt.Bucket, prefix []byte, page store.Page, visit func(v []byte) (kept bool, err error)) (string, error) {
+// listPage decodes the values whose keys start with prefix and sort after the cursor, in
+// key order, and keeps those that decode says to keep, until it has page.Size() of them.
+// It returns them and the cursor of the next page: only when one more value after them is
+// kept (it looks one ahead, so that a cursor never leads to an empty page), else "". A
+// cursor is the base64 of the last kept key's suffix after prefix, opaque to clients.
+func listPage[T any](b *bolt.Bucket, prefix []byte, page store.Page, decode func(v []byte) (item T, kept bool, err error)) ([]T, string, error) {
 	start := prefix
 	var after []byte
 	if page.Cursor != "" {
 		suffix, err := base64.RawURLEncoding.DecodeString(page.Cursor)
 		if err != nil || len(suffix) == 0 {
-			return "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
+			return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
 		}
 		after = append(append([]byte{}, prefix...), suffix...)
 		start = after
@@ -385,21 +388,23 @@ func listPage(b *bolt.Bucket, prefix []byte, page store.Page, visit func(v []byt
 	if after != nil && bytes.Equal(k, after) {
 		k, v = c.Next()
 	}
+	out := []T{}
 	var last []byte
-	for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if n == page.Size() {
-			return base64.RawURLEncoding.EncodeToString(last[len(prefix):]), nil
-		}
-		kept, err := visit(v)
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		item, kept, err := decode(v)
 		if err != nil {
-			return "", err
+			return nil, "", err
 		}
-		if kept {
-			last = k
-			n++
+		if !kept {
+			continue
 		}
+		if len(out) == page.Size() { // one more is kept: there is a next page
+			return out, base64.RawURLEncoding.EncodeToString(last[len(prefix):]), nil
+		}
+		out = append(out, item)
+		last = k
 	}
-	return "", nil
+	return out, "", nil
 }
 
 // NewID returns a new ID (see store.IDs): every ID of this DB is greater than the ones it

@@ -78,13 +78,17 @@ func (s *DB) acceptDelivery(tx *bolt.Tx, nd store.NewDelivery, now time.Time) (s
 	return store.Change{Kind: store.ChangeRun, Name: r.ID}, nil
 }
 
-// putDelivery stores a delivery and its index entries (by event, by subscription).
+// putDelivery stores a new delivery and its index entries (by event, by subscription, by
+// subscription and status).
 func putDelivery(tx *bolt.Tx, d store.Delivery) error {
 	if err := putJSON(tx.Bucket(bucketDeliveries), []byte(d.ID), d); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketDeliveryByEvent).Put(indexKey(d.Event, d.ID), nil); err != nil {
 		return fmt.Errorf("index delivery %s: %w", d.ID, err)
+	}
+	if err := indexDeliveryStatus(tx, d, ""); err != nil {
+		return err
 	}
 	return tx.Bucket(bucketDeliveryBySub).Put(indexKey(d.Subscription, d.ID), nil)
 }
@@ -112,6 +116,9 @@ func (s *DB) deliveryDone(tx *bolt.Tx, id, exec, status string) error {
 		return err
 	}
 	d.Status, d.UpdatedAt = store.DeliveryDone(status, d.DeadLetter), s.now()
+	if err := indexDeliveryStatus(tx, d, store.DeliveryQueued); err != nil {
+		return err
+	}
 	return putJSON(tx.Bucket(bucketDeliveries), []byte(id), d)
 }
 
@@ -241,7 +248,15 @@ func (s *DB) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 type eventHead struct {
 	Source     string    `json:"source"`
 	Type       string    `json:"type"`
+	Owner      string    `json:"owner"`
+	Public     bool      `json:"public"`
 	ReceivedAt time.Time `json:"received_at"`
+}
+
+// matches reports whether an event of head h passes f.
+func (h eventHead) matches(f store.EventFilter) bool {
+	return (f.Type == "" || h.Type == f.Type) && (f.Source == "" || h.Source == f.Source) && !h.ReceivedAt.Before(f.Since) &&
+		(f.Viewer == "" || h.Public || h.Owner == f.Viewer)
 }
 
 // decodeCursor reads a cursor this store gave out: the base64 of an ID (a ULID).
@@ -254,8 +269,9 @@ func decodeCursor(cursor string) ([]byte, error) {
 }
 
 // ListEvents returns one page of the events that match f, newest first (by Key), and the
-// cursor of the next page ("" on the last). A Key is made when its event is received, so
-// the scan for f.Since stops at the first Key made before it.
+// cursor of the next page ("" on the last). It scans the events from the cursor back,
+// reading only the head of those that f (Viewer included) leaves out. A Key is made when
+// its event is received, so the scan for f.Since stops at the first Key made before it.
 func (s *DB) ListEvents(ctx context.Context, f store.EventFilter, page store.Page) ([]store.Event, string, error) {
 	var before []byte
 	if page.Cursor != "" {
@@ -286,19 +302,16 @@ func (s *DB) ListEvents(ctx context.Context, f store.EventFilter, page store.Pag
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("decode event %s: %w", k, err)
 			}
-			if f.Type != "" && h.Type != f.Type || f.Source != "" && h.Source != f.Source || h.ReceivedAt.Before(f.Since) {
-				continue
-			}
-			var ev store.Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("decode event %s: %w", k, err)
-			}
-			if f.Visible != nil && !f.Visible(ev) {
+			if !h.matches(f) {
 				continue
 			}
 			if len(out) == limit {
 				more = true
 				return nil
+			}
+			var ev store.Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("decode event %s: %w", k, err)
 			}
 			out = append(out, ev)
 		}
@@ -321,9 +334,13 @@ type deliveryHead struct {
 }
 
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
-// and the cursor of the next page ("" on the last). With an event or a subscription it
-// reads only that one's index.
+// and the cursor of the next page ("" on the last). With an event, a subscription and a
+// status, or a subscription, it reads only that one's index; with a status alone, every
+// delivery.
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
+	if err := f.Validate(); err != nil {
+		return nil, "", err
+	}
 	var after []byte
 	if page.Cursor != "" {
 		var err error
@@ -342,6 +359,8 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 		switch {
 		case f.Event != "":
 			c, prefix = tx.Bucket(bucketDeliveryByEvent).Cursor(), indexKey(f.Event, "")
+		case f.Subscription != "" && f.Status != "":
+			c, prefix = tx.Bucket(bucketDeliveryBySubStatus).Cursor(), subStatusPrefix(f.Subscription, f.Status)
 		case f.Subscription != "":
 			c, prefix = tx.Bucket(bucketDeliveryBySub).Cursor(), indexKey(f.Subscription, "")
 		default:
@@ -408,8 +427,12 @@ func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (
 		if err != nil {
 			return nil, err
 		}
+		was := d.Status
 		d.Execution, d.Workflow, d.Status, d.UpdatedAt = nd.Delivery.Execution, nd.Delivery.Workflow, store.DeliveryQueued, now
 		d.Executions = append(d.Executions, d.Execution)
+		if err := indexDeliveryStatus(tx, d, was); err != nil {
+			return nil, err
+		}
 		out = d
 		return []store.Change{c}, putJSON(tx.Bucket(bucketDeliveries), []byte(id), d)
 	})

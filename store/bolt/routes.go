@@ -126,13 +126,11 @@ func (s *DB) ListRoutes(ctx context.Context, app string, page store.Page) ([]sto
 			return err
 		}
 		var err error
-		next, err = listPage(tx.Bucket(bucketRoutes), routePrefix(app), page, func(v []byte) (bool, error) {
-			var r store.Route
+		routes, next, err = listPage(tx.Bucket(bucketRoutes), routePrefix(app), page, func(v []byte) (r store.Route, kept bool, err error) {
 			if err := json.Unmarshal(v, &r); err != nil {
-				return false, fmt.Errorf("decode route: %w", err)
+				return r, false, fmt.Errorf("decode route: %w", err)
 			}
-			routes = append(routes, r)
-			return true, nil
+			return r, true, nil
 		})
 		return err
 	})

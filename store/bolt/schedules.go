@@ -107,16 +107,14 @@ func (s *DB) ListSchedules(ctx context.Context, f store.ScheduleFilter, page sto
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketSchedules), nil, page, func(v []byte) (bool, error) {
-			var sc store.Schedule
+		out, next, err = listPage(tx.Bucket(bucketSchedules), nil, page, func(v []byte) (sc store.Schedule, kept bool, err error) {
 			if err := json.Unmarshal(v, &sc); err != nil {
-				return false, fmt.Errorf("decode schedule: %w", err)
+				return sc, false, fmt.Errorf("decode schedule: %w", err)
 			}
 			if f.Visible != nil && !f.Visible(sc) {
-				return false, nil
+				return sc, false, nil
 			}
-			out = append(out, sc)
-			return true, nil
+			return sc, true, nil
 		})
 		return err
 	})

@@ -91,16 +91,14 @@ func (s *DB) ListSecrets(ctx context.Context, f store.SecretFilter, page store.P
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketSecrets), nil, page, func(v []byte) (bool, error) {
-			var sec store.Secret
+		out, next, err = listPage(tx.Bucket(bucketSecrets), nil, page, func(v []byte) (sec store.Secret, kept bool, err error) {
 			if err := json.Unmarshal(v, &sec); err != nil {
-				return false, fmt.Errorf("decode secret: %w", err)
+				return sec, false, fmt.Errorf("decode secret: %w", err)
 			}
 			if !sec.Committed() || f.Owner != "" && sec.Owner != f.Owner || f.Kind != "" && sec.Kind != f.Kind {
-				return false, nil
+				return sec, false, nil
 			}
-			out = append(out, sec)
-			return true, nil
+			return sec, true, nil
 		})
 		return err
 	})

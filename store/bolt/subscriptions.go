@@ -92,16 +92,14 @@ func (s *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter, 
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketSubscriptions), nil, page, func(v []byte) (bool, error) {
-			var sub store.Subscription
+		out, next, err = listPage(tx.Bucket(bucketSubscriptions), nil, page, func(v []byte) (sub store.Subscription, kept bool, err error) {
 			if err := json.Unmarshal(v, &sub); err != nil {
-				return false, fmt.Errorf("decode subscription: %w", err)
+				return sub, false, fmt.Errorf("decode subscription: %w", err)
 			}
 			if f.Visible != nil && !f.Visible(sub) {
-				return false, nil
+				return sub, false, nil
 			}
-			out = append(out, sub)
-			return true, nil
+			return sub, true, nil
 		})
 		return err
 	})

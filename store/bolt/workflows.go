@@ -64,16 +64,14 @@ func (s *DB) ListWorkflows(ctx context.Context, f store.WorkflowFilter, page sto
 	var next string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		next, err = listPage(tx.Bucket(bucketWorkflows), nil, page, func(v []byte) (bool, error) {
-			var w store.Workflow
+		out, next, err = listPage(tx.Bucket(bucketWorkflows), nil, page, func(v []byte) (w store.Workflow, kept bool, err error) {
 			if err := json.Unmarshal(v, &w); err != nil {
-				return false, fmt.Errorf("decode workflow: %w", err)
+				return w, false, fmt.Errorf("decode workflow: %w", err)
 			}
 			if f.Visible != nil && !f.Visible(w) {
-				return false, nil
+				return w, false, nil
 			}
-			out = append(out, w)
-			return true, nil
+			return w, true, nil
 		})
 		return err
 	})

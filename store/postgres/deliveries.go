@@ -53,17 +53,18 @@ func (s *DB) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
 // and the cursor of the next page. Only the filters set are in the query, so that the
-// planner picks the index that serves them (deliveries_by_event, _by_subscription, _by_status).
+// planner picks the index that serves them in ID order (deliveries_by_event,
+// _by_subscription, _by_subscription_status, _by_status, or the primary key).
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
 	after, err := decodeCursor(page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	switch f.Status {
-	case "", store.DeliveryQueued, store.DeliveryDelivered, store.DeliveryDeadLettered, store.DeliveryDiscarded:
-	default:
-		return nil, "", store.Invalid("status", "status %q must be one of %s, %s, %s, %s", f.Status,
-			store.DeliveryQueued, store.DeliveryDelivered, store.DeliveryDeadLettered, store.DeliveryDiscarded)
+	if err := f.Validate(); err != nil {
+		return nil, "", err
+	}
+	if _, ok := store.ValidID(after); after != "" && !ok {
+		return nil, "", store.Invalid("cursor", "cursor %q is not one this server gave out", page.Cursor)
 	}
 	var where []string
 	args := []any{page.Size() + 1}
@@ -172,7 +173,7 @@ func (s *DB) startDeliveries(ctx context.Context, tx pgx.Tx, nds []store.NewDeli
 				return nil, err
 			}
 			if !created {
-				return nil, store.Errorf(store.ErrExists, "the run of delivery %q: run %q exists already (idempotency key %q)", nd.Delivery.ID, run.ID, nd.Run.IdempotencyKey)
+				return nil, store.Errorf(store.ErrConflict, "the run of delivery %q: run %q exists already (idempotency key %q)", nd.Delivery.ID, run.ID, nd.Run.IdempotencyKey)
 			}
 			changes = append(changes, store.Change{Kind: store.ChangeRun, Name: run.ID})
 			continue

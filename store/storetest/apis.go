@@ -161,6 +161,7 @@ func testAPIPagination(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(page))
 			for _, a := range page {
 				if f.Owner != "" && a.Owner != f.Owner {
 					t.Fatalf("%s's list has %s of %q", f.Owner, a.Name, a.Owner)

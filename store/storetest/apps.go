@@ -123,6 +123,7 @@ func testAppPagination(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(apps))
 		pages++
 		for _, a := range apps {
 			seen = append(seen, a.Name)
@@ -169,6 +170,7 @@ func testAppPaginationByOwner(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(apps))
 		for _, a := range apps {
 			if a.Owner != "alice" {
 				t.Fatalf("alice's list has %s of %q", a.Name, a.Owner)

@@ -41,6 +41,16 @@ func eventCases() []testCase {
 			covers: []string{"ListDeliveries", "PublishEvents", "LeaseTasks", "CompleteTask"},
 			run:    testListDeliveries,
 		},
+		{
+			name:   "a subscription's deliveries of one status are listed oldest first, and a delivery leaves that list when its status moves on",
+			covers: []string{"ListDeliveries", "PublishEvents", "LeaseTasks", "CompleteTask", "Redeliver"},
+			run:    testListDeliveriesBySubscriptionAndStatus,
+		},
+		{
+			name:   "every store answers the same odd inputs alike: no events, an unknown status, a cursor it never gave out, a run's idempotency key used before",
+			covers: []string{"PublishEvents", "ListEvents", "ListDeliveries", "Redeliver"},
+			run:    testEventOddInputs,
+		},
 	}
 }
 
@@ -262,6 +272,7 @@ func listEventPages(t *testing.T, s store.Store, f store.EventFilter, perPage in
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(list))
 		for _, e := range list {
 			if slices.Contains(keys, e.Key) {
 				t.Fatalf("event %s listed twice", e.Key)
@@ -280,7 +291,10 @@ func listEventPages(t *testing.T, s store.Store, f store.EventFilter, perPage in
 
 func testListEvents(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	type pub struct{ key, typ, source, owner string }
+	type pub struct {
+		key, typ, source, owner string
+		public                  bool
+	}
 	var all []pub // oldest first
 	var since time.Time
 	for i := range 7 {
@@ -288,8 +302,9 @@ func testListEvents(t *testing.T, s store.Store) {
 			time.Sleep(20 * time.Millisecond) // events 4.. are received after since
 		}
 		typ, source, owner := []string{"t.a", "t.b"}[i%2], []string{"/x", "/y", "/z"}[i%3], []string{"ann", "bob"}[i/4]
+		public := i == 2 || i == 5 // one of ann's, one of bob's
 		ev := newEvent(source, s.NewID(), typ)
-		ev.Owner = owner
+		ev.Owner, ev.Public = owner, public
 		p := mustPublish(t, s, store.EventPublish{Event: ev})[0]
 		if i == 4 {
 			got, err := s.GetEvent(ctx, p.Event.Key)
@@ -298,7 +313,7 @@ func testListEvents(t *testing.T, s store.Store) {
 			}
 			since = got.ReceivedAt
 		}
-		all = append(all, pub{p.Event.Key, typ, source, owner})
+		all = append(all, pub{p.Event.Key, typ, source, owner, public})
 	}
 	want := func(keep func(pub) bool) []string {
 		var keys []string
@@ -319,7 +334,11 @@ func testListEvents(t *testing.T, s store.Store) {
 		{"of a type that is a prefix of others", store.EventFilter{Type: "t"}, func(pub) bool { return false }},
 		{"from a source", store.EventFilter{Source: "/y"}, func(p pub) bool { return p.source == "/y" }},
 		{"received since a time", store.EventFilter{Since: since}, func(p pub) bool { return p.owner == "bob" }},
-		{"that the caller may see", store.EventFilter{Visible: func(e store.Event) bool { return e.Owner == "ann" }}, func(p pub) bool { return p.owner == "ann" }},
+		{"that a developer may see, its own and the public ones,", store.EventFilter{Viewer: "ann"}, func(p pub) bool { return p.owner == "ann" || p.public }},
+		{"that another developer may see", store.EventFilter{Viewer: "bob"}, func(p pub) bool { return p.owner == "bob" || p.public }},
+		{"that a developer who owns none may see, the public ones,", store.EventFilter{Viewer: "carol"}, func(p pub) bool { return p.public }},
+		{"of a type that a developer may see", store.EventFilter{Viewer: "ann", Type: "t.b"}, func(p pub) bool { return p.typ == "t.b" && (p.owner == "ann" || p.public) }},
+		{"received since a time that a developer may see", store.EventFilter{Viewer: "ann", Since: since}, func(p pub) bool { return p.owner == "bob" && p.public }},
 		{"of a type and a source", store.EventFilter{Type: "t.b", Source: "/x"}, func(p pub) bool { return p.typ == "t.b" && p.source == "/x" }},
 	} {
 		t.Run(c.name+" are listed newest first", func(t *testing.T) {
@@ -343,6 +362,7 @@ func listDeliveryPages(t *testing.T, s store.Store, f store.DeliveryFilter, perP
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(list))
 		for _, d := range list {
 			if slices.Contains(ids, d.ID) {
 				t.Fatalf("delivery %s listed twice", d.ID)

@@ -53,6 +53,7 @@ func listAll(t *testing.T, s store.Store, f store.ExecutionFilter, perPage int) 
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(list))
 		pages++
 		for _, ex := range list {
 			if seen[ex.ID] {
@@ -112,4 +113,14 @@ func statusOf(t *testing.T, s store.Store, id string) string {
 		return ""
 	}
 	return ex.Status
+}
+
+// checkPageAfterCursor fails a walk over a list's pages when the page read with a next
+// cursor (cursor, "" for the first page) has no items (n): a store gives a next cursor
+// only when at least one more item follows, never one that leads to an empty page.
+func checkPageAfterCursor(t *testing.T, cursor string, n int) {
+	t.Helper()
+	if cursor != "" && n == 0 {
+		t.Fatalf("the next cursor %q led to an empty page: a cursor is given only when more items follow", cursor)
+	}
 }

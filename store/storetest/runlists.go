@@ -51,6 +51,7 @@ func testRunList(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(page))
 			for _, r := range page {
 				if !f.Match(r) {
 					t.Fatalf("%+v listed a run it does not match: %+v", f, r)

@@ -159,6 +159,7 @@ func testListSchedules(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(list))
 			for _, sc := range list {
 				names = append(names, sc.Name)
 			}

@@ -329,6 +329,7 @@ func testSecretPagination(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(page))
 			for _, sec := range page {
 				if f.Owner != "" && sec.Owner != f.Owner || f.Kind != "" && sec.Kind != f.Kind {
 					t.Fatalf("the list of %+v has %s of %q, kind %q", f, sec.Name, sec.Owner, sec.Kind)

@@ -144,6 +144,7 @@ func testListSubscriptions(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(list))
 			for _, sub := range list {
 				names = append(names, sub.Name)
 			}

@@ -67,6 +67,7 @@ func testTokensStoreListAndDelete(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPageAfterCursor(t, cursor, len(page))
 		for _, tk := range page {
 			got = append(got, tk.ID)
 		}

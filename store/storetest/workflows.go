@@ -156,6 +156,7 @@ func testWorkflowList(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPageAfterCursor(t, cursor, len(page))
 			for _, w := range page {
 				names = append(names, w.Name)
 			}

@@ -6,7 +6,10 @@
 -- An event is its document (event: a store.Event). Source and event_id name it: the unique
 -- constraint is what makes a publish idempotent when two nodes publish the same event at
 -- once (INSERT ... ON CONFLICT DO NOTHING: one stores it, the other reads it). Events are
--- listed newest first (by key, a ULID: the primary key read backwards), by type or source.
+-- listed newest first (by key, a ULID: the primary key read backwards), by type or source,
+-- received since a time (events_by_received), and as a developer sees them: its own
+-- (events_by_owner) and the public ones (events_public), two scans merged by key. public
+-- is the document's, kept beside it by PostgreSQL.
 CREATE TABLE events (
     key         text COLLATE "C" PRIMARY KEY,
     source      text COLLATE "C" NOT NULL,
@@ -15,16 +18,20 @@ CREATE TABLE events (
     owner       text COLLATE "C" NOT NULL DEFAULT '',
     received_at timestamptz NOT NULL,
     event       json NOT NULL,
+    public      boolean NOT NULL GENERATED ALWAYS AS (coalesce((event->>'public')::boolean, false)) STORED,
     CONSTRAINT events_source_id_key UNIQUE (source, event_id)
 );
 CREATE INDEX events_by_type ON events (type, key DESC);
 CREATE INDEX events_by_source ON events (source, key DESC);
+CREATE INDEX events_by_received ON events (received_at);
+CREATE INDEX events_by_owner ON events (owner, key DESC);
+CREATE INDEX events_public ON events (key DESC) WHERE public;
 
 -- A delivery: one event handed to one subscription, by a call (execution is its task's ID)
--- or a workflow run (execution is the run's ID). Listed oldest first (by ID), by event, by
--- subscription and status (dead letters), or by status. deliveries_waiting finds, from the
--- side of an execution or a run, the delivery that waits on it (those still QUEUED, a few
--- at any time); a call or run that ends finds its own by ID (Task.Delivery, Run.Delivery).
+-- or a workflow run (execution is the run's ID). Listed oldest first (by ID): all of them
+-- (the primary key), by event, by subscription, by subscription and status (dead letters),
+-- or by status, each from an index in ID order. A call or run that ends finds its delivery
+-- by ID (Task.Delivery, Run.Delivery).
 CREATE TABLE deliveries (
     id           text COLLATE "C" PRIMARY KEY,
     event        text COLLATE "C" NOT NULL,
@@ -39,9 +46,9 @@ CREATE TABLE deliveries (
     updated_at   timestamptz NOT NULL
 );
 CREATE INDEX deliveries_by_event ON deliveries (event, id);
-CREATE INDEX deliveries_by_subscription ON deliveries (subscription, status, id);
+CREATE INDEX deliveries_by_subscription ON deliveries (subscription, id);
+CREATE INDEX deliveries_by_subscription_status ON deliveries (subscription, status, id);
 CREATE INDEX deliveries_by_status ON deliveries (status, id);
-CREATE INDEX deliveries_waiting ON deliveries (execution) WHERE status = 'QUEUED';
 
 CREATE TABLE subscriptions (
     name         text COLLATE "C" PRIMARY KEY,
