@@ -165,6 +165,10 @@ func testListSubscriptions(t *testing.T, s store.Store) {
 		if got := pages(anns, per); !slices.Equal(got, []string{"c", "d", "e"}) {
 			t.Fatalf("%d a page of ann's: %v, want c d e", per, got)
 		}
+		bobs := store.SubscriptionFilter{Visible: func(s store.Subscription) bool { return s.Owner == "bob" }}
+		if got := pages(bobs, per); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("%d a page of bob's, before ann's: %v, want a b", per, got)
+		}
 	}
 	all, err := s.AllSubscriptions(ctx)
 	var names []string
