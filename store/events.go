@@ -145,7 +145,8 @@ type Events interface {
 	// runs created) in one write, durable before it returns; an event whose Source and
 	// EventID were published before stores nothing (Published.Created false). Key,
 	// ReceivedAt, Deliveries of the events and the deliveries' status and times are set here.
-	// An event that ValidateEvent refuses fails the whole slice, writing nothing.
+	// An event that ValidateEvent refuses fails the whole slice, writing nothing; so does
+	// a delivery's run whose IdempotencyKey made a run before (ErrConflict), as in Redeliver.
 	PublishEvents(ctx context.Context, events []EventPublish) ([]Published, error)
 	// GetEvent reads an event by its Key.
 	GetEvent(ctx context.Context, key string) (Event, error)
