@@ -146,7 +146,7 @@ type Events interface {
 	// EventID were published before stores nothing (Published.Created false). Key,
 	// ReceivedAt, Deliveries of the events and the deliveries' status and times are set here.
 	// An event that ValidateEvent refuses fails the whole slice, writing nothing; so does
-	// a delivery's run whose IdempotencyKey made a run before (ErrConflict), as in Redeliver.
+	// a delivery's run whose IdempotencyKey made a run before (ErrConflict).
 	PublishEvents(ctx context.Context, events []EventPublish) ([]Published, error)
 	// GetEvent reads an event by its Key.
 	GetEvent(ctx context.Context, key string) (Event, error)
@@ -159,7 +159,8 @@ type Events interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter, page Page) ([]Delivery, string, error)
 	// Redeliver makes a final delivery QUEUED again with a new call or run (next:
 	// only its Call or Run and RunEvents are read), in one write; ErrConflict while it is
-	// QUEUED, ErrNotFound without it.
+	// QUEUED or when next's run has an IdempotencyKey that made a run before, ErrNotFound
+	// without it.
 	Redeliver(ctx context.Context, id string, next NewDelivery) (Delivery, error)
 }
 
