@@ -163,14 +163,15 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string, guard store.AppGua
 
 // ClaimTick claims tick of the schedule name whose ID is id, once (see store.Schedules):
 // bbolt's writes are serialised, so of claims of one tick only the first finds it after
-// LastTick. The claim moves LastTick and NextRun and accepts call in the same write; a
-// lost claim writes nothing.
-func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
+// LastTick, and a claim planned from a schedule written since (seen is not its UpdatedAt
+// any more) or disabled finds it changed. The claim moves LastTick and NextRun and accepts
+// call in the same write; a lost claim writes nothing.
+func (s *DB) ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
 	now := s.now()
 	err = s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		claimed = false
 		sc, found, err := getScheduleTx(tx, name)
-		if err != nil || !found || sc.ID != id || !tick.After(sc.LastTick) {
+		if err != nil || !found || sc.ID != id || !sc.Enabled || !sc.UpdatedAt.Equal(seen) || !tick.After(sc.LastTick) {
 			return nil, err
 		}
 		sc.LastTick, sc.NextRun = tick, next

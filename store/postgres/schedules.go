@@ -147,13 +147,15 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string, guard store.AppGua
 }
 
 // ClaimTick claims tick of the schedule whose ID is id, once across nodes: one conditional
-// UPDATE moves last_tick (and next_run) only while the stored last tick is before tick.
+// UPDATE moves last_tick (and next_run) only while the stored last tick is before tick,
+// the schedule is enabled, and its updated_at is still seen (no write since the caller read
+// it: a schedule disabled or changed meanwhile keeps its next_run, and fires nothing).
 // Two nodes claiming at once, the second waits on the row's lock, then finds the tick
 // taken (PostgreSQL evaluates the condition again on the row the first committed) and
 // updates nothing. The call, when not nil, is accepted in the same transaction (as
 // EnqueueTask accepts it). A claim sends ChangeSchedule naming the schedule, and the
 // call's ChangeTask; a tick not claimed writes and sends nothing.
-func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
+func (s *DB) ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
 	var accept *acceptReq
 	if call != nil {
 		if accept, err = newAccept(call.Task, call.Execution); err != nil {
@@ -164,7 +166,8 @@ func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Tim
 		claimed = false
 		var stored string
 		err := tx.QueryRow(ctx, `UPDATE schedules SET last_tick = $2, next_run = $3
-			WHERE id = $1 AND (last_tick IS NULL OR last_tick < $2) RETURNING name`, id, tick, optionalTime(next)).Scan(&stored)
+			WHERE id = $1 AND (last_tick IS NULL OR last_tick < $2) AND updated_at = $4
+				AND (schedule->>'enabled')::boolean RETURNING name`, id, tick, optionalTime(next), seen).Scan(&stored)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, nil
 		}
