@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
@@ -170,9 +171,11 @@ func (s *Service) publish(ctx context.Context, evs []store.Event) ([]store.Publi
 }
 
 // Redeliver gives a final delivery a new call (or run), made as its first was, with its
-// subscription as it is now, and returns it QUEUED again. ErrNotFound without the
-// delivery, ErrConflict while it is QUEUED or when its subscription is gone, or cannot
-// call its target any more.
+// subscription as it is now (its target, retry and dead-letter policies), and returns it
+// QUEUED again. ErrNotFound without the delivery; ErrConflict while it is QUEUED, when its
+// subscription is gone (deleted, or made again under its name since: another ID), has
+// another owner than the delivery, no longer receives the event (disabled, its filter or
+// scope changed), or cannot call its target any more.
 func (s *Service) Redeliver(ctx context.Context, id string) (store.Delivery, error) {
 	d, err := s.store.GetDelivery(ctx, id)
 	if err != nil {
@@ -188,9 +191,21 @@ func (s *Service) Redeliver(ctx context.Context, id string) (store.Delivery, err
 	if err != nil {
 		return store.Delivery{}, err
 	}
+	switch {
+	case sub.ID != d.SubscriptionID:
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: its subscription %q was deleted: the subscription of that name is another since %s",
+			d.ID, d.Subscription, sub.CreatedAt.UTC().Format(time.RFC3339))
+	case sub.Owner != d.Owner:
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: subscription %q is another owner's since %s",
+			d.ID, d.Subscription, sub.UpdatedAt.UTC().Format(time.RFC3339))
+	}
 	ev, err := s.store.GetEvent(ctx, d.Event)
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("delivery %s: its event: %w", d.ID, err)
+	}
+	if !Receives(sub, ev) {
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: subscription %q no longer receives its event (it is disabled, or its filter or scope changed since %s)",
+			d.ID, sub.Name, sub.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	next, err := s.build(ctx, sub, ev, d.ID)
 	if err != nil {

@@ -230,6 +230,56 @@ func TestDeadLettersAndRedeliver(t *testing.T) {
 	}
 }
 
+// TestDeadLettersAndRedeliverAfterTheSubscriptionWasMadeAgain: a subscription deleted and
+// made again under its name is another: its dead letters are its own (not the earlier
+// one's), and a dead letter of the earlier one is not redelivered to it (409), whoever
+// made it — nothing runs.
+func TestDeadLettersAndRedeliverAfterTheSubscriptionWasMadeAgain(t *testing.T) {
+	f := eventsFixture(t)
+	expect(t, f.as(t, f.bob, "POST", "/v1/apps", `{"app":{"name":"bobs"}}`), 201)
+	if _, err := f.s.CreateRoute(context.Background(), store.Route{App: "bobs", Path: "/orders", Image: "img"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res := f.publish(t, f.alice, `{"specversion":"1.0","id":"d1","source":"/shop","type":"com.alice.x"}`)
+	expect(t, res, 202)
+	d := get(res.body, "event", "deliveries").([]any)[0]
+	id, first := get(d, "id").(string), get(d, "execution_id").(string)
+	leased := f.as(t, f.admin, "GET", "/v1/tasks?runner=r1&n=10", "")
+	expect(t, leased, 200)
+	if !strings.Contains(leased.raw, first) {
+		t.Fatalf("the delivery's call is not leased: %s", leased.raw)
+	}
+	expect(t, f.as(t, f.admin, "POST", "/v1/tasks/"+first+"/result", `{"runner":"r1","status":"FAILED","error":"boom"}`), 200)
+
+	expect(t, f.as(t, f.alice, "DELETE", "/v1/subscriptions/orders", ""), 204)
+	for _, c := range []struct {
+		name, who, app string
+	}{
+		{"by its owner", f.alice, "shop"},
+		{"by another developer", f.bob, "bobs"},
+	} {
+		t.Run("made again "+c.name+", it has none of the earlier one's dead letters and redelivers none of them", func(t *testing.T) {
+			expect(t, f.as(t, c.who, "POST", "/v1/subscriptions",
+				`{"subscription":{"name":"orders","filter":{"type":"com.alice.*"},"target":{"function":{"app":"`+c.app+`","path":"/orders"}}}}`), 201)
+			defer f.as(t, c.who, "DELETE", "/v1/subscriptions/orders", "")
+			res := f.as(t, c.who, "GET", "/v1/subscriptions/orders/dead-letters", "")
+			expect(t, res, 200)
+			if dl := get(res.body, "deliveries").([]any); len(dl) != 0 {
+				t.Fatalf("dead letters of the subscription made again: %s, want none", res.raw)
+			}
+			expect(t, f.as(t, f.alice, "POST", "/v1/deliveries/"+id+"/redeliver", ""), 409)
+			if st, err := f.s.TaskStats(context.Background()); err != nil || st.Queued+st.Running != 0 {
+				t.Fatalf("queue %+v (%v) after a refused redelivery, want no call", st, err)
+			}
+			res = f.as(t, f.alice, "GET", "/v1/deliveries/"+id, "")
+			expect(t, res, 200)
+			if get(res.body, "delivery", "status") != "DEAD_LETTERED" || len(get(res.body, "delivery", "executions").([]any)) != 1 {
+				t.Fatalf("after a refused redelivery: %s, want it a dead letter still, of one execution", res.raw)
+			}
+		})
+	}
+}
+
 func TestSubscriptionsCRUD(t *testing.T) {
 	f := eventsFixture(t)
 	res := f.as(t, f.alice, "GET", "/v1/subscriptions/orders", "")

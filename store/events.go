@@ -58,7 +58,10 @@ type Delivery struct {
 	ID           string `json:"id"`
 	Event        string `json:"event"` // the event's Key
 	Subscription string `json:"subscription"`
-	Owner        string `json:"owner"` // the subscription's owner when the delivery was made
+	// SubscriptionID is the ID of the subscription it was made for: a subscription of the
+	// same name deleted and made again since (another's, perhaps) is not that one.
+	SubscriptionID string `json:"subscription_id"`
+	Owner          string `json:"owner"` // the subscription's owner when the delivery was made
 	// Execution is the current call's execution (or the workflow run's ID); Executions are
 	// all of them, oldest first (one more per Redeliver).
 	Execution  string    `json:"execution"`
@@ -122,8 +125,11 @@ type EventFilter struct {
 // DeliveryFilter selects deliveries; empty fields match everything.
 type DeliveryFilter struct {
 	Event        string
-	Subscription string
-	Status       string
+	Subscription string // the subscription's name: of every subscription that had it
+	// SubscriptionID keeps the deliveries made for one subscription (its ID); with Status
+	// (a subscription's dead letters) an index serves it.
+	SubscriptionID string
+	Status         string
 }
 
 // Events are the events Gantry accepted and the deliveries they made.
@@ -141,9 +147,10 @@ type Events interface {
 	GetDelivery(ctx context.Context, id string) (Delivery, error)
 	// ListDeliveries returns a page of the deliveries that match f, oldest first (by ID).
 	ListDeliveries(ctx context.Context, f DeliveryFilter, page Page) ([]Delivery, string, error)
-	// Redeliver makes a final delivery QUEUED again with a new call or run (next:
-	// only its Call or Run and RunEvents are read), in one write; ErrConflict while it is
-	// QUEUED, ErrNotFound without it.
+	// Redeliver makes a final delivery QUEUED again with a new call or run (next: only its
+	// Call or Run and RunEvents are read, and its Delivery's DeadLetter, when set: the
+	// policy of the subscription as it is now, which the delivery takes), in one write;
+	// ErrConflict while it is QUEUED, ErrNotFound without it.
 	Redeliver(ctx context.Context, id string, next NewDelivery) (Delivery, error)
 }
 
@@ -159,6 +166,10 @@ const (
 // Subscription hands the events that match its filter to a function or a workflow, each
 // as its own delivery. Names are unique.
 type Subscription struct {
+	// ID is Gantry's ID of the subscription (set by the store when it is created, kept by
+	// updates): the deliveries of a subscription deleted and made again under its name
+	// are not the new one's.
+	ID         string         `json:"id"`
 	Name       string         `json:"name"`
 	Owner      string         `json:"owner"`
 	Filter     EventMatch     `json:"filter"`
@@ -206,9 +217,11 @@ type SubscriptionFilter struct {
 // Subscriptions are the subscriptions, by name. Writes that take a guard run it inside the
 // write against the stored owner (see AppGuard). Every write sends a ChangeSubscription.
 type Subscriptions interface {
-	// CreateSubscription stores a new subscription; ErrExists if the name is taken.
+	// CreateSubscription stores a new subscription (ID, CreatedAt, UpdatedAt set here);
+	// ErrExists if the name is taken.
 	CreateSubscription(ctx context.Context, s Subscription) (Subscription, error)
-	// UpdateSubscription applies fn to the stored subscription in one write; fn may not rename it.
+	// UpdateSubscription applies fn to the stored subscription in one write; fn may not
+	// rename it nor change its ID.
 	UpdateSubscription(ctx context.Context, name string, fn func(*Subscription) error, guard AppGuard) (Subscription, error)
 	GetSubscription(ctx context.Context, name string) (Subscription, error)
 	// ListSubscriptions returns a page of the subscriptions that pass f, in name order.

@@ -63,11 +63,12 @@ var migrations = []func(tx *bolt.Tx) error{
 	// version (big-endian uint32), so that the versions of a path sort numerically.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSecrets, bucketSecretValues) },
 	// 9: events keyed by Key (a ULID), their index by source and id (see eventSourceKey);
-	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID and by
-	// subscription + "\x00" + ID; subscriptions and schedules keyed by name.
+	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID, by
+	// subscription + "\x00" + ID and by subscription ID + "\x00" + status + "\x00" + ID;
+	// subscriptions and schedules keyed by name.
 	func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketEvents, bucketEventBySource, bucketDeliveries, bucketDeliveryByEvent, bucketDeliveryBySub,
-			bucketSubscriptions, bucketSchedules)
+			bucketDeliveryBySubStatus, bucketSubscriptions, bucketSchedules)
 	},
 }
 

@@ -20,6 +20,8 @@ var (
 	bucketDeliveries      = []byte("deliveries")        // ID (a ULID) -> store.Delivery JSON
 	bucketDeliveryByEvent = []byte("delivery_by_event") // event Key \x00 delivery ID -> empty
 	bucketDeliveryBySub   = []byte("delivery_by_sub")   // subscription \x00 delivery ID -> empty
+	// subscription ID \x00 status \x00 delivery ID -> empty (see deliveryStatusKey)
+	bucketDeliveryBySubStatus = []byte("delivery_by_sub_status")
 )
 
 // eventSourceKey names an event by its source and id, the CloudEvents identity; the
@@ -30,6 +32,29 @@ func eventSourceKey(source, id string) []byte {
 }
 
 func indexKey(prefix, id string) []byte { return append(append([]byte(prefix), 0), id...) }
+
+// deliveryStatusKey is the key of delivery id, of subscription ID sub, in
+// bucketDeliveryBySubStatus while its status is status: the deliveries of a subscription
+// with a status (its dead letters) are one range, in ID order.
+func deliveryStatusKey(sub, status, id string) []byte { return indexKey(sub+"\x00"+status, id) }
+
+// putDeliveryStatus moves delivery d, whose status was was ("" when it is new), to its
+// status in bucketDeliveryBySubStatus. A delivery without a subscription ID has no entry.
+func putDeliveryStatus(tx *bolt.Tx, d store.Delivery, was string) error {
+	if d.SubscriptionID == "" {
+		return nil
+	}
+	b := tx.Bucket(bucketDeliveryBySubStatus)
+	if was != "" && was != d.Status {
+		if err := b.Delete(deliveryStatusKey(d.SubscriptionID, was, d.ID)); err != nil {
+			return fmt.Errorf("index delivery %s: %w", d.ID, err)
+		}
+	}
+	if err := b.Put(deliveryStatusKey(d.SubscriptionID, d.Status, d.ID), nil); err != nil {
+		return fmt.Errorf("index delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
 
 // prepareDelivery makes nd ready to store at now, outside the write (Batch may run a write
 // more than once, and IDs are made once): the delivery's ID (unless set), status and
@@ -78,13 +103,17 @@ func (s *DB) acceptDelivery(tx *bolt.Tx, nd store.NewDelivery, now time.Time) (s
 	return store.Change{Kind: store.ChangeRun, Name: r.ID}, nil
 }
 
-// putDelivery stores a delivery and its index entries (by event, by subscription).
+// putDelivery stores a new delivery and its index entries (by event, by subscription, by
+// subscription ID and status).
 func putDelivery(tx *bolt.Tx, d store.Delivery) error {
 	if err := putJSON(tx.Bucket(bucketDeliveries), []byte(d.ID), d); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketDeliveryByEvent).Put(indexKey(d.Event, d.ID), nil); err != nil {
 		return fmt.Errorf("index delivery %s: %w", d.ID, err)
+	}
+	if err := putDeliveryStatus(tx, d, ""); err != nil {
+		return err
 	}
 	return tx.Bucket(bucketDeliveryBySub).Put(indexKey(d.Subscription, d.ID), nil)
 }
@@ -111,7 +140,11 @@ func (s *DB) deliveryDone(tx *bolt.Tx, id, exec, status string) error {
 	if err != nil || !found || d.Execution != exec || d.Done() {
 		return err
 	}
+	was := d.Status
 	d.Status, d.UpdatedAt = store.DeliveryDone(status, d.DeadLetter), s.now()
+	if err := putDeliveryStatus(tx, d, was); err != nil {
+		return err
+	}
 	return putJSON(tx.Bucket(bucketDeliveries), []byte(id), d)
 }
 
@@ -315,14 +348,15 @@ func (s *DB) ListEvents(ctx context.Context, f store.EventFilter, page store.Pag
 
 // deliveryHead is the part of a stored delivery that filters look at.
 type deliveryHead struct {
-	Event        string `json:"event"`
-	Subscription string `json:"subscription"`
-	Status       string `json:"status"`
+	Event          string `json:"event"`
+	Subscription   string `json:"subscription"`
+	SubscriptionID string `json:"subscription_id"`
+	Status         string `json:"status"`
 }
 
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
-// and the cursor of the next page ("" on the last). With an event or a subscription it
-// reads only that one's index.
+// and the cursor of the next page ("" on the last). With an event, a subscription ID and
+// a status, or a subscription it reads only that one's index.
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
 	var after []byte
 	if page.Cursor != "" {
@@ -342,6 +376,8 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 		switch {
 		case f.Event != "":
 			c, prefix = tx.Bucket(bucketDeliveryByEvent).Cursor(), indexKey(f.Event, "")
+		case f.SubscriptionID != "" && f.Status != "":
+			c, prefix = tx.Bucket(bucketDeliveryBySubStatus).Cursor(), deliveryStatusKey(f.SubscriptionID, f.Status, "")
 		case f.Subscription != "":
 			c, prefix = tx.Bucket(bucketDeliveryBySub).Cursor(), indexKey(f.Subscription, "")
 		default:
@@ -362,7 +398,8 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("decode delivery %s: %w", id, err)
 			}
-			if f.Event != "" && h.Event != f.Event || f.Subscription != "" && h.Subscription != f.Subscription || f.Status != "" && h.Status != f.Status {
+			if f.Event != "" && h.Event != f.Event || f.Subscription != "" && h.Subscription != f.Subscription ||
+				f.SubscriptionID != "" && h.SubscriptionID != f.SubscriptionID || f.Status != "" && h.Status != f.Status {
 				continue
 			}
 			if len(out) == limit {
@@ -387,9 +424,10 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 }
 
 // Redeliver makes a final delivery QUEUED again, with next's call accepted or run created,
-// in one write (see store.Events).
+// and next's dead-letter policy when it has one, in one write (see store.Events).
 func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (store.Delivery, error) {
 	now := s.now()
+	policy := next.Delivery.DeadLetter
 	next.Delivery = store.Delivery{ID: id}
 	nd, err := s.prepareDelivery(next, now)
 	if err != nil {
@@ -408,8 +446,15 @@ func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (
 		if err != nil {
 			return nil, err
 		}
+		was := d.Status
 		d.Execution, d.Workflow, d.Status, d.UpdatedAt = nd.Delivery.Execution, nd.Delivery.Workflow, store.DeliveryQueued, now
 		d.Executions = append(d.Executions, d.Execution)
+		if policy != "" {
+			d.DeadLetter = policy
+		}
+		if err := putDeliveryStatus(tx, d, was); err != nil {
+			return nil, err
+		}
 		out = d
 		return []store.Change{c}, putJSON(tx.Bucket(bucketDeliveries), []byte(id), d)
 	})

@@ -240,14 +240,16 @@ func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []sto
 func insertDeliveries(ctx context.Context, tx pgx.Tx, nds []store.NewDelivery) error {
 	n := len(nds)
 	ids, events, subs, owners, execs, policies, workflows := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n)
+	subIDs := make([]string, n)
 	for i, nd := range nds {
 		d := nd.Delivery
 		ids[i], events[i], subs[i], owners[i], execs[i], policies[i], workflows[i] = d.ID, d.Event, d.Subscription, d.Owner, d.Execution, d.DeadLetter, d.Workflow
+		subIDs[i] = d.SubscriptionID
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
-		SELECT id, ev, sub, own, ex, ARRAY[ex], wf, $8, dl, now(), now()
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[]) AS d(id, ev, sub, own, ex, dl, wf)`,
-		ids, events, subs, owners, execs, policies, workflows, store.DeliveryQueued)
+		SELECT id, ev, sub, sid, own, ex, ARRAY[ex], wf, $8, dl, now(), now()
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $9::text[]) AS d(id, ev, sub, own, ex, dl, wf, sid)`,
+		ids, events, subs, owners, execs, policies, workflows, store.DeliveryQueued, subIDs)
 	if isUniqueViolation(err) {
 		return store.Errorf(store.ErrExists, "a delivery of these IDs exists already: %s", strings.Join(ids, ", "))
 	}

@@ -49,12 +49,15 @@ func newEvent(source, id, typ string) store.Event {
 	return store.Event{EventID: id, Source: source, Type: typ, SpecVersion: "1.0", Owner: "ann"}
 }
 
+// subscriptionID is the ID of the subscription named sub in these tests' deliveries.
+func subscriptionID(sub string) string { return "id-of-" + sub }
+
 // callDelivery is a delivery to subscription sub, under dead-letter policy policy, made by
 // an async call of app/fn: its ID and its task's Delivery are left for the store to set.
 func callDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 	id := s.NewID()
 	return store.NewDelivery{
-		Delivery: store.Delivery{Subscription: sub, Owner: "ann", DeadLetter: policy},
+		Delivery: store.Delivery{Subscription: sub, SubscriptionID: subscriptionID(sub), Owner: "ann", DeadLetter: policy},
 		Call: &store.StepCall{
 			Task:      store.Task{ID: id, Route: store.Route{App: "app", Path: "/fn", Image: "img"}, Method: "POST", URL: "/fn", Body: []byte(`{}`)},
 			Execution: store.Execution{App: "app", Route: "/fn", Type: store.TypeAsync},
@@ -65,7 +68,7 @@ func callDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 // runDelivery is a delivery to subscription sub made by a run of workflow etl.
 func runDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 	return store.NewDelivery{
-		Delivery:  store.Delivery{Subscription: sub, Owner: "ann", DeadLetter: policy},
+		Delivery:  store.Delivery{Subscription: sub, SubscriptionID: subscriptionID(sub), Owner: "ann", DeadLetter: policy},
 		Run:       &store.Run{ID: s.NewID(), Workflow: "etl", Owner: "ann", TriggeredBy: "ann", Status: store.StatusQueued, Definition: []byte(`{"steps":[]}`)},
 		RunEvents: []store.RunEvent{{Type: store.EventQueued}},
 	}
@@ -133,14 +136,15 @@ func testPublishStores(t *testing.T, s store.Store) {
 		workflow          bool
 	}{{"a-call", call.Call.Task.ID, store.DeadLetterKeep, false}, {"b-flow", run.Run.ID, store.DeadLetterDiscard, true}} {
 		d := p.Deliveries[i]
-		if d.ID == "" || d.Event != p.Event.Key || d.Subscription != want.sub || d.Owner != "ann" || d.Status != store.DeliveryQueued ||
+		if d.ID == "" || d.Event != p.Event.Key || d.Subscription != want.sub || d.SubscriptionID != subscriptionID(want.sub) ||
+			d.Owner != "ann" || d.Status != store.DeliveryQueued ||
 			d.Execution != want.exec || !slices.Equal(d.Executions, []string{want.exec}) || d.Workflow != want.workflow ||
 			d.DeadLetter != want.policy || d.CreatedAt.IsZero() || d.UpdatedAt.IsZero() || d.Done() {
 			t.Fatalf("delivery %d: %+v, want QUEUED to %s by %s", i, d, want.sub, want.exec)
 		}
 		got, err := s.GetDelivery(ctx, d.ID)
 		if err != nil || got.ID != d.ID || got.Status != store.DeliveryQueued || got.Execution != want.exec || got.Event != p.Event.Key ||
-			!got.CreatedAt.Equal(d.CreatedAt) || got.Workflow != want.workflow {
+			!got.CreatedAt.Equal(d.CreatedAt) || got.Workflow != want.workflow || got.SubscriptionID != d.SubscriptionID {
 			t.Fatalf("GetDelivery %s: %+v %v, want %+v", d.ID, got, err, d)
 		}
 	}
@@ -370,6 +374,10 @@ func testListDeliveries(t *testing.T, s store.Store) {
 		p := mustPublish(t, s, store.EventPublish{Event: newEvent("/src", s.NewID(), "t"), Deliveries: subs})[0]
 		all = append(all, p.Deliveries...)
 	}
+	// A delivery to a later subscription named s1: another subscription ID.
+	again := callDelivery(s, "s1", store.DeadLetterKeep)
+	again.Delivery.SubscriptionID = "id-of-s1-again"
+	all = append(all, mustPublish(t, s, store.EventPublish{Event: newEvent("/src", s.NewID(), "t"), Deliveries: []store.NewDelivery{again}})[0].Deliveries...)
 	slices.SortFunc(all, func(a, b store.Delivery) int {
 		switch {
 		case a.ID < b.ID:
@@ -410,6 +418,14 @@ func testListDeliveries(t *testing.T, s store.Store) {
 		{"of an event to a subscription", store.DeliveryFilter{Event: all[0].Event, Subscription: "s1"},
 			func(d store.Delivery) bool { return d.Event == all[0].Event && d.Subscription == "s1" }},
 		{"of no event", store.DeliveryFilter{Event: s.NewID()}, func(store.Delivery) bool { return false }},
+		{"of a subscription ID", store.DeliveryFilter{SubscriptionID: subscriptionID("s1")},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") }},
+		{"of a subscription ID with a status", store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryQueued},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") && d.ID != delivered }},
+		{"of a subscription ID delivered", store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryDelivered},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") && d.ID == delivered }},
+		{"of a later subscription of a name", store.DeliveryFilter{SubscriptionID: "id-of-s1-again", Status: store.DeliveryQueued},
+			func(d store.Delivery) bool { return d.SubscriptionID == "id-of-s1-again" }},
 	} {
 		t.Run(c.name+" are listed oldest first", func(t *testing.T) {
 			w := want(c.keep)

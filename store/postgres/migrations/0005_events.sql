@@ -29,6 +29,7 @@ CREATE TABLE deliveries (
     id           text COLLATE "C" PRIMARY KEY,
     event        text COLLATE "C" NOT NULL,
     subscription text COLLATE "C" NOT NULL,
+    subscription_id text COLLATE "C" NOT NULL DEFAULT '',
     owner        text COLLATE "C" NOT NULL DEFAULT '',
     execution    text COLLATE "C" NOT NULL,
     executions   text[] COLLATE "C" NOT NULL,
@@ -40,11 +41,16 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_event ON deliveries (event, id);
 CREATE INDEX deliveries_by_subscription ON deliveries (subscription, status, id);
+-- A subscription's dead letters: those of its id (not of an earlier one of its name).
+CREATE INDEX deliveries_by_subscription_id ON deliveries (subscription_id, status, id);
 CREATE INDEX deliveries_by_status ON deliveries (status, id);
 CREATE INDEX deliveries_waiting ON deliveries (execution) WHERE status = 'QUEUED';
 
+-- A subscription's id (a ULID, kept by updates) names it apart from a later one of its
+-- name: a delivery keeps the id it was made for (deliveries.subscription_id).
 CREATE TABLE subscriptions (
     name         text COLLATE "C" PRIMARY KEY,
+    id           text COLLATE "C" NOT NULL UNIQUE,
     owner        text COLLATE "C" NOT NULL DEFAULT '',
     subscription json NOT NULL,
     created_at   timestamptz NOT NULL,
