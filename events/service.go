@@ -103,13 +103,36 @@ func (s *Service) MaxEventBytes() int64 { return s.opts.MaxEventBytes }
 // SystemPrefix starts the types of Gantry's own events; nobody else may publish one.
 const SystemPrefix = "dev.gantry."
 
+// SourcePrefix starts the sources of the events Gantry publishes itself: its system events
+// (AppSource, WorkflowSource) and the events of schedules (invoke.ScheduleSource). The API
+// refuses them (PublishFromAPI).
+const SourcePrefix = "/gantry/"
+
+// PublishFromAPI publishes events received over the API, as Publish does, but refuses
+// (a ValidationError on "source") an event whose source is under SourcePrefix: those are
+// Gantry's own, and a developer's event under one could pass for a schedule's or a
+// system event's with the subscriptions that filter on it.
+func (s *Service) PublishFromAPI(ctx context.Context, evs []store.Event) ([]store.Published, error) {
+	for i, ev := range evs {
+		if strings.HasPrefix(ev.Source, SourcePrefix) {
+			err := store.Invalid("source", "sources under %q are Gantry's own events, not %q", SourcePrefix, ev.Source)
+			if len(evs) > 1 {
+				err = store.Invalid(fmt.Sprintf("events[%d].source", i), "sources under %q are Gantry's own events, not %q", SourcePrefix, ev.Source)
+			}
+			return nil, err
+		}
+	}
+	return s.Publish(ctx, evs)
+}
+
 // Publish publishes events: each is checked (store.ValidateEvent; a type under
 // dev.gantry. is Gantry's own), matched against the subscriptions (Receives), and stored
 // with one delivery per subscription it reaches, in subscription name order, in one write
 // for all of them (store.PublishEvents), durable before Publish returns. Owner and Public
-// are the caller's to set: the publisher, and whether it is an admin. An event published
-// before (its Source and EventID) makes no new delivery: its Published tells the first
-// one's. A subscription whose delivery cannot be made (its function or workflow is gone,
+// are the caller's to set: the publisher, and whether it is an admin. An event its
+// publisher published before (its Owner, Source and EventID) makes no new delivery: its
+// Published tells the first one's; another publisher's event of the same Source and
+// EventID is another event. A subscription whose delivery cannot be made (its function or workflow is gone,
 // or is no longer its owner's) is left out, and logged.
 func (s *Service) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
 	for i, ev := range evs {

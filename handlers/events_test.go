@@ -118,6 +118,9 @@ func TestPublishRefusesMalformedEventsAndStoresNothing(t *testing.T) {
 		{"an event over the size bound", "application/cloudevents+json", big, nil, 413, ""},
 		{"a JSON body without ce-* headers", "application/json", `{"a":1}`, nil, 415, "Content-Type"},
 		{"a system event's type", "application/cloudevents+json", `{"specversion":"1.0","id":"1","source":"/shop","type":"dev.gantry.route.changed"}`, nil, 400, "type"},
+		{"a source of Gantry's own", "application/cloudevents+json", `{"specversion":"1.0","id":"1","source":"/gantry/schedules/nightly","type":"com.alice.x"}`, nil, 400, "source"},
+		{"a binary event with a source of Gantry's own", "text/plain", "x", map[string]string{"ce-id": "1", "ce-source": "/gantry/apps/shop", "ce-type": "com.alice.x", "ce-specversion": "1.0"}, 400, "source"},
+		{"a batch with a source of Gantry's own", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"ok","source":"/shop","type":"com.alice.x"},{"specversion":"1.0","id":"g","source":"/gantry/apps/shop","type":"com.alice.x"}]`, nil, 400, "events[1].source"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(tt.body))
@@ -184,6 +187,39 @@ func TestEventsVisibility(t *testing.T) {
 	expect(t, res, 200)
 	if ds := get(res.body, "event", "deliveries").([]any); len(ds) != 1 {
 		t.Errorf("alice does not see her delivery: %s", res.raw)
+	}
+}
+
+// TestPublishIsIdempotentPerPublisher: the source and id of an event name it among its
+// publisher's events: bob publishing first the source and id alice then publishes neither
+// blocks alice's event (hers is stored, with its delivery) nor lets either read the
+// other's; each publishing again gets back their own.
+func TestPublishIsIdempotentPerPublisher(t *testing.T) {
+	f := eventsFixture(t)
+	const (
+		bobs   = `{"specversion":"1.0","id":"o-1","source":"/shop","type":"com.alice.x","data":"bob's"}`
+		alices = `{"specversion":"1.0","id":"o-1","source":"/shop","type":"com.alice.x","data":"alice's"}`
+	)
+	res := f.publish(t, f.bob, bobs)
+	expect(t, res, 202)
+	bobKey := get(res.body, "event", "key").(string)
+	res = f.publish(t, f.alice, alices)
+	expect(t, res, 202)
+	aliceKey := get(res.body, "event", "key").(string)
+	if aliceKey == bobKey || get(res.body, "event", "data") != "alice's" || len(get(res.body, "event", "deliveries").([]any)) != 1 {
+		t.Fatalf("alice's publish after bob's of the same source and id: %s, want her own event, delivered to her subscription", res.raw)
+	}
+	for _, c := range []struct{ name, token, event, key, data string }{
+		{"bob publishing again gets his own event", f.bob, bobs, bobKey, "bob's"},
+		{"alice publishing again gets her own event", f.alice, alices, aliceKey, "alice's"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := f.publish(t, c.token, c.event)
+			expect(t, res, 200)
+			if get(res.body, "event", "key") != c.key || get(res.body, "event", "data") != c.data {
+				t.Fatalf("published again: %s, want event %s (%s)", res.raw, c.key, c.data)
+			}
+		})
 	}
 }
 

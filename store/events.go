@@ -7,7 +7,9 @@ import (
 
 // Event is a CloudEvents 1.0 event that Gantry accepted: published over the API, fired by
 // a schedule, or one of Gantry's own (system events). Source and EventID together name it
-// (the CloudEvents rule): publishing them again stores nothing new.
+// (the CloudEvents rule) among the events of its publisher (Owner): publishing them again
+// with that Owner stores nothing new; another publisher's event of the same Source and
+// EventID is another event, so that nobody reads or blocks another's by its name.
 type Event struct {
 	// Key is Gantry's ID of the event (sortable, from NewID): what /v1/events/{key} takes.
 	Key string `json:"key"`
@@ -105,8 +107,8 @@ type EventPublish struct {
 }
 
 // Published is the outcome of one EventPublish: the stored event, its deliveries, and
-// whether it was new (false: an event with its Source and EventID was published before;
-// Event and Deliveries are that one's, and nothing was written for it).
+// whether it was new (false: an event with its Owner, Source and EventID was published
+// before; Event and Deliveries are that one's, and nothing was written for it).
 type Published struct {
 	Event      Event
 	Deliveries []Delivery
@@ -135,8 +137,8 @@ type DeliveryFilter struct {
 // Events are the events Gantry accepted and the deliveries they made.
 type Events interface {
 	// PublishEvents stores each event with its deliveries (their calls accepted, their
-	// runs created) in one write, durable before it returns; an event whose Source and
-	// EventID were published before stores nothing (Published.Created false). Key,
+	// runs created) in one write, durable before it returns; an event whose Owner, Source
+	// and EventID were published before stores nothing (Published.Created false). Key,
 	// ReceivedAt, Deliveries of the events and the deliveries' status and times are set here.
 	// An event that ValidateEvent refuses fails the whole slice, writing nothing.
 	PublishEvents(ctx context.Context, events []EventPublish) ([]Published, error)

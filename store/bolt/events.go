@@ -16,7 +16,7 @@ import (
 
 var (
 	bucketEvents          = []byte("events")            // Key (a ULID) -> store.Event JSON
-	bucketEventBySource   = []byte("event_by_source")   // uvarint len(source) + source + event id -> Key
+	bucketEventBySource   = []byte("event_by_source")   // owner, source and event id (see eventSourceKey) -> Key
 	bucketDeliveries      = []byte("deliveries")        // ID (a ULID) -> store.Delivery JSON
 	bucketDeliveryByEvent = []byte("delivery_by_event") // event Key \x00 delivery ID -> empty
 	bucketDeliveryBySub   = []byte("delivery_by_sub")   // subscription \x00 delivery ID -> empty
@@ -24,11 +24,15 @@ var (
 	bucketDeliveryBySubStatus = []byte("delivery_by_sub_status")
 )
 
-// eventSourceKey names an event by its source and id, the CloudEvents identity; the
-// length of the source first, so that no two pairs make the same key.
-func eventSourceKey(source, id string) []byte {
-	k := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(source)+len(id)), uint64(len(source)))
-	return append(append(k, source...), id...)
+// eventSourceKey names an event by its publisher (Owner) and its source and id, the
+// CloudEvents identity: one publisher's, so that nobody reads or blocks another's event by
+// its source and id. Each of owner and source comes after its length (uvarint), so that no
+// two triples make the same key.
+func eventSourceKey(owner, source, id string) []byte {
+	k := make([]byte, 0, 2*binary.MaxVarintLen64+len(owner)+len(source)+len(id))
+	k = append(binary.AppendUvarint(k, uint64(len(owner))), owner...)
+	k = append(binary.AppendUvarint(k, uint64(len(source))), source...)
+	return append(k, id...)
 }
 
 func indexKey(prefix, id string) []byte { return append(append([]byte(prefix), 0), id...) }
@@ -150,8 +154,8 @@ func (s *DB) deliveryDone(tx *bolt.Tx, id, exec, status string) error {
 
 // PublishEvents stores each event with its deliveries, their calls accepted and their runs
 // created, in one transaction, on disk (fsync) before it returns (see store.Events). An
-// event whose source and id were stored before, or earlier in events, writes nothing and
-// gets the stored one. Concurrent publishers share commits (bbolt's Batch), as EnqueueTask
+// event whose owner, source and id were stored before, or earlier in events, writes
+// nothing and gets the stored one. Concurrent publishers share commits (bbolt's Batch), as EnqueueTask
 // callers do; their changes are delivered afterwards under wmu.
 func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]store.Published, error) {
 	if err := ctx.Err(); err != nil {
@@ -199,10 +203,10 @@ func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]
 }
 
 // publishTx stores one prepared event and its deliveries in tx, or reads the event stored
-// under its source and id, appending the changes to send to changes.
+// under its owner, source and id, appending the changes to send to changes.
 func (s *DB) publishTx(tx *bolt.Tx, p store.EventPublish, now time.Time, changes *[]store.Change) (store.Published, error) {
 	bySource := tx.Bucket(bucketEventBySource)
-	sk := eventSourceKey(p.Event.Source, p.Event.EventID)
+	sk := eventSourceKey(p.Event.Owner, p.Event.Source, p.Event.EventID)
 	if key := bySource.Get(sk); key != nil {
 		ev, err := getEventTx(tx, string(key))
 		if err != nil {

@@ -17,7 +17,7 @@ func eventCases() []testCase {
 			run:    testPublishStores,
 		},
 		{
-			name:   "an event published again by source and id, before or earlier in the same slice, stores nothing and returns the first one's deliveries",
+			name:   "an event published again by its publisher with its source and id, before or earlier in the same slice, stores nothing and returns the first one's deliveries, and another publisher's of the same source and id is another event",
 			covers: []string{"PublishEvents", "ListDeliveries", "TaskStats", "ListEvents"},
 			run:    testPublishIsIdempotent,
 		},
@@ -188,11 +188,14 @@ func testPublishIsIdempotent(t *testing.T, s store.Store) {
 	ev2.Data = []byte("first")
 	ev2b := ev2
 	ev2b.Data = []byte("second")
+	bobs := newEvent("/src", "e-1", "t") // the source and id of ann's first, published by bob
+	bobs.Owner, bobs.Data = "bob", []byte("bob's")
 	out := mustPublish(t, s,
 		store.EventPublish{Event: newEvent("/src", "e-1", "t"), Deliveries: []store.NewDelivery{again}},
 		store.EventPublish{Event: ev2, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
 		store.EventPublish{Event: ev2b, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep), callDelivery(s, "other", store.DeadLetterKeep)}},
 		store.EventPublish{Event: newEvent("/elsewhere", "e-1", "t"), Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
+		store.EventPublish{Event: bobs, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
 	)
 	if out[0].Created || out[0].Event.Key != first.Event.Key || !slices.Equal(deliveryIDs(out[0].Deliveries), deliveryIDs(first.Deliveries)) ||
 		out[0].Deliveries[0].Execution != first.Deliveries[0].Execution {
@@ -208,17 +211,36 @@ func testPublishIsIdempotent(t *testing.T, s store.Store) {
 	if !out[3].Created {
 		t.Fatalf("the same id from another source: %+v, want a new event", out[3])
 	}
+	if !out[4].Created || out[4].Event.Key == first.Event.Key || out[4].Event.Owner != "bob" || string(out[4].Event.Data) != "bob's" ||
+		len(out[4].Deliveries) != 1 || out[4].Deliveries[0].ID == first.Deliveries[0].ID {
+		t.Fatalf("the source and id of ann's event published by bob: %+v, want a new event of bob's with its own delivery", out[4])
+	}
+	// Each publisher's publish again answers its own event, never the other's.
+	bobsAgain := callDelivery(s, "sub", store.DeadLetterKeep)
+	anns := newEvent("/src", "e-1", "t")
+	twice := mustPublish(t, s, store.EventPublish{Event: bobs, Deliveries: []store.NewDelivery{bobsAgain}},
+		store.EventPublish{Event: anns, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}})
+	if twice[0].Created || twice[0].Event.Key != out[4].Event.Key || twice[0].Event.Owner != "bob" ||
+		!slices.Equal(deliveryIDs(twice[0].Deliveries), deliveryIDs(out[4].Deliveries)) {
+		t.Fatalf("bob's published again: %+v, want bob's first (%s)", twice[0], out[4].Event.Key)
+	}
+	if twice[1].Created || twice[1].Event.Key != first.Event.Key || twice[1].Event.Owner != "ann" {
+		t.Fatalf("ann's published again: %+v, want ann's first (%s)", twice[1], first.Event.Key)
+	}
+	if _, err := s.GetExecution(ctx, bobsAgain.Call.Task.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the call of bob's repeated event: %v, want ErrNotFound (nothing written)", err)
+	}
 	if _, err := s.GetExecution(ctx, again.Call.Task.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the call of the repeated event: %v, want ErrNotFound (nothing written)", err)
 	}
-	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 3 {
-		t.Fatalf("queue %+v (%v), want 3 calls: one per new event", st, err)
+	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 4 {
+		t.Fatalf("queue %+v (%v), want 4 calls: one per new event", st, err)
 	}
-	if ds, _, err := s.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{}); err != nil || len(ds) != 3 {
-		t.Fatalf("deliveries %v (%v), want 3", deliveryIDs(ds), err)
+	if ds, _, err := s.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{}); err != nil || len(ds) != 4 {
+		t.Fatalf("deliveries %v (%v), want 4", deliveryIDs(ds), err)
 	}
-	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 3 {
-		t.Fatalf("events %v (%v), want 3", eventKeys(evs), err)
+	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 4 {
+		t.Fatalf("events %v (%v), want 4", eventKeys(evs), err)
 	}
 }
 

@@ -3,9 +3,10 @@
 -- As in schema 1: names and IDs sort bytewise (COLLATE "C"), documents are json, and the
 -- columns that lists filter or order on are explicit (and the truth of what they hold).
 
--- An event is its document (event: a store.Event). Source and event_id name it: the unique
--- constraint is what makes a publish idempotent when two nodes publish the same event at
--- once (INSERT ... ON CONFLICT DO NOTHING: one stores it, the other reads it). Events are
+-- An event is its document (event: a store.Event). Its publisher (owner), source and
+-- event_id name it: the unique constraint is what makes a publish idempotent when two
+-- nodes publish the same event at once (INSERT ... ON CONFLICT DO NOTHING: one stores it,
+-- the other reads it), and keeps one publisher's events apart from another's. Events are
 -- listed newest first (by key, a ULID: the primary key read backwards), by type or source.
 CREATE TABLE events (
     key         text COLLATE "C" PRIMARY KEY,
@@ -15,7 +16,7 @@ CREATE TABLE events (
     owner       text COLLATE "C" NOT NULL DEFAULT '',
     received_at timestamptz NOT NULL,
     event       json NOT NULL,
-    CONSTRAINT events_source_id_key UNIQUE (source, event_id)
+    CONSTRAINT events_owner_source_id_key UNIQUE (owner, source, event_id)
 );
 CREATE INDEX events_by_type ON events (type, key DESC);
 CREATE INDEX events_by_source ON events (source, key DESC);
