@@ -47,7 +47,8 @@ func (s *DB) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Sched
 
 // UpdateSchedule applies fn to the stored schedule in one write, after guard vetted its
 // stored owner; fn may not rename it nor change its ID or LastTick (ClaimTick's).
-// UpdatedAt is set, CreatedAt kept.
+// UpdatedAt moves (now, or past the one stored when the clock did not move: ClaimTick
+// compares it), CreatedAt is kept.
 func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Schedule) error, guard store.AppGuard) (store.Schedule, error) {
 	var out store.Schedule
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
@@ -76,6 +77,9 @@ func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Sch
 			return nil, store.Invalid("last_tick", "a schedule's last tick moves only when a tick is claimed")
 		}
 		sc.CreatedAt, sc.UpdatedAt = old.CreatedAt, s.now()
+		if !sc.UpdatedAt.After(old.UpdatedAt) {
+			sc.UpdatedAt = old.UpdatedAt.Add(time.Millisecond)
+		}
 		out = sc
 		return []store.Change{scheduleChange(name)}, putJSON(tx.Bucket(bucketSchedules), []byte(name), sc)
 	})

@@ -63,7 +63,8 @@ func (s *DB) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Sched
 
 // UpdateSchedule applies fn to the stored schedule in one transaction, its row locked:
 // guard vets the stored owner first. fn may not rename it nor change its ID or LastTick
-// (ClaimTick's); the NextRun it sets is stored, and UpdatedAt becomes now.
+// (ClaimTick's); the NextRun it sets is stored, and UpdatedAt becomes now (or a
+// microsecond past the one stored, when now is not after it: ClaimTick compares it).
 func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Schedule) error, guard store.AppGuard) (store.Schedule, error) {
 	var sc store.Schedule
 	err := s.write(ctx, "update schedule", func(tx pgx.Tx) ([]store.Change, error) {
@@ -96,7 +97,8 @@ func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Sch
 		if err != nil {
 			return nil, err
 		}
-		err = tx.QueryRow(ctx, "UPDATE schedules SET owner = $2, next_run = $3, schedule = $4, updated_at = now() WHERE name = $1 RETURNING updated_at",
+		err = tx.QueryRow(ctx, `UPDATE schedules SET owner = $2, next_run = $3, schedule = $4,
+			updated_at = greatest(now(), updated_at + interval '1 microsecond') WHERE name = $1 RETURNING updated_at`,
 			name, sc.Owner, optionalTime(sc.NextRun), doc).Scan(&sc.UpdatedAt)
 		return scheduleChanged(name), err
 	})
