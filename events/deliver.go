@@ -19,8 +19,8 @@ import (
 // inputs. The function's app (or the workflow) must still be sub's owner's, unless sub
 // is an admin's with scope all: ErrNotFound otherwise.
 func (s *Service) build(ctx context.Context, sub store.Subscription, ev store.Event, id string) (store.NewDelivery, error) {
-	nd := store.NewDelivery{Delivery: store.Delivery{ID: id, Subscription: sub.Name, Owner: sub.Owner, DeadLetter: sub.DeadLetter,
-		Status: store.DeliveryQueued}}
+	nd := store.NewDelivery{Delivery: store.Delivery{ID: id, Subscription: sub.Name, SubscriptionID: sub.ID, Owner: sub.Owner,
+		DeadLetter: sub.DeadLetter, Status: store.DeliveryQueued}}
 	owner := sub.Owner
 	if sub.Scope == store.ScopeAll {
 		owner = ""

@@ -27,7 +27,10 @@
 // subscription that receives an event gets its own delivery: two subscriptions on one
 // type both run. Deliveries are made in subscription name order; the order in which
 // they run, or in which events are delivered, is not promised. The event's id (with its
-// source) is the idempotency key for functions: a delivery runs at least once.
+// source) is the idempotency key for functions: a delivery runs at least once. Gantry
+// keeps the key per publisher: an event its publisher (Owner) published before with that
+// source and id makes nothing new, and its answer is that one's; another publisher's of
+// the same source and id is another event (a subscription of scope all may receive both).
 //
 // # Delivery
 //
@@ -66,6 +69,8 @@
 // bounded queue, so a call never waits on them: at most once (a node that crashes with
 // events queued loses them, and one the queue has no room for is dropped and logged), and
 // stored only when a subscription receives them. Types under dev.gantry. are Gantry's
-// alone. So that a subscription cannot feed itself, the calls and workflow runs that
-// deliver a system event, and the calls of such runs' steps, publish no system event.
+// alone, and so are sources under /gantry/ (its system events' and its schedules'): the
+// API refuses both (PublishFromAPI). So that a subscription cannot feed itself, the calls
+// and workflow runs that deliver a system event, and the calls of such runs' steps,
+// publish no system event.
 package events

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
@@ -102,13 +103,36 @@ func (s *Service) MaxEventBytes() int64 { return s.opts.MaxEventBytes }
 // SystemPrefix starts the types of Gantry's own events; nobody else may publish one.
 const SystemPrefix = "dev.gantry."
 
+// SourcePrefix starts the sources of the events Gantry publishes itself: its system events
+// (AppSource, WorkflowSource) and the events of schedules (invoke.ScheduleSource). The API
+// refuses them (PublishFromAPI).
+const SourcePrefix = "/gantry/"
+
+// PublishFromAPI publishes events received over the API, as Publish does, but refuses
+// (a ValidationError on "source") an event whose source is under SourcePrefix: those are
+// Gantry's own, and a developer's event under one could pass for a schedule's or a
+// system event's with the subscriptions that filter on it.
+func (s *Service) PublishFromAPI(ctx context.Context, evs []store.Event) ([]store.Published, error) {
+	for i, ev := range evs {
+		if strings.HasPrefix(ev.Source, SourcePrefix) {
+			err := store.Invalid("source", "sources under %q are Gantry's own events, not %q", SourcePrefix, ev.Source)
+			if len(evs) > 1 {
+				err = store.Invalid(fmt.Sprintf("events[%d].source", i), "sources under %q are Gantry's own events, not %q", SourcePrefix, ev.Source)
+			}
+			return nil, err
+		}
+	}
+	return s.Publish(ctx, evs)
+}
+
 // Publish publishes events: each is checked (store.ValidateEvent; a type under
 // dev.gantry. is Gantry's own), matched against the subscriptions (Receives), and stored
 // with one delivery per subscription it reaches, in subscription name order, in one write
 // for all of them (store.PublishEvents), durable before Publish returns. Owner and Public
-// are the caller's to set: the publisher, and whether it is an admin. An event published
-// before (its Source and EventID) makes no new delivery: its Published tells the first
-// one's. A subscription whose delivery cannot be made (its function or workflow is gone,
+// are the caller's to set: the publisher, and whether it is an admin. An event its
+// publisher published before (its Owner, Source and EventID) makes no new delivery: its
+// Published tells the first one's; another publisher's event of the same Source and
+// EventID is another event. A subscription whose delivery cannot be made (its function or workflow is gone,
 // or is no longer its owner's) is left out, and logged.
 func (s *Service) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
 	for i, ev := range evs {
@@ -170,9 +194,11 @@ func (s *Service) publish(ctx context.Context, evs []store.Event) ([]store.Publi
 }
 
 // Redeliver gives a final delivery a new call (or run), made as its first was, with its
-// subscription as it is now, and returns it QUEUED again. ErrNotFound without the
-// delivery, ErrConflict while it is QUEUED or when its subscription is gone, or cannot
-// call its target any more.
+// subscription as it is now (its target, retry and dead-letter policies), and returns it
+// QUEUED again. ErrNotFound without the delivery; ErrConflict while it is QUEUED, when its
+// subscription is gone (deleted, or made again under its name since: another ID), has
+// another owner than the delivery, no longer receives the event (disabled, its filter or
+// scope changed), or cannot call its target any more.
 func (s *Service) Redeliver(ctx context.Context, id string) (store.Delivery, error) {
 	d, err := s.store.GetDelivery(ctx, id)
 	if err != nil {
@@ -188,9 +214,21 @@ func (s *Service) Redeliver(ctx context.Context, id string) (store.Delivery, err
 	if err != nil {
 		return store.Delivery{}, err
 	}
+	switch {
+	case sub.ID != d.SubscriptionID:
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: its subscription %q was deleted: the subscription of that name is another since %s",
+			d.ID, d.Subscription, sub.CreatedAt.UTC().Format(time.RFC3339))
+	case sub.Owner != d.Owner:
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: subscription %q is another owner's since %s",
+			d.ID, d.Subscription, sub.UpdatedAt.UTC().Format(time.RFC3339))
+	}
 	ev, err := s.store.GetEvent(ctx, d.Event)
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("delivery %s: its event: %w", d.ID, err)
+	}
+	if !Receives(sub, ev) {
+		return store.Delivery{}, store.Errorf(store.ErrConflict, "delivery %s: subscription %q no longer receives its event (it is disabled, or its filter or scope changed since %s)",
+			d.ID, sub.Name, sub.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	next, err := s.build(ctx, sub, ev, d.ID)
 	if err != nil {

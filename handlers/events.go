@@ -19,9 +19,10 @@ import (
 // Events is what the API needs of the events service (*events.Service): publishing,
 // redelivering, the check of subscription writes, and the system event of route writes.
 type Events interface {
-	// Publish stores the events (Owner and Public set by the caller) with a delivery per
-	// subscription that receives them, durable before it returns.
-	Publish(ctx context.Context, evs []store.Event) ([]store.Published, error)
+	// PublishFromAPI stores the events (Owner and Public set by the caller) with a delivery
+	// per subscription that receives them, durable before it returns; a source under
+	// /gantry/ (Gantry's own events) is refused.
+	PublishFromAPI(ctx context.Context, evs []store.Event) ([]store.Published, error)
 	// Redeliver gives a final delivery a new call or run (ErrConflict while it is QUEUED).
 	Redeliver(ctx context.Context, id string) (store.Delivery, error)
 	// CheckSubscription applies a subscription's defaults and validates it, its target
@@ -74,7 +75,8 @@ func publishRequest(r *http.Request) *http.Request {
 }
 
 // PublishEvent publishes the events of the request (structured, binary or batched mode):
-// 202 when one at least is new, 200 when each was published before (same source and id).
+// 202 when one at least is new, 200 when each was published before by the caller (same
+// source and id: the caller's own event, never another's).
 func (a *API) PublishEvent(ctx context.Context, params eventsops.PublishEventParams) middleware.Responder {
 	if a.events == nil {
 		return responder(errNoEvents())
@@ -88,7 +90,7 @@ func (a *API) PublishEvent(ctx context.Context, params eventsops.PublishEventPar
 	for i := range evs {
 		evs[i].Owner, evs[i].Public = who.Name, who.IsAdmin()
 	}
-	published, err := a.events.Publish(ctx, evs)
+	published, err := a.events.PublishFromAPI(ctx, evs)
 	if err != nil {
 		return a.errorResponse(err)
 	}

@@ -118,6 +118,9 @@ func TestPublishRefusesMalformedEventsAndStoresNothing(t *testing.T) {
 		{"an event over the size bound", "application/cloudevents+json", big, nil, 413, ""},
 		{"a JSON body without ce-* headers", "application/json", `{"a":1}`, nil, 415, "Content-Type"},
 		{"a system event's type", "application/cloudevents+json", `{"specversion":"1.0","id":"1","source":"/shop","type":"dev.gantry.route.changed"}`, nil, 400, "type"},
+		{"a source of Gantry's own", "application/cloudevents+json", `{"specversion":"1.0","id":"1","source":"/gantry/schedules/nightly","type":"com.alice.x"}`, nil, 400, "source"},
+		{"a binary event with a source of Gantry's own", "text/plain", "x", map[string]string{"ce-id": "1", "ce-source": "/gantry/apps/shop", "ce-type": "com.alice.x", "ce-specversion": "1.0"}, 400, "source"},
+		{"a batch with a source of Gantry's own", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"ok","source":"/shop","type":"com.alice.x"},{"specversion":"1.0","id":"g","source":"/gantry/apps/shop","type":"com.alice.x"}]`, nil, 400, "events[1].source"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(tt.body))
@@ -187,6 +190,39 @@ func TestEventsVisibility(t *testing.T) {
 	}
 }
 
+// TestPublishIsIdempotentPerPublisher: the source and id of an event name it among its
+// publisher's events: bob publishing first the source and id alice then publishes neither
+// blocks alice's event (hers is stored, with its delivery) nor lets either read the
+// other's; each publishing again gets back their own.
+func TestPublishIsIdempotentPerPublisher(t *testing.T) {
+	f := eventsFixture(t)
+	const (
+		bobs   = `{"specversion":"1.0","id":"o-1","source":"/shop","type":"com.alice.x","data":"bob's"}`
+		alices = `{"specversion":"1.0","id":"o-1","source":"/shop","type":"com.alice.x","data":"alice's"}`
+	)
+	res := f.publish(t, f.bob, bobs)
+	expect(t, res, 202)
+	bobKey := get(res.body, "event", "key").(string)
+	res = f.publish(t, f.alice, alices)
+	expect(t, res, 202)
+	aliceKey := get(res.body, "event", "key").(string)
+	if aliceKey == bobKey || get(res.body, "event", "data") != "alice's" || len(get(res.body, "event", "deliveries").([]any)) != 1 {
+		t.Fatalf("alice's publish after bob's of the same source and id: %s, want her own event, delivered to her subscription", res.raw)
+	}
+	for _, c := range []struct{ name, token, event, key, data string }{
+		{"bob publishing again gets his own event", f.bob, bobs, bobKey, "bob's"},
+		{"alice publishing again gets her own event", f.alice, alices, aliceKey, "alice's"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := f.publish(t, c.token, c.event)
+			expect(t, res, 200)
+			if get(res.body, "event", "key") != c.key || get(res.body, "event", "data") != c.data {
+				t.Fatalf("published again: %s, want event %s (%s)", res.raw, c.key, c.data)
+			}
+		})
+	}
+}
+
 func TestDeadLettersAndRedeliver(t *testing.T) {
 	f := eventsFixture(t)
 	res := f.publish(t, f.alice, `{"specversion":"1.0","id":"d1","source":"/shop","type":"com.alice.x"}`)
@@ -227,6 +263,56 @@ func TestDeadLettersAndRedeliver(t *testing.T) {
 	expect(t, res, 200)
 	if get(res.body, "delivery", "execution_status") != "QUEUED" {
 		t.Fatalf("delivery: %s", res.raw)
+	}
+}
+
+// TestDeadLettersAndRedeliverAfterTheSubscriptionWasMadeAgain: a subscription deleted and
+// made again under its name is another: its dead letters are its own (not the earlier
+// one's), and a dead letter of the earlier one is not redelivered to it (409), whoever
+// made it — nothing runs.
+func TestDeadLettersAndRedeliverAfterTheSubscriptionWasMadeAgain(t *testing.T) {
+	f := eventsFixture(t)
+	expect(t, f.as(t, f.bob, "POST", "/v1/apps", `{"app":{"name":"bobs"}}`), 201)
+	if _, err := f.s.CreateRoute(context.Background(), store.Route{App: "bobs", Path: "/orders", Image: "img"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res := f.publish(t, f.alice, `{"specversion":"1.0","id":"d1","source":"/shop","type":"com.alice.x"}`)
+	expect(t, res, 202)
+	d := get(res.body, "event", "deliveries").([]any)[0]
+	id, first := get(d, "id").(string), get(d, "execution_id").(string)
+	leased := f.as(t, f.admin, "GET", "/v1/tasks?runner=r1&n=10", "")
+	expect(t, leased, 200)
+	if !strings.Contains(leased.raw, first) {
+		t.Fatalf("the delivery's call is not leased: %s", leased.raw)
+	}
+	expect(t, f.as(t, f.admin, "POST", "/v1/tasks/"+first+"/result", `{"runner":"r1","status":"FAILED","error":"boom"}`), 200)
+
+	expect(t, f.as(t, f.alice, "DELETE", "/v1/subscriptions/orders", ""), 204)
+	for _, c := range []struct {
+		name, who, app string
+	}{
+		{"by its owner", f.alice, "shop"},
+		{"by another developer", f.bob, "bobs"},
+	} {
+		t.Run("made again "+c.name+", it has none of the earlier one's dead letters and redelivers none of them", func(t *testing.T) {
+			expect(t, f.as(t, c.who, "POST", "/v1/subscriptions",
+				`{"subscription":{"name":"orders","filter":{"type":"com.alice.*"},"target":{"function":{"app":"`+c.app+`","path":"/orders"}}}}`), 201)
+			defer f.as(t, c.who, "DELETE", "/v1/subscriptions/orders", "")
+			res := f.as(t, c.who, "GET", "/v1/subscriptions/orders/dead-letters", "")
+			expect(t, res, 200)
+			if dl := get(res.body, "deliveries").([]any); len(dl) != 0 {
+				t.Fatalf("dead letters of the subscription made again: %s, want none", res.raw)
+			}
+			expect(t, f.as(t, f.alice, "POST", "/v1/deliveries/"+id+"/redeliver", ""), 409)
+			if st, err := f.s.TaskStats(context.Background()); err != nil || st.Queued+st.Running != 0 {
+				t.Fatalf("queue %+v (%v) after a refused redelivery, want no call", st, err)
+			}
+			res = f.as(t, f.alice, "GET", "/v1/deliveries/"+id, "")
+			expect(t, res, 200)
+			if get(res.body, "delivery", "status") != "DEAD_LETTERED" || len(get(res.body, "delivery", "executions").([]any)) != 1 {
+				t.Fatalf("after a refused redelivery: %s, want it a dead letter still, of one execution", res.raw)
+			}
+		})
 	}
 }
 

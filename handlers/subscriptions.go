@@ -135,12 +135,14 @@ func (a *API) DeleteSubscription(ctx context.Context, params subscriptions.Delet
 	return subscriptions.NewDeleteSubscriptionNoContent()
 }
 
-// ListDeadLetters answers one page of a subscription's DEAD_LETTERED deliveries, oldest first.
+// ListDeadLetters answers one page of a subscription's DEAD_LETTERED deliveries, oldest
+// first: those made for it (its ID), never for an earlier subscription of its name.
 func (a *API) ListDeadLetters(ctx context.Context, params subscriptions.ListDeadLettersParams) middleware.Responder {
-	if _, err := a.subscription(ctx, params.Name); err != nil {
+	sub, err := a.subscription(ctx, params.Name)
+	if err != nil {
 		return a.errorResponse(err)
 	}
-	f := store.DeliveryFilter{Subscription: params.Name, Status: store.DeliveryDeadLettered}
+	f := store.DeliveryFilter{SubscriptionID: sub.ID, Status: store.DeliveryDeadLettered}
 	list, next, err := a.store.ListDeliveries(ctx, f, page(params.PerPage, params.Cursor))
 	if err != nil {
 		return a.errorResponse(err)

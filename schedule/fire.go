@@ -167,7 +167,7 @@ func latestTick(c clock, first, now time.Time) (latest, prev time.Time) {
 // by no one until the tick is missed, never fires twice.
 func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) (bool, error) {
 	if !plan.fire {
-		return s.store.ClaimTick(ctx, sc.ID, sc.Name, plan.tick, plan.next, nil)
+		return s.store.ClaimTick(ctx, sc.ID, sc.Name, sc.UpdatedAt, plan.tick, plan.next, nil)
 	}
 	tick := plan.tick.UTC()
 	switch tg := sc.Target; {
@@ -177,7 +177,7 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 		if err != nil {
 			return false, fmt.Errorf("the call of %s%s: %w", tg.Call.App, tg.Call.Path, err)
 		}
-		return s.store.ClaimTick(ctx, sc.ID, sc.Name, plan.tick, plan.next, &call)
+		return s.store.ClaimTick(ctx, sc.ID, sc.Name, sc.UpdatedAt, plan.tick, plan.next, &call)
 	case tg.Event != nil:
 		if _, err := s.events.Publish(ctx, []store.Event{TickEvent(sc, tick)}); err != nil {
 			return false, fmt.Errorf("publish event %s: %w", tg.Event.Type, err)
@@ -193,7 +193,7 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 	default:
 		return false, fmt.Errorf("schedule %s has no target", sc.Name)
 	}
-	return s.store.ClaimTick(ctx, sc.ID, sc.Name, plan.tick, plan.next, nil)
+	return s.store.ClaimTick(ctx, sc.ID, sc.Name, sc.UpdatedAt, plan.tick, plan.next, nil)
 }
 
 // TickEvent is the event that tick of sc, an event schedule, publishes: its source is the

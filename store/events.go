@@ -7,7 +7,9 @@ import (
 
 // Event is a CloudEvents 1.0 event that Gantry accepted: published over the API, fired by
 // a schedule, or one of Gantry's own (system events). Source and EventID together name it
-// (the CloudEvents rule): publishing them again stores nothing new.
+// (the CloudEvents rule) among the events of its publisher (Owner): publishing them again
+// with that Owner stores nothing new; another publisher's event of the same Source and
+// EventID is another event, so that nobody reads or blocks another's by its name.
 type Event struct {
 	// Key is Gantry's ID of the event (sortable, from NewID): what /v1/events/{key} takes.
 	Key string `json:"key"`
@@ -58,7 +60,10 @@ type Delivery struct {
 	ID           string `json:"id"`
 	Event        string `json:"event"` // the event's Key
 	Subscription string `json:"subscription"`
-	Owner        string `json:"owner"` // the subscription's owner when the delivery was made
+	// SubscriptionID is the ID of the subscription it was made for: a subscription of the
+	// same name deleted and made again since (another's, perhaps) is not that one.
+	SubscriptionID string `json:"subscription_id"`
+	Owner          string `json:"owner"` // the subscription's owner when the delivery was made
 	// Execution is the current call's execution (or the workflow run's ID); Executions are
 	// all of them, oldest first (one more per Redeliver).
 	Execution  string    `json:"execution"`
@@ -102,8 +107,8 @@ type EventPublish struct {
 }
 
 // Published is the outcome of one EventPublish: the stored event, its deliveries, and
-// whether it was new (false: an event with its Source and EventID was published before;
-// Event and Deliveries are that one's, and nothing was written for it).
+// whether it was new (false: an event with its Owner, Source and EventID was published
+// before; Event and Deliveries are that one's, and nothing was written for it).
 type Published struct {
 	Event      Event
 	Deliveries []Delivery
@@ -124,8 +129,11 @@ type EventFilter struct {
 // DeliveryFilter selects deliveries; empty fields match everything.
 type DeliveryFilter struct {
 	Event        string
-	Subscription string
-	Status       string // one of the delivery statuses (DeliveryQueued, ...)
+	Subscription string // the subscription's name: of every subscription that had it
+	// SubscriptionID keeps the deliveries made for one subscription (its ID); with Status
+	// (a subscription's dead letters) an index serves it.
+	SubscriptionID string
+	Status         string // one of the delivery statuses (DeliveryQueued, ...)
 }
 
 // Validate checks what both stores refuse in a filter: a status that is none of the
@@ -142,8 +150,8 @@ func (f DeliveryFilter) Validate() error {
 // Events are the events Gantry accepted and the deliveries they made.
 type Events interface {
 	// PublishEvents stores each event with its deliveries (their calls accepted, their
-	// runs created) in one write, durable before it returns; an event whose Source and
-	// EventID were published before stores nothing (Published.Created false). Key,
+	// runs created) in one write, durable before it returns; an event whose Owner, Source
+	// and EventID were published before stores nothing (Published.Created false). Key,
 	// ReceivedAt, Deliveries of the events and the deliveries' status and times are set here.
 	// An event that ValidateEvent refuses fails the whole slice, writing nothing; so does
 	// a delivery's run whose IdempotencyKey made a run before (ErrConflict).
@@ -157,10 +165,11 @@ type Events interface {
 	// ListDeliveries returns a page of the deliveries that match f, oldest first (by ID);
 	// ErrInvalid for a filter that f.Validate refuses.
 	ListDeliveries(ctx context.Context, f DeliveryFilter, page Page) ([]Delivery, string, error)
-	// Redeliver makes a final delivery QUEUED again with a new call or run (next:
-	// only its Call or Run and RunEvents are read), in one write; ErrConflict while it is
-	// QUEUED or when next's run has an IdempotencyKey that made a run before, ErrNotFound
-	// without it.
+	// Redeliver makes a final delivery QUEUED again with a new call or run (next: only its
+	// Call or Run and RunEvents are read, and its Delivery's DeadLetter, when set: the
+	// policy of the subscription as it is now, which the delivery takes), in one write;
+	// ErrConflict while it is QUEUED or when next's run has an IdempotencyKey that made a
+	// run before, ErrNotFound without it.
 	Redeliver(ctx context.Context, id string, next NewDelivery) (Delivery, error)
 }
 
@@ -176,6 +185,10 @@ const (
 // Subscription hands the events that match its filter to a function or a workflow, each
 // as its own delivery. Names are unique.
 type Subscription struct {
+	// ID is Gantry's ID of the subscription (set by the store when it is created, kept by
+	// updates): the deliveries of a subscription deleted and made again under its name
+	// are not the new one's.
+	ID         string         `json:"id"`
 	Name       string         `json:"name"`
 	Owner      string         `json:"owner"`
 	Filter     EventMatch     `json:"filter"`
@@ -223,9 +236,11 @@ type SubscriptionFilter struct {
 // Subscriptions are the subscriptions, by name. Writes that take a guard run it inside the
 // write against the stored owner (see AppGuard). Every write sends a ChangeSubscription.
 type Subscriptions interface {
-	// CreateSubscription stores a new subscription; ErrExists if the name is taken.
+	// CreateSubscription stores a new subscription (ID, CreatedAt, UpdatedAt set here);
+	// ErrExists if the name is taken.
 	CreateSubscription(ctx context.Context, s Subscription) (Subscription, error)
-	// UpdateSubscription applies fn to the stored subscription in one write; fn may not rename it.
+	// UpdateSubscription applies fn to the stored subscription in one write; fn may not
+	// rename it nor change its ID.
 	UpdateSubscription(ctx context.Context, name string, fn func(*Subscription) error, guard AppGuard) (Subscription, error)
 	GetSubscription(ctx context.Context, name string) (Subscription, error)
 	// ListSubscriptions returns a page of the subscriptions that pass f, in name order.

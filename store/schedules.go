@@ -92,9 +92,12 @@ type Schedules interface {
 	AllSchedules(ctx context.Context) ([]Schedule, error)
 	DeleteSchedule(ctx context.Context, name string, guard AppGuard) error
 	// ClaimTick claims tick of the schedule whose ID is id, once: in one write, when the
-	// schedule exists with that ID and tick is after its LastTick, it sets LastTick = tick
-	// and NextRun = next, and accepts call when not nil (its task and QUEUED execution);
-	// claimed is false, and nothing is written, when the tick was claimed already (by
-	// another node, or before a restart) or the schedule is gone or was made again.
-	ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *StepCall) (claimed bool, err error)
+	// schedule exists with that ID, is Enabled, still has the UpdatedAt seen (the one the
+	// caller read, and planned tick and next from) and tick is after its LastTick, it sets
+	// LastTick = tick and NextRun = next, and accepts call when not nil (its task and
+	// QUEUED execution); claimed is false, and nothing is written, when the tick was claimed
+	// already (by another node, or before a restart), the schedule is gone or was made
+	// again, or it was written since the caller read it (disabled, its cron changed: the
+	// caller reads it again). A claim leaves UpdatedAt as it was.
+	ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *StepCall) (claimed bool, err error)
 }

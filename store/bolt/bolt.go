@@ -62,10 +62,10 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 8: secrets' records keyed by name; sealed secret values keyed by path + "\x00" +
 	// version (big-endian uint32), so that the versions of a path sort numerically.
 	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSecrets, bucketSecretValues) },
-	// 9: events keyed by Key (a ULID), their index by source and id (see eventSourceKey);
-	// deliveries keyed by ID (a ULID), their indexes by event Key + "\x00" + ID, by
-	// subscription + "\x00" + ID and by subscription + "\x00" + status + "\x00" + ID;
-	// subscriptions and schedules keyed by name.
+	// 9: events keyed by Key (a ULID), their index by owner, source and id (see
+	// eventSourceKey); deliveries keyed by ID (a ULID), their indexes by event Key + "\x00"
+	// + ID, by subscription + "\x00" + ID and by subscription ID + "\x00" + status + "\x00"
+	// + ID; subscriptions and schedules keyed by name.
 	func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketEvents, bucketEventBySource, bucketDeliveries, bucketDeliveryByEvent, bucketDeliveryBySub,
 			bucketDeliveryBySubStatus, bucketSubscriptions, bucketSchedules)

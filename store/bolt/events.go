@@ -16,20 +16,49 @@ import (
 
 var (
 	bucketEvents          = []byte("events")            // Key (a ULID) -> store.Event JSON
-	bucketEventBySource   = []byte("event_by_source")   // uvarint len(source) + source + event id -> Key
+	bucketEventBySource   = []byte("event_by_source")   // owner, source and event id (see eventSourceKey) -> Key
 	bucketDeliveries      = []byte("deliveries")        // ID (a ULID) -> store.Delivery JSON
 	bucketDeliveryByEvent = []byte("delivery_by_event") // event Key \x00 delivery ID -> empty
 	bucketDeliveryBySub   = []byte("delivery_by_sub")   // subscription \x00 delivery ID -> empty
+	// subscription ID \x00 status \x00 delivery ID -> empty (see deliveryStatusKey)
+	bucketDeliveryBySubStatus = []byte("delivery_by_sub_status")
 )
 
-// eventSourceKey names an event by its source and id, the CloudEvents identity; the
-// length of the source first, so that no two pairs make the same key.
-func eventSourceKey(source, id string) []byte {
-	k := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(source)+len(id)), uint64(len(source)))
-	return append(append(k, source...), id...)
+// eventSourceKey names an event by its publisher (Owner) and its source and id, the
+// CloudEvents identity: one publisher's, so that nobody reads or blocks another's event by
+// its source and id. Each of owner and source comes after its length (uvarint), so that no
+// two triples make the same key.
+func eventSourceKey(owner, source, id string) []byte {
+	k := make([]byte, 0, 2*binary.MaxVarintLen64+len(owner)+len(source)+len(id))
+	k = append(binary.AppendUvarint(k, uint64(len(owner))), owner...)
+	k = append(binary.AppendUvarint(k, uint64(len(source))), source...)
+	return append(k, id...)
 }
 
 func indexKey(prefix, id string) []byte { return append(append([]byte(prefix), 0), id...) }
+
+// deliveryStatusKey is the key of delivery id, of subscription ID sub, in
+// bucketDeliveryBySubStatus while its status is status: the deliveries of a subscription
+// with a status (its dead letters) are one range, in ID order.
+func deliveryStatusKey(sub, status, id string) []byte { return indexKey(sub+"\x00"+status, id) }
+
+// putDeliveryStatus moves delivery d, whose status was was ("" when it is new), to its
+// status in bucketDeliveryBySubStatus. A delivery without a subscription ID has no entry.
+func putDeliveryStatus(tx *bolt.Tx, d store.Delivery, was string) error {
+	if d.SubscriptionID == "" {
+		return nil
+	}
+	b := tx.Bucket(bucketDeliveryBySubStatus)
+	if was != "" && was != d.Status {
+		if err := b.Delete(deliveryStatusKey(d.SubscriptionID, was, d.ID)); err != nil {
+			return fmt.Errorf("index delivery %s: %w", d.ID, err)
+		}
+	}
+	if err := b.Put(deliveryStatusKey(d.SubscriptionID, d.Status, d.ID), nil); err != nil {
+		return fmt.Errorf("index delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
 
 // prepareDelivery makes nd ready to store at now, outside the write (Batch may run a write
 // more than once, and IDs are made once): the delivery's ID (unless set), status and
@@ -79,7 +108,7 @@ func (s *DB) acceptDelivery(tx *bolt.Tx, nd store.NewDelivery, now time.Time) (s
 }
 
 // putDelivery stores a new delivery and its index entries (by event, by subscription, by
-// subscription and status).
+// subscription ID and status).
 func putDelivery(tx *bolt.Tx, d store.Delivery) error {
 	if err := putJSON(tx.Bucket(bucketDeliveries), []byte(d.ID), d); err != nil {
 		return err
@@ -87,7 +116,7 @@ func putDelivery(tx *bolt.Tx, d store.Delivery) error {
 	if err := tx.Bucket(bucketDeliveryByEvent).Put(indexKey(d.Event, d.ID), nil); err != nil {
 		return fmt.Errorf("index delivery %s: %w", d.ID, err)
 	}
-	if err := indexDeliveryStatus(tx, d, ""); err != nil {
+	if err := putDeliveryStatus(tx, d, ""); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketDeliveryBySub).Put(indexKey(d.Subscription, d.ID), nil)
@@ -115,8 +144,9 @@ func (s *DB) deliveryDone(tx *bolt.Tx, id, exec, status string) error {
 	if err != nil || !found || d.Execution != exec || d.Done() {
 		return err
 	}
+	was := d.Status
 	d.Status, d.UpdatedAt = store.DeliveryDone(status, d.DeadLetter), s.now()
-	if err := indexDeliveryStatus(tx, d, store.DeliveryQueued); err != nil {
+	if err := putDeliveryStatus(tx, d, was); err != nil {
 		return err
 	}
 	return putJSON(tx.Bucket(bucketDeliveries), []byte(id), d)
@@ -124,8 +154,8 @@ func (s *DB) deliveryDone(tx *bolt.Tx, id, exec, status string) error {
 
 // PublishEvents stores each event with its deliveries, their calls accepted and their runs
 // created, in one transaction, on disk (fsync) before it returns (see store.Events). An
-// event whose source and id were stored before, or earlier in events, writes nothing and
-// gets the stored one. Concurrent publishers share commits (bbolt's Batch), as EnqueueTask
+// event whose owner, source and id were stored before, or earlier in events, writes
+// nothing and gets the stored one. Concurrent publishers share commits (bbolt's Batch), as EnqueueTask
 // callers do; their changes are delivered afterwards under wmu.
 func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]store.Published, error) {
 	if err := ctx.Err(); err != nil {
@@ -173,10 +203,10 @@ func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]
 }
 
 // publishTx stores one prepared event and its deliveries in tx, or reads the event stored
-// under its source and id, appending the changes to send to changes.
+// under its owner, source and id, appending the changes to send to changes.
 func (s *DB) publishTx(tx *bolt.Tx, p store.EventPublish, now time.Time, changes *[]store.Change) (store.Published, error) {
 	bySource := tx.Bucket(bucketEventBySource)
-	sk := eventSourceKey(p.Event.Source, p.Event.EventID)
+	sk := eventSourceKey(p.Event.Owner, p.Event.Source, p.Event.EventID)
 	if key := bySource.Get(sk); key != nil {
 		ev, err := getEventTx(tx, string(key))
 		if err != nil {
@@ -328,15 +358,15 @@ func (s *DB) ListEvents(ctx context.Context, f store.EventFilter, page store.Pag
 
 // deliveryHead is the part of a stored delivery that filters look at.
 type deliveryHead struct {
-	Event        string `json:"event"`
-	Subscription string `json:"subscription"`
-	Status       string `json:"status"`
+	Event          string `json:"event"`
+	Subscription   string `json:"subscription"`
+	SubscriptionID string `json:"subscription_id"`
+	Status         string `json:"status"`
 }
 
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
-// and the cursor of the next page ("" on the last). With an event, a subscription and a
-// status, or a subscription, it reads only that one's index; with a status alone, every
-// delivery.
+// and the cursor of the next page ("" on the last). With an event, a subscription ID and
+// a status, or a subscription it reads only that one's index; otherwise every delivery.
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
 	if err := f.Validate(); err != nil {
 		return nil, "", err
@@ -359,8 +389,8 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 		switch {
 		case f.Event != "":
 			c, prefix = tx.Bucket(bucketDeliveryByEvent).Cursor(), indexKey(f.Event, "")
-		case f.Subscription != "" && f.Status != "":
-			c, prefix = tx.Bucket(bucketDeliveryBySubStatus).Cursor(), subStatusPrefix(f.Subscription, f.Status)
+		case f.SubscriptionID != "" && f.Status != "":
+			c, prefix = tx.Bucket(bucketDeliveryBySubStatus).Cursor(), deliveryStatusKey(f.SubscriptionID, f.Status, "")
 		case f.Subscription != "":
 			c, prefix = tx.Bucket(bucketDeliveryBySub).Cursor(), indexKey(f.Subscription, "")
 		default:
@@ -381,7 +411,8 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("decode delivery %s: %w", id, err)
 			}
-			if f.Event != "" && h.Event != f.Event || f.Subscription != "" && h.Subscription != f.Subscription || f.Status != "" && h.Status != f.Status {
+			if f.Event != "" && h.Event != f.Event || f.Subscription != "" && h.Subscription != f.Subscription ||
+				f.SubscriptionID != "" && h.SubscriptionID != f.SubscriptionID || f.Status != "" && h.Status != f.Status {
 				continue
 			}
 			if len(out) == limit {
@@ -406,9 +437,10 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 }
 
 // Redeliver makes a final delivery QUEUED again, with next's call accepted or run created,
-// in one write (see store.Events).
+// and next's dead-letter policy when it has one, in one write (see store.Events).
 func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (store.Delivery, error) {
 	now := s.now()
+	policy := next.Delivery.DeadLetter
 	next.Delivery = store.Delivery{ID: id}
 	nd, err := s.prepareDelivery(next, now)
 	if err != nil {
@@ -430,7 +462,10 @@ func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (
 		was := d.Status
 		d.Execution, d.Workflow, d.Status, d.UpdatedAt = nd.Delivery.Execution, nd.Delivery.Workflow, store.DeliveryQueued, now
 		d.Executions = append(d.Executions, d.Execution)
-		if err := indexDeliveryStatus(tx, d, was); err != nil {
+		if policy != "" {
+			d.DeadLetter = policy
+		}
+		if err := putDeliveryStatus(tx, d, was); err != nil {
 			return nil, err
 		}
 		out = d

@@ -47,7 +47,8 @@ func (s *DB) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Sched
 
 // UpdateSchedule applies fn to the stored schedule in one write, after guard vetted its
 // stored owner; fn may not rename it nor change its ID or LastTick (ClaimTick's).
-// UpdatedAt is set, CreatedAt kept.
+// UpdatedAt moves (now, or past the one stored when the clock did not move: ClaimTick
+// compares it), CreatedAt is kept.
 func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Schedule) error, guard store.AppGuard) (store.Schedule, error) {
 	var out store.Schedule
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
@@ -76,6 +77,9 @@ func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Sch
 			return nil, store.Invalid("last_tick", "a schedule's last tick moves only when a tick is claimed")
 		}
 		sc.CreatedAt, sc.UpdatedAt = old.CreatedAt, s.now()
+		if !sc.UpdatedAt.After(old.UpdatedAt) {
+			sc.UpdatedAt = old.UpdatedAt.Add(time.Millisecond)
+		}
 		out = sc
 		return []store.Change{scheduleChange(name)}, putJSON(tx.Bucket(bucketSchedules), []byte(name), sc)
 	})
@@ -161,14 +165,15 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string, guard store.AppGua
 
 // ClaimTick claims tick of the schedule name whose ID is id, once (see store.Schedules):
 // bbolt's writes are serialised, so of claims of one tick only the first finds it after
-// LastTick. The claim moves LastTick and NextRun and accepts call in the same write; a
-// lost claim writes nothing.
-func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
+// LastTick, and a claim planned from a schedule written since (seen is not its UpdatedAt
+// any more) or disabled finds it changed. The claim moves LastTick and NextRun and accepts
+// call in the same write; a lost claim writes nothing.
+func (s *DB) ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
 	now := s.now()
 	err = s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		claimed = false
 		sc, found, err := getScheduleTx(tx, name)
-		if err != nil || !found || sc.ID != id || !tick.After(sc.LastTick) {
+		if err != nil || !found || sc.ID != id || !sc.Enabled || !sc.UpdatedAt.Equal(seen) || !tick.After(sc.LastTick) {
 			return nil, err
 		}
 		sc.LastTick, sc.NextRun = tick, next

@@ -15,12 +15,13 @@ func subscriptionChange(name string) []store.Change {
 	return []store.Change{{Kind: store.ChangeSubscription, Name: name}}
 }
 
-// CreateSubscription stores a new subscription, CreatedAt and UpdatedAt now; ErrExists if
-// the name is taken.
+// CreateSubscription stores a new subscription with a new ID, CreatedAt and UpdatedAt now;
+// ErrExists if the name is taken.
 func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (store.Subscription, error) {
 	if sub.Name == "" {
 		return store.Subscription{}, store.Invalid("name", "a subscription has a name")
 	}
+	sub.ID = s.NewID()
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
 		b := tx.Bucket(bucketSubscriptions)
 		if b.Get([]byte(sub.Name)) != nil {
@@ -37,7 +38,7 @@ func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (st
 }
 
 // UpdateSubscription applies fn to the stored subscription in one write, after guard vetted
-// its stored owner; fn may not rename it. UpdatedAt is set, CreatedAt kept.
+// its stored owner; fn may not rename it nor change its ID. UpdatedAt is set, CreatedAt kept.
 func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store.Subscription) error, guard store.AppGuard) (store.Subscription, error) {
 	var out store.Subscription
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
@@ -55,12 +56,15 @@ func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store
 				return nil, err
 			}
 		}
-		created := sub.CreatedAt
+		created, id := sub.CreatedAt, sub.ID
 		if err := fn(&sub); err != nil {
 			return nil, err
 		}
-		if sub.Name != name {
+		switch {
+		case sub.Name != name:
 			return nil, store.Invalid("name", "a subscription cannot be renamed (%q to %q)", name, sub.Name)
+		case sub.ID != id:
+			return nil, store.Invalid("id", "a subscription keeps its ID")
 		}
 		sub.CreatedAt, sub.UpdatedAt = created, s.now()
 		out = sub

@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const deliveryColumns = "id, event, subscription, owner, execution, executions, workflow, status, dead_letter, created_at, updated_at"
+const deliveryColumns = "id, event, subscription, subscription_id, owner, execution, executions, workflow, status, dead_letter, created_at, updated_at"
 
 func scanDelivery(row pgx.Row) (store.Delivery, error) {
 	var d store.Delivery
-	err := row.Scan(&d.ID, &d.Event, &d.Subscription, &d.Owner, &d.Execution, &d.Executions, &d.Workflow, &d.Status,
+	err := row.Scan(&d.ID, &d.Event, &d.Subscription, &d.SubscriptionID, &d.Owner, &d.Execution, &d.Executions, &d.Workflow, &d.Status,
 		&d.DeadLetter, &d.CreatedAt, &d.UpdatedAt)
 	return d, err
 }
@@ -54,7 +54,8 @@ func (s *DB) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
 // and the cursor of the next page. Only the filters set are in the query, so that the
 // planner picks the index that serves them in ID order (deliveries_by_event,
-// _by_subscription, _by_subscription_status, _by_status, or the primary key).
+// _by_subscription, _by_subscription_status, _by_subscription_id, _by_status, or the
+// primary key).
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
 	after, err := decodeCursor(page.Cursor)
 	if err != nil {
@@ -68,7 +69,7 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 	}
 	var where []string
 	args := []any{page.Size() + 1}
-	for _, c := range []struct{ col, v string }{{"id >", after}, {"event =", f.Event}, {"subscription =", f.Subscription}, {"status =", f.Status}} {
+	for _, c := range []struct{ col, v string }{{"id >", after}, {"event =", f.Event}, {"subscription =", f.Subscription}, {"subscription_id =", f.SubscriptionID}, {"status =", f.Status}} {
 		if c.v != "" {
 			args = append(args, c.v)
 			where = append(where, c.col+" $"+strconv.Itoa(len(args)))
@@ -88,10 +89,11 @@ func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page st
 
 // Redeliver makes a final delivery QUEUED again with next's call or run, in one
 // transaction: the delivery's row is locked, its new execution appended to its
-// executions, the call accepted (as EnqueueTask does) or the run created (as CreateRun
-// does); then a ChangeTask or a ChangeRun. ErrConflict while it is QUEUED, ErrNotFound
-// without it.
+// executions, its dead-letter policy next's when set, the call accepted (as EnqueueTask
+// does) or the run created (as CreateRun does); then a ChangeTask or a ChangeRun.
+// ErrConflict while it is QUEUED, ErrNotFound without it.
 func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (store.Delivery, error) {
+	policy := next.Delivery.DeadLetter
 	if err := s.prepareDelivery(id, &next); err != nil {
 		return store.Delivery{}, err
 	}
@@ -109,10 +111,13 @@ func (s *DB) Redeliver(ctx context.Context, id string, next store.NewDelivery) (
 			return nil, store.Errorf(store.ErrConflict, "delivery %q is %s: only a final delivery is redelivered", id, d.Status)
 		}
 		nd := next.Delivery
+		if policy == "" {
+			policy = d.DeadLetter
+		}
 		err = tx.QueryRow(ctx, `UPDATE deliveries SET execution = $2, executions = array_append(executions, $2), workflow = $3,
-			status = $4, updated_at = now() WHERE id = $1 RETURNING `+deliveryColumns,
-			id, nd.Execution, nd.Workflow, store.DeliveryQueued).Scan(&d.ID, &d.Event, &d.Subscription, &d.Owner, &d.Execution,
-			&d.Executions, &d.Workflow, &d.Status, &d.DeadLetter, &d.CreatedAt, &d.UpdatedAt)
+			status = $4, dead_letter = $5, updated_at = now() WHERE id = $1 RETURNING `+deliveryColumns,
+			id, nd.Execution, nd.Workflow, store.DeliveryQueued, policy).Scan(&d.ID, &d.Event, &d.Subscription, &d.SubscriptionID, &d.Owner,
+			&d.Execution, &d.Executions, &d.Workflow, &d.Status, &d.DeadLetter, &d.CreatedAt, &d.UpdatedAt)
 		if err != nil {
 			return nil, err
 		}

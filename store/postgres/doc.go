@@ -34,10 +34,10 @@
 // cancelled, dropped), sends ChangeChild naming the run in the transaction that removes it.
 //
 // Events, deliveries, schedules. PublishEvents stores a slice of events in one
-// transaction: INSERT ... ON CONFLICT (source, event_id) DO NOTHING (events in (source, id)
-// order, so that two publishers never wait for each other in a circle) stores each new
-// one; one that was there (or was stored meanwhile by another node, whose insert ours
-// waited for) is read back with its deliveries. The deliveries, their calls (accepted as
+// transaction: INSERT ... ON CONFLICT (owner, source, event_id) DO NOTHING (events in
+// (owner, source, id) order, so that two publishers never wait for each other in a
+// circle) stores each new one; one that was there (or was stored meanwhile by another
+// node, whose insert ours waited for) is read back with its deliveries. The deliveries, their calls (accepted as
 // EnqueueTask accepts them, storeTasks) and their runs (created as CreateRun creates them,
 // insertRun) are written in the same transaction. Every path by which a call leaves the
 // queue (removeTask) and UpdateRun making a run final end the call's or run's delivery

@@ -36,7 +36,7 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 
 // publishing is an EventPublish readied to store: the event with its key and deliveries,
 // and the deliveries with their IDs; first is the index of an earlier one of the slice with
-// the same source and ID (-1 when none), which it repeats.
+// the same owner, source and ID (-1 when none), which it repeats.
 type publishing struct {
 	ev    store.Event
 	nds   []store.NewDelivery
@@ -44,8 +44,8 @@ type publishing struct {
 }
 
 // PublishEvents stores the events with their deliveries in one transaction (see
-// store.Events): each new event (INSERT ... ON CONFLICT DO NOTHING on its source and ID, so
-// that of two nodes publishing it at once one stores it and the other reads it), its
+// store.Events): each new event (INSERT ... ON CONFLICT DO NOTHING on its owner, source and
+// ID, so that of two nodes publishing it at once one stores it and the other reads it), its
 // deliveries, their calls (accepted as EnqueueTask accepts them, in one round trip) and
 // their runs (created as CreateRun creates them). An event published before, or earlier
 // in the slice, stores nothing and reads as it was stored, with its deliveries. After the
@@ -79,13 +79,13 @@ func (s *DB) PublishEvents(ctx context.Context, events []store.EventPublish) ([]
 // deliveries, readied by prepareDelivery.
 func (s *DB) readyEvents(events []store.EventPublish) ([]publishing, error) {
 	items := make([]publishing, len(events))
-	seen := make(map[[2]string]int, len(events))
+	seen := make(map[[3]string]int, len(events))
 	for i, p := range events {
 		ev := p.Event
 		if err := store.ValidateEvent(ev); err != nil {
 			return nil, err
 		}
-		name := [2]string{ev.Source, ev.EventID}
+		name := [3]string{ev.Owner, ev.Source, ev.EventID}
 		if j, ok := seen[name]; ok {
 			items[i] = publishing{first: j}
 			continue
@@ -112,7 +112,7 @@ func (s *DB) readyEvents(events []store.EventPublish) ([]publishing, error) {
 
 // publishTx is PublishEvents' transaction: it fills out, one Published per item.
 func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out []store.Published) ([]store.Change, error) {
-	// The events, in (source, id) order: two transactions publishing some of the same
+	// The events, in (owner, source, id) order: two transactions publishing some of the same
 	// events wait for each other's in the same order, never in a circle.
 	var order []int
 	for i, it := range items {
@@ -122,7 +122,7 @@ func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out [
 	}
 	slices.SortFunc(order, func(a, b int) int {
 		x, y := items[a].ev, items[b].ev
-		return cmp.Or(strings.Compare(x.Source, y.Source), strings.Compare(x.EventID, y.EventID))
+		return cmp.Or(strings.Compare(x.Owner, y.Owner), strings.Compare(x.Source, y.Source), strings.Compare(x.EventID, y.EventID))
 	})
 	n := len(order)
 	keys, sources, ids, types, owners, docs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
@@ -137,7 +137,7 @@ func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out [
 	rows, err := tx.Query(ctx, `INSERT INTO events (`+eventColumns+`)
 		SELECT k, s, i, t, o, now(), e FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
 			WITH ORDINALITY AS x(k, s, i, t, o, e, n) ORDER BY n
-		ON CONFLICT (source, event_id) DO NOTHING RETURNING key, received_at`, keys, sources, ids, types, owners, docs)
+		ON CONFLICT (owner, source, event_id) DO NOTHING RETURNING key, received_at`, keys, sources, ids, types, owners, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -149,12 +149,12 @@ func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out [
 	}
 
 	var fresh []store.NewDelivery
-	var oldSources, oldIDs []string
+	var oldOwners, oldSources, oldIDs []string
 	for _, i := range order {
 		it := items[i]
 		received, ok := stored[it.ev.Key]
 		if !ok { // published before: read below
-			oldSources, oldIDs = append(oldSources, it.ev.Source), append(oldIDs, it.ev.EventID)
+			oldOwners, oldSources, oldIDs = append(oldOwners, it.ev.Owner), append(oldSources, it.ev.Source), append(oldIDs, it.ev.EventID)
 			continue
 		}
 		ev := it.ev
@@ -168,7 +168,7 @@ func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out [
 		out[i] = store.Published{Event: ev, Deliveries: dels, Created: true}
 	}
 	if len(oldSources) > 0 {
-		if err := readPublished(ctx, tx, items, out, oldSources, oldIDs); err != nil {
+		if err := readPublished(ctx, tx, items, out, oldOwners, oldSources, oldIDs); err != nil {
 			return nil, err
 		}
 	}
@@ -186,12 +186,14 @@ func (s *DB) publishTx(ctx context.Context, tx pgx.Tx, items []publishing, out [
 	return s.startDeliveries(ctx, tx, fresh)
 }
 
-// readPublished reads, in tx, the events named by sources and ids, which were published
-// before, and their deliveries, into out at the index of the items that name them (those
-// not Created there yet). Each statement of a READ COMMITTED transaction sees what was
-// committed before it started, so this reads an event whose insert made ours do nothing.
-func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []store.Published, sources, ids []string) error {
-	rows, err := tx.Query(ctx, "SELECT "+eventColumns+" FROM events WHERE (source, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))", sources, ids)
+// readPublished reads, in tx, the events named by owners, sources and ids, which were
+// published before, and their deliveries, into out at the index of the items that name
+// them (those not Created there yet). Each statement of a READ COMMITTED transaction sees
+// what was committed before it started, so this reads an event whose insert made ours do
+// nothing.
+func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []store.Published, owners, sources, ids []string) error {
+	rows, err := tx.Query(ctx, "SELECT "+eventColumns+" FROM events WHERE (owner, source, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+		owners, sources, ids)
 	if err != nil {
 		return err
 	}
@@ -199,10 +201,10 @@ func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []sto
 	if err != nil {
 		return err
 	}
-	byName := make(map[[2]string]store.Event, len(evs))
+	byName := make(map[[3]string]store.Event, len(evs))
 	var delIDs []string
 	for _, e := range evs {
-		byName[[2]string{e.Source, e.EventID}] = e
+		byName[[3]string{e.Owner, e.Source, e.EventID}] = e
 		delIDs = append(delIDs, e.Deliveries...)
 	}
 	rows, err = tx.Query(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ANY($1)", delIDs)
@@ -221,9 +223,9 @@ func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []sto
 		if it.first >= 0 || out[i].Created {
 			continue // a repeat, or stored by this transaction
 		}
-		e, ok := byName[[2]string{it.ev.Source, it.ev.EventID}]
+		e, ok := byName[[3]string{it.ev.Owner, it.ev.Source, it.ev.EventID}]
 		if !ok {
-			return fmt.Errorf("event %q of %q: neither stored nor found", it.ev.EventID, it.ev.Source)
+			return fmt.Errorf("event %q of %q by %q: neither stored nor found", it.ev.EventID, it.ev.Source, it.ev.Owner)
 		}
 		p := store.Published{Event: e, Deliveries: make([]store.Delivery, 0, len(e.Deliveries))}
 		for _, id := range e.Deliveries {
@@ -240,14 +242,16 @@ func readPublished(ctx context.Context, tx pgx.Tx, items []publishing, out []sto
 func insertDeliveries(ctx context.Context, tx pgx.Tx, nds []store.NewDelivery) error {
 	n := len(nds)
 	ids, events, subs, owners, execs, policies, workflows := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n)
+	subIDs := make([]string, n)
 	for i, nd := range nds {
 		d := nd.Delivery
 		ids[i], events[i], subs[i], owners[i], execs[i], policies[i], workflows[i] = d.ID, d.Event, d.Subscription, d.Owner, d.Execution, d.DeadLetter, d.Workflow
+		subIDs[i] = d.SubscriptionID
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
-		SELECT id, ev, sub, own, ex, ARRAY[ex], wf, $8, dl, now(), now()
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[]) AS d(id, ev, sub, own, ex, dl, wf)`,
-		ids, events, subs, owners, execs, policies, workflows, store.DeliveryQueued)
+		SELECT id, ev, sub, sid, own, ex, ARRAY[ex], wf, $8, dl, now(), now()
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $9::text[]) AS d(id, ev, sub, own, ex, dl, wf, sid)`,
+		ids, events, subs, owners, execs, policies, workflows, store.DeliveryQueued, subIDs)
 	if isUniqueViolation(err) {
 		return store.Errorf(store.ErrExists, "a delivery of these IDs exists already: %s", strings.Join(ids, ", "))
 	}

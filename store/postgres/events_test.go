@@ -165,7 +165,7 @@ func TestTwoNodesClaimingTheSameTickClaimItOnce(t *testing.T) {
 			ids[i] = call.Task.ID
 			wg.Go(func() {
 				<-start
-				claimed[i], errs[i] = s.ClaimTick(t.Context(), sc.ID, sc.Name, at, at.Add(time.Second), call)
+				claimed[i], errs[i] = s.ClaimTick(t.Context(), sc.ID, sc.Name, sc.UpdatedAt, at, at.Add(time.Second), call)
 			})
 		}
 		close(start)
@@ -191,7 +191,7 @@ func TestTwoNodesClaimingTheSameTickClaimItOnce(t *testing.T) {
 		}
 		// A tick at or before the last one claimed is never claimed again, by either node.
 		for _, s := range []*DB{a, b} {
-			if again, err := s.ClaimTick(t.Context(), sc.ID, sc.Name, at, at.Add(time.Second), nil); again || err != nil {
+			if again, err := s.ClaimTick(t.Context(), sc.ID, sc.Name, sc.UpdatedAt, at, at.Add(time.Second), nil); again || err != nil {
 				t.Fatalf("tick %d claimed again: %v %v", tick, again, err)
 			}
 		}

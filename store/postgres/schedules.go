@@ -63,7 +63,8 @@ func (s *DB) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Sched
 
 // UpdateSchedule applies fn to the stored schedule in one transaction, its row locked:
 // guard vets the stored owner first. fn may not rename it nor change its ID or LastTick
-// (ClaimTick's); the NextRun it sets is stored, and UpdatedAt becomes now.
+// (ClaimTick's); the NextRun it sets is stored, and UpdatedAt becomes now (or a
+// microsecond past the one stored, when now is not after it: ClaimTick compares it).
 func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Schedule) error, guard store.AppGuard) (store.Schedule, error) {
 	var sc store.Schedule
 	err := s.write(ctx, "update schedule", func(tx pgx.Tx) ([]store.Change, error) {
@@ -96,7 +97,8 @@ func (s *DB) UpdateSchedule(ctx context.Context, name string, fn func(*store.Sch
 		if err != nil {
 			return nil, err
 		}
-		err = tx.QueryRow(ctx, "UPDATE schedules SET owner = $2, next_run = $3, schedule = $4, updated_at = now() WHERE name = $1 RETURNING updated_at",
+		err = tx.QueryRow(ctx, `UPDATE schedules SET owner = $2, next_run = $3, schedule = $4,
+			updated_at = greatest(now(), updated_at + interval '1 microsecond') WHERE name = $1 RETURNING updated_at`,
 			name, sc.Owner, optionalTime(sc.NextRun), doc).Scan(&sc.UpdatedAt)
 		return scheduleChanged(name), err
 	})
@@ -147,13 +149,15 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string, guard store.AppGua
 }
 
 // ClaimTick claims tick of the schedule whose ID is id, once across nodes: one conditional
-// UPDATE moves last_tick (and next_run) only while the stored last tick is before tick.
+// UPDATE moves last_tick (and next_run) only while the stored last tick is before tick,
+// the schedule is enabled, and its updated_at is still seen (no write since the caller read
+// it: a schedule disabled or changed meanwhile keeps its next_run, and fires nothing).
 // Two nodes claiming at once, the second waits on the row's lock, then finds the tick
 // taken (PostgreSQL evaluates the condition again on the row the first committed) and
 // updates nothing. The call, when not nil, is accepted in the same transaction (as
 // EnqueueTask accepts it). A claim sends ChangeSchedule naming the schedule, and the
 // call's ChangeTask; a tick not claimed writes and sends nothing.
-func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
+func (s *DB) ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (claimed bool, err error) {
 	var accept *acceptReq
 	if call != nil {
 		if accept, err = newAccept(call.Task, call.Execution); err != nil {
@@ -164,7 +168,8 @@ func (s *DB) ClaimTick(ctx context.Context, id, name string, tick, next time.Tim
 		claimed = false
 		var stored string
 		err := tx.QueryRow(ctx, `UPDATE schedules SET last_tick = $2, next_run = $3
-			WHERE id = $1 AND (last_tick IS NULL OR last_tick < $2) RETURNING name`, id, tick, optionalTime(next)).Scan(&stored)
+			WHERE id = $1 AND (last_tick IS NULL OR last_tick < $2) AND updated_at = $4
+				AND (schedule->>'enabled')::boolean RETURNING name`, id, tick, optionalTime(next), seen).Scan(&stored)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, nil
 		}

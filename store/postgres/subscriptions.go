@@ -11,22 +11,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const subscriptionColumns = "name, owner, subscription, created_at, updated_at"
+const subscriptionColumns = "name, id, owner, subscription, created_at, updated_at"
 
 // scanSubscription reads subscriptionColumns: the document, then the columns, which are
 // the truth of what they hold.
 func scanSubscription(row pgx.Row) (store.Subscription, error) {
 	var sub store.Subscription
-	var name, owner string
+	var name, id, owner string
 	var doc []byte
 	var created, updated time.Time
-	if err := row.Scan(&name, &owner, &doc, &created, &updated); err != nil {
+	if err := row.Scan(&name, &id, &owner, &doc, &created, &updated); err != nil {
 		return sub, err
 	}
 	if err := json.Unmarshal(doc, &sub); err != nil {
 		return sub, fmt.Errorf("decode subscription %s: %w", name, err)
 	}
-	sub.Name, sub.Owner, sub.CreatedAt, sub.UpdatedAt = name, owner, created, updated
+	sub.Name, sub.ID, sub.Owner, sub.CreatedAt, sub.UpdatedAt = name, id, owner, created, updated
 	return sub, nil
 }
 
@@ -34,19 +34,21 @@ func subscriptionChanged(name string) []store.Change {
 	return []store.Change{{Kind: store.ChangeSubscription, Name: name}}
 }
 
-// CreateSubscription stores a new subscription, created and updated now; ErrExists if the
-// name is taken (the primary key decides between two nodes creating it at once).
+// CreateSubscription stores a new subscription with a new ID, created and updated now;
+// ErrExists if the name is taken (the primary key decides between two nodes creating it
+// at once).
 func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (store.Subscription, error) {
 	if sub.Name == "" {
 		return store.Subscription{}, store.Invalid("name", "a subscription needs a name")
 	}
+	sub.ID = s.NewID()
 	doc, err := jsonValue(sub)
 	if err != nil {
 		return store.Subscription{}, err
 	}
 	err = s.write(ctx, "create subscription", func(tx pgx.Tx) ([]store.Change, error) {
-		err := tx.QueryRow(ctx, `INSERT INTO subscriptions (`+subscriptionColumns+`) VALUES ($1, $2, $3, now(), now())
-			ON CONFLICT (name) DO NOTHING RETURNING created_at, updated_at`, sub.Name, sub.Owner, doc).Scan(&sub.CreatedAt, &sub.UpdatedAt)
+		err := tx.QueryRow(ctx, `INSERT INTO subscriptions (`+subscriptionColumns+`) VALUES ($1, $2, $3, $4, now(), now())
+			ON CONFLICT (name) DO NOTHING RETURNING created_at, updated_at`, sub.Name, sub.ID, sub.Owner, doc).Scan(&sub.CreatedAt, &sub.UpdatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.Errorf(store.ErrExists, "subscription %q already exists", sub.Name)
 		}
@@ -59,7 +61,8 @@ func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (st
 }
 
 // UpdateSubscription applies fn to the stored subscription in one transaction, its row
-// locked: guard vets the stored owner first. fn may not rename it; UpdatedAt becomes now.
+// locked: guard vets the stored owner first. fn may not rename it nor change its ID;
+// UpdatedAt becomes now.
 func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store.Subscription) error, guard store.AppGuard) (store.Subscription, error) {
 	var sub store.Subscription
 	err := s.write(ctx, "update subscription", func(tx pgx.Tx) ([]store.Change, error) {
@@ -79,8 +82,11 @@ func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store
 		if err := fn(&sub); err != nil {
 			return nil, err
 		}
-		if sub.Name != name {
+		switch {
+		case sub.Name != name:
 			return nil, store.Invalid("name", "a subscription cannot be renamed (%q to %q)", name, sub.Name)
+		case sub.ID != old.ID:
+			return nil, store.Invalid("id", "subscription %q cannot change its ID", name)
 		}
 		sub.CreatedAt = old.CreatedAt
 		doc, err := jsonValue(sub)

@@ -42,8 +42,8 @@ func deliveryCases() []testCase {
 			run:    testStaleEndsLeaveADeliveryAlone,
 		},
 		{
-			name:   "Redeliver gives a final delivery a new call or run, refuses a queued one and answers ErrNotFound without it",
-			covers: []string{"Redeliver", "GetDelivery", "LeaseTasks", "GetRun", "TaskStats", "Subscribe"},
+			name:   "Redeliver gives a final delivery a new call or run and the policy given, refuses a queued one and answers ErrNotFound without it",
+			covers: []string{"Redeliver", "GetDelivery", "LeaseTasks", "GetRun", "TaskStats", "Subscribe", "ListDeliveries"},
 			run:    testRedeliver,
 		},
 	}
@@ -239,14 +239,27 @@ func testRedeliver(t *testing.T, s store.Store) {
 	}
 	ended := deliveryStatus(t, s, d.ID)
 	heard.take()
+	deadLetters := store.DeliveryFilter{SubscriptionID: d.SubscriptionID, Status: store.DeliveryDeadLettered}
+	queued := store.DeliveryFilter{SubscriptionID: d.SubscriptionID, Status: store.DeliveryQueued}
+	if got := listDeliveryPages(t, s, deadLetters, 10); !slices.Equal(got, []string{d.ID}) {
+		t.Fatalf("dead letters of its subscription ID: %v, want %s", got, d.ID)
+	}
 
-	next := callDelivery(s, "sub", store.DeadLetterKeep)
+	// The redelivery takes the dead-letter policy given (the subscription's as it is now).
+	next := callDelivery(s, "sub", store.DeadLetterDiscard)
 	got, err := s.Redeliver(ctx, d.ID, next)
 	call := next.Call.Task.ID
 	if err != nil || got.ID != d.ID || got.Status != store.DeliveryQueued || got.Execution != call ||
 		!slices.Equal(got.Executions, []string{first, call}) || got.UpdatedAt.Before(ended.UpdatedAt) || !got.CreatedAt.Equal(d.CreatedAt) ||
-		got.Event != d.Event || got.Subscription != d.Subscription || got.Workflow {
-		t.Fatalf("redeliver: %+v %v, want QUEUED by %s after %s", got, err, call, first)
+		got.Event != d.Event || got.Subscription != d.Subscription || got.SubscriptionID != d.SubscriptionID || got.Workflow ||
+		got.DeadLetter != store.DeadLetterDiscard {
+		t.Fatalf("redeliver: %+v %v, want QUEUED by %s after %s, policy discard", got, err, call, first)
+	}
+	if got := listDeliveryPages(t, s, deadLetters, 10); len(got) != 0 {
+		t.Fatalf("dead letters of its subscription ID after the redelivery: %v, want none", got)
+	}
+	if got := listDeliveryPages(t, s, queued, 10); !slices.Equal(got, []string{d.ID}) {
+		t.Fatalf("queued deliveries of its subscription ID after the redelivery: %v, want %s", got, d.ID)
 	}
 	if stored := deliveryStatus(t, s, d.ID); stored.Status != store.DeliveryQueued || !slices.Equal(stored.Executions, got.Executions) {
 		t.Fatalf("stored after redeliver: %+v", stored)
@@ -261,12 +274,16 @@ func testRedeliver(t *testing.T, s store.Store) {
 	if err := s.CompleteTask(ctx, call, "w", store.Execution{Status: store.StatusFailed}, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantEnded(t, s, d.ID, store.DeliveryDeadLettered)
+	wantEnded(t, s, d.ID, store.DeliveryDiscarded)
+	if got := listDeliveryPages(t, s, queued, 10); len(got) != 0 {
+		t.Fatalf("queued deliveries of its subscription ID once it ended: %v, want none", got)
+	}
 
-	run := runDelivery(s, "sub", store.DeadLetterKeep)
+	// Without a policy given, the delivery keeps its own.
+	run := runDelivery(s, "sub", "")
 	got, err = s.Redeliver(ctx, d.ID, run)
 	if err != nil || got.Status != store.DeliveryQueued || got.Execution != run.Run.ID || !got.Workflow ||
-		!slices.Equal(got.Executions, []string{first, call, run.Run.ID}) {
+		!slices.Equal(got.Executions, []string{first, call, run.Run.ID}) || got.DeadLetter != store.DeadLetterDiscard {
 		t.Fatalf("redeliver by a run: %+v %v", got, err)
 	}
 	if r, err := s.GetRun(ctx, run.Run.ID); err != nil || r.Status != store.StatusQueued || r.Delivery != d.ID {

@@ -21,7 +21,7 @@ func testPeersClaimTicksOnce(t *testing.T, a, b store.Store) {
 	heard.hears(t, store.Change{Kind: store.ChangeSchedule, Name: "every"})
 	for i := range 3 {
 		tick := time.Date(2030, 1, 1, 0, i, 0, 0, time.UTC)
-		winners := claimAtOnce(t, []store.Store{a, b}, 6, sc.ID, "every", tick)
+		winners := claimAtOnce(t, []store.Store{a, b}, 6, sc, tick)
 		if len(winners) != 1 {
 			t.Fatalf("tick %s: %d claims won across the two nodes, want exactly 1", tick, len(winners))
 		}

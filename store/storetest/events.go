@@ -17,7 +17,7 @@ func eventCases() []testCase {
 			run:    testPublishStores,
 		},
 		{
-			name:   "an event published again by source and id, before or earlier in the same slice, stores nothing and returns the first one's deliveries",
+			name:   "an event published again by its publisher with its source and id, before or earlier in the same slice, stores nothing and returns the first one's deliveries, and another publisher's of the same source and id is another event",
 			covers: []string{"PublishEvents", "ListDeliveries", "TaskStats", "ListEvents"},
 			run:    testPublishIsIdempotent,
 		},
@@ -59,12 +59,15 @@ func newEvent(source, id, typ string) store.Event {
 	return store.Event{EventID: id, Source: source, Type: typ, SpecVersion: "1.0", Owner: "ann"}
 }
 
+// subscriptionID is the ID of the subscription named sub in these tests' deliveries.
+func subscriptionID(sub string) string { return "id-of-" + sub }
+
 // callDelivery is a delivery to subscription sub, under dead-letter policy policy, made by
 // an async call of app/fn: its ID and its task's Delivery are left for the store to set.
 func callDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 	id := s.NewID()
 	return store.NewDelivery{
-		Delivery: store.Delivery{Subscription: sub, Owner: "ann", DeadLetter: policy},
+		Delivery: store.Delivery{Subscription: sub, SubscriptionID: subscriptionID(sub), Owner: "ann", DeadLetter: policy},
 		Call: &store.StepCall{
 			Task:      store.Task{ID: id, Route: store.Route{App: "app", Path: "/fn", Image: "img"}, Method: "POST", URL: "/fn", Body: []byte(`{}`)},
 			Execution: store.Execution{App: "app", Route: "/fn", Type: store.TypeAsync},
@@ -75,7 +78,7 @@ func callDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 // runDelivery is a delivery to subscription sub made by a run of workflow etl.
 func runDelivery(s store.IDSource, sub, policy string) store.NewDelivery {
 	return store.NewDelivery{
-		Delivery:  store.Delivery{Subscription: sub, Owner: "ann", DeadLetter: policy},
+		Delivery:  store.Delivery{Subscription: sub, SubscriptionID: subscriptionID(sub), Owner: "ann", DeadLetter: policy},
 		Run:       &store.Run{ID: s.NewID(), Workflow: "etl", Owner: "ann", TriggeredBy: "ann", Status: store.StatusQueued, Definition: []byte(`{"steps":[]}`)},
 		RunEvents: []store.RunEvent{{Type: store.EventQueued}},
 	}
@@ -143,14 +146,15 @@ func testPublishStores(t *testing.T, s store.Store) {
 		workflow          bool
 	}{{"a-call", call.Call.Task.ID, store.DeadLetterKeep, false}, {"b-flow", run.Run.ID, store.DeadLetterDiscard, true}} {
 		d := p.Deliveries[i]
-		if d.ID == "" || d.Event != p.Event.Key || d.Subscription != want.sub || d.Owner != "ann" || d.Status != store.DeliveryQueued ||
+		if d.ID == "" || d.Event != p.Event.Key || d.Subscription != want.sub || d.SubscriptionID != subscriptionID(want.sub) ||
+			d.Owner != "ann" || d.Status != store.DeliveryQueued ||
 			d.Execution != want.exec || !slices.Equal(d.Executions, []string{want.exec}) || d.Workflow != want.workflow ||
 			d.DeadLetter != want.policy || d.CreatedAt.IsZero() || d.UpdatedAt.IsZero() || d.Done() {
 			t.Fatalf("delivery %d: %+v, want QUEUED to %s by %s", i, d, want.sub, want.exec)
 		}
 		got, err := s.GetDelivery(ctx, d.ID)
 		if err != nil || got.ID != d.ID || got.Status != store.DeliveryQueued || got.Execution != want.exec || got.Event != p.Event.Key ||
-			!got.CreatedAt.Equal(d.CreatedAt) || got.Workflow != want.workflow {
+			!got.CreatedAt.Equal(d.CreatedAt) || got.Workflow != want.workflow || got.SubscriptionID != d.SubscriptionID {
 			t.Fatalf("GetDelivery %s: %+v %v, want %+v", d.ID, got, err, d)
 		}
 	}
@@ -194,11 +198,14 @@ func testPublishIsIdempotent(t *testing.T, s store.Store) {
 	ev2.Data = []byte("first")
 	ev2b := ev2
 	ev2b.Data = []byte("second")
+	bobs := newEvent("/src", "e-1", "t") // the source and id of ann's first, published by bob
+	bobs.Owner, bobs.Data = "bob", []byte("bob's")
 	out := mustPublish(t, s,
 		store.EventPublish{Event: newEvent("/src", "e-1", "t"), Deliveries: []store.NewDelivery{again}},
 		store.EventPublish{Event: ev2, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
 		store.EventPublish{Event: ev2b, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep), callDelivery(s, "other", store.DeadLetterKeep)}},
 		store.EventPublish{Event: newEvent("/elsewhere", "e-1", "t"), Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
+		store.EventPublish{Event: bobs, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}},
 	)
 	if out[0].Created || out[0].Event.Key != first.Event.Key || !slices.Equal(deliveryIDs(out[0].Deliveries), deliveryIDs(first.Deliveries)) ||
 		out[0].Deliveries[0].Execution != first.Deliveries[0].Execution {
@@ -214,17 +221,36 @@ func testPublishIsIdempotent(t *testing.T, s store.Store) {
 	if !out[3].Created {
 		t.Fatalf("the same id from another source: %+v, want a new event", out[3])
 	}
+	if !out[4].Created || out[4].Event.Key == first.Event.Key || out[4].Event.Owner != "bob" || string(out[4].Event.Data) != "bob's" ||
+		len(out[4].Deliveries) != 1 || out[4].Deliveries[0].ID == first.Deliveries[0].ID {
+		t.Fatalf("the source and id of ann's event published by bob: %+v, want a new event of bob's with its own delivery", out[4])
+	}
+	// Each publisher's publish again answers its own event, never the other's.
+	bobsAgain := callDelivery(s, "sub", store.DeadLetterKeep)
+	anns := newEvent("/src", "e-1", "t")
+	twice := mustPublish(t, s, store.EventPublish{Event: bobs, Deliveries: []store.NewDelivery{bobsAgain}},
+		store.EventPublish{Event: anns, Deliveries: []store.NewDelivery{callDelivery(s, "sub", store.DeadLetterKeep)}})
+	if twice[0].Created || twice[0].Event.Key != out[4].Event.Key || twice[0].Event.Owner != "bob" ||
+		!slices.Equal(deliveryIDs(twice[0].Deliveries), deliveryIDs(out[4].Deliveries)) {
+		t.Fatalf("bob's published again: %+v, want bob's first (%s)", twice[0], out[4].Event.Key)
+	}
+	if twice[1].Created || twice[1].Event.Key != first.Event.Key || twice[1].Event.Owner != "ann" {
+		t.Fatalf("ann's published again: %+v, want ann's first (%s)", twice[1], first.Event.Key)
+	}
+	if _, err := s.GetExecution(ctx, bobsAgain.Call.Task.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the call of bob's repeated event: %v, want ErrNotFound (nothing written)", err)
+	}
 	if _, err := s.GetExecution(ctx, again.Call.Task.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the call of the repeated event: %v, want ErrNotFound (nothing written)", err)
 	}
-	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 3 {
-		t.Fatalf("queue %+v (%v), want 3 calls: one per new event", st, err)
+	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 4 {
+		t.Fatalf("queue %+v (%v), want 4 calls: one per new event", st, err)
 	}
-	if ds, _, err := s.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{}); err != nil || len(ds) != 3 {
-		t.Fatalf("deliveries %v (%v), want 3", deliveryIDs(ds), err)
+	if ds, _, err := s.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{}); err != nil || len(ds) != 4 {
+		t.Fatalf("deliveries %v (%v), want 4", deliveryIDs(ds), err)
 	}
-	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 3 {
-		t.Fatalf("events %v (%v), want 3", eventKeys(evs), err)
+	if evs, _, err := s.ListEvents(ctx, store.EventFilter{}, store.Page{}); err != nil || len(evs) != 4 {
+		t.Fatalf("events %v (%v), want 4", eventKeys(evs), err)
 	}
 }
 
@@ -390,6 +416,10 @@ func testListDeliveries(t *testing.T, s store.Store) {
 		p := mustPublish(t, s, store.EventPublish{Event: newEvent("/src", s.NewID(), "t"), Deliveries: subs})[0]
 		all = append(all, p.Deliveries...)
 	}
+	// A delivery to a later subscription named s1: another subscription ID.
+	again := callDelivery(s, "s1", store.DeadLetterKeep)
+	again.Delivery.SubscriptionID = "id-of-s1-again"
+	all = append(all, mustPublish(t, s, store.EventPublish{Event: newEvent("/src", s.NewID(), "t"), Deliveries: []store.NewDelivery{again}})[0].Deliveries...)
 	slices.SortFunc(all, func(a, b store.Delivery) int {
 		switch {
 		case a.ID < b.ID:
@@ -430,6 +460,14 @@ func testListDeliveries(t *testing.T, s store.Store) {
 		{"of an event to a subscription", store.DeliveryFilter{Event: all[0].Event, Subscription: "s1"},
 			func(d store.Delivery) bool { return d.Event == all[0].Event && d.Subscription == "s1" }},
 		{"of no event", store.DeliveryFilter{Event: s.NewID()}, func(store.Delivery) bool { return false }},
+		{"of a subscription ID", store.DeliveryFilter{SubscriptionID: subscriptionID("s1")},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") }},
+		{"of a subscription ID with a status", store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryQueued},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") && d.ID != delivered }},
+		{"of a subscription ID delivered", store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryDelivered},
+			func(d store.Delivery) bool { return d.SubscriptionID == subscriptionID("s1") && d.ID == delivered }},
+		{"of a later subscription of a name", store.DeliveryFilter{SubscriptionID: "id-of-s1-again", Status: store.DeliveryQueued},
+			func(d store.Delivery) bool { return d.SubscriptionID == "id-of-s1-again" }},
 	} {
 		t.Run(c.name+" are listed oldest first", func(t *testing.T) {
 			w := want(c.keep)

@@ -105,7 +105,7 @@ func (s *spy) DeleteSchedule(ctx context.Context, name string, guard store.AppGu
 	return s.Store.DeleteSchedule(ctx, name, guard)
 }
 
-func (s *spy) ClaimTick(ctx context.Context, id, name string, tick, next time.Time, call *store.StepCall) (bool, error) {
+func (s *spy) ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (bool, error) {
 	s.note()
-	return s.Store.ClaimTick(ctx, id, name, tick, next, call)
+	return s.Store.ClaimTick(ctx, id, name, seen, tick, next, call)
 }

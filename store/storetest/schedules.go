@@ -28,6 +28,11 @@ func scheduleCases() []testCase {
 			run:    testClaimTick,
 		},
 		{
+			name:   "a claim planned from a schedule read before it was disabled or changed loses, writing nothing",
+			covers: []string{"ClaimTick", "UpdateSchedule", "GetSchedule", "GetExecution", "CreateSchedule"},
+			run:    testClaimTickOfStaleSchedule,
+		},
+		{
 			name:   "of many claims of one tick at once exactly one wins",
 			covers: []string{"ClaimTick", "TaskStats", "GetExecution"},
 			run:    testClaimTickConcurrently,
@@ -205,9 +210,10 @@ func testClaimTick(t *testing.T, s store.Store) {
 	}
 	tick := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
 	next := tick.Add(5 * time.Minute)
+	seen := sc.UpdatedAt
 	claim := func(id string, tick time.Time, call *store.StepCall) bool {
 		t.Helper()
-		ok, err := s.ClaimTick(ctx, id, "every", tick, next, call)
+		ok, err := s.ClaimTick(ctx, id, "every", seen, tick, next, call)
 		if err != nil {
 			t.Fatalf("claim %s: %v", tick, err)
 		}
@@ -282,8 +288,63 @@ func testClaimTick(t *testing.T, s store.Store) {
 	if claim(sc.ID, later.Add(time.Hour), nil) {
 		t.Fatal("a claim with the ID of a schedule since made again won")
 	}
+	seen = again.UpdatedAt
 	if !claim(again.ID, tick, nil) {
 		t.Fatal("the schedule made again lost the claim of its first tick")
+	}
+}
+
+func testClaimTickOfStaleSchedule(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tick := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name   string
+		change func(*store.Schedule)
+	}{
+		{"disabled after it was read", func(sc *store.Schedule) { sc.Enabled, sc.NextRun = false, time.Time{} }},
+		{"given another cron after it was read", func(sc *store.Schedule) {
+			sc.Cron, sc.NextRun = "@hourly", time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)
+		}},
+		{"rewritten unchanged after it was read", func(*store.Schedule) {}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := "stale-" + s.NewID()
+			read, err := s.CreateSchedule(ctx, newSchedule(name, "ann"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed, err := s.UpdateSchedule(ctx, name, func(sc *store.Schedule) error { c.change(sc); return nil }, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			call := tickCall(s)
+			ok, err := s.ClaimTick(ctx, read.ID, name, read.UpdatedAt, tick, tick.Add(5*time.Minute), call)
+			if err != nil || ok {
+				t.Fatalf("claim planned from the schedule as read: %v %v, want lost", ok, err)
+			}
+			if _, err := s.GetExecution(ctx, call.Task.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the lost claim's call: %v, want ErrNotFound (nothing written)", err)
+			}
+			got, err := s.GetSchedule(ctx, name)
+			if err != nil || !got.LastTick.IsZero() || !got.NextRun.Equal(changed.NextRun) || !got.UpdatedAt.Equal(changed.UpdatedAt) {
+				t.Fatalf("after the lost claim: %+v %v, want LastTick zero and NextRun %s kept", got, err, changed.NextRun)
+			}
+			if !changed.Enabled {
+				return
+			}
+			if ok, err := s.ClaimTick(ctx, read.ID, name, changed.UpdatedAt, tick, tick.Add(time.Hour), nil); err != nil || !ok {
+				t.Fatalf("claim planned from the schedule read again: %v %v, want won", ok, err)
+			}
+		})
+	}
+	disabled := newSchedule("off", "ann")
+	disabled.Enabled, disabled.NextRun = false, time.Time{}
+	off, err := s.CreateSchedule(ctx, disabled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ClaimTick(ctx, off.ID, "off", off.UpdatedAt, tick, tick.Add(5*time.Minute), nil); err != nil || ok {
+		t.Fatalf("claim of a disabled schedule: %v %v, want lost", ok, err)
 	}
 }
 
@@ -294,7 +355,7 @@ func testClaimTickConcurrently(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	tick := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
-	winners := claimAtOnce(t, []store.Store{s}, 16, sc.ID, "every", tick)
+	winners := claimAtOnce(t, []store.Store{s}, 16, sc, tick)
 	if len(winners) != 1 {
 		t.Fatalf("%d claims won, want exactly 1", len(winners))
 	}
@@ -306,9 +367,9 @@ func testClaimTickConcurrently(t *testing.T, s store.Store) {
 	}
 }
 
-// claimAtOnce claims tick from perStore goroutines on each store at once, each with its
-// own call, and returns the calls of the claims that won.
-func claimAtOnce(t *testing.T, stores []store.Store, perStore int, id, name string, tick time.Time) []string {
+// claimAtOnce claims tick of sc (as read) from perStore goroutines on each store at once,
+// each with its own call, and returns the calls of the claims that won.
+func claimAtOnce(t *testing.T, stores []store.Store, perStore int, sc store.Schedule, tick time.Time) []string {
 	t.Helper()
 	won := make(chan string, len(stores)*perStore)
 	var wg sync.WaitGroup
@@ -318,7 +379,7 @@ func claimAtOnce(t *testing.T, stores []store.Store, perStore int, id, name stri
 			call := tickCall(s)
 			wg.Go(func() {
 				<-start
-				ok, err := s.ClaimTick(t.Context(), id, name, tick, tick.Add(time.Minute), call)
+				ok, err := s.ClaimTick(t.Context(), sc.ID, sc.Name, sc.UpdatedAt, tick, tick.Add(time.Minute), call)
 				if err != nil {
 					t.Error(err)
 				}

@@ -12,8 +12,8 @@ import (
 func subscriptionCases() []testCase {
 	return []testCase{
 		{
-			name:   "a subscription is created once by name, updated and deleted under its guard, and every write sends ChangeSubscription",
-			covers: []string{"CreateSubscription", "GetSubscription", "UpdateSubscription", "DeleteSubscription", "Subscribe"},
+			name:   "a subscription is created once by name with an ID, updated and deleted under its guard, and every write sends ChangeSubscription",
+			covers: []string{"CreateSubscription", "GetSubscription", "UpdateSubscription", "DeleteSubscription", "AllSubscriptions", "Subscribe"},
 			run:    testSubscriptionWrites,
 		},
 		{
@@ -57,13 +57,15 @@ func testSubscriptionWrites(t *testing.T, s store.Store) {
 		}
 	}
 
-	created, err := s.CreateSubscription(ctx, newSubscription("on-order", "ann"))
-	if err != nil || created.CreatedAt.IsZero() || created.UpdatedAt.IsZero() || created.Owner != "ann" {
-		t.Fatalf("create: %+v %v", created, err)
+	in := newSubscription("on-order", "ann")
+	in.ID = "mine"
+	created, err := s.CreateSubscription(ctx, in)
+	if _, ok := store.ValidID(created.ID); err != nil || !ok || created.CreatedAt.IsZero() || created.UpdatedAt.IsZero() || created.Owner != "ann" {
+		t.Fatalf("create: %+v %v, want an ID from NewID and its times set", created, err)
 	}
 	wantHeard("create")
 	got, err := s.GetSubscription(ctx, "on-order")
-	if err != nil || got.Filter != created.Filter || got.Target != created.Target || got.Retry != created.Retry || !got.Enabled ||
+	if err != nil || got.ID != created.ID || got.Filter != created.Filter || got.Target != created.Target || got.Retry != created.Retry || !got.Enabled ||
 		got.DeadLetter != store.DeadLetterKeep || got.Scope != store.ScopeOwn || !got.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("get: %+v %v, want %+v", got, err, created)
 	}
@@ -81,6 +83,7 @@ func testSubscriptionWrites(t *testing.T, s store.Store) {
 	}{
 		{"another owner's guard refuses it", func(s *store.Subscription) error { s.Enabled = false; return nil }, onlyBob, errNotYours},
 		{"a rename is refused", func(s *store.Subscription) error { s.Name, s.Enabled = "renamed", false; return nil }, nil, store.ErrInvalid},
+		{"a change of ID is refused", func(s *store.Subscription) error { s.ID, s.Enabled = "other", false; return nil }, nil, store.ErrInvalid},
 		{"fn's error is returned", func(s *store.Subscription) error { s.Enabled = false; return fnErr }, nil, fnErr},
 	} {
 		if _, err := s.UpdateSubscription(ctx, "on-order", c.fn, c.guard); !errors.Is(err, c.want) {
@@ -99,11 +102,12 @@ func testSubscriptionWrites(t *testing.T, s store.Store) {
 		s.Enabled, s.Filter.Source = false, "/shop"
 		return nil
 	}, onlyAnn)
-	if err != nil || updated.Enabled || updated.Filter.Source != "/shop" || !updated.CreatedAt.Equal(created.CreatedAt) || updated.UpdatedAt.Before(created.UpdatedAt) {
+	if err != nil || updated.Enabled || updated.Filter.Source != "/shop" || updated.ID != created.ID || !updated.CreatedAt.Equal(created.CreatedAt) ||
+		updated.UpdatedAt.Before(created.UpdatedAt) {
 		t.Fatalf("update: %+v %v", updated, err)
 	}
 	wantHeard("update")
-	if got, _ := s.GetSubscription(ctx, "on-order"); got.Enabled || got.Filter.Source != "/shop" || !got.UpdatedAt.Equal(updated.UpdatedAt) {
+	if got, _ := s.GetSubscription(ctx, "on-order"); got.Enabled || got.Filter.Source != "/shop" || got.ID != created.ID || !got.UpdatedAt.Equal(updated.UpdatedAt) {
 		t.Fatalf("read after update: %+v, want %+v", got, updated)
 	}
 
@@ -126,6 +130,13 @@ func testSubscriptionWrites(t *testing.T, s store.Store) {
 	wantHeard("delete")
 	if _, err := s.GetSubscription(ctx, "on-order"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("get after delete: %v, want ErrNotFound", err)
+	}
+	again, err := s.CreateSubscription(ctx, newSubscription("on-order", "bob"))
+	if err != nil || again.ID == created.ID {
+		t.Fatalf("made again under its name: %+v %v, want a new ID", again, err)
+	}
+	if all, err := s.AllSubscriptions(ctx); err != nil || len(all) != 1 || all[0].ID != again.ID {
+		t.Fatalf("AllSubscriptions: %+v %v, want the one made again, with its ID", all, err)
 	}
 }
 
