@@ -3,8 +3,8 @@ package invoke
 import (
 	"bytes"
 	"cmp"
-	"fmt"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
