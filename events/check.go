@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -14,12 +15,13 @@ var DefaultRetry = store.RetryPolicy{MaxAttempts: 5, Initial: time.Second, Max: 
 // CheckSubscription applies a subscription's defaults — each retry field left zero takes
 // DefaultRetry's (a Max left zero at least Initial), dead_letter keep, scope own — and
 // checks it (store.ValidateSubscription): its filter, its retry bounds, scope all only
-// for an admin, and its target: a function (a route of the app matches the path) or a
-// workflow that exists and is the subscription's owner's. An admin may subscribe another's
-// function or workflow only with scope all: a delivery calls its owner's targets (the
-// check is made again at each delivery, the app or workflow having perhaps changed hands).
-// Another's target reads as one that does not exist. Errors are store errors: a
-// ValidationError naming the field (400), or the store's own.
+// for an admin, and its target: a function (a route of the app matches the path, on a
+// network the app's owner may use) or a workflow that exists and is the subscription's
+// owner's. admin says that the subscription's owner is an admin (the caller, writing its
+// own). An admin may subscribe another's function or workflow only with scope all: a
+// delivery calls its owner's targets (the check is made again at each delivery, the app
+// or workflow having perhaps changed hands). Another's target reads as one that does not
+// exist. Errors are store errors: a ValidationError naming the field (400), or the store's own.
 func (s *Service) CheckSubscription(ctx context.Context, sub *store.Subscription, admin bool) error {
 	if sub.Retry.MaxAttempts == 0 {
 		sub.Retry.MaxAttempts = DefaultRetry.MaxAttempts
@@ -67,6 +69,12 @@ func (s *Service) CheckSubscription(ctx context.Context, sub *store.Subscription
 		return store.Invalid("target.app", "app %q not found", sub.Target.App)
 	case tg.AppOwner != sub.Owner && !anyOwner:
 		return store.Invalid("target.app", "app %q is %s's: a subscription calls its owner's functions, unless it is an admin's with scope %q", sub.Target.App, tg.AppOwner, store.ScopeAll)
+	}
+	if err := s.calls.NetworkAllowed(tg.AppOwner, tg.Route.Network); err != nil {
+		if errors.Is(err, runner.ErrNetworkNotAllowed) {
+			return store.Invalid("target.path", "the route of app %q that matches %s cannot run: %v", sub.Target.App, sub.Target.Path, err)
+		}
+		return err
 	}
 	return nil
 }

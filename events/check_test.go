@@ -1,18 +1,47 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/invoke"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
 
-// checkEnv is a service over a real store with ada's app shop (route /on), bob's app bobs
-// (route /on) and ada's workflow flow: enough for CheckSubscription, which calls nothing.
+// checkEnv is a service over a real store with ada's app shop (route /on, and /private on
+// network private, which no owner may use), bob's app bobs (route /on) and ada's workflow
+// flow, and the real invocation path over a runner that runs nothing: enough for
+// CheckSubscription and for publishes, whose calls stay queued.
 func checkEnv(t *testing.T) *Service {
+	svc, _ := checkEnvStore(t)
+	return svc
+}
+
+// checkRunner runs nothing; no owner may use network private.
+type checkRunner struct{}
+
+func (checkRunner) Run(context.Context, *runner.Call) (*runner.Result, error) {
+	return nil, errors.New("no call runs in the check tests")
+}
+func (checkRunner) NetworkAllowed(_, network string) error {
+	if network == "private" {
+		return fmt.Errorf("%w: network %q is registered for other owners", runner.ErrNetworkNotAllowed, network)
+	}
+	return nil
+}
+func (checkRunner) EnsureImage(context.Context, string) error { return nil }
+func (checkRunner) DrainRoute(string, string)                 {}
+func (checkRunner) DrainApp(string)                           {}
+func (checkRunner) HotContainers() int                        { return 0 }
+
+// checkEnvStore is checkEnv with its store.
+func checkEnvStore(t *testing.T) (*Service, *bolt.DB) {
 	t.Helper()
 	st, err := bolt.Open(t.Context(), t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
@@ -27,10 +56,13 @@ func checkEnv(t *testing.T) *Service {
 			t.Fatal(err)
 		}
 	}
+	if _, err := st.CreateRoute(t.Context(), store.Route{App: "shop", Path: "/private", Image: "img", Network: "private"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := st.PutWorkflow(t.Context(), store.Workflow{Name: "flow", Owner: "ada", Definition: json.RawMessage(`{"steps":[]}`)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	return New(st, nil, nil, Options{})
+	return New(st, invoke.New(st, checkRunner{}, invoke.Options{Node: st.InstanceID()}), nil, Options{}), st
 }
 
 func TestCheckSubscription(t *testing.T) {
@@ -50,6 +82,7 @@ func TestCheckSubscription(t *testing.T) {
 		{name: "another's app without a matching route reads as not found too", sub: store.Subscription{Owner: "ada", Target: fn("bobs", "/none")}, field: "target.app"},
 		{name: "an app that does not exist is not found", sub: store.Subscription{Owner: "ada", Target: fn("gone", "/on")}, field: "target.app"},
 		{name: "a path no route of the app matches is refused", sub: store.Subscription{Owner: "ada", Target: fn("shop", "/none")}, field: "target.path"},
+		{name: "a route on a network its owner may not use is refused", sub: store.Subscription{Owner: "ada", Target: fn("shop", "/private")}, field: "target.path"},
 		{name: "another's workflow reads as not found", sub: store.Subscription{Owner: "bob", Target: store.DeliveryTarget{Workflow: "flow"}}, field: "target.workflow"},
 		{name: "a workflow that does not exist is not found", sub: store.Subscription{Owner: "ada", Target: store.DeliveryTarget{Workflow: "nope"}}, field: "target.workflow"},
 		{name: "an admin's subscription of scope own may not call another's function", sub: store.Subscription{Owner: "root", Target: fn("shop", "/on")}, admin: true, field: "target.app"},

@@ -23,7 +23,8 @@
 // (type exact, a prefix "com.example.*", or "*"; source exact; subject prefix) and its
 // owner may see the event (CanSee): scope "own" sees the events its owner published, the
 // public ones (published by an admin) and the system events about its owner's resources
-// (their Owner is the resource's owner); scope "all" (admins only) sees every event. Each
+// (their Owner is the resource's owner); scope "all" (an admin's own subscriptions only,
+// never given to another owner) sees every event. Each
 // subscription that receives an event gets its own delivery: two subscriptions on one
 // type both run. Deliveries are made in subscription name order; the order in which
 // they run, or in which events are delivered, is not promised. The event's id (with its
@@ -47,9 +48,12 @@
 // or more): up to max_attempts runs in all, waiting initial before the second, doubled
 // each time, at most max; then its execution ends FAILED and the delivery DEAD_LETTERED
 // (or DISCARDED by dead_letter discard). Gantry's and Docker's own failures are retried
-// as every async call's. The function's app must still be the subscription owner's when
-// the event is published (unless the subscription is an admin's with scope all): else
-// that delivery is not made, and this is logged.
+// as every async call's, and use up the same attempts. The function's app must still be
+// the subscription owner's when the event is published (unless the subscription is an
+// admin's with scope all), its route still there and on a network the owner may use:
+// else that delivery is not made, and this is logged; any other failure to make a
+// delivery fails the publish. store.ValidateEvent bounds an event's attributes so that
+// any valid event fits a default-format function's environment.
 //
 // A delivery to a workflow is a run whose inputs are the event in the CloudEvents JSON
 // format (Structured: {"specversion","id","source","type",...,"data"}). When the

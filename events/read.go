@@ -41,8 +41,9 @@ const (
 // the attributes in ce-* headers, percent-decoded, the body the data, its type the
 // Content-Type). The request's body is bound by maxBytes, whatever the mode (a batch's
 // events share it): ErrTooLarge above it. Errors: a *store.ValidationError naming the
-// attribute (400: "id", "source", "type", "specversion", "time", an extension's name, or
-// "data" for a structured event that is not valid JSON), ErrTooLarge (413), ErrContentType
+// attribute (400: "id", "source", "type", "specversion", "time", an extension's name,
+// "data" for a structured event that is not valid JSON, or "body" for a body cut off,
+// its client gone), ErrTooLarge (413), ErrContentType
 // (415). The events' Key, Owner, Public and ReceivedAt are left for the caller and the store.
 func ReadHTTP(r *http.Request, maxBytes int64) (evs []store.Event, batch bool, err error) {
 	ct := r.Header.Get("Content-Type")
@@ -101,7 +102,8 @@ func readBody(r *http.Request, maxBytes int64) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, fmt.Errorf("%w: the body is more than %d bytes", ErrTooLarge, mbe.Limit)
 		}
-		return nil, fmt.Errorf("read the event: %w", err)
+		// Cut off: the client went away, or sent less than it announced (400, as /r/ calls).
+		return nil, &store.ValidationError{Field: "body", Message: "could not read the request body: " + err.Error()}
 	}
 	if int64(len(body)) > maxBytes {
 		return nil, fmt.Errorf("%w: the body is more than %d bytes", ErrTooLarge, maxBytes)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/invoke"
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/workflow"
 )
@@ -36,6 +37,9 @@ type Store interface {
 // calls of deliveries made ready for the queue, and the calls that finish on this node.
 type Calls interface {
 	DeliveryCall(req invoke.DeliveryRequest) (store.StepCall, error)
+	// NetworkAllowed reports whether owner's functions may run on network (a check of
+	// subscription writes; each delivery's call is checked again).
+	NetworkAllowed(owner, network string) error
 	OnFinished(fn func(invoke.Finished)) (unsubscribe func())
 }
 
@@ -132,8 +136,11 @@ func (s *Service) PublishFromAPI(ctx context.Context, evs []store.Event) ([]stor
 // are the caller's to set: the publisher, and whether it is an admin. An event its
 // publisher published before (its Owner, Source and EventID) makes no new delivery: its
 // Published tells the first one's; another publisher's event of the same Source and
-// EventID is another event. A subscription whose delivery cannot be made (its function or workflow is gone,
-// or is no longer its owner's) is left out, and logged.
+// EventID is another event. A subscription whose delivery cannot be made because its
+// target is gone (its function or workflow deleted, no longer its owner's, or on a network
+// its owner may no longer use) is left out, and logged; any other failure to make a
+// delivery fails the publish, which stores nothing. (An event that store.ValidateEvent
+// takes fits the environment of a default-format function: no delivery fails for its size.)
 func (s *Service) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
 	for i, ev := range evs {
 		field := func(err error) error {
@@ -168,10 +175,13 @@ func (s *Service) publish(ctx context.Context, evs []store.Event) ([]store.Publi
 				continue
 			}
 			nd, err := s.build(ctx, sub, ev, s.store.NewID())
-			if err != nil {
+			if targetGone(err) {
 				s.log.Warn("event not delivered to a subscription: its target cannot be called", "subscription", sub.Name,
 					"owner", sub.Owner, "type", ev.Type, "source", ev.Source, "id", ev.EventID, "err", err)
 				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("publish event %s from %s: its delivery to subscription %q: %w", ev.EventID, ev.Source, sub.Name, err)
 			}
 			batch[i].Deliveries = append(batch[i].Deliveries, nd)
 		}
@@ -191,6 +201,15 @@ func (s *Service) publish(ctx context.Context, evs []store.Event) ([]store.Publi
 		}
 	}
 	return pubs, nil
+}
+
+// targetGone reports whether a delivery could not be made because its subscription's
+// target is gone or may no longer be called: the app, route or workflow deleted, no
+// longer the subscription owner's (store.ErrNotFound), or on a network its owner may no
+// longer use. Such a subscription is left out of a publish (and logged); any other failure
+// fails the publish rather than answer it without a delivery it should have made.
+func targetGone(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, runner.ErrNetworkNotAllowed)
 }
 
 // Redeliver gives a final delivery a new call (or run), made as its first was, with its

@@ -53,6 +53,8 @@ type Store interface {
 
 	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
+	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
+	GetTask(ctx context.Context, id string) (store.Task, error)
 	TaskStats(ctx context.Context) (store.TaskStats, error)
 
 	CreateAPI(ctx context.Context, api store.API) (store.API, error)

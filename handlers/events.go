@@ -86,6 +86,9 @@ func (a *API) PublishEvent(ctx context.Context, params eventsops.PublishEventPar
 	if err != nil {
 		return a.errorResponse(eventReadError(err, limit))
 	}
+	if len(evs) == 0 { // [] or null
+		return a.badRequest("events", "a batch has at least one event")
+	}
 	who := caller(ctx)
 	for i := range evs {
 		evs[i].Owner, evs[i].Public = who.Name, who.IsAdmin()

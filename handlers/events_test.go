@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -456,5 +459,105 @@ func TestRouteWritesPublishRouteChanged(t *testing.T) {
 	expect(t, res, 200)
 	if n := len(get(res.body, "events").([]any)); n != 0 {
 		t.Fatalf("bob sees the system event of alice's route: %s", res.raw)
+	}
+}
+
+// TestPublishNeverAnswersWithADeliveryLeftOut: an event whose attributes a default-format
+// subscriber could not take (the reviewer's case: 20 extensions of 1000 bytes) is refused,
+// 400 naming the attributes, never a 202 without that subscriber's delivery; an empty
+// batch is refused too.
+func TestPublishNeverAnswersWithADeliveryLeftOut(t *testing.T) {
+	f := eventsFixture(t) // alice's subscription calls shop/orders, of the default format
+	var ext strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&ext, `,"e%d":"%s"`, i, strings.Repeat("x", 1000))
+	}
+	for _, tt := range []struct {
+		name, contentType, body string
+		field                   string
+	}{
+		{name: "an event of 20 extensions of 1000 bytes", contentType: "application/cloudevents+json",
+			body: `{"specversion":"1.0","id":"big","source":"/shop","type":"com.alice.big"` + ext.String() + `}`, field: "attributes"},
+		{name: "an empty batch", contentType: "application/cloudevents-batch+json", body: `[]`, field: "events"},
+		{name: "a batch of null", contentType: "application/cloudevents-batch+json", body: `null`, field: "events"},
+	} {
+		t.Run(tt.name+" is refused", func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			req.Header.Set("Authorization", "Bearer "+f.alice)
+			res := serve(t, f.h, req)
+			expect(t, res, 400)
+			if fields, _ := get(res.body, "error", "fields").(string); fields != tt.field {
+				t.Errorf("fields %q, want %q: %s", fields, tt.field, res.raw)
+			}
+		})
+	}
+	evs, _, err := f.s.ListEvents(context.Background(), store.EventFilter{}, store.Page{Limit: 10})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("events stored: %d, %v", len(evs), err)
+	}
+}
+
+// TestPublishOfABodyCutOffIs400: a client that goes away while it sends the event gets
+// 400 (its request body could not be read), as a call on /r/ does, never a 500.
+func TestPublishOfABodyCutOffIs400(t *testing.T) {
+	f := eventsFixture(t)
+	req := httptest.NewRequest("POST", "/v1/events", io.MultiReader(strings.NewReader(`{"specversion":"1.0",`), failingReader{}))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("Authorization", "Bearer "+f.alice)
+	res := serve(t, f.h, req)
+	expect(t, res, 400)
+	if fields, _ := get(res.body, "error", "fields").(string); fields != "body" {
+		t.Errorf("fields %q, want body: %s", fields, res.raw)
+	}
+}
+
+// failingReader fails as a connection the client reset does.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, syscall.ECONNRESET }
+
+// TestAnExternalRunnersFailedDeliveryIsRetriedByItsPolicy: a delivery leased by an
+// external runner that reports a failure runs again after its subscription's backoff
+// while its policy has attempts left (QUEUED, the failure in its error), as in Gantry's
+// own workers; at the last one it ends FAILED and the delivery is dead-lettered.
+func TestAnExternalRunnersFailedDeliveryIsRetriedByItsPolicy(t *testing.T) {
+	f := eventsFixture(t)
+	expect(t, f.as(t, f.alice, "PATCH", "/v1/subscriptions/orders", `{"subscription":{"retry":{"max_attempts":2,"initial":"100ms","max":"100ms"}}}`), 200)
+	res := f.publish(t, f.alice, `{"specversion":"1.0","id":"r1","source":"/shop","type":"com.alice.x"}`)
+	expect(t, res, 202)
+	d := get(res.body, "event", "deliveries").([]any)[0]
+	id, execution := get(d, "id").(string), get(d, "execution_id").(string)
+	fail := func() response {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			res := f.as(t, f.admin, "GET", "/v1/tasks?runner=r1&n=10", "")
+			expect(t, res, 200)
+			if strings.Contains(res.raw, execution) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the delivery's call is not leased again: %s", res.raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		res := f.as(t, f.admin, "POST", "/v1/tasks/"+execution+"/result", `{"runner":"r1","status":"FAILED","reason":"bad_exit","exit_code":1,"error":"boom"}`)
+		expect(t, res, 200)
+		return res
+	}
+	res = fail()
+	if get(res.body, "execution", "status") != "QUEUED" || !strings.Contains(get(res.body, "execution", "error").(string), "boom") {
+		t.Fatalf("the first failure of two attempts: %s, want the execution QUEUED again", res.raw)
+	}
+	if dl, err := f.s.GetDelivery(context.Background(), id); err != nil || dl.Status != store.DeliveryQueued {
+		t.Fatalf("delivery after the first failure: %+v, %v; want QUEUED", dl, err)
+	}
+	res = fail()
+	if get(res.body, "execution", "status") != "FAILED" || get(res.body, "execution", "attempts") != 2.0 {
+		t.Fatalf("the last failure: %s, want FAILED after 2 attempts", res.raw)
+	}
+	if dl, err := f.s.GetDelivery(context.Background(), id); err != nil || dl.Status != store.DeliveryDeadLettered {
+		t.Fatalf("delivery after the last failure: %+v, %v; want DEAD_LETTERED", dl, err)
 	}
 }

@@ -134,7 +134,9 @@ func (a *API) DeleteSchedule(ctx context.Context, params schedules.DeleteSchedul
 
 // checkScheduleWrite applies the fields of in to sc and checks the result: the scheduler's
 // check (cron, time zone, target's shape; NextRun set), then the target itself, which
-// must be the caller's (an app's route, a workflow) and no system event.
+// must be the schedule's owner's (an app's route, a workflow) and no system event. An
+// event schedule that an admin writes as its own publishes public events, as the admin's
+// publishes are.
 func (a *API) checkScheduleWrite(ctx context.Context, sc *store.Schedule, in *models.Schedule) error {
 	if err := patchSchedule(sc, in); err != nil {
 		return withFieldPrefix("schedule", err)
@@ -142,24 +144,33 @@ func (a *API) checkScheduleWrite(ctx context.Context, sc *store.Schedule, in *mo
 	if err := a.checkSchedule(sc, a.now()); err != nil {
 		return withFieldPrefix("schedule", err)
 	}
-	return withFieldPrefix("schedule", a.checkScheduleTarget(ctx, sc.Target))
+	if e := sc.Target.Event; e != nil {
+		who := caller(ctx)
+		e.Public = who.IsAdmin() && who.Name == sc.Owner
+	}
+	return withFieldPrefix("schedule", a.checkScheduleTarget(ctx, sc.Owner, sc.Target))
 }
 
-// checkScheduleTarget checks that the caller may fire a schedule's target: a call of a
-// route of one of its apps, a run of one of its workflows, an event of a type that is not
-// Gantry's own. Another's app or workflow reads as one that does not exist. A call is
-// pinned to its app's ID (store.ScheduledCall.AppID): its ticks never call a later app of
-// the same name.
-func (a *API) checkScheduleTarget(ctx context.Context, t store.ScheduleTarget) error {
+// checkScheduleTarget checks that a schedule of owner may fire its target: a call of a
+// route of one of owner's apps, a run of one of owner's workflows, an event of a type that
+// is not Gantry's own. The scheduler fires a tick as the schedule's owner, and checks
+// again at each tick (the app or workflow may have changed hands since): an admin, who
+// may write another's schedule or give one to another owner, may not point it at a third
+// one's target. Another's app or workflow reads as one that does not exist, unless the
+// caller may see it. A call is pinned to its app's ID (store.ScheduledCall.AppID): its
+// ticks never call a later app of the same name.
+func (a *API) checkScheduleTarget(ctx context.Context, owner string, t store.ScheduleTarget) error {
 	who := caller(ctx)
 	switch {
 	case t.Call != nil:
-		owner, err := a.store.AppOwner(t.Call.App)
-		if errors.Is(err, store.ErrNotFound) || err == nil && !mayUse(who, owner) {
+		appOwner, err := a.store.AppOwner(t.Call.App)
+		switch {
+		case errors.Is(err, store.ErrNotFound), err == nil && !mayUse(who, appOwner):
 			return errInvalidField("target.call.app", "app \""+t.Call.App+"\" not found")
-		}
-		if err != nil {
+		case err != nil:
 			return err
+		case appOwner != owner:
+			return errInvalidField("target.call.app", "app \""+t.Call.App+"\" is "+appOwner+"'s: a schedule calls its owner's ("+owner+"'s) functions only")
 		}
 		if t.Call.AppID, err = a.store.AppID(t.Call.App); err != nil {
 			return err
@@ -171,10 +182,14 @@ func (a *API) checkScheduleTarget(ctx context.Context, t store.ScheduleTarget) e
 		}
 	case t.Workflow != nil:
 		w, err := a.store.GetWorkflow(ctx, t.Workflow.Name)
-		if errors.Is(err, store.ErrNotFound) || err == nil && !mayUse(who, w.Owner) {
+		switch {
+		case errors.Is(err, store.ErrNotFound), err == nil && !mayUse(who, w.Owner):
 			return errInvalidField("target.workflow.name", "workflow \""+t.Workflow.Name+"\" not found")
+		case err != nil:
+			return err
+		case w.Owner != owner:
+			return errInvalidField("target.workflow.name", "workflow \""+t.Workflow.Name+"\" is "+w.Owner+"'s: a schedule runs its owner's ("+owner+"'s) workflows only")
 		}
-		return err
 	case t.Event != nil:
 		if strings.HasPrefix(t.Event.Type, events.SystemPrefix) {
 			return errInvalidField("target.event.type", "types under "+events.SystemPrefix+" are Gantry's own events, not "+t.Event.Type)

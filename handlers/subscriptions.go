@@ -74,8 +74,9 @@ func (a *API) GetSubscription(ctx context.Context, params subscriptions.GetSubsc
 	return subscriptions.NewGetSubscriptionOK().WithPayload(&models.SubscriptionWrapper{Subscription: subscriptionToModel(s)})
 }
 
-// PatchSubscription changes the fields given, checked again as a whole; an admin may give
-// the subscription to another owner.
+// PatchSubscription changes the fields given, checked again as a whole, as its owner's
+// (its target must be the owner's); an admin may give the subscription to another owner,
+// unless its scope is all (an admin's own only: 400, set scope own first).
 func (a *API) PatchSubscription(ctx context.Context, params subscriptions.PatchSubscriptionParams) middleware.Responder {
 	in, who := params.Body.Subscription, caller(ctx)
 	switch {
@@ -110,7 +111,17 @@ func (a *API) PatchSubscription(ctx context.Context, params subscriptions.PatchS
 	if err := patchSubscription(&next, in); err != nil {
 		return a.errorResponse(withFieldPrefix("subscription", err))
 	}
-	if err := a.events.CheckSubscription(ctx, &next, who.IsAdmin()); err != nil {
+	// Scope all is an admin's own: roles are not stored by name, so only an admin's write of
+	// its own subscription may have it, and a subscription of scope all is never given away.
+	// The check of the target is the owner's: an admin's (the caller's) only when it is its own.
+	ownerAdmin := who.IsAdmin() && next.Owner == who.Name
+	switch {
+	case next.Scope == store.ScopeAll && next.Owner != current.Owner:
+		return a.badRequest("subscription.owner", "a subscription of scope %q is its admin's own and cannot be given to %s: set scope %q first", store.ScopeAll, next.Owner, store.ScopeOwn)
+	case next.Scope == store.ScopeAll && !ownerAdmin:
+		return a.badRequest("subscription.scope", "scope %q is for an admin's own subscriptions; this one is %s's: set scope %q", store.ScopeAll, next.Owner, store.ScopeOwn)
+	}
+	if err := a.events.CheckSubscription(ctx, &next, ownerAdmin); err != nil {
 		return a.errorResponse(subscriptionField(err))
 	}
 	updated, err := a.store.UpdateSubscription(ctx, params.Name, func(s *store.Subscription) error {

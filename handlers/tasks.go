@@ -42,7 +42,10 @@ func (a *API) LeaseTasks(ctx context.Context, params tasks.LeaseTasksParams) mid
 	return tasks.NewLeaseTasksOK().WithPayload(out)
 }
 
-// ReportTaskResult ends a task leased to an external runner with its outcome.
+// ReportTaskResult ends a task leased to an external runner with its outcome; or, for a
+// failed event delivery whose subscription's retry policy has attempts left, returns it to
+// the queue after the policy's backoff, as Gantry's own workers do (the execution is
+// QUEUED again, the failure in its error).
 func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResultParams) middleware.Responder {
 	if err := requireAdmin(ctx, "reporting task results"); err != nil {
 		return a.errorResponse(err)
@@ -52,7 +55,13 @@ func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResul
 	if err != nil {
 		return a.errorResponse(err)
 	}
-	if err := a.store.CompleteTask(ctx, params.ID, runnerOwner(*in.Runner), ex, log); err != nil {
+	owner := runnerOwner(*in.Runner)
+	if delay, again := a.retryDelivery(ctx, params.ID, owner, ex); again {
+		err = a.store.RetryTask(ctx, params.ID, owner, delay, "the runner reported "+ex.Reason+": "+ex.Error)
+	} else {
+		err = a.store.CompleteTask(ctx, params.ID, owner, ex, log)
+	}
+	if err != nil {
 		return a.errorResponse(err)
 	}
 	done, err := a.store.GetExecution(ctx, params.ID)
@@ -60,6 +69,23 @@ func (a *API) ReportTaskResult(ctx context.Context, params tasks.ReportTaskResul
 		return a.errorResponse(err)
 	}
 	return tasks.NewReportTaskResultOK().WithPayload(&models.ExecutionWrapper{Execution: executionToModel(done)})
+}
+
+// retryDelivery reports whether a task that an external runner reports ended with ex runs
+// again, and after what delay: a FAILED event delivery (for whatever reason: the runner's
+// failures count against the same attempts as the function's, as Gantry's own and Docker's
+// do for Gantry's workers) whose retry policy has attempts left, after the policy's
+// backoff. Other tasks (and a task not, or no longer, leased to owner: the store then
+// refuses the report) end with the report.
+func (a *API) retryDelivery(ctx context.Context, id, owner string, ex store.Execution) (time.Duration, bool) {
+	if ex.Status != store.StatusFailed {
+		return 0, false
+	}
+	t, err := a.store.GetTask(ctx, id)
+	if err != nil || t.LeaseOwner != owner || t.Retry == nil || t.CancelRequested || t.Attempts >= t.Retry.MaxAttempts {
+		return 0, false
+	}
+	return t.Retry.Delay(t.Attempts), true
 }
 
 // taskResult checks an external runner's report and turns it into the final execution and

@@ -18,12 +18,18 @@ import (
 // (RequestCancel): that node's follower (Follow) stops it. Either way the execution is
 // answered as it is now, still RUNNING. A finished call is a store.ErrConflict.
 func (s *Service) Cancel(ctx context.Context, id string) (store.Execution, error) {
+	// The task as it was queued, for OnFinished (an event delivery is told as one, so that
+	// a delivery of a system event publishes none: see Finished); nil once it is gone.
+	var queued *store.Task
+	if t, err := s.store.GetTask(ctx, id); err == nil {
+		queued = &t
+	}
 	owner, err := s.store.CancelTask(ctx, id)
 	switch {
 	case err == nil: // it was queued: it ended CANCELLED
 		ex, err := s.store.GetExecution(ctx, id)
 		if err == nil && ex.Done() {
-			s.tellFinished(ex, nil)
+			s.tellFinished(ex, queued)
 		}
 		return ex, err
 	case !errors.Is(err, store.ErrTaskRunning) && !errors.Is(err, store.ErrNotFound):

@@ -226,3 +226,27 @@ func (e *env) runningAsyncCall() string {
 	}
 	return resp.CallID
 }
+
+// TestCancelOfAQueuedDeliveryTellsItAsOne: a queued event delivery cancelled here is told
+// (OnFinished) with its delivery and event type, as its end in a worker is, so that the
+// events service's guard holds: a delivery of a system event publishes none.
+func TestCancelOfAQueuedDeliveryTellsItAsOne(t *testing.T) {
+	e := newEnv(t)
+	e.route("/fn", nil)
+	call, err := e.svc.DeliveryCall(DeliveryRequest{App: "shop", Path: "/fn", Delivery: "d-1",
+		Event: store.Event{EventID: "1", Source: "/gantry/apps/shop", Type: "dev.gantry.execution.finished", SpecVersion: "1.0"}, Retry: store.RetryPolicy{MaxAttempts: 1, Initial: time.Second, Max: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.EnqueueTask(t.Context(), call.Task, call.Execution); err != nil {
+		t.Fatal(err)
+	}
+	var finished []Finished
+	defer e.svc.OnFinished(func(f Finished) { finished = append(finished, f) })()
+	if ex, err := e.svc.Cancel(t.Context(), call.Task.ID); err != nil || ex.Status != store.StatusCancelled {
+		t.Fatalf("Cancel: %+v %v, want CANCELLED", ex, err)
+	}
+	if len(finished) != 1 || finished[0].Delivery != "d-1" || finished[0].EventType != "dev.gantry.execution.finished" {
+		t.Fatalf("OnFinished told %+v, want the cancelled delivery d-1 of a dev.gantry.execution.finished event", finished)
+	}
+}

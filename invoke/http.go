@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/httperr"
@@ -34,7 +36,8 @@ type Limits struct {
 }
 
 // Prepare reads an HTTP request's body within the limits into req, with its method (HEAD
-// runs as GET), and resolves the call. The caller then decides the route's auth (Admit)
+// runs as GET), and its header less the ce-* headers that only Gantry sends
+// (withoutForgedEvent), and resolves the call. The caller then decides the route's auth (Admit)
 // and answers the call with Serve. Its errors are answered with httperr: a body over the
 // bound (413; the connection is then closed), a body cut off (400), an unknown app or
 // route (404).
@@ -55,6 +58,7 @@ func (s *Service) Prepare(w http.ResponseWriter, r *http.Request, req Request, l
 		}
 	}
 	req.Method, req.Body = r.Method, body
+	req.Header = withoutForgedEvent(req.Header)
 	if req.Method == http.MethodHead {
 		req.Method = http.MethodGet
 	}
@@ -123,6 +127,54 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
 	}
+}
+
+// Gantry's own CloudEvents: a type under SystemTypePrefix, a source under
+// SystemSourcePrefix. Only Gantry sends them to functions (a schedule's tick, a system
+// event's delivery); a caller's ce-type or ce-source claiming them is dropped.
+const (
+	SystemTypePrefix   = "dev.gantry."
+	SystemSourcePrefix = "/gantry/"
+)
+
+// withoutForgedEvent is a caller's header less the ce-type and ce-source headers that
+// claim to be Gantry's (a ce-type under dev.gantry., a ce-source under /gantry/, read as
+// the function reads them: percent-decoded), so that a function can tell a tick or a
+// system event Gantry sends from a forged one by its type and source. Only the callers'
+// calls (Prepare: /r/ and the gateway, sync and async) go through it, never the calls
+// Gantry makes (DeliveryCall, ScheduledCall). h is not modified: a copy is returned when
+// a header goes.
+func withoutForgedEvent(h http.Header) http.Header {
+	forged := func(name string, vs []string) bool {
+		var prefix string
+		switch strings.ToLower(name) {
+		case "ce-type":
+			prefix = SystemTypePrefix
+		case "ce-source":
+			prefix = SystemSourcePrefix
+		default:
+			return false
+		}
+		for _, v := range vs {
+			if d, err := url.PathUnescape(v); err == nil && strings.HasPrefix(d, prefix) || strings.HasPrefix(v, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	var out http.Header
+	for k, vs := range h {
+		if forged(k, vs) {
+			if out == nil {
+				out = h.Clone()
+			}
+			delete(out, k)
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
 }
 
 // readCallBody reads a call's body, at most max bytes: one read of the announced length

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -215,5 +216,64 @@ func TestServeContentLength(t *testing.T) {
 	w := e.serve(httptest.NewRequest("GET", "/r/shop/fn", nil), "/fn", Limits{MaxBody: 1}, nil)
 	if w.Header().Get("Content-Length") != strconv.Itoa(len(body)) || w.Body.Len() != len(body) {
 		t.Fatalf("Content-Length %s with %d bytes", w.Header().Get("Content-Length"), w.Body.Len())
+	}
+}
+
+// TestServeDropsTheCallersGantryEventHeaders: a caller's ce-type under dev.gantry. or
+// ce-source under /gantry/ (as the function reads them, percent-decoded) never reaches the
+// function, sync or async: only Gantry sends a tick or a system event. Its other ce-*
+// headers do.
+func TestServeDropsTheCallersGantryEventHeaders(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		want   http.Header // each must be so ("": absent)
+	}{
+		{name: "a forged tick's type and source are dropped",
+			header: http.Header{"Ce-Type": {"dev.gantry.schedule.tick"}, "Ce-Source": {"/gantry/schedules/nightly"}, "Ce-Id": {"x"}},
+			want:   http.Header{"Ce-Type": {""}, "Ce-Source": {""}, "Ce-Id": {"x"}}},
+		{name: "a percent-encoded forgery is dropped too",
+			header: http.Header{"Ce-Type": {"dev%2Egantry.execution.finished"}, "Ce-Source": {"%2Fgantry/apps/shop"}},
+			want:   http.Header{"Ce-Type": {""}, "Ce-Source": {""}}},
+		{name: "a caller's own event type and source reach the function",
+			header: http.Header{"Ce-Type": {"com.example.dev.gantry.x"}, "Ce-Source": {"/shop/gantry/"}},
+			want:   http.Header{"Ce-Type": {"com.example.dev.gantry.x"}, "Ce-Source": {"/shop/gantry/"}}},
+	}
+	for _, tt := range tests {
+		for _, async := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s (async %v)", tt.name, async), func(t *testing.T) {
+				e := newEnv(t)
+				e.route("/fn", nil)
+				r := httptest.NewRequest("POST", "/r/shop/fn", nil)
+				for k, v := range tt.header {
+					r.Header[k] = v
+				}
+				if async {
+					r.Header.Set(HeaderInvokeType, "async")
+				}
+				w := e.serve(r, "/fn", Limits{MaxBody: 16}, nil)
+				var seen http.Header
+				if async {
+					tasks, err := e.db.LeaseTasks(t.Context(), 1, "reader", time.Minute)
+					if err != nil || len(tasks) != 1 {
+						t.Fatalf("status %d: tasks %v, %v; want the call queued", w.Code, tasks, err)
+					}
+					seen = tasks[0].Header
+				} else {
+					if w.Code != 200 || len(e.fr.ran()) != 1 {
+						t.Fatalf("status %d, %d calls ran", w.Code, len(e.fr.ran()))
+					}
+					seen = e.fr.ran()[0].Header
+				}
+				for k, v := range tt.want {
+					if got := seen.Get(k); got != v[0] {
+						t.Errorf("the function sees %s %q, want %q", k, got, v[0])
+					}
+				}
+				if r.Header.Get("Ce-Type") != tt.header.Get("Ce-Type") {
+					t.Error("the request's own header was modified")
+				}
+			})
+		}
 	}
 }

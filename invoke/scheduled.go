@@ -35,6 +35,9 @@ type ScheduledRequest struct {
 	// AppID, when set, is the app the call must reach (the app of that name when the
 	// schedule was written, not a later one of the same name).
 	AppID string
+	// Owner, when set, must still own the app: a schedule calls its owner's functions
+	// only, never those of an app that changed hands since it was written (ErrNotFound).
+	Owner string
 	// ScheduleID, Schedule and Tick name the schedule and the tick that makes the call.
 	ScheduleID, Schedule string
 	Tick                 time.Time
@@ -45,7 +48,9 @@ type ScheduledRequest struct {
 // The tick reaches the function as a CloudEvent in binary mode, over the schedule's own
 // headers (whose Gantry-* ones are dropped, as a caller's are): ce-type
 // dev.gantry.schedule.tick, ce-source /gantry/schedules/<name>, ce-id "<schedule ID>:<tick>"
-// (the tick's idempotency key), ce-time the tick; the body is the schedule's. The route's
+// (the tick's idempotency key), ce-time the tick; the body is the schedule's. An app that
+// is no longer the one the schedule was written over (AppID), or no longer its owner's
+// (Owner), is not found (store.ErrNotFound): the tick calls nobody else's. The route's
 // max_retries applies, as to every async call: a tick fires once, and its call is retried
 // as any call.
 func (s *Service) ScheduledCall(req ScheduledRequest) (store.StepCall, error) {
@@ -62,6 +67,6 @@ func (s *Service) ScheduledCall(req ScheduledRequest) (store.StepCall, error) {
 		Type: TypeScheduleTick, SpecVersion: "1.0", Time: req.Tick}) {
 		header[k] = v
 	}
-	c, _, err := s.prepare(queuedCall{App: req.App, Path: req.Path, AppID: req.AppID, Method: req.Method, Header: header, Body: req.Body})
+	c, _, err := s.prepare(queuedCall{App: req.App, Path: req.Path, AppID: req.AppID, Owner: req.Owner, Method: req.Method, Header: header, Body: req.Body})
 	return c, err
 }

@@ -21,6 +21,8 @@ type Store interface {
 	AppendExecutionLog(id string, tail []byte, truncated bool)
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
 	CancelTask(ctx context.Context, id string) (owner string, err error)
+	// GetTask reads a queued call (what Cancel tells of one it cancels).
+	GetTask(ctx context.Context, id string) (store.Task, error)
 	// RequestCancel asks the node running a call outside the queue (a sync call) to stop it.
 	RequestCancel(ctx context.Context, id string) error
 	Queue

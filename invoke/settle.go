@@ -13,8 +13,10 @@ import (
 
 // settle ends a leased call that ran: done (SUCCESS or the function's failure), or back to
 // the queue after a backoff: when the function failed and its retry policy (Task.Retry, an
-// event delivery's) or else its route's max_retries asks for another run, or when Gantry
-// or Docker failed, until MaxAttempts (a shutdown at once, without counting against them).
+// event delivery's: while Attempts < its MaxAttempts) or else its route's max_retries asks
+// for another run, or when Gantry or Docker failed, while Attempts < MaxAttempts (a
+// shutdown at once, whatever the attempts). Attempts counts every run, whatever ended it
+// (the lease counts it): Gantry's and Docker's failures use up a policy's attempts too.
 // For a call with a retry policy, an http or json function's answer with a status of 500
 // or more is the function's failure too (statusFailure).
 func (w *Workers) settle(ctx context.Context, t store.Task, owner string, started time.Time, res *runner.Result, err error) {

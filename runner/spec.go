@@ -35,9 +35,19 @@ func functionEnv(fn *Function) map[string]string {
 
 // callEnv adds the per-call variables of the default format: the call's metadata, its
 // route params as FN_PARAM_<NAME>, its request headers as FN_HEADER_<NAME>, and the
-// CloudEvents attributes of its ce-* headers as CE_<NAME> (see ceAttribute).
+// CloudEvents attributes of its ce-* headers as CE_<NAME> (see ceAttribute), but for a
+// name the app's or route's config sets: the config wins, a caller's header never
+// changes it.
 func callEnv(c *Call) map[string]string {
 	env := functionEnv(&c.Function)
+	configured := func(name string) bool {
+		for _, l := range c.Function.Env {
+			if _, ok := l[name]; ok {
+				return true
+			}
+		}
+		return false
+	}
 	env["FN_CALL_ID"] = c.ID
 	env["FN_METHOD"] = c.Method
 	env["FN_REQUEST_URL"] = c.URL
@@ -48,7 +58,9 @@ func callEnv(c *Call) map[string]string {
 	for k, v := range c.Header {
 		env["FN_HEADER_"+envName(k)] = strings.Join(v, ", ")
 		if name, ok := ceAttribute(k); ok && len(v) > 0 {
-			env["CE_"+envName(name)] = ceValue(v[0])
+			if n := "CE_" + envName(name); !configured(n) {
+				env[n] = ceValue(v[0])
+			}
 		}
 	}
 	return env

@@ -48,3 +48,31 @@ func TestCheckCallEnvCountsTheCEVariables(t *testing.T) {
 		t.Fatalf("two other headers of %d bytes: %v", len(v), err)
 	}
 }
+
+// TestCallEnvKeepsTheConfigOverCEHeaders: a CE_<NAME> that the app's or route's config
+// sets is the config's, whatever a ce-* header says; the others come from the headers.
+func TestCallEnvKeepsTheConfigOverCEHeaders(t *testing.T) {
+	tests := []struct {
+		name   string
+		config []map[string]string
+		want   map[string]string
+	}{
+		{name: "the app's config wins", config: []map[string]string{{"CE_TYPE": "app"}}, want: map[string]string{"CE_TYPE": "app", "CE_ID": "e-1"}},
+		{name: "the route's config wins over the app's and the header", config: []map[string]string{{"CE_TYPE": "app"}, {"CE_TYPE": "route"}},
+			want: map[string]string{"CE_TYPE": "route", "CE_ID": "e-1"}},
+		{name: "without config the headers give them", want: map[string]string{"CE_TYPE": "com.example.order", "CE_ID": "e-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Call{ID: "call-1", Method: "POST", URL: "/on", Deadline: time.Now(),
+				Function: Function{App: "a", Path: "/on", Format: FormatDefault, Env: tt.config},
+				Header:   http.Header{"Ce-Id": {"e-1"}, "Ce-Type": {"com.example.order"}}}
+			env := callEnv(c)
+			for k, v := range tt.want {
+				if env[k] != v {
+					t.Errorf("%s = %q, want %q", k, env[k], v)
+				}
+			}
+		})
+	}
+}

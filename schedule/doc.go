@@ -34,15 +34,20 @@
 // /gantry/schedules/<name>, ce-id <schedule ID>:<tick, RFC 3339 UTC>, ce-time the tick) in
 // the same write. An event target is published through the events service first, then the
 // tick claimed: the event's source is /gantry/schedules/<name>, its id
-// <schedule ID>:<tick, RFC 3339 UTC>, its time the tick and its owner the schedule's, and
+// <schedule ID>:<tick, RFC 3339 UTC>, its time the tick and its owner the schedule's
+// (public when an admin wrote the schedule as its own: ScheduledEvent.Public), and
 // a second publish of one source and id makes nothing new. A workflow target is triggered
 // first, then the tick claimed, with the idempotency key schedule:<schedule ID>:<tick>
 // and the schedule's owner as the run's caller. Either way a crash, or another node,
 // between the fire and the claim never makes two.
 //
-// A fire that fails (the route is gone, the store is down) is logged and tried again at
-// the scheduler's next wake (Options.RetryDelay later); it never fires twice. A disabled
-// schedule never fires, and its NextRun is zero.
+// A tick fires as the schedule's owner: its call's app (the one the schedule was written
+// over, by ID) and its workflow must still be the owner's, else the fire fails; it never
+// runs another's target of the same name. A fire that fails (the route is gone, the
+// target changed hands, the store is down) is logged and tried again at the scheduler's
+// next wake (Options.RetryDelay later); it never fires twice. Once its tick is late and it
+// has failed for the grace, it is given up (claimed without firing, logged as an error),
+// unless the store is down. A disabled schedule never fires, and its NextRun is zero.
 //
 // # Missed ticks
 //

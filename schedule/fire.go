@@ -2,9 +2,12 @@ package schedule
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/invoke"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/workflow"
@@ -56,6 +59,11 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 			return t.tick
 		}
 		claimed, err := s.fire(ctx, sc, t)
+		if err != nil && s.givesUp(sc, t, now, err) {
+			s.log.Error("scheduler: a tick given up: its fire failed past the grace (skipped)", "schedule", sc.Name, "tick", t.tick, "err", err)
+			t.fire = false
+			claimed, err = s.fire(ctx, sc, t)
+		}
 		if err != nil {
 			s.log.Warn("scheduler: fire a tick (tried again)", "schedule", sc.Name, "tick", t.tick, "err", err)
 			s.mu.Lock()
@@ -65,6 +73,7 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 		}
 		s.mu.Lock()
 		delete(s.failed, sc.ID)
+		delete(s.failing, sc.ID)
 		s.mu.Unlock()
 		if !claimed { // fired by another node, or before a restart, or the schedule is gone: read it again
 			s.log.Debug("scheduler: a tick claimed already", "schedule", sc.Name, "tick", t.tick)
@@ -87,6 +96,26 @@ func (s *Scheduler) fireSchedule(ctx context.Context, sc store.Schedule, now tim
 		}
 	}
 	return time.Time{}
+}
+
+// givesUp reports whether the fire of plan's tick of sc, which failed at now with err,
+// is given up: the tick is claimed without firing (skipped, as a missed tick of policy
+// skip is), rather than tried again. A fire that fails is tried again every RetryDelay
+// while its tick is on time; a late one (a run_once schedule's missed tick, or an on-time
+// one whose fire kept failing) for the grace from its first failure. A store that cannot
+// answer is waited out: the claim would fail too.
+func (s *Scheduler) givesUp(sc store.Schedule, plan tickPlan, now time.Time, err error) bool {
+	if !plan.fire || errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.failing[sc.ID]
+	if !ok || !f.tick.Equal(plan.tick) {
+		f = failure{tick: plan.tick, since: now}
+		s.failing[sc.ID] = f
+	}
+	return !s.onTime(plan.tick, plan.next, now) && now.Sub(f.since) >= s.grace
 }
 
 // tickPlan is what to do about a schedule's due tick: claim tick, firing its target when
@@ -160,7 +189,9 @@ func latestTick(c clock, first, now time.Time) (latest, prev time.Time) {
 	return latest, prev
 }
 
-// fire claims plan's tick of sc, firing its target when plan says so: a call is accepted
+// fire claims plan's tick of sc, firing its target when plan says so, as the schedule's
+// owner: a call of an app (the one it was written over) and a run of a workflow still
+// that owner's, never another's of the same name (ErrNotFound: the fire fails). A call is accepted
 // in the claim's write; an event is published, or a workflow run triggered, before it,
 // both idempotent by the tick (a second publish of the event, or trigger with the key,
 // makes nothing new), so that a fire that fails after them, tried again, or claimed
@@ -173,7 +204,7 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 	switch tg := sc.Target; {
 	case tg.Call != nil:
 		call, err := s.calls.ScheduledCall(invoke.ScheduledRequest{App: tg.Call.App, Path: tg.Call.Path, AppID: tg.Call.AppID,
-			Method: tg.Call.Method, Header: tg.Call.Header, Body: tg.Call.Body, ScheduleID: sc.ID, Schedule: sc.Name, Tick: tick})
+			Owner: sc.Owner, Method: tg.Call.Method, Header: tg.Call.Header, Body: tg.Call.Body, ScheduleID: sc.ID, Schedule: sc.Name, Tick: tick})
 		if err != nil {
 			return false, fmt.Errorf("the call of %s%s: %w", tg.Call.App, tg.Call.Path, err)
 		}
@@ -184,6 +215,9 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 		}
 	case tg.Workflow != nil:
 		w, err := s.store.GetWorkflow(ctx, tg.Workflow.Name)
+		if err == nil && w.Owner != sc.Owner {
+			err = store.Errorf(store.ErrNotFound, "workflow %q is not %s's (it was made again by another since the schedule was written)", w.Name, sc.Owner)
+		}
 		if err != nil {
 			return false, fmt.Errorf("run workflow %s: %w", tg.Workflow.Name, err)
 		}
@@ -198,16 +232,22 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 
 // TickEvent is the event that tick of sc, an event schedule, publishes: its source is the
 // schedule's, its id the schedule's ID and the tick, its time the tick, its owner the
-// schedule's owner.
+// schedule's owner, public when an admin wrote the schedule for itself (as an admin's
+// publish is). Its data is read as a structured event's is: JSON as it is when its
+// datacontenttype is JSON (the default), else a JSON string's text ("x" is x).
 func TickEvent(sc store.Schedule, tick time.Time) store.Event {
 	e := sc.Target.Event
 	ev := store.Event{EventID: invoke.ScheduleTickID(sc.ID, tick), Source: invoke.ScheduleSource(sc.Name),
 		Type: e.Type, SpecVersion: "1.0", Subject: e.Subject, Time: tick.UTC(), DataContentType: e.DataContentType,
-		Owner: sc.Owner}
+		Owner: sc.Owner, Public: e.Public}
 	if len(e.Data) > 0 {
 		ev.Data = []byte(e.Data)
 		if ev.DataContentType == "" {
 			ev.DataContentType = "application/json"
+		}
+		var text string
+		if !events.IsJSON(ev.DataContentType) && json.Unmarshal(e.Data, &text) == nil {
+			ev.Data = []byte(text)
 		}
 	}
 	return ev

@@ -44,7 +44,8 @@ type Options struct {
 	// schedule's missed policy decides.
 	Grace time.Duration
 	// RetryDelay is how long a tick whose fire failed waits before it is tried again
-	// (default 1s).
+	// (default 1s). A tick whose fire still fails once it is late, for Grace from its
+	// first failure, is given up: claimed without firing, and logged as an error.
 	RetryDelay time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -68,10 +69,16 @@ type Scheduler struct {
 	stale     bool                      // the schedules must be read again
 	schedules map[string]store.Schedule // by name
 	failed    map[string]time.Time      // schedule ID -> when its failed tick is tried again
+	failing   map[string]failure        // schedule ID -> the tick whose fire fails, since when
 	clocks    map[string]clockOrInvalid // by schedule ID, cron and timezone
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// failure is a tick whose fire failed, and when it first did (see givesUp).
+type failure struct {
+	tick, since time.Time
 }
 
 // clockOrInvalid caches a parsed clock, or why a stored schedule has none.
@@ -97,7 +104,7 @@ func New(s Store, calls Calls, events EventPublisher, flows Workflows, opts Opti
 	}
 	return &Scheduler{store: s, calls: calls, events: events, flows: flows, grace: opts.Grace, retry: opts.RetryDelay,
 		now: opts.Now, log: opts.Log, wake: make(chan struct{}, 1), stale: true,
-		schedules: map[string]store.Schedule{}, failed: map[string]time.Time{}, clocks: map[string]clockOrInvalid{}}
+		schedules: map[string]store.Schedule{}, failed: map[string]time.Time{}, failing: map[string]failure{}, clocks: map[string]clockOrInvalid{}}
 }
 
 // Start runs the scheduler until ctx ends or Stop is called: it follows the store's feed
@@ -194,6 +201,11 @@ func (s *Scheduler) reload(ctx context.Context) error {
 	for id := range s.failed {
 		if !ids[id] {
 			delete(s.failed, id)
+		}
+	}
+	for id := range s.failing {
+		if !ids[id] {
+			delete(s.failing, id)
 		}
 	}
 	s.mu.Unlock()

@@ -512,3 +512,129 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// putWorkflow stores workflow name of owner, with one step that calls shop/hook.
+func (f *fixture) putWorkflow(name, owner string) {
+	f.t.Helper()
+	def := `{"steps": [{"name": "hook", "call": {"app": "shop", "path": "/hook"}}]}`
+	if _, _, err := f.flows.Put(f.t.Context(), store.Workflow{Name: name, Owner: owner, Definition: json.RawMessage(def)}, func(app, path string) error {
+		_, err := f.db.RouteByPath(app, path, "")
+		return err
+	}, nil); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestATickNeverFiresAnotherOwnersTarget: a tick fires as its schedule's owner. A
+// workflow of the name made again by another, or an app given to another, is not the
+// owner's any more: the fire fails (and is tried again while the tick is on time) and
+// runs nothing of theirs.
+func TestATickNeverFiresAnotherOwnersTarget(t *testing.T) {
+	tests := []struct {
+		name   string
+		target store.ScheduleTarget
+		// change makes the target another's once the schedule was written
+		change func(f *fixture)
+	}{
+		{name: "a workflow deleted and made again by another is not run",
+			target: store.ScheduleTarget{Workflow: &store.ScheduledWorkflow{Name: "report", Inputs: json.RawMessage(`{"secret":"ada's"}`)}},
+			change: func(f *fixture) {
+				if err := f.db.DeleteWorkflow(f.t.Context(), "report", nil); err != nil {
+					f.t.Fatal(err)
+				}
+				f.putWorkflow("report", "bob")
+			}},
+		{name: "an app given to another is not called",
+			target: store.ScheduleTarget{Call: &store.ScheduledCall{App: "shop", Path: "/hook"}},
+			change: func(f *fixture) {
+				if _, err := f.db.UpdateApp(f.t.Context(), "shop", func(a *store.App) error { a.Owner = "bob"; return nil }); err != nil {
+					f.t.Fatal(err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.putWorkflow("report", "ada")
+			appID, err := f.db.AppID("shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.target.Call != nil {
+				tt.target.Call.AppID = appID
+			}
+			f.create(store.Schedule{Name: "ada-report", Owner: "ada", Cron: "@every 1m", Enabled: true, Target: tt.target}, t0.Add(-time.Second))
+			tt.change(f)
+			now := t0.Add(time.Second)
+			s := f.scheduler(&now)
+			f.fire(s, now)
+			if got := f.queued(); len(got) != 0 {
+				t.Errorf("the tick queued calls %v of another's app", keys(got))
+			}
+			runs, _, err := f.db.ListRuns(t.Context(), store.RunFilter{Workflow: "report"}, store.Page{Limit: 10})
+			if err != nil || len(runs) != 0 {
+				t.Errorf("the tick ran %d runs of bob's workflow (%v)", len(runs), err)
+			}
+			if last := f.get("ada-report").LastTick; !last.IsZero() {
+				t.Errorf("the tick was claimed (%s), as if it fired", last)
+			}
+		})
+	}
+}
+
+// TestAFireThatKeepsFailingIsGivenUpAfterTheGrace: a run_once schedule whose call's route
+// is gone is not tried every second forever: once its tick is late, and has failed for
+// the grace, it is claimed without firing (skipped), and the schedule goes on.
+func TestAFireThatKeepsFailingIsGivenUpAfterTheGrace(t *testing.T) {
+	f := newFixture(t)
+	sc := everyMinute("gone", store.MissedRunOnce)
+	sc.Target.Call.Path = "/gone"
+	f.create(sc, t0.Add(-time.Second))
+	now := t0
+	s := f.scheduler(&now)
+	for now = t0; now.Before(t0.Add(30 * time.Second)); now = now.Add(time.Second) {
+		f.fire(s, now)
+		if last := f.get("gone").LastTick; !last.IsZero() {
+			break
+		}
+	}
+	after := f.get("gone")
+	if !after.LastTick.Equal(t0) || !after.NextRun.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("at %s: last_tick %s next_run %s; want the failing tick %s given up within the grace past it", now, after.LastTick, after.NextRun, t0)
+	}
+	if late := now.Sub(t0); late < 5*time.Second || late > 6*time.Second {
+		t.Errorf("given up %s after its tick, want after the grace (5s)", late)
+	}
+	if got := f.queued(); len(got) != 0 {
+		t.Errorf("a given-up tick queued %v", keys(got))
+	}
+}
+
+// TestAnEventTickCarriesItsDataAsAPublishWould: an event schedule's data of a type that is
+// not JSON, a JSON string in the schedule, is the string's text (as a structured event's
+// is); an admin's own schedule publishes public events, as the admin's publishes are.
+func TestAnEventTickCarriesItsDataAsAPublishWould(t *testing.T) {
+	tests := []struct {
+		name       string
+		event      store.ScheduledEvent
+		wantData   string
+		wantType   string
+		wantPublic bool
+	}{
+		{name: "text data is the string's text", event: store.ScheduledEvent{Type: "t", DataContentType: "text/plain", Data: json.RawMessage(`"x"`)},
+			wantData: "x", wantType: "text/plain"},
+		{name: "JSON data stays JSON", event: store.ScheduledEvent{Type: "t", Data: json.RawMessage(`"x"`)},
+			wantData: `"x"`, wantType: "application/json"},
+		{name: "other JSON of a text type stays as it was written", event: store.ScheduledEvent{Type: "t", DataContentType: "text/plain", Data: json.RawMessage(`{"a":1}`)},
+			wantData: `{"a":1}`, wantType: "text/plain"},
+		{name: "a public schedule's event is public", event: store.ScheduledEvent{Type: "t", Public: true}, wantPublic: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := TickEvent(store.Schedule{ID: "id", Name: "n", Owner: "root", Target: store.ScheduleTarget{Event: &tt.event}}, t0)
+			if string(ev.Data) != tt.wantData || ev.DataContentType != tt.wantType || ev.Public != tt.wantPublic {
+				t.Fatalf("data %q of type %q, public %v; want %q of type %q, public %v", ev.Data, ev.DataContentType, ev.Public, tt.wantData, tt.wantType, tt.wantPublic)
+			}
+		})
+	}
+}

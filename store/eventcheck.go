@@ -25,6 +25,12 @@ const (
 	MaxEventAttr = 1024
 	// MaxEventExtensions bounds the extension attributes of an event.
 	MaxEventExtensions = 32
+	// MaxEventAttributeBytes bounds an event's attributes together, as EventAttributeBytes
+	// counts them, so that any event fits a delivery's call: a default-format function gets
+	// each attribute twice in its environment (FN_HEADER_CE_<NAME> and CE_<NAME>), within
+	// the runner's bound of 32 KiB of request headers (runner.MaxHeaderEnvBytes), which
+	// 2*16000 bytes and the names' overhead stay under (the events package tests it).
+	MaxEventAttributeBytes = 16000
 	// Bounds of a subscription's retry policy.
 	MinRetryAttempts = 1
 	MaxRetryAttempts = 100
@@ -41,8 +47,9 @@ var coreAttributes = map[string]bool{
 
 // ValidateEvent checks an event's CloudEvents attributes: id, source, type and
 // specversion (1.0 only) present, every attribute within MaxEventAttr, extensions named as
-// CloudEvents requires (lowercase a-z and 0-9, at most 20) and not a core attribute's name.
-// A ValidationError names the attribute (its Field is the attribute's name).
+// CloudEvents requires (lowercase a-z and 0-9, at most 20) and not a core attribute's name,
+// and all of them within MaxEventAttributeBytes. A ValidationError names the attribute
+// (its Field is the attribute's name, or "attributes" for their total).
 func ValidateEvent(e Event) error {
 	if e.SpecVersion == "" {
 		return Invalid("specversion", "the event has no specversion (CloudEvents 1.0: %q)", SpecVersion)
@@ -74,7 +81,45 @@ func ValidateEvent(e Event) error {
 			return err
 		}
 	}
+	if n := EventAttributeBytes(e); n > MaxEventAttributeBytes {
+		return Invalid("attributes", "the event's attributes take %d bytes as ce-* headers, more than %d (each is counted with its name and 11 bytes, its value as the header carries it, percent-encoded)", n, MaxEventAttributeBytes)
+	}
 	return nil
+}
+
+// EventAttributeBytes is the size of an event's attributes as a delivery carries them
+// in binary mode: for each one sent as a ce-* header (id, source, type, specversion,
+// subject, dataschema, time, each extension), 11 bytes, its name, and its value as the
+// header carries it (percent-encoded: 3 bytes for each byte outside printable ASCII, each
+// space, '"' and '%'); and the datacontenttype (the Content-Type header).
+func EventAttributeBytes(e Event) int {
+	n := len(e.DataContentType)
+	add := func(name, v string) {
+		if v == "" {
+			return
+		}
+		n += 11 + len(name)
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '%' {
+				n += 3
+			} else {
+				n++
+			}
+		}
+	}
+	add("id", e.EventID)
+	add("source", e.Source)
+	add("type", e.Type)
+	add("specversion", e.SpecVersion)
+	add("subject", e.Subject)
+	add("dataschema", e.DataSchema)
+	if !e.Time.IsZero() {
+		add("time", e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	for name, v := range e.Extensions {
+		add(name, v)
+	}
+	return n
 }
 
 // checkEventString checks the value of a string attribute: at most MaxEventAttr bytes of

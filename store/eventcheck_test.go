@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,9 @@ func TestValidateEvent(t *testing.T) {
 		{name: "a subject past its bound is refused", mod: func(e *Event) { e.Subject = strings.Repeat("s", MaxEventAttr+1) }, field: "subject"},
 		{name: "an extension named as a core attribute is refused", mod: func(e *Event) { e.Extensions = map[string]string{"time": "x"} }, field: "time"},
 		{name: "an extension with a dash is refused", mod: func(e *Event) { e.Extensions = map[string]string{"my-ext": "x"} }, field: "my-ext"},
+		{name: "20 extensions of 1000 bytes are refused by their total", mod: func(e *Event) { e.Extensions = extensions(20, strings.Repeat("x", 1000)) }, field: "attributes"},
+		{name: "extensions within the total are valid", mod: func(e *Event) { e.Extensions = extensions(15, strings.Repeat("x", 1000)) }},
+		{name: "a total counted as percent-encoded is refused", mod: func(e *Event) { e.Extensions = extensions(6, strings.Repeat("é", 500)) }, field: "attributes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +134,15 @@ func TestValidateEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// extensions are n extensions, e0 to e<n-1>, of value v.
+func extensions(n int, v string) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprintf("e%d", i)] = v
+	}
+	return m
 }
 
 func TestRetryPolicyDelayDoublesUpToItsMax(t *testing.T) {

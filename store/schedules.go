@@ -68,6 +68,9 @@ type ScheduledEvent struct {
 	Subject         string          `json:"subject,omitempty"`
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
+	// Public makes the events public (store.Event.Public): set by the API when an admin
+	// writes the schedule as its own, as an admin's publish is; never by the client.
+	Public bool `json:"public,omitempty"`
 }
 
 // ScheduleFilter selects schedules; empty fields match everything.

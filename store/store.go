@@ -165,6 +165,9 @@ type Queue interface {
 	// returns its lease's owner with ErrTaskRunning. ErrNotFound without such a task.
 	CancelTask(ctx context.Context, id string) (owner string, err error)
 	TaskStats(ctx context.Context) (TaskStats, error)
+	// GetTask reads a task as it is now (its call, attempts and lease): ErrNotFound once it
+	// is gone (finished, cancelled, or never was).
+	GetTask(ctx context.Context, id string) (Task, error)
 	// ReleaseLeases returns to the queue, in their place in line, the tasks leased to
 	// owners whose name starts with prefix but not with keep: the workers of a previous run
 	// of this node (dead, since its worker prefix names the node, see Node), whose leases

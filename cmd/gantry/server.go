@@ -413,7 +413,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		log.Warn("async workers still settling", "err", err)
 	}
 	stopEngine() // a run whose call ended meanwhile moves on at the next start, or on another node
-	stopEvents() // after the calls: the system events of those that ended while draining are published
+	stopEvents() // after the calls, so that none tells it of its end once stopped; system events still queued are dropped (at most once)
 	stopHeartbeat()
 	log.Info("stopped")
 	return failed

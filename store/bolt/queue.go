@@ -404,6 +404,20 @@ func (s *DB) CancelTask(ctx context.Context, id string) (owner string, err error
 	return owner, err
 }
 
+// GetTask reads a task; ErrNotFound once it is gone.
+func (s *DB) GetTask(ctx context.Context, id string) (store.Task, error) {
+	var t store.Task
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var found bool
+		var err error
+		if t, found, err = getTask(tx, id); err == nil && !found {
+			err = store.Errorf(store.ErrNotFound, "task %q not found", id)
+		}
+		return err
+	})
+	return t, err
+}
+
 // TaskStats counts the tasks; it reads every task, so it is for status pages, not loops.
 func (s *DB) TaskStats(ctx context.Context) (store.TaskStats, error) {
 	var st store.TaskStats

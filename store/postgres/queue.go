@@ -42,6 +42,18 @@ func scanTask(row pgx.Row, extra ...any) (store.Task, error) {
 	return t, nil
 }
 
+// GetTask reads a task; ErrNotFound once it is gone.
+func (s *DB) GetTask(ctx context.Context, id string) (store.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Task{}, err
+	}
+	t, err := scanTask(s.pool.QueryRow(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Task{}, store.Errorf(store.ErrNotFound, "task %q not found", id)
+	}
+	return t, dbError("get task", err)
+}
+
 // taskDoc is the task column of t: the call it carries, without what has a column.
 func taskDoc(t store.Task) ([]byte, error) {
 	t.Body, t.Priority, t.Attempts, t.EnqueuedAt, t.AvailableAt = nil, 0, 0, time.Time{}, time.Time{}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +38,34 @@ func queueCases() []testCase {
 			covers: []string{"CancelTask", "CompleteTask", "GetExecution", "TaskStats"},
 			run:    testCancelTask,
 		},
+		{
+			name:   "GetTask reads a task with its call, attempts and lease, and none once it is done",
+			covers: []string{"GetTask", "EnqueueTask", "LeaseTasks", "CompleteTask"},
+			run:    testGetTask,
+		},
+	}
+}
+
+func testGetTask(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	policy := store.RetryPolicy{MaxAttempts: 3, Initial: time.Second, Max: time.Minute}
+	id := enqueueWith(t, s, 0, func(task *store.Task) {
+		task.Delivery, task.Retry, task.Header = "d-1", &policy, map[string][]string{"Ce-Type": {"com.example.x"}}
+	})
+	got, err := s.GetTask(ctx, id)
+	if err != nil || got.ID != id || got.Delivery != "d-1" || got.Retry == nil || *got.Retry != policy || string(got.Body) != "in" ||
+		got.Route.Path != "/fn" || got.Attempts != 0 || got.LeaseOwner != "" || http.Header(got.Header).Get("Ce-Type") != "com.example.x" {
+		t.Fatalf("GetTask = %+v, %v; want the task as enqueued", got, err)
+	}
+	mustLease(t, s, 1, "w")
+	if got, err := s.GetTask(ctx, id); err != nil || got.Attempts != 1 || got.LeaseOwner != "w" || got.LeaseUntil.IsZero() {
+		t.Fatalf("GetTask of the leased task = %+v, %v; want its attempt and lease", got, err)
+	}
+	if err := s.CompleteTask(ctx, id, "w", store.Execution{Status: store.StatusSuccess}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetTask(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetTask of a done task: %v, want ErrNotFound", err)
 	}
 }
 

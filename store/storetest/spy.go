@@ -215,6 +215,11 @@ func (s *spy) CancelTask(ctx context.Context, id string) (string, error) {
 	return s.Store.CancelTask(ctx, id)
 }
 
+func (s *spy) GetTask(ctx context.Context, id string) (store.Task, error) {
+	s.note()
+	return s.Store.GetTask(ctx, id)
+}
+
 func (s *spy) TaskStats(ctx context.Context) (store.TaskStats, error) {
 	s.note()
 	return s.Store.TaskStats(ctx)
