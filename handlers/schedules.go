@@ -111,7 +111,7 @@ func (a *API) PatchSchedule(ctx context.Context, params schedules.PatchScheduleP
 		return a.errorResponse(err)
 	}
 	updated, err := a.store.UpdateSchedule(ctx, params.Name, func(s *store.Schedule) error {
-		if !s.UpdatedAt.Equal(current.UpdatedAt) {
+		if s.ID != current.ID || !s.UpdatedAt.Equal(current.UpdatedAt) { // changed, or deleted and made again
 			return store.Errorf(store.ErrConflict, "schedule %q changed while it was updated: try again", params.Name)
 		}
 		next.ID, next.LastTick, next.CreatedAt, next.UpdatedAt = s.ID, s.LastTick, s.CreatedAt, s.UpdatedAt

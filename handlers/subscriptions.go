@@ -125,7 +125,7 @@ func (a *API) PatchSubscription(ctx context.Context, params subscriptions.PatchS
 		return a.errorResponse(subscriptionField(err))
 	}
 	updated, err := a.store.UpdateSubscription(ctx, params.Name, func(s *store.Subscription) error {
-		if !s.UpdatedAt.Equal(current.UpdatedAt) {
+		if s.ID != current.ID || !s.UpdatedAt.Equal(current.UpdatedAt) { // changed, or deleted and made again
 			return store.Errorf(store.ErrConflict, "subscription %q changed while it was updated: try again", params.Name)
 		}
 		next.CreatedAt, next.UpdatedAt = s.CreatedAt, s.UpdatedAt
