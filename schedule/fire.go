@@ -227,7 +227,33 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, plan tickPlan) 
 	default:
 		return false, fmt.Errorf("schedule %s has no target", sc.Name)
 	}
-	return s.store.ClaimTick(ctx, sc.ID, sc.Name, sc.UpdatedAt, plan.tick, plan.next, nil)
+	return s.claimFired(ctx, sc, plan)
+}
+
+// claimFired claims a tick whose event or run was made already. The schedule may have
+// changed since sc was read (ClaimTick then refuses): the tick fired all the same, so it is
+// claimed against the schedule as it is now, if that is still the one (its ID), enabled and
+// has not passed the tick, with the next run its own cron gives — never fired again as the
+// changed schedule's (another owner's event or run would not be the first one's duplicate).
+func (s *Scheduler) claimFired(ctx context.Context, sc store.Schedule, plan tickPlan) (bool, error) {
+	claimed, err := s.store.ClaimTick(ctx, sc.ID, sc.Name, sc.UpdatedAt, plan.tick, plan.next, nil)
+	if claimed || err != nil {
+		return claimed, err
+	}
+	now, err := s.store.GetSchedule(ctx, sc.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || now.ID != sc.ID || !now.Enabled || !now.LastTick.Before(plan.tick) || now.UpdatedAt.Equal(sc.UpdatedAt) {
+		return false, err
+	}
+	next := now.NextRun
+	if !next.After(plan.tick) {
+		if next, err = Next(now, plan.tick); err != nil {
+			return false, err
+		}
+	}
+	return s.store.ClaimTick(ctx, now.ID, now.Name, now.UpdatedAt, plan.tick, next, nil)
 }
 
 // TickEvent is the event that tick of sc, an event schedule, publishes: its source is the

@@ -17,6 +17,7 @@ import (
 // the workflows a tick runs, and the change feed that tells of their writes.
 type Store interface {
 	AllSchedules(ctx context.Context) ([]store.Schedule, error)
+	GetSchedule(ctx context.Context, name string) (store.Schedule, error)
 	ClaimTick(ctx context.Context, id, name string, seen, tick, next time.Time, call *store.StepCall) (bool, error)
 	GetWorkflow(ctx context.Context, name string) (store.Workflow, error)
 	Subscribe(fn func(store.Change)) (unsubscribe func())

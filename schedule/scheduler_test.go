@@ -638,3 +638,47 @@ func TestAnEventTickCarriesItsDataAsAPublishWould(t *testing.T) {
 		})
 	}
 }
+
+// changingPublisher publishes as storePublisher does, and changes the schedule first: a
+// PATCH that lands between the scheduler's read and its claim of the tick.
+type changingPublisher struct {
+	storePublisher
+	change func()
+}
+
+func (p changingPublisher) Publish(ctx context.Context, evs []store.Event) ([]store.Published, error) {
+	p.change()
+	return p.storePublisher.Publish(ctx, evs)
+}
+
+func TestATickFiredBeforeTheScheduleChangedIsClaimedAndNeverFiresAgain(t *testing.T) {
+	f := newFixture(t)
+	f.create(store.Schedule{Name: "pulse", Owner: "ada", Cron: "@every 1m", Enabled: true,
+		Target: store.ScheduleTarget{Event: &store.ScheduledEvent{Type: "com.example.pulse"}}}, t0.Add(-time.Second))
+	now := t0.Add(time.Second)
+	once := sync.Once{}
+	pub := changingPublisher{storePublisher: storePublisher{f.db}, change: func() {
+		once.Do(func() {
+			// Given to bob: an event of his of the tick would be another event, not a duplicate.
+			if _, err := f.db.UpdateSchedule(t.Context(), "pulse", func(sc *store.Schedule) error {
+				sc.Owner = "bob"
+				return Check(sc, t0.Add(-time.Second/2)) // its next run: the tick being fired
+			}, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	s := New(f.db, f.calls, pub, f.flows, Options{Now: func() time.Time { return now }})
+	f.fire(s, now)
+	f.fire(s, now) // reads the changed schedule: the tick is claimed, nothing fires again
+	evs, _, err := f.db.ListEvents(t.Context(), store.EventFilter{Source: "/gantry/schedules/pulse"}, store.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Owner != "ada" {
+		t.Fatalf("events %+v: want the tick's one, ada's, fired before the change", evs)
+	}
+	if sc := f.get("pulse"); !sc.LastTick.Equal(t0) || !sc.NextRun.Equal(t0.Add(time.Minute)) || sc.Owner != "bob" {
+		t.Errorf("last_tick %s next_run %s owner %s: want the tick claimed, the next one after it, bob's", sc.LastTick, sc.NextRun, sc.Owner)
+	}
+}

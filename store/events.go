@@ -240,7 +240,8 @@ type Subscriptions interface {
 	// ErrExists if the name is taken.
 	CreateSubscription(ctx context.Context, s Subscription) (Subscription, error)
 	// UpdateSubscription applies fn to the stored subscription in one write; fn may not
-	// rename it nor change its ID.
+	// rename it nor change its ID. Every update moves UpdatedAt past the stored one, so
+	// that a writer that compares it (a PATCH read before) sees any write since.
 	UpdateSubscription(ctx context.Context, name string, fn func(*Subscription) error, guard AppGuard) (Subscription, error)
 	GetSubscription(ctx context.Context, name string) (Subscription, error)
 	// ListSubscriptions returns a page of the subscriptions that pass f, in name order.

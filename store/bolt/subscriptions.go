@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/gantry-dev/gantry/store"
 	bolt "go.etcd.io/bbolt"
@@ -56,7 +57,7 @@ func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store
 				return nil, err
 			}
 		}
-		created, id := sub.CreatedAt, sub.ID
+		created, id, was := sub.CreatedAt, sub.ID, sub.UpdatedAt
 		if err := fn(&sub); err != nil {
 			return nil, err
 		}
@@ -67,6 +68,9 @@ func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store
 			return nil, store.Invalid("id", "a subscription keeps its ID")
 		}
 		sub.CreatedAt, sub.UpdatedAt = created, s.now()
+		if !sub.UpdatedAt.After(was) { // every write moves it: writers compare it (see UpdateSubscription)
+			sub.UpdatedAt = was.Add(time.Millisecond)
+		}
 		out = sub
 		return subscriptionChange(name), putJSON(b, []byte(name), sub)
 	})

@@ -54,8 +54,8 @@ func (s *DB) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 // ListDeliveries returns one page of the deliveries that match f, oldest first (by ID),
 // and the cursor of the next page. Only the filters set are in the query, so that the
 // planner picks the index that serves them in ID order (deliveries_by_event,
-// _by_subscription, _by_subscription_status, _by_subscription_id, _by_status, or the
-// primary key).
+// _by_subscription, _by_subscription_id with a status, _by_status, or the primary key;
+// other combinations filter one of these).
 func (s *DB) ListDeliveries(ctx context.Context, f store.DeliveryFilter, page store.Page) ([]store.Delivery, string, error) {
 	after, err := decodeCursor(page.Cursor)
 	if err != nil {

@@ -62,7 +62,7 @@ func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (st
 
 // UpdateSubscription applies fn to the stored subscription in one transaction, its row
 // locked: guard vets the stored owner first. fn may not rename it nor change its ID;
-// UpdatedAt becomes now.
+// UpdatedAt becomes now (or just past the one stored, should the clock not have moved).
 func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store.Subscription) error, guard store.AppGuard) (store.Subscription, error) {
 	var sub store.Subscription
 	err := s.write(ctx, "update subscription", func(tx pgx.Tx) ([]store.Change, error) {
@@ -93,7 +93,7 @@ func (s *DB) UpdateSubscription(ctx context.Context, name string, fn func(*store
 		if err != nil {
 			return nil, err
 		}
-		err = tx.QueryRow(ctx, "UPDATE subscriptions SET owner = $2, subscription = $3, updated_at = now() WHERE name = $1 RETURNING updated_at",
+		err = tx.QueryRow(ctx, "UPDATE subscriptions SET owner = $2, subscription = $3, updated_at = greatest(now(), updated_at + interval '1 microsecond') WHERE name = $1 RETURNING updated_at",
 			name, sub.Owner, doc).Scan(&sub.UpdatedAt)
 		return subscriptionChanged(name), err
 	})

@@ -28,8 +28,9 @@ func testListDeliveriesBySubscriptionAndStatus(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	deadLetters := store.DeliveryFilter{Subscription: "s1", Status: store.DeliveryDeadLettered}
-	queued := store.DeliveryFilter{Subscription: "s1", Status: store.DeliveryQueued}
+	// By the subscription's ID, as its dead letters are listed; by its name below too.
+	deadLetters := store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryDeadLettered}
+	queued := store.DeliveryFilter{SubscriptionID: subscriptionID("s1"), Status: store.DeliveryQueued}
 	check := func(t *testing.T, f store.DeliveryFilter, want []string) {
 		t.Helper()
 		for _, per := range []int{1, 3, 100} {
@@ -60,6 +61,7 @@ func testListDeliveriesBySubscriptionAndStatus(t *testing.T, s store.Store) {
 	t.Run("a redelivery that succeeds is listed as delivered, and neither queued nor a dead letter", func(t *testing.T) {
 		check(t, store.DeliveryFilter{Subscription: "s1", Status: store.DeliveryDelivered}, []string{mine[1]})
 		check(t, deadLetters, []string{mine[0], mine[2], mine[3]})
+		check(t, store.DeliveryFilter{Subscription: "s1", Status: store.DeliveryDeadLettered}, []string{mine[0], mine[2], mine[3]})
 		check(t, queued, nil)
 		check(t, store.DeliveryFilter{Subscription: "s1"}, mine)
 	})

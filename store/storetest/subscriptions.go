@@ -21,6 +21,32 @@ func subscriptionCases() []testCase {
 			covers: []string{"ListSubscriptions", "AllSubscriptions", "CreateSubscription"},
 			run:    testListSubscriptions,
 		},
+		{
+			name:   "every update of a subscription moves its UpdatedAt past the one before, however quick the writes",
+			covers: []string{"UpdateSubscription", "CreateSubscription"},
+			run:    testSubscriptionUpdatedAtMoves,
+		},
+	}
+}
+
+func testSubscriptionUpdatedAtMoves(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	prev, err := s.CreateSubscription(ctx, newSubscription("quick", "ann"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		next, err := s.UpdateSubscription(ctx, "quick", func(sub *store.Subscription) error { sub.Enabled = i%2 == 0; return nil }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !next.UpdatedAt.After(prev.UpdatedAt) {
+			t.Fatalf("update %d: updated_at %s, not after %s", i, next.UpdatedAt, prev.UpdatedAt)
+		}
+		if got, err := s.GetSubscription(ctx, "quick"); err != nil || !got.UpdatedAt.Equal(next.UpdatedAt) {
+			t.Fatalf("stored updated_at %s, %v; the update answered %s", got.UpdatedAt, err, next.UpdatedAt)
+		}
+		prev = next
 	}
 }
 

@@ -30,9 +30,9 @@ CREATE INDEX events_public ON events (key DESC) WHERE public;
 
 -- A delivery: one event handed to one subscription, by a call (execution is its task's ID)
 -- or a workflow run (execution is the run's ID). Listed oldest first (by ID): all of them
--- (the primary key), by event, by subscription, by subscription and status (dead letters),
--- or by status, each from an index in ID order. A call or run that ends finds its delivery
--- by ID (Task.Delivery, Run.Delivery).
+-- (the primary key), by event, by subscription name, by subscription ID and status (a
+-- subscription's dead letters), or by status, each from an index in ID order. A call or run
+-- that ends finds its delivery by ID (Task.Delivery, Run.Delivery).
 CREATE TABLE deliveries (
     id           text COLLATE "C" PRIMARY KEY,
     event        text COLLATE "C" NOT NULL,
@@ -49,7 +49,6 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_event ON deliveries (event, id);
 CREATE INDEX deliveries_by_subscription ON deliveries (subscription, id);
-CREATE INDEX deliveries_by_subscription_status ON deliveries (subscription, status, id);
 -- A subscription's dead letters: those of its id (not of an earlier one of its name).
 CREATE INDEX deliveries_by_subscription_id ON deliveries (subscription_id, status, id);
 CREATE INDEX deliveries_by_status ON deliveries (status, id);
