@@ -39,7 +39,7 @@ func deliveryToModel(d store.Delivery, executionStatus string) *models.Delivery 
 		executions = []string{}
 	}
 	return &models.Delivery{
-		ID: d.ID, Event: d.Event, Subscription: d.Subscription, Owner: d.Owner, Status: d.Status, Workflow: d.Workflow,
+		ID: d.ID, Event: d.Event, Subscription: d.Subscription, SubscriptionID: d.SubscriptionID, Owner: d.Owner, Status: d.Status, Workflow: d.Workflow,
 		ExecutionID: d.Execution, ExecutionStatus: executionStatus, Executions: executions, DeadLetter: d.DeadLetter,
 		CreatedAt: dateTime(d.CreatedAt), UpdatedAt: dateTime(d.UpdatedAt),
 	}
@@ -48,7 +48,7 @@ func deliveryToModel(d store.Delivery, executionStatus string) *models.Delivery 
 func subscriptionToModel(s store.Subscription) *models.Subscription {
 	typ, enabled, attempts := s.Filter.Type, s.Enabled, int64(s.Retry.MaxAttempts)
 	m := &models.Subscription{
-		Name: s.Name, Owner: s.Owner, Enabled: &enabled, DeadLetter: s.DeadLetter, Scope: s.Scope,
+		Name: s.Name, ID: s.ID, Owner: s.Owner, Enabled: &enabled, DeadLetter: s.DeadLetter, Scope: s.Scope,
 		Filter:    &models.SubscriptionFilter{Type: &typ, Source: s.Filter.Source, Subject: s.Filter.Subject},
 		Target:    &models.SubscriptionTarget{Workflow: s.Target.Workflow},
 		Retry:     &models.RetryPolicy{MaxAttempts: &attempts, Initial: durationString(s.Retry.Initial), Max: durationString(s.Retry.Max)},

@@ -233,6 +233,11 @@ func TestDeadLettersAndRedeliver(t *testing.T) {
 	d := get(res.body, "event", "deliveries").([]any)[0]
 	id, first := get(d, "id").(string), get(d, "execution_id").(string)
 	expect(t, f.as(t, f.alice, "POST", "/v1/deliveries/"+id+"/redeliver", ""), 409) // still queued
+	sub := f.as(t, f.alice, "GET", "/v1/subscriptions/orders", "")
+	expect(t, sub, 200)
+	if subID := get(sub.body, "subscription", "id"); subID == nil || subID == "" || get(d, "subscription_id") != subID {
+		t.Fatalf("the delivery's subscription_id %v is not the subscription's id: %s", get(d, "subscription_id"), sub.raw)
+	}
 
 	fail := func(execution string) {
 		t.Helper()

@@ -27,6 +27,9 @@ type Delivery struct {
 	// subscription
 	Subscription string `json:"subscription,omitempty"`
 
+	// The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.
+	SubscriptionID string `json:"subscription_id,omitempty"`
+
 	// The subscription's owner when the delivery was made.
 	Owner string `json:"owner,omitempty"`
 

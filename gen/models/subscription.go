@@ -27,6 +27,9 @@ type Subscription struct {
 	// Max Length: 255
 	Owner string `json:"owner,omitempty"`
 
+	// Gantry's ID of the subscription (read-only); a subscription deleted and made again under its name has a new one.
+	ID string `json:"id,omitempty"`
+
 	// filter
 	Filter *SubscriptionFilter `json:"filter,omitempty"`
 

@@ -3105,6 +3105,11 @@ func init() {
           "type": "string",
           "x-order": 1
         },
+        "subscription_id": {
+          "description": "The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.",
+          "type": "string",
+          "x-order": 2
+        },
         "subscription": {
           "type": "string",
           "x-order": 2
@@ -4491,6 +4496,11 @@ func init() {
           "type": "string",
           "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the subscription (read-only); a subscription deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
         },
         "owner": {
           "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
@@ -10022,6 +10032,11 @@ func init() {
           "type": "string",
           "x-order": 2
         },
+        "subscription_id": {
+          "description": "The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.",
+          "type": "string",
+          "x-order": 2
+        },
         "owner": {
           "description": "The subscription's owner when the delivery was made.",
           "type": "string",
@@ -11420,6 +11435,11 @@ func init() {
           "type": "string",
           "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
           "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the subscription (read-only); a subscription deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
         },
         "owner": {
           "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
