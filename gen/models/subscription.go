@@ -23,12 +23,12 @@ type Subscription struct {
 	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
 	Name string `json:"name,omitempty"`
 
+	// Gantry's ID of the subscription (read-only); a subscription deleted and made again under its name has a new one.
+	ID string `json:"id,omitempty"`
+
 	// The identity that owns it (read-only; an admin may change it on PATCH).
 	// Max Length: 255
 	Owner string `json:"owner,omitempty"`
-
-	// Gantry's ID of the subscription (read-only); a subscription deleted and made again under its name has a new one.
-	ID string `json:"id,omitempty"`
 
 	// filter
 	Filter *SubscriptionFilter `json:"filter,omitempty"`

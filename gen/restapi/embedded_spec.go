@@ -3105,19 +3105,19 @@ func init() {
           "type": "string",
           "x-order": 1
         },
-        "subscription_id": {
-          "description": "The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.",
-          "type": "string",
-          "x-order": 2
-        },
         "subscription": {
           "type": "string",
           "x-order": 2
         },
+        "subscription_id": {
+          "description": "The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.",
+          "type": "string",
+          "x-order": 3
+        },
         "owner": {
           "description": "The subscription's owner when the delivery was made.",
           "type": "string",
-          "x-order": 3
+          "x-order": 4
         },
         "status": {
           "description": "` + "`" + `QUEUED` + "`" + ` until its execution ends: ` + "`" + `DELIVERED` + "`" + ` when it succeeded, else ` + "`" + `DEAD_LETTERED` + "`" + `\n(the subscription keeps dead letters) or ` + "`" + `DISCARDED` + "`" + `. A redelivery makes it ` + "`" + `QUEUED` + "`" + ` again.\n",
@@ -3128,17 +3128,17 @@ func init() {
             "DEAD_LETTERED",
             "DISCARDED"
           ],
-          "x-order": 4
+          "x-order": 5
         },
         "workflow": {
           "description": "` + "`" + `execution_id` + "`" + ` is a workflow run (else a call).",
           "type": "boolean",
-          "x-order": 5
+          "x-order": 6
         },
         "execution_id": {
           "description": "The current execution (GET /executions/{id}).",
           "type": "string",
-          "x-order": 6
+          "x-order": 7
         },
         "execution_status": {
           "description": "The status of the current execution; absent when its record is gone.",
@@ -3150,7 +3150,7 @@ func init() {
             "FAILED",
             "CANCELLED"
           ],
-          "x-order": 7
+          "x-order": 8
         },
         "executions": {
           "description": "Every execution of the delivery, oldest first (one more per redelivery).",
@@ -3158,7 +3158,7 @@ func init() {
           "items": {
             "type": "string"
           },
-          "x-order": 8
+          "x-order": 9
         },
         "dead_letter": {
           "description": "The subscription's dead-letter policy when the delivery was made.",
@@ -3167,19 +3167,19 @@ func init() {
             "keep",
             "discard"
           ],
-          "x-order": 9
+          "x-order": 10
         },
         "created_at": {
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 10
+          "x-order": 11
         },
         "updated_at": {
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 11
+          "x-order": 12
         }
       }
     },
@@ -4506,24 +4506,24 @@ func init() {
           "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
           "type": "string",
           "maxLength": 255,
-          "x-order": 1
+          "x-order": 2
         },
         "filter": {
-          "x-order": 2,
+          "x-order": 3,
           "$ref": "#/definitions/SubscriptionFilter"
         },
         "target": {
-          "x-order": 3,
+          "x-order": 4,
           "$ref": "#/definitions/SubscriptionTarget"
         },
         "enabled": {
           "description": "A disabled subscription receives nothing (the events published meanwhile are not delivered later). Default true.",
           "type": "boolean",
           "x-nullable": true,
-          "x-order": 4
+          "x-order": 5
         },
         "retry": {
-          "x-order": 5,
+          "x-order": 6,
           "$ref": "#/definitions/RetryPolicy"
         },
         "dead_letter": {
@@ -4533,7 +4533,7 @@ func init() {
             "keep",
             "discard"
           ],
-          "x-order": 6
+          "x-order": 7
         },
         "scope": {
           "description": "Whose events it receives: ` + "`" + `own` + "`" + ` (default) its owner's, public ones and the system events\nabout its owner's resources; ` + "`" + `all` + "`" + ` every event (admins only).\n",
@@ -4542,21 +4542,21 @@ func init() {
             "own",
             "all"
           ],
-          "x-order": 7
+          "x-order": 8
         },
         "created_at": {
           "description": "When it was created (read-only).",
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 8
+          "x-order": 9
         },
         "updated_at": {
           "description": "When it last changed (read-only).",
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 9
+          "x-order": 10
         }
       }
     },
@@ -10035,12 +10035,12 @@ func init() {
         "subscription_id": {
           "description": "The ID of the subscription it was made for; a subscription deleted and made again under its name has another, and lists and redelivers only its own deliveries.",
           "type": "string",
-          "x-order": 2
+          "x-order": 3
         },
         "owner": {
           "description": "The subscription's owner when the delivery was made.",
           "type": "string",
-          "x-order": 3
+          "x-order": 4
         },
         "status": {
           "description": "` + "`" + `QUEUED` + "`" + ` until its execution ends: ` + "`" + `DELIVERED` + "`" + ` when it succeeded, else ` + "`" + `DEAD_LETTERED` + "`" + `\n(the subscription keeps dead letters) or ` + "`" + `DISCARDED` + "`" + `. A redelivery makes it ` + "`" + `QUEUED` + "`" + ` again.\n",
@@ -10051,17 +10051,17 @@ func init() {
             "DEAD_LETTERED",
             "DISCARDED"
           ],
-          "x-order": 4
+          "x-order": 5
         },
         "workflow": {
           "description": "` + "`" + `execution_id` + "`" + ` is a workflow run (else a call).",
           "type": "boolean",
-          "x-order": 5
+          "x-order": 6
         },
         "execution_id": {
           "description": "The current execution (GET /executions/{id}).",
           "type": "string",
-          "x-order": 6
+          "x-order": 7
         },
         "execution_status": {
           "description": "The status of the current execution; absent when its record is gone.",
@@ -10073,7 +10073,7 @@ func init() {
             "FAILED",
             "CANCELLED"
           ],
-          "x-order": 7
+          "x-order": 8
         },
         "executions": {
           "description": "Every execution of the delivery, oldest first (one more per redelivery).",
@@ -10081,7 +10081,7 @@ func init() {
           "items": {
             "type": "string"
           },
-          "x-order": 8
+          "x-order": 9
         },
         "dead_letter": {
           "description": "The subscription's dead-letter policy when the delivery was made.",
@@ -10090,19 +10090,19 @@ func init() {
             "keep",
             "discard"
           ],
-          "x-order": 9
+          "x-order": 10
         },
         "created_at": {
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 10
+          "x-order": 11
         },
         "updated_at": {
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 11
+          "x-order": 12
         }
       }
     },
@@ -11445,24 +11445,24 @@ func init() {
           "description": "The identity that owns it (read-only; an admin may change it on PATCH).",
           "type": "string",
           "maxLength": 255,
-          "x-order": 1
+          "x-order": 2
         },
         "filter": {
-          "x-order": 2,
+          "x-order": 3,
           "$ref": "#/definitions/SubscriptionFilter"
         },
         "target": {
-          "x-order": 3,
+          "x-order": 4,
           "$ref": "#/definitions/SubscriptionTarget"
         },
         "enabled": {
           "description": "A disabled subscription receives nothing (the events published meanwhile are not delivered later). Default true.",
           "type": "boolean",
           "x-nullable": true,
-          "x-order": 4
+          "x-order": 5
         },
         "retry": {
-          "x-order": 5,
+          "x-order": 6,
           "$ref": "#/definitions/RetryPolicy"
         },
         "dead_letter": {
@@ -11472,7 +11472,7 @@ func init() {
             "keep",
             "discard"
           ],
-          "x-order": 6
+          "x-order": 7
         },
         "scope": {
           "description": "Whose events it receives: ` + "`" + `own` + "`" + ` (default) its owner's, public ones and the system events\nabout its owner's resources; ` + "`" + `all` + "`" + ` every event (admins only).\n",
@@ -11481,21 +11481,21 @@ func init() {
             "own",
             "all"
           ],
-          "x-order": 7
+          "x-order": 8
         },
         "created_at": {
           "description": "When it was created (read-only).",
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 8
+          "x-order": 9
         },
         "updated_at": {
           "description": "When it last changed (read-only).",
           "type": "string",
           "format": "date-time",
           "x-nullable": true,
-          "x-order": 9
+          "x-order": 10
         }
       }
     },
