@@ -129,43 +129,53 @@ func TestDeliveriesSurviveAKill(t *testing.T) {
 	}
 }
 
-// tickRun is an execution a schedule's tick made, as its function (testfn's env output)
-// saw it: the tick's CloudEvents attributes.
+// tickRun is an execution a schedule's tick made, as its function (testfn's request
+// output, a hot http function) saw it: the tick's CloudEvents attributes.
 type tickRun struct {
 	source  string
 	tick    time.Time
 	created time.Time
 }
 
-// ticksOf reads the executions of app/route made by ticks, with the CE_SOURCE and CE_TIME
-// their function received.
+// ticksOf reads the executions of app/route made by ticks, with the ce-source and ce-time
+// headers their function received.
 func ticksOf(t *testing.T, s *server, app, route string) []tickRun {
 	t.Helper()
 	var runs []tickRun
 	for _, ex := range s.executionsOf(t, app, route, "SUCCESS") {
-		var env map[string]string
-		if err := json.Unmarshal([]byte(ex["output"].(string)), &env); err != nil {
-			t.Fatalf("execution %v: output is not testfn's env", ex)
+		var req struct {
+			Headers map[string][]string `json:"headers"`
 		}
-		tick, err := time.Parse(time.RFC3339, env["CE_TIME"])
+		if err := json.Unmarshal([]byte(ex["output"].(string)), &req); err != nil || len(req.Headers["Ce-Time"]) != 1 || len(req.Headers["Ce-Source"]) != 1 {
+			t.Fatalf("execution %v: output is not testfn's request with the tick's headers (%v)", ex, err)
+		}
+		tick, err := time.Parse(time.RFC3339, req.Headers["Ce-Time"][0])
 		if err != nil {
-			t.Fatalf("execution %v: CE_TIME: %v", ex, err)
+			t.Fatalf("execution %v: ce-time: %v", ex, err)
 		}
 		created, err := time.Parse(time.RFC3339Nano, ex["created_at"].(string))
 		if err != nil {
 			t.Fatal(err)
 		}
-		runs = append(runs, tickRun{source: env["CE_SOURCE"], tick: tick, created: created})
+		runs = append(runs, tickRun{source: req.Headers["Ce-Source"][0], tick: tick, created: created})
 	}
 	slices.SortFunc(runs, func(a, b tickRun) int { return a.tick.Compare(b.tick) })
 	return runs
 }
 
+// tickRoute is the route of the ticks' calls: a hot http function (testfn).
+func tickRoute() string {
+	return `{"route":{"path":"/tick","image":"` + imgTestfn + `","format":"http","type":"async","max_concurrency":2}}`
+}
+
+// tickBody is the body of the ticks' calls: testfn answers with the request it got.
+const tickBody = `"body":"{\"request\":true}"`
+
 // scheduleEvery2s creates a schedule of a call of app/route every 2 s with a missed policy.
 func scheduleEvery2s(t *testing.T, s *server, name, app, route, missed string) {
 	t.Helper()
 	s.mustCall(t, "POST", "/v1/schedules", `{"schedule":{"name":"`+name+`","cron":"@every 2s","missed":"`+missed+`",`+
-		`"target":{"call":{"app":"`+app+`","path":"`+route+`","body":"{\"env\":true,\"env_keys\":[\"CE_TIME\",\"CE_SOURCE\"]}"}}}}`, 201)
+		`"target":{"call":{"app":"`+app+`","path":"`+route+`",`+tickBody+`}}}}`, 201)
 }
 
 // TestSchedulesFireOnTimeAndOnceAcrossARestart: two @every 2s schedules fire every tick on
@@ -177,7 +187,7 @@ func TestSchedulesFireOnTimeAndOnceAcrossARestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	s.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"cron"}}`, 201)
-	s.mustCall(t, "POST", "/v1/apps/cron/routes", `{"route":{"path":"/tick","image":"`+imgTestfn+`","type":"async","timeout":10}}`, 201)
+	s.mustCall(t, "POST", "/v1/apps/cron/routes", tickRoute(), 201)
 	scheduleEvery2s(t, s, "skip", "cron", "/tick", "skip")
 	scheduleEvery2s(t, s, "once", "cron", "/tick", "run_once")
 	time.Sleep(10 * time.Second)
@@ -189,7 +199,7 @@ func TestSchedulesFireOnTimeAndOnceAcrossARestart(t *testing.T) {
 	s2 := startServer(t, dir)
 	ready := time.Now()
 	time.Sleep(6 * time.Second)
-	waitFor(t, time.Minute, "the calls of the ticks to finish", func() bool {
+	waitFor(t, 2*time.Minute, "the calls of the ticks to finish", func() bool {
 		_, queued := s2.mustCall(t, "GET", "/v1/executions?app=cron&status=QUEUED", "", 200)
 		_, running := s2.mustCall(t, "GET", "/v1/executions?app=cron&status=RUNNING", "", 200)
 		return !strings.Contains(queued, `"id"`) && !strings.Contains(running, `"id"`)
@@ -253,12 +263,12 @@ func TestSchedulesFireOncePerTickOnTwoNodes(t *testing.T) {
 	c := startCluster(t, "sched", pgtest.Database(t), 2)
 	a, b := c.nodes[0], c.nodes[1]
 	a.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"cron"}}`, 201)
-	a.mustCall(t, "POST", "/v1/apps/cron/routes", `{"route":{"path":"/tick","image":"`+imgTestfn+`","type":"async","timeout":10}}`, 201)
+	a.mustCall(t, "POST", "/v1/apps/cron/routes", tickRoute(), 201)
 	b.mustCall(t, "POST", "/v1/schedules", `{"schedule":{"name":"every-second","cron":"@every 1s",`+
-		`"target":{"call":{"app":"cron","path":"/tick","body":"{\"env\":true,\"env_keys\":[\"CE_TIME\",\"CE_SOURCE\"]}"}}}}`, 201)
+		`"target":{"call":{"app":"cron","path":"/tick",`+tickBody+`}}}}`, 201)
 	time.Sleep(8 * time.Second)
 	b.mustCall(t, "PATCH", "/v1/schedules/every-second", `{"schedule":{"enabled":false}}`, 200)
-	waitFor(t, time.Minute, "the calls of the ticks to finish", func() bool {
+	waitFor(t, 2*time.Minute, "the calls of the ticks to finish", func() bool {
 		_, body := a.mustCall(t, "GET", "/v1/executions?app=cron&status=QUEUED", "", 200)
 		_, running := a.mustCall(t, "GET", "/v1/executions?app=cron&status=RUNNING", "", 200)
 		return !strings.Contains(body, `"id"`) && !strings.Contains(running, `"id"`)

@@ -22,7 +22,9 @@ var allowed = map[string][]string{
 	"invoke":          {"httperr", "auth", "runner", "secrets", "store"},
 	"workflow":        {"invoke", "httperr", "auth", "runner", "secrets", "store"},
 	"gateway":         {"invoke", "httperr", "auth", "runner", "secrets", "store"},
-	"handlers":        {"workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"events":          {"workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"schedule":        {"events", "workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"handlers":        {"events", "workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
 }
 
 // TestEveryPackageImportsOnlyPackagesBelowIt reads the dependencies go list reports.
