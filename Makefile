@@ -37,7 +37,7 @@ test: ## Run all tests (unit, integration, black-box, multi-node on PostgreSQL, 
 		export GANTRY_TEST_POSTGRES=$$(scripts/test-postgres) || exit 1; \
 		echo "GANTRY_TEST_POSTGRES=$$GANTRY_TEST_POSTGRES (make postgres-stop stops it)"; \
 	fi; \
-	$(GO) test -race -count=1 ./... && \
+	$(GO) test -race -count=1 -timeout 20m ./... && \
 	$(MAKE) --no-print-directory test-vault
 
 # The Vault module is not built with -race: Vault's own packages make a cold race build take
