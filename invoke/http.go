@@ -147,10 +147,10 @@ const (
 func withoutForgedEvent(h http.Header) http.Header {
 	forged := func(name string, vs []string) bool {
 		var prefix string
-		switch strings.ToLower(name) {
-		case "ce-type":
+		switch { // EqualFold, not ToLower: every header of every call passes here
+		case strings.EqualFold(name, "ce-type"):
 			prefix = SystemTypePrefix
-		case "ce-source":
+		case strings.EqualFold(name, "ce-source"):
 			prefix = SystemSourcePrefix
 		default:
 			return false
