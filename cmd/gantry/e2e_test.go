@@ -153,7 +153,7 @@ func launch(dataDir string, env ...string) (*server, error) {
 		cancel(fmt.Errorf("server exited before it was ready (%v)", err))
 		s.done <- err
 	}()
-	ctx, cancelTimeout := context.WithTimeoutCause(ctx, 20*time.Second, errors.New("server not ready within 20s"))
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, time.Minute, errors.New("server not ready within a minute"))
 	defer cancelTimeout()
 	ready, err := readyfile.Wait(ctx, s.readyFile)
 	if err != nil {
