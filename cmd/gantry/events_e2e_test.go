@@ -264,7 +264,7 @@ func TestSchedulesFireOncePerTickOnTwoNodes(t *testing.T) {
 	a, b := c.nodes[0], c.nodes[1]
 	a.mustCall(t, "POST", "/v1/apps", `{"app":{"name":"cron"}}`, 201)
 	a.mustCall(t, "POST", "/v1/apps/cron/routes", tickRoute(), 201)
-	b.mustCall(t, "POST", "/v1/schedules", `{"schedule":{"name":"every-second","cron":"@every 1s",`+
+	a.mustCall(t, "POST", "/v1/schedules", `{"schedule":{"name":"every-second","cron":"@every 1s",`+
 		`"target":{"call":{"app":"cron","path":"/tick",`+tickBody+`}}}}`, 201)
 	time.Sleep(8 * time.Second)
 	b.mustCall(t, "PATCH", "/v1/schedules/every-second", `{"schedule":{"enabled":false}}`, 200)
