@@ -29,6 +29,9 @@ const (
 	ChangeSubscription
 	// ChangeSchedule: a schedule was created, changed, deleted, or fired a tick: Name.
 	ChangeSchedule
+	// ChangeImage: an image was created, changed (a build started or ended) or deleted:
+	// Name. Nodes running its routes' hot containers roll them to a new digest.
+	ChangeImage
 )
 
 // Change names what changed, not its new value: a subscriber reads the current state,
@@ -38,7 +41,7 @@ type Change struct {
 	App  string // ChangeApp, ChangeRoute
 	Path string // ChangeRoute: the route's registered path; ChangeChild: the call's execution
 	Name string // ChangeAPI: the API; ChangeCancel: the execution; ChangeRun, ChangeChild: the run; ChangeSecret: the secret;
-	// ChangeSubscription, ChangeSchedule: the subscription or schedule
+	// ChangeSubscription, ChangeSchedule, ChangeImage: the subscription, schedule or image
 }
 
 // Changes is a store's change feed: what in-memory caches of the store (the route index,

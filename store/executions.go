@@ -55,6 +55,9 @@ type Execution struct {
 	LogTruncated    bool      `json:"log_truncated,omitempty"`
 	// Output is the function's response body, kept for async calls whose caller is not waiting.
 	Output []byte `json:"output,omitempty"`
+	// ImageDigest is, for a route that runs an image by name ("@name"), the image's digest
+	// that ran (set when its container was made from it).
+	ImageDigest string `json:"image_digest,omitempty"`
 	// Parent and Step name the workflow run and the step this call is an attempt of, if any.
 	Parent string `json:"parent,omitempty"`
 	Step   string `json:"step,omitempty"`

@@ -10,6 +10,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/auth"
 	"github.com/gantry-dev/gantry/gen/client/events"
 	"github.com/gantry-dev/gantry/gen/client/executions"
+	"github.com/gantry-dev/gantry/gen/client/functions"
+	"github.com/gantry-dev/gantry/gen/client/images"
 	"github.com/gantry-dev/gantry/gen/client/meta"
 	"github.com/gantry-dev/gantry/gen/client/nodes"
 	"github.com/gantry-dev/gantry/gen/client/routes"
@@ -72,6 +74,8 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Auth = auth.New(transport, formats)
 	cli.Events = events.New(transport, formats)
 	cli.Executions = executions.New(transport, formats)
+	cli.Functions = functions.New(transport, formats)
+	cli.Images = images.New(transport, formats)
 	cli.Meta = meta.New(transport, formats)
 	cli.Nodes = nodes.New(transport, formats)
 	cli.Routes = routes.New(transport, formats)
@@ -150,6 +154,10 @@ type Gantry struct {
 
 	Executions executions.ClientService
 
+	Functions functions.ClientService
+
+	Images images.ClientService
+
 	Meta meta.ClientService
 
 	Nodes nodes.ClientService
@@ -179,6 +187,8 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Auth.SetTransport(transport)
 	c.Events.SetTransport(transport)
 	c.Executions.SetTransport(transport)
+	c.Functions.SetTransport(transport)
+	c.Images.SetTransport(transport)
 	c.Meta.SetTransport(transport)
 	c.Nodes.SetTransport(transport)
 	c.Routes.SetTransport(transport)

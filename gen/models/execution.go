@@ -51,6 +51,9 @@ type Execution struct {
 	// Unique ID, a ULID; IDs sort by creation time. Sent as `Gantry-Call-Id` on the call's response.
 	ID string `json:"id,omitempty"`
 
+	// A call of a route that runs an image by name (`@NAME`), the image's digest that ran.
+	ImageDigest string `json:"image_digest,omitempty"`
+
 	// The run's inputs, defaults applied (runs).
 	Inputs any `json:"inputs,omitempty"`
 

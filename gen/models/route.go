@@ -54,7 +54,9 @@ type Route struct {
 	// Minimum: 1
 	IdleTimeout *int64 `json:"idle_timeout,omitempty"`
 
-	// Docker image that runs the function. Required on create.
+	// Docker image that runs the function: a Docker reference, or `@NAME`, an image Gantry
+	// manages (see the `images` tag), run at its current digest. Required on create.
+	//
 	// Max Length: 512
 	// Min Length: 1
 	Image string `json:"image,omitempty"`

@@ -16,6 +16,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/events"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/functions"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/images"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
@@ -106,6 +108,30 @@ type ExecutionsAPI interface {
 	GetExecutionLog(ctx context.Context, params executions.GetExecutionLogParams) middleware.Responder
 	// ListExecutions List executions (calls and workflow runs), newest first.
 	ListExecutions(ctx context.Context, params executions.ListExecutionsParams) middleware.Responder
+}
+
+// FunctionsAPI
+type FunctionsAPI interface {
+	// ListFunctions List every route of every app the caller owns, in app then path order.
+	ListFunctions(ctx context.Context, params functions.ListFunctionsParams) middleware.Responder
+}
+
+// ImagesAPI
+type ImagesAPI interface {
+	// CreateImage Create an image from a Docker reference (`source` `reference`); the caller owns it.
+	CreateImage(ctx context.Context, params images.CreateImageParams) middleware.Responder
+	// DeleteImage Delete an image and its Docker image.
+	DeleteImage(ctx context.Context, params images.DeleteImageParams) middleware.Responder
+	// GetImage Get an image, with its status, digest and size.
+	GetImage(ctx context.Context, params images.GetImageParams) middleware.Responder
+	// GetImageLog Get the log of the image's last build, load or pull, as plain text.
+	GetImageLog(ctx context.Context, params images.GetImageLogParams) middleware.Responder
+	// ListImages List images in name order.
+	ListImages(ctx context.Context, params images.ListImagesParams) middleware.Responder
+	// PruneImages Delete every image no route uses (admin only), with its Docker image.
+	PruneImages(ctx context.Context, params images.PruneImagesParams) middleware.Responder
+	// UploadImage Create an image from an uploaded tarball, or build the caller's image again.
+	UploadImage(ctx context.Context, params images.UploadImageParams) middleware.Responder
 }
 
 // MetaAPI
@@ -221,6 +247,8 @@ type Config struct {
 	AuthAPI
 	EventsAPI
 	ExecutionsAPI
+	FunctionsAPI
+	ImagesAPI
 	MetaAPI
 	NodesAPI
 	RoutesAPI
@@ -345,6 +373,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.CreateApp(ctx, params)
 	})
 
+	api.ImagesCreateImageHandler = images.CreateImageHandlerFunc(func(params images.CreateImageParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.CreateImage(ctx, params)
+	})
+
 	api.RoutesCreateRouteHandler = routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -399,6 +434,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.DeleteApp(ctx, params)
+	})
+
+	api.ImagesDeleteImageHandler = images.DeleteImageHandlerFunc(func(params images.DeleteImageParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.DeleteImage(ctx, params)
 	})
 
 	api.RoutesDeleteRouteHandler = routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams, principal *models.Principal) middleware.Responder {
@@ -490,6 +532,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetExecutionLog(ctx, params)
+	})
+
+	api.ImagesGetImageHandler = images.GetImageHandlerFunc(func(params images.GetImageParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetImage(ctx, params)
+	})
+
+	api.ImagesGetImageLogHandler = images.GetImageLogHandlerFunc(func(params images.GetImageLogParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetImageLog(ctx, params)
 	})
 
 	api.RoutesGetRouteHandler = routes.GetRouteHandlerFunc(func(params routes.GetRouteParams, principal *models.Principal) middleware.Responder {
@@ -596,6 +652,20 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.ListExecutions(ctx, params)
 	})
 
+	api.FunctionsListFunctionsHandler = functions.ListFunctionsHandlerFunc(func(params functions.ListFunctionsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListFunctions(ctx, params)
+	})
+
+	api.ImagesListImagesHandler = images.ListImagesHandlerFunc(func(params images.ListImagesParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.ListImages(ctx, params)
+	})
+
 	api.NodesListNodesHandler = nodes.ListNodesHandlerFunc(func(params nodes.ListNodesParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -680,6 +750,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		return c.PatchSubscription(ctx, params)
 	})
 
+	api.ImagesPruneImagesHandler = images.PruneImagesHandlerFunc(func(params images.PruneImagesParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.PruneImages(ctx, params)
+	})
+
 	api.EventsPublishEventHandler = events.PublishEventHandlerFunc(func(params events.PublishEventParams, principal *models.Principal) middleware.Responder {
 		ctx := params.HTTPRequest.Context()
 		ctx = storeAuth(ctx, principal)
@@ -741,6 +818,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.TriggerWorkflow(ctx, params)
+	})
+
+	api.ImagesUploadImageHandler = images.UploadImageHandlerFunc(func(params images.UploadImageParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.UploadImage(ctx, params)
 	})
 
 	api.AuthWhoamiHandler = auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {

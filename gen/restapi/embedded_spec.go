@@ -1439,6 +1439,386 @@ func init() {
         }
       ]
     },
+    "/functions": {
+      "get": {
+        "description": "A developer lists the routes of its own apps; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "functions"
+        ],
+        "summary": "List every route of every app the caller owns, in app then path order.",
+        "operationId": "listFunctions",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the routes of this owner's apps; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of functions.",
+            "schema": {
+              "$ref": "#/definitions/FunctionsWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/images": {
+      "get": {
+        "description": "A developer lists its own images; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "images"
+        ],
+        "summary": "List images in name order.",
+        "operationId": "listImages",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the images of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "base",
+              "function"
+            ],
+            "type": "string",
+            "description": "Only images of this kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "$ref": "#/parameters/perPage"
+          },
+          {
+            "$ref": "#/parameters/cursor"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of images.",
+            "schema": {
+              "$ref": "#/definitions/ImagesWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + ` and ` + "`" + `reference` + "`" + ` are required; ` + "`" + `source` + "`" + ` must be ` + "`" + `reference` + "`" + ` (builds and loads upload\ntheir tarball with PUT /images/{name}). The node pulls the reference in the background: the\nanswer is 202 with the image ` + "`" + `CREATING` + "`" + `. A reference that cannot be pulled ends ` + "`" + `ERROR` + "`" + ` with\nthe daemon's reason; a reference already on the node's daemon is used as it is. 409 when\nthe name is taken.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Create an image from a Docker reference (` + "`" + `source` + "`" + ` ` + "`" + `reference` + "`" + `); the caller owns it.",
+        "operationId": "createImage",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "The image is stored, ` + "`" + `CREATING` + "`" + `; the pull runs in the background.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/responses/TooLarge"
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/images/prune": {
+      "post": {
+        "description": "Images that are ` + "`" + `CREATING` + "`" + `, that a route names as ` + "`" + `@NAME` + "`" + `, or that another image names as its\n` + "`" + `base` + "`" + ` are kept. The answer names the images deleted.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Delete every image no route uses (admin only), with its Docker image.",
+        "operationId": "pruneImages",
+        "responses": {
+          "200": {
+            "description": "The images deleted.",
+            "schema": {
+              "$ref": "#/definitions/PrunedImages"
+            }
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
+    "/images/{name}": {
+      "get": {
+        "tags": [
+          "images"
+        ],
+        "summary": "Get an image, with its status, digest and size.",
+        "operationId": "getImage",
+        "responses": {
+          "200": {
+            "description": "The image.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "put": {
+        "description": "The body (` + "`" + `Content-Type: application/octet-stream` + "`" + `; gzip compression is recognised by its\nfirst bytes) is the tarball, streamed to the node's disk (never held in memory): with ` + "`" + `source` + "`" + `\n` + "`" + `build` + "`" + ` (the default) a build context, tar or gzip-compressed tar, holding a Dockerfile\n(` + "`" + `dockerfile` + "`" + `, default ` + "`" + `Dockerfile` + "`" + `); with ` + "`" + `source` + "`" + ` ` + "`" + `load` + "`" + ` an image tarball as ` + "`" + `docker save` + "`" + `\nwrites it. A body over the server's ` + "`" + `--max-image-upload` + "`" + ` (512 MiB by default) answers 413. A\nbuild context with an entry whose path is absolute or climbs out with ` + "`" + `..` + "`" + `, or with a link\nthat points out of the context, answers 400 naming the entry; so does a context without its\nDockerfile. Nothing is kept of a refused upload.\n\nA new name creates the image, owned by the caller; the caller's existing image gets a new\nbuild (its fields are those given here; its routes keep running the last good digest until\nthe build ends ` + "`" + `READY` + "`" + `). 409 when the name is another owner's, or while a build of this\nimage runs. The answer is 202 with the image ` + "`" + `CREATING` + "`" + `.\n\nA build gets the build argument ` + "`" + `BASE_IMAGE` + "`" + `, the Docker reference of its ` + "`" + `base` + "`" + ` image when\nit names one (a Dockerfile starts ` + "`" + `ARG BASE_IMAGE` + "`" + ` then ` + "`" + `FROM ${BASE_IMAGE}` + "`" + `); the base\nmust be ` + "`" + `READY` + "`" + ` and visible to the caller (400 otherwise).\n",
+        "consumes": [
+          "application/octet-stream"
+        ],
+        "tags": [
+          "images"
+        ],
+        "summary": "Create an image from an uploaded tarball, or build the caller's image again.",
+        "operationId": "uploadImage",
+        "parameters": [
+          {
+            "description": "The build context or image tarball.",
+            "name": "context",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "binary"
+            }
+          },
+          {
+            "enum": [
+              "build",
+              "load"
+            ],
+            "type": "string",
+            "default": "build",
+            "description": "What the tarball is.",
+            "name": "source",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "base",
+              "function"
+            ],
+            "type": "string",
+            "default": "function",
+            "description": "The image's kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "pattern": "^@[a-z0-9][a-z0-9_.-]{0,62}$",
+            "type": "string",
+            "description": "A build's base image, ` + "`" + `@NAME` + "`" + `: passed as the build argument ` + "`" + `BASE_IMAGE` + "`" + `.",
+            "name": "base",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "none",
+              "bridge"
+            ],
+            "type": "string",
+            "default": "none",
+            "description": "The network the build's ` + "`" + `RUN` + "`" + ` steps get; none by default.",
+            "name": "network",
+            "in": "query"
+          },
+          {
+            "maxLength": 255,
+            "type": "string",
+            "default": "Dockerfile",
+            "description": "The Dockerfile's path inside the build context.",
+            "name": "dockerfile",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "The image is stored, ` + "`" + `CREATING` + "`" + `; the build or load runs in the background.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "413": {
+            "description": "The upload is larger than the server's ` + "`" + `--max-image-upload` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "$ref": "#/responses/UnsupportedMediaType"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "delete": {
+        "description": "409 while a route names it as ` + "`" + `@NAME` + "`" + ` (the message names the routes), while another image\nnames it as its ` + "`" + `base` + "`" + `, or while a build of it runs.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Delete an image and its Docker image.",
+        "operationId": "deleteImage",
+        "responses": {
+          "204": {
+            "description": "The image was deleted."
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/responses/Conflict"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/imageName"
+        }
+      ]
+    },
+    "/images/{name}/log": {
+      "get": {
+        "description": "The daemon's output as it came, capped at 1 MiB (the end kept). With ` + "`" + `follow=true` + "`" + ` the answer\nstreams while the image is ` + "`" + `CREATING` + "`" + `: what is there now, then each line as it comes, until\nthe image is ` + "`" + `READY` + "`" + ` or ` + "`" + `ERROR` + "`" + `. Errors are JSON, as everywhere.\n",
+        "produces": [
+          "text/plain"
+        ],
+        "tags": [
+          "images"
+        ],
+        "summary": "Get the log of the image's last build, load or pull, as plain text.",
+        "operationId": "getImageLog",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "Stream the log until the image is final.",
+            "name": "follow",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The log.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "404": {
+            "$ref": "#/responses/NotFound"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      },
+      "parameters": [
+        {
+          "$ref": "#/parameters/imageName"
+        }
+      ]
+    },
     "/nodes": {
       "get": {
         "description": "The nodes whose last heartbeat is at most 15 seconds old (three heartbeats), in ID order:\na node that stopped or died drops out of the list within that time. Not paginated: a\nstore is shared by a few nodes.\n",
@@ -3390,6 +3770,10 @@ func init() {
           "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
           "type": "string"
         },
+        "image_digest": {
+          "description": "A call of a route that runs an image by name (` + "`" + `@NAME` + "`" + `), the image's digest that ran.",
+          "type": "string"
+        },
         "inputs": {
           "description": "The run's inputs, defaults applied (runs).",
           "type": "object",
@@ -3714,6 +4098,53 @@ func init() {
         }
       }
     },
+    "Function": {
+      "description": "A route, as the functions list shows it (read-only).",
+      "type": "object",
+      "properties": {
+        "app": {
+          "type": "string",
+          "x-order": 0
+        },
+        "path": {
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The owner of the route's app.",
+          "type": "string",
+          "x-order": 2
+        },
+        "image": {
+          "type": "string",
+          "x-order": 3
+        },
+        "format": {
+          "type": "string",
+          "x-order": 4
+        },
+        "type": {
+          "type": "string",
+          "x-order": 5
+        },
+        "memory": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 6
+        },
+        "timeout": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 7
+        },
+        "updated_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        }
+      }
+    },
     "FunctionTarget": {
       "type": "object",
       "required": [
@@ -3730,6 +4161,167 @@ func init() {
           "type": "string",
           "maxLength": 1024,
           "pattern": "^/"
+        }
+      }
+    },
+    "FunctionsWrapper": {
+      "type": "object",
+      "required": [
+        "functions"
+      ],
+      "properties": {
+        "functions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Function"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
+    "Image": {
+      "description": "An image Gantry manages.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name; routes run it as ` + "`" + `image: \"@NAME\"` + "`" + `. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the image (read-only); an image deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only).",
+          "type": "string",
+          "x-order": 2
+        },
+        "kind": {
+          "description": "` + "`" + `function` + "`" + ` (default): routes run it. ` + "`" + `base` + "`" + `: other images build on it.",
+          "type": "string",
+          "enum": [
+            "base",
+            "function"
+          ],
+          "x-order": 3
+        },
+        "source": {
+          "description": "Where it comes from (read-only but on create, where only ` + "`" + `reference` + "`" + ` is taken).",
+          "type": "string",
+          "enum": [
+            "reference",
+            "build",
+            "load"
+          ],
+          "x-order": 4
+        },
+        "reference": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `reference` + "`" + `: the Docker reference the node pulls. Required then.",
+          "type": "string",
+          "maxLength": 512,
+          "x-order": 5
+        },
+        "base": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the base image, ` + "`" + `@NAME` + "`" + `, given to the build as ` + "`" + `BASE_IMAGE` + "`" + ` (read-only).",
+          "type": "string",
+          "x-order": 6
+        },
+        "network": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the network of its ` + "`" + `RUN` + "`" + ` steps, ` + "`" + `none` + "`" + ` or ` + "`" + `bridge` + "`" + ` (read-only).",
+          "type": "string",
+          "x-order": 7
+        },
+        "dockerfile": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the Dockerfile's path in the context (read-only).",
+          "type": "string",
+          "x-order": 8
+        },
+        "status": {
+          "description": "The state of its last build, load or pull (read-only).",
+          "type": "string",
+          "enum": [
+            "CREATING",
+            "READY",
+            "ERROR"
+          ],
+          "x-order": 9
+        },
+        "error": {
+          "description": "Why it is ` + "`" + `ERROR` + "`" + `; for a build, the last lines of its log (read-only).",
+          "type": "string",
+          "x-order": 10
+        },
+        "digest": {
+          "description": "The Docker image ID (` + "`" + `sha256:...` + "`" + `) routes run: that of the last build, load or pull that\nended ` + "`" + `READY` + "`" + `; absent before one did (read-only).\n",
+          "type": "string",
+          "x-order": 11
+        },
+        "size": {
+          "description": "The size of the image in bytes (read-only).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 12
+        },
+        "tag": {
+          "description": "The Docker reference Gantry tagged the image as on its node (read-only).",
+          "type": "string",
+          "x-order": 13
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 14
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 15
+        },
+        "built_at": {
+          "description": "When its current digest was made (read-only); absent before.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 16
+        }
+      }
+    },
+    "ImageWrapper": {
+      "type": "object",
+      "required": [
+        "image"
+      ],
+      "properties": {
+        "image": {
+          "$ref": "#/definitions/Image"
+        }
+      }
+    },
+    "ImagesWrapper": {
+      "type": "object",
+      "required": [
+        "images"
+      ],
+      "properties": {
+        "images": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Image"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
         }
       }
     },
@@ -3846,6 +4438,21 @@ func init() {
         }
       }
     },
+    "PrunedImages": {
+      "type": "object",
+      "required": [
+        "pruned"
+      ],
+      "properties": {
+        "pruned": {
+          "description": "The names of the images deleted.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        }
+      }
+    },
     "PublishedEvents": {
       "description": "The answer of a publish; ` + "`" + `event` + "`" + ` for one event, ` + "`" + `events` + "`" + ` for a batch (in its order).",
       "type": "object",
@@ -3941,7 +4548,7 @@ func init() {
           "x-nullable": true
         },
         "image": {
-          "description": "Docker image that runs the function. Required on create.",
+          "description": "Docker image that runs the function: a Docker reference, or ` + "`" + `@NAME` + "`" + `, an image Gantry\nmanages (see the ` + "`" + `images` + "`" + ` tag), run at its current digest. Required on create.\n",
           "type": "string",
           "maxLength": 512,
           "minLength": 1
@@ -5116,6 +5723,14 @@ func init() {
       "in": "path",
       "required": true
     },
+    "imageName": {
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "type": "string",
+      "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
     "perPage": {
       "maximum": 100,
       "minimum": 1,
@@ -5331,6 +5946,14 @@ func init() {
     {
       "description": "A schedule fires on a clock: a cron expression in a time zone. Each tick makes an async call\nof a function (with a body), a run of a workflow (with inputs) or an event to publish (source\n` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, id ` + "`" + `\u003cschedule id\u003e:\u003ctick, RFC 3339\u003e` + "`" + `). Each tick fires **exactly\nonce**, across restarts and across the nodes that share a store: the tick's time is claimed\nin the store in the same transaction as what it fires. Owned like apps: a developer sees and\nchanges its own (another's answers 404), an admin all of them.\n",
       "name": "schedules"
+    },
+    {
+      "description": "Images Gantry manages: ` + "`" + `base` + "`" + ` images (runtimes other images build on) and ` + "`" + `function` + "`" + ` images\nthat routes run as ` + "`" + `image: \"@NAME\"` + "`" + `. An image comes from one ` + "`" + `source` + "`" + `: ` + "`" + `reference` + "`" + ` (a Docker\nreference the node pulls), ` + "`" + `build` + "`" + ` (a build context uploaded as a tar or tar.gz with a\nDockerfile) or ` + "`" + `load` + "`" + ` (an image tarball as ` + "`" + `docker save` + "`" + ` writes it). Creating or rebuilding\nanswers 202 with the image ` + "`" + `CREATING` + "`" + `; the work runs in the background on the node that took\nthe request (one build at a time per node by default, each bounded in time, with no network\nunless ` + "`" + `network: bridge` + "`" + `) and ends ` + "`" + `READY` + "`" + ` (with ` + "`" + `digest` + "`" + `, ` + "`" + `size` + "`" + `, ` + "`" + `tag` + "`" + `) or ` + "`" + `ERROR` + "`" + ` (with\n` + "`" + `error` + "`" + `, the last lines of its log). The log is at ` + "`" + `GET /v1/images/{name}/log` + "`" + `. A route that\nnames ` + "`" + `@NAME` + "`" + ` runs the image's current digest, read at each call; a rebuild that ends ` + "`" + `READY` + "`" + `\nrolls the route's hot containers to the new digest (idle ones at once, busy ones after their\ncall); a failed rebuild leaves the last good digest in use. Image names are unique across\nowners. Owned like apps: a developer sees and changes its own (another's answers 404, and\ntaking its name answers 409), an admin all of them. Images live in the Docker daemon of the\nnode that made them: nodes that share a store should share a Docker daemon (see the README).\n",
+      "name": "images"
+    },
+    {
+      "description": "Every route of every app the caller owns, in one list.",
+      "name": "functions"
     },
     {
       "description": "Server information.",
@@ -7562,6 +8185,571 @@ func init() {
           "type": "string",
           "description": "ID of the execution (the ` + "`" + `Gantry-Call-Id` + "`" + ` of the call).",
           "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/functions": {
+      "get": {
+        "description": "A developer lists the routes of its own apps; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "functions"
+        ],
+        "summary": "List every route of every app the caller owns, in app then path order.",
+        "operationId": "listFunctions",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the routes of this owner's apps; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of functions.",
+            "schema": {
+              "$ref": "#/definitions/FunctionsWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/images": {
+      "get": {
+        "description": "A developer lists its own images; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
+        "tags": [
+          "images"
+        ],
+        "summary": "List images in name order.",
+        "operationId": "listImages",
+        "parameters": [
+          {
+            "maxLength": 255,
+            "type": "string",
+            "description": "Only the images of this owner; ` + "`" + `me` + "`" + ` means the caller. A developer may only ask for itself.",
+            "name": "owner",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "base",
+              "function"
+            ],
+            "type": "string",
+            "description": "Only images of this kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "maximum": 100,
+            "minimum": 1,
+            "type": "integer",
+            "format": "int64",
+            "default": 30,
+            "description": "Page size.",
+            "name": "per_page",
+            "in": "query"
+          },
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "Opaque cursor from the previous page's ` + "`" + `next_cursor` + "`" + `.",
+            "name": "cursor",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "One page of images.",
+            "schema": {
+              "$ref": "#/definitions/ImagesWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "` + "`" + `name` + "`" + ` and ` + "`" + `reference` + "`" + ` are required; ` + "`" + `source` + "`" + ` must be ` + "`" + `reference` + "`" + ` (builds and loads upload\ntheir tarball with PUT /images/{name}). The node pulls the reference in the background: the\nanswer is 202 with the image ` + "`" + `CREATING` + "`" + `. A reference that cannot be pulled ends ` + "`" + `ERROR` + "`" + ` with\nthe daemon's reason; a reference already on the node's daemon is used as it is. 409 when\nthe name is taken.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Create an image from a Docker reference (` + "`" + `source` + "`" + ` ` + "`" + `reference` + "`" + `); the caller owns it.",
+        "operationId": "createImage",
+        "parameters": [
+          {
+            "name": "body",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "The image is stored, ` + "`" + `CREATING` + "`" + `; the pull runs in the background.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The request body is larger than 1 MiB.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/images/prune": {
+      "post": {
+        "description": "Images that are ` + "`" + `CREATING` + "`" + `, that a route names as ` + "`" + `@NAME` + "`" + `, or that another image names as its\n` + "`" + `base` + "`" + ` are kept. The answer names the images deleted.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Delete every image no route uses (admin only), with its Docker image.",
+        "operationId": "pruneImages",
+        "responses": {
+          "200": {
+            "description": "The images deleted.",
+            "schema": {
+              "$ref": "#/definitions/PrunedImages"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
+    "/images/{name}": {
+      "get": {
+        "tags": [
+          "images"
+        ],
+        "summary": "Get an image, with its status, digest and size.",
+        "operationId": "getImage",
+        "responses": {
+          "200": {
+            "description": "The image.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "put": {
+        "description": "The body (` + "`" + `Content-Type: application/octet-stream` + "`" + `; gzip compression is recognised by its\nfirst bytes) is the tarball, streamed to the node's disk (never held in memory): with ` + "`" + `source` + "`" + `\n` + "`" + `build` + "`" + ` (the default) a build context, tar or gzip-compressed tar, holding a Dockerfile\n(` + "`" + `dockerfile` + "`" + `, default ` + "`" + `Dockerfile` + "`" + `); with ` + "`" + `source` + "`" + ` ` + "`" + `load` + "`" + ` an image tarball as ` + "`" + `docker save` + "`" + `\nwrites it. A body over the server's ` + "`" + `--max-image-upload` + "`" + ` (512 MiB by default) answers 413. A\nbuild context with an entry whose path is absolute or climbs out with ` + "`" + `..` + "`" + `, or with a link\nthat points out of the context, answers 400 naming the entry; so does a context without its\nDockerfile. Nothing is kept of a refused upload.\n\nA new name creates the image, owned by the caller; the caller's existing image gets a new\nbuild (its fields are those given here; its routes keep running the last good digest until\nthe build ends ` + "`" + `READY` + "`" + `). 409 when the name is another owner's, or while a build of this\nimage runs. The answer is 202 with the image ` + "`" + `CREATING` + "`" + `.\n\nA build gets the build argument ` + "`" + `BASE_IMAGE` + "`" + `, the Docker reference of its ` + "`" + `base` + "`" + ` image when\nit names one (a Dockerfile starts ` + "`" + `ARG BASE_IMAGE` + "`" + ` then ` + "`" + `FROM ${BASE_IMAGE}` + "`" + `); the base\nmust be ` + "`" + `READY` + "`" + ` and visible to the caller (400 otherwise).\n",
+        "consumes": [
+          "application/octet-stream"
+        ],
+        "tags": [
+          "images"
+        ],
+        "summary": "Create an image from an uploaded tarball, or build the caller's image again.",
+        "operationId": "uploadImage",
+        "parameters": [
+          {
+            "description": "The build context or image tarball.",
+            "name": "context",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "binary"
+            }
+          },
+          {
+            "enum": [
+              "build",
+              "load"
+            ],
+            "type": "string",
+            "default": "build",
+            "description": "What the tarball is.",
+            "name": "source",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "base",
+              "function"
+            ],
+            "type": "string",
+            "default": "function",
+            "description": "The image's kind.",
+            "name": "kind",
+            "in": "query"
+          },
+          {
+            "pattern": "^@[a-z0-9][a-z0-9_.-]{0,62}$",
+            "type": "string",
+            "description": "A build's base image, ` + "`" + `@NAME` + "`" + `: passed as the build argument ` + "`" + `BASE_IMAGE` + "`" + `.",
+            "name": "base",
+            "in": "query"
+          },
+          {
+            "enum": [
+              "none",
+              "bridge"
+            ],
+            "type": "string",
+            "default": "none",
+            "description": "The network the build's ` + "`" + `RUN` + "`" + ` steps get; none by default.",
+            "name": "network",
+            "in": "query"
+          },
+          {
+            "maxLength": 255,
+            "type": "string",
+            "default": "Dockerfile",
+            "description": "The Dockerfile's path inside the build context.",
+            "name": "dockerfile",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "The image is stored, ` + "`" + `CREATING` + "`" + `; the build or load runs in the background.",
+            "schema": {
+              "$ref": "#/definitions/ImageWrapper"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "413": {
+            "description": "The upload is larger than the server's ` + "`" + `--max-image-upload` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "415": {
+            "description": "The request body is not JSON.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "delete": {
+        "description": "409 while a route names it as ` + "`" + `@NAME` + "`" + ` (the message names the routes), while another image\nnames it as its ` + "`" + `base` + "`" + `, or while a build of it runs.\n",
+        "tags": [
+          "images"
+        ],
+        "summary": "Delete an image and its Docker image.",
+        "operationId": "deleteImage",
+        "responses": {
+          "204": {
+            "description": "The image was deleted."
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "409": {
+            "description": "The request conflicts with the current state.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "type": "string",
+          "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
+          "name": "name",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/images/{name}/log": {
+      "get": {
+        "description": "The daemon's output as it came, capped at 1 MiB (the end kept). With ` + "`" + `follow=true` + "`" + ` the answer\nstreams while the image is ` + "`" + `CREATING` + "`" + `: what is there now, then each line as it comes, until\nthe image is ` + "`" + `READY` + "`" + ` or ` + "`" + `ERROR` + "`" + `. Errors are JSON, as everywhere.\n",
+        "produces": [
+          "text/plain"
+        ],
+        "tags": [
+          "images"
+        ],
+        "summary": "Get the log of the image's last build, load or pull, as plain text.",
+        "operationId": "getImageLog",
+        "parameters": [
+          {
+            "type": "boolean",
+            "default": false,
+            "description": "Stream the log until the image is final.",
+            "name": "follow",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The log.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "404": {
+            "description": "The resource does not exist.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "type": "string",
+          "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
+          "name": "name",
           "in": "path",
           "required": true
         }
@@ -10329,6 +11517,10 @@ func init() {
           "description": "Unique ID, a ULID; IDs sort by creation time. Sent as ` + "`" + `Gantry-Call-Id` + "`" + ` on the call's response.",
           "type": "string"
         },
+        "image_digest": {
+          "description": "A call of a route that runs an image by name (` + "`" + `@NAME` + "`" + `), the image's digest that ran.",
+          "type": "string"
+        },
         "inputs": {
           "description": "The run's inputs, defaults applied (runs).",
           "type": "object",
@@ -10653,6 +11845,53 @@ func init() {
         }
       }
     },
+    "Function": {
+      "description": "A route, as the functions list shows it (read-only).",
+      "type": "object",
+      "properties": {
+        "app": {
+          "type": "string",
+          "x-order": 0
+        },
+        "path": {
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The owner of the route's app.",
+          "type": "string",
+          "x-order": 2
+        },
+        "image": {
+          "type": "string",
+          "x-order": 3
+        },
+        "format": {
+          "type": "string",
+          "x-order": 4
+        },
+        "type": {
+          "type": "string",
+          "x-order": 5
+        },
+        "memory": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 6
+        },
+        "timeout": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 7
+        },
+        "updated_at": {
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 8
+        }
+      }
+    },
     "FunctionTarget": {
       "type": "object",
       "required": [
@@ -10669,6 +11908,167 @@ func init() {
           "type": "string",
           "maxLength": 1024,
           "pattern": "^/"
+        }
+      }
+    },
+    "FunctionsWrapper": {
+      "type": "object",
+      "required": [
+        "functions"
+      ],
+      "properties": {
+        "functions": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Function"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
+        }
+      }
+    },
+    "Image": {
+      "description": "An image Gantry manages.",
+      "type": "object",
+      "properties": {
+        "name": {
+          "description": "Unique name; routes run it as ` + "`" + `image: \"@NAME\"` + "`" + `. Required on create; immutable.",
+          "type": "string",
+          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "x-order": 0
+        },
+        "id": {
+          "description": "Gantry's ID of the image (read-only); an image deleted and made again under its name has a new one.",
+          "type": "string",
+          "x-order": 1
+        },
+        "owner": {
+          "description": "The identity that owns it (read-only).",
+          "type": "string",
+          "x-order": 2
+        },
+        "kind": {
+          "description": "` + "`" + `function` + "`" + ` (default): routes run it. ` + "`" + `base` + "`" + `: other images build on it.",
+          "type": "string",
+          "enum": [
+            "base",
+            "function"
+          ],
+          "x-order": 3
+        },
+        "source": {
+          "description": "Where it comes from (read-only but on create, where only ` + "`" + `reference` + "`" + ` is taken).",
+          "type": "string",
+          "enum": [
+            "reference",
+            "build",
+            "load"
+          ],
+          "x-order": 4
+        },
+        "reference": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `reference` + "`" + `: the Docker reference the node pulls. Required then.",
+          "type": "string",
+          "maxLength": 512,
+          "x-order": 5
+        },
+        "base": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the base image, ` + "`" + `@NAME` + "`" + `, given to the build as ` + "`" + `BASE_IMAGE` + "`" + ` (read-only).",
+          "type": "string",
+          "x-order": 6
+        },
+        "network": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the network of its ` + "`" + `RUN` + "`" + ` steps, ` + "`" + `none` + "`" + ` or ` + "`" + `bridge` + "`" + ` (read-only).",
+          "type": "string",
+          "x-order": 7
+        },
+        "dockerfile": {
+          "description": "` + "`" + `source` + "`" + ` ` + "`" + `build` + "`" + `: the Dockerfile's path in the context (read-only).",
+          "type": "string",
+          "x-order": 8
+        },
+        "status": {
+          "description": "The state of its last build, load or pull (read-only).",
+          "type": "string",
+          "enum": [
+            "CREATING",
+            "READY",
+            "ERROR"
+          ],
+          "x-order": 9
+        },
+        "error": {
+          "description": "Why it is ` + "`" + `ERROR` + "`" + `; for a build, the last lines of its log (read-only).",
+          "type": "string",
+          "x-order": 10
+        },
+        "digest": {
+          "description": "The Docker image ID (` + "`" + `sha256:...` + "`" + `) routes run: that of the last build, load or pull that\nended ` + "`" + `READY` + "`" + `; absent before one did (read-only).\n",
+          "type": "string",
+          "x-order": 11
+        },
+        "size": {
+          "description": "The size of the image in bytes (read-only).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 12
+        },
+        "tag": {
+          "description": "The Docker reference Gantry tagged the image as on its node (read-only).",
+          "type": "string",
+          "x-order": 13
+        },
+        "created_at": {
+          "description": "When it was created (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 14
+        },
+        "updated_at": {
+          "description": "When it last changed (read-only).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 15
+        },
+        "built_at": {
+          "description": "When its current digest was made (read-only); absent before.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true,
+          "x-order": 16
+        }
+      }
+    },
+    "ImageWrapper": {
+      "type": "object",
+      "required": [
+        "image"
+      ],
+      "properties": {
+        "image": {
+          "$ref": "#/definitions/Image"
+        }
+      }
+    },
+    "ImagesWrapper": {
+      "type": "object",
+      "required": [
+        "images"
+      ],
+      "properties": {
+        "images": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/Image"
+          }
+        },
+        "next_cursor": {
+          "description": "Cursor of the next page; absent on the last page.",
+          "type": "string"
         }
       }
     },
@@ -10785,6 +12185,21 @@ func init() {
         }
       }
     },
+    "PrunedImages": {
+      "type": "object",
+      "required": [
+        "pruned"
+      ],
+      "properties": {
+        "pruned": {
+          "description": "The names of the images deleted.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        }
+      }
+    },
     "PublishedEvents": {
       "description": "The answer of a publish; ` + "`" + `event` + "`" + ` for one event, ` + "`" + `events` + "`" + ` for a batch (in its order).",
       "type": "object",
@@ -10880,7 +12295,7 @@ func init() {
           "x-nullable": true
         },
         "image": {
-          "description": "Docker image that runs the function. Required on create.",
+          "description": "Docker image that runs the function: a Docker reference, or ` + "`" + `@NAME` + "`" + `, an image Gantry\nmanages (see the ` + "`" + `images` + "`" + ` tag), run at its current digest. Required on create.\n",
           "type": "string",
           "maxLength": 512,
           "minLength": 1
@@ -12055,6 +13470,14 @@ func init() {
       "in": "path",
       "required": true
     },
+    "imageName": {
+      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "type": "string",
+      "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
+      "name": "name",
+      "in": "path",
+      "required": true
+    },
     "perPage": {
       "maximum": 100,
       "minimum": 1,
@@ -12270,6 +13693,14 @@ func init() {
     {
       "description": "A schedule fires on a clock: a cron expression in a time zone. Each tick makes an async call\nof a function (with a body), a run of a workflow (with inputs) or an event to publish (source\n` + "`" + `/gantry/schedules/\u003cname\u003e` + "`" + `, id ` + "`" + `\u003cschedule id\u003e:\u003ctick, RFC 3339\u003e` + "`" + `). Each tick fires **exactly\nonce**, across restarts and across the nodes that share a store: the tick's time is claimed\nin the store in the same transaction as what it fires. Owned like apps: a developer sees and\nchanges its own (another's answers 404), an admin all of them.\n",
       "name": "schedules"
+    },
+    {
+      "description": "Images Gantry manages: ` + "`" + `base` + "`" + ` images (runtimes other images build on) and ` + "`" + `function` + "`" + ` images\nthat routes run as ` + "`" + `image: \"@NAME\"` + "`" + `. An image comes from one ` + "`" + `source` + "`" + `: ` + "`" + `reference` + "`" + ` (a Docker\nreference the node pulls), ` + "`" + `build` + "`" + ` (a build context uploaded as a tar or tar.gz with a\nDockerfile) or ` + "`" + `load` + "`" + ` (an image tarball as ` + "`" + `docker save` + "`" + ` writes it). Creating or rebuilding\nanswers 202 with the image ` + "`" + `CREATING` + "`" + `; the work runs in the background on the node that took\nthe request (one build at a time per node by default, each bounded in time, with no network\nunless ` + "`" + `network: bridge` + "`" + `) and ends ` + "`" + `READY` + "`" + ` (with ` + "`" + `digest` + "`" + `, ` + "`" + `size` + "`" + `, ` + "`" + `tag` + "`" + `) or ` + "`" + `ERROR` + "`" + ` (with\n` + "`" + `error` + "`" + `, the last lines of its log). The log is at ` + "`" + `GET /v1/images/{name}/log` + "`" + `. A route that\nnames ` + "`" + `@NAME` + "`" + ` runs the image's current digest, read at each call; a rebuild that ends ` + "`" + `READY` + "`" + `\nrolls the route's hot containers to the new digest (idle ones at once, busy ones after their\ncall); a failed rebuild leaves the last good digest in use. Image names are unique across\nowners. Owned like apps: a developer sees and changes its own (another's answers 404, and\ntaking its name answers 409), an admin all of them. Images live in the Docker daemon of the\nnode that made them: nodes that share a store should share a Docker daemon (see the README).\n",
+      "name": "images"
+    },
+    {
+      "description": "Every route of every app the caller owns, in one list.",
+      "name": "functions"
     },
     {
       "description": "Server information.",

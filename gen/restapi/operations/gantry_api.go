@@ -14,6 +14,8 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/auth"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/events"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/executions"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/functions"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/images"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/meta"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/nodes"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/routes"
@@ -85,6 +87,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation apps.CreateApp has not yet been implemented")
 		}),
 
+		ImagesCreateImageHandler: images.CreateImageHandlerFunc(func(params images.CreateImageParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.CreateImage has not yet been implemented")
+		}),
+
 		RoutesCreateRouteHandler: routes.CreateRouteHandlerFunc(func(params routes.CreateRouteParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -139,6 +148,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation apps.DeleteApp has not yet been implemented")
+		}),
+
+		ImagesDeleteImageHandler: images.DeleteImageHandlerFunc(func(params images.DeleteImageParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.DeleteImage has not yet been implemented")
 		}),
 
 		RoutesDeleteRouteHandler: routes.DeleteRouteHandlerFunc(func(params routes.DeleteRouteParams, principal *models.Principal) middleware.Responder {
@@ -230,6 +246,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation executions.GetExecutionLog has not yet been implemented")
+		}),
+
+		ImagesGetImageHandler: images.GetImageHandlerFunc(func(params images.GetImageParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.GetImage has not yet been implemented")
+		}),
+
+		ImagesGetImageLogHandler: images.GetImageLogHandlerFunc(func(params images.GetImageLogParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.GetImageLog has not yet been implemented")
 		}),
 
 		RoutesGetRouteHandler: routes.GetRouteHandlerFunc(func(params routes.GetRouteParams, principal *models.Principal) middleware.Responder {
@@ -336,6 +366,20 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation executions.ListExecutions has not yet been implemented")
 		}),
 
+		FunctionsListFunctionsHandler: functions.ListFunctionsHandlerFunc(func(params functions.ListFunctionsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation functions.ListFunctions has not yet been implemented")
+		}),
+
+		ImagesListImagesHandler: images.ListImagesHandlerFunc(func(params images.ListImagesParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.ListImages has not yet been implemented")
+		}),
+
 		NodesListNodesHandler: nodes.ListNodesHandlerFunc(func(params nodes.ListNodesParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -420,6 +464,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			return middleware.NotImplemented("operation subscriptions.PatchSubscription has not yet been implemented")
 		}),
 
+		ImagesPruneImagesHandler: images.PruneImagesHandlerFunc(func(params images.PruneImagesParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.PruneImages has not yet been implemented")
+		}),
+
 		EventsPublishEventHandler: events.PublishEventHandlerFunc(func(params events.PublishEventParams, principal *models.Principal) middleware.Responder {
 			_ = params
 			_ = principal
@@ -481,6 +532,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation workflows.TriggerWorkflow has not yet been implemented")
+		}),
+
+		ImagesUploadImageHandler: images.UploadImageHandlerFunc(func(params images.UploadImageParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation images.UploadImage has not yet been implemented")
 		}),
 
 		AuthWhoamiHandler: auth.WhoamiHandlerFunc(func(params auth.WhoamiParams, principal *models.Principal) middleware.Responder {
@@ -587,6 +645,8 @@ type GantryAPI struct {
 	ApisCreateAPIHandler apis.CreateAPIHandler
 	// AppsCreateAppHandler sets the operation handler for the create app operation
 	AppsCreateAppHandler apps.CreateAppHandler
+	// ImagesCreateImageHandler sets the operation handler for the create image operation
+	ImagesCreateImageHandler images.CreateImageHandler
 	// RoutesCreateRouteHandler sets the operation handler for the create route operation
 	RoutesCreateRouteHandler routes.CreateRouteHandler
 	// SSHKeysCreateSSHKeyHandler sets the operation handler for the create SSH key operation
@@ -603,6 +663,8 @@ type GantryAPI struct {
 	ApisDeleteAPIHandler apis.DeleteAPIHandler
 	// AppsDeleteAppHandler sets the operation handler for the delete app operation
 	AppsDeleteAppHandler apps.DeleteAppHandler
+	// ImagesDeleteImageHandler sets the operation handler for the delete image operation
+	ImagesDeleteImageHandler images.DeleteImageHandler
 	// RoutesDeleteRouteHandler sets the operation handler for the delete route operation
 	RoutesDeleteRouteHandler routes.DeleteRouteHandler
 	// SSHKeysDeleteSSHKeyHandler sets the operation handler for the delete SSH key operation
@@ -629,6 +691,10 @@ type GantryAPI struct {
 	ExecutionsGetExecutionEventsHandler executions.GetExecutionEventsHandler
 	// ExecutionsGetExecutionLogHandler sets the operation handler for the get execution log operation
 	ExecutionsGetExecutionLogHandler executions.GetExecutionLogHandler
+	// ImagesGetImageHandler sets the operation handler for the get image operation
+	ImagesGetImageHandler images.GetImageHandler
+	// ImagesGetImageLogHandler sets the operation handler for the get image log operation
+	ImagesGetImageLogHandler images.GetImageLogHandler
 	// RoutesGetRouteHandler sets the operation handler for the get route operation
 	RoutesGetRouteHandler routes.GetRouteHandler
 	// SSHKeysGetSSHKeyHandler sets the operation handler for the get SSH key operation
@@ -659,6 +725,10 @@ type GantryAPI struct {
 	EventsListEventsHandler events.ListEventsHandler
 	// ExecutionsListExecutionsHandler sets the operation handler for the list executions operation
 	ExecutionsListExecutionsHandler executions.ListExecutionsHandler
+	// FunctionsListFunctionsHandler sets the operation handler for the list functions operation
+	FunctionsListFunctionsHandler functions.ListFunctionsHandler
+	// ImagesListImagesHandler sets the operation handler for the list images operation
+	ImagesListImagesHandler images.ListImagesHandler
 	// NodesListNodesHandler sets the operation handler for the list nodes operation
 	NodesListNodesHandler nodes.ListNodesHandler
 	// RoutesListRoutesHandler sets the operation handler for the list routes operation
@@ -683,6 +753,8 @@ type GantryAPI struct {
 	SchedulesPatchScheduleHandler schedules.PatchScheduleHandler
 	// SubscriptionsPatchSubscriptionHandler sets the operation handler for the patch subscription operation
 	SubscriptionsPatchSubscriptionHandler subscriptions.PatchSubscriptionHandler
+	// ImagesPruneImagesHandler sets the operation handler for the prune images operation
+	ImagesPruneImagesHandler images.PruneImagesHandler
 	// EventsPublishEventHandler sets the operation handler for the publish event operation
 	EventsPublishEventHandler events.PublishEventHandler
 	// AppsPutAppHandler sets the operation handler for the put app operation
@@ -701,6 +773,8 @@ type GantryAPI struct {
 	AuthRevokeTokenHandler auth.RevokeTokenHandler
 	// WorkflowsTriggerWorkflowHandler sets the operation handler for the trigger workflow operation
 	WorkflowsTriggerWorkflowHandler workflows.TriggerWorkflowHandler
+	// ImagesUploadImageHandler sets the operation handler for the upload image operation
+	ImagesUploadImageHandler images.UploadImageHandler
 	// AuthWhoamiHandler sets the operation handler for the whoami operation
 	AuthWhoamiHandler auth.WhoamiHandler
 
@@ -805,6 +879,9 @@ func (o *GantryAPI) Validate() error {
 	if o.AppsCreateAppHandler == nil {
 		unregistered = append(unregistered, "apps.CreateAppHandler")
 	}
+	if o.ImagesCreateImageHandler == nil {
+		unregistered = append(unregistered, "images.CreateImageHandler")
+	}
 	if o.RoutesCreateRouteHandler == nil {
 		unregistered = append(unregistered, "routes.CreateRouteHandler")
 	}
@@ -828,6 +905,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.AppsDeleteAppHandler == nil {
 		unregistered = append(unregistered, "apps.DeleteAppHandler")
+	}
+	if o.ImagesDeleteImageHandler == nil {
+		unregistered = append(unregistered, "images.DeleteImageHandler")
 	}
 	if o.RoutesDeleteRouteHandler == nil {
 		unregistered = append(unregistered, "routes.DeleteRouteHandler")
@@ -867,6 +947,12 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.ExecutionsGetExecutionLogHandler == nil {
 		unregistered = append(unregistered, "executions.GetExecutionLogHandler")
+	}
+	if o.ImagesGetImageHandler == nil {
+		unregistered = append(unregistered, "images.GetImageHandler")
+	}
+	if o.ImagesGetImageLogHandler == nil {
+		unregistered = append(unregistered, "images.GetImageLogHandler")
 	}
 	if o.RoutesGetRouteHandler == nil {
 		unregistered = append(unregistered, "routes.GetRouteHandler")
@@ -913,6 +999,12 @@ func (o *GantryAPI) Validate() error {
 	if o.ExecutionsListExecutionsHandler == nil {
 		unregistered = append(unregistered, "executions.ListExecutionsHandler")
 	}
+	if o.FunctionsListFunctionsHandler == nil {
+		unregistered = append(unregistered, "functions.ListFunctionsHandler")
+	}
+	if o.ImagesListImagesHandler == nil {
+		unregistered = append(unregistered, "images.ListImagesHandler")
+	}
 	if o.NodesListNodesHandler == nil {
 		unregistered = append(unregistered, "nodes.ListNodesHandler")
 	}
@@ -949,6 +1041,9 @@ func (o *GantryAPI) Validate() error {
 	if o.SubscriptionsPatchSubscriptionHandler == nil {
 		unregistered = append(unregistered, "subscriptions.PatchSubscriptionHandler")
 	}
+	if o.ImagesPruneImagesHandler == nil {
+		unregistered = append(unregistered, "images.PruneImagesHandler")
+	}
 	if o.EventsPublishEventHandler == nil {
 		unregistered = append(unregistered, "events.PublishEventHandler")
 	}
@@ -975,6 +1070,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.WorkflowsTriggerWorkflowHandler == nil {
 		unregistered = append(unregistered, "workflows.TriggerWorkflowHandler")
+	}
+	if o.ImagesUploadImageHandler == nil {
+		unregistered = append(unregistered, "images.UploadImageHandler")
 	}
 	if o.AuthWhoamiHandler == nil {
 		unregistered = append(unregistered, "auth.WhoamiHandler")
@@ -1108,6 +1206,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/images"] = images.NewCreateImage(o.context, o.ImagesCreateImageHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/apps/{app}/routes"] = routes.NewCreateRoute(o.context, o.RoutesCreateRouteHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
@@ -1137,6 +1239,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/apps/{app}"] = apps.NewDeleteApp(o.context, o.AppsDeleteAppHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/images/{name}"] = images.NewDeleteImage(o.context, o.ImagesDeleteImageHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
@@ -1189,6 +1295,14 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/executions/{id}/log"] = executions.NewGetExecutionLog(o.context, o.ExecutionsGetExecutionLogHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/images/{name}"] = images.NewGetImage(o.context, o.ImagesGetImageHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/images/{name}/log"] = images.NewGetImageLog(o.context, o.ImagesGetImageLogHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -1252,6 +1366,14 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/functions"] = functions.NewListFunctions(o.context, o.FunctionsListFunctionsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/images"] = images.NewListImages(o.context, o.ImagesListImagesHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/nodes"] = nodes.NewListNodes(o.context, o.NodesListNodesHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -1300,6 +1422,10 @@ func (o *GantryAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/images/prune"] = images.NewPruneImages(o.context, o.ImagesPruneImagesHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/events"] = events.NewPublishEvent(o.context, o.EventsPublishEventHandler)
 	if o.handlers["PUT"] == nil {
 		o.handlers["PUT"] = make(map[string]http.Handler)
@@ -1333,6 +1459,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
 	o.handlers["POST"]["/workflows/{name}"] = workflows.NewTriggerWorkflow(o.context, o.WorkflowsTriggerWorkflowHandler)
+	if o.handlers["PUT"] == nil {
+		o.handlers["PUT"] = make(map[string]http.Handler)
+	}
+	o.handlers["PUT"]["/images/{name}"] = images.NewUploadImage(o.context, o.ImagesUploadImageHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
