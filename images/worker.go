@@ -63,14 +63,12 @@ func (s *Service) run(j job) {
 		delete(s.running, j.build)
 		s.mu.Unlock()
 	}()
-	if j.file != "" {
-		defer func() { _ = os.Remove(j.file) }()
-	}
 	lg := &buildLog{}
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
+		s.removeFile(j)
 		s.finish(j, lg, "", errors.New(msgInterrupted))
 		return
 	}
@@ -98,6 +96,7 @@ func (s *Service) run(j job) {
 	id, err := s.do(ctx, j, lg)
 	close(stopSaving)
 	<-saved
+	s.removeFile(j)
 	if err != nil {
 		switch {
 		case s.ctx.Err() != nil:
@@ -107,6 +106,15 @@ func (s *Service) run(j job) {
 		}
 	}
 	s.finish(j, lg, id, err)
+}
+
+// removeFile removes the job's upload, its own since Upload queued it.
+func (s *Service) removeFile(j job) {
+	if j.file != "" {
+		if err := os.Remove(j.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove upload", "file", j.file, "err", err)
+		}
+	}
 }
 
 func (j job) what() string {
@@ -275,6 +283,9 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 			reason = jobErr.Error()
 		}
 	}
+	if jobErr != nil {
+		s.cleanFailed(ctx, j, lg) // before the status: once ERROR, nothing of it is left
+	}
 	var prevTag string
 	_, err := s.st.UpdateImage(ctx, j.name, func(img *store.Image) error {
 		if img.Build != j.build {
@@ -294,10 +305,11 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 		if !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("write image outcome", "image", j.name, "build", j.build, "err", err)
 		}
-		s.cleanFailed(ctx, j, lg)
+		if jobErr == nil {
+			s.cleanFailed(ctx, j, lg)
+		}
 	case jobErr != nil:
 		s.log.Info("image build failed", "image", j.name, "build", j.build, "err", jobErr)
-		s.cleanFailed(ctx, j, lg)
 	default:
 		s.log.Info("image ready", "image", j.name, "build", j.build, "digest", info.ID)
 		if prevTag != "" && prevTag != j.tag() {
