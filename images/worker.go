@@ -173,7 +173,6 @@ func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, 
 		NetworkMode: j.network,
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{ImageLabel: j.name, BuildLabel: j.build},
 		Version:     build.BuilderV1,
 	}
 	if baseName, ok := store.ImageName(j.base); ok {
@@ -322,19 +321,14 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 // stepID matches the lines of the classic builder that name a step's image.
 var stepID = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12})$`)
 
-// cleanFailed removes what a job that did not end READY left in Docker: its tag, the
-// images labelled with its build, and the untagged images of its build steps.
+// cleanFailed removes what a job that did not end READY left in Docker: its tag and the
+// untagged images of its build steps (named by the classic builder's log). Builds carry
+// no labels of Gantry's: the classic builder adds them as one more step (a container and
+// a commit, about 1.5 s here), so the tag and the log find a build's images instead.
 func (s *Service) cleanFailed(ctx context.Context, j job, lg *buildLog) {
 	s.removeTag(ctx, j.tag())
 	if j.source != store.ImageSourceBuild {
 		return
-	}
-	labelled, err := s.d.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", BuildLabel+"="+j.build))})
-	if err != nil {
-		s.log.Warn("list a failed build's images", "image", j.name, "err", err)
-	}
-	for _, im := range labelled {
-		s.removeIfUntagged(ctx, im.ID)
 	}
 	steps := stepID.FindAllStringSubmatch(string(lg.bytes()), -1)
 	for i := len(steps) - 1; i >= 0; i-- {
