@@ -126,7 +126,7 @@ type Runner struct {
 	pools   map[poolKey]*pool
 	// images are the digests image names run now, as DrainImage last told (by name).
 	images map[string]imageDigest
-	hot     atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
+	hot    atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
 }
 
 // New returns a runner and reaps the containers a previous run of this instance left behind.
