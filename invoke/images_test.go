@@ -122,7 +122,10 @@ type imageEnv struct {
 	instance string
 }
 
-func newImageEnv(t *testing.T) *imageEnv {
+func newImageEnv(t *testing.T) *imageEnv { return newImageEnvOn(t, nil) }
+
+// newImageEnvOn is newImageEnv whose service follows feed (nil: the store's own).
+func newImageEnvOn(t *testing.T, feed store.Changes) *imageEnv {
 	t.Helper()
 	cli, _ := needDocker(t)
 	ctx := context.Background()
@@ -150,7 +153,10 @@ func newImageEnv(t *testing.T) *imageEnv {
 		}
 	})
 	e.svc = New(db, e.run, Options{Node: "node-a", Log: log})
-	t.Cleanup(e.svc.Follow(db))
+	if feed == nil {
+		feed = db
+	}
+	t.Cleanup(e.svc.Follow(feed))
 	if _, err := db.CreateApp(ctx, store.App{Name: "shop", Owner: "ada"}); err != nil {
 		t.Fatal(err)
 	}
@@ -457,6 +463,111 @@ func TestImagesWithoutADigestFailCalls(t *testing.T) {
 			}
 			if ex.Status != store.StatusFailed || !strings.Contains(ex.Error, tt.message) || ex.Attempts != wantAttempts {
 				t.Fatalf("async: %s %q after %d attempts, want FAILED with the message after %d", ex.Status, ex.Error, ex.Attempts, wantAttempts)
+			}
+		})
+	}
+}
+
+// heldFeed is a change feed that delivers only what a test sends: it stands for a node
+// that has not heard of changes yet (they reach other nodes late, or are missed).
+type heldFeed struct {
+	mu  sync.Mutex
+	fns map[int]func(store.Change)
+	seq int
+}
+
+func (f *heldFeed) Subscribe(fn func(store.Change)) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fns == nil {
+		f.fns = map[int]func(store.Change){}
+	}
+	f.seq++
+	id := f.seq
+	f.fns[id] = fn
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.fns, id)
+	}
+}
+
+func (f *heldFeed) send(c store.Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, fn := range f.fns {
+		fn(c)
+	}
+}
+
+// TestImagesAreCachedUntilTheFeedSaysTheyChanged: calls read an image once, then run its
+// digest from memory until a ChangeImage of it (or a ChangeReset, after which every image
+// read is read again) arrives, which also rolls its hot containers.
+func TestImagesAreCachedUntilTheFeedSaysTheyChanged(t *testing.T) {
+	t.Parallel()
+	digests := map[string]string{"A": markedImage(t, "A"), "B": markedImage(t, "B"), "C": markedImage(t, "C")}
+	feed := &heldFeed{}
+	e := newImageEnvOn(t, feed)
+	built := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	e.image("cached", ready(digests["A"], built))
+	e.route("/c", "@cached", nil)
+	if mark, _ := e.mark("/c"); mark != "A" {
+		t.Fatalf("first call: mark %q, want A", mark)
+	}
+	steps := []struct {
+		name   string
+		digest string       // the image's new digest
+		change store.Change // what the feed then says
+		old    string       // the digest whose containers go
+	}{
+		{"a ChangeImage of the image rolls it", "B", store.Change{Kind: store.ChangeImage, Name: "cached"}, "A"},
+		{"a ChangeReset rolls every image read", "C", store.Change{Kind: store.ChangeReset}, "B"},
+	}
+	for i, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			e.image("cached", ready(digests[st.digest], built.Add(time.Duration(i+1)*time.Minute)))
+			if mark, ex := e.mark("/c"); mark != st.old || ex.ImageDigest != digests[st.old] {
+				t.Fatalf("before the feed tells: mark %q digest %s, want %s from the cache", mark, ex.ImageDigest, st.old)
+			}
+			feed.send(st.change)
+			eventually(t, 30*time.Second, "the containers of the old digest went", func() bool {
+				return len(e.containers(t, "/c", digests[st.old])) == 0
+			})
+			if mark, ex := e.mark("/c"); mark != st.digest || ex.ImageDigest != digests[st.digest] {
+				t.Fatalf("after the feed told: mark %q digest %s, want %s", mark, ex.ImageDigest, st.digest)
+			}
+		})
+	}
+}
+
+// TestEnsureImageOfAnImageName: checking a route's "@name" image checks its digest on this
+// node, when it has one; an image without one (yet), or unknown, passes (its calls fail).
+func TestEnsureImageOfAnImageName(t *testing.T) {
+	t.Parallel()
+	digest := markedImage(t, "A")
+	e := newImageEnv(t)
+	built := time.Now().UTC().Truncate(time.Second)
+	e.image("here", ready(digest, built))
+	e.image("elsewhere", ready("sha256:"+strings.Repeat("0bad", 16), built))
+	e.image("building", nil)
+	tests := []struct {
+		name    string
+		ref     string
+		wantErr string // "": none
+	}{
+		{"an image whose digest is on this node passes", "@here", ""},
+		{"an image whose digest another node made fails, saying so", "@elsewhere", "another node"},
+		{"an image whose first build runs passes", "@building", ""},
+		{"an unknown image passes (the route's writer is checked elsewhere)", "@nothing", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.svc.EnsureImage(context.Background(), tt.ref)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("EnsureImage(%s) = %v, want nil", tt.ref, err)
+			case tt.wantErr != "" && (!errors.Is(err, runner.ErrImageNotFound) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("EnsureImage(%s) = %v, want ErrImageNotFound saying %q", tt.ref, err, tt.wantErr)
 			}
 		})
 	}

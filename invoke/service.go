@@ -120,9 +120,23 @@ func New(s Store, r Runner, opts Options) *Service {
 		images: opts.Images, imageCache: newImageCache(), rollDirty: map[string]bool{}}
 }
 
-// EnsureImage checks that a route's image is on this host, pulling it if it can.
+// EnsureImage checks that a route's image is on this host, pulling it if it can. For an
+// image Gantry manages ("@name") it checks its digest now, if it has one: an image without
+// one yet (its first build runs) or that does not exist passes here (whether the route's
+// writer may name it is the caller's check), and its calls fail until it has one.
 func (s *Service) EnsureImage(ctx context.Context, ref string) error {
-	return s.runner.EnsureImage(ctx, ref)
+	name, ok := store.ImageName(ref)
+	if !ok {
+		return s.runner.EnsureImage(ctx, ref)
+	}
+	if s.images == nil {
+		return nil
+	}
+	img, err := s.imageCache.get(ctx, s.images, name)
+	if err != nil || img.digest == "" {
+		return err
+	}
+	return s.runner.EnsureImage(ctx, img.digest)
 }
 
 // NetworkAllowed reports whether an app of owner may run functions on the route network.
