@@ -244,7 +244,7 @@ func (e *imageEnv) mark(path string) (string, store.Execution) {
 	if err != nil {
 		e.t.Fatalf("call %s: %v", path, err)
 	}
-	return markIn(e.t, resp.Result.Body), e.execution(resp.CallID)
+	return markIn(e.t, resp.Body), e.execution(resp.CallID)
 }
 
 func markIn(t *testing.T, body []byte) string {
