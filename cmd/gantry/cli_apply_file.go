@@ -1,0 +1,569 @@
+package main
+
+// This file reads a project file (`gantry apply -f gantry.yaml`): its schema, as Go types
+// that name each field the file may hold, and a decoder that walks the YAML node tree
+// (JSON is read the same way) so that every error names the file, the line and the field
+// (`gantry.yaml:12: apps[0].routes[1].memory: want an integer`). What it yields is, per
+// resource, the fields the file declares — and only those — as JSON values.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// The schema of a project file. The `yaml` tag is the key in the file (and the field's
+// name in the API's JSON); `apply:"required"` marks what each entry must have;
+// `apply:"writeonly"` marks what the server never returns (compared never, sent when the
+// value holding it is sent, left out of exports); `apply:"file"` marks what the file holds
+// but the API has no field for.
+type projectFile struct {
+	Apps          []fileApp          `yaml:"apps"`
+	APIs          []fileAPI          `yaml:"apis"`
+	Workflows     []fileWorkflow     `yaml:"workflows"`
+	Subscriptions []fileSubscription `yaml:"subscriptions"`
+	Schedules     []fileSchedule     `yaml:"schedules"`
+}
+
+type fileApp struct {
+	Name   string            `yaml:"name" apply:"required"`
+	Config map[string]string `yaml:"config"`
+	Routes []fileRoute       `yaml:"routes" apply:"file"`
+}
+
+type fileRoute struct {
+	Path           string              `yaml:"path" apply:"required"`
+	Image          string              `yaml:"image" apply:"required"`
+	Type           string              `yaml:"type"`
+	Format         string              `yaml:"format"`
+	Memory         int64               `yaml:"memory"`
+	CPUs           float64             `yaml:"cpus"`
+	Timeout        int64               `yaml:"timeout"`
+	IdleTimeout    int64               `yaml:"idle_timeout"`
+	MaxConcurrency int64               `yaml:"max_concurrency"`
+	MaxRetries     int64               `yaml:"max_retries"`
+	Network        string              `yaml:"network"`
+	Auth           string              `yaml:"auth"`
+	Headers        map[string][]string `yaml:"headers"`
+	Config         map[string]string   `yaml:"config"`
+	Secrets        []string            `yaml:"secrets"`
+}
+
+type fileAPI struct {
+	Name           string          `yaml:"name" apply:"required"`
+	Hosts          []string        `yaml:"hosts"`
+	URIs           []string        `yaml:"uris"`
+	Methods        []string        `yaml:"methods"`
+	Protocols      []string        `yaml:"protocols"`
+	Function       *fileAPIFunc    `yaml:"function" apply:"required"`
+	Enabled        bool            `yaml:"enabled"`
+	HTTPSOnly      bool            `yaml:"https_only"`
+	Timeout        int64           `yaml:"timeout"`
+	MaxBodyBytes   int64           `yaml:"max_body_bytes"`
+	Authentication string          `yaml:"authentication"`
+	BasicUsers     []fileBasicUser `yaml:"basic_users"`
+	OIDC           *fileOIDC       `yaml:"oidc"`
+	CORS           *fileCORS       `yaml:"cors"`
+	RateLimit      *fileRateLimit  `yaml:"rate_limit"`
+}
+
+type fileAPIFunc struct {
+	App   string `yaml:"app" apply:"required"`
+	Route string `yaml:"route" apply:"required"`
+}
+
+type fileBasicUser struct {
+	Username string `yaml:"username" apply:"required"`
+	Password string `yaml:"password" apply:"writeonly"`
+}
+
+type fileOIDC struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+}
+
+type fileCORS struct {
+	Origins []string `yaml:"origins"`
+	Methods []string `yaml:"methods"`
+	Headers []string `yaml:"headers"`
+}
+
+type fileRateLimit struct {
+	RPS   float64 `yaml:"rps" apply:"required"`
+	Burst int64   `yaml:"burst"`
+	Per   string  `yaml:"per"`
+}
+
+type fileWorkflow struct {
+	Name        string            `yaml:"name" apply:"required"`
+	Description string            `yaml:"description"`
+	Inputs      any               `yaml:"inputs"`
+	Outputs     map[string]string `yaml:"outputs"`
+	Steps       []any             `yaml:"steps" apply:"required"`
+	RunAccess   []string          `yaml:"run_access"`
+}
+
+type fileSubscription struct {
+	Name       string         `yaml:"name" apply:"required"`
+	Filter     *fileSubFilter `yaml:"filter" apply:"required"`
+	Target     *fileSubTarget `yaml:"target" apply:"required"`
+	Enabled    bool           `yaml:"enabled"`
+	Retry      *fileRetry     `yaml:"retry"`
+	DeadLetter string         `yaml:"dead_letter"`
+	Scope      string         `yaml:"scope"`
+}
+
+type fileSubFilter struct {
+	Type    string `yaml:"type" apply:"required"`
+	Source  string `yaml:"source"`
+	Subject string `yaml:"subject"`
+}
+
+type fileSubTarget struct {
+	Function *fileFuncTarget `yaml:"function"`
+	Workflow string          `yaml:"workflow"`
+}
+
+type fileFuncTarget struct {
+	App  string `yaml:"app" apply:"required"`
+	Path string `yaml:"path" apply:"required"`
+}
+
+type fileRetry struct {
+	MaxAttempts int64  `yaml:"max_attempts"`
+	Initial     string `yaml:"initial"`
+	Max         string `yaml:"max"`
+}
+
+type fileSchedule struct {
+	Name     string              `yaml:"name" apply:"required"`
+	Cron     string              `yaml:"cron" apply:"required"`
+	Timezone string              `yaml:"timezone"`
+	Target   *fileScheduleTarget `yaml:"target" apply:"required"`
+	Missed   string              `yaml:"missed"`
+	Enabled  bool                `yaml:"enabled"`
+}
+
+type fileScheduleTarget struct {
+	Call     *fileScheduledCall     `yaml:"call"`
+	Workflow *fileScheduledWorkflow `yaml:"workflow"`
+	Event    *fileScheduledEvent    `yaml:"event"`
+}
+
+type fileScheduledCall struct {
+	App     string              `yaml:"app" apply:"required"`
+	Path    string              `yaml:"path" apply:"required"`
+	Method  string              `yaml:"method"`
+	Body    string              `yaml:"body"`
+	Headers map[string][]string `yaml:"headers"`
+}
+
+type fileScheduledWorkflow struct {
+	Name   string `yaml:"name" apply:"required"`
+	Inputs any    `yaml:"inputs"`
+}
+
+type fileScheduledEvent struct {
+	Type            string `yaml:"type" apply:"required"`
+	Subject         string `yaml:"subject"`
+	Data            any    `yaml:"data"`
+	Datacontenttype string `yaml:"datacontenttype"`
+}
+
+// spec is what the file declares of one resource: its fields as JSON values (objects are
+// map[string]any, numbers float64), only those the file names.
+type spec = map[string]any
+
+// declared is one resource of the file: its kind, key, declared fields, where it is.
+type declared struct {
+	kind kind
+	key  string // the app's name, "app/path" for a route, else the name
+	spec spec
+	file string // the file, for messages
+	line int    // the line of the entry in the file
+	at   string // the entry's field path, e.g. apps[0].routes[1]
+}
+
+// fileError is an error in a project file, at a line, about a field.
+type fileError struct {
+	file  string
+	line  int
+	field string
+	msg   string
+}
+
+func (e *fileError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.file)
+	if e.line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.line))
+	}
+	b.WriteString(": ")
+	if e.field != "" {
+		b.WriteString(e.field + ": ")
+	}
+	b.WriteString(e.msg)
+	return b.String()
+}
+
+// readProjectFile reads the project file name ("-": stdin) and returns what it declares,
+// in the file's order.
+func readProjectFile(name string, stdin io.Reader) ([]declared, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if name == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(name) //nolint:gosec // the file the user names
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the project file: %w", err)
+	}
+	display := name
+	if name == "-" {
+		display = "<stdin>"
+	}
+	return parseProjectFile(display, b)
+}
+
+// parseProjectFile parses a project file's bytes (YAML or JSON); file names it in errors.
+func parseProjectFile(file string, b []byte) ([]declared, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &fileError{file: file, msg: "empty file"}
+		}
+		return nil, &fileError{file: file, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, &fileError{file: file, line: more.Line, msg: "holds more than one YAML document"}
+	}
+	d := nodeDecoder{file: file}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	v, err := d.value(root, reflect.TypeFor[projectFile](), "")
+	if err != nil {
+		return nil, err
+	}
+	top, _ := v.(map[string]any)
+	return d.resources(root, top)
+}
+
+// resources splits the decoded file into its resources, checking that no two share a key.
+func (d *nodeDecoder) resources(root *yaml.Node, top map[string]any) ([]declared, error) {
+	var out []declared
+	seen := map[string]string{} // kind+key → where
+	add := func(r declared) error {
+		id := string(r.kind) + " " + r.key
+		if prev, dup := seen[id]; dup {
+			return &fileError{file: d.file, line: r.line, field: r.at, msg: fmt.Sprintf("%s %q is declared twice (first at %s)", r.kind, r.key, prev)}
+		}
+		seen[id] = r.at
+		r.file = d.file
+		out = append(out, r)
+		return nil
+	}
+	for _, k := range kinds {
+		list, _ := top[k.section].([]any)
+		items := childNode(root, k.section)
+		for i, item := range list {
+			obj := item.(map[string]any)
+			line, at := 0, fmt.Sprintf("%s[%d]", k.section, i)
+			if items != nil && i < len(items.Content) {
+				line = items.Content[i].Line
+			}
+			if k.name == kindApp {
+				routes, _ := obj["routes"].([]any)
+				delete(obj, "routes")
+				if err := add(declared{kind: kindApp, key: obj["name"].(string), spec: obj, line: line, at: at}); err != nil {
+					return nil, err
+				}
+				var routeNodes *yaml.Node
+				if items != nil && i < len(items.Content) {
+					routeNodes = childNode(items.Content[i], "routes")
+				}
+				for j, r := range routes {
+					ro := r.(map[string]any)
+					rline := line
+					if routeNodes != nil && j < len(routeNodes.Content) {
+						rline = routeNodes.Content[j].Line
+					}
+					key := obj["name"].(string) + ro["path"].(string)
+					if err := add(declared{kind: kindRoute, key: key, spec: ro, line: rline, at: fmt.Sprintf("%s.routes[%d]", at, j)}); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			if err := add(declared{kind: k.name, key: obj["name"].(string), spec: obj, line: line, at: at}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// childNode is the value of key in mapping n, or nil.
+func childNode(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// nodeDecoder turns YAML nodes into JSON values, checked against a schema type.
+type nodeDecoder struct {
+	file string
+}
+
+func (d *nodeDecoder) fail(n *yaml.Node, at, format string, args ...any) error {
+	return &fileError{file: d.file, line: n.Line, field: at, msg: fmt.Sprintf(format, args...)}
+}
+
+// value decodes n as a value of type t found at field path at.
+func (d *nodeDecoder) value(n *yaml.Node, t reflect.Type, at string) (any, error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Interface { // free-form JSON (workflow steps, inputs, event data)
+		return d.anyValue(n, at)
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, d.fail(n, at, "is null; leave the field out instead")
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return d.object(n, t, at)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return nil, d.fail(n, at, "want a mapping of names to values, not %s", nodeKind(n))
+		}
+		out := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return nil, d.fail(k, at, "a key must be a string")
+			}
+			if _, dup := out[k.Value]; dup {
+				return nil, d.fail(k, at, "key %q appears twice", k.Value)
+			}
+			c, err := d.value(v, t.Elem(), at+"."+k.Value)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = c
+		}
+		return out, nil
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if t.Elem().Kind() == reflect.String && n.Kind == yaml.ScalarNode && t != reflect.TypeFor[[]any]() {
+				return nil, d.fail(n, at, "want a list (write [%s])", n.Value)
+			}
+			return nil, d.fail(n, at, "want a list, not %s", nodeKind(n))
+		}
+		out := make([]any, 0, len(n.Content))
+		for i, e := range n.Content {
+			c, err := d.value(e, t.Elem(), fmt.Sprintf("%s[%d]", at, i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			return nil, d.fail(n, at, "want a string, not %s", nodeKind(n))
+		}
+		if n.Tag != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+			if n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" {
+				return nil, d.fail(n, at, "want a string, not %s (quote it: %q)", nodeKind(n), n.Value)
+			}
+		}
+		return n.Value, nil
+	case reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			return nil, d.fail(n, at, "want an integer, not %s", nodeKind(n))
+		}
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if err != nil {
+			return nil, d.fail(n, at, "want an integer: %v", err)
+		}
+		return float64(i), nil
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
+			return nil, d.fail(n, at, "want a number, not %s", nodeKind(n))
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			return nil, d.fail(n, at, "want a number: %v", err)
+		}
+		return f, nil
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			return nil, d.fail(n, at, "want true or false, not %s", nodeKind(n))
+		}
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, d.fail(n, at, "want true or false: %v", err)
+		}
+		return b, nil
+	}
+	return nil, d.fail(n, at, "unsupported field type %s", t)
+}
+
+// object decodes a mapping into the fields of struct type t: unknown keys and missing
+// required fields are errors.
+func (d *nodeDecoder) object(n *yaml.Node, t reflect.Type, at string) (map[string]any, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, d.fail(n, at, "want a mapping (key: value lines), not %s", nodeKind(n))
+	}
+	fields := schemaFields(t)
+	out := map[string]any{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f, ok := fieldNamed(fields, k.Value)
+		if !ok {
+			return nil, d.fail(k, joinPath(at, k.Value), "unknown field (%s has %s)", orWhat(at), strings.Join(fieldNames(fields), ", "))
+		}
+		if _, dup := out[f.name]; dup {
+			return nil, d.fail(k, joinPath(at, k.Value), "given twice")
+		}
+		c, err := d.value(v, f.typ, joinPath(at, f.name))
+		if err != nil {
+			return nil, err
+		}
+		out[f.name] = c
+	}
+	for _, f := range fields {
+		if f.required {
+			if v, ok := out[f.name]; !ok || v == "" {
+				return nil, d.fail(n, joinPath(at, f.name), "required")
+			}
+		}
+	}
+	return out, nil
+}
+
+// anyValue decodes free-form YAML into JSON values.
+func (d *nodeDecoder) anyValue(n *yaml.Node, at string) (any, error) {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, d.fail(n, at, "%v", err)
+	}
+	j, err := yamlToJSON(v, at)
+	if err != nil {
+		return nil, d.fail(n, at, "%v", err)
+	}
+	return normalizeJSON(j)
+}
+
+// normalizeJSON makes v the value encoding/json would decode from v's JSON (numbers
+// float64), so that values from the file and from the server compare.
+func normalizeJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+// schemaField is one field of a schema struct.
+type schemaField struct {
+	name      string
+	typ       reflect.Type
+	required  bool
+	writeOnly bool
+	fileOnly  bool
+}
+
+// schemaFields lists the fields of schema struct t in order.
+func schemaFields(t reflect.Type) []schemaField {
+	out := make([]schemaField, 0, t.NumField())
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("apply")
+		out = append(out, schemaField{
+			name: sf.Tag.Get("yaml"), typ: sf.Type,
+			required: tag == "required", writeOnly: tag == "writeonly", fileOnly: tag == "file",
+		})
+	}
+	return out
+}
+
+func fieldNamed(fields []schemaField, name string) (schemaField, bool) {
+	for _, f := range fields {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return schemaField{}, false
+}
+
+func fieldNames(fields []schemaField) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.name
+	}
+	return out
+}
+
+func joinPath(at, name string) string {
+	if at == "" {
+		return name
+	}
+	return at + "." + name
+}
+
+func orWhat(at string) string {
+	if at == "" {
+		return "a project file"
+	}
+	return at
+}
+
+// nodeKind names what n holds, for messages.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!int":
+			return "an integer (" + n.Value + ")"
+		case "!!float":
+			return "a number (" + n.Value + ")"
+		case "!!bool":
+			return "a boolean (" + n.Value + ")"
+		case "!!null":
+			return "null"
+		}
+		return fmt.Sprintf("a string (%q)", n.Value)
+	}
+	return "an unknown node"
+}
