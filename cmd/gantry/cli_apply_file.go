@@ -396,10 +396,8 @@ func (d *nodeDecoder) value(n *yaml.Node, t reflect.Type, at string) (any, error
 		if n.Kind != yaml.ScalarNode {
 			return nil, d.fail(n, at, "want a string, not %s", nodeKind(n))
 		}
-		if n.Tag != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
-			if n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" {
-				return nil, d.fail(n, at, "want a string, not %s (quote it: %q)", nodeKind(n), n.Value)
-			}
+		if n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" {
+			return nil, d.fail(n, at, "want a string, not %s (quote it: %q)", nodeKind(n), n.Value)
 		}
 		return n.Value, nil
 	case reflect.Int64:

@@ -157,8 +157,10 @@ func ordered(v any, t reflect.Type) any {
 			for _, k := range sortedKeys(x) {
 				out = append(out, orderedField{k, ordered(x[k], t.Elem())})
 			}
-		default: // free-form
-			for _, k := range sortedKeys(x) {
+		default: // free-form (a workflow's steps): sorted, but a name first
+			keys := sortedKeys(x)
+			sort.SliceStable(keys, func(i, j int) bool { return keys[i] == "name" && keys[j] != "name" })
+			for _, k := range keys {
 				out = append(out, orderedField{k, ordered(x[k], t)})
 			}
 		}
@@ -219,9 +221,13 @@ func yamlNode(v any) *yaml.Node {
 		}
 		return n
 	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle} // [a, b] while all are scalars
 		for _, e := range x {
-			n.Content = append(n.Content, yamlNode(e))
+			c := yamlNode(e)
+			if c.Kind != yaml.ScalarNode || c.Style == yaml.LiteralStyle {
+				n.Style = 0
+			}
+			n.Content = append(n.Content, c)
 		}
 		return n
 	case string:
