@@ -119,6 +119,9 @@ func (a *API) UploadImage(ctx context.Context, params images.UploadImageParams) 
 	if img.Source == store.ImageSourceLoad { // the spec's defaults of a build's fields: not a load's
 		img.Network, img.Dockerfile = "", ""
 	}
+	if !params.HTTPRequest.URL.Query().Has("kind") { // a new build keeps the image's kind; a new image gets the default
+		img.Kind = ""
+	}
 	taken := store.Errorf(store.ErrConflict, "image %q is taken: another owner has it", params.Name)
 	visible := func(i store.Image) bool { return mayUse(who, i.Owner) }
 	out, _, err := a.images.Upload(ctx, img, params.Context, ownerGuard(ctx, taken), visible)
