@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client"
 	"github.com/gantry-dev/gantry/gen/client/apis"
 	"github.com/gantry-dev/gantry/gen/client/apps"
+	"github.com/gantry-dev/gantry/gen/client/images"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/client/schedules"
 	"github.com/gantry-dev/gantry/gen/client/subscriptions"
@@ -104,9 +105,9 @@ func TestApplyProjectFile(t *testing.T) {
 	projectFile := write("gantry.yaml", string(example))
 
 	// Bob, another developer, has his own app and API; the admin has an app.
-	bobFile := write("bob.yaml", "apps:\n  - name: bobs\n    routes: [{path: /hello, image: gantry/hello:dev}]\n"+
+	bobFile := write("bob.yaml", "images:\n  - {name: bob-base, kind: base, reference: gantry/hello:dev}\napps:\n  - name: bobs\n    routes: [{path: /hello, image: gantry/hello:dev}]\n"+
 		"apis:\n  - {name: bob-api, hosts: [bob.localhost], uris: [/], function: {app: bobs, route: /hello}}\n")
-	if res := apply(bob, "-f", bobFile); !strings.Contains(res.stdout, "applied: 3 created, 0 updated, 0 deleted") {
+	if res := apply(bob, "-f", bobFile); !strings.Contains(res.stdout, "applied: 4 created, 0 updated, 0 deleted") {
 		t.Fatalf("bob's apply:\n%s", res.stdout)
 	}
 	s.cli(t, "apps", "create", "admins")
@@ -114,9 +115,9 @@ func TestApplyProjectFile(t *testing.T) {
 
 	// A dry run prints the plan and changes nothing.
 	res := apply(alice, "-f", projectFile, "--dry-run")
-	wantPlan := "+ app greeter\n+ route greeter/hello\n+ route greeter/hello-http\n+ route greeter/hello-json\n+ api greeter-api\n" +
+	wantPlan := "+ image hello-base\n+ image greeter-hello\n+ app greeter\n+ route greeter/hello\n+ route greeter/hello-http\n+ route greeter/hello-json\n+ api greeter-api\n" +
 		"+ workflow greet-twice\n+ subscription greet-new-users\n+ schedule morning-greeting\n"
-	if res.stdout != wantPlan+"dry run: 8 to create, 0 to update, 0 to delete; nothing changed\n" {
+	if res.stdout != wantPlan+"dry run: 10 to create, 0 to update, 0 to delete; nothing changed\n" {
 		t.Errorf("dry run:\n%s", res.stdout)
 	}
 	if n := wc.take(); n != 0 {
@@ -124,11 +125,19 @@ func TestApplyProjectFile(t *testing.T) {
 	}
 
 	// The first apply creates everything, in dependency order.
-	if res := apply(alice, "-f", projectFile); res.stdout != wantPlan+"applied: 8 created, 0 updated, 0 deleted\n" {
+	if res := apply(alice, "-f", projectFile); res.stdout != wantPlan+"applied: 10 created, 0 updated, 0 deleted\n" {
 		t.Errorf("first apply:\n%s", res.stdout)
 	}
-	if n := wc.take(); n != 8 {
-		t.Errorf("the first apply wrote %d times, want 8", n)
+	if n := wc.take(); n != 10 {
+		t.Errorf("the first apply wrote %d times, want 10", n)
+	}
+	base, err := api.Images.GetImageContext(ctx, images.NewGetImageParams().WithName("hello-base"), nil)
+	if err != nil || base.Payload.Image.Status != "READY" || base.Payload.Image.Kind != "base" || base.Payload.Image.Owner != "alice" {
+		t.Fatalf("image hello-base: %+v %v", base, err)
+	}
+	built, err := api.Images.GetImageContext(ctx, images.NewGetImageParams().WithName("greeter-hello"), nil)
+	if err != nil || built.Payload.Image.Status != "READY" || built.Payload.Image.Source != "build" || built.Payload.Image.Base != "@hello-base" {
+		t.Fatalf("image greeter-hello: %+v %v", built, err)
 	}
 	updated := routeTimes(t, api)
 	if len(updated) != 3 {
@@ -154,8 +163,11 @@ func TestApplyProjectFile(t *testing.T) {
 		*sch.Payload.Schedule.Target.Call.Path != "/hello" {
 		t.Errorf("schedule: %+v %v", sch, err)
 	}
-	// The project works: the route answers.
-	if out := gantryAs(t, "http://"+s.addr, alice, "", "call", "greeter", "/hello", "--data", `{"name":"Ada"}`); out.stdout != "Hello Ada!" {
+	if r, err := api.Routes.GetRouteContext(ctx, routes.NewGetRouteParams().WithApp("greeter").WithRoute("/hello"), nil); err != nil || r.Payload.Route.Image != "@greeter-hello" {
+		t.Errorf("route /hello: %+v %v", r, err)
+	}
+	// The project works: a route answers.
+	if out := gantryAs(t, "http://"+s.addr, alice, "", "call", "greeter", "/hello-json", "--data", `{"name":"Ada"}`); out.stdout != "Hello Ada!" {
 		t.Errorf("call of the applied route: %+v", out)
 	}
 
@@ -165,6 +177,19 @@ func TestApplyProjectFile(t *testing.T) {
 	}
 	if n := wc.take(); n != 0 {
 		t.Errorf("the second apply wrote %d times", n)
+	}
+
+	// --rebuild-images builds again the image the file gives a context for, and only that.
+	if res := apply(alice, "-f", projectFile, "--rebuild-images"); !strings.HasPrefix(res.stdout, "~ image greeter-hello: rebuild from ") ||
+		!strings.HasSuffix(res.stdout, "/greeter\napplied: 0 created, 1 updated, 0 deleted\n") {
+		t.Errorf("apply --rebuild-images:\n%s", res.stdout)
+	}
+	if n := wc.take(); n != 1 {
+		t.Errorf("the rebuild wrote %d times, want the one upload", n)
+	}
+	if again, err := api.Images.GetImageContext(ctx, images.NewGetImageParams().WithName("greeter-hello"), nil); err != nil ||
+		again.Payload.Image.Status != "READY" || again.Payload.Image.BuiltAt.String() == built.Payload.Image.BuiltAt.String() {
+		t.Errorf("greeter-hello after the rebuild: %+v %v (built at %s before)", again, err, built.Payload.Image.BuiltAt)
 	}
 
 	// An edited field updates that route only.
@@ -226,6 +251,14 @@ func TestApplyProjectFile(t *testing.T) {
 	}
 	if _, err := bobs.Apps.GetAppContext(ctx, apps.NewGetAppParams().WithApp("bobs"), nil); err != nil {
 		t.Errorf("bob's app after the admin's prune: %v", err)
+	}
+	for _, img := range []struct {
+		who  *client.Gantry
+		name string
+	}{{api, "hello-base"}, {api, "greeter-hello"}, {bobs, "bob-base"}} {
+		if _, err := img.who.Images.GetImageContext(ctx, images.NewGetImageParams().WithName(img.name), nil); err != nil {
+			t.Errorf("image %s after the prunes: %v", img.name, err)
+		}
 	}
 
 	// Export, as YAML on stdout and as JSON to a file; applying either changes nothing.

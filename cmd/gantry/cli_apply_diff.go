@@ -25,6 +25,7 @@ import (
 type kind string
 
 const (
+	kindImage        kind = "image"
 	kindApp          kind = "app"
 	kindRoute        kind = "route"
 	kindAPI          kind = "api"
@@ -40,10 +41,11 @@ type kindInfo struct {
 	schema  reflect.Type
 }
 
-// kinds in dependency order: each may refer to those before it (a route to its app, an
-// API to a route, a workflow to routes, a subscription or schedule to a workflow). Creates
+// kinds in dependency order: each may refer to those before it (an image to its base, a
+// route to its app or image, an API to a route, a workflow to routes, a subscription or schedule to a workflow). Creates
 // and updates run in this order, deletes in the reverse.
 var kinds = []kindInfo{
+	{kindImage, "images", reflect.TypeFor[fileImage]()},
 	{kindApp, "apps", reflect.TypeFor[fileApp]()},
 	{kindRoute, "", reflect.TypeFor[fileRoute]()},
 	{kindAPI, "apis", reflect.TypeFor[fileAPI]()},
@@ -101,9 +103,18 @@ func (st state) put(k kind, key string, v spec) {
 	st[k][key] = v
 }
 
+// planOptions are apply's choices.
+type planOptions struct {
+	prune         bool // delete what the file does not name
+	rebuildImages bool // build (or load) again every image the file gives a context (or tarball) for
+}
+
+// rebuildField is the field an image's plan line shows when it is built again.
+const rebuildField = "rebuild"
+
 // plan compares the file with the state. Creates and updates come in dependency order
 // (then the file's order); deletes, with prune, in the reverse order.
-func plan(decls []declared, cur state, prune bool) []change {
+func plan(decls []declared, cur state, opts planOptions) []change {
 	var out []change
 	named := map[kind]map[string]bool{}
 	for i := range decls {
@@ -118,13 +129,18 @@ func plan(decls []declared, cur state, prune bool) []change {
 			continue
 		}
 		fields := diffFields(d.spec, have, kindOf(d.kind).schema)
+		if d.kind == kindImage && opts.rebuildImages && len(fields) == 0 {
+			if p := imageUpload(d.spec); p != "" {
+				fields = append(fields, fieldChange{name: rebuildField, new: p})
+			}
+		}
 		if len(fields) == 0 {
 			continue
 		}
 		out = append(out, change{op: opUpdate, kind: d.kind, key: d.key, decl: d, fields: fields, body: updateBody(d, have, fields)})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return kindRank(out[i].kind) < kindRank(out[j].kind) })
-	if !prune {
+	if !opts.prune {
 		return out
 	}
 	for i := len(kinds) - 1; i >= 0; i-- {
@@ -136,6 +152,10 @@ func plan(decls []declared, cur state, prune bool) []change {
 			}
 		}
 		sort.Strings(keys)
+		if k == kindImage { // an image before the one it is built on
+			keys = basesFirst(keys, cur[kindImage])
+			slices.Reverse(keys)
+		}
 		for _, key := range keys {
 			out = append(out, change{op: opDelete, kind: k, key: key})
 		}
@@ -363,6 +383,10 @@ func (c change) describe() string {
 	}
 	parts := make([]string, len(c.fields))
 	for i, f := range c.fields {
+		if f.name == rebuildField {
+			parts[i] = fmt.Sprintf("%s from %s", f.name, showValue(f.new))
+			continue
+		}
 		parts[i] = fmt.Sprintf("%s %s → %s", f.name, showValue(f.old), showValue(f.new))
 	}
 	return line + ": " + strings.Join(parts, ", ")
@@ -381,4 +405,14 @@ func showValue(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// imageUpload is the path an image is built or loaded from: its context or its tarball
+// ("" for a reference, or when the file gives neither).
+func imageUpload(v spec) string {
+	if p, ok := v["context"].(string); ok {
+		return p
+	}
+	p, _ := v["load"].(string)
+	return p
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -26,11 +27,28 @@ import (
 // value holding it is sent, left out of exports); `apply:"file"` marks what the file holds
 // but the API has no field for.
 type projectFile struct {
+	Images        []fileImage        `yaml:"images"`
 	Apps          []fileApp          `yaml:"apps"`
 	APIs          []fileAPI          `yaml:"apis"`
 	Workflows     []fileWorkflow     `yaml:"workflows"`
 	Subscriptions []fileSubscription `yaml:"subscriptions"`
 	Schedules     []fileSchedule     `yaml:"schedules"`
+}
+
+// fileImage is an image: pulled from a reference, built from a context directory (or a
+// tar or tar.gz of one), or loaded from a `docker save` tarball. Paths are relative to the
+// project file's directory. `source` is implied by which of reference, context and load
+// is given; an image that exists needs none of them (an export writes `source` alone).
+type fileImage struct {
+	Name       string `yaml:"name" apply:"required"`
+	Kind       string `yaml:"kind"`
+	Source     string `yaml:"source"`
+	Reference  string `yaml:"reference"`
+	Context    string `yaml:"context" apply:"file"`
+	Load       string `yaml:"load" apply:"file"`
+	Dockerfile string `yaml:"dockerfile"`
+	Base       string `yaml:"base"`
+	Network    string `yaml:"network"`
 }
 
 type fileApp struct {
@@ -229,15 +247,19 @@ func readProjectFile(name string, stdin io.Reader) ([]declared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the project file: %w", err)
 	}
-	display := name
+	display, dir := name, filepath.Dir(name)
 	if name == "-" {
-		display = "<stdin>"
+		display, dir = "<stdin>", "."
 	}
-	return parseProjectFile(display, b)
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+	return parseProjectFile(display, dir, b)
 }
 
-// parseProjectFile parses a project file's bytes (YAML or JSON); file names it in errors.
-func parseProjectFile(file string, b []byte) ([]declared, error) {
+// parseProjectFile parses a project file's bytes (YAML or JSON); file names it in errors,
+// paths in it are relative to dir.
+func parseProjectFile(file, dir string, b []byte) ([]declared, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -250,7 +272,7 @@ func parseProjectFile(file string, b []byte) ([]declared, error) {
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, &fileError{file: file, line: more.Line, msg: "holds more than one YAML document"}
 	}
-	d := nodeDecoder{file: file}
+	d := nodeDecoder{file: file, dir: dir}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
@@ -309,6 +331,11 @@ func (d *nodeDecoder) resources(root *yaml.Node, top map[string]any) ([]declared
 				}
 				continue
 			}
+			if k.name == kindImage {
+				if err := d.imageSource(obj, line, at); err != nil {
+					return nil, err
+				}
+			}
 			if err := add(declared{kind: k.name, key: obj["name"].(string), spec: obj, line: line, at: at}); err != nil {
 				return nil, err
 			}
@@ -333,6 +360,41 @@ func childNode(n *yaml.Node, key string) *yaml.Node {
 // nodeDecoder turns YAML nodes into JSON values, checked against a schema type.
 type nodeDecoder struct {
 	file string
+	dir  string // what an image's context or load path is relative to
+}
+
+// imageSource checks that an image gives at most one of reference, context and load, sets
+// its source from the one given (a source given too must agree), and makes a path
+// relative to the file's directory.
+func (d *nodeDecoder) imageSource(obj map[string]any, line int, at string) error {
+	implied := ""
+	for _, f := range []struct{ field, source string }{{"reference", "reference"}, {"context", "build"}, {"load", "load"}} {
+		if _, ok := obj[f.field]; !ok {
+			continue
+		}
+		if implied != "" {
+			return &fileError{file: d.file, line: line, field: at, msg: "give one of reference, context and load"}
+		}
+		implied = f.source
+		if f.field != "reference" {
+			if p := obj[f.field].(string); !filepath.IsAbs(p) {
+				obj[f.field] = filepath.Join(d.dir, p)
+			}
+		}
+	}
+	given, _ := obj["source"].(string)
+	switch {
+	case given != "" && implied != "" && given != implied:
+		return &fileError{file: d.file, line: line, field: at + ".source", msg: fmt.Sprintf("is %s, but the image gives what a %s takes", given, implied)}
+	case given == "" && implied == "":
+		return &fileError{file: d.file, line: line, field: at, msg: "give reference (pull), context (build) or load (a docker save tarball)"}
+	case given == "":
+		obj["source"] = implied
+	}
+	if s := obj["source"].(string); s != "reference" && s != "build" && s != "load" {
+		return &fileError{file: d.file, line: line, field: at + ".source", msg: "want reference, build or load"}
+	}
+	return nil
 }
 
 func (d *nodeDecoder) fail(n *yaml.Node, at, format string, args ...any) error {

@@ -7,11 +7,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/gen/client/apis"
 	"github.com/gantry-dev/gantry/gen/client/apps"
 	authops "github.com/gantry-dev/gantry/gen/client/auth"
+	"github.com/gantry-dev/gantry/gen/client/images"
 	"github.com/gantry-dev/gantry/gen/client/routes"
 	"github.com/gantry-dev/gantry/gen/client/schedules"
 	"github.com/gantry-dev/gantry/gen/client/subscriptions"
@@ -52,6 +55,25 @@ func (s *session) readState(ctx context.Context) (state, error) {
 		return nil
 	}
 
+	imgList, err := allPages(ctx, func(ctx context.Context, cursor string, n int64) ([]*models.Image, string, error) {
+		params := images.NewListImagesParams().WithPerPage(&n).WithOwner(ptrTo(ownerMe))
+		if cursor != "" {
+			params.SetCursor(&cursor)
+		}
+		res, err := s.api.Images.ListImagesContext(ctx, params, nil)
+		if err != nil {
+			return nil, "", clientError("list images", err)
+		}
+		return res.GetPayload().Images, res.GetPayload().NextCursor, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgList {
+		if err := add(kindImage, img.Name, img); err != nil {
+			return nil, err
+		}
+	}
 	appList, err := allPages(ctx, func(ctx context.Context, cursor string, n int64) ([]*models.App, string, error) {
 		return s.listAppsPage(ctx, ownerMe, cursor, n)
 	})
@@ -175,6 +197,8 @@ func (s *session) carryOut(ctx context.Context, c change) error {
 
 func (s *session) call(ctx context.Context, c change) error {
 	switch c.kind {
+	case kindImage:
+		return s.changeImage(ctx, c)
 	case kindApp:
 		switch c.op {
 		case opCreate:
@@ -289,4 +313,60 @@ func (s *session) call(ctx context.Context, c change) error {
 		}
 	}
 	return fmt.Errorf("unknown kind %s", c.kind)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// changeImage creates, changes or deletes an image, and waits until one it creates or
+// changes is READY. A build or load image is changed by uploading its context (or
+// tarball) again; a reference image by deleting it and pulling it again.
+func (s *session) changeImage(ctx context.Context, c change) error {
+	if c.op == opDelete {
+		_, err := s.api.Images.DeleteImageContext(ctx, images.NewDeleteImageParams().WithName(c.key), nil)
+		return err
+	}
+	src, _ := c.decl.spec["source"].(string)
+	if c.op == opUpdate && (src == "reference" || slices.ContainsFunc(c.fields, func(f fieldChange) bool { return f.name == "source" && f.old == "reference" })) {
+		if _, err := s.api.Images.DeleteImageContext(ctx, images.NewDeleteImageParams().WithName(c.key), nil); err != nil {
+			return err
+		}
+	}
+	str := func(k string) string { v, _ := c.decl.spec[k].(string); return v }
+	if src == "reference" {
+		m := &models.Image{Name: c.key, Source: src, Reference: str("reference"), Kind: str("kind"), Base: str("base")}
+		if _, err := s.api.Images.CreateImageContext(ctx, images.NewCreateImageParams().WithBody(&models.ImageWrapper{Image: m}), nil); err != nil {
+			return err
+		}
+	} else {
+		path := imageUpload(c.decl.spec)
+		if path == "" {
+			return fmt.Errorf("the file gives no context (or tarball, for load) to build the image from")
+		}
+		uf := uploadFlags{source: src, kind: str("kind"), base: str("base"), network: str("network"), dockerfile: str("dockerfile")}
+		if _, err := s.uploadImage(ctx, c.key, path, uf); err != nil {
+			return err
+		}
+	}
+	return s.imageReady(ctx, c.key)
+}
+
+// imageReady waits until image name is no longer CREATING; ERROR is an error.
+func (s *session) imageReady(ctx context.Context, name string) error {
+	for {
+		w, err := s.getImage(ctx, name)
+		if err != nil {
+			return err
+		}
+		switch w.Image.Status {
+		case "READY":
+			return nil
+		case "ERROR":
+			return fmt.Errorf("the image ended ERROR: %s", w.Image.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -13,7 +13,7 @@ func TestParseProjectFileNamesTheLineAndField(t *testing.T) {
 		name, file, want string
 	}{
 		{"an unknown top-level key", "apps: []\nfunctions: []\n",
-			"p.yaml:2: functions: unknown field (a project file has apps, apis, workflows, subscriptions, schedules)"},
+			"p.yaml:2: functions: unknown field (a project file has images, apps, apis, workflows, subscriptions, schedules)"},
 		{"an unknown route field", "apps:\n  - name: a\n    routes:\n      - path: /x\n        image: i\n        memroy: 64\n",
 			"p.yaml:6: apps[0].routes[0].memroy: unknown field (apps[0].routes[0] has path, image, type"},
 		{"a string for an integer", "apps:\n  - name: a\n    routes:\n      - path: /x\n        image: i\n        memory: lots\n",
@@ -37,7 +37,7 @@ func TestParseProjectFileNamesTheLineAndField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseProjectFile("p.yaml", []byte(tt.file))
+			_, err := parseProjectFile("p.yaml", "/project", []byte(tt.file))
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one starting %q", err, tt.want)
 			}
@@ -54,17 +54,20 @@ func TestParseTheExampleProject(t *testing.T) {
 	for _, d := range decls {
 		got = append(got, string(d.kind)+" "+d.key)
 	}
-	want := []string{"app greeter", "route greeter/hello", "route greeter/hello-http", "route greeter/hello-json",
+	want := []string{"image hello-base", "image greeter-hello", "app greeter", "route greeter/hello", "route greeter/hello-http", "route greeter/hello-json",
 		"api greeter-api", "workflow greet-twice", "subscription greet-new-users", "schedule morning-greeting"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("resources %v, want %v", got, want)
 	}
-	route := decls[1]
-	if route.line != 10 || route.at != "apps[0].routes[0]" || route.spec["memory"] != 64.0 || route.spec["image"] != "gantry/hello:dev" {
+	route := decls[3]
+	if route.line != 23 || route.at != "apps[0].routes[0]" || route.spec["memory"] != 64.0 || route.spec["image"] != "@greeter-hello" {
 		t.Errorf("the first route: %+v", route)
 	}
-	if _, has := decls[0].spec["routes"]; has {
-		t.Errorf("the app's spec holds its routes: %v", decls[0].spec)
+	if _, has := decls[2].spec["routes"]; has {
+		t.Errorf("the app's spec holds its routes: %v", decls[2].spec)
+	}
+	if ctx := imageUpload(decls[1].spec); !strings.HasSuffix(ctx, filepath.Join("functions", "examples", "project", "greeter")) || !filepath.IsAbs(ctx) {
+		t.Errorf("the build context: %q", ctx)
 	}
 }
 
@@ -139,7 +142,7 @@ func TestPlan(t *testing.T) {
 		return out
 	}
 	t.Run("creates and updates go in dependency order, unchanged resources not at all", func(t *testing.T) {
-		got := lines(plan(file, cur, false))
+		got := lines(plan(file, cur, planOptions{}))
 		want := []string{
 			`~ app a: config {"A":"1","OLD":"x"} → {"A":"1"}`,
 			`~ route a/x: memory 128 → 64`,
@@ -150,7 +153,7 @@ func TestPlan(t *testing.T) {
 		}
 	})
 	t.Run("prune deletes what the file does not name, in the reverse order", func(t *testing.T) {
-		got := lines(plan(file, cur, true))
+		got := lines(plan(file, cur, planOptions{prune: true}))
 		want := []string{
 			`~ app a: config {"A":"1","OLD":"x"} → {"A":"1"}`,
 			`~ route a/x: memory 128 → 64`,
@@ -167,7 +170,7 @@ func TestPlan(t *testing.T) {
 		}
 	})
 	t.Run("an update sends the differing fields, dropping config keys the file no longer has", func(t *testing.T) {
-		cs := plan(file, cur, false)
+		cs := plan(file, cur, planOptions{})
 		if want := (spec{"config": map[string]any{"A": "1", "OLD": ""}}); !reflect.DeepEqual(cs[0].body, want) {
 			t.Errorf("app body %v, want %v", cs[0].body, want)
 		}
@@ -177,7 +180,7 @@ func TestPlan(t *testing.T) {
 	})
 	t.Run("nothing to do", func(t *testing.T) {
 		same := state{kindApp: {"a": {"name": "a"}}}
-		if cs := plan([]declared{decl(kindApp, "a", spec{"name": "a"})}, same, true); len(cs) != 0 {
+		if cs := plan([]declared{decl(kindApp, "a", spec{"name": "a"})}, same, planOptions{prune: true}); len(cs) != 0 {
 			t.Errorf("plan %v", lines(cs))
 		}
 	})
@@ -216,14 +219,14 @@ func TestExportThenParseIsANoOp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			decls, err := parseProjectFile("export."+format, b)
+			decls, err := parseProjectFile("export."+format, "/project", b)
 			if err != nil {
 				t.Fatalf("%v:\n%s", err, b)
 			}
 			if len(decls) != 5 {
 				t.Errorf("%d resources, want 5:\n%s", len(decls), b)
 			}
-			if cs := plan(decls, st, true); len(cs) != 0 {
+			if cs := plan(decls, st, planOptions{prune: true}); len(cs) != 0 {
 				t.Errorf("plan of the export: %v\n%s", cs[0].describe(), b)
 			}
 		})
@@ -233,7 +236,7 @@ func TestExportThenParseIsANoOp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		decls, err := parseProjectFile("empty.yaml", b)
+		decls, err := parseProjectFile("empty.yaml", "/project", b)
 		if err != nil || len(decls) != 0 {
 			t.Fatalf("%v %v:\n%s", decls, err, b)
 		}
@@ -255,5 +258,63 @@ func TestExportWritesTheFile(t *testing.T) {
 	}
 	if _, err := readProjectFile(f, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestImagesInTheProjectFile(t *testing.T) {
+	tests := []struct {
+		name, file, want string // want: the error's start, or the image's source and path
+	}{
+		{"a reference pulls", "images:\n  - {name: a, reference: alpine:3}\n", "reference "},
+		{"a context builds, relative to the file", "images:\n  - {name: a, context: fn}\n", "build /project/fn"},
+		{"a tarball loads", "images:\n  - {name: a, load: /tmp/a.tar}\n", "load /tmp/a.tar"},
+		{"an exported build image has a source alone", "images:\n  - {name: a, source: build}\n", "build "},
+		{"a source that disagrees", "images:\n  - {name: a, source: load, context: fn}\n", "p.yaml:2: images[0].source: is load, but the image gives what a build takes"},
+		{"two of reference, context and load", "images:\n  - {name: a, reference: x, context: fn}\n", "p.yaml:2: images[0]: give one of reference, context and load"},
+		{"none of them", "images:\n  - {name: a, kind: base}\n", "p.yaml:2: images[0]: give reference (pull), context (build) or load"},
+		{"an unknown source", "images:\n  - {name: a, source: git}\n", "p.yaml:2: images[0].source: want reference, build or load"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			decls, err := parseProjectFile("p.yaml", "/project", []byte(tt.file))
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if got := decls[0].spec["source"].(string) + " " + imageUpload(decls[0].spec); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestImagePlan(t *testing.T) {
+	decls, err := parseProjectFile("p.yaml", "/project", []byte("images:\n  - {name: base, kind: base, reference: r:1}\n  - {name: fn, context: ctx, base: '@base'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := state{kindImage: {
+		"base": {"name": "base", "kind": "base", "source": "reference", "reference": "r:1"},
+		"fn":   {"name": "fn", "kind": "function", "source": "build", "base": "@base", "dockerfile": "Dockerfile", "network": "none"},
+	}}
+	if cs := plan(decls, cur, planOptions{}); len(cs) != 0 {
+		t.Errorf("an image that exists is not built again: %v", cs[0].describe())
+	}
+	cs := plan(decls, cur, planOptions{rebuildImages: true})
+	if len(cs) != 1 || cs[0].describe() != "~ image fn: rebuild from /project/ctx" {
+		t.Errorf("--rebuild-images: %+v", cs)
+	}
+	cur[kindImage]["base"]["reference"] = "r:0"
+	if cs := plan(decls, cur, planOptions{}); len(cs) != 1 || cs[0].describe() != "~ image base: reference r:0 → r:1" {
+		t.Errorf("a changed reference: %+v", cs)
+	}
+	cs = plan(nil, cur, planOptions{prune: true})
+	if len(cs) != 2 || cs[0].key != "fn" || cs[1].key != "base" {
+		t.Errorf("prune deletes an image before its base: %+v", cs)
+	}
+	if got := basesFirst([]string{"a", "b", "c"}, map[string]spec{"a": {"base": "@c"}, "b": {}, "c": {"base": "@b"}}); !reflect.DeepEqual(got, []string{"b", "c", "a"}) {
+		t.Errorf("basesFirst: %v", got)
 	}
 }

@@ -108,8 +108,12 @@ func exportDocument(st state) orderedObj {
 		if ki.section == "" {
 			continue
 		}
+		keys := sortedKeys(st[ki.name])
+		if ki.name == kindImage {
+			keys = basesFirst(keys, st[kindImage])
+		}
 		var list []any
-		for _, key := range sortedKeys(st[ki.name]) {
+		for _, key := range keys {
 			v := map[string]any{}
 			for k, x := range st[ki.name][key] {
 				v[k] = x
@@ -250,4 +254,30 @@ func yamlNode(v any) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fmt.Sprint(v)}
+}
+
+// basesFirst orders image names so that an image comes after the image it is built on
+// (its base "@NAME"), otherwise keeping the order of names.
+func basesFirst(names []string, imgs map[string]spec) []string {
+	out := make([]string, 0, len(names))
+	done := map[string]bool{}
+	var visit func(name string, depth int)
+	visit = func(name string, depth int) {
+		if done[name] || depth > len(names) { // a cycle cannot be built; stop anyway
+			return
+		}
+		if base, _ := imgs[name]["base"].(string); strings.HasPrefix(base, "@") {
+			if _, ours := imgs[base[1:]]; ours {
+				visit(base[1:], depth+1)
+			}
+		}
+		if !done[name] {
+			done[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, n := range names {
+		visit(n, 0)
+	}
+	return out
 }
