@@ -82,10 +82,16 @@ func TestApplyProjectFile(t *testing.T) {
 	wc := newWriteCounter(t, s)
 	alice, bob := createToken(t, s, "alice", "developer"), createToken(t, s, "bob", "developer")
 	api := s.clientAs(alice)
-	example, err := os.ReadFile(filepath.Join("..", "..", "functions", "examples", "project", "gantry.yaml"))
+	projectFile, err := filepath.Abs(filepath.Join("..", "..", "functions", "examples", "project", "gantry.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, err := os.ReadFile(projectFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Edited copies live elsewhere: their build context is the example's.
+	example := strings.Replace(string(b), "context: greeter", "context: "+filepath.Join(filepath.Dir(projectFile), "greeter"), 1)
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		f := filepath.Join(dir, name)
@@ -102,7 +108,6 @@ func TestApplyProjectFile(t *testing.T) {
 		}
 		return res
 	}
-	projectFile := write("gantry.yaml", string(example))
 
 	// Bob, another developer, has his own app and API; the admin has an app.
 	bobFile := write("bob.yaml", "images:\n  - {name: bob-base, kind: base, reference: gantry/hello:dev}\napps:\n  - name: bobs\n    routes: [{path: /hello, image: gantry/hello:dev}]\n"+
@@ -193,7 +198,7 @@ func TestApplyProjectFile(t *testing.T) {
 	}
 
 	// An edited field updates that route only.
-	edited := write("edited.yaml", strings.Replace(string(example), "memory: 64", "memory: 96", 1))
+	edited := write("edited.yaml", strings.Replace(example, "memory: 64", "memory: 96", 1))
 	if res := apply(alice, "-f", edited); res.stdout != "~ route greeter/hello: memory 64 → 96\napplied: 0 created, 1 updated, 0 deleted\n" {
 		t.Errorf("apply of the edit:\n%s", res.stdout)
 	}
@@ -211,7 +216,7 @@ func TestApplyProjectFile(t *testing.T) {
 	}
 
 	// Drop a route and the API: without --prune they stay, with it exactly those go.
-	pruned := strings.Replace(string(example), "      - path: /hello-http\n        image: gantry/hello-http:dev\n        format: http\n        idle_timeout: 60\n        max_concurrency: 2\n", "", 1)
+	pruned := strings.Replace(example, "      - path: /hello-http\n        image: gantry/hello-http:dev\n        format: http\n        idle_timeout: 60\n        max_concurrency: 2\n", "", 1)
 	pruned = pruned[:strings.Index(pruned, "apis:")] + pruned[strings.Index(pruned, "# Greets a name"):]
 	prunedFile := write("pruned.yaml", strings.Replace(pruned, "memory: 64", "memory: 96", 1))
 	if res := apply(alice, "-f", prunedFile); res.stdout != "no changes\n" || !strings.Contains(res.stderr, "2 of your resources are not in") {
