@@ -95,7 +95,7 @@ func TestApplyProjectFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil { //nolint:gosec // G703: a file in the test's temp dir
 			t.Fatal(err)
 		}
 		return f
