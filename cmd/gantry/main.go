@@ -44,6 +44,10 @@ func newRootCmd() *cobra.Command {
 		newDeliveriesCmd(cf),
 		newSubscriptionsCmd(cf),
 		newSchedulesCmd(cf),
+		newImagesCmd(cf),
+		newFunctionsCmd(cf),
+		newApplyCmd(cf),
+		newExportCmd(cf),
 	)
 	return root
 }
