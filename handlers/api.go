@@ -94,6 +94,11 @@ type Store interface {
 	ListSchedules(ctx context.Context, f store.ScheduleFilter, page store.Page) ([]store.Schedule, string, error)
 	DeleteSchedule(ctx context.Context, name string, guard store.AppGuard) error
 
+	GetImage(ctx context.Context, name string) (store.Image, error)
+	ListImages(ctx context.Context, f store.ImageFilter, page store.Page) ([]store.Image, string, error)
+	GetImageLog(ctx context.Context, name string) ([]byte, error)
+	ListAllRoutes(ctx context.Context, f store.RouteFilter, page store.Page) ([]store.Route, string, error)
+
 	// Subscribe follows the store's changes (store.Changes): followers of a run's events
 	// and log wake on its ChangeRun.
 	Subscribe(fn func(store.Change)) (unsubscribe func())
@@ -156,6 +161,13 @@ type Deps struct {
 	// TLSKeys keeps the private keys of the APIs' certificates (the secret service). Nil:
 	// API writes that bring a key answer 503.
 	TLSKeys TLSKeys
+	// Images is the images service. Without it, writing images answers 503 and so does
+	// following a log; reading images and their logs works.
+	Images Images
+	// MaxImageUpload is the images service's upload limit: an upload whose Content-Length
+	// is over it is answered 413 before a byte is read (the service bounds the others as
+	// it reads them). 0: no early check.
+	MaxImageUpload int64
 
 	// hashPassword hashes a password to store; auth.HashPassword unless a test watches it.
 	hashPassword func(password string) ([]byte, error)
@@ -195,6 +207,9 @@ type API struct {
 	// streamsEnd is closed by EndStreams: open streams and long polls end on it.
 	streamsEnd     chan struct{}
 	endStreamsOnce sync.Once
+	// images is the images service (Deps.Images), maxImageUpload Deps.MaxImageUpload.
+	images         Images
+	maxImageUpload int64
 }
 
 // New returns the API over its dependencies.
@@ -214,7 +229,7 @@ func New(d Deps) *API {
 	if d.hashPassword == nil {
 		d.hashPassword = auth.HashPassword
 	}
-	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, events: d.Events, checkSchedule: d.CheckSchedule, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
+	return &API{passwords: d.Passwords, hashPassword: d.hashPassword, tlsKeys: d.TLSKeys, store: d.Store, functions: d.Functions, workflows: d.Workflows, secrets: d.Secrets, events: d.Events, checkSchedule: d.CheckSchedule, images: d.Images, maxImageUpload: d.MaxImageUpload, keepAlive: 15 * time.Second, maxRunLog: MaxRunLog, waasLogBound: defaultWaaSLogBounds, streamsEnd: make(chan struct{}), version: d.Version, node: d.Node, log: d.Log, auth: d.Auth, audit: d.Audit,
 		now: time.Now, admit: invoke.NewAdmitter(d.Auth), corsOrigins: d.CORSOrigins, metrics: d.Metrics, oidcDefault: d.OIDCDefault, maxOutput: d.MaxOutput, maxLog: d.MaxLog}
 }
 
@@ -237,6 +252,8 @@ func (a *API) Handler() (http.Handler, error) {
 		AuthAPI:          a,
 		EventsAPI:        a,
 		ExecutionsAPI:    a,
+		FunctionsAPI:     a,
+		ImagesAPI:        a,
 		MetaAPI:          a,
 		NodesAPI:         a,
 		RoutesAPI:        a,
@@ -259,7 +276,9 @@ func (a *API) Handler() (http.Handler, error) {
 	}
 	api.ServeError = a.serveError
 	router := nestedRoutePaths(h)
-	management := a.authenticate(public, roles, eventBodies(router, limitBody(MaxManagementBody, checkContentType(router))))
+	// Image uploads (tarballs, bounded by the images service) skip the JSON-only check and
+	// the 1 MiB limit of every other management request.
+	management := a.authenticate(public, roles, eventBodies(router, imageUploads(a.maxImageUpload, router, limitBody(MaxManagementBody, checkContentType(router)))))
 	v1 := a.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasDotSegment(r.URL.Path) { // the router would clean it and re-target the request
 			a.WriteError(w, errInvalidField("path", fmt.Sprintf("path %s has a . or .. segment", r.URL.Path)))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/events"
 	"github.com/gantry-dev/gantry/gen/restapi"
+	"github.com/gantry-dev/gantry/images"
 	"github.com/gantry-dev/gantry/schedule"
 	"github.com/gantry-dev/gantry/secrets"
 	"github.com/gantry-dev/gantry/store"
@@ -48,6 +50,10 @@ type authFixture struct {
 	secrets *secrets.Service
 	// events is the events service of the API, started, over s.
 	events *events.Service
+	// images is the images service of the API, started, over s and the real Docker daemon;
+	// imagesLog its log.
+	images    *images.Service
+	imagesLog *syncBuffer
 }
 
 type syncBuffer struct {
@@ -97,6 +103,7 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 	f.secrets = newTestSecrets(t, s, nil)
 	engine := idleEngine(s)
 	f.events = startEvents(t, s, engine)
+	f.images, f.imagesLog = startImages(t, s, filepath.Join(dir, "uploads"))
 	d := Deps{
 		Store: s, Version: "test", Auth: auth.NewAuthenticator(s, nil), CORSOrigins: cors,
 		Audit:         slog.New(slog.NewJSONHandler(f.audit, nil)),
@@ -106,6 +113,7 @@ func newAuthFixtureWith(t testing.TB, mod func(*Deps), cors ...string) *authFixt
 		TLSKeys:       f.secrets,
 		Events:        f.events,
 		CheckSchedule: schedule.Check,
+		Images:        f.images,
 	}
 	if mod != nil {
 		mod(&d)
@@ -140,6 +148,9 @@ func (f *authFixture) as(t testing.TB, token, method, path, body string) respons
 	req := httptest.NewRequest(method, path, rd)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+		if isImageUpload(req) { // a tarball
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -273,6 +284,8 @@ var validBodies = map[string]string{
 	"patchSubscription":  `{"subscription":{"enabled":false}}`,
 	"createSchedule":     `{"schedule":{"name":"made-by-test","cron":"@hourly","target":{"event":{"type":"com.example.tick"}}}}`,
 	"patchSchedule":      `{"schedule":{"enabled":false}}`,
+	"createImage":        `{"image":{"name":"made-by-test","reference":"gantry-test/made-by-test:none"}}`,
+	"uploadImage":        string(tarOf(map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /\n", "hello.txt": "hello\n"})),
 }
 
 func body(t testing.TB, o specOperation) string {
@@ -394,6 +407,12 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		t.Fatalf("alice's event: %s", res.raw)
 	}
 	deliveryID, _ := get(deliveries[0], "id").(string)
+	// An image of alice's under the same {name}.
+	img := store.Image{Name: "alices-wf", Owner: "alice", Source: store.ImageSourceBuild, Status: store.ImageReady, Build: f.s.NewID()}
+	img.ApplyDefaults()
+	if _, err := f.s.CreateImage(ctx, img); err != nil {
+		t.Fatal(err)
+	}
 	ops := specOperations(t, map[string]string{"app": "alices", "route": "hello", "id": exID, "api": "alices-api", "name": "alices-wf", "user_id": "alice", "key": eventKey})
 	for _, o := range ops {
 		path := o.path
@@ -407,6 +426,13 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 		}
 		res := f.as(t, f.bob, o.method, path, body(t, o))
 		switch {
+		case o.id == "uploadImage":
+			// Image names are global: taking one another owner has answers 409 "taken", as
+			// the spec says (a developer could not otherwise tell why its upload fails).
+			// Nothing else of the image shows, and it is untouched (below).
+			if msg, _ := get(res.body, "error", "message").(string); res.status != http.StatusConflict || !strings.Contains(msg, "taken") {
+				t.Errorf("%s of another's image: %d, want 409 taken; %s", o.id, res.status, res.raw)
+			}
 		case strings.Contains(o.template, "{app}"), strings.Contains(o.template, "{api}"), strings.Contains(o.template, "{name}"), strings.Contains(o.template, "{key}"),
 			strings.Contains(o.template, "{user_id}"), strings.Contains(o.template, "{id}") && !adminOnly(o.template):
 			if res.status != http.StatusNotFound {
@@ -451,7 +477,10 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 	if res := f.as(t, f.alice, "GET", "/v1/deliveries/"+deliveryID, ""); res.status != 200 || get(res.body, "delivery", "status") != "QUEUED" {
 		t.Fatalf("alice's delivery changed by bob? %s", res.raw)
 	}
-	for _, list := range []string{"subscriptions", "schedules", "events"} {
+	if res := f.as(t, f.alice, "GET", "/v1/images/alices-wf", ""); res.status != 200 || get(res.body, "image", "status") != "READY" || get(res.body, "image", "owner") != "alice" {
+		t.Fatalf("alice's image changed by bob? %s", res.raw)
+	}
+	for _, list := range []string{"subscriptions", "schedules", "events", "images", "functions"} {
 		res := f.as(t, f.bob, "GET", "/v1/"+list, "")
 		expect(t, res, 200)
 		for _, item := range get(res.body, list).([]any) {
@@ -489,7 +518,7 @@ func TestDeveloperCannotReachOthersResources(t *testing.T) {
 // adminOnly tells the operations only admins may use (403 for developers): the async
 // queue's, for external runners, and the nodes sharing the store.
 func adminOnly(template string) bool {
-	return strings.HasPrefix(template, "/tasks") || strings.HasPrefix(template, "/nodes")
+	return strings.HasPrefix(template, "/tasks") || strings.HasPrefix(template, "/nodes") || template == "/images/prune"
 }
 
 func appNames(t testing.TB, res response) []string {

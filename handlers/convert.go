@@ -153,6 +153,7 @@ func executionToModel(e store.Execution) *models.Execution {
 		Attempts:        int64(e.Attempts),
 		LogTruncated:    e.LogTruncated,
 		Output:          string(e.Output),
+		ImageDigest:     e.ImageDigest,
 	}
 	if e.ExitCode != nil {
 		code := int64(*e.ExitCode)

@@ -35,6 +35,27 @@ func bigFillerApp(t *testing.T, f *authFixture) {
 // larger than what the sockets below buffer, so that the server is still writing when the
 // client goes away. A list operation added to the spec needs one here.
 var listFillers = map[string]func(t *testing.T, f *authFixture){
+	"listImages": func(t *testing.T, f *authFixture) {
+		for i := range 100 {
+			img := store.Image{Name: fmt.Sprintf("big-%03d", i), Owner: "admin", Source: store.ImageSourceBuild, Status: store.ImageError,
+				Error: strings.Repeat("e", 2048), Build: f.s.NewID()}
+			img.ApplyDefaults()
+			if _, err := f.s.CreateImage(context.Background(), img); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
+	"listFunctions": func(t *testing.T, f *authFixture) {
+		if _, err := f.s.CreateApp(context.Background(), store.App{Name: "shop", Owner: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 100 {
+			r := store.Route{App: "shop", Path: fmt.Sprintf("/r%03d/%s", i, strings.Repeat("p", 1000)), Image: "img/" + strings.Repeat("i", 500)}
+			if _, err := f.s.CreateRoute(context.Background(), r, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
 	"listApps": func(t *testing.T, f *authFixture) {
 		for i := range 100 {
 			if _, err := f.s.CreateApp(context.Background(), store.App{Name: fmt.Sprintf("big-%03d", i), Owner: "admin", Config: map[string]string{"PAD": strings.Repeat("x", 2048)}}); err != nil {

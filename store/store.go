@@ -25,6 +25,7 @@ type Store interface {
 	Events
 	Subscriptions
 	Schedules
+	Images
 	IDSource
 	Node
 	Nodes

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -85,10 +84,10 @@ func (s *session) deploy(ctx context.Context, dir string, f *funcFile, wait time
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if img.Status == imageCreating {
-		if err := s.followImageLog(waitCtx, f.Name, progress); err != nil {
+		if err := s.followImageLog(waitCtx, f.Name, progress); err != nil { // cli_images.go
 			fmt.Fprintf(progress, "(the build log could not be followed: %v; waiting for the build)\n", err)
 		}
-		if img, err = s.waitImage(waitCtx, f.Name); err != nil {
+		if img, err = s.awaitImage(waitCtx, f.Name); err != nil {
 			return err
 		}
 	}
@@ -179,31 +178,8 @@ func (s *session) uploadFunction(ctx context.Context, dir string, f *funcFile, p
 	return w.Image, nil
 }
 
-// followImageLog copies the build log of image name to w as it comes, until the image is
-// READY or ERROR. The generated client would read it whole before answering.
-func (s *session) followImageLog(ctx context.Context, name string, w io.Writer) error {
-	op := fmt.Sprintf("follow the build log of image %s", name)
-	req, err := s.raw.newRequest(ctx, http.MethodGet, "/images/"+url.PathEscape(name)+"/log?follow=true")
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/plain")
-	res, err := s.raw.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return rawError(op, res)
-	}
-	if _, err := io.Copy(w, res.Body); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
-}
-
-// waitImage polls image name until it is no longer CREATING or ctx ends.
-func (s *session) waitImage(ctx context.Context, name string) (*models.Image, error) {
+// awaitImage polls image name until it is no longer CREATING or ctx ends.
+func (s *session) awaitImage(ctx context.Context, name string) (*models.Image, error) {
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
 	for {

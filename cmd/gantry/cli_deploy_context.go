@@ -190,55 +190,13 @@ func writeDirContext(w io.Writer, dir, keep string) error {
 			}
 			return nil
 		}
-		return addToTar(tw, p, rel, d)
+		return addToTar(tw, p, rel, d) // cli_images_tar.go
 	})
 	if err != nil {
 		return fmt.Errorf("build context of %s: %w", dir, err)
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("build context of %s: %w", dir, err)
-	}
-	return nil
-}
-
-// addToTar writes the entry at p as rel.
-func addToTar(tw *tar.Writer, p, rel string, d fs.DirEntry) error {
-	info, err := d.Info()
-	if err != nil {
-		return err
-	}
-	link := ""
-	switch {
-	case info.Mode()&fs.ModeSymlink != 0:
-		if link, err = os.Readlink(p); err != nil {
-			return err
-		}
-	case !info.Mode().IsRegular() && !info.IsDir():
-		return fmt.Errorf("%s: not a regular file, directory or symbolic link (exclude it in .dockerignore)", rel)
-	}
-	hdr, err := tar.FileInfoHeader(info, link)
-	if err != nil {
-		return err
-	}
-	hdr.Name = rel
-	if info.IsDir() {
-		hdr.Name += "/"
-	}
-	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-	hdr.Format = tar.FormatPAX
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(p) //nolint:gosec // G304: a file of the function's directory
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
 	}
 	return nil
 }

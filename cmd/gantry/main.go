@@ -44,6 +44,8 @@ func newRootCmd() *cobra.Command {
 		newDeliveriesCmd(cf),
 		newSubscriptionsCmd(cf),
 		newSchedulesCmd(cf),
+		newImagesCmd(cf),
+		newFunctionsCmd(cf),
 		newInitCmd(),
 		newDeployCmd(cf),
 	)

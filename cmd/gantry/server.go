@@ -69,6 +69,7 @@ type serverConfig struct {
 	gatewayHTTPSPort              int // port of https_only redirects, when clients reach HTTPS elsewhere
 
 	secrets secretsConfig
+	images  imagesConfig
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -92,6 +93,9 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"async-backoff":       "GANTRY_ASYNC_BACKOFF",
 	"function-network":    "GANTRY_FUNCTION_NETWORK",
 	"network":             "GANTRY_NETWORKS",
+	"max-image-upload":    "GANTRY_MAX_IMAGE_UPLOAD",
+	"image-builds":        "GANTRY_IMAGE_BUILDS",
+	"image-build-timeout": "GANTRY_IMAGE_BUILD_TIMEOUT",
 
 	"auth":                 "GANTRY_AUTH",
 	"oidc-issuer":          "GANTRY_OIDC_ISSUER",
@@ -186,6 +190,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.gatewayHTTPSPort, "gateway-https-port", 0, "port clients reach the gateway's HTTPS on, for https_only redirects (default: --gateway-tls-addr's; 443: none in the URL)")
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	cfg.secrets.flags(f)
+	cfg.images.flags(f)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -295,6 +300,17 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		}
 	})
 	defer closeRunner()
+	// Images are built, loaded and pulled on this node's Docker daemon; what a crash left
+	// CREATING here ends ERROR. Closed before the store, after the requests drained.
+	imageSvc, err := cfg.images.service(st, docker, cfg.dataDir, node, log)
+	if err != nil {
+		return err
+	}
+	if err := imageSvc.Start(ctx); err != nil {
+		return err
+	}
+	closeImages := sync.OnceFunc(imageSvc.Close)
+	defer closeImages()
 
 	invoker := invoke.New(st, run, invoke.Options{MaxCallBody: cfg.maxCallBody, Node: node, Log: log, Secrets: secretSvc})
 	defer invoker.Follow(st)()
@@ -328,6 +344,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Store: st, Functions: invoker, Workflows: engine, Events: eventSvc, CheckSchedule: schedule.Check, TLSKeys: secretSvc, Secrets: secretSvc, Version: version, Node: node, Log: log,
 		MaxOutput: cfg.maxOutput, MaxLog: cfg.maxLog, Auth: authn, Audit: audit, CORSOrigins: cfg.corsOrigins,
 		Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), OIDCDefault: idp != nil, Passwords: passwords,
+		Images: imageSvc, MaxImageUpload: imageSvc.Config().MaxUpload,
 	})
 	h, err := api.Handler()
 	if err != nil {
@@ -403,6 +420,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		})
 	}
 	drained.Wait()
+	closeImages() // running builds end ERROR "interrupted"
 	if err := workers.Wait(drainCtx); err != nil {
 		log.Warn("async calls cut short: back in the queue", "err", err)
 	}

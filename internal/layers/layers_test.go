@@ -20,11 +20,12 @@ var allowed = map[string][]string{
 	"secrets":         {"store"},
 	"httperr":         {"auth", "runner", "secrets", "store"},
 	"invoke":          {"httperr", "auth", "runner", "secrets", "store"},
+	"images":          {"httperr", "auth", "runner", "secrets", "store"},
 	"workflow":        {"invoke", "httperr", "auth", "runner", "secrets", "store"},
 	"gateway":         {"invoke", "httperr", "auth", "runner", "secrets", "store"},
 	"events":          {"workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
 	"schedule":        {"events", "workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
-	"handlers":        {"events", "workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
+	"handlers":        {"images", "events", "workflow", "invoke", "httperr", "auth", "runner", "secrets", "store"},
 }
 
 // TestEveryPackageImportsOnlyPackagesBelowIt reads the dependencies go list reports.

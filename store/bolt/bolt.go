@@ -70,6 +70,15 @@ var migrations = []func(tx *bolt.Tx) error{
 		return createBuckets(tx, bucketEvents, bucketEventBySource, bucketDeliveries, bucketDeliveryByEvent, bucketDeliveryBySub,
 			bucketDeliveryBySubStatus, bucketSubscriptions, bucketSchedules)
 	},
+	// 10: images keyed by name, their build logs keyed by name, and the routes that name an
+	// image ("@name") keyed by image name + "\x00" + app + "\x00" + path, built here from the
+	// routes stored before it.
+	func(tx *bolt.Tx) error {
+		if err := createBuckets(tx, bucketImages, bucketImageLogs, bucketImageRoutes); err != nil {
+			return err
+		}
+		return indexRouteImages(tx)
+	},
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

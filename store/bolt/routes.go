@@ -33,6 +33,9 @@ func (s *DB) CreateRoute(ctx context.Context, r store.Route, guard store.AppGuar
 		}
 		r.CreatedAt = s.now()
 		r.UpdatedAt = r.CreatedAt
+		if err := indexRouteImage(tx, nil, &r); err != nil {
+			return nil, err
+		}
 		return routeChanged(r.App, r.Path), putJSON(b, routeKey(r.App, r.Path), r)
 	})
 	return r, err
@@ -65,6 +68,13 @@ func (s *DB) PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) 
 			r.CreatedAt = old.CreatedAt
 		}
 		created = !found
+		var was *store.Route
+		if found {
+			was = &old
+		}
+		if err := indexRouteImage(tx, was, &r); err != nil {
+			return nil, err
+		}
 		return routeChanged(r.App, r.Path), putJSON(b, routeKey(r.App, r.Path), r)
 	})
 	return r, created, err
@@ -85,6 +95,7 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*store.R
 		if !found {
 			return nil, store.Errorf(store.ErrNotFound, "route %s not found in app %q", path, app)
 		}
+		old := r
 		if err := fn(&r); err != nil {
 			return nil, err
 		}
@@ -96,6 +107,9 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*store.R
 			return nil, err
 		}
 		r.UpdatedAt = s.now()
+		if err := indexRouteImage(tx, &old, &r); err != nil {
+			return nil, err
+		}
 		return routeChanged(app, path), putJSON(b, routeKey(app, path), r)
 	})
 	return r, err
@@ -144,8 +158,16 @@ func (s *DB) DeleteRoute(ctx context.Context, app, path string, guard store.AppG
 			return nil, err
 		}
 		b := tx.Bucket(bucketRoutes)
-		if b.Get(routeKey(app, path)) == nil {
+		var old store.Route
+		found, err := getJSON(b, routeKey(app, path), &old)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
 			return nil, store.Errorf(store.ErrNotFound, "route %s not found in app %q", path, app)
+		}
+		if err := indexRouteImage(tx, &old, nil); err != nil {
+			return nil, err
 		}
 		return routeChanged(app, path), b.Delete(routeKey(app, path))
 	})

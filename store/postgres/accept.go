@@ -122,7 +122,7 @@ func storeTasks(ctx context.Context, tx pgx.Tx, batch []*acceptReq) ([]store.Cha
 		values := execValues(r.ex)
 		values[11] = nil // created_at: accepted now, the transaction's time, as the task
 		b.Queue(`INSERT INTO executions (`+execColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()), $13, $14, $15, $16, $17, $18, $19, $20)`, values...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()), $13, $14, $15, $16, $17, $18, $19, $20, $21)`, values...)
 	}
 	res := tx.SendBatch(ctx, b)
 	changes := make([]store.Change, 0, len(batch))

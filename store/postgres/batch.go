@@ -14,13 +14,13 @@ import (
 const upsertExecutions = `INSERT INTO executions AS e (` + execColumns + `, log)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::int4[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[],
-	$15::int4[], $16::bool[], $17::bool[], $18::bytea[], $19::text[], $20::text[], $21::bytea[])
+	$15::int4[], $16::bool[], $17::bool[], $18::bytea[], $19::text[], $20::text[], $21::text[], $22::bytea[])
 ON CONFLICT (id) DO UPDATE SET app = EXCLUDED.app, app_id = EXCLUDED.app_id, route = EXCLUDED.route,
 	type = EXCLUDED.type, status = EXCLUDED.status, reason = EXCLUDED.reason, exit_code = EXCLUDED.exit_code,
 	error = EXCLUDED.error, container = EXCLUDED.container, node = EXCLUDED.node, created_at = EXCLUDED.created_at,
 	started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at, attempts = EXCLUDED.attempts,
 	output_truncated = EXCLUDED.output_truncated, log_truncated = EXCLUDED.log_truncated, output = EXCLUDED.output,
-	parent = EXCLUDED.parent, step = EXCLUDED.step, log = coalesce(EXCLUDED.log, e.log)`
+	parent = EXCLUDED.parent, step = EXCLUDED.step, image_digest = EXCLUDED.image_digest, log = coalesce(EXCLUDED.log, e.log)`
 
 // storeExecutions writes batch (sorted by ID) in tx. The first record of an entry not yet
 // checked against the stored execution is checked now, against the stored row locked
@@ -58,7 +58,7 @@ func storeExecutions(ctx context.Context, tx pgx.Tx, batch []store.PendingRecord
 	}
 	_, err = tx.Exec(ctx, upsertExecutions, c.ids, c.apps, c.appIDs, c.routes, c.types, c.statuses, c.reasons,
 		c.exitCodes, c.errors, c.containers, c.nodes, c.created, c.started, c.completed,
-		c.attempts, c.outputTruncated, c.logTruncated, c.outputs, c.parents, c.steps, c.logs)
+		c.attempts, c.outputTruncated, c.logTruncated, c.outputs, c.parents, c.steps, c.digests, c.logs)
 	return refused, err
 }
 
@@ -72,7 +72,7 @@ type execArrays struct {
 	attempts                                            []int32
 	outputTruncated, logTruncated                       []bool
 	outputs, logs                                       [][]byte
-	parents, steps                                      []string
+	parents, steps, digests                             []string
 }
 
 func (c *execArrays) add(p store.PendingRecord) {
@@ -105,6 +105,7 @@ func (c *execArrays) add(p store.PendingRecord) {
 	c.outputs = append(c.outputs, output)
 	c.parents = append(c.parents, ex.Parent)
 	c.steps = append(c.steps, ex.Step)
+	c.digests = append(c.digests, ex.ImageDigest)
 	var log []byte // nil (NULL) keeps the stored log
 	if p.HasLog {
 		log = p.Log

@@ -14,14 +14,14 @@ import (
 // execColumns are the columns of an execution but its log, in the order scanExecution
 // reads them and execValues gives them.
 const execColumns = "id, app, app_id, route, type, status, reason, exit_code, error, container, node, " +
-	"created_at, started_at, completed_at, attempts, output_truncated, log_truncated, output, parent, step"
+	"created_at, started_at, completed_at, attempts, output_truncated, log_truncated, output, parent, step, image_digest"
 
 func scanExecution(row pgx.Row) (store.Execution, error) {
 	var ex store.Execution
 	var started, completed *time.Time
 	err := row.Scan(&ex.ID, &ex.App, &ex.AppID, &ex.Route, &ex.Type, &ex.Status, &ex.Reason, &ex.ExitCode, &ex.Error,
 		&ex.Container, &ex.Node, &ex.CreatedAt, &started, &completed, &ex.Attempts, &ex.OutputTruncated, &ex.LogTruncated, &ex.Output,
-		&ex.Parent, &ex.Step)
+		&ex.Parent, &ex.Step, &ex.ImageDigest)
 	ex.StartedAt, ex.CompletedAt = timeOrZero(started), timeOrZero(completed)
 	return ex, err
 }
@@ -34,7 +34,7 @@ func execValues(ex store.Execution) []any {
 	}
 	return []any{ex.ID, ex.App, ex.AppID, ex.Route, ex.Type, ex.Status, ex.Reason, ex.ExitCode, text(ex.Error),
 		ex.Container, ex.Node, ex.CreatedAt, optionalTime(ex.StartedAt), optionalTime(ex.CompletedAt), ex.Attempts,
-		ex.OutputTruncated, ex.LogTruncated, output, ex.Parent, ex.Step}
+		ex.OutputTruncated, ex.LogTruncated, output, ex.Parent, ex.Step, ex.ImageDigest}
 }
 
 // text makes free text (an error message that may quote a function's output) fit a text

@@ -14,7 +14,7 @@ import (
 const completeExecution = `UPDATE executions SET app = $2, app_id = $3, route = $4, type = $5, status = $6, reason = $7,
 	exit_code = $8, error = $9, container = $10, node = coalesce(nullif($11, ''), node), created_at = $12, started_at = $13,
 	completed_at = coalesce($14, now()), attempts = $15, output_truncated = $16, log_truncated = $17, output = $18,
-	parent = $19, step = $20, log = coalesce($21, log)
+	parent = $19, step = $20, image_digest = $21, log = coalesce($22, log)
 	WHERE id = $1`
 
 // CompleteTask ends a task that owner leases: it deletes the task and stores the final

@@ -44,6 +44,9 @@ func (s *DB) CreateRoute(ctx context.Context, r store.Route, guard store.AppGuar
 		if err := checkShape(ctx, tx, r, true); err != nil {
 			return nil, err
 		}
+		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
+			return nil, err
+		}
 		return routeChanged(r.App, r.Path), insertRoute(ctx, tx, &r)
 	})
 	return r, err
@@ -57,6 +60,9 @@ func (s *DB) PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) 
 	}
 	err = s.write(ctx, "put route", func(tx pgx.Tx) ([]store.Change, error) {
 		if err := appGuarded(ctx, tx, r.App, guard); err != nil {
+			return nil, err
+		}
+		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
 			return nil, err
 		}
 		doc, err := jsonValue(r)
@@ -100,6 +106,9 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*store.R
 		}
 		r.ApplyDefaults()
 		if err := r.Validate(); err != nil {
+			return nil, err
+		}
+		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
 			return nil, err
 		}
 		doc, err := jsonValue(r)

@@ -46,6 +46,7 @@ func allCases() []testCase {
 		queueCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
 		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
 		eventCases(), deliveryCases(), subscriptionCases(), scheduleCases(),
+		imageCases(), functionCases(),
 	} {
 		all = append(all, cases...)
 	}
