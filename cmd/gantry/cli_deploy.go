@@ -124,8 +124,8 @@ func (s *session) deploy(ctx context.Context, dir string, f *funcFile, wait time
 func (s *session) uploadFunction(ctx context.Context, dir string, f *funcFile, progress io.Writer) (*models.Image, error) {
 	var write func(io.Writer) error
 	var dockerfile string
-	switch {
-	case f.Build.Runtime == runtimeGo:
+	switch f.Build.Runtime {
+	case runtimeGo:
 		tmp, err := os.MkdirTemp("", "gantry-deploy-")
 		if err != nil {
 			return nil, fmt.Errorf("deploy %s: %w", f.Name, err)

@@ -391,7 +391,7 @@ func (p *funcFileParser) checkBuild(b *funcBuild) error {
 		}
 		b.Dockerfile = clean
 	}
-	if b.Base != "" && !(strings.HasPrefix(b.Base, "@") && imageNameRe.MatchString(b.Base[1:])) {
+	if name, ok := strings.CutPrefix(b.Base, "@"); b.Base != "" && (!ok || !imageNameRe.MatchString(name)) {
 		return p.errKey("build.base", "build.base %q: want @NAME, an image Gantry manages", b.Base)
 	}
 	if b.Network != "" && b.Network != "none" && b.Network != "bridge" {

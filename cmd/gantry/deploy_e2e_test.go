@@ -113,7 +113,7 @@ func TestDeployFromInitThenRedeployRollsTheHotContainers(t *testing.T) {
 	if edited == string(src) {
 		t.Fatalf("the skeleton's main.go has no \"Hello \" to change:\n%s", src)
 	}
-	if err := os.WriteFile(main, []byte(edited), 0o600); err != nil {
+	if err := os.WriteFile(main, []byte(edited), 0o600); err != nil { //nolint:gosec // G703: the test's own temp dir
 		t.Fatal(err)
 	}
 
