@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -139,4 +140,59 @@ func TestDeployFromInitThenRedeployRollsTheHotContainers(t *testing.T) {
 	if n := containersOf()[second]; n == 0 {
 		t.Fatalf("no container of the second image %s: %v", second, containersOf())
 	}
+
+	t.Run("a dockerfile function deploys its directory as the build context", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "hello-dockerfile")
+		if r := s.gantry(t, "init", "--runtime", "dockerfile", "--format", "default", "--app", "deployed", dir); r.code != 0 {
+			t.Fatalf("gantry init: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		t.Cleanup(func() {
+			_, _ = s.cliErr("routes", "delete", "deployed", "/hello-dockerfile")
+			_, _ = s.cliErr("images", "delete", "hello-dockerfile")
+		})
+
+		// Without the binary its Dockerfile copies, the build fails: deploy says why and
+		// routes nothing.
+		r := s.gantry(t, "deploy", dir)
+		if r.code == 0 || !strings.Contains(r.stderr, "Image hello-dockerfile: ERROR") || !strings.Contains(r.stderr, "the build of image hello-dockerfile failed") || !strings.Contains(r.stderr, "fn") {
+			t.Fatalf("deploy without the binary: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := s.cliErr("routes", "get", "deployed", "/hello-dockerfile"); err == nil {
+			t.Fatal("a failed deploy made the route")
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", "fn", ".")
+		build.Dir = dir
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		r = s.gantry(t, "deploy", dir)
+		if r.code != 0 {
+			t.Fatalf("deploy: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "URL:     http://"+s.addr+"/r/deployed/hello-dockerfile") {
+			t.Errorf("deploy's output:\n%s", r.stdout)
+		}
+		if w, err := s.client().Images.GetImageContext(ctx, images.NewGetImageParams().WithName("hello-dockerfile"), nil); err == nil {
+			digests = append(digests, w.GetPayload().Image.Digest)
+		}
+		if res, body := s.call(t, http.MethodPost, "/r/deployed/hello-dockerfile", `{"name":"Bo"}`); res.StatusCode != http.StatusOK || body != "Hello Bo!" {
+			t.Fatalf("call: %d %q, want 200 %q", res.StatusCode, body, "Hello Bo!")
+		}
+	})
+	t.Run("a function that does not compile fails before anything is uploaded", func(t *testing.T) {
+		if err := os.WriteFile(main, []byte("package main\n\nfunc main() { notDefined() }\n"), 0o600); err != nil { //nolint:gosec // G703: the test's own temp dir
+			t.Fatal(err)
+		}
+		r := s.gantry(t, "deploy", dir)
+		if r.code == 0 || !strings.Contains(r.stderr, "notDefined") || !strings.Contains(r.stderr, "compile the function") || strings.Contains(r.stderr, "Uploading") {
+			t.Fatalf("deploy of code that does not compile: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if got := greet(); got != "Howdy Ada!" {
+			t.Fatalf("after a failed deploy the call answers %q, want the last good %q", got, "Howdy Ada!")
+		}
+	})
 }
