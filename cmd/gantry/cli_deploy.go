@@ -31,6 +31,9 @@ const (
 	imageError    = "ERROR"
 )
 
+// errUploadEnded ends the writing of a build context whose upload got its answer.
+var errUploadEnded = errors.New("the upload ended")
+
 // deployResult is what `deploy -o json` prints.
 type deployResult struct {
 	Image *models.Image `json:"image"`
@@ -163,13 +166,15 @@ func (s *session) uploadFunction(ctx context.Context, dir string, f *funcFile, p
 	}
 	fmt.Fprintf(progress, "Uploading the build context of image %s\n", f.Name)
 	res, err := s.api.Images.UploadImageContext(ctx, params, nil)
-	_ = pr.CloseWithError(errors.New("upload ended")) // unblocks the writer when the server answered early
+	_ = pr.CloseWithError(errUploadEnded) // unblocks the writer when the server answered early
 	werr := <-wrote
 	if err != nil {
-		if werr != nil && !strings.Contains(werr.Error(), "upload ended") {
-			return nil, fmt.Errorf("deploy %s: %w", f.Name, werr)
+		var answered *apiError
+		if cerr := clientError(fmt.Sprintf("upload the build context of image %s", f.Name), err); errors.As(cerr, &answered) ||
+			werr == nil || errors.Is(werr, errUploadEnded) || errors.Is(werr, io.ErrClosedPipe) {
+			return nil, cerr // the server's answer, or a failure to send
 		}
-		return nil, clientError(fmt.Sprintf("upload the build context of image %s", f.Name), err)
+		return nil, fmt.Errorf("deploy %s: %w", f.Name, werr) // making the context failed
 	}
 	w := res.GetPayload()
 	if w == nil || w.Image == nil {

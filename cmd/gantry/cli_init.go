@@ -86,11 +86,11 @@ func newInitCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created %s: %s\n", dir, strings.Join(files, " "))
-			fmt.Fprintf(out, "Next: cd %s && go test ./...", dir)
+			fmt.Fprintf(out, "Next: (cd %s && go test ./...", dir)
 			if rt == "dockerfile" {
 				fmt.Fprint(out, " && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o fn .")
 			}
-			fmt.Fprintln(out, " && gantry deploy")
+			fmt.Fprintf(out, ") && gantry deploy %s\n", dir)
 			return nil
 		},
 	}

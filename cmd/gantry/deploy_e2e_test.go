@@ -183,6 +183,12 @@ func TestDeployFromInitThenRedeployRollsTheHotContainers(t *testing.T) {
 			t.Fatalf("call: %d %q, want 200 %q", res.StatusCode, body, "Hello Bo!")
 		}
 	})
+	t.Run("a refused upload says what the server answered", func(t *testing.T) {
+		r := s.gantry(t, "deploy", dir, "--token", "not-a-token")
+		if r.code == 0 || !strings.Contains(r.stderr, "(401)") || strings.Contains(r.stderr, "pipe") {
+			t.Fatalf("deploy with a bad token: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
 	t.Run("a function that does not compile fails before anything is uploaded", func(t *testing.T) {
 		if err := os.WriteFile(main, []byte("package main\n\nfunc main() { notDefined() }\n"), 0o600); err != nil { //nolint:gosec // G703: the test's own temp dir
 			t.Fatal(err)
