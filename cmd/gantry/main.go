@@ -48,6 +48,8 @@ func newRootCmd() *cobra.Command {
 		newFunctionsCmd(cf),
 		newApplyCmd(cf),
 		newExportCmd(cf),
+		newInitCmd(),
+		newDeployCmd(cf),
 	)
 	return root
 }
