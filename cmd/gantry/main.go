@@ -45,5 +45,6 @@ func newRootCmd() *cobra.Command {
 		newSubscriptionsCmd(cf),
 		newSchedulesCmd(cf),
 	)
+	refuseUnknownSubcommands(root)
 	return root
 }
