@@ -48,7 +48,24 @@ func TestREADMEWalkthroughs(t *testing.T) {
 		}
 	}
 
+	// The working directory is a clone's: the repository's files (functions/examples/...),
+	// with the data dir of `make run` and the bin/ of `make build` of its own.
 	work := t.TempDir()
+	entries, err := os.ReadDir("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "bin" && n != "data" && n != ".git" {
+			abs, err := filepath.Abs(filepath.Join("../..", n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(abs, filepath.Join(work, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	dataDir := filepath.Join(work, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -96,7 +113,7 @@ func runWalkthrough(ctx context.Context, dir string, env []string, w walkthrough
 	for _, st := range w.steps {
 		fmt.Fprintf(&script, "%s\nprintf '\\n%s\\n'\n", rewrite(st.command), marker)
 	}
-	path := filepath.Join(dir, w.name+".sh")
+	path := filepath.Join(dir, "walkthrough-"+w.name+".sh")
 	if err := os.WriteFile(path, []byte(script.String()), 0o600); err != nil {
 		return nil, err
 	}
