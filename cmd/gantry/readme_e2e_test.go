@@ -40,6 +40,11 @@ func TestREADMEWalkthroughs(t *testing.T) {
 	if len(walks) == 0 {
 		t.Fatal("README.md marks no walkthrough")
 	}
+	for _, tool := range []string{"bash", "curl"} { // what the README's reader has
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the README's walkthroughs need %s: %v", tool, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	for _, name := range readmeImages {
