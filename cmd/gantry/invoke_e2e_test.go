@@ -127,7 +127,7 @@ func TestCallsOfTheDefaultFormat(t *testing.T) {
 	t.Run("hello", func(t *testing.T) {
 		t.Parallel()
 		res, body := s.mustCall(t, "GET", "/r/fn/hello", "", 200)
-		if body != "Hello World!" || res.Header.Get("Gantry-Route") != "fn/hello" {
+		if body != "from the app World!" || res.Header.Get("Gantry-Route") != "fn/hello" { // hello greets with the app's GREETING
 			t.Fatalf("got %q route %q", body, res.Header.Get("Gantry-Route"))
 		}
 		ex := s.execution(t, res.Header.Get("Gantry-Call-Id"))
