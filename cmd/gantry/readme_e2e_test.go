@@ -28,6 +28,7 @@ var readmeImages = []string{"hello", "hello-http", "hello-json", "testfn"}
 // localhost:8081 (gateway) are pointed at them, and the CLI gets GANTRY_API_URL; nothing else
 // is changed.
 func TestREADMEWalkthroughs(t *testing.T) {
+	t.Parallel() // beside the other black-box tests; its walkthroughs run in order
 	f, err := os.Open("../../README.md")
 	if err != nil {
 		t.Fatal(err)
