@@ -24,8 +24,8 @@ run: build ## Build and start the server on 127.0.0.1:8080 with data in ./data
 	./$(BIN) server $(ARGS)
 
 .PHONY: images
-images: ## Build the example function images gantry/hello, hello-http, hello-json (tag :dev; needs Docker)
-	$(GO) run ./internal/fnimage/cmd/build-images -tag-suffix dev hello hello-http hello-json
+images: ## Build the function images of the README: gantry/hello, hello-http, hello-json, testfn (tag :dev; needs Docker)
+	$(GO) run ./internal/fnimage/cmd/build-images -tag-suffix dev hello hello-http hello-json testfn
 
 # The PostgreSQL tests read GANTRY_TEST_POSTGRES; `make test` starts the throwaway cluster of
 # `make postgres` for them when the variable is unset and PostgreSQL's server is installed.

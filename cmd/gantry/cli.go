@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/go-openapi/runtime"
@@ -220,4 +221,40 @@ func (cf *clientFlags) session(cmd *cobra.Command) (*session, error) {
 		out:    printer{w: cmd.OutOrStdout(), format: cf.output},
 		stderr: cmd.ErrOrStderr(),
 	}, nil
+}
+
+// refuseUnknownSubcommands makes every command that only groups others (`gantry routes`)
+// fail on an argument that names none of them, with a non-zero exit: cobra would print the
+// group's help and exit 0, so that a typo in a script looks like success. Without an
+// argument the group prints its help, as before.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %s?", quoteJoin(s, " or "))
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+	}
+}
+
+// quoteJoin quotes each of items and joins them with sep.
+func quoteJoin(items []string, sep string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, sep)
 }

@@ -125,17 +125,11 @@ func parseRate(s string) (float64, error) {
 }
 
 // parseAPITimeout parses --timeout, a duration in whole seconds (5s, 1m) or
-// a plain number of seconds, into seconds.
+// a plain number of seconds (parseDuration), into seconds.
 func parseAPITimeout(s string) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 1 || n > apiMaxTimeout {
-			return 0, fmt.Errorf("--%s %q: must be between 1s and %ds", apiFlagTimeout, s, apiMaxTimeout)
-		}
-		return n, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(apiFlagTimeout, s)
 	if err != nil {
-		return 0, fmt.Errorf("--%s %q: want a duration such as 5s or 2m", apiFlagTimeout, s)
+		return 0, err
 	}
 	if d%time.Second != 0 {
 		return 0, fmt.Errorf("--%s %q: must be whole seconds", apiFlagTimeout, s)

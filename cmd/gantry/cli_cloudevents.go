@@ -204,8 +204,8 @@ func parseSince(v string, now time.Time) (strfmt.DateTime, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return strfmt.DateTime(t), nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
+	d, err := nonNegativeDuration("since", v)
+	if err != nil {
 		return strfmt.DateTime{}, fmt.Errorf("--since %q: want an RFC 3339 time or a duration such as 10m", v)
 	}
 	return strfmt.DateTime(now.Add(-d).UTC()), nil

@@ -292,6 +292,7 @@ func executionFields(e *models.Execution) []field {
 		{"Error", orDash(e.Error)},
 		{"Container", orDash(e.Container)},
 		{"Node", orDash(e.Node)},
+		{"Attempts", attemptsText(e)},
 		{"Created", formatTime(e.CreatedAt)},
 		{"Started", formatTime(e.StartedAt)},
 		{"Completed", formatTime(e.CompletedAt)},
@@ -303,6 +304,14 @@ func executionFields(e *models.Execution) []field {
 		fields = append(fields, field{"Output", strconv.Quote(e.Output)})
 	}
 	return fields
+}
+
+// attemptsText is an execution's attempts: runs started, "-" for a sync call (always one run).
+func attemptsText(e *models.Execution) string {
+	if e.Type != "async" && e.Attempts == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(e.Attempts, 10)
 }
 
 // formatDurationMs renders milliseconds as a Go duration: 850ms, 1.5s, 2m3s.
@@ -385,6 +394,6 @@ func newExecutionsWaitCmd(cf *clientFlags) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often to look")
+	durationVar(cmd, &interval, "interval", 500*time.Millisecond, "how often to look")
 	return cmd
 }

@@ -25,6 +25,9 @@ const (
 	flagTimeout        = "timeout"
 	flagIdleTimeout    = "idle-timeout"
 	flagMaxConcurrency = "max-concurrency"
+	flagMaxRetries     = "max-retries"
+	flagNetwork        = "network"
+	flagAuth           = "auth"
 	flagConfig         = configFlag
 	flagHeader         = "header"
 	flagSecret         = "secret"
@@ -34,7 +37,7 @@ const (
 // routeFlagNames lists every route field flag.
 func routeFlagNames() []string {
 	return []string{flagImage, flagType, flagFormat, flagMemory, flagCPUs, flagTimeout,
-		flagIdleTimeout, flagMaxConcurrency, flagConfig, flagHeader, flagSecret, flagNoSecrets}
+		flagIdleTimeout, flagMaxConcurrency, flagMaxRetries, flagNetwork, flagAuth, flagConfig, flagHeader, flagSecret, flagNoSecrets}
 }
 
 // routeFlags are the flags of `routes create` and `routes update`.
@@ -47,6 +50,9 @@ type routeFlags struct {
 	timeout        int64
 	idleTimeout    int64
 	maxConcurrency int64
+	maxRetries     int64
+	network        string
+	auth           string
 	config         []string
 	headers        []string
 	secrets        []string
@@ -60,9 +66,12 @@ func addRouteFlags(cmd *cobra.Command, rf *routeFlags) {
 	fs.StringVar(&rf.format, flagFormat, "", "function format: default, http or json (server default: default)")
 	fs.Int64Var(&rf.memory, flagMemory, 0, "memory limit in MiB (server default 128)")
 	fs.Float64Var(&rf.cpus, flagCPUs, 0, "CPU limit in cores, 0 for none")
-	fs.Int64Var(&rf.timeout, flagTimeout, 0, "seconds a call may run (server default 30)")
-	fs.Int64Var(&rf.idleTimeout, flagIdleTimeout, 0, "seconds a hot container stays up idle (server default 30)")
+	secondsVar(cmd, &rf.timeout, flagTimeout, "time a call may run, whole seconds (server default 30s)")
+	secondsVar(cmd, &rf.idleTimeout, flagIdleTimeout, "time a hot container stays up idle, whole seconds (server default 30s)")
 	fs.Int64Var(&rf.maxConcurrency, flagMaxConcurrency, 0, "most containers run at once (server default 1)")
+	fs.Int64Var(&rf.maxRetries, flagMaxRetries, 0, "runs of an async call after the function's own failure, 0-10 (server default 0)")
+	fs.StringVar(&rf.network, flagNetwork, "", "Docker network: bridge, none, or one an administrator registered (server default bridge)")
+	fs.StringVar(&rf.auth, flagAuth, "", "who may call it at /r/: none (anyone) or token (server default none)")
 	fs.StringArrayVar(&rf.config, flagConfig, nil, "config variable K=V; on update K= removes K (repeatable)")
 	fs.StringArrayVar(&rf.headers, flagHeader, nil, "response header K=V; repeat K for several values; on update K= removes K")
 	fs.StringArrayVar(&rf.secrets, flagSecret, nil, "a secret the function gets as files /run/secrets/NAME/KEY: a secret's name or ssh:USER (repeatable; on update the list given replaces the route's)")
@@ -102,6 +111,15 @@ func (rf *routeFlags) toModel(changed func(name string) bool) (*models.Route, er
 	}
 	if changed(flagMaxConcurrency) {
 		r.MaxConcurrency = &rf.maxConcurrency
+	}
+	if changed(flagMaxRetries) {
+		r.MaxRetries = &rf.maxRetries
+	}
+	if changed(flagNetwork) {
+		r.Network = rf.network
+	}
+	if changed(flagAuth) {
+		r.Auth = rf.auth
 	}
 	cfg, err := parseKeyValues(flagConfig, rf.config)
 	if err != nil {
@@ -338,6 +356,9 @@ func routeFields(r *models.Route) []field {
 		{"Timeout", formatInt(r.Timeout, "s")},
 		{"Idle timeout", formatInt(r.IdleTimeout, "s")},
 		{"Max concurrency", formatInt(r.MaxConcurrency, "")},
+		{"Max retries", formatInt(r.MaxRetries, "")},
+		{"Network", orDash(r.Network)},
+		{"Auth", orDash(r.Auth)},
 		{"Config", orDash(formatConfig(r.Config))},
 		{"Headers", orDash(formatHeaders(r.Headers))},
 		{"Secrets", orDash(strings.Join(r.Secrets, ","))},

@@ -168,8 +168,8 @@ func (tf *tokenCreateFlags) toModel(name string, now time.Time, changed func(str
 	return t, nil
 }
 
-// parseExpiresIn parses --expires-in: a Go duration (90m, 12h) or a whole
-// number of days (30d). It must be positive.
+// parseExpiresIn parses --expires-in: a duration as every flag takes them (parseDuration:
+// 90m, 12h, or seconds) or a whole number of days (30d). It must be positive.
 func parseExpiresIn(s string) (time.Duration, error) {
 	var (
 		d   time.Duration
@@ -183,7 +183,7 @@ func parseExpiresIn(s string) (time.Duration, error) {
 		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
-		d, err = time.ParseDuration(s)
+		d, err = parseDuration(flagExpiresIn, s)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("--%s %q: want a duration such as 90m, 12h or 30d", flagExpiresIn, s)

@@ -230,7 +230,7 @@ func newWorkflowsRunCmd(cf *clientFlags) *cobra.Command {
 	fs.StringVar(&inputs, "inputs", "", "the inputs object: JSON or YAML, @FILE, or @- for stdin")
 	fs.StringVar(&key, "idempotency-key", "", "a key of yours: running with the same key again gives the same run")
 	fs.BoolVar(&wait, "wait", false, "follow the run's events until it ends, then print its outputs; fail unless SUCCESS")
-	fs.DurationVar(&timeout, "timeout", 0, "with --wait, give up waiting after this long (the run goes on)")
+	durationVar(cmd, &timeout, "timeout", 0, "with --wait, give up waiting after this long (the run goes on)")
 	return cmd
 }
 

@@ -127,17 +127,17 @@ func TestCallsOfTheDefaultFormat(t *testing.T) {
 	t.Run("hello", func(t *testing.T) {
 		t.Parallel()
 		res, body := s.mustCall(t, "GET", "/r/fn/hello", "", 200)
-		if body != "Hello World!" || res.Header.Get("Gantry-Route") != "fn/hello" {
+		if body != "from the app World!" || res.Header.Get("Gantry-Route") != "fn/hello" { // hello greets with the app's GREETING
 			t.Fatalf("got %q route %q", body, res.Header.Get("Gantry-Route"))
 		}
 		ex := s.execution(t, res.Header.Get("Gantry-Call-Id"))
 		if ex["status"] != "SUCCESS" || ex["container"] != "cold" || ex["app"] != "fn" || ex["route"] != "/hello" {
 			t.Fatalf("the call's execution: %v", ex)
 		}
-		if _, body := s.mustCall(t, "POST", "/r/fn/hello", `{"name":"John"}`, 200); body != "Hello John!" {
-			t.Fatalf("got %q, want Hello John!", body)
+		if _, body := s.mustCall(t, "POST", "/r/fn/hello", `{"name":"John"}`, 200); body != "from the app John!" {
+			t.Fatalf("got %q, want from the app John!", body)
 		}
-		if _, body := s.mustCall(t, "GET", `/r/fn/hello?payload={"name":"Query"}`, "", 200); body != "Hello Query!" {
+		if _, body := s.mustCall(t, "GET", `/r/fn/hello?payload={"name":"Query"}`, "", 200); body != "from the app Query!" {
 			t.Fatalf("?payload=: got %q", body)
 		}
 		if res, body := s.mustCall(t, "HEAD", "/r/fn/hello", "", 200); body != "" || res.Header.Get("Gantry-Call-Id") == "" {

@@ -51,5 +51,6 @@ func newRootCmd() *cobra.Command {
 		newInitCmd(),
 		newDeployCmd(cf),
 	)
+	refuseUnknownSubcommands(root)
 	return root
 }

@@ -405,10 +405,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		}
 		notReady() // no longer accepting: whoever waits on the file must not take this server for ready
 	}
-	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout)
+	figures := func() drainFigures { return drainFigures{running: invoker.Figures().Running, async: workers.Held()} }
+	log.Info("shutting down", "drain_timeout", cfg.shutdownTimeout, "waiting_for", figures().String(), "signal_again_to_stop_now", true)
 	stopScheduler() // no tick fires while the node drains; the next is another node's, or this one's next run's
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	stopWatching := watchDrain(drainCtx, cancel, figures, log) // a second signal ends the drain now
+	defer stopWatching()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
 	api.EndStreams()      // Shutdown does not cancel requests: event streams, followed logs and long polls end now
 	var drained sync.WaitGroup
@@ -423,6 +426,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	closeImages() // running builds end ERROR "interrupted"
 	if err := workers.Wait(drainCtx); err != nil {
 		log.Warn("async calls cut short: back in the queue", "err", err)
+	}
+	if f := figures(); f.running+f.async > 0 {
+		log.Warn("ending the calls still running", "calls", f.String())
 	}
 	closeRunner()
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), time.Minute)

@@ -11,8 +11,11 @@
 //     FN_PARAM_<NAME> for route path parameters, FN_HEADER_<NAME> for request
 //     headers, plus the app's config overridden by the route's config.
 //
-// hello reads all of stdin; if it is a JSON object with a non-empty "name"
-// string it writes "Hello <name>!", otherwise "Hello World!" (no newline).
+// hello reads all of stdin and writes "<GREETING> <name>!" (no newline): name is the
+// body's "name" when the body is a JSON object with a non-empty "name" string, else
+// the NAME config variable, else "World"; GREETING is a config variable too ("Hello"
+// when unset). So "Hello World!" without config, and the app's or route's config
+// changes the answer.
 package main
 
 import (
@@ -28,20 +31,27 @@ func main() {
 		fmt.Fprintf(os.Stderr, "read stdin: %v\n", err)
 		os.Exit(1)
 	}
-	if _, err := io.WriteString(os.Stdout, greeting(in)); err != nil {
+	if _, err := io.WriteString(os.Stdout, greeting(in, os.Getenv)); err != nil {
 		fmt.Fprintf(os.Stderr, "write stdout: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-// greeting answers "Hello <name>!" for a JSON body with a non-empty "name"
-// string, and "Hello World!" for anything else.
-func greeting(body []byte) string {
+// greeting answers "<GREETING> <name>!" for body, with the config read through getenv.
+func greeting(body []byte, getenv func(string) string) string {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if json.Unmarshal(body, &in) != nil || in.Name == "" {
-		return "Hello World!"
+	name := getenv("NAME")
+	if json.Unmarshal(body, &in) == nil && in.Name != "" {
+		name = in.Name
 	}
-	return "Hello " + in.Name + "!"
+	if name == "" {
+		name = "World"
+	}
+	hello := getenv("GREETING")
+	if hello == "" {
+		hello = "Hello"
+	}
+	return hello + " " + name + "!"
 }

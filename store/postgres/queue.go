@@ -211,7 +211,9 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts, node = $5
+	// A new run: nothing of the last one's end (a retry's cause, a shutdown's) shows while it runs.
+	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts, node = $5,
+		reason = '', error = '', exit_code = NULL, completed_at = NULL
 		FROM tasks t WHERE t.id = e.id AND e.id = ANY($1) AND e.status IN ($3, $4)`,
 		take, store.StatusRunning, store.StatusQueued, store.StatusRunning, s.node)
 	if err != nil {
