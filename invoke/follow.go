@@ -10,7 +10,9 @@ import (
 // cancel it); a ChangeTask (an async call accepted on any node) wakes an idle worker
 // here, rather than at its next poll; a ChangeRoute or ChangeApp drains the hot containers
 // of what changed, which carry its old config, and a ChangeSecret those that hold the
-// secret's old value. A ChangeReset needs nothing: a missed cancel of an async call leaves
+// secret's old value; a ChangeImage makes calls read the image again, and rolls the hot
+// containers of its routes to its digest now (rollImages). A ChangeReset forgets the images
+// read and rolls them all; otherwise it needs nothing: a missed cancel of an async call leaves
 // its task marked in the queue, and the next lease renewal (within Lease/3) stops it here;
 // a missed task is found at the next poll; a hot pool of an older route, app or secrets
 // version is drained by the first call that resolves the new one (runner's pools are
@@ -35,6 +37,11 @@ func (s *Service) Follow(feed store.Changes) (stop func()) {
 			if d, ok := s.runner.(secretDrainer); ok {
 				go d.DrainSecret(c.Name)
 			}
+		case store.ChangeImage: // a build started or ended, or it went: calls read it again,
+			s.imageCache.invalidate(c.Name) // and hot containers of an old digest go
+			s.rollImages(c.Name)
+		case store.ChangeReset: // images may have changed unheard of: read again those calls use
+			s.rollImages(s.imageCache.reset()...)
 		}
 	})
 }

@@ -60,6 +60,7 @@ func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 
 	res, runErr := s.run(ctx, t, now, func(res *runner.Result, err error) {
 		finish(&ex, res, err, s.now())
+		ex.ImageDigest = ranImage(route, res)
 		s.store.RecordExecution(ex, res.Log)
 		s.tellFinished(ex, nil)
 	})
@@ -73,19 +74,31 @@ func (s *Service) Run(ctx context.Context, c *Call) (*Response, error) {
 // that Cancel can stop it, its late log appended to its execution, and done told how it
 // ended before its container serves anyone else. A call stopped by Cancel ends with
 // runner.ErrCancelled. A call whose secrets cannot be had (one does not exist, or the
-// service has no secret store) ends before anything runs, done told why.
+// service has no secret store) ends before anything runs, done told why, as does one whose
+// route names an image ("@name") without a digest to run (resolveImage).
 func (s *Service) run(ctx context.Context, t store.Task, now time.Time, done func(*runner.Result, error)) (*runner.Result, error) {
 	ctx, untrack := s.track(ctx, t.ID)
 	defer untrack()
 	call := runnerCall(t, now)
-	call.Done = done
 	refs, version, err := s.secretsOf(t)
+	if err == nil {
+		err = s.resolveImage(ctx, t.Route, &call.Function)
+	}
 	if err != nil {
 		res := &runner.Result{Header: http.Header{}}
 		if done != nil {
 			done(res, err)
 		}
 		return res, err
+	}
+	call.Done = done
+	if call.Function.ImageName != "" && done != nil {
+		call.Done = func(res *runner.Result, err error) {
+			if res.Image == "" { // it did not run (it failed to start): the digest it was to run
+				res.Image = call.Function.Image
+			}
+			done(res, err)
+		}
 	}
 	call.Function.Secrets, call.Function.SecretsVersion = refs, version
 	call.LateLog = func(tail []byte, truncated bool) { s.store.AppendExecutionLog(t.ID, tail, truncated) }

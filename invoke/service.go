@@ -62,7 +62,10 @@ type Options struct {
 	// Secrets tells when the secrets calls name last changed (the secret service). Without
 	// it, a call of a route or step that names secrets fails, and never runs.
 	Secrets Secrets
-	Log     *slog.Logger // default: discard
+	// Images are the images Gantry manages, which routes name as "@name" (default: the
+	// Store, when it has them). Without them, a call of such a route fails.
+	Images ImageStore
+	Log    *slog.Logger // default: discard
 }
 
 // Service is the one invocation path of Gantry. It also knows the calls running in this
@@ -85,6 +88,12 @@ type Service struct {
 	cancelled map[string]bool
 	workers   string // the lease owner prefix of this run's workers ("" before StartWorkers)
 
+	images     ImageStore  // nil: calls of routes that name "@name" fail
+	imageCache *imageCache // the images routes name, by name
+	rollMu     sync.Mutex
+	rollDirty  map[string]bool // images changed and not yet rolled (rollImages)
+	rolling    bool            // a roll goroutine runs
+
 	finMu    sync.Mutex
 	finished map[int]func(Finished) // OnFinished's subscribers
 	finSeq   int
@@ -102,14 +111,32 @@ func New(s Store, r Runner, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Images == nil {
+		opts.Images, _ = s.(ImageStore)
+	}
 	return &Service{store: s, runner: r, secrets: opts.Secrets, log: opts.Log, node: opts.Node, maxCallBody: opts.MaxCallBody, leases: ownerPrefix + opts.Node + ":",
 		now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, wakeUps),
-		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
+		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{},
+		images: opts.Images, imageCache: newImageCache(), rollDirty: map[string]bool{}}
 }
 
-// EnsureImage checks that a route's image is on this host, pulling it if it can.
+// EnsureImage checks that a route's image is on this host, pulling it if it can. For an
+// image Gantry manages ("@name") it checks its digest now, if it has one: an image without
+// one yet (its first build runs) or that does not exist passes here (whether the route's
+// writer may name it is the caller's check), and its calls fail until it has one.
 func (s *Service) EnsureImage(ctx context.Context, ref string) error {
-	return s.runner.EnsureImage(ctx, ref)
+	name, ok := store.ImageName(ref)
+	if !ok {
+		return s.runner.EnsureImage(ctx, ref)
+	}
+	if s.images == nil {
+		return nil
+	}
+	img, err := s.imageCache.get(ctx, s.images, name)
+	if err != nil || img.digest == "" {
+		return err
+	}
+	return s.runner.EnsureImage(ctx, img.digest)
 }
 
 // NetworkAllowed reports whether an app of owner may run functions on the route network.

@@ -49,6 +49,7 @@ func (w *Workers) settle(ctx context.Context, t store.Task, owner string, starte
 	}
 	ex := store.Execution{Type: store.TypeAsync, StartedAt: started, Node: w.s.node}
 	finish(&ex, res, err, w.s.now())
+	ex.ImageDigest = ranImage(t.Route, res)
 	ex.Output = res.Body
 	cerr := w.persist(func() error { return w.s.store.CompleteTask(ctx, t.ID, owner, ex, res.Log) })
 	switch {
@@ -165,12 +166,15 @@ func retryable(err error) bool {
 	var (
 		fe      *runner.FunctionError
 		noStore *noSecretStore
+		noImage *ImageUnavailable
 	)
 	switch {
 	case err == nil, errors.As(err, &fe), errors.Is(err, runner.ErrTimeout), errors.Is(err, runner.ErrNetworkNotAllowed):
 		return false
 	case errors.Is(err, store.ErrConflict), errors.As(err, &noStore):
 		return false
+	case errors.As(err, &noImage): // tried again only while its first build runs
+		return noImage.Building
 	case errors.Is(err, context.Canceled):
 		return false
 	}

@@ -63,6 +63,13 @@ type Function struct {
 	// SecretsVersion is when the newest of Secrets last changed: hot containers started
 	// with an older one are not reused.
 	SecretsVersion time.Time
+	// ImageName is the image Gantry manages that the function runs ("@name", its route's
+	// Image), "" for a route that names a Docker reference: Image is then the digest
+	// (Docker image ID, "sha256:...") the name resolved to for this call, and ImageVersion
+	// when that digest was built. Hot containers of an older ImageVersion are not reused,
+	// and DrainImage rolls those of a name to its new digest.
+	ImageName    string
+	ImageVersion time.Time
 }
 
 // Config is the function's configuration: its Env layers merged.
@@ -122,4 +129,8 @@ type Result struct {
 	ExitCode        *int
 	Ran             bool // a container ran the call (not so when it was busy, or Docker failed)
 	Hot             bool // served by a hot container
+	// Image is the image of the container that ran the call (when Ran): the call's
+	// Function.Image, or for a hot call that of the pool that served it, which may be a
+	// newer digest of the function's ImageName than the one the call was resolved with.
+	Image string
 }

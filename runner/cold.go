@@ -141,6 +141,7 @@ func (r *Runner) runCold(ctx context.Context, call *Call) (*Result, error) {
 		LogTruncated:    stderr.truncated,
 		ExitCode:        &code,
 		Ran:             ran,
+		Image:           call.Function.Image,
 	}
 	switch {
 	case timedOut && errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -207,7 +208,11 @@ func (r *Runner) createContainer(ctx context.Context, fn *Function, env map[stri
 	switch {
 	case err != nil:
 		r.removeSecrets(secrets)
-		return created, "", r.callError(ctx, "create container", err)
+		err = r.callError(ctx, "create container", err)
+		if errors.Is(err, ErrImageNotFound) && IsImageID(fn.Image) {
+			err = imageNotHere(fn.Image)
+		}
+		return created, "", err
 	case ctx.Err() != nil:
 		r.removeLater(created.ID, secrets)
 		return container.CreateResponse{}, "", r.callError(ctx, "create container", ctx.Err())

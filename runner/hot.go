@@ -209,7 +209,7 @@ func (r *Runner) runHot(ctx context.Context, call *Call) (*Result, error) {
 		call.Deadline = time.Now().Add(call.Function.Timeout)
 		res, healthy, err := r.callHot(ctx, c, call)
 		err = r.stoppedBy(ctx, err)
-		res.Ran = true
+		res.Ran, res.Image = true, p.fn.Image
 		call.finish(res, err) // before the container serves anyone else: its late log comes after
 		p.release(c, healthy)
 		return res, err

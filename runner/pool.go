@@ -42,16 +42,22 @@ type grant struct {
 	closed bool
 }
 
-// poolFor returns the pool of the call's function, secrets, and route, app and secrets
-// versions, draining a pool of an older version of any: a container keeps the config and
-// the secrets it was started with.
+// poolFor returns the pool of the call's function, secrets, and route, app, secrets and
+// image versions, draining a pool of an older version of any: a container keeps the
+// config, the secrets and the image it was started with. A call of an image name resolved
+// to an older digest than the one DrainImage last told of runs the newer one (it read the
+// image just before it changed), so that no container of the old digest starts after the
+// roll.
 func (r *Runner) poolFor(call *Call) *pool {
 	fn := &call.Function
 	key := fn.poolKey()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if cur, ok := r.images[fn.ImageName]; ok && fn.ImageName != "" && cur.version.After(fn.ImageVersion) {
+		fn.Image, fn.ImageVersion = cur.digest, cur.version
+	}
 	if p := r.pools[key]; p != nil && !p.isDrained() {
-		if !fn.RouteVersion.After(p.fn.RouteVersion) && !fn.AppVersion.After(p.fn.AppVersion) && !fn.SecretsVersion.After(p.fn.SecretsVersion) {
+		if !fn.RouteVersion.After(p.fn.RouteVersion) && !fn.AppVersion.After(p.fn.AppVersion) && !fn.SecretsVersion.After(p.fn.SecretsVersion) && !fn.newerImage(&p.fn) {
 			return p // the same versions, or a call that read older ones just before a change
 		}
 		go p.drain()
@@ -91,6 +97,42 @@ func (r *Runner) DrainRoute(app, path string) {
 // deleted): those of every pool whose function names ref.
 func (r *Runner) DrainSecret(ref string) {
 	r.drainPools(func(fn *Function) bool { return slices.Contains(fn.Secrets, ref) })
+}
+
+// imageDigest is the digest an image name runs now, and when it was built.
+type imageDigest struct {
+	digest  string
+	version time.Time
+}
+
+// newerImage tells whether f runs a newer digest of its image name than g: a later
+// ImageVersion, or another digest of the same version (the name was made again).
+func (f *Function) newerImage(g *Function) bool {
+	if f.ImageName == "" || f.Image == g.Image {
+		return false
+	}
+	return !f.ImageVersion.Before(g.ImageVersion)
+}
+
+// DrainImage rolls the hot containers of functions that run image name ("@name") to
+// digest, built at version (its new build): the pools of that name whose containers run
+// another digest are drained, idle containers at once, busy ones when their call ends; a
+// later call starts containers of digest. A call already resolved to an older digest runs
+// digest too (see poolFor). A version older than one told before changes nothing (a late
+// word). An empty digest (the image went, or has none) drains every pool of the name.
+func (r *Runner) DrainImage(name, digest string, version time.Time) {
+	r.mu.Lock()
+	if cur, ok := r.images[name]; ok && version.Before(cur.version) && digest != "" {
+		r.mu.Unlock()
+		return
+	}
+	if digest == "" {
+		delete(r.images, name)
+	} else {
+		r.images[name] = imageDigest{digest: digest, version: version}
+	}
+	r.mu.Unlock()
+	r.drainPools(func(fn *Function) bool { return fn.ImageName == name && fn.Image != digest })
 }
 
 // DrainApp stops the hot containers of every route of an app (its config changed, or it went).

@@ -26,6 +26,9 @@ const (
 	LabelRoute    = "gantry.route"
 	LabelCall     = "gantry.call"
 	LabelFormat   = "gantry.format"
+	// LabelImage is the function's ImageName ("@name"), on containers of a route that
+	// runs an image Gantry manages.
+	LabelImage = "gantry.image"
 )
 
 // Options configure a Runner; zero values take the defaults.
@@ -121,7 +124,9 @@ type Runner struct {
 	mu      sync.Mutex
 	closed  bool
 	pools   map[poolKey]*pool
-	hot     atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
+	// images are the digests image names run now, as DrainImage last told (by name).
+	images map[string]imageDigest
+	hot    atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
 }
 
 // New returns a runner and reaps the containers a previous run of this instance left behind.
@@ -139,7 +144,7 @@ func New(ctx context.Context, docker Docker, opts Options) (*Runner, error) {
 		opts.Log.Warn("the secrets directory cannot be made: calls of functions with secrets will fail", "dir", opts.SecretsDir, "err", err)
 	}
 	r := &Runner{docker: docker, opts: opts, log: opts.Log, nets: newNetworks(opts.FunctionNetwork, opts.Networks),
-		pools: map[poolKey]*pool{}, stop: make(chan struct{})}
+		pools: map[poolKey]*pool{}, images: map[string]imageDigest{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if n, err := r.Reap(ctx); err != nil {
 		r.log.Warn("could not reap containers of a previous run", "err", err)
@@ -279,7 +284,9 @@ func (r *Runner) removeLater(id, secrets string) {
 }
 
 // EnsureImage checks that an image is on this host, pulling it when it is not. It returns
-// ErrImageNotFound when the image is neither present nor pullable.
+// ErrImageNotFound when the image is neither present nor pullable. An image ID
+// ("sha256:...", what a route's "@name" resolves to) is never pulled (no registry knows
+// it): one not on this host fails at once (imageNotHere).
 func (r *Runner) EnsureImage(ctx context.Context, ref string) error {
 	_, err := r.docker.ImageInspect(ctx, ref)
 	if err == nil {
@@ -287,6 +294,9 @@ func (r *Runner) EnsureImage(ctx context.Context, ref string) error {
 	}
 	if !errdefs.IsNotFound(err) {
 		return r.dockerError("inspect image "+ref, err)
+	}
+	if IsImageID(ref) {
+		return imageNotHere(ref)
 	}
 	pullCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -302,6 +312,28 @@ func (r *Runner) EnsureImage(ctx context.Context, ref string) error {
 		return r.dockerError("pull image "+ref, err)
 	}
 	return fmt.Errorf("%w: image %q is not on this host and could not be pulled", ErrImageNotFound, ref)
+}
+
+// IsImageID tells whether ref is a Docker image ID ("sha256:" and 64 hex digits), not a
+// reference a registry could serve.
+func IsImageID(ref string) bool {
+	hex, ok := strings.CutPrefix(ref, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// imageNotHere is the error of an image ID missing from this host's Docker daemon: the
+// images Gantry builds live in the daemon of the node that built them.
+func imageNotHere(id string) error {
+	return fmt.Errorf("%w: image %s is not in this node's Docker daemon: it was built, loaded or pulled by another node, "+
+		"and images live in the daemon of the node that made them (nodes sharing a store must share a Docker daemon)", ErrImageNotFound, "sha256:"+short(strings.TrimPrefix(id, "sha256:")))
 }
 
 // dockerError wraps a Docker error, marking an unreachable daemon as ErrDockerUnavailable.

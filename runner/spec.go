@@ -174,6 +174,9 @@ func (r *Runner) containerSpec(fn *Function, env map[string]string, callID, netM
 	if callID != "" {
 		labels[LabelCall] = callID
 	}
+	if fn.ImageName != "" {
+		labels[LabelImage] = fn.ImageName
+	}
 	all := make(map[string]string, len(labels)+len(r.opts.Labels))
 	maps.Copy(all, r.opts.Labels)
 	maps.Copy(all, labels) // Gantry's own labels win
