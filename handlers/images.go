@@ -255,20 +255,20 @@ func imageGuard(ctx context.Context, name string) store.AppGuard {
 
 // checkRouteImage checks a route's image that names an image Gantry manages ("@NAME"): it
 // must exist and be visible to the caller writing the route (its own, or any for an
-// admin), else 400 naming route.image. ok is false for a plain Docker reference.
-func (a *API) checkRouteImage(ctx context.Context, ref string) (ok bool, err error) {
+// admin), else 400 naming route.image. A plain Docker reference passes.
+func (a *API) checkRouteImage(ctx context.Context, ref string) error {
 	name, ok := store.ImageName(ref)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	img, err := a.store.GetImage(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && !mayUse(caller(ctx), img.Owner):
-		return true, errInvalidField("route.image", fmt.Sprintf("route.image %q names no image of yours: create it first (gantry images upload %s DIR)", ref, name))
+		return errInvalidField("route.image", fmt.Sprintf("route.image %q names no image of yours: create it first (gantry images upload %s DIR)", ref, name))
 	case err != nil:
-		return true, err
+		return err
 	}
-	return true, nil
+	return nil
 }
 
 // imageUploadPrefix is the path of PUT /v1/images/{name} up to the name.

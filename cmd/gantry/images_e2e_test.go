@@ -72,7 +72,8 @@ func tarGz(t *testing.T, dir string) string {
 }
 
 // TestImagesCLIUploadBuildAndRoute uploads a FROM scratch context directory with the CLI,
-// waits for READY, names the image in a route as @NAME and lists it among the functions.
+// waits for READY, names the image in a route as @NAME, calls it through /r/ and lists it
+// among the functions.
 func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 	t.Parallel()
 	dir := helloContext(t)
@@ -97,6 +98,18 @@ func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 
 	s.cli(t, "apps", "create", "imgs")
 	s.cli(t, "routes", "create", "imgs", "/hello", "--image", "@hello-e2e")
+	// Called through /r/: the route runs the image's digest, which its execution records.
+	var img struct{ Image struct{ Digest string } }
+	if err := json.Unmarshal([]byte(s.cli(t, "images", "get", "hello-e2e", "-o", "json")), &img); err != nil || img.Image.Digest == "" {
+		t.Fatalf("images get: %v %+v", err, img)
+	}
+	res, body := s.call(t, "POST", "/r/imgs/hello", `{"name":"Gantry"}`)
+	if res.StatusCode != 200 || body != "Hello Gantry!" {
+		t.Fatalf("call of @hello-e2e: %d %q\n%s", res.StatusCode, body, s.logText())
+	}
+	if ex := s.execution(t, res.Header.Get("Gantry-Call-Id")); ex["image_digest"] != img.Image.Digest || ex["status"] != "SUCCESS" {
+		t.Errorf("execution of the call: %v, want image_digest %s", ex, img.Image.Digest)
+	}
 	out, err := s.cliErr("routes", "create", "imgs", "/nope", "--image", "@no-such-image")
 	if err == nil || !strings.Contains(out, "@no-such-image") {
 		t.Errorf("a route naming an unknown image: %v %s", err, out)
