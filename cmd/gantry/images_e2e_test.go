@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,6 +151,24 @@ func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 		r := s.gantry(t, "images", "upload", "broken", bad, "--wait")
 		if r.code == 0 || !strings.Contains(r.stderr, "missing") || !regexp.MustCompile(`(?m)^Status:\s+ERROR$`).MatchString(r.stdout) {
 			t.Fatalf("failing build: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("a directory that cannot be sent fails, naming what", func(t *testing.T) {
+		odd := t.TempDir()
+		if err := os.WriteFile(filepath.Join(odd, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("unix", filepath.Join(odd, "sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		r := s.gantry(t, "images", "upload", "odd", odd)
+		if r.code == 0 || !strings.Contains(r.stderr, "sock") || strings.Contains(r.stderr, "cannot reach") {
+			t.Fatalf("upload of a directory with a socket: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := s.cliErr("images", "get", "odd"); err == nil {
+			t.Error("an image was made of a refused upload")
 		}
 	})
 	t.Run("unused images are pruned, the one in use stays", func(t *testing.T) {
