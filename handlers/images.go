@@ -162,9 +162,10 @@ func (a *API) PruneImages(ctx context.Context, _ images.PruneImagesParams) middl
 }
 
 // GetImageLog answers the log of an image's last build, load or pull as plain text; with
-// follow, streams it while the image is CREATING (flushed as it comes) until it is final,
-// the client goes away or the server stops (EndStreams). An error before the first byte
-// is answered as JSON through the one mapping.
+// follow, streams it while the image is CREATING (the answer's head at once, then the log
+// flushed as it comes) until it is final, the client goes away or the server stops
+// (EndStreams). An error before the answer started is answered as JSON through the one
+// mapping.
 func (a *API) GetImageLog(ctx context.Context, params images.GetImageLogParams) middleware.Responder {
 	if _, err := a.image(ctx, params.Name); err != nil {
 		return a.errorResponse(err)
@@ -195,6 +196,9 @@ func (a *API) GetImageLog(ctx context.Context, params images.GetImageLogParams) 
 			}
 		}()
 		lw := &lazyTextWriter{w: w, rc: http.NewResponseController(w)}
+		if follow { // the client learns at once that it follows, however long the first line takes
+			lw.flush()
+		}
 		err := a.images.WriteLog(ctx, params.Name, follow, lw, lw.flush)
 		switch {
 		case err != nil && !lw.started:

@@ -568,3 +568,83 @@ func TestPruneImagesIsForAdmins(t *testing.T) {
 		t.Errorf("second prune: %s", res.raw)
 	}
 }
+
+// TestFollowedImageLogStreamsAndEnds follows the log of an image being built: the answer
+// starts at once, each new part of the log comes as it is written, and the stream ends
+// when the image is final, or when the server stops (EndStreams).
+func TestFollowedImageLogStreamsAndEnds(t *testing.T) {
+	f := newAuthFixture(t)
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	ctx := context.Background()
+	follow := func(t *testing.T, name string) (*http.Response, func(string)) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/images/"+name+"/log?follow=true", nil)
+		req.Header.Set("Authorization", "Bearer "+f.alice)
+		res, err := srv.Client().Do(req) // answers once the head is flushed: no log yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("follow: %d %s", res.StatusCode, res.Header)
+		}
+		var got []byte
+		wait := func(want string) {
+			t.Helper()
+			buf := make([]byte, 1024)
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(string(got), want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the followed log holds %q, want %q", got, want)
+				}
+				n, err := res.Body.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil && !strings.Contains(string(got), want) {
+					t.Fatalf("the followed log ended (%v) with %q, want %q", err, got, want)
+				}
+			}
+		}
+		return res, wait
+	}
+	for _, c := range []struct {
+		name, image string
+		end         func(t *testing.T, name, build string)
+	}{
+		{"the stream ends when the image is final", "final", func(t *testing.T, name, build string) {
+			if _, err := f.s.UpdateImage(ctx, name, func(img *store.Image) error { img.Status = store.ImageReady; return nil }, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the stream ends when the server stops", "stopped", func(t *testing.T, _, _ string) { f.api.EndStreams() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := c.image
+			putImage(t, f.s, name, "alice", store.ImageKindFunction, store.ImageCreating)
+			img, err := f.s.GetImage(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, wait := follow(t, name)
+			defer res.Body.Close()
+			if err := f.s.SetImageLog(ctx, name, img.Build, []byte("Step 1/2 : FROM scratch\n")); err != nil {
+				t.Fatal(err)
+			}
+			wait("Step 1/2")
+			if err := f.s.SetImageLog(ctx, name, img.Build, []byte("Step 1/2 : FROM scratch\nStep 2/2 : COPY a /\n")); err != nil {
+				t.Fatal(err)
+			}
+			wait("Step 2/2")
+			c.end(t, name, img.Build)
+			done := make(chan error, 1)
+			go func() { _, err := io.ReadAll(res.Body); done <- err }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("the stream ended with %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the followed log did not end")
+			}
+		})
+	}
+}
