@@ -97,9 +97,6 @@ func readStream(r io.Reader, lg *buildLog, see func(string)) error {
 		if m.Error != nil && m.Error.Message != "" {
 			return errors.New(strings.TrimSpace(m.Error.Message))
 		}
-		if m.ErrorMessage != "" {
-			return errors.New(strings.TrimSpace(m.ErrorMessage))
-		}
 		if m.Stream != "" {
 			lg.add(m.Stream)
 			if see != nil {

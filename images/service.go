@@ -29,12 +29,6 @@ const (
 // TagRepo is the repository Gantry tags its images in: gantry-images/<name>:<build ID>.
 const TagRepo = "gantry-images"
 
-// Labels set on every image Gantry builds.
-const (
-	ImageLabel = "gantry.image" // the image's name
-	BuildLabel = "gantry.build" // the build's ID
-)
-
 // Config is the service's configuration; zero fields take the defaults.
 type Config struct {
 	Dir          string        // where uploads are streamed (created if missing); default <temp>/gantry-uploads

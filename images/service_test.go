@@ -157,7 +157,7 @@ func (e *env) final(name string) store.Image {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if img.Status != store.ImageCreating {
+		if img.Status != store.ImageCreating && !e.svc.owns(img.Build) {
 			return img
 		}
 		if time.Now().After(deadline) {
@@ -238,7 +238,7 @@ func (e *env) clean(keep ...string) {
 			if err != nil {
 				e.t.Fatalf("inspect %s: %v", id, err)
 			}
-			id = info.Parent
+			id = info.Parent //nolint:staticcheck // the classic builder's step images are the parents
 		}
 	}
 	all, err := e.docker.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.run))})
@@ -446,7 +446,7 @@ func TestPulls(t *testing.T) {
 }
 
 func TestBadUploadsLeaveNothing(t *testing.T) {
-	e := newEnv(t, Config{MaxUpload: 1 << 20})
+	e := newEnv(t, Config{MaxUpload: 4 << 20})
 	ctx := context.Background()
 	// bob's image, and alice's image being built (Builds: 1 and a queued job keep it CREATING
 	// long enough? no: it is made CREATING in the store directly).
@@ -460,7 +460,7 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	if _, err := e.st.CreateImage(ctx, store.Image{Name: "failed-base", Owner: "alice", Kind: store.ImageKindBase, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageError, Build: e.st.NewID()}); err != nil {
 		t.Fatal(err)
 	}
-	big := tarball(t, entry{name: "Dockerfile", body: "FROM scratch\n"}, entry{name: "blob", body: strings.Repeat("x", 2<<20)})
+	big := tarball(t, entry{name: "Dockerfile", body: "FROM scratch\n"}, entry{name: "blob", body: strings.Repeat("x", 5<<20)})
 	for _, tc := range []struct {
 		name   string
 		img    store.Image
@@ -493,7 +493,7 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 				}
 			default:
 				msg := strings.TrimPrefix(tc.status, "409 ")
-				if !(errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict)) || !strings.Contains(err.Error(), msg) {
+				if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), msg) {
 					t.Fatalf("err = %v, want 409 %q", err, msg)
 				}
 			}
@@ -600,7 +600,7 @@ func TestTimeoutsAndClose(t *testing.T) {
 		for _, name := range []string{"one", "two", "three"} {
 			img := e.final(name)
 			switch {
-			case img.Status == store.ImageError && img.Error == msgInterrupted:
+			case img.Status == store.ImageError && strings.HasPrefix(img.Error, msgInterrupted):
 				interrupted++
 			case img.Status != store.ImageReady:
 				t.Errorf("%s: %s %q", name, img.Status, img.Error)

@@ -80,7 +80,7 @@ func checkContext(r io.Reader, dockerfile string) error {
 			if strings.HasPrefix(target, "/") {
 				return store.Invalid("context", "entry %q: symbolic link to %q leaves the build context (absolute target)", hdr.Name, target)
 			}
-			if _, ok := inside(path.Join(path.Dir(name), target)); !ok {
+			if _, ok := inside(path.Join(path.Dir(name), target)); !ok { //nolint:gosec // G305: this is the traversal check
 				return store.Invalid("context", "entry %q: symbolic link to %q leaves the build context", hdr.Name, target)
 			}
 		case tar.TypeLink:
@@ -89,7 +89,7 @@ func checkContext(r io.Reader, dockerfile string) error {
 			}
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			return store.Invalid("context", "entry %q: device files and pipes are not allowed in a build context", hdr.Name)
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			if name == want {
 				found = true
 			}
@@ -131,10 +131,10 @@ func sanitizeLoad(r io.Reader, w io.Writer) error {
 		if !ok {
 			return store.Invalid("body", "entry %q: paths must be relative", hdr.Name)
 		}
-		switch {
-		case name == "repositories":
+		switch name {
+		case "repositories":
 			continue
-		case name == "manifest.json" || name == "index.json":
+		case "manifest.json", "index.json":
 			if hdr.Size > 16<<20 {
 				return store.Invalid("body", "entry %q is too large", hdr.Name)
 			}

@@ -28,7 +28,7 @@ func tarball(t testing.TB, entries ...entry) []byte {
 		if kind == 0 {
 			kind = tar.TypeReg
 		}
-		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: kind, Mode: 0o644}
+		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: kind, Mode: 0o755}
 		if kind == tar.TypeReg {
 			hdr.Size = int64(len(e.body))
 		}

@@ -63,14 +63,12 @@ func (s *Service) run(j job) {
 		delete(s.running, j.build)
 		s.mu.Unlock()
 	}()
-	if j.file != "" {
-		defer func() { _ = os.Remove(j.file) }()
-	}
 	lg := &buildLog{}
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
+		s.removeFile(j)
 		s.finish(j, lg, "", errors.New(msgInterrupted))
 		return
 	}
@@ -98,6 +96,7 @@ func (s *Service) run(j job) {
 	id, err := s.do(ctx, j, lg)
 	close(stopSaving)
 	<-saved
+	s.removeFile(j)
 	if err != nil {
 		switch {
 		case s.ctx.Err() != nil:
@@ -107,6 +106,15 @@ func (s *Service) run(j job) {
 		}
 	}
 	s.finish(j, lg, id, err)
+}
+
+// removeFile removes the job's upload, its own since Upload queued it.
+func (s *Service) removeFile(j job) {
+	if j.file != "" {
+		if err := os.Remove(j.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove upload", "file", j.file, "err", err)
+		}
+	}
 }
 
 func (j job) what() string {
@@ -165,7 +173,6 @@ func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, 
 		NetworkMode: j.network,
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{ImageLabel: j.name, BuildLabel: j.build},
 		Version:     build.BuilderV1,
 	}
 	if baseName, ok := store.ImageName(j.base); ok {
@@ -275,6 +282,9 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 			reason = jobErr.Error()
 		}
 	}
+	if jobErr != nil {
+		s.cleanFailed(ctx, j, lg) // before the status: once ERROR, nothing of it is left
+	}
 	var prevTag string
 	_, err := s.st.UpdateImage(ctx, j.name, func(img *store.Image) error {
 		if img.Build != j.build {
@@ -294,10 +304,11 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 		if !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("write image outcome", "image", j.name, "build", j.build, "err", err)
 		}
-		s.cleanFailed(ctx, j, lg)
+		if jobErr == nil {
+			s.cleanFailed(ctx, j, lg)
+		}
 	case jobErr != nil:
 		s.log.Info("image build failed", "image", j.name, "build", j.build, "err", jobErr)
-		s.cleanFailed(ctx, j, lg)
 	default:
 		s.log.Info("image ready", "image", j.name, "build", j.build, "digest", info.ID)
 		if prevTag != "" && prevTag != j.tag() {
@@ -310,19 +321,14 @@ func (s *Service) finish(j job, lg *buildLog, id string, jobErr error) {
 // stepID matches the lines of the classic builder that name a step's image.
 var stepID = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12})$`)
 
-// cleanFailed removes what a job that did not end READY left in Docker: its tag, the
-// images labelled with its build, and the untagged images of its build steps.
+// cleanFailed removes what a job that did not end READY left in Docker: its tag and the
+// untagged images of its build steps (named by the classic builder's log). Builds carry
+// no labels of Gantry's: the classic builder adds them as one more step (a container and
+// a commit, about 1.5 s here), so the tag and the log find a build's images instead.
 func (s *Service) cleanFailed(ctx context.Context, j job, lg *buildLog) {
 	s.removeTag(ctx, j.tag())
 	if j.source != store.ImageSourceBuild {
 		return
-	}
-	labelled, err := s.d.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", BuildLabel+"="+j.build))})
-	if err != nil {
-		s.log.Warn("list a failed build's images", "image", j.name, "err", err)
-	}
-	for _, im := range labelled {
-		s.removeIfUntagged(ctx, im.ID)
 	}
 	steps := stepID.FindAllStringSubmatch(string(lg.bytes()), -1)
 	for i := len(steps) - 1; i >= 0; i-- {

@@ -17,6 +17,8 @@
 //	    calls), 200 concurrent 3-step runs, and a cancel reaching a running step
 //	(e) events: durable publishes per second with one matching subscription, and the
 //	    fan-out of one event to 10 subscribed hot functions (publish to the last start)
+//	(images) upload + build of a 10 MiB context through the images service vs
+//	    `docker build` of a context of the same shape (needs no server)
 //
 // One file per benchmark (cold.go, hot.go, memory.go, gateway.go, async.go, nodes.go, workflows.go, events.go); server.go
 // runs the server under test, manage.go sets it up through the generated API client,
@@ -49,16 +51,18 @@ type config struct {
 	changes  int
 	wfRuns   int
 	fanOuts  int
+	builds   int
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.gantry, "gantry", "bin/gantry", "gantry binary to benchmark")
-	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async, nodes, workflows or events")
+	flag.StringVar(&cfg.only, "only", "", "run only one part: memory, cold, hot, gateway, async, nodes, workflows, events or images")
 	flag.StringVar(&cfg.postgres, "postgres", os.Getenv("GANTRY_BENCH_POSTGRES"), "URL of a PostgreSQL server (with fsync) the nodes benchmark makes its databases in (GANTRY_BENCH_POSTGRES)")
 	flag.IntVar(&cfg.changes, "changes", 100, "route changes timed from one node to another")
 	flag.IntVar(&cfg.fanOuts, "fan-outs", 50, "events published one at a time to 10 subscribed hot functions")
 	flag.IntVar(&cfg.wfRuns, "workflow-runs", 30, "runs of the 10-step workflow timed against 10 /r/ calls")
+	flag.IntVar(&cfg.builds, "image-builds", 5, "builds of a 10 MiB context timed each way (images)")
 	flag.IntVar(&cfg.backlog, "backlog", 2000, "async calls queued against a cold route")
 	flag.IntVar(&cfg.coldN, "cold-n", 20, "cold calls of each kind")
 	flag.IntVar(&cfg.hotN, "hot-n", 3000, "sequential hot calls of each kind at concurrency 1")
@@ -86,6 +90,19 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	var rows []row
+	want := func(part string) bool { return cfg.only == "" || cfg.only == part }
+	if want("images") { // through the images service: no server needed
+		progress("images: upload + build of a 10 MiB context vs docker build")
+		r, err := imagesBench(ctx, docker, cfg.builds)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+		if cfg.only == "images" {
+			return report(os.Stdout, rows)
+		}
+	}
 	images, err := fnimage.BuildAll(ctx, docker, "hello", "hello-http", "testfn")
 	if err != nil {
 		return err
@@ -100,8 +117,6 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	var rows []row
-	want := func(part string) bool { return cfg.only == "" || cfg.only == part }
 	if want("cold") {
 		progress("cold calls")
 		r, err := b.cold(ctx, cfg.coldN)
