@@ -99,14 +99,18 @@ type RouteFilter struct {
 	Owner string
 }
 
-// Images are the images Gantry manages. Names are unique across owners.
+// Images are the images Gantry manages. Names are unique across owners. Every write of an
+// image (create, update, delete) sends a ChangeImage naming it, delivered on the writing
+// node before the write returns (see Changes).
 type Images interface {
-	// CreateImage stores a new image (ID, CreatedAt, UpdatedAt set here); ErrExists if the
-	// name is taken.
+	// CreateImage stores a new image (ID, CreatedAt, UpdatedAt set here, defaults applied,
+	// ErrInvalid when Validate refuses it); ErrExists if the name is taken.
 	CreateImage(ctx context.Context, img Image) (Image, error)
 	// UpdateImage applies fn to the stored image in one write; fn may not rename it nor
-	// change its ID, Owner or CreatedAt. guard vets the stored owner first (ErrNotFound
-	// from it for an image the caller may not see).
+	// change its ID or Owner (ErrInvalid), and the CreatedAt it sets is ignored; the result
+	// must Validate. UpdatedAt moves past the stored one. guard vets the stored owner first
+	// (ErrNotFound from it for an image the caller may not see). fn may run more than once
+	// (PostgreSQL runs a transaction again after a deadlock): it must only edit the image.
 	UpdateImage(ctx context.Context, name string, fn func(*Image) error, guard AppGuard) (Image, error)
 	GetImage(ctx context.Context, name string) (Image, error)
 	// ListImages returns a page of the images that pass f, in name order.
@@ -114,13 +118,17 @@ type Images interface {
 	// DeleteImage removes an image and its log, checking inside the write that nothing uses
 	// it: ErrConflict (an ImageInUseError listing them, at most 20) while a route names it as
 	// "@name" or another image has it as Base; check, when not nil, runs inside the write on
-	// the stored image (e.g. to refuse one that is CREATING) after guard.
+	// the stored image (e.g. to refuse one that is CREATING) after guard; like UpdateImage's
+	// fn, guard and check may run more than once.
 	DeleteImage(ctx context.Context, name string, guard AppGuard, check func(Image) error) error
-	// ImageUsers lists (at most limit) the routes and images that name image name.
+	// ImageUsers lists (at most limit; all when limit <= 0) the routes that name image
+	// name as "@name", in app then path order, then the images whose Base it is, in name
+	// order. It reads users whether or not the image exists (never ErrNotFound).
 	ImageUsers(ctx context.Context, name string, limit int) ([]ImageUser, error)
 	// SetImageLog replaces the build log of the image's build build (only while the image's
 	// Build is still build: a stale worker's write is dropped, ErrConflict). The log is cut
-	// to its last MaxImageLog bytes.
+	// to its last MaxImageLog bytes. ErrNotFound without the image. It sends no change:
+	// followers of a log read it again.
 	SetImageLog(ctx context.Context, name, build string, log []byte) error
 	// GetImageLog reads the image's log: empty if none, ErrNotFound without the image.
 	GetImageLog(ctx context.Context, name string) ([]byte, error)

@@ -203,16 +203,16 @@ func (s *DB) DeleteImage(ctx context.Context, name string, guard store.AppGuard,
 // ("@name"), in app then path order, then the images whose Base it is, in name order. An
 // image that does not exist may still have users: ErrNotFound is never returned.
 func (s *DB) ImageUsers(ctx context.Context, name string, limit int) ([]store.ImageUser, error) {
-	var users []store.ImageUser
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		users, err = imageUsers(ctx, tx, name, limit)
-		return err
-	})
+	users, err := imageUsers(ctx, s.pool, name, limit)
 	return users, dbError("read image users", err)
 }
 
-func imageUsers(ctx context.Context, tx pgx.Tx, name string, limit int) ([]store.ImageUser, error) {
+// querier is what imageUsers reads with: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func imageUsers(ctx context.Context, tx querier, name string, limit int) ([]store.ImageUser, error) {
 	var lim *int // NULL: no limit
 	if limit > 0 {
 		lim = &limit

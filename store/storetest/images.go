@@ -456,3 +456,44 @@ func testExecutionImageDigest(t *testing.T, s store.Store) {
 		t.Fatalf("a task's execution: %+v %v, want image digest %s", got, err, digest)
 	}
 }
+
+func testPeersShareImages(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	var heard changeLog
+	defer b.Subscribe(heard.add)()
+	change := store.Change{Kind: store.ChangeImage, Name: "web"}
+	mustImage(t, a, "web", "ann", store.ImageKindFunction, "")
+	heard.hears(t, change)
+	heard.take()
+	if _, err := a.UpdateImage(ctx, "web", func(i *store.Image) error { i.Status, i.Digest = store.ImageReady, "sha256:1"; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	heard.hears(t, change)
+	if got, err := b.GetImage(ctx, "web"); err != nil || got.Digest != "sha256:1" {
+		t.Fatalf("node b reads %+v %v, want node a's update", got, err)
+	}
+
+	mustApp(t, b, "shop", "ann")
+	if _, err := b.CreateRoute(ctx, store.Route{App: "shop", Path: "/f", Image: "@web"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var inUse *store.ImageInUseError
+	if err := a.DeleteImage(ctx, "web", nil, nil); !errors.As(err, &inUse) || !slices.Equal(inUse.Users, []store.ImageUser{{App: "shop", Path: "/f"}}) {
+		t.Fatalf("node a deletes an image a route of node b names: %v, want an ImageInUseError naming it", err)
+	}
+	mustImage(t, b, "child", "ann", store.ImageKindFunction, "@web")
+	if _, err := b.UpdateRoute(ctx, "shop", "/f", func(r *store.Route) error { r.Image = "busybox"; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteImage(ctx, "web", nil, nil); !errors.As(err, &inUse) || !slices.Equal(inUse.Users, []store.ImageUser{{Image: "child"}}) {
+		t.Fatalf("node a deletes the base of node b's image: %v, want an ImageInUseError naming it", err)
+	}
+	if err := b.DeleteImage(ctx, "child", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	heard.take()
+	if err := a.DeleteImage(ctx, "web", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	heard.hears(t, change)
+}

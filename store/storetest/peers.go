@@ -96,6 +96,11 @@ func peerCases() []peerCase {
 			covers: []string{"Subscribe", "CreateSchedule", "ClaimTick", "GetSchedule", "TaskStats", "PublishEvents"},
 			run:    testPeersClaimTicksOnce,
 		},
+		{
+			name:   "every write of an image on one node reaches the other's subscribers, and a delete on one node sees the routes the other wrote",
+			covers: []string{"Subscribe", "CreateImage", "UpdateImage", "DeleteImage", "CreateRoute", "UpdateRoute", "GetImage"},
+			run:    testPeersShareImages,
+		},
 	}
 }
 
