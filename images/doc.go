@@ -5,5 +5,7 @@
 // in the store current (CREATING → READY with the image's digest, or ERROR with the
 // reason and the end of the log), saves the build log as it grows, removes the Docker
 // images it no longer needs (an old build's tag, a failed build's leftovers), and deletes
-// and prunes images. Handlers call it; it never imports them.
+// and prunes images. A build cut off by Close (server shutdown) may leave the untagged
+// image of the step the daemon was committing then; `docker image prune` removes it.
+// Handlers call it; it never imports them.
 package images

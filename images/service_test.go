@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,6 +249,36 @@ func (e *env) clean(keep ...string) {
 	for _, im := range all {
 		if !kept[im.ID] {
 			e.t.Errorf("image left behind: %s %v", im.ID, im.RepoTags)
+		}
+	}
+}
+
+// removeUntagged removes this run's untagged images that are not (parents of) kept ones.
+func (e *env) removeUntagged(keep ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	kept := map[string]bool{}
+	for _, k := range keep {
+		for id := k; id != ""; {
+			kept[id] = true
+			info, err := e.docker.ImageInspect(ctx, id)
+			if err != nil {
+				e.t.Fatalf("inspect %s: %v", id, err)
+			}
+			id = info.Parent //nolint:staticcheck // the classic builder's step images are the parents
+		}
+	}
+	all, err := e.docker.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.run))})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, im := range all {
+		if kept[im.ID] || slices.ContainsFunc(im.RepoTags, func(tag string) bool { return tag != "<none>:<none>" }) {
+			continue
+		}
+		e.t.Logf("an interrupted build left untagged %s", im.ID)
+		if _, err := e.docker.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			e.t.Logf("remove %s: %v", im.ID, err)
 		}
 	}
 }
@@ -615,6 +646,10 @@ func TestTimeoutsAndClose(t *testing.T) {
 				keep = append(keep, img.Digest)
 			}
 		}
+		// A build the daemon was committing a step of when Close cut it off may leave that
+		// step's untagged image (documented in doc.go): the daemon's `docker image prune`
+		// removes it. Tagged images and uploads must still be gone.
+		e.removeUntagged(keep...)
 		e.clean(keep...)
 	})
 }

@@ -125,8 +125,9 @@ type Executions interface {
 //   - Order: LeaseTasks hands out the lowest priority value first, then the earliest
 //     AvailableAt (FIFO within a priority), and only tasks available now (not in a retry
 //     delay, not leased). A task keeps its place in line when its lease ends or is released.
-//   - Secrets stay home: a task that needs secrets (Task.NeedsSecrets) is never leased by
-//     LeaseTasksWithoutSecrets, the lease of external runners, which get no secret files;
+//   - Secrets stay home: a task that needs secrets, or runs an image Gantry manages
+//     (Task.StaysHome), is never leased by LeaseTasksWithoutSecrets, the lease of external
+//     runners, which get no secret files and cannot resolve "@name";
 //     it stays in line, in its place, for the workers that lease everything (LeaseTasks),
 //     its attempts and lease untouched.
 //   - Exclusive leases: a task leased to one owner is handed to no other until its lease
@@ -145,9 +146,10 @@ type Queue interface {
 	// that handed them to an external runner).
 	LeaseTasks(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
 	// LeaseTasksWithoutSecrets leases as LeaseTasks does, in the same order, but only
-	// tasks that need no secrets (Task.NeedsSecrets): the lease of external runners, which
-	// could get a secret's name but never its files. A task that needs secrets is never
-	// leased to them; it stays in line, in its place, for the workers that lease everything.
+	// tasks that may leave home (not Task.StaysHome: no secrets, no "@name" image): the lease
+	// of external runners, which could get a secret's name but never its files, nor resolve
+	// an image Gantry manages. Another task is never leased to them; it stays in line, in its
+	// place, for the workers that lease everything.
 	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]Task, error)
 	// RenewLeases extends to now+lease each of the held leases that is still in force
 	// (a node's heartbeat for the calls its workers run) and returns how many it

@@ -55,6 +55,15 @@ type Task struct {
 // Queue.LeaseTasksWithoutSecrets).
 func (t Task) NeedsSecrets() bool { return len(t.Route.Secrets) > 0 || len(t.Secrets) > 0 }
 
+// StaysHome reports whether only Gantry's own workers may run the task (see
+// Queue.LeaseTasksWithoutSecrets): it needs secrets, which they deliver, or its route runs
+// an image Gantry manages ("@name"), which lives in their nodes' Docker daemon and which an
+// external runner could not resolve.
+func (t Task) StaysHome() bool {
+	_, byName := ImageName(t.Route.Image)
+	return t.NeedsSecrets() || byName
+}
+
 // Leased reports whether a lease on the task is in force at now.
 func (t Task) Leased(now time.Time) bool { return t.LeaseOwner != "" && now.Before(t.LeaseUntil) }
 

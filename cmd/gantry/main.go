@@ -46,6 +46,8 @@ func newRootCmd() *cobra.Command {
 		newSchedulesCmd(cf),
 		newImagesCmd(cf),
 		newFunctionsCmd(cf),
+		newApplyCmd(cf),
+		newExportCmd(cf),
 	)
 	return root
 }

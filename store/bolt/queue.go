@@ -194,7 +194,7 @@ func dueTasks(tx *bolt.Tx, n int, now time.Time, withoutSecrets bool) ([][]byte,
 		if err != nil {
 			return nil, err
 		}
-		if passed := found && (t.Leased(now) || withoutSecrets && t.NeedsSecrets()); !passed {
+		if passed := found && (t.Leased(now) || withoutSecrets && t.StaysHome()); !passed {
 			due = append(due, bytes.Clone(k))
 		}
 		k, _ = c.Next()

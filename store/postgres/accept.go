@@ -118,7 +118,7 @@ func storeTasks(ctx context.Context, tx pgx.Tx, batch []*acceptReq) ([]store.Cha
 		r.ex.ID, r.ex.Status = r.t.ID, store.StatusQueued
 		b.Queue(`INSERT INTO tasks (id, priority, available_at, enqueued_at, attempts, body, task, needs_secrets)
 			VALUES ($1, $2, now(), now(), $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING now()`,
-			r.t.ID, int16(r.t.Priority), r.t.Attempts, r.t.Body, r.doc, r.t.NeedsSecrets())
+			r.t.ID, int16(r.t.Priority), r.t.Attempts, r.t.Body, r.doc, r.t.StaysHome())
 		values := execValues(r.ex)
 		values[11] = nil // created_at: accepted now, the transaction's time, as the task
 		b.Queue(`INSERT INTO executions (`+execColumns+`)

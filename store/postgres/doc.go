@@ -23,7 +23,7 @@
 // consumers on every node never share one; a lease is an end time (lease_until) judged by
 // the database's clock, and a leased task keeps its place in line. LeaseTasksWithoutSecrets
 // (external runners) reads the same line without the tasks that need secrets
-// (needs_secrets, set at accept), through a partial index of its own.
+// (needs_secrets, set at accept from Task.StaysHome: secrets or an "@name" image), through a partial index of its own.
 //
 // Workflows and runs. A run is a row whose columns serve its lists (newest first, by
 // workflow, status, viewer; the active ones) beside its document (json); its events are

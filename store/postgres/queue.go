@@ -93,8 +93,8 @@ func (s *DB) LeaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 }
 
 // LeaseTasksWithoutSecrets leases as LeaseTasks does, passing over the tasks that need
-// secrets (needs_secrets): they keep their place in line, untouched, for Gantry's own
-// workers.
+// secrets or run an image by name (needs_secrets: Task.StaysHome): they keep their place
+// in line, untouched, for Gantry's own workers.
 func (s *DB) LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error) {
 	return s.leaseTasks(ctx, n, owner, lease, true)
 }

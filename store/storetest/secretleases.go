@@ -11,7 +11,7 @@ import (
 func secretLeaseCases() []testCase {
 	return []testCase{
 		{
-			name:   "the lease without secrets passes over the tasks that need them, in line order, and leaves them untouched, in their place, for the lease of everything",
+			name:   "the lease without secrets passes over the tasks that need them (or an @name image), in line order, and leaves them untouched, in their place, for the lease of everything",
 			covers: []string{"EnqueueTask", "LeaseTasksWithoutSecrets", "LeaseTasks", "GetExecution", "TaskStats"},
 			run:    testLeaseWithoutSecrets,
 		},
@@ -25,8 +25,9 @@ func secretLeaseCases() []testCase {
 
 // routeSecrets and stepSecrets name secrets as a route does and as a workflow step's call
 // does (Task.Secrets, without any on its route).
-func routeSecrets(t *store.Task) { t.Route.Secrets = []string{"db"} }
-func stepSecrets(t *store.Task)  { t.Secrets = []string{"deploy-key"} }
+func routeSecrets(t *store.Task)     { t.Route.Secrets = []string{"db"} }
+func routeImageByName(t *store.Task) { t.Route.Image = "@fn-image" }
+func stepSecrets(t *store.Task)      { t.Secrets = []string{"deploy-key"} }
 
 func testLeaseWithoutSecrets(t *testing.T, s store.Store) {
 	ctx := t.Context()
@@ -34,6 +35,7 @@ func testLeaseWithoutSecrets(t *testing.T, s store.Store) {
 	b := enqueueWith(t, s, 1, routeSecrets)
 	c := enqueue(t, s, 1)
 	d := enqueueWith(t, s, 1, stepSecrets)
+	f := enqueueWith(t, s, 1, routeImageByName)  // an image Gantry manages stays home as secrets do
 	urgent := enqueueWith(t, s, 0, routeSecrets) // first in line, before them all
 	e := enqueue(t, s, 2)
 	const runner = "runner:r1"
@@ -54,14 +56,14 @@ func testLeaseWithoutSecrets(t *testing.T, s store.Store) {
 	if got, err := s.LeaseTasksWithoutSecrets(ctx, 10, "runner:r2", time.Minute); err != nil || len(got) != 0 {
 		t.Fatalf("another runner got %v %v: every task left needs secrets", taskIDs(got), err)
 	}
-	secret := []string{urgent, b, d} // in line order
+	secret := []string{urgent, b, d, f} // in line order
 	for _, id := range secret {
 		if ex, err := s.GetExecution(ctx, id); err != nil || ex.Status != store.StatusQueued || ex.Attempts != 0 || !ex.StartedAt.IsZero() {
 			t.Fatalf("a task passed over for needing secrets: %+v %v, want it QUEUED and never started", ex, err)
 		}
 	}
-	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 3 || st.Running != 3 {
-		t.Fatalf("stats %+v %v, want 3 waiting (the secret ones) and 3 running", st, err)
+	if st, err := s.TaskStats(ctx); err != nil || st.Queued != 4 || st.Running != 3 {
+		t.Fatalf("stats %+v %v, want 4 waiting (the secret ones, the @name one) and 3 running", st, err)
 	}
 
 	// Gantry's own workers lease everything: the secret ones, in their place, first attempt.
@@ -71,7 +73,7 @@ func testLeaseWithoutSecrets(t *testing.T, s store.Store) {
 		t.Fatalf("the lease of everything: %v %v, want %v", taskIDs(got), err, secret)
 	}
 	for _, task := range got {
-		if task.Attempts != 1 || task.LeaseOwner != worker || !task.NeedsSecrets() {
+		if task.Attempts != 1 || task.LeaseOwner != worker || !task.StaysHome() {
 			t.Fatalf("a task that needs secrets, leased by a worker: %+v, want attempt 1 with its secrets", task)
 		}
 	}
