@@ -6,5 +6,7 @@
 // authentication before routing,
 // ownership checks (apps, routes, executions, tokens and APIs of others are not found), the
 // audit log, CORS, /metrics, the management middleware (body limit, content type, nested
-// route paths), and the conversion between spec models (gen/models) and domain types.
+// route paths; image uploads pass both, bounded by the images service instead), and the
+// conversion between spec models (gen/models) and domain types. Image writes and logs go
+// to the images service (images), declared here as the Images interface.
 package handlers

@@ -162,9 +162,10 @@ func (a *API) PruneImages(ctx context.Context, _ images.PruneImagesParams) middl
 }
 
 // GetImageLog answers the log of an image's last build, load or pull as plain text; with
-// follow, streams it while the image is CREATING (flushed as it comes) until it is final,
-// the client goes away or the server stops (EndStreams). An error before the first byte
-// is answered as JSON through the one mapping.
+// follow, streams it while the image is CREATING (the answer's head at once, then the log
+// flushed as it comes) until it is final, the client goes away or the server stops
+// (EndStreams). An error before the answer started is answered as JSON through the one
+// mapping.
 func (a *API) GetImageLog(ctx context.Context, params images.GetImageLogParams) middleware.Responder {
 	if _, err := a.image(ctx, params.Name); err != nil {
 		return a.errorResponse(err)
@@ -195,6 +196,9 @@ func (a *API) GetImageLog(ctx context.Context, params images.GetImageLogParams) 
 			}
 		}()
 		lw := &lazyTextWriter{w: w, rc: http.NewResponseController(w)}
+		if follow { // the client learns at once that it follows, however long the first line takes
+			lw.flush()
+		}
 		err := a.images.WriteLog(ctx, params.Name, follow, lw, lw.flush)
 		switch {
 		case err != nil && !lw.started:
@@ -255,20 +259,20 @@ func imageGuard(ctx context.Context, name string) store.AppGuard {
 
 // checkRouteImage checks a route's image that names an image Gantry manages ("@NAME"): it
 // must exist and be visible to the caller writing the route (its own, or any for an
-// admin), else 400 naming route.image. ok is false for a plain Docker reference.
-func (a *API) checkRouteImage(ctx context.Context, ref string) (ok bool, err error) {
+// admin), else 400 naming route.image. A plain Docker reference passes.
+func (a *API) checkRouteImage(ctx context.Context, ref string) error {
 	name, ok := store.ImageName(ref)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	img, err := a.store.GetImage(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && !mayUse(caller(ctx), img.Owner):
-		return true, errInvalidField("route.image", fmt.Sprintf("route.image %q names no image of yours: create it first (gantry images upload %s DIR)", ref, name))
+		return errInvalidField("route.image", fmt.Sprintf("route.image %q names no image of yours: create it first (gantry images upload %s DIR)", ref, name))
 	case err != nil:
-		return true, err
+		return err
 	}
-	return true, nil
+	return nil
 }
 
 // imageUploadPrefix is the path of PUT /v1/images/{name} up to the name.

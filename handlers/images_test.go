@@ -465,8 +465,13 @@ func TestImageUploadsThroughTheHTTPStack(t *testing.T) {
 			t.Errorf("POST /v1/apps of 1.5 MiB: %d, want 413", res.StatusCode)
 		}
 	})
-	if left := uploadsLeft(t, uploads); len(left) != 0 {
-		t.Errorf("refused or finished uploads left files behind: %v", left)
+	// A finished build's upload goes right after its outcome is written.
+	deadline := time.Now().Add(10 * time.Second)
+	for left := uploadsLeft(t, uploads); len(left) != 0; left = uploadsLeft(t, uploads) {
+		if time.Now().After(deadline) {
+			t.Fatalf("refused or finished uploads left files behind: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -497,10 +502,12 @@ func TestImageLogAndRebuild(t *testing.T) {
 		t.Fatalf("after the followed log ended: %s", img.raw)
 	}
 	digest := get(img.body, "image", "digest")
-	log := f.as(t, f.alice, "GET", "/v1/images/logged/log", "")
-	expect(t, log, 200)
-	if log.raw == "" || log.raw != string(followed) {
-		t.Errorf("log %q, followed %q", log.raw, followed)
+	req = httptest.NewRequest("GET", "/v1/images/logged/log", nil)
+	req.Header.Set("Authorization", "Bearer "+f.alice)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "COPY v /") || rec.Body.String() != string(followed) {
+		t.Errorf("log %d %q, followed %q", rec.Code, rec.Body.String(), followed)
 	}
 
 	t.Run("another developer cannot take the name", func(t *testing.T) {
@@ -559,5 +566,85 @@ func TestPruneImagesIsForAdmins(t *testing.T) {
 	res = f.as(t, f.admin, "POST", "/v1/images/prune", "")
 	if expect(t, res, 200); fmt.Sprint(get(res.body, "pruned")) != "[]" {
 		t.Errorf("second prune: %s", res.raw)
+	}
+}
+
+// TestFollowedImageLogStreamsAndEnds follows the log of an image being built: the answer
+// starts at once, each new part of the log comes as it is written, and the stream ends
+// when the image is final, or when the server stops (EndStreams).
+func TestFollowedImageLogStreamsAndEnds(t *testing.T) {
+	f := newAuthFixture(t)
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	ctx := context.Background()
+	follow := func(t *testing.T, name string) (*http.Response, func(string)) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/images/"+name+"/log?follow=true", nil)
+		req.Header.Set("Authorization", "Bearer "+f.alice)
+		res, err := srv.Client().Do(req) // answers once the head is flushed: no log yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("follow: %d %s", res.StatusCode, res.Header)
+		}
+		var got []byte
+		wait := func(want string) {
+			t.Helper()
+			buf := make([]byte, 1024)
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(string(got), want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the followed log holds %q, want %q", got, want)
+				}
+				n, err := res.Body.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil && !strings.Contains(string(got), want) {
+					t.Fatalf("the followed log ended (%v) with %q, want %q", err, got, want)
+				}
+			}
+		}
+		return res, wait
+	}
+	for _, c := range []struct {
+		name, image string
+		end         func(t *testing.T, name, build string)
+	}{
+		{"the stream ends when the image is final", "final", func(t *testing.T, name, build string) {
+			if _, err := f.s.UpdateImage(ctx, name, func(img *store.Image) error { img.Status = store.ImageReady; return nil }, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the stream ends when the server stops", "stopped", func(t *testing.T, _, _ string) { f.api.EndStreams() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := c.image
+			putImage(t, f.s, name, "alice", store.ImageKindFunction, store.ImageCreating)
+			img, err := f.s.GetImage(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, wait := follow(t, name)
+			defer res.Body.Close()
+			if err := f.s.SetImageLog(ctx, name, img.Build, []byte("Step 1/2 : FROM scratch\n")); err != nil {
+				t.Fatal(err)
+			}
+			wait("Step 1/2")
+			if err := f.s.SetImageLog(ctx, name, img.Build, []byte("Step 1/2 : FROM scratch\nStep 2/2 : COPY a /\n")); err != nil {
+				t.Fatal(err)
+			}
+			wait("Step 2/2")
+			c.end(t, name, img.Build)
+			done := make(chan error, 1)
+			go func() { _, err := io.ReadAll(res.Body); done <- err }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("the stream ended with %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the followed log did not end")
+			}
+		})
 	}
 }

@@ -67,10 +67,10 @@ func (a *API) checkNetwork(app, network string) error {
 // checkImage reports a route image that is neither on this host nor pullable as a 400
 // at create time, rather than on the first call. With Docker down the check is skipped,
 // so that the management API keeps working; the first call reports the image then. An
-// image Gantry manages ("@NAME") must exist and be the caller's (any, for an admin): it is
-// resolved to its digest at each call, never pulled.
+// image Gantry manages ("@NAME") must exist and be the caller's (any, for an admin); its
+// digest, once it has one, must be on this node (it is never pulled).
 func (a *API) checkImage(ctx context.Context, image string) error {
-	if managed, err := a.checkRouteImage(ctx, image); managed || err != nil {
+	if err := a.checkRouteImage(ctx, image); err != nil {
 		return err
 	}
 	if image == "" || a.functions == nil {

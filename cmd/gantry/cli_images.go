@@ -238,7 +238,11 @@ func (s *session) uploadImage(ctx context.Context, name, path string, uf uploadF
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Accept", "application/json")
 	res, err := s.raw.client.Do(req)
-	if err != nil {
+	var tarErr *tarDirError
+	switch {
+	case errors.As(err, &tarErr):
+		return nil, fmt.Errorf("%s: %w", op, tarErr)
+	case err != nil:
 		return nil, fmt.Errorf("%s: cannot reach the Gantry API at %s: %w", op, req.URL.Redacted(), errors.Unwrap(err))
 	}
 	defer res.Body.Close()

@@ -29,11 +29,23 @@ func tarDir(dir string) io.ReadCloser {
 		})
 		if err == nil {
 			err = tw.Close()
+		} else {
+			err = &tarDirError{dir: dir, err: err}
 		}
 		pw.CloseWithError(err) // nil: the reader sees io.EOF
 	}()
 	return pr
 }
+
+// tarDirError is a failure to read the directory tarDir sends: the request carrying it
+// fails with it, which is no failure to reach the server.
+type tarDirError struct {
+	dir string
+	err error
+}
+
+func (e *tarDirError) Error() string { return "reading " + e.dir + ": " + e.err.Error() }
+func (e *tarDirError) Unwrap() error { return e.err }
 
 // addToTar writes one entry of tarDir: its header, and a regular file's bytes.
 func addToTar(tw *tar.Writer, path, name string, d fs.DirEntry) error {

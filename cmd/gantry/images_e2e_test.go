@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,8 @@ func tarGz(t *testing.T, dir string) string {
 }
 
 // TestImagesCLIUploadBuildAndRoute uploads a FROM scratch context directory with the CLI,
-// waits for READY, names the image in a route as @NAME and lists it among the functions.
+// waits for READY, names the image in a route as @NAME, calls it through /r/ and lists it
+// among the functions.
 func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 	t.Parallel()
 	dir := helloContext(t)
@@ -97,6 +99,18 @@ func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 
 	s.cli(t, "apps", "create", "imgs")
 	s.cli(t, "routes", "create", "imgs", "/hello", "--image", "@hello-e2e")
+	// Called through /r/: the route runs the image's digest, which its execution records.
+	var img struct{ Image struct{ Digest string } }
+	if err := json.Unmarshal([]byte(s.cli(t, "images", "get", "hello-e2e", "-o", "json")), &img); err != nil || img.Image.Digest == "" {
+		t.Fatalf("images get: %v %+v", err, img)
+	}
+	res, body := s.call(t, "POST", "/r/imgs/hello", `{"name":"Gantry"}`)
+	if res.StatusCode != 200 || body != "Hello Gantry!" {
+		t.Fatalf("call of @hello-e2e: %d %q\n%s", res.StatusCode, body, s.logText())
+	}
+	if ex := s.execution(t, res.Header.Get("Gantry-Call-Id")); ex["image_digest"] != img.Image.Digest || ex["status"] != "SUCCESS" {
+		t.Errorf("execution of the call: %v, want image_digest %s", ex, img.Image.Digest)
+	}
 	out, err := s.cliErr("routes", "create", "imgs", "/nope", "--image", "@no-such-image")
 	if err == nil || !strings.Contains(out, "@no-such-image") {
 		t.Errorf("a route naming an unknown image: %v %s", err, out)
@@ -137,6 +151,24 @@ func TestImagesCLIUploadBuildAndRoute(t *testing.T) {
 		r := s.gantry(t, "images", "upload", "broken", bad, "--wait")
 		if r.code == 0 || !strings.Contains(r.stderr, "missing") || !regexp.MustCompile(`(?m)^Status:\s+ERROR$`).MatchString(r.stdout) {
 			t.Fatalf("failing build: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("a directory that cannot be sent fails, naming what", func(t *testing.T) {
+		odd := t.TempDir()
+		if err := os.WriteFile(filepath.Join(odd, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("unix", filepath.Join(odd, "sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		r := s.gantry(t, "images", "upload", "odd", odd)
+		if r.code == 0 || !strings.Contains(r.stderr, "sock") || strings.Contains(r.stderr, "cannot reach") {
+			t.Fatalf("upload of a directory with a socket: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := s.cliErr("images", "get", "odd"); err == nil {
+			t.Error("an image was made of a refused upload")
 		}
 	})
 	t.Run("unused images are pruned, the one in use stays", func(t *testing.T) {
