@@ -255,4 +255,3 @@ func (s *session) callURL(app, path string) string {
 	server := strings.TrimSuffix(s.raw.base, client.DefaultBasePath)
 	return server + "/r/" + url.PathEscape(app) + path
 }
-
