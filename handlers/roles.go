@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-openapi/loads"
 
 	"github.com/gantry-dev/gantry/auth"
 	"github.com/gantry-dev/gantry/gen/restapi"
+	waasrestapi "github.com/gantry-dev/gantry/gen/waas/restapi"
 )
 
 // rolesExtension is the vendor extension of an operation of the spec that lists the roles,
@@ -26,7 +28,12 @@ type roleOperation struct {
 	roles []string
 }
 
-func loadOperationRoles() (operationRoles, error) { return operationRolesOf(restapi.SwaggerJSON) }
+// The roles of the two specs, read once per process: the specs are compiled in, and
+// analysing one is most of what building a Handler costs. Never written after.
+var (
+	loadOperationRoles = sync.OnceValues(func() (operationRoles, error) { return operationRolesOf(restapi.SwaggerJSON) })
+	loadWaaSRoles      = sync.OnceValues(func() (operationRoles, error) { return operationRolesOf(waasrestapi.SwaggerJSON) })
+)
 
 // operationRolesOf reads the operation roles of a spec (swagger.yml's, or waas.yml's).
 func operationRolesOf(specJSON []byte) (operationRoles, error) {

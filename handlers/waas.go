@@ -40,7 +40,7 @@ type WaaS struct {
 // body without Content-Type is read as JSON (the client never sends one), and every error,
 // go-openapi's own included, comes out as {"errors":[...]}.
 func (a *API) waasHandler() (http.Handler, error) {
-	roles, err := operationRolesOf(waasrestapi.SwaggerJSON)
+	roles, err := loadWaaSRoles()
 	if err != nil {
 		return nil, err
 	}

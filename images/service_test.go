@@ -8,6 +8,7 @@ package images
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -253,7 +254,9 @@ func (e *env) clean(keep ...string) {
 	}
 }
 
-// removeUntagged removes this run's untagged images that are not (parents of) kept ones.
+// removeUntagged removes this run's untagged images that are not (parents of) kept ones,
+// with the stopped build containers an interrupted build left on them; newest first, so
+// that children go before their parents.
 func (e *env) removeUntagged(keep ...string) {
 	e.t.Helper()
 	ctx := context.Background()
@@ -272,11 +275,21 @@ func (e *env) removeUntagged(keep ...string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	slices.SortFunc(all, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
 	for _, im := range all {
 		if kept[im.ID] || slices.ContainsFunc(im.RepoTags, func(tag string) bool { return tag != "<none>:<none>" }) {
 			continue
 		}
 		e.t.Logf("an interrupted build left untagged %s", im.ID)
+		left, err := e.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", im.ID))})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, c := range left {
+			if err := e.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				e.t.Logf("remove container %s: %v", c.ID, err)
+			}
+		}
 		if _, err := e.docker.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			e.t.Logf("remove %s: %v", im.ID, err)
 		}
