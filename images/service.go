@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"sync"
@@ -33,6 +34,7 @@ const TagRepo = "gantry-images"
 type Config struct {
 	Dir          string        // where uploads are streamed (created if missing); default <temp>/gantry-uploads
 	MaxUpload    int64         // largest upload in bytes (413 beyond), default 512 MiB
+	MaxUnpacked  int64         // largest unpacked upload (its tar, gunzipped) in bytes (413 beyond), default 4 × MaxUpload
 	BuildTimeout time.Duration // time limit of a build, load or pull, default 10m
 	Builds       int           // builds, loads and pulls run at once on this node, default 1
 	Node         string        // this node's ID (store.Node): the node of the builds it runs
@@ -88,6 +90,12 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.MaxUnpacked <= 0 {
+		cfg.MaxUnpacked = cfg.MaxUpload * 4
+		if cfg.MaxUpload > math.MaxInt64/4 {
+			cfg.MaxUnpacked = math.MaxInt64
+		}
 	}
 	if cfg.BuildTimeout <= 0 {
 		cfg.BuildTimeout = DefaultBuildTimeout
@@ -213,9 +221,10 @@ func vet(cur store.Image, guard store.AppGuard) error {
 	return nil
 }
 
-// Upload streams body (at most MaxUpload bytes) to a file in Dir, checks it (a build
-// context: every entry inside it and the Dockerfile present; a load: a docker save
-// tarball, whose tags are dropped), resolves Base (visible and READY, else 400 field
+// Upload streams body (at most MaxUpload bytes) to a file in Dir, checks it (at most
+// MaxUnpacked bytes unpacked, else 413, and MaxEntries entries; a build context: every
+// entry inside it and the Dockerfile present; a load: a docker save tarball, whose tags
+// are dropped), resolves Base (visible and READY, else 400 field
 // "base"), then creates the image (owner img.Owner; created is true) or starts a new build
 // of the existing one when guard passes (another owner's → 409 "image NAME is taken"; one
 // being built → 409). An empty Source is a build; an empty Kind keeps the existing image's.
@@ -300,7 +309,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return fail(fmt.Errorf("upload image %s: %w", img.Name, err))
 	}
 	if img.Source == store.ImageSourceBuild {
-		if err := checkContext(f, img.Dockerfile); err != nil {
+		if err := checkContext(f, img.Dockerfile, s.limits()); err != nil {
 			return fail(err)
 		}
 		if err := f.Close(); err != nil {
@@ -314,7 +323,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 	if err != nil {
 		return fail(fmt.Errorf("upload image %s: %w", img.Name, err))
 	}
-	err = sanitizeLoad(f, out)
+	err = sanitizeLoad(f, out, s.limits())
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("upload image %s: %w", img.Name, cerr)
 	}
@@ -325,6 +334,11 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return "", err
 	}
 	return out.Name(), nil
+}
+
+// limits are the bounds of an upload's unpacked size and entries.
+func (s *Service) limits() limits {
+	return limits{maxUnpacked: s.cfg.MaxUnpacked, maxEntries: MaxEntries}
 }
 
 // checkBase resolves img.Base: an image visible to the caller, READY, with no cycle back

@@ -7,12 +7,15 @@ package images
 // intermediate images) are found and checked.
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +32,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
@@ -500,7 +504,9 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	}{
 		{"a ../ entry", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "../x", body: "x"}), "400 context"},
 		{"a symlink out of the context", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "l", link: "../../etc", kind: '2'}), "400 context"},
-		{"an upload over the limit", store.Image{Name: "bad"}, big, "413"},
+		{"an upload over the limit", store.Image{Name: "bad"}, big, "413 larger than"},
+		{"a gzipped context that unpacks past 4 × the upload limit", store.Image{Name: "bad"}, gzipped(t, tarball(t, dockerfile, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},
+		{"a gzipped image tarball that unpacks past 4 × the upload limit", store.Image{Name: "bad", Source: store.ImageSourceLoad}, gzipped(t, tarball(t, entry{name: "manifest.json", body: `[{"Config":"c.json"}]`}, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},
 		{"a context without a Dockerfile", store.Image{Name: "bad"}, tarball(t, entry{name: "fn", body: "x"}), "400 dockerfile"},
 		{"a load that is not an image tarball", store.Image{Name: "bad", Source: store.ImageSourceLoad}, e.context("v1"), "400 body"},
 		{"a base that does not exist", store.Image{Name: "bad", Base: "@nothing"}, e.context("v1", fnLines...), "400 base"},
@@ -518,9 +524,10 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 				if !errors.As(err, &verr) || verr.Field != field {
 					t.Fatalf("err = %v, want a 400 of field %s", err, field)
 				}
-			case tc.status == "413":
-				if err == nil || !strings.Contains(err.Error(), "larger than") {
-					t.Fatalf("err = %v, want 413", err)
+			case strings.HasPrefix(tc.status, "413 "):
+				var answer *httperr.Error
+				if !errors.As(err, &answer) || answer.Status != http.StatusRequestEntityTooLarge || !strings.Contains(answer.Message, strings.TrimPrefix(tc.status, "413 ")) {
+					t.Fatalf("err = %v, want %s", err, tc.status)
 				}
 			default:
 				msg := strings.TrimPrefix(tc.status, "409 ")
@@ -534,6 +541,13 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 			e.clean(bobs.Digest)
 		})
 	}
+	t.Run("a gzipped context that unpacks to less than 4 × the upload limit builds", func(t *testing.T) {
+		roomy := gzipped(t, tarball(t, entry{name: "Dockerfile", body: "FROM scratch\nLABEL " + testLabel + "=" + e.run + "\n"}, entry{name: "zeros", body: strings.Repeat("\x00", 12<<20)}))
+		if _, _, err := e.upload(store.Image{Name: "roomy"}, roomy); err != nil {
+			t.Fatal(err)
+		}
+		e.clean(bobs.Digest, e.ready("roomy").Digest)
+	})
 	if img, _ := e.st.GetImage(ctx, "bobs"); img.Build != bobs.Build || img.Status != store.ImageReady {
 		t.Errorf("bob's image changed: %+v", img)
 	}
@@ -543,6 +557,33 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	if err := e.svc.Delete(ctx, "bobs", mine("alice")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete another owner's image: %v", err)
 	}
+}
+
+func TestAnUploadOfTooManyEntriesIsRefused(t *testing.T) {
+	e := newEnv(t, Config{MaxUnpacked: 128 << 20})
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for i := range MaxEntries + 1 {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%d", i), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.upload(store.Image{Name: "many"}, buf.Bytes())
+	var verr *store.ValidationError
+	if !errors.As(err, &verr) || verr.Field != "context" || !strings.Contains(verr.Message, fmt.Sprintf("more than %d entries", MaxEntries)) {
+		t.Fatalf("err = %v, want a 400 of the context naming the entries", err)
+	}
+	if _, err := e.st.GetImage(context.Background(), "many"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused image was stored: %v", err)
+	}
+	e.clean()
 }
 
 func TestAnImageARouteUsesIsNotDeleted(t *testing.T) {

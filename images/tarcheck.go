@@ -8,33 +8,127 @@ package images
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"strings"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 )
 
 // gzipMagic starts every gzip stream.
 var gzipMagic = []byte{0x1f, 0x8b}
 
+// MaxEntries is the most entries an upload (build context or image tarball) may hold.
+const MaxEntries = 100_000
+
+// limits bound what an upload unpacks to.
+type limits struct {
+	maxUnpacked int64 // bytes of the unpacked tar and of its entries' sizes (413 beyond)
+	maxEntries  int   // entries (400 beyond)
+}
+
+// errUnpacked ends the read of an archive that unpacks past its limit.
+var errUnpacked = errors.New("the unpacked archive is over its limit")
+
+// counter counts the bytes of the unpacked tar stream and fails past max.
+type counter struct {
+	r      io.Reader
+	n, max int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	if c.n > c.max {
+		return 0, errUnpacked
+	}
+	if rest := c.max + 1 - c.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		return n, errUnpacked
+	}
+	return n, err
+}
+
+// archive reads a tar (or gzipped tar) within limits: the unpacked stream, the sum of the
+// entries' declared sizes (a sparse entry's is the size it unpacks to) and the number of
+// entries are bounded.
+type archive struct {
+	tr       *tar.Reader
+	c        *counter
+	lim      limits
+	field    string // the field of the 400s: "context" or "body"
+	entries  int
+	declared int64
+}
+
 // openArchive reads r as a tar, gunzipping it first when it starts with gzip's magic bytes.
-func openArchive(r io.Reader) (*tar.Reader, error) {
+func openArchive(r io.Reader, lim limits, field string) (*archive, error) {
 	br := bufio.NewReader(r)
+	var unpacked io.Reader = br
 	magic, err := br.Peek(2)
 	if err == nil && magic[0] == gzipMagic[0] && magic[1] == gzipMagic[1] {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, err
 		}
-		return tar.NewReader(zr), nil
+		unpacked = zr
 	}
-	return tar.NewReader(br), nil
+	c := &counter{r: unpacked, max: lim.maxUnpacked}
+	return &archive{tr: tar.NewReader(c), c: c, lim: lim, field: field}, nil
+}
+
+// next returns the next entry's header: io.EOF at the end, a refusal (an *httperr.Error
+// 413, a *store.ValidationError) past a limit, else the reader's error.
+func (a *archive) next() (*tar.Header, error) {
+	hdr, err := a.tr.Next()
+	if err != nil {
+		return nil, a.over(err)
+	}
+	a.entries++
+	if a.entries > a.lim.maxEntries {
+		return nil, store.Invalid(a.field, "the upload holds more than %d entries", a.lim.maxEntries)
+	}
+	if hdr.Size < 0 || hdr.Size > a.lim.maxUnpacked-a.declared {
+		return nil, a.tooLarge()
+	}
+	a.declared += hdr.Size
+	return hdr, nil
+}
+
+// copy copies the current entry's content to w; its errors are as next's.
+func (a *archive) copy(w io.Writer) error {
+	_, err := io.Copy(w, a.tr)
+	return a.over(err)
+}
+
+// over is err, or the 413 of an archive past maxUnpacked when that is its cause.
+func (a *archive) over(err error) error {
+	if err != nil && (errors.Is(err, errUnpacked) || a.c.n > a.c.max) {
+		return a.tooLarge()
+	}
+	return err
+}
+
+func (a *archive) tooLarge() error {
+	return &httperr.Error{Status: http.StatusRequestEntityTooLarge, Fields: "body",
+		Message: fmt.Sprintf("the upload is larger than %d bytes unpacked", a.lim.maxUnpacked)}
+}
+
+// refused tells whether err, of next or copy, is a refusal to pass on as it is.
+func refused(err error) bool {
+	var answer *httperr.Error
+	var verr *store.ValidationError
+	return errors.As(err, &answer) || errors.As(err, &verr)
 }
 
 // inside cleans p, a path relative to the context's root, and reports whether it stays
@@ -53,23 +147,26 @@ func inside(p string) (string, bool) {
 // checkContext reads the build context r to its end: every entry must stay inside the
 // context (no absolute path, no .. climbing out, no link leaving it, no device) and
 // dockerfile must be a regular file in it. Its errors are ValidationErrors of the field
-// "context" (naming the entry) or "dockerfile".
-func checkContext(r io.Reader, dockerfile string) error {
-	tr, err := openArchive(r)
+// "context" (naming the entry) or "dockerfile", or a 413 when it unpacks past
+// lim.maxUnpacked.
+func checkContext(r io.Reader, dockerfile string, lim limits) error {
+	ar, err := openArchive(r, lim, "context")
 	if err != nil {
 		return store.Invalid("context", "the build context is not a tar archive (or a gzipped one): %v", err)
 	}
 	want := path.Clean(dockerfile)
-	found, entries := false, 0
+	found := false
 	for {
-		hdr, err := tr.Next()
+		hdr, err := ar.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if refused(err) {
+				return err
+			}
 			return store.Invalid("context", "the build context is not a valid tar archive (or a gzipped one): %v", err)
 		}
-		entries++
 		name, ok := inside(hdr.Name)
 		if !ok {
 			return store.Invalid("context", "entry %q: paths must be relative and stay inside the build context", hdr.Name)
@@ -94,11 +191,14 @@ func checkContext(r io.Reader, dockerfile string) error {
 				found = true
 			}
 		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
+		if err := ar.copy(io.Discard); err != nil {
+			if refused(err) {
+				return err
+			}
 			return store.Invalid("context", "entry %q: %v", hdr.Name, err)
 		}
 	}
-	if entries == 0 {
+	if ar.entries == 0 {
 		return store.Invalid("context", "the build context is empty or not a tar archive")
 	}
 	if !found {
@@ -111,20 +211,24 @@ func checkContext(r io.Reader, dockerfile string) error {
 // it) to w as a plain tar without the tags it names: manifest.json's RepoTags are
 // dropped, as are the legacy "repositories" file and index.json's annotations, so that
 // the daemon loads the image by ID only. It fails (a ValidationError of the field "body")
-// unless r is a tar that holds manifest.json.
-func sanitizeLoad(r io.Reader, w io.Writer) error {
-	tr, err := openArchive(r)
+// unless r is a tar that holds manifest.json, or a 413 when it unpacks past
+// lim.maxUnpacked.
+func sanitizeLoad(r io.Reader, w io.Writer, lim limits) error {
+	ar, err := openArchive(r, lim, "body")
 	if err != nil {
 		return store.Invalid("body", "the image tarball is not a tar archive (or a gzipped one): %v", err)
 	}
 	tw := tar.NewWriter(w)
 	found := false
 	for {
-		hdr, err := tr.Next()
+		hdr, err := ar.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if refused(err) {
+				return err
+			}
 			return store.Invalid("body", "the image tarball is not a valid tar archive: %v", err)
 		}
 		name, ok := inside(hdr.Name)
@@ -138,10 +242,14 @@ func sanitizeLoad(r io.Reader, w io.Writer) error {
 			if hdr.Size > 16<<20 {
 				return store.Invalid("body", "entry %q is too large", hdr.Name)
 			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
+			var buf bytes.Buffer
+			if err := ar.copy(&buf); err != nil {
+				if refused(err) {
+					return err
+				}
 				return store.Invalid("body", "entry %q: %v", hdr.Name, err)
 			}
+			data := buf.Bytes()
 			if name == "manifest.json" {
 				found = true
 				data, err = untagManifest(data)
@@ -163,9 +271,12 @@ func sanitizeLoad(r io.Reader, w io.Writer) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("copy image tarball: %w", err)
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		if err := ar.copy(tw); err != nil {
 			var pe *os.PathError
-			if errors.As(err, &pe) {
+			switch {
+			case refused(err):
+				return err
+			case errors.As(err, &pe):
 				return fmt.Errorf("copy image tarball: %w", err)
 			}
 			return store.Invalid("body", "entry %q: %v", hdr.Name, err)
