@@ -504,6 +504,7 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	}{
 		{"a ../ entry", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "../x", body: "x"}), "400 context"},
 		{"a symlink out of the context", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "l", link: "../../etc", kind: '2'}), "400 context"},
+		{"a symlink through a symlink", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "a", link: ".", kind: '2'}, entry{name: "a/b", link: "..", kind: '2'}), "400 context"},
 		{"an upload over the limit", store.Image{Name: "bad"}, big, "413 larger than"},
 		{"a gzipped context that unpacks past 4 × the upload limit", store.Image{Name: "bad"}, gzipped(t, tarball(t, dockerfile, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},
 		{"a gzipped image tarball that unpacks past 4 × the upload limit", store.Image{Name: "bad", Source: store.ImageSourceLoad}, gzipped(t, tarball(t, entry{name: "manifest.json", body: `[{"Config":"c.json"}]`}, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},

@@ -145,10 +145,10 @@ func inside(p string) (string, bool) {
 }
 
 // checkContext reads the build context r to its end: every entry must stay inside the
-// context (no absolute path, no .. climbing out, no link leaving it, no device) and
-// dockerfile must be a regular file in it. Its errors are ValidationErrors of the field
-// "context" (naming the entry) or "dockerfile", or a 413 when it unpacks past
-// lim.maxUnpacked.
+// context (no absolute path, no .. climbing out, no path through a symbolic link, no link
+// leaving it once the context's links are followed, no device) and dockerfile must be a
+// regular file in it. Its errors are ValidationErrors of the field "context" (naming the
+// entry) or "dockerfile", or a 413 when it unpacks past lim.maxUnpacked.
 func checkContext(r io.Reader, dockerfile string, lim limits) error {
 	ar, err := openArchive(r, lim, "context")
 	if err != nil {
@@ -156,6 +156,7 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 	}
 	want := path.Clean(dockerfile)
 	found := false
+	links := symlinks{targets: map[string]string{}}
 	for {
 		hdr, err := ar.next()
 		if errors.Is(err, io.EOF) {
@@ -171,6 +172,10 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 		if !ok {
 			return store.Invalid("context", "entry %q: paths must be relative and stay inside the build context", hdr.Name)
 		}
+		if link := links.through(name); link != "" {
+			return store.Invalid("context", "entry %q: its path passes through the symbolic link %q", hdr.Name, link)
+		}
+		delete(links.targets, name) // a later entry of the same name replaces it
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
 			target := hdr.Linkname
@@ -180,16 +185,22 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 			if _, ok := inside(path.Join(path.Dir(name), target)); !ok { //nolint:gosec // G305: this is the traversal check
 				return store.Invalid("context", "entry %q: symbolic link to %q leaves the build context", hdr.Name, target)
 			}
+			if err := links.add(name, target); err != nil {
+				return err
+			}
 		case tar.TypeLink:
-			if _, ok := inside(hdr.Linkname); !ok {
+			target, ok := inside(hdr.Linkname)
+			if !ok {
 				return store.Invalid("context", "entry %q: hard link to %q leaves the build context", hdr.Name, hdr.Linkname)
+			}
+			if link := links.through(target); link != "" {
+				return store.Invalid("context", "entry %q: hard link to %q passes through the symbolic link %q", hdr.Name, hdr.Linkname, link)
 			}
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			return store.Invalid("context", "entry %q: device files and pipes are not allowed in a build context", hdr.Name)
-		case tar.TypeReg:
-			if name == want {
-				found = true
-			}
+		}
+		if name == want {
+			found = hdr.Typeflag == tar.TypeReg
 		}
 		if err := ar.copy(io.Discard); err != nil {
 			if refused(err) {
@@ -201,8 +212,116 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 	if ar.entries == 0 {
 		return store.Invalid("context", "the build context is empty or not a tar archive")
 	}
+	if err := links.check(); err != nil {
+		return err
+	}
 	if !found {
 		return store.Invalid("dockerfile", "the build context has no regular file %q (the Dockerfile)", dockerfile)
+	}
+	return nil
+}
+
+// Bounds of the check of a build context's symbolic links.
+const (
+	maxLinkBytes = 16 << 20  // bytes of the links' names and targets held
+	maxLinkHops  = 40        // links followed resolving one (Linux's MAXSYMLINKS)
+	maxLinkSteps = 1_000_000 // path components walked resolving them all
+	maxPath      = 4096      // length of a resolved path (PATH_MAX)
+)
+
+// symlinks are the symbolic links of a build context, as its entries are read.
+type symlinks struct {
+	targets map[string]string // cleaned name → target
+	size    int               // bytes of the names and targets held
+}
+
+func (l *symlinks) add(name, target string) error {
+	if l.size += len(name) + len(target); l.size > maxLinkBytes {
+		return store.Invalid("context", "the build context's symbolic links name more than %d bytes of paths", maxLinkBytes)
+	}
+	l.targets[name] = target
+	return nil
+}
+
+// through returns the first parent folder of the cleaned path p that is a symbolic link
+// read so far, or "".
+func (l *symlinks) through(p string) string {
+	for i := range len(p) {
+		if p[i] == '/' {
+			if _, ok := l.targets[p[:i]]; ok {
+				return p[:i]
+			}
+		}
+	}
+	return ""
+}
+
+// check resolves every link as the kernel will once the context is unpacked (following
+// the others, whatever their order in the archive, a .. after a link going up from where
+// the link leads): each must stay inside the context.
+func (l *symlinks) check() error {
+	steps := 0
+	for name, target := range l.targets {
+		switch l.resolve(name, target, &steps) {
+		case errLinkLeaves:
+			return store.Invalid("context", "entry %q: symbolic link to %q leaves the build context through the symbolic links it follows", name, target)
+		case errLinkLoops:
+			return store.Invalid("context", "entry %q: symbolic link to %q does not resolve (a loop, or a path too long)", name, target)
+		case errLinkSteps:
+			return store.Invalid("context", "the build context's symbolic links are too intricate to check (more than %d path components to walk)", maxLinkSteps)
+		}
+	}
+	return nil
+}
+
+var (
+	errLinkLeaves = errors.New("leaves the context")
+	errLinkLoops  = errors.New("does not resolve")
+	errLinkSteps  = errors.New("too intricate")
+)
+
+// resolve walks the link name → target from name's folder, following the links it meets;
+// steps counts the components walked.
+func (l *symlinks) resolve(name, target string, steps *int) error {
+	todo := append(strings.Split(path.Dir(name), "/"), strings.Split(target, "/")...)
+	cur, ends, hops := "", []int{}, 0 // cur: the resolved path; ends: its length before each component
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		if *steps++; *steps > maxLinkSteps {
+			return errLinkSteps
+		}
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(ends) == 0 {
+				return errLinkLeaves
+			}
+			cur, ends = cur[:ends[len(ends)-1]], ends[:len(ends)-1]
+			continue
+		}
+		ends = append(ends, len(cur))
+		if cur == "" {
+			cur = c
+		} else {
+			cur += "/" + c
+		}
+		if len(cur) > maxPath {
+			return errLinkLoops
+		}
+		next, ok := l.targets[cur]
+		if !ok {
+			continue
+		}
+		if hops++; hops > maxLinkHops {
+			return errLinkLoops
+		}
+		if strings.HasPrefix(next, "/") {
+			return errLinkLeaves
+		}
+		cur, ends = cur[:ends[len(ends)-1]], ends[:len(ends)-1]
+		todo = append(strings.Split(next, "/"), todo...)
 	}
 	return nil
 }
