@@ -330,8 +330,8 @@ func (l *symlinks) resolve(name, target string, steps *int) error {
 // it) to w as a plain tar without the tags it names: manifest.json's RepoTags are
 // dropped, as are the legacy "repositories" file and index.json's annotations, so that
 // the daemon loads the image by ID only. It fails (a ValidationError of the field "body")
-// unless r is a tar that holds manifest.json, or a 413 when it unpacks past
-// lim.maxUnpacked.
+// unless r is a tar that holds manifest.json naming one image, or a 413 when it unpacks
+// past lim.maxUnpacked.
 func sanitizeLoad(r io.Reader, w io.Writer, lim limits) error {
 	ar, err := openArchive(r, lim, "body")
 	if err != nil {
@@ -410,7 +410,9 @@ func sanitizeLoad(r io.Reader, w io.Writer, lim limits) error {
 	return nil
 }
 
-// untagManifest drops RepoTags from each image of a docker save manifest.json.
+// untagManifest drops RepoTags from the image of a docker save manifest.json; a manifest
+// of several images is refused (only one would be tagged; the others would stay loaded,
+// untagged).
 func untagManifest(data []byte) ([]byte, error) {
 	var m []map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -418,6 +420,9 @@ func untagManifest(data []byte) ([]byte, error) {
 	}
 	if len(m) == 0 {
 		return nil, errors.New("the manifest names no image")
+	}
+	if len(m) > 1 {
+		return nil, fmt.Errorf("the tarball holds %d images: upload one image per tarball (`docker save` one image)", len(m))
 	}
 	for _, img := range m {
 		if _, ok := img["Config"]; !ok {

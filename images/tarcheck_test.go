@@ -242,12 +242,13 @@ func TestSanitizeLoadDropsTags(t *testing.T) {
 
 func TestSanitizeLoadRefusesWhatIsNotAnImageTarball(t *testing.T) {
 	for name, data := range map[string][]byte{
-		"a tar without manifest.json": tarball(t, dockerfile),
-		"a manifest that is not JSON": tarball(t, entry{name: "manifest.json", body: "nope"}),
-		"a manifest naming no image":  tarball(t, entry{name: "manifest.json", body: "[]"}),
-		"something that is not a tar": []byte(strings.Repeat("x", 2000)),
-		"an absolute path in the tar": tarball(t, entry{name: "/manifest.json", body: "[]"}),
-		"an empty body":               nil,
+		"a tar without manifest.json":  tarball(t, dockerfile),
+		"a manifest that is not JSON":  tarball(t, entry{name: "manifest.json", body: "nope"}),
+		"a manifest naming no image":   tarball(t, entry{name: "manifest.json", body: "[]"}),
+		"a manifest naming two images": tarball(t, entry{name: "manifest.json", body: `[{"Config":"a.json","Layers":[]},{"Config":"b.json","Layers":[]}]`}),
+		"something that is not a tar":  []byte(strings.Repeat("x", 2000)),
+		"an absolute path in the tar":  tarball(t, entry{name: "/manifest.json", body: "[]"}),
+		"an empty body":                nil,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := sanitizeLoad(bytes.NewReader(data), io.Discard, testLimits)
