@@ -7,6 +7,7 @@
 // reason and the end of the log), saves the build log as it grows, removes the Docker
 // images it no longer needs (an old build's tag, a failed build's leftovers), and deletes
 // and prunes images. A build cut off by Close (server shutdown) may leave the untagged
-// image of the step the daemon was committing then; `docker image prune` removes it.
+// image of the step the daemon was committing then; `docker image prune` removes it. The
+// uploads a crash leaves in the upload folder are removed by the next Start.
 // Handlers call it; it never imports them.
 package images

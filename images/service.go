@@ -9,6 +9,9 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +81,8 @@ type Service struct {
 	sem    chan struct{} // one token per running job
 	wg     sync.WaitGroup
 
+	files string // this service's part of its upload files' names: "<nonce>-"
+
 	mu      sync.Mutex
 	running map[string]bool // build IDs of the jobs of this service
 	closed  bool
@@ -105,17 +110,22 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		sem: make(chan struct{}, cfg.Builds), running: map[string]bool{}}
+		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+		sem:   make(chan struct{}, cfg.Builds), running: map[string]bool{}}
 }
 
 // Config returns the configuration in effect (defaults applied).
 func (s *Service) Config() Config { return s.cfg }
 
-// Start creates the upload folder and ends ERROR the builds this node left CREATING when
-// it stopped (they cannot resume). Jobs queued before Start run as usual.
+// Start creates the upload folder, removes the uploads an earlier run left in it (a crash
+// leaves them), and ends ERROR the builds this node left CREATING when it stopped (they
+// cannot resume). Jobs queued before Start run as usual.
 func (s *Service) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("images: upload folder: %w", err)
+	}
+	if err := s.removeLeftovers(); err != nil {
+		return err
 	}
 	return s.eachImage(ctx, func(img store.Image) error {
 		if img.Status != store.ImageCreating || img.Node != s.cfg.Node || s.owns(img.Build) {
@@ -136,6 +146,35 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// Prefixes of the names of upload files; this service's follow with its s.files.
+const (
+	uploadPrefix = "upload-"
+	loadPrefix   = "load-"
+)
+
+// removeLeftovers removes the upload files of earlier runs from Dir: files named as
+// receive names them, but not with this service's part.
+func (s *Service) removeLeftovers() error {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("images: upload folder: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		ours := strings.HasPrefix(name, uploadPrefix+s.files) || strings.HasPrefix(name, loadPrefix+s.files)
+		upload := strings.HasPrefix(name, uploadPrefix) || strings.HasPrefix(name, loadPrefix)
+		if ours || !upload || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.cfg.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove an upload an earlier run left", "file", name, "err", err)
+			continue
+		}
+		s.log.Info("removed an upload an earlier run left", "file", name)
+	}
+	return nil
 }
 
 // Close cancels the running jobs (they end ERROR "interrupted") and waits for them.
@@ -280,7 +319,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
-	f, err := os.CreateTemp(s.cfg.Dir, "upload-*.tar")
+	f, err := os.CreateTemp(s.cfg.Dir, uploadPrefix+s.files+"*.tar")
 	if err != nil {
 		return "", fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
@@ -319,7 +358,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return file, nil
 	}
 	// A load: copy it without the tags it names.
-	out, err := os.CreateTemp(s.cfg.Dir, "load-*.tar")
+	out, err := os.CreateTemp(s.cfg.Dir, loadPrefix+s.files+"*.tar")
 	if err != nil {
 		return fail(fmt.Errorf("upload image %s: %w", img.Name, err))
 	}

@@ -587,6 +587,45 @@ func TestAnUploadOfTooManyEntriesIsRefused(t *testing.T) {
 	e.clean()
 }
 
+func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "uploads")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"upload-123.tar", "load-0abc-456.tar", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, Config{Dir: dir}) // it starts the service
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+	}
+	if strings.Join(names, ",") != "notes.txt" {
+		t.Fatalf("the upload folder holds %v, want only notes.txt (not an upload)", names)
+	}
+	_ = os.Remove(filepath.Join(dir, "notes.txt"))
+	t.Run("a second Start keeps the uploads of this run's jobs", func(t *testing.T) {
+		e.svc.sem <- struct{}{} // hold the one worker: the upload waits
+		defer func() { <-e.svc.sem }()
+		if _, _, err := e.upload(store.Image{Name: "queued"}, e.context("q", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if files, _ := os.ReadDir(dir); len(files) != 1 {
+			t.Fatalf("the upload folder holds %d files, want the queued upload", len(files))
+		}
+	})
+	e.clean(e.ready("queued").Digest)
+}
+
 func TestAnImageARouteUsesIsNotDeleted(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := context.Background()
