@@ -177,7 +177,8 @@ func (s *Service) removeLeftovers() error {
 	return nil
 }
 
-// Close cancels the running jobs (they end ERROR "interrupted") and waits for them.
+// Close cancels the running jobs (they end ERROR "interrupted") and waits for them. An
+// upload or pull that comes after it is refused (503); one already stored ends ERROR.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -189,6 +190,7 @@ func (s *Service) Close() {
 const (
 	msgRestarted   = "interrupted: the server restarted during the build"
 	msgInterrupted = "interrupted: the server stopped during the build"
+	msgStopped     = "interrupted: the server stopped"
 )
 
 // errStale ends a write of a job whose build is no longer the image's.
@@ -239,7 +241,9 @@ func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, err
 		}
 		return store.Image{}, fmt.Errorf("create image %s: %w", img.Name, err)
 	}
-	s.enqueue(job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference})
+	if err := s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference}); err != nil {
+		return store.Image{}, err
+	}
 	return stored, nil
 }
 
@@ -308,9 +312,12 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	if err != nil {
 		return store.Image{}, false, err
 	}
-	keep = true
-	s.enqueue(job{name: stored.Name, build: stored.Build, source: stored.Source, file: file,
+	keep = true // the job's, or enqueue removes it
+	err = s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, file: file,
 		base: stored.Base, network: stored.Network, dockerfile: stored.Dockerfile})
+	if err != nil {
+		return store.Image{}, false, err
+	}
 	return stored, created, nil
 }
 

@@ -700,6 +700,29 @@ func TestTimeoutsAndClose(t *testing.T) {
 		}
 		e.clean()
 	})
+	t.Run("a job queued after Close is refused: its image ends ERROR, its file is removed", func(t *testing.T) {
+		e := newEnv(t, Config{})
+		img, err := e.st.CreateImage(context.Background(), store.Image{Name: "late", Owner: "alice", Kind: store.ImageKindFunction, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageCreating, Build: e.st.NewID(), Node: "node-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(e.dir, "upload-late.tar")
+		if err := os.WriteFile(file, e.context("late", fnLines...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the request is gone too: the image's write must not depend on it
+		err = e.svc.enqueue(ctx, job{name: "late", build: img.Build, source: store.ImageSourceBuild, file: file, network: store.NetworkNone, dockerfile: "Dockerfile"})
+		var answer *httperr.Error
+		if !errors.As(err, &answer) || answer.Status != http.StatusServiceUnavailable || answer.Header.Get("Retry-After") == "" {
+			t.Fatalf("err = %v, want a 503 with Retry-After", err)
+		}
+		if got, _ := e.st.GetImage(context.Background(), "late"); got.Status != store.ImageError || got.Error != msgStopped {
+			t.Errorf("image: %s %q, want ERROR %q", got.Status, got.Error, msgStopped)
+		}
+		e.clean()
+	})
 	t.Run("Close ends the queued and running builds interrupted", func(t *testing.T) {
 		e := newEnv(t, Config{})
 		for _, name := range []string{"one", "two", "three"} {

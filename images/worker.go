@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -47,12 +49,49 @@ const errorLines = 10
 // finalWrite bounds the writes of a job's outcome (made after its context ended).
 const finalWrite = 30 * time.Second
 
-func (s *Service) enqueue(j job) {
+// storeWrite bounds the writes made for a request that must not be cut by its end.
+const storeWrite = 10 * time.Second
+
+// enqueue queues the job, which owns j.file from now on. After Close it refuses it (503):
+// the image ends ERROR and the file is removed.
+func (s *Service) enqueue(ctx context.Context, j job) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.removeFile(j)
+		s.abandon(ctx, j.name, j.build, msgStopped)
+		return errStopping()
+	}
 	s.running[j.build] = true
+	s.wg.Add(1) // under mu, with closed false: never after Close's Wait
 	s.mu.Unlock()
-	s.wg.Add(1)
 	go s.run(j)
+	return nil
+}
+
+// errStopping answers a request that came as the service was closing.
+func errStopping() error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Message: "the server is stopping: try again", Header: httperr.RetryAfter(5)}
+}
+
+// abandon ends ERROR (reason) build of image name while it is the image's and CREATING,
+// in a write of its own: ctx's end does not cut it.
+func (s *Service) abandon(ctx context.Context, name, build, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWrite)
+	defer cancel()
+	_, err := s.st.UpdateImage(ctx, name, func(img *store.Image) error {
+		if img.Build != build || img.Status != store.ImageCreating {
+			return errStale
+		}
+		img.Status, img.Error = store.ImageError, reason
+		return nil
+	}, nil)
+	switch {
+	case err == nil:
+		s.log.Warn("image build abandoned", "image", name, "build", build, "reason", reason)
+	case !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound):
+		s.log.Error("end an abandoned image build", "image", name, "build", build, "err", err)
+	}
 }
 
 // run waits for a free worker, then runs the job and writes its outcome.
