@@ -2,7 +2,8 @@
 // `docker save` tarball, streamed to disk under a size limit and checked before Docker
 // sees them: what one unpacks to is bounded too, by Config.MaxUnpacked, 4 × MaxUpload by
 // default, and its entries by MaxEntries), and runs builds, loads and pulls in the background through Docker's Engine
-// API on a bounded pool of workers, each with a time limit. It keeps each image's record
+// API on a bounded pool of workers, each with a time limit (at most Config.MaxQueued
+// uploads and pulls wait for one: 503 beyond, before an upload is read). It keeps each image's record
 // in the store current (CREATING → READY with the image's digest, or ERROR with the
 // reason and the end of the log), saves the build log as it grows, removes the Docker
 // images it no longer needs (an old build's tag, a failed build's leftovers), and deletes

@@ -28,6 +28,7 @@ const (
 	DefaultMaxUpload    = 512 << 20
 	DefaultBuildTimeout = 10 * time.Minute
 	DefaultBuilds       = 1
+	DefaultMaxQueued    = 16
 )
 
 // TagRepo is the repository Gantry tags its images in: gantry-images/<name>:<build ID>.
@@ -40,6 +41,7 @@ type Config struct {
 	MaxUnpacked  int64         // largest unpacked upload (its tar, gunzipped) in bytes (413 beyond), default 4 × MaxUpload
 	BuildTimeout time.Duration // time limit of a build, load or pull, default 10m
 	Builds       int           // builds, loads and pulls run at once on this node, default 1
+	MaxQueued    int           // uploads and pulls that may wait for a free build on this node (503 beyond), default 16
 	Node         string        // this node's ID (store.Node): the node of the builds it runs
 }
 
@@ -85,6 +87,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	running map[string]bool // build IDs of the jobs of this service
+	queued  int             // uploads being received and jobs waiting for a worker (reserve)
 	closed  bool
 }
 
@@ -107,6 +110,9 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	if cfg.Builds <= 0 {
 		cfg.Builds = DefaultBuilds
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
@@ -193,6 +199,29 @@ const (
 	msgStopped     = "interrupted: the server stopped"
 )
 
+// reserve takes one of the MaxQueued places of the uploads and jobs that wait for a
+// worker: a 503 when none is left, or after Close. A job ends its reservation when it gets
+// a worker (run); who reserved and queues no job ends it (unreserve).
+func (s *Service) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errStopping()
+	}
+	if s.queued >= s.cfg.MaxQueued {
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Header: httperr.RetryAfter(30),
+			Message: fmt.Sprintf("%d image builds, loads and pulls already wait on this node: try again later", s.cfg.MaxQueued)}
+	}
+	s.queued++
+	return nil
+}
+
+func (s *Service) unreserve() {
+	s.mu.Lock()
+	s.queued--
+	s.mu.Unlock()
+}
+
 // errStale ends a write of a job whose build is no longer the image's.
 var errStale = errors.New("the image has a newer build")
 
@@ -222,7 +251,8 @@ func (s *Service) eachImage(ctx context.Context, fn func(store.Image) error) err
 	}
 }
 
-// Create stores a source-reference image owned by img.Owner (CREATING) and queues its pull.
+// Create stores a source-reference image owned by img.Owner (CREATING) and queues its pull
+// (503 when MaxQueued uploads and jobs wait for a worker already, or after Close).
 func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, error) {
 	img.ApplyDefaults()
 	if img.Source != store.ImageSourceReference {
@@ -234,14 +264,19 @@ func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, err
 	img.Base, img.Network, img.Dockerfile = "", "", ""
 	img.Status, img.Error, img.Build, img.Node = store.ImageCreating, "", s.st.NewID(), s.cfg.Node
 	img.Digest, img.Size, img.Tag, img.BuiltAt = "", 0, "", time.Time{}
+	if err := s.reserve(); err != nil {
+		return store.Image{}, err
+	}
 	stored, err := s.st.CreateImage(ctx, img)
 	if err != nil {
+		s.unreserve()
 		if errors.Is(err, store.ErrExists) {
 			return store.Image{}, taken(img.Name)
 		}
 		return store.Image{}, fmt.Errorf("create image %s: %w", img.Name, err)
 	}
 	if err := s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference}); err != nil {
+		s.unreserve()
 		return store.Image{}, err
 	}
 	return stored, nil
@@ -271,7 +306,9 @@ func vet(cur store.Image, guard store.AppGuard) error {
 // "base"), then creates the image (owner img.Owner; created is true) or starts a new build
 // of the existing one when guard passes (another owner's → 409 "image NAME is taken"; one
 // being built → 409). An empty Source is a build; an empty Kind keeps the existing image's.
-// Nothing is left on disk on any error; the queued job owns the file.
+// When MaxQueued uploads and jobs wait for a worker already, or after Close, it answers
+// 503 before reading body. Nothing is left on disk on any error; the queued job owns the
+// file.
 func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, guard store.AppGuard, visible func(store.Image) bool) (store.Image, bool, error) {
 	if img.Source == "" {
 		img.Source = store.ImageSourceBuild
@@ -293,6 +330,16 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	case !errors.Is(err, store.ErrNotFound):
 		return store.Image{}, false, fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
+	// Refuse before reading the body when too many jobs wait already.
+	if err := s.reserve(); err != nil {
+		return store.Image{}, false, err
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			s.unreserve()
+		}
+	}()
 	file, err := s.receive(img, body)
 	if err != nil {
 		return store.Image{}, false, err
@@ -318,6 +365,7 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	if err != nil {
 		return store.Image{}, false, err
 	}
+	reserved = false // the job's now: it ends the reservation when it gets a worker
 	return stored, created, nil
 }
 

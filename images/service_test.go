@@ -587,6 +587,65 @@ func TestAnUploadOfTooManyEntriesIsRefused(t *testing.T) {
 	e.clean()
 }
 
+// unread is a body that fails the test when read.
+type unread struct{ t *testing.T }
+
+func (u unread) Read([]byte) (int, error) {
+	u.t.Error("the body was read")
+	return 0, io.EOF
+}
+
+func TestQueuedUploadsAreBounded(t *testing.T) {
+	e := newEnv(t, Config{MaxQueued: 2})
+	ctx := context.Background()
+	busy := func(t *testing.T, err error) {
+		t.Helper()
+		var answer *httperr.Error
+		if !errors.As(err, &answer) || answer.Status != http.StatusServiceUnavailable || answer.Header.Get("Retry-After") == "" {
+			t.Fatalf("err = %v, want a 503 with Retry-After", err)
+		}
+	}
+	e.svc.sem <- struct{}{} // hold the one worker: uploads wait
+	for _, name := range []string{"first", "second"} {
+		if _, _, err := e.upload(store.Image{Name: name}, e.context(name, fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("an upload past MaxQueued waiting is refused before its body is read", func(t *testing.T) {
+		_, _, err := e.svc.Upload(ctx, store.Image{Name: "third", Owner: "alice"}, unread{t}, nil, nil)
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "third"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+		if files, _ := os.ReadDir(e.dir); len(files) != 2 {
+			t.Errorf("the upload folder holds %d files, want the 2 queued uploads", len(files))
+		}
+	})
+	t.Run("a pull past MaxQueued waiting is refused", func(t *testing.T) {
+		_, err := e.svc.Create(ctx, store.Image{Name: "pulled", Owner: "alice", Source: store.ImageSourceReference, Reference: "x:1"})
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "pulled"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+	})
+	<-e.svc.sem
+	first, second := e.ready("first"), e.ready("second")
+	t.Run("once the queue drains, uploads are taken again", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "third"}, e.context("third", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		e.clean(first.Digest, second.Digest, e.ready("third").Digest)
+	})
+	t.Run("after Close an upload is refused before its body is read", func(t *testing.T) {
+		e.svc.Close()
+		_, _, err := e.svc.Upload(ctx, store.Image{Name: "late", Owner: "alice"}, unread{t}, nil, nil)
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+	})
+}
+
 func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "uploads")
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -52,8 +52,9 @@ const finalWrite = 30 * time.Second
 // storeWrite bounds the writes made for a request that must not be cut by its end.
 const storeWrite = 10 * time.Second
 
-// enqueue queues the job, which owns j.file from now on. After Close it refuses it (503):
-// the image ends ERROR and the file is removed.
+// enqueue queues the job, which owns j.file from now on, and the caller's reservation
+// once queued. After Close it refuses it (503): the image ends ERROR and the file is
+// removed; the reservation stays the caller's.
 func (s *Service) enqueue(ctx context.Context, j job) error {
 	s.mu.Lock()
 	if s.closed {
@@ -105,8 +106,10 @@ func (s *Service) run(j job) {
 	lg := &buildLog{}
 	select {
 	case s.sem <- struct{}{}:
+		s.unreserve()
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
+		s.unreserve()
 		s.removeFile(j)
 		s.finish(j, lg, "", errors.New(msgInterrupted))
 		return
