@@ -197,6 +197,7 @@ const (
 	msgRestarted   = "interrupted: the server restarted during the build"
 	msgInterrupted = "interrupted: the server stopped during the build"
 	msgStopped     = "interrupted: the server stopped"
+	msgNotStarted  = "interrupted: the build could not be queued (the store failed): try again"
 )
 
 // reserve takes one of the MaxQueued places of the uploads and jobs that wait for a
@@ -267,12 +268,15 @@ func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, err
 	if err := s.reserve(); err != nil {
 		return store.Image{}, err
 	}
-	stored, err := s.st.CreateImage(ctx, img)
+	wctx, cancel := writeContext(ctx)
+	stored, err := s.st.CreateImage(wctx, img)
+	cancel()
 	if err != nil {
 		s.unreserve()
 		if errors.Is(err, store.ErrExists) {
 			return store.Image{}, taken(img.Name)
 		}
+		s.abandon(ctx, img.Name, img.Build, msgNotStarted)
 		return store.Image{}, fmt.Errorf("create image %s: %w", img.Name, err)
 	}
 	if err := s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference}); err != nil {
@@ -463,10 +467,28 @@ func (s *Service) checkBase(ctx context.Context, img store.Image, visible func(s
 	return nil
 }
 
+// writeContext bounds a write that makes an image CREATING: the request's end must not
+// cut it (a write cut after its commit would leave the image CREATING with no job).
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeWrite)
+}
+
 // save starts a new build of img in the store: a new build of the stored image when
-// guard lets the caller write it, else a new image.
+// guard lets the caller write it, else a new image. A write that fails may still have
+// been made: the image is then ended ERROR if the build is ours.
 func (s *Service) save(ctx context.Context, img store.Image, keepKind bool, guard store.AppGuard) (store.Image, bool, error) {
 	buildID := s.st.NewID()
+	stored, created, err := s.saveBuild(ctx, img, keepKind, guard, buildID)
+	var verr *store.ValidationError
+	if err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) && !errors.As(err, &verr) {
+		s.abandon(ctx, img.Name, buildID, msgNotStarted)
+	}
+	return stored, created, err
+}
+
+func (s *Service) saveBuild(ctx context.Context, img store.Image, keepKind bool, guard store.AppGuard, buildID string) (store.Image, bool, error) {
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
 	for range 3 {
 		var guardErr error
 		g := func(owner string) error {

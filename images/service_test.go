@@ -646,6 +646,90 @@ func TestQueuedUploadsAreBounded(t *testing.T) {
 	})
 }
 
+// lateStore is a store whose writes that make an image CREATING fail after they were
+// made, as a write whose answer is lost does.
+type lateStore struct{ *bolt.DB }
+
+var errLost = errors.New("the store's answer was lost")
+
+func (l lateStore) CreateImage(ctx context.Context, img store.Image) (store.Image, error) {
+	if _, err := l.DB.CreateImage(ctx, img); err != nil {
+		return store.Image{}, err
+	}
+	return store.Image{}, errLost
+}
+
+func (l lateStore) UpdateImage(ctx context.Context, name string, fn func(*store.Image) error, guard store.AppGuard) (store.Image, error) {
+	img, err := l.DB.UpdateImage(ctx, name, fn, guard)
+	if err == nil && img.Status == store.ImageCreating {
+		return store.Image{}, errLost
+	}
+	return img, err
+}
+
+// cancelAtEOF is a body whose request ends as the body is read to its end.
+type cancelAtEOF struct {
+	r      io.Reader
+	cancel context.CancelFunc
+}
+
+func (c cancelAtEOF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestAnImageIsNeverLeftCreatingByItsRequest(t *testing.T) {
+	e := newEnv(t, Config{})
+	var built string // the digest of image gone
+	t.Run("a request that ends as its body is read still gets its build", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		body := cancelAtEOF{r: bytes.NewReader(e.context("v1", fnLines...)), cancel: cancel}
+		if _, _, err := e.svc.Upload(ctx, store.Image{Name: "gone", Owner: "alice"}, body, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if ctx.Err() == nil {
+			t.Fatal("the body was not read to its end")
+		}
+		built = e.ready("gone").Digest
+		e.clean(built)
+	})
+	late := New(lateStore{e.st}, e.docker, Config{Dir: e.dir, Node: "node-a"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer late.Close()
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a new image", func() error {
+			_, _, err := late.Upload(context.Background(), store.Image{Name: "lost", Owner: "alice"}, bytes.NewReader(e.context("v1", fnLines...)), nil, nil)
+			return err
+		}},
+		{"a new build of an image", func() error {
+			_, _, err := late.Upload(context.Background(), store.Image{Name: "gone", Owner: "alice"}, bytes.NewReader(e.context("v2", fnLines...)), nil, nil)
+			return err
+		}},
+		{"a pull", func() error {
+			_, err := late.Create(context.Background(), store.Image{Name: "lost-pull", Owner: "alice", Source: store.ImageSourceReference, Reference: "x:1"})
+			return err
+		}},
+	} {
+		t.Run(tc.name+" whose write is made but fails ends ERROR", func(t *testing.T) {
+			if err := tc.do(); !errors.Is(err, errLost) {
+				t.Fatalf("err = %v, want the store's", err)
+			}
+		})
+	}
+	for _, name := range []string{"lost", "gone", "lost-pull"} {
+		if img, _ := e.st.GetImage(context.Background(), name); img.Status != store.ImageError || img.Error != msgNotStarted {
+			t.Errorf("image %s: %s %q, want ERROR %q", name, img.Status, img.Error, msgNotStarted)
+		}
+	}
+	e.clean(built) // a failed build keeps the image's last good one
+}
+
 func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "uploads")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
