@@ -10,5 +10,8 @@
 // tag, a failed build's leftovers), and deletes and prunes images. A build cut off by
 // Close (server shutdown) may leave the untagged image of the step the daemon was
 // committing then; `docker image prune` removes it. The uploads a crash leaves in the
-// upload folder are removed by the next Start. Handlers call it; it never imports them.
+// upload folder are removed by the next Start. A job writes its image every 30 seconds
+// while it waits and runs; a CREATING image no node wrote for longer than BuildTimeout
+// and a minute is taken as interrupted (its node stopped), so that it can be built again,
+// deleted or pruned. Handlers call it; it never imports them.
 package images

@@ -83,6 +83,8 @@ type Service struct {
 	sem    chan struct{} // one token per running job
 	wg     sync.WaitGroup
 
+	heartbeat time.Duration // how often a job writes its image, so that it is never stale (building)
+
 	files string // this service's part of its upload files' names: "<nonce>-"
 
 	mu      sync.Mutex
@@ -116,8 +118,8 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
-		sem:   make(chan struct{}, cfg.Builds), running: map[string]bool{}}
+		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-", heartbeat: defaultHeartbeat,
+		sem: make(chan struct{}, cfg.Builds), running: map[string]bool{}}
 }
 
 // Config returns the configuration in effect (defaults applied).
@@ -293,14 +295,30 @@ func building(name string) error {
 }
 
 // vet refuses a new build of cur: another owner's (guard fails) or one being built.
-func vet(cur store.Image, guard store.AppGuard) error {
+func (s *Service) vet(cur store.Image, guard store.AppGuard) error {
 	if guard != nil && guard(cur.Owner) != nil {
 		return taken(cur.Name)
 	}
-	if cur.Status == store.ImageCreating {
+	if s.building(cur) {
 		return building(cur.Name)
 	}
 	return nil
+}
+
+// building tells whether img is CREATING and not stale: a build that no job of this
+// service runs, whose record was not written for longer than BuildTimeout and a minute,
+// is one whose node stopped (forever, it may be); it is taken as ended ERROR
+// "interrupted", which its job, should it come back, finds replaced.
+func (s *Service) building(img store.Image) bool {
+	if img.Status != store.ImageCreating {
+		return false
+	}
+	if s.owns(img.Build) || time.Since(img.UpdatedAt) <= s.cfg.BuildTimeout+time.Minute {
+		return true
+	}
+	s.log.Warn("image build taken as interrupted: its record was not written for too long (its node stopped?)",
+		"image", img.Name, "build", img.Build, "node", img.Node, "updated_at", img.UpdatedAt)
+	return false
 }
 
 // Upload streams body (at most MaxUpload bytes) to a file in Dir, checks it (at most
@@ -328,7 +346,7 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	// Refuse early what the write would refuse, before reading the body.
 	switch cur, err := s.st.GetImage(ctx, img.Name); {
 	case err == nil:
-		if err := vet(cur, guard); err != nil {
+		if err := s.vet(cur, guard); err != nil {
 			return store.Image{}, false, err
 		}
 	case !errors.Is(err, store.ErrNotFound):
@@ -499,7 +517,7 @@ func (s *Service) saveBuild(ctx context.Context, img store.Image, keepKind bool,
 			return guardErr
 		}
 		stored, err := s.st.UpdateImage(ctx, img.Name, func(cur *store.Image) error {
-			if cur.Status == store.ImageCreating {
+			if s.building(*cur) {
 				return building(cur.Name)
 			}
 			if !keepKind {
@@ -532,12 +550,13 @@ func (s *Service) saveBuild(ctx context.Context, img store.Image, keepKind bool,
 	return store.Image{}, false, taken(img.Name)
 }
 
-// Delete removes the image (guard → 404 for others; 409 while in use or CREATING) and
-// then its Docker image(s); Docker's failures are logged (the record is gone).
+// Delete removes the image (guard → 404 for others; 409 while in use or CREATING, unless
+// stale: see building) and then its Docker image(s); Docker's failures are logged (the
+// record is gone).
 func (s *Service) Delete(ctx context.Context, name string, guard store.AppGuard) error {
 	var img store.Image
 	err := s.st.DeleteImage(ctx, name, guard, func(cur store.Image) error {
-		if cur.Status == store.ImageCreating {
+		if s.building(cur) {
 			return building(cur.Name)
 		}
 		img = cur
@@ -554,12 +573,13 @@ func (s *Service) Delete(ctx context.Context, name string, guard store.AppGuard)
 	return nil
 }
 
-// Prune deletes every image nothing uses and that is not CREATING; it returns their names.
+// Prune deletes every image nothing uses and that is not CREATING (or is, stale: see
+// building); it returns their names.
 func (s *Service) Prune(ctx context.Context) ([]string, error) {
 	var names []string
 	bases := map[string]bool{} // images others build on when the prune starts: kept
 	err := s.eachImage(ctx, func(img store.Image) error {
-		if img.Status != store.ImageCreating {
+		if !s.building(img) {
 			names = append(names, img.Name)
 		}
 		if b, ok := store.ImageName(img.Base); ok {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
@@ -51,6 +53,12 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return newEnvIn(t, cfg, t.TempDir())
+}
+
+// newEnvIn is newEnv on the store in storeDir.
+func newEnvIn(t *testing.T, cfg Config, storeDir string) *env {
+	t.Helper()
 	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +68,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if _, err := docker.Ping(ctx); err != nil {
 		t.Fatalf("the images tests need Docker: %v", err)
 	}
-	st, err := bolt.Open(ctx, t.TempDir(), bolt.Options{NoSync: true, Node: "node-a"})
+	st, err := bolt.Open(ctx, storeDir, bolt.Options{NoSync: true, Node: "node-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,6 +736,120 @@ func TestAnImageIsNeverLeftCreatingByItsRequest(t *testing.T) {
 		}
 	}
 	e.clean(built) // a failed build keeps the image's last good one
+}
+
+func TestAStaleBuildOfAnotherNodeDoesNotHoldItsImage(t *testing.T) {
+	ctx := context.Background()
+	storeDir := t.TempDir()
+	st, err := bolt.Open(ctx, storeDir, bolt.Options{NoSync: true, Node: "node-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{"stale-deleted", "stale-pruned", "stale-rebuilt"}
+	for _, name := range append(stale, "fresh") {
+		if _, err := st.CreateImage(ctx, store.Image{Name: name, Owner: "alice", Kind: store.ImageKindFunction, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageCreating, Build: st.NewID(), Node: "node-b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// node-b stopped long ago: its records are older than BuildTimeout and a minute.
+	db, err := bbolt.Open(filepath.Join(storeDir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("images"))
+		for _, name := range stale {
+			var rec map[string]any
+			if err := json.Unmarshal(b.Get([]byte(name)), &rec); err != nil {
+				return err
+			}
+			rec["updated_at"] = time.Now().Add(-DefaultBuildTimeout - 2*time.Minute).UTC()
+			data, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(name), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvIn(t, Config{}, storeDir)
+
+	t.Run("a build of another node written to lately still holds its image", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "fresh"}, e.context("v1", fnLines...)); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("upload: %v, want 409", err)
+		}
+		if err := e.svc.Delete(ctx, "fresh", nil); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("delete: %v, want 409", err)
+		}
+	})
+	t.Run("a stale build is replaced by a new one", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "stale-rebuilt"}, e.context("v1", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		if img := e.ready("stale-rebuilt"); img.Node != "node-a" {
+			t.Errorf("rebuilt on %s", img.Node)
+		}
+	})
+	t.Run("an image of a stale build is deleted", func(t *testing.T) {
+		if err := e.svc.Delete(ctx, "stale-deleted", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("an image of a stale build is pruned", func(t *testing.T) {
+		pruned, err := e.svc.Prune(ctx)
+		if err != nil || strings.Join(pruned, ",") != "stale-pruned,stale-rebuilt" {
+			t.Fatalf("pruned %v (%v), want stale-pruned and stale-rebuilt", pruned, err)
+		}
+	})
+	t.Run("a followed log of a stale build ends", func(t *testing.T) {
+		if _, err := e.st.UpdateImage(ctx, "fresh", func(*store.Image) error { return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.cfg.BuildTimeout = -time.Minute // every build of another node is stale now
+		defer func() { e.svc.cfg.BuildTimeout = DefaultBuildTimeout }()
+		done := make(chan error, 1)
+		go func() { done <- e.svc.WriteLog(ctx, "fresh", true, io.Discard, nil) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the followed log did not end")
+		}
+	})
+	e.clean()
+}
+
+func TestAWaitingJobKeepsItsImageFresh(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.svc.heartbeat = 20 * time.Millisecond
+	e.svc.sem <- struct{}{} // hold the one worker: the upload waits
+	img, _, err := e.upload(store.Image{Name: "waiting"}, e.context("w", fnLines...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cur, err := e.st.GetImage(context.Background(), "waiting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-e.svc.sem
+	if !cur.UpdatedAt.After(img.UpdatedAt) || cur.Status != store.ImageCreating {
+		t.Errorf("waiting image: %s updated %s, stored %s", cur.Status, cur.UpdatedAt, img.UpdatedAt)
+	}
+	e.clean(e.ready("waiting").Digest)
 }
 
 func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {

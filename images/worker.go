@@ -104,12 +104,14 @@ func (s *Service) run(j job) {
 		s.mu.Unlock()
 	}()
 	lg := &buildLog{}
+	stopBeating := s.beat(j)
 	select {
 	case s.sem <- struct{}{}:
 		s.unreserve()
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
 		s.unreserve()
+		stopBeating()
 		s.removeFile(j)
 		s.finish(j, lg, "", errors.New(msgInterrupted))
 		return
@@ -138,6 +140,7 @@ func (s *Service) run(j job) {
 	id, err := s.do(ctx, j, lg)
 	close(stopSaving)
 	<-saved
+	stopBeating()
 	s.removeFile(j)
 	if err != nil {
 		switch {
@@ -148,6 +151,47 @@ func (s *Service) run(j job) {
 		}
 	}
 	s.finish(j, lg, id, err)
+}
+
+// defaultHeartbeat is how often a job writes its image while it waits and runs: well
+// within the minute past BuildTimeout after which another node takes it as stale.
+const defaultHeartbeat = 30 * time.Second
+
+// beat writes the job's image every s.heartbeat (its UpdatedAt moves, nothing else), until
+// stop is called or the image has another build, so that no node takes the build as
+// stale (building) while it waits for a worker or runs.
+func (s *Service) beat(j job) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(s.heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, storeWrite)
+			_, err := s.st.UpdateImage(ctx, j.name, func(img *store.Image) error {
+				if img.Build != j.build || img.Status != store.ImageCreating {
+					return errStale
+				}
+				return nil
+			}, nil)
+			cancel()
+			switch {
+			case errors.Is(err, errStale), errors.Is(err, store.ErrNotFound):
+				return
+			case err != nil && s.ctx.Err() == nil:
+				s.log.Warn("write image of a running build", "image", j.name, "build", j.build, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // removeFile removes the job's upload, its own since Upload queued it.
