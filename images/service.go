@@ -29,6 +29,8 @@ const (
 	DefaultBuildTimeout = 10 * time.Minute
 	DefaultBuilds       = 1
 	DefaultMaxQueued    = 16
+	DefaultBuildMemory  = 2 << 30
+	DefaultBuildCPUs    = 1.0
 )
 
 // TagRepo is the repository Gantry tags its images in: gantry-images/<name>:<build ID>.
@@ -42,6 +44,8 @@ type Config struct {
 	BuildTimeout time.Duration // time limit of a build, load or pull, default 10m
 	Builds       int           // builds, loads and pulls run at once on this node, default 1
 	MaxQueued    int           // uploads and pulls that may wait for a free build on this node (503 beyond), default 16
+	BuildMemory  int64         // memory of a build's RUN steps in bytes, no swap, default 2 GiB
+	BuildCPUs    float64       // CPUs of a build's RUN steps, default 1
 	Node         string        // this node's ID (store.Node): the node of the builds it runs
 }
 
@@ -115,6 +119,12 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.BuildMemory <= 0 {
+		cfg.BuildMemory = DefaultBuildMemory
+	}
+	if cfg.BuildCPUs <= 0 {
+		cfg.BuildCPUs = DefaultBuildCPUs
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -850,6 +851,50 @@ func TestAWaitingJobKeepsItsImageFresh(t *testing.T) {
 		t.Errorf("waiting image: %s updated %s, stored %s", cur.Status, cur.UpdatedAt, img.UpdatedAt)
 	}
 	e.clean(e.ready("waiting").Digest)
+}
+
+// buildSpy is the Docker client that records the options of the builds it runs.
+type buildSpy struct {
+	*client.Client
+	mu   sync.Mutex
+	opts []build.ImageBuildOptions
+}
+
+func (b *buildSpy) ImageBuild(ctx context.Context, r io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error) {
+	b.mu.Lock()
+	b.opts = append(b.opts, opts)
+	b.mu.Unlock()
+	return b.Client.ImageBuild(ctx, r, opts)
+}
+
+func TestBuildsRunWithinTheirResourceLimits(t *testing.T) {
+	e := newEnv(t, Config{})
+	if got := e.svc.Config(); got.BuildMemory != 2<<30 || got.BuildCPUs != 1 {
+		t.Errorf("defaults: memory %d, CPUs %v; want 2 GiB and 1", got.BuildMemory, got.BuildCPUs)
+	}
+	spy := &buildSpy{Client: e.docker}
+	svc := New(e.st, spy, Config{Dir: e.dir, Node: "node-a", BuildMemory: 64 << 20, BuildCPUs: 0.5}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer svc.Close()
+	// A RUN step (exec form: the image has no shell) runs a container with the limits.
+	ctxt := e.context("limited", "COPY fn /fn", `RUN ["/fn"]`, `ENTRYPOINT ["/fn"]`)
+	if _, _, err := svc.Upload(context.Background(), store.Image{Name: "limited", Owner: "alice"}, bytes.NewReader(ctxt), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	img := e.ready("limited") // the daemon took the limits
+	var log bytes.Buffer
+	if err := svc.WriteLog(context.Background(), "limited", false, &log, nil); err != nil || !strings.Contains(log.String(), "hello limited") {
+		t.Errorf("the RUN step did not run: %q (%v)", log.String(), err)
+	}
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if len(spy.opts) != 1 {
+		t.Fatalf("%d builds", len(spy.opts))
+	}
+	o := spy.opts[0]
+	if o.Memory != 64<<20 || o.MemorySwap != 64<<20 || o.CPUPeriod != 100_000 || o.CPUQuota != 50_000 {
+		t.Errorf("build options: memory %d, swap %d, CPU period %d, quota %d; want 64 MiB, 64 MiB (no swap), 100000, 50000", o.Memory, o.MemorySwap, o.CPUPeriod, o.CPUQuota)
+	}
+	e.clean(img.Digest)
 }
 
 func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {

@@ -252,6 +252,9 @@ func (s *Service) pull(ctx context.Context, j job, lg *buildLog) (string, error)
 	return info.ID, nil
 }
 
+// cpuPeriod is the CFS period of a build's CPU quota, in microseconds (Docker's default).
+const cpuPeriod = 100_000
+
 func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, error) {
 	opts := build.ImageBuildOptions{
 		Tags:        []string{j.tag()},
@@ -260,6 +263,11 @@ func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, 
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+		// The containers of RUN steps: bounded, so that a build cannot starve the calls.
+		Memory:     s.cfg.BuildMemory,
+		MemorySwap: s.cfg.BuildMemory, // = Memory: no swap
+		CPUPeriod:  cpuPeriod,
+		CPUQuota:   int64(s.cfg.BuildCPUs * cpuPeriod),
 	}
 	if baseName, ok := store.ImageName(j.base); ok {
 		base, err := s.st.GetImage(ctx, baseName)
