@@ -17,7 +17,8 @@ import (
 const followEvery = 200 * time.Millisecond
 
 // WriteLog writes the image's log to w; with follow, keeps writing new bytes (calling
-// flush after each write) until the image is READY or ERROR or ctx ends. The caller checks
+// flush after each write) until the image is READY or ERROR (or stale: see building) or
+// ctx ends. The caller checks
 // that the image is visible to whoever asks.
 func (s *Service) WriteLog(ctx context.Context, name string, follow bool, w io.Writer, flush func()) error {
 	if flush == nil {
@@ -43,7 +44,7 @@ func (s *Service) WriteLog(ctx context.Context, name string, follow bool, w io.W
 	sent, build := data, img.Build
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
-	for img.Status == store.ImageCreating {
+	for s.building(img) {
 		select {
 		case <-ctx.Done():
 			return nil

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +28,9 @@ const (
 	DefaultMaxUpload    = 512 << 20
 	DefaultBuildTimeout = 10 * time.Minute
 	DefaultBuilds       = 1
+	DefaultMaxQueued    = 16
+	DefaultBuildMemory  = 2 << 30
+	DefaultBuildCPUs    = 1.0
 )
 
 // TagRepo is the repository Gantry tags its images in: gantry-images/<name>:<build ID>.
@@ -33,8 +40,12 @@ const TagRepo = "gantry-images"
 type Config struct {
 	Dir          string        // where uploads are streamed (created if missing); default <temp>/gantry-uploads
 	MaxUpload    int64         // largest upload in bytes (413 beyond), default 512 MiB
+	MaxUnpacked  int64         // largest unpacked upload (its tar, gunzipped) in bytes (413 beyond), default 4 × MaxUpload
 	BuildTimeout time.Duration // time limit of a build, load or pull, default 10m
 	Builds       int           // builds, loads and pulls run at once on this node, default 1
+	MaxQueued    int           // uploads and pulls that may wait for a free build on this node (503 beyond), default 16
+	BuildMemory  int64         // memory of a build's RUN steps in bytes, no swap, default 2 GiB
+	BuildCPUs    float64       // CPUs of a build's RUN steps, default 1
 	Node         string        // this node's ID (store.Node): the node of the builds it runs
 }
 
@@ -76,8 +87,13 @@ type Service struct {
 	sem    chan struct{} // one token per running job
 	wg     sync.WaitGroup
 
+	heartbeat time.Duration // how often a job writes its image, so that it is never stale (building)
+
+	files string // this service's part of its upload files' names: "<nonce>-"
+
 	mu      sync.Mutex
 	running map[string]bool // build IDs of the jobs of this service
+	queued  int             // uploads being received and jobs waiting for a worker (reserve)
 	closed  bool
 }
 
@@ -89,25 +105,45 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
 	}
+	if cfg.MaxUnpacked <= 0 {
+		cfg.MaxUnpacked = cfg.MaxUpload * 4
+		if cfg.MaxUpload > math.MaxInt64/4 {
+			cfg.MaxUnpacked = math.MaxInt64
+		}
+	}
 	if cfg.BuildTimeout <= 0 {
 		cfg.BuildTimeout = DefaultBuildTimeout
 	}
 	if cfg.Builds <= 0 {
 		cfg.Builds = DefaultBuilds
 	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.BuildMemory <= 0 {
+		cfg.BuildMemory = DefaultBuildMemory
+	}
+	if cfg.BuildCPUs <= 0 {
+		cfg.BuildCPUs = DefaultBuildCPUs
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-", heartbeat: defaultHeartbeat,
 		sem: make(chan struct{}, cfg.Builds), running: map[string]bool{}}
 }
 
 // Config returns the configuration in effect (defaults applied).
 func (s *Service) Config() Config { return s.cfg }
 
-// Start creates the upload folder and ends ERROR the builds this node left CREATING when
-// it stopped (they cannot resume). Jobs queued before Start run as usual.
+// Start creates the upload folder, removes the uploads an earlier run left in it (a crash
+// leaves them), and ends ERROR the builds this node left CREATING when it stopped (they
+// cannot resume). Jobs queued before Start run as usual.
 func (s *Service) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("images: upload folder: %w", err)
+	}
+	if err := s.removeLeftovers(); err != nil {
+		return err
 	}
 	return s.eachImage(ctx, func(img store.Image) error {
 		if img.Status != store.ImageCreating || img.Node != s.cfg.Node || s.owns(img.Build) {
@@ -130,7 +166,37 @@ func (s *Service) Start(ctx context.Context) error {
 	})
 }
 
-// Close cancels the running jobs (they end ERROR "interrupted") and waits for them.
+// Prefixes of the names of upload files; this service's follow with its s.files.
+const (
+	uploadPrefix = "upload-"
+	loadPrefix   = "load-"
+)
+
+// removeLeftovers removes the upload files of earlier runs from Dir: files named as
+// receive names them, but not with this service's part.
+func (s *Service) removeLeftovers() error {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("images: upload folder: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		ours := strings.HasPrefix(name, uploadPrefix+s.files) || strings.HasPrefix(name, loadPrefix+s.files)
+		upload := strings.HasPrefix(name, uploadPrefix) || strings.HasPrefix(name, loadPrefix)
+		if ours || !upload || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.cfg.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove an upload an earlier run left", "file", name, "err", err)
+			continue
+		}
+		s.log.Info("removed an upload an earlier run left", "file", name)
+	}
+	return nil
+}
+
+// Close cancels the running jobs (they end ERROR "interrupted") and waits for them. An
+// upload or pull that comes after it is refused (503); one already stored ends ERROR.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -142,7 +208,32 @@ func (s *Service) Close() {
 const (
 	msgRestarted   = "interrupted: the server restarted during the build"
 	msgInterrupted = "interrupted: the server stopped during the build"
+	msgStopped     = "interrupted: the server stopped"
+	msgNotStarted  = "interrupted: the build could not be queued (the store failed): try again"
 )
+
+// reserve takes one of the MaxQueued places of the uploads and jobs that wait for a
+// worker: a 503 when none is left, or after Close. A job ends its reservation when it gets
+// a worker (run); who reserved and queues no job ends it (unreserve).
+func (s *Service) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errStopping()
+	}
+	if s.queued >= s.cfg.MaxQueued {
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Header: httperr.RetryAfter(30),
+			Message: fmt.Sprintf("%d image builds, loads and pulls already wait on this node: try again later", s.cfg.MaxQueued)}
+	}
+	s.queued++
+	return nil
+}
+
+func (s *Service) unreserve() {
+	s.mu.Lock()
+	s.queued--
+	s.mu.Unlock()
+}
 
 // errStale ends a write of a job whose build is no longer the image's.
 var errStale = errors.New("the image has a newer build")
@@ -173,7 +264,8 @@ func (s *Service) eachImage(ctx context.Context, fn func(store.Image) error) err
 	}
 }
 
-// Create stores a source-reference image owned by img.Owner (CREATING) and queues its pull.
+// Create stores a source-reference image owned by img.Owner (CREATING) and queues its pull
+// (503 when MaxQueued uploads and jobs wait for a worker already, or after Close).
 func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, error) {
 	img.ApplyDefaults()
 	if img.Source != store.ImageSourceReference {
@@ -185,14 +277,24 @@ func (s *Service) Create(ctx context.Context, img store.Image) (store.Image, err
 	img.Base, img.Network, img.Dockerfile = "", "", ""
 	img.Status, img.Error, img.Build, img.Node = store.ImageCreating, "", s.st.NewID(), s.cfg.Node
 	img.Digest, img.Size, img.Tag, img.BuiltAt = "", 0, "", time.Time{}
-	stored, err := s.st.CreateImage(ctx, img)
+	if err := s.reserve(); err != nil {
+		return store.Image{}, err
+	}
+	wctx, cancel := writeContext(ctx)
+	stored, err := s.st.CreateImage(wctx, img)
+	cancel()
 	if err != nil {
+		s.unreserve()
 		if errors.Is(err, store.ErrExists) {
 			return store.Image{}, taken(img.Name)
 		}
+		s.abandon(ctx, img.Name, img.Build, msgNotStarted)
 		return store.Image{}, fmt.Errorf("create image %s: %w", img.Name, err)
 	}
-	s.enqueue(job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference})
+	if err := s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, reference: stored.Reference}); err != nil {
+		s.unreserve()
+		return store.Image{}, err
+	}
 	return stored, nil
 }
 
@@ -203,23 +305,42 @@ func building(name string) error {
 }
 
 // vet refuses a new build of cur: another owner's (guard fails) or one being built.
-func vet(cur store.Image, guard store.AppGuard) error {
+func (s *Service) vet(cur store.Image, guard store.AppGuard) error {
 	if guard != nil && guard(cur.Owner) != nil {
 		return taken(cur.Name)
 	}
-	if cur.Status == store.ImageCreating {
+	if s.building(cur) {
 		return building(cur.Name)
 	}
 	return nil
 }
 
-// Upload streams body (at most MaxUpload bytes) to a file in Dir, checks it (a build
-// context: every entry inside it and the Dockerfile present; a load: a docker save
-// tarball, whose tags are dropped), resolves Base (visible and READY, else 400 field
+// building tells whether img is CREATING and not stale: a build that no job of this
+// service runs, whose record was not written for longer than BuildTimeout and a minute,
+// is one whose node stopped (forever, it may be); it is taken as ended ERROR
+// "interrupted", which its job, should it come back, finds replaced.
+func (s *Service) building(img store.Image) bool {
+	if img.Status != store.ImageCreating {
+		return false
+	}
+	if s.owns(img.Build) || time.Since(img.UpdatedAt) <= s.cfg.BuildTimeout+time.Minute {
+		return true
+	}
+	s.log.Warn("image build taken as interrupted: its record was not written for too long (its node stopped?)",
+		"image", img.Name, "build", img.Build, "node", img.Node, "updated_at", img.UpdatedAt)
+	return false
+}
+
+// Upload streams body (at most MaxUpload bytes) to a file in Dir, checks it (at most
+// MaxUnpacked bytes unpacked, else 413, and MaxEntries entries; a build context: every
+// entry inside it and the Dockerfile present; a load: a docker save tarball, whose tags
+// are dropped), resolves Base (visible and READY, else 400 field
 // "base"), then creates the image (owner img.Owner; created is true) or starts a new build
 // of the existing one when guard passes (another owner's → 409 "image NAME is taken"; one
 // being built → 409). An empty Source is a build; an empty Kind keeps the existing image's.
-// Nothing is left on disk on any error; the queued job owns the file.
+// When MaxQueued uploads and jobs wait for a worker already, or after Close, it answers
+// 503 before reading body. Nothing is left on disk on any error; the queued job owns the
+// file.
 func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, guard store.AppGuard, visible func(store.Image) bool) (store.Image, bool, error) {
 	if img.Source == "" {
 		img.Source = store.ImageSourceBuild
@@ -235,12 +356,22 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	// Refuse early what the write would refuse, before reading the body.
 	switch cur, err := s.st.GetImage(ctx, img.Name); {
 	case err == nil:
-		if err := vet(cur, guard); err != nil {
+		if err := s.vet(cur, guard); err != nil {
 			return store.Image{}, false, err
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		return store.Image{}, false, fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
+	// Refuse before reading the body when too many jobs wait already.
+	if err := s.reserve(); err != nil {
+		return store.Image{}, false, err
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			s.unreserve()
+		}
+	}()
 	file, err := s.receive(img, body)
 	if err != nil {
 		return store.Image{}, false, err
@@ -260,9 +391,13 @@ func (s *Service) Upload(ctx context.Context, img store.Image, body io.Reader, g
 	if err != nil {
 		return store.Image{}, false, err
 	}
-	keep = true
-	s.enqueue(job{name: stored.Name, build: stored.Build, source: stored.Source, file: file,
+	keep = true // the job's, or enqueue removes it
+	err = s.enqueue(ctx, job{name: stored.Name, build: stored.Build, source: stored.Source, file: file,
 		base: stored.Base, network: stored.Network, dockerfile: stored.Dockerfile})
+	if err != nil {
+		return store.Image{}, false, err
+	}
+	reserved = false // the job's now: it ends the reservation when it gets a worker
 	return stored, created, nil
 }
 
@@ -271,7 +406,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
-	f, err := os.CreateTemp(s.cfg.Dir, "upload-*.tar")
+	f, err := os.CreateTemp(s.cfg.Dir, uploadPrefix+s.files+"*.tar")
 	if err != nil {
 		return "", fmt.Errorf("upload image %s: %w", img.Name, err)
 	}
@@ -300,7 +435,7 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return fail(fmt.Errorf("upload image %s: %w", img.Name, err))
 	}
 	if img.Source == store.ImageSourceBuild {
-		if err := checkContext(f, img.Dockerfile); err != nil {
+		if err := checkContext(f, img.Dockerfile, s.limits()); err != nil {
 			return fail(err)
 		}
 		if err := f.Close(); err != nil {
@@ -310,11 +445,11 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return file, nil
 	}
 	// A load: copy it without the tags it names.
-	out, err := os.CreateTemp(s.cfg.Dir, "load-*.tar")
+	out, err := os.CreateTemp(s.cfg.Dir, loadPrefix+s.files+"*.tar")
 	if err != nil {
 		return fail(fmt.Errorf("upload image %s: %w", img.Name, err))
 	}
-	err = sanitizeLoad(f, out)
+	err = sanitizeLoad(f, out, s.limits())
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("upload image %s: %w", img.Name, cerr)
 	}
@@ -325,6 +460,11 @@ func (s *Service) receive(img store.Image, body io.Reader) (string, error) {
 		return "", err
 	}
 	return out.Name(), nil
+}
+
+// limits are the bounds of an upload's unpacked size and entries.
+func (s *Service) limits() limits {
+	return limits{maxUnpacked: s.cfg.MaxUnpacked, maxEntries: MaxEntries}
 }
 
 // checkBase resolves img.Base: an image visible to the caller, READY, with no cycle back
@@ -355,10 +495,28 @@ func (s *Service) checkBase(ctx context.Context, img store.Image, visible func(s
 	return nil
 }
 
+// writeContext bounds a write that makes an image CREATING: the request's end must not
+// cut it (a write cut after its commit would leave the image CREATING with no job).
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeWrite)
+}
+
 // save starts a new build of img in the store: a new build of the stored image when
-// guard lets the caller write it, else a new image.
+// guard lets the caller write it, else a new image. A write that fails may still have
+// been made: the image is then ended ERROR if the build is ours.
 func (s *Service) save(ctx context.Context, img store.Image, keepKind bool, guard store.AppGuard) (store.Image, bool, error) {
 	buildID := s.st.NewID()
+	stored, created, err := s.saveBuild(ctx, img, keepKind, guard, buildID)
+	var verr *store.ValidationError
+	if err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) && !errors.As(err, &verr) {
+		s.abandon(ctx, img.Name, buildID, msgNotStarted)
+	}
+	return stored, created, err
+}
+
+func (s *Service) saveBuild(ctx context.Context, img store.Image, keepKind bool, guard store.AppGuard, buildID string) (store.Image, bool, error) {
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
 	for range 3 {
 		var guardErr error
 		g := func(owner string) error {
@@ -369,7 +527,7 @@ func (s *Service) save(ctx context.Context, img store.Image, keepKind bool, guar
 			return guardErr
 		}
 		stored, err := s.st.UpdateImage(ctx, img.Name, func(cur *store.Image) error {
-			if cur.Status == store.ImageCreating {
+			if s.building(*cur) {
 				return building(cur.Name)
 			}
 			if !keepKind {
@@ -402,12 +560,13 @@ func (s *Service) save(ctx context.Context, img store.Image, keepKind bool, guar
 	return store.Image{}, false, taken(img.Name)
 }
 
-// Delete removes the image (guard → 404 for others; 409 while in use or CREATING) and
-// then its Docker image(s); Docker's failures are logged (the record is gone).
+// Delete removes the image (guard → 404 for others; 409 while in use or CREATING, unless
+// stale: see building) and then its Docker image(s); Docker's failures are logged (the
+// record is gone).
 func (s *Service) Delete(ctx context.Context, name string, guard store.AppGuard) error {
 	var img store.Image
 	err := s.st.DeleteImage(ctx, name, guard, func(cur store.Image) error {
-		if cur.Status == store.ImageCreating {
+		if s.building(cur) {
 			return building(cur.Name)
 		}
 		img = cur
@@ -424,12 +583,13 @@ func (s *Service) Delete(ctx context.Context, name string, guard store.AppGuard)
 	return nil
 }
 
-// Prune deletes every image nothing uses and that is not CREATING; it returns their names.
+// Prune deletes every image nothing uses and that is not CREATING (or is, stale: see
+// building); it returns their names.
 func (s *Service) Prune(ctx context.Context) ([]string, error) {
 	var names []string
 	bases := map[string]bool{} // images others build on when the prune starts: kept
 	err := s.eachImage(ctx, func(img store.Image) error {
-		if img.Status != store.ImageCreating {
+		if !s.building(img) {
 			names = append(names, img.Name)
 		}
 		if b, ok := store.ImageName(img.Base); ok {

@@ -7,13 +7,17 @@ package images
 // intermediate images) are found and checked.
 
 import (
+	"archive/tar"
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +28,15 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	bbolt "go.etcd.io/bbolt"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/bolt"
 )
@@ -48,6 +55,12 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return newEnvIn(t, cfg, t.TempDir())
+}
+
+// newEnvIn is newEnv on the store in storeDir.
+func newEnvIn(t *testing.T, cfg Config, storeDir string) *env {
+	t.Helper()
 	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +70,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if _, err := docker.Ping(ctx); err != nil {
 		t.Fatalf("the images tests need Docker: %v", err)
 	}
-	st, err := bolt.Open(ctx, t.TempDir(), bolt.Options{NoSync: true, Node: "node-a"})
+	st, err := bolt.Open(ctx, storeDir, bolt.Options{NoSync: true, Node: "node-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +526,10 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	}{
 		{"a ../ entry", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "../x", body: "x"}), "400 context"},
 		{"a symlink out of the context", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "l", link: "../../etc", kind: '2'}), "400 context"},
-		{"an upload over the limit", store.Image{Name: "bad"}, big, "413"},
+		{"a symlink through a symlink", store.Image{Name: "bad"}, tarball(t, entry{name: "Dockerfile", body: "FROM scratch"}, entry{name: "a", link: ".", kind: '2'}, entry{name: "a/b", link: "..", kind: '2'}), "400 context"},
+		{"an upload over the limit", store.Image{Name: "bad"}, big, "413 larger than"},
+		{"a gzipped context that unpacks past 4 × the upload limit", store.Image{Name: "bad"}, gzipped(t, tarball(t, dockerfile, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},
+		{"a gzipped image tarball that unpacks past 4 × the upload limit", store.Image{Name: "bad", Source: store.ImageSourceLoad}, gzipped(t, tarball(t, entry{name: "manifest.json", body: `[{"Config":"c.json"}]`}, entry{name: "zeros", body: strings.Repeat("\x00", 17<<20)})), "413 unpacked"},
 		{"a context without a Dockerfile", store.Image{Name: "bad"}, tarball(t, entry{name: "fn", body: "x"}), "400 dockerfile"},
 		{"a load that is not an image tarball", store.Image{Name: "bad", Source: store.ImageSourceLoad}, e.context("v1"), "400 body"},
 		{"a base that does not exist", store.Image{Name: "bad", Base: "@nothing"}, e.context("v1", fnLines...), "400 base"},
@@ -531,9 +547,10 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 				if !errors.As(err, &verr) || verr.Field != field {
 					t.Fatalf("err = %v, want a 400 of field %s", err, field)
 				}
-			case tc.status == "413":
-				if err == nil || !strings.Contains(err.Error(), "larger than") {
-					t.Fatalf("err = %v, want 413", err)
+			case strings.HasPrefix(tc.status, "413 "):
+				var answer *httperr.Error
+				if !errors.As(err, &answer) || answer.Status != http.StatusRequestEntityTooLarge || !strings.Contains(answer.Message, strings.TrimPrefix(tc.status, "413 ")) {
+					t.Fatalf("err = %v, want %s", err, tc.status)
 				}
 			default:
 				msg := strings.TrimPrefix(tc.status, "409 ")
@@ -547,6 +564,13 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 			e.clean(bobs.Digest)
 		})
 	}
+	t.Run("a gzipped context that unpacks to less than 4 × the upload limit builds", func(t *testing.T) {
+		roomy := gzipped(t, tarball(t, entry{name: "Dockerfile", body: "FROM scratch\nLABEL " + testLabel + "=" + e.run + "\n"}, entry{name: "zeros", body: strings.Repeat("\x00", 12<<20)}))
+		if _, _, err := e.upload(store.Image{Name: "roomy"}, roomy); err != nil {
+			t.Fatal(err)
+		}
+		e.clean(bobs.Digest, e.ready("roomy").Digest)
+	})
 	if img, _ := e.st.GetImage(ctx, "bobs"); img.Build != bobs.Build || img.Status != store.ImageReady {
 		t.Errorf("bob's image changed: %+v", img)
 	}
@@ -556,6 +580,373 @@ func TestBadUploadsLeaveNothing(t *testing.T) {
 	if err := e.svc.Delete(ctx, "bobs", mine("alice")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete another owner's image: %v", err)
 	}
+}
+
+func TestAnUploadOfTooManyEntriesIsRefused(t *testing.T) {
+	e := newEnv(t, Config{MaxUnpacked: 128 << 20})
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for i := range MaxEntries + 1 {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%d", i), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.upload(store.Image{Name: "many"}, buf.Bytes())
+	var verr *store.ValidationError
+	if !errors.As(err, &verr) || verr.Field != "context" || !strings.Contains(verr.Message, fmt.Sprintf("more than %d entries", MaxEntries)) {
+		t.Fatalf("err = %v, want a 400 of the context naming the entries", err)
+	}
+	if _, err := e.st.GetImage(context.Background(), "many"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused image was stored: %v", err)
+	}
+	e.clean()
+}
+
+// unread is a body that fails the test when read.
+type unread struct{ t *testing.T }
+
+func (u unread) Read([]byte) (int, error) {
+	u.t.Error("the body was read")
+	return 0, io.EOF
+}
+
+func TestQueuedUploadsAreBounded(t *testing.T) {
+	e := newEnv(t, Config{MaxQueued: 2})
+	ctx := context.Background()
+	busy := func(t *testing.T, err error) {
+		t.Helper()
+		var answer *httperr.Error
+		if !errors.As(err, &answer) || answer.Status != http.StatusServiceUnavailable || answer.Header.Get("Retry-After") == "" {
+			t.Fatalf("err = %v, want a 503 with Retry-After", err)
+		}
+	}
+	e.svc.sem <- struct{}{} // hold the one worker: uploads wait
+	for _, name := range []string{"first", "second"} {
+		if _, _, err := e.upload(store.Image{Name: name}, e.context(name, fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("an upload past MaxQueued waiting is refused before its body is read", func(t *testing.T) {
+		_, _, err := e.svc.Upload(ctx, store.Image{Name: "third", Owner: "alice"}, unread{t}, nil, nil)
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "third"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+		if files, _ := os.ReadDir(e.dir); len(files) != 2 {
+			t.Errorf("the upload folder holds %d files, want the 2 queued uploads", len(files))
+		}
+	})
+	t.Run("a pull past MaxQueued waiting is refused", func(t *testing.T) {
+		_, err := e.svc.Create(ctx, store.Image{Name: "pulled", Owner: "alice", Source: store.ImageSourceReference, Reference: "x:1"})
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "pulled"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+	})
+	<-e.svc.sem
+	first, second := e.ready("first"), e.ready("second")
+	t.Run("once the queue drains, uploads are taken again", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "third"}, e.context("third", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		e.clean(first.Digest, second.Digest, e.ready("third").Digest)
+	})
+	t.Run("after Close an upload is refused before its body is read", func(t *testing.T) {
+		e.svc.Close()
+		_, _, err := e.svc.Upload(ctx, store.Image{Name: "late", Owner: "alice"}, unread{t}, nil, nil)
+		busy(t, err)
+		if _, err := e.st.GetImage(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused image was stored: %v", err)
+		}
+	})
+}
+
+// lateStore is a store whose writes that make an image CREATING fail after they were
+// made, as a write whose answer is lost does.
+type lateStore struct{ *bolt.DB }
+
+var errLost = errors.New("the store's answer was lost")
+
+func (l lateStore) CreateImage(ctx context.Context, img store.Image) (store.Image, error) {
+	if _, err := l.DB.CreateImage(ctx, img); err != nil {
+		return store.Image{}, err
+	}
+	return store.Image{}, errLost
+}
+
+func (l lateStore) UpdateImage(ctx context.Context, name string, fn func(*store.Image) error, guard store.AppGuard) (store.Image, error) {
+	img, err := l.DB.UpdateImage(ctx, name, fn, guard)
+	if err == nil && img.Status == store.ImageCreating {
+		return store.Image{}, errLost
+	}
+	return img, err
+}
+
+// cancelAtEOF is a body whose request ends as the body is read to its end.
+type cancelAtEOF struct {
+	r      io.Reader
+	cancel context.CancelFunc
+}
+
+func (c cancelAtEOF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestAnImageIsNeverLeftCreatingByItsRequest(t *testing.T) {
+	e := newEnv(t, Config{})
+	var built string // the digest of image gone
+	t.Run("a request that ends as its body is read still gets its build", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		body := cancelAtEOF{r: bytes.NewReader(e.context("v1", fnLines...)), cancel: cancel}
+		if _, _, err := e.svc.Upload(ctx, store.Image{Name: "gone", Owner: "alice"}, body, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if ctx.Err() == nil {
+			t.Fatal("the body was not read to its end")
+		}
+		built = e.ready("gone").Digest
+		e.clean(built)
+	})
+	late := New(lateStore{e.st}, e.docker, Config{Dir: e.dir, Node: "node-a"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer late.Close()
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a new image", func() error {
+			_, _, err := late.Upload(context.Background(), store.Image{Name: "lost", Owner: "alice"}, bytes.NewReader(e.context("v1", fnLines...)), nil, nil)
+			return err
+		}},
+		{"a new build of an image", func() error {
+			_, _, err := late.Upload(context.Background(), store.Image{Name: "gone", Owner: "alice"}, bytes.NewReader(e.context("v2", fnLines...)), nil, nil)
+			return err
+		}},
+		{"a pull", func() error {
+			_, err := late.Create(context.Background(), store.Image{Name: "lost-pull", Owner: "alice", Source: store.ImageSourceReference, Reference: "x:1"})
+			return err
+		}},
+	} {
+		t.Run(tc.name+" whose write is made but fails ends ERROR", func(t *testing.T) {
+			if err := tc.do(); !errors.Is(err, errLost) {
+				t.Fatalf("err = %v, want the store's", err)
+			}
+		})
+	}
+	for _, name := range []string{"lost", "gone", "lost-pull"} {
+		if img, _ := e.st.GetImage(context.Background(), name); img.Status != store.ImageError || img.Error != msgNotStarted {
+			t.Errorf("image %s: %s %q, want ERROR %q", name, img.Status, img.Error, msgNotStarted)
+		}
+	}
+	e.clean(built) // a failed build keeps the image's last good one
+}
+
+func TestAStaleBuildOfAnotherNodeDoesNotHoldItsImage(t *testing.T) {
+	ctx := context.Background()
+	storeDir := t.TempDir()
+	st, err := bolt.Open(ctx, storeDir, bolt.Options{NoSync: true, Node: "node-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{"stale-deleted", "stale-pruned", "stale-rebuilt"}
+	for _, name := range append(stale, "fresh") {
+		if _, err := st.CreateImage(ctx, store.Image{Name: name, Owner: "alice", Kind: store.ImageKindFunction, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageCreating, Build: st.NewID(), Node: "node-b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// node-b stopped long ago: its records are older than BuildTimeout and a minute.
+	db, err := bbolt.Open(filepath.Join(storeDir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("images"))
+		for _, name := range stale {
+			var rec map[string]any
+			if err := json.Unmarshal(b.Get([]byte(name)), &rec); err != nil {
+				return err
+			}
+			rec["updated_at"] = time.Now().Add(-DefaultBuildTimeout - 2*time.Minute).UTC()
+			data, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(name), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvIn(t, Config{}, storeDir)
+
+	t.Run("a build of another node written to lately still holds its image", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "fresh"}, e.context("v1", fnLines...)); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("upload: %v, want 409", err)
+		}
+		if err := e.svc.Delete(ctx, "fresh", nil); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("delete: %v, want 409", err)
+		}
+	})
+	t.Run("a stale build is replaced by a new one", func(t *testing.T) {
+		if _, _, err := e.upload(store.Image{Name: "stale-rebuilt"}, e.context("v1", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		if img := e.ready("stale-rebuilt"); img.Node != "node-a" {
+			t.Errorf("rebuilt on %s", img.Node)
+		}
+	})
+	t.Run("an image of a stale build is deleted", func(t *testing.T) {
+		if err := e.svc.Delete(ctx, "stale-deleted", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("an image of a stale build is pruned", func(t *testing.T) {
+		pruned, err := e.svc.Prune(ctx)
+		if err != nil || strings.Join(pruned, ",") != "stale-pruned,stale-rebuilt" {
+			t.Fatalf("pruned %v (%v), want stale-pruned and stale-rebuilt", pruned, err)
+		}
+	})
+	t.Run("a followed log of a stale build ends", func(t *testing.T) {
+		if _, err := e.st.UpdateImage(ctx, "fresh", func(*store.Image) error { return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.cfg.BuildTimeout = -time.Minute // every build of another node is stale now
+		defer func() { e.svc.cfg.BuildTimeout = DefaultBuildTimeout }()
+		done := make(chan error, 1)
+		go func() { done <- e.svc.WriteLog(ctx, "fresh", true, io.Discard, nil) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the followed log did not end")
+		}
+	})
+	e.clean()
+}
+
+func TestAWaitingJobKeepsItsImageFresh(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.svc.heartbeat = 20 * time.Millisecond
+	e.svc.sem <- struct{}{} // hold the one worker: the upload waits
+	img, _, err := e.upload(store.Image{Name: "waiting"}, e.context("w", fnLines...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cur, err := e.st.GetImage(context.Background(), "waiting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-e.svc.sem
+	if !cur.UpdatedAt.After(img.UpdatedAt) || cur.Status != store.ImageCreating {
+		t.Errorf("waiting image: %s updated %s, stored %s", cur.Status, cur.UpdatedAt, img.UpdatedAt)
+	}
+	e.clean(e.ready("waiting").Digest)
+}
+
+// buildSpy is the Docker client that records the options of the builds it runs.
+type buildSpy struct {
+	*client.Client
+	mu   sync.Mutex
+	opts []build.ImageBuildOptions
+}
+
+func (b *buildSpy) ImageBuild(ctx context.Context, r io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error) {
+	b.mu.Lock()
+	b.opts = append(b.opts, opts)
+	b.mu.Unlock()
+	return b.Client.ImageBuild(ctx, r, opts)
+}
+
+func TestBuildsRunWithinTheirResourceLimits(t *testing.T) {
+	e := newEnv(t, Config{})
+	if got := e.svc.Config(); got.BuildMemory != 2<<30 || got.BuildCPUs != 1 {
+		t.Errorf("defaults: memory %d, CPUs %v; want 2 GiB and 1", got.BuildMemory, got.BuildCPUs)
+	}
+	spy := &buildSpy{Client: e.docker}
+	svc := New(e.st, spy, Config{Dir: e.dir, Node: "node-a", BuildMemory: 64 << 20, BuildCPUs: 0.5}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer svc.Close()
+	// A RUN step (exec form: the image has no shell) runs a container with the limits.
+	ctxt := e.context("limited", "COPY fn /fn", `RUN ["/fn"]`, `ENTRYPOINT ["/fn"]`)
+	if _, _, err := svc.Upload(context.Background(), store.Image{Name: "limited", Owner: "alice"}, bytes.NewReader(ctxt), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	img := e.ready("limited") // the daemon took the limits
+	var log bytes.Buffer
+	if err := svc.WriteLog(context.Background(), "limited", false, &log, nil); err != nil || !strings.Contains(log.String(), "hello limited") {
+		t.Errorf("the RUN step did not run: %q (%v)", log.String(), err)
+	}
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if len(spy.opts) != 1 {
+		t.Fatalf("%d builds", len(spy.opts))
+	}
+	o := spy.opts[0]
+	if o.Memory != 64<<20 || o.MemorySwap != 64<<20 || o.CPUPeriod != 100_000 || o.CPUQuota != 50_000 {
+		t.Errorf("build options: memory %d, swap %d, CPU period %d, quota %d; want 64 MiB, 64 MiB (no swap), 100000, 50000", o.Memory, o.MemorySwap, o.CPUPeriod, o.CPUQuota)
+	}
+	e.clean(img.Digest)
+}
+
+func TestStartRemovesTheUploadsAnEarlierRunLeft(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "uploads")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"upload-123.tar", "load-0abc-456.tar", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, Config{Dir: dir}) // it starts the service
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+	}
+	if strings.Join(names, ",") != "notes.txt" {
+		t.Fatalf("the upload folder holds %v, want only notes.txt (not an upload)", names)
+	}
+	_ = os.Remove(filepath.Join(dir, "notes.txt"))
+	t.Run("a second Start keeps the uploads of this run's jobs", func(t *testing.T) {
+		e.svc.sem <- struct{}{} // hold the one worker: the upload waits
+		defer func() { <-e.svc.sem }()
+		if _, _, err := e.upload(store.Image{Name: "queued"}, e.context("q", fnLines...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if files, _ := os.ReadDir(dir); len(files) != 1 {
+			t.Fatalf("the upload folder holds %d files, want the queued upload", len(files))
+		}
+	})
+	e.clean(e.ready("queued").Digest)
 }
 
 func TestAnImageARouteUsesIsNotDeleted(t *testing.T) {
@@ -629,6 +1020,29 @@ func TestTimeoutsAndClose(t *testing.T) {
 		}
 		if img := e.final("slow"); img.Status != store.ImageError || !strings.Contains(img.Error, "timed out") {
 			t.Fatalf("%s %q", img.Status, img.Error)
+		}
+		e.clean()
+	})
+	t.Run("a job queued after Close is refused: its image ends ERROR, its file is removed", func(t *testing.T) {
+		e := newEnv(t, Config{})
+		img, err := e.st.CreateImage(context.Background(), store.Image{Name: "late", Owner: "alice", Kind: store.ImageKindFunction, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageCreating, Build: e.st.NewID(), Node: "node-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(e.dir, "upload-late.tar")
+		if err := os.WriteFile(file, e.context("late", fnLines...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the request is gone too: the image's write must not depend on it
+		err = e.svc.enqueue(ctx, job{name: "late", build: img.Build, source: store.ImageSourceBuild, file: file, network: store.NetworkNone, dockerfile: "Dockerfile"})
+		var answer *httperr.Error
+		if !errors.As(err, &answer) || answer.Status != http.StatusServiceUnavailable || answer.Header.Get("Retry-After") == "" {
+			t.Fatalf("err = %v, want a 503 with Retry-After", err)
+		}
+		if got, _ := e.st.GetImage(context.Background(), "late"); got.Status != store.ImageError || got.Error != msgStopped {
+			t.Errorf("image: %s %q, want ERROR %q", got.Status, got.Error, msgStopped)
 		}
 		e.clean()
 	})

@@ -6,10 +6,13 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -62,6 +65,88 @@ func gzipped(t testing.TB, b []byte) []byte {
 
 var dockerfile = entry{name: "Dockerfile", body: "FROM scratch\n"}
 
+// testLimits are the bounds of the tests that are not about them.
+var testLimits = limits{maxUnpacked: 1 << 30, maxEntries: MaxEntries}
+
+// declaring is a tar whose one entry declares size bytes but holds only a few.
+func declaring(t testing.TB, name string, size int64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Flush(); err == nil {
+		t.Fatal("the short entry was completed")
+	}
+	return buf.Bytes()
+}
+
+func TestUnpackedBounds(t *testing.T) {
+	manifest := entry{name: "manifest.json", body: `[{"Config":"c.json","Layers":[]}]`}
+	lim := limits{maxUnpacked: 1 << 20, maxEntries: 4}
+	zeros := strings.Repeat("\x00", 2<<20)
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		status string // "413", or "400 FIELD" (the message names the entries)
+	}{
+		{"a gzipped context that unpacks past the limit is refused", gzipped(t, tarball(t, dockerfile, entry{name: "zeros", body: zeros})), "413"},
+		{"an entry declaring more than the limit is refused before it is read", declaring(t, "big", 8<<20), "413"},
+		{"entries whose sizes add up past the limit are refused", gzipped(t, tarball(t, dockerfile, entry{name: "a", body: zeros[:600<<10]}, entry{name: "b", body: zeros[:600<<10]})), "413"},
+		{"more entries than the limit are refused", tarball(t, dockerfile, entry{name: "a"}, entry{name: "b"}, entry{name: "c"}, entry{name: "d"}), "400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, check := range []struct {
+				field string
+				run   func() error
+			}{
+				{"context", func() error { return checkContext(bytes.NewReader(tc.data), "Dockerfile", lim) }},
+				{"body", func() error {
+					data := tc.data
+					if tc.status == "400" { // a tarball's entries: its manifest and four more
+						data = tarball(t, manifest, dockerfile, entry{name: "a"}, entry{name: "b"}, entry{name: "c"})
+					}
+					return sanitizeLoad(bytes.NewReader(data), io.Discard, lim)
+				}},
+			} {
+				err := check.run()
+				var answer *httperr.Error
+				var verr *store.ValidationError
+				switch {
+				case tc.status == "413":
+					if !errors.As(err, &answer) || answer.Status != http.StatusRequestEntityTooLarge || !strings.Contains(answer.Message, "unpacked") {
+						t.Errorf("%s: err = %v, want a 413 naming the unpacked size", check.field, err)
+					}
+				case !errors.As(err, &verr) || verr.Field != check.field || !strings.Contains(verr.Message, "more than 4 entries"):
+					t.Errorf("%s: err = %v, want a 400 of %s naming the entries", check.field, err, check.field)
+				}
+			}
+		})
+	}
+	t.Run("headers that unpack past the limit are refused, though no entry has a size", func(t *testing.T) {
+		var entries []entry
+		for i := range 20 {
+			entries = append(entries, entry{name: fmt.Sprintf("%d-%s", i, strings.Repeat("n", 60<<10))})
+		}
+		data := gzipped(t, tarball(t, append(entries, dockerfile)...))
+		err := checkContext(bytes.NewReader(data), "Dockerfile", limits{maxUnpacked: 1 << 20, maxEntries: MaxEntries})
+		var answer *httperr.Error
+		if !errors.As(err, &answer) || answer.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("err = %v, want a 413", err)
+		}
+	})
+	t.Run("an archive within the limits is accepted", func(t *testing.T) {
+		ok := gzipped(t, tarball(t, dockerfile, entry{name: "zeros", body: zeros[:900<<10]}))
+		if err := checkContext(bytes.NewReader(ok), "Dockerfile", lim); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestCheckContext(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -74,6 +159,14 @@ func TestCheckContext(t *testing.T) {
 		{"a gzipped context is accepted", gzipped(t, tarball(t, dockerfile)), "Dockerfile", "", ""},
 		{"a Dockerfile elsewhere is found by its path", tarball(t, entry{name: "./build/Dockerfile.fn", body: "FROM scratch"}), "build/Dockerfile.fn", "", ""},
 		{"links that stay inside are accepted", tarball(t, dockerfile, entry{name: "a/b", body: "x"}, entry{name: "a/l", link: "b", kind: tar.TypeSymlink}, entry{name: "c/l", link: "../a/b", kind: tar.TypeSymlink}, entry{name: "h", link: "a/b", kind: tar.TypeLink}), "Dockerfile", "", ""},
+		{"links through links that stay inside are accepted", tarball(t, dockerfile, entry{name: "usr/lib/x", body: "x"}, entry{name: "lib", link: "usr/lib", kind: tar.TypeSymlink}, entry{name: "y", link: "lib/x", kind: tar.TypeSymlink}, entry{name: "z", link: "lib/..", kind: tar.TypeSymlink}, entry{name: "self", link: ".", kind: tar.TypeSymlink}), "Dockerfile", "", ""},
+		{"an entry under a symlink is refused", tarball(t, dockerfile, entry{name: "a", link: ".", kind: tar.TypeSymlink}, entry{name: "a/b", link: "..", kind: tar.TypeSymlink}), "Dockerfile", "context", `"a/b": its path passes through the symbolic link "a"`},
+		{"a file under a symlink is refused", tarball(t, dockerfile, entry{name: "a", link: "sub", kind: tar.TypeSymlink}, entry{name: "a/f", body: "x"}), "Dockerfile", "context", `"a/f"`},
+		{"a symlink out through an earlier symlink is refused", tarball(t, dockerfile, entry{name: "a", link: ".", kind: tar.TypeSymlink}, entry{name: "b", link: "a/..", kind: tar.TypeSymlink}), "Dockerfile", "context", `"b"`},
+		{"a symlink out through a later symlink is refused", tarball(t, dockerfile, entry{name: "b", link: "a/..", kind: tar.TypeSymlink}, entry{name: "a", link: ".", kind: tar.TypeSymlink}), "Dockerfile", "context", `"b"`},
+		{"a symlink out through a chain of symlinks is refused", tarball(t, dockerfile, entry{name: "d/e", body: "x"}, entry{name: "a", link: "d/e/..", kind: tar.TypeSymlink}, entry{name: "d/e2", link: "../a", kind: tar.TypeSymlink}, entry{name: "c", link: "d/e2/../..", kind: tar.TypeSymlink}), "Dockerfile", "context", `"c"`},
+		{"a hard link through a symlink is refused", tarball(t, dockerfile, entry{name: "a", link: ".", kind: tar.TypeSymlink}, entry{name: "h", link: "a/Dockerfile", kind: tar.TypeLink}), "Dockerfile", "context", `"h"`},
+		{"a symlink loop is refused", tarball(t, dockerfile, entry{name: "a", link: "b", kind: tar.TypeSymlink}, entry{name: "b", link: "a", kind: tar.TypeSymlink}), "Dockerfile", "context", "loop"},
 		{"a .. entry is refused", tarball(t, dockerfile, entry{name: "../evil", body: "x"}), "Dockerfile", "context", "../evil"},
 		{"a .. climbing out from a folder is refused", tarball(t, dockerfile, entry{name: "a/../../evil", body: "x"}), "Dockerfile", "context", "a/../../evil"},
 		{"an absolute path is refused", tarball(t, dockerfile, entry{name: "/etc/passwd", body: "x"}), "Dockerfile", "context", "/etc/passwd"},
@@ -87,7 +180,7 @@ func TestCheckContext(t *testing.T) {
 		{"an empty body is refused", nil, "Dockerfile", "context", "tar"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkContext(bytes.NewReader(tc.data), tc.dockerfile)
+			err := checkContext(bytes.NewReader(tc.data), tc.dockerfile, testLimits)
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -112,7 +205,7 @@ func TestSanitizeLoadDropsTags(t *testing.T) {
 		entry{name: "repositories", body: `{"alpine":{"3":"abc"}}`}, entry{name: "abc.json", body: "{}"}, entry{name: "l/layer.tar", body: "layer"})
 	for _, data := range [][]byte{in, gzipped(t, in)} {
 		var out bytes.Buffer
-		if err := sanitizeLoad(bytes.NewReader(data), &out); err != nil {
+		if err := sanitizeLoad(bytes.NewReader(data), &out, testLimits); err != nil {
 			t.Fatal(err)
 		}
 		tr := tar.NewReader(&out)
@@ -149,15 +242,16 @@ func TestSanitizeLoadDropsTags(t *testing.T) {
 
 func TestSanitizeLoadRefusesWhatIsNotAnImageTarball(t *testing.T) {
 	for name, data := range map[string][]byte{
-		"a tar without manifest.json": tarball(t, dockerfile),
-		"a manifest that is not JSON": tarball(t, entry{name: "manifest.json", body: "nope"}),
-		"a manifest naming no image":  tarball(t, entry{name: "manifest.json", body: "[]"}),
-		"something that is not a tar": []byte(strings.Repeat("x", 2000)),
-		"an absolute path in the tar": tarball(t, entry{name: "/manifest.json", body: "[]"}),
-		"an empty body":               nil,
+		"a tar without manifest.json":  tarball(t, dockerfile),
+		"a manifest that is not JSON":  tarball(t, entry{name: "manifest.json", body: "nope"}),
+		"a manifest naming no image":   tarball(t, entry{name: "manifest.json", body: "[]"}),
+		"a manifest naming two images": tarball(t, entry{name: "manifest.json", body: `[{"Config":"a.json","Layers":[]},{"Config":"b.json","Layers":[]}]`}),
+		"something that is not a tar":  []byte(strings.Repeat("x", 2000)),
+		"an absolute path in the tar":  tarball(t, entry{name: "/manifest.json", body: "[]"}),
+		"an empty body":                nil,
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := sanitizeLoad(bytes.NewReader(data), io.Discard)
+			err := sanitizeLoad(bytes.NewReader(data), io.Discard, testLimits)
 			var verr *store.ValidationError
 			if !errors.As(err, &verr) || verr.Field != "body" {
 				t.Fatalf("err = %v, want a ValidationError of body", err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/gantry-dev/gantry/httperr"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -47,12 +49,50 @@ const errorLines = 10
 // finalWrite bounds the writes of a job's outcome (made after its context ended).
 const finalWrite = 30 * time.Second
 
-func (s *Service) enqueue(j job) {
+// storeWrite bounds the writes made for a request that must not be cut by its end.
+const storeWrite = 10 * time.Second
+
+// enqueue queues the job, which owns j.file from now on, and the caller's reservation
+// once queued. After Close it refuses it (503): the image ends ERROR and the file is
+// removed; the reservation stays the caller's.
+func (s *Service) enqueue(ctx context.Context, j job) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.removeFile(j)
+		s.abandon(ctx, j.name, j.build, msgStopped)
+		return errStopping()
+	}
 	s.running[j.build] = true
+	s.wg.Add(1) // under mu, with closed false: never after Close's Wait
 	s.mu.Unlock()
-	s.wg.Add(1)
 	go s.run(j)
+	return nil
+}
+
+// errStopping answers a request that came as the service was closing.
+func errStopping() error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Message: "the server is stopping: try again", Header: httperr.RetryAfter(5)}
+}
+
+// abandon ends ERROR (reason) build of image name while it is the image's and CREATING,
+// in a write of its own: ctx's end does not cut it.
+func (s *Service) abandon(ctx context.Context, name, build, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWrite)
+	defer cancel()
+	_, err := s.st.UpdateImage(ctx, name, func(img *store.Image) error {
+		if img.Build != build || img.Status != store.ImageCreating {
+			return errStale
+		}
+		img.Status, img.Error = store.ImageError, reason
+		return nil
+	}, nil)
+	switch {
+	case err == nil:
+		s.log.Warn("image build abandoned", "image", name, "build", build, "reason", reason)
+	case !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound):
+		s.log.Error("end an abandoned image build", "image", name, "build", build, "err", err)
+	}
 }
 
 // run waits for a free worker, then runs the job and writes its outcome.
@@ -64,10 +104,14 @@ func (s *Service) run(j job) {
 		s.mu.Unlock()
 	}()
 	lg := &buildLog{}
+	stopBeating := s.beat(j)
 	select {
 	case s.sem <- struct{}{}:
+		s.unreserve()
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
+		s.unreserve()
+		stopBeating()
 		s.removeFile(j)
 		s.finish(j, lg, "", errors.New(msgInterrupted))
 		return
@@ -96,6 +140,7 @@ func (s *Service) run(j job) {
 	id, err := s.do(ctx, j, lg)
 	close(stopSaving)
 	<-saved
+	stopBeating()
 	s.removeFile(j)
 	if err != nil {
 		switch {
@@ -106,6 +151,47 @@ func (s *Service) run(j job) {
 		}
 	}
 	s.finish(j, lg, id, err)
+}
+
+// defaultHeartbeat is how often a job writes its image while it waits and runs: well
+// within the minute past BuildTimeout after which another node takes it as stale.
+const defaultHeartbeat = 30 * time.Second
+
+// beat writes the job's image every s.heartbeat (its UpdatedAt moves, nothing else), until
+// stop is called or the image has another build, so that no node takes the build as
+// stale (building) while it waits for a worker or runs.
+func (s *Service) beat(j job) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(s.heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, storeWrite)
+			_, err := s.st.UpdateImage(ctx, j.name, func(img *store.Image) error {
+				if img.Build != j.build || img.Status != store.ImageCreating {
+					return errStale
+				}
+				return nil
+			}, nil)
+			cancel()
+			switch {
+			case errors.Is(err, errStale), errors.Is(err, store.ErrNotFound):
+				return
+			case err != nil && s.ctx.Err() == nil:
+				s.log.Warn("write image of a running build", "image", j.name, "build", j.build, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // removeFile removes the job's upload, its own since Upload queued it.
@@ -166,6 +252,9 @@ func (s *Service) pull(ctx context.Context, j job, lg *buildLog) (string, error)
 	return info.ID, nil
 }
 
+// cpuPeriod is the CFS period of a build's CPU quota, in microseconds (Docker's default).
+const cpuPeriod = 100_000
+
 func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, error) {
 	opts := build.ImageBuildOptions{
 		Tags:        []string{j.tag()},
@@ -174,6 +263,11 @@ func (s *Service) buildImage(ctx context.Context, j job, lg *buildLog) (string, 
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+		// The containers of RUN steps: bounded, so that a build cannot starve the calls.
+		Memory:     s.cfg.BuildMemory,
+		MemorySwap: s.cfg.BuildMemory, // = Memory: no swap
+		CPUPeriod:  cpuPeriod,
+		CPUQuota:   int64(s.cfg.BuildCPUs * cpuPeriod),
 	}
 	if baseName, ok := store.ImageName(j.base); ok {
 		base, err := s.st.GetImage(ctx, baseName)

@@ -4,11 +4,14 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 func TestTarDirStreamsFilesDirectoriesAndLinks(t *testing.T) {
@@ -122,5 +125,42 @@ func TestByteSizeFlag(t *testing.T) {
 	b = byteSize(1000)
 	if b.String() != "1000" {
 		t.Errorf("String %q", b.String())
+	}
+}
+
+func TestImageBuildResourceFlags(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		memory int64
+		cpus   float64
+		err    string
+	}{
+		{args: nil, memory: 2 << 30, cpus: 1},
+		{args: []string{"--image-build-memory", "512MiB", "--image-build-cpus", "0.5"}, memory: 512 << 20, cpus: 0.5},
+		{args: []string{"--image-build-memory", "1MiB"}, err: "--image-build-memory"},
+		{args: []string{"--image-build-cpus", "0"}, err: "--image-build-cpus"},
+		{args: []string{"--image-build-cpus", "NaN"}, err: "--image-build-cpus"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var cfg imagesConfig
+			f := pflag.NewFlagSet("server", pflag.ContinueOnError)
+			cfg.flags(f)
+			if err := f.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			svc, err := cfg.service(nil, nil, t.TempDir(), "node-a", slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want one naming %s", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := svc.Config(); got.BuildMemory != c.memory || got.BuildCPUs != c.cpus {
+				t.Errorf("memory %d, CPUs %v; want %d, %v", got.BuildMemory, got.BuildCPUs, c.memory, c.cpus)
+			}
+		})
 	}
 }

@@ -96,6 +96,8 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"max-image-upload":    "GANTRY_MAX_IMAGE_UPLOAD",
 	"image-builds":        "GANTRY_IMAGE_BUILDS",
 	"image-build-timeout": "GANTRY_IMAGE_BUILD_TIMEOUT",
+	"image-build-memory":  "GANTRY_IMAGE_BUILD_MEMORY",
+	"image-build-cpus":    "GANTRY_IMAGE_BUILD_CPUS",
 
 	"auth":                 "GANTRY_AUTH",
 	"oidc-issuer":          "GANTRY_OIDC_ISSUER",

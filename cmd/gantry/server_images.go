@@ -14,11 +14,13 @@ import (
 )
 
 // imagesConfig is the configuration of the images service: where uploads go, how large
-// they may be, how many builds run at once and for how long.
+// they may be, how many builds run at once, for how long and with what resources.
 type imagesConfig struct {
 	maxUpload    byteSize      // --max-image-upload
 	builds       int           // --image-builds
 	buildTimeout time.Duration // --image-build-timeout
+	buildMemory  byteSize      // --image-build-memory
+	buildCPUs    float64       // --image-build-cpus
 }
 
 func (c *imagesConfig) flags(f *pflag.FlagSet) {
@@ -26,6 +28,9 @@ func (c *imagesConfig) flags(f *pflag.FlagSet) {
 	f.Var(&c.maxUpload, "max-image-upload", "largest upload of PUT /v1/images/{name} (a build context or image tarball), in bytes or with a KiB, MiB or GiB suffix (413 above); uploads are streamed to <data-dir>/uploads")
 	f.IntVar(&c.builds, "image-builds", images.DefaultBuilds, "image builds, loads and pulls run at once on this node (the others wait their turn)")
 	f.DurationVar(&c.buildTimeout, "image-build-timeout", images.DefaultBuildTimeout, "time limit of an image build, load or pull (it ends ERROR past it)")
+	c.buildMemory = images.DefaultBuildMemory
+	f.Var(&c.buildMemory, "image-build-memory", "memory of the RUN steps of an image build (no swap), in bytes or with a KiB, MiB or GiB suffix")
+	f.Float64Var(&c.buildCPUs, "image-build-cpus", images.DefaultBuildCPUs, "CPUs of the RUN steps of an image build (a fraction, such as 0.5, is a share of one)")
 }
 
 // service builds the images service of node over st and the Docker daemon d. Uploads are
@@ -37,10 +42,20 @@ func (c imagesConfig) service(st images.Store, d images.Docker, dataDir, node st
 	if c.buildTimeout < time.Second {
 		return nil, fmt.Errorf("--image-build-timeout %s: at least 1s", c.buildTimeout)
 	}
+	if c.buildMemory < minBuildMemory {
+		return nil, fmt.Errorf("--image-build-memory %s: at least 6MiB (Docker's least)", c.buildMemory.String())
+	}
+	if !(c.buildCPUs >= 0.01) || c.buildCPUs > 1024 { // NaN too
+		return nil, fmt.Errorf("--image-build-cpus %v: from 0.01 to 1024", c.buildCPUs)
+	}
 	return images.New(st, d, images.Config{
 		Dir: filepath.Join(dataDir, "uploads"), MaxUpload: int64(c.maxUpload), BuildTimeout: c.buildTimeout, Builds: c.builds, Node: node,
+		BuildMemory: int64(c.buildMemory), BuildCPUs: c.buildCPUs,
 	}, log.With("component", "images")), nil
 }
+
+// minBuildMemory is the least memory Docker gives a container.
+const minBuildMemory = 6 << 20
 
 // byteSize is a flag of a number of bytes: plain ("536870912") or with a binary unit
 // ("512MiB", "64KiB", "1GiB"; "B" for bytes).
