@@ -109,10 +109,12 @@ func TestApplyProjectFile(t *testing.T) {
 		return res
 	}
 
-	// Bob, another developer, has his own app and API; the admin has an app.
-	bobFile := write("bob.yaml", "images:\n  - {name: bob-base, kind: base, reference: gantry/hello:dev}\napps:\n  - name: bobs\n    routes: [{path: /hello, image: gantry/hello:dev}]\n"+
+	// Bob, another developer, has his own images, app and API; the admin has an app. Bob's
+	// file lists his function image before the base it is built on: the base is created first.
+	bobFile := write("bob.yaml", "images:\n  - {name: bob-fn, context: "+filepath.Join(filepath.Dir(projectFile), "greeter")+", base: '@bob-base'}\n"+
+		"  - {name: bob-base, kind: base, reference: gantry/hello:dev}\napps:\n  - name: bobs\n    routes: [{path: /hello, image: gantry/hello:dev}]\n"+
 		"apis:\n  - {name: bob-api, hosts: [bob.localhost], uris: [/], function: {app: bobs, route: /hello}}\n")
-	if res := apply(bob, "-f", bobFile); !strings.Contains(res.stdout, "applied: 4 created, 0 updated, 0 deleted") {
+	if res := apply(bob, "-f", bobFile); !strings.HasPrefix(res.stdout, "+ image bob-base\n+ image bob-fn\n") || !strings.Contains(res.stdout, "applied: 5 created, 0 updated, 0 deleted") {
 		t.Fatalf("bob's apply:\n%s", res.stdout)
 	}
 	s.cli(t, "apps", "create", "admins")
@@ -260,7 +262,7 @@ func TestApplyProjectFile(t *testing.T) {
 	for _, img := range []struct {
 		who  *client.Gantry
 		name string
-	}{{api, "hello-base"}, {api, "greeter-hello"}, {bobs, "bob-base"}} {
+	}{{api, "hello-base"}, {api, "greeter-hello"}, {bobs, "bob-base"}, {bobs, "bob-fn"}} {
 		if _, err := img.who.Images.GetImageContext(ctx, images.NewGetImageParams().WithName(img.name), nil); err != nil {
 			t.Errorf("image %s after the prunes: %v", img.name, err)
 		}

@@ -18,8 +18,8 @@ apply reads what you own through the API and compares it with the file:
   ~ what exists and differs is updated, only in the fields that differ,
   - with --prune, what you own and the file no longer names is deleted
     (never another owner's: an admin's prune also touches only the admin's own).
-Creates and updates run in dependency order (images, apps, routes, APIs, workflows,
-subscriptions, schedules), deletes in the reverse. A second apply of the same file changes nothing and
+Creates and updates run in dependency order (images, each after the image it is built on,
+apps, routes, APIs, workflows, subscriptions, schedules), deletes in the reverse. A second apply of the same file changes nothing and
 says "no changes".
 
 A field the file leaves out is not managed: apply never changes it (the server keeps its

@@ -113,11 +113,12 @@ type planOptions struct {
 const rebuildField = "rebuild"
 
 // plan compares the file with the state. Creates and updates come in dependency order
-// (then the file's order); deletes, with prune, in the reverse order.
+// (then the file's order, except that an image comes after the image it is built on);
+// deletes, with prune, in the reverse order.
 func plan(decls []declared, cur state, opts planOptions) []change {
 	var out []change
 	named := map[kind]map[string]bool{}
-	for i := range decls {
+	for _, i := range declOrder(decls) {
 		d := &decls[i]
 		if named[d.kind] == nil {
 			named[d.kind] = map[string]bool{}
@@ -159,6 +160,34 @@ func plan(decls []declared, cur state, opts planOptions) []change {
 		for _, key := range keys {
 			out = append(out, change{op: opDelete, kind: k, key: key})
 		}
+	}
+	return out
+}
+
+// declOrder is the order in which plan visits decls: the file's order, except that a
+// declared image comes after the declared image it is built on (its base "@NAME"), so
+// that a file may list a function image before its base. The file has no base cycle
+// (checkImageBases).
+func declOrder(decls []declared) []int {
+	imgs := map[string]spec{}
+	var names []string
+	at := map[string]int{}
+	for i, d := range decls {
+		if d.kind == kindImage {
+			imgs[d.key] = d.spec
+			names = append(names, d.key)
+			at[d.key] = i
+		}
+	}
+	ordered := basesFirst(names, imgs)
+	out := make([]int, 0, len(decls))
+	next := 0
+	for i, d := range decls {
+		if d.kind == kindImage { // the image slots keep their places, filled in base order
+			i = at[ordered[next]]
+			next++
+		}
+		out = append(out, i)
 	}
 	return out
 }

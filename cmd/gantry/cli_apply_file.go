@@ -166,7 +166,42 @@ func (d *nodeDecoder) resources(root *yaml.Node, top map[string]any) ([]declared
 			}
 		}
 	}
+	if err := checkImageBases(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkImageBases refuses a file whose images are built on each other in a cycle (an image
+// whose base "@NAME" leads, through images the file declares, back to itself): none of
+// them could be created first.
+func checkImageBases(decls []declared) error {
+	byName := map[string]*declared{}
+	for i := range decls {
+		if decls[i].kind == kindImage {
+			byName[decls[i].key] = &decls[i]
+		}
+	}
+	baseOf := func(d *declared) *declared {
+		if b, _ := d.spec["base"].(string); strings.HasPrefix(b, "@") {
+			return byName[b[1:]]
+		}
+		return nil
+	}
+	for i := range decls {
+		d := &decls[i]
+		if d.kind != kindImage {
+			continue
+		}
+		path := []string{d.key}
+		for b, n := baseOf(d), 0; b != nil && n <= len(byName); b, n = baseOf(b), n+1 {
+			path = append(path, b.key)
+			if b == d {
+				return &fileError{file: d.file, line: d.line, field: d.at + ".base", msg: "the images are built on each other in a cycle: " + strings.Join(path, " → ")}
+			}
+		}
+	}
+	return nil
 }
 
 // childNode is the value of key in mapping n, or nil.

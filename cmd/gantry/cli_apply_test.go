@@ -314,6 +314,41 @@ func TestImagePlan(t *testing.T) {
 	if len(cs) != 2 || cs[0].key != "fn" || cs[1].key != "base" {
 		t.Errorf("prune deletes an image before its base: %+v", cs)
 	}
+	// A file may list a function image before the image it is built on: the base is created first.
+	decls, err = parseProjectFile("p.yaml", "/project", []byte("apps:\n  - name: a\nimages:\n  - {name: fn, context: ctx, base: '@mid'}\n  - {name: other, reference: r:2}\n"+
+		"  - {name: mid, context: ctx, base: '@base'}\n  - {name: base, kind: base, reference: r:1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range plan(decls, state{}, planOptions{}) {
+		order = append(order, c.describe())
+	}
+	if want := []string{"+ image base", "+ image mid", "+ image fn", "+ image other", "+ app a"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("creates of images listed before their bases: %q, want %q", order, want)
+	}
+	// Likewise for updates, and an existing base the file does not declare is no dependency.
+	cur = state{kindImage: {
+		"fn":  {"name": "fn", "kind": "function", "source": "build", "base": "@old", "dockerfile": "Dockerfile", "network": "none"},
+		"mid": {"name": "mid", "kind": "function", "source": "build", "base": "@old", "dockerfile": "Dockerfile", "network": "none"},
+	}}
+	order = nil
+	for _, c := range plan(decls, cur, planOptions{}) {
+		order = append(order, c.describe())
+	}
+	if want := []string{"+ image base", "~ image mid: base @old → @base", "~ image fn: base @old → @mid", "+ image other", "+ app a"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("updates of images listed before their bases: %q, want %q", order, want)
+	}
+	// A cycle of bases in the file is refused, at the line of an image in it.
+	for text, want := range map[string]string{
+		"images:\n  - {name: a, context: ctx, base: '@b'}\n  - {name: b, context: ctx, base: '@a'}\n":                                          "p.yaml:2: images[0].base: the images are built on each other in a cycle: a → b → a",
+		"images:\n  - {name: self, context: ctx, base: '@self'}\n":                                                                             "p.yaml:2: images[0].base: the images are built on each other in a cycle: self → self",
+		"images:\n  - {name: x, context: ctx, base: '@y'}\n  - {name: y, context: ctx, base: '@z'}\n  - {name: z, context: ctx, base: '@y'}\n": "p.yaml:3: images[1].base: the images are built on each other in a cycle: y → z → y",
+	} {
+		if _, err := parseProjectFile("p.yaml", "/project", []byte(text)); err == nil || err.Error() != want {
+			t.Errorf("a base cycle: %v, want %s", err, want)
+		}
+	}
 	if got := basesFirst([]string{"a", "b", "c"}, map[string]spec{"a": {"base": "@c"}, "b": {}, "c": {"base": "@b"}}); !reflect.DeepEqual(got, []string{"b", "c", "a"}) {
 		t.Errorf("basesFirst: %v", got)
 	}

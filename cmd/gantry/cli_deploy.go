@@ -53,8 +53,9 @@ func newDeployCmd(cf *clientFlags) *cobra.Command {
 			"with build: {dockerfile: PATH} DIR is the build context (.git and what .dockerignore names\n" +
 			"are left out). The context is uploaded as the image named after the function, built by the\n" +
 			"server (its log is shown as it comes), and once it is READY the app is created if missing\n" +
-			"and the route is created or replaced with image @NAME and func.yaml's fields. Deploying\n" +
-			"again builds again; the route's hot containers move to the new image.\n\n" +
+			"and the route is created or replaced with image @NAME and func.yaml's fields (without\n" +
+			"auth in func.yaml, the route keeps its auth: a redeploy never makes a token route public).\n" +
+			"Deploying again builds again; the route's hot containers move to the new image.\n\n" +
 			"Progress goes to stderr; the result, with the URL to call, to stdout.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -229,9 +230,23 @@ func (s *session) ensureApp(ctx context.Context, app string) error {
 }
 
 // putFunctionRoute creates or replaces f's route, running image @NAME; it tells whether it
-// was created.
+// was created. A key func.yaml leaves out goes back to the server's default, except auth:
+// the route keeps the auth it has (set with `gantry routes update --auth token`, say), so
+// that a redeploy never makes a protected route public. func.yaml's `auth: none` does.
 func (s *session) putFunctionRoute(ctx context.Context, f *funcFile) (*models.Route, bool, error) {
 	route := f.route("@" + f.Name)
+	if route.Auth == "" {
+		old, err := s.api.Routes.GetRouteContext(ctx, routes.NewGetRouteParams().WithApp(f.App).WithRoute(f.Path), nil)
+		var nf *routes.GetRouteNotFound
+		switch {
+		case err == nil:
+			if w := old.GetPayload(); w != nil && w.Route != nil {
+				route.Auth = w.Route.Auth
+			}
+		case !errors.As(err, &nf):
+			return nil, false, clientError(fmt.Sprintf("get route %s of app %q", f.Path, f.App), err)
+		}
+	}
 	params := routes.NewPutRouteParams().WithApp(f.App).WithRoute(f.Path).
 		WithBody(&models.RouteWrapper{Route: route})
 	ok, created, err := s.api.Routes.PutRouteContext(ctx, params, nil)

@@ -73,7 +73,7 @@ func TestDeployFromInitThenRedeployRollsTheHotContainers(t *testing.T) {
 	}
 	greet := func() string {
 		t.Helper()
-		res, body := s.call(t, http.MethodPost, "/r/"+name+"/"+name, `{"name":"Ada"}`)
+		res, body := s.callWith(t, http.MethodPost, "/r/"+name+"/"+name, `{"name":"Ada"}`, "Authorization", "Bearer "+s.token) // the route becomes auth: token
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("call: %d %s\nserver:\n%s", res.StatusCode, body, s.logText())
 		}
@@ -118,9 +118,19 @@ func TestDeployFromInitThenRedeployRollsTheHotContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The route is made private by other means; func.yaml gives no auth, and the redeploy
+	// keeps the route's: it does not make it public again.
+	s.cli(t, "routes", "update", name, "/"+name, "--auth", "token")
+
 	second := deploy("updated")
 	if second == first {
 		t.Fatalf("the second deploy left the image at %s", first)
+	}
+	if out := s.cli(t, "routes", "get", name, "/"+name, "-o", "json"); !strings.Contains(out, `"auth": "token"`) {
+		t.Errorf("the redeploy changed the route's auth from token:\n%s", out)
+	}
+	if res, body := s.callWith(t, http.MethodPost, "/r/"+name+"/"+name, `{"name":"Ada"}`, "Authorization", ""); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a call without a token after the redeploy: %d %s", res.StatusCode, body)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		got := greet()

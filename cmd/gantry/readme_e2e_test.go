@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,15 +95,13 @@ func TestREADMEWalkthroughs(t *testing.T) {
 
 	for _, w := range walks {
 		t.Run(w.name, func(t *testing.T) {
-			outs, err := runWalkthrough(ctx, work, env, w, addrs.Replace)
+			outs, codes, err := runWalkthrough(ctx, work, env, w, addrs.Replace)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, s.logText())
 			}
 			for i, st := range w.steps {
-				got := splitWalkOutput(back.Replace(outs[i]))
-				if !matchWalkOutput(st.want, got) {
-					t.Errorf("README.md:%d: $ %s\n--- the README says:\n%s\n--- it printed:\n%s",
-						st.line, st.command, strings.Join(st.want, "\n"), strings.Join(got, "\n"))
+				if msg := checkWalkStep(st, splitWalkOutput(back.Replace(outs[i])), codes[i]); msg != "" {
+					t.Error(msg)
 				}
 			}
 		})
@@ -109,28 +109,35 @@ func TestREADMEWalkthroughs(t *testing.T) {
 }
 
 // runWalkthrough runs the commands of w in one bash session in dir, and returns what each
-// printed (stdout and stderr together).
-func runWalkthrough(ctx context.Context, dir string, env []string, w walkthrough, rewrite func(string) string) ([]string, error) {
+// printed (stdout and stderr together) and its exit status (a pipeline's under pipefail).
+func runWalkthrough(ctx context.Context, dir string, env []string, w walkthrough, rewrite func(string) string) ([]string, []int, error) {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	marker := "--- end of step " + hex.EncodeToString(b) + " ---"
+	marker := "--- end of step " + hex.EncodeToString(b)
 	var script strings.Builder
-	script.WriteString("exec 2>&1\n")
+	script.WriteString("exec 2>&1\nset -o pipefail\n")
 	for _, st := range w.steps {
-		fmt.Fprintf(&script, "%s\nprintf '\\n%s\\n'\n", rewrite(st.command), marker)
+		fmt.Fprintf(&script, "%s\nprintf '\\n%s: exit %%d ---\\n' \"$?\"\n", rewrite(st.command), marker)
 	}
 	path := filepath.Join(dir, "walkthrough-"+w.name+".sh")
 	if err := os.WriteFile(path, []byte(script.String()), 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "--noprofile", "--norc", path)
 	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, nil
 	out, err := cmd.CombinedOutput()
-	parts := strings.Split(string(out), "\n"+marker+"\n")
-	if len(parts) != len(w.steps)+1 {
-		return nil, fmt.Errorf("walkthrough %s: %d of %d commands ended (bash: %v); output:\n%s", w.name, len(parts)-1, len(w.steps), err, out)
+	ends := regexp.MustCompile("\n"+marker+`: exit ([0-9]+) ---\n`).FindAllStringSubmatchIndex(string(out), -1)
+	if len(ends) != len(w.steps) {
+		return nil, nil, fmt.Errorf("walkthrough %s: %d of %d commands ended (bash: %v); output:\n%s", w.name, len(ends), len(w.steps), err, out)
 	}
-	return parts[:len(w.steps)], nil
+	outs, codes := make([]string, len(ends)), make([]int, len(ends))
+	from := 0
+	for i, e := range ends {
+		outs[i] = string(out[from:e[0]])
+		codes[i], _ = strconv.Atoi(string(out[e[2]:e[3]])) // [0-9]+ from printf %d
+		from = e[1]
+	}
+	return outs, codes, nil
 }

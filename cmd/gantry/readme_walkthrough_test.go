@@ -14,8 +14,18 @@ package main
 // with the next line); the lines up to the next command are the output it must print,
 // stdout and stderr together, exactly, except that a run of spaces compares equal to any
 // other (table columns are as wide as their values). A command followed by no lines must
-// print nothing.
-// Empty lines at the end of an output are ignored. Two things vary from run to run:
+// print nothing. Empty lines at the end of an output are ignored.
+//
+// Each command must exit 0 (a pipeline: each of its commands, as with bash's pipefail),
+// unless its last line ends in a comment whose last words are "exits N":
+//
+//	$ gantry apps get myapp      # exits 1
+//	$ gantry executions wait $id # it was cancelled: exits 1
+//
+// An output of only "..." lines is refused: with it the step would check nothing but the
+// exit status, and the README's reader learns nothing of what the command prints.
+//
+// Two things vary from run to run:
 //
 //   - "..." in an output line matches any run of characters within that line, and a line
 //     that is only "..." matches any number of lines (none included);
@@ -29,6 +39,8 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -38,6 +50,7 @@ type walkStep struct {
 	line    int // of the command in the README
 	command string
 	want    []string
+	exit    int // the exit status it must end with
 }
 
 // walkthrough is the steps of the blocks marked with one name.
@@ -46,7 +59,10 @@ type walkthrough struct {
 	steps []walkStep
 }
 
-var walkMarker = regexp.MustCompile(`^<!-- walkthrough: ([a-z0-9-]+) -->$`)
+var (
+	walkMarker = regexp.MustCompile(`^<!-- walkthrough: ([a-z0-9-]+) -->$`)
+	walkExits  = regexp.MustCompile(`\s#(.*\s)?exits ([0-9]+)$`) // a command's last line that says its exit status
+)
 
 // parseWalkthroughs reads the marked console blocks of a Markdown document, in order.
 func parseWalkthroughs(r io.Reader) ([]walkthrough, error) {
@@ -61,13 +77,24 @@ func parseWalkthroughs(r io.Reader) ([]walkthrough, error) {
 		step    *walkStep
 		cont    bool // the previous command line ended in " \"
 	)
-	flush := func() {
-		if step != nil {
-			for len(step.want) > 0 && strings.TrimSpace(step.want[len(step.want)-1]) == "" {
-				step.want = step.want[:len(step.want)-1]
-			}
-			all[current].steps = append(all[current].steps, *step)
-			step = nil
+	flush := func() error {
+		if step == nil {
+			return nil
+		}
+		for len(step.want) > 0 && strings.TrimSpace(step.want[len(step.want)-1]) == "" {
+			step.want = step.want[:len(step.want)-1]
+		}
+		if len(step.want) > 0 && !slices.ContainsFunc(step.want, func(l string) bool { return strings.TrimSpace(l) != "..." }) {
+			return fmt.Errorf("line %d: the output of $ %s is only \"...\": show at least one line it prints", step.line, step.command)
+		}
+		all[current].steps = append(all[current].steps, *step)
+		step = nil
+		return nil
+	}
+	// exits sets the step's exit status from its command's last line.
+	exits := func(line string) {
+		if m := walkExits.FindStringSubmatch(line); m != nil {
+			step.exit, _ = strconv.Atoi(m[2]) // [0-9]+; a huge one fails the run, as it should
 		}
 	}
 	for sc.Scan() {
@@ -95,15 +122,23 @@ func parseWalkthroughs(r io.Reader) ([]walkthrough, error) {
 			if cont {
 				return nil, fmt.Errorf("line %d: the block ends inside a command continued with \\", lineNo)
 			}
-			flush()
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			current = -1
 		case cont:
 			step.command += "\n" + line
-			cont = strings.HasSuffix(line, "\\")
+			if cont = strings.HasSuffix(line, "\\"); !cont {
+				exits(line)
+			}
 		case strings.HasPrefix(line, "$ "):
-			flush()
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			step = &walkStep{line: lineNo, command: strings.TrimPrefix(line, "$ ")}
-			cont = strings.HasSuffix(line, "\\")
+			if cont = strings.HasSuffix(line, "\\"); !cont {
+				exits(line)
+			}
 		case step == nil:
 			return nil, fmt.Errorf("line %d: output %q before the block's first command", lineNo, line)
 		default:
@@ -178,6 +213,23 @@ func matchWalkOutput(want, got []string) bool {
 	return match(0, 0)
 }
 
+// checkWalkStep tells how the output got and exit status code of st's command differ from
+// what the README says, or "" when they do not.
+func checkWalkStep(st walkStep, got []string, code int) string {
+	var problems []string
+	if code != st.exit {
+		problems = append(problems, fmt.Sprintf("it exited %d; the README says %d (a comment ending in \"exits N\" says N, none says 0)", code, st.exit))
+	}
+	if !matchWalkOutput(st.want, got) {
+		problems = append(problems, "its output differs")
+	}
+	if problems == nil {
+		return ""
+	}
+	return fmt.Sprintf("README.md:%d: $ %s\n%s\n--- the README says:\n%s\n--- it printed:\n%s",
+		st.line, st.command, strings.Join(problems, "; "), strings.Join(st.want, "\n"), strings.Join(got, "\n"))
+}
+
 // splitWalkOutput turns a command's output into lines: carriage returns (curl -i) and
 // empty lines at the end dropped.
 func splitWalkOutput(out string) []string {
@@ -192,7 +244,7 @@ func TestParseWalkthroughs(t *testing.T) {
 	doc := "intro\n```console\n$ not run\n```\n" +
 		"<!-- walkthrough: one -->\n```console\n$ echo a\na\n\n$ long \\\n  --flag\n$ quiet\n```\n" +
 		"prose\n<!-- walkthrough: two -->\n```console\n$ x\n```\n" +
-		"<!-- walkthrough: one -->\n```console\n$ echo b\n...\n```\n"
+		"<!-- walkthrough: one -->\n```console\n$ echo b\n...\nb\n$ false   # exits 1\n$ f \\\n  x  # it fails: exits 2\n$ echo '# exits 1'\n$ g # exits\n```\n"
 	got, err := parseWalkthroughs(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +254,11 @@ func TestParseWalkthroughs(t *testing.T) {
 			{line: 7, command: "echo a", want: []string{"a"}},
 			{line: 10, command: "long \\\n  --flag"},
 			{line: 12, command: "quiet"},
-			{line: 21, command: "echo b", want: []string{"..."}},
+			{line: 21, command: "echo b", want: []string{"...", "b"}},
+			{line: 24, command: "false   # exits 1", exit: 1},
+			{line: 25, command: "f \\\n  x  # it fails: exits 2", exit: 2},
+			{line: 27, command: "echo '# exits 1'"},
+			{line: 28, command: "g # exits"},
 		}},
 		{name: "two", steps: []walkStep{{line: 17, command: "x"}}},
 	}
@@ -215,10 +271,39 @@ func TestParseWalkthroughs(t *testing.T) {
 		{"output before the first command is refused", "<!-- walkthrough: x -->\n```console\nout\n$ a\n```\n"},
 		{"an unterminated block is refused", "<!-- walkthrough: x -->\n```console\n$ a\n"},
 		{"a walkthrough without commands is refused", "<!-- walkthrough: x -->\n```console\n```\n"},
+		{"an output of only ... is refused", "<!-- walkthrough: x -->\n```console\n$ a\n...\n\n$ b\nb\n```\n"},
+		{"an output of only ... lines is refused", "<!-- walkthrough: x -->\n```console\n$ a\n...\n ... \n```\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := parseWalkthroughs(strings.NewReader(tc.doc)); err == nil {
 				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+// TestCheckWalkStep: a step fails on its exit status as well as on its output.
+func TestCheckWalkStep(t *testing.T) {
+	ok, fails := walkStep{line: 3, command: "true", want: []string{"a"}}, walkStep{line: 4, command: "false # exits 1", want: []string{"a"}, exit: 1}
+	for _, tc := range []struct {
+		name string
+		st   walkStep
+		got  []string
+		code int
+		want string // in the message; "" for none
+	}{
+		{"the output and status the README says", ok, []string{"a"}, 0, ""},
+		{"a failure the README does not show", ok, []string{"a"}, 1, "README.md:3: $ true\nit exited 1; the README says 0"},
+		{"a failure the README shows", fails, []string{"a"}, 1, ""},
+		{"a success where the README shows a failure", fails, []string{"a"}, 0, "it exited 0; the README says 1"},
+		{"another status", fails, []string{"a"}, 2, "it exited 2; the README says 1"},
+		{"a wrong output", ok, []string{"b"}, 0, "its output differs\n--- the README says:\na\n--- it printed:\nb"},
+		{"both", ok, []string{"b"}, 1, "says 0 (a comment ending in \"exits N\" says N, none says 0); its output differs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := checkWalkStep(tc.st, tc.got, tc.code)
+			if (tc.want == "") != (msg == "") || !strings.Contains(msg, tc.want) {
+				t.Fatalf("checkWalkStep: %q, want %q", msg, tc.want)
 			}
 		})
 	}
