@@ -166,6 +166,7 @@ func TestFunctionsListEveryRouteOfTheOwnersApps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	putImage(t, f.s, "a1", "alice", store.ImageKindFunction, store.ImageReady)
 	for _, r := range []store.Route{
 		{App: "alpha", Path: "/x", Image: "img:1", Format: store.FormatHTTP},
 		{App: "alpha", Path: "/y/:id", Image: "@a1", Type: store.TypeAsync, MemoryMiB: 256, Timeout: 60},

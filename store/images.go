@@ -173,6 +173,14 @@ func ImageName(ref string) (string, bool) {
 	return "", false
 }
 
+// ImageMissing is the error of a route write whose Image names ("@name") an image that
+// does not exist: the ValidationError of field "image". Route writes check it inside the
+// write, so that a route never names a missing image (which another owner could later
+// create under that name and have the route run).
+func ImageMissing(ref string) error {
+	return Invalid("image", "image %s does not exist", ref)
+}
+
 // ApplyDefaults fills the fields left at their zero value with the documented defaults.
 func (img *Image) ApplyDefaults() {
 	if img.Kind == "" {
