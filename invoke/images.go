@@ -97,27 +97,39 @@ func newImageCache() *imageCache {
 	return &imageCache{entries: map[string]cachedImage{}, reading: map[string]*imageSearch{}}
 }
 
-// get returns the image name as the cache holds it, reading it from src on a miss.
+// imageReadTimeout bounds a read of an image on a cache miss.
+const imageReadTimeout = 10 * time.Second
+
+// get returns the image name as the cache holds it, reading it from src on a miss. The
+// calls that miss together share one read, which runs apart from any one of them (its own
+// timeout, not their cancellation: a caller that goes does not fail the others); each
+// caller stops waiting when its own ctx ends.
 func (c *imageCache) get(ctx context.Context, src ImageStore, name string) (cachedImage, error) {
 	c.mu.Lock()
 	if img, ok := c.entries[name]; ok {
 		c.mu.Unlock()
 		return img, nil
 	}
-	if r := c.reading[name]; r != nil {
-		c.mu.Unlock()
-		select {
-		case <-r.done:
-			return r.img, r.err
-		case <-ctx.Done():
-			return cachedImage{}, ctx.Err()
-		}
+	r := c.reading[name]
+	if r == nil {
+		r = &imageSearch{done: make(chan struct{})}
+		c.reading[name] = r
+		go c.read(context.WithoutCancel(ctx), src, name, r, c.gen)
 	}
-	r := &imageSearch{done: make(chan struct{})}
-	c.reading[name] = r
-	gen := c.gen
 	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.img, r.err
+	case <-ctx.Done():
+		return cachedImage{}, ctx.Err()
+	}
+}
 
+// read reads image name from src for search r, begun at generation gen, and keeps it
+// unless an invalidation came since.
+func (c *imageCache) read(ctx context.Context, src ImageStore, name string, r *imageSearch, gen uint64) {
+	ctx, cancel := context.WithTimeout(ctx, imageReadTimeout)
+	defer cancel()
 	img, err := src.GetImage(ctx, name)
 	switch {
 	case err == nil:
@@ -135,7 +147,6 @@ func (c *imageCache) get(ctx context.Context, src ImageStore, name string) (cach
 	}
 	c.mu.Unlock()
 	close(r.done)
-	return r.img, r.err
 }
 
 // invalidate forgets image name (it changed): the next call reads it again.
