@@ -166,6 +166,7 @@ func TestFunctionsListEveryRouteOfTheOwnersApps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	putImage(t, f.s, "a1", "alice", store.ImageKindFunction, store.ImageReady)
 	for _, r := range []store.Route{
 		{App: "alpha", Path: "/x", Image: "img:1", Format: store.FormatHTTP},
 		{App: "alpha", Path: "/y/:id", Image: "@a1", Type: store.TypeAsync, MemoryMiB: 256, Timeout: 60},
@@ -296,6 +297,8 @@ func TestCreateImageOfAReference(t *testing.T) {
 		{"a reference is required", `{"image":{"name":"x"}}`, "image.reference"},
 		{"builds are uploads", `{"image":{"name":"x","source":"build","reference":"alpine:3"}}`, "image.source"},
 		{"a bad name is refused", `{"image":{"name":"X Y","reference":"alpine:3"}}`, "image.name"},
+		{"a name Docker cannot tag is refused", `{"image":{"name":"foo-","reference":"alpine:3"}}`, "image.name"},
+		{"a name with two dots in a row is refused", `{"image":{"name":"a..b","reference":"alpine:3"}}`, "image.name"},
 		{"a reference has no base", `{"image":{"name":"x","reference":"alpine:3","base":"@y"}}`, "image.base"},
 		{"a reference has no network", `{"image":{"name":"x","reference":"alpine:3","network":"bridge"}}`, "image.network"},
 		{"the owner is the creator", `{"image":{"name":"x","reference":"alpine:3","owner":"bob"}}`, "image.owner"},
@@ -309,6 +312,12 @@ func TestCreateImageOfAReference(t *testing.T) {
 			}
 		})
 	}
+	t.Run("uploads to a name or from a base Docker cannot tag are refused", func(t *testing.T) {
+		ctx := tarOf(map[string]string{"Dockerfile": "FROM scratch\n"})
+		for _, path := range []string{"/v1/images/foo-", "/v1/images/a___b", "/v1/images/ok?base=@a-.b"} {
+			expect(t, f.as(t, f.alice, "PUT", path, string(ctx)), 400)
+		}
+	})
 	t.Run("a reference that cannot be pulled ends ERROR", func(t *testing.T) {
 		res := f.as(t, f.alice, "POST", "/v1/images", `{"image":{"name":"unreachable","reference":"registry.invalid/gantry/none:1"}}`)
 		expect(t, res, 202)

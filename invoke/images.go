@@ -33,19 +33,28 @@ var _ imageDrainer = (*runner.Runner)(nil)
 // imageRetryAfter is the Retry-After (seconds) of a call of an image whose first build runs.
 const imageRetryAfter = 10
 
+// noImageStoreRetryAfter is the Retry-After (seconds) of a call of an image on a server
+// without an image store.
+const noImageStoreRetryAfter = 60
+
 // ImageUnavailable is the error of a call whose route names an image ("@name") that has
-// no digest to run: it does not exist (anymore), or none of its builds ended READY yet.
-// Its answer: 503 with Retry-After while its first build runs (Building: an async call is
-// tried again later), else 502 (the function cannot run; an async call is not retried).
+// no digest to run: it does not exist (anymore), or none of its builds ended READY yet, or
+// this server has no image store to resolve it in (NoStore). Its answer: 503 with
+// Retry-After while its first build runs (Building: an async call is tried again later)
+// or without an image store (another node may have one; an async call is not retried),
+// else 502 (the function cannot run; an async call is not retried).
 type ImageUnavailable struct {
 	Image    string // "@name"
 	Route    string // app/path
 	Status   string // the image's status; "" when it does not exist
 	Building bool   // CREATING: its first build (or load, or pull) runs
+	NoStore  bool   // the service has no ImageStore: it resolves no "@name"
 }
 
 func (e *ImageUnavailable) Error() string {
 	switch {
+	case e.NoStore:
+		return fmt.Sprintf("route %s runs image %s, but this server cannot resolve %sNAME images: it has no image store", e.Route, e.Image, store.ImageRefPrefix)
 	case e.Status == "":
 		return fmt.Sprintf("route %s runs image %s, which does not exist", e.Route, e.Image)
 	case e.Building:
@@ -59,8 +68,11 @@ func (e *ImageUnavailable) Error() string {
 func (e *ImageUnavailable) Unwrap() error { return runner.ErrImageNotFound }
 
 // Answer is the HTTP answer of the error: 503 with Retry-After while the image's first
-// build runs, else 502 (as for a missing Docker image).
+// build runs or without an image store, else 502 (as for a missing Docker image).
 func (e *ImageUnavailable) Answer() *httperr.Error {
+	if e.NoStore {
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Message: e.Error(), Header: httperr.RetryAfter(noImageStoreRetryAfter)}
+	}
 	if e.Building {
 		return &httperr.Error{Status: http.StatusServiceUnavailable, Message: e.Error(), Header: httperr.RetryAfter(imageRetryAfter)}
 	}
@@ -97,27 +109,39 @@ func newImageCache() *imageCache {
 	return &imageCache{entries: map[string]cachedImage{}, reading: map[string]*imageSearch{}}
 }
 
-// get returns the image name as the cache holds it, reading it from src on a miss.
+// imageReadTimeout bounds a read of an image on a cache miss.
+const imageReadTimeout = 10 * time.Second
+
+// get returns the image name as the cache holds it, reading it from src on a miss. The
+// calls that miss together share one read, which runs apart from any one of them (its own
+// timeout, not their cancellation: a caller that goes does not fail the others); each
+// caller stops waiting when its own ctx ends.
 func (c *imageCache) get(ctx context.Context, src ImageStore, name string) (cachedImage, error) {
 	c.mu.Lock()
 	if img, ok := c.entries[name]; ok {
 		c.mu.Unlock()
 		return img, nil
 	}
-	if r := c.reading[name]; r != nil {
-		c.mu.Unlock()
-		select {
-		case <-r.done:
-			return r.img, r.err
-		case <-ctx.Done():
-			return cachedImage{}, ctx.Err()
-		}
+	r := c.reading[name]
+	if r == nil {
+		r = &imageSearch{done: make(chan struct{})}
+		c.reading[name] = r
+		go c.read(context.WithoutCancel(ctx), src, name, r, c.gen)
 	}
-	r := &imageSearch{done: make(chan struct{})}
-	c.reading[name] = r
-	gen := c.gen
 	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.img, r.err
+	case <-ctx.Done():
+		return cachedImage{}, ctx.Err()
+	}
+}
 
+// read reads image name from src for search r, begun at generation gen, and keeps it
+// unless an invalidation came since.
+func (c *imageCache) read(ctx context.Context, src ImageStore, name string, r *imageSearch, gen uint64) {
+	ctx, cancel := context.WithTimeout(ctx, imageReadTimeout)
+	defer cancel()
 	img, err := src.GetImage(ctx, name)
 	switch {
 	case err == nil:
@@ -135,7 +159,6 @@ func (c *imageCache) get(ctx context.Context, src ImageStore, name string) (cach
 	}
 	c.mu.Unlock()
 	close(r.done)
-	return r.img, r.err
 }
 
 // invalidate forgets image name (it changed): the next call reads it again.
@@ -180,7 +203,7 @@ func (s *Service) resolveImage(ctx context.Context, rt store.Route, fn *runner.F
 		return nil
 	}
 	if s.images == nil {
-		return fmt.Errorf("route %s%s runs image %s, but this server keeps no images", rt.App, rt.Path, rt.Image)
+		return &ImageUnavailable{Image: rt.Image, Route: rt.App + rt.Path, NoStore: true}
 	}
 	img, err := s.imageCache.get(ctx, s.images, name)
 	if err != nil {

@@ -34,7 +34,19 @@ const ImageRefPrefix = "@"
 // MaxImageLog caps an image's stored build log: the end is kept.
 const MaxImageLog = 1 << 20
 
-var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+// MaxImageNameLen caps an image's name.
+const MaxImageNameLen = 63
+
+// imageNameRE is Docker's grammar of a reference's path component: the name is tagged
+// "gantry-images/<name>:<build>", so a name it refuses would fail every build.
+var imageNameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+
+// ValidImageName reports whether name is an image name: at most MaxImageNameLen bytes of
+// Docker's path-component grammar (lowercase letters and digits, separated by one ".",
+// one or two "_", or dashes).
+func ValidImageName(name string) bool {
+	return len(name) <= MaxImageNameLen && imageNameRE.MatchString(name)
+}
 
 // Image is an image Gantry manages. Names are unique across owners. An image's Digest is
 // what routes that name it run: that of its last build, load or pull that ended READY; a
@@ -161,6 +173,14 @@ func ImageName(ref string) (string, bool) {
 	return "", false
 }
 
+// ImageMissing is the error of a route write whose Image names ("@name") an image that
+// does not exist: the ValidationError of field "image". Route writes check it inside the
+// write, so that a route never names a missing image (which another owner could later
+// create under that name and have the route run).
+func ImageMissing(ref string) error {
+	return Invalid("image", "image %s does not exist", ref)
+}
+
 // ApplyDefaults fills the fields left at their zero value with the documented defaults.
 func (img *Image) ApplyDefaults() {
 	if img.Kind == "" {
@@ -178,8 +198,8 @@ func (img *Image) ApplyDefaults() {
 
 // Validate checks an image whose defaults have been applied.
 func (img *Image) Validate() error {
-	if !imageNameRE.MatchString(img.Name) {
-		return Invalid("name", "image name %q must match %s", img.Name, imageNameRE)
+	if !ValidImageName(img.Name) {
+		return Invalid("name", "image name %q must match %s and be at most %d bytes", img.Name, imageNameRE, MaxImageNameLen)
 	}
 	if img.Kind != ImageKindFunction && img.Kind != ImageKindBase {
 		return Invalid("kind", "kind must be %s or %s", ImageKindFunction, ImageKindBase)
@@ -205,7 +225,7 @@ func (img *Image) Validate() error {
 	}
 	if img.Base != "" {
 		name, ok := ImageName(img.Base)
-		if !ok || !imageNameRE.MatchString(name) {
+		if !ok || !ValidImageName(name) {
 			return Invalid("base", "base %q must be @NAME, an image's name", img.Base)
 		}
 		if img.Source != ImageSourceBuild {

@@ -57,7 +57,10 @@ type Apps interface {
 // Routes are the routes of apps, keyed by app and registered path. Two routes of an app
 // may not have the same shape ("/x/:id" beside "/x/:name"): ErrExists.
 type Routes interface {
-	// CreateRoute stores a new route of an existing app, with defaults applied.
+	// CreateRoute stores a new route of an existing app, with defaults applied. A route
+	// whose Image names an image ("@name") that does not exist is refused inside the write
+	// (ImageMissing, ErrInvalid), as it is by PutRoute and UpdateRoute; a DeleteImage that
+	// races the write either sees the route (ErrConflict) or makes the write fail.
 	CreateRoute(ctx context.Context, r Route, guard AppGuard) (Route, error)
 	// PutRoute creates the route or replaces all its fields; created tells which.
 	PutRoute(ctx context.Context, r Route, guard AppGuard) (stored Route, created bool, err error)

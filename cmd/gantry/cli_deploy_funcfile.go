@@ -21,6 +21,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/gantry-dev/gantry/gen/models"
+	"github.com/gantry-dev/gantry/store"
 )
 
 // funcFileName is the file `gantry deploy` reads in the function's directory.
@@ -28,9 +29,6 @@ const funcFileName = "func.yaml"
 
 // Build runtimes `build: runtime:` takes.
 const runtimeGo = "go"
-
-// imageNameRe is what an image name may be (swagger: Image.name).
-var imageNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 
 // funcFile is a parsed func.yaml.
 type funcFile struct {
@@ -334,8 +332,8 @@ func (p *funcFileParser) check(f *funcFile) error {
 	switch {
 	case f.Name == "":
 		return p.errKey("name", "name is missing: the function's name (its image's name, and its app's and path's by default)")
-	case !imageNameRe.MatchString(f.Name):
-		return p.errKey("name", "name %q: want lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63", f.Name)
+	case !store.ValidImageName(f.Name):
+		return p.errKey("name", "name %q: want lower-case letters and digits, separated by one '.', one or two '_' or dashes, at most 63", f.Name)
 	}
 	if f.App == "" {
 		f.App = f.Name
@@ -391,7 +389,7 @@ func (p *funcFileParser) checkBuild(b *funcBuild) error {
 		}
 		b.Dockerfile = clean
 	}
-	if name, ok := strings.CutPrefix(b.Base, "@"); b.Base != "" && (!ok || !imageNameRe.MatchString(name)) {
+	if name, ok := strings.CutPrefix(b.Base, "@"); b.Base != "" && (!ok || !store.ValidImageName(name)) {
 		return p.errKey("build.base", "build.base %q: want @NAME, an image Gantry manages", b.Base)
 	}
 	if b.Network != "" && b.Network != "none" && b.Network != "bridge" {

@@ -89,6 +89,8 @@ func TestParseFuncFileErrorsNameTheFileLineAndKey(t *testing.T) {
 		{"secrets that are not a list", "name: a\nsecrets: db\nbuild: {runtime: go}\n", `func.yaml:2: secrets: want a list`},
 		{"a missing name", "build: {runtime: go}\n", `func.yaml: name is missing`},
 		{"an upper-case name", "name: Hello\nbuild: {runtime: go}\n", `func.yaml:1: name "Hello"`},
+		{"a name Docker cannot tag", "name: hello-\nbuild: {runtime: go}\n", `func.yaml:1: name "hello-"`},
+		{"a base Docker cannot tag", "name: a\nbuild:\n  runtime: go\n  base: \"@a..b\"\n", `func.yaml:4: build.base "@a..b"`},
 		{"a missing build", "name: a\n", `func.yaml: build is missing`},
 		{"an empty build", "name: a\nbuild: {}\n", `func.yaml:2: build: give runtime: go or dockerfile: PATH`},
 		{"both runtime and dockerfile", "name: a\nbuild:\n  runtime: go\n  dockerfile: Dockerfile\n", `func.yaml:4: build: give runtime or dockerfile, not both`},

@@ -21,6 +21,8 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 //go:embed init_templates
@@ -110,8 +112,8 @@ func writeFunctionDir(ctx context.Context, dir, rt, format, app string) ([]strin
 		return nil, fmt.Errorf("--format %q: want %s", format, strings.Join(initFormats, ", "))
 	}
 	name := filepath.Base(filepath.Clean(dir))
-	if !imageNameRe.MatchString(name) {
-		return nil, fmt.Errorf("function name %q (the directory's name): want lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63", name)
+	if !store.ValidImageName(name) {
+		return nil, fmt.Errorf("function name %q (the directory's name): want lower-case letters and digits, separated by one '.', one or two '_' or dashes, at most 63", name)
 	}
 	if app == "" {
 		app = name

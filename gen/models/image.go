@@ -19,7 +19,8 @@ import (
 type Image struct {
 
 	// Unique name; routes run it as `image: "@NAME"`. Required on create; immutable.
-	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
+	// Max Length: 63
+	// Pattern: ^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$
 	Name string `json:"name,omitempty"`
 
 	// Gantry's ID of the image (read-only); an image deleted and made again under its name has a new one.
@@ -127,7 +128,11 @@ func (m *Image) validateName(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := validate.Pattern("name", "body", m.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
+	if err := validate.MaxLength("name", "body", m.Name, 63); err != nil {
+		return err
+	}
+
+	if err := validate.Pattern("name", "body", m.Name, `^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`); err != nil {
 		return err
 	}
 

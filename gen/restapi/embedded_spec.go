@@ -1682,7 +1682,8 @@ func init() {
             "in": "query"
           },
           {
-            "pattern": "^@[a-z0-9][a-z0-9_.-]{0,62}$",
+            "maxLength": 64,
+            "pattern": "^@[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
             "type": "string",
             "description": "A build's base image, ` + "`" + `@NAME` + "`" + `: passed as the build argument ` + "`" + `BASE_IMAGE` + "`" + `.",
             "name": "base",
@@ -4189,7 +4190,8 @@ func init() {
         "name": {
           "description": "Unique name; routes run it as ` + "`" + `image: \"@NAME\"` + "`" + `. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "maxLength": 63,
+          "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
           "x-order": 0
         },
         "id": {
@@ -5724,7 +5726,8 @@ func init() {
       "required": true
     },
     "imageName": {
-      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "maxLength": 63,
+      "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
       "type": "string",
       "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
       "name": "name",
@@ -8548,7 +8551,8 @@ func init() {
             "in": "query"
           },
           {
-            "pattern": "^@[a-z0-9][a-z0-9_.-]{0,62}$",
+            "maxLength": 64,
+            "pattern": "^@[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
             "type": "string",
             "description": "A build's base image, ` + "`" + `@NAME` + "`" + `: passed as the build argument ` + "`" + `BASE_IMAGE` + "`" + `.",
             "name": "base",
@@ -8676,7 +8680,8 @@ func init() {
       },
       "parameters": [
         {
-          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "maxLength": 63,
+          "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
           "type": "string",
           "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
           "name": "name",
@@ -8746,7 +8751,8 @@ func init() {
       },
       "parameters": [
         {
-          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "maxLength": 63,
+          "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
           "type": "string",
           "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
           "name": "name",
@@ -11936,7 +11942,8 @@ func init() {
         "name": {
           "description": "Unique name; routes run it as ` + "`" + `image: \"@NAME\"` + "`" + `. Required on create; immutable.",
           "type": "string",
-          "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+          "maxLength": 63,
+          "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
           "x-order": 0
         },
         "id": {
@@ -13471,7 +13478,8 @@ func init() {
       "required": true
     },
     "imageName": {
-      "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+      "maxLength": 63,
+      "pattern": "^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
       "type": "string",
       "description": "Name of the image (what routes name as ` + "`" + `@NAME` + "`" + `).",
       "name": "name",

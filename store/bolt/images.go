@@ -49,6 +49,16 @@ func indexRouteImage(tx *bolt.Tx, old, r *store.Route) error {
 	return nil
 }
 
+// checkRouteImage refuses, inside the write tx, a route whose Image names an image that
+// does not exist (store.ImageMissing): bbolt writes one at a time, so a DeleteImage either
+// ran before (and the image is gone) or runs after and sees the route.
+func checkRouteImage(tx *bolt.Tx, r store.Route) error {
+	if name, ok := store.ImageName(r.Image); ok && tx.Bucket(bucketImages).Get([]byte(name)) == nil {
+		return store.ImageMissing(r.Image)
+	}
+	return nil
+}
+
 // indexRouteImages builds bucketImageRoutes from the stored routes (migration 10: routes
 // stored before it may already name "@name").
 func indexRouteImages(tx *bolt.Tx) error {

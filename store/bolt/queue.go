@@ -277,8 +277,10 @@ func (s *DB) leaseTasks(ctx context.Context, n int, owner string, lease time.Dur
 			}
 			from := ex.Status
 			ex.Status, ex.StartedAt, ex.Attempts, ex.Node = store.StatusRunning, now, t.Attempts, s.instance
-			// A new run: nothing of the last one's end (a retry's cause, a shutdown's) shows while it runs.
+			// A new run: nothing of the last one's end (a retry's cause, a shutdown's, its
+			// output, the image digest it ran) shows while it runs.
 			ex.Reason, ex.Error, ex.ExitCode, ex.CompletedAt = "", "", nil, time.Time{}
+			ex.Output, ex.OutputTruncated, ex.LogTruncated, ex.ImageDigest = nil, false, false, ""
 			if !store.CanTransition(from, ex.Status) {
 				return nil, store.TransitionError(id, from, ex.Status)
 			}

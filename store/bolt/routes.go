@@ -31,6 +31,9 @@ func (s *DB) CreateRoute(ctx context.Context, r store.Route, guard store.AppGuar
 		if err := checkShape(tx, r); err != nil {
 			return nil, err
 		}
+		if err := checkRouteImage(tx, r); err != nil {
+			return nil, err
+		}
 		r.CreatedAt = s.now()
 		r.UpdatedAt = r.CreatedAt
 		if err := indexRouteImage(tx, nil, &r); err != nil {
@@ -61,6 +64,9 @@ func (s *DB) PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) 
 			if err := checkShape(tx, r); err != nil {
 				return nil, err
 			}
+		}
+		if err := checkRouteImage(tx, r); err != nil {
+			return nil, err
 		}
 		r.UpdatedAt = s.now()
 		r.CreatedAt = r.UpdatedAt
@@ -104,6 +110,9 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*store.R
 		}
 		r.ApplyDefaults()
 		if err := r.Validate(); err != nil {
+			return nil, err
+		}
+		if err := checkRouteImage(tx, r); err != nil {
 			return nil, err
 		}
 		r.UpdatedAt = s.now()

@@ -43,11 +43,32 @@ func imageChanged(name string) []store.Change {
 // image takes it, so that DeleteImage, which locks the image FOR UPDATE before it looks
 // for users, either waits for the write to commit and sees its user, or deletes first.
 func lockNamedImage(ctx context.Context, tx pgx.Tx, ref string) error {
+	_, err := lockImageRef(ctx, tx, ref)
+	return err
+}
+
+// lockImageRef is lockNamedImage that tells whether the image exists (true for a ref that
+// names none).
+func lockImageRef(ctx context.Context, tx pgx.Tx, ref string) (bool, error) {
 	name, ok := store.ImageName(ref)
 	if !ok {
-		return nil
+		return true, nil
 	}
-	_, err := tx.Exec(ctx, "SELECT 1 FROM images WHERE name = $1 FOR SHARE", name)
+	tag, err := tx.Exec(ctx, "SELECT 1 FROM images WHERE name = $1 FOR SHARE", name)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// lockRouteImage is lockNamedImage for a route's Image: a route may not name an image that
+// does not exist (store.ImageMissing), checked under the lock, so that a DeleteImage that
+// won the race makes the route write fail rather than leave it naming nothing.
+func lockRouteImage(ctx context.Context, tx pgx.Tx, ref string) error {
+	found, err := lockImageRef(ctx, tx, ref)
+	if err == nil && !found {
+		err = store.ImageMissing(ref)
+	}
 	return err
 }
 

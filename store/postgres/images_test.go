@@ -13,7 +13,9 @@ import (
 // A write that makes something a user of an image (a route naming "@web", an image built on
 // it) waits while another node's DeleteImage holds the image between its check and its
 // commit: the delete never misses a user committed in between. Without the FOR SHARE lock
-// such writes take, the write would return while the delete is paused.
+// such writes take, the write would return while the delete is paused. Once the delete
+// commits, a route write fails (the image it names is gone: store.ImageMissing) rather
+// than leave a route naming an image that another owner could make again.
 func TestImageUsersWaitForADeleteInProgress(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	a, b := openTest(t, dsn, "node-a"), openTest(t, dsn, "node-b")
@@ -28,28 +30,29 @@ func TestImageUsersWaitForADeleteInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name  string
-		write func() error
+		name      string
+		write     func() error
+		routeGone bool // the write is a route's, refused once the image is gone
 	}{
 		{"a route created naming it", func() error {
 			_, err := b.CreateRoute(ctx, store.Route{App: "shop", Path: "/new", Image: "@web"}, nil)
 			return err
-		}},
+		}, true},
 		{"a route put naming it", func() error {
 			_, _, err := b.PutRoute(ctx, store.Route{App: "shop", Path: "/put", Image: "@web"}, nil)
 			return err
-		}},
+		}, true},
 		{"a route updated to name it", func() error {
 			if _, _, err := b.PutRoute(ctx, store.Route{App: "shop", Path: "/upd", Image: "busybox"}, nil); err != nil {
 				return err
 			}
 			_, err := b.UpdateRoute(ctx, "shop", "/upd", func(r *store.Route) error { r.Image = "@web"; return nil }, nil)
 			return err
-		}},
+		}, true},
 		{"an image built on it", func() error {
 			_, err := b.CreateImage(ctx, store.Image{Name: "child", Source: store.ImageSourceBuild, Base: "@web", Status: store.ImageCreating, Build: "b1"})
 			return err
-		}},
+		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mustCreate("web")
@@ -75,8 +78,18 @@ func TestImageUsersWaitForADeleteInProgress(t *testing.T) {
 			if err := <-deleted; err != nil {
 				t.Fatalf("the delete, its users checked before the write: %v", err)
 			}
-			if err := <-wrote; err != nil {
+			err := <-wrote
+			var verr *store.ValidationError
+			switch {
+			case c.routeGone && (!errors.As(err, &verr) || verr.Field != "image" || verr.Message != "image @web does not exist"):
+				t.Fatalf("the route write, once the delete committed: %v, want image @web does not exist", err)
+			case !c.routeGone && err != nil:
 				t.Fatalf("the write, once the delete committed: %v", err)
+			}
+			for _, p := range []string{"/new", "/put", "/upd"} {
+				if r, err := b.GetRoute(ctx, "shop", p); err == nil && r.Image == "@web" {
+					t.Fatalf("route shop%s names the deleted image", p)
+				}
 			}
 			// Clean up for the next case: what the write made goes.
 			for _, p := range []string{"/new", "/put", "/upd"} {

@@ -211,9 +211,11 @@ func (s *DB) leaseSome(ctx context.Context, tx pgx.Tx, n int, owner string, leas
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	// A new run: nothing of the last one's end (a retry's cause, a shutdown's) shows while it runs.
+	// A new run: nothing of the last one's end (a retry's cause, a shutdown's, its output,
+	// the image digest it ran) shows while it runs.
 	tag, err := tx.Exec(ctx, `UPDATE executions e SET status = $2, started_at = now(), attempts = t.attempts, node = $5,
-		reason = '', error = '', exit_code = NULL, completed_at = NULL
+		reason = '', error = '', exit_code = NULL, completed_at = NULL,
+		output = NULL, output_truncated = false, log_truncated = false, image_digest = ''
 		FROM tasks t WHERE t.id = e.id AND e.id = ANY($1) AND e.status IN ($3, $4)`,
 		take, store.StatusRunning, store.StatusQueued, store.StatusRunning, s.node)
 	if err != nil {

@@ -44,7 +44,7 @@ func (s *DB) CreateRoute(ctx context.Context, r store.Route, guard store.AppGuar
 		if err := checkShape(ctx, tx, r, true); err != nil {
 			return nil, err
 		}
-		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
+		if err := lockRouteImage(ctx, tx, r.Image); err != nil {
 			return nil, err
 		}
 		return routeChanged(r.App, r.Path), insertRoute(ctx, tx, &r)
@@ -62,7 +62,7 @@ func (s *DB) PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) 
 		if err := appGuarded(ctx, tx, r.App, guard); err != nil {
 			return nil, err
 		}
-		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
+		if err := lockRouteImage(ctx, tx, r.Image); err != nil {
 			return nil, err
 		}
 		doc, err := jsonValue(r)
@@ -108,7 +108,7 @@ func (s *DB) UpdateRoute(ctx context.Context, app, path string, fn func(*store.R
 		if err := r.Validate(); err != nil {
 			return nil, err
 		}
-		if err := lockNamedImage(ctx, tx, r.Image); err != nil {
+		if err := lockRouteImage(ctx, tx, r.Image); err != nil {
 			return nil, err
 		}
 		doc, err := jsonValue(r)

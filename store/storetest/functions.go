@@ -13,7 +13,7 @@ func functionCases() []testCase {
 	return []testCase{
 		{
 			name:   "the routes of every app are listed in app then path order, a page at a time, filtered by their app's owner",
-			covers: []string{"ListAllRoutes", "CreateApp", "CreateRoute", "UpdateApp"},
+			covers: []string{"ListAllRoutes", "CreateApp", "CreateRoute", "UpdateApp", "CreateImage"},
 			run:    testListAllRoutes,
 		},
 	}
@@ -28,6 +28,7 @@ func testListAllRoutes(t *testing.T, s store.Store) {
 	for _, a := range []struct{ name, owner string }{{"b", "ann"}, {"a-b", "bob"}, {"a", "ann"}, {"c", "bob"}, {"empty", "ann"}, {"d", ""}} {
 		mustApp(t, s, a.name, a.owner)
 	}
+	mustImage(t, s, "img", "ann", store.ImageKindFunction, "")
 	for _, r := range []string{"b/z", "a-b/x", "a/y", "b/a", "a/b/c", "c/q", "a/b", "d/n", "b/:id"} {
 		app, path, _ := strings.Cut(r, "/")
 		if _, err := s.CreateRoute(ctx, store.Route{App: app, Path: "/" + path, Image: "@img"}, nil); err != nil {

@@ -41,7 +41,8 @@ type GetImageLogParams struct {
 	Follow *bool
 	// Name of the image (what routes name as `@NAME`).
 	// Required: true
-	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
+	// Max Length: 63
+	// Pattern: ^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$
 	// In: path
 	Name string
 }
@@ -116,7 +117,11 @@ func (o *GetImageLogParams) bindName(rawData []string, hasKey bool, formats strf
 // validateName carries out validations for parameter Name
 func (o *GetImageLogParams) validateName(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
+	if err := validate.MaxLength("name", "path", o.Name, 63); err != nil {
+		return err
+	}
+
+	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`); err != nil {
 		return err
 	}
 

@@ -46,7 +46,8 @@ type UploadImageParams struct {
 	// HTTP Request Object
 	HTTPRequest *http.Request `json:"-"`
 	// A build's base image, `@NAME`: passed as the build argument `BASE_IMAGE`.
-	// Pattern: ^@[a-z0-9][a-z0-9_.-]{0,62}$
+	// Max Length: 64
+	// Pattern: ^@[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$
 	// In: query
 	Base *string
 	// The build context or image tarball.
@@ -64,7 +65,8 @@ type UploadImageParams struct {
 	Kind *string
 	// Name of the image (what routes name as `@NAME`).
 	// Required: true
-	// Pattern: ^[a-z0-9][a-z0-9_.-]{0,62}$
+	// Max Length: 63
+	// Pattern: ^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$
 	// In: path
 	Name string
 	// The network the build's `RUN` steps get; none by default.
@@ -153,7 +155,11 @@ func (o *UploadImageParams) bindBase(rawData []string, hasKey bool, formats strf
 // validateBase carries out validations for parameter Base
 func (o *UploadImageParams) validateBase(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("base", "query", *o.Base, `^@[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
+	if err := validate.MaxLength("base", "query", *o.Base, 64); err != nil {
+		return err
+	}
+
+	if err := validate.Pattern("base", "query", *o.Base, `^@[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`); err != nil {
 		return err
 	}
 
@@ -247,7 +253,11 @@ func (o *UploadImageParams) bindName(rawData []string, hasKey bool, formats strf
 // validateName carries out validations for parameter Name
 func (o *UploadImageParams) validateName(formats strfmt.Registry) error {
 
-	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9][a-z0-9_.-]{0,62}$`); err != nil {
+	if err := validate.MaxLength("name", "path", o.Name, 63); err != nil {
+		return err
+	}
+
+	if err := validate.Pattern("name", "path", o.Name, `^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`); err != nil {
 		return err
 	}
 
