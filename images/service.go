@@ -88,6 +88,7 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	heartbeat time.Duration // how often a job writes its image, so that it is never stale (building)
+	sweep     time.Duration // how often Start's sweeper ends the stale builds of other nodes (EndStale)
 
 	files string // this service's part of its upload files' names: "<nonce>-"
 
@@ -128,7 +129,7 @@ func New(st Store, d Docker, cfg Config, log *slog.Logger) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{st: st, d: d, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-", heartbeat: defaultHeartbeat,
+		files: strconv.FormatInt(time.Now().UnixNano(), 36) + "-", heartbeat: defaultHeartbeat, sweep: time.Minute,
 		sem: make(chan struct{}, cfg.Builds), running: map[string]bool{}}
 }
 
@@ -145,7 +146,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.removeLeftovers(); err != nil {
 		return err
 	}
-	return s.eachImage(ctx, func(img store.Image) error {
+	err := s.eachImage(ctx, func(img store.Image) error {
 		if img.Status != store.ImageCreating || img.Node != s.cfg.Node || s.owns(img.Build) {
 			return nil
 		}
@@ -164,6 +165,61 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.wg.Add(1)
+		go s.sweeper()
+	}
+	return nil
+}
+
+// sweeper ends the stale builds of other nodes every s.sweep, until Close.
+func (s *Service) sweeper() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.EndStale(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Warn("images: end stale builds", "err", err)
+			}
+		}
+	}
+}
+
+// EndStale ends ERROR every build that building takes as over although its record still
+// says CREATING (its node stopped and never came back to end it), so that every reader —
+// calls of its routes, clients waiting for it — sees it ended, not only this node's
+// checks. A record written since it was read is left alone. It returns how many it ended.
+func (s *Service) EndStale(ctx context.Context) (int, error) {
+	ended := 0
+	err := s.eachImage(ctx, func(img store.Image) error {
+		if img.Status != store.ImageCreating || s.building(img) {
+			return nil
+		}
+		_, err := s.st.UpdateImage(ctx, img.Name, func(cur *store.Image) error {
+			if cur.Build != img.Build || cur.Status != store.ImageCreating || !cur.UpdatedAt.Equal(img.UpdatedAt) {
+				return errStale
+			}
+			cur.Status, cur.Error = store.ImageError, msgNodeStopped
+			return nil
+		}, nil)
+		switch {
+		case err == nil:
+			ended++
+		case !errors.Is(err, errStale) && !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("images: end the stale build of %s: %w", img.Name, err)
+		}
+		return nil
+	})
+	return ended, err
 }
 
 // Prefixes of the names of upload files; this service's follow with its s.files.
@@ -209,6 +265,7 @@ const (
 	msgRestarted   = "interrupted: the server restarted during the build"
 	msgInterrupted = "interrupted: the server stopped during the build"
 	msgStopped     = "interrupted: the server stopped"
+	msgNodeStopped = "interrupted: the node building it stopped and did not come back; upload again to rebuild"
 	msgNotStarted  = "interrupted: the build could not be queued (the store failed): try again"
 )
 

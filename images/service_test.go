@@ -269,7 +269,8 @@ func (e *env) clean(keep ...string) {
 
 // removeUntagged removes this run's untagged images that are not (parents of) kept ones,
 // with the stopped build containers an interrupted build left on them; newest first, so
-// that children go before their parents.
+// that children go before their parents. The daemon may still be committing the step it
+// was cut off in: it lists again until a pass finds nothing left (at most a few seconds).
 func (e *env) removeUntagged(keep ...string) {
 	e.t.Helper()
 	ctx := context.Background()
@@ -284,28 +285,36 @@ func (e *env) removeUntagged(keep ...string) {
 			id = info.Parent //nolint:staticcheck // the classic builder's step images are the parents
 		}
 	}
-	all, err := e.docker.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.run))})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	slices.SortFunc(all, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
-	for _, im := range all {
-		if kept[im.ID] || slices.ContainsFunc(im.RepoTags, func(tag string) bool { return tag != "<none>:<none>" }) {
-			continue
-		}
-		e.t.Logf("an interrupted build left untagged %s", im.ID)
-		left, err := e.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", im.ID))})
+	for pass := 0; pass < 20; pass++ {
+		all, err := e.docker.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.run))})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		for _, c := range left {
-			if err := e.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-				e.t.Logf("remove container %s: %v", c.ID, err)
+		slices.SortFunc(all, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
+		left := 0
+		for _, im := range all {
+			if kept[im.ID] || slices.ContainsFunc(im.RepoTags, func(tag string) bool { return tag != "<none>:<none>" }) {
+				continue
+			}
+			left++
+			e.t.Logf("an interrupted build left untagged %s", im.ID)
+			users, err := e.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", im.ID))})
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			for _, c := range users {
+				if err := e.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+					e.t.Logf("remove container %s: %v", c.ID, err)
+				}
+			}
+			if _, err := e.docker.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				e.t.Logf("remove %s: %v", im.ID, err)
 			}
 		}
-		if _, err := e.docker.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			e.t.Logf("remove %s: %v", im.ID, err)
+		if left == 0 && pass > 0 {
+			return
 		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -759,7 +768,7 @@ func TestAStaleBuildOfAnotherNodeDoesNotHoldItsImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := []string{"stale-deleted", "stale-pruned", "stale-rebuilt"}
+	stale := []string{"stale-deleted", "stale-ended", "stale-pruned", "stale-rebuilt"}
 	for _, name := range append(stale, "fresh") {
 		if _, err := st.CreateImage(ctx, store.Image{Name: name, Owner: "alice", Kind: store.ImageKindFunction, Source: store.ImageSourceBuild, Network: store.NetworkNone, Dockerfile: "Dockerfile", Status: store.ImageCreating, Build: st.NewID(), Node: "node-b"}); err != nil {
 			t.Fatal(err)
@@ -820,10 +829,24 @@ func TestAStaleBuildOfAnotherNodeDoesNotHoldItsImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("the sweep ends a stale build ERROR for every reader, and leaves a fresh one", func(t *testing.T) {
+		n, err := e.svc.EndStale(ctx)
+		if err != nil || n != 2 { // stale-ended and stale-pruned (stale-rebuilt is READY, stale-deleted gone)
+			t.Fatalf("ended %d (%v), want 2", n, err)
+		}
+		for name, want := range map[string]string{"stale-ended": store.ImageError, "stale-pruned": store.ImageError, "fresh": store.ImageCreating} {
+			if img, err := e.st.GetImage(ctx, name); err != nil || img.Status != want {
+				t.Errorf("%s: %s %q (%v), want %s", name, img.Status, img.Error, err, want)
+			}
+		}
+		if n, err := e.svc.EndStale(ctx); err != nil || n != 0 {
+			t.Errorf("a second sweep ended %d (%v), want 0", n, err)
+		}
+	})
 	t.Run("an image of a stale build is pruned", func(t *testing.T) {
 		pruned, err := e.svc.Prune(ctx)
-		if err != nil || strings.Join(pruned, ",") != "stale-pruned,stale-rebuilt" {
-			t.Fatalf("pruned %v (%v), want stale-pruned and stale-rebuilt", pruned, err)
+		if err != nil || strings.Join(pruned, ",") != "stale-ended,stale-pruned,stale-rebuilt" {
+			t.Fatalf("pruned %v (%v), want stale-ended, stale-pruned and stale-rebuilt", pruned, err)
 		}
 	})
 	t.Run("a followed log of a stale build ends", func(t *testing.T) {

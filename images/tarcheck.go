@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path"
@@ -48,8 +49,8 @@ func (c *counter) Read(p []byte) (int, error) {
 	if c.n > c.max {
 		return 0, errUnpacked
 	}
-	if rest := c.max + 1 - c.n; int64(len(p)) > rest {
-		p = p[:rest]
+	if rest := c.max - c.n; rest < math.MaxInt64 && int64(len(p)) > rest+1 {
+		p = p[:rest+1]
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
@@ -168,6 +169,9 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 			}
 			return store.Invalid("context", "the build context is not a valid tar archive (or a gzipped one): %v", err)
 		}
+		if len(hdr.Name) > maxPath || len(hdr.Linkname) > maxPath {
+			return store.Invalid("context", "entry %.64q...: a name or link longer than %d bytes", hdr.Name, maxPath)
+		}
 		name, ok := inside(hdr.Name)
 		if !ok {
 			return store.Invalid("context", "entry %q: paths must be relative and stay inside the build context", hdr.Name)
@@ -195,6 +199,16 @@ func checkContext(r io.Reader, dockerfile string, lim limits) error {
 			}
 			if link := links.through(target); link != "" {
 				return store.Invalid("context", "entry %q: hard link to %q passes through the symbolic link %q", hdr.Name, hdr.Linkname, link)
+			}
+			// link(2) does not follow symbolic links: a hard link to one is another symbolic
+			// link with its target, read from where the hard link is.
+			if symTarget, isLink := links.targets[target]; isLink {
+				if _, ok := inside(path.Join(path.Dir(name), symTarget)); !ok || strings.HasPrefix(symTarget, "/") { //nolint:gosec // G305: this is the traversal check
+					return store.Invalid("context", "entry %q: hard link to the symbolic link %q, whose target %q leaves the build context from here", hdr.Name, hdr.Linkname, symTarget)
+				}
+				if err := links.add(name, symTarget); err != nil {
+					return err
+				}
 			}
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			return store.Invalid("context", "entry %q: device files and pipes are not allowed in a build context", hdr.Name)

@@ -129,8 +129,8 @@ func TestUnpackedBounds(t *testing.T) {
 	}
 	t.Run("headers that unpack past the limit are refused, though no entry has a size", func(t *testing.T) {
 		var entries []entry
-		for i := range 20 {
-			entries = append(entries, entry{name: fmt.Sprintf("%d-%s", i, strings.Repeat("n", 60<<10))})
+		for i := range 400 {
+			entries = append(entries, entry{name: fmt.Sprintf("%d-%s", i, strings.Repeat("n", 4000))})
 		}
 		data := gzipped(t, tarball(t, append(entries, dockerfile)...))
 		err := checkContext(bytes.NewReader(data), "Dockerfile", limits{maxUnpacked: 1 << 20, maxEntries: MaxEntries})
@@ -166,6 +166,9 @@ func TestCheckContext(t *testing.T) {
 		{"a symlink out through a later symlink is refused", tarball(t, dockerfile, entry{name: "b", link: "a/..", kind: tar.TypeSymlink}, entry{name: "a", link: ".", kind: tar.TypeSymlink}), "Dockerfile", "context", `"b"`},
 		{"a symlink out through a chain of symlinks is refused", tarball(t, dockerfile, entry{name: "d/e", body: "x"}, entry{name: "a", link: "d/e/..", kind: tar.TypeSymlink}, entry{name: "d/e2", link: "../a", kind: tar.TypeSymlink}, entry{name: "c", link: "d/e2/../..", kind: tar.TypeSymlink}), "Dockerfile", "context", `"c"`},
 		{"a hard link through a symlink is refused", tarball(t, dockerfile, entry{name: "a", link: ".", kind: tar.TypeSymlink}, entry{name: "h", link: "a/Dockerfile", kind: tar.TypeLink}), "Dockerfile", "context", `"h"`},
+		{"a hard link to an inside symlink, placed where that target leaves, is refused", tarball(t, dockerfile, entry{name: "d/l", link: "../x", kind: tar.TypeSymlink}, entry{name: "top", link: "d/l", kind: tar.TypeLink}), "Dockerfile", "context", `"top"`},
+		{"a hard link to a symlink whose target stays inside from there too is accepted", tarball(t, dockerfile, entry{name: "d/x", body: "x"}, entry{name: "d/l", link: "x", kind: tar.TypeSymlink}, entry{name: "d/h", link: "d/l", kind: tar.TypeLink}), "Dockerfile", "", ""},
+		{"an entry name longer than PATH_MAX is refused before any path work", tarball(t, dockerfile, entry{name: strings.Repeat("a/", 2100) + "f", body: "x"}), "Dockerfile", "context", "longer than 4096"},
 		{"a symlink loop is refused", tarball(t, dockerfile, entry{name: "a", link: "b", kind: tar.TypeSymlink}, entry{name: "b", link: "a", kind: tar.TypeSymlink}), "Dockerfile", "context", "loop"},
 		{"a .. entry is refused", tarball(t, dockerfile, entry{name: "../evil", body: "x"}), "Dockerfile", "context", "../evil"},
 		{"a .. climbing out from a folder is refused", tarball(t, dockerfile, entry{name: "a/../../evil", body: "x"}), "Dockerfile", "context", "a/../../evil"},
