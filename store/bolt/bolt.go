@@ -364,6 +364,15 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, data)
 }
 
+// putNew stores v under name in b, refusing a name that is taken already (ErrExists, "kind
+// NAME already exists").
+func putNew(b *bolt.Bucket, kind, name string, v any) error {
+	if b.Get([]byte(name)) != nil {
+		return store.Errorf(store.ErrExists, "%s %q already exists", kind, name)
+	}
+	return putJSON(b, []byte(name), v)
+}
+
 // getJSON decodes the value at key; json.Unmarshal copies, so nothing refers to bbolt's memory afterwards.
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	data := b.Get(key)

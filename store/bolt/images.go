@@ -87,13 +87,9 @@ func (s *DB) CreateImage(ctx context.Context, img store.Image) (store.Image, err
 	}
 	img.ID = s.NewID()
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
-		b := tx.Bucket(bucketImages)
-		if b.Get([]byte(img.Name)) != nil {
-			return nil, store.Errorf(store.ErrExists, "image %q already exists", img.Name)
-		}
 		img.CreatedAt = s.now()
 		img.UpdatedAt = img.CreatedAt
-		return imageChanged(img.Name), putJSON(b, []byte(img.Name), img)
+		return imageChanged(img.Name), putNew(tx.Bucket(bucketImages), "image", img.Name, img)
 	})
 	if err != nil {
 		return store.Image{}, err

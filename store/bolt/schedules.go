@@ -31,13 +31,9 @@ func (s *DB) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Sched
 	}
 	sc.ID = s.NewID()
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
-		b := tx.Bucket(bucketSchedules)
-		if b.Get([]byte(sc.Name)) != nil {
-			return nil, store.Errorf(store.ErrExists, "schedule %q already exists", sc.Name)
-		}
 		sc.CreatedAt = s.now()
 		sc.UpdatedAt = sc.CreatedAt
-		return []store.Change{scheduleChange(sc.Name)}, putJSON(b, []byte(sc.Name), sc)
+		return []store.Change{scheduleChange(sc.Name)}, putNew(tx.Bucket(bucketSchedules), "schedule", sc.Name, sc)
 	})
 	if err != nil {
 		return store.Schedule{}, err

@@ -24,13 +24,9 @@ func (s *DB) CreateSubscription(ctx context.Context, sub store.Subscription) (st
 	}
 	sub.ID = s.NewID()
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
-		b := tx.Bucket(bucketSubscriptions)
-		if b.Get([]byte(sub.Name)) != nil {
-			return nil, store.Errorf(store.ErrExists, "subscription %q already exists", sub.Name)
-		}
 		sub.CreatedAt = s.now()
 		sub.UpdatedAt = sub.CreatedAt
-		return subscriptionChange(sub.Name), putJSON(b, []byte(sub.Name), sub)
+		return subscriptionChange(sub.Name), putNew(tx.Bucket(bucketSubscriptions), "subscription", sub.Name, sub)
 	})
 	if err != nil {
 		return store.Subscription{}, err
