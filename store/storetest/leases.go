@@ -38,13 +38,16 @@ func leaseCases() []testCase {
 func testExpiredLeaseGoesBackToTheQueue(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	id := enqueue(t, s, 0)
-	if got, _ := s.LeaseTasks(ctx, 1, "dead-worker", 100*time.Millisecond); len(got) != 1 {
+	// The lease is long enough for the second call to come before it ends on a loaded
+	// machine (100 ms was not, in CI), short enough to wait out.
+	const lease = time.Second
+	if got, _ := s.LeaseTasks(ctx, 1, "dead-worker", lease); len(got) != 1 {
 		t.Fatal("no lease")
 	}
 	if got, _ := s.LeaseTasks(ctx, 1, "w2", time.Minute); len(got) != 0 {
 		t.Fatalf("a task under a lease in force was leased again: %v", taskIDs(got))
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(lease + 100*time.Millisecond)
 	got, err := s.LeaseTasks(ctx, 1, "w2", time.Minute)
 	if err != nil || len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 {
 		t.Fatalf("after the lease expired: %+v %v", got, err)
