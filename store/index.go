@@ -258,3 +258,16 @@ func (ix *Index) AppConfig(name string) (map[string]string, error) {
 	}
 	return t.config, nil
 }
+
+// CountApps counts the apps of owner ("": every app) and their routes, from memory.
+func (ix *Index) CountApps(owner string) (apps, routes int) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, t := range ix.trees {
+		if owner == "" || t.owner == owner {
+			apps++
+			routes += t.root.count()
+		}
+	}
+	return apps, routes
+}

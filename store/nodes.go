@@ -12,6 +12,8 @@ type NodeInfo struct {
 	Heartbeat time.Time `json:"heartbeat"`
 	Running   int       `json:"running"` // calls running on the node now
 	Hot       int       `json:"hot"`     // hot containers it keeps
+	// HotRoutes breaks Hot down by route (those with at least one), in app then path order.
+	HotRoutes []RouteHot `json:"hot_routes,omitempty"`
 }
 
 // Default lease timing of async calls: a node renews its workers' leases every

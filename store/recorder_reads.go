@@ -88,3 +88,19 @@ func (r *Recorder) PendingList(f ExecutionFilter, before string) (matching []Exe
 	slices.SortFunc(matching, func(a, b Execution) int { return strings.Compare(b.ID, a.ID) })
 	return matching, ids
 }
+
+// PendingCounts counts the pending records that pass f and were made since f.Since, and
+// returns the IDs of every pending record: a count reads the stored executions without
+// those (the pending copy wins). Take it before reading the stored ones, as PendingList.
+func (r *Recorder) PendingCounts(f ExecutionCountFilter) (counts ExecutionCounts, ids []string) {
+	floor := IDFloor(f.Since)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range r.pending {
+		ids = append(ids, id)
+		if id >= floor && f.Match(p.Ex.App, p.Ex.AppID) {
+			counts.Add(p.Ex.Status)
+		}
+	}
+	return counts, ids
+}

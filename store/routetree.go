@@ -168,3 +168,21 @@ func bindParams(routePath string, segs []string) Params {
 	}
 	return params
 }
+
+// count is how many routes end at or under n.
+func (n *node) count() int {
+	c := 0
+	if n.route != nil {
+		c++
+	}
+	if n.rest != nil {
+		c++
+	}
+	if n.param != nil {
+		c += n.param.count()
+	}
+	for _, child := range n.static {
+		c += child.count()
+	}
+	return c
+}

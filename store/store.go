@@ -87,6 +87,8 @@ type Resolver interface {
 	AppOwner(name string) (string, error)
 	// AppsOwnedBy returns owner's apps, name to ID.
 	AppsOwnedBy(owner string) map[string]string
+	// CountApps counts the apps of owner ("": every app) and their routes.
+	CountApps(owner string) (apps, routes int)
 	AppID(name string) (string, error)
 	// AppConfig returns an app's config; the map is shared: read it, never write.
 	AppConfig(name string) (map[string]string, error)
@@ -110,6 +112,10 @@ type Executions interface {
 	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
 	// ListExecutions returns a page of the executions that match f, newest first.
 	ListExecutions(ctx context.Context, f ExecutionFilter, page Page) ([]Execution, string, error)
+	// CountExecutions counts the executions that pass f (those recorded and not yet stored
+	// included): all of them, the FAILED ones and the final ones. It reads only the
+	// executions created since f.Since (IDs sort by time), so a short window stays cheap.
+	CountExecutions(ctx context.Context, f ExecutionCountFilter) (ExecutionCounts, error)
 	// PruneExecutions keeps the newest keepPerRoute executions of each route and deletes
 	// the older final ones, with their logs; it returns how many it deleted.
 	PruneExecutions(ctx context.Context, keepPerRoute int) (int, error)
@@ -171,6 +177,9 @@ type Queue interface {
 	// returns its lease's owner with ErrTaskRunning. ErrNotFound without such a task.
 	CancelTask(ctx context.Context, id string) (owner string, err error)
 	TaskStats(ctx context.Context) (TaskStats, error)
+	// TaskStatsOf counts the tasks of the apps given, name to app ID (a task of an earlier
+	// app of the same name has another ID), as TaskStats counts them all; nil: every task.
+	TaskStatsOf(ctx context.Context, apps map[string]string) (TaskStats, error)
 	// GetTask reads a task as it is now (its call, attempts and lease): ErrNotFound once it
 	// is gone (finished, cancelled, or never was).
 	GetTask(ctx context.Context, id string) (Task, error)

@@ -423,32 +423,7 @@ func (s *DB) GetTask(ctx context.Context, id string) (store.Task, error) {
 }
 
 // TaskStats counts the tasks; it reads every task, so it is for status pages, not loops.
-func (s *DB) TaskStats(ctx context.Context) (store.TaskStats, error) {
-	var st store.TaskStats
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		now := s.now()
-		return tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
-			var t store.Task
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decode task: %w", err)
-			}
-			switch {
-			case t.Leased(now):
-				st.Running++
-			default:
-				st.Queued++
-				if t.AvailableAt.After(now) {
-					st.Delayed++
-				}
-				if st.OldestAt.IsZero() || t.EnqueuedAt.Before(st.OldestAt) {
-					st.OldestAt = t.EnqueuedAt
-				}
-			}
-			return nil
-		})
-	})
-	return st, err
-}
+func (s *DB) TaskStats(ctx context.Context) (store.TaskStats, error) { return s.TaskStatsOf(ctx, nil) }
 
 // ReleaseLeases returns to the queue, in their place in line, the tasks leased to owners
 // whose name starts with prefix but not with keep: the workers of a previous run of this

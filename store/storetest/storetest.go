@@ -46,7 +46,7 @@ func allCases() []testCase {
 		queueCases(), relaunchCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
 		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
 		eventCases(), deliveryCases(), subscriptionCases(), scheduleCases(),
-		imageCases(), routeImageCases(), functionCases(),
+		imageCases(), routeImageCases(), functionCases(), statsCases(),
 	} {
 		all = append(all, cases...)
 	}
