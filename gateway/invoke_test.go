@@ -35,6 +35,7 @@ func (r *headerRunner) EnsureImage(context.Context, string) error { return nil }
 func (r *headerRunner) DrainRoute(string, string)                 {}
 func (r *headerRunner) DrainApp(string)                           {}
 func (r *headerRunner) HotContainers() int                        { return 0 }
+func (r *headerRunner) HotRoutes() []runner.HotRoute              { return nil }
 
 func (r *headerRunner) seen() []http.Header {
 	r.mu.Lock()

@@ -46,6 +46,7 @@ func (*seenRunner) NetworkAllowed(string, string) error       { return nil }
 func (*seenRunner) DrainRoute(string, string)                 {}
 func (*seenRunner) DrainApp(string)                           {}
 func (*seenRunner) HotContainers() int                        { return 0 }
+func (*seenRunner) HotRoutes() []runner.HotRoute              { return nil }
 
 // TestGantryCredentialsNeverReachAFunction calls an open route and a route with auth token,
 // with authentication on and off, sending Gantry API tokens in every form a credential

@@ -17,7 +17,7 @@ type Nodes interface {
 // StartHeartbeat tells the store that this node lives: at once, then every every
 // (store.DefaultLeaseRenew in the server), with info (what only the server knows: this
 // run's ID, its version, its management address) completed by the service: the node's ID
-// and its figures (calls running, hot containers). A heartbeat that fails is logged and
+// and its figures (calls running, hot containers in all and by route). A heartbeat that fails is logged and
 // tried again at the next beat. Every store.DeadNodeAfter it also ends FAILED the sync
 // calls of nodes silent that long (they died during them and did not come back). The
 // returned function stops the beats, waiting for one in progress.
@@ -28,7 +28,7 @@ func (s *Service) StartHeartbeat(nodes Nodes, info store.NodeInfo, every time.Du
 	info.ID = s.node
 	beat := func() {
 		f := s.Figures()
-		info.Running, info.Hot = f.Running, f.Hot
+		info.Running, info.Hot, info.HotRoutes = f.Running, f.Hot, f.HotRoutes
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		defer cancel()
 		if err := nodes.Heartbeat(ctx, info); err != nil {

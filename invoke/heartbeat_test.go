@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/runner"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -17,17 +19,20 @@ import (
 func TestHeartbeat(t *testing.T) {
 	e := newEnv(t)
 	e.fr.hot = 2
+	e.fr.hotBy = []runner.HotRoute{{App: "a", Path: "/x", Containers: 2}}
 	stop := e.svc.StartHeartbeat(e.db, store.NodeInfo{Run: "run-1", Version: "v1.2.3", Addr: "127.0.0.1:8080"}, 20*time.Millisecond)
 	nodes, err := e.db.ListNodes(t.Context(), time.Time{})
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("nodes after the start: %+v %v, want this one at once", nodes, err)
 	}
 	first := nodes[0]
-	if first.ID != "node-a" || first.Run != "run-1" || first.Version != "v1.2.3" || first.Addr != "127.0.0.1:8080" || first.Hot != 2 || first.Running != 0 {
+	if first.ID != "node-a" || first.Run != "run-1" || first.Version != "v1.2.3" || first.Addr != "127.0.0.1:8080" || first.Hot != 2 || first.Running != 0 ||
+		!slices.Equal(first.HotRoutes, []store.RouteHot{{App: "a", Path: "/x", Containers: 2}}) {
 		t.Fatalf("node %+v", first)
 	}
 	e.fr.mu.Lock()
 	e.fr.hot = 5
+	e.fr.hotBy = []runner.HotRoute{{App: "a", Path: "/x", Containers: 3}, {App: "b", Path: "/y", Containers: 2}}
 	e.fr.mu.Unlock()
 	var last store.NodeInfo
 	eventually(t, 5*time.Second, "a later beat with the new figures", func() bool {
@@ -38,6 +43,9 @@ func TestHeartbeat(t *testing.T) {
 		last = nodes[0]
 		return last.Heartbeat.After(first.Heartbeat) && last.Hot == 5
 	})
+	if want := []store.RouteHot{{App: "a", Path: "/x", Containers: 3}, {App: "b", Path: "/y", Containers: 2}}; !slices.Equal(last.HotRoutes, want) {
+		t.Fatalf("hot routes %+v, want %+v", last.HotRoutes, want)
+	}
 	if !last.StartedAt.Equal(first.StartedAt) {
 		t.Fatalf("started at %s, then %s: one run starts once", first.StartedAt, last.StartedAt)
 	}

@@ -30,7 +30,8 @@ type fakeRunner struct {
 	started chan *runner.Call // if set, gets each call as it starts
 	netErr  error             // NetworkAllowed's answer
 	drained []string
-	hot     int // HotContainers' answer
+	hot     int               // HotContainers' answer
+	hotBy   []runner.HotRoute // HotRoutes' answer
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c *runner.Call) (*runner.Result, error) {
@@ -69,6 +70,12 @@ func (f *fakeRunner) HotContainers() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.hot
+}
+
+func (f *fakeRunner) HotRoutes() []runner.HotRoute {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hotBy
 }
 
 func (f *fakeRunner) drain(what string) {

@@ -183,8 +183,10 @@ func TestFigures(t *testing.T) {
 	e.fr.started = make(chan *runner.Call, 2)
 	e.fr.blockUntilCancelled()
 	e.fr.hot = 3
-	if got := e.svc.Figures(); got != (Figures{Hot: 3}) {
-		t.Fatalf("idle: %+v, want no call running and 3 hot containers", got)
+	e.fr.hotBy = []runner.HotRoute{{App: "app", Path: "/fn", Containers: 3}}
+	if got := e.svc.Figures(); got.Running != 0 || got.Hot != 3 ||
+		!slices.Equal(got.HotRoutes, []store.RouteHot{{App: "app", Path: "/fn", Containers: 3}}) {
+		t.Fatalf("idle: %+v, want no call running and 3 hot containers of app/fn", got)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	ended := make(chan struct{}, 2)

@@ -48,6 +48,8 @@ type Runner interface {
 	DrainApp(app string)
 	// HotContainers is how many hot containers the runner keeps now, idle or busy.
 	HotContainers() int
+	// HotRoutes breaks HotContainers down by route, in app then path order.
+	HotRoutes() []runner.HotRoute
 }
 
 // Options configure a Service; zero values take the defaults.
@@ -148,6 +150,8 @@ func (s *Service) NetworkAllowed(owner, network string) error {
 type Figures struct {
 	Running int // calls running in this process now, sync and async
 	Hot     int // hot containers the runner keeps, idle or busy
+	// HotRoutes breaks Hot down by route (those with at least one), in app then path order.
+	HotRoutes []store.RouteHot
 }
 
 // Figures are the service's figures now.
@@ -155,5 +159,9 @@ func (s *Service) Figures() Figures {
 	s.mu.Lock()
 	running := len(s.running)
 	s.mu.Unlock()
-	return Figures{Running: running, Hot: s.runner.HotContainers()}
+	var hot []store.RouteHot
+	for _, h := range s.runner.HotRoutes() {
+		hot = append(hot, store.RouteHot{App: h.App, Path: h.Path, Containers: h.Containers})
+	}
+	return Figures{Running: running, Hot: s.runner.HotContainers(), HotRoutes: hot}
 }

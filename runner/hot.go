@@ -42,6 +42,7 @@ type hotContainer struct {
 	late  func([]byte, bool) // receives what arrives after the last call answered
 
 	counted atomic.Bool // in the runner's count of hot containers (HotContainers)
+	route   hotRoute    // the function's app and path, its place in the count by route (HotRoutes)
 }
 
 func (c *hotContainer) alive() bool {
@@ -88,7 +89,8 @@ func (r *Runner) startHot(ctx context.Context, fn *Function) (*hotContainer, err
 	if err != nil {
 		return nil, err
 	}
-	c := &hotContainer{id: created.ID, format: fn.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes), secrets: secrets}
+	c := &hotContainer{id: created.ID, format: fn.Format, exited: make(chan struct{}), log: newCappedBuffer(r.opts.MaxLogBytes), secrets: secrets,
+		route: hotRoute{app: fn.App, path: fn.Path}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -124,6 +126,7 @@ func (r *Runner) startHot(ctx context.Context, fn *Function) (*hotContainer, err
 	ok = true
 	c.counted.Store(true)
 	r.hot.Add(1)
+	r.countHot(c.route, 1)
 	return c, nil
 }
 
@@ -171,6 +174,7 @@ func (r *Runner) waitHTTPReady(ctx context.Context, c *hotContainer, network str
 func (r *Runner) destroyHot(c *hotContainer) {
 	if c.counted.Swap(false) {
 		r.hot.Add(-1)
+		r.countHot(c.route, -1)
 	}
 	r.bg.Add(1)
 	go func() {

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,9 +240,15 @@ func TestDrainRouteStopsItsContainers(t *testing.T) {
 	if n := r.HotContainers(); n != 1 {
 		t.Fatalf("%d hot containers counted after a call, want 1", n)
 	}
+	if got, want := r.HotRoutes(), []HotRoute{{App: rt.App, Path: rt.Path, Containers: 1}}; !slices.Equal(got, want) {
+		t.Fatalf("hot routes after a call: %+v, want %+v", got, want)
+	}
 	r.DrainRoute(rt.App, rt.Path)
 	if n := r.HotContainers(); n != 0 {
 		t.Fatalf("%d hot containers counted after the drain, want 0", n)
+	}
+	if got := r.HotRoutes(); len(got) != 0 {
+		t.Fatalf("hot routes after the drain: %+v, want none", got)
 	}
 	eventually(t, 10*time.Second, "drained route still has containers", func() bool { return countContainers(t, r.opts.Instance) == 0 })
 

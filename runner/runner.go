@@ -127,6 +127,9 @@ type Runner struct {
 	// images are the digests image names run now, as DrainImage last told (by name).
 	images map[string]imageDigest
 	hot    atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
+
+	hotMu    sync.Mutex
+	hotBy map[hotRoute]int // hot, by route (HotRoutes)
 }
 
 // New returns a runner and reaps the containers a previous run of this instance left behind.
