@@ -37,6 +37,7 @@ type Store interface {
 	AppOwner(name string) (string, error)
 	AppsOwnedBy(owner string) map[string]string
 	AppID(name string) (string, error)
+	CountApps(owner string) (apps, routes int)
 
 	CreateRoute(ctx context.Context, r store.Route, guard store.AppGuard) (store.Route, error)
 	PutRoute(ctx context.Context, r store.Route, guard store.AppGuard) (store.Route, bool, error)
@@ -50,12 +51,14 @@ type Store interface {
 	GetExecution(ctx context.Context, id string) (store.Execution, error)
 	GetExecutionLog(ctx context.Context, id string) ([]byte, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter, page store.Page) ([]store.Execution, string, error)
+	CountExecutions(ctx context.Context, f store.ExecutionCountFilter) (store.ExecutionCounts, error)
 
 	LeaseTasksWithoutSecrets(ctx context.Context, n int, owner string, lease time.Duration) ([]store.Task, error)
 	CompleteTask(ctx context.Context, id, owner string, ex store.Execution, log []byte) error
 	RetryTask(ctx context.Context, id, owner string, delay time.Duration, reason string) error
 	GetTask(ctx context.Context, id string) (store.Task, error)
 	TaskStats(ctx context.Context) (store.TaskStats, error)
+	TaskStatsOf(ctx context.Context, apps map[string]string) (store.TaskStats, error)
 
 	CreateAPI(ctx context.Context, api store.API) (store.API, error)
 	GetAPI(ctx context.Context, name string) (store.API, error)
@@ -260,6 +263,7 @@ func (a *API) Handler() (http.Handler, error) {
 		SchedulesAPI:     a,
 		SecretsAPI:       a,
 		SSHKeysAPI:       a,
+		StatsAPI:         a,
 		SubscriptionsAPI: a,
 		TasksAPI:         a,
 		WorkflowsAPI:     a,

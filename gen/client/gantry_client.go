@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/client/schedules"
 	"github.com/gantry-dev/gantry/gen/client/secrets"
 	"github.com/gantry-dev/gantry/gen/client/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/client/stats"
 	"github.com/gantry-dev/gantry/gen/client/subscriptions"
 	"github.com/gantry-dev/gantry/gen/client/tasks"
 	"github.com/gantry-dev/gantry/gen/client/workflows"
@@ -82,6 +83,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Gantry
 	cli.Schedules = schedules.New(transport, formats)
 	cli.Secrets = secrets.New(transport, formats)
 	cli.SSHKeys = ssh_keys.New(transport, formats)
+	cli.Stats = stats.New(transport, formats)
 	cli.Subscriptions = subscriptions.New(transport, formats)
 	cli.Tasks = tasks.New(transport, formats)
 	cli.Workflows = workflows.New(transport, formats)
@@ -170,6 +172,8 @@ type Gantry struct {
 
 	SSHKeys ssh_keys.ClientService
 
+	Stats stats.ClientService
+
 	Subscriptions subscriptions.ClientService
 
 	Tasks tasks.ClientService
@@ -195,6 +199,7 @@ func (c *Gantry) SetTransport(transport runtime.ContextualTransport) {
 	c.Schedules.SetTransport(transport)
 	c.Secrets.SetTransport(transport)
 	c.SSHKeys.SetTransport(transport)
+	c.Stats.SetTransport(transport)
 	c.Subscriptions.SetTransport(transport)
 	c.Tasks.SetTransport(transport)
 	c.Workflows.SetTransport(transport)

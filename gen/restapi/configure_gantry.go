@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/schedules"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/stats"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/subscriptions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
@@ -200,6 +201,12 @@ type SSHKeysAPI interface {
 	GetSSHKey(ctx context.Context, params ssh_keys.GetSSHKeyParams) middleware.Responder
 }
 
+// StatsAPI
+type StatsAPI interface {
+	// GetStats The figures of the console's overview.
+	GetStats(ctx context.Context, params stats.GetStatsParams) middleware.Responder
+}
+
 // SubscriptionsAPI
 type SubscriptionsAPI interface {
 	// CreateSubscription Create a subscription; the caller owns it.
@@ -255,6 +262,7 @@ type Config struct {
 	SchedulesAPI
 	SecretsAPI
 	SSHKeysAPI
+	StatsAPI
 	SubscriptionsAPI
 	TasksAPI
 	WorkflowsAPI
@@ -574,6 +582,13 @@ func HandlerAPI(c Config) (http.Handler, *operations.GantryAPI, error) {
 		ctx = storeAuth(ctx, principal)
 
 		return c.GetSecret(ctx, params)
+	})
+
+	api.StatsGetStatsHandler = stats.GetStatsHandlerFunc(func(params stats.GetStatsParams, principal *models.Principal) middleware.Responder {
+		ctx := params.HTTPRequest.Context()
+		ctx = storeAuth(ctx, principal)
+
+		return c.GetStats(ctx, params)
 	})
 
 	api.SubscriptionsGetSubscriptionHandler = subscriptions.GetSubscriptionHandlerFunc(func(params subscriptions.GetSubscriptionParams, principal *models.Principal) middleware.Responder {

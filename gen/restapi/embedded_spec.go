@@ -2266,6 +2266,48 @@ func init() {
         }
       ]
     },
+    "/stats": {
+      "get": {
+        "description": "Counts of apps and functions (routes), the calls (executions of kind ` + "`" + `call` + "`" + `) created within\nthe last ` + "`" + `window` + "`" + ` seconds and the errors among them, the async queue, and the hot containers\nper route summed over the live nodes (those heard from within 15 seconds, as ` + "`" + `GET /nodes` + "`" + `).\n\nScope: an admin sees everything; a developer sees only its own apps — the apps it owns,\ntheir routes, their calls and queued tasks, their hot containers. Figures are read at the\ntime of the request (` + "`" + `at` + "`" + `); nothing is cached.\n",
+        "tags": [
+          "stats"
+        ],
+        "summary": "The figures of the console's overview.",
+        "operationId": "getStats",
+        "parameters": [
+          {
+            "maximum": 3600,
+            "minimum": 60,
+            "type": "integer",
+            "format": "int64",
+            "default": 300,
+            "description": "The window of ` + "`" + `calls` + "`" + `, ` + "`" + `errors` + "`" + `, ` + "`" + `calls_per_minute` + "`" + ` and ` + "`" + `error_rate` + "`" + `, in seconds.",
+            "name": "window",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The figures.",
+            "schema": {
+              "$ref": "#/definitions/Stats"
+            }
+          },
+          "400": {
+            "$ref": "#/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/responses/Forbidden"
+          },
+          "default": {
+            "$ref": "#/responses/ServerError"
+          }
+        }
+      }
+    },
     "/subscriptions": {
       "get": {
         "description": "A developer lists its own subscriptions; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
@@ -5096,6 +5138,147 @@ func init() {
         }
       }
     },
+    "Stats": {
+      "description": "The figures of the console's overview (read-only), of the caller's scope: every app for an\nadmin, its own apps for a developer.\n",
+      "type": "object",
+      "required": [
+        "at",
+        "window_seconds",
+        "apps",
+        "functions",
+        "calls",
+        "errors",
+        "calls_per_minute",
+        "error_rate",
+        "queue",
+        "hot"
+      ],
+      "properties": {
+        "at": {
+          "description": "When the figures were read (RFC 3339, UTC).",
+          "type": "string",
+          "format": "date-time",
+          "x-order": 0
+        },
+        "window_seconds": {
+          "description": "The window of the call figures, in seconds (the ` + "`" + `window` + "`" + ` asked for).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 1
+        },
+        "apps": {
+          "description": "Apps.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "functions": {
+          "description": "Functions (routes) of those apps.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 3
+        },
+        "calls": {
+          "description": "Calls (executions of kind ` + "`" + `call` + "`" + `) created within the window, whatever their status.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 4
+        },
+        "errors": {
+          "description": "Those of the calls that ended ` + "`" + `FAILED` + "`" + `.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 5
+        },
+        "calls_per_minute": {
+          "description": "` + "`" + `calls` + "`" + ` per minute of the window.",
+          "type": "number",
+          "format": "double",
+          "x-order": 6
+        },
+        "error_rate": {
+          "description": "` + "`" + `errors` + "`" + ` over the calls of the window that finished (` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + ` or ` + "`" + `CANCELLED` + "`" + `); 0 when none did.",
+          "type": "number",
+          "format": "double",
+          "maximum": 1,
+          "minimum": 0,
+          "x-order": 7
+        },
+        "queue": {
+          "x-order": 8,
+          "$ref": "#/definitions/StatsQueue"
+        },
+        "hot": {
+          "description": "Hot containers per route, summed over the live nodes, in app then route order; routes without one are left out.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/StatsHotRoute"
+          },
+          "x-order": 9
+        }
+      }
+    },
+    "StatsHotRoute": {
+      "description": "Hot containers of one route over the live nodes (read-only).",
+      "type": "object",
+      "required": [
+        "app",
+        "route",
+        "containers"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "x-order": 0
+        },
+        "route": {
+          "description": "The route's path.",
+          "type": "string",
+          "x-order": 1
+        },
+        "containers": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        }
+      }
+    },
+    "StatsQueue": {
+      "description": "The async queue (read-only).",
+      "type": "object",
+      "required": [
+        "depth",
+        "queued",
+        "running",
+        "oldest_age_seconds"
+      ],
+      "properties": {
+        "depth": {
+          "description": "Tasks queued or running.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 0
+        },
+        "queued": {
+          "description": "Tasks waiting, including those waiting out a retry delay.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 1
+        },
+        "running": {
+          "description": "Tasks under a lease in force.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "oldest_age_seconds": {
+          "description": "Age of the oldest queued task, in seconds; 0 when none waits.",
+          "type": "number",
+          "format": "double",
+          "x-order": 3
+        }
+      }
+    },
     "Subscription": {
       "description": "A subscription of a function or a workflow to the events that match its filter.",
       "type": "object",
@@ -5925,6 +6108,10 @@ func init() {
     {
       "description": "The nodes (server processes) that share this server's store, as their heartbeats tell: each\nnode records one every 5 seconds, with its figures.\n",
       "name": "nodes"
+    },
+    {
+      "description": "The figures of the web console's overview: apps and functions, calls and errors of a recent\nwindow, the async queue, hot containers per route on the live nodes.\n",
+      "name": "stats"
     },
     {
       "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",
@@ -9524,6 +9711,66 @@ func init() {
         }
       ]
     },
+    "/stats": {
+      "get": {
+        "description": "Counts of apps and functions (routes), the calls (executions of kind ` + "`" + `call` + "`" + `) created within\nthe last ` + "`" + `window` + "`" + ` seconds and the errors among them, the async queue, and the hot containers\nper route summed over the live nodes (those heard from within 15 seconds, as ` + "`" + `GET /nodes` + "`" + `).\n\nScope: an admin sees everything; a developer sees only its own apps — the apps it owns,\ntheir routes, their calls and queued tasks, their hot containers. Figures are read at the\ntime of the request (` + "`" + `at` + "`" + `); nothing is cached.\n",
+        "tags": [
+          "stats"
+        ],
+        "summary": "The figures of the console's overview.",
+        "operationId": "getStats",
+        "parameters": [
+          {
+            "maximum": 3600,
+            "minimum": 60,
+            "type": "integer",
+            "format": "int64",
+            "default": 300,
+            "description": "The window of ` + "`" + `calls` + "`" + `, ` + "`" + `errors` + "`" + `, ` + "`" + `calls_per_minute` + "`" + ` and ` + "`" + `error_rate` + "`" + `, in seconds.",
+            "name": "window",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The figures.",
+            "schema": {
+              "$ref": "#/definitions/Stats"
+            }
+          },
+          "400": {
+            "description": "The request is invalid; ` + "`" + `fields` + "`" + ` names the offending field when there is one.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "401": {
+            "description": "Credentials are missing or invalid (unknown, expired or revoked token, bad OIDC token).",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            },
+            "headers": {
+              "WWW-Authenticate": {
+                "type": "string",
+                "description": "` + "`" + `Bearer realm=\"gantry\"` + "`" + `"
+              }
+            }
+          },
+          "403": {
+            "description": "The caller's role may not do this.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          },
+          "default": {
+            "description": "A fault in Gantry itself; the cause is logged on the server.",
+            "schema": {
+              "$ref": "#/definitions/Error"
+            }
+          }
+        }
+      }
+    },
     "/subscriptions": {
       "get": {
         "description": "A developer lists its own subscriptions; an admin all, or one owner's with ` + "`" + `owner` + "`" + `.",
@@ -12848,6 +13095,147 @@ func init() {
         }
       }
     },
+    "Stats": {
+      "description": "The figures of the console's overview (read-only), of the caller's scope: every app for an\nadmin, its own apps for a developer.\n",
+      "type": "object",
+      "required": [
+        "at",
+        "window_seconds",
+        "apps",
+        "functions",
+        "calls",
+        "errors",
+        "calls_per_minute",
+        "error_rate",
+        "queue",
+        "hot"
+      ],
+      "properties": {
+        "at": {
+          "description": "When the figures were read (RFC 3339, UTC).",
+          "type": "string",
+          "format": "date-time",
+          "x-order": 0
+        },
+        "window_seconds": {
+          "description": "The window of the call figures, in seconds (the ` + "`" + `window` + "`" + ` asked for).",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 1
+        },
+        "apps": {
+          "description": "Apps.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "functions": {
+          "description": "Functions (routes) of those apps.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 3
+        },
+        "calls": {
+          "description": "Calls (executions of kind ` + "`" + `call` + "`" + `) created within the window, whatever their status.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 4
+        },
+        "errors": {
+          "description": "Those of the calls that ended ` + "`" + `FAILED` + "`" + `.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 5
+        },
+        "calls_per_minute": {
+          "description": "` + "`" + `calls` + "`" + ` per minute of the window.",
+          "type": "number",
+          "format": "double",
+          "x-order": 6
+        },
+        "error_rate": {
+          "description": "` + "`" + `errors` + "`" + ` over the calls of the window that finished (` + "`" + `SUCCESS` + "`" + `, ` + "`" + `FAILED` + "`" + ` or ` + "`" + `CANCELLED` + "`" + `); 0 when none did.",
+          "type": "number",
+          "format": "double",
+          "maximum": 1,
+          "minimum": 0,
+          "x-order": 7
+        },
+        "queue": {
+          "x-order": 8,
+          "$ref": "#/definitions/StatsQueue"
+        },
+        "hot": {
+          "description": "Hot containers per route, summed over the live nodes, in app then route order; routes without one are left out.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/StatsHotRoute"
+          },
+          "x-order": 9
+        }
+      }
+    },
+    "StatsHotRoute": {
+      "description": "Hot containers of one route over the live nodes (read-only).",
+      "type": "object",
+      "required": [
+        "app",
+        "route",
+        "containers"
+      ],
+      "properties": {
+        "app": {
+          "type": "string",
+          "x-order": 0
+        },
+        "route": {
+          "description": "The route's path.",
+          "type": "string",
+          "x-order": 1
+        },
+        "containers": {
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        }
+      }
+    },
+    "StatsQueue": {
+      "description": "The async queue (read-only).",
+      "type": "object",
+      "required": [
+        "depth",
+        "queued",
+        "running",
+        "oldest_age_seconds"
+      ],
+      "properties": {
+        "depth": {
+          "description": "Tasks queued or running.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 0
+        },
+        "queued": {
+          "description": "Tasks waiting, including those waiting out a retry delay.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 1
+        },
+        "running": {
+          "description": "Tasks under a lease in force.",
+          "type": "integer",
+          "format": "int64",
+          "x-order": 2
+        },
+        "oldest_age_seconds": {
+          "description": "Age of the oldest queued task, in seconds; 0 when none waits.",
+          "type": "number",
+          "format": "double",
+          "x-order": 3
+        }
+      }
+    },
     "Subscription": {
       "description": "A subscription of a function or a workflow to the events that match its filter.",
       "type": "object",
@@ -13677,6 +14065,10 @@ func init() {
     {
       "description": "The nodes (server processes) that share this server's store, as their heartbeats tell: each\nnode records one every 5 seconds, with its figures.\n",
       "name": "nodes"
+    },
+    {
+      "description": "The figures of the web console's overview: apps and functions, calls and errors of a recent\nwindow, the async queue, hot containers per route on the live nodes.\n",
+      "name": "stats"
     },
     {
       "description": "Workflows are step graphs over functions, defined by developers and run by end users. The\ndeveloper who defines a workflow owns it; ` + "`" + `run_access` + "`" + ` shares it: ` + "`" + `user:NAME` + "`" + `, ` + "`" + `group:NAME` + "`" + `\n(a group of the identity source) or ` + "`" + `authenticated` + "`" + ` (any authenticated caller) may list,\ndescribe and trigger it and follow the runs they trigger. Its owner and admins see every run\nof it. Only its owner and admins may replace or delete it: a ` + "`" + `user` + "`" + ` gets 403, a developer\nwho does not own it gets 404 (even when it is shared with it), as for anything that is not\ntheirs. A run of a workflow is an execution of kind ` + "`" + `workflow` + "`" + ` (see ` + "`" + `executions` + "`" + `).\n",

@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-dev/gantry/gen/restapi/operations/schedules"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/secrets"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/ssh_keys"
+	"github.com/gantry-dev/gantry/gen/restapi/operations/stats"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/subscriptions"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/tasks"
 	"github.com/gantry-dev/gantry/gen/restapi/operations/workflows"
@@ -288,6 +289,13 @@ func NewGantryAPI(spec *loads.Document) *GantryAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation secrets.GetSecret has not yet been implemented")
+		}),
+
+		StatsGetStatsHandler: stats.GetStatsHandlerFunc(func(params stats.GetStatsParams, principal *models.Principal) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation stats.GetStats has not yet been implemented")
 		}),
 
 		SubscriptionsGetSubscriptionHandler: subscriptions.GetSubscriptionHandlerFunc(func(params subscriptions.GetSubscriptionParams, principal *models.Principal) middleware.Responder {
@@ -703,6 +711,8 @@ type GantryAPI struct {
 	SchedulesGetScheduleHandler schedules.GetScheduleHandler
 	// SecretsGetSecretHandler sets the operation handler for the get secret operation
 	SecretsGetSecretHandler secrets.GetSecretHandler
+	// StatsGetStatsHandler sets the operation handler for the get stats operation
+	StatsGetStatsHandler stats.GetStatsHandler
 	// SubscriptionsGetSubscriptionHandler sets the operation handler for the get subscription operation
 	SubscriptionsGetSubscriptionHandler subscriptions.GetSubscriptionHandler
 	// TasksGetTaskStatsHandler sets the operation handler for the get task stats operation
@@ -965,6 +975,9 @@ func (o *GantryAPI) Validate() error {
 	}
 	if o.SecretsGetSecretHandler == nil {
 		unregistered = append(unregistered, "secrets.GetSecretHandler")
+	}
+	if o.StatsGetStatsHandler == nil {
+		unregistered = append(unregistered, "stats.GetStatsHandler")
 	}
 	if o.SubscriptionsGetSubscriptionHandler == nil {
 		unregistered = append(unregistered, "subscriptions.GetSubscriptionHandler")
@@ -1319,6 +1332,10 @@ func (o *GantryAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/secrets/{name}"] = secrets.NewGetSecret(o.context, o.SecretsGetSecretHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/stats"] = stats.NewGetStats(o.context, o.StatsGetStatsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
