@@ -128,7 +128,7 @@ type Runner struct {
 	images map[string]imageDigest
 	hot    atomic.Int64 // hot containers started and not yet destroyed: idle, busy or draining
 
-	hotMu    sync.Mutex
+	hotMu sync.Mutex
 	hotBy map[hotRoute]int // hot, by route (HotRoutes)
 }
 
