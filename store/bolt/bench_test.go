@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/storetest"
 )
 
 // Route lookup is on the path of every function call. MatchRoute must cost the same
@@ -201,4 +202,16 @@ func BenchmarkPublishEvents(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// Stats: the store reads of one GET /v1/stats over 10,000 executions, all within the
+// window (the worst case), 100 queued tasks and 3 nodes (storetest.BenchStats). Target:
+// well under 20 ms an operation.
+func BenchmarkStats(b *testing.B) {
+	s, err := Open(context.Background(), b.TempDir(), Options{NoSync: true, KeepExecutionsPerRoute: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchStats(b, s)
 }

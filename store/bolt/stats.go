@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/gantry-dev/gantry/store"
 	bolt "go.etcd.io/bbolt"
@@ -35,12 +36,26 @@ func (s *DB) CountExecutions(ctx context.Context, f store.ExecutionCountFilter) 
 					continue
 				}
 			}
-			h, err := countHead(v)
-			if err != nil {
-				return fmt.Errorf("decode execution %s: %w", k, err)
+			app, appID, status, ok := countHead(v)
+			if !ok {
+				var h execHead
+				if err := json.Unmarshal(v, &h); err != nil {
+					return fmt.Errorf("decode execution %s: %w", k, err)
+				}
+				app, appID, status = []byte(h.App), []byte(h.AppID), []byte(h.Status)
 			}
-			if f.Match(h.App, h.AppID) {
-				counts.Add(h.Status)
+			if f.Apps != nil {
+				if id, ok := f.Apps[string(app)]; !ok || id != string(appID) {
+					continue
+				}
+			}
+			counts.Calls++
+			switch string(status) {
+			case store.StatusFailed:
+				counts.Failed++
+				counts.Finished++
+			case store.StatusSuccess, store.StatusCancelled:
+				counts.Finished++
 			}
 		}
 		return nil
@@ -48,38 +63,52 @@ func (s *DB) CountExecutions(ctx context.Context, f store.ExecutionCountFilter) 
 	return counts, err
 }
 
-// countHead reads the app, app ID and status of a stored execution. Decoding the record
-// with encoding/json costs microseconds, most of a count over thousands of them, so it
-// looks for the keys instead: in JSON a string's quotes are escaped, so `"status":"` can
-// only be a key, and the Execution has no nested object with these keys. A value with an
-// escape (never one Gantry writes: names and statuses are plain) falls back to decoding.
-func countHead(v []byte) (execHead, error) {
-	var h execHead
-	var ok [3]bool
-	h.App, ok[0] = jsonString(v, `"app":"`)
-	h.AppID, ok[1] = jsonString(v, `"app_id":"`)
-	h.Status, ok[2] = jsonString(v, `"status":"`)
-	if ok[0] && ok[1] && ok[2] {
-		return h, nil
+// The keys countHead reads, in the order encoding/json writes an Execution's fields.
+var (
+	keyID     = []byte(`{"id":"`)
+	keyApp    = []byte(`,"app":"`)
+	keyAppID  = []byte(`,"app_id":"`)
+	keyRoute  = []byte(`,"route":"`)
+	keyType   = []byte(`,"type":"`)
+	keyStatus = []byte(`,"status":"`)
+)
+
+// countHead reads the app, app ID and status of a stored execution, in place. Decoding the
+// record with encoding/json costs microseconds, most of a count over thousands of them,
+// so it reads the head of the record as encoding/json writes it, the fields in their
+// order: {"id":"…","app":"…","app_id":"…","route":"…","type":"…","status":"…",… ok is
+// false, and the caller decodes the record, when the head is not that (app_id is omitted
+// when empty) or a value holds an escape.
+func countHead(v []byte) (app, appID, status []byte, ok bool) {
+	rest := v
+	var skip []byte
+	for _, f := range []struct {
+		key []byte
+		to  *[]byte
+	}{{keyID, &skip}, {keyApp, &app}, {keyAppID, &appID}, {keyRoute, &skip}, {keyType, &skip}, {keyStatus, &status}} {
+		if !bytes.HasPrefix(rest, f.key) {
+			return nil, nil, nil, false
+		}
+		rest = rest[len(f.key):]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+			return nil, nil, nil, false
+		}
+		*f.to, rest = rest[:end], rest[end+1:]
 	}
-	h = execHead{}
-	err := json.Unmarshal(v, &h)
-	return h, err
+	return app, appID, status, true
 }
 
-// jsonString returns the string value of the first key ending in keyQuote (`"key":"`) of
-// v, when there is one and it holds no escape; a missing key reads as "" (omitempty).
-func jsonString(v []byte, keyQuote string) (string, bool) {
-	i := bytes.Index(v, []byte(keyQuote))
-	if i < 0 {
-		return "", !bytes.Contains(v, []byte(keyQuote[:len(keyQuote)-1])) // a non-string value: decode
-	}
-	rest := v[i+len(keyQuote):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return "", false
-	}
-	return string(rest[:end]), true
+// statsTask is the part of a stored task that TaskStatsOf reads.
+type statsTask struct {
+	Route struct {
+		App string `json:"app"`
+	} `json:"route"`
+	AppID       string    `json:"app_id"`
+	EnqueuedAt  time.Time `json:"enqueued_at"`
+	AvailableAt time.Time `json:"available_at"`
+	LeaseOwner  string    `json:"lease_owner"`
+	LeaseUntil  time.Time `json:"lease_until"`
 }
 
 // TaskStatsOf counts the tasks of apps (name to app ID; nil: every task), as TaskStats.
@@ -88,7 +117,7 @@ func (s *DB) TaskStatsOf(ctx context.Context, apps map[string]string) (store.Tas
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		now := s.now()
 		return tx.Bucket(bucketTasks).ForEach(func(_, v []byte) error {
-			var t store.Task
+			var t statsTask
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode task: %w", err)
 			}
@@ -98,7 +127,7 @@ func (s *DB) TaskStatsOf(ctx context.Context, apps map[string]string) (store.Tas
 				}
 			}
 			switch {
-			case t.Leased(now):
+			case (store.Task{LeaseOwner: t.LeaseOwner, LeaseUntil: t.LeaseUntil}).Leased(now):
 				st.Running++
 			default:
 				st.Queued++

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/storetest"
 )
 
 // The same benchmarks as store/bolt's, on the test server (make postgres): the numbers
@@ -121,4 +122,16 @@ func BenchmarkPublishEvents(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// Stats: the store reads of one GET /v1/stats over 10,000 executions, all within the
+// window (the worst case), 100 queued tasks and 3 nodes (storetest.BenchStats). Target:
+// well under 20 ms an operation.
+func BenchmarkStats(b *testing.B) {
+	s, err := Open(context.Background(), pgtest.Schema(b), Options{Node: "bench", KeepExecutionsPerRoute: -1, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchStats(b, s)
 }
