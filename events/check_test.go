@@ -39,6 +39,7 @@ func (checkRunner) EnsureImage(context.Context, string) error { return nil }
 func (checkRunner) DrainRoute(string, string)                 {}
 func (checkRunner) DrainApp(string)                           {}
 func (checkRunner) HotContainers() int                        { return 0 }
+func (checkRunner) HotRoutes() []runner.HotRoute              { return nil }
 
 // checkEnvStore is checkEnv with its store.
 func checkEnvStore(t *testing.T) (*Service, *bolt.DB) {

@@ -32,6 +32,7 @@ func (idleRunner) EnsureImage(context.Context, string) error { return nil }
 func (idleRunner) DrainRoute(string, string)                 {}
 func (idleRunner) DrainApp(string)                           {}
 func (idleRunner) HotContainers() int                        { return 0 }
+func (idleRunner) HotRoutes() []runner.HotRoute              { return nil }
 
 // storePublisher publishes events straight into the store, with no subscriptions to
 // deliver them to: the events service's Publish less its matching.
