@@ -1,2 +1,0 @@
--- placeholder for local tests only (sessions helper owns 0007)
-SELECT 1;
