@@ -56,6 +56,15 @@ var listFillers = map[string]func(t *testing.T, f *authFixture){
 			}
 		}
 	},
+	"getStats": func(t *testing.T, f *authFixture) {
+		var hot []store.RouteHot
+		for i := range 100 {
+			hot = append(hot, store.RouteHot{App: "shop", Path: fmt.Sprintf("/r%03d/%s", i, strings.Repeat("p", 1000)), Containers: 1})
+		}
+		if err := f.s.Heartbeat(context.Background(), store.NodeInfo{ID: "node-1", Hot: len(hot), HotRoutes: hot}); err != nil {
+			t.Fatal(err)
+		}
+	},
 	"listApps": func(t *testing.T, f *authFixture) {
 		for i := range 100 {
 			if _, err := f.s.CreateApp(context.Background(), store.App{Name: fmt.Sprintf("big-%03d", i), Owner: "admin", Config: map[string]string{"PAD": strings.Repeat("x", 2048)}}); err != nil {
