@@ -70,6 +70,7 @@ type serverConfig struct {
 
 	secrets secretsConfig
 	images  imagesConfig
+	console consoleConfig
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -193,6 +194,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	cfg.secrets.flags(f)
 	cfg.images.flags(f)
+	cfg.console.flags(f)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -352,6 +354,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	// CONSOLE-WIRING (after the sessions store lands)
 	listeners, err := listen(cfg, log)
 	if err != nil {
 		return err
