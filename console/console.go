@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/auth"
@@ -52,7 +53,13 @@ type Console struct {
 	now      func() time.Time
 	pages    *pages
 	static   http.Handler
+	done     chan struct{} // closed by EndStreams
+	endOnce  sync.Once
 }
+
+// EndStreams ends the live regions' streams (the server shuts down: http.Server.Shutdown
+// does not end requests).
+func (c *Console) EndStreams() { c.endOnce.Do(func() { close(c.done) }) }
 
 // New builds the console.
 func New(ctx context.Context, cfg Config) (*Console, error) {
@@ -72,6 +79,7 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 	}
 	c := &Console{
 		api: newAPIClient(cfg.API), call: cfg.API, sessions: cfg.Sessions, auth: cfg.Auth, log: cfg.Log, now: cfg.Now, pages: p,
+		done:   make(chan struct{}),
 		static: http.StripPrefix(Base+"static/", http.FileServer(http.FS(static))),
 	}
 	if cfg.OIDC != nil && cfg.Auth != nil {

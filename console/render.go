@@ -240,6 +240,8 @@ var funcs = template.FuncMap{
 	},
 }
 
+func templateEscape(s string) string { return template.HTMLEscapeString(s) }
+
 func formatMillis(ms float64) string {
 	switch {
 	case ms < 1:
