@@ -14,9 +14,9 @@ import (
 type Session struct {
 	// ID is the hex SHA-256 of the cookie's secret (64 characters).
 	ID     string   `json:"id"`
-	Name   string   `json:"name"`           // the identity's name (owner of what it creates)
-	Role   string   `json:"role"`           // its role (auth.RoleAdmin, ...)
-	Kind   string   `json:"kind"`           // auth.KindToken or auth.KindOIDC
+	Name   string   `json:"name"`             // the identity's name (owner of what it creates)
+	Role   string   `json:"role"`             // its role (auth.RoleAdmin, ...)
+	Kind   string   `json:"kind"`             // auth.KindToken or auth.KindOIDC
 	Groups []string `json:"groups,omitempty"` // from the identity source
 	// TokenID is the API token the session was opened with (Kind token): revoking the token
 	// (DeleteToken, or deleting a token that made it) ends the session in the same write.
