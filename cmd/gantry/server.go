@@ -354,7 +354,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	// CONSOLE-WIRING (after the sessions store lands)
+	if h, err = withConsole(ctx, cfg, h, st, authn, idp, log); err != nil {
+		return err
+	}
 	listeners, err := listen(cfg, log)
 	if err != nil {
 		return err
