@@ -34,10 +34,11 @@ func (c *consoleConfig) flags(f *pflag.FlagSet) {
 	}
 }
 
-// withConsole serves the console under /ui/ beside api, unless --ui=false.
-func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, log *slog.Logger) (http.Handler, error) {
+// withConsole serves the console under /ui/ beside api, unless --ui=false; endStreams ends
+// its live regions at shutdown.
+func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, log *slog.Logger) (h http.Handler, endStreams func(), err error) {
 	if !cfg.console.on {
-		return api, nil
+		return api, func() {}, nil
 	}
 	cc := console.Config{API: api, Sessions: sessions, Log: log}
 	if authn != nil {
@@ -47,7 +48,7 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 			if cfg.console.oidcSecretFile != "" {
 				b, err := os.ReadFile(cfg.console.oidcSecretFile)
 				if err != nil {
-					return nil, fmt.Errorf("--ui-oidc-client-secret-file: %w", err)
+					return nil, nil, fmt.Errorf("--ui-oidc-client-secret-file: %w", err)
 				}
 				secret = strings.TrimRight(string(b), "\r\n")
 			}
@@ -65,7 +66,7 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 	}
 	ui, err := console.New(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("web console: %w", err)
+		return nil, nil, fmt.Errorf("web console: %w", err)
 	}
 	uh := ui.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,5 +82,5 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 		default:
 			api.ServeHTTP(w, r)
 		}
-	}), nil
+	}), ui.EndStreams, nil
 }
