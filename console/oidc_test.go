@@ -42,7 +42,9 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	c, err := New(ctx, Config{API: api, Sessions: st, Auth: authn, OIDC: &OIDCConfig{
 		Issuer: m.Issuer(), ClientID: m.ClientID, ClientSecret: m.ClientSecret,
-		Verify: func(ctx context.Context, raw string) (auth.Identity, error) { return authn.Authenticate(ctx, "Bearer "+raw) },
+		Verify: func(ctx context.Context, raw string) (auth.Identity, error) {
+			return authn.Authenticate(ctx, "Bearer "+raw)
+		},
 	}})
 	if err != nil {
 		t.Fatal(err)
