@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -40,7 +41,7 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 	if !cfg.console.on {
 		return api, func() {}, nil
 	}
-	cc := console.Config{API: api, Sessions: sessions, Log: log}
+	cc := console.Config{API: api, Sessions: sessions, Log: log, GatewayURL: gatewayURL(cfg)}
 	if authn != nil {
 		cc.Auth = authn
 		if idp != nil {
@@ -83,4 +84,28 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 			api.ServeHTTP(w, r)
 		}
 	}), ui.EndStreams, nil
+}
+
+// gatewayURL is where the console tells users to call APIs: the gateway's plain HTTP
+// listener, else its HTTPS one ("" when both are off). A listener on every address
+// (":8081", "0.0.0.0:8081") is shown as localhost.
+func gatewayURL(cfg serverConfig) string {
+	scheme, addr := "http", cfg.gatewayAddr
+	if addr == "" {
+		scheme, addr = "https", cfg.gatewayTLSAddr
+	}
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
