@@ -382,7 +382,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
 	// The console comes last: it shows the gateway's bound address.
-	h, endConsoleStreams, err := withConsole(ctx, cfg, h, st, authn, idp, log)
+	h, endConsoleStreams, err := withConsole(ctx, cfg, h, st, authn, idp, gwListeners, log)
 	if err != nil {
 		closeListeners(append(listeners, gwListeners...))
 		return err

@@ -37,11 +37,11 @@ func (c *consoleConfig) flags(f *pflag.FlagSet) {
 
 // withConsole serves the console under /ui/ beside api, unless --ui=false; endStreams ends
 // its live regions at shutdown.
-func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, log *slog.Logger) (h http.Handler, endStreams func(), err error) {
+func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, gateway []listener, log *slog.Logger) (h http.Handler, endStreams func(), err error) {
 	if !cfg.console.on {
 		return api, func() {}, nil
 	}
-	cc := console.Config{API: api, Sessions: sessions, Log: log, GatewayURL: gatewayURL(cfg)}
+	cc := console.Config{API: api, Sessions: sessions, Log: log, GatewayURL: gatewayURL(gateway)}
 	if authn != nil {
 		cc.Auth = authn
 		if idp != nil {
@@ -87,12 +87,18 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 }
 
 // gatewayURL is where the console tells users to call APIs: the gateway's plain HTTP
-// listener, else its HTTPS one ("" when both are off). A listener on every address
+// listener as bound, else its HTTPS one ("" when both are off). A listener on every address
 // (":8081", "0.0.0.0:8081") is shown as localhost.
-func gatewayURL(cfg serverConfig) string {
-	scheme, addr := "http", cfg.gatewayAddr
-	if addr == "" {
-		scheme, addr = "https", cfg.gatewayTLSAddr
+func gatewayURL(gateway []listener) string {
+	var scheme, addr string
+	for _, ln := range gateway {
+		if !ln.tls {
+			scheme, addr = "http", ln.Addr().String()
+			break
+		}
+		if addr == "" {
+			scheme, addr = "https", ln.Addr().String()
+		}
 	}
 	if addr == "" {
 		return ""
