@@ -106,7 +106,7 @@ func (c *Console) listFunctions(w http.ResponseWriter, r *http.Request) {
 
 // fnForm is the function form as typed.
 type fnForm struct {
-	App, Path, Image, Format, Type, Auth                          string
+	App, Path, Image, Format, Type, Auth                           string
 	Memory, Timeout, IdleTimeout, Cpus, MaxConcurrency, MaxRetries string
 	Network, Config, Headers, Secrets                              string
 	Editing                                                        bool
