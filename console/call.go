@@ -100,10 +100,13 @@ func (c *Console) doCall(r *http.Request, app string, form callForm, timeout tim
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
-	target := &url.URL{Path: "/r/" + app + p}
-	if before, query, ok := strings.Cut(p, "?"); ok {
-		target = &url.URL{Path: "/r/" + app + before, RawQuery: query}
+	before, query, _ := strings.Cut(p, "?")
+	for seg := range strings.SplitSeq(before, "/") {
+		if seg == ".." || seg == "." { // the call stays under /r/{app}
+			return &callResult{Err: fmt.Sprintf("the path %q has a %q segment: give the path under /r/%s as it is", before, seg, app)}
+		}
 	}
+	target := &url.URL{Path: "/r/" + app + before, RawQuery: query}
 	header := http.Header{}
 	for i, line := range strings.Split(form.Headers, "\n") {
 		line = strings.TrimSpace(line)

@@ -136,6 +136,10 @@ func TestCallPanel(t *testing.T) {
 			"202 Accepted", "", true},
 		{"no such path under the app", "/ui/apps/shop/call/hot", url.Values{"method": {"GET"}, "call_path": {"/nothing/here"}},
 			"404 Not Found", "error", false},
+		{"output over 64 KiB", "/ui/apps/shop/call/hot", url.Values{"method": {"POST"}, "body": {`{"output_bytes":70000}`}},
+			"200 OK", "70000 bytes, only the first 64 KiB shown", true},
+		{"path out of the app", "/ui/apps/shop/call/hot", url.Values{"method": {"GET"}, "call_path": {"/../../v1/apps"}},
+			"", `segment: give the path under /r/shop`, false},
 		{"bad header line", "/ui/apps/shop/call/hot", url.Values{"method": {"POST"}, "headers": {"no colon"}},
 			"", "headers line 1 is not Name: value", false},
 	}
@@ -169,6 +173,9 @@ func TestCallPanel(t *testing.T) {
 			if c.name == "status and headers typed" {
 				mustContain(t, c.name, p, `&#34;X-Typed&#34;:[&#34;yes&#34;]`, `class="bad"`)
 			}
+			if n := strings.Count(p.body, "x"); c.name == "output over 64 KiB" && (n < 64<<10 || n > 64<<10+1000) {
+				t.Errorf("%s: %d x shown, want 64 KiB", c.name, n)
+			}
 			if c.name == "async" {
 				mustContain(t, c.name, p, "queued")
 			}
@@ -179,12 +186,15 @@ func TestCallPanel(t *testing.T) {
 	var page page
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		page = alice.get("/ui/apps/shop/functions/hot")
-		if strings.Contains(page.body, "over the 2 most recent finished executions") || time.Now().After(deadline) {
+		if strings.Contains(page.body, "over the 3 most recent finished executions") || time.Now().After(deadline) {
 			break
 		}
 	}
 	mustContain(t, "function page", page, `<table id="recent-executions">`, `href="/ui/executions/`,
-		"over the 2 most recent finished executions", `class="status s-SUCCESS"`)
+		"over the 3 most recent finished executions", `class="status s-SUCCESS"`)
+	if !regexp.MustCompile(`<td>[0-9.]+ m?s</td>`).MatchString(page.body) {
+		t.Errorf("no duration in the executions table")
+	}
 	if strings.Contains(page.body, `id="p50">–`) {
 		t.Errorf("no p50")
 	}

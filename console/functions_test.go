@@ -114,6 +114,20 @@ func TestFunctionCreateAndEdit(t *testing.T) {
 	}
 	paged := alice.get("/ui/functions?per_page=1")
 	mustContain(t, "functions page 1", paged, `rel="next"`)
+	for _, bad := range []string{"/ui/functions?per_page=lots", "/ui/functions?app=shop&per_page=0", "/ui/apps?per_page=x"} {
+		if p := alice.get(bad); p.status != http.StatusBadRequest || !strings.Contains(p.body, "per_page") {
+			t.Errorf("GET %s: %d, want 400 naming per_page\n%s", bad, p.status, p.body)
+		}
+	}
+	if p := alice.get("/ui/apps/shop?per_page=x"); p.status != http.StatusBadRequest {
+		t.Errorf("app page with a bad per_page: %d, want 400", p.status)
+	}
+
+	// The root path of an app.
+	if p := alice.postForm("/ui/apps/other/new-function", fnValues("path", "/", "image", "busybox"), csrf); p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/apps/other/functions/" {
+		t.Fatalf("create /: %d %s\n%s", p.status, p.header.Get("Location"), p.body)
+	}
+	mustContain(t, "function /", alice.get("/ui/apps/other/functions/"), "/r/other/<", `action="/ui/apps/other/call/"`)
 	if none := alice.get("/ui/functions?app=nosuch"); none.status != http.StatusNotFound || !strings.Contains(none.body, `id="fn-app"`) {
 		t.Errorf("?app=nosuch: %d", none.status)
 	}
