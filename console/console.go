@@ -131,6 +131,7 @@ func (c *Console) routes(mux *http.ServeMux) {
 	c.appRoutes(mux)
 	c.apiRoutes(mux)
 	c.tokenRoutes(mux)
+	c.functionRoutes(mux)
 }
 
 // contentSecurityPolicy allows the console's own scripts, styles and requests only: no
