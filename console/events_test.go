@@ -249,3 +249,23 @@ func TestScheduleList(t *testing.T) {
 		t.Errorf("bob's schedules: %d\n%s", p.status, p.body)
 	}
 }
+
+// TestEventTraceOfAWorkflowDelivery: a delivery to a workflow made a run, which the trace
+// links to the run's page.
+func TestEventTraceOfAWorkflowDelivery(t *testing.T) {
+	tc := newFlowConsole(t)
+	tc.mustAPI("alice", "PUT", "/workflows/audit", `{"workflow":{"steps":[{"name":"nap","sleep":"1s"}]}}`, 201)
+	tc.mustAPI("alice", "POST", "/subscriptions", `{"subscription":{"name":"audit","filter":{"type":"com.alice.*"},"target":{"workflow":"audit"}}}`, 201)
+	key, ds := tc.publishAs("alice", `{"specversion":"1.0","id":"w-1","source":"/shop","type":"com.alice.created"}`)
+	if len(ds) != 1 || field(ds[0], "workflow") != true {
+		t.Fatalf("deliveries: %v", ds)
+	}
+	run := field(ds[0], "execution_id").(string)
+	p := tc.signedIn("alice").get("/ui/events/" + key)
+	if p.status != 200 || !strings.Contains(p.body, `href="/ui/workflows/runs/`+run+`"`) || !strings.Contains(p.body, `href="/ui/events/subscriptions/audit"`) {
+		t.Fatalf("trace: %d\n%s", p.status, p.body)
+	}
+	if p := tc.signedIn("alice").get("/ui/events/subscriptions"); !strings.Contains(p.body, `href="/ui/workflows/audit"`) {
+		t.Errorf("the subscription does not link its workflow:\n%s", p.body)
+	}
+}

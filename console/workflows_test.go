@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -399,5 +400,64 @@ func TestWorkflowRunCancel(t *testing.T) {
 	}
 	if p := alice.get("/ui/workflows/runs/" + m[1]); !strings.Contains(p.body, `data-status="CANCELLED"`) || strings.Contains(p.body, `id="cancel"`) {
 		t.Fatalf("run page after cancel:\n%s", p.body)
+	}
+}
+
+// TestRunStepGraphIsLive follows a running run's stream: each change of the run (through
+// the store, as the engine makes them) comes as a new event of the live region.
+func TestRunStepGraphIsLive(t *testing.T) {
+	tc := newFlowConsole(t)
+	seedPipeline(t, tc)
+	alice := tc.signedIn("alice")
+	res := alice.postForm("/ui/workflows/pipeline/run", url.Values{"in.name": {"Ada"}, "in.count": {"1"}}, alice.csrfFrom("/ui/workflows/pipeline"))
+	m := runLocation.FindStringSubmatch(res.header.Get("Location"))
+	if m == nil {
+		t.Fatalf("run: %d\n%s", res.status, res.body)
+	}
+	id := m[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tc.srv.URL+"/ui/workflows/runs/"+id+"/stream", nil)
+	resp, err := alice.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+	next := func() string { // the data of the next event
+		t.Helper()
+		var data strings.Builder
+		for {
+			line, err := events.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream: %v (so far %q)", err, data.String())
+			}
+			line = strings.TrimRight(line, "\n")
+			if line == "" && data.Len() > 0 {
+				return data.String()
+			}
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				data.WriteString(d + "\n")
+			}
+		}
+	}
+	first := next()
+	if !strings.Contains(first, `id="step-graph"`) || !strings.Contains(first, `data-step="prepare" data-status="PENDING"`) || !strings.Contains(first, `id="cancel"`) {
+		t.Fatalf("first event:\n%s", first)
+	}
+	if _, err := tc.store.UpdateRun(ctx, id, func(r *store.Run) (store.RunUpdate, error) {
+		r.Status, r.StartedAt = store.StatusRunning, time.Now()
+		for i := range r.Steps {
+			if r.Steps[i].Name == "prepare" {
+				r.Steps[i].Status = store.StatusRunning
+			}
+		}
+		return store.RunUpdate{Events: []store.RunEvent{{Type: store.EventStarted}, {Type: store.EventStepStarted, Step: "prepare", Attempt: 1}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	second := next()
+	if !strings.Contains(second, `id="run-status" class="status s-RUNNING"`) || !strings.Contains(second, `data-step="prepare" data-status="RUNNING"`) || !strings.Contains(second, "step_started") {
+		t.Fatalf("after the run started:\n%s", second)
 	}
 }
