@@ -132,6 +132,8 @@ func (c *Console) routes(mux *http.ServeMux) {
 	c.apiRoutes(mux)
 	c.tokenRoutes(mux)
 	c.functionRoutes(mux)
+	c.workflowRoutes(mux)
+	c.eventRoutes(mux)
 }
 
 // contentSecurityPolicy allows the console's own scripts, styles and requests only: no
