@@ -75,7 +75,7 @@ type tokenForm struct {
 	Expires string // a duration (tokenExpiries), "" never
 	Roles   []string
 	Admin   bool
-	Limit   time.Time // a developer's tokens expire with its session at the latest
+	Limit   time.Time // a developer's tokens expire with the credential it signed in with at the latest
 }
 
 // tokenExpiries are the choices of the expiry select.
@@ -89,8 +89,8 @@ func (c *Console) tokenForm(r *http.Request, f tokenForm) tokenForm {
 	f.Roles = []string{auth.RoleDeveloper}
 	if f.Admin {
 		f.Roles = []string{auth.RoleDeveloper, auth.RoleUser, auth.RoleAdmin}
-	} else if !s.ExpiresAt.IsZero() {
-		f.Limit = s.ExpiresAt
+	} else if s.CredentialExpiresAt != nil {
+		f.Limit = *s.CredentialExpiresAt
 	}
 	return f
 }
@@ -107,7 +107,7 @@ func (c *Console) showTokenForm(w http.ResponseWriter, r *http.Request, status i
 func (c *Console) newToken(w http.ResponseWriter, r *http.Request) {
 	f := tokenForm{Role: auth.RoleDeveloper, Expires: "720h"}
 	if visitor(r).Role != auth.RoleAdmin {
-		f.Expires = "" // the session's expiry at the latest
+		f.Expires = "" // the credential's expiry at the latest
 	}
 	c.showTokenForm(w, r, http.StatusOK, f, nil)
 }
