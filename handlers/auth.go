@@ -45,11 +45,21 @@ func caller(ctx context.Context) auth.Identity {
 // identity, except the operations the spec declares public (`security: []`), and only to
 // an operation the identity's role may call (roles: admins and developers any, other roles
 // those the spec opens to them with x-gantry-roles; 403 otherwise). With authentication
-// off (no Authenticator) every caller is auth.Anonymous, an admin.
+// off (no Authenticator) every caller is auth.Anonymous, an admin. A request the web console
+// makes in process for a session carries the session's identity (auth.Vouch) instead of
+// credentials; roles are checked as for any other.
 func (a *API) authenticate(public publicOperations, roles operationRoles, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.auth == nil {
 			a.serveAs(w, r, auth.Anonymous, next)
+			return
+		}
+		if id, ok := auth.Vouched(r.Context()); ok { // the console, in process, for a session
+			if !roles.allows(id.Role, r.Method, r.URL.Path) {
+				a.WriteError(w, auth.Forbidden("role %s may not call %s %s", id.Role, r.Method, r.URL.Path))
+				return
+			}
+			a.serveAs(w, r, id, next)
 			return
 		}
 		if public.match(r.Method, r.URL.Path) {

@@ -14,9 +14,9 @@ import (
 type Session struct {
 	// ID is the hex SHA-256 of the cookie's secret (64 characters).
 	ID     string   `json:"id"`
-	Name   string   `json:"name"`           // the identity's name (owner of what it creates)
-	Role   string   `json:"role"`           // its role (auth.RoleAdmin, ...)
-	Kind   string   `json:"kind"`           // auth.KindToken or auth.KindOIDC
+	Name   string   `json:"name"`             // the identity's name (owner of what it creates)
+	Role   string   `json:"role"`             // its role (auth.RoleAdmin, ...)
+	Kind   string   `json:"kind"`             // auth.KindToken or auth.KindOIDC
 	Groups []string `json:"groups,omitempty"` // from the identity source
 	// TokenID is the API token the session was opened with (Kind token): revoking the token
 	// (DeleteToken, or deleting a token that made it) ends the session in the same write.
@@ -26,6 +26,10 @@ type Session struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt is when the session ends: the token's or ID token's expiry, or a maximum.
 	ExpiresAt time.Time `json:"expires_at"`
+	// CredentialExpiresAt is when the credential the session was opened with expires (nil:
+	// never): the session's identity carries it, as a Bearer request's would (a developer's
+	// new tokens may not outlive it), whatever the session's own maximum.
+	CredentialExpiresAt *time.Time `json:"credential_expires_at,omitempty"`
 }
 
 var sessionIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -53,7 +57,8 @@ func (s *Session) Validate() error {
 // any of them opened, and ending one ends it everywhere.
 type Sessions interface {
 	// CreateSession stores a new session; ErrExists if the ID is taken, ErrInvalid when
-	// Validate refuses it.
+	// Validate refuses it, ErrNotFound when TokenID names no token (revoked meanwhile: a
+	// session never outlives its token, whatever the order of the two writes).
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession reads a session; ErrNotFound when there is none or it expired at now.
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)

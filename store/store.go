@@ -16,6 +16,7 @@ type Store interface {
 	Executions
 	Queue
 	Tokens
+	Sessions
 	APIs
 	Changes
 	Workflows
@@ -201,7 +202,10 @@ type Tokens interface {
 	GetToken(ctx context.Context, id string) (Token, error)
 	// ListTokens returns a page of the tokens that pass f, newest first.
 	ListTokens(ctx context.Context, f TokenFilter, page Page) ([]Token, string, error)
-	// DeleteToken removes a token and those it made, and theirs, in one write.
+	// DeleteToken removes a token and those it made, and theirs, in one write; it
+	// returns how many tokens went, ErrNotFound without the token. The same write ends
+	// every session opened with one of those tokens (Session.TokenID): once it returns,
+	// no node honours them.
 	DeleteToken(ctx context.Context, id string) (int, error)
 }
 

@@ -70,6 +70,7 @@ type serverConfig struct {
 
 	secrets secretsConfig
 	images  imagesConfig
+	console consoleConfig
 }
 
 // serverEnv names the environment variable of each server flag.
@@ -193,6 +194,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	cfg.secrets.flags(f)
 	cfg.images.flags(f)
+	cfg.console.flags(f)
 	for flag, env := range serverEnv {
 		fl := f.Lookup(flag)
 		fl.Usage += " (" + env + ")"
@@ -379,6 +381,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	// The node tells the store it lives from before it is ready until it has drained.
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
+	// The console comes last: it shows the gateway's bound address.
+	h, endConsoleStreams, err := withConsole(ctx, cfg, h, st, authn, idp, gwListeners, log)
+	if err != nil {
+		closeListeners(append(listeners, gwListeners...))
+		return err
+	}
 	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
@@ -416,6 +424,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer stopWatching()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
 	api.EndStreams()      // Shutdown does not cancel requests: event streams, followed logs and long polls end now
+	endConsoleStreams()   // and so do the console's live regions
 	var drained sync.WaitGroup
 	for _, s := range []*http.Server{srv, gwSrv} {
 		drained.Go(func() {

@@ -79,6 +79,8 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return indexRouteImages(tx)
 	},
+	// 11: the web console's sessions keyed by ID (the hash of their secret).
+	func(tx *bolt.Tx) error { return createBuckets(tx, bucketSessions) },
 }
 
 func createBuckets(tx *bolt.Tx, names ...[]byte) error {

@@ -129,7 +129,8 @@ func (s *DB) deleteExecutions(ctx context.Context, keys [][]byte) (int, error) {
 	return n, err
 }
 
-// prune runs PruneExecutions every interval until ctx is cancelled.
+// prune runs PruneExecutions and DeleteExpiredSessions every interval until ctx is
+// cancelled.
 func (s *DB) prune(ctx context.Context, keep int, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -144,6 +145,13 @@ func (s *DB) prune(ctx context.Context, keep int, interval time.Duration) {
 				s.log.Error("pruning executions failed", "err", err)
 			case n > 0:
 				s.log.Debug("pruned executions", "deleted", n, "kept_per_route", keep)
+			}
+			n, err = s.DeleteExpiredSessions(ctx, time.Now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Error("deleting expired sessions failed", "err", err)
+			case n > 0:
+				s.log.Debug("deleted expired sessions", "deleted", n)
 			}
 		}
 	}

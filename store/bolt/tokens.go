@@ -119,8 +119,9 @@ func (s *DB) ListTokens(ctx context.Context, f store.TokenFilter, page store.Pag
 	return tokens, next, err
 }
 
-// DeleteToken removes a token and the tokens it made, and theirs, in one transaction:
-// they all stop working at once. It returns how many went.
+// DeleteToken removes a token and the tokens it made, and theirs, with the sessions opened
+// with any of them, in one transaction: they all stop working at once. It returns how many
+// tokens went.
 func (s *DB) DeleteToken(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.update(ctx, func(tx *bolt.Tx) ([]store.Change, error) {
@@ -149,6 +150,9 @@ func (s *DB) DeleteToken(ctx context.Context, id string) (int, error) {
 			if err := b.Delete([]byte(k)); err != nil {
 				return nil, err
 			}
+		}
+		if err := deleteTokenSessions(tx, gone); err != nil {
+			return nil, err
 		}
 		n = len(gone)
 		return nil, nil

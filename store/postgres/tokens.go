@@ -100,19 +100,22 @@ func (s *DB) ListTokens(ctx context.Context, f store.TokenFilter, page store.Pag
 	return tokens, next, dbError("list tokens", err)
 }
 
-// DeleteToken removes a token and the tokens it made, and theirs, in one statement: they
-// all stop working at once. It returns how many went.
+// DeleteToken removes a token and the tokens it made, and theirs, with the sessions opened
+// with any of them, in one statement: they all stop working at once. It returns how many
+// tokens went.
 func (s *DB) DeleteToken(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.write(ctx, "delete token", func(tx pgx.Tx) ([]store.Change, error) {
-		tag, err := tx.Exec(ctx, `WITH RECURSIVE tree (id) AS (
+		err := tx.QueryRow(ctx, `WITH RECURSIVE tree (id) AS (
 				SELECT id FROM tokens WHERE id = $1
-				UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id)
-			DELETE FROM tokens WHERE id IN (SELECT id FROM tree)`, id)
+				UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id),
+			gone AS (DELETE FROM tokens WHERE id IN (SELECT id FROM tree) RETURNING id),
+			ended AS (DELETE FROM sessions WHERE token_id IN (SELECT id FROM gone))
+			SELECT count(*) FROM gone`, id).Scan(&n)
 		if err != nil {
 			return nil, err
 		}
-		if n = int(tag.RowsAffected()); n == 0 {
+		if n == 0 {
 			return nil, store.NotFound("token", id)
 		}
 		return nil, nil

@@ -262,6 +262,28 @@ func (s *spy) DeleteToken(ctx context.Context, id string) (int, error) {
 	return s.Store.DeleteToken(ctx, id)
 }
 
+// ---- Sessions ----
+
+func (s *spy) CreateSession(ctx context.Context, sess store.Session) error {
+	s.note()
+	return s.Store.CreateSession(ctx, sess)
+}
+
+func (s *spy) GetSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+	s.note()
+	return s.Store.GetSession(ctx, id, now)
+}
+
+func (s *spy) DeleteSession(ctx context.Context, id string) error {
+	s.note()
+	return s.Store.DeleteSession(ctx, id)
+}
+
+func (s *spy) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	s.note()
+	return s.Store.DeleteExpiredSessions(ctx, now)
+}
+
 // ---- APIs ----
 
 func (s *spy) CreateAPI(ctx context.Context, a store.API) (store.API, error) {

@@ -43,7 +43,7 @@ func allCases() []testCase {
 	for _, cases := range [][]testCase{
 		appCases(), routeCases(), resolverCases(), changeCases(),
 		executionCases(), recorderCases(), retentionCases(), transitionCases(),
-		queueCases(), relaunchCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), apiCases(), apiConflictCases(), nodeCases(),
+		queueCases(), relaunchCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), sessionCases(), apiCases(), apiConflictCases(), nodeCases(),
 		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
 		eventCases(), deliveryCases(), subscriptionCases(), scheduleCases(),
 		imageCases(), routeImageCases(), functionCases(), statsCases(),
