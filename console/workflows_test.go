@@ -39,6 +39,7 @@ func (okRunner) NetworkAllowed(string, string) error       { return nil }
 func (okRunner) DrainRoute(string, string)                 {}
 func (okRunner) DrainApp(string)                           {}
 func (okRunner) HotContainers() int                        { return 0 }
+func (okRunner) HotRoutes() []runner.HotRoute              { return nil }
 
 // newFlowConsole is a test console whose API has the workflow engine (idle: it stores,
 // triggers and cancels runs but moves none on; the tests move runs through the store), a
