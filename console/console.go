@@ -123,6 +123,7 @@ func (c *Console) Handler() http.Handler {
 // routes registers the pages of the console behind a session (one line per area).
 func (c *Console) routes(mux *http.ServeMux) {
 	c.appRoutes(mux)
+	c.executionRoutes(mux)
 }
 
 // contentSecurityPolicy allows the console's own scripts, styles and requests only: no
