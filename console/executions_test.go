@@ -1,7 +1,9 @@
 package console
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -66,11 +68,13 @@ func seedExecutions(t *testing.T) *executionFixture {
 }
 
 // enqueue queues an async call of shop's /slow, as an async call does, and returns its ID.
-func (f *executionFixture) enqueue(t *testing.T) string {
+func (f *executionFixture) enqueue(t *testing.T) string { return f.enqueueAt(t, "/slow") }
+
+func (f *executionFixture) enqueueAt(t *testing.T, route string) string {
 	t.Helper()
-	task := store.Task{ID: f.store.NewID(), Route: store.Route{App: "shop", Path: "/slow", Image: "img"}, AppID: f.shop.ID,
-		Method: http.MethodPost, URL: "/slow"}
-	ex := store.Execution{App: "shop", AppID: f.shop.ID, Route: "/slow", Type: store.TypeAsync}
+	task := store.Task{ID: f.store.NewID(), Route: store.Route{App: "shop", Path: route, Image: "img"}, AppID: f.shop.ID,
+		Method: http.MethodPost, URL: route}
+	ex := store.Execution{App: "shop", AppID: f.shop.ID, Route: route, Type: store.TypeAsync}
 	if err := f.store.EnqueueTask(context.Background(), task, ex); err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +133,8 @@ func TestExecutionsList(t *testing.T) {
 			if got := listed(p.body); strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Fatalf("listed %v\nwant %v", got, tt.want)
 			}
-			if len(tt.want) > 0 && !strings.Contains(p.body, `id="executions"`) {
-				t.Fatal("no #executions table")
+			if len(tt.want) > 0 && (!strings.Contains(p.body, `id="executions"`) || !strings.Contains(p.body, "<td>125 ms</td>")) {
+				t.Fatalf("no #executions table with the durations:\n%s", p.body)
 			}
 			if len(tt.want) == 0 && !strings.Contains(p.body, `class="empty"`) {
 				t.Fatalf("no empty state:\n%s", p.body)
@@ -321,5 +325,54 @@ func TestExecutionCancel(t *testing.T) {
 	}
 	if p := alice.get("/ui/executions/" + second); !strings.Contains(p.body, `>CANCELLED<`) {
 		t.Fatal("the plainly cancelled call is not CANCELLED")
+	}
+}
+
+// TestExecutionStreamFollowsCancel follows a queued call's live region and the list's live
+// rows while the call is cancelled: QUEUED first, then CANCELLED, then the end.
+func TestExecutionStreamFollowsCancel(t *testing.T) {
+	f := seedExecutions(t)
+	alice := f.signedIn("alice")
+	csrf := alice.csrfFrom("/ui/executions")
+	for _, list := range []bool{false, true} {
+		id := f.enqueueAt(t, fmt.Sprintf("/live-%v", list))
+		path := "/ui/executions/" + id + "/stream" // the execution's page
+		if list {
+			path = "/ui/executions/stream?app=shop&route=" + url.QueryEscape(fmt.Sprintf("/live-%v", list))
+		}
+		t.Run(path, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+path, nil)
+			res, err := alice.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			sc := bufio.NewScanner(res.Body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			var seen []string // statuses, in order
+			cancelled := false
+			for sc.Scan() {
+				line := sc.Text()
+				if line == "event: end" {
+					break
+				}
+				for _, s := range []string{"QUEUED", "CANCELLED"} {
+					if strings.Contains(line, ">"+s+"<") && (len(seen) == 0 || seen[len(seen)-1] != s) {
+						seen = append(seen, s)
+					}
+				}
+				if len(seen) == 1 && !cancelled { // the queued call is shown: cancel it elsewhere
+					cancelled = true
+					if res := alice.htmxPost("/ui/executions/"+id+"/cancel", csrf); res.status != http.StatusOK {
+						t.Fatalf("cancel: %d\n%s", res.status, res.body)
+					}
+				}
+			}
+			if strings.Join(seen, ",") != "QUEUED,CANCELLED" {
+				t.Fatalf("the stream showed %v, want QUEUED then CANCELLED, then ended (err %v)", seen, sc.Err())
+			}
+		})
 	}
 }
