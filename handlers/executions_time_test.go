@@ -15,7 +15,7 @@ import (
 func TestListExecutionsTimeWindow(t *testing.T) {
 	h, s := newExecutionsTestHandler(t)
 	ids := store.NewIDs()
-	base := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
+	base := time.Now().UTC().Truncate(time.Hour).Add(-20 * time.Hour)
 	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Hour) }
 	var seeded []string // oldest first
 	for i := range 10 {
@@ -27,6 +27,22 @@ func TestListExecutionsTimeWindow(t *testing.T) {
 	if err := s.FlushExecutions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Three workflow runs, made now (the store names them), the times marks[i] before runs[i].
+	var runs []string // oldest first
+	var marks []time.Time
+	for range 3 {
+		time.Sleep(3 * time.Millisecond)
+		marks = append(marks, time.Now())
+		time.Sleep(3 * time.Millisecond)
+		run, _, err := s.CreateRun(context.Background(), store.Run{Workflow: "flow", Owner: "admin", TriggeredBy: "admin", Status: store.StatusQueued},
+			[]store.RunEvent{{Type: store.EventQueued, Time: time.Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run.ID)
+	}
+	allRuns := []string{runs[2], runs[1], runs[0]}
+	nano := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 	newest := func(keep func(i int) bool) []string {
 		out := []string{}
 		for i := len(seeded) - 1; i >= 0; i-- {
@@ -48,14 +64,19 @@ func TestListExecutionsTimeWindow(t *testing.T) {
 		name, query string
 		want        []string
 	}{
-		{"since", q("since", rfc(at(6))), newest(func(i int) bool { return i >= 6 })},
+		{"since", q("since", rfc(at(6))), append(allRuns, newest(func(i int) bool { return i >= 6 })...)},
 		{"until", q("until", rfc(at(3))), newest(func(i int) bool { return i < 3 })},
 		{"window", q("since", rfc(at(2)), "until", rfc(at(7))), newest(func(i int) bool { return i >= 2 && i < 7 })},
-		{"window in another zone", q("since", at(2).In(time.FixedZone("X", 5*3600)).Format(time.RFC3339)), newest(func(i int) bool { return i >= 2 })},
+		{"window in another zone", q("since", at(2).In(time.FixedZone("X", 5*3600)).Format(time.RFC3339), "until", rfc(at(12))),
+			newest(func(i int) bool { return i >= 2 })},
 		{"window and app", q("app", "a", "since", rfc(at(3)), "until", rfc(at(9))), newest(func(i int) bool { return i%2 == 0 && i >= 3 && i < 9 })},
 		{"window and kind call", q("kind", "call", "since", rfc(at(8))), newest(func(i int) bool { return i >= 8 })},
-		{"window of workflow runs", q("kind", "workflow", "since", rfc(at(1))), []string{}},
-		{"no execution in the window", q("since", rfc(at(20))), []string{}},
+		{"runs of a past window", q("kind", "workflow", "since", rfc(at(1)), "until", rfc(at(9))), []string{}},
+		{"runs since", q("kind", "workflow", "since", nano(marks[1])), []string{runs[2], runs[1]}},
+		{"runs until", q("workflow", "flow", "until", nano(marks[1])), []string{runs[0]}},
+		{"runs in a window", q("kind", "workflow", "since", nano(marks[1]), "until", nano(marks[2])), []string{runs[1]}},
+		{"calls and runs in a window", q("since", rfc(at(9)), "until", nano(marks[2])), []string{runs[1], runs[0], seeded[9]}},
+		{"no execution in the window", q("since", rfc(at(30))), []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +102,22 @@ func TestListExecutionsTimeWindow(t *testing.T) {
 		path = "/v1/executions" + q("since", rfc(at(1)), "until", rfc(at(8)), "per_page", "2", "cursor", next)
 	}
 	if want := newest(func(i int) bool { return i >= 1 && i < 8 }); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("pages: got %v\nwant %v", got, want)
+	}
+	// Pages of 2 of calls and runs merged.
+	got = nil
+	path = "/v1/executions" + q("since", rfc(at(7)), "per_page", "2")
+	for range 10 {
+		res := do(t, h, "GET", path, "")
+		expect(t, res, 200)
+		got = append(got, listedIDs(t, res)...)
+		next, _ := get(res.body, "next_cursor").(string)
+		if next == "" {
+			break
+		}
+		path = "/v1/executions" + q("since", rfc(at(7)), "per_page", "2", "cursor", next)
+	}
+	if want := append(allRuns, newest(func(i int) bool { return i >= 7 })...); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("pages: got %v\nwant %v", got, want)
 	}
 
