@@ -208,12 +208,20 @@ func (c *Console) showExecution(w http.ResponseWriter, r *http.Request) {
 // Cancel), read again every interval until the execution is final.
 func (c *Console) streamExecution(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	first, err := c.readExecution(r, id)
+	if err != nil { // not found (or not the caller's): an answer, not a stream
+		c.fail(w, r, err)
+		return
+	}
 	csrf := c.csrfToken(w, r) // for the Cancel form it renders; set before the stream starts
 	c.stream(w, r, liveInterval, func(context.Context) (string, bool, error) {
-		d, err := c.readExecution(r, id)
-		if err != nil {
-			return "", true, err
+		d, err := first, error(nil)
+		if d.Ex == nil {
+			if d, err = c.readExecution(r, id); err != nil {
+				return "", true, err
+			}
 		}
+		first = executionData{}
 		html, err := c.renderString("execution", "live", view{CSRF: csrf, Data: d})
 		return html, d.Final, err
 	})
