@@ -62,7 +62,12 @@ bench: build ## Run the benchmarks: store micro-benchmarks (bbolt, PostgreSQL), 
 	GANTRY_TEST_POSTGRES=$$GANTRY_BENCH_POSTGRES $(GO) test -run '^$$' -bench . -benchmem ./store/postgres/ && \
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/ && \
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/ && \
+	$(GO) test -run '^$$' -bench . -benchmem ./console/ && \
 	$(GO) run ./cmd/gantry-bench -gantry $(BIN) -postgres "$$GANTRY_BENCH_POSTGRES"
+
+.PHONY: screenshots
+screenshots: ## Retake the console's screenshots of docs/screenshots (the browser tests, with Chromium and Docker)
+	GANTRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestConsoleInABrowser' ./cmd/gantry/
 
 .PHONY: generate
 generate: ## Regenerate gen/ from swagger/swagger.yml and gen/waas/ from swagger/waas.yml (pinned go-swagger via go run)

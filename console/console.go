@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ type Config struct {
 	// OIDC, when set, offers sign-in with the identity source (authorization code + PKCE).
 	OIDC *OIDCConfig
 	Log  *slog.Logger
+	// GatewayURL is where the gateway's listener is reached, e.g. "http://127.0.0.1:8081",
+	// to show the URL to call an API; "" when the gateway is off.
+	GatewayURL string
 	// Now is the clock of sessions; time.Now by default.
 	Now func() time.Time
 }
@@ -51,6 +55,7 @@ type Console struct {
 	oidc     *oidcFlow
 	log      *slog.Logger
 	now      func() time.Time
+	gateway  string // Config.GatewayURL
 	pages    *pages
 	static   http.Handler
 	done     chan struct{} // closed by EndStreams
@@ -79,8 +84,9 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 	}
 	c := &Console{
 		api: newAPIClient(cfg.API), call: cfg.API, sessions: cfg.Sessions, auth: cfg.Auth, log: cfg.Log, now: cfg.Now, pages: p,
-		done:   make(chan struct{}),
-		static: http.StripPrefix(Base+"static/", http.FileServer(http.FS(static))),
+		gateway: strings.TrimRight(cfg.GatewayURL, "/"),
+		done:    make(chan struct{}),
+		static:  http.StripPrefix(Base+"static/", http.FileServer(http.FS(static))),
 	}
 	if cfg.OIDC != nil && cfg.Auth != nil {
 		if c.oidc, err = newOIDCFlow(ctx, *cfg.OIDC); err != nil {
@@ -123,6 +129,11 @@ func (c *Console) Handler() http.Handler {
 // routes registers the pages of the console behind a session (one line per area).
 func (c *Console) routes(mux *http.ServeMux) {
 	c.appRoutes(mux)
+	c.apiRoutes(mux)
+	c.tokenRoutes(mux)
+	c.functionRoutes(mux)
+	c.workflowRoutes(mux)
+	c.eventRoutes(mux)
 	c.executionRoutes(mux)
 }
 

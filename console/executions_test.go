@@ -265,15 +265,6 @@ func TestExecutionStream(t *testing.T) {
 	}
 }
 
-// htmxPost posts a form as htmx does: the anti-forgery token in a header.
-func (b *browser) htmxPost(path, csrf string) page {
-	req, _ := http.NewRequest(http.MethodPost, b.tc.srv.URL+path, nil)
-	req.Header.Set("HX-Request", "true")
-	req.Header.Set("X-CSRF-Token", csrf)
-	req.Header.Set("Origin", b.tc.srv.URL)
-	return b.do(req)
-}
-
 func TestExecutionCancel(t *testing.T) {
 	f := seedExecutions(t)
 	alice := f.signedIn("alice")
@@ -291,14 +282,14 @@ func TestExecutionCancel(t *testing.T) {
 
 	// Another developer cannot cancel it; nor can a post without the token.
 	bob := f.signedIn("bob")
-	if res := bob.htmxPost(page+"/cancel", bob.csrfFrom("/ui/executions")); res.status != http.StatusNotFound {
+	if res := bob.htmxPost(page+"/cancel", url.Values{}, bob.csrfFrom("/ui/executions")); res.status != http.StatusNotFound {
 		t.Fatalf("bob cancels alice's call: %d", res.status)
 	}
-	if res := alice.htmxPost(page+"/cancel", ""); res.status != http.StatusForbidden {
+	if res := alice.htmxPost(page+"/cancel", url.Values{}, ""); res.status != http.StatusForbidden {
 		t.Fatalf("cancel without the anti-forgery token: %d", res.status)
 	}
 
-	res := alice.htmxPost(page+"/cancel", alice.csrfFrom(page))
+	res := alice.htmxPost(page+"/cancel", url.Values{}, alice.csrfFrom(page))
 	if res.status != http.StatusOK || !strings.Contains(res.body, `>CANCELLED<`) || strings.Contains(res.body, `id="cancel"`) {
 		t.Fatalf("cancel: %d, want the live part CANCELLED without a Cancel button\n%s", res.status, res.body)
 	}
@@ -315,7 +306,7 @@ func TestExecutionCancel(t *testing.T) {
 	}
 
 	// Cancelling again: the API's 409 shown in the live part; a plain form gets the error page.
-	if res := alice.htmxPost(page+"/cancel", alice.csrfFrom(page)); res.status != http.StatusConflict || !strings.Contains(res.body, `id="error"`) {
+	if res := alice.htmxPost(page+"/cancel", url.Values{}, alice.csrfFrom(page)); res.status != http.StatusConflict || !strings.Contains(res.body, `id="error"`) {
 		t.Fatalf("second cancel: %d\n%s", res.status, res.body)
 	}
 	second := f.enqueue(t)
@@ -365,7 +356,7 @@ func TestExecutionStreamFollowsCancel(t *testing.T) {
 				}
 				if len(seen) == 1 && !cancelled { // the queued call is shown: cancel it elsewhere
 					cancelled = true
-					if res := alice.htmxPost("/ui/executions/"+id+"/cancel", csrf); res.status != http.StatusOK {
+					if res := alice.htmxPost("/ui/executions/"+id+"/cancel", url.Values{}, csrf); res.status != http.StatusOK {
 						t.Fatalf("cancel: %d\n%s", res.status, res.body)
 					}
 				}

@@ -39,12 +39,9 @@ func (s *session) identity() auth.Identity {
 	if s.anonymous {
 		return auth.Anonymous
 	}
-	var exp *time.Time
-	if !s.ExpiresAt.IsZero() {
-		t := s.ExpiresAt
-		exp = &t
-	}
-	return auth.Identity{Name: s.Name, Role: s.Role, Kind: s.Kind, Groups: s.Groups, TokenID: s.TokenID, ExpiresAt: exp}
+	// The credential's expiry, as a Bearer request with it would carry: the session's own
+	// maximum (MaxSession) is no limit of the identity's.
+	return auth.Identity{Name: s.Name, Role: s.Role, Kind: s.Kind, Groups: s.Groups, TokenID: s.TokenID, ExpiresAt: s.CredentialExpiresAt}
 }
 
 type sessionKey struct{}
@@ -221,7 +218,7 @@ func (c *Console) openSession(w http.ResponseWriter, r *http.Request, id auth.Id
 	secret := newSecret()
 	s := store.Session{
 		ID: sessionID(secret), Name: id.Name, Role: id.Role, Kind: id.Kind, Groups: id.Groups, TokenID: id.TokenID,
-		CSRF: newSecret(), CreatedAt: now, ExpiresAt: expires,
+		CSRF: newSecret(), CreatedAt: now, ExpiresAt: expires, CredentialExpiresAt: id.ExpiresAt,
 	}
 	if err := c.sessions.CreateSession(r.Context(), s); err != nil {
 		return err

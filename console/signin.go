@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/auth"
+	"github.com/gantry-dev/gantry/store"
 )
 
 type signInData struct {
@@ -51,7 +52,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "this token is not valid: "+err.Error())
 		return
 	}
-	if err := c.openSession(w, r, id); err != nil {
+	if err := c.openSession(w, r, id); errors.Is(err, store.ErrNotFound) {
+		again(http.StatusUnauthorized, "this token was revoked") // between the check and the session
+		return
+	} else if err != nil {
 		c.serverError(w, r, err)
 		return
 	}

@@ -26,6 +26,10 @@ type Session struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt is when the session ends: the token's or ID token's expiry, or a maximum.
 	ExpiresAt time.Time `json:"expires_at"`
+	// CredentialExpiresAt is when the credential the session was opened with expires (nil:
+	// never): the session's identity carries it, as a Bearer request's would (a developer's
+	// new tokens may not outlive it), whatever the session's own maximum.
+	CredentialExpiresAt *time.Time `json:"credential_expires_at,omitempty"`
 }
 
 var sessionIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -53,7 +57,8 @@ func (s *Session) Validate() error {
 // any of them opened, and ending one ends it everywhere.
 type Sessions interface {
 	// CreateSession stores a new session; ErrExists if the ID is taken, ErrInvalid when
-	// Validate refuses it.
+	// Validate refuses it, ErrNotFound when TokenID names no token (revoked meanwhile: a
+	// session never outlives its token, whatever the order of the two writes).
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession reads a session; ErrNotFound when there is none or it expired at now.
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)

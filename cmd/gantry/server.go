@@ -354,9 +354,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	if h, err = withConsole(ctx, cfg, h, st, authn, idp, log); err != nil {
-		return err
-	}
 	listeners, err := listen(cfg, log)
 	if err != nil {
 		return err
@@ -384,6 +381,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	// The node tells the store it lives from before it is ready until it has drained.
 	stopHeartbeat := invoker.StartHeartbeat(st, store.NodeInfo{Run: st.NewID(), Version: version, Addr: listeners[0].Addr().String()}, store.DefaultLeaseRenew)
 	defer stopHeartbeat()
+	// The console comes last: it shows the gateway's bound address.
+	h, endConsoleStreams, err := withConsole(ctx, cfg, h, st, authn, idp, gwListeners, log)
+	if err != nil {
+		closeListeners(append(listeners, gwListeners...))
+		return err
+	}
 	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
@@ -421,6 +424,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer stopWatching()
 	workers.StopLeasing() // calls and async calls drain together, under one deadline
 	api.EndStreams()      // Shutdown does not cancel requests: event streams, followed logs and long polls end now
+	endConsoleStreams()   // and so do the console's live regions
 	var drained sync.WaitGroup
 	for _, s := range []*http.Server{srv, gwSrv} {
 		drained.Go(func() {

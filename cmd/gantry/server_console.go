@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -34,12 +35,13 @@ func (c *consoleConfig) flags(f *pflag.FlagSet) {
 	}
 }
 
-// withConsole serves the console under /ui/ beside api, unless --ui=false.
-func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, log *slog.Logger) (http.Handler, error) {
+// withConsole serves the console under /ui/ beside api, unless --ui=false; endStreams ends
+// its live regions at shutdown.
+func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessions store.Sessions, authn handlers.Authenticator, idp *auth.OIDCConfig, gateway []listener, log *slog.Logger) (h http.Handler, endStreams func(), err error) {
 	if !cfg.console.on {
-		return api, nil
+		return api, func() {}, nil
 	}
-	cc := console.Config{API: api, Sessions: sessions, Log: log}
+	cc := console.Config{API: api, Sessions: sessions, Log: log, GatewayURL: gatewayURL(gateway)}
 	if authn != nil {
 		cc.Auth = authn
 		if idp != nil {
@@ -47,7 +49,7 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 			if cfg.console.oidcSecretFile != "" {
 				b, err := os.ReadFile(cfg.console.oidcSecretFile)
 				if err != nil {
-					return nil, fmt.Errorf("--ui-oidc-client-secret-file: %w", err)
+					return nil, nil, fmt.Errorf("--ui-oidc-client-secret-file: %w", err)
 				}
 				secret = strings.TrimRight(string(b), "\r\n")
 			}
@@ -65,7 +67,7 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 	}
 	ui, err := console.New(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("web console: %w", err)
+		return nil, nil, fmt.Errorf("web console: %w", err)
 	}
 	uh := ui.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,5 +83,35 @@ func withConsole(ctx context.Context, cfg serverConfig, api http.Handler, sessio
 		default:
 			api.ServeHTTP(w, r)
 		}
-	}), nil
+	}), ui.EndStreams, nil
+}
+
+// gatewayURL is where the console tells users to call APIs: the gateway's plain HTTP
+// listener as bound, else its HTTPS one ("" when both are off). A listener on every address
+// (":8081", "0.0.0.0:8081") is shown as localhost.
+func gatewayURL(gateway []listener) string {
+	var scheme, addr string
+	for _, ln := range gateway {
+		if !ln.tls {
+			scheme, addr = "http", ln.Addr().String()
+			break
+		}
+		if addr == "" {
+			scheme, addr = "https", ln.Addr().String()
+		}
+	}
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

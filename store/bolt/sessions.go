@@ -25,6 +25,9 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 		if b.Get([]byte(sess.ID)) != nil {
 			return nil, store.Errorf(store.ErrExists, "session already exists")
 		}
+		if sess.TokenID != "" && tx.Bucket(bucketTokens).Get([]byte(sess.TokenID)) == nil {
+			return nil, store.Errorf(store.ErrNotFound, "token %s not found: revoked", sess.TokenID)
+		}
 		return nil, putJSON(b, []byte(sess.ID), sess)
 	})
 }

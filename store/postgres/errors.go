@@ -19,6 +19,7 @@ import (
 // PostgreSQL error codes the store tells apart.
 const (
 	codeUniqueViolation      = "23505"
+	codeForeignKeyViolation  = "23503"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 )

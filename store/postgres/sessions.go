@@ -7,9 +7,10 @@ import (
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-const sessionColumns = "id, name, role, kind, groups, coalesce(token_id, ''), csrf, created_at, expires_at"
+const sessionColumns = "id, name, role, kind, groups, coalesce(token_id, ''), csrf, created_at, expires_at, credential_expires_at"
 
 // CreateSession stores a new session; ErrExists if its ID is taken. A zero CreatedAt is
 // now, by the database's clock.
@@ -22,9 +23,13 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 		groups = []string{}
 	}
 	return s.write(ctx, "create session", func(tx pgx.Tx) ([]store.Change, error) {
-		tag, err := tx.Exec(ctx, `INSERT INTO sessions (id, name, role, kind, groups, token_id, csrf, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, coalesce($8, now()), $9) ON CONFLICT (id) DO NOTHING`,
-			sess.ID, sess.Name, sess.Role, sess.Kind, groups, sess.TokenID, sess.CSRF, optionalTime(sess.CreatedAt), sess.ExpiresAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO sessions (id, name, role, kind, groups, token_id, csrf, created_at, expires_at, credential_expires_at)
+			VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, coalesce($8, now()), $9, $10) ON CONFLICT (id) DO NOTHING`,
+			sess.ID, sess.Name, sess.Role, sess.Kind, groups, sess.TokenID, sess.CSRF, optionalTime(sess.CreatedAt), sess.ExpiresAt, sess.CredentialExpiresAt)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == codeForeignKeyViolation {
+			return nil, store.Errorf(store.ErrNotFound, "token %s not found: revoked", sess.TokenID)
+		}
 		if err == nil && tag.RowsAffected() == 0 {
 			err = store.Errorf(store.ErrExists, "session already exists")
 		}
@@ -36,7 +41,7 @@ func (s *DB) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *DB) GetSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
 	var sess store.Session
 	err := s.pool.QueryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1 AND expires_at > $2", id, now).
-		Scan(&sess.ID, &sess.Name, &sess.Role, &sess.Kind, &sess.Groups, &sess.TokenID, &sess.CSRF, &sess.CreatedAt, &sess.ExpiresAt)
+		Scan(&sess.ID, &sess.Name, &sess.Role, &sess.Kind, &sess.Groups, &sess.TokenID, &sess.CSRF, &sess.CreatedAt, &sess.ExpiresAt, &sess.CredentialExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, store.Errorf(store.ErrNotFound, "session not found")
 	}

@@ -35,6 +35,11 @@ func sessionCases() []testCase {
 			run:    testDeleteTokenEndsItsSessions,
 		},
 		{
+			name:   "a session of a token that is gone is refused: a sign-in never outlives a revoke",
+			covers: []string{"CreateSession", "DeleteToken", "GetSession"},
+			run:    testSessionOfARevokedToken,
+		},
+		{
 			name:   "the expired sessions are deleted and counted, the others kept",
 			covers: []string{"DeleteExpiredSessions", "CreateSession", "GetSession"},
 			run:    testDeleteExpiredSessions,
@@ -51,6 +56,16 @@ func newSessionID(t *testing.T) string {
 	}
 	sum := sha256.Sum256(secret)
 	return hex.EncodeToString(sum[:])
+}
+
+// testToken stores a token for sessions to name and returns its ID.
+func testToken(t *testing.T, s store.Store) string {
+	t.Helper()
+	tk, err := s.CreateToken(t.Context(), store.Token{ID: s.NewID(), Name: "console", User: "ann", Role: "developer", Hash: []byte{1}})
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	return tk.ID
 }
 
 // newSession is a valid session of a token (tokenID "" for an OIDC one) that expires at expires.
@@ -88,7 +103,12 @@ func sameSession(a, b store.Session) bool {
 	if !a.CreatedAt.Equal(b.CreatedAt) || !a.ExpiresAt.Equal(b.ExpiresAt) {
 		return false
 	}
+	if (a.CredentialExpiresAt == nil) != (b.CredentialExpiresAt == nil) ||
+		(a.CredentialExpiresAt != nil && !a.CredentialExpiresAt.Equal(*b.CredentialExpiresAt)) {
+		return false
+	}
 	a.CreatedAt, a.ExpiresAt, b.CreatedAt, b.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	a.CredentialExpiresAt, b.CredentialExpiresAt = nil, nil
 	return reflect.DeepEqual(a, b)
 }
 
@@ -96,9 +116,10 @@ func testSessionRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	expires := now.Add(time.Hour)
+	credExpires := now.Add(30 * 24 * time.Hour)
 	full := store.Session{ID: newSessionID(t), Name: "ann@example.com", Role: "admin", Kind: "token",
-		Groups: []string{"ops", "dev"}, TokenID: "01JTOKEN", CSRF: "csrf-secret-0123456789",
-		CreatedAt: now.Add(-time.Minute), ExpiresAt: expires}
+		Groups: []string{"ops", "dev"}, TokenID: testToken(t, s), CSRF: "csrf-secret-0123456789",
+		CreatedAt: now.Add(-time.Minute), ExpiresAt: expires, CredentialExpiresAt: &credExpires}
 	bare := store.Session{ID: newSessionID(t), Name: "bob", Role: "viewer", Kind: "oidc",
 		CSRF: "another-csrf-secret", CreatedAt: now, ExpiresAt: expires}
 	for _, in := range []store.Session{full, bare} {
@@ -121,8 +142,9 @@ func testSessionRoundTrip(t *testing.T, s store.Store) {
 func testSessionExistsAndInvalid(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	first := mustSession(t, s, newSession(t, "tok1", now.Add(time.Hour)))
-	dup := newSession(t, "tok2", now.Add(2*time.Hour))
+	tok1 := testToken(t, s)
+	first := mustSession(t, s, newSession(t, tok1, now.Add(time.Hour)))
+	dup := newSession(t, testToken(t, s), now.Add(2*time.Hour))
 	dup.ID, dup.Name = first.ID, "mallory"
 	if err := s.CreateSession(ctx, dup); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("a taken ID: %v, want ErrExists", err)
@@ -139,7 +161,7 @@ func testSessionExistsAndInvalid(t *testing.T, s store.Store) {
 		"a short CSRF secret":             func(x *store.Session) { x.CSRF = "short" },
 		"no expiry":                       func(x *store.Session) { x.ExpiresAt = time.Time{} },
 	} {
-		bad := newSession(t, "tok1", now.Add(time.Hour))
+		bad := newSession(t, tok1, now.Add(time.Hour))
 		change(&bad)
 		if err := s.CreateSession(ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -153,8 +175,9 @@ func testSessionExistsAndInvalid(t *testing.T, s store.Store) {
 func testDeleteSession(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	gone := mustSession(t, s, newSession(t, "tok", now.Add(time.Hour)))
-	kept := mustSession(t, s, newSession(t, "tok", now.Add(time.Hour)))
+	tok := testToken(t, s)
+	gone := mustSession(t, s, newSession(t, tok, now.Add(time.Hour)))
+	kept := mustSession(t, s, newSession(t, tok, now.Add(time.Hour)))
 	if err := s.DeleteSession(ctx, gone.ID); err != nil {
 		t.Fatalf("delete session: %v", err)
 	}
@@ -224,13 +247,14 @@ func testDeleteExpiredSessions(t *testing.T, s store.Store) {
 	if n, err := s.DeleteExpiredSessions(ctx, now); err != nil || n != 0 {
 		t.Fatalf("on an empty store: %d %v, want 0", n, err)
 	}
+	tok := testToken(t, s)
 	expired := []store.Session{
-		mustSession(t, s, newSession(t, "tok", now.Add(-time.Hour))),
+		mustSession(t, s, newSession(t, tok, now.Add(-time.Hour))),
 		mustSession(t, s, newSession(t, "", now.Add(-time.Millisecond))),
-		mustSession(t, s, newSession(t, "tok", now)), // expires at now: expired
+		mustSession(t, s, newSession(t, tok, now)), // expires at now: expired
 	}
 	live := []store.Session{
-		mustSession(t, s, newSession(t, "tok", now.Add(time.Millisecond))),
+		mustSession(t, s, newSession(t, tok, now.Add(time.Millisecond))),
 		mustSession(t, s, newSession(t, "", now.Add(time.Hour))),
 	}
 	n, err := s.DeleteExpiredSessions(ctx, now)
@@ -247,5 +271,21 @@ func testDeleteExpiredSessions(t *testing.T, s store.Store) {
 	}
 	if n, err := s.DeleteExpiredSessions(ctx, now); err != nil || n != 0 {
 		t.Fatalf("a second time: %d %v, want 0", n, err)
+	}
+}
+
+func testSessionOfARevokedToken(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tok := testToken(t, s)
+	if _, err := s.DeleteToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"a revoked token": tok, "a token never made": s.NewID()} {
+		sess := newSession(t, id, now.Add(time.Hour))
+		if err := s.CreateSession(ctx, sess); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+		wantSession(t, s, sess.ID, now, false)
 	}
 }
