@@ -134,6 +134,7 @@ func (c *Console) routes(mux *http.ServeMux) {
 	c.functionRoutes(mux)
 	c.workflowRoutes(mux)
 	c.eventRoutes(mux)
+	c.executionRoutes(mux)
 }
 
 // contentSecurityPolicy allows the console's own scripts, styles and requests only: no

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
@@ -45,6 +46,16 @@ func (a *API) ListExecutions(ctx context.Context, params executions.ListExecutio
 	if params.Workflow != nil {
 		rf.Workflow = *params.Workflow
 	}
+	if params.Since != nil {
+		cf.Since = time.Time(*params.Since)
+	}
+	if params.Until != nil {
+		cf.Until = time.Time(*params.Until)
+		if !cf.Since.IsZero() && !cf.Until.After(cf.Since) {
+			return a.badRequest("until", "until (%s) must be after since (%s)", params.Until, params.Since)
+		}
+	}
+	since, until := cf.IDBounds() // runs: IDs are ULIDs too
 	byCall, byRun := cf.App != "" || cf.Route != "", rf.Workflow != ""
 	switch {
 	case byCall && (byRun || kind == kindWorkflow):
@@ -82,9 +93,16 @@ func (a *API) ListExecutions(ctx context.Context, params executions.ListExecutio
 		return out, next, err
 	}
 	runs := func(cursor string, n int) ([]*models.Execution, string, error) {
+		if cursor == "" && until != "" { // the time window's end: where the list starts
+			cursor = base64.RawURLEncoding.EncodeToString([]byte(until))
+		}
 		list, next, err := a.store.ListRuns(ctx, runFilter(who, rf), store.Page{Cursor: cursor, Limit: n})
 		out := make([]*models.Execution, 0, len(list))
 		for _, r := range list {
+			if r.ID < since { // older than the time window, as every next one
+				next = ""
+				break
+			}
 			if mayView(who, r) {
 				out = append(out, runToModel(r))
 			}

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // Execution statuses. An execution is QUEUED (async calls only) or RUNNING until it ends
@@ -100,6 +102,30 @@ type ExecutionFilter struct {
 	// Apps, when not nil, keeps only the executions of these apps, name to app ID (those a
 	// developer owns): an execution of an earlier app of the same name has another ID.
 	Apps map[string]string
+	// Since and Until, when not zero, keep the executions created at or after Since and
+	// before Until, to the millisecond: the creation time their ID (a ULID) records, so
+	// that a backend serves them by seeking in the ID order (see TimeID).
+	Since, Until time.Time
+}
+
+// TimeID is the smallest ID made in t's millisecond: every ID made at t or later is at
+// least TimeID(t), every one made before t's millisecond is below it.
+func TimeID(t time.Time) string {
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t)) // fails only past year 10889
+	return u.String()
+}
+
+// IDBounds are the bounds of f's time window in the ID order: IDs at least since and below
+// until ("" : no bound).
+func (f ExecutionFilter) IDBounds() (since, until string) {
+	if !f.Since.IsZero() {
+		since = TimeID(f.Since)
+	}
+	if !f.Until.IsZero() {
+		until = TimeID(f.Until)
+	}
+	return since, until
 }
 
 func (f ExecutionFilter) Match(app, appID, route, status string) bool {

@@ -49,6 +49,9 @@ func (r *Recorder) List(f ExecutionFilter, page Page, readStored func(before str
 		}
 		before = id.String()
 	}
+	if _, until := f.IDBounds(); until != "" && (before == "" || until < before) {
+		before = until // a time window ends at Until: start there
+	}
 	limit := page.Size()
 	fromPending, skip := r.PendingList(f, before)
 	fromStore, err := readStored(before, skip, limit+1)
@@ -77,10 +80,11 @@ func (r *Recorder) List(f ExecutionFilter, page Page, readStored func(before str
 // executions without those (the pending copy wins). Take it before reading the stored
 // ones: a record stored in between is then in both, never in neither.
 func (r *Recorder) PendingList(f ExecutionFilter, before string) (matching []Execution, ids []string) {
+	since, _ := f.IDBounds()
 	r.mu.Lock()
 	for id, p := range r.pending {
 		ids = append(ids, id)
-		if (before == "" || id < before) && f.Match(p.Ex.App, p.Ex.AppID, p.Ex.Route, p.Ex.Status) {
+		if (before == "" || id < before) && id >= since && f.Match(p.Ex.App, p.Ex.AppID, p.Ex.Route, p.Ex.Status) {
 			matching = append(matching, p.Ex.Clone())
 		}
 	}

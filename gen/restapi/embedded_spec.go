@@ -1216,6 +1216,20 @@ func init() {
             "in": "query"
           },
           {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only executions created at or after this time (RFC 3339), to the millisecond: the\ncreation time an execution's ID records (IDs are ULIDs), which lists seek to.\n",
+            "name": "since",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only executions created before this time (RFC 3339), to the millisecond; after ` + "`" + `since` + "`" + `.",
+            "name": "until",
+            "in": "query"
+          },
+          {
             "$ref": "#/parameters/perPage"
           },
           {
@@ -8029,6 +8043,20 @@ func init() {
             "type": "string",
             "description": "Only executions with this status.",
             "name": "status",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only executions created at or after this time (RFC 3339), to the millisecond: the\ncreation time an execution's ID records (IDs are ULIDs), which lists seek to.\n",
+            "name": "since",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only executions created before this time (RFC 3339), to the millisecond; after ` + "`" + `since` + "`" + `.",
+            "name": "until",
             "in": "query"
           },
           {

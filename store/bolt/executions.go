@@ -96,7 +96,11 @@ type execHead struct {
 func scanExecutions(tx *bolt.Tx, f store.ExecutionFilter, before string, skip map[string]bool, n int) ([]store.Execution, error) {
 	execs := tx.Bucket(bucketExecutions)
 	out := []store.Execution{}
+	since, _ := f.IDBounds() // Until is in before (store.Recorder.List)
 	visit := func(id, v []byte) (bool, error) {
+		if string(id) < since {
+			return true, nil // older than the time window: so are all the next ones
+		}
 		if skip[string(id)] {
 			return false, nil
 		}

@@ -109,7 +109,8 @@ func (s *DB) queryExecutions(ctx context.Context, f store.ExecutionFilter, befor
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	for _, c := range []struct{ col, v string }{{"id <", before}, {"app =", f.App}, {"route =", f.Route}, {"status =", f.Status}} {
+	since, _ := f.IDBounds() // Until is in before (store.Recorder.List)
+	for _, c := range []struct{ col, v string }{{"id <", before}, {"id >=", since}, {"app =", f.App}, {"route =", f.Route}, {"status =", f.Status}} {
 		if c.v != "" {
 			where = append(where, c.col+" "+arg(c.v))
 		}

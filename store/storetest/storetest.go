@@ -42,7 +42,7 @@ func allCases() []testCase {
 	var all []testCase
 	for _, cases := range [][]testCase{
 		appCases(), routeCases(), resolverCases(), changeCases(),
-		executionCases(), recorderCases(), retentionCases(), transitionCases(),
+		executionCases(), executionTimeCases(), recorderCases(), retentionCases(), transitionCases(),
 		queueCases(), relaunchCases(), leaseCases(), secretLeaseCases(), heartbeatCases(), tokenCases(), sessionCases(), apiCases(), apiConflictCases(), nodeCases(),
 		workflowCases(), runCases(), runChangeCases(), secretCases(), secretValueCases(),
 		eventCases(), deliveryCases(), subscriptionCases(), scheduleCases(),

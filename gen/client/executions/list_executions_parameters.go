@@ -91,10 +91,26 @@ type ListExecutionsParams struct {
 	// Only executions of this route path (e.g. `/hello/world`), usually with `app`.
 	Route *string
 
+	// Since.
+	//
+	// Only executions created at or after this time (RFC 3339), to the millisecond: the
+	// creation time an execution's ID records (IDs are ULIDs), which lists seek to.
+	//
+	//
+	// Format: date-time
+	Since *strfmt.DateTime
+
 	// Status.
 	//
 	// Only executions with this status.
 	Status *string
+
+	// Until.
+	//
+	// Only executions created before this time (RFC 3339), to the millisecond; after `since`.
+	//
+	// Format: date-time
+	Until *strfmt.DateTime
 
 	// Workflow.
 	//
@@ -224,6 +240,17 @@ func (o *ListExecutionsParams) SetRoute(route *string) {
 	o.Route = route
 }
 
+// WithSince adds the since to the list executions params.
+func (o *ListExecutionsParams) WithSince(since *strfmt.DateTime) *ListExecutionsParams {
+	o.SetSince(since)
+	return o
+}
+
+// SetSince adds the since to the list executions params.
+func (o *ListExecutionsParams) SetSince(since *strfmt.DateTime) {
+	o.Since = since
+}
+
 // WithStatus adds the status to the list executions params.
 func (o *ListExecutionsParams) WithStatus(status *string) *ListExecutionsParams {
 	o.SetStatus(status)
@@ -233,6 +260,17 @@ func (o *ListExecutionsParams) WithStatus(status *string) *ListExecutionsParams 
 // SetStatus adds the status to the list executions params.
 func (o *ListExecutionsParams) SetStatus(status *string) {
 	o.Status = status
+}
+
+// WithUntil adds the until to the list executions params.
+func (o *ListExecutionsParams) WithUntil(until *strfmt.DateTime) *ListExecutionsParams {
+	o.SetUntil(until)
+	return o
+}
+
+// SetUntil adds the until to the list executions params.
+func (o *ListExecutionsParams) SetUntil(until *strfmt.DateTime) {
+	o.Until = until
 }
 
 // WithWorkflow adds the workflow to the list executions params.
@@ -338,6 +376,23 @@ func (o *ListExecutionsParams) WriteToRequest(r runtime.ClientRequest, reg strfm
 		}
 	}
 
+	if o.Since != nil {
+
+		// query param since
+		var qrSince strfmt.DateTime
+
+		if o.Since != nil {
+			qrSince = *o.Since
+		}
+		qSince := qrSince.String()
+		if qSince != "" {
+
+			if err := r.SetQueryParam("since", qSince); err != nil {
+				return err
+			}
+		}
+	}
+
 	if o.Status != nil {
 
 		// query param status
@@ -350,6 +405,23 @@ func (o *ListExecutionsParams) WriteToRequest(r runtime.ClientRequest, reg strfm
 		if qStatus != "" {
 
 			if err := r.SetQueryParam("status", qStatus); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.Until != nil {
+
+		// query param until
+		var qrUntil strfmt.DateTime
+
+		if o.Until != nil {
+			qrUntil = *o.Until
+		}
+		qUntil := qrUntil.String()
+		if qUntil != "" {
+
+			if err := r.SetQueryParam("until", qUntil); err != nil {
 				return err
 			}
 		}

@@ -56,9 +56,17 @@ type ListExecutionsParams struct {
 	// Max Length: 1024
 	// In: query
 	Route *string
+	// Only executions created at or after this time (RFC 3339), to the millisecond: the
+	// creation time an execution's ID records (IDs are ULIDs), which lists seek to.
+	//
+	// In: query
+	Since *strfmt.DateTime
 	// Only executions with this status.
 	// In: query
 	Status *string
+	// Only executions created before this time (RFC 3339), to the millisecond; after `since`.
+	// In: query
+	Until *strfmt.DateTime
 	// Only the runs of this workflow (implies `kind=workflow`).
 	// Pattern: ^[A-Za-z0-9_-]{1,255}$
 	// In: query
@@ -100,8 +108,18 @@ func (o *ListExecutionsParams) BindRequest(r *http.Request, route *middleware.Ma
 		res = append(res, err)
 	}
 
+	qSince, qhkSince, _ := qs.GetOK("since")
+	if err := o.bindSince(qSince, qhkSince, route.Formats); err != nil {
+		res = append(res, err)
+	}
+
 	qStatus, qhkStatus, _ := qs.GetOK("status")
 	if err := o.bindStatus(qStatus, qhkStatus, route.Formats); err != nil {
+		res = append(res, err)
+	}
+
+	qUntil, qhkUntil, _ := qs.GetOK("until")
+	if err := o.bindUntil(qUntil, qhkUntil, route.Formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -285,6 +303,43 @@ func (o *ListExecutionsParams) validateRoute(formats strfmt.Registry) error {
 	return nil
 }
 
+// bindSince binds and validates parameter Since from query.
+func (o *ListExecutionsParams) bindSince(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+
+	// Format: date-time
+	value, err := formats.Parse("date-time", raw)
+	if err != nil {
+		return errors.InvalidType("since", "query", "strfmt.DateTime", raw)
+	}
+	o.Since = (value.(*strfmt.DateTime))
+
+	if err := o.validateSince(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateSince carries out validations for parameter Since
+func (o *ListExecutionsParams) validateSince(formats strfmt.Registry) error {
+
+	if err := validate.FormatOf("since", "query", "date-time", o.Since.String(), formats); err != nil {
+		return err
+	}
+	return nil
+}
+
 // bindStatus binds and validates parameter Status from query.
 func (o *ListExecutionsParams) bindStatus(rawData []string, hasKey bool, formats strfmt.Registry) error {
 	var raw string
@@ -314,6 +369,43 @@ func (o *ListExecutionsParams) validateStatus(formats strfmt.Registry) error {
 		return err
 	}
 
+	return nil
+}
+
+// bindUntil binds and validates parameter Until from query.
+func (o *ListExecutionsParams) bindUntil(rawData []string, hasKey bool, formats strfmt.Registry) error {
+	var raw string
+	if len(rawData) > 0 {
+		raw = rawData[len(rawData)-1]
+	}
+
+	// Required: false
+	// AllowEmptyValue: false
+
+	if raw == "" { // empty values pass all other validations
+		return nil
+	}
+
+	// Format: date-time
+	value, err := formats.Parse("date-time", raw)
+	if err != nil {
+		return errors.InvalidType("until", "query", "strfmt.DateTime", raw)
+	}
+	o.Until = (value.(*strfmt.DateTime))
+
+	if err := o.validateUntil(formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// validateUntil carries out validations for parameter Until
+func (o *ListExecutionsParams) validateUntil(formats strfmt.Registry) error {
+
+	if err := validate.FormatOf("until", "query", "date-time", o.Until.String(), formats); err != nil {
+		return err
+	}
 	return nil
 }
 

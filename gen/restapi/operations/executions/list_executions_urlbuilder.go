@@ -7,6 +7,7 @@ import (
 	"net/url"
 	golangswaggerpaths "path"
 
+	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/conv"
 )
 
@@ -17,7 +18,9 @@ type ListExecutionsURL struct {
 	Kind     *string
 	PerPage  *int64
 	Route    *string
+	Since    *strfmt.DateTime
 	Status   *string
+	Until    *strfmt.DateTime
 	Workflow *string
 
 	_basePath string
@@ -94,12 +97,28 @@ func (o *ListExecutionsURL) Build() (*url.URL, error) {
 		qs.Set("route", routeQ)
 	}
 
+	var sinceQ string
+	if o.Since != nil {
+		sinceQ = o.Since.String()
+	}
+	if sinceQ != "" {
+		qs.Set("since", sinceQ)
+	}
+
 	var statusQ string
 	if o.Status != nil {
 		statusQ = *o.Status
 	}
 	if statusQ != "" {
 		qs.Set("status", statusQ)
+	}
+
+	var untilQ string
+	if o.Until != nil {
+		untilQ = o.Until.String()
+	}
+	if untilQ != "" {
+		qs.Set("until", untilQ)
 	}
 
 	var workflowQ string
