@@ -128,6 +128,7 @@ func (c *Console) Handler() http.Handler {
 
 // routes registers the pages of the console behind a session (one line per area).
 func (c *Console) routes(mux *http.ServeMux) {
+	c.overviewRoutes(mux)
 	c.appRoutes(mux)
 	c.apiRoutes(mux)
 	c.tokenRoutes(mux)

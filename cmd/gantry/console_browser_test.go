@@ -89,6 +89,13 @@ func (c *chrome) tab() *tab {
 	return tb
 }
 
+// with is the tab reporting to t (a subtest's).
+func (tb *tab) with(t *testing.T) *tab {
+	c := *tb
+	c.t = t
+	return &c
+}
+
 // fail ends the test with the page's address and text.
 func (tb *tab) fail(err error) {
 	tb.t.Helper()
@@ -252,9 +259,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	a := c.tab()
 	a.signIn(base, alice)
 	a.checkPage(http.StatusOK)
-	a.screenshot("overview")
 
 	t.Run("an app is created from its form", func(t *testing.T) {
+		a := a.with(t)
 		a.open(base + "/ui/apps")
 		a.checkPage(http.StatusOK)
 		a.submit(chromedp.Click(chromedp.CSS("#new-app")))
@@ -267,6 +274,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	})
 
 	t.Run("a bad app name is refused on the form, naming the field", func(t *testing.T) {
+		a := a.with(t)
 		a.open(base + "/ui/apps/new")
 		// the browser's own pattern check is the first line; the API's is the one that counts
 		a.do(chromedp.RemoveAttribute(chromedp.CSS("#name"), "pattern"), chromedp.SendKeys(chromedp.CSS("#name"), "no spaces"))
@@ -279,7 +287,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	})
 
 	t.Run("another developer gets the not-found page for the app's URL", func(t *testing.T) {
-		b := c.tab()
+		b := c.tab().with(t)
 		b.signIn(base, bob)
 		if st := b.open(base + "/ui/apps/shop"); st != http.StatusNotFound {
 			t.Fatalf("bob opening alice's app: %d", st)
@@ -291,6 +299,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	})
 
 	t.Run("a state-changing request without the anti-forgery token is refused", func(t *testing.T) {
+		a := a.with(t)
 		a.open(base + "/ui/apps")
 		status := a.eval(`fetch("/ui/apps", {method: "POST", body: new URLSearchParams({name: "forged"})}).then(r => r.status)`)
 		if f, _ := status.(float64); f != http.StatusForbidden {
@@ -302,8 +311,98 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 	})
 
-	_ = gateway
+	t.Run("a function is created and called from the Call panel", func(t *testing.T) {
+		a := a.with(t)
+		a.open(base + "/ui/apps/shop")
+		a.submit(chromedp.Click(chromedp.CSS("#new-function")))
+		a.checkPage(http.StatusOK)
+		a.do(chromedp.SendKeys(chromedp.CSS("#path"), "/echo"), chromedp.SendKeys(chromedp.CSS("#image"), imgTestfn))
+		if st := a.submit(chromedp.Click(chromedp.CSS("#save-function"))); st != http.StatusOK {
+			t.Fatalf("create function: %d", st)
+		}
+		a.checkPage(http.StatusOK)
+		a.do(chromedp.SetValue(chromedp.CSS("#call-method"), "POST"),
+			chromedp.SendKeys(chromedp.CSS("#call-body"), `{"name":"Browser","stderr":"a line of log from the browser test"}`),
+			chromedp.Click(chromedp.CSS("#call-submit")))
+		a.waitText("#call-output", "Hello Browser!", time.Minute)
+		if st := a.text("#call-status"); !strings.Contains(st, "200") {
+			t.Fatalf("call status %q", st)
+		}
+		a.screenshot("function")
+	})
+
+	t.Run("the call's execution shows its log", func(t *testing.T) { // a sync call's output went to its caller
+		a := a.with(t)
+		if st := a.submit(chromedp.Click(chromedp.CSS("#call-execution"))); st != http.StatusOK {
+			t.Fatalf("execution page: %d", st)
+		}
+		a.checkPage(http.StatusOK)
+		a.waitText("#execution-status", "SUCCESS", 30*time.Second)
+		a.waitText("#execution-log", "a line of log from the browser test", 10*time.Second)
+		a.screenshot("execution")
+	})
+
+	t.Run("a running call is cancelled and CANCELLED appears without a reload", func(t *testing.T) {
+		a := a.with(t)
+		a.open(base + "/ui/apps/shop/new-function")
+		a.do(chromedp.SendKeys(chromedp.CSS("#path"), "/slow"), chromedp.SendKeys(chromedp.CSS("#image"), imgTestfn),
+			chromedp.SetValue(chromedp.CSS("#type"), "async"), chromedp.Clear(chromedp.CSS("#timeout")), chromedp.SendKeys(chromedp.CSS("#timeout"), "120"))
+		if st := a.submit(chromedp.Click(chromedp.CSS("#save-function"))); st != http.StatusOK {
+			t.Fatalf("create function: %d", st)
+		}
+		a.do(chromedp.SetValue(chromedp.CSS("#call-method"), "POST"),
+			chromedp.SendKeys(chromedp.CSS("#call-body"), `{"sleep_ms":60000}`),
+			chromedp.Click(chromedp.CSS("#call-submit")))
+		a.waitText("#call-status", "202", 30*time.Second)
+		a.submit(chromedp.Click(chromedp.CSS("#call-execution")))
+		a.waitText("#execution-status", "RUNNING", time.Minute)
+		a.eval(`window.gantryNotReloaded = true`)
+		a.do(chromedp.Click(chromedp.CSS("#cancel")))
+		a.waitText("#execution-status", "CANCELLED", 30*time.Second)
+		if v := a.eval(`window.gantryNotReloaded === true`); v != true {
+			t.Fatal("the page was reloaded to show CANCELLED")
+		}
+	})
+
+	t.Run("an API is created and called at the URL it shows", func(t *testing.T) {
+		a := a.with(t)
+		a.open(base + "/ui/apis")
+		a.submit(chromedp.Click(chromedp.CSS("#new-api")))
+		a.checkPage(http.StatusOK)
+		a.do(chromedp.SendKeys(chromedp.CSS("#api-name"), "shop-api"), chromedp.SendKeys(chromedp.CSS("#api-paths"), "/greet"),
+			chromedp.SendKeys(chromedp.CSS("#api-app"), "shop"), chromedp.SendKeys(chromedp.CSS("#api-route"), "/echo"))
+		if st := a.submit(chromedp.Click(chromedp.CSS("#save-api"))); st != http.StatusOK {
+			t.Fatalf("create API: %d", st)
+		}
+		a.checkPage(http.StatusOK)
+		u := strings.TrimSpace(a.text("#api-url"))
+		if !strings.HasPrefix(u, "http://"+gateway) {
+			t.Fatalf("the API's URL %q is not on the gateway %s", u, gateway)
+		}
+		if st, body := httpGet(t, u); st != http.StatusOK || body != "Hello World!" {
+			t.Fatalf("GET %s: %d %q", u, st, body)
+		}
+		a.screenshot("api")
+	})
+
+	t.Run("the main pages pass the page checks", func(t *testing.T) {
+		a := a.with(t)
+		for _, p := range []struct{ path, shot string }{
+			{"/ui/", "overview"}, {"/ui/apps", "apps"}, {"/ui/functions", ""}, {"/ui/executions", "executions"},
+			{"/ui/apis", ""}, {"/ui/workflows", ""}, {"/ui/events", ""}, {"/ui/tokens", "tokens"},
+		} {
+			if st := a.open(base + p.path); st != http.StatusOK {
+				t.Errorf("%s: %d", p.path, st)
+			}
+			a.checkPage(http.StatusOK)
+			if p.shot != "" {
+				a.screenshot(p.shot)
+			}
+		}
+	})
+
 	t.Run("sign-out ends the session", func(t *testing.T) {
+		a := a.with(t)
 		a.submit(chromedp.Click(chromedp.CSS("#sign-out")))
 		a.do(chromedp.WaitVisible(chromedp.CSS("#token")))
 		if st := a.open(base + "/ui/apps"); st != http.StatusOK { // the sign-in page, after the redirect
