@@ -19,7 +19,9 @@ type addrListener struct {
 func (l addrListener) Addr() net.Addr { return l.addr }
 
 func TestConsoleGatewayURL(t *testing.T) {
-	ln := func(addr string, tls bool) listener { return listener{Listener: addrListener{addr: fakeAddr(addr)}, tls: tls} }
+	ln := func(addr string, tls bool) listener {
+		return listener{Listener: addrListener{addr: fakeAddr(addr)}, tls: tls}
+	}
 	for _, tt := range []struct {
 		name    string
 		gateway []listener
