@@ -392,28 +392,3 @@ func TestExecutionPageOfWorkflowRun(t *testing.T) {
 
 // BenchmarkExecutionsPage renders the executions list with 10,000 executions in the store
 // (the issue asks ≤ 50 ms of server time).
-func BenchmarkExecutionsPage(b *testing.B) {
-	tc := newTestConsole(b, testOptions{})
-	app, err := tc.store.CreateApp(context.Background(), store.App{Name: "shop", Owner: "alice"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now().UTC()
-	for i := range 10000 {
-		tc.store.RecordExecution(store.Execution{ID: tc.store.NewID(), App: "shop", AppID: app.ID, Route: fmt.Sprintf("/r%d", i%10),
-			Type: store.TypeSync, Status: store.StatusSuccess, CreatedAt: now, StartedAt: now, CompletedAt: now.Add(time.Millisecond)}, nil)
-	}
-	if err := tc.store.FlushExecutions(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	for _, user := range []string{"admin", "alice"} {
-		b.Run(user, func(b *testing.B) {
-			br := tc.signedIn(user)
-			for b.Loop() {
-				if p := br.get("/ui/executions?status=SUCCESS&since=1h"); p.status != http.StatusOK {
-					b.Fatal(p.status)
-				}
-			}
-		})
-	}
-}
