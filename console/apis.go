@@ -28,7 +28,7 @@ type apisData struct {
 }
 
 func (c *Console) listAPIs(w http.ResponseWriter, r *http.Request) {
-	ok, err := c.api.Apis.ListApis(apis.NewListApisParams().WithContext(as(r)).
+	ok, err := c.api.Apis.ListApisContext(as(r), apis.NewListApisParams().
 		WithOwner(optional(r, "owner")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden { // a bad filter in the URL
@@ -238,7 +238,7 @@ func (c *Console) createAPI(w http.ResponseWriter, r *http.Request) {
 	form := readAPIForm(r)
 	m, e := form.model(nil)
 	if e == nil {
-		_, err := c.api.Apis.CreateAPI(apis.NewCreateAPIParams().WithContext(as(r)).WithBody(&models.APIWrapper{API: m}), nil)
+		_, err := c.api.Apis.CreateAPIContext(as(r), apis.NewCreateAPIParams().WithBody(&models.APIWrapper{API: m}), nil)
 		e = errorOf(err)
 	}
 	if e != nil {
@@ -320,7 +320,7 @@ func callOf(gateway string, a *models.API) apiCall {
 }
 
 func (c *Console) getAPI(r *http.Request) (*models.API, error) {
-	ok, err := c.api.Apis.GetAPI(apis.NewGetAPIParams().WithContext(as(r)).WithAPI(r.PathValue("api")), nil)
+	ok, err := c.api.Apis.GetAPIContext(as(r), apis.NewGetAPIParams().WithAPI(r.PathValue("api")), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +356,7 @@ func (c *Console) saveAPI(w http.ResponseWriter, r *http.Request) {
 	form.Edit, form.Name = true, name
 	m, e := form.model(cur)
 	if e == nil {
-		_, err := c.api.Apis.PatchAPI(apis.NewPatchAPIParams().WithContext(as(r)).WithAPI(name).WithBody(&models.APIWrapper{API: m}), nil)
+		_, err := c.api.Apis.PatchAPIContext(as(r), apis.NewPatchAPIParams().WithAPI(name).WithBody(&models.APIWrapper{API: m}), nil)
 		e = errorOf(err)
 	}
 	if e != nil {
@@ -371,7 +371,7 @@ func (c *Console) saveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) deleteAPI(w http.ResponseWriter, r *http.Request) {
-	_, err := c.api.Apis.DeleteAPI(apis.NewDeleteAPIParams().WithContext(as(r)).WithAPI(r.PathValue("api")), nil)
+	_, err := c.api.Apis.DeleteAPIContext(as(r), apis.NewDeleteAPIParams().WithAPI(r.PathValue("api")), nil)
 	if err != nil {
 		c.fail(w, r, err)
 		return

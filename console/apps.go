@@ -38,7 +38,7 @@ type appsData struct {
 }
 
 func (c *Console) listApps(w http.ResponseWriter, r *http.Request) {
-	ok, err := c.api.Apps.ListApps(apps.NewListAppsParams().WithContext(as(r)).
+	ok, err := c.api.Apps.ListAppsContext(as(r), apps.NewListAppsParams().
 		WithOwner(optional(r, "owner")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest { // a bad filter in the URL
@@ -66,7 +66,7 @@ func (c *Console) createApp(w http.ResponseWriter, r *http.Request) {
 	form := appForm{Name: strings.TrimSpace(r.PostFormValue("name")), Config: r.PostFormValue("config")}
 	config, err := parseConfig(form.Config, "app.config")
 	if err == nil {
-		_, err = c.api.Apps.CreateApp(apps.NewCreateAppParams().WithContext(as(r)).
+		_, err = c.api.Apps.CreateAppContext(as(r), apps.NewCreateAppParams().
 			WithBody(&models.AppWrapper{App: &models.App{Name: form.Name, Config: config}}), nil)
 	}
 	if err != nil {
@@ -97,11 +97,11 @@ type appData struct {
 }
 
 func (c *Console) loadApp(r *http.Request, name string) (*appData, error) {
-	got, err := c.api.Apps.GetApp(apps.NewGetAppParams().WithContext(as(r)).WithApp(name), nil)
+	got, err := c.api.Apps.GetAppContext(as(r), apps.NewGetAppParams().WithApp(name), nil)
 	if err != nil {
 		return nil, err
 	}
-	list, err := c.api.Routes.ListRoutes(routes.NewListRoutesParams().WithContext(as(r)).WithApp(name).
+	list, err := c.api.Routes.ListRoutesContext(as(r), routes.NewListRoutesParams().WithApp(name).
 		WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (c *Console) saveApp(w http.ResponseWriter, r *http.Request) {
 	}
 	config, err := parseConfig(typed, "app.config")
 	if err == nil {
-		_, err = c.api.Apps.PatchApp(apps.NewPatchAppParams().WithContext(as(r)).WithApp(name).
+		_, err = c.api.Apps.PatchAppContext(as(r), apps.NewPatchAppParams().WithApp(name).
 			WithBody(&models.AppWrapper{App: &models.App{Name: name, Config: configPatch(d.App.Config, config)}}), nil)
 	}
 	if err != nil {
@@ -145,14 +145,14 @@ func (c *Console) saveApp(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Base+"apps/"+pathSegment(name)+"?saved=1", http.StatusSeeOther)
+	http.Redirect(w, r, Base+"apps/"+pathSegment(name)+"?saved=1", http.StatusSeeOther) //nolint:gosec // G710: a console path, its segment escaped
 }
 
 // deleteApp deletes an app. The API refuses (409) while the app has functions: the message
 // is shown on the app page (in #delete-result for htmx).
 func (c *Console) deleteApp(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
-	_, err := c.api.Apps.DeleteApp(apps.NewDeleteAppParams().WithContext(as(r)).WithApp(name), nil)
+	_, err := c.api.Apps.DeleteAppContext(as(r), apps.NewDeleteAppParams().WithApp(name), nil)
 	if err != nil {
 		e := errorOf(err)
 		if !formError(e) {

@@ -151,7 +151,7 @@ func (c *Console) doCall(r *http.Request, app string, form callForm, timeout tim
 	if len(out) > maxCallDisplay {
 		out, res.Truncated = out[:maxCallDisplay], true
 	}
-	res.Binary = !utf8.Valid(out) && !(res.Truncated && utf8.Valid(trimPartialRune(out)))
+	res.Binary = !utf8.Valid(out) && (!res.Truncated || !utf8.Valid(trimPartialRune(out)))
 	if res.Binary {
 		res.Output = strings.ToValidUTF8(string(out), "\uFFFD")
 	} else {

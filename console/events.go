@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func (c *Console) listEvents(w http.ResponseWriter, r *http.Request) {
 	since, err := eventsSince(d.Filter.Since, c.now())
 	var ok *events.ListEventsOK
 	if err == nil {
-		ok, err = c.api.Events.ListEvents(events.NewListEventsParams().WithContext(as(r)).
+		ok, err = c.api.Events.ListEventsContext(as(r), events.NewListEventsParams().
 			WithType(optional(r, "type")).WithSource(optional(r, "source")).WithSince(since).
 			WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	}
@@ -110,7 +111,7 @@ func (c *Console) traceOf(r *http.Request, ds []*models.Delivery) []traceDeliver
 			td.Runs = append(td.Runs, traceExecution{ID: id, N: j + 1, Workflow: d.Workflow})
 		}
 		if d.ExecutionID != "" && i < maxTraceLookups {
-			if ok, err := c.api.Executions.GetExecution(executions.NewGetExecutionParams().WithContext(as(r)).WithID(d.ExecutionID), nil); err == nil {
+			if ok, err := c.api.Executions.GetExecutionContext(as(r), executions.NewGetExecutionParams().WithID(d.ExecutionID), nil); err == nil {
 				td.Current = ok.Payload.Execution
 			}
 		}
@@ -120,7 +121,7 @@ func (c *Console) traceOf(r *http.Request, ds []*models.Delivery) []traceDeliver
 }
 
 func (c *Console) showEvent(w http.ResponseWriter, r *http.Request) {
-	ok, err := c.api.Events.GetEvent(events.NewGetEventParams().WithContext(as(r)).WithKey(r.PathValue("key")), nil)
+	ok, err := c.api.Events.GetEventContext(as(r), events.NewGetEventParams().WithKey(r.PathValue("key")), nil)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -130,7 +131,7 @@ func (c *Console) showEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showDelivery(w http.ResponseWriter, r *http.Request) {
-	ok, err := c.api.Events.GetDelivery(events.NewGetDeliveryParams().WithContext(as(r)).WithID(r.PathValue("id")), nil)
+	ok, err := c.api.Events.GetDeliveryContext(as(r), events.NewGetDeliveryParams().WithID(r.PathValue("id")), nil)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -144,7 +145,7 @@ func (c *Console) showDelivery(w http.ResponseWriter, r *http.Request) {
 // page.
 func (c *Console) redeliver(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ok, err := c.api.Events.Redeliver(events.NewRedeliverParams().WithContext(as(r)).WithID(id), nil)
+	ok, err := c.api.Events.RedeliverContext(as(r), events.NewRedeliverParams().WithID(id), nil)
 	htmx := r.Header.Get("HX-Request") == "true"
 	if err != nil {
 		e := errorOf(err)
@@ -159,7 +160,7 @@ func (c *Console) redeliver(w http.ResponseWriter, r *http.Request) {
 		c.fragment(w, r, http.StatusOK, "subscription", "redeliver-result", ok.Payload.Delivery, nil)
 		return
 	}
-	http.Redirect(w, r, Base+"events/deliveries/"+id, http.StatusSeeOther)
+	http.Redirect(w, r, Base+"events/deliveries/"+url.PathEscape(id), http.StatusSeeOther) //nolint:gosec // G710: a console path, its segment escaped
 }
 
 type subscriptionsData struct {
@@ -170,7 +171,7 @@ type subscriptionsData struct {
 
 func (c *Console) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	d := subscriptionsData{Owner: r.URL.Query().Get("owner")}
-	ok, err := c.api.Subscriptions.ListSubscriptions(subscriptions.NewListSubscriptionsParams().WithContext(as(r)).
+	ok, err := c.api.Subscriptions.ListSubscriptionsContext(as(r), subscriptions.NewListSubscriptionsParams().
 		WithOwner(optional(r, "owner")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden {
@@ -192,13 +193,13 @@ type subscriptionData struct {
 
 func (c *Console) showSubscription(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	ok, err := c.api.Subscriptions.GetSubscription(subscriptions.NewGetSubscriptionParams().WithContext(as(r)).WithName(name), nil)
+	ok, err := c.api.Subscriptions.GetSubscriptionContext(as(r), subscriptions.NewGetSubscriptionParams().WithName(name), nil)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	d := subscriptionData{Subscription: ok.Payload.Subscription}
-	dl, err := c.api.Subscriptions.ListDeadLetters(subscriptions.NewListDeadLettersParams().WithContext(as(r)).
+	dl, err := c.api.Subscriptions.ListDeadLettersContext(as(r), subscriptions.NewListDeadLettersParams().
 		WithName(name).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest {
@@ -220,7 +221,7 @@ type schedulesData struct {
 
 func (c *Console) listSchedules(w http.ResponseWriter, r *http.Request) {
 	d := schedulesData{Owner: r.URL.Query().Get("owner")}
-	ok, err := c.api.Schedules.ListSchedules(schedules.NewListSchedulesParams().WithContext(as(r)).
+	ok, err := c.api.Schedules.ListSchedulesContext(as(r), schedules.NewListSchedulesParams().
 		WithOwner(optional(r, "owner")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden {

@@ -75,7 +75,7 @@ type executionsData struct {
 // readExecutions reads the page of executions the request's URL asks for.
 func (c *Console) readExecutions(r *http.Request) ([]*models.Execution, string, error) {
 	f := filterOf(r)
-	p := executions.NewListExecutionsParams().WithContext(as(r)).
+	p := executions.NewListExecutionsParams().
 		WithApp(optional(r, "app")).WithRoute(optional(r, "route")).WithStatus(optional(r, "status")).
 		WithKind(optional(r, "kind")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r))
 	since, e := c.apiTime(f.Since)
@@ -87,7 +87,7 @@ func (c *Console) readExecutions(r *http.Request) ([]*models.Execution, string, 
 		e.Fields = "until"
 		return nil, "", e
 	}
-	ok, err := c.api.Executions.ListExecutions(p.WithSince(since).WithUntil(until), nil)
+	ok, err := c.api.Executions.ListExecutionsContext(as(r), p.WithSince(since).WithUntil(until), nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -154,7 +154,7 @@ type executionData struct {
 
 // readExecution reads an execution and its log, as its page shows them.
 func (c *Console) readExecution(r *http.Request, id string) (executionData, error) {
-	ok, err := c.api.Executions.GetExecution(executions.NewGetExecutionParams().WithContext(as(r)).WithID(id), nil)
+	ok, err := c.api.Executions.GetExecutionContext(as(r), executions.NewGetExecutionParams().WithID(id), nil)
 	if err != nil {
 		return executionData{}, err
 	}
@@ -178,7 +178,7 @@ func (c *Console) executionView(r *http.Request, ex *models.Execution) execution
 	if !created.IsZero() && !started.IsZero() {
 		d.QueueWait = formatMillis(float64(started.Sub(created).Microseconds()) / 1000)
 	}
-	log, err := c.api.Executions.GetExecutionLog(executions.NewGetExecutionLogParams().WithContext(as(r)).WithID(ex.ID), nil)
+	log, err := c.api.Executions.GetExecutionLogContext(as(r), executions.NewGetExecutionLogParams().WithID(ex.ID), nil)
 	if err != nil {
 		d.LogErr = errorOf(err)
 	} else {
@@ -232,7 +232,7 @@ func (c *Console) streamExecution(w http.ResponseWriter, r *http.Request) {
 // one); from a plain form, a redirect to the execution's page.
 func (c *Console) cancelExecution(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ok, err := c.api.Executions.CancelExecution(executions.NewCancelExecutionParams().WithContext(as(r)).WithID(id), nil)
+	ok, err := c.api.Executions.CancelExecutionContext(as(r), executions.NewCancelExecutionParams().WithID(id), nil)
 	htmx := r.Header.Get("HX-Request") == "true"
 	if err != nil {
 		e := errorOf(err)

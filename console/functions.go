@@ -69,7 +69,7 @@ func (c *Console) listFunctions(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if d.App != "" {
 		var ok *routes.ListRoutesOK
-		ok, err = c.api.Routes.ListRoutes(routes.NewListRoutesParams().WithContext(as(r)).WithApp(d.App).
+		ok, err = c.api.Routes.ListRoutesContext(as(r), routes.NewListRoutesParams().WithApp(d.App).
 			WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 		if err == nil {
 			for _, rt := range ok.Payload.Routes {
@@ -86,7 +86,7 @@ func (c *Console) listFunctions(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		var ok *functions.ListFunctionsOK
-		ok, err = c.api.Functions.ListFunctions(functions.NewListFunctionsParams().WithContext(as(r)).
+		ok, err = c.api.Functions.ListFunctionsContext(as(r), functions.NewListFunctionsParams().
 			WithOwner(optional(r, "owner")).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 		if err == nil {
 			d.Functions, d.Pages = ok.Payload.Functions, pager(r, ok.Payload.NextCursor)
@@ -223,7 +223,7 @@ func (c *Console) createFunction(w http.ResponseWriter, r *http.Request) {
 	form := readFnForm(r, app)
 	rt, err := form.route()
 	if err == nil {
-		_, err = c.api.Routes.CreateRoute(routes.NewCreateRouteParams().WithContext(as(r)).WithApp(app).
+		_, err = c.api.Routes.CreateRouteContext(as(r), routes.NewCreateRouteParams().WithApp(app).
 			WithBody(&models.RouteWrapper{Route: rt}), nil)
 	}
 	if err != nil {
@@ -234,11 +234,11 @@ func (c *Console) createFunction(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, functionURL("functions", app, form.Path), http.StatusSeeOther)
+	http.Redirect(w, r, functionURL("functions", app, form.Path), http.StatusSeeOther) //nolint:gosec // G710: a console path, its segments escaped
 }
 
 func (c *Console) getRoute(r *http.Request, app, path string) (*models.Route, error) {
-	ok, err := c.api.Routes.GetRoute(routes.NewGetRouteParams().WithContext(as(r)).WithApp(app).WithRoute(path), nil)
+	ok, err := c.api.Routes.GetRouteContext(as(r), routes.NewGetRouteParams().WithApp(app).WithRoute(path), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (c *Console) saveFunction(w http.ResponseWriter, r *http.Request) {
 	form.Path, form.Editing = path, true
 	rt, err := form.route()
 	if err == nil {
-		_, _, err = c.api.Routes.PutRoute(routes.NewPutRouteParams().WithContext(as(r)).WithApp(app).WithRoute(path).
+		_, _, err = c.api.Routes.PutRouteContext(as(r), routes.NewPutRouteParams().WithApp(app).WithRoute(path).
 			WithBody(&models.RouteWrapper{Route: rt}), nil)
 	}
 	if err != nil {
@@ -274,12 +274,12 @@ func (c *Console) saveFunction(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, functionURL("functions", app, path), http.StatusSeeOther)
+	http.Redirect(w, r, functionURL("functions", app, path), http.StatusSeeOther) //nolint:gosec // G710: a console path, its segments escaped
 }
 
 func (c *Console) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	app, path := r.PathValue("app"), routePath(r)
-	_, err := c.api.Routes.DeleteRoute(routes.NewDeleteRouteParams().WithContext(as(r)).WithApp(app).WithRoute(path), nil)
+	_, err := c.api.Routes.DeleteRouteContext(as(r), routes.NewDeleteRouteParams().WithApp(app).WithRoute(path), nil)
 	if err != nil {
 		e := errorOf(err)
 		if formError(e) && isHTMX(r) {
@@ -293,7 +293,7 @@ func (c *Console) deleteFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) getApp(r *http.Request, name string) (*models.App, error) {
-	ok, err := c.api.Apps.GetApp(apps.NewGetAppParams().WithContext(as(r)).WithApp(name), nil)
+	ok, err := c.api.Apps.GetAppContext(as(r), apps.NewGetAppParams().WithApp(name), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func (c *Console) loadFunction(r *http.Request, app, path string) (*fnData, erro
 		d.CPUs = strconv.FormatFloat(*rt.Cpus, 'f', -1, 64)
 	}
 	n := int64(recentExecutions)
-	list, err := c.api.Executions.ListExecutions(executions.NewListExecutionsParams().WithContext(as(r)).
+	list, err := c.api.Executions.ListExecutionsContext(as(r), executions.NewListExecutionsParams().
 		WithApp(&app).WithRoute(&path).WithPerPage(&n), nil)
 	if err != nil {
 		return nil, err

@@ -103,11 +103,11 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 	p := pending{State: newSecret(), Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), Next: safeNext(r.URL.Query().Get("next"))}
 	b, _ := json.Marshal(p)
 	// SameSite=Lax: the callback is a navigation from the identity source's site.
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: Secure when the request came over TLS; Lax: the callback is a navigation from the identity source
 		Name: oidcCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: Base + "login/oidc",
 		MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, conf.AuthCodeURL(p.State, oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce)), http.StatusSeeOther)
+	http.Redirect(w, r, conf.AuthCodeURL(p.State, oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce)), http.StatusSeeOther) //nolint:gosec // G710: to the identity source, as the flow goes
 }
 
 func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +126,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			err = json.Unmarshal(b, &p)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: Base + "login/oidc", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: Base + "login/oidc", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}) //nolint:gosec // G124: Secure when the request came over TLS
 	q := r.URL.Query()
 	switch {
 	case err != nil || p.State == "":

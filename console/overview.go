@@ -58,7 +58,7 @@ func window(r *http.Request) int64 {
 
 func (c *Console) readOverview(ctx context.Context, win int64) (overviewData, error) {
 	d := overviewData{Window: win, Windows: overviewWindows, StreamURL: Base + "overview/stream?window=" + strconv.FormatInt(win, 10)}
-	ok, err := c.api.Stats.GetStats(stats.NewGetStatsParams().WithContext(ctx).WithWindow(&win), nil)
+	ok, err := c.api.Stats.GetStatsContext(ctx, stats.NewGetStatsParams().WithWindow(&win), nil)
 	if err != nil {
 		return d, err
 	}

@@ -163,7 +163,7 @@ var funcs = template.FuncMap{
 		case fmt.Stringer: // strfmt.DateTime
 			p, err := time.Parse(time.RFC3339Nano, v.String())
 			if err != nil {
-				return template.HTML(template.HTMLEscapeString(v.String()))
+				return template.HTML(template.HTMLEscapeString(v.String())) //nolint:gosec // G203: escaped here
 			}
 			tt = p
 		default:
@@ -173,7 +173,7 @@ var funcs = template.FuncMap{
 			return ""
 		}
 		u := tt.UTC()
-		return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
+		return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`, //nolint:gosec // G203: made of formatted times only
 			u.Format(time.RFC3339Nano), u.Format("2006-01-02 15:04:05 UTC"), u.Format("2006-01-02 15:04:05 UTC")))
 	},
 	"ms": func(d any) string {

@@ -141,7 +141,7 @@ func (c *Console) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	v := newSecret()
 	c.setCookie(w, r, csrfCookie, v, time.Time{})
 	// later reads in this request see it
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v}) //nolint:gosec // G124: a cookie of this request, for what reads it later, never sent
 	return v
 }
 
@@ -193,7 +193,8 @@ func sameOrigin(origin string, r *http.Request) bool {
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
-	ck := &http.Cookie{Name: name, Value: value, Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	// Secure over TLS: a server on plain HTTP (loopback, behind a TLS proxy) still signs in.
+	ck := &http.Cookie{Name: name, Value: value, Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure when the request came over TLS
 	if !expires.IsZero() {
 		ck.Expires = expires.UTC()
 		ck.MaxAge = int(time.Until(expires).Seconds())
@@ -205,7 +206,7 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value 
 }
 
 func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1}) //nolint:gosec // G124: Secure when the request came over TLS
 }
 
 // openSession stores a session for id and gives the browser its cookie.

@@ -20,7 +20,7 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s, err := c.loadSession(r); err == nil && s != nil {
-		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a console page
 		return
 	}
 	c.page(w, r, http.StatusOK, "login", "Sign in", "", signInData{Next: safeNext(r.URL.Query().Get("next")), OIDC: c.oidc != nil}, nil)
@@ -60,7 +60,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.clearCookie(w, r, csrfCookie)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a console page
 }
 
 // signOut ends the session here and on every node.

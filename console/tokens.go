@@ -39,10 +39,10 @@ func (c *Console) listTokens(w http.ResponseWriter, r *http.Request) {
 	if n := perPage(r); n != nil {
 		want = *n
 	}
-	params := authops.NewListTokensParams().WithContext(as(r)).WithCursor(optional(r, "cursor")).WithPerPage(perPage(r))
+	params := authops.NewListTokensParams().WithCursor(optional(r, "cursor")).WithPerPage(perPage(r))
 	next := ""
 	for i := 0; ; i++ {
-		ok, err := c.api.Auth.ListTokens(params, nil)
+		ok, err := c.api.Auth.ListTokensContext(as(r), params, nil)
 		if err != nil {
 			if e := errorOf(err); e.Status == http.StatusBadRequest {
 				c.page(w, r, e.Status, "tokens", "Tokens", "tokens", data, e)
@@ -130,7 +130,7 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var created *models.Token
 	if e == nil {
-		ok, err := c.api.Auth.CreateToken(authops.NewCreateTokenParams().WithContext(as(r)).WithBody(&models.TokenWrapper{Token: m}), nil)
+		ok, err := c.api.Auth.CreateTokenContext(as(r), authops.NewCreateTokenParams().WithBody(&models.TokenWrapper{Token: m}), nil)
 		if e = errorOf(err); e == nil {
 			created = ok.Payload.Token
 		}
@@ -151,7 +151,7 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := c.api.Auth.RevokeToken(authops.NewRevokeTokenParams().WithContext(as(r)).WithID(id), nil); err != nil {
+	if _, err := c.api.Auth.RevokeTokenContext(as(r), authops.NewRevokeTokenParams().WithID(id), nil); err != nil {
 		c.fail(w, r, err)
 		return
 	}

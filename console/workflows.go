@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ type workflowsData struct {
 }
 
 func (c *Console) listWorkflows(w http.ResponseWriter, r *http.Request) {
-	ok, err := c.api.Workflows.ListWorkflows(workflows.NewListWorkflowsParams().WithContext(as(r)).
+	ok, err := c.api.Workflows.ListWorkflowsContext(as(r), workflows.NewListWorkflowsParams().
 		WithCursor(optional(r, "cursor")).WithPerPage(perPage(r)), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusBadRequest { // a bad cursor or per_page in the URL
@@ -240,7 +241,7 @@ func newWorkflowData(wf *models.Workflow) workflowData {
 }
 
 func (c *Console) getWorkflow(r *http.Request, name string) (*models.Workflow, error) {
-	ok, err := c.api.Workflows.GetWorkflow(workflows.NewGetWorkflowParams().WithContext(as(r)).WithName(name), nil)
+	ok, err := c.api.Workflows.GetWorkflowContext(as(r), workflows.NewGetWorkflowParams().WithName(name), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +263,7 @@ func (c *Console) showWorkflow(w http.ResponseWriter, r *http.Request) {
 // page is the workflow's).
 func (c *Console) recentRuns(r *http.Request, name string) []*models.Execution {
 	n := int64(10)
-	ok, err := c.api.Executions.ListExecutions(executions.NewListExecutionsParams().WithContext(as(r)).
+	ok, err := c.api.Executions.ListExecutionsContext(as(r), executions.NewListExecutionsParams().
 		WithWorkflow(&name).WithPerPage(&n), nil)
 	if err != nil {
 		return nil
@@ -280,7 +281,7 @@ func (c *Console) runWorkflow(w http.ResponseWriter, r *http.Request) {
 	d := newWorkflowData(wf)
 	var inputs map[string]any
 	d.Inputs, inputs = runInputs(d.Inputs, r)
-	created, err := c.api.Workflows.TriggerWorkflow(workflows.NewTriggerWorkflowParams().WithContext(as(r)).
+	created, err := c.api.Workflows.TriggerWorkflowContext(as(r), workflows.NewTriggerWorkflowParams().
 		WithName(name).WithBody(&models.WorkflowTrigger{Inputs: inputs}), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status < 500 && e.Status != http.StatusUnauthorized && e.Status != http.StatusNotFound {
@@ -291,7 +292,7 @@ func (c *Console) runWorkflow(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Base+"workflows/runs/"+created.Payload.Execution.ID, http.StatusSeeOther)
+	http.Redirect(w, r, Base+"workflows/runs/"+url.PathEscape(created.Payload.Execution.ID), http.StatusSeeOther) //nolint:gosec // G710: a console path, its segment escaped
 }
 
 // runView is a run as its page shows it: status, step graph, logs and events.
@@ -467,7 +468,7 @@ const maxRunEvents = 200 // the run page shows the latest this many events
 
 func (rr *runReader) read() (runView, error) {
 	ctx := rr.ctx
-	ok, err := rr.c.api.Executions.GetExecution(executions.NewGetExecutionParams().WithContext(ctx).WithID(rr.id), nil)
+	ok, err := rr.c.api.Executions.GetExecutionContext(ctx, executions.NewGetExecutionParams().WithID(rr.id), nil)
 	if err != nil {
 		return runView{}, err
 	}
@@ -478,7 +479,7 @@ func (rr *runReader) read() (runView, error) {
 	}
 	if !rr.loaded {
 		rr.loaded = true
-		if wf, err := rr.c.api.Workflows.GetWorkflow(workflows.NewGetWorkflowParams().WithContext(ctx).WithName(run.Workflow), nil); err == nil &&
+		if wf, err := rr.c.api.Workflows.GetWorkflowContext(ctx, workflows.NewGetWorkflowParams().WithName(run.Workflow), nil); err == nil &&
 			wf.Payload.Workflow.Summary != nil && wf.Payload.Workflow.Version == run.WorkflowVersion {
 			rr.summary = wf.Payload.Workflow.Summary.Steps
 		} else if err == nil && wf.Payload.Workflow.Summary != nil {
@@ -492,7 +493,7 @@ func (rr *runReader) read() (runView, error) {
 	limit := int64(1000)
 	for range 20 { // the new events, a page at a time
 		after := rr.after
-		evs, err := rr.c.api.Executions.GetExecutionEvents(executions.NewGetExecutionEventsParams().WithContext(ctx).
+		evs, err := rr.c.api.Executions.GetExecutionEventsContext(ctx, executions.NewGetExecutionEventsParams().
 			WithID(rr.id).WithAfter(&after).WithLimit(&limit), nil)
 		if err != nil {
 			return runView{}, err
@@ -516,7 +517,7 @@ func (rr *runReader) read() (runView, error) {
 	}
 	// The log changes when a step's attempt ends, which is an event: read again then only.
 	if !rr.logRead || rr.after != rr.logAfter || v.Final {
-		if lg, err := rr.c.api.Executions.GetExecutionLog(executions.NewGetExecutionLogParams().WithContext(ctx).WithID(rr.id), nil); err == nil {
+		if lg, err := rr.c.api.Executions.GetExecutionLogContext(ctx, executions.NewGetExecutionLogParams().WithID(rr.id), nil); err == nil {
 			rr.logs, rr.logRead, rr.logAfter = splitRunLog(lg.Payload), true, rr.after
 		}
 	}
@@ -573,7 +574,7 @@ func (c *Console) streamRun(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) cancelRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	_, err := c.api.Executions.CancelExecution(executions.NewCancelExecutionParams().WithContext(as(r)).WithID(id), nil)
+	_, err := c.api.Executions.CancelExecutionContext(as(r), executions.NewCancelExecutionParams().WithID(id), nil)
 	if err != nil {
 		if e := errorOf(err); e.Status == http.StatusConflict { // finished meanwhile: the page tells
 			rr := &runReader{c: c, ctx: as(r), id: id}
@@ -585,5 +586,5 @@ func (c *Console) cancelRun(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Base+"workflows/runs/"+id, http.StatusSeeOther)
+	http.Redirect(w, r, Base+"workflows/runs/"+url.PathEscape(id), http.StatusSeeOther) //nolint:gosec // G710: a console path, its segment escaped
 }

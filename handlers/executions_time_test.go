@@ -54,7 +54,7 @@ func TestListExecutionsTimeWindow(t *testing.T) {
 	}
 	q := func(kv ...string) string {
 		v := url.Values{}
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			v.Set(kv[i], kv[i+1])
 		}
 		return "?" + v.Encode()

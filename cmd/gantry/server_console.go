@@ -28,7 +28,7 @@ func (c *consoleConfig) flags(f *pflag.FlagSet) {
 	f.BoolVar(&c.on, "ui", true, "serve the web console at /ui/ on --addr (false: off)")
 	f.StringVar(&c.oidcSecretFile, "ui-oidc-client-secret-file", "", "file holding the console's OIDC client secret, when the identity source wants one (PKCE is always used); the client ID is --oidc-audience")
 	f.StringVar(&c.oidcRedirectURL, "ui-oidc-redirect-url", "", "the console's OIDC callback as the identity source knows it, e.g. https://gantry.example.com/ui/login/oidc/callback (default: built from each request's host)")
-	for flag, env := range map[string]string{
+	for flag, env := range map[string]string{ //nolint:gosec // G101: names of environment variables, not credentials
 		"ui": "GANTRY_UI", "ui-oidc-client-secret-file": "GANTRY_UI_OIDC_CLIENT_SECRET_FILE", "ui-oidc-redirect-url": "GANTRY_UI_OIDC_REDIRECT_URL",
 	} {
 		serverEnv[flag] = env
