@@ -25,7 +25,7 @@ type inProcess struct{ h http.Handler }
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.RequestURI = req.URL.RequestURI()
-	r.RemoteAddr = "127.0.0.1:0" // the console, in process
+	r.RemoteAddr = remoteAddr(req.Context()) // the browser's, for the audit log
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
@@ -79,7 +79,18 @@ func newAPIClient(h http.Handler) *client.Gantry {
 // as returns the context of an API call made for the request's session: the API takes the
 // session's identity (checked by the console) in place of credentials.
 func as(r *http.Request) context.Context {
-	return auth.Vouch(r.Context(), visitor(r).identity())
+	return auth.Vouch(context.WithValue(r.Context(), remoteKey{}, r.RemoteAddr), visitor(r).identity())
+}
+
+type remoteKey struct{}
+
+// remoteAddr is the address of the browser a request of the console is made for (as),
+// which the API's audit log records; the loopback when there is none.
+func remoteAddr(ctx context.Context) string {
+	if a, ok := ctx.Value(remoteKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "127.0.0.1:0"
 }
 
 // apiError is an error of the API as the console shows it: its status, message and the

@@ -132,7 +132,7 @@ func (c *Console) doCall(r *http.Request, app string, form callForm, timeout tim
 	} else {
 		req.Host = "localhost"
 	}
-	req.RemoteAddr = "127.0.0.1:0" // the console, in process
+	req.RemoteAddr = remoteAddr(ctx) // the browser's
 	req.RequestURI = target.RequestURI()
 	if form.Body == "" {
 		req.Body = http.NoBody

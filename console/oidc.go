@@ -70,7 +70,7 @@ func (f *oidcFlow) config(ctx context.Context, r *http.Request) (*oauth2.Config,
 	redirect := f.cfg.RedirectURL
 	if redirect == "" {
 		scheme := "http"
-		if r.TLS != nil {
+		if overTLS(r) {
 			scheme = "https"
 		}
 		redirect = scheme + "://" + r.Host + Base + "login/oidc/callback"
@@ -105,7 +105,7 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 	// SameSite=Lax: the callback is a navigation from the identity source's site.
 	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: Secure when the request came over TLS; Lax: the callback is a navigation from the identity source
 		Name: oidcCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: Base + "login/oidc",
-		MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		MaxAge: 600, HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, conf.AuthCodeURL(p.State, oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce)), http.StatusSeeOther) //nolint:gosec // G710: to the identity source, as the flow goes
 }
@@ -126,7 +126,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			err = json.Unmarshal(b, &p)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: Base + "login/oidc", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}) //nolint:gosec // G124: Secure when the request came over TLS
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Path: Base + "login/oidc", MaxAge: -1, HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteLaxMode}) //nolint:gosec // G124: Secure when the request came over TLS
 	q := r.URL.Query()
 	switch {
 	case err != nil || p.State == "":
@@ -167,11 +167,16 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "the ID token was not issued for this sign-in (nonce)")
 		return
 	}
-	if err := c.openSession(w, r, id); err != nil {
+	s, err := c.openSession(w, r, id)
+	if err != nil {
 		c.serverError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, safeNext(p.Next), http.StatusSeeOther)
+	// A page of our own, not a redirect: the callback is a navigation the identity source's
+	// site started, on which the browser does not send the new SameSite=Strict cookie, nor
+	// on a redirect from it; the page's own navigation (a refresh) is same-site.
+	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, &session{Session: s}))
+	c.page(w, r, http.StatusOK, "signed-in", "Signed in", "", signInData{Next: safeNext(p.Next)}, nil)
 }
 
 // tokenNonce reads the nonce claim of an ID token whose signature was verified.

@@ -84,8 +84,15 @@ func TestOIDCSignIn(t *testing.T) {
 			return nil
 		}
 		res, body := get(hc, srv.URL+"/ui/login/oidc?next="+url.QueryEscape("/ui/apps"))
-		if res.Request.URL.Path != "/ui/apps" || res.StatusCode != http.StatusOK {
+		// The callback answers a page of its own that goes on with a same-site navigation:
+		// a redirect from the identity source's navigation would not carry the Strict cookie.
+		if res.Request.URL.Path != "/ui/login/oidc/callback" || res.StatusCode != http.StatusOK ||
+			!strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/ui/apps">`) {
 			t.Fatalf("ended at %s: %d\n%s", res.Request.URL, res.StatusCode, body)
+		}
+		res, body = get(hc, srv.URL+"/ui/apps")
+		if res.Request.URL.Path != "/ui/apps" || res.StatusCode != http.StatusOK {
+			t.Fatalf("then at %s: %d\n%s", res.Request.URL, res.StatusCode, body)
 		}
 		if challenge != "S256" {
 			t.Fatalf("code_challenge_method %q, want S256", challenge)

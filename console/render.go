@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -152,6 +153,9 @@ var funcs = template.FuncMap{
 	// value staying on hover.
 	"when": func(t any) template.HTML {
 		var tt time.Time
+		if rv := reflect.ValueOf(t); !rv.IsValid() || (rv.Kind() == reflect.Pointer && rv.IsNil()) {
+			return "" // no time (a nil *strfmt.DateTime too)
+		}
 		switch v := t.(type) {
 		case time.Time:
 			tt = v

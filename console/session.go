@@ -186,15 +186,23 @@ func sameOrigin(origin string, r *http.Request) bool {
 		return false
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if overTLS(r) {
 		scheme = "https"
 	}
 	return u.Scheme == scheme && u.Host == r.Host
 }
 
+// overTLS tells whether the browser reached the console over HTTPS: this server's TLS, or
+// a proxy's that terminates it and says so (X-Forwarded-Proto: https; deploy/nginx sends
+// it). A client that sends the header itself only makes its own cookies Secure and its own
+// forms come from https.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
 	// Secure over TLS: a server on plain HTTP (loopback, behind a TLS proxy) still signs in.
-	ck := &http.Cookie{Name: name, Value: value, Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure when the request came over TLS
+	ck := &http.Cookie{Name: name, Value: value, Path: Base, HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode} //nolint:gosec // G124: Secure when the request came over TLS
 	if !expires.IsZero() {
 		ck.Expires = expires.UTC()
 		ck.MaxAge = int(time.Until(expires).Seconds())
@@ -206,11 +214,11 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value 
 }
 
 func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Base, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1}) //nolint:gosec // G124: Secure when the request came over TLS
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Base, HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode, MaxAge: -1}) //nolint:gosec // G124: Secure when the request came over TLS
 }
 
 // openSession stores a session for id and gives the browser its cookie.
-func (c *Console) openSession(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
+func (c *Console) openSession(w http.ResponseWriter, r *http.Request, id auth.Identity) (store.Session, error) {
 	now := c.now()
 	expires := now.Add(MaxSession)
 	if id.ExpiresAt != nil && id.ExpiresAt.Before(expires) {
@@ -222,8 +230,8 @@ func (c *Console) openSession(w http.ResponseWriter, r *http.Request, id auth.Id
 		CSRF: newSecret(), CreatedAt: now, ExpiresAt: expires, CredentialExpiresAt: id.ExpiresAt,
 	}
 	if err := c.sessions.CreateSession(r.Context(), s); err != nil {
-		return err
+		return store.Session{}, err
 	}
 	c.setCookie(w, r, sessionCookie, secret, expires)
-	return nil
+	return s, nil
 }

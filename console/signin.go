@@ -52,7 +52,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "this token is not valid: "+err.Error())
 		return
 	}
-	if err := c.openSession(w, r, id); errors.Is(err, store.ErrNotFound) {
+	if _, err := c.openSession(w, r, id); errors.Is(err, store.ErrNotFound) {
 		again(http.StatusUnauthorized, "this token was revoked") // between the check and the session
 		return
 	} else if err != nil {

@@ -16,7 +16,8 @@ const liveInterval = 500 * time.Millisecond
 // called now and every interval; each time its HTML differs from the last sent, it goes as
 // one event's data. When render says the resource is final, an "end" event closes the
 // stream. A comment line keeps the connection alive every 15 s. The stream ends with the
-// request (the browser left) or the server's shutdown (EndStreams).
+// request (the browser left), the server's shutdown (EndStreams), or the session: signed
+// out, its token revoked or expired (it is read again before each render).
 func (c *Console) stream(w http.ResponseWriter, r *http.Request, interval time.Duration,
 	render func(ctx context.Context) (html string, final bool, err error)) {
 	rc := http.NewResponseController(w)
@@ -31,7 +32,15 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, interval time.D
 	defer tick.Stop()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	s := visitor(r)
 	for {
+		if !s.anonymous { // signed out, revoked or expired since the stream opened: it ends
+			if _, err := c.sessions.GetSession(r.Context(), s.ID, c.now()); err != nil {
+				fmt.Fprint(w, "event: end\ndata: \n\n")
+				_ = rc.Flush()
+				return
+			}
+		}
 		html, final, err := render(r.Context())
 		if err != nil {
 			e := errorOf(err)
@@ -40,7 +49,10 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, interval time.D
 		if html != last {
 			seq++
 			fmt.Fprintf(w, "id: %d\n", seq)
-			for line := range strings.SplitSeq(html, "\n") {
+			// EventSource ends a line at CR, LF or CRLF: a CR left in the HTML (a log's
+			// progress bar) would end a data line early, and what follows it be read as a
+			// field. In HTML, &#13; means the same character.
+			for line := range strings.SplitSeq(strings.ReplaceAll(strings.ReplaceAll(html, "\r\n", "\n"), "\r", "&#13;"), "\n") {
 				fmt.Fprintf(w, "data: %s\n", line)
 			}
 			fmt.Fprint(w, "\n")
