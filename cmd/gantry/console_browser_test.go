@@ -403,6 +403,30 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("times are shown in the browser's zone, the UTC value on hover", func(t *testing.T) {
+		a := a.with(t)
+		a.open(base + "/ui/executions")
+		a.do(chromedp.WaitVisible(chromedp.CSS("time[datetime]")))
+		got := a.eval(`(() => { const t = document.querySelector("time[datetime]");
+			return [t.dataset.local === "1", t.title.includes("UTC"), t.textContent.includes("UTC")]; })()`)
+		if l, _ := got.([]any); len(l) != 3 || l[0] != true || l[1] != true || l[2] != false {
+			t.Fatalf("a time (localised, UTC on hover, shown without UTC): %v", got)
+		}
+	})
+
+	t.Run("the main pages fit a phone's width", func(t *testing.T) {
+		a := a.with(t)
+		a.do(chromedp.EmulateViewport(390, 844))
+		defer a.do(chromedp.EmulateViewport(1280, 860))
+		for _, path := range []string{"/ui/", "/ui/apps", "/ui/apps/shop", "/ui/apps/shop/functions/echo", "/ui/executions", "/ui/apis", "/ui/tokens"} {
+			a.open(base + path)
+			if v := a.eval(`document.documentElement.scrollWidth <= window.innerWidth + 1`); v != true {
+				w := a.eval(`[document.documentElement.scrollWidth, window.innerWidth]`)
+				t.Errorf("%s is wider than a phone: %v", path, w)
+			}
+		}
+	})
+
 	t.Run("sign-out ends the session", func(t *testing.T) {
 		a := a.with(t)
 		a.submit(chromedp.Click(chromedp.CSS("#sign-out")))
