@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
@@ -113,7 +114,11 @@ type publicOperation struct {
 	segments []string // "{x}" matches any one segment
 }
 
-func loadPublicOperations() (publicOperations, error) {
+// loadPublicOperations reads the spec's public operations once per process (the spec is
+// compiled in; analysing it took a third of building a Handler). Never written after.
+var loadPublicOperations = sync.OnceValues(publicOperationsOf)
+
+func publicOperationsOf() (publicOperations, error) {
 	doc, err := loads.Analyzed(restapi.SwaggerJSON, "")
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
