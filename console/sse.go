@@ -2,10 +2,13 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 // liveInterval is how often a live region looks again at what it shows: it reads the API,
@@ -34,14 +37,22 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, interval time.D
 	defer keepAlive.Stop()
 	s := visitor(r)
 	for {
+		var html string
+		var final bool
+		var err error
 		if !s.anonymous { // signed out, revoked or expired since the stream opened: it ends
-			if _, err := c.sessions.GetSession(r.Context(), s.ID, c.now()); err != nil {
+			if _, serr := c.sessions.GetSession(r.Context(), s.ID, c.now()); errors.Is(serr, store.ErrNotFound) {
 				fmt.Fprint(w, "event: end\ndata: \n\n")
 				_ = rc.Flush()
 				return
+			} else if serr != nil { // the store is away: say so, and stop following
+				c.log.Warn("console: read a session", "err", serr)
+				err = &apiError{Status: http.StatusServiceUnavailable, Message: "Gantry cannot read its store now: reload the page to follow again"}
 			}
 		}
-		html, final, err := render(r.Context())
+		if err == nil {
+			html, final, err = render(r.Context())
+		}
 		if err != nil {
 			e := errorOf(err)
 			html, final = `<div class="error" role="alert">`+templateEscape(e.Message)+`</div>`, true
