@@ -78,7 +78,7 @@ func (f *Function) Config() map[string]string {
 	for _, l := range f.Env {
 		n += len(l)
 	}
-	env := make(map[string]string, n+5) // and the FN_ variables functionEnv adds
+	env := make(map[string]string, n+10) // and the FN_ variables functionEnv adds, and their IronFunctions names
 	for _, l := range f.Env {
 		maps.Copy(env, l)
 	}

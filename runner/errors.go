@@ -19,11 +19,13 @@ var (
 	ErrShuttingDown = errors.New("gantry is shutting down")
 	// ErrCancelled: the call was cancelled by DELETE /v1/executions/{id} (409 to a sync caller).
 	ErrCancelled = errors.New("the call was cancelled")
-	// ErrHeadersTooLarge: a default-format call's request headers are more than its
-	// container's environment takes (MaxHeaderEnvBytes) (431).
+	// ErrHeadersTooLarge: a default-format call's request headers, as the variables they
+	// become (FN_HEADER_, HEADER_, CE_), are more than its container's environment takes
+	// (MaxHeaderEnvBytes) (431).
 	ErrHeadersTooLarge = errors.New("request headers too large")
 	// ErrURLTooLong: a default-format call's URL is more than its container's environment
-	// takes (MaxURLEnvBytes), or its path parameters are more than MaxParamEnvBytes (414).
+	// takes (MaxURLEnvBytes), or its path parameters, counted twice (FN_PARAM_ and PARAM_), are
+	// more than MaxParamEnvBytes (414).
 	ErrURLTooLong = errors.New("request URL too long")
 	// ErrStartTimeout: Docker did not create and start the container within StartTimeout (503).
 	ErrStartTimeout = errors.New("the function's container did not start in time; Docker may be overloaded")

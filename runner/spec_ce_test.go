@@ -33,8 +33,9 @@ func TestCallEnvGivesCloudEventsAttributesAsCEVariables(t *testing.T) {
 }
 
 func TestCheckCallEnvCountsTheCEVariables(t *testing.T) {
-	// Headers that fit as FN_HEADER_ variables alone, but not with their CE_ copies.
-	v := strings.Repeat("x", MaxHeaderEnvBytes/2-100)
+	// Headers that fit as FN_HEADER_ and HEADER_ variables alone, but not with their CE_
+	// copies.
+	v := strings.Repeat("x", MaxHeaderEnvBytes/4-100)
 	h := http.Header{"Ce-Data1": {v}}
 	if err := CheckCallEnv("/", nil, h); err != nil {
 		t.Fatalf("one ce- header of %d bytes: %v", len(v), err)

@@ -27,9 +27,10 @@ const (
 	MaxEventExtensions = 32
 	// MaxEventAttributeBytes bounds an event's attributes together, as EventAttributeBytes
 	// counts them, so that any event fits a delivery's call: a default-format function gets
-	// each attribute twice in its environment (FN_HEADER_CE_<NAME> and CE_<NAME>), within
-	// the runner's bound of 32 KiB of request headers (runner.MaxHeaderEnvBytes), which
-	// 2*16000 bytes and the names' overhead stay under (the events package tests it).
+	// each attribute three times in its environment (FN_HEADER_CE_<NAME>, HEADER_CE_<NAME>
+	// and CE_<NAME>), within the runner's bound of 64 KiB of environment for the request
+	// headers (runner.MaxHeaderEnvBytes), which 3*16000 bytes and the names' overhead stay
+	// under (the events package tests it).
 	MaxEventAttributeBytes = 16000
 	// Bounds of a subscription's retry policy.
 	MinRetryAttempts = 1
