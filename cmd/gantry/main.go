@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newFunctionsCmd(cf),
 		newApplyCmd(cf),
 		newExportCmd(cf),
+		newImportCmd(),
 		newInitCmd(),
 		newDeployCmd(cf),
 	)
