@@ -52,7 +52,12 @@ func (s *IronFunctions) CreateRoute(ctx context.Context, params routes.CreateRou
 		return s.a.errorResponse(err)
 	}
 	if missing {
-		// The image first, so that a route refused for it leaves no app behind.
+		// The route first, so that a route refused leaves no app behind.
+		candidate := routeFromModel(params.App, in.Path, in)
+		candidate.ApplyDefaults()
+		if err := candidate.Validate(); err != nil {
+			return s.a.errorResponse(withFieldPrefix("route", err))
+		}
 		if err := s.a.checkImage(ctx, in.Image); err != nil {
 			return s.a.errorResponse(err)
 		}

@@ -156,6 +156,14 @@ func TestIronFunctionsAppsAndRoutes(t *testing.T) {
 	expectIFError(t, err, 409, "/hello")
 	_, err = routes.CreateRoute(ifroutes.NewCreateRouteParams().WithApp("shop").WithBody(&ifmodels.RouteWrapper{Route: &ifmodels.Route{Path: "/noimage"}}), nil)
 	expectIFError(t, err, 400, "image")
+	// A route refused leaves no app behind.
+	_, err = routes.CreateRoute(ifroutes.NewCreateRouteParams().WithApp("fresh").WithBody(&ifmodels.RouteWrapper{Route: &ifmodels.Route{Path: "/a//b", Image: "img:1"}}), nil)
+	expectIFError(t, err, 400, "path")
+	_, err = routes.CreateRoute(ifroutes.NewCreateRouteParams().WithApp("fresh").WithBody(&ifmodels.RouteWrapper{Route: &ifmodels.Route{Path: "/a", Image: "img:1", Memory: 1}}), nil)
+	expectIFError(t, err, 400, "memory")
+	if _, err := f.s.AppOwner("fresh"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused route create made its app: %v", err)
+	}
 	rc, err = routes.CreateRoute(ifroutes.NewCreateRouteParams().WithApp("fresh").WithBody(&ifmodels.RouteWrapper{Route: &ifmodels.Route{Path: "/a/b", Image: "img:1"}}), nil)
 	if err != nil || rc.Payload.Route.AppName != "fresh" || rc.Payload.Route.Path != "/a/b" {
 		t.Fatalf("create route in a missing app: %v %+v", err, rc)
@@ -357,7 +365,7 @@ func TestEveryIronFunctionsOperationNeedsCredentials(t *testing.T) {
 	for _, o := range ifOperations(t, "shop") {
 		for name, cred := range creds {
 			code, body := ifRaw(t, h, cred, o.method, o.path, o.body)
-			if code != 401 || !strings.Contains(body, `{"error":{"message":`) {
+			if code != 401 || !strings.Contains(body, `"error":{`) || !strings.Contains(body, `"message":`) {
 				t.Errorf("%s %s %s with %s credentials: %d %s", o.id, o.method, o.path, name, code, body)
 			}
 		}
@@ -428,5 +436,31 @@ func TestIronFunctionsDeveloperCannotReachOthersApps(t *testing.T) {
 	}
 	if owner, _ := f.s.AppOwner("made-by-test"); owner != "bob" {
 		t.Fatalf("bob's app is %q's", owner)
+	}
+}
+
+// TestIronFunctionsBadInput: what /v1 refuses, the IronFunctions surface refuses alike, in
+// the error shape: go-openapi's validation, bodies that are not JSON, dot segments.
+func TestIronFunctionsBadInput(t *testing.T) {
+	f := newIFFixture(t)
+	h := f.srv.Config.Handler
+	if code, body := ifRaw(t, h, "", "POST", "/v1/apps/a/routes", `{"route":{"path":"/x","image":"img","type":"sometimes"}}`); code != 400 || !strings.Contains(body, `"message":`) || !strings.Contains(body, "type") {
+		t.Errorf("a type out of the enum: %d %s", code, body)
+	}
+	if code, body := ifRaw(t, h, "", "POST", "/v1/apps", `{"app":`); code != 400 || !strings.Contains(body, `"message":`) {
+		t.Errorf("a body cut short: %d %s", code, body)
+	}
+	r := httptest.NewRequest("POST", "/v1/apps", strings.NewReader(`{"app":{"name":"x"}}`))
+	r.Header.Set("Content-Type", "text/plain")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 415 || !strings.Contains(w.Body.String(), `"message":`) {
+		t.Errorf("text/plain: %d %s", w.Code, w.Body.String())
+	}
+	if code, body := ifRaw(t, h, "", "GET", "/v1/apps/a/routes/../../apps", ""); code != 400 || !strings.Contains(body, "segment") {
+		t.Errorf("a dot segment: %d %s", code, body)
+	}
+	if code, body := ifRaw(t, h, "", "GET", "/v1/nothing", ""); code != 404 || !strings.Contains(body, `"message":`) {
+		t.Errorf("no such path: %d %s", code, body)
 	}
 }
