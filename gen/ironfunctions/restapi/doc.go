@@ -6,8 +6,9 @@
 //	go-swagger SDK `iron-io/functions_go`), plus the fields its 0.1.18 clients send. It serves
 //	Gantry's own apps and routes (the same services, ownership rules and errors as Gantry's `/v1`)
 //	on a listener of its own, `--ironfunctions-addr` (env `GANTRY_IRONFUNCTIONS_ADDR`, off by
-//	default): those clients take a host (`API_URL`, whose path the `fn` CLI drops) and call
-//	`/v1/...`, `/version` and `/r/...` at its root. That listener serves:
+//	default): those clients take a host and call `/v1/...`, `/version` and `/r/...` at its root (the
+//	`fn` CLI keeps only the scheme and host of `API_URL` and sets the path to `/v1`, so a path
+//	prefix such as `https://HOST/ironfunctions` does not survive). That listener serves:
 //
 //	* `/v1/...`: the operations below.
 //	* `GET /version`: `{"version":"<Gantry's version>"}` (the `Version` model). It is outside
@@ -30,7 +31,10 @@
 //
 //	Authentication: IronFunctions had none. Here, `Authorization: Bearer <token>` with a Gantry API
 //	token or OIDC token, as on `/v1`; only a server run with `--auth=none` takes anonymous calls
-//	(every caller then an admin). A developer sees and changes only its own apps; others' answer 404.
+//	(every caller then an admin). A developer sees and changes only its own apps; others' answer 404;
+//	end users (role `user`) are refused (403). The `fn` CLI sends a Bearer only as a JWT it signs
+//	itself with `JWT_AUTH_KEY`, which Gantry does not take: use `fn` against `--auth=none`, or the
+//	SDK with `httptransport.BearerToken(<Gantry token>)`.
 //
 //	Schemes:
 //	  http
