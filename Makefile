@@ -70,12 +70,12 @@ screenshots: ## Retake the console's screenshots of docs/screenshots (the browse
 	GANTRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestConsoleInABrowser' ./cmd/gantry/
 
 .PHONY: generate
-generate: ## Regenerate gen/ from swagger/swagger.yml and gen/waas/ from swagger/waas.yml (pinned go-swagger via go run)
+generate: ## Regenerate gen/ from swagger/swagger.yml, gen/waas/ from swagger/waas.yml and gen/ironfunctions/ from swagger/ironfunctions.yml (pinned go-swagger via go run)
 	$(GO) generate ./swagger
 
 .PHONY: check-generate
-check-generate: generate ## Fail if gen/ (gen/waas/ included) differs from what swagger/swagger.yml and swagger/waas.yml generate
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date with swagger/swagger.yml or swagger/waas.yml: run 'make generate' and commit"; exit 1; }
+check-generate: generate ## Fail if gen/ (gen/waas/ and gen/ironfunctions/ included) differs from what the swagger/*.yml specs generate
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date with swagger/*.yml: run 'make generate' and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard gen/); if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked"; exit 1; fi
 
 .PHONY: lint

@@ -213,6 +213,9 @@ type API struct {
 	// images is the images service (Deps.Images), maxImageUpload Deps.MaxImageUpload.
 	images         Images
 	maxImageUpload int64
+	// ironFunctionsMaxList bounds the lists of the IronFunctions surface; 0:
+	// IronFunctionsMaxList. Tests lower it.
+	ironFunctionsMaxList int
 }
 
 // New returns the API over its dependencies.

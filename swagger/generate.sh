@@ -4,6 +4,7 @@
 #
 #   swagger.yml -> ../gen/{models,restapi,client}            (the /v1 API)
 #   waas.yml    -> ../gen/waas/{models,restapi,client}       (the /waas hpcwaas-api compatibility surface)
+#   ironfunctions.yml -> ../gen/ironfunctions/{models,restapi,client} (the IronFunctions v1 surface)
 #
 # Server: go-swagger's "stratoscale" template. restapi.HandlerAPI(Config{...}) takes our
 # implementations as interfaces (one per tag), so an operation without a hand-written
@@ -32,3 +33,4 @@ generate() {
 
 generate swagger.yml ../gen gantry $MODULE/gen/models.Principal
 generate waas.yml ../gen/waas waas $MODULE/gen/waas/models.Principal
+generate ironfunctions.yml ../gen/ironfunctions ironfunctions $MODULE/gen/ironfunctions/models.Principal

@@ -68,6 +68,8 @@ type serverConfig struct {
 	gatewayAccessLog              string
 	gatewayHTTPSPort              int // port of https_only redirects, when clients reach HTTPS elsewhere
 
+	ironFunctionsAddr string // the IronFunctions compatibility listener; "": off
+
 	secrets secretsConfig
 	images  imagesConfig
 	console consoleConfig
@@ -121,6 +123,8 @@ var serverEnv = map[string]string{ //nolint:gosec // G101: names of environment 
 	"gateway-tls-key":    "GANTRY_GATEWAY_TLS_KEY",
 	"gateway-access-log": "GANTRY_GATEWAY_ACCESS_LOG",
 	"gateway-https-port": "GANTRY_GATEWAY_HTTPS_PORT",
+
+	"ironfunctions-addr": "GANTRY_IRONFUNCTIONS_ADDR",
 
 	"secret-key-file":      "GANTRY_SECRET_KEY_FILE",
 	"rotate-secret-key":    "GANTRY_ROTATE_SECRET_KEY",
@@ -185,12 +189,13 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.httpAddr, "http-addr", "", "also serve plain HTTP on this address (with TLS on --addr)")
 	f.StringVar(&cfg.auditLog, "audit-log", "", `file of the audit log, JSON lines (default <data-dir>/audit.log; "-": stderr)`)
-	f.StringVar(&cfg.readyFile, "ready-file", "", `write this file atomically once every listener is bound, removed on shutdown: JSON of the bound addresses, {"addr","tls","http_addr","gateway":[{"addr","tls"}],"instance","data_dir","version","pid"}`)
+	f.StringVar(&cfg.readyFile, "ready-file", "", `write this file atomically once every listener is bound, removed on shutdown: JSON of the bound addresses, {"addr","tls","http_addr","gateway":[{"addr","tls"}],"ironfunctions_addr","instance","data_dir","version","pid"}`)
 	f.StringVar(&cfg.gatewayAddr, "gateway-addr", "127.0.0.1:8081", `gateway listener for APIs over plain HTTP ("": off)`)
 	f.StringVar(&cfg.gatewayTLSAddr, "gateway-tls-addr", "127.0.0.1:8443", `gateway listener for APIs over HTTPS, certificates picked by SNI ("": off)`)
 	f.StringVar(&cfg.gatewayTLSCert, "gateway-tls-cert", "", "PEM certificate the gateway serves for hostnames no API has a certificate for")
 	f.StringVar(&cfg.gatewayTLSKey, "gateway-tls-key", "", "PEM private key of --gateway-tls-cert")
 	f.IntVar(&cfg.gatewayHTTPSPort, "gateway-https-port", 0, "port clients reach the gateway's HTTPS on, for https_only redirects (default: --gateway-tls-addr's; 443: none in the URL)")
+	f.StringVar(&cfg.ironFunctionsAddr, "ironfunctions-addr", "", `listener of the IronFunctions compatibility API (/v1, /version, /r/ for the fn CLI and functions_go; "": off)`)
 	f.StringVar(&cfg.gatewayAccessLog, "gateway-access-log", "", `file of the gateway's access log, JSON lines (default <data-dir>/access.log; "-": stderr)`)
 	cfg.secrets.flags(f)
 	cfg.images.flags(f)
@@ -364,9 +369,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	defer stopGateway()
-	workers, err := invoker.StartWorkers(ctx, invoke.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Lease: cfg.lease, Log: log})
+	ifListeners, ifSrv, err := listenIronFunctions(cfg, api, log)
 	if err != nil {
 		closeListeners(append(listeners, gwListeners...))
+		return err
+	}
+	workers, err := invoker.StartWorkers(ctx, invoke.WorkerOptions{Count: cfg.asyncWorkers, MaxAttempts: cfg.asyncAttempts, Backoff: cfg.asyncBackoff, Lease: cfg.lease, Log: log})
+	if err != nil {
+		closeListeners(append(append(listeners, gwListeners...), ifListeners...))
 		return err
 	}
 	engine.Start(ctx) // resumes the runs left unfinished (a crash, a restart)
@@ -384,14 +394,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	// The console comes last: it shows the gateway's bound address.
 	h, endConsoleStreams, err := withConsole(ctx, cfg, h, st, authn, idp, gwListeners, log)
 	if err != nil {
-		closeListeners(append(listeners, gwListeners...))
+		closeListeners(append(append(listeners, gwListeners...), ifListeners...))
 		return err
 	}
 	srv := newHTTPServer(h, log, slog.LevelWarn)
 	if addr := os.Getenv("GANTRY_PPROF_ADDR"); addr != "" {
 		go servePprof(addr, log)
 	}
-	served := make(chan error, len(listeners)+len(gwListeners))
+	served := make(chan error, len(listeners)+len(gwListeners)+len(ifListeners))
 	for _, ln := range listeners {
 		go func() { served <- srv.Serve(ln) }()
 		log.Info("listening", "addr", ln.Addr().String(), "tls", ln.tls, "data_dir", cfg.dataDir, "store", spec.String(), "node", node, "version", version)
@@ -400,10 +410,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		go func() { served <- gwSrv.Serve(ln) }()
 		log.Info("gateway listening", "addr", ln.Addr().String(), "tls", ln.tls)
 	}
+	for _, ln := range ifListeners {
+		go func() { served <- ifSrv.Serve(ln) }()
+		log.Info("IronFunctions API listening", "addr", ln.Addr().String())
+	}
 	// A failure to serve (or to tell that it serves) stops the server as a signal does,
 	// draining what runs, and is returned at the end.
 	var failed error
-	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, node, log); err != nil {
+	if notReady, err := writeReadyFile(cfg, listeners, gwListeners, ifListeners, node, log); err != nil {
 		log.Error("cannot tell that the server is ready; stopping", "err", err)
 		failed = err
 	} else {
@@ -426,7 +440,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	api.EndStreams()      // Shutdown does not cancel requests: event streams, followed logs and long polls end now
 	endConsoleStreams()   // and so do the console's live regions
 	var drained sync.WaitGroup
-	for _, s := range []*http.Server{srv, gwSrv} {
+	servers := []*http.Server{srv, gwSrv}
+	if ifSrv != nil {
+		servers = append(servers, ifSrv)
+	}
+	for _, s := range servers {
 		drained.Go(func() {
 			if err := s.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("requests still in flight at the drain timeout", "err", err)

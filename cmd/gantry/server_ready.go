@@ -13,9 +13,9 @@ import (
 )
 
 // writeReadyFile writes --ready-file with the bound addresses of the management API's
-// listeners (--addr first, as listen returns them) and the gateway's. It returns the function
+// listeners (--addr first, as listen returns them), the gateway's and the IronFunctions API's. It returns the function
 // that removes the file, safe to call more than once; without --ready-file both do nothing.
-func writeReadyFile(cfg serverConfig, api, gw []listener, instance string, log *slog.Logger) (remove func(), err error) {
+func writeReadyFile(cfg serverConfig, api, gw, ironFunctions []listener, instance string, log *slog.Logger) (remove func(), err error) {
 	if cfg.readyFile == "" {
 		return func() {}, nil
 	}
@@ -30,6 +30,9 @@ func writeReadyFile(cfg serverConfig, api, gw []listener, instance string, log *
 	}
 	for _, ln := range gw {
 		info.Gateway = append(info.Gateway, readyfile.Listener{Addr: ln.Addr().String(), TLS: ln.tls})
+	}
+	for _, ln := range ironFunctions {
+		info.IronFunctionsAddr = ln.Addr().String()
 	}
 	if err := readyfile.Write(cfg.readyFile, info); err != nil {
 		return nil, fmt.Errorf("--ready-file: %w", err)

@@ -26,11 +26,14 @@ type Info struct {
 	HTTPAddr string `json:"http_addr,omitempty"`
 	// Gateway lists the gateway's listeners (--gateway-addr, --gateway-tls-addr); empty
 	// when both are off.
-	Gateway  []Listener `json:"gateway"`
-	Instance string     `json:"instance"` // labels the server's containers (gantry.instance)
-	DataDir  string     `json:"data_dir"`
-	Version  string     `json:"version"`
-	PID      int        `json:"pid"`
+	Gateway []Listener `json:"gateway"`
+	// IronFunctionsAddr is the IronFunctions compatibility listener
+	// (--ironfunctions-addr), when there is one.
+	IronFunctionsAddr string `json:"ironfunctions_addr,omitempty"`
+	Instance          string `json:"instance"` // labels the server's containers (gantry.instance)
+	DataDir           string `json:"data_dir"`
+	Version           string `json:"version"`
+	PID               int    `json:"pid"`
 }
 
 // GatewayAddr returns the address of the gateway's listener with the given TLS setting,
