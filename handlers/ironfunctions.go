@@ -159,8 +159,8 @@ func routeToIF(r store.Route) *ifmodels.Route {
 }
 
 // routeFromIF is the IronFunctions route as /v1's route model, for /v1's checks and
-// conversions: zero numbers are absent (IronFunctions' clients omit them). app_name and
-// jwt_key are ignored.
+// conversions: zero numbers are absent (IronFunctions' clients omit them). app_name is
+// ignored; a jwt_key and the hot formats are refused before (unsupported).
 func routeFromIF(m *ifmodels.Route) *models.Route {
 	out := &models.Route{Path: m.Path, Image: m.Image, Type: m.Type, Format: m.Format, Headers: m.Headers, Config: models.Config(m.Config)}
 	if m.Memory != 0 {

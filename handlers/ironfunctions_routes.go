@@ -40,6 +40,9 @@ func (s *IronFunctions) CreateRoute(ctx context.Context, params routes.CreateRou
 	if params.Body.Route == nil {
 		return s.a.badRequest("route", "route is required")
 	}
+	if bad := s.unsupported(params.Body.Route); bad != nil {
+		return bad
+	}
 	in := routeFromIF(params.Body.Route)
 	if in.Path == "" {
 		return s.a.badRequest("route.path", "route.path is required")
@@ -165,5 +168,26 @@ func (s *IronFunctions) bodyRoute(ctx context.Context, app string, body *ifmodel
 	if body.Route == nil {
 		return nil, s.a.badRequest("route", "route is required")
 	}
+	if bad := s.unsupported(body.Route); bad != nil {
+		return nil, bad
+	}
 	return s.a.bodyRoute(ctx, app, &models.RouteWrapper{Route: routeFromIF(body.Route)}, path)
+}
+
+// unsupported refuses what an IronFunctions route may say but Gantry cannot honour, rather
+// than drop it silently: a jwt_key (IronFunctions refused calls without a JWT signed with
+// it; ignored, the route would be public) and the hot formats (IronFunctions' http format
+// is HTTP over the container's stdin and stdout, its json format its own envelope; Gantry's
+// formats of those names are not the same protocols, so such an image would never answer).
+// An empty jwt_key, as the 0.1.18 clients send, passes.
+func (s *IronFunctions) unsupported(r *ifmodels.Route) middleware.Responder {
+	if r.JwtKey != "" {
+		return s.a.badRequest("route.jwt_key", "%s", "route.jwt_key is not supported: IronFunctions' JWT route auth has no equivalent here; "+
+			"make the route with auth token on Gantry's API (/v1), and call it with a Gantry token")
+	}
+	if r.Format != "" && r.Format != store.FormatDefault {
+		return s.a.badRequest("route.format", "route.format %s is not supported on this surface: IronFunctions' hot formats "+
+			"are other protocols than Gantry's of the same names; use format default here, or Gantry's API for http and json functions", r.Format)
+	}
+	return nil
 }

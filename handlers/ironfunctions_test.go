@@ -287,8 +287,8 @@ func TestIronFunctionsListsAreWhole(t *testing.T) {
 func TestIronFunctionsIgnoredFields(t *testing.T) {
 	f := newIFFixture(t)
 	h := f.srv.Config.Handler
-	// What the 0.1.18 clients send: app_name, jwt_key, a wrapper's message and error.
-	code, body := ifRaw(t, h, "", "POST", "/v1/apps/old/routes", `{"message":"","error":{"message":""},"route":{"app_name":"other","path":"/x","image":"img","jwt_key":"k"}}`)
+	// What the 0.1.18 clients send: app_name, an empty jwt_key, a wrapper's message and error.
+	code, body := ifRaw(t, h, "", "POST", "/v1/apps/old/routes", `{"message":"","error":{"message":""},"route":{"app_name":"other","path":"/x","image":"img","jwt_key":""}}`)
 	if code != 200 || !strings.Contains(body, `"app_name":"old"`) || strings.Contains(body, "jwt_key") {
 		t.Fatalf("route create with the ignored fields: %d %s", code, body)
 	}
@@ -297,6 +297,22 @@ func TestIronFunctionsIgnoredFields(t *testing.T) {
 	}
 	if code, body := ifRaw(t, h, "", "PUT", "/v1/apps/old", `{"message":"","app":{"config":{"A":"b"}}}`); code != 200 {
 		t.Fatalf("app put with a message: %d %s", code, body)
+	}
+	// A jwt_key that says something, and the hot formats, are refused, never dropped: the
+	// route would be public, or its image never answer.
+	for _, tt := range []struct{ method, path, body, field string }{
+		{"POST", "/v1/apps/old/routes", `{"route":{"path":"/jwt","image":"img","jwt_key":"k"}}`, "route.jwt_key"},
+		{"PATCH", "/v1/apps/old/routes/x", `{"route":{"jwt_key":"k"}}`, "route.jwt_key"},
+		{"POST", "/v1/apps/old/routes", `{"route":{"path":"/hot","image":"img","format":"http"}}`, "route.format"},
+		{"PUT", "/v1/apps/old/routes/x", `{"route":{"format":"json"}}`, "route.format"},
+	} {
+		code, body := ifRaw(t, h, "", tt.method, tt.path, tt.body)
+		if code != 400 || !strings.Contains(body, `"fields":"`+tt.field+`"`) {
+			t.Errorf("%s %s %s: %d %s", tt.method, tt.path, tt.body, code, body)
+		}
+	}
+	if code, body := ifRaw(t, h, "", "GET", "/v1/apps/old/routes/jwt", ""); code != 404 {
+		t.Errorf("a route refused for its jwt_key was made: %d %s", code, body)
 	}
 	// Any other unknown field is refused, naming it.
 	for path, b := range map[string]string{

@@ -4,6 +4,7 @@ package main
 // IronFunctions server's apps and routes, for `gantry apply`.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,8 +26,11 @@ func newImportCmd() *cobra.Command {
 		Long: "Read every app and route of a running IronFunctions server through its API (GET /v1/apps,\n" +
 			"GET /v1/apps/{app}/routes) and write them as a project file: `gantry apply -f FILE` then\n" +
 			"creates them in Gantry, owned by you. The route fields both have (path, image, type, format,\n" +
-			"memory, timeout, idle_timeout, max_concurrency, headers, config) are kept; IronFunctions-only\n" +
-			"ones (jwt_key) are left out. The images must be reachable by Gantry's Docker daemon.\n" +
+			"memory, timeout, idle_timeout, max_concurrency, headers, config) are kept. A route with a\n" +
+			"jwt_key is written with auth: token (call it with a Gantry token), never public; a route of\n" +
+			"IronFunctions' http or json format is left out (its protocol is not Gantry's format of that\n" +
+			"name): both are told on stderr. Only the URL's scheme and host are used, as fn does.\n" +
+			"The images must be reachable by Gantry's Docker daemon.\n" +
 			"The format is --format, else json for a FILE ending in .json, else yaml.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,7 +46,7 @@ func newImportCmd() *cobra.Command {
 			if format != "yaml" && format != "json" {
 				return fmt.Errorf("--format %q: want yaml or json", format)
 			}
-			st, err := readIronFunctions(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, from)
+			st, err := readIronFunctions(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, from, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -50,6 +54,7 @@ func newImportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			b = bytes.Replace(b, []byte("Written by gantry export"), []byte("Written by gantry import --from-ironfunctions"), 1)
 			if file == "" || file == "-" {
 				_, err = cmd.OutOrStdout().Write(b)
 				return err
@@ -68,11 +73,12 @@ const maxIronFunctionsList = 64 << 20
 
 // readIronFunctions reads the apps and routes of the IronFunctions server at base, in the
 // project file's shape (fields Gantry has no use for are left out by the file's schema).
-func readIronFunctions(ctx context.Context, hc *http.Client, base string) (state, error) {
-	u, err := url.Parse(strings.TrimSuffix(base, "/"))
+func readIronFunctions(ctx context.Context, hc *http.Client, base string, warn io.Writer) (state, error) {
+	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--from-ironfunctions %q: want an http(s) URL such as http://localhost:8080", base)
 	}
+	u = &url.URL{Scheme: u.Scheme, Host: u.Host} // as fn reads API_URL: the API is at /v1 of the host
 	get := func(path string, into any) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String()+path, nil)
 		if err != nil {
@@ -127,9 +133,17 @@ func readIronFunctions(ctx context.Context, hc *http.Client, base string) (state
 			if path == "" {
 				return nil, fmt.Errorf("GET %s/v1/apps/%s/routes: a route without a path", u, name)
 			}
+			if format, _ := r["format"].(string); format != "" && format != "default" {
+				fmt.Fprintf(warn, "left out: route %s%s of IronFunctions' %s format (another protocol than Gantry's %s format); make it on Gantry by hand\n", name, path, format, format)
+				continue
+			}
 			p, _ := project(r, kindOf(kindRoute).schema).(map[string]any)
 			if p == nil {
 				p = spec{"path": path}
+			}
+			if key, _ := r["jwt_key"].(string); key != "" {
+				p["auth"] = "token"
+				fmt.Fprintf(warn, "route %s%s had a jwt_key: written with auth: token (callers send a Gantry token), never public\n", name, path)
 			}
 			st.put(kindRoute, name+path, p)
 		}

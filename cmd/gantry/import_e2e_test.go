@@ -30,7 +30,8 @@ func ironFunctionsServer(t *testing.T, image string) *httptest.Server {
 				{"app_name": "legacy", "path": "/hello", "image": image, "memory": 64, "type": "sync", "format": "default",
 					"max_concurrency": 1, "timeout": 20, "idle_timeout": 30, "headers": map[string][]string{"X-Legacy": {"1"}},
 					"config": map[string]string{"GREETING": "hi"}, "jwt_key": "secret-of-ironfunctions"},
-				{"app_name": "legacy", "path": "/users/:id", "image": image, "type": "async", "format": "default"},
+				{"app_name": "legacy", "path": "/users/:id", "image": image, "type": "async", "format": "default", "jwt_key": ""},
+				{"app_name": "legacy", "path": "/hot", "image": image, "format": "http"},
 			}})
 		case "/v1/apps/empty/routes":
 			_, _ = w.Write([]byte(`{"routes":[]}`))
@@ -54,9 +55,13 @@ func TestImportFromIronFunctions(t *testing.T) {
 	apiURL := "http://" + s.addr
 	file := filepath.Join(t.TempDir(), "project.yaml")
 
-	res := gantryAs(t, apiURL, alice, "", "import", "--from-ironfunctions", iron.URL, "-f", file)
+	// fn keeps only API_URL's scheme and host: so does import.
+	res := gantryAs(t, apiURL, alice, "", "import", "--from-ironfunctions", iron.URL+"/v1?x=1", "-f", file)
 	if res.code != 0 {
 		t.Fatalf("import: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "route legacy/hello had a jwt_key: written with auth: token") || !strings.Contains(res.stderr, "left out: route legacy/hot") {
+		t.Fatalf("import's warnings:\n%s", res.stderr)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -82,6 +87,12 @@ func TestImportFromIronFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.Payload.Route
+	if got.Auth != "token" { // IronFunctions refused calls without a JWT: never public here
+		t.Fatalf("route /hello of a jwt_key: auth %q", got.Auth)
+	}
+	if _, err := api.Routes.GetRouteContext(ctx, routes.NewGetRouteParams().WithApp("legacy").WithRoute("hot"), nil); err == nil {
+		t.Fatal("the http-format route was imported")
+	}
 	if got.Image != imgTestfn || got.Memory == nil || *got.Memory != 64 || got.Timeout == nil || *got.Timeout != 20 ||
 		got.IdleTimeout == nil || *got.IdleTimeout != 30 || got.Config["GREETING"] != "hi" || len(got.Headers["X-Legacy"]) != 1 {
 		t.Fatalf("route /hello: %+v", got)
@@ -99,7 +110,9 @@ func TestImportFromIronFunctions(t *testing.T) {
 	}
 
 	t.Run("a server that is not IronFunctions is refused with its answer", func(t *testing.T) {
-		res := gantryAs(t, apiURL, alice, "", "import", "--from-ironfunctions", iron.URL+"/nowhere")
+		notIron := httptest.NewServer(http.NotFoundHandler())
+		defer notIron.Close()
+		res := gantryAs(t, apiURL, alice, "", "import", "--from-ironfunctions", notIron.URL)
 		if res.code == 0 || !strings.Contains(res.stderr, "404") {
 			t.Fatalf("got %d\n%s%s", res.code, res.stdout, res.stderr)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -28,8 +29,10 @@ func TestIronFunctionsListener(t *testing.T) {
 	c := ifclient.NewHTTPClientWithConfig(strfmt.Default, ifclient.DefaultTransportConfig().WithHost(addr))
 	token := httptransport.APIKeyAuth("Authorization", "header", "Bearer "+s.token)
 
-	if _, err := c.Apps.ListApps(ifapps.NewListAppsParams(), nil); err == nil {
-		t.Fatal("listed apps without credentials")
+	var refused *ifapps.ListAppsDefault
+	if _, err := c.Apps.ListApps(ifapps.NewListAppsParams(), nil); !errors.As(err, &refused) || refused.Code() != http.StatusUnauthorized ||
+		refused.Payload == nil || refused.Payload.Error == nil || refused.Payload.Error.Message == "" {
+		t.Fatalf("listing apps without credentials: %v, want 401 with IronFunctions' error body", err)
 	}
 	rc, err := c.Routes.CreateRoute(ifroutes.NewCreateRouteParams().WithApp("ironapp").WithBody(&ifmodels.RouteWrapper{Route: &ifmodels.Route{
 		Path: "/hello", Image: imgHello, Config: map[string]string{"NAME": "Iron"},

@@ -27,6 +27,6 @@ func listenIronFunctions(cfg serverConfig, api *handlers.API, log *slog.Logger) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s (--ironfunctions-addr): %w", cfg.ironFunctionsAddr, err)
 	}
-	warnIfExposed(log, ln.Addr(), cfg.auth)
+	warnIfExposed(log, ln.Addr(), cfg.auth, "this listener has no TLS of its own: put a TLS proxy in front of it")
 	return []listener{{Listener: ln}}, newHTTPServer(h, log, slog.LevelWarn), nil
 }

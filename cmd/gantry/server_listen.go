@@ -88,7 +88,7 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	if certs == nil {
-		warnIfExposed(log, ln.Addr(), cfg.auth)
+		warnIfExposed(log, ln.Addr(), cfg.auth, "use --tls-cert")
 		return []listener{{Listener: ln}}, nil
 	}
 	out := []listener{{Listener: tls.NewListener(ln, certs.TLSConfig()), tls: true}}
@@ -98,7 +98,7 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 			_ = ln.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 		}
-		warnIfExposed(log, plain.Addr(), cfg.auth)
+		warnIfExposed(log, plain.Addr(), cfg.auth, "use --tls-cert")
 		out = append(out, listener{Listener: plain})
 	}
 	return out, nil
@@ -107,12 +107,12 @@ func listen(cfg serverConfig, log *slog.Logger) ([]listener, error) {
 // warnIfExposed warns when a plain-HTTP listener of the management API is reachable from
 // other machines: tokens would cross the network in clear, or, with --auth=none, anyone
 // there is an admin.
-func warnIfExposed(log *slog.Logger, addr net.Addr, authMode string) {
+func warnIfExposed(log *slog.Logger, addr net.Addr, authMode, tlsHint string) {
 	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		if authMode == "none" {
 			log.Warn("AUTHENTICATION IS OFF on a listener other machines can reach: anyone there is an admin", "addr", addr.String())
 			return
 		}
-		log.Warn("plain HTTP on a listener other machines can reach: API tokens cross the network in clear; use --tls-cert", "addr", addr.String())
+		log.Warn("plain HTTP on a listener other machines can reach: API tokens cross the network in clear; "+tlsHint, "addr", addr.String())
 	}
 }
