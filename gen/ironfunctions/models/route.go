@@ -37,7 +37,7 @@ type Route struct {
 	// The Docker image run.
 	Image string `json:"image,omitempty"`
 
-	// Sent by some IronFunctions clients; accepted and ignored (Gantry routes use `auth` on `/v1`).
+	// Sent by some IronFunctions clients; accepted when empty, refused (400) otherwise (Gantry routes use `auth` on `/v1`).
 	JwtKey string `json:"jwt_key,omitempty"`
 
 	// Hot containers at most (Gantry's `max_concurrency`).

@@ -160,8 +160,12 @@ func NewIronfunctionsAPI(spec *loads.Document) *IronfunctionsAPI {
 //     fields), like PATCH; PUT of an app creates it or merges its config.
 //   - Deleting an app that still has routes answers 400, as IronFunctions did.
 //   - Input fields IronFunctions' clients send and Gantry has no use for are accepted and ignored:
-//     `app_name` and `jwt_key` of a route, `message` and `error` of a wrapper. Any other unknown
-//     field is refused (400), as on `/v1`.
+//     `app_name` and an empty `jwt_key` of a route, `message` and `error` of a wrapper. Any other
+//     unknown field is refused (400), as on `/v1`.
+//   - Refused rather than dropped (400, naming the field): a route's non-empty `jwt_key`
+//     (IronFunctions refused calls without a JWT signed with it; ignored, the route would be
+//     public) and the formats `http` and `json` (IronFunctions' are other protocols than Gantry's
+//     of those names).
 //   - Errors: `{"error":{"message":"...","fields":"..."}}`, Gantry's status codes.
 //
 // Authentication: IronFunctions had none. Here, `Authorization: Bearer <token>` with a Gantry API
