@@ -30,14 +30,9 @@ func newExportCmd(cf *clientFlags) *cobra.Command {
 			"The format is --format, else json for a FILE ending in .json, else yaml.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format == "" {
-				format = "yaml"
-				if strings.HasSuffix(file, ".json") {
-					format = "json"
-				}
-			}
-			if format != "yaml" && format != "json" {
-				return fmt.Errorf("--format %q: want yaml or json", format)
+			format, err := projectFormat(format, file)
+			if err != nil {
+				return err
 			}
 			s, err := cf.session(cmd)
 			if err != nil {
@@ -47,20 +42,41 @@ func newExportCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := encodeProject(exportDocument(st), format)
-			if err != nil {
-				return err
-			}
-			if file == "" || file == "-" {
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
-			}
-			return os.WriteFile(file, b, 0o600)
+			return writeProject(cmd, st, "gantry export", format, file)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", `where to write ("-" or none: stdout)`)
 	cmd.Flags().StringVar(&format, "format", "", "yaml or json")
 	return cmd
+}
+
+// projectFormat is the format of a project file written: --format, else json for a FILE
+// ending in .json, else yaml.
+func projectFormat(format, file string) (string, error) {
+	if format == "" {
+		format = "yaml"
+		if strings.HasSuffix(file, ".json") {
+			format = "json"
+		}
+	}
+	if format != "yaml" && format != "json" {
+		return "", fmt.Errorf("--format %q: want yaml or json", format)
+	}
+	return format, nil
+}
+
+// writeProject writes st as a project file, made by the command by, to file ("" or "-":
+// stdout).
+func writeProject(cmd *cobra.Command, st state, by, format, file string) error {
+	b, err := encodeProjectBy(exportDocument(st), format, by)
+	if err != nil {
+		return err
+	}
+	if file == "" || file == "-" {
+		_, err = cmd.OutOrStdout().Write(b)
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
 }
 
 // orderedObj is a JSON object (YAML mapping) whose keys keep their order.
@@ -191,6 +207,11 @@ func ordered(v any, t reflect.Type) any {
 
 // encodeProject writes doc as YAML or JSON.
 func encodeProject(doc orderedObj, format string) ([]byte, error) {
+	return encodeProjectBy(doc, format, "gantry export")
+}
+
+// encodeProjectBy is encodeProject of a file the command by wrote (its YAML head comment).
+func encodeProjectBy(doc orderedObj, format, by string) ([]byte, error) {
 	if format == "json" {
 		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
@@ -202,7 +223,7 @@ func encodeProject(doc orderedObj, format string) ([]byte, error) {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	node := yamlNode(doc)
-	node.HeadComment = "Written by gantry export; gantry apply -f FILE of it changes nothing."
+	node.HeadComment = "Written by " + by + "; gantry apply -f FILE of it changes nothing."
 	if len(doc) == 0 {
 		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle, HeadComment: node.HeadComment}
 	}

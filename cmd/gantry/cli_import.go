@@ -4,14 +4,12 @@ package main
 // IronFunctions server's apps and routes, for `gantry apply`.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -37,29 +35,15 @@ func newImportCmd() *cobra.Command {
 			if from == "" {
 				return fmt.Errorf("--from-ironfunctions URL is required (the server's API_URL, e.g. http://localhost:8080)")
 			}
-			if format == "" {
-				format = "yaml"
-				if strings.HasSuffix(file, ".json") {
-					format = "json"
-				}
-			}
-			if format != "yaml" && format != "json" {
-				return fmt.Errorf("--format %q: want yaml or json", format)
+			format, err := projectFormat(format, file)
+			if err != nil {
+				return err
 			}
 			st, err := readIronFunctions(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, from, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			b, err := encodeProject(exportDocument(st), format)
-			if err != nil {
-				return err
-			}
-			b = bytes.Replace(b, []byte("Written by gantry export"), []byte("Written by gantry import --from-ironfunctions"), 1)
-			if file == "" || file == "-" {
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
-			}
-			return os.WriteFile(file, b, 0o600)
+			return writeProject(cmd, st, "gantry import --from-ironfunctions", format, file)
 		},
 	}
 	cmd.Flags().StringVar(&from, "from-ironfunctions", "", "URL of the IronFunctions server (its API_URL)")
